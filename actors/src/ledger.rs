@@ -1,0 +1,608 @@
+//! The seat and waitlist rules of one section, as a plain value with no I/O.
+//!
+//! [`SeatLedger::apply`] decides one [`Command`] and returns the [`Outcome`] (or a
+//! [`Refusal`]) plus the [`Change`]s to persist. The section actor applies a whole batch of
+//! commands to its ledger, then writes all the changes in one transaction. Invariants
+//! (property-tested in `tests/ledger_props.rs`):
+//! - `seats_taken <= capacity` and `waitlist_length <= waitlist_capacity`;
+//! - a student is enrolled or waitlisted, never both;
+//! - nobody waits while a seat is free;
+//! - the waitlist is FIFO: a freed seat always goes to the oldest waiting entry.
+
+use crate::ids::{RequestId, StudentId};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+/// A command a section actor decides.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Take a seat, or a waitlist place when the section is full.
+    Enroll {
+        /// Who enrolls.
+        student: StudentId,
+        /// The request, so a retry is answered without deciding twice.
+        request: RequestId,
+        /// Refuse instead of waitlisting (the add half of a swap needs a real seat).
+        seat_only: bool,
+    },
+    /// Leave the section (seat or waitlist place); a freed seat promotes the waitlist head.
+    Drop {
+        /// Who drops.
+        student: StudentId,
+        /// The request.
+        request: RequestId,
+    },
+    /// Change the capacity (admin); never below the seats taken; raising promotes.
+    SetCapacity {
+        /// The new capacity.
+        capacity: u32,
+        /// The request.
+        request: RequestId,
+    },
+}
+
+impl Command {
+    /// The request this command belongs to.
+    pub fn request(&self) -> RequestId {
+        match self {
+            Command::Enroll { request, .. }
+            | Command::Drop { request, .. }
+            | Command::SetCapacity { request, .. } => *request,
+        }
+    }
+
+    /// The student concerned, if any.
+    pub fn student(&self) -> Option<StudentId> {
+        match self {
+            Command::Enroll { student, .. } | Command::Drop { student, .. } => Some(*student),
+            Command::SetCapacity { .. } => None,
+        }
+    }
+
+    /// A short stable name for the audit trail.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Command::Enroll { .. } => "enroll",
+            Command::Drop { .. } => "drop",
+            Command::SetCapacity { .. } => "set_capacity",
+        }
+    }
+}
+
+/// Where a student stands in a section.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Placement {
+    /// Holds a seat.
+    Enrolled,
+    /// Waits for a seat.
+    Waitlisted,
+}
+
+/// What an accepted command did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The student holds a seat.
+    Enrolled,
+    /// The student waits at this 1-based position.
+    Waitlisted {
+        /// 1 is next in line.
+        position: u32,
+    },
+    /// The student left; a freed seat went to `promoted`.
+    Dropped {
+        /// What the student held before.
+        from: Placement,
+        /// The waitlist head that got the freed seat.
+        promoted: Option<StudentId>,
+    },
+    /// The capacity changed; these waitlisted students got seats, in order.
+    CapacityChanged {
+        /// Promoted students, oldest first.
+        promoted: Vec<StudentId>,
+    },
+}
+
+/// Why a command was refused. Refusals change nothing.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// No seat and no waitlist place left (or no seat for a seat-only enroll).
+    #[error("the section and its waitlist are full")]
+    SectionFull,
+    /// The student already holds a seat here.
+    #[error("already enrolled in this section")]
+    AlreadyEnrolled,
+    /// The student is already on this waitlist.
+    #[error("already on this section's waitlist")]
+    AlreadyWaitlisted,
+    /// Drop of a student who is neither enrolled nor waitlisted.
+    #[error("not enrolled in this section")]
+    NotEnrolled,
+    /// A capacity below the seats already taken.
+    #[error("capacity {requested} is below the {seats_taken} seats taken")]
+    CapacityBelowTaken {
+        /// The capacity asked for.
+        requested: u32,
+        /// Seats taken now.
+        seats_taken: u32,
+    },
+}
+
+impl Refusal {
+    /// The stable reason code (also the API error code).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::SectionFull => "section_full",
+            Refusal::AlreadyEnrolled => "already_enrolled",
+            Refusal::AlreadyWaitlisted => "already_waitlisted",
+            Refusal::NotEnrolled => "not_enrolled",
+            Refusal::CapacityBelowTaken { .. } => "capacity_below_taken",
+        }
+    }
+}
+
+/// The section's counters at some instant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Seats held.
+    pub seats_taken: u32,
+    /// Seats offered.
+    pub capacity: u32,
+    /// Students waiting.
+    pub waitlist_length: u32,
+    /// Waitlist places offered.
+    pub waitlist_capacity: u32,
+}
+
+/// One persisted effect of a decision; each becomes enrollment-row writes and one event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// What happened.
+    pub kind: ChangeKind,
+    /// The request that caused it.
+    pub request: RequestId,
+    /// The counters right after this change (events carry them).
+    pub counts: Counts,
+}
+
+/// The kinds of persisted effects; each maps to one event type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// `student` took a seat.
+    Enrolled {
+        /// Who.
+        student: StudentId,
+    },
+    /// `student` joined the waitlist with this ordering key.
+    Waitlisted {
+        /// Who.
+        student: StudentId,
+        /// Monotonic per section: the FIFO order.
+        seq: i64,
+        /// 1-based position at the time of the decision.
+        position: u32,
+    },
+    /// `student` left the section.
+    Dropped {
+        /// Who.
+        student: StudentId,
+        /// What they held.
+        from: Placement,
+    },
+    /// `student` moved from the waitlist to a seat.
+    Promoted {
+        /// Who.
+        student: StudentId,
+    },
+    /// The capacity changed.
+    CapacityChanged {
+        /// Before.
+        from: u32,
+        /// After.
+        to: u32,
+    },
+}
+
+impl ChangeKind {
+    /// The event type / routing key of this change.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            ChangeKind::Enrolled { .. } => "enrollment.created",
+            ChangeKind::Waitlisted { .. } => "waitlist.added",
+            ChangeKind::Dropped { .. } => "enrollment.dropped",
+            ChangeKind::Promoted { .. } => "waitlist.promoted",
+            ChangeKind::CapacityChanged { .. } => "section.capacity_changed",
+        }
+    }
+
+    /// The student concerned, if any.
+    pub fn student(&self) -> Option<StudentId> {
+        match self {
+            ChangeKind::Enrolled { student }
+            | ChangeKind::Waitlisted { student, .. }
+            | ChangeKind::Dropped { student, .. }
+            | ChangeKind::Promoted { student } => Some(*student),
+            ChangeKind::CapacityChanged { .. } => None,
+        }
+    }
+}
+
+/// The result of applying one command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// The answer for the caller.
+    pub outcome: Result<Outcome, Refusal>,
+    /// What to persist (empty for refusals and replays).
+    pub changes: Vec<Change>,
+    /// True when this request had already been decided: the answer is repeated, nothing changes.
+    pub replay: bool,
+}
+
+/// A waitlisted student and the request that put them there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WaitlistEntry {
+    /// FIFO ordering key.
+    pub seq: i64,
+    /// Who waits.
+    pub student: StudentId,
+    /// The request that waitlisted them.
+    pub request: RequestId,
+}
+
+/// The in-memory seat state of one section.
+#[derive(Clone, Debug)]
+pub struct SeatLedger {
+    capacity: u32,
+    waitlist_capacity: u32,
+    /// Enrolled students and the request that gave each one the seat (for replays).
+    enrolled: HashMap<StudentId, RequestId>,
+    /// The waitlist in FIFO order, keyed by `seq`.
+    waitlist: BTreeMap<i64, (StudentId, RequestId)>,
+    /// Student → waitlist seq, for O(1) membership.
+    waiting: HashMap<StudentId, i64>,
+    /// The next waitlist seq; never reused, even across restarts.
+    next_seq: i64,
+}
+
+impl SeatLedger {
+    /// An empty section.
+    pub fn new(capacity: u32, waitlist_capacity: u32) -> Self {
+        Self::restore(capacity, waitlist_capacity, Vec::new(), Vec::new(), 1)
+    }
+
+    /// Rebuild from persisted state. `next_seq` must exceed every seq ever issued.
+    pub fn restore(
+        capacity: u32,
+        waitlist_capacity: u32,
+        enrolled: Vec<(StudentId, RequestId)>,
+        waitlist: Vec<WaitlistEntry>,
+        next_seq: i64,
+    ) -> Self {
+        let mut ledger = Self {
+            capacity,
+            waitlist_capacity,
+            enrolled: enrolled.into_iter().collect(),
+            waitlist: BTreeMap::new(),
+            waiting: HashMap::new(),
+            next_seq,
+        };
+        for e in waitlist {
+            ledger.waitlist.insert(e.seq, (e.student, e.request));
+            ledger.waiting.insert(e.student, e.seq);
+            ledger.next_seq = ledger.next_seq.max(e.seq + 1);
+        }
+        ledger
+    }
+
+    /// Current counters.
+    pub fn counts(&self) -> Counts {
+        Counts {
+            seats_taken: self.enrolled.len() as u32,
+            capacity: self.capacity,
+            waitlist_length: self.waitlist.len() as u32,
+            waitlist_capacity: self.waitlist_capacity,
+        }
+    }
+
+    /// Where `student` stands, if anywhere.
+    pub fn placement(&self, student: StudentId) -> Option<Placement> {
+        if self.enrolled.contains_key(&student) {
+            Some(Placement::Enrolled)
+        } else if self.waiting.contains_key(&student) {
+            Some(Placement::Waitlisted)
+        } else {
+            None
+        }
+    }
+
+    /// The 1-based waitlist position of `student`.
+    pub fn position(&self, student: StudentId) -> Option<u32> {
+        let seq = *self.waiting.get(&student)?;
+        Some(self.waitlist.range(..=seq).count() as u32)
+    }
+
+    /// The waitlist, oldest first.
+    pub fn waitlist(&self) -> impl Iterator<Item = StudentId> + '_ {
+        self.waitlist.values().map(|(s, _)| *s)
+    }
+
+    /// Enrolled students (unordered).
+    pub fn enrolled(&self) -> impl Iterator<Item = StudentId> + '_ {
+        self.enrolled.keys().copied()
+    }
+
+    /// The next waitlist sequence number to hand out.
+    pub fn next_seq(&self) -> i64 {
+        self.next_seq
+    }
+
+    /// Decide one command, updating the ledger.
+    pub fn apply(&mut self, command: &Command) -> Decision {
+        match *command {
+            Command::Enroll {
+                student,
+                request,
+                seat_only,
+            } => self.enroll(student, request, seat_only),
+            Command::Drop { student, request } => self.drop_student(student, request),
+            Command::SetCapacity { capacity, request } => self.set_capacity(capacity, request),
+        }
+    }
+
+    fn enroll(&mut self, student: StudentId, request: RequestId, seat_only: bool) -> Decision {
+        if let Some(&original) = self.enrolled.get(&student) {
+            return if original == request {
+                replay(Outcome::Enrolled)
+            } else {
+                refuse(Refusal::AlreadyEnrolled)
+            };
+        }
+        if let Some(&seq) = self.waiting.get(&student) {
+            let (_, original) = self.waitlist[&seq];
+            return if original == request {
+                let position = self.position(student).unwrap_or(0);
+                replay(Outcome::Waitlisted { position })
+            } else {
+                refuse(Refusal::AlreadyWaitlisted)
+            };
+        }
+        if (self.enrolled.len() as u32) < self.capacity {
+            self.enrolled.insert(student, request);
+            let kind = ChangeKind::Enrolled { student };
+            return self.accept(Outcome::Enrolled, vec![(kind, request)]);
+        }
+        if seat_only || self.waitlist.len() as u32 >= self.waitlist_capacity {
+            return refuse(Refusal::SectionFull);
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.waitlist.insert(seq, (student, request));
+        self.waiting.insert(student, seq);
+        let position = self.waitlist.len() as u32;
+        let kind = ChangeKind::Waitlisted {
+            student,
+            seq,
+            position,
+        };
+        self.accept(Outcome::Waitlisted { position }, vec![(kind, request)])
+    }
+
+    fn drop_student(&mut self, student: StudentId, request: RequestId) -> Decision {
+        if self.enrolled.remove(&student).is_some() {
+            let mut kinds = vec![(
+                ChangeKind::Dropped {
+                    student,
+                    from: Placement::Enrolled,
+                },
+                request,
+            )];
+            let promoted = self.promote_one();
+            if let Some(p) = promoted {
+                kinds.push((ChangeKind::Promoted { student: p }, request));
+            }
+            let outcome = Outcome::Dropped {
+                from: Placement::Enrolled,
+                promoted,
+            };
+            return self.accept(outcome, kinds);
+        }
+        if let Some(seq) = self.waiting.remove(&student) {
+            self.waitlist.remove(&seq);
+            let kind = ChangeKind::Dropped {
+                student,
+                from: Placement::Waitlisted,
+            };
+            let outcome = Outcome::Dropped {
+                from: Placement::Waitlisted,
+                promoted: None,
+            };
+            return self.accept(outcome, vec![(kind, request)]);
+        }
+        refuse(Refusal::NotEnrolled)
+    }
+
+    fn set_capacity(&mut self, capacity: u32, request: RequestId) -> Decision {
+        let taken = self.enrolled.len() as u32;
+        if capacity < taken {
+            return refuse(Refusal::CapacityBelowTaken {
+                requested: capacity,
+                seats_taken: taken,
+            });
+        }
+        let from = self.capacity;
+        self.capacity = capacity;
+        let mut kinds = vec![(ChangeKind::CapacityChanged { from, to: capacity }, request)];
+        let mut promoted = Vec::new();
+        while (self.enrolled.len() as u32) < self.capacity {
+            let Some(p) = self.promote_one() else { break };
+            promoted.push(p);
+            kinds.push((ChangeKind::Promoted { student: p }, request));
+        }
+        self.accept(Outcome::CapacityChanged { promoted }, kinds)
+    }
+
+    /// Move the waitlist head to a seat, if there is one (the caller checked a seat is free).
+    fn promote_one(&mut self) -> Option<StudentId> {
+        let (_, (student, request)) = self.waitlist.pop_first()?;
+        self.waiting.remove(&student);
+        self.enrolled.insert(student, request);
+        Some(student)
+    }
+
+    /// Build the decision, stamping each change with the counters as they stood right after
+    /// it: replaying the kinds backwards from the final counts gives each intermediate state.
+    fn accept(&self, outcome: Outcome, kinds: Vec<(ChangeKind, RequestId)>) -> Decision {
+        let mut counts = self.counts();
+        let mut changes: Vec<Change> = Vec::with_capacity(kinds.len());
+        for (kind, request) in kinds.into_iter().rev() {
+            changes.push(Change {
+                kind: kind.clone(),
+                request,
+                counts,
+            });
+            match kind {
+                ChangeKind::Enrolled { .. } => counts.seats_taken -= 1,
+                ChangeKind::Waitlisted { .. } => counts.waitlist_length -= 1,
+                ChangeKind::Dropped { from, .. } => match from {
+                    Placement::Enrolled => counts.seats_taken += 1,
+                    Placement::Waitlisted => counts.waitlist_length += 1,
+                },
+                ChangeKind::Promoted { .. } => {
+                    counts.seats_taken -= 1;
+                    counts.waitlist_length += 1;
+                }
+                ChangeKind::CapacityChanged { from, .. } => counts.capacity = from,
+            }
+        }
+        changes.reverse();
+        Decision {
+            outcome: Ok(outcome),
+            changes,
+            replay: false,
+        }
+    }
+}
+
+fn replay(outcome: Outcome) -> Decision {
+    Decision {
+        outcome: Ok(outcome),
+        changes: Vec::new(),
+        replay: true,
+    }
+}
+
+fn refuse(refusal: Refusal) -> Decision {
+    Decision {
+        outcome: Err(refusal),
+        changes: Vec::new(),
+        replay: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enroll(l: &mut SeatLedger, s: StudentId) -> Decision {
+        l.apply(&Command::Enroll {
+            student: s,
+            request: RequestId::new_v4(),
+            seat_only: false,
+        })
+    }
+
+    #[test]
+    fn fills_seats_then_waitlist_then_refuses() {
+        let mut l = SeatLedger::new(2, 1);
+        let s: Vec<_> = (0..4).map(|_| StudentId::new_v4()).collect();
+        assert_eq!(enroll(&mut l, s[0]).outcome, Ok(Outcome::Enrolled));
+        assert_eq!(enroll(&mut l, s[1]).outcome, Ok(Outcome::Enrolled));
+        assert_eq!(
+            enroll(&mut l, s[2]).outcome,
+            Ok(Outcome::Waitlisted { position: 1 })
+        );
+        assert_eq!(enroll(&mut l, s[3]).outcome, Err(Refusal::SectionFull));
+        assert_eq!(enroll(&mut l, s[0]).outcome, Err(Refusal::AlreadyEnrolled));
+        assert_eq!(enroll(&mut l, s[2]).outcome, Err(Refusal::AlreadyWaitlisted));
+    }
+
+    #[test]
+    fn same_request_is_replayed_not_redecided() {
+        let mut l = SeatLedger::new(1, 0);
+        let s = StudentId::new_v4();
+        let cmd = Command::Enroll {
+            student: s,
+            request: RequestId::new_v4(),
+            seat_only: false,
+        };
+        let first = l.apply(&cmd);
+        let again = l.apply(&cmd);
+        assert_eq!(first.outcome, again.outcome);
+        assert!(again.replay && again.changes.is_empty());
+        assert_eq!(l.counts().seats_taken, 1);
+    }
+
+    #[test]
+    fn drop_promotes_head_and_stamps_counts() {
+        let mut l = SeatLedger::new(1, 5);
+        let (a, b, c) = (StudentId::new_v4(), StudentId::new_v4(), StudentId::new_v4());
+        enroll(&mut l, a);
+        enroll(&mut l, b);
+        enroll(&mut l, c);
+        let d = l.apply(&Command::Drop {
+            student: a,
+            request: RequestId::new_v4(),
+        });
+        assert_eq!(
+            d.outcome,
+            Ok(Outcome::Dropped {
+                from: Placement::Enrolled,
+                promoted: Some(b)
+            })
+        );
+        assert_eq!(d.changes.len(), 2);
+        assert_eq!(d.changes[0].counts.seats_taken, 0);
+        assert_eq!(d.changes[0].counts.waitlist_length, 2);
+        assert_eq!(d.changes[1].counts.seats_taken, 1);
+        assert_eq!(d.changes[1].counts.waitlist_length, 1);
+        assert_eq!(l.position(c), Some(1));
+    }
+
+    #[test]
+    fn capacity_never_below_taken_and_raise_promotes_in_order() {
+        let mut l = SeatLedger::new(1, 5);
+        let s: Vec<_> = (0..4).map(|_| StudentId::new_v4()).collect();
+        for &x in &s {
+            enroll(&mut l, x);
+        }
+        let low = l.apply(&Command::SetCapacity {
+            capacity: 0,
+            request: RequestId::new_v4(),
+        });
+        assert_eq!(low.outcome.unwrap_err().code(), "capacity_below_taken");
+        let raise = l.apply(&Command::SetCapacity {
+            capacity: 3,
+            request: RequestId::new_v4(),
+        });
+        assert_eq!(
+            raise.outcome,
+            Ok(Outcome::CapacityChanged {
+                promoted: vec![s[1], s[2]]
+            })
+        );
+        assert_eq!(l.counts().seats_taken, 3);
+        assert_eq!(l.position(s[3]), Some(1));
+    }
+
+    #[test]
+    fn seat_only_enroll_never_waitlists() {
+        let mut l = SeatLedger::new(0, 10);
+        let d = l.apply(&Command::Enroll {
+            student: StudentId::new_v4(),
+            request: RequestId::new_v4(),
+            seat_only: true,
+        });
+        assert_eq!(d.outcome, Err(Refusal::SectionFull));
+        assert_eq!(l.counts().waitlist_length, 0);
+    }
+}

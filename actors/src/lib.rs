@@ -1,0 +1,30 @@
+//! # registrar-actors
+//!
+//! The decision core of registrar, free of HTTP and SQL:
+//!
+//! - [`ledger`]: the pure seat and waitlist rules of one section ([`SeatLedger`]).
+//! - [`student_rules`]: the pure per-student checks (holds, window, prerequisites,
+//!   time conflicts, credit limit, duplicate course).
+//! - [`gate`]: lock-free admission counters that bound in-flight commands and let an idle
+//!   section actor passivate without losing a queued command (loom-tested).
+//! - [`store`]: the [`SectionStore`] trait the actor writes through, and the batch it commits.
+//! - [`section`]: the [`SectionActor`] (ractor) that decides a batch and commits it once.
+//! - [`registry`]: activation, admission control and passivation of section actors.
+//! - [`memory`]: an in-memory [`SectionStore`] for actor tests and benches.
+
+pub mod gate;
+pub mod ids;
+pub mod ledger;
+pub mod memory;
+pub mod registry;
+pub mod section;
+pub mod store;
+pub mod student_rules;
+mod sync;
+
+pub use gate::{AdmissionGate, Permit};
+pub use ids::{RequestId, SectionId, StudentId};
+pub use ledger::{Change, ChangeKind, Command, Counts, Outcome, Placement, Refusal, SeatLedger, WaitlistEntry};
+pub use registry::{CallError, RegistryConfig, SectionRegistry};
+pub use section::{Reply, SectionActor, SectionMsg};
+pub use store::{AttemptRecord, CommitBatch, CommitObserver, SectionSnapshot, SectionStore, StoreError};

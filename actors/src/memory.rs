@@ -1,0 +1,184 @@
+//! An in-memory [`SectionStore`]: the actor's tests and benches run the real actor against
+//! it. It applies each batch to its own copy of the rows, checks the same invariants the
+//! database enforces, and can be told to fail commits or to take time per commit.
+
+use crate::ids::{RequestId, SectionId, StudentId};
+use crate::ledger::{ChangeKind, WaitlistEntry};
+use crate::store::{CommitBatch, SectionSnapshot, SectionStore, StoreError};
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+#[derive(Clone, Debug, Default)]
+struct Rows {
+    capacity: u32,
+    waitlist_capacity: u32,
+    enrolled: HashMap<StudentId, RequestId>,
+    waitlist: HashMap<StudentId, (i64, RequestId)>,
+    next_seq: i64,
+    epoch: i64,
+}
+
+/// Sections kept in memory (see the module docs).
+#[derive(Default)]
+pub struct MemoryStore {
+    sections: Mutex<HashMap<SectionId, Rows>>,
+    /// When set, every commit fails with `Unavailable`.
+    fail_commits: AtomicBool,
+    /// Time each commit takes (simulates a database round trip).
+    commit_latency: Mutex<Duration>,
+    /// Commits so far (batches, not commands).
+    commits: AtomicU64,
+    /// Events written so far (one per change).
+    events: AtomicU64,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add a section.
+    pub fn add_section(&self, id: SectionId, capacity: u32, waitlist_capacity: u32) {
+        self.sections.lock().unwrap().insert(
+            id,
+            Rows {
+                capacity,
+                waitlist_capacity,
+                next_seq: 1,
+                epoch: 1,
+                ..Rows::default()
+            },
+        );
+    }
+
+    /// Make commits fail (or succeed again).
+    pub fn set_failing(&self, failing: bool) {
+        self.fail_commits.store(failing, Ordering::SeqCst);
+    }
+
+    /// Make each commit take `latency`.
+    pub fn set_commit_latency(&self, latency: Duration) {
+        *self.commit_latency.lock().unwrap() = latency;
+    }
+
+    /// Move the section's ownership epoch on, fencing out the current actor.
+    pub fn bump_epoch(&self, id: SectionId) {
+        if let Some(rows) = self.sections.lock().unwrap().get_mut(&id) {
+            rows.epoch += 1;
+        }
+    }
+
+    /// Batches committed so far.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::SeqCst)
+    }
+
+    /// Events written so far.
+    pub fn events(&self) -> u64 {
+        self.events.load(Ordering::SeqCst)
+    }
+
+    /// (seats taken, waitlist in FIFO order) as committed.
+    pub fn committed(&self, id: SectionId) -> Option<(usize, Vec<StudentId>)> {
+        let sections = self.sections.lock().unwrap();
+        let rows = sections.get(&id)?;
+        let mut waiting: Vec<_> = rows.waitlist.iter().map(|(s, (q, _))| (*q, *s)).collect();
+        waiting.sort();
+        Some((rows.enrolled.len(), waiting.into_iter().map(|(_, s)| s).collect()))
+    }
+
+    /// Whether `student` holds a committed seat.
+    pub fn is_enrolled(&self, id: SectionId, student: StudentId) -> bool {
+        self.sections.lock().unwrap()[&id].enrolled.contains_key(&student)
+    }
+}
+
+#[async_trait]
+impl SectionStore for MemoryStore {
+    async fn load(&self, section: SectionId) -> Result<SectionSnapshot, StoreError> {
+        let sections = self.sections.lock().unwrap();
+        let rows = sections.get(&section).ok_or(StoreError::NotFound)?;
+        Ok(SectionSnapshot {
+            capacity: rows.capacity,
+            waitlist_capacity: rows.waitlist_capacity,
+            enrolled: rows.enrolled.iter().map(|(s, r)| (*s, *r)).collect(),
+            waitlist: rows
+                .waitlist
+                .iter()
+                .map(|(s, (seq, r))| WaitlistEntry {
+                    seq: *seq,
+                    student: *s,
+                    request: *r,
+                })
+                .collect(),
+            next_waitlist_seq: rows.next_seq,
+            epoch: rows.epoch,
+            shard: 0,
+        })
+    }
+
+    async fn commit(&self, batch: &CommitBatch) -> Result<(), StoreError> {
+        let latency = *self.commit_latency.lock().unwrap();
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        if self.fail_commits.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("injected failure".into()));
+        }
+        let mut sections = self.sections.lock().unwrap();
+        let current = sections.get(&batch.section).ok_or(StoreError::NotFound)?;
+        if current.epoch != batch.epoch {
+            return Err(StoreError::Fenced);
+        }
+        // Apply to a copy so a violated invariant leaves nothing behind, like a rollback.
+        let mut rows = current.clone();
+        for change in &batch.changes {
+            match change.kind {
+                ChangeKind::Enrolled { student } => {
+                    if rows.enrolled.insert(student, change.request).is_some()
+                        || rows.waitlist.contains_key(&student)
+                    {
+                        return Err(StoreError::Unavailable("duplicate active row".into()));
+                    }
+                }
+                ChangeKind::Waitlisted { student, seq, .. } => {
+                    if rows.waitlist.insert(student, (seq, change.request)).is_some()
+                        || rows.enrolled.contains_key(&student)
+                    {
+                        return Err(StoreError::Unavailable("duplicate active row".into()));
+                    }
+                    rows.next_seq = rows.next_seq.max(seq + 1);
+                }
+                ChangeKind::Dropped { student, .. } => {
+                    let gone = rows.enrolled.remove(&student).is_some()
+                        || rows.waitlist.remove(&student).is_some();
+                    if !gone {
+                        return Err(StoreError::Unavailable("drop of a missing row".into()));
+                    }
+                }
+                ChangeKind::Promoted { student } => {
+                    let (_, request) = rows
+                        .waitlist
+                        .remove(&student)
+                        .ok_or_else(|| StoreError::Unavailable("promotion of a missing row".into()))?;
+                    rows.enrolled.insert(student, request);
+                }
+                ChangeKind::CapacityChanged { to, .. } => rows.capacity = to,
+            }
+        }
+        if rows.enrolled.len() as u32 > rows.capacity
+            || rows.waitlist.len() as u32 > rows.waitlist_capacity
+            || rows.enrolled.len() as u32 != batch.counts.seats_taken
+        {
+            return Err(StoreError::Unavailable("check constraint violated".into()));
+        }
+        sections.insert(batch.section, rows);
+        self.commits.fetch_add(1, Ordering::SeqCst);
+        self.events.fetch_add(batch.changes.len() as u64, Ordering::SeqCst);
+        Ok(())
+    }
+}

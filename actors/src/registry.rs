@@ -1,0 +1,207 @@
+//! The section registry: finds or activates the actor of a section, applies admission
+//! control, and forgets actors that passivated or stopped.
+//!
+//! Activation is lazy: the first command for a section loads its snapshot from the store
+//! and spawns the actor; concurrent first commands share one activation.
+
+use crate::gate::{AdmissionGate, Permit, Refused};
+use crate::ids::SectionId;
+use crate::ledger::Command;
+use crate::section::{Envelope, Reply, SectionActor, SectionArgs, SectionConfig, SectionError, SectionMsg};
+use crate::store::{CommitObserver, SectionStore, StoreError};
+use dashmap::DashMap;
+use ractor::{Actor, ActorRef};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+/// Registry tuning.
+#[derive(Clone, Debug)]
+pub struct RegistryConfig {
+    /// Per-actor tuning.
+    pub section: SectionConfig,
+    /// Most commands queued or being decided for one section.
+    pub section_max_in_flight: usize,
+    /// Most commands queued or being decided on this node.
+    pub node_max_in_flight: usize,
+    /// How long a caller waits for its batch to commit.
+    pub call_timeout: Duration,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self {
+            section: SectionConfig::default(),
+            section_max_in_flight: 5_000,
+            node_max_in_flight: 50_000,
+            call_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why a command got no decision.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// Admission control refused it: too many commands in flight.
+    #[error("too many requests in flight")]
+    Overloaded,
+    /// No such section.
+    #[error("section not found")]
+    NotFound,
+    /// Nothing was recorded (commit failed, store down, actor stopped).
+    #[error("not recorded: {0}")]
+    Unavailable(String),
+    /// This node does not own the section's shard (any more).
+    #[error("this node does not own the section")]
+    NotOwner,
+    /// No answer within the call timeout; the command may still be decided later. A retry
+    /// with the same request id gets the decision without deciding twice.
+    #[error("no decision yet")]
+    Pending,
+}
+
+#[derive(Clone)]
+struct Slot {
+    gate: Arc<AdmissionGate>,
+    actor: Arc<OnceCell<ActorRef<SectionMsg>>>,
+}
+
+type Slots = Arc<DashMap<SectionId, Slot>>;
+
+/// Finds, activates and bounds section actors.
+pub struct SectionRegistry {
+    slots: Slots,
+    node_gate: Arc<AdmissionGate>,
+    store: Arc<dyn SectionStore>,
+    observer: Arc<dyn CommitObserver>,
+    config: RegistryConfig,
+}
+
+impl SectionRegistry {
+    /// A registry writing through `store`.
+    pub fn new(
+        store: Arc<dyn SectionStore>,
+        observer: Arc<dyn CommitObserver>,
+        config: RegistryConfig,
+    ) -> Self {
+        Self {
+            slots: Arc::new(DashMap::new()),
+            node_gate: Arc::new(AdmissionGate::new(config.node_max_in_flight)),
+            store,
+            observer,
+            config,
+        }
+    }
+
+    /// Commands in flight on this node.
+    pub fn in_flight(&self) -> usize {
+        self.node_gate.in_flight()
+    }
+
+    /// Sections with a live actor.
+    pub fn active_sections(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Decide `command` on `section`'s actor and wait for its commit.
+    pub async fn call(&self, section: SectionId, command: Command) -> Result<Reply, CallError> {
+        // A closed gate means the actor passivated between lookup and admission: retry with
+        // a fresh activation. Bounded, since each round removes the closed slot.
+        for _ in 0..4 {
+            let slot = self
+                .slots
+                .entry(section)
+                .or_insert_with(|| Slot {
+                    gate: Arc::new(AdmissionGate::new(self.config.section_max_in_flight)),
+                    actor: Arc::new(OnceCell::new()),
+                })
+                .clone();
+            let permit = match Permit::acquire(&self.node_gate, &slot.gate) {
+                Ok(p) => p,
+                Err(Refused::Full) => return Err(CallError::Overloaded),
+                Err(Refused::Closed) => {
+                    self.forget(section, &slot.gate);
+                    continue;
+                }
+            };
+            let actor = match slot.actor.get_or_try_init(|| self.activate(section, &slot)).await {
+                Ok(actor) => actor.clone(),
+                Err(err) => {
+                    slot.gate.force_close();
+                    self.forget(section, &slot.gate);
+                    return Err(err);
+                }
+            };
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let envelope = Envelope {
+                command: command.clone(),
+                reply: tx.into(),
+                permit,
+            };
+            if actor.send_message(SectionMsg::Command(envelope)).is_err() {
+                // The actor is stopping; its post_stop forgets the slot.
+                slot.gate.force_close();
+                self.forget(section, &slot.gate);
+                continue;
+            }
+            return match tokio::time::timeout(self.config.call_timeout, rx).await {
+                Err(_) => Err(CallError::Pending),
+                Ok(Err(_)) => Err(CallError::Unavailable("section actor stopped".into())),
+                Ok(Ok(Err(SectionError::Fenced))) => Err(CallError::NotOwner),
+                Ok(Ok(Err(SectionError::Unavailable))) => {
+                    Err(CallError::Unavailable("commit failed".into()))
+                }
+                Ok(Ok(Ok(reply))) => Ok(reply),
+            };
+        }
+        Err(CallError::Unavailable("section actor kept stopping".into()))
+    }
+
+    /// Stop every actor after its in-flight batch (graceful shutdown, handoff).
+    pub async fn stop_all(&self) {
+        let actors: Vec<ActorRef<SectionMsg>> = self
+            .slots
+            .iter()
+            .filter_map(|s| s.actor.get().cloned())
+            .collect();
+        for actor in actors {
+            // Drain first: a Flush behind every queued command, then stop.
+            let _ = actor.send_message(SectionMsg::Flush);
+            actor.drain().ok();
+        }
+        while !self.slots.is_empty() || self.node_gate.in_flight() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    async fn activate(&self, section: SectionId, slot: &Slot) -> Result<ActorRef<SectionMsg>, CallError> {
+        let snapshot = self.store.load(section).await.map_err(|e| match e {
+            StoreError::NotFound => CallError::NotFound,
+            StoreError::Fenced => CallError::NotOwner,
+            StoreError::Unavailable(m) => CallError::Unavailable(m),
+        })?;
+        let slots = self.slots.clone();
+        let args = SectionArgs {
+            id: section,
+            snapshot,
+            store: self.store.clone(),
+            observer: self.observer.clone(),
+            gate: slot.gate.clone(),
+            on_stop: Arc::new(move |id, gate| forget_in(&slots, id, gate)),
+            config: self.config.section.clone(),
+        };
+        let (actor, _join) = Actor::spawn(None, SectionActor, args)
+            .await
+            .map_err(|e| CallError::Unavailable(format!("actor failed to start: {e}")))?;
+        Ok(actor)
+    }
+
+    fn forget(&self, section: SectionId, gate: &Arc<AdmissionGate>) {
+        forget_in(&self.slots, section, gate);
+    }
+}
+
+/// Remove `section`'s slot if it still holds `gate` (a newer activation may have replaced it).
+fn forget_in(slots: &Slots, section: SectionId, gate: &Arc<AdmissionGate>) {
+    slots.remove_if(&section, |_, slot| Arc::ptr_eq(&slot.gate, gate));
+}

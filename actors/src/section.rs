@@ -1,0 +1,284 @@
+//! The section actor: one per active section, the single writer of its seats.
+//!
+//! Commands queue in the actor's mailbox. The first command of a batch schedules a `Flush`
+//! message to itself; every command that arrives before that `Flush` (in particular all
+//! the ones that queued while the previous batch was committing) joins the batch. A flush
+//! decides the batch in memory, commits it through the [`SectionStore`] in ONE transaction,
+//! and only then replies to every caller. If the commit fails, nobody in the batch gets an
+//! acceptance and the ledger is reloaded from the store; if the store says the epoch is
+//! stale, the actor stops (another node owns the section now).
+//!
+//! The actor passivates after a quiet period, but only by closing its admission gate at
+//! zero in-flight commands (see [`crate::gate`]), so a queued command is never stranded.
+
+use crate::gate::{AdmissionGate, Permit};
+use crate::ids::SectionId;
+use crate::ledger::{Command, Counts, Outcome, Refusal, SeatLedger};
+use crate::store::{AttemptRecord, CommitBatch, CommitObserver, SectionSnapshot, SectionStore, StoreError};
+use chrono::{DateTime, Utc};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::{debug, warn};
+
+/// Tuning of one section actor.
+#[derive(Clone, Debug)]
+pub struct SectionConfig {
+    /// Most commands decided and committed together.
+    pub max_batch: usize,
+    /// Quiet time after which the actor passivates.
+    pub passivate_after: Duration,
+}
+
+impl Default for SectionConfig {
+    fn default() -> Self {
+        Self {
+            max_batch: 512,
+            passivate_after: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The answer to a command, sent after its batch committed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// Accepted outcome or refusal.
+    pub outcome: Result<Outcome, Refusal>,
+    /// When the batch holding the decision was decided.
+    pub decided_at: DateTime<Utc>,
+    /// The section's counters after the batch.
+    pub counts: Counts,
+}
+
+/// Why a command got no decision.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SectionError {
+    /// The batch could not be committed; nothing was recorded.
+    #[error("the commit failed; nothing was recorded")]
+    Unavailable,
+    /// This node lost ownership of the section; nothing was recorded.
+    #[error("this node no longer owns the section")]
+    Fenced,
+}
+
+/// A command with its reply port and its admission permit.
+pub struct Envelope {
+    /// The command.
+    pub command: Command,
+    /// Where the answer goes.
+    pub reply: RpcReplyPort<Result<Reply, SectionError>>,
+    /// Released when the envelope is dropped, i.e. after the answer is sent.
+    pub permit: Permit,
+}
+
+/// Messages of a [`SectionActor`].
+pub enum SectionMsg {
+    /// Decide this command (with the rest of its batch).
+    Command(Envelope),
+    /// Decide and commit everything queued so far.
+    Flush,
+    /// Passivate if quiet.
+    IdleCheck,
+}
+
+/// Activation arguments.
+pub struct SectionArgs {
+    /// The section.
+    pub id: SectionId,
+    /// The state loaded by the registry.
+    pub snapshot: SectionSnapshot,
+    /// Write-through target.
+    pub store: Arc<dyn SectionStore>,
+    /// Told about each commit.
+    pub observer: Arc<dyn CommitObserver>,
+    /// The section's admission gate, closed on passivation.
+    pub gate: Arc<AdmissionGate>,
+    /// Called with the gate once the actor passivated or stopped, to forget it.
+    pub on_stop: Arc<dyn Fn(SectionId, &Arc<AdmissionGate>) + Send + Sync>,
+    /// Tuning.
+    pub config: SectionConfig,
+}
+
+/// The actor's state.
+pub struct SectionState {
+    args: SectionArgs,
+    ledger: SeatLedger,
+    epoch: i64,
+    shard: u32,
+    /// Commands of the batch being gathered.
+    pending: Vec<Envelope>,
+    /// A `Flush` is queued behind the pending commands.
+    flush_queued: bool,
+    last_active: Instant,
+}
+
+/// The section actor (see the module docs).
+pub struct SectionActor;
+
+impl Actor for SectionActor {
+    type Msg = SectionMsg;
+    type State = SectionState;
+    type Arguments = SectionArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<SectionMsg>,
+        args: SectionArgs,
+    ) -> Result<SectionState, ActorProcessingErr> {
+        let every = (args.config.passivate_after / 2).max(Duration::from_millis(10));
+        myself.send_interval(every, || SectionMsg::IdleCheck);
+        let snap = &args.snapshot;
+        let ledger = ledger_from(snap);
+        Ok(SectionState {
+            epoch: snap.epoch,
+            shard: snap.shard,
+            ledger,
+            pending: Vec::with_capacity(args.config.max_batch.min(1024)),
+            flush_queued: false,
+            last_active: Instant::now(),
+            args,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<SectionMsg>,
+        message: SectionMsg,
+        state: &mut SectionState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            SectionMsg::Command(envelope) => {
+                state.last_active = Instant::now();
+                state.pending.push(envelope);
+                if state.pending.len() >= state.args.config.max_batch {
+                    flush(&myself, state).await;
+                } else if !state.flush_queued {
+                    state.flush_queued = true;
+                    myself.send_message(SectionMsg::Flush)?;
+                }
+            }
+            SectionMsg::Flush => {
+                state.flush_queued = false;
+                flush(&myself, state).await;
+            }
+            SectionMsg::IdleCheck => {
+                let quiet = state.last_active.elapsed() >= state.args.config.passivate_after;
+                if quiet && state.pending.is_empty() && state.args.gate.try_close() {
+                    debug!(section_id = %state.args.id, "passivating idle section");
+                    myself.stop(Some("idle".into()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<SectionMsg>,
+        state: &mut SectionState,
+    ) -> Result<(), ActorProcessingErr> {
+        state.args.gate.force_close();
+        for envelope in state.pending.drain(..) {
+            let _ = envelope.reply.send(Err(SectionError::Unavailable));
+        }
+        (state.args.on_stop)(state.args.id, &state.args.gate);
+        Ok(())
+    }
+}
+
+fn ledger_from(snap: &SectionSnapshot) -> SeatLedger {
+    SeatLedger::restore(
+        snap.capacity,
+        snap.waitlist_capacity,
+        snap.enrolled.clone(),
+        snap.waitlist.clone(),
+        snap.next_waitlist_seq,
+    )
+}
+
+/// Decide every pending command, commit once, then answer.
+async fn flush(myself: &ActorRef<SectionMsg>, state: &mut SectionState) {
+    if state.pending.is_empty() {
+        return;
+    }
+    let batch: Vec<Envelope> = std::mem::take(&mut state.pending);
+    let decided_at = Utc::now();
+    let mut changes = Vec::new();
+    let mut attempts = Vec::with_capacity(batch.len());
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for envelope in &batch {
+        let decision = state.ledger.apply(&envelope.command);
+        if !decision.replay {
+            attempts.push(AttemptRecord {
+                request: envelope.command.request(),
+                student: envelope.command.student(),
+                action: envelope.command.action(),
+                outcome: decision.outcome.clone(),
+            });
+        }
+        changes.extend(decision.changes);
+        outcomes.push(decision.outcome);
+    }
+    let counts = state.ledger.counts();
+    if !attempts.is_empty() {
+        let commit = CommitBatch {
+            section: state.args.id,
+            shard: state.shard,
+            epoch: state.epoch,
+            decided_at,
+            counts,
+            changes,
+            attempts,
+        };
+        match state.args.store.commit(&commit).await {
+            Ok(()) => {
+                state
+                    .args
+                    .observer
+                    .committed(state.args.id, counts, &commit.changes);
+            }
+            Err(err) => {
+                fail_batch(batch, &err);
+                recover(myself, state, err).await;
+                return;
+            }
+        }
+    }
+    for (envelope, outcome) in batch.into_iter().zip(outcomes) {
+        let _ = envelope.reply.send(Ok(Reply {
+            outcome,
+            decided_at,
+            counts,
+        }));
+    }
+}
+
+fn fail_batch(batch: Vec<Envelope>, err: &StoreError) {
+    let answer = match err {
+        StoreError::Fenced => SectionError::Fenced,
+        _ => SectionError::Unavailable,
+    };
+    for envelope in batch {
+        let _ = envelope.reply.send(Err(answer.clone()));
+    }
+}
+
+/// After a failed commit the in-memory ledger is ahead of the database: reload it, or stop
+/// so that the next command activates a fresh actor.
+async fn recover(myself: &ActorRef<SectionMsg>, state: &mut SectionState, err: StoreError) {
+    warn!(section_id = %state.args.id, shard = state.shard, error = %err, "batch commit failed");
+    if err == StoreError::Fenced {
+        myself.stop(Some("fenced".into()));
+        return;
+    }
+    match state.args.store.load(state.args.id).await {
+        Ok(snap) => {
+            state.ledger = ledger_from(&snap);
+            state.epoch = snap.epoch;
+        }
+        Err(reload) => {
+            warn!(section_id = %state.args.id, error = %reload, "reload failed; stopping actor");
+            myself.stop(Some("reload failed".into()));
+        }
+    }
+}
