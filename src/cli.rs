@@ -1,0 +1,134 @@
+//! The `registrar` command line: `serve`, `migrate`, `seed`. Errors are printed and turned
+//! into a non-zero exit status here, so `main` stays one line.
+
+use crate::config::Settings;
+use crate::service::auth::{hash_demo_password, hash_password};
+use crate::startup::Application;
+use crate::store::{self, seed};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Command line.
+#[derive(Parser, Debug)]
+#[command(name = "registrar", version, about = "Course registration server")]
+pub struct Cli {
+    /// TOML configuration file (REGISTRAR_* variables override it).
+    #[arg(long, global = true, env = "REGISTRAR_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Migrate, then serve the API until ctrl-c / SIGTERM.
+    Serve,
+    /// Apply database migrations.
+    Migrate,
+    /// Load the demo catalog.
+    Seed {
+        /// Demo students s000001..
+        #[arg(long, default_value_t = 1000)]
+        students: u32,
+        /// Sections across the catalog.
+        #[arg(long, default_value_t = 200)]
+        sections: u32,
+        /// Wipe existing data first.
+        #[arg(long)]
+        reset: bool,
+    },
+}
+
+/// Run the command line; the process exit status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("registrar: bad configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    crate::telemetry::init(&settings.log, settings.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("registrar: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("registrar: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Migrate => {
+            Application::migrate(&settings).await?;
+            tracing::info!("migrations applied");
+        }
+        Command::Serve => {
+            Application::migrate(&settings).await?;
+            let app = Application::build(settings).await?;
+            println!("registrar listening on http://{}", app.address());
+            app.run_until_stopped(crate::shutdown::signal()).await?;
+        }
+        Command::Seed {
+            students,
+            sections,
+            reset,
+        } => {
+            let pool = store::connect(&settings.database_url, 4).await?;
+            store::migrate(&pool).await?;
+            let mut generated = Vec::new();
+            for (name, password) in [
+                ("admin", &mut settings.admin_password),
+                ("operator", &mut settings.operator_password),
+            ] {
+                if password.is_empty() {
+                    *password = uuid::Uuid::new_v4().simple().to_string()[..16].to_string();
+                    generated.push((name, password.clone()));
+                }
+            }
+            let started = std::time::Instant::now();
+            let options = seed::SeedOptions {
+                students,
+                sections,
+                reset,
+                shards: settings.shards,
+                demo_password_hash: hash_demo_password(&settings.demo_password),
+                admin_password_hash: hash_password(&settings.admin_password),
+                operator_password_hash: hash_password(&settings.operator_password),
+            };
+            let summary = seed::seed(&pool, &options).await?;
+            println!(
+                "seeded term 2027SP ({}) with {} courses, {} sections, {} students in {:.1}s",
+                summary.term_id,
+                summary.courses,
+                summary.sections,
+                summary.students,
+                started.elapsed().as_secs_f64()
+            );
+            println!(
+                "demo students: s000001..s{:06} / password from REGISTRAR_DEMO_PASSWORD",
+                summary.students
+            );
+            for (name, password) in generated {
+                println!("generated password for {name}: {password}");
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,209 @@
+//! Administration (admin role): terms, windows, courses, sections, capacity changes,
+//! students and holds.
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{ApiJson, Caller, Ids};
+use crate::domain::{
+    Course, Hold, NewHold, NewSection, NewStudent, NewTerm, NewWindow, RegistrationWindow, Role,
+    SectionPatch, SectionView, StudentView, Term,
+};
+use crate::service::auth::hash_password;
+use crate::store::{catalog, students};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use uuid::Uuid;
+
+/// Routes of this module (plus `POST /terms` and `PATCH /sections/{id}`, mounted with
+/// their GET twins in `catalog`).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/terms/{term_id}/windows", post(create_window))
+        .route("/api/v1/courses", post(create_course))
+        .route("/api/v1/sections", post(create_section))
+        .route("/api/v1/students", post(create_student))
+        .route("/api/v1/students/{student_id}", get(get_student))
+        .route("/api/v1/students/{student_id}/holds", post(add_hold))
+        .route(
+            "/api/v1/students/{student_id}/holds/{hold_id}",
+            delete(remove_hold),
+        )
+}
+
+fn admin(caller: &Caller) -> Result<(), ApiError> {
+    caller.require(Role::Admin)
+}
+
+/// Create a term.
+#[utoipa::path(post, path = "/api/v1/terms", tag = "admin", request_body = NewTerm,
+    responses((status = 201, body = Term), (status = 409, body = super::error::Problem)), security(("bearer" = [])))]
+pub async fn create_term(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<NewTerm>,
+) -> Result<(StatusCode, Json<Term>), ApiError> {
+    admin(&caller)?;
+    body.validate()?;
+    Ok((
+        StatusCode::CREATED,
+        Json(catalog::create_term(&state.pool, &body).await?),
+    ))
+}
+
+/// Create or replace a term's window for one standing.
+#[utoipa::path(post, path = "/api/v1/terms/{term_id}/windows", tag = "admin", request_body = NewWindow,
+    params(("term_id" = Uuid, Path)),
+    responses((status = 201, body = RegistrationWindow), (status = 404, body = super::error::Problem)), security(("bearer" = [])))]
+pub async fn create_window(
+    State(state): State<AppState>,
+    caller: Caller,
+    Ids(term): Ids<Uuid>,
+    ApiJson(body): ApiJson<NewWindow>,
+) -> Result<(StatusCode, Json<RegistrationWindow>), ApiError> {
+    admin(&caller)?;
+    body.validate()?;
+    if !catalog::term_exists(&state.pool, term).await? {
+        return Err(ApiError::not_found("term_not_found", "no such term"));
+    }
+    let window = catalog::upsert_window(&state.pool, term, &body).await?;
+    state.registration.invalidate_windows();
+    Ok((StatusCode::CREATED, Json(window)))
+}
+
+/// Create a course.
+#[utoipa::path(post, path = "/api/v1/courses", tag = "admin", request_body = Course,
+    responses((status = 201, body = Course), (status = 409, body = super::error::Problem)), security(("bearer" = [])))]
+pub async fn create_course(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<Course>,
+) -> Result<(StatusCode, Json<Course>), ApiError> {
+    admin(&caller)?;
+    body.validate()?;
+    catalog::create_course(&state.pool, &body).await?;
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// Create a section.
+#[utoipa::path(post, path = "/api/v1/sections", tag = "admin", request_body = NewSection,
+    responses((status = 201, body = SectionView), (status = 422, body = super::error::Problem)), security(("bearer" = [])))]
+pub async fn create_section(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<NewSection>,
+) -> Result<(StatusCode, Json<SectionView>), ApiError> {
+    admin(&caller)?;
+    let meetings = body.validate()?;
+    let id = catalog::create_section(&state.pool, &body, &meetings, state.settings.shards).await?;
+    let view = catalog::section(&state.pool, id)
+        .await?
+        .ok_or_else(|| ApiError::internal(&"created section vanished"))?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// Change a section's capacity (through its actor: never below the seats taken; raising
+/// promotes from the waitlist in the same commit).
+#[utoipa::path(patch, path = "/api/v1/sections/{section_id}", tag = "admin", request_body = SectionPatch,
+    params(("section_id" = Uuid, Path)),
+    responses((status = 200, body = SectionView), (status = 409, body = super::error::Problem)), security(("bearer" = [])))]
+pub async fn patch_section(
+    State(state): State<AppState>,
+    caller: Caller,
+    Ids(section): Ids<Uuid>,
+    ApiJson(body): ApiJson<SectionPatch>,
+) -> Result<Json<SectionView>, ApiError> {
+    admin(&caller)?;
+    if body.capacity > 100_000 {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            "capacity: 0 to 100000",
+        ));
+    }
+    state
+        .registration
+        .set_capacity(section, body.capacity)
+        .await?;
+    let view = catalog::section(&state.pool, section)
+        .await?
+        .ok_or_else(|| ApiError::not_found("section_not_found", "no such section"))?;
+    Ok(Json(view))
+}
+
+/// Create an account (student by default).
+#[utoipa::path(post, path = "/api/v1/students", tag = "admin", request_body = NewStudent,
+    responses((status = 201, body = StudentView), (status = 409, body = super::error::Problem)), security(("bearer" = [])))]
+pub async fn create_student(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<NewStudent>,
+) -> Result<(StatusCode, Json<StudentView>), ApiError> {
+    admin(&caller)?;
+    body.validate()?;
+    let password = body.password.clone();
+    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(students::create(&state.pool, &body, &hash).await?),
+    ))
+}
+
+/// One account.
+#[utoipa::path(get, path = "/api/v1/students/{student_id}", tag = "admin", params(("student_id" = Uuid, Path)),
+    responses((status = 200, body = StudentView), (status = 404, body = super::error::Problem)), security(("bearer" = [])))]
+pub async fn get_student(
+    State(state): State<AppState>,
+    caller: Caller,
+    Ids(id): Ids<Uuid>,
+) -> Result<Json<StudentView>, ApiError> {
+    admin(&caller)?;
+    students::get(&state.pool, id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("student_not_found", "no such student"))
+}
+
+/// Put a hold on a student.
+#[utoipa::path(post, path = "/api/v1/students/{student_id}/holds", tag = "admin", request_body = NewHold,
+    params(("student_id" = Uuid, Path)),
+    responses((status = 201, body = Hold), (status = 404, body = super::error::Problem)), security(("bearer" = [])))]
+pub async fn add_hold(
+    State(state): State<AppState>,
+    caller: Caller,
+    Ids(student): Ids<Uuid>,
+    ApiJson(body): ApiJson<NewHold>,
+) -> Result<(StatusCode, Json<Hold>), ApiError> {
+    admin(&caller)?;
+    body.validate()?;
+    if students::get(&state.pool, student).await?.is_none() {
+        return Err(ApiError::not_found("student_not_found", "no such student"));
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(students::add_hold(&state.pool, student, &body.reason).await?),
+    ))
+}
+
+/// Lift a hold.
+#[utoipa::path(delete, path = "/api/v1/students/{student_id}/holds/{hold_id}", tag = "admin",
+    params(("student_id" = Uuid, Path), ("hold_id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = super::error::Problem)), security(("bearer" = [])))]
+pub async fn remove_hold(
+    State(state): State<AppState>,
+    caller: Caller,
+    Ids((student, hold)): Ids<(Uuid, Uuid)>,
+) -> Result<StatusCode, ApiError> {
+    admin(&caller)?;
+    if students::remove_hold(&state.pool, student, hold).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(
+            "hold_not_found",
+            "no such hold on this student",
+        ))
+    }
+}

@@ -1,0 +1,73 @@
+//! `POST /api/v1/auth/login`: username + password → bearer token with the account's role.
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::ApiJson;
+use crate::service::auth::verify_password;
+use crate::store::students;
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use std::sync::LazyLock;
+use utoipa::ToSchema;
+
+/// Login body.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// Username, e.g. `s000001`.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+/// A bearer token.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct TokenResponse {
+    /// The JWT.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until it expires.
+    pub expires_in: u64,
+}
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/auth/login", post(login))
+}
+
+/// Verified against when the username is unknown, so both cases cost the same time.
+static DUMMY_HASH: LazyLock<String> =
+    LazyLock::new(|| crate::service::auth::hash_demo_password("unused"));
+
+/// Log in.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = TokenResponse), (status = 401, body = super::error::Problem), (status = 400, body = super::error::Problem)))]
+pub async fn login(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    if body.username.len() > 64 || body.password.len() > 256 {
+        return Err(ApiError::unauthenticated("wrong username or password"));
+    }
+    let account = students::credentials(&state.pool, &body.username).await?;
+    let hash = account
+        .as_ref()
+        .map(|a| a.password_hash.clone())
+        .unwrap_or_else(|| DUMMY_HASH.clone());
+    let password = body.password;
+    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    let account = account
+        .filter(|_| ok)
+        .ok_or_else(|| ApiError::unauthenticated("wrong username or password"))?;
+    let (access_token, expires_in) = state.tokens.issue(account.id, account.role);
+    Ok(Json(TokenResponse {
+        access_token,
+        token_type: "Bearer".into(),
+        expires_in,
+    }))
+}

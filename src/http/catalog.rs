@@ -1,0 +1,152 @@
+//! Public catalog reads: terms, a term's sections (cursor-paginated), one section, and the
+//! live seat stream of a section (Server-Sent Events).
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{ApiQuery, Ids};
+use crate::domain::{SectionView, Term, is_course_code};
+use crate::store::catalog;
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::routing::get;
+use axum::{Json, Router};
+use futures_util::stream::{self, Stream};
+use registrar_actors::{Counts, SectionId};
+use serde::{Deserialize, Serialize};
+use std::convert::Infallible;
+use std::time::Duration;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/terms",
+            get(list_terms).post(super::admin::create_term),
+        )
+        .route("/api/v1/terms/{term_id}/sections", get(list_sections))
+        .route(
+            "/api/v1/sections/{section_id}",
+            get(get_section).patch(super::admin::patch_section),
+        )
+        .route(
+            "/api/v1/sections/{section_id}/seats/stream",
+            get(seat_stream),
+        )
+}
+
+/// All terms.
+#[utoipa::path(get, path = "/api/v1/terms", tag = "catalog", responses((status = 200, body = [Term])))]
+pub async fn list_terms(State(state): State<AppState>) -> Result<Json<Vec<Term>>, ApiError> {
+    Ok(Json(catalog::list_terms(&state.pool).await?))
+}
+
+/// Section list query.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SectionQuery {
+    /// Only this course, e.g. `CS101`.
+    pub course: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1-500 (default 100).
+    pub limit: Option<u32>,
+}
+
+/// A page of sections.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct SectionPage {
+    /// The sections.
+    pub items: Vec<SectionView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A term's sections, in course and section order.
+#[utoipa::path(get, path = "/api/v1/terms/{term_id}/sections", tag = "catalog", params(("term_id" = Uuid, Path), SectionQuery),
+    responses((status = 200, body = SectionPage), (status = 404, body = super::error::Problem)))]
+pub async fn list_sections(
+    State(state): State<AppState>,
+    Ids(term): Ids<Uuid>,
+    ApiQuery(q): ApiQuery<SectionQuery>,
+) -> Result<Json<SectionPage>, ApiError> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "limit must be 1 to 500",
+        ));
+    }
+    if let Some(c) = &q.course
+        && !is_course_code(c)
+    {
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "course must be a course code like CS101",
+        ));
+    }
+    let cursor = q
+        .cursor
+        .as_deref()
+        .map(super::extract::parse_id)
+        .transpose()?;
+    if !catalog::term_exists(&state.pool, term).await? {
+        return Err(ApiError::not_found("term_not_found", "no such term"));
+    }
+    let items =
+        catalog::list_sections(&state.pool, term, q.course.as_deref(), cursor, limit).await?;
+    let next_cursor =
+        (items.len() == limit as usize).then(|| items[items.len() - 1].id.to_string());
+    Ok(Json(SectionPage { items, next_cursor }))
+}
+
+/// One section with its seat counts.
+#[utoipa::path(get, path = "/api/v1/sections/{section_id}", tag = "catalog", params(("section_id" = Uuid, Path)),
+    responses((status = 200, body = SectionView), (status = 404, body = super::error::Problem), (status = 400, body = super::error::Problem)))]
+pub async fn get_section(
+    State(state): State<AppState>,
+    Ids(id): Ids<Uuid>,
+) -> Result<Json<SectionView>, ApiError> {
+    catalog::section(&state.pool, id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("section_not_found", "no such section"))
+}
+
+/// Live seat counts: one `seats` event now, then one per committed change.
+#[utoipa::path(get, path = "/api/v1/sections/{section_id}/seats/stream", tag = "catalog", params(("section_id" = Uuid, Path)),
+    responses((status = 200, description = "text/event-stream of `seats` events"), (status = 404, body = super::error::Problem)))]
+pub async fn seat_stream(
+    State(state): State<AppState>,
+    Ids(id): Ids<Uuid>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let view = catalog::section(&state.pool, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("section_not_found", "no such section"))?;
+    let current = Counts {
+        seats_taken: view.seats_taken,
+        capacity: view.capacity,
+        waitlist_length: view.waitlist_length,
+        waitlist_capacity: view.waitlist_capacity,
+    };
+    let mut rx = state.feed.subscribe(SectionId(id), current);
+    rx.mark_changed();
+    let events = stream::unfold(rx, |mut rx| async move {
+        rx.changed().await.ok()?;
+        let counts = *rx.borrow_and_update();
+        let data = serde_json::json!({
+            "seats_taken": counts.seats_taken,
+            "capacity": counts.capacity,
+            "seats_left": counts.capacity.saturating_sub(counts.seats_taken),
+            "waitlist_length": counts.waitlist_length,
+        });
+        Some((
+            Ok(Event::default().event("seats").data(data.to_string())),
+            rx,
+        ))
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}

@@ -1,0 +1,152 @@
+//! Extractors that turn every kind of bad input into a problem+json 4xx: malformed or
+//! oversized JSON, wrong types, bad UUIDs in paths, bad query strings, missing or forged
+//! tokens. Handlers only ever see validated input.
+
+use super::AppState;
+use super::error::ApiError;
+use crate::domain::Role;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+/// A JSON body; any failure is `400 invalid_body` (`413 payload_too_large` when oversized).
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => Err(json_problem(rejection)),
+        }
+    }
+}
+
+fn json_problem(rejection: JsonRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is too large",
+        );
+    }
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => {
+            ApiError::invalid_body("expected a JSON body with Content-Type: application/json")
+        }
+        other => ApiError::invalid_body(other.body_text()),
+    }
+}
+
+/// Path parameters that are UUIDs; anything else is `400 invalid_id`.
+pub struct Ids<T>(pub T);
+
+impl<S: Send + Sync> FromRequestParts<S> for Ids<Uuid> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(path_problem)?;
+        Ok(Ids(parse_id(&raw)?))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Ids<(Uuid, Uuid)> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Path((a, b)) =
+            axum::extract::Path::<(String, String)>::from_request_parts(parts, state)
+                .await
+                .map_err(path_problem)?;
+        Ok(Ids((parse_id(&a)?, parse_id(&b)?)))
+    }
+}
+
+fn path_problem(rejection: PathRejection) -> ApiError {
+    ApiError::invalid_id(rejection.body_text())
+}
+
+/// Parse a UUID from a path or body, as `400 invalid_id`.
+pub fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw)
+        .map_err(|_| ApiError::invalid_id(format!("`{}` is not a UUID", truncate(raw))))
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+/// A query string; failures are `400 invalid_query`.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| ApiQuery(q.0))
+            .map_err(|r: QueryRejection| {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", r.body_text())
+            })
+    }
+}
+
+/// The authenticated caller, from `Authorization: Bearer <jwt>`.
+#[derive(Clone, Copy, Debug)]
+pub struct Caller {
+    /// Account id.
+    pub id: Uuid,
+    /// Role.
+    pub role: Role,
+}
+
+impl Caller {
+    /// Fail with `403 forbidden` unless the caller has `role`.
+    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+        if self.role == role {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "this needs the {} role",
+                role.as_str()
+            )))
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let state = AppState::from_ref(state);
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthenticated("missing Authorization: Bearer token"))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
+            .ok_or_else(|| {
+                ApiError::unauthenticated("the Authorization header must be `Bearer <token>`")
+            })?;
+        let claims = state
+            .tokens
+            .verify(token.trim())
+            .map_err(|_| ApiError::unauthenticated("the token is invalid or expired"))?;
+        Ok(Caller {
+            id: claims.sub,
+            role: claims.role,
+        })
+    }
+}

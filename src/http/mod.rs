@@ -1,0 +1,76 @@
+//! The REST API (see `../shared/API.md`): one module per resource, each exposing
+//! `router()`; [`app`] assembles them with the shared layers (body limit, tracing, panic
+//! catcher) and problem+json answers for unknown routes and methods.
+
+pub mod admin;
+pub mod auth;
+pub mod catalog;
+pub mod error;
+pub mod extract;
+pub mod limit;
+pub mod openapi;
+pub mod ops;
+pub mod registration;
+
+use crate::config::Settings;
+use crate::service::auth::TokenKeys;
+use crate::service::feed::SeatFeed;
+use crate::service::registration::RegistrationService;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use error::ApiError;
+use sqlx::PgPool;
+use std::sync::Arc;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+/// Everything handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub pool: PgPool,
+    /// Settings in force.
+    pub settings: Arc<Settings>,
+    /// Token signing and verification.
+    pub tokens: Arc<TokenKeys>,
+    /// The registration flow.
+    pub registration: Arc<RegistrationService>,
+    /// Committed counts and counters.
+    pub feed: Arc<SeatFeed>,
+    /// Per-caller rate limiting of registration requests.
+    pub limiter: Arc<limit::RateLimiter>,
+}
+
+/// The whole HTTP application.
+pub fn app(state: AppState) -> Router {
+    let max_body = state.settings.max_body_bytes;
+    Router::new()
+        .merge(auth::router())
+        .merge(catalog::router())
+        .merge(registration::router())
+        .merge(admin::router())
+        .merge(ops::router())
+        .merge(openapi::router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal(&"handler panicked").into_response()
+        }))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("not_found", "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not accept that method",
+    )
+}

@@ -1,0 +1,286 @@
+//! Student registration: enroll, drop, swap and the student's own schedule.
+//!
+//! Enroll, drop and swap accept an `Idempotency-Key` header: the first final answer (a
+//! success or a 4xx refusal) is stored and returned again for the same key; 5xx answers are
+//! not stored, so a retry after `unavailable` or `decision_pending` is decided (or replayed
+//! by the section actor, which recognises the request id derived from the key).
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{ApiJson, Caller, Ids, parse_id};
+use crate::domain::Role;
+use crate::service::registration::{Enrolled, Schedule};
+use crate::store::audit;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use registrar_actors::{RequestId, StudentId};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/sections/{section_id}/enrollments", post(enroll))
+        .route(
+            "/api/v1/sections/{section_id}/enrollments/me",
+            delete(drop_me),
+        )
+        .route("/api/v1/enrollments/swap", post(swap))
+        .route("/api/v1/students/me/schedule", get(schedule))
+}
+
+/// Answer of an enroll: `enrolled` (201) or `waitlisted` (202).
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct EnrollmentResponse {
+    /// `enrolled` or `waitlisted`.
+    pub status: String,
+    /// Section.
+    pub section_id: Uuid,
+    /// Student.
+    pub student_id: Uuid,
+    /// When the seat was taken (enrolled only).
+    pub enrolled_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Waitlist position (waitlisted only).
+    pub position: Option<u32>,
+}
+
+/// Answer of a drop.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct DropResponse {
+    /// Always `dropped`.
+    pub status: String,
+    /// Whether the freed seat went to the head of the waitlist.
+    pub promoted: bool,
+}
+
+/// Swap body: drop `drop` only if a seat in `add` is taken.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SwapRequest {
+    /// Section to leave.
+    pub drop: String,
+    /// Section to join (a seat, not a waitlist place).
+    pub add: String,
+}
+
+const MAX_KEY_LEN: usize = 255;
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(raw) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = raw
+        .to_str()
+        .ok()
+        .filter(|k| {
+            !k.is_empty() && k.len() <= MAX_KEY_LEN && k.bytes().all(|b| b.is_ascii_graphic())
+        })
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_idempotency_key",
+                "Idempotency-Key must be 1-255 visible ASCII characters",
+            )
+        })?;
+    Ok(Some(key.to_string()))
+}
+
+fn student_caller(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
+    caller.require(Role::Student)?;
+    state.limiter.check(caller.id).map_err(|wait| {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests; slow down",
+        )
+        .retry_after(wait)
+    })
+}
+
+fn render(status: StatusCode, body: Value) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    if status.is_client_error() || status.is_server_error() {
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+    }
+    response
+}
+
+/// Run `decide` once per idempotency key: replay a stored answer, or decide and store it.
+async fn idempotent<F>(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    decide: F,
+) -> Result<Response, ApiError>
+where
+    F: AsyncFnOnce(RequestId) -> Result<(StatusCode, Value), ApiError>,
+{
+    let key = idempotency_key(headers)?;
+    let Some(key) = key else {
+        let (status, body) = decide(RequestId::new_v4()).await?;
+        return Ok(render(status, body));
+    };
+    if let Some((status, body)) = audit::stored_answer(&state.pool, caller.id, &key).await? {
+        return Ok(render(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+            body,
+        ));
+    }
+    let request = RequestId::from_idempotency_key(StudentId(caller.id), &key);
+    let (status, body) = match decide(request).await {
+        Ok(answer) => answer,
+        Err(e) if e.status.is_client_error() => (e.status, problem_body(&e)),
+        Err(e) => return Err(e),
+    };
+    let (status, body) =
+        audit::store_answer(&state.pool, caller.id, &key, status.as_u16(), &body).await?;
+    Ok(render(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+        body,
+    ))
+}
+
+fn problem_body(e: &ApiError) -> Value {
+    json!({
+        "type": format!("https://registrar.dev/problems/{}", e.code),
+        "title": e.status.canonical_reason().unwrap_or("Error"),
+        "status": e.status.as_u16(),
+        "code": e.code,
+        "detail": e.detail,
+    })
+}
+
+fn enrollment_answer(section: Uuid, student: Uuid, enrolled: Enrolled) -> (StatusCode, Value) {
+    let (status, body) = match enrolled {
+        Enrolled::Seat { at } => (
+            StatusCode::CREATED,
+            EnrollmentResponse {
+                status: "enrolled".into(),
+                section_id: section,
+                student_id: student,
+                enrolled_at: Some(at),
+                position: None,
+            },
+        ),
+        Enrolled::Waitlist { position } => (
+            StatusCode::ACCEPTED,
+            EnrollmentResponse {
+                status: "waitlisted".into(),
+                section_id: section,
+                student_id: student,
+                enrolled_at: None,
+                position: Some(position),
+            },
+        ),
+    };
+    (status, serde_json::to_value(body).unwrap_or_default())
+}
+
+/// Enroll the calling student (a seat, else a waitlist place).
+#[utoipa::path(post, path = "/api/v1/sections/{section_id}/enrollments", tag = "registration",
+    params(("section_id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 201, body = EnrollmentResponse), (status = 202, body = EnrollmentResponse),
+        (status = 403, body = super::error::Problem), (status = 404, body = super::error::Problem),
+        (status = 409, body = super::error::Problem), (status = 422, body = super::error::Problem),
+        (status = 429, body = super::error::Problem), (status = 503, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn enroll(
+    State(state): State<AppState>,
+    caller: Caller,
+    Ids(section): Ids<Uuid>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    student_caller(&state, &caller)?;
+    idempotent(&state, &caller, &headers, async |request| {
+        let enrolled = state
+            .registration
+            .enroll(caller.id, section, request)
+            .await?;
+        Ok(enrollment_answer(section, caller.id, enrolled))
+    })
+    .await
+}
+
+/// Drop the calling student's seat or waitlist place.
+#[utoipa::path(delete, path = "/api/v1/sections/{section_id}/enrollments/me", tag = "registration",
+    params(("section_id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = DropResponse), (status = 404, body = super::error::Problem), (status = 503, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn drop_me(
+    State(state): State<AppState>,
+    caller: Caller,
+    Ids(section): Ids<Uuid>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    student_caller(&state, &caller)?;
+    idempotent(&state, &caller, &headers, async |request| {
+        let dropped = state
+            .registration
+            .drop_enrollment(caller.id, section, request)
+            .await?;
+        let body = DropResponse {
+            status: "dropped".into(),
+            promoted: dropped.promoted,
+        };
+        Ok((
+            StatusCode::OK,
+            serde_json::to_value(body).unwrap_or_default(),
+        ))
+    })
+    .await
+}
+
+/// Swap: take a seat in `add`, and only then leave `drop`.
+#[utoipa::path(post, path = "/api/v1/enrollments/swap", tag = "registration", request_body = SwapRequest,
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, description = "`{\"status\":\"swapped\",\"dropped\":{..},\"added\":{..}}`"),
+        (status = 404, body = super::error::Problem), (status = 409, body = super::error::Problem), (status = 422, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn swap(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<SwapRequest>,
+) -> Result<Response, ApiError> {
+    student_caller(&state, &caller)?;
+    let drop = parse_id(&body.drop)?;
+    let add = parse_id(&body.add)?;
+    if drop == add {
+        return Err(ApiError::invalid_body(
+            "drop and add must be different sections",
+        ));
+    }
+    idempotent(&state, &caller, &headers, async |request| {
+        let (enrolled, dropped) = state
+            .registration
+            .swap(caller.id, drop, add, request)
+            .await?;
+        let (_, added) = enrollment_answer(add, caller.id, enrolled);
+        let body = json!({
+            "status": "swapped",
+            "added": added,
+            "dropped": {"section_id": drop, "promoted": dropped.promoted},
+        });
+        Ok((StatusCode::OK, body))
+    })
+    .await
+}
+
+/// The calling student's schedule.
+#[utoipa::path(get, path = "/api/v1/students/me/schedule", tag = "registration",
+    responses((status = 200, body = Schedule), (status = 401, body = super::error::Problem)), security(("bearer" = [])))]
+pub async fn schedule(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Schedule>, ApiError> {
+    caller.require(Role::Student)?;
+    Ok(Json(state.registration.schedule(caller.id).await?))
+}

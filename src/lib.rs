@@ -1,0 +1,27 @@
+//! # registrar
+//!
+//! A course-registration server built for the minute a registration window opens.
+//!
+//! # Layout
+//! - [`config`]: typed settings (defaults ← file ← `REGISTRAR_*`).
+//! - [`startup`]: [`startup::Application`], the seam tests and `main` share.
+//! - [`http`]: the REST API; errors become problem+json only in `http::error`.
+//! - [`service`]: authentication, the registration flow, the post-commit seat feed.
+//! - [`store`]: every SQL query, including the section actors' batch commit.
+//! - [`cluster`]: shards and ownership epochs.
+//! - [`domain`]: API types and input validation.
+//! - [`cli`]: the `registrar` command line.
+//!
+//! The section actors and the pure seat/waitlist/student rules live in the
+//! `registrar-actors` crate.
+
+pub mod cli;
+pub mod cluster;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod service;
+pub mod shutdown;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

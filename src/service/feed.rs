@@ -1,0 +1,72 @@
+//! What happens after each committed batch, off the actor's path: counters for `/metrics`
+//! and the live seat feed behind `GET /sections/{id}/seats/stream`.
+//!
+//! The feed is one `tokio::sync::watch` channel per watched section: a subscriber always
+//! sees the latest counts, a slow subscriber skips intermediate values instead of slowing
+//! anyone down, and publishing costs the actor one non-blocking store.
+
+use dashmap::DashMap;
+use registrar_actors::{Change, ChangeKind, CommitObserver, Counts, SectionId};
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::watch;
+
+/// Counters since start.
+#[derive(Default)]
+pub struct CommitStats {
+    /// Batches committed.
+    pub batches: AtomicU64,
+    /// Changes committed (= outbox rows written).
+    pub changes: AtomicU64,
+    /// Seats taken.
+    pub enrolled: AtomicU64,
+    /// Waitlist entries added.
+    pub waitlisted: AtomicU64,
+    /// Drops.
+    pub dropped: AtomicU64,
+    /// Waitlist promotions.
+    pub promoted: AtomicU64,
+}
+
+/// Publishes committed counts (see module docs).
+#[derive(Default)]
+pub struct SeatFeed {
+    channels: DashMap<SectionId, watch::Sender<Counts>>,
+    /// Counters for `/metrics`.
+    pub stats: CommitStats,
+}
+
+impl SeatFeed {
+    /// Subscribe to a section's counts, starting from `current`.
+    pub fn subscribe(&self, section: SectionId, current: Counts) -> watch::Receiver<Counts> {
+        self.channels
+            .entry(section)
+            .or_insert_with(|| watch::channel(current).0)
+            .subscribe()
+    }
+
+    /// Forget channels nobody listens to any more.
+    pub fn prune(&self) {
+        self.channels.retain(|_, tx| tx.receiver_count() > 0);
+    }
+}
+
+impl CommitObserver for SeatFeed {
+    fn committed(&self, section: SectionId, counts: Counts, changes: &[Change]) {
+        let s = &self.stats;
+        s.batches.fetch_add(1, Ordering::Relaxed);
+        s.changes.fetch_add(changes.len() as u64, Ordering::Relaxed);
+        for c in changes {
+            let counter = match c.kind {
+                ChangeKind::Enrolled { .. } => &s.enrolled,
+                ChangeKind::Waitlisted { .. } => &s.waitlisted,
+                ChangeKind::Dropped { .. } => &s.dropped,
+                ChangeKind::Promoted { .. } => &s.promoted,
+                ChangeKind::CapacityChanged { .. } => continue,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(tx) = self.channels.get(&section) {
+            tx.send_replace(counts);
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! Building and running one registrar node: [`Application::build`] connects to PostgreSQL,
+//! claims shards, binds the listener (port 0 works, tests rely on it) and wires the state;
+//! [`Application::run_until_stopped`] serves until the shutdown signal, lets in-flight
+//! requests finish (their batches commit) and then stops every section actor.
+
+use crate::cluster;
+use crate::config::Settings;
+use crate::http::{self, AppState};
+use crate::service::auth::TokenKeys;
+use crate::service::feed::SeatFeed;
+use crate::service::registration::RegistrationService;
+use crate::store::{self, sections::PgSectionStore};
+use registrar_actors::SectionRegistry;
+use sqlx::PgPool;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// PostgreSQL unreachable or refusing.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The listen address could not be bound.
+    #[error("listen on {0}: {1}")]
+    Bind(String, std::io::Error),
+}
+
+/// A built node, ready to run.
+pub struct Application {
+    listener: TcpListener,
+    address: SocketAddr,
+    state: AppState,
+}
+
+impl Application {
+    /// Connect, claim shards and bind. Does not migrate (`registrar migrate` or
+    /// [`Application::migrate`] does).
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let pool = store::connect(&settings.database_url, settings.db_pool_size).await?;
+        Self::build_with_pool(settings, pool).await
+    }
+
+    /// Apply migrations on `settings.database_url`.
+    pub async fn migrate(settings: &Settings) -> Result<(), StartupError> {
+        let pool = store::connect(&settings.database_url, 2).await?;
+        store::migrate(&pool).await?;
+        pool.close().await;
+        Ok(())
+    }
+
+    /// Like [`Application::build`] with an existing pool.
+    pub async fn build_with_pool(settings: Settings, pool: PgPool) -> Result<Self, StartupError> {
+        let listener = TcpListener::bind(&settings.listen)
+            .await
+            .map_err(|e| StartupError::Bind(settings.listen.clone(), e))?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| StartupError::Bind(settings.listen.clone(), e))?;
+        cluster::claim_all_shards(
+            &pool,
+            &settings.node_id,
+            &address.to_string(),
+            settings.shards,
+        )
+        .await?;
+
+        let secret = if settings.jwt_secret.is_empty() {
+            tracing::warn!(
+                "REGISTRAR_JWT_SECRET is not set: using a random secret; tokens die with this process"
+            );
+            uuid::Uuid::new_v4().to_string()
+        } else {
+            settings.jwt_secret.clone()
+        };
+        let tokens = Arc::new(TokenKeys::new(secret.as_bytes(), settings.token_ttl_secs));
+        let feed = Arc::new(SeatFeed::default());
+        let store = Arc::new(PgSectionStore::new(pool.clone(), settings.node_id.clone()));
+        let registry = Arc::new(SectionRegistry::new(
+            store,
+            feed.clone(),
+            settings.registry(),
+        ));
+        let registration = Arc::new(RegistrationService::new(pool.clone(), registry));
+        let limiter = Arc::new(http::limit::RateLimiter::new(
+            settings.rate_limit_per_sec,
+            settings.rate_limit_burst,
+        ));
+        let state = AppState {
+            pool,
+            settings: Arc::new(settings),
+            tokens,
+            registration,
+            feed,
+            limiter,
+        };
+        Ok(Self {
+            listener,
+            address,
+            state,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// The bound address.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The shared state (tests inspect it).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serve until `shutdown` resolves, then finish in-flight work and stop.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let state = self.state.clone();
+        let housekeeping = tokio::spawn({
+            let state = state.clone();
+            async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(60));
+                loop {
+                    tick.tick().await;
+                    state.limiter.prune();
+                    state.feed.prune();
+                }
+            }
+        });
+        tracing::info!(address = %self.address, node = %state.settings.node_id, "serving");
+        let result = axum::serve(self.listener, http::app(state.clone()))
+            .with_graceful_shutdown(shutdown)
+            .await;
+        housekeeping.abort();
+        // Every HTTP request has been answered, so no command is waiting on an actor;
+        // stopping them now loses nothing.
+        state.registration.registry().stop_all().await;
+        state.pool.close().await;
+        tracing::info!("stopped");
+        result
+    }
+}

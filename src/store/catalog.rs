@@ -1,0 +1,269 @@
+//! Catalog queries: terms, courses, sections, registration windows.
+
+use super::{DbError, DbResult};
+use crate::cluster::shard_of;
+use crate::domain::{
+    Course, MeetingDto, NewSection, NewTerm, NewWindow, RegistrationWindow, SectionFacts,
+    SectionView, Standing, Term,
+};
+use chrono::{DateTime, Utc};
+use registrar_actors::SectionId;
+use registrar_actors::student_rules::{Meeting, OfferedSection, Window};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// Create a term.
+pub async fn create_term(pool: &PgPool, t: &NewTerm) -> DbResult<Term> {
+    let id = Uuid::new_v4();
+    sqlx::query("INSERT INTO terms (id, code, name) VALUES ($1, $2, $3)")
+        .bind(id)
+        .bind(&t.code)
+        .bind(&t.name)
+        .execute(pool)
+        .await
+        .map_err(DbError::from_sqlx)?;
+    Ok(Term {
+        id,
+        code: t.code.clone(),
+        name: t.name.clone(),
+    })
+}
+
+/// All terms, newest first.
+pub async fn list_terms(pool: &PgPool) -> DbResult<Vec<Term>> {
+    let rows: Vec<(Uuid, String, String)> =
+        sqlx::query_as("SELECT id, code, name FROM terms ORDER BY created_at DESC, code")
+            .fetch_all(pool)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, code, name)| Term { id, code, name })
+        .collect())
+}
+
+/// Whether a term exists.
+pub async fn term_exists(pool: &PgPool, id: Uuid) -> DbResult<bool> {
+    Ok(
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM terms WHERE id = $1)")
+            .bind(id)
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
+/// Create or replace the window of `term` for one standing.
+pub async fn upsert_window(
+    pool: &PgPool,
+    term: Uuid,
+    w: &NewWindow,
+) -> DbResult<RegistrationWindow> {
+    let id: Uuid = sqlx::query_scalar(
+        "INSERT INTO registration_windows (id, term_id, standing, opens_at, closes_at)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (term_id, standing) DO UPDATE SET opens_at = EXCLUDED.opens_at, closes_at = EXCLUDED.closes_at
+         RETURNING id",
+    )
+    .bind(Uuid::new_v4())
+    .bind(term)
+    .bind(w.standing.as_str())
+    .bind(w.opens_at)
+    .bind(w.closes_at)
+    .fetch_one(pool)
+    .await
+    .map_err(DbError::from_sqlx)?;
+    Ok(RegistrationWindow {
+        id,
+        term_id: term,
+        standing: w.standing,
+        opens_at: w.opens_at,
+        closes_at: w.closes_at,
+    })
+}
+
+/// The window of `term` for `standing`, if any.
+pub async fn window(pool: &PgPool, term: Uuid, standing: Standing) -> DbResult<Option<Window>> {
+    let row: Option<(DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT opens_at, closes_at FROM registration_windows WHERE term_id = $1 AND standing = $2",
+    )
+    .bind(term)
+    .bind(standing.as_str())
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(opens_at, closes_at)| Window {
+        opens_at,
+        closes_at,
+    }))
+}
+
+/// Create a course.
+pub async fn create_course(pool: &PgPool, c: &Course) -> DbResult<()> {
+    sqlx::query(
+        "INSERT INTO courses (code, title, credits, prerequisites) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&c.code)
+    .bind(&c.title)
+    .bind(c.credits as i16)
+    .bind(&c.prerequisites)
+    .execute(pool)
+    .await
+    .map_err(DbError::from_sqlx)?;
+    Ok(())
+}
+
+/// Create a section; returns its id.
+pub async fn create_section(
+    pool: &PgPool,
+    s: &NewSection,
+    meetings: &[Meeting],
+    shards: u32,
+) -> DbResult<Uuid> {
+    let id = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO sections (id, term_id, course_code, section_code, capacity, waitlist_capacity, meetings, shard)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(id)
+    .bind(s.term_id)
+    .bind(&s.course_code)
+    .bind(&s.section_code)
+    .bind(s.capacity as i32)
+    .bind(s.waitlist_capacity as i32)
+    .bind(serde_json::to_value(meetings).unwrap_or_default())
+    .bind(shard_of(id, shards) as i32)
+    .execute(pool)
+    .await
+    .map_err(DbError::from_sqlx)?;
+    Ok(id)
+}
+
+type SectionRow = (
+    Uuid,
+    String,
+    String,
+    String,
+    Uuid,
+    i32,
+    i32,
+    i32,
+    i32,
+    i16,
+    serde_json::Value,
+    Vec<String>,
+);
+
+/// The columns of a [`SectionRow`] (a macro so queries stay `&'static str`).
+macro_rules! section_select {
+    () => {
+        "SELECT s.id, s.course_code, s.section_code, c.title, s.term_id, s.capacity,
+                s.seats_taken, s.waitlist_capacity, s.waitlist_length, c.credits, s.meetings, c.prerequisites
+           FROM sections s JOIN courses c ON c.code = s.course_code "
+    };
+}
+
+fn meetings_of(value: serde_json::Value) -> Vec<Meeting> {
+    serde_json::from_value(value).unwrap_or_default()
+}
+
+fn view(row: SectionRow) -> SectionView {
+    let (
+        id,
+        course_code,
+        section_code,
+        title,
+        term_id,
+        cap,
+        taken,
+        wcap,
+        wlen,
+        credits,
+        meetings,
+        prerequisites,
+    ) = row;
+    SectionView {
+        id,
+        course_code,
+        section_code,
+        title,
+        term_id,
+        capacity: cap as u32,
+        seats_taken: taken as u32,
+        seats_left: (cap - taken).max(0) as u32,
+        waitlist_capacity: wcap as u32,
+        waitlist_length: wlen as u32,
+        credits: credits as u32,
+        meetings: meetings_of(meetings)
+            .into_iter()
+            .map(|m| MeetingDto {
+                day: serde_json::to_value(m.day)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                start: m.start.to_string(),
+                end: m.end.to_string(),
+            })
+            .collect(),
+        prerequisites,
+    }
+}
+
+/// One section with its counters as committed.
+pub async fn section(pool: &PgPool, id: Uuid) -> DbResult<Option<SectionView>> {
+    let row: Option<SectionRow> = sqlx::query_as(concat!(section_select!(), "WHERE s.id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(view))
+}
+
+/// A page of a term's sections in (course, section) order, after `cursor` (a section id).
+pub async fn list_sections(
+    pool: &PgPool,
+    term: Uuid,
+    course: Option<&str>,
+    cursor: Option<Uuid>,
+    limit: u32,
+) -> DbResult<Vec<SectionView>> {
+    let rows: Vec<SectionRow> = sqlx::query_as(concat!(
+        section_select!(),
+        "WHERE s.term_id = $1 AND ($2::text IS NULL OR s.course_code = $2)
+            AND ($3::uuid IS NULL OR (s.course_code, s.section_code, s.id) >
+                 (SELECT course_code, section_code, id FROM sections WHERE id = $3))
+          ORDER BY s.course_code, s.section_code, s.id LIMIT $4"
+    ))
+    .bind(term)
+    .bind(course)
+    .bind(cursor)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(view).collect())
+}
+
+/// The fixed facts of sections, for the student rules.
+pub async fn section_facts(pool: &PgPool, ids: &[Uuid]) -> DbResult<Vec<SectionFacts>> {
+    let rows: Vec<(Uuid, Uuid, String, String, i16, serde_json::Value, Vec<String>)> = sqlx::query_as(
+        "SELECT s.id, s.term_id, s.course_code, s.section_code, c.credits, s.meetings, c.prerequisites
+           FROM sections s JOIN courses c ON c.code = s.course_code WHERE s.id = ANY($1)",
+    )
+    .bind(ids)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, term_id, course_code, section_code, credits, meetings, prerequisites)| {
+                SectionFacts {
+                    term_id,
+                    section_code,
+                    offered: OfferedSection {
+                        id: SectionId(id),
+                        course_code,
+                        credits: credits as u32,
+                        meetings: meetings_of(meetings),
+                        prerequisites,
+                    },
+                }
+            },
+        )
+        .collect())
+}

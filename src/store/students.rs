@@ -1,0 +1,164 @@
+//! Accounts, holds and schedules.
+
+use super::{DbError, DbResult};
+use crate::domain::{Hold, NewStudent, Role, Standing, StudentView};
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// What login needs.
+pub struct Credentials {
+    /// Account id.
+    pub id: Uuid,
+    /// PHC-format argon2 hash.
+    pub password_hash: String,
+    /// Role for the token.
+    pub role: Role,
+}
+
+/// Look up an account by username.
+pub async fn credentials(pool: &PgPool, username: &str) -> DbResult<Option<Credentials>> {
+    let row: Option<(Uuid, String, String)> =
+        sqlx::query_as("SELECT id, password_hash, role FROM students WHERE username = $1")
+            .bind(username)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.map(|(id, password_hash, role)| Credentials {
+        id,
+        password_hash,
+        role: Role::parse(&role).unwrap_or(Role::Student),
+    }))
+}
+
+/// Create an account with an already-hashed password.
+pub async fn create(pool: &PgPool, s: &NewStudent, password_hash: &str) -> DbResult<StudentView> {
+    let id = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO students (id, username, password_hash, role, standing, max_credits, completed_courses)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(id)
+    .bind(&s.username)
+    .bind(password_hash)
+    .bind(s.role.as_str())
+    .bind(s.standing.map(Standing::as_str))
+    .bind(s.max_credits as i16)
+    .bind(&s.completed_courses)
+    .execute(pool)
+    .await
+    .map_err(DbError::from_sqlx)?;
+    Ok(StudentView {
+        id,
+        username: s.username.clone(),
+        role: s.role,
+        standing: s.standing,
+        max_credits: s.max_credits,
+        completed_courses: s.completed_courses.clone(),
+    })
+}
+
+/// One account.
+pub async fn get(pool: &PgPool, id: Uuid) -> DbResult<Option<StudentView>> {
+    let row: Option<(Uuid, String, String, Option<String>, i16, Vec<String>)> = sqlx::query_as(
+        "SELECT id, username, role, standing, max_credits, completed_courses FROM students WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(
+        |(id, username, role, standing, max_credits, completed_courses)| StudentView {
+            id,
+            username,
+            role: Role::parse(&role).unwrap_or(Role::Student),
+            standing: standing.as_deref().and_then(Standing::parse),
+            max_credits: max_credits as u32,
+            completed_courses,
+        },
+    ))
+}
+
+/// What the registration rules need about a student, read in one query.
+pub struct RuleInputs {
+    /// Standing (none for staff accounts).
+    pub standing: Option<Standing>,
+    /// Credit limit.
+    pub max_credits: u32,
+    /// Completed courses.
+    pub completed: Vec<String>,
+    /// Active holds.
+    pub holds: u32,
+    /// Sections enrolled or waitlisted in (any term).
+    pub active_sections: Vec<Uuid>,
+}
+
+/// Load the rule inputs of `student`; `None` when the account does not exist.
+pub async fn rule_inputs(pool: &PgPool, student: Uuid) -> DbResult<Option<RuleInputs>> {
+    let row: Option<(Option<String>, i16, Vec<String>, i64, Vec<Uuid>)> = sqlx::query_as(
+        "SELECT s.standing, s.max_credits, s.completed_courses,
+                (SELECT count(*) FROM holds h WHERE h.student_id = s.id),
+                COALESCE((SELECT array_agg(e.section_id) FROM enrollments e
+                           WHERE e.student_id = s.id AND e.status <> 'dropped'), '{}')
+           FROM students s WHERE s.id = $1",
+    )
+    .bind(student)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(
+        |(standing, max_credits, completed, holds, active_sections)| RuleInputs {
+            standing: standing.as_deref().and_then(Standing::parse),
+            max_credits: max_credits as u32,
+            completed,
+            holds: holds as u32,
+            active_sections,
+        },
+    ))
+}
+
+/// Put a hold on a student.
+pub async fn add_hold(pool: &PgPool, student: Uuid, reason: &str) -> DbResult<Hold> {
+    let id = Uuid::new_v4();
+    let created_at: DateTime<Utc> = sqlx::query_scalar(
+        "INSERT INTO holds (id, student_id, reason) VALUES ($1, $2, $3) RETURNING created_at",
+    )
+    .bind(id)
+    .bind(student)
+    .bind(reason)
+    .fetch_one(pool)
+    .await
+    .map_err(DbError::from_sqlx)?;
+    Ok(Hold {
+        id,
+        student_id: student,
+        reason: reason.to_string(),
+        created_at,
+    })
+}
+
+/// Lift a hold; false when there was no such hold on that student.
+pub async fn remove_hold(pool: &PgPool, student: Uuid, hold: Uuid) -> DbResult<bool> {
+    let done = sqlx::query("DELETE FROM holds WHERE id = $1 AND student_id = $2")
+        .bind(hold)
+        .bind(student)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A student's active places: (section, status, current waitlist position, enrolled_at).
+pub async fn schedule(
+    pool: &PgPool,
+    student: Uuid,
+) -> DbResult<Vec<(Uuid, String, Option<i64>, Option<DateTime<Utc>>)>> {
+    Ok(sqlx::query_as(
+        "SELECT e.section_id, e.status,
+                CASE WHEN e.status = 'waitlisted' THEN
+                  (SELECT count(*) FROM enrollments w WHERE w.section_id = e.section_id
+                      AND w.status = 'waitlisted' AND w.waitlist_seq <= e.waitlist_seq) END,
+                e.enrolled_at
+           FROM enrollments e WHERE e.student_id = $1 AND e.status <> 'dropped'
+          ORDER BY e.created_at",
+    )
+    .bind(student)
+    .fetch_all(pool)
+    .await?)
+}
