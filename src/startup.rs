@@ -140,6 +140,12 @@ impl Application {
             }
         });
         tracing::info!(address = %self.address, node = %state.settings.node_id, "serving");
+        let feed = state.feed.clone();
+        let shutdown = async move {
+            shutdown.await;
+            // Live seat streams never end on their own; end them so shutdown can finish.
+            feed.close();
+        };
         let result = axum::serve(self.listener, http::app(state.clone()))
             .with_graceful_shutdown(shutdown)
             .await;

@@ -44,8 +44,10 @@ pub struct EnrollmentResponse {
     /// Student.
     pub student_id: Uuid,
     /// When the seat was taken (enrolled only).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub enrolled_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Waitlist position (waitlisted only).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub position: Option<u32>,
 }
 

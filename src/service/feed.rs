@@ -44,6 +44,11 @@ impl SeatFeed {
             .subscribe()
     }
 
+    /// End every open stream (shutdown): dropping the senders ends the subscribers' loops.
+    pub fn close(&self) {
+        self.channels.clear();
+    }
+
     /// Forget channels nobody listens to any more.
     pub fn prune(&self) {
         self.channels.retain(|_, tx| tx.receiver_count() > 0);

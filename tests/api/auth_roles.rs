@@ -1,0 +1,152 @@
+//! Login and role checks: wrong passwords, missing/forged/expired tokens, students on
+//! admin routes, staff on student routes.
+
+use crate::helpers::*;
+use registrar::domain::Role;
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[tokio::test]
+async fn login_issues_a_working_token_and_refuses_bad_credentials() {
+    let app = TestApp::spawn().await;
+    let created = app
+        .admin_post(
+            "/api/v1/students",
+            json!({"username": "alice", "password": "correct horse", "standing": "junior"}),
+        )
+        .await;
+    assert_eq!(created["username"], "alice");
+    assert!(created.get("password_hash").is_none());
+
+    let r = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"username": "alice", "password": "correct horse"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let token: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(token["token_type"], "Bearer");
+    let t = token["access_token"].as_str().unwrap();
+    assert_eq!(
+        app.get("/api/v1/students/me/schedule", Some(t))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    for (user, pass) in [("alice", "wrong password"), ("nobody", "correct horse")] {
+        let r = app
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({"username": user, "password": pass}),
+            )
+            .await;
+        let st = r.status();
+        assert_problem(
+            st,
+            &r.json().await.unwrap(),
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn tokens_and_roles_are_enforced() {
+    let app = TestApp::spawn().await;
+    let term = app.open_term().await;
+    app.course("CS101", 3, &[]).await;
+    let section = app
+        .section(term, "CS101", "01", 5, 5, serde_json::json!([]))
+        .await;
+    let (sid, tok) = app.student().await;
+    let enroll = format!("/api/v1/sections/{section}/enrollments");
+
+    // Missing, malformed, forged and expired tokens.
+    let r = app.post(&enroll, None, json!({})).await;
+    let st = r.status();
+    assert_problem(
+        st,
+        &r.json().await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    );
+    let forged = registrar::service::auth::TokenKeys::new(b"other secret", 60)
+        .issue(sid, Role::Admin)
+        .0;
+    let expired = registrar::service::auth::TokenKeys::new(SECRET.as_bytes(), 0)
+        .issue(sid, Role::Student)
+        .0;
+    for bad in ["garbage", forged.as_str()] {
+        let r = app.post(&enroll, Some(bad), json!({})).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await; // past the 5 s leeway
+    let r = app.post(&enroll, Some(&expired), json!({})).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = app
+        .client
+        .post(app.url(&enroll))
+        .header("Authorization", format!("Token {tok}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    // A student cannot reach admin routes, nor create accounts for others.
+    let r = app
+        .post(
+            "/api/v1/terms",
+            Some(&tok),
+            json!({"code": "X1", "name": "x"}),
+        )
+        .await;
+    let st = r.status();
+    assert_problem(
+        st,
+        &r.json().await.unwrap(),
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    let r = app
+        .post(
+            &format!("/api/v1/students/{sid}/holds"),
+            Some(&tok),
+            json!({"reason": "self"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.get(&format!("/api/v1/students/{sid}"), Some(&tok))
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+
+    // Staff cannot enroll (a token acts only for its own subject; admins are not students).
+    let (st, b) = app.enroll(&app.admin_token, section).await;
+    assert_problem(st, &b, StatusCode::FORBIDDEN, "forbidden");
+    let op = app.token(uuid::Uuid::new_v4(), Role::Operator);
+    assert_eq!(
+        app.post(
+            "/api/v1/courses",
+            Some(&op),
+            json!({"code": "CS999", "title": "x", "credits": 3})
+        )
+        .await
+        .status(),
+        StatusCode::FORBIDDEN
+    );
+
+    // The student's enrollment is theirs: the route has no student id to forge.
+    assert_eq!(app.enroll(&tok, section).await.0, StatusCode::CREATED);
+    let other = app.student().await;
+    let (st, b) = app.drop_section(&other.1, section).await;
+    assert_problem(st, &b, StatusCode::NOT_FOUND, "not_enrolled");
+    assert_eq!(app.rows(section).await.len(), 1);
+    app.stop().await;
+}

@@ -1,0 +1,327 @@
+//! Test harness: `TestApp::spawn()` creates a database named by a fresh UUID, migrates it,
+//! builds the real [`Application`] on `127.0.0.1:0` and serves it in the background; helpers
+//! create catalog data through the API (as an admin) and students directly in SQL with the
+//! cheap demo hash (thousands per test), and mint tokens with the server's own keys.
+
+use chrono::{Duration, Utc};
+use registrar::config::Settings;
+use registrar::domain::Role;
+use registrar::service::auth::{TokenKeys, hash_demo_password};
+use registrar::startup::Application;
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use std::sync::LazyLock;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+/// The connection tests use to create their databases.
+pub fn admin_url() -> String {
+    std::env::var("REGISTRAR_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://registrar:registrar@127.0.0.1:5432/postgres".into())
+}
+
+fn database_url(name: &str) -> String {
+    let admin = admin_url();
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+    format!("{base}/{name}")
+}
+
+pub const SECRET: &str = "test-secret";
+pub static DEMO_HASH: LazyLock<String> = LazyLock::new(|| hash_demo_password("password1"));
+
+/// A running server on its own database.
+pub struct TestApp {
+    pub address: String,
+    pub pool: PgPool,
+    pub client: Client,
+    pub settings: Settings,
+    pub admin_token: String,
+    feed: std::sync::Arc<registrar::service::feed::SeatFeed>,
+    keys: TokenKeys,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+}
+
+/// Settings for a test node on `database`.
+pub fn test_settings(database: &str) -> Settings {
+    Settings {
+        listen: "127.0.0.1:0".into(),
+        database_url: database_url(database),
+        jwt_secret: SECRET.into(),
+        node_id: "test-node".into(),
+        shards: 16,
+        db_pool_size: 8,
+        rate_limit_per_sec: 0,
+        log: "warn".into(),
+        ..Settings::default()
+    }
+}
+
+/// Create and migrate a fresh database; its name.
+pub async fn fresh_database() -> String {
+    let name = format!("registrar_test_{}", Uuid::new_v4().simple());
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&admin_url())
+        .await
+        .expect("connect to the test PostgreSQL (run deploy/local/services.sh)");
+    let create = format!("CREATE DATABASE {name}");
+    sqlx::query(&create)
+        .execute(&admin)
+        .await
+        .expect("create test database");
+    admin.close().await;
+    let settings = test_settings(&name);
+    Application::migrate(&settings).await.expect("migrate");
+    name
+}
+
+impl TestApp {
+    /// A fresh database and a server on it.
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Like [`TestApp::spawn`], adjusting the settings first.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+        let name = fresh_database().await;
+        let mut settings = test_settings(&name);
+        adjust(&mut settings);
+        Self::start(settings).await
+    }
+
+    /// Start a server with `settings` (on an existing database).
+    pub async fn start(settings: Settings) -> TestApp {
+        registrar::telemetry::init(&settings.log, settings.log_format);
+        let app = Application::build(settings.clone())
+            .await
+            .expect("build application");
+        let address = format!("http://{}", app.address());
+        let pool = app.state().pool.clone();
+        let feed = app.state().feed.clone();
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            app.run_until_stopped(async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("server");
+        });
+        let keys = TokenKeys::new(SECRET.as_bytes(), 3600);
+        let admin_id: Uuid = sqlx::query_scalar(
+            "INSERT INTO students (id, username, password_hash, role) VALUES ($1, 'admin', $2, 'admin')
+             ON CONFLICT (username) DO UPDATE SET role = 'admin' RETURNING id",
+        )
+        .bind(Uuid::new_v4())
+        .bind(&*DEMO_HASH)
+        .fetch_one(&pool)
+        .await
+        .expect("admin account");
+        let admin_token = keys.issue(admin_id, Role::Admin).0;
+        let client = Client::builder()
+            .pool_max_idle_per_host(256)
+            .build()
+            .unwrap();
+        TestApp {
+            address,
+            pool,
+            client,
+            settings,
+            admin_token,
+            feed,
+            keys,
+            stop: Some(tx),
+            server: Some(server),
+        }
+    }
+
+    /// Stop gracefully (in-flight requests finish, actors stop).
+    pub async fn stop(mut self) -> Settings {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task");
+        }
+        self.settings.clone()
+    }
+
+    /// Batches committed by this server so far.
+    pub fn batches(&self) -> u64 {
+        self.feed
+            .stats
+            .batches
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// A token for `id` with `role`.
+    pub fn token(&self, id: Uuid, role: Role) -> String {
+        self.keys.issue(id, role).0
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let mut req = self.client.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request")
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
+        let mut req = self.client.post(self.url(path)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request")
+    }
+
+    pub async fn admin_post(&self, path: &str, body: Value) -> Value {
+        let r = self.post(path, Some(&self.admin_token), body.clone()).await;
+        let status = r.status();
+        let out: Value = r.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "POST {path} {body} -> {status} {out}");
+        out
+    }
+
+    /// A term with every standing's window open now; its id.
+    pub async fn open_term(&self) -> Uuid {
+        let code = format!("T{}", &Uuid::new_v4().simple().to_string()[..8]);
+        let term = self
+            .admin_post("/api/v1/terms", json!({"code": code, "name": "Test term"}))
+            .await;
+        let id: Uuid = term["id"].as_str().unwrap().parse().unwrap();
+        for standing in ["freshman", "sophomore", "junior", "senior", "graduate"] {
+            self.admin_post(
+                &format!("/api/v1/terms/{id}/windows"),
+                json!({"standing": standing, "opens_at": Utc::now() - Duration::hours(1), "closes_at": Utc::now() + Duration::hours(2)}),
+            )
+            .await;
+        }
+        id
+    }
+
+    /// A course (ignores "already exists").
+    pub async fn course(&self, code: &str, credits: u32, prerequisites: &[&str]) {
+        let r = self
+            .post("/api/v1/courses", Some(&self.admin_token), json!({"code": code, "title": format!("{code} title"), "credits": credits, "prerequisites": prerequisites}))
+            .await;
+        assert!(
+            r.status() == StatusCode::CREATED || r.status() == StatusCode::CONFLICT,
+            "course {code}: {}",
+            r.status()
+        );
+    }
+
+    /// A section; its id.
+    pub async fn section(
+        &self,
+        term: Uuid,
+        course: &str,
+        code: &str,
+        capacity: u32,
+        waitlist: u32,
+        meetings: Value,
+    ) -> Uuid {
+        let s = self
+            .admin_post(
+                "/api/v1/sections",
+                json!({"term_id": term, "course_code": course, "section_code": code, "capacity": capacity, "waitlist_capacity": waitlist, "meetings": meetings}),
+            )
+            .await;
+        s["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// `n` senior students with 18 credits and the given completed courses; (id, token) each.
+    pub async fn students(&self, n: usize, completed: &[&str]) -> Vec<(Uuid, String)> {
+        let ids: Vec<Uuid> = (0..n).map(|_| Uuid::new_v4()).collect();
+        let names: Vec<String> = ids.iter().map(|id| format!("u{}", id.simple())).collect();
+        let completed: Vec<String> = completed.iter().map(|s| s.to_string()).collect();
+        sqlx::query(
+            "INSERT INTO students (id, username, password_hash, role, standing, max_credits, completed_courses)
+             SELECT i, u, $3, 'student', 'senior', 18, $4 FROM unnest($1::uuid[], $2::text[]) AS t(i, u)",
+        )
+        .bind(&ids)
+        .bind(&names)
+        .bind(&*DEMO_HASH)
+        .bind(&completed)
+        .execute(&self.pool)
+        .await
+        .expect("insert students");
+        ids.into_iter()
+            .map(|id| (id, self.token(id, Role::Student)))
+            .collect()
+    }
+
+    /// One student; (id, token).
+    pub async fn student(&self) -> (Uuid, String) {
+        self.students(1, &[]).await.remove(0)
+    }
+
+    /// POST an enroll; (status, body).
+    pub async fn enroll(&self, token: &str, section: Uuid) -> (StatusCode, Value) {
+        let r = self
+            .post(
+                &format!("/api/v1/sections/{section}/enrollments"),
+                Some(token),
+                json!({}),
+            )
+            .await;
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// DELETE my enrollment; (status, body).
+    pub async fn drop_section(&self, token: &str, section: Uuid) -> (StatusCode, Value) {
+        let r = self
+            .client
+            .delete(self.url(&format!("/api/v1/sections/{section}/enrollments/me")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request");
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The section as the API shows it.
+    pub async fn section_view(&self, section: Uuid) -> Value {
+        self.get(&format!("/api/v1/sections/{section}"), None)
+            .await
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Active rows of a section from the database: (student, status, rank among waitlisted).
+    pub async fn rows(&self, section: Uuid) -> Vec<(Uuid, String, Option<i64>)> {
+        sqlx::query_as(
+            "SELECT student_id, status,
+                    CASE WHEN status = 'waitlisted' THEN rank() OVER (PARTITION BY status ORDER BY waitlist_seq) END
+               FROM enrollments WHERE section_id = $1 AND status <> 'dropped'",
+        )
+        .bind(section)
+        .fetch_all(&self.pool)
+        .await
+        .unwrap()
+    }
+}
+
+/// Meetings helper: `meet("mon", "09:00", "10:00")`.
+pub fn meet(day: &str, start: &str, end: &str) -> Value {
+    json!([{"day": day, "start": start, "end": end}])
+}
+
+/// Assert a problem+json answer with `code`.
+pub fn assert_problem(status: StatusCode, body: &Value, expected_status: StatusCode, code: &str) {
+    assert_eq!(status, expected_status, "body: {body}");
+    assert_eq!(body["code"], code, "body: {body}");
+    assert_eq!(body["status"], expected_status.as_u16());
+    assert!(body["title"].is_string() && body["type"].is_string() && body["detail"].is_string());
+}

@@ -1,0 +1,11 @@
+//! Integration tests of registrar against the real PostgreSQL: each test spins up the
+//! real server on port 0 against a fresh database of its own (see `helpers`).
+
+mod auth_roles;
+mod catalog_admin;
+mod flood;
+mod helpers;
+mod input_errors;
+mod registration_rules;
+mod restart;
+mod waitlist;

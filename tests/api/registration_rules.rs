@@ -1,0 +1,249 @@
+//! Each student rule, with its error code, through the real API; and the per-student
+//! serialization that stops two concurrent requests from both passing the credit limit.
+
+use crate::helpers::*;
+use chrono::{Duration, Utc};
+use futures_util::future::join_all;
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[tokio::test]
+async fn every_student_rule_refuses_with_its_code_and_is_audited() {
+    let app = TestApp::spawn().await;
+    let term = app.open_term().await;
+    for (code, credits, pre) in [
+        ("CS100", 3, vec![]),
+        ("CS101", 3, vec![]),
+        ("CS201", 3, vec!["CS101"]),
+        ("MATH101", 4, vec![]),
+        ("BIO101", 12, vec![]),
+    ] {
+        app.course(code, credits, &pre).await;
+    }
+    let cs101a = app
+        .section(term, "CS101", "01", 10, 0, meet("mon", "09:00", "10:00"))
+        .await;
+    let cs101b = app
+        .section(term, "CS101", "02", 10, 0, meet("tue", "09:00", "10:00"))
+        .await;
+    let cs201 = app
+        .section(term, "CS201", "01", 10, 0, meet("wed", "09:00", "10:00"))
+        .await;
+    let math = app
+        .section(term, "MATH101", "01", 10, 0, meet("mon", "09:30", "10:30"))
+        .await;
+    let bio = app
+        .section(term, "BIO101", "01", 10, 0, meet("fri", "13:00", "14:00"))
+        .await;
+    let (sid, tok) = app.student().await;
+    sqlx::query("UPDATE students SET max_credits = 10 WHERE id = $1")
+        .bind(sid)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    assert_eq!(app.enroll(&tok, cs101a).await.0, StatusCode::CREATED);
+    let (st, b) = app.enroll(&tok, cs101a).await;
+    assert_problem(st, &b, StatusCode::CONFLICT, "already_enrolled");
+    let (st, b) = app.enroll(&tok, cs101b).await;
+    assert_problem(st, &b, StatusCode::CONFLICT, "duplicate_course");
+    let (st, b) = app.enroll(&tok, cs201).await;
+    assert_problem(
+        st,
+        &b,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "prerequisites_not_met",
+    );
+    let (st, b) = app.enroll(&tok, math).await;
+    assert_problem(st, &b, StatusCode::CONFLICT, "time_conflict");
+    let (st, b) = app.enroll(&tok, bio).await;
+    assert_problem(
+        st,
+        &b,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "credit_limit_exceeded",
+    );
+
+    // A hold blocks, lifting it unblocks.
+    let hold = app
+        .admin_post(
+            &format!("/api/v1/students/{sid}/holds"),
+            json!({"reason": "unpaid fees"}),
+        )
+        .await;
+    let other = app.section(term, "CS100", "01", 10, 0, json!([])).await;
+    let (st, b) = app.enroll(&tok, other).await;
+    assert_problem(st, &b, StatusCode::FORBIDDEN, "student_on_hold");
+    let r = app
+        .client
+        .delete(app.url(&format!(
+            "/api/v1/students/{sid}/holds/{}",
+            hold["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.enroll(&tok, other).await.0, StatusCode::CREATED);
+
+    // A closed window for the student's standing.
+    app.admin_post(
+        &format!("/api/v1/terms/{term}/windows"),
+        json!({"standing": "senior", "opens_at": Utc::now() + Duration::hours(1), "closes_at": Utc::now() + Duration::hours(2)}),
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await; // window cache TTL
+    let (st, b) = app.enroll(&tok, math).await;
+    assert_problem(st, &b, StatusCode::FORBIDDEN, "registration_window_closed");
+
+    // Every refusal left an audit row with its reason code.
+    let codes: Vec<String> = sqlx::query_scalar("SELECT code FROM registration_attempts WHERE student_id = $1 AND outcome = 'refused' ORDER BY id")
+        .bind(sid)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    for code in [
+        "already_enrolled",
+        "duplicate_course",
+        "prerequisites_not_met",
+        "time_conflict",
+        "credit_limit_exceeded",
+        "student_on_hold",
+        "registration_window_closed",
+    ] {
+        assert!(
+            codes.iter().any(|c| c == code),
+            "{code} not audited: {codes:?}"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_of_one_student_cannot_both_pass_the_credit_limit() {
+    let app = TestApp::spawn().await;
+    let term = app.open_term().await;
+    let days = ["mon", "tue", "wed", "thu", "fri", "sat"];
+    let mut sections = vec![];
+    for (i, day) in days.iter().enumerate() {
+        let code = format!("HIST10{i}");
+        app.course(&code, 4, &[]).await;
+        sections.push(
+            app.section(term, &code, "01", 10, 0, meet(day, "09:00", "10:00"))
+                .await,
+        );
+    }
+    let (sid, tok) = app.student().await; // 18 credits: at most four 4-credit courses
+    let answers = join_all(sections.iter().map(|s| app.enroll(&tok, *s))).await;
+    let ok = answers
+        .iter()
+        .filter(|a| a.0 == StatusCode::CREATED)
+        .count();
+    let refused = answers
+        .iter()
+        .filter(|a| a.1["code"] == "credit_limit_exceeded")
+        .count();
+    assert_eq!((ok, refused), (4, 2), "{answers:?}");
+    let taken: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM enrollments WHERE student_id = $1 AND status = 'enrolled'",
+    )
+    .bind(sid)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(taken, 4);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn idempotency_key_returns_the_first_answer_and_swap_is_all_or_nothing() {
+    let app = TestApp::spawn().await;
+    let term = app.open_term().await;
+    app.course("CS101", 3, &[]).await;
+    app.course("ENGL101", 3, &[]).await;
+    app.course("ART101", 3, &[]).await;
+    let a = app
+        .section(term, "CS101", "01", 1, 5, meet("mon", "09:00", "10:00"))
+        .await;
+    let b = app
+        .section(term, "ENGL101", "01", 5, 5, meet("tue", "09:00", "10:00"))
+        .await;
+    let full = app
+        .section(term, "ART101", "01", 0, 5, meet("wed", "09:00", "10:00"))
+        .await;
+    let (sid, tok) = app.student().await;
+
+    let keyed = |section: uuid::Uuid, key: &'static str| {
+        app.client
+            .post(app.url(&format!("/api/v1/sections/{section}/enrollments")))
+            .bearer_auth(&tok)
+            .header("Idempotency-Key", key)
+            .send()
+    };
+    let first = keyed(a, "k-1").await.unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: serde_json::Value = first.json().await.unwrap();
+    let again = keyed(a, "k-1").await.unwrap();
+    assert_eq!(
+        again.status(),
+        StatusCode::CREATED,
+        "a retry gets the first answer, not already_enrolled"
+    );
+    assert_eq!(again.json::<serde_json::Value>().await.unwrap(), first);
+    let seats: i64 = sqlx::query_scalar("SELECT count(*) FROM enrollments WHERE student_id = $1")
+        .bind(sid)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(seats, 1, "never a second seat");
+
+    // Swap into a full section: refused, and the original seat is kept.
+    let r = app
+        .post(
+            "/api/v1/enrollments/swap",
+            Some(&tok),
+            json!({"drop": a, "add": full}),
+        )
+        .await;
+    let st = r.status();
+    assert_problem(
+        st,
+        &r.json().await.unwrap(),
+        StatusCode::CONFLICT,
+        "section_full",
+    );
+    assert_eq!(app.rows(a).await.len(), 1);
+    assert!(app.rows(full).await.is_empty(), "a swap never waitlists");
+
+    // Swap into a free section: both halves happen.
+    let r = app
+        .post(
+            "/api/v1/enrollments/swap",
+            Some(&tok),
+            json!({"drop": a, "add": b}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["added"]["status"], "enrolled");
+    assert!(app.rows(a).await.is_empty());
+    assert_eq!(app.rows(b).await.len(), 1);
+
+    // Swapping out of a section one is not in: not_enrolled, nothing added.
+    let r = app
+        .post(
+            "/api/v1/enrollments/swap",
+            Some(&tok),
+            json!({"drop": a, "add": full}),
+        )
+        .await;
+    let st = r.status();
+    assert_problem(
+        st,
+        &r.json().await.unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_enrolled",
+    );
+    app.stop().await;
+}

@@ -1,0 +1,137 @@
+//! Waitlist behaviour end to end: a drop promotes the head, a capacity raise promotes in
+//! FIFO order, a capacity below the seats taken is refused, leaving the waitlist works.
+
+use crate::helpers::*;
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[tokio::test]
+async fn drop_promotes_the_waitlist_head_in_the_same_commit() {
+    let app = TestApp::spawn().await;
+    let term = app.open_term().await;
+    app.course("CS101", 3, &[]).await;
+    let section = app
+        .section(term, "CS101", "01", 1, 5, meet("mon", "09:00", "10:00"))
+        .await;
+    let s = app.students(3, &[]).await;
+    assert_eq!(app.enroll(&s[0].1, section).await.0, StatusCode::CREATED);
+    let (st, b) = app.enroll(&s[1].1, section).await;
+    assert_eq!(
+        (st, b["position"].as_i64()),
+        (StatusCode::ACCEPTED, Some(1))
+    );
+    let (st, b) = app.enroll(&s[2].1, section).await;
+    assert_eq!(
+        (st, b["position"].as_i64()),
+        (StatusCode::ACCEPTED, Some(2))
+    );
+
+    let (st, b) = app.drop_section(&s[0].1, section).await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(b, json!({"status": "dropped", "promoted": true}));
+
+    let rows = app.rows(section).await;
+    let status_of = |id| rows.iter().find(|r| r.0 == id).map(|r| (r.1.clone(), r.2));
+    assert_eq!(status_of(s[0].0), None);
+    assert_eq!(status_of(s[1].0), Some(("enrolled".into(), None)));
+    assert_eq!(status_of(s[2].0), Some(("waitlisted".into(), Some(1))));
+    let events: Vec<String> = sqlx::query_scalar("SELECT routing_key FROM outbox ORDER BY id")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        events,
+        [
+            "enrollment.created",
+            "waitlist.added",
+            "waitlist.added",
+            "enrollment.dropped",
+            "waitlist.promoted"
+        ]
+    );
+
+    // The schedule shows the promotion and the remaining position.
+    let sched: serde_json::Value = app
+        .get("/api/v1/students/me/schedule", Some(&s[2].1))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(sched["waitlisted"][0]["position"], 1);
+    let sched: serde_json::Value = app
+        .get("/api/v1/students/me/schedule", Some(&s[1].1))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(sched["enrolled"][0]["section_id"], section.to_string());
+    assert_eq!(sched["credits"], 3);
+
+    // Leaving the waitlist promotes nobody; dropping twice is not_enrolled.
+    assert_eq!(
+        app.drop_section(&s[2].1, section).await.1,
+        json!({"status": "dropped", "promoted": false})
+    );
+    let (st, b) = app.drop_section(&s[2].1, section).await;
+    assert_problem(st, &b, StatusCode::NOT_FOUND, "not_enrolled");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn capacity_changes_respect_taken_seats_and_promote_fifo() {
+    let app = TestApp::spawn().await;
+    let term = app.open_term().await;
+    app.course("MATH101", 4, &[]).await;
+    let section = app.section(term, "MATH101", "01", 2, 10, json!([])).await;
+    let s = app.students(6, &[]).await;
+    for (_, t) in &s {
+        app.enroll(t, section).await;
+    }
+    let patch = |cap: u32| {
+        app.client
+            .patch(app.url(&format!("/api/v1/sections/{section}")))
+            .bearer_auth(&app.admin_token)
+            .json(&json!({"capacity": cap}))
+            .send()
+    };
+    let r = patch(1).await.unwrap();
+    let st = r.status();
+    assert_problem(
+        st,
+        &r.json().await.unwrap(),
+        StatusCode::CONFLICT,
+        "capacity_below_taken",
+    );
+
+    let r = patch(4).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let view: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        (
+            view["capacity"].as_i64(),
+            view["seats_taken"].as_i64(),
+            view["waitlist_length"].as_i64()
+        ),
+        (Some(4), Some(4), Some(2))
+    );
+    let rows = app.rows(section).await;
+    let status_of = |i: usize| rows.iter().find(|r| r.0 == s[i].0).unwrap().1.clone();
+    assert_eq!(
+        (0..4).map(status_of).collect::<Vec<_>>(),
+        ["enrolled"; 4],
+        "the two oldest waiting were promoted"
+    );
+    assert_eq!((4..6).map(status_of).collect::<Vec<_>>(), ["waitlisted"; 2]);
+
+    // A student cannot change capacity.
+    let r = app
+        .client
+        .patch(app.url(&format!("/api/v1/sections/{section}")))
+        .bearer_auth(&s[0].1)
+        .json(&json!({"capacity": 9}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    app.stop().await;
+}
