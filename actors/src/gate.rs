@@ -137,14 +137,18 @@ mod tests {
         let section = Arc::new(AdmissionGate::new(2));
         let a = Permit::acquire(&node, &section).unwrap();
         let _b = Permit::acquire(&node, &section).unwrap();
+        assert_eq!(Permit::acquire(&node, &section).unwrap_err(), Refused::Full);
         assert_eq!(
-            Permit::acquire(&node, &section).unwrap_err(),
-            Refused::Full
+            node.in_flight(),
+            2,
+            "a refused section must not keep a node place"
         );
-        assert_eq!(node.in_flight(), 2, "a refused section must not keep a node place");
         drop(a);
         assert_eq!(section.in_flight(), 1);
-        assert!(!section.try_close(), "cannot close with a command in flight");
+        assert!(
+            !section.try_close(),
+            "cannot close with a command in flight"
+        );
     }
 
     #[test]

@@ -523,7 +523,10 @@ mod tests {
         );
         assert_eq!(enroll(&mut l, s[3]).outcome, Err(Refusal::SectionFull));
         assert_eq!(enroll(&mut l, s[0]).outcome, Err(Refusal::AlreadyEnrolled));
-        assert_eq!(enroll(&mut l, s[2]).outcome, Err(Refusal::AlreadyWaitlisted));
+        assert_eq!(
+            enroll(&mut l, s[2]).outcome,
+            Err(Refusal::AlreadyWaitlisted)
+        );
     }
 
     #[test]
@@ -545,7 +548,11 @@ mod tests {
     #[test]
     fn drop_promotes_head_and_stamps_counts() {
         let mut l = SeatLedger::new(1, 5);
-        let (a, b, c) = (StudentId::new_v4(), StudentId::new_v4(), StudentId::new_v4());
+        let (a, b, c) = (
+            StudentId::new_v4(),
+            StudentId::new_v4(),
+            StudentId::new_v4(),
+        );
         enroll(&mut l, a);
         enroll(&mut l, b);
         enroll(&mut l, c);

@@ -24,7 +24,11 @@ mod sync;
 
 pub use gate::{AdmissionGate, Permit};
 pub use ids::{RequestId, SectionId, StudentId};
-pub use ledger::{Change, ChangeKind, Command, Counts, Outcome, Placement, Refusal, SeatLedger, WaitlistEntry};
+pub use ledger::{
+    Change, ChangeKind, Command, Counts, Outcome, Placement, Refusal, SeatLedger, WaitlistEntry,
+};
 pub use registry::{CallError, RegistryConfig, SectionRegistry};
 pub use section::{Reply, SectionActor, SectionMsg};
-pub use store::{AttemptRecord, CommitBatch, CommitObserver, SectionSnapshot, SectionStore, StoreError};
+pub use store::{
+    AttemptRecord, CommitBatch, CommitObserver, SectionSnapshot, SectionStore, StoreError,
+};

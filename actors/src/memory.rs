@@ -88,12 +88,17 @@ impl MemoryStore {
         let rows = sections.get(&id)?;
         let mut waiting: Vec<_> = rows.waitlist.iter().map(|(s, (q, _))| (*q, *s)).collect();
         waiting.sort();
-        Some((rows.enrolled.len(), waiting.into_iter().map(|(_, s)| s).collect()))
+        Some((
+            rows.enrolled.len(),
+            waiting.into_iter().map(|(_, s)| s).collect(),
+        ))
     }
 
     /// Whether `student` holds a committed seat.
     pub fn is_enrolled(&self, id: SectionId, student: StudentId) -> bool {
-        self.sections.lock().unwrap()[&id].enrolled.contains_key(&student)
+        self.sections.lock().unwrap()[&id]
+            .enrolled
+            .contains_key(&student)
     }
 }
 
@@ -146,7 +151,10 @@ impl SectionStore for MemoryStore {
                     }
                 }
                 ChangeKind::Waitlisted { student, seq, .. } => {
-                    if rows.waitlist.insert(student, (seq, change.request)).is_some()
+                    if rows
+                        .waitlist
+                        .insert(student, (seq, change.request))
+                        .is_some()
                         || rows.enrolled.contains_key(&student)
                     {
                         return Err(StoreError::Unavailable("duplicate active row".into()));
@@ -161,10 +169,9 @@ impl SectionStore for MemoryStore {
                     }
                 }
                 ChangeKind::Promoted { student } => {
-                    let (_, request) = rows
-                        .waitlist
-                        .remove(&student)
-                        .ok_or_else(|| StoreError::Unavailable("promotion of a missing row".into()))?;
+                    let (_, request) = rows.waitlist.remove(&student).ok_or_else(|| {
+                        StoreError::Unavailable("promotion of a missing row".into())
+                    })?;
                     rows.enrolled.insert(student, request);
                 }
                 ChangeKind::CapacityChanged { to, .. } => rows.capacity = to,
@@ -178,7 +185,8 @@ impl SectionStore for MemoryStore {
         }
         sections.insert(batch.section, rows);
         self.commits.fetch_add(1, Ordering::SeqCst);
-        self.events.fetch_add(batch.changes.len() as u64, Ordering::SeqCst);
+        self.events
+            .fetch_add(batch.changes.len() as u64, Ordering::SeqCst);
         Ok(())
     }
 }

@@ -7,7 +7,9 @@
 use crate::gate::{AdmissionGate, Permit, Refused};
 use crate::ids::SectionId;
 use crate::ledger::Command;
-use crate::section::{Envelope, Reply, SectionActor, SectionArgs, SectionConfig, SectionError, SectionMsg};
+use crate::section::{
+    Envelope, Reply, SectionActor, SectionArgs, SectionConfig, SectionError, SectionMsg,
+};
 use crate::store::{CommitObserver, SectionStore, StoreError};
 use dashmap::DashMap;
 use ractor::{Actor, ActorRef};
@@ -124,7 +126,11 @@ impl SectionRegistry {
                     continue;
                 }
             };
-            let actor = match slot.actor.get_or_try_init(|| self.activate(section, &slot)).await {
+            let actor = match slot
+                .actor
+                .get_or_try_init(|| self.activate(section, &slot))
+                .await
+            {
                 Ok(actor) => actor.clone(),
                 Err(err) => {
                     slot.gate.force_close();
@@ -174,7 +180,11 @@ impl SectionRegistry {
         }
     }
 
-    async fn activate(&self, section: SectionId, slot: &Slot) -> Result<ActorRef<SectionMsg>, CallError> {
+    async fn activate(
+        &self,
+        section: SectionId,
+        slot: &Slot,
+    ) -> Result<ActorRef<SectionMsg>, CallError> {
         let snapshot = self.store.load(section).await.map_err(|e| match e {
             StoreError::NotFound => CallError::NotFound,
             StoreError::Fenced => CallError::NotOwner,

@@ -14,7 +14,9 @@
 use crate::gate::{AdmissionGate, Permit};
 use crate::ids::SectionId;
 use crate::ledger::{Command, Counts, Outcome, Refusal, SeatLedger};
-use crate::store::{AttemptRecord, CommitBatch, CommitObserver, SectionSnapshot, SectionStore, StoreError};
+use crate::store::{
+    AttemptRecord, CommitBatch, CommitObserver, SectionSnapshot, SectionStore, StoreError,
+};
 use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::sync::Arc;
@@ -81,6 +83,9 @@ pub enum SectionMsg {
     IdleCheck,
 }
 
+/// Called once an actor passivated or stopped, so its registry forgets it.
+pub type OnStop = Arc<dyn Fn(SectionId, &Arc<AdmissionGate>) + Send + Sync>;
+
 /// Activation arguments.
 pub struct SectionArgs {
     /// The section.
@@ -94,7 +99,7 @@ pub struct SectionArgs {
     /// The section's admission gate, closed on passivation.
     pub gate: Arc<AdmissionGate>,
     /// Called with the gate once the actor passivated or stopped, to forget it.
-    pub on_stop: Arc<dyn Fn(SectionId, &Arc<AdmissionGate>) + Send + Sync>,
+    pub on_stop: OnStop,
     /// Tuning.
     pub config: SectionConfig,
 }

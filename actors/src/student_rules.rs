@@ -257,7 +257,12 @@ mod tests {
         }
     }
 
-    fn section(code: &str, credits: u32, meetings: Vec<Meeting>, prereqs: &[&str]) -> OfferedSection {
+    fn section(
+        code: &str,
+        credits: u32,
+        meetings: Vec<Meeting>,
+        prereqs: &[&str],
+    ) -> OfferedSection {
         OfferedSection {
             id: SectionId::new_v4(),
             course_code: code.into(),
@@ -279,7 +284,12 @@ mod tests {
             holds: 0,
             max_credits: 9,
             completed: vec!["CS100".into()],
-            schedule: vec![section("MATH101", 4, vec![meeting(Day::Mon, "09:00", "10:15")], &[])],
+            schedule: vec![section(
+                "MATH101",
+                4,
+                vec![meeting(Day::Mon, "09:00", "10:15")],
+                &[],
+            )],
         }
     }
 
@@ -287,32 +297,65 @@ mod tests {
     fn each_rule_has_its_code() {
         let now = Utc::now();
         let w = open_window(now);
-        let ok = section("CS101", 3, vec![meeting(Day::Tue, "09:00", "10:15")], &["CS100"]);
+        let ok = section(
+            "CS101",
+            3,
+            vec![meeting(Day::Tue, "09:00", "10:15")],
+            &["CS100"],
+        );
         assert_eq!(check_enroll(&student(), &ok, w, now, None), Ok(()));
 
         let mut held = student();
         held.holds = 1;
-        assert_eq!(check_enroll(&held, &ok, w, now, None).unwrap_err().code(), "student_on_hold");
         assert_eq!(
-            check_enroll(&student(), &ok, None, now, None).unwrap_err().code(),
+            check_enroll(&held, &ok, w, now, None).unwrap_err().code(),
+            "student_on_hold"
+        );
+        assert_eq!(
+            check_enroll(&student(), &ok, None, now, None)
+                .unwrap_err()
+                .code(),
             "registration_window_closed"
         );
-        let later = Some(Window { opens_at: now + Duration::minutes(1), closes_at: now + Duration::hours(1) });
-        assert_eq!(check_enroll(&student(), &ok, later, now, None).unwrap_err().code(), "registration_window_closed");
+        let later = Some(Window {
+            opens_at: now + Duration::minutes(1),
+            closes_at: now + Duration::hours(1),
+        });
+        assert_eq!(
+            check_enroll(&student(), &ok, later, now, None)
+                .unwrap_err()
+                .code(),
+            "registration_window_closed"
+        );
 
         let dup = section("MATH101", 4, vec![], &[]);
-        assert_eq!(check_enroll(&student(), &dup, w, now, None).unwrap_err().code(), "duplicate_course");
+        assert_eq!(
+            check_enroll(&student(), &dup, w, now, None)
+                .unwrap_err()
+                .code(),
+            "duplicate_course"
+        );
         let pre = section("CS201", 3, vec![], &["CS101", "CS100"]);
         assert_eq!(
             check_enroll(&student(), &pre, w, now, None),
-            Err(RuleViolation::PrerequisitesNotMet { missing: vec!["CS101".into()] })
+            Err(RuleViolation::PrerequisitesNotMet {
+                missing: vec!["CS101".into()]
+            })
         );
         let clash = section("PHYS101", 3, vec![meeting(Day::Mon, "10:00", "11:00")], &[]);
-        assert_eq!(check_enroll(&student(), &clash, w, now, None).unwrap_err().code(), "time_conflict");
+        assert_eq!(
+            check_enroll(&student(), &clash, w, now, None)
+                .unwrap_err()
+                .code(),
+            "time_conflict"
+        );
         let heavy = section("BIO101", 6, vec![], &[]);
         assert_eq!(
             check_enroll(&student(), &heavy, w, now, None),
-            Err(RuleViolation::CreditLimitExceeded { limit: 9, would_be: 10 })
+            Err(RuleViolation::CreditLimitExceeded {
+                limit: 9,
+                would_be: 10
+            })
         );
     }
 
@@ -322,7 +365,10 @@ mod tests {
         let s = student();
         let other = section("MATH101", 4, vec![meeting(Day::Mon, "09:00", "10:15")], &[]);
         let replacing = s.schedule[0].id;
-        assert_eq!(check_enroll(&s, &other, open_window(now), now, Some(replacing)), Ok(()));
+        assert_eq!(
+            check_enroll(&s, &other, open_window(now), now, Some(replacing)),
+            Ok(())
+        );
     }
 
     #[test]

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# deploy/local/test.sh: run the whole registrar test suite on this machine (also what CI
+# runs, through .ci/run). Fails fast, in this order:
+#
+#   0. deploy/local/services.sh   PostgreSQL, Redis, RabbitMQ on 127.0.0.1 (installs/starts)
+#   1. cargo fmt --all -- --check
+#   2. cargo clippy -j2 --workspace --all-targets -- -D warnings
+#   3. cargo test -j2 --workspace                       (RUST_TEST_THREADS=2)
+#   4. loom model of the admission gate:
+#      RUSTFLAGS="--cfg registrar_loom" CARGO_TARGET_DIR=target/loom \
+#        cargo test -j2 -p registrar-actors --test loom_gate --release
+#
+# Tests that need the services read these variables (exported here, overridable):
+#   REGISTRAR_TEST_DATABASE_URL  admin connection; tests create their own database through
+#                                it (default postgres://registrar:registrar@127.0.0.1:5432/postgres)
+#   REGISTRAR_TEST_REDIS_URL     default redis://127.0.0.1:6379
+#   REGISTRAR_TEST_AMQP_URL      default amqp://guest:guest@127.0.0.1:5672/%2f
+#
+# Other knobs:
+#   SKIP_LINT=1       skip steps 1 and 2 (quick local runs; CI runs them)
+#   SKIP_SERVICES=1   do not run services.sh (services provided elsewhere)
+#   RUST_TEST_THREADS threads per test binary (default 2)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+
+log() { printf 'test.sh: %s\n' "$*" >&2; }
+
+export REGISTRAR_TEST_DATABASE_URL="${REGISTRAR_TEST_DATABASE_URL:-postgres://registrar:registrar@127.0.0.1:5432/postgres}"
+export REGISTRAR_TEST_REDIS_URL="${REGISTRAR_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+export REGISTRAR_TEST_AMQP_URL="${REGISTRAR_TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
+export RUST_TEST_THREADS="${RUST_TEST_THREADS:-2}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-auto}"
+
+START=$SECONDS
+PASSED=()
+
+# step NAME COMMAND...: run one step; on failure say which one and stop.
+step() {
+    local name=$1 started=$SECONDS status=0
+    shift
+    log "== $name: $*"
+    "$@" || status=$?
+    if ((status != 0)); then
+        log "FAILED: $name (exit $status) after $((SECONDS - START))s; passed before it: ${PASSED[*]:-none}"
+        exit "$status"
+    fi
+    PASSED+=("$name")
+    log "== $name ok ($((SECONDS - started))s)"
+}
+
+# rustfmt and clippy are rustup components that minimal toolchains lack.
+ensure_component() {
+    local probe=$1 component=$2
+    if ! cargo "$probe" --version >/dev/null 2>&1; then
+        command -v rustup >/dev/null || {
+            log "cargo $probe is missing and rustup is not available to add $component"
+            exit 1
+        }
+        log "adding rustup component $component"
+        rustup component add "$component" >&2
+    fi
+}
+
+loom() {
+    RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }--cfg registrar_loom" CARGO_TARGET_DIR=target/loom \
+        cargo test -j2 -p registrar-actors --test loom_gate --release
+}
+
+# Each test creates its own database; drop the ones earlier runs left behind.
+drop_test_databases() {
+    local db
+    for db in $(psql "$REGISTRAR_TEST_DATABASE_URL" -Atc \
+        "SELECT datname FROM pg_database WHERE datname LIKE 'registrar\_test\_%'"); do
+        psql "$REGISTRAR_TEST_DATABASE_URL" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null
+    done
+}
+
+if [[ ${SKIP_SERVICES:-0} != 1 ]]; then
+    step services "$ROOT/deploy/local/services.sh"
+fi
+step drop-test-databases drop_test_databases
+
+if [[ ${SKIP_LINT:-0} == 1 ]]; then
+    log "SKIP_LINT=1: skipping cargo fmt and cargo clippy"
+else
+    ensure_component fmt rustfmt
+    ensure_component clippy clippy
+    step fmt cargo fmt --all -- --check
+    step clippy cargo clippy -j2 --workspace --all-targets -- -D warnings
+fi
+
+step test cargo test -j2 --workspace
+step loom loom
+
+skipped=""
+if [[ ${SKIP_LINT:-0} == 1 ]]; then
+    skipped=" (fmt/clippy skipped: SKIP_LINT=1)"
+fi
+printf 'test.sh: PASSED %s in %ss%s\n' "${PASSED[*]}" "$((SECONDS - START))" "$skipped"
