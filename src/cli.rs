@@ -1,7 +1,10 @@
-//! The `registrar` command line: `serve`, `migrate`, `seed`. Errors are printed and turned
+//! The `registrar` command line: `serve`, `migrate`, `seed`, the event consumers
+//! (`notify`, `analytics`), `events tail` and `mirror rebuild`. Errors are printed and turned
 //! into a non-zero exit status here, so `main` stays one line.
 
 use crate::config::Settings;
+use crate::events::consumers::{self, ConsumerConfig, ConsumerKind};
+use crate::mirror::SeatMirror;
 use crate::service::auth::{hash_demo_password, hash_password};
 use crate::startup::Application;
 use crate::store::{self, seed};
@@ -40,6 +43,50 @@ pub enum Command {
         #[arg(long)]
         reset: bool,
     },
+    /// Run the `notify` consumer (student notifications) until ctrl-c.
+    Notify,
+    /// Run the `analytics` consumer (registration figures) until ctrl-c.
+    Analytics,
+    /// Event tools.
+    Events {
+        /// What to do.
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
+    /// Redis mirror tools.
+    Mirror {
+        /// What to do.
+        #[command(subcommand)]
+        command: MirrorCommand,
+    },
+}
+
+/// `registrar events ...`
+#[derive(Subcommand, Debug)]
+pub enum EventsCommand {
+    /// Print events as they are published (a temporary queue on the exchange).
+    Tail {
+        /// Binding key, e.g. `waitlist.*`.
+        #[arg(long, default_value = "#")]
+        binding: String,
+    },
+}
+
+/// `registrar mirror ...`
+#[derive(Subcommand, Debug)]
+pub enum MirrorCommand {
+    /// Rewrite every section's counts from PostgreSQL to Redis.
+    Rebuild,
+}
+
+/// A watch channel that turns true on ctrl-c / SIGTERM.
+fn stop_on_signal() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        crate::shutdown::signal().await;
+        let _ = tx.send(true);
+    });
+    rx
 }
 
 /// Run the command line; the process exit status.
@@ -75,6 +122,40 @@ pub fn main() -> ExitCode {
 
 async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
     match command {
+        Command::Notify | Command::Analytics => {
+            let kind = if matches!(command, Command::Notify) {
+                ConsumerKind::Notify
+            } else {
+                ConsumerKind::Analytics
+            };
+            let pool = store::connect(&settings.database_url, 4).await?;
+            store::migrate(&pool).await?;
+            let config = ConsumerConfig {
+                url: settings.amqp_url.clone(),
+                exchange: settings.events_exchange.clone(),
+                queue: format!("{}.{}", settings.queue_prefix, kind.name()),
+            };
+            consumers::run(kind, pool, config, stop_on_signal()).await;
+        }
+        Command::Events {
+            command: EventsCommand::Tail { binding },
+        } => {
+            consumers::tail(
+                &settings.amqp_url,
+                &settings.events_exchange,
+                &binding,
+                stop_on_signal(),
+            )
+            .await?;
+        }
+        Command::Mirror {
+            command: MirrorCommand::Rebuild,
+        } => {
+            let pool = store::connect(&settings.database_url, 2).await?;
+            let mirror = SeatMirror::new(&settings.redis_url, &settings.redis_prefix)?;
+            let n = mirror.rebuild(&pool).await?;
+            println!("mirrored {n} sections to Redis");
+        }
         Command::Migrate => {
             Application::migrate(&settings).await?;
             tracing::info!("migrations applied");

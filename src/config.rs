@@ -69,6 +69,20 @@ pub struct Settings {
     pub operator_password: String,
     /// Password of every seeded demo student.
     pub demo_password: String,
+    /// Topic exchange committed events go to.
+    pub events_exchange: String,
+    /// Prefix of the consumers' durable queue names (`<prefix>.notify`, `<prefix>.analytics`).
+    pub queue_prefix: String,
+    /// Run the outbox relay in this node.
+    pub relay_enabled: bool,
+    /// Most outbox rows published per relay round.
+    pub relay_batch: u32,
+    /// Prefix of every Redis key (tests use one each).
+    pub redis_prefix: String,
+    /// Mirror seat counts to Redis and serve section reads from it.
+    pub mirror_enabled: bool,
+    /// Run the `notify` and `analytics` consumers inside `serve` too.
+    pub consumers_in_process: bool,
 }
 
 impl Default for Settings {
@@ -96,6 +110,13 @@ impl Default for Settings {
             admin_password: String::new(),
             operator_password: String::new(),
             demo_password: "demo".into(),
+            events_exchange: "registrar.events".into(),
+            queue_prefix: "registrar".into(),
+            relay_enabled: true,
+            relay_batch: 500,
+            redis_prefix: "registrar".into(),
+            mirror_enabled: true,
+            consumers_in_process: false,
         }
     }
 }

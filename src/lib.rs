@@ -9,6 +9,8 @@
 //! - [`service`]: authentication, the registration flow, the post-commit seat feed.
 //! - [`store`]: every SQL query, including the section actors' batch commit.
 //! - [`cluster`]: shards and ownership epochs.
+//! - [`events`]: the outbox relay to RabbitMQ and the event consumers.
+//! - [`mirror`]: the Redis seat-count mirror.
 //! - [`domain`]: API types and input validation.
 //! - [`cli`]: the `registrar` command line.
 //!
@@ -19,7 +21,9 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod domain;
+pub mod events;
 pub mod http;
+pub mod mirror;
 pub mod service;
 pub mod shutdown;
 pub mod startup;

@@ -5,7 +5,10 @@
 
 use crate::cluster;
 use crate::config::Settings;
+use crate::events::consumers::{self, ConsumerConfig, ConsumerKind};
+use crate::events::relay::{OutboxRelay, RelayStats};
 use crate::http::{self, AppState};
+use crate::mirror::{MirrorError, SeatMirror};
 use crate::service::auth::TokenKeys;
 use crate::service::feed::SeatFeed;
 use crate::service::registration::RegistrationService;
@@ -30,6 +33,9 @@ pub enum StartupError {
     /// The listen address could not be bound.
     #[error("listen on {0}: {1}")]
     Bind(String, std::io::Error),
+    /// The Redis URL is unusable.
+    #[error("redis mirror: {0}")]
+    Mirror(#[from] MirrorError),
 }
 
 /// A built node, ready to run.
@@ -80,7 +86,15 @@ impl Application {
             settings.jwt_secret.clone()
         };
         let tokens = Arc::new(TokenKeys::new(secret.as_bytes(), settings.token_ttl_secs));
-        let feed = Arc::new(SeatFeed::default());
+        let mirror = if settings.mirror_enabled {
+            Some(SeatMirror::new(
+                &settings.redis_url,
+                &settings.redis_prefix,
+            )?)
+        } else {
+            None
+        };
+        let feed = Arc::new(SeatFeed::new(mirror));
         let store = Arc::new(PgSectionStore::new(pool.clone(), settings.node_id.clone()));
         let registry = Arc::new(SectionRegistry::new(
             store,
@@ -99,6 +113,8 @@ impl Application {
             registration,
             feed,
             limiter,
+            relay: Arc::new(RelayStats::default()),
+            section_views: Arc::default(),
         };
         Ok(Self {
             listener,
@@ -122,12 +138,55 @@ impl Application {
         &self.state
     }
 
+    /// Start the background tasks: outbox relay, mirror writer, in-process consumers.
+    fn spawn_background(
+        state: &AppState,
+        stop: &tokio::sync::watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let s = &state.settings;
+        let mut tasks = Vec::new();
+        if s.relay_enabled {
+            let relay = OutboxRelay::new(
+                state.pool.clone(),
+                s.amqp_url.clone(),
+                s.events_exchange.clone(),
+                s.relay_batch,
+                state.feed.relay_wake.clone(),
+                state.relay.clone(),
+            );
+            tasks.push(tokio::spawn(relay.run(stop.clone())));
+        }
+        if let Some(mirror) = &state.feed.mirror {
+            tasks.push(tokio::spawn(
+                mirror.clone().run_writer(state.pool.clone(), stop.clone()),
+            ));
+        }
+        if s.consumers_in_process {
+            for kind in [ConsumerKind::Notify, ConsumerKind::Analytics] {
+                let config = ConsumerConfig {
+                    url: s.amqp_url.clone(),
+                    exchange: s.events_exchange.clone(),
+                    queue: format!("{}.{}", s.queue_prefix, kind.name()),
+                };
+                tasks.push(tokio::spawn(consumers::run(
+                    kind,
+                    state.pool.clone(),
+                    config,
+                    stop.clone(),
+                )));
+            }
+        }
+        tasks
+    }
+
     /// Serve until `shutdown` resolves, then finish in-flight work and stop.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let state = self.state.clone();
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let background = Self::spawn_background(&state, &stop_rx);
         let housekeeping = tokio::spawn({
             let state = state.clone();
             async move {
@@ -153,6 +212,10 @@ impl Application {
         // Every HTTP request has been answered, so no command is waiting on an actor;
         // stopping them now loses nothing.
         state.registration.registry().stop_all().await;
+        let _ = stop_tx.send(true);
+        for task in background {
+            let _ = task.await;
+        }
         state.pool.close().await;
         tracing::info!("stopped");
         result

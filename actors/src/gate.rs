@@ -12,8 +12,8 @@
 //! gate closed and activates a fresh actor. The loom model in `tests/loom_gate.rs` checks
 //! both properties.
 
-use crate::sync::Arc;
 use crate::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// Set in the state word once a gate is closed; the low bits keep counting permits.
 const CLOSED: usize = 1 << (usize::BITS - 1);

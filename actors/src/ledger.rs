@@ -11,7 +11,10 @@
 
 use crate::ids::{RequestId, StudentId};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+/// How many recent requests a ledger remembers the answer of (see [`SeatLedger::apply`]).
+pub const RECENT_REQUESTS: usize = 4096;
 
 /// A command a section actor decides.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -262,6 +265,13 @@ pub struct SeatLedger {
     waiting: HashMap<StudentId, i64>,
     /// The next waitlist seq; never reused, even across restarts.
     next_seq: i64,
+    /// Answers of the most recent requests, so a re-sent request (a caller that timed out
+    /// and retried with the same request id) gets the first answer and nothing is decided
+    /// twice. Bounded; in memory only (an actor reloaded from the store falls back to the
+    /// membership check in `enroll`, and the HTTP layer's stored Idempotency-Key answers).
+    recent: HashMap<RequestId, Result<Outcome, Refusal>>,
+    /// Insertion order of `recent`, for eviction.
+    recent_order: VecDeque<RequestId>,
 }
 
 impl SeatLedger {
@@ -285,6 +295,8 @@ impl SeatLedger {
             waitlist: BTreeMap::new(),
             waiting: HashMap::new(),
             next_seq,
+            recent: HashMap::new(),
+            recent_order: VecDeque::new(),
         };
         for e in waitlist {
             ledger.waitlist.insert(e.seq, (e.student, e.request));
@@ -336,8 +348,31 @@ impl SeatLedger {
         self.next_seq
     }
 
-    /// Decide one command, updating the ledger.
+    /// Decide one command, updating the ledger. A request id seen before (among the last
+    /// [`RECENT_REQUESTS`]) is answered as it was the first time, changing nothing.
     pub fn apply(&mut self, command: &Command) -> Decision {
+        let request = command.request();
+        if let Some(first) = self.recent.get(&request) {
+            return Decision {
+                outcome: first.clone(),
+                changes: Vec::new(),
+                replay: true,
+            };
+        }
+        let decision = self.decide(command);
+        if !decision.replay {
+            if self.recent_order.len() >= RECENT_REQUESTS
+                && let Some(old) = self.recent_order.pop_front()
+            {
+                self.recent.remove(&old);
+            }
+            self.recent.insert(request, decision.outcome.clone());
+            self.recent_order.push_back(request);
+        }
+        decision
+    }
+
+    fn decide(&mut self, command: &Command) -> Decision {
         match *command {
             Command::Enroll {
                 student,
@@ -599,6 +634,27 @@ mod tests {
         );
         assert_eq!(l.counts().seats_taken, 3);
         assert_eq!(l.position(s[3]), Some(1));
+    }
+
+    #[test]
+    fn retried_drop_and_capacity_change_are_answered_not_redecided() {
+        let mut l = SeatLedger::new(1, 0);
+        let s = StudentId::new_v4();
+        enroll(&mut l, s);
+        let drop = Command::Drop {
+            student: s,
+            request: RequestId::new_v4(),
+        };
+        let first = l.apply(&drop);
+        let again = l.apply(&drop);
+        assert_eq!(first.outcome, again.outcome, "not not_enrolled");
+        assert!(again.replay && again.changes.is_empty());
+        let cap = Command::SetCapacity {
+            capacity: 5,
+            request: RequestId::new_v4(),
+        };
+        assert_eq!(l.apply(&cap).changes.len(), 1);
+        assert!(l.apply(&cap).changes.is_empty(), "no second capacity event");
     }
 
     #[test]

@@ -152,7 +152,14 @@ impl SectionRegistry {
             }
             return match tokio::time::timeout(self.config.call_timeout, rx).await {
                 Err(_) => Err(CallError::Pending),
-                Ok(Err(_)) => Err(CallError::Unavailable("section actor stopped".into())),
+                Ok(Err(_)) => {
+                    // The reply port was dropped unanswered: the actor stopped with this
+                    // command still in its mailbox, so it was never decided. Retry it on a
+                    // fresh activation.
+                    slot.gate.force_close();
+                    self.forget(section, &slot.gate);
+                    continue;
+                }
                 Ok(Ok(Err(SectionError::Fenced))) => Err(CallError::NotOwner),
                 Ok(Ok(Err(SectionError::Unavailable))) => {
                     Err(CallError::Unavailable("commit failed".into()))

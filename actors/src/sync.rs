@@ -3,7 +3,7 @@
 //! real atomics otherwise (a global `--cfg loom` would break tokio and friends).
 
 #[cfg(registrar_loom)]
-pub(crate) use loom::sync::{Arc, atomic};
+pub(crate) use loom::sync::atomic;
 
 #[cfg(not(registrar_loom))]
-pub(crate) use std::sync::{Arc, atomic};
+pub(crate) use std::sync::atomic;

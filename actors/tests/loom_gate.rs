@@ -31,7 +31,10 @@ fn bound_never_exceeded_and_all_places_return() {
             .map(|h| h.join().unwrap())
             .filter(|&ok| ok)
             .count();
-        assert!(admitted >= 1, "one of two commands must get the single place");
+        assert!(
+            admitted >= 1,
+            "one of two commands must get the single place"
+        );
         assert_eq!(gate.in_flight(), 0, "a place was not returned");
     });
 }
@@ -57,7 +60,10 @@ fn close_never_races_an_admitted_command() {
             // Either the command came first and left, or it was refused as closed.
             assert_eq!(gate.in_flight(), 0);
         } else {
-            assert!(admitted, "close may only fail because a command held a place");
+            assert!(
+                admitted,
+                "close may only fail because a command held a place"
+            );
         }
     });
 }

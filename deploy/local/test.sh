@@ -29,7 +29,7 @@ log() { printf 'test.sh: %s\n' "$*" >&2; }
 
 export REGISTRAR_TEST_DATABASE_URL="${REGISTRAR_TEST_DATABASE_URL:-postgres://registrar:registrar@127.0.0.1:5432/postgres}"
 export REGISTRAR_TEST_REDIS_URL="${REGISTRAR_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
-export REGISTRAR_TEST_AMQP_URL="${REGISTRAR_TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
+export REGISTRAR_TEST_AMQP_URL="${REGISTRAR_TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/registrar_test}"
 export RUST_TEST_THREADS="${RUST_TEST_THREADS:-2}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-auto}"
 
@@ -81,6 +81,18 @@ if [[ ${SKIP_SERVICES:-0} != 1 ]]; then
     step services "$ROOT/deploy/local/services.sh"
 fi
 step drop-test-databases drop_test_databases
+
+# Tests declare their own exchanges and queues and write Redis keys under their own
+# prefix; start each run from an empty vhost and no leftover keys.
+reset_test_broker_and_cache() {
+    if [[ $REGISTRAR_TEST_AMQP_URL == */registrar_test ]]; then
+        rabbitmqctl -q delete_vhost registrar_test >/dev/null 2>&1 || true
+        rabbitmqctl -q add_vhost registrar_test >/dev/null
+        rabbitmqctl -q set_permissions -p registrar_test guest '.*' '.*' '.*' >/dev/null
+    fi
+    redis-cli --scan --pattern 'registrar_test_*' | xargs -r -n 500 redis-cli del >/dev/null
+}
+step reset-broker-and-cache reset_test_broker_and_cache
 
 if [[ ${SKIP_LINT:-0} == 1 ]]; then
     log "SKIP_LINT=1: skipping cargo fmt and cargo clippy"

@@ -103,17 +103,53 @@ pub async fn list_sections(
     Ok(Json(SectionPage { items, next_cursor }))
 }
 
-/// One section with its seat counts.
+/// One section with its seat counts (from the Redis mirror when it has them, else from
+/// PostgreSQL; a missing mirror entry is written back).
 #[utoipa::path(get, path = "/api/v1/sections/{section_id}", tag = "catalog", params(("section_id" = Uuid, Path)),
     responses((status = 200, body = SectionView), (status = 404, body = super::error::Problem), (status = 400, body = super::error::Problem)))]
 pub async fn get_section(
     State(state): State<AppState>,
     Ids(id): Ids<Uuid>,
 ) -> Result<Json<SectionView>, ApiError> {
-    catalog::section(&state.pool, id)
+    let mirror = state.feed.mirror.as_ref();
+    let mut heal = false;
+    if let Some(mirror) = mirror
+        && let Some(view) = state.section_views.get(&id).map(|v| v.clone())
+    {
+        match mirror.read(SectionId(id)).await {
+            Ok(Some(counts)) => return Ok(Json(with_counts(view, counts))),
+            Ok(None) => heal = true,
+            Err(e) => tracing::debug!(error = %e, "redis mirror unavailable; reading PostgreSQL"),
+        }
+    }
+    let view = catalog::section(&state.pool, id)
         .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found("section_not_found", "no such section"))
+        .ok_or_else(|| ApiError::not_found("section_not_found", "no such section"))?;
+    if let Some(mirror) = mirror {
+        if heal {
+            mirror.record(SectionId(id), counts_of(&view));
+        }
+        state.section_views.insert(id, view.clone());
+    }
+    Ok(Json(view))
+}
+
+fn counts_of(view: &SectionView) -> Counts {
+    Counts {
+        seats_taken: view.seats_taken,
+        capacity: view.capacity,
+        waitlist_length: view.waitlist_length,
+        waitlist_capacity: view.waitlist_capacity,
+    }
+}
+
+fn with_counts(mut view: SectionView, c: Counts) -> SectionView {
+    view.seats_taken = c.seats_taken;
+    view.capacity = c.capacity;
+    view.seats_left = c.capacity.saturating_sub(c.seats_taken);
+    view.waitlist_length = c.waitlist_length;
+    view.waitlist_capacity = c.waitlist_capacity;
+    view
 }
 
 /// Live seat counts: one `seats` event now, then one per committed change.
@@ -126,13 +162,7 @@ pub async fn seat_stream(
     let view = catalog::section(&state.pool, id)
         .await?
         .ok_or_else(|| ApiError::not_found("section_not_found", "no such section"))?;
-    let current = Counts {
-        seats_taken: view.seats_taken,
-        capacity: view.capacity,
-        waitlist_length: view.waitlist_length,
-        waitlist_capacity: view.waitlist_capacity,
-    };
-    let mut rx = state.feed.subscribe(SectionId(id), current);
+    let mut rx = state.feed.subscribe(SectionId(id), counts_of(&view));
     rx.mark_changed();
     let events = stream::unfold(rx, |mut rx| async move {
         rx.changed().await.ok()?;

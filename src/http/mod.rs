@@ -11,6 +11,7 @@ pub mod limit;
 pub mod openapi;
 pub mod ops;
 pub mod registration;
+pub mod reports;
 
 use crate::config::Settings;
 use crate::service::auth::TokenKeys;
@@ -41,6 +42,11 @@ pub struct AppState {
     pub feed: Arc<SeatFeed>,
     /// Per-caller rate limiting of registration requests.
     pub limiter: Arc<limit::RateLimiter>,
+    /// Outbox relay figures.
+    pub relay: Arc<crate::events::relay::RelayStats>,
+    /// Section views as last read from PostgreSQL; their fixed fields never change, so a
+    /// read with the counts from the Redis mirror needs no database round trip.
+    pub section_views: Arc<dashmap::DashMap<uuid::Uuid, crate::domain::SectionView>>,
 }
 
 /// The whole HTTP application.
@@ -50,6 +56,7 @@ pub fn app(state: AppState) -> Router {
         .merge(auth::router())
         .merge(catalog::router())
         .merge(registration::router())
+        .merge(reports::router())
         .merge(admin::router())
         .merge(ops::router())
         .merge(openapi::router())

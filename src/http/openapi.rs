@@ -18,6 +18,7 @@ use utoipa::{Modify, OpenApi};
         super::admin::create_term, super::admin::create_window, super::admin::create_course, super::admin::create_section,
         super::admin::patch_section, super::admin::create_student, super::admin::get_student, super::admin::add_hold,
         super::admin::remove_hold,
+        super::reports::my_notifications, super::reports::term_analytics,
         super::ops::healthz, super::ops::readyz, super::ops::metrics,
     ),
     components(schemas(super::error::Problem, crate::domain::MeetingDto, crate::domain::Standing, crate::domain::Role)),

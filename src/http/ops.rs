@@ -1,7 +1,8 @@
 //! Operations endpoints: `/healthz` (process up), `/readyz` (PostgreSQL reachable and shards
-//! owned) and `/metrics` (Prometheus text format).
+//! owned; broker, mirror and outbox backlog as details) and `/metrics` (Prometheus text).
 
 use super::AppState;
+use crate::events::relay::backlog;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
@@ -25,7 +26,8 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready to serve: the database answers and this node owns shards.
+/// Ready to serve: the database answers and this node owns shards. The broker and the
+/// cache are reported but do not make a node unready: registration works without them.
 #[utoipa::path(get, path = "/readyz", tag = "ops", responses((status = 200, description = "ready"), (status = 503, description = "not ready")))]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let owned: Result<i64, _> =
@@ -33,20 +35,28 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             .bind(&state.settings.node_id)
             .fetch_one(&state.pool)
             .await;
-    match owned {
+    let details = json!({
+        "outbox_backlog": backlog(&state.pool).await.ok(),
+        "broker": if state.relay.connected.load(Ordering::Relaxed) { "connected" } else { "disconnected" },
+        "redis_mirror": state.feed.mirror.as_ref().map(|m| if m.is_healthy() { "ok" } else { "degraded" }),
+    });
+    let (status, body) = match owned {
         Ok(n) if n > 0 => (
             StatusCode::OK,
-            Json(json!({"status": "ready", "postgres": "ok", "shards_owned": n})),
+            json!({"status": "ready", "postgres": "ok", "shards_owned": n}),
         ),
         Ok(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not_ready", "postgres": "ok", "shards_owned": 0})),
+            json!({"status": "not_ready", "postgres": "ok", "shards_owned": 0}),
         ),
         Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not_ready", "postgres": "unreachable"})),
+            json!({"status": "not_ready", "postgres": "unreachable"}),
         ),
-    }
+    };
+    let mut body = body;
+    body["details"] = details;
+    (status, Json(body))
 }
 
 /// Prometheus metrics.
@@ -54,66 +64,95 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let s = &state.feed.stats;
     let registry = state.registration.registry();
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as i64;
+    let mut series: Vec<(&str, &str, &str, i64)> = vec![
+        (
+            "registrar_batches_committed_total",
+            "Section batches committed.",
+            "counter",
+            load(&s.batches),
+        ),
+        (
+            "registrar_changes_committed_total",
+            "Changes committed (outbox rows written).",
+            "counter",
+            load(&s.changes),
+        ),
+        (
+            "registrar_enrolled_total",
+            "Seats taken.",
+            "counter",
+            load(&s.enrolled),
+        ),
+        (
+            "registrar_waitlisted_total",
+            "Waitlist entries added.",
+            "counter",
+            load(&s.waitlisted),
+        ),
+        (
+            "registrar_dropped_total",
+            "Drops.",
+            "counter",
+            load(&s.dropped),
+        ),
+        (
+            "registrar_promoted_total",
+            "Waitlist promotions.",
+            "counter",
+            load(&s.promoted),
+        ),
+        (
+            "registrar_commands_in_flight",
+            "Commands queued or being decided on this node.",
+            "gauge",
+            registry.in_flight() as i64,
+        ),
+        (
+            "registrar_active_sections",
+            "Section actors alive on this node.",
+            "gauge",
+            registry.active_sections() as i64,
+        ),
+        (
+            "registrar_db_pool_connections",
+            "PostgreSQL connections open.",
+            "gauge",
+            i64::from(state.pool.size()),
+        ),
+        (
+            "registrar_events_published_total",
+            "Outbox events confirmed by the broker.",
+            "counter",
+            load(&state.relay.published),
+        ),
+        (
+            "registrar_outbox_backlog",
+            "Outbox rows not yet confirmed by the broker (-1: unknown).",
+            "gauge",
+            backlog(&state.pool).await.unwrap_or(-1),
+        ),
+    ];
+    if let Some(m) = &state.feed.mirror {
+        series.push((
+            "registrar_mirror_writes_total",
+            "Section hashes written to Redis.",
+            "counter",
+            load(&m.writes),
+        ));
+        series.push((
+            "registrar_mirror_failures_total",
+            "Failed Redis write rounds.",
+            "counter",
+            load(&m.failures),
+        ));
+    }
     let mut out = String::new();
-    let mut gauge = |name: &str, help: &str, kind: &str, value: u64| {
+    for (name, help, kind, value) in series {
         let _ = writeln!(
             out,
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
         );
-    };
-    gauge(
-        "registrar_batches_committed_total",
-        "Section batches committed.",
-        "counter",
-        s.batches.load(Ordering::Relaxed),
-    );
-    gauge(
-        "registrar_changes_committed_total",
-        "Changes committed (outbox rows written).",
-        "counter",
-        s.changes.load(Ordering::Relaxed),
-    );
-    gauge(
-        "registrar_enrolled_total",
-        "Seats taken.",
-        "counter",
-        s.enrolled.load(Ordering::Relaxed),
-    );
-    gauge(
-        "registrar_waitlisted_total",
-        "Waitlist entries added.",
-        "counter",
-        s.waitlisted.load(Ordering::Relaxed),
-    );
-    gauge(
-        "registrar_dropped_total",
-        "Drops.",
-        "counter",
-        s.dropped.load(Ordering::Relaxed),
-    );
-    gauge(
-        "registrar_promoted_total",
-        "Waitlist promotions.",
-        "counter",
-        s.promoted.load(Ordering::Relaxed),
-    );
-    gauge(
-        "registrar_commands_in_flight",
-        "Commands queued or being decided on this node.",
-        "gauge",
-        registry.in_flight() as u64,
-    );
-    gauge(
-        "registrar_active_sections",
-        "Section actors alive on this node.",
-        "gauge",
-        registry.active_sections() as u64,
-    );
-    gauge(
-        "registrar_db_pool_connections",
-        "PostgreSQL connections open.",
-        "gauge",
-        u64::from(state.pool.size()),
-    );
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

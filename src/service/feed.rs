@@ -1,14 +1,17 @@
-//! What happens after each committed batch, off the actor's path: counters for `/metrics`
-//! and the live seat feed behind `GET /sections/{id}/seats/stream`.
+//! What happens after each committed batch, off the actor's path: counters for `/metrics`,
+//! the live seat feed behind `GET /sections/{id}/seats/stream`, the Redis mirror (queued,
+//! written by its own task) and a wake-up for the outbox relay.
 //!
 //! The feed is one `tokio::sync::watch` channel per watched section: a subscriber always
 //! sees the latest counts, a slow subscriber skips intermediate values instead of slowing
 //! anyone down, and publishing costs the actor one non-blocking store.
 
+use crate::mirror::SeatMirror;
 use dashmap::DashMap;
 use registrar_actors::{Change, ChangeKind, CommitObserver, Counts, SectionId};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 /// Counters since start.
 #[derive(Default)]
@@ -28,14 +31,27 @@ pub struct CommitStats {
 }
 
 /// Publishes committed counts (see module docs).
-#[derive(Default)]
 pub struct SeatFeed {
     channels: DashMap<SectionId, watch::Sender<Counts>>,
     /// Counters for `/metrics`.
     pub stats: CommitStats,
+    /// The Redis mirror, when enabled.
+    pub mirror: Option<Arc<SeatMirror>>,
+    /// Woken after each commit so the relay publishes without polling delay.
+    pub relay_wake: Arc<Notify>,
 }
 
 impl SeatFeed {
+    /// A feed that also records into `mirror`.
+    pub fn new(mirror: Option<Arc<SeatMirror>>) -> Self {
+        Self {
+            channels: DashMap::new(),
+            stats: CommitStats::default(),
+            mirror,
+            relay_wake: Arc::new(Notify::new()),
+        }
+    }
+
     /// Subscribe to a section's counts, starting from `current`.
     pub fn subscribe(&self, section: SectionId, current: Counts) -> watch::Receiver<Counts> {
         self.channels
@@ -72,6 +88,12 @@ impl CommitObserver for SeatFeed {
         }
         if let Some(tx) = self.channels.get(&section) {
             tx.send_replace(counts);
+        }
+        if let Some(mirror) = &self.mirror {
+            mirror.record(section, counts);
+        }
+        if !changes.is_empty() {
+            self.relay_wake.notify_one();
         }
     }
 }

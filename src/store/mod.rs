@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod catalog;
+pub mod reports;
 pub mod sections;
 pub mod seed;
 pub mod students;

@@ -45,10 +45,27 @@ pub struct TestApp {
     server: Option<JoinHandle<()>>,
 }
 
-/// Settings for a test node on `database`.
+/// The test Redis.
+pub fn redis_url() -> String {
+    std::env::var("REGISTRAR_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// The test RabbitMQ (test.sh points it at a vhost it recreates each run).
+pub fn amqp_url() -> String {
+    std::env::var("REGISTRAR_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+/// Settings for a test node on `database`; the Redis prefix, exchange and queue names are
+/// derived from the database name, so each test has its own.
 pub fn test_settings(database: &str) -> Settings {
     Settings {
         listen: "127.0.0.1:0".into(),
+        redis_url: redis_url(),
+        amqp_url: amqp_url(),
+        redis_prefix: database.to_string(),
+        events_exchange: format!("registrar.events.{database}"),
+        queue_prefix: database.to_string(),
         database_url: database_url(database),
         jwt_secret: SECRET.into(),
         node_id: "test-node".into(),

@@ -3,9 +3,11 @@
 
 mod auth_roles;
 mod catalog_admin;
+mod events;
 mod flood;
 mod helpers;
 mod input_errors;
+mod proxy;
 mod registration_rules;
 mod restart;
 mod waitlist;

@@ -1,0 +1,335 @@
+//! The event consumers shipped with registrar, each on its own durable queue bound to every
+//! routing key, each applying an event at most once: the event id goes into
+//! `consumed_events` in the same transaction as the effect, and the message is acked after
+//! that commit (a redelivery finds the id and is just acked).
+//!
+//! - `notify`: one notification per student-facing event ("Promoted from the waitlist to
+//!   CS101-02"), read at `GET /api/v1/students/me/notifications`.
+//! - `analytics`: per-section counts (enrolled, waitlisted, dropped, promoted), time to
+//!   fill, and enrollments per minute per term, read at `GET /api/v1/analytics/terms/{id}`.
+//!
+//! Also the operators' `registrar events tail`, which prints events as they arrive.
+
+use super::{Backoff, amqp, sleep_or_shutdown};
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use futures_util::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use serde::Deserialize;
+use sqlx::{PgPool, Postgres, Transaction};
+use std::time::Duration;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+/// Which consumer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConsumerKind {
+    /// Student notifications.
+    Notify,
+    /// Registration figures.
+    Analytics,
+}
+
+impl ConsumerKind {
+    /// Name (queue suffix and `consumed_events.consumer`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ConsumerKind::Notify => "notify",
+            ConsumerKind::Analytics => "analytics",
+        }
+    }
+}
+
+/// The fields consumers read from an event.
+#[derive(Debug, Deserialize)]
+pub struct Event {
+    /// Unique per event; the dedupe key.
+    pub event_id: Uuid,
+    /// Routing key.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Commit time of the change.
+    pub occurred_at: DateTime<Utc>,
+    /// Section.
+    pub section_id: Uuid,
+    /// Student, when the event concerns one.
+    pub student_id: Option<Uuid>,
+    /// Seats taken after the change.
+    pub seats_taken: u32,
+    /// Capacity after the change.
+    pub capacity: u32,
+    /// Waitlist position (waitlist.added).
+    pub position: Option<u32>,
+}
+
+/// Where a consumer reads from.
+#[derive(Clone, Debug)]
+pub struct ConsumerConfig {
+    /// Broker URL.
+    pub url: String,
+    /// Exchange to bind to.
+    pub exchange: String,
+    /// Durable queue name.
+    pub queue: String,
+}
+
+/// Consume until `shutdown`, reconnecting with backoff.
+pub async fn run(
+    kind: ConsumerKind,
+    pool: PgPool,
+    config: ConsumerConfig,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+    while !*shutdown.borrow() {
+        match consume(kind, &pool, &config, &mut shutdown, &mut backoff).await {
+            Ok(()) => break,
+            Err(e) => {
+                tracing::warn!(consumer = kind.name(), error = %e, "consumer lost the broker; reconnecting");
+                if sleep_or_shutdown(backoff.next_delay(), &mut shutdown).await {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+async fn consume(
+    kind: ConsumerKind,
+    pool: &PgPool,
+    config: &ConsumerConfig,
+    shutdown: &mut watch::Receiver<bool>,
+    backoff: &mut Backoff,
+) -> Result<(), lapin::Error> {
+    let link = amqp::connect(&config.url, &config.exchange).await?;
+    let ch = &link.channel;
+    ch.queue_declare(
+        config.queue.as_str().into(),
+        QueueDeclareOptions::durable(),
+        FieldTable::default(),
+    )
+    .await?;
+    ch.queue_bind(
+        config.queue.as_str().into(),
+        config.exchange.as_str().into(),
+        "#".into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await?;
+    ch.basic_qos(256, BasicQosOptions::default()).await?;
+    let mut deliveries = ch
+        .basic_consume(
+            config.queue.as_str().into(),
+            format!("registrar-{}", kind.name()).into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    backoff.reset();
+    tracing::info!(consumer = kind.name(), queue = %config.queue, "consuming");
+    loop {
+        let delivery = tokio::select! {
+            d = deliveries.next() => d,
+            _ = shutdown.changed() => return Ok(()),
+        };
+        let Some(delivery) = delivery else {
+            return Err(lapin::ErrorKind::InvalidChannelState(
+                lapin::ChannelState::Closed,
+                "consumer stream ended",
+            )
+            .into());
+        };
+        let delivery = delivery?;
+        let event: Event = match serde_json::from_slice(&delivery.data) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(consumer = kind.name(), error = %e, "dropping an undecodable message");
+                delivery.ack(BasicAckOptions::default()).await?;
+                continue;
+            }
+        };
+        match apply(kind, pool, &event).await {
+            Ok(_) => {
+                delivery.ack(BasicAckOptions::default()).await?;
+            }
+            Err(e) => {
+                tracing::warn!(consumer = kind.name(), event_id = %event.event_id, error = %e, "could not apply; requeueing");
+                delivery
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        ..Default::default()
+                    })
+                    .await?;
+                tokio::time::sleep(backoff.next_delay()).await;
+            }
+        }
+    }
+}
+
+/// Apply `event` once; false if it had been applied before.
+pub async fn apply(kind: ConsumerKind, pool: &PgPool, event: &Event) -> Result<bool, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let fresh = sqlx::query(
+        "INSERT INTO consumed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(kind.name())
+    .bind(event.event_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if fresh {
+        match kind {
+            ConsumerKind::Notify => notify(&mut tx, event).await?,
+            ConsumerKind::Analytics => analytics(&mut tx, event).await?,
+        }
+    }
+    tx.commit().await?;
+    Ok(fresh)
+}
+
+async fn notify(tx: &mut Transaction<'_, Postgres>, e: &Event) -> Result<(), sqlx::Error> {
+    let Some(student) = e.student_id else {
+        return Ok(());
+    };
+    let label: Option<String> =
+        sqlx::query_scalar("SELECT course_code || '-' || section_code FROM sections WHERE id = $1")
+            .bind(e.section_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let label = label.unwrap_or_else(|| e.section_id.to_string());
+    let (kind, message) = match e.kind.as_str() {
+        "enrollment.created" => ("enrolled", format!("Enrolled in {label}")),
+        "waitlist.added" => (
+            "waitlisted",
+            format!(
+                "Waitlisted for {label} at position {}",
+                e.position.unwrap_or(0)
+            ),
+        ),
+        "waitlist.promoted" => ("promoted", format!("Promoted from the waitlist to {label}")),
+        "enrollment.dropped" => ("dropped", format!("Dropped {label}")),
+        _ => return Ok(()),
+    };
+    sqlx::query(
+        "INSERT INTO notifications (student_id, event_id, kind, message, section_id, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(student)
+    .bind(e.event_id)
+    .bind(kind)
+    .bind(message)
+    .bind(e.section_id)
+    .bind(e.occurred_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn analytics(tx: &mut Transaction<'_, Postgres>, e: &Event) -> Result<(), sqlx::Error> {
+    let Some(term): Option<Uuid> = sqlx::query_scalar("SELECT term_id FROM sections WHERE id = $1")
+        .bind(e.section_id)
+        .fetch_optional(&mut **tx)
+        .await?
+    else {
+        return Ok(());
+    };
+    let column = match e.kind.as_str() {
+        "enrollment.created" => "enrolled",
+        "waitlist.added" => "waitlisted",
+        "enrollment.dropped" => "dropped",
+        "waitlist.promoted" => "promoted",
+        _ => return Ok(()),
+    };
+    let takes_seat = matches!(column, "enrolled" | "promoted");
+    let filled = takes_seat && e.capacity > 0 && e.seats_taken >= e.capacity;
+    sqlx::query(
+        "INSERT INTO section_stats (section_id, term_id, enrolled, waitlisted, dropped, promoted, first_event_at, filled_at)
+         VALUES ($1, $2, ($3 = 'enrolled')::int, ($3 = 'waitlisted')::int, ($3 = 'dropped')::int, ($3 = 'promoted')::int, $4,
+                 CASE WHEN $5 THEN $4 END)
+         ON CONFLICT (section_id) DO UPDATE SET
+             enrolled = section_stats.enrolled + ($3 = 'enrolled')::int,
+             waitlisted = section_stats.waitlisted + ($3 = 'waitlisted')::int,
+             dropped = section_stats.dropped + ($3 = 'dropped')::int,
+             promoted = section_stats.promoted + ($3 = 'promoted')::int,
+             first_event_at = LEAST(section_stats.first_event_at, EXCLUDED.first_event_at),
+             filled_at = COALESCE(section_stats.filled_at, EXCLUDED.filled_at)",
+    )
+    .bind(e.section_id)
+    .bind(term)
+    .bind(column)
+    .bind(e.occurred_at)
+    .bind(filled)
+    .execute(&mut **tx)
+    .await?;
+    if takes_seat {
+        let minute = e
+            .occurred_at
+            .duration_trunc(TimeDelta::minutes(1))
+            .unwrap_or(e.occurred_at);
+        sqlx::query(
+            "INSERT INTO enrollment_minutes (term_id, minute, enrolled) VALUES ($1, $2, 1)
+             ON CONFLICT (term_id, minute) DO UPDATE SET enrolled = enrollment_minutes.enrolled + 1",
+        )
+        .bind(term)
+        .bind(minute)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Print every event on `exchange` matching `binding` until `shutdown` (operators' tail).
+pub async fn tail(
+    url: &str,
+    exchange: &str,
+    binding: &str,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), lapin::Error> {
+    let link = amqp::connect(url, exchange).await?;
+    let ch = &link.channel;
+    let queue = ch
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    ch.queue_bind(
+        queue.name().clone(),
+        exchange.into(),
+        binding.into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await?;
+    let mut deliveries = ch
+        .basic_consume(
+            queue.name().clone(),
+            "registrar-tail".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    loop {
+        tokio::select! {
+            d = deliveries.next() => match d {
+                Some(Ok(d)) => println!("{} {}", d.routing_key, String::from_utf8_lossy(&d.data)),
+                Some(Err(e)) => return Err(e),
+                None => return Ok(()),
+            },
+            _ = shutdown.changed() => return Ok(()),
+        }
+    }
+}

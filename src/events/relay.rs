@@ -1,0 +1,201 @@
+//! The outbox relay: publishes committed `outbox` rows to RabbitMQ in id order, as
+//! persistent JSON messages with publisher confirms, and marks them published only after
+//! the broker confirmed them. Resumes from the table after a restart (the unpublished rows
+//! are the state). Several relays can run (one per node): each round claims its rows with
+//! `FOR UPDATE SKIP LOCKED`, so two relays never publish the same row in normal running.
+//! A crash between the confirm and the commit republishes a row: consumers dedupe on
+//! `event_id`. A broker outage only grows the backlog; the relay reconnects with backoff.
+
+use super::amqp::{self, Link};
+use super::{Backoff, sleep_or_shutdown};
+use lapin::BasicProperties;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+use uuid::Uuid;
+
+/// Longest a publish round may take before the link is considered dead.
+const ROUND_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often to look for rows other nodes committed (own commits wake the relay at once).
+const POLL: Duration = Duration::from_millis(250);
+
+/// Relay figures for `/metrics` and `/readyz`.
+#[derive(Default)]
+pub struct RelayStats {
+    /// Events confirmed by the broker and marked published.
+    pub published: AtomicU64,
+    /// Whether the relay currently holds a working broker link.
+    pub connected: AtomicBool,
+}
+
+/// Why a round failed.
+#[derive(Debug, thiserror::Error)]
+enum RoundError {
+    #[error("broker: {0}")]
+    Broker(#[from] lapin::Error),
+    #[error("broker refused (nack) an event")]
+    Nacked,
+    #[error("broker did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+/// The relay (see module docs).
+pub struct OutboxRelay {
+    pool: PgPool,
+    url: String,
+    exchange: String,
+    batch: i64,
+    wake: Arc<Notify>,
+    stats: Arc<RelayStats>,
+}
+
+impl OutboxRelay {
+    /// A relay from `pool` to the broker at `url`, woken early by `wake`.
+    pub fn new(
+        pool: PgPool,
+        url: String,
+        exchange: String,
+        batch: u32,
+        wake: Arc<Notify>,
+        stats: Arc<RelayStats>,
+    ) -> Self {
+        Self {
+            pool,
+            url,
+            exchange,
+            batch: i64::from(batch.max(1)),
+            wake,
+            stats,
+        }
+    }
+
+    /// Relay until `shutdown` turns true.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        let mut link: Option<Link> = None;
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let current = match link.take() {
+                Some(l) => l,
+                None => match self.open().await {
+                    Ok(l) => {
+                        tracing::info!(exchange = %self.exchange, "outbox relay connected to the broker");
+                        self.stats.connected.store(true, Ordering::Relaxed);
+                        backoff.reset();
+                        l
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "outbox relay cannot reach the broker; retrying");
+                        if sleep_or_shutdown(backoff.next_delay(), &mut shutdown).await {
+                            break;
+                        }
+                        continue;
+                    }
+                },
+            };
+            let round = tokio::time::timeout(ROUND_TIMEOUT, self.round(&current)).await;
+            match round.unwrap_or(Err(RoundError::Timeout(ROUND_TIMEOUT))) {
+                Ok(0) => {
+                    link = Some(current);
+                    tokio::select! {
+                        _ = self.wake.notified() => {}
+                        _ = tokio::time::sleep(POLL) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+                Ok(n) => {
+                    self.stats.published.fetch_add(n as u64, Ordering::Relaxed);
+                    link = Some(current);
+                }
+                Err(RoundError::Db(e)) => {
+                    tracing::warn!(error = %e, "outbox relay: database error; retrying");
+                    link = Some(current);
+                    if sleep_or_shutdown(backoff.next_delay(), &mut shutdown).await {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox relay lost the broker; reconnecting");
+                    self.stats.connected.store(false, Ordering::Relaxed);
+                    let _ = current.connection.close(0, "reconnecting".into()).await;
+                    if sleep_or_shutdown(backoff.next_delay(), &mut shutdown).await {
+                        break;
+                    }
+                }
+            }
+        }
+        self.stats.connected.store(false, Ordering::Relaxed);
+    }
+
+    async fn open(&self) -> Result<Link, RoundError> {
+        let link = tokio::time::timeout(ROUND_TIMEOUT, amqp::connect(&self.url, &self.exchange))
+            .await
+            .map_err(|_| RoundError::Timeout(ROUND_TIMEOUT))??;
+        link.channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        Ok(link)
+    }
+
+    /// Claim a batch of unpublished rows, publish them, await every confirm, mark them.
+    async fn round(&self, link: &Link) -> Result<usize, RoundError> {
+        let mut tx = self.pool.begin().await?;
+        let rows: Vec<(i64, Uuid, String, serde_json::Value)> = sqlx::query_as(
+            "SELECT id, event_id, routing_key, payload FROM outbox
+              WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(self.batch)
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            tx.commit().await?;
+            return Ok(0);
+        }
+        let mut confirms = Vec::with_capacity(rows.len());
+        for (_, event_id, routing_key, payload) in &rows {
+            let body = serde_json::to_vec(payload).unwrap_or_default();
+            let properties = BasicProperties::default()
+                .with_delivery_mode(2)
+                .with_content_type("application/json".into())
+                .with_message_id(event_id.to_string().into())
+                .with_type(routing_key.as_str().into());
+            let confirm = link
+                .channel
+                .basic_publish(
+                    self.exchange.as_str().into(),
+                    routing_key.as_str().into(),
+                    BasicPublishOptions::default(),
+                    &body,
+                    properties,
+                )
+                .await?;
+            confirms.push(confirm);
+        }
+        for confirm in confirms {
+            if !confirm.await?.is_ack() {
+                return Err(RoundError::Nacked);
+            }
+        }
+        let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(rows.len())
+    }
+}
+
+/// Rows not yet confirmed by the broker.
+pub async fn backlog(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        .fetch_one(pool)
+        .await
+}

@@ -1,0 +1,396 @@
+//! Events and the Redis mirror against the real RabbitMQ and Redis: every committed change
+//! reaches the exchange (one event each, unique ids), a broker outage delays events but
+//! never enrollments, the consumers apply each event once, and the mirror survives Redis
+//! outages and flushes.
+
+use crate::helpers::*;
+use crate::proxy::{Proxy, target_of};
+use fred::prelude::*;
+use futures_util::StreamExt;
+use futures_util::future::join_all;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// Collects every message published to `exchange` into a shared list.
+async fn collect_events(exchange: &str) -> Arc<Mutex<Vec<Value>>> {
+    let link = registrar::events::amqp::connect(&amqp_url(), exchange)
+        .await
+        .expect("broker");
+    let queue = link
+        .channel
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    link.channel
+        .queue_bind(
+            queue.name().clone(),
+            exchange.into(),
+            "#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let mut consumer = link
+        .channel
+        .basic_consume(
+            queue.name().clone(),
+            "test".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let out = seen.clone();
+    tokio::spawn(async move {
+        let _keep = link;
+        while let Some(Ok(d)) = consumer.next().await {
+            let mut v: Value = serde_json::from_slice(&d.data).unwrap();
+            v["_routing_key"] = json!(d.routing_key.as_str());
+            out.lock().unwrap().push(v);
+            d.ack(BasicAckOptions::default()).await.unwrap();
+        }
+    });
+    seen
+}
+
+async fn wait_until<F: AsyncFnMut() -> bool>(what: &str, mut done: F) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn backlog(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_committed_change_is_published_once_and_consumed_once() {
+    let app = TestApp::spawn_with(|s| s.consumers_in_process = true).await;
+    let events = collect_events(&app.settings.events_exchange).await;
+    let term = app.open_term().await;
+    app.course("CS101", 3, &[]).await;
+    let section = app
+        .section(term, "CS101", "01", 20, 30, meet("mon", "09:00", "10:00"))
+        .await;
+    let students = app.students(300, &[]).await;
+    let started = Instant::now();
+    join_all(students.iter().map(|(_, t)| app.enroll(t, section))).await;
+    // One drop promotes the waitlist head: two more changes.
+    let first_enrolled = app
+        .rows(section)
+        .await
+        .into_iter()
+        .find(|r| r.1 == "enrolled")
+        .unwrap()
+        .0;
+    let token = &students.iter().find(|s| s.0 == first_enrolled).unwrap().1;
+    assert_eq!(app.drop_section(token, section).await.0, StatusCode::OK);
+
+    let expected: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        expected, 52,
+        "20 enrolled + 30 waitlisted + drop + promotion"
+    );
+    wait_until("all events on the exchange", async || {
+        events.lock().unwrap().len() as i64 >= expected
+    })
+    .await;
+    let relayed = started.elapsed();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got = events.lock().unwrap().clone();
+    assert_eq!(got.len() as i64, expected, "no event twice, none invented");
+    let ids: HashSet<&str> = got
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), got.len(), "event ids are unique");
+    for e in &got {
+        assert_eq!(e["type"], e["_routing_key"]);
+        for field in [
+            "occurred_at",
+            "section_id",
+            "seats_taken",
+            "capacity",
+            "shard",
+            "epoch",
+        ] {
+            assert!(!e[field].is_null(), "{field} missing in {e}");
+        }
+    }
+    let count = |k: &str| got.iter().filter(|e| e["type"] == k).count();
+    assert_eq!(
+        (
+            count("enrollment.created"),
+            count("waitlist.added"),
+            count("enrollment.dropped"),
+            count("waitlist.promoted")
+        ),
+        (20, 30, 1, 1)
+    );
+    assert_eq!(backlog(&app).await, 0);
+
+    // The consumers applied each event once.
+    wait_until("consumers caught up", async || {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM consumed_events")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        n == 2 * expected
+    })
+    .await;
+    let promoted = app
+        .rows(section)
+        .await
+        .into_iter()
+        .filter(|r| r.1 == "enrolled")
+        .map(|r| r.0)
+        .collect::<HashSet<Uuid>>();
+    let promoted_student = got
+        .iter()
+        .find(|e| e["type"] == "waitlist.promoted")
+        .unwrap()["student_id"]
+        .as_str()
+        .unwrap()
+        .parse::<Uuid>()
+        .unwrap();
+    assert!(promoted.contains(&promoted_student));
+    let token = app.token(promoted_student, registrar::domain::Role::Student);
+    let notes: Value = app
+        .get("/api/v1/students/me/notifications", Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let messages: Vec<&str> = notes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        messages.contains(&"Promoted from the waitlist to CS101-01"),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("Waitlisted for CS101-01 at position")),
+        "{messages:?}"
+    );
+    let figures: Value = app
+        .get(
+            &format!("/api/v1/analytics/terms/{term}"),
+            Some(&app.admin_token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        figures["totals"],
+        json!({"enrolled": 20, "waitlisted": 30, "dropped": 1, "promoted": 1})
+    );
+    assert!(
+        figures["sections"][0]["time_to_fill_secs"]
+            .as_f64()
+            .is_some()
+    );
+    assert_eq!(
+        figures["per_minute"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["enrolled"].as_i64().unwrap())
+            .sum::<i64>(),
+        21
+    );
+    eprintln!("events: {expected} events on the exchange {relayed:?} after the flood started");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_outage_delays_events_never_enrollments() {
+    let proxy = Proxy::start(target_of(&amqp_url())).await;
+    let app = TestApp::spawn_with(|s| s.amqp_url = proxy.url_for(&amqp_url())).await;
+    let events = collect_events(&app.settings.events_exchange).await;
+    let term = app.open_term().await;
+    app.course("CS101", 3, &[]).await;
+    let section = app.section(term, "CS101", "01", 100, 0, json!([])).await;
+    let students = app.students(60, &[]).await;
+    for (_, t) in &students[..10] {
+        assert_eq!(app.enroll(t, section).await.0, StatusCode::CREATED);
+    }
+    wait_until("first events", async || events.lock().unwrap().len() == 10).await;
+
+    proxy.cut();
+    for (_, t) in &students[10..60] {
+        assert_eq!(
+            app.enroll(t, section).await.0,
+            StatusCode::CREATED,
+            "enrollment must not depend on the broker"
+        );
+    }
+    let waiting = backlog(&app).await;
+    assert!(waiting > 0, "the backlog grows while the broker is away");
+    let ready: Value = app.get("/readyz", None).await.json().await.unwrap();
+    assert_eq!(ready["status"], "ready");
+    assert!(
+        ready["details"]["outbox_backlog"].as_i64().unwrap() > 0,
+        "{ready}"
+    );
+
+    proxy.restore();
+    wait_until("backlog drained", async || backlog(&app).await == 0).await;
+    wait_until("all events delivered", async || {
+        events.lock().unwrap().len() >= 60
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got = events.lock().unwrap().clone();
+    let ids: HashSet<&str> = got
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 60, "every event delivered");
+    // At-least-once on the wire: a dedupe on event_id leaves exactly one per change.
+    assert!(got.len() >= 60);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_outage_and_flush_never_stop_enrollment_and_the_mirror_heals() {
+    let proxy = Proxy::start(target_of(&redis_url())).await;
+    let app = TestApp::spawn_with(|s| s.redis_url = proxy.url_for(&redis_url())).await;
+    let redis = Builder::from_config(Config::from_url(&redis_url()).unwrap())
+        .build()
+        .unwrap();
+    redis.init().await.unwrap();
+    let key_of = |s: Uuid| format!("{}:section:{s}", app.settings.redis_prefix);
+    let mirrored = async |section: Uuid| -> Option<i64> {
+        let v: Option<String> = redis.hget(key_of(section), "seats_taken").await.unwrap();
+        v.map(|v| v.parse().unwrap())
+    };
+    let term = app.open_term().await;
+    app.course("CS101", 3, &[]).await;
+    let section = app.section(term, "CS101", "01", 50, 0, json!([])).await;
+    let students = app.students(30, &[]).await;
+    for (_, t) in &students[..5] {
+        app.enroll(t, section).await;
+    }
+    wait_until("mirror written", async || {
+        mirrored(section).await == Some(5)
+    })
+    .await;
+    assert_eq!(app.section_view(section).await["seats_taken"], 5);
+
+    proxy.cut();
+    for (_, t) in &students[5..15] {
+        assert_eq!(
+            app.enroll(t, section).await.0,
+            StatusCode::CREATED,
+            "enrollment must not depend on Redis"
+        );
+    }
+    let view = app.section_view(section).await;
+    assert_eq!(view["seats_taken"], 15, "reads fall back to PostgreSQL");
+    assert_eq!(
+        mirrored(section).await,
+        Some(5),
+        "Redis itself was unreachable from the server"
+    );
+    proxy.restore();
+    wait_until("mirror healed after the outage", async || {
+        mirrored(section).await == Some(15)
+    })
+    .await;
+
+    // Flushed: our keys vanish; reads stay right and the entry comes back.
+    let _: i64 = redis.del(key_of(section)).await.unwrap();
+    assert_eq!(app.section_view(section).await["seats_taken"], 15);
+    wait_until("mirror healed after a flush", async || {
+        mirrored(section).await == Some(15)
+    })
+    .await;
+    for (_, t) in &students[15..20] {
+        app.enroll(t, section).await;
+    }
+    wait_until("mirror follows commits", async || {
+        mirrored(section).await == Some(20)
+    })
+    .await;
+    assert_eq!(app.section_view(section).await["seats_left"], 30);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_seat_stream_subscribers_all_see_each_commit() {
+    let app = TestApp::spawn().await;
+    let term = app.open_term().await;
+    app.course("CS101", 3, &[]).await;
+    let section = app.section(term, "CS101", "01", 10, 0, json!([])).await;
+    let subscribers = 500;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let mut streams = Vec::new();
+    for _ in 0..subscribers {
+        let r = client
+            .get(app.url(&format!("/api/v1/sections/{section}/seats/stream")))
+            .send()
+            .await
+            .unwrap();
+        streams.push(r.bytes_stream());
+    }
+    // Each stream first yields the current counts.
+    for s in streams.iter_mut() {
+        s.next().await.unwrap().unwrap();
+    }
+    let (_, token) = app.student().await;
+    let committed = Instant::now();
+    assert_eq!(app.enroll(&token, section).await.0, StatusCode::CREATED);
+    let latencies = join_all(streams.iter_mut().map(async |s| {
+        let mut buf = String::new();
+        loop {
+            let chunk = tokio::time::timeout(Duration::from_secs(10), s.next())
+                .await
+                .expect("event")
+                .unwrap()
+                .unwrap();
+            buf.push_str(std::str::from_utf8(&chunk).unwrap());
+            if buf.contains("\"seats_taken\":1") {
+                return committed.elapsed();
+            }
+        }
+    }))
+    .await;
+    let worst = latencies.iter().max().unwrap();
+    eprintln!(
+        "seat stream: {subscribers} subscribers, slowest got the count {worst:?} after the enroll was sent"
+    );
+    drop(streams);
+    app.stop().await;
+}
