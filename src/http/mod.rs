@@ -63,7 +63,9 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(TraceLayer::new_for_http())
+        // Failures are logged where they are understood (ApiError::internal), not as a
+        // blanket ERROR for every 503 `overloaded`, which is load shedding doing its job.
+        .layer(TraceLayer::new_for_http().on_failure(()))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal(&"handler panicked").into_response()
         }))

@@ -25,6 +25,8 @@ async fn drop_promotes_the_waitlist_head_in_the_same_commit() {
         (st, b["position"].as_i64()),
         (StatusCode::ACCEPTED, Some(2))
     );
+    let (st, b) = app.enroll(&s[2].1, section).await;
+    assert_problem(st, &b, StatusCode::CONFLICT, "already_waitlisted");
 
     let (st, b) = app.drop_section(&s[0].1, section).await;
     assert_eq!(st, StatusCode::OK, "{b}");
