@@ -170,20 +170,22 @@ impl SectionRegistry {
         Err(CallError::Unavailable("section actor kept stopping".into()))
     }
 
-    /// Stop every actor after its in-flight batch (graceful shutdown, handoff).
+    /// Stop every actor after its in-flight batch (graceful shutdown, handoff): each one
+    /// first decides and commits what is queued in its mailbox, then stops.
     pub async fn stop_all(&self) {
         let actors: Vec<ActorRef<SectionMsg>> = self
             .slots
             .iter()
             .filter_map(|s| s.actor.get().cloned())
             .collect();
-        for actor in actors {
-            // Drain first: a Flush behind every queued command, then stop.
+        // A Flush behind every queued command, then drain: nothing queued is dropped. All
+        // actors drain at once; then wait for each to have stopped.
+        for actor in &actors {
             let _ = actor.send_message(SectionMsg::Flush);
-            actor.drain().ok();
+            let _ = actor.drain();
         }
-        while !self.slots.is_empty() || self.node_gate.in_flight() > 0 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
+        for actor in &actors {
+            actor.wait(None).await.ok();
         }
     }
 
