@@ -6,6 +6,8 @@
 #   1. cargo fmt --all -- --check
 #   2. cargo clippy -j2 --workspace --all-targets -- -D warnings
 #   3. cargo test -j2 --workspace                       (RUST_TEST_THREADS=2)
+#   3b. deploy/local/smoke-load.sh   a real server under ~15 s of goose load (flash, churn),
+#       then registrar-loadtest verify: invariants + every acknowledged decision
 #   4. loom model of the admission gate:
 #      RUSTFLAGS="--cfg registrar_loom" CARGO_TARGET_DIR=target/loom \
 #        cargo test -j2 -p registrar-actors --test loom_gate --release
@@ -104,6 +106,7 @@ else
 fi
 
 step test cargo test -j2 --workspace
+step smoke-load "$ROOT/deploy/local/smoke-load.sh"
 step loom loom
 
 skipped=""

@@ -1,0 +1,262 @@
+#!/usr/bin/env bash
+# loadtest/flash-bench.sh: what does batching in the section actor buy, measured in ONE run
+# on this machine, side by side:
+#
+#   (a) the HTTP ceiling: goose on GET /healthz (no database), same users and duration;
+#   (b) the enroll path under `flash`: students log in and add 4-6 Zipf-chosen sections
+#       of the seeded catalog; accepted decisions (201 + 202) per second, p50/p99;
+#   (c) the same load concentrated on ONE hot section (capacity 100000, created through
+#       the admin API in a term of its own so flash never touches it): every user is a
+#       student looping enroll -> drop on it; accepted decisions per second;
+#   (d) the conventional design on the same PostgreSQL, with pgbench and as many client
+#       connections as goose users: BEGIN; SELECT ... FOR UPDATE; UPDATE seats_taken + 1;
+#       INSERT the enrollment; COMMIT, on one hot row and spread over as many rows as the
+#       catalog has sections (scratch tables bench_seats/bench_enrollments, so the real
+#       schema's triggers stay out of it);
+#
+# then the ratios (b)/(a), (c)/(d-hot), (b)/(d-spread), and finally the verifier on the
+# bench database with the acknowledgement log of (b) and (c).
+#
+# A fresh database `registrar_bench` is created (dropped first) through the admin URL;
+# the release server serves it on 127.0.0.1:<free port> with per-student rate limiting
+# off. Loopback only; every phase is bounded (BENCH_PHASE_SECS); the server is stopped
+# at the end, also on failure. Takes ~3 minutes on 2 cores once built. Every command is
+# printed ("$ ...") before it runs.
+#
+# Environment (all optional):
+#   REGISTRAR_TEST_DATABASE_URL  admin URL (default postgres://registrar:registrar@127.0.0.1:5432/postgres)
+#   BENCH_USERS (200)            goose users = pgbench clients
+#   BENCH_INCREASE_RATE (100)    users started per second
+#   BENCH_PHASE_SECS (20)        measured seconds per phase
+#   BENCH_STUDENTS (20000) BENCH_SECTIONS (400)   seed size
+#   BENCH_DIR (reports/flash-bench)   reports, summaries, acks, logs
+#   SKIP_BUILD=1                 use the binaries already in target/release
+#   REGISTRAR_DB_POOL_SIZE, REGISTRAR_MAX_BATCH, ...  passed to the server as usual
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+log() { printf 'flash-bench: %s\n' "$*" >&2; }
+die() {
+    printf 'flash-bench: FAILED: %s\n' "$*" >&2
+    exit 1
+}
+# run CMD...: print the command line, then run it.
+run() {
+    printf '$ %s\n' "$*" >&2
+    "$@"
+}
+
+for tool in psql pgbench curl jq awk; do
+    command -v "$tool" >/dev/null || die "$tool is missing (apt-get install postgresql-client postgresql-contrib curl jq)"
+done
+
+ADMIN_URL="${REGISTRAR_TEST_DATABASE_URL:-postgres://registrar:registrar@127.0.0.1:5432/postgres}"
+DB=registrar_bench
+DB_URL="${ADMIN_URL%/*}/$DB"
+USERS="${BENCH_USERS:-200}"
+RATE="${BENCH_INCREASE_RATE:-100}"
+SECS="${BENCH_PHASE_SECS:-20}"
+STUDENTS="${BENCH_STUDENTS:-20000}"
+SECTIONS="${BENCH_SECTIONS:-400}"
+OUT="${BENCH_DIR:-$ROOT/reports/flash-bench}"
+SERVER=target/release/registrar
+LOADTEST=target/release/registrar-loadtest
+((STUDENTS > 2 * USERS)) || die "BENCH_STUDENTS must exceed twice BENCH_USERS"
+
+mkdir -p "$OUT"
+rm -f "$OUT"/*.jsonl "$OUT"/*.json "$OUT"/*.html "$OUT"/*.log "$OUT"/*.sql "$OUT"/pgbench_*
+
+if [[ ${SKIP_BUILD:-0} != 1 ]]; then
+    run cargo build -j2 --release -p registrar --bin registrar -p registrar-loadtest --bin registrar-loadtest
+fi
+
+export REGISTRAR_DATABASE_URL="$DB_URL"
+export REGISTRAR_LISTEN=127.0.0.1:0
+export REGISTRAR_RATE_LIMIT_PER_SEC=0
+export REGISTRAR_LOG="${REGISTRAR_LOG:-warn}"
+export REGISTRAR_JWT_SECRET="${REGISTRAR_JWT_SECRET:-flash-bench-secret}"
+export REGISTRAR_DEMO_PASSWORD="${REGISTRAR_DEMO_PASSWORD:-demo}"
+export REGISTRAR_ADMIN_PASSWORD="${REGISTRAR_ADMIN_PASSWORD:-admin-bench}"
+export REGISTRAR_OPERATOR_PASSWORD="${REGISTRAR_OPERATOR_PASSWORD:-operator-bench}"
+
+log "fresh database $DB"
+run psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
+run psql "$ADMIN_URL" -qc "CREATE DATABASE $DB"
+run "$SERVER" migrate
+run "$SERVER" seed --students "$STUDENTS" --sections "$SECTIONS" --reset >"$OUT/seed.log"
+
+SERVER_PID=""
+stop_server() {
+    if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    SERVER_PID=""
+}
+trap stop_server EXIT
+
+printf '$ REGISTRAR_LISTEN=%s REGISTRAR_RATE_LIMIT_PER_SEC=0 REGISTRAR_LOG=%s %s serve\n' \
+    "$REGISTRAR_LISTEN" "$REGISTRAR_LOG" "$SERVER" >&2
+"$SERVER" serve >"$OUT/server.out" 2>"$OUT/server.log" &
+SERVER_PID=$!
+ADDR=""
+for _ in $(seq 1 150); do
+    ADDR="$(sed -n 's/^registrar listening on http:\/\///p' "$OUT/server.out" | head -n1)"
+    [[ -n $ADDR ]] && break
+    kill -0 "$SERVER_PID" 2>/dev/null || die "the server exited at start: $(tail -n 20 "$OUT/server.log")"
+    sleep 0.2
+done
+[[ -n $ADDR ]] || die "the server did not print its address within 30 s"
+BASE="http://$ADDR"
+log "server on $BASE (pid $SERVER_PID)"
+
+# The hot section: its own term (so flash's catalog never includes it), windows open for
+# every standing, a course without prerequisites, no meetings (no time conflicts),
+# capacity 100000 (the API's maximum) so nearly every decision is an acceptance.
+api() {
+    local method=$1 path=$2 body=$3
+    curl -fsS -X "$method" "$BASE$path" -H "authorization: Bearer $ADMIN_TOKEN" \
+        -H 'content-type: application/json' -d "$body"
+}
+ADMIN_TOKEN="$(curl -fsS "$BASE/api/v1/auth/login" -H 'content-type: application/json' \
+    -d "{\"username\":\"admin\",\"password\":\"$REGISTRAR_ADMIN_PASSWORD\"}" | jq -r .access_token)"
+HOT_TERM="$(api POST /api/v1/terms '{"code":"2027HOT","name":"Flash bench hot section"}' | jq -r .id)"
+OPENS="$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)"
+CLOSES="$(date -u -d '+30 days' +%Y-%m-%dT%H:%M:%SZ)"
+for standing in freshman sophomore junior senior graduate; do
+    api POST "/api/v1/terms/$HOT_TERM/windows" \
+        "{\"standing\":\"$standing\",\"opens_at\":\"$OPENS\",\"closes_at\":\"$CLOSES\"}" >/dev/null
+done
+api POST /api/v1/courses '{"code":"HOT101","title":"Flash bench hot section","credits":3,"prerequisites":[]}' >/dev/null
+HOT="$(api POST /api/v1/sections "{\"term_id\":\"$HOT_TERM\",\"course_code\":\"HOT101\",\"section_code\":\"01\",\"capacity\":100000,\"waitlist_capacity\":0,\"meetings\":[]}" | jq -r .id)"
+[[ $HOT =~ ^[0-9a-f-]{36}$ ]] || die "could not create the hot section"
+log "hot section $HOT (HOT101-01, capacity 100000, term 2027HOT)"
+
+# server_alive PHASE: stop with the server's exit status if it is gone.
+server_alive() {
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+        local status=0
+        wait "$SERVER_PID" || status=$?
+        SERVER_PID=""
+        die "the server exited (status $status) during $1; see $OUT/server.log"
+    fi
+}
+
+# load NAME SCENARIO [OPTIONS...]: one goose phase; summary in $OUT/NAME.json.
+load() {
+    local name=$1 scenario=$2
+    shift 2
+    local cmd=("$LOADTEST" --scenario "$scenario" --host "$BASE" --users "$USERS"
+        --increase-rate "$RATE" --run-time "${SECS}s" --no-print-metrics
+        --report-file "$OUT/$name.html" --summary "$OUT/$name.json" "$@")
+    printf '$ %s\n' "${cmd[*]}" >&2
+    "${cmd[@]}" >"$OUT/$name.log" 2>&1 || {
+        tail -n 30 "$OUT/$name.log" >&2
+        server_alive "$name"
+        die "load phase $name failed; see $OUT/$name.log"
+    }
+    server_alive "$name"
+    grep -v '\[WARN\]' "$OUT/$name.log" | sed 's/^/  /' >&2
+}
+
+log "(a) HTTP ceiling"
+load healthz healthz
+log "(b) flash: enrolls over the catalog"
+load flash flash --students "$((STUDENTS - USERS))" --acks "$OUT/acks.jsonl"
+log "(c) one hot section"
+load hot hot --hot-section "$HOT" --first-student "$((STUDENTS - USERS + 1))" \
+    --students "$USERS" --acks "$OUT/acks.jsonl"
+stop_server
+
+log "(d) conventional: SELECT ... FOR UPDATE per request, pgbench"
+run psql "$DB_URL" -q -v ON_ERROR_STOP=1 -v sections="$SECTIONS" <<'SQL'
+DROP TABLE IF EXISTS bench_enrollments, bench_seats;
+CREATE TABLE bench_seats (
+    id integer PRIMARY KEY,
+    capacity integer NOT NULL,
+    seats_taken integer NOT NULL DEFAULT 0 CHECK (seats_taken <= capacity)
+);
+CREATE TABLE bench_enrollments (
+    id bigserial PRIMARY KEY,
+    section_id integer NOT NULL REFERENCES bench_seats (id),
+    student_id integer NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO bench_seats (id, capacity) SELECT g, 1000000000 FROM generate_series(1, :sections) g;
+SQL
+cat >"$OUT/enroll_hot.sql" <<'SQL'
+\set student random(1, 1000000000)
+BEGIN;
+SELECT capacity, seats_taken FROM bench_seats WHERE id = :section FOR UPDATE \gset
+\if :seats_taken < :capacity
+UPDATE bench_seats SET seats_taken = seats_taken + 1 WHERE id = :section;
+INSERT INTO bench_enrollments (section_id, student_id) VALUES (:section, :student);
+\endif
+COMMIT;
+SQL
+{
+    printf '\\set section random(1, %s)\n' "$SECTIONS"
+    cat "$OUT/enroll_hot.sql"
+} >"$OUT/enroll_spread.sql"
+
+# pgbench NAME SCRIPT [OPTIONS...]: tx/s and per-transaction latency percentiles.
+pgb() {
+    local name=$1 script=$2
+    shift 2
+    local cmd=(pgbench -n -c "$USERS" -j 2 -T "$SECS" -l --log-prefix="$OUT/pgbench_$name"
+        "$@" -f "$script" "$DB_URL")
+    printf '$ %s\n' "${cmd[*]}" >&2
+    "${cmd[@]}" >"$OUT/pgbench_$name.log" 2>&1 ||
+        die "pgbench $name failed: $(tail -n 5 "$OUT/pgbench_$name.log")"
+    grep -E 'tps|latency average|failed' "$OUT/pgbench_$name.log" | sed 's/^/  /' >&2
+}
+pgb hot "$OUT/enroll_hot.sql" -D section=1
+pgb spread "$OUT/enroll_spread.sql"
+
+# --- the table -----------------------------------------------------------------------
+tps() { sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$OUT/pgbench_$1.log" | head -n1; }
+# Percentile of the per-transaction latencies (3rd column, microseconds) in ms.
+pct() {
+    cat "$OUT"/pgbench_"$1".[0-9]* | awk '{print $3}' | sort -n |
+        awk -v p="$2" '{v[NR]=$1} END {if (NR == 0) {print 0; exit} i = int(NR * p / 100 + 0.999999); if (i < 1) i = 1; if (i > NR) i = NR; printf "%.2f", v[i] / 1000}'
+}
+j() { jq -r "$2" "$OUT/$1.json"; }
+
+A_RATE="$(j healthz '.ops.healthz.per_s')"
+B_RATE="$(j flash '.ops.enroll.accepted_per_s')"
+C_RATE="$(j hot '.decisions_per_s')"
+DH_RATE="$(tps hot)"
+DS_RATE="$(tps spread)"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }'; }
+B_ANSWERS="$(j flash '.ops.enroll.per_s')"
+
+{
+    printf '\nflash-bench: %s users (= pgbench clients), %ss per phase, %s students, %s sections; 2 cores shared by server, PostgreSQL and load generator\n\n' \
+        "$USERS" "$SECS" "$STUDENTS" "$SECTIONS"
+    printf '%-50s %11s %9s %9s  %s\n' "phase" "rate/s" "p50 ms" "p99 ms" "what is counted"
+    printf '%-50s %11.1f %9.2f %9.2f  %s\n' "(a) HTTP ceiling: GET /healthz" \
+        "$A_RATE" "$(j healthz '.ops.healthz.p50_ms')" "$(j healthz '.ops.healthz.p99_ms')" "requests"
+    printf '%-50s %11.1f %9.2f %9.2f  %s\n' "(b) flash: enroll over $SECTIONS sections (Zipf 1.1)" \
+        "$B_RATE" "$(j flash '.ops.enroll.p50_ms')" "$(j flash '.ops.enroll.p99_ms')" \
+        "accepted enrolls (201+202); all enroll answers $(j flash '.ops.enroll.per_s | floor')/s, logins $(j flash '.ops.login.per_s | floor')/s"
+    printf '%-50s %11.1f %9.2f %9.2f  %s\n' "(c) one hot section: enroll -> drop loop" \
+        "$C_RATE" "$(j hot '.ops.enroll.p50_ms')" "$(j hot '.ops.enroll.p99_ms')" \
+        "accepted decisions: enroll $(j hot '.ops.enroll.accepted_per_s | floor')/s + drop $(j hot '.ops.drop.accepted_per_s | floor')/s (p50/p99 of enroll)"
+    printf '%-50s %11.1f %9.2f %9.2f  %s\n' "(d-hot) pgbench SELECT FOR UPDATE, 1 row" \
+        "$DH_RATE" "$(pct hot 50)" "$(pct hot 99)" "committed transactions (1 seat each), no HTTP"
+    printf '%-50s %11.1f %9.2f %9.2f  %s\n' "(d-spread) pgbench SELECT FOR UPDATE, $SECTIONS rows" \
+        "$DS_RATE" "$(pct spread 50)" "$(pct spread 99)" "committed transactions (1 seat each), no HTTP"
+    printf '\nratios: (b)/(a) = %s   (c)/(d-hot) = %s   (b)/(d-spread) = %s\n' \
+        "$(ratio "$B_RATE" "$A_RATE")" "$(ratio "$C_RATE" "$DH_RATE")" "$(ratio "$B_RATE" "$DS_RATE")"
+    printf '        (b) counting every enroll answer (refusals are decisions too): /(a) = %s   /(d-spread) = %s\n' \
+        "$(ratio "$B_ANSWERS" "$A_RATE")" "$(ratio "$B_ANSWERS" "$DS_RATE")"
+    printf 'failed requests: healthz %s, flash %s, hot %s\n' \
+        "$(j healthz .failed_total)" "$(j flash .failed_total)" "$(j hot .failed_total)"
+    printf 'goose reports: %s/{healthz,flash,hot}.html\n\n' "$OUT"
+} | tee "$OUT/table.txt"
+
+log "verifying $DB against the invariants and $(wc -l <"$OUT/acks.jsonl") acknowledgements"
+run "$LOADTEST" verify --database-url "$DB_URL" --acks "$OUT/acks.jsonl" ||
+    die "the verifier found violations in $DB"

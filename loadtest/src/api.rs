@@ -1,0 +1,429 @@
+//! registrar's REST calls as goose requests, and the one place that decides what an answer
+//! means for the load test:
+//!
+//! - 2xx: accepted;
+//! - a documented refusal (`section_full`, `time_conflict`, ..., and 429 `rate_limited`):
+//!   a correct answer, marked success in goose (`set_success`);
+//! - 5xx (`overloaded`, `unavailable`, `decision_pending`), a timeout, a broken connection,
+//!   or any other status/code: a failure.
+//!
+//! Accepted decisions are written to the acknowledgement log ([`crate::acks`]); a
+//! state-changing request without a final answer is logged as `unknown`.
+
+use crate::acks::{self, AckOp, AckResult};
+use crate::stats::{self, Op, Verdict};
+use base64::Engine;
+use goose::prelude::*;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// Refusal codes that are correct answers under load (see `../shared/API.md`).
+pub const EXPECTED_REFUSALS: &[&str] = &[
+    "section_full",
+    "already_enrolled",
+    "already_waitlisted",
+    "time_conflict",
+    "duplicate_course",
+    "prerequisites_not_met",
+    "credit_limit_exceeded",
+    "registration_window_closed",
+    "student_on_hold",
+    "not_enrolled",
+    "rate_limited",
+];
+
+/// A logged-in demo student.
+#[derive(Clone, Debug)]
+pub struct Student {
+    /// The account id (the token's subject).
+    pub id: Uuid,
+    /// Bearer token.
+    pub token: String,
+}
+
+/// The answer to one request, already classified and tallied.
+#[derive(Debug)]
+pub struct Answer {
+    /// How it ended.
+    pub verdict: Verdict,
+    /// HTTP status (0 when no response arrived).
+    pub status: u16,
+    /// The problem+json `code`, if any.
+    pub code: Option<String>,
+    /// The JSON body (Null when none or not JSON).
+    pub body: Value,
+}
+
+/// Hands out demo students so that no two users share one: `first..first+count`, wrapping
+/// around once all were used (a second pass gets mostly refusals, which are correct answers).
+pub struct StudentPool {
+    next: AtomicU32,
+    first: u32,
+    count: u32,
+}
+
+impl StudentPool {
+    /// Students `first..first+count`.
+    pub const fn new(first: u32, count: u32) -> Self {
+        Self {
+            next: AtomicU32::new(0),
+            first,
+            count,
+        }
+    }
+
+    /// The next student number.
+    pub fn take(&self) -> u32 {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        self.first + n % self.count.max(1)
+    }
+
+    /// How many were handed out so far.
+    pub fn taken(&self) -> u32 {
+        self.next.load(Ordering::Relaxed)
+    }
+}
+
+/// The password of the seeded demo students.
+pub fn demo_password() -> String {
+    std::env::var("REGISTRAR_DEMO_PASSWORD").unwrap_or_else(|_| "demo".to_string())
+}
+
+/// Send one request and classify the answer. `name` groups it in goose's report.
+async fn call(
+    user: &mut GooseUser,
+    op: Op,
+    method: GooseMethod,
+    path: &str,
+    name: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Result<Answer, Box<TransactionError>> {
+    let mut builder = user.get_request_builder(&method, path)?;
+    if let Some(t) = token {
+        builder = builder.bearer_auth(t);
+    }
+    if let Some(b) = &body {
+        builder = builder.json(b);
+    }
+    let request = GooseRequest::builder()
+        .path(path)
+        .method(method)
+        .name(name)
+        .set_request_builder(builder)
+        .build();
+    let started = Instant::now();
+    let mut goose = user.request(request).await?;
+    let response = match goose.response {
+        Ok(r) => r,
+        Err(e) => {
+            // Goose already counted the transport error (timeout, reset) as a failure.
+            stats::record(
+                op,
+                started,
+                Verdict::Failed,
+                &format!("error {}", error_kind(&e)),
+            );
+            return Ok(Answer {
+                verdict: Verdict::Failed,
+                status: 0,
+                code: None,
+                body: Value::Null,
+            });
+        }
+    };
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    let code = body.get("code").and_then(Value::as_str).map(str::to_string);
+    let verdict = match status {
+        200..=299 => Verdict::Accepted,
+        400..=499
+            if code
+                .as_deref()
+                .is_some_and(|c| EXPECTED_REFUSALS.contains(&c)) =>
+        {
+            Verdict::Refused
+        }
+        _ => Verdict::Failed,
+    };
+    let label = match &code {
+        Some(c) => format!("{status} {c}"),
+        None => status.to_string(),
+    };
+    stats::record(op, started, verdict, &label);
+    match verdict {
+        Verdict::Accepted => {}
+        Verdict::Refused => user.set_success(&mut goose.request)?,
+        Verdict::Failed => {
+            // `set_failure` returns the error that would end the transaction; we keep
+            // going (the rest of a burst is still worth sending) and only tally it.
+            let _ = user.set_failure(&label, &mut goose.request, None, Some(&text));
+        }
+    }
+    Ok(Answer {
+        verdict,
+        status,
+        code,
+        body,
+    })
+}
+
+fn error_kind(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connect"
+    } else {
+        "transport"
+    }
+}
+
+/// The subject (`sub`) of a JWT, without checking the signature (the server does that).
+fn token_subject(token: &str) -> Option<Uuid> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    #[derive(Deserialize)]
+    struct Claims {
+        sub: Uuid,
+    }
+    serde_json::from_slice::<Claims>(&bytes).ok().map(|c| c.sub)
+}
+
+/// Log in as demo student `number`.
+pub async fn login(
+    user: &mut GooseUser,
+    number: u32,
+) -> Result<Option<Student>, Box<TransactionError>> {
+    let body = json!({"username": format!("s{number:06}"), "password": demo_password()});
+    let answer = call(
+        user,
+        Op::Login,
+        GooseMethod::Post,
+        "/api/v1/auth/login",
+        "login",
+        None,
+        Some(body),
+    )
+    .await?;
+    if answer.verdict != Verdict::Accepted {
+        return Ok(None);
+    }
+    let token = answer
+        .body
+        .get("access_token")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Ok(token.and_then(|token| token_subject(&token).map(|id| Student { id, token })))
+}
+
+/// Enroll in `section`; logs the acknowledgement.
+pub async fn enroll(
+    user: &mut GooseUser,
+    student: &Student,
+    section: Uuid,
+) -> Result<Answer, Box<TransactionError>> {
+    let path = format!("/api/v1/sections/{section}/enrollments");
+    let answer = call(
+        user,
+        Op::Enroll,
+        GooseMethod::Post,
+        &path,
+        "enroll",
+        Some(&student.token),
+        None,
+    )
+    .await?;
+    let result = match (answer.verdict, answer.status) {
+        (Verdict::Accepted, 201) => Some(AckResult::Enrolled),
+        (Verdict::Accepted, 202) => Some(AckResult::Waitlisted),
+        (Verdict::Failed, _) => Some(AckResult::Unknown),
+        _ => None,
+    };
+    if let Some(r) = result {
+        acks::record(student.id, section, AckOp::Enroll, r);
+    }
+    Ok(answer)
+}
+
+/// Drop `section`; logs the acknowledgement.
+pub async fn drop_section(
+    user: &mut GooseUser,
+    student: &Student,
+    section: Uuid,
+) -> Result<Answer, Box<TransactionError>> {
+    let path = format!("/api/v1/sections/{section}/enrollments/me");
+    let answer = call(
+        user,
+        Op::Drop,
+        GooseMethod::Delete,
+        &path,
+        "drop",
+        Some(&student.token),
+        None,
+    )
+    .await?;
+    let result = match answer.verdict {
+        Verdict::Accepted => Some(AckResult::Dropped),
+        Verdict::Failed => Some(AckResult::Unknown),
+        Verdict::Refused => None,
+    };
+    if let Some(r) = result {
+        acks::record(student.id, section, AckOp::Drop, r);
+    }
+    Ok(answer)
+}
+
+/// Swap `drop` for a seat in `add`; logs both halves.
+pub async fn swap(
+    user: &mut GooseUser,
+    student: &Student,
+    drop: Uuid,
+    add: Uuid,
+) -> Result<Answer, Box<TransactionError>> {
+    let answer = call(
+        user,
+        Op::Swap,
+        GooseMethod::Post,
+        "/api/v1/enrollments/swap",
+        "swap",
+        Some(&student.token),
+        Some(json!({"drop": drop, "add": add})),
+    )
+    .await?;
+    let (add_result, drop_result) = match answer.verdict {
+        Verdict::Accepted => (AckResult::Enrolled, AckResult::Dropped),
+        Verdict::Failed => (AckResult::Unknown, AckResult::Unknown),
+        Verdict::Refused => return Ok(answer),
+    };
+    acks::record(student.id, add, AckOp::SwapAdd, add_result);
+    acks::record(student.id, drop, AckOp::SwapDrop, drop_result);
+    Ok(answer)
+}
+
+/// The student's schedule: (enrolled section ids, waitlisted section ids).
+pub async fn schedule(
+    user: &mut GooseUser,
+    student: &Student,
+) -> Result<Option<(Vec<Uuid>, Vec<Uuid>)>, Box<TransactionError>> {
+    let answer = call(
+        user,
+        Op::Schedule,
+        GooseMethod::Get,
+        "/api/v1/students/me/schedule",
+        "schedule",
+        Some(&student.token),
+        None,
+    )
+    .await?;
+    if answer.verdict != Verdict::Accepted {
+        return Ok(None);
+    }
+    let ids = |key: &str| -> Vec<Uuid> {
+        answer
+            .body
+            .get(key)
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|e| e.get("section_id")?.as_str()?.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    Ok(Some((ids("enrolled"), ids("waitlisted"))))
+}
+
+/// A public GET (catalog reads, health), named for goose's report.
+pub async fn get_public(
+    user: &mut GooseUser,
+    op: Op,
+    path: &str,
+    name: &str,
+) -> Result<Answer, Box<TransactionError>> {
+    call(user, op, GooseMethod::Get, path, name, None, None).await
+}
+
+/// Open a section's seat stream, read until its first `seats` event (at most `wait`),
+/// then hang up, as a browser tab that is closed soon after opening does.
+pub async fn peek_seat_stream(
+    user: &mut GooseUser,
+    section: Uuid,
+    wait: Duration,
+) -> Result<(), Box<TransactionError>> {
+    let path = format!("/api/v1/sections/{section}/seats/stream");
+    let builder = user
+        .get_request_builder(&GooseMethod::Get, &path)?
+        .timeout(wait + Duration::from_secs(5));
+    let request = GooseRequest::builder()
+        .path(path.as_str())
+        .name("seat stream")
+        .set_request_builder(builder)
+        .build();
+    let started = Instant::now();
+    let mut goose = user.request(request).await?;
+    let mut response = match goose.response {
+        Ok(r) if r.status().is_success() => r,
+        Ok(r) => {
+            let label = r.status().as_u16().to_string();
+            stats::record(Op::SeatStream, started, Verdict::Failed, &label);
+            let _ = user.set_failure(&label, &mut goose.request, None, None);
+            return Ok(());
+        }
+        Err(e) => {
+            stats::record(Op::SeatStream, started, Verdict::Failed, error_kind(&e));
+            return Ok(());
+        }
+    };
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + wait;
+    let got_event = loop {
+        match tokio::time::timeout_at(deadline, response.chunk()).await {
+            Ok(Ok(Some(chunk))) => {
+                seen.push_str(&String::from_utf8_lossy(&chunk));
+                if seen.contains("event: seats") || seen.contains("event:seats") {
+                    break true;
+                }
+            }
+            Ok(Ok(None)) | Ok(Err(_)) | Err(_) => break false,
+        }
+    };
+    let (verdict, label) = if got_event {
+        (Verdict::Accepted, "200 seats event")
+    } else {
+        (Verdict::Failed, "200 no seats event")
+    };
+    stats::record(Op::SeatStream, started, verdict, label);
+    if !got_event {
+        let _ = user.set_failure(label, &mut goose.request, None, None);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_subject_reads_the_payload() {
+        let id = Uuid::new_v4();
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(format!(r#"{{"sub":"{id}","role":"student","exp":1}}"#));
+        assert_eq!(token_subject(&format!("h.{payload}.s")), Some(id));
+        assert_eq!(token_subject("garbage"), None);
+    }
+
+    #[test]
+    fn students_are_unique_until_the_range_wraps() {
+        let pool = StudentPool::new(10, 3);
+        let got: Vec<u32> = (0..4).map(|_| pool.take()).collect();
+        assert_eq!(got, vec![10, 11, 12, 10]);
+        assert_eq!(pool.taken(), 4);
+    }
+}

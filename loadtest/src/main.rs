@@ -1,0 +1,141 @@
+//! # registrar-loadtest
+//!
+//! Goose load scenarios against a registrar server, and a verifier of its database
+//! afterwards. See `loadtest/README.md` for how to run them.
+//!
+//! - [`cli`]: our options, split off before goose parses the rest of the command line.
+//! - [`catalog`]: the term's sections, fetched once, ranked for the Zipf choice ([`zipf`]).
+//! - [`scenarios`]: the goose scenarios; [`api`]: the REST calls and what counts as a
+//!   correct answer; [`acks`]: the acknowledgement log; [`stats`]: decisions per second.
+//! - [`verify`]: `registrar-loadtest verify`, invariants and acknowledgements vs PostgreSQL.
+
+mod acks;
+mod api;
+mod catalog;
+mod cli;
+mod scenarios;
+mod stats;
+mod verify;
+mod zipf;
+
+use anyhow::Context;
+use cli::{LoadOptions, Mode, ScenarioName};
+use goose::config::GooseConfiguration;
+use goose::prelude::*;
+use goose::test_plan::{TestPlanHistory, TestPlanStepAction};
+use std::process::ExitCode;
+
+const DEFAULT_HOST: &str = "http://127.0.0.1:8080";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = match cli::parse(args) {
+        Ok(Mode::Verify(opts)) => verify::run(opts).await,
+        Ok(Mode::Load(opts, goose_args)) => load(opts, goose_args).await,
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("registrar-loadtest: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn load(opts: LoadOptions, goose_args: Vec<String>) -> anyhow::Result<ExitCode> {
+    if opts.help {
+        println!("{}", cli::LOAD_HELP);
+        let mut goose_help = <GooseConfiguration as clap::CommandFactory>::command();
+        goose_help.print_help()?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let config = GooseConfiguration::parse_args_default(&goose_args)
+        .map_err(|e| anyhow::anyhow!("goose options: {e}"))?;
+    let host = config
+        .host
+        .clone()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| DEFAULT_HOST.to_string());
+    let default_report = config.report_file.is_empty();
+    let verbose = config.verbose > 0;
+
+    if !matches!(opts.scenario, ScenarioName::Healthz | ScenarioName::Hot) {
+        let catalog = catalog::load(&host, opts.zipf_exponent).await?;
+        let hottest: Vec<String> = catalog
+            .sections
+            .iter()
+            .take(3)
+            .map(|s| format!("{} ({} seats)", s.course_code, s.capacity))
+            .collect();
+        eprintln!(
+            "registrar-loadtest: {} sections in term {}; hottest: {}",
+            catalog.sections.len(),
+            catalog::TERM_CODE,
+            hottest.join(", ")
+        );
+    }
+    scenarios::configure(opts.first_student, opts.students, opts.hot_section);
+    if let Some(path) = &opts.acks {
+        acks::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    }
+
+    let mut attack = GooseAttack::initialize_with_config(config)?;
+    for scenario in scenarios::build(opts.scenario)? {
+        attack = attack.register_scenario(scenario);
+    }
+    // No telnet controller (it binds a fixed port, so two runs would collide) and no
+    // per-user chatter on the console unless -v asks for it.
+    attack = *attack
+        .set_default(GooseDefault::Host, DEFAULT_HOST)?
+        .set_default(GooseDefault::NoTelnet, true)?;
+    if !verbose {
+        attack = *attack.set_default(GooseDefault::Quiet, 1)?;
+    }
+    if default_report {
+        std::fs::create_dir_all("reports").context("cannot create reports/")?;
+        let report = format!("reports/{}.html", opts.scenario.as_str());
+        attack = *attack.set_default(GooseDefault::ReportFile, report.as_str())?;
+    }
+    let metrics = attack.execute().await?;
+    acks::finish().context("cannot flush the acks file")?;
+
+    let windows = steady_windows(&metrics.history);
+    let summary = stats::summarize(opts.scenario.as_str(), metrics.maximum_users, &windows);
+    print!("{}", summary.render());
+    println!(
+        "  students used: {} (from s{:06})",
+        scenarios::students_taken(),
+        opts.first_student
+    );
+    if let Some(path) = &opts.summary {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, serde_json::to_vec_pretty(&summary)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if opts.fail_on_errors && summary.failed_total > 0 {
+        eprintln!(
+            "registrar-loadtest: {} requests failed (5xx, timeout or unexpected answer)",
+            summary.failed_total
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The spans (Unix ms) in which goose held the user count steady.
+fn steady_windows(history: &[TestPlanHistory]) -> Vec<(i64, i64)> {
+    history
+        .windows(2)
+        .filter(|w| matches!(w[0].action, TestPlanStepAction::Maintaining))
+        .map(|w| {
+            (
+                w[0].timestamp.timestamp_millis(),
+                w[1].timestamp.timestamp_millis(),
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,271 @@
+//! The goose scenarios. Each user keeps its state (its student, its random generator) in
+//! goose session data; students come from one shared [`StudentPool`] so that no two users
+//! act as the same student at the same time (the server serializes each student's
+//! requests, so sharing one would measure that lock, not the system).
+//!
+//! - `flash`: the window opens. Each iteration a new student logs in and adds 4-6
+//!   Zipf-chosen sections back to back (a few sections get most of the traffic).
+//! - `browse`: anonymous catalog reads: terms, section pages, single sections, and a seat
+//!   stream opened until its first event.
+//! - `churn`: a student enrolls in a few sections, then loops: read the schedule, and drop
+//!   and re-add, or swap, or add, or drop. Drops from full sections promote waitlists.
+//! - `mixed`: browse 6 : flash 3 : churn 1, browse and churn with think time.
+//! - `hot`: every user is its own student and loops enroll → drop on ONE section
+//!   (`--hot-section`); both are decisions of that section's actor.
+//! - `healthz`: `GET /healthz` only, the HTTP ceiling of the machine.
+
+use crate::api::{self, Student, StudentPool};
+use crate::catalog;
+use crate::cli::ScenarioName;
+use crate::stats::{Op, Verdict};
+use goose::prelude::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::sync::OnceLock;
+use std::time::Duration;
+use uuid::Uuid;
+
+static STUDENTS: OnceLock<StudentPool> = OnceLock::new();
+static HOT_SECTION: OnceLock<Uuid> = OnceLock::new();
+
+/// Set the run's student range and hot section; call before the attack.
+pub fn configure(first_student: u32, students: u32, hot_section: Option<Uuid>) {
+    let _ = STUDENTS.set(StudentPool::new(first_student, students));
+    if let Some(h) = hot_section {
+        let _ = HOT_SECTION.set(h);
+    }
+}
+
+/// How many students the run handed out.
+pub fn students_taken() -> u32 {
+    STUDENTS.get().map(StudentPool::taken).unwrap_or(0)
+}
+
+fn next_student() -> u32 {
+    STUDENTS
+        .get()
+        .expect("configure() runs before the attack")
+        .take()
+}
+
+/// One user's state between transactions.
+#[derive(Clone)]
+struct Session {
+    rng: StdRng,
+    student: Option<Student>,
+}
+
+/// Goose session data must be `Clone`; the slot lets a transaction take the session out,
+/// use it across requests (which need `&mut GooseUser`) and put it back.
+#[derive(Clone)]
+struct Slot(Option<Session>);
+
+fn take_session(user: &mut GooseUser) -> Session {
+    user.get_session_data_mut::<Slot>()
+        .and_then(|slot| slot.0.take())
+        .unwrap_or_else(|| Session {
+            rng: StdRng::from_rng(&mut rand::rng()),
+            student: None,
+        })
+}
+
+fn put_session(user: &mut GooseUser, session: Session) {
+    user.set_session_data(Slot(Some(session)));
+}
+
+/// Run the body with the user's session taken out, and put it back whatever it returned.
+macro_rules! with_session {
+    ($user:ident, $session:ident, $body:expr) => {{
+        let mut $session = take_session($user);
+        let result: TransactionResult = async { $body }.await;
+        put_session($user, $session);
+        result
+    }};
+}
+
+/// The scenarios of `name`, ready to register.
+pub fn build(name: ScenarioName) -> Result<Vec<Scenario>, GooseError> {
+    Ok(match name {
+        ScenarioName::Flash => vec![flash()],
+        ScenarioName::Browse => vec![browse()?],
+        ScenarioName::Churn => vec![churn()],
+        ScenarioName::Mixed => {
+            let think = (Duration::from_millis(100), Duration::from_millis(500));
+            vec![
+                browse()?.set_weight(6)?.set_wait_time(think.0, think.1)?,
+                flash().set_weight(3)?,
+                churn().set_weight(1)?.set_wait_time(think.0, think.1)?,
+            ]
+        }
+        ScenarioName::Hot => vec![
+            scenario!("hot")
+                .register_transaction(transaction!(login_once).set_on_start())
+                .register_transaction(transaction!(hot_cycle).set_name("enroll+drop hot")),
+        ],
+        ScenarioName::Healthz => {
+            vec![scenario!("healthz").register_transaction(transaction!(healthz))]
+        }
+    })
+}
+
+fn flash() -> Scenario {
+    scenario!("flash").register_transaction(transaction!(flash_burst).set_name("login+burst"))
+}
+
+fn browse() -> Result<Scenario, GooseError> {
+    Ok(scenario!("browse")
+        .register_transaction(transaction!(browse_terms).set_weight(1)?)
+        .register_transaction(transaction!(browse_page).set_weight(2)?)
+        .register_transaction(transaction!(browse_section).set_weight(6)?)
+        .register_transaction(transaction!(browse_stream).set_weight(1)?))
+}
+
+fn churn() -> Scenario {
+    scenario!("churn")
+        .register_transaction(transaction!(churn_start).set_on_start())
+        .register_transaction(transaction!(churn_step))
+}
+
+/// A new student logs in and adds 4-6 Zipf-chosen sections.
+async fn flash_burst(user: &mut GooseUser) -> TransactionResult {
+    with_session!(user, session, {
+        let Some(student) = api::login(user, next_student()).await? else {
+            return Ok(());
+        };
+        let k = session.rng.random_range(4..=6);
+        let picks = catalog::get().pick_distinct(&mut session.rng, k, &[]);
+        for section in picks {
+            api::enroll(user, &student, section).await?;
+        }
+        Ok(())
+    })
+}
+
+async fn browse_terms(user: &mut GooseUser) -> TransactionResult {
+    api::get_public(user, Op::Catalog, "/api/v1/terms", "terms").await?;
+    Ok(())
+}
+
+async fn browse_page(user: &mut GooseUser) -> TransactionResult {
+    with_session!(user, session, {
+        let c = catalog::get();
+        let mut path = format!("/api/v1/terms/{}/sections?limit=50", c.term_id);
+        if session.rng.random_bool(0.5) {
+            path.push_str(&format!("&cursor={}", c.any(&mut session.rng).id));
+        }
+        api::get_public(user, Op::Catalog, &path, "section page").await?;
+        Ok(())
+    })
+}
+
+async fn browse_section(user: &mut GooseUser) -> TransactionResult {
+    with_session!(user, session, {
+        let id = catalog::get().pick(&mut session.rng).id;
+        let path = format!("/api/v1/sections/{id}");
+        api::get_public(user, Op::Catalog, &path, "section").await?;
+        Ok(())
+    })
+}
+
+async fn browse_stream(user: &mut GooseUser) -> TransactionResult {
+    with_session!(user, session, {
+        let id = catalog::get().pick(&mut session.rng).id;
+        api::peek_seat_stream(user, id, Duration::from_secs(2)).await
+    })
+}
+
+/// Log in as a new student and take 3 sections.
+async fn churn_start(user: &mut GooseUser) -> TransactionResult {
+    with_session!(user, session, {
+        let Some(student) = api::login(user, next_student()).await? else {
+            return Ok(());
+        };
+        for section in catalog::get().pick_distinct(&mut session.rng, 3, &[]) {
+            api::enroll(user, &student, section).await?;
+        }
+        session.student = Some(student);
+        Ok(())
+    })
+}
+
+/// Read the schedule, then drop/add, swap, add or drop.
+async fn churn_step(user: &mut GooseUser) -> TransactionResult {
+    with_session!(user, session, {
+        let student = match session.student.clone() {
+            Some(s) => s,
+            None => match api::login(user, next_student()).await? {
+                Some(s) => {
+                    session.student = Some(s.clone());
+                    s
+                }
+                None => return Ok(()),
+            },
+        };
+        let Some((enrolled, waitlisted)) = api::schedule(user, &student).await? else {
+            return Ok(());
+        };
+        let active: Vec<Uuid> = enrolled.iter().chain(&waitlisted).copied().collect();
+        let rng = &mut session.rng;
+        let fresh = catalog::get()
+            .pick_distinct(rng, 1, &active)
+            .first()
+            .copied();
+        let roll = rng.random_range(0..10);
+        match (roll, fresh) {
+            (_, Some(add)) if active.is_empty() || roll < 2 => {
+                api::enroll(user, &student, add).await?;
+            }
+            (2..=5, Some(add)) => {
+                let gone = active[rng.random_range(0..active.len())];
+                api::drop_section(user, &student, gone).await?;
+                api::enroll(user, &student, add).await?;
+            }
+            (6..=8, Some(add)) if !enrolled.is_empty() => {
+                let gone = enrolled[rng.random_range(0..enrolled.len())];
+                api::swap(user, &student, gone, add).await?;
+            }
+            _ if !active.is_empty() => {
+                let gone = active[rng.random_range(0..active.len())];
+                api::drop_section(user, &student, gone).await?;
+            }
+            _ => {}
+        }
+        Ok(())
+    })
+}
+
+/// Log in once as this user's own student.
+async fn login_once(user: &mut GooseUser) -> TransactionResult {
+    with_session!(user, session, {
+        session.student = api::login(user, next_student()).await?;
+        Ok(())
+    })
+}
+
+/// Enroll in the hot section, then drop it again so the next cycle is a fresh seat.
+async fn hot_cycle(user: &mut GooseUser) -> TransactionResult {
+    with_session!(user, session, {
+        let Some(student) = session.student.clone() else {
+            session.student = api::login(user, next_student()).await?;
+            return Ok(());
+        };
+        let hot = *HOT_SECTION
+            .get()
+            .expect("--hot-section is required for hot");
+        let answer = api::enroll(user, &student, hot).await?;
+        let holds_place = answer.verdict == Verdict::Accepted
+            || matches!(
+                answer.code.as_deref(),
+                Some("already_enrolled" | "already_waitlisted")
+            );
+        if holds_place {
+            api::drop_section(user, &student, hot).await?;
+        }
+        Ok(())
+    })
+}
+
+async fn healthz(user: &mut GooseUser) -> TransactionResult {
+    api::get_public(user, Op::Healthz, "/healthz", "healthz").await?;
+    Ok(())
+}

@@ -1,0 +1,258 @@
+//! Our own tally of the run, next to goose's metrics: goose counts requests by name and
+//! status, but a registrar benchmark wants *decisions*: accepted enrolls (201 + 202),
+//! drops and swaps per second, p50/p99 per operation, and refusals (409 `section_full` and
+//! friends, correct answers) kept apart from failures (5xx, timeouts, unexpected codes).
+//!
+//! Every request appends one sample; [`summarize`] keeps the samples that completed while
+//! goose held the user count steady (the "maintaining" steps of the test plan), so ramp-up
+//! and shutdown do not dilute the rates.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// The operations we time separately.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    /// `POST /auth/login`.
+    Login,
+    /// `POST /sections/{id}/enrollments`.
+    Enroll,
+    /// `DELETE /sections/{id}/enrollments/me`.
+    Drop,
+    /// `POST /enrollments/swap`.
+    Swap,
+    /// `GET /students/me/schedule`.
+    Schedule,
+    /// Catalog reads: terms, section pages, one section.
+    Catalog,
+    /// Opening a seat stream and reading its first event.
+    SeatStream,
+    /// `GET /healthz`.
+    Healthz,
+}
+
+impl Op {
+    /// Operations whose 2xx is a registration decision.
+    pub fn is_decision(self) -> bool {
+        matches!(self, Op::Enroll | Op::Drop | Op::Swap)
+    }
+}
+
+/// How a request ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// 2xx.
+    Accepted,
+    /// An expected refusal (documented 4xx code, 429).
+    Refused,
+    /// 5xx, timeout, broken connection, unexpected status or body.
+    Failed,
+}
+
+struct Sample {
+    op: Op,
+    done_ms: i64,
+    micros: u64,
+    verdict: Verdict,
+}
+
+#[derive(Default)]
+struct Tally {
+    samples: Vec<Sample>,
+    /// `"enroll 409 section_full"` → count, over the whole run.
+    codes: BTreeMap<String, u64>,
+    failed_total: u64,
+}
+
+static TALLY: Mutex<Tally> = Mutex::new(Tally {
+    samples: Vec::new(),
+    codes: BTreeMap::new(),
+    failed_total: 0,
+});
+
+/// Record one finished request that started at `started`; `label` is its status and code.
+pub fn record(op: Op, started: Instant, verdict: Verdict, label: &str) {
+    let micros = started.elapsed().as_micros() as u64;
+    let done_ms = crate::acks::now_ms();
+    let mut t = TALLY.lock().unwrap_or_else(|e| e.into_inner());
+    t.samples.push(Sample {
+        op,
+        done_ms,
+        micros,
+        verdict,
+    });
+    *t.codes
+        .entry(format!("{} {label}", op_name(op)))
+        .or_default() += 1;
+    if verdict == Verdict::Failed {
+        t.failed_total += 1;
+    }
+}
+
+fn op_name(op: Op) -> String {
+    serde_json::to_value(op)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}
+
+/// Figures of one operation inside the measured window.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct OpSummary {
+    /// Answers received (any verdict).
+    pub answers: u64,
+    /// 2xx.
+    pub accepted: u64,
+    /// Expected refusals.
+    pub refused: u64,
+    /// Failures.
+    pub failed: u64,
+    /// Answers per second.
+    pub per_s: f64,
+    /// 2xx per second.
+    pub accepted_per_s: f64,
+    /// Median latency, milliseconds.
+    pub p50_ms: f64,
+    /// 99th percentile latency, milliseconds.
+    pub p99_ms: f64,
+}
+
+/// The run's summary (printed, and written by `--summary FILE`).
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    /// Scenario name.
+    pub scenario: String,
+    /// Users at full strength.
+    pub users: usize,
+    /// Seconds of the measured window (users steady).
+    pub window_s: f64,
+    /// Per operation, inside the window.
+    pub ops: BTreeMap<String, OpSummary>,
+    /// Accepted registration decisions (enroll 201/202, drop 200, swap 200) per second.
+    pub decisions_per_s: f64,
+    /// Failed requests over the whole run, window or not.
+    pub failed_total: u64,
+    /// Status/code counts over the whole run.
+    pub codes: BTreeMap<String, u64>,
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1] as f64 / 1000.0
+}
+
+/// Summarize the samples that completed inside `windows` (Unix ms, half-open). With no
+/// window, the span from the first to the last sample is used.
+pub fn summarize(scenario: &str, users: usize, windows: &[(i64, i64)]) -> Summary {
+    let t = TALLY.lock().unwrap_or_else(|e| e.into_inner());
+    let fallback;
+    let windows = if windows.is_empty() {
+        let first = t.samples.iter().map(|s| s.done_ms).min().unwrap_or(0);
+        let last = t.samples.iter().map(|s| s.done_ms).max().unwrap_or(0);
+        fallback = [(first, last + 1)];
+        &fallback[..]
+    } else {
+        windows
+    };
+    let window_ms: i64 = windows.iter().map(|(a, b)| (b - a).max(0)).sum();
+    let window_s = (window_ms as f64 / 1000.0).max(0.001);
+    let inside = |ms: i64| windows.iter().any(|&(a, b)| ms >= a && ms < b);
+
+    let mut latencies: BTreeMap<Op, Vec<u64>> = BTreeMap::new();
+    let mut per_op: BTreeMap<Op, OpSummary> = BTreeMap::new();
+    let mut decisions = 0u64;
+    for s in t.samples.iter().filter(|s| inside(s.done_ms)) {
+        let o = per_op.entry(s.op).or_default();
+        o.answers += 1;
+        match s.verdict {
+            Verdict::Accepted => {
+                o.accepted += 1;
+                if s.op.is_decision() {
+                    decisions += 1;
+                }
+            }
+            Verdict::Refused => o.refused += 1,
+            Verdict::Failed => o.failed += 1,
+        }
+        latencies.entry(s.op).or_default().push(s.micros);
+    }
+    let mut ops = BTreeMap::new();
+    for (op, mut o) in per_op {
+        let mut l = latencies.remove(&op).unwrap_or_default();
+        l.sort_unstable();
+        o.per_s = o.answers as f64 / window_s;
+        o.accepted_per_s = o.accepted as f64 / window_s;
+        o.p50_ms = percentile(&l, 50.0);
+        o.p99_ms = percentile(&l, 99.0);
+        ops.insert(op_name(op), o);
+    }
+    Summary {
+        scenario: scenario.to_string(),
+        users,
+        window_s,
+        ops,
+        decisions_per_s: decisions as f64 / window_s,
+        failed_total: t.failed_total,
+        codes: t.codes.clone(),
+    }
+}
+
+impl Summary {
+    /// A human-readable table.
+    pub fn render(&self) -> String {
+        let mut s = format!(
+            "registrar-loadtest summary: scenario {} | {} users | {:.1}s measured (users steady)\n",
+            self.scenario, self.users, self.window_s
+        );
+        s.push_str(&format!(
+            "  {:<12} {:>9} {:>9} {:>9} {:>7} {:>10} {:>10} {:>9} {:>9}\n",
+            "op", "answers", "2xx", "refused", "failed", "answers/s", "2xx/s", "p50 ms", "p99 ms"
+        ));
+        for (name, o) in &self.ops {
+            s.push_str(&format!(
+                "  {:<12} {:>9} {:>9} {:>9} {:>7} {:>10.1} {:>10.1} {:>9.2} {:>9.2}\n",
+                name,
+                o.answers,
+                o.accepted,
+                o.refused,
+                o.failed,
+                o.per_s,
+                o.accepted_per_s,
+                o.p50_ms,
+                o.p99_ms
+            ));
+        }
+        s.push_str(&format!(
+            "  accepted decisions/s (enroll 201+202, drop 200, swap 200): {:.1}\n",
+            self.decisions_per_s
+        ));
+        s.push_str(&format!(
+            "  failed requests over the whole run: {}\n  answers over the whole run:\n",
+            self.failed_total
+        ));
+        for (code, n) in &self.codes {
+            s.push_str(&format!("    {code:<44} {n:>9}\n"));
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let l: Vec<u64> = (1..=100).map(|ms| ms * 1000).collect();
+        assert_eq!(percentile(&l, 50.0), 50.0);
+        assert_eq!(percentile(&l, 99.0), 99.0);
+        assert_eq!(percentile(&[], 99.0), 0.0);
+        assert_eq!(percentile(&[1500], 50.0), 1.5);
+    }
+}
