@@ -53,6 +53,13 @@ pub enum Command {
         #[command(subcommand)]
         command: EventsCommand,
     },
+    /// Check the database against the invariants (and acknowledgement logs); exits
+    /// non-zero on any violation.
+    Verify {
+        /// Acknowledgement log written by `registrar-loadtest --acks` (repeatable).
+        #[arg(long)]
+        acks: Vec<PathBuf>,
+    },
     /// Redis mirror tools.
     Mirror {
         /// What to do.
@@ -111,7 +118,7 @@ pub fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(cli.command, settings)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(status) => status,
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("registrar: {e:#}");
@@ -120,7 +127,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
+async fn run(command: Command, mut settings: Settings) -> anyhow::Result<ExitCode> {
     match command {
         Command::Notify | Command::Analytics => {
             let kind = if matches!(command, Command::Notify) {
@@ -155,6 +162,13 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
             let mirror = SeatMirror::new(&settings.redis_url, &settings.redis_prefix)?;
             let n = mirror.rebuild(&pool).await?;
             println!("mirrored {n} sections to Redis");
+        }
+        Command::Verify { acks } => {
+            let options = crate::verify::VerifyOptions {
+                database_url: settings.database_url.clone(),
+                acks,
+            };
+            return Ok(crate::verify::run(options).await?);
         }
         Command::Migrate => {
             Application::migrate(&settings).await?;
@@ -211,5 +225,5 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

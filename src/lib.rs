@@ -13,6 +13,7 @@
 //! - [`mirror`]: the Redis seat-count mirror.
 //! - [`domain`]: API types and input validation.
 //! - [`cli`]: the `registrar` command line.
+//! - [`verify`]: the invariant and acknowledgement checker behind `registrar verify`.
 //!
 //! The section actors and the pure seat/waitlist/student rules live in the
 //! `registrar-actors` crate.
@@ -29,3 +30,4 @@ pub mod shutdown;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod verify;

@@ -118,14 +118,7 @@ impl Default for LoadOptions {
     }
 }
 
-/// Options of `verify`.
-#[derive(Clone, Debug)]
-pub struct VerifyOptions {
-    /// The registrar database.
-    pub database_url: String,
-    /// Acknowledgement logs to check against the database.
-    pub acks: Vec<PathBuf>,
-}
+pub use registrar::verify::VerifyOptions;
 
 /// What the command line asks for.
 #[derive(Debug)]

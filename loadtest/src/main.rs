@@ -7,7 +7,7 @@
 //! - [`catalog`]: the term's sections, fetched once, ranked for the Zipf choice ([`zipf`]).
 //! - [`scenarios`]: the goose scenarios; [`api`]: the REST calls and what counts as a
 //!   correct answer; [`acks`]: the acknowledgement log; [`stats`]: decisions per second.
-//! - [`verify`]: `registrar-loadtest verify`, invariants and acknowledgements vs PostgreSQL.
+//! - `verify`: the same checker as `registrar verify` (`registrar::verify`), for convenience.
 
 mod acks;
 mod api;
@@ -15,7 +15,6 @@ mod catalog;
 mod cli;
 mod scenarios;
 mod stats;
-mod verify;
 mod zipf;
 
 use anyhow::Context;
@@ -31,7 +30,9 @@ const DEFAULT_HOST: &str = "http://127.0.0.1:8080";
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let outcome = match cli::parse(args) {
-        Ok(Mode::Verify(opts)) => verify::run(opts).await,
+        Ok(Mode::Verify(opts)) => registrar::verify::run(opts)
+            .await
+            .map_err(anyhow::Error::from),
         Ok(Mode::Load(opts, goose_args)) => load(opts, goose_args).await,
         Err(e) => Err(e),
     };

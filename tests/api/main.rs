@@ -11,4 +11,5 @@ mod input_errors;
 mod proxy;
 mod registration_rules;
 mod restart;
+mod verify;
 mod waitlist;

@@ -1,4 +1,4 @@
-//! `registrar-loadtest verify`: after a load run, check a registrar database against the
+//! `registrar verify` (also `registrar-loadtest verify`): after a load run, check a registrar database against the
 //! invariants of `../shared/DESIGN.md` and, given `--acks`, against every decision the
 //! server acknowledged during the run. Prints each violation and exits 1 on any; prints
 //! one summary line when clean.
@@ -20,12 +20,11 @@
 //!    `dropped` → no active place. Pairs whose last line is an `unknown` outcome are
 //!    skipped and counted as uncertain.
 
-use crate::cli::VerifyOptions;
-use anyhow::Context;
 use serde::Deserialize;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Row};
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use uuid::Uuid;
 
@@ -62,13 +61,53 @@ impl Report {
     }
 }
 
+/// What to verify.
+#[derive(Clone, Debug)]
+pub struct VerifyOptions {
+    /// The registrar database.
+    pub database_url: String,
+    /// Acknowledgement logs (JSONL from `registrar-loadtest --acks`) to check.
+    pub acks: Vec<PathBuf>,
+}
+
+/// Why the verifier could not run its checks (violations are not errors: they are the
+/// verifier's findings, reported through the exit status).
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The database could not be reached or queried.
+    #[error("{context}: {source}")]
+    Db {
+        /// What was being done.
+        context: String,
+        /// The cause.
+        source: sqlx::Error,
+    },
+    /// An acknowledgement log could not be read.
+    #[error("{0}")]
+    Acks(String),
+}
+
+impl From<sqlx::Error> for VerifyError {
+    fn from(source: sqlx::Error) -> Self {
+        VerifyError::Db {
+            context: "query failed".into(),
+            source,
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, VerifyError>;
+
 /// Run the checks; the process exit status.
-pub async fn run(opts: VerifyOptions) -> anyhow::Result<ExitCode> {
+pub async fn run(opts: VerifyOptions) -> Result<ExitCode> {
     let pool = PgPoolOptions::new()
         .max_connections(2)
         .connect(&opts.database_url)
         .await
-        .with_context(|| format!("cannot connect to {}", redact(&opts.database_url)))?;
+        .map_err(|source| VerifyError::Db {
+            context: format!("cannot connect to {}", redact(&opts.database_url)),
+            source,
+        })?;
     let mut report = Report::default();
     report.check("no oversell", oversell(&pool).await?);
     report.check("counters match rows", counters(&pool).await?);
@@ -117,7 +156,7 @@ fn redact(url: &str) -> String {
     }
 }
 
-async fn oversell(pool: &PgPool) -> anyhow::Result<Vec<String>> {
+async fn oversell(pool: &PgPool) -> Result<Vec<String>> {
     let rows = sqlx::query(
         "SELECT s.id, s.capacity, s.seats_taken,
                 (SELECT count(*) FROM enrollments e WHERE e.section_id = s.id AND e.status = 'enrolled') AS seated
@@ -141,7 +180,7 @@ async fn oversell(pool: &PgPool) -> anyhow::Result<Vec<String>> {
         .collect())
 }
 
-async fn counters(pool: &PgPool) -> anyhow::Result<Vec<String>> {
+async fn counters(pool: &PgPool) -> Result<Vec<String>> {
     let rows = sqlx::query(
         "SELECT s.id, s.capacity, s.seats_taken, s.waitlist_length, s.waitlist_capacity,
                 count(e.id) FILTER (WHERE e.status = 'enrolled') AS seated,
@@ -174,7 +213,7 @@ async fn counters(pool: &PgPool) -> anyhow::Result<Vec<String>> {
         .collect())
 }
 
-async fn duplicates(pool: &PgPool) -> anyhow::Result<Vec<String>> {
+async fn duplicates(pool: &PgPool) -> Result<Vec<String>> {
     let rows = sqlx::query(
         "SELECT section_id, student_id, count(*) FROM enrollments
           WHERE status <> 'dropped' GROUP BY 1, 2 HAVING count(*) > 1",
@@ -194,7 +233,7 @@ async fn duplicates(pool: &PgPool) -> anyhow::Result<Vec<String>> {
         .collect())
 }
 
-async fn waitlist(pool: &PgPool) -> anyhow::Result<Vec<String>> {
+async fn waitlist(pool: &PgPool) -> Result<Vec<String>> {
     let mut found = Vec::new();
     let rows = sqlx::query(
         "SELECT section_id, waitlist_seq, count(*) FROM enrollments
@@ -250,7 +289,7 @@ async fn waitlist(pool: &PgPool) -> anyhow::Result<Vec<String>> {
     Ok(found)
 }
 
-async fn outbox(pool: &PgPool) -> anyhow::Result<Vec<String>> {
+async fn outbox(pool: &PgPool) -> Result<Vec<String>> {
     let rows = sqlx::query(
         "WITH expected AS (
              SELECT section_id, kind, count(*) AS n FROM (
@@ -316,20 +355,26 @@ struct AckLine {
 async fn acknowledgements(
     pool: &PgPool,
     files: &[std::path::PathBuf],
-) -> anyhow::Result<(Vec<String>, usize, usize)> {
+) -> Result<(Vec<String>, usize, usize)> {
     // Stable sort by t_ms keeps file order for equal stamps (one user's lines are in
     // the order it got its answers).
     let mut lines: Vec<AckLine> = Vec::new();
     for file in files {
-        let text = std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read acks file {}", file.display()))?;
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            VerifyError::Acks(format!("cannot read acks file {}: {e}", file.display()))
+        })?;
         for (i, raw) in text
             .lines()
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty())
         {
-            let line: AckLine = serde_json::from_str(raw)
-                .with_context(|| format!("{}:{}: not an ack line", file.display(), i + 1))?;
+            let line: AckLine = serde_json::from_str(raw).map_err(|e| {
+                VerifyError::Acks(format!(
+                    "{}:{}: not an ack line: {e}",
+                    file.display(),
+                    i + 1
+                ))
+            })?;
             lines.push(line);
         }
     }
