@@ -120,12 +120,15 @@ pub struct RegistrationService {
     windows: DashMap<(Uuid, Standing), (Instant, Option<Window>)>,
     /// One async lock per student with a request in progress.
     locks: DashMap<Uuid, Arc<Mutex<()>>>,
+    /// Group-committed audit rows of rule refusals.
+    refusals: audit::RefusalLog,
 }
 
 impl RegistrationService {
     /// A service over `pool` and `registry`.
     pub fn new(pool: PgPool, registry: Arc<SectionRegistry>) -> Self {
         Self {
+            refusals: audit::RefusalLog::spawn(pool.clone()),
             pool,
             registry,
             facts: DashMap::new(),
@@ -235,16 +238,14 @@ impl RegistrationService {
         if let Err(violation) =
             check_enroll(&profile, &target.offered, window, Utc::now(), replacing)
         {
-            let section = target.id().0;
-            audit::record_refusal(
-                &self.pool,
-                request.0,
+            let refusal = audit::Refusal {
+                request: request.0,
                 student,
-                section,
-                "enroll",
-                violation.code(),
-            )
-            .await?;
+                section: target.id().0,
+                action: "enroll",
+                code: violation.code(),
+            };
+            self.refusals.record(refusal).await?;
             return Err(violation.into());
         }
         Ok(inputs.active_sections)

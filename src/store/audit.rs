@@ -1,28 +1,93 @@
-//! The audit trail of refusals decided outside the section actors (student rules), and the
+//! The audit trail of refusals decided outside the section actors (student rules, written
+//! with group commit by [`RefusalLog`]), and the
 //! stored first answers of requests that carried an `Idempotency-Key`.
 
 use super::{DbError, DbResult};
 use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-/// Record a refused attempt.
-pub async fn record_refusal(
+/// One refused attempt for the audit trail.
+#[derive(Clone, Debug)]
+pub struct Refusal {
+    /// The request.
+    pub request: Uuid,
+    /// Who asked.
+    pub student: Uuid,
+    /// For which section.
+    pub section: Uuid,
+    /// `enroll`, `swap`, ...
+    pub action: &'static str,
+    /// The reason code.
+    pub code: &'static str,
+}
+
+type Pending = (Refusal, oneshot::Sender<Result<(), String>>);
+
+/// Group commit of refusal audit rows: refusals decided by the student rules (half the
+/// answers in a registration rush) are written by one task, many per transaction, and
+/// each caller is answered once its row has committed. One fsync per group instead of one
+/// per refused request.
+#[derive(Clone)]
+pub struct RefusalLog {
+    tx: mpsc::Sender<Pending>,
+}
+
+impl RefusalLog {
+    /// Start the writer on `pool`; it ends when every `RefusalLog` clone is dropped.
+    pub fn spawn(pool: PgPool) -> Self {
+        let (tx, mut rx) = mpsc::channel::<Pending>(10_000);
+        tokio::spawn(async move {
+            let mut group: Vec<Pending> = Vec::with_capacity(512);
+            while rx.recv_many(&mut group, 512).await > 0 {
+                let result = write_refusals(&pool, group.iter().map(|(r, _)| r))
+                    .await
+                    .map_err(|e| e.to_string());
+                for (_, reply) in group.drain(..) {
+                    let _ = reply.send(result.clone());
+                }
+            }
+        });
+        Self { tx }
+    }
+
+    /// Record `refusal`; returns once it is committed.
+    pub async fn record(&self, refusal: Refusal) -> DbResult<()> {
+        let (reply, committed) = oneshot::channel();
+        let closed = || DbError::Other(sqlx::Error::PoolClosed);
+        self.tx.send((refusal, reply)).await.map_err(|_| closed())?;
+        match committed.await.map_err(|_| closed())? {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %e, "refusal audit write failed");
+                Err(closed())
+            }
+        }
+    }
+}
+
+async fn write_refusals<'a>(
     pool: &PgPool,
-    request: Uuid,
-    student: Uuid,
-    section: Uuid,
-    action: &str,
-    code: &str,
-) -> DbResult<()> {
+    rows: impl Iterator<Item = &'a Refusal>,
+) -> Result<(), sqlx::Error> {
+    let (mut requests, mut students, mut sections, mut actions, mut codes) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for r in rows {
+        requests.push(r.request);
+        students.push(r.student);
+        sections.push(r.section);
+        actions.push(r.action);
+        codes.push(r.code);
+    }
     sqlx::query(
         "INSERT INTO registration_attempts (request_id, student_id, section_id, action, outcome, code)
-         VALUES ($1, $2, $3, $4, 'refused', $5)",
+         SELECT r, s, x, a, 'refused', c FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[]) AS t(r, s, x, a, c)",
     )
-    .bind(request)
-    .bind(student)
-    .bind(section)
-    .bind(action)
-    .bind(code)
+    .bind(&requests)
+    .bind(&students)
+    .bind(&sections)
+    .bind(&actions)
+    .bind(&codes)
     .execute(pool)
     .await?;
     Ok(())
