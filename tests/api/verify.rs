@@ -12,7 +12,10 @@ fn verify(database_url: &str) -> (i32, String) {
         .env("REGISTRAR_LOG", "warn")
         .output()
         .expect("run registrar verify");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 #[tokio::test]
@@ -34,7 +37,10 @@ async fn verify_passes_on_real_traffic_and_names_a_violation() {
 
     // An event lost from the outbox is a violation.
     let pool = sqlx::PgPool::connect(&settings.database_url).await.unwrap();
-    sqlx::query("DELETE FROM outbox WHERE id = (SELECT max(id) FROM outbox)").execute(&pool).await.unwrap();
+    sqlx::query("DELETE FROM outbox WHERE id = (SELECT max(id) FROM outbox)")
+        .execute(&pool)
+        .await
+        .unwrap();
     let (code, out) = verify(&settings.database_url);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("outbox"), "{out}");
