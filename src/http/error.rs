@@ -95,18 +95,22 @@ impl ApiError {
     fn title(&self) -> &'static str {
         self.status.canonical_reason().unwrap_or("Error")
     }
-}
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = serde_json::json!({
+    /// The problem document of this error (also stored as an idempotent answer).
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::json!({
             "type": format!("https://registrar.dev/problems/{}", self.code),
             "title": self.title(),
             "status": self.status.as_u16(),
             "code": self.code,
             "detail": self.detail,
-        });
-        let mut response = (self.status, axum::Json(body)).into_response();
+        })
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(self.body())).into_response();
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,

@@ -139,7 +139,7 @@ where
     let request = RequestId::from_idempotency_key(StudentId(caller.id), &key);
     let (status, body) = match decide(request).await {
         Ok(answer) => answer,
-        Err(e) if e.status.is_client_error() => (e.status, problem_body(&e)),
+        Err(e) if e.status.is_client_error() => (e.status, e.body()),
         Err(e) => return Err(e),
     };
     let (status, body) =
@@ -148,16 +148,6 @@ where
         StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
         body,
     ))
-}
-
-fn problem_body(e: &ApiError) -> Value {
-    json!({
-        "type": format!("https://registrar.dev/problems/{}", e.code),
-        "title": e.status.canonical_reason().unwrap_or("Error"),
-        "status": e.status.as_u16(),
-        "code": e.code,
-        "detail": e.detail,
-    })
 }
 
 fn enrollment_answer(section: Uuid, student: Uuid, enrolled: Enrolled) -> (StatusCode, Value) {
