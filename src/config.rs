@@ -43,7 +43,9 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Number of shards; fixed when the cluster is created.
     pub shards: u32,
-    /// PostgreSQL connections per node.
+    /// PostgreSQL connections per node. Fewer connections than clients is the point: on a
+    /// 2-core box 8 beat 16 and 48 in `loadtest/flash-bench.sh` (less contention inside
+    /// PostgreSQL); size it to a few times the database host's cores.
     pub db_pool_size: u32,
     /// Access token lifetime.
     pub token_ttl_secs: u64,
@@ -97,7 +99,7 @@ impl Default for Settings {
             log: "info".into(),
             log_format: LogFormat::Pretty,
             shards: 1024,
-            db_pool_size: 16,
+            db_pool_size: 8,
             token_ttl_secs: 3600,
             max_batch: 512,
             section_max_in_flight: 5_000,
