@@ -87,30 +87,12 @@ run psql "$ADMIN_URL" -qc "CREATE DATABASE $DB"
 run "$SERVER" migrate
 run "$SERVER" seed --students "$STUDENTS" --sections "$SECTIONS" --reset >"$OUT/seed.log"
 
-SERVER_PID=""
-stop_server() {
-    if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    SERVER_PID=""
-}
-trap stop_server EXIT
-
+# shellcheck source=deploy/local/server.sh
+source "$ROOT/deploy/local/server.sh"
 printf '$ REGISTRAR_LISTEN=%s REGISTRAR_RATE_LIMIT_PER_SEC=0 REGISTRAR_LOG=%s %s serve\n' \
     "$REGISTRAR_LISTEN" "$REGISTRAR_LOG" "$SERVER" >&2
-"$SERVER" serve >"$OUT/server.out" 2>"$OUT/server.log" &
-SERVER_PID=$!
-ADDR=""
-for _ in $(seq 1 150); do
-    ADDR="$(sed -n 's/^registrar listening on http:\/\///p' "$OUT/server.out" | head -n1)"
-    [[ -n $ADDR ]] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || die "the server exited at start: $(tail -n 20 "$OUT/server.log")"
-    sleep 0.2
-done
-[[ -n $ADDR ]] || die "the server did not print its address within 30 s"
+start_server "$SERVER" "$OUT"
 BASE="http://$ADDR"
-log "server on $BASE (pid $SERVER_PID)"
 
 # The hot section: its own term (so flash's catalog never includes it), windows open for
 # every standing, a course without prerequisites, no meetings (no time conflicts),

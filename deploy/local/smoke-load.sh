@@ -66,27 +66,9 @@ export REGISTRAR_OPERATOR_PASSWORD="${REGISTRAR_OPERATOR_PASSWORD:-operator-smok
 "$SERVER" migrate
 "$SERVER" seed --students "$STUDENTS" --sections "$SECTIONS" --reset >"$DIR/seed.log"
 
-SERVER_PID=""
-stop_server() {
-    if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    SERVER_PID=""
-}
-trap stop_server EXIT
-
-"$SERVER" serve >"$DIR/server.out" 2>"$DIR/server.log" &
-SERVER_PID=$!
-ADDR=""
-for _ in $(seq 1 150); do
-    ADDR="$(sed -n 's/^registrar listening on http:\/\///p' "$DIR/server.out" | head -n1)"
-    [[ -n $ADDR ]] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || die "the server exited at start: $(tail -n 20 "$DIR/server.log")"
-    sleep 0.2
-done
-[[ -n $ADDR ]] || die "the server did not print its address within 30 s"
-log "server on http://$ADDR (pid $SERVER_PID)"
+# shellcheck source=deploy/local/server.sh
+source "$ROOT/deploy/local/server.sh"
+start_server "$SERVER" "$DIR"
 
 run_load() {
     local scenario=$1 run_time=$2
