@@ -80,6 +80,12 @@ export REGISTRAR_JWT_SECRET="${REGISTRAR_JWT_SECRET:-flash-bench-secret}"
 export REGISTRAR_DEMO_PASSWORD="${REGISTRAR_DEMO_PASSWORD:-demo}"
 export REGISTRAR_ADMIN_PASSWORD="${REGISTRAR_ADMIN_PASSWORD:-admin-bench}"
 export REGISTRAR_OPERATOR_PASSWORD="${REGISTRAR_OPERATOR_PASSWORD:-operator-bench}"
+# Events go to an exchange of the bench's own: the relay still publishes every event with
+# publisher confirms, but no queue is bound to it, so queues left by a demo run (with no
+# consumer) do not store a copy of every bench event on these same 2 cores. Redis keys
+# get their own prefix for the same reason.
+export REGISTRAR_EVENTS_EXCHANGE="${REGISTRAR_EVENTS_EXCHANGE:-registrar.flash-bench}"
+export REGISTRAR_REDIS_PREFIX="${REGISTRAR_REDIS_PREFIX:-flash-bench}"
 
 log "fresh database $DB"
 run psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"

@@ -62,6 +62,9 @@ export REGISTRAR_JWT_SECRET="${REGISTRAR_JWT_SECRET:-smoke-load-secret}"
 export REGISTRAR_DEMO_PASSWORD="${REGISTRAR_DEMO_PASSWORD:-demo}"
 export REGISTRAR_ADMIN_PASSWORD="${REGISTRAR_ADMIN_PASSWORD:-admin-smoke}"
 export REGISTRAR_OPERATOR_PASSWORD="${REGISTRAR_OPERATOR_PASSWORD:-operator-smoke}"
+# Its own exchange and Redis prefix, apart from a demo server's (see loadtest/flash-bench.sh).
+export REGISTRAR_EVENTS_EXCHANGE="${REGISTRAR_EVENTS_EXCHANGE:-registrar.smoke-load}"
+export REGISTRAR_REDIS_PREFIX="${REGISTRAR_REDIS_PREFIX:-smoke-load}"
 
 "$SERVER" migrate
 "$SERVER" seed --students "$STUDENTS" --sections "$SECTIONS" --reset >"$DIR/seed.log"
