@@ -71,6 +71,10 @@ pub struct Settings {
     pub operator_password: String,
     /// Password of every seeded demo student.
     pub demo_password: String,
+    /// Node-wide committer: transactions in flight at once (see `store::sections`).
+    pub commit_workers: usize,
+    /// Node-wide committer: most decisions merged into one transaction.
+    pub commit_max_rows: usize,
     /// Topic exchange committed events go to.
     pub events_exchange: String,
     /// Prefix of the consumers' durable queue names (`<prefix>.notify`, `<prefix>.analytics`).
@@ -112,6 +116,8 @@ impl Default for Settings {
             admin_password: String::new(),
             operator_password: String::new(),
             demo_password: "demo".into(),
+            commit_workers: 2,
+            commit_max_rows: 4096,
             events_exchange: "registrar.events".into(),
             queue_prefix: "registrar".into(),
             relay_enabled: true,

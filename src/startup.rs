@@ -12,7 +12,10 @@ use crate::mirror::{MirrorError, SeatMirror};
 use crate::service::auth::TokenKeys;
 use crate::service::feed::SeatFeed;
 use crate::service::registration::RegistrationService;
-use crate::store::{self, sections::PgSectionStore};
+use crate::store::{
+    self,
+    sections::{CommitterConfig, PgSectionStore},
+};
 use registrar_actors::SectionRegistry;
 use sqlx::PgPool;
 use std::future::Future;
@@ -95,7 +98,14 @@ impl Application {
             None
         };
         let feed = Arc::new(SeatFeed::new(mirror));
-        let store = Arc::new(PgSectionStore::new(pool.clone(), settings.node_id.clone()));
+        let store = Arc::new(PgSectionStore::with_committer(
+            pool.clone(),
+            settings.node_id.clone(),
+            CommitterConfig {
+                workers: settings.commit_workers,
+                max_rows: settings.commit_max_rows,
+            },
+        ));
         let registry = Arc::new(SectionRegistry::new(
             store,
             feed.clone(),

@@ -182,10 +182,9 @@ pub async fn add_hold(
     if students::get(&state.pool, student).await?.is_none() {
         return Err(ApiError::not_found("student_not_found", "no such student"));
     }
-    Ok((
-        StatusCode::CREATED,
-        Json(students::add_hold(&state.pool, student, &body.reason).await?),
-    ))
+    let hold = students::add_hold(&state.pool, student, &body.reason).await?;
+    state.registration.invalidate_student(student);
+    Ok((StatusCode::CREATED, Json(hold)))
 }
 
 /// Lift a hold.
@@ -199,6 +198,7 @@ pub async fn remove_hold(
 ) -> Result<StatusCode, ApiError> {
     admin(&caller)?;
     if students::remove_hold(&state.pool, student, hold).await? {
+        state.registration.invalidate_student(student);
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(

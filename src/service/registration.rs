@@ -8,6 +8,16 @@
 //!
 //! Section-level decisions (seats, waitlist) belong to the section actors; this service
 //! never decides a seat itself.
+//!
+//! The rule inputs of a student (standing, holds, completed courses, active sections) are
+//! cached for [`STUDENT_TTL`]: reading them was one query per enroll, the only per-request
+//! database round trip left on the hot path. The cache stays exact for what this node
+//! does: the active sections are updated under the student's lock from the section actor's
+//! own answers (a seat or waitlist place taken, a drop, `already_enrolled`/`not_enrolled`
+//! corrections), a hold added or lifted here forgets the student, and any answer that
+//! leaves the outcome unknown (store unavailable, decision pending) forgets it too. The TTL
+//! bounds how long a change made elsewhere (SQL by hand, another node) goes unseen; a
+//! waitlist promotion does not change the active sections, so it needs no update.
 
 use crate::domain::{SectionFacts, Standing};
 use crate::store::{self, DbError, audit, catalog, students};
@@ -25,6 +35,12 @@ use uuid::Uuid;
 
 /// How long a cached registration window is trusted (admin edits show up within this).
 const WINDOW_TTL: Duration = Duration::from_secs(2);
+
+/// How long a student's cached rule inputs are trusted (see the module docs).
+pub const STUDENT_TTL: Duration = Duration::from_secs(5);
+
+/// Cached students beyond which expired entries are swept out.
+const STUDENT_CACHE_SWEEP: usize = 50_000;
 
 /// Why a registration request was not carried out.
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +134,8 @@ pub struct RegistrationService {
     facts: DashMap<Uuid, Arc<SectionFacts>>,
     /// Windows by (term, standing), with the time they were read.
     windows: DashMap<(Uuid, Standing), (Instant, Option<Window>)>,
+    /// Rule inputs by student, with the time they were read (see the module docs).
+    students: DashMap<Uuid, (Instant, students::RuleInputs)>,
     /// One async lock per student with a request in progress.
     locks: DashMap<Uuid, Arc<Mutex<()>>>,
     /// Group-committed audit rows of rule refusals.
@@ -133,6 +151,7 @@ impl RegistrationService {
             registry,
             facts: DashMap::new(),
             windows: DashMap::new(),
+            students: DashMap::new(),
             locks: DashMap::new(),
         }
     }
@@ -145,6 +164,63 @@ impl RegistrationService {
     /// Forget cached windows (after an admin edit).
     pub fn invalidate_windows(&self) {
         self.windows.clear();
+    }
+
+    /// Forget the cached rule inputs of `student` (after an admin edit, e.g. a hold).
+    pub fn invalidate_student(&self, student: Uuid) {
+        self.students.remove(&student);
+    }
+
+    /// The rule inputs of `student`: cached, or read (and cached) when absent or expired.
+    async fn rule_inputs(&self, student: Uuid) -> Result<students::RuleInputs, RegistrationError> {
+        if let Some(entry) = self.students.get(&student)
+            && entry.0.elapsed() < STUDENT_TTL
+        {
+            return Ok(entry.1.clone());
+        }
+        let inputs = students::rule_inputs(&self.pool, student)
+            .await?
+            .ok_or(RegistrationError::StudentNotFound)?;
+        if self.students.len() >= STUDENT_CACHE_SWEEP {
+            self.students
+                .retain(|_, (at, _)| at.elapsed() < STUDENT_TTL);
+        }
+        self.students
+            .insert(student, (Instant::now(), inputs.clone()));
+        Ok(inputs)
+    }
+
+    /// Record what a section actor's answer says about `student`'s membership of `section`
+    /// (called under the student's lock).
+    fn note_membership<T>(
+        &self,
+        student: Uuid,
+        section: Uuid,
+        result: &Result<T, RegistrationError>,
+        joining: bool,
+    ) {
+        let member = match result {
+            Ok(_) => Some(joining),
+            Err(RegistrationError::Refused(
+                Refusal::AlreadyEnrolled | Refusal::AlreadyWaitlisted,
+            )) => Some(true),
+            Err(RegistrationError::Refused(Refusal::NotEnrolled)) => Some(false),
+            // Full, or refused before the actor: membership unchanged.
+            Err(RegistrationError::Refused(_) | RegistrationError::Rule(_)) => return,
+            // Unknown outcome: read the database next time.
+            Err(_) => None,
+        };
+        let Some(member) = member else {
+            self.invalidate_student(student);
+            return;
+        };
+        if let Some(mut entry) = self.students.get_mut(&student) {
+            let active = &mut entry.1.active_sections;
+            active.retain(|s| *s != section);
+            if member {
+                active.push(section);
+            }
+        }
     }
 
     /// Run `f` holding `student`'s lock.
@@ -216,9 +292,7 @@ impl RegistrationService {
         replacing: Option<Uuid>,
         request: RequestId,
     ) -> Result<Vec<Uuid>, RegistrationError> {
-        let inputs = students::rule_inputs(&self.pool, student)
-            .await?
-            .ok_or(RegistrationError::StudentNotFound)?;
+        let inputs = self.rule_inputs(student).await?;
         let standing = inputs.standing.ok_or(RegistrationError::NotAStudent)?;
         let window = self.window(target.term_id, standing).await?;
         let schedule = self
@@ -261,7 +335,9 @@ impl RegistrationService {
         self.serialized(student, async || {
             let target = self.facts(section).await?;
             self.check_rules(student, &target, None, request).await?;
-            self.enroll_in_actor(student, section, request, false).await
+            let result = self.enroll_in_actor(student, section, request, false).await;
+            self.note_membership(student, section, &result, true);
+            result
         })
         .await
     }
@@ -316,7 +392,9 @@ impl RegistrationService {
     ) -> Result<Dropped, RegistrationError> {
         self.serialized(student, async || {
             self.facts(section).await?;
-            self.drop_in_actor(student, section, request).await
+            let result = self.drop_in_actor(student, section, request).await;
+            self.note_membership(student, section, &result, false);
+            result
         })
         .await
     }
@@ -334,31 +412,52 @@ impl RegistrationService {
         request: RequestId,
     ) -> Result<(Enrolled, Dropped), RegistrationError> {
         self.serialized(student, async || {
-            let target = self.facts(add).await?;
-            self.facts(drop).await?;
-            let active = self.check_rules(student, &target, Some(drop), request).await?;
-            if !active.contains(&drop) {
-                return Err(Refusal::NotEnrolled.into());
-            }
-            let add_request = derived(request, "add");
-            let drop_request = derived(request, "drop");
-            let enrolled = self.enroll_in_actor(student, add, add_request, true).await?;
-            let mut last = None;
-            for attempt in 0..3u64 {
-                match self.drop_in_actor(student, drop, drop_request).await {
-                    Ok(dropped) => return Ok((enrolled, dropped)),
-                    Err(e) => last = Some(e),
-                }
-                tokio::time::sleep(Duration::from_millis(50 * (attempt + 1))).await;
-            }
-            tracing::error!(%student, %add, %drop, "swap: drop failed after add; undoing the add");
-            let undo = derived(request, "undo");
-            if let Err(e) = self.drop_in_actor(student, add, undo).await {
-                tracing::error!(%student, %add, error = %e, "swap: undo failed; student holds both sections");
-            }
-            Err(last.unwrap_or(RegistrationError::Call(CallError::Unavailable("swap".into()))))
+            let result = self.swap_locked(student, drop, add, request).await;
+            // Two sections, maybe an undo: read the database next time.
+            self.invalidate_student(student);
+            result
         })
         .await
+    }
+
+    async fn swap_locked(
+        &self,
+        student: Uuid,
+        drop: Uuid,
+        add: Uuid,
+        request: RequestId,
+    ) -> Result<(Enrolled, Dropped), RegistrationError> {
+        let target = self.facts(add).await?;
+        self.facts(drop).await?;
+        let active = self
+            .check_rules(student, &target, Some(drop), request)
+            .await?;
+        if !active.contains(&drop) {
+            return Err(Refusal::NotEnrolled.into());
+        }
+        let add_request = derived(request, "add");
+        let drop_request = derived(request, "drop");
+        let enrolled = self
+            .enroll_in_actor(student, add, add_request, true)
+            .await?;
+        let mut last = None;
+        for attempt in 0..3u64 {
+            match self.drop_in_actor(student, drop, drop_request).await {
+                Ok(dropped) => return Ok((enrolled, dropped)),
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(50 * (attempt + 1))).await;
+        }
+        tracing::error!(%student, %add, %drop, "swap: drop failed after add; undoing the add");
+        let undo = derived(request, "undo");
+        if let Err(e) = self.drop_in_actor(student, add, undo).await {
+            tracing::error!(%student, %add, error = %e, "swap: undo failed; student holds both sections");
+        }
+        Err(
+            last.unwrap_or(RegistrationError::Call(CallError::Unavailable(
+                "swap".into(),
+            ))),
+        )
     }
 
     /// Change a section's capacity (admin); returns the promoted students.

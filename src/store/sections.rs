@@ -1,11 +1,22 @@
 //! The write-through of section actors: [`PgSectionStore`] loads a section's seats and
-//! waitlist and commits a decided batch in ONE transaction: enrollment rows, the section's
-//! counters (fenced by the shard epoch), the audit trail and one outbox row per change.
+//! waitlist and commits decided batches: enrollment rows, the section's counters (fenced by
+//! the shard epoch), the audit trail and one outbox row per change, all or nothing.
 //!
-//! Fencing: the commit first takes `FOR SHARE` on this node's `shard_owners` row and checks
-//! the epoch, so a handoff (which updates that row) waits for in-flight commits and every
-//! later commit of the old owner fails. The section row also records the writing epoch and
-//! refuses an older one.
+//! Node-wide group commit: a section actor's batch goes to a committer queue. Each of a few
+//! committer workers takes every batch queued when it becomes free (many sections' batches,
+//! up to [`CommitterConfig::max_rows`] decisions) and writes them in ONE transaction, with
+//! one statement per table for the whole group. Under a flash spread over hundreds of
+//! sections this turns hundreds of small transactions per second into a few large ones;
+//! one hot section keeps its own actor-level batching and pays one queue hop. The queue is
+//! unbounded but holds at most one batch per active section (an actor awaits its commit).
+//!
+//! Fencing: the transaction first takes `FOR SHARE` on this node's `shard_owners` rows of
+//! the group's shards and checks each batch's epoch, so a handoff (which updates that row)
+//! waits for in-flight commits and every later commit of the old owner fails. The section
+//! row also records the writing epoch and refuses an older one. A fenced batch is left out
+//! of the group and answered [`StoreError::Fenced`]; the others commit. If the transaction
+//! fails, each batch of the group is retried alone once, so one bad batch cannot fail its
+//! neighbours.
 
 use chrono::{DateTime, Utc};
 use registrar_actors::ledger::{ChangeKind, Placement, WaitlistEntry};
@@ -15,19 +26,67 @@ use registrar_actors::{
 };
 use serde_json::json;
 use sqlx::{PgPool, Postgres, Transaction};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
+
+/// Tuning of the node-wide committer.
+#[derive(Clone, Copy, Debug)]
+pub struct CommitterConfig {
+    /// Transactions in flight at once; each worker takes everything queued when it is free.
+    pub workers: usize,
+    /// Most decisions (audit rows) merged into one transaction.
+    pub max_rows: usize,
+}
+
+impl Default for CommitterConfig {
+    fn default() -> Self {
+        Self {
+            workers: 2,
+            max_rows: 4096,
+        }
+    }
+}
+
+/// One section batch waiting for the committer.
+struct Job {
+    batch: CommitBatch,
+    done: oneshot::Sender<Result<(), StoreError>>,
+}
 
 /// PostgreSQL-backed [`SectionStore`] for one node.
 pub struct PgSectionStore {
     pool: PgPool,
     node_id: String,
+    jobs: mpsc::UnboundedSender<Job>,
 }
 
 impl PgSectionStore {
-    /// A store writing as `node_id`.
+    /// A store writing as `node_id`, with the default committer. Spawns the committer
+    /// workers, so it must be called inside a tokio runtime; they stop once the store is
+    /// dropped and the queue is empty.
     pub fn new(pool: PgPool, node_id: String) -> Self {
-        Self { pool, node_id }
+        Self::with_committer(pool, node_id, CommitterConfig::default())
+    }
+
+    /// A store writing as `node_id` with `config` committer workers.
+    pub fn with_committer(pool: PgPool, node_id: String, config: CommitterConfig) -> Self {
+        let (jobs, queue) = mpsc::unbounded_channel();
+        let queue = Arc::new(Mutex::new(queue));
+        for _ in 0..config.workers.max(1) {
+            tokio::spawn(commit_worker(
+                pool.clone(),
+                node_id.clone(),
+                queue.clone(),
+                config.max_rows.max(1),
+            ));
+        }
+        Self {
+            pool,
+            node_id,
+            jobs,
+        }
     }
 }
 
@@ -87,164 +146,290 @@ impl SectionStore for PgSectionStore {
     }
 
     async fn commit(&self, batch: &CommitBatch) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        match write_batch(&mut tx, &self.node_id, batch).await {
-            Ok(()) => {}
-            Err(WriteError::Fenced) => return Err(StoreError::Fenced),
-            Err(WriteError::Sql(e)) => return Err(unavailable(e)),
+        let (done, answer) = oneshot::channel();
+        let job = Job {
+            batch: batch.clone(),
+            done,
+        };
+        if self.jobs.send(job).is_err() {
+            return Err(StoreError::Unavailable("committer stopped".into()));
         }
-        tx.commit().await.map_err(unavailable)
+        answer
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Unavailable("committer stopped".into())))
     }
 }
 
-enum WriteError {
-    Fenced,
-    Sql(sqlx::Error),
-}
-
-impl From<sqlx::Error> for WriteError {
-    fn from(e: sqlx::Error) -> Self {
-        WriteError::Sql(e)
+/// Take every queued batch (up to `max_rows` decisions) and commit them together, forever.
+async fn commit_worker(
+    pool: PgPool,
+    node_id: String,
+    queue: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>,
+    max_rows: usize,
+) {
+    loop {
+        let group = {
+            let mut queue = queue.lock().await;
+            let Some(first) = queue.recv().await else {
+                return;
+            };
+            let mut rows = first.batch.attempts.len();
+            let mut group = vec![first];
+            while rows < max_rows {
+                let Ok(job) = queue.try_recv() else { break };
+                rows += job.batch.attempts.len();
+                group.push(job);
+            }
+            group
+        };
+        commit_group(&pool, &node_id, group).await;
     }
 }
 
-/// Column arrays for one segment of changes (each student at most once per segment).
+/// Commit a group and answer each job. Batches of the same section (which an actor never
+/// sends, since it awaits each commit) would go to separate transactions, in order.
+async fn commit_group(pool: &PgPool, node_id: &str, mut group: Vec<Job>) {
+    while !group.is_empty() {
+        let mut seen = HashSet::new();
+        let (now, later): (Vec<Job>, Vec<Job>) = group
+            .into_iter()
+            .partition(|job| seen.insert(job.batch.section));
+        group = later;
+        let batches: Vec<&CommitBatch> = now.iter().map(|job| &job.batch).collect();
+        let results = match write_group(pool, node_id, &batches).await {
+            Ok(results) => results,
+            Err(err) if batches.len() > 1 => {
+                tracing::warn!(error = %err, batches = batches.len(), "group commit failed; retrying each batch alone");
+                let mut results = Vec::with_capacity(batches.len());
+                for batch in &batches {
+                    results.push(match write_group(pool, node_id, &[batch]).await {
+                        Ok(mut one) => one.pop().unwrap_or(Err(StoreError::Fenced)),
+                        Err(err) => Err(unavailable(err)),
+                    });
+                }
+                results
+            }
+            Err(err) => vec![Err(unavailable(err))],
+        };
+        for (job, result) in now.into_iter().zip(results) {
+            let _ = job.done.send(result);
+        }
+    }
+}
+
+/// Write `batches` (distinct sections) in one transaction. Per batch: `Ok` if committed,
+/// `Err(Fenced)` if its epoch is stale (left out, nothing written for it).
+async fn write_group(
+    pool: &PgPool,
+    node_id: &str,
+    batches: &[&CommitBatch],
+) -> Result<Vec<Result<(), StoreError>>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let mut shards: Vec<i32> = batches.iter().map(|b| b.shard as i32).collect();
+    shards.sort_unstable();
+    shards.dedup();
+    let owned: HashMap<i32, i64> = sqlx::query_as(
+        "SELECT shard, epoch FROM shard_owners WHERE shard = ANY($1) AND node_id = $2
+          ORDER BY shard FOR SHARE",
+    )
+    .bind(&shards)
+    .bind(node_id)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
+    let mut live: Vec<&CommitBatch> = batches
+        .iter()
+        .filter(|b| owned.get(&(b.shard as i32)) == Some(&b.epoch))
+        .copied()
+        .collect();
+    if !live.is_empty() {
+        let updated = write_counters(&mut tx, &live).await?;
+        live.retain(|b| updated.contains(&b.section.0));
+    }
+    if !live.is_empty() {
+        write_enrollments(&mut tx, &live).await?;
+        write_attempts(&mut tx, &live).await?;
+        write_outbox(&mut tx, &live).await?;
+        tx.commit().await?;
+    }
+    Ok(batches
+        .iter()
+        .map(|b| {
+            if live.iter().any(|l| l.section == b.section) {
+                Ok(())
+            } else {
+                Err(StoreError::Fenced)
+            }
+        })
+        .collect())
+}
+
+/// Set each section's counters, unless the row was written under a newer epoch; returns
+/// the sections updated.
+async fn write_counters(
+    tx: &mut Transaction<'_, Postgres>,
+    batches: &[&CommitBatch],
+) -> Result<HashSet<Uuid>, sqlx::Error> {
+    let n = batches.len();
+    let (mut ids, mut seats, mut waitlists, mut capacities) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut next_seqs, mut epochs, mut ats) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for b in batches {
+        ids.push(b.section.0);
+        seats.push(b.counts.seats_taken as i32);
+        waitlists.push(b.counts.waitlist_length as i32);
+        capacities.push(b.counts.capacity as i32);
+        next_seqs.push(
+            b.changes
+                .iter()
+                .filter_map(|c| match c.kind {
+                    ChangeKind::Waitlisted { seq, .. } => Some(seq + 1),
+                    _ => None,
+                })
+                .max(),
+        );
+        epochs.push(b.epoch);
+        ats.push(b.decided_at);
+    }
+    let updated: Vec<Uuid> = sqlx::query_scalar(
+        "UPDATE sections s SET seats_taken = t.seats, waitlist_length = t.waitlist,
+                capacity = t.capacity,
+                next_waitlist_seq = GREATEST(s.next_waitlist_seq, COALESCE(t.next_seq, 0)),
+                owner_epoch = t.epoch, updated_at = t.at
+           FROM unnest($1::uuid[], $2::int4[], $3::int4[], $4::int4[], $5::int8[], $6::int8[],
+                       $7::timestamptz[]) AS t(id, seats, waitlist, capacity, next_seq, epoch, at)
+          WHERE s.id = t.id AND s.owner_epoch <= t.epoch
+         RETURNING s.id",
+    )
+    .bind(&ids)
+    .bind(&seats)
+    .bind(&waitlists)
+    .bind(&capacities)
+    .bind(&next_seqs)
+    .bind(&epochs)
+    .bind(&ats)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(updated.into_iter().collect())
+}
+
+/// Column arrays for one segment of enrollment changes, in which each (section, student)
+/// appears at most once.
 #[derive(Default)]
 struct Segment {
+    new_sections: Vec<Uuid>,
     new_students: Vec<Uuid>,
     new_status: Vec<&'static str>,
     new_seq: Vec<Option<i64>>,
     new_position: Vec<Option<i32>>,
     new_request: Vec<Uuid>,
-    dropped: Vec<Uuid>,
-    promoted: Vec<Uuid>,
-    touched: HashSet<StudentId>,
+    new_epoch: Vec<i64>,
+    new_at: Vec<DateTime<Utc>>,
+    dropped: Keys,
+    promoted: Keys,
+    touched: HashSet<(SectionId, StudentId)>,
 }
 
-impl Segment {
-    fn is_empty(&self) -> bool {
-        self.touched.is_empty()
+/// (section, student, when) columns of an UPDATE.
+#[derive(Default)]
+struct Keys {
+    sections: Vec<Uuid>,
+    students: Vec<Uuid>,
+    ats: Vec<DateTime<Utc>>,
+}
+
+impl Keys {
+    fn push(&mut self, section: SectionId, student: StudentId, at: DateTime<Utc>) {
+        self.sections.push(section.0);
+        self.students.push(student.0);
+        self.ats.push(at);
     }
 }
 
-async fn write_batch(
+/// Write the enrollment changes of every batch. A student may appear twice for one section
+/// (enroll, drop, enroll again in one batch): the changes are split into segments in which
+/// each (section, student) appears once, written in order.
+async fn write_enrollments(
     tx: &mut Transaction<'_, Postgres>,
-    node_id: &str,
-    batch: &CommitBatch,
-) -> Result<(), WriteError> {
-    let epoch: Option<i64> = sqlx::query_scalar(
-        "SELECT epoch FROM shard_owners WHERE shard = $1 AND node_id = $2 FOR SHARE",
-    )
-    .bind(batch.shard as i32)
-    .bind(node_id)
-    .fetch_optional(&mut **tx)
-    .await?;
-    if epoch != Some(batch.epoch) {
-        return Err(WriteError::Fenced);
-    }
-
-    // A student may appear twice in one batch (enroll, drop, enroll again): split the
-    // changes into segments in which each student appears once, and write them in order.
+    batches: &[&CommitBatch],
+) -> Result<(), sqlx::Error> {
     let mut segment = Segment::default();
-    for change in &batch.changes {
-        if let Some(student) = change.kind.student()
-            && segment.touched.contains(&student)
-        {
-            write_segment(tx, batch, std::mem::take(&mut segment)).await?;
-        }
-        match change.kind {
-            ChangeKind::Enrolled { student } => {
-                segment.new_students.push(student.0);
-                segment.new_status.push("enrolled");
-                segment.new_seq.push(None);
-                segment.new_position.push(None);
-                segment.new_request.push(change.request.0);
-                segment.touched.insert(student);
+    for batch in batches {
+        for change in &batch.changes {
+            let Some(student) = change.kind.student() else {
+                continue;
+            };
+            let key = (batch.section, student);
+            if segment.touched.contains(&key) {
+                write_segment(tx, std::mem::take(&mut segment)).await?;
             }
-            ChangeKind::Waitlisted {
-                student,
-                seq,
-                position,
-            } => {
-                segment.new_students.push(student.0);
-                segment.new_status.push("waitlisted");
-                segment.new_seq.push(Some(seq));
-                segment.new_position.push(Some(position as i32));
-                segment.new_request.push(change.request.0);
-                segment.touched.insert(student);
-            }
-            ChangeKind::Dropped { student, .. } => {
-                segment.dropped.push(student.0);
-                segment.touched.insert(student);
-            }
-            ChangeKind::Promoted { student } => {
-                segment.promoted.push(student.0);
-                segment.touched.insert(student);
-            }
-            ChangeKind::CapacityChanged { .. } => {}
+            segment.touched.insert(key);
+            let at = batch.decided_at;
+            let (status, seq, position) = match change.kind {
+                ChangeKind::Enrolled { .. } => ("enrolled", None, None),
+                ChangeKind::Waitlisted { seq, position, .. } => {
+                    ("waitlisted", Some(seq), Some(position as i32))
+                }
+                ChangeKind::Dropped { .. } => {
+                    segment.dropped.push(batch.section, student, at);
+                    continue;
+                }
+                ChangeKind::Promoted { .. } => {
+                    segment.promoted.push(batch.section, student, at);
+                    continue;
+                }
+                ChangeKind::CapacityChanged { .. } => continue,
+            };
+            segment.new_sections.push(batch.section.0);
+            segment.new_students.push(student.0);
+            segment.new_status.push(status);
+            segment.new_seq.push(seq);
+            segment.new_position.push(position);
+            segment.new_request.push(change.request.0);
+            segment.new_epoch.push(batch.epoch);
+            segment.new_at.push(at);
         }
     }
-    if !segment.is_empty() {
-        write_segment(tx, batch, segment).await?;
+    if !segment.touched.is_empty() {
+        write_segment(tx, segment).await?;
     }
-
-    let next_seq = batch
-        .changes
-        .iter()
-        .filter_map(|c| match c.kind {
-            ChangeKind::Waitlisted { seq, .. } => Some(seq + 1),
-            _ => None,
-        })
-        .max();
-    let updated = sqlx::query(
-        "UPDATE sections SET seats_taken = $2, waitlist_length = $3, capacity = $4,
-                next_waitlist_seq = GREATEST(next_waitlist_seq, COALESCE($5, 0)),
-                owner_epoch = $6, updated_at = $7
-          WHERE id = $1 AND owner_epoch <= $6",
-    )
-    .bind(batch.section.0)
-    .bind(batch.counts.seats_taken as i32)
-    .bind(batch.counts.waitlist_length as i32)
-    .bind(batch.counts.capacity as i32)
-    .bind(next_seq)
-    .bind(batch.epoch)
-    .bind(batch.decided_at)
-    .execute(&mut **tx)
-    .await?;
-    if updated.rows_affected() != 1 {
-        return Err(WriteError::Fenced);
-    }
-
-    write_attempts(tx, batch).await?;
-    write_outbox(tx, batch).await?;
     Ok(())
 }
 
 async fn write_segment(
     tx: &mut Transaction<'_, Postgres>,
-    batch: &CommitBatch,
     seg: Segment,
 ) -> Result<(), sqlx::Error> {
-    let at: DateTime<Utc> = batch.decided_at;
-    if !seg.dropped.is_empty() {
+    if !seg.dropped.sections.is_empty() {
         sqlx::query(
-            "UPDATE enrollments SET status = 'dropped', dropped_at = $3
-              WHERE section_id = $1 AND student_id = ANY($2) AND status <> 'dropped'",
+            "UPDATE enrollments e SET status = 'dropped', dropped_at = t.at
+               FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS t(section, student, at)
+              WHERE e.section_id = t.section AND e.student_id = t.student AND e.status <> 'dropped'",
         )
-        .bind(batch.section.0)
-        .bind(&seg.dropped)
-        .bind(at)
+        .bind(&seg.dropped.sections)
+        .bind(&seg.dropped.students)
+        .bind(&seg.dropped.ats)
         .execute(&mut **tx)
         .await?;
     }
-    if !seg.promoted.is_empty() {
+    if !seg.promoted.sections.is_empty() {
         sqlx::query(
-            "UPDATE enrollments SET status = 'enrolled', enrolled_at = $3
-              WHERE section_id = $1 AND student_id = ANY($2) AND status = 'waitlisted'",
+            "UPDATE enrollments e SET status = 'enrolled', enrolled_at = t.at
+               FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS t(section, student, at)
+              WHERE e.section_id = t.section AND e.student_id = t.student AND e.status = 'waitlisted'",
         )
-        .bind(batch.section.0)
-        .bind(&seg.promoted)
-        .bind(at)
+        .bind(&seg.promoted.sections)
+        .bind(&seg.promoted.students)
+        .bind(&seg.promoted.ats)
         .execute(&mut **tx)
         .await?;
     }
@@ -252,17 +437,18 @@ async fn write_segment(
         sqlx::query(
             "INSERT INTO enrollments (section_id, student_id, status, waitlist_seq, joined_position,
                                       request_id, epoch, created_at, enrolled_at)
-             SELECT $1, s, st, q, p, r, $7, $8, CASE WHEN st = 'enrolled' THEN $8 END
-               FROM unnest($2::uuid[], $3::text[], $4::int8[], $5::int4[], $6::uuid[]) AS t(s, st, q, p, r)",
+             SELECT sec, s, st, q, p, r, ep, at, CASE WHEN st = 'enrolled' THEN at END
+               FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int8[], $5::int4[], $6::uuid[],
+                           $7::int8[], $8::timestamptz[]) AS t(sec, s, st, q, p, r, ep, at)",
         )
-        .bind(batch.section.0)
+        .bind(&seg.new_sections)
         .bind(&seg.new_students)
         .bind(&seg.new_status)
         .bind(&seg.new_seq)
         .bind(&seg.new_position)
         .bind(&seg.new_request)
-        .bind(batch.epoch)
-        .bind(at)
+        .bind(&seg.new_epoch)
+        .bind(&seg.new_at)
         .execute(&mut **tx)
         .await?;
     }
@@ -271,43 +457,54 @@ async fn write_segment(
 
 async fn write_attempts(
     tx: &mut Transaction<'_, Postgres>,
-    batch: &CommitBatch,
+    batches: &[&CommitBatch],
 ) -> Result<(), sqlx::Error> {
-    let n = batch.attempts.len();
+    let n: usize = batches.iter().map(|b| b.attempts.len()).sum();
     let mut requests = Vec::with_capacity(n);
     let mut students = Vec::with_capacity(n);
+    let mut sections = Vec::with_capacity(n);
     let mut actions = Vec::with_capacity(n);
     let mut outcomes = Vec::with_capacity(n);
     let mut codes = Vec::with_capacity(n);
     let mut positions = Vec::with_capacity(n);
-    for a in &batch.attempts {
-        requests.push(a.request.0);
-        students.push(a.student.map(|s| s.0));
-        actions.push(a.action);
-        let (outcome, code, position) = match &a.outcome {
-            Ok(Outcome::Enrolled) => ("enrolled", None, None),
-            Ok(Outcome::Waitlisted { position }) => ("waitlisted", None, Some(*position as i32)),
-            Ok(Outcome::Dropped { .. }) => ("dropped", None, None),
-            Ok(Outcome::CapacityChanged { .. }) => ("capacity_changed", None, None),
-            Err(refusal) => ("refused", Some(refusal.code()), None),
-        };
-        outcomes.push(outcome);
-        codes.push(code);
-        positions.push(position);
+    let mut ats = Vec::with_capacity(n);
+    for batch in batches {
+        for a in &batch.attempts {
+            requests.push(a.request.0);
+            students.push(a.student.map(|s| s.0));
+            sections.push(batch.section.0);
+            actions.push(a.action);
+            let (outcome, code, position) = match &a.outcome {
+                Ok(Outcome::Enrolled) => ("enrolled", None, None),
+                Ok(Outcome::Waitlisted { position }) => {
+                    ("waitlisted", None, Some(*position as i32))
+                }
+                Ok(Outcome::Dropped { .. }) => ("dropped", None, None),
+                Ok(Outcome::CapacityChanged { .. }) => ("capacity_changed", None, None),
+                Err(refusal) => ("refused", Some(refusal.code()), None),
+            };
+            outcomes.push(outcome);
+            codes.push(code);
+            positions.push(position);
+            ats.push(batch.decided_at);
+        }
+    }
+    if requests.is_empty() {
+        return Ok(());
     }
     sqlx::query(
         "INSERT INTO registration_attempts (request_id, student_id, section_id, action, outcome, code, position, created_at)
-         SELECT r, s, $1, a, o, c, p, $8
-           FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::int4[]) AS t(r, s, a, o, c, p)",
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
+                              $7::int4[], $8::timestamptz[])",
     )
-    .bind(batch.section.0)
     .bind(&requests)
     .bind(&students)
+    .bind(&sections)
     .bind(&actions)
     .bind(&outcomes)
     .bind(&codes)
     .bind(&positions)
-    .bind(batch.decided_at)
+    .bind(&ats)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -315,59 +512,72 @@ async fn write_attempts(
 
 async fn write_outbox(
     tx: &mut Transaction<'_, Postgres>,
-    batch: &CommitBatch,
+    batches: &[&CommitBatch],
 ) -> Result<(), sqlx::Error> {
-    if batch.changes.is_empty() {
+    let n: usize = batches.iter().map(|b| b.changes.len()).sum();
+    if n == 0 {
         return Ok(());
     }
-    let mut ids = Vec::with_capacity(batch.changes.len());
-    let mut keys = Vec::with_capacity(batch.changes.len());
-    let mut payloads = Vec::with_capacity(batch.changes.len());
-    for change in &batch.changes {
-        let event_id = Uuid::new_v4();
-        let kind = change.kind.event_type();
-        let mut payload = json!({
-            "event_id": event_id,
-            "type": kind,
-            "occurred_at": batch.decided_at,
-            "section_id": batch.section,
-            "student_id": change.kind.student(),
-            "request_id": change.request,
-            "seats_taken": change.counts.seats_taken,
-            "capacity": change.counts.capacity,
-            "waitlist_length": change.counts.waitlist_length,
-            "shard": batch.shard,
-            "epoch": batch.epoch,
-        });
-        match change.kind {
-            ChangeKind::Waitlisted { position, .. } => {
-                payload["position"] = json!(position);
-            }
-            ChangeKind::Dropped { from, .. } => {
-                payload["from"] = json!(match from {
-                    Placement::Enrolled => "enrolled",
-                    Placement::Waitlisted => "waitlisted",
-                });
-            }
-            ChangeKind::CapacityChanged { from, to } => {
-                payload["previous_capacity"] = json!(from);
-                payload["capacity"] = json!(to);
-            }
-            _ => {}
+    let mut ids = Vec::with_capacity(n);
+    let mut keys = Vec::with_capacity(n);
+    let mut payloads = Vec::with_capacity(n);
+    let mut ats = Vec::with_capacity(n);
+    for batch in batches {
+        for change in &batch.changes {
+            let event_id = Uuid::new_v4();
+            ids.push(event_id);
+            keys.push(change.kind.event_type());
+            payloads.push(event_payload(batch, change, event_id));
+            ats.push(batch.decided_at);
         }
-        ids.push(event_id);
-        keys.push(kind);
-        payloads.push(payload);
     }
     sqlx::query(
         "INSERT INTO outbox (event_id, routing_key, payload, created_at)
-         SELECT e, k, p, $4 FROM unnest($1::uuid[], $2::text[], $3::jsonb[]) AS t(e, k, p)",
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::timestamptz[])",
     )
     .bind(&ids)
     .bind(&keys)
     .bind(&payloads)
-    .bind(batch.decided_at)
+    .bind(&ats)
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// The JSON event of one change (schema in the README).
+fn event_payload(
+    batch: &CommitBatch,
+    change: &registrar_actors::ledger::Change,
+    event_id: Uuid,
+) -> serde_json::Value {
+    let mut payload = json!({
+        "event_id": event_id,
+        "type": change.kind.event_type(),
+        "occurred_at": batch.decided_at,
+        "section_id": batch.section,
+        "student_id": change.kind.student(),
+        "request_id": change.request,
+        "seats_taken": change.counts.seats_taken,
+        "capacity": change.counts.capacity,
+        "waitlist_length": change.counts.waitlist_length,
+        "shard": batch.shard,
+        "epoch": batch.epoch,
+    });
+    match change.kind {
+        ChangeKind::Waitlisted { position, .. } => {
+            payload["position"] = json!(position);
+        }
+        ChangeKind::Dropped { from, .. } => {
+            payload["from"] = json!(match from {
+                Placement::Enrolled => "enrolled",
+                Placement::Waitlisted => "waitlisted",
+            });
+        }
+        ChangeKind::CapacityChanged { from, to } => {
+            payload["previous_capacity"] = json!(from);
+            payload["capacity"] = json!(to);
+        }
+        _ => {}
+    }
+    payload
 }

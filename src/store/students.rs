@@ -78,6 +78,7 @@ pub async fn get(pool: &PgPool, id: Uuid) -> DbResult<Option<StudentView>> {
 }
 
 /// What the registration rules need about a student, read in one query.
+#[derive(Clone, Debug)]
 pub struct RuleInputs {
     /// Standing (none for staff accounts).
     pub standing: Option<Standing>,
