@@ -106,6 +106,7 @@ impl Application {
                 max_rows: settings.commit_max_rows,
             },
         ));
+        let committer = store.stats();
         let registry = Arc::new(SectionRegistry::new(
             store,
             feed.clone(),
@@ -124,6 +125,7 @@ impl Application {
             feed,
             limiter,
             relay: Arc::new(RelayStats::default()),
+            committer,
             section_views: Arc::default(),
         };
         Ok(Self {

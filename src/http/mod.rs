@@ -44,6 +44,8 @@ pub struct AppState {
     pub limiter: Arc<limit::RateLimiter>,
     /// Outbox relay figures.
     pub relay: Arc<crate::events::relay::RelayStats>,
+    /// Node-wide committer figures.
+    pub committer: Arc<crate::store::sections::CommitterStats>,
     /// Section views as last read from PostgreSQL; their fixed fields never change, so a
     /// read with the counts from the Redis mirror needs no database round trip.
     pub section_views: Arc<dashmap::DashMap<uuid::Uuid, crate::domain::SectionView>>,

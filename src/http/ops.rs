@@ -79,6 +79,24 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             load(&s.changes),
         ),
         (
+            "registrar_commit_transactions_total",
+            "Transactions of the node-wide committer (each holds one or more section batches).",
+            "counter",
+            load(&state.committer.transactions),
+        ),
+        (
+            "registrar_commit_batches_total",
+            "Section batches written by the node-wide committer.",
+            "counter",
+            load(&state.committer.batches),
+        ),
+        (
+            "registrar_commit_busy_microseconds_total",
+            "Time from BEGIN to COMMIT of the committer's transactions, summed.",
+            "counter",
+            load(&state.committer.busy_micros),
+        ),
+        (
             "registrar_enrolled_total",
             "Seats taken.",
             "counter",

@@ -28,6 +28,8 @@ use serde_json::json;
 use sqlx::{PgPool, Postgres, Transaction};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
@@ -49,6 +51,18 @@ impl Default for CommitterConfig {
     }
 }
 
+/// Counters of the node-wide committer, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct CommitterStats {
+    /// Transactions committed.
+    pub transactions: AtomicU64,
+    /// Section batches committed in them.
+    pub batches: AtomicU64,
+    /// Microseconds spent from BEGIN to COMMIT or failure, summed (fenced or failed
+    /// attempts included).
+    pub busy_micros: AtomicU64,
+}
+
 /// One section batch waiting for the committer.
 struct Job {
     batch: CommitBatch,
@@ -60,6 +74,7 @@ pub struct PgSectionStore {
     pool: PgPool,
     node_id: String,
     jobs: mpsc::UnboundedSender<Job>,
+    stats: Arc<CommitterStats>,
 }
 
 impl PgSectionStore {
@@ -74,19 +89,26 @@ impl PgSectionStore {
     pub fn with_committer(pool: PgPool, node_id: String, config: CommitterConfig) -> Self {
         let (jobs, queue) = mpsc::unbounded_channel();
         let queue = Arc::new(Mutex::new(queue));
+        let stats = Arc::new(CommitterStats::default());
         for _ in 0..config.workers.max(1) {
-            tokio::spawn(commit_worker(
-                pool.clone(),
-                node_id.clone(),
-                queue.clone(),
-                config.max_rows.max(1),
-            ));
+            let committer = Committer {
+                pool: pool.clone(),
+                node_id: node_id.clone(),
+                stats: stats.clone(),
+            };
+            tokio::spawn(committer.run(queue.clone(), config.max_rows.max(1)));
         }
         Self {
             pool,
             node_id,
             jobs,
+            stats,
         }
+    }
+
+    /// The committer's counters.
+    pub fn stats(&self) -> Arc<CommitterStats> {
+        self.stats.clone()
     }
 }
 
@@ -160,60 +182,85 @@ impl SectionStore for PgSectionStore {
     }
 }
 
-/// Take every queued batch (up to `max_rows` decisions) and commit them together, forever.
-async fn commit_worker(
+/// One committer worker.
+struct Committer {
     pool: PgPool,
     node_id: String,
-    queue: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>,
-    max_rows: usize,
-) {
-    loop {
-        let group = {
-            let mut queue = queue.lock().await;
-            let Some(first) = queue.recv().await else {
-                return;
-            };
-            let mut rows = first.batch.attempts.len();
-            let mut group = vec![first];
-            while rows < max_rows {
-                let Ok(job) = queue.try_recv() else { break };
-                rows += job.batch.attempts.len();
-                group.push(job);
-            }
-            group
-        };
-        commit_group(&pool, &node_id, group).await;
-    }
+    stats: Arc<CommitterStats>,
 }
 
-/// Commit a group and answer each job. Batches of the same section (which an actor never
-/// sends, since it awaits each commit) would go to separate transactions, in order.
-async fn commit_group(pool: &PgPool, node_id: &str, mut group: Vec<Job>) {
-    while !group.is_empty() {
-        let mut seen = HashSet::new();
-        let (now, later): (Vec<Job>, Vec<Job>) = group
-            .into_iter()
-            .partition(|job| seen.insert(job.batch.section));
-        group = later;
-        let batches: Vec<&CommitBatch> = now.iter().map(|job| &job.batch).collect();
-        let results = match write_group(pool, node_id, &batches).await {
-            Ok(results) => results,
-            Err(err) if batches.len() > 1 => {
-                tracing::warn!(error = %err, batches = batches.len(), "group commit failed; retrying each batch alone");
-                let mut results = Vec::with_capacity(batches.len());
-                for batch in &batches {
-                    results.push(match write_group(pool, node_id, &[batch]).await {
-                        Ok(mut one) => one.pop().unwrap_or(Err(StoreError::Fenced)),
-                        Err(err) => Err(unavailable(err)),
-                    });
+impl Committer {
+    /// Take every queued batch (up to `max_rows` decisions) and commit them together,
+    /// until the store is dropped.
+    async fn run(self, queue: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>, max_rows: usize) {
+        loop {
+            let group = {
+                let mut queue = queue.lock().await;
+                let Some(first) = queue.recv().await else {
+                    return;
+                };
+                let mut rows = first.batch.attempts.len();
+                let mut group = vec![first];
+                while rows < max_rows {
+                    let Ok(job) = queue.try_recv() else { break };
+                    rows += job.batch.attempts.len();
+                    group.push(job);
                 }
-                results
-            }
-            Err(err) => vec![Err(unavailable(err))],
-        };
-        for (job, result) in now.into_iter().zip(results) {
-            let _ = job.done.send(result);
+                group
+            };
+            self.commit_group(group).await;
         }
+    }
+
+    /// Commit a group and answer each job. Batches of the same section (which an actor
+    /// never sends, since it awaits each commit) go to separate transactions, in order.
+    async fn commit_group(&self, mut group: Vec<Job>) {
+        while !group.is_empty() {
+            let mut seen = HashSet::new();
+            let (now, later): (Vec<Job>, Vec<Job>) = group
+                .into_iter()
+                .partition(|job| seen.insert(job.batch.section));
+            group = later;
+            let batches: Vec<&CommitBatch> = now.iter().map(|job| &job.batch).collect();
+            let results = match self.write(&batches).await {
+                Ok(results) => results,
+                Err(err) if batches.len() > 1 => {
+                    tracing::warn!(error = %err, batches = batches.len(), "group commit failed; retrying each batch alone");
+                    let mut results = Vec::with_capacity(batches.len());
+                    for batch in &batches {
+                        results.push(match self.write(&[batch]).await {
+                            Ok(mut one) => one.pop().unwrap_or(Err(StoreError::Fenced)),
+                            Err(err) => Err(unavailable(err)),
+                        });
+                    }
+                    results
+                }
+                Err(err) => vec![Err(unavailable(err))],
+            };
+            for (job, result) in now.into_iter().zip(results) {
+                let _ = job.done.send(result);
+            }
+        }
+    }
+
+    /// [`write_group`], counted.
+    async fn write(
+        &self,
+        batches: &[&CommitBatch],
+    ) -> Result<Vec<Result<(), StoreError>>, sqlx::Error> {
+        let started = Instant::now();
+        let results = write_group(&self.pool, &self.node_id, batches).await;
+        let s = &self.stats;
+        s.busy_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        let committed = results
+            .as_ref()
+            .map_or(0, |r| r.iter().filter(|r| r.is_ok()).count());
+        if committed > 0 {
+            s.transactions.fetch_add(1, Ordering::Relaxed);
+            s.batches.fetch_add(committed as u64, Ordering::Relaxed);
+        }
+        results
     }
 }
 

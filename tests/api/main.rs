@@ -6,6 +6,7 @@ mod auth_roles;
 mod catalog_admin;
 mod events;
 mod flood;
+mod group_commit;
 mod helpers;
 mod input_errors;
 mod proxy;

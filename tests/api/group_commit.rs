@@ -1,0 +1,162 @@
+//! The node-wide committer against PostgreSQL: many sections' batches go into one
+//! transaction, a fenced batch is left out of it while its neighbours commit, and a batch
+//! the database rejects fails alone after the group is retried batch by batch.
+
+use crate::helpers::TestApp;
+use chrono::Utc;
+use registrar::store::sections::{CommitterConfig, PgSectionStore};
+use registrar_actors::ledger::SeatLedger;
+use registrar_actors::{
+    AttemptRecord, Command, CommitBatch, RequestId, SectionId, SectionStore, StoreError, StudentId,
+};
+use serde_json::json;
+use std::sync::atomic::Ordering;
+use uuid::Uuid;
+
+/// One enroll of `student` in `section`, decided on a ledger restored from the store.
+async fn enroll_batch(store: &PgSectionStore, section: Uuid, student: Uuid) -> CommitBatch {
+    let snap = store.load(SectionId(section)).await.unwrap();
+    let mut ledger = SeatLedger::restore(
+        snap.capacity,
+        snap.waitlist_capacity,
+        snap.enrolled,
+        snap.waitlist,
+        snap.next_waitlist_seq,
+    );
+    let request = RequestId::new_v4();
+    let command = Command::Enroll {
+        student: StudentId(student),
+        request,
+        seat_only: false,
+    };
+    let decision = ledger.apply(&command);
+    CommitBatch {
+        section: SectionId(section),
+        shard: snap.shard,
+        epoch: snap.epoch,
+        decided_at: Utc::now(),
+        counts: ledger.counts(),
+        changes: decision.changes,
+        attempts: vec![AttemptRecord {
+            request,
+            student: Some(StudentId(student)),
+            action: command.action(),
+            outcome: decision.outcome,
+        }],
+    }
+}
+
+async fn count(app: &TestApp, sql: &str, section: Uuid) -> i64 {
+    sqlx::query_scalar(sql)
+        .bind(section)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn one_transaction_for_many_sections_leaving_out_fenced_and_rejected_batches() {
+    let app = TestApp::spawn().await;
+    let term = app.open_term().await;
+    app.course("GC101", 3, &[]).await;
+    let mut sections = Vec::new();
+    for i in 0..12 {
+        sections.push(
+            app.section(term, "GC101", &format!("{i:02}"), 10, 0, json!([]))
+                .await,
+        );
+    }
+    let students: Vec<Uuid> = app
+        .students(2 * sections.len(), &[])
+        .await
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let store = PgSectionStore::with_committer(
+        app.pool.clone(),
+        app.settings.node_id.clone(),
+        CommitterConfig {
+            workers: 1,
+            max_rows: 4096,
+        },
+    );
+    let mut batches = Vec::new();
+    for (section, student) in sections.iter().zip(&students) {
+        batches.push(enroll_batch(&store, *section, *student).await);
+    }
+
+    // Section 0: another node wrote it under a newer epoch since (section-level fence).
+    sqlx::query("UPDATE sections SET owner_epoch = $2 WHERE id = $1")
+        .bind(sections[0])
+        .bind(batches[0].epoch + 1)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    // Section 1: its batch claims an epoch the shard never had (shard-level fence).
+    batches[1].epoch += 1;
+    // Section 2: counters that do not match the rows; the deferred trigger rejects it.
+    batches[2].counts.seats_taken = 2;
+
+    // Every commit is queued before the single worker runs (current-thread runtime).
+    let results = futures_util::future::join_all(batches.iter().map(|b| store.commit(b))).await;
+    assert_eq!(results[0], Err(StoreError::Fenced));
+    assert_eq!(results[1], Err(StoreError::Fenced));
+    assert!(
+        matches!(results[2], Err(StoreError::Unavailable(_))),
+        "{:?}",
+        results[2]
+    );
+    for (i, result) in results.iter().enumerate().skip(3) {
+        assert_eq!(*result, Ok(()), "section {i}");
+    }
+
+    // The group failed on section 2, then each batch was retried alone: the 9 good ones
+    // committed in a transaction each.
+    let stats = store.stats();
+    assert_eq!(stats.transactions.load(Ordering::Relaxed), 9);
+    assert_eq!(stats.batches.load(Ordering::Relaxed), 9);
+
+    // A second round on the good sections: all 9 batches in ONE transaction.
+    let mut second = Vec::new();
+    for (section, student) in sections.iter().zip(&students[sections.len()..]).skip(3) {
+        second.push(enroll_batch(&store, *section, *student).await);
+    }
+    let results = futures_util::future::join_all(second.iter().map(|b| store.commit(b))).await;
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    assert_eq!(stats.transactions.load(Ordering::Relaxed), 10);
+    assert_eq!(stats.batches.load(Ordering::Relaxed), 18);
+
+    for (i, section) in sections.iter().enumerate() {
+        let rows = count(
+            &app,
+            "SELECT count(*) FROM enrollments WHERE section_id = $1",
+            *section,
+        )
+        .await;
+        let attempts = count(
+            &app,
+            "SELECT count(*) FROM registration_attempts WHERE section_id = $1",
+            *section,
+        )
+        .await;
+        let events = count(
+            &app,
+            "SELECT count(*) FROM outbox WHERE payload->>'section_id' = $1::text",
+            *section,
+        )
+        .await;
+        let taken = count(
+            &app,
+            "SELECT seats_taken::int8 FROM sections WHERE id = $1",
+            *section,
+        )
+        .await;
+        let expect = if i >= 3 { 2 } else { 0 };
+        assert_eq!(
+            (rows, attempts, events, taken),
+            (expect, expect, expect, expect),
+            "section {i}"
+        );
+    }
+    app.stop().await;
+}
