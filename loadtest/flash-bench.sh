@@ -249,7 +249,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else
         "$A_RATE" "$(j healthz '.ops.healthz.p50_ms')" "$(j healthz '.ops.healthz.p99_ms')" "requests"
     printf '%-50s %11.1f %9.2f %9.2f  %s\n' "(b) flash: enroll over $SECTIONS sections (Zipf 1.1)" \
         "$B_RATE" "$(j flash '.ops.enroll.p50_ms')" "$(j flash '.ops.enroll.p99_ms')" \
-        "enroll decisions (201, 202, 409/422 refusals); of them seats and waitlist places (201+202) $B_ACCEPTED/s; logins $(j flash '.ops.login.per_s | floor')/s"
+        "enroll decisions (201, 202, 409/422 refusals); of them seats and waitlist places (201+202) $(printf "%.1f" "$B_ACCEPTED")/s; logins $(j flash '.ops.login.per_s | floor')/s"
     printf '%-50s %11.1f %9.2f %9.2f  %s\n' "(c) one hot section: enroll -> drop loop" \
         "$C_RATE" "$(j hot '.ops.enroll.p50_ms')" "$(j hot '.ops.enroll.p99_ms')" \
         "accepted decisions: enroll $(j hot '.ops.enroll.accepted_per_s | floor')/s + drop $(j hot '.ops.drop.accepted_per_s | floor')/s (p50/p99 of enroll)"
