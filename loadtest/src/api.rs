@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-/// Refusal codes that are correct answers under load (see `../shared/API.md`).
+/// Refusal codes that are correct answers under load (see `docs/api.md`).
 pub const EXPECTED_REFUSALS: &[&str] = &[
     "section_full",
     "already_enrolled",

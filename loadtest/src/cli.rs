@@ -4,7 +4,8 @@
 //!   out of the arguments here and everything else is handed to goose untouched, so every
 //!   goose flag (`--users`, `--increase-rate`, `--run-time`, `--test-plan`,
 //!   `--report-file`, ...) works as documented by goose;
-//! - `verify`: check a registrar database's invariants (see [`crate::verify`]).
+//! - `verify`: check a registrar database's invariants with the server's own checker
+//!   ([`registrar::verify`], the same as `registrar verify`).
 
 use anyhow::{Context, bail};
 use std::path::PathBuf;
