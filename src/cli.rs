@@ -106,7 +106,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    crate::telemetry::init(&settings.log, settings.log_format);
+    crate::telemetry::init(&settings.logging.log, settings.logging.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -135,12 +135,12 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<ExitCod
             } else {
                 ConsumerKind::Analytics
             };
-            let pool = store::connect(&settings.database_url, 4).await?;
+            let pool = store::connect(&settings.database.database_url, 4).await?;
             store::migrate(&pool).await?;
             let config = ConsumerConfig {
-                url: settings.amqp_url.clone(),
-                exchange: settings.events_exchange.clone(),
-                queue: format!("{}.{}", settings.queue_prefix, kind.name()),
+                url: settings.events.amqp_url.clone(),
+                exchange: settings.events.events_exchange.clone(),
+                queue: format!("{}.{}", settings.events.queue_prefix, kind.name()),
             };
             consumers::run(kind, pool, config, stop_on_signal()).await;
         }
@@ -148,8 +148,8 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<ExitCod
             command: EventsCommand::Tail { binding },
         } => {
             consumers::tail(
-                &settings.amqp_url,
-                &settings.events_exchange,
+                &settings.events.amqp_url,
+                &settings.events.events_exchange,
                 &binding,
                 stop_on_signal(),
             )
@@ -158,14 +158,15 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<ExitCod
         Command::Mirror {
             command: MirrorCommand::Rebuild,
         } => {
-            let pool = store::connect(&settings.database_url, 2).await?;
-            let mirror = SeatMirror::new(&settings.redis_url, &settings.redis_prefix)?;
+            let pool = store::connect(&settings.database.database_url, 2).await?;
+            let mirror =
+                SeatMirror::new(&settings.mirror.redis_url, &settings.mirror.redis_prefix)?;
             let n = mirror.rebuild(&pool).await?;
             println!("mirrored {n} sections to Redis");
         }
         Command::Verify { acks } => {
             let options = crate::verify::VerifyOptions {
-                database_url: settings.database_url.clone(),
+                database_url: settings.database.database_url.clone(),
                 acks,
             };
             return Ok(crate::verify::run(options).await?);
@@ -185,12 +186,12 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<ExitCod
             sections,
             reset,
         } => {
-            let pool = store::connect(&settings.database_url, 4).await?;
+            let pool = store::connect(&settings.database.database_url, 4).await?;
             store::migrate(&pool).await?;
             let mut generated = Vec::new();
             for (name, password) in [
-                ("admin", &mut settings.admin_password),
-                ("operator", &mut settings.operator_password),
+                ("admin", &mut settings.demo.admin_password),
+                ("operator", &mut settings.demo.operator_password),
             ] {
                 if password.is_empty() {
                     *password = uuid::Uuid::new_v4().simple().to_string()[..16].to_string();
@@ -202,10 +203,10 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<ExitCod
                 students,
                 sections,
                 reset,
-                shards: settings.shards,
-                demo_password_hash: hash_demo_password(&settings.demo_password),
-                admin_password_hash: hash_password(&settings.admin_password),
-                operator_password_hash: hash_password(&settings.operator_password),
+                shards: settings.cluster.shards,
+                demo_password_hash: hash_demo_password(&settings.demo.demo_password),
+                admin_password_hash: hash_password(&settings.demo.admin_password),
+                operator_password_hash: hash_password(&settings.demo.operator_password),
             };
             let summary = seed::seed(&pool, &options).await?;
             println!(

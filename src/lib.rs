@@ -11,7 +11,8 @@
 //! - [`cluster`]: shards and ownership epochs.
 //! - [`events`]: the outbox relay to RabbitMQ and the event consumers.
 //! - [`mirror`]: the Redis seat-count mirror.
-//! - [`domain`]: API types and input validation.
+//! - [`resources`]: the API's resources (terms, courses, sections, students, holds) and
+//!   the validation of client input.
 //! - [`cli`]: the `registrar` command line.
 //! - [`verify`]: the invariant and acknowledgement checker behind `registrar verify`.
 //!
@@ -21,10 +22,10 @@
 pub mod cli;
 pub mod cluster;
 pub mod config;
-pub mod domain;
 pub mod events;
 pub mod http;
 pub mod mirror;
+pub mod resources;
 pub mod service;
 pub mod shutdown;
 pub mod startup;

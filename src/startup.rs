@@ -52,13 +52,17 @@ impl Application {
     /// Connect, claim shards and bind. Does not migrate (`registrar migrate` or
     /// [`Application::migrate`] does).
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let pool = store::connect(&settings.database_url, settings.db_pool_size).await?;
+        let pool = store::connect(
+            &settings.database.database_url,
+            settings.database.db_pool_size,
+        )
+        .await?;
         Self::build_with_pool(settings, pool).await
     }
 
-    /// Apply migrations on `settings.database_url`.
+    /// Apply migrations on `settings.database.database_url`.
     pub async fn migrate(settings: &Settings) -> Result<(), StartupError> {
-        let pool = store::connect(&settings.database_url, 2).await?;
+        let pool = store::connect(&settings.database.database_url, 2).await?;
         store::migrate(&pool).await?;
         pool.close().await;
         Ok(())
@@ -66,33 +70,36 @@ impl Application {
 
     /// Like [`Application::build`] with an existing pool.
     pub async fn build_with_pool(settings: Settings, pool: PgPool) -> Result<Self, StartupError> {
-        let listener = TcpListener::bind(&settings.listen)
+        let listener = TcpListener::bind(&settings.http.listen)
             .await
-            .map_err(|e| StartupError::Bind(settings.listen.clone(), e))?;
+            .map_err(|e| StartupError::Bind(settings.http.listen.clone(), e))?;
         let address = listener
             .local_addr()
-            .map_err(|e| StartupError::Bind(settings.listen.clone(), e))?;
+            .map_err(|e| StartupError::Bind(settings.http.listen.clone(), e))?;
         cluster::claim_all_shards(
             &pool,
-            &settings.node_id,
+            &settings.cluster.node_id,
             &address.to_string(),
-            settings.shards,
+            settings.cluster.shards,
         )
         .await?;
 
-        let secret = if settings.jwt_secret.is_empty() {
+        let secret = if settings.http.jwt_secret.is_empty() {
             tracing::warn!(
                 "REGISTRAR_JWT_SECRET is not set: using a random secret; tokens die with this process"
             );
             uuid::Uuid::new_v4().to_string()
         } else {
-            settings.jwt_secret.clone()
+            settings.http.jwt_secret.clone()
         };
-        let tokens = Arc::new(TokenKeys::new(secret.as_bytes(), settings.token_ttl_secs));
-        let mirror = if settings.mirror_enabled {
+        let tokens = Arc::new(TokenKeys::new(
+            secret.as_bytes(),
+            settings.http.token_ttl_secs,
+        ));
+        let mirror = if settings.mirror.mirror_enabled {
             Some(SeatMirror::new(
-                &settings.redis_url,
-                &settings.redis_prefix,
+                &settings.mirror.redis_url,
+                &settings.mirror.redis_prefix,
             )?)
         } else {
             None
@@ -100,22 +107,22 @@ impl Application {
         let feed = Arc::new(SeatFeed::new(mirror));
         let store = Arc::new(PgSectionStore::with_committer(
             pool.clone(),
-            settings.node_id.clone(),
+            settings.cluster.node_id.clone(),
             CommitterConfig {
-                workers: settings.commit_workers,
-                max_rows: settings.commit_max_rows,
+                workers: settings.database.commit_workers,
+                max_rows: settings.database.commit_max_rows,
             },
         ));
         let committer = store.stats();
         let registry = Arc::new(SectionRegistry::new(
             store,
             feed.clone(),
-            settings.registry(),
+            settings.sections.registry(),
         ));
         let registration = Arc::new(RegistrationService::new(pool.clone(), registry));
         let limiter = Arc::new(http::limit::RateLimiter::new(
-            settings.rate_limit_per_sec,
-            settings.rate_limit_burst,
+            settings.http.rate_limit_per_sec,
+            settings.http.rate_limit_burst,
         ));
         let state = AppState {
             pool,
@@ -157,12 +164,12 @@ impl Application {
     ) -> Vec<tokio::task::JoinHandle<()>> {
         let s = &state.settings;
         let mut tasks = Vec::new();
-        if s.relay_enabled {
+        if s.events.relay_enabled {
             let relay = OutboxRelay::new(
                 state.pool.clone(),
-                s.amqp_url.clone(),
-                s.events_exchange.clone(),
-                s.relay_batch,
+                s.events.amqp_url.clone(),
+                s.events.events_exchange.clone(),
+                s.events.relay_batch,
                 state.feed.relay_wake.clone(),
                 state.relay.clone(),
             );
@@ -173,12 +180,12 @@ impl Application {
                 mirror.clone().run_writer(state.pool.clone(), stop.clone()),
             ));
         }
-        if s.consumers_in_process {
+        if s.events.consumers_in_process {
             for kind in [ConsumerKind::Notify, ConsumerKind::Analytics] {
                 let config = ConsumerConfig {
-                    url: s.amqp_url.clone(),
-                    exchange: s.events_exchange.clone(),
-                    queue: format!("{}.{}", s.queue_prefix, kind.name()),
+                    url: s.events.amqp_url.clone(),
+                    exchange: s.events.events_exchange.clone(),
+                    queue: format!("{}.{}", s.events.queue_prefix, kind.name()),
                 };
                 tasks.push(tokio::spawn(consumers::run(
                     kind,
@@ -210,7 +217,7 @@ impl Application {
                 }
             }
         });
-        tracing::info!(address = %self.address, node = %state.settings.node_id, "serving");
+        tracing::info!(address = %self.address, node = %state.settings.cluster.node_id, "serving");
         let feed = state.feed.clone();
         let shutdown = async move {
             shutdown.await;

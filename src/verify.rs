@@ -1,5 +1,5 @@
 //! `registrar verify` (also `registrar-loadtest verify`): after a load run, check a registrar database against the
-//! invariants of `../shared/DESIGN.md` and, given `--acks`, against every decision the
+//! invariants of docs/architecture.md and, given `--acks`, against every decision the
 //! server acknowledged during the run. Prints each violation and exits 1 on any; prints
 //! one summary line when clean.
 //!
@@ -20,6 +20,7 @@
 //!    `dropped` → no active place. Pairs whose last line is an `unknown` outcome are
 //!    skipped and counted as uncertain.
 
+use crate::events::payload::EventKind;
 use serde::Deserialize;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Row};
@@ -293,18 +294,17 @@ async fn outbox(pool: &PgPool) -> Result<Vec<String>> {
     let rows = sqlx::query(
         "WITH expected AS (
              SELECT section_id, kind, count(*) AS n FROM (
-                 SELECT section_id, CASE WHEN waitlist_seq IS NULL THEN 'enrollment.created'
-                                         ELSE 'waitlist.added' END AS kind
+                 SELECT section_id, CASE WHEN waitlist_seq IS NULL THEN $1 ELSE $2 END AS kind
                    FROM enrollments
                  UNION ALL
-                 SELECT section_id, 'waitlist.promoted' FROM enrollments
+                 SELECT section_id, $3 FROM enrollments
                   WHERE waitlist_seq IS NOT NULL AND enrolled_at IS NOT NULL
                  UNION ALL
-                 SELECT section_id, 'enrollment.dropped' FROM enrollments WHERE status = 'dropped'
+                 SELECT section_id, $4 FROM enrollments WHERE status = 'dropped'
              ) x GROUP BY 1, 2),
          actual AS (
              SELECT (payload->>'section_id')::uuid AS section_id, routing_key AS kind, count(*) AS n
-               FROM outbox WHERE routing_key <> 'section.capacity_changed'
+               FROM outbox WHERE routing_key <> $5
               GROUP BY 1, 2)
          SELECT coalesce(e.section_id, a.section_id), coalesce(e.kind, a.kind),
                 coalesce(e.n, 0), coalesce(a.n, 0)
@@ -312,6 +312,11 @@ async fn outbox(pool: &PgPool) -> Result<Vec<String>> {
           WHERE coalesce(e.n, 0) <> coalesce(a.n, 0)
           ORDER BY 1, 2",
     )
+    .bind(EventKind::EnrollmentCreated.routing_key())
+    .bind(EventKind::WaitlistAdded.routing_key())
+    .bind(EventKind::WaitlistPromoted.routing_key())
+    .bind(EventKind::EnrollmentDropped.routing_key())
+    .bind(EventKind::CapacityChanged.routing_key())
     .fetch_all(pool)
     .await?;
     let mut found: Vec<String> = rows

@@ -45,15 +45,3 @@ id_type!(
     /// without deciding twice.
     RequestId
 );
-
-impl RequestId {
-    /// The request id for a client's `Idempotency-Key`: the same student and key always
-    /// give the same id, so a retry after a lost answer is recognised by the actor.
-    pub fn from_idempotency_key(student: StudentId, key: &str) -> Self {
-        const NAMESPACE: Uuid = Uuid::from_u128(0x5f0c_9a3e_2d41_4b7c_9e15_7a1d_03c2_6b88);
-        let mut name = Vec::with_capacity(16 + key.len());
-        name.extend_from_slice(student.0.as_bytes());
-        name.extend_from_slice(key.as_bytes());
-        Self(Uuid::new_v5(&NAMESPACE, &name))
-    }
-}

@@ -207,17 +207,6 @@ pub enum ChangeKind {
 }
 
 impl ChangeKind {
-    /// The event type / routing key of this change.
-    pub fn event_type(&self) -> &'static str {
-        match self {
-            ChangeKind::Enrolled { .. } => "enrollment.created",
-            ChangeKind::Waitlisted { .. } => "waitlist.added",
-            ChangeKind::Dropped { .. } => "enrollment.dropped",
-            ChangeKind::Promoted { .. } => "waitlist.promoted",
-            ChangeKind::CapacityChanged { .. } => "section.capacity_changed",
-        }
-    }
-
     /// The student concerned, if any.
     pub fn student(&self) -> Option<StudentId> {
         match self {

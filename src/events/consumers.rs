@@ -10,15 +10,15 @@
 //!
 //! Also the operators' `registrar events tail`, which prints events as they arrive.
 
+use super::payload::{Event, EventKind};
 use super::{Backoff, amqp, sleep_or_shutdown};
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use chrono::{DurationRound, TimeDelta};
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, QueueBindOptions,
     QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
-use serde::Deserialize;
 use sqlx::{PgPool, Postgres, Transaction};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -41,28 +41,6 @@ impl ConsumerKind {
             ConsumerKind::Analytics => "analytics",
         }
     }
-}
-
-/// The fields consumers read from an event.
-#[derive(Debug, Deserialize)]
-pub struct Event {
-    /// Unique per event; the dedupe key.
-    pub event_id: Uuid,
-    /// Routing key.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Commit time of the change.
-    pub occurred_at: DateTime<Utc>,
-    /// Section.
-    pub section_id: Uuid,
-    /// Student, when the event concerns one.
-    pub student_id: Option<Uuid>,
-    /// Seats taken after the change.
-    pub seats_taken: u32,
-    /// Capacity after the change.
-    pub capacity: u32,
-    /// Waitlist position (waitlist.added).
-    pub position: Option<u32>,
 }
 
 /// Where a consumer reads from.
@@ -202,18 +180,20 @@ async fn notify(tx: &mut Transaction<'_, Postgres>, e: &Event) -> Result<(), sql
             .fetch_optional(&mut **tx)
             .await?;
     let label = label.unwrap_or_else(|| e.section_id.to_string());
-    let (kind, message) = match e.kind.as_str() {
-        "enrollment.created" => ("enrolled", format!("Enrolled in {label}")),
-        "waitlist.added" => (
-            "waitlisted",
-            format!(
-                "Waitlisted for {label} at position {}",
-                e.position.unwrap_or(0)
+    let (kind, message) = match e.kind {
+        EventKind::EnrollmentCreated => ("enrolled", format!("Enrolled in {label}")),
+        EventKind::WaitlistAdded => match e.position {
+            Some(p) => (
+                "waitlisted",
+                format!("Waitlisted for {label} at position {p}"),
             ),
-        ),
-        "waitlist.promoted" => ("promoted", format!("Promoted from the waitlist to {label}")),
-        "enrollment.dropped" => ("dropped", format!("Dropped {label}")),
-        _ => return Ok(()),
+            None => ("waitlisted", format!("Waitlisted for {label}")),
+        },
+        EventKind::WaitlistPromoted => {
+            ("promoted", format!("Promoted from the waitlist to {label}"))
+        }
+        EventKind::EnrollmentDropped => ("dropped", format!("Dropped {label}")),
+        EventKind::CapacityChanged => return Ok(()),
     };
     sqlx::query(
         "INSERT INTO notifications (student_id, event_id, kind, message, section_id, created_at)
@@ -238,12 +218,12 @@ async fn analytics(tx: &mut Transaction<'_, Postgres>, e: &Event) -> Result<(), 
     else {
         return Ok(());
     };
-    let column = match e.kind.as_str() {
-        "enrollment.created" => "enrolled",
-        "waitlist.added" => "waitlisted",
-        "enrollment.dropped" => "dropped",
-        "waitlist.promoted" => "promoted",
-        _ => return Ok(()),
+    let column = match e.kind {
+        EventKind::EnrollmentCreated => "enrolled",
+        EventKind::WaitlistAdded => "waitlisted",
+        EventKind::EnrollmentDropped => "dropped",
+        EventKind::WaitlistPromoted => "promoted",
+        EventKind::CapacityChanged => return Ok(()),
     };
     let takes_seat = matches!(column, "enrolled" | "promoted");
     let filled = takes_seat && e.capacity > 0 && e.seats_taken >= e.capacity;

@@ -1,14 +1,12 @@
-//! Events: the transactional outbox relay to RabbitMQ, the consumers (`notify`,
-//! `analytics`) and a tail for operators.
+//! Events: the schema ([`payload`]), the transactional outbox relay to RabbitMQ
+//! ([`relay`]), the consumers (`notify`, `analytics`) and a tail for operators.
 //!
-//! Topic exchange (default `registrar.events`), routing keys `enrollment.created`,
-//! `enrollment.dropped`, `waitlist.added`, `waitlist.promoted`, `section.capacity_changed`.
-//! Bodies are the outbox payloads: JSON with `event_id`, `type`, `occurred_at`,
-//! `section_id`, `student_id`, `seats_taken`, `capacity`, `waitlist_length`, `shard`,
-//! `epoch` (and `position`, `from`, `previous_capacity` where they apply).
+//! Events go to a topic exchange (default `registrar.events`) with the event kind as the
+//! routing key; bodies are the outbox payloads as written at commit.
 
 pub mod amqp;
 pub mod consumers;
+pub mod payload;
 pub mod relay;
 
 use std::time::Duration;

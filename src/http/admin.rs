@@ -2,9 +2,9 @@
 //! students and holds.
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::extract::{ApiJson, Caller, Ids};
-use crate::domain::{
+use crate::resources::{
     Course, Hold, NewHold, NewSection, NewStudent, NewTerm, NewWindow, RegistrationWindow, Role,
     SectionPatch, SectionView, StudentView, Term,
 };
@@ -65,10 +65,10 @@ pub async fn create_window(
     admin(&caller)?;
     body.validate()?;
     if !catalog::term_exists(&state.pool, term).await? {
-        return Err(ApiError::not_found("term_not_found", "no such term"));
+        return Err(ApiError::new(ErrorCode::TermNotFound, "no such term"));
     }
     let window = catalog::upsert_window(&state.pool, term, &body).await?;
-    state.registration.invalidate_windows();
+    state.registration.cache().invalidate_windows();
     Ok((StatusCode::CREATED, Json(window)))
 }
 
@@ -96,7 +96,8 @@ pub async fn create_section(
 ) -> Result<(StatusCode, Json<SectionView>), ApiError> {
     admin(&caller)?;
     let meetings = body.validate()?;
-    let id = catalog::create_section(&state.pool, &body, &meetings, state.settings.shards).await?;
+    let id = catalog::create_section(&state.pool, &body, &meetings, state.settings.cluster.shards)
+        .await?;
     let view = catalog::section(&state.pool, id)
         .await?
         .ok_or_else(|| ApiError::internal(&"created section vanished"))?;
@@ -117,8 +118,7 @@ pub async fn patch_section(
     admin(&caller)?;
     if body.capacity > 100_000 {
         return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_field",
+            ErrorCode::InvalidField,
             "capacity: 0 to 100000",
         ));
     }
@@ -128,7 +128,7 @@ pub async fn patch_section(
         .await?;
     let view = catalog::section(&state.pool, section)
         .await?
-        .ok_or_else(|| ApiError::not_found("section_not_found", "no such section"))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::SectionNotFound, "no such section"))?;
     Ok(Json(view))
 }
 
@@ -164,7 +164,7 @@ pub async fn get_student(
     students::get(&state.pool, id)
         .await?
         .map(Json)
-        .ok_or_else(|| ApiError::not_found("student_not_found", "no such student"))
+        .ok_or_else(|| ApiError::new(ErrorCode::StudentNotFound, "no such student"))
 }
 
 /// Put a hold on a student.
@@ -180,10 +180,10 @@ pub async fn add_hold(
     admin(&caller)?;
     body.validate()?;
     if students::get(&state.pool, student).await?.is_none() {
-        return Err(ApiError::not_found("student_not_found", "no such student"));
+        return Err(ApiError::new(ErrorCode::StudentNotFound, "no such student"));
     }
     let hold = students::add_hold(&state.pool, student, &body.reason).await?;
-    state.registration.invalidate_student(student);
+    state.registration.cache().invalidate_student(student);
     Ok((StatusCode::CREATED, Json(hold)))
 }
 
@@ -198,11 +198,11 @@ pub async fn remove_hold(
 ) -> Result<StatusCode, ApiError> {
     admin(&caller)?;
     if students::remove_hold(&state.pool, student, hold).await? {
-        state.registration.invalidate_student(student);
+        state.registration.cache().invalidate_student(student);
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::not_found(
-            "hold_not_found",
+        Err(ApiError::new(
+            ErrorCode::HoldNotFound,
             "no such hold on this student",
         ))
     }

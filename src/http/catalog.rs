@@ -2,9 +2,9 @@
 //! live seat stream of a section (Server-Sent Events).
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::extract::{ApiQuery, Ids};
-use crate::domain::{SectionView, Term, is_course_code};
+use crate::resources::{SectionView, Term, is_course_code};
 use crate::store::catalog;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -74,8 +74,7 @@ pub async fn list_sections(
     let limit = q.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             "limit must be 1 to 500",
         ));
     }
@@ -83,8 +82,7 @@ pub async fn list_sections(
         && !is_course_code(c)
     {
         return Err(ApiError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             "course must be a course code like CS101",
         ));
     }
@@ -94,7 +92,7 @@ pub async fn list_sections(
         .map(super::extract::parse_id)
         .transpose()?;
     if !catalog::term_exists(&state.pool, term).await? {
-        return Err(ApiError::not_found("term_not_found", "no such term"));
+        return Err(ApiError::new(ErrorCode::TermNotFound, "no such term"));
     }
     let items =
         catalog::list_sections(&state.pool, term, q.course.as_deref(), cursor, limit).await?;
@@ -124,7 +122,7 @@ pub async fn get_section(
     }
     let view = catalog::section(&state.pool, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("section_not_found", "no such section"))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::SectionNotFound, "no such section"))?;
     if let Some(mirror) = mirror {
         if heal {
             mirror.record(SectionId(id), counts_of(&view));
@@ -161,7 +159,7 @@ pub async fn seat_stream(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let view = catalog::section(&state.pool, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("section_not_found", "no such section"))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::SectionNotFound, "no such section"))?;
     let mut rx = state.feed.subscribe(SectionId(id), counts_of(&view));
     rx.mark_changed();
     let events = stream::unfold(rx, |mut rx| async move {

@@ -1,23 +1,147 @@
 //! The one place errors become HTTP: every error of every layer converts into an
 //! [`ApiError`], which renders as `application/problem+json` (RFC 9457) with a stable
-//! `code`. Internal errors are logged with their cause and shown to clients without it.
+//! [`ErrorCode`]. Each code carries its status, so a code can never be sent with the wrong
+//! one. Internal errors (bugs) are logged with their cause and shown to clients as a 500
+//! without it.
 
-use crate::domain::Invalid;
+use crate::resources::Invalid;
 use crate::service::registration::RegistrationError;
 use crate::store::DbError;
+use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use registrar_actors::CallError;
+use registrar_actors::student_rules::RuleViolation;
+use registrar_actors::{CallError, Refusal};
 use serde::Serialize;
 use utoipa::ToSchema;
+
+/// Declares [`ErrorCode`] with the wire string and status of every code, side by side.
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $name:ident = $code:literal, $status:ident;)*) => {
+        /// Every stable problem `code` the API answers with. Clients switch on these strings.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $($(#[$doc])* $name,)*
+        }
+
+        impl ErrorCode {
+            /// Every code, in declaration order (docs and tests walk it).
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$name,)*];
+
+            /// The wire string (`code` of the problem document).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$name => $code,)*
+                }
+            }
+
+            /// The HTTP status every answer with this code carries.
+            pub fn status(self) -> StatusCode {
+                match self {
+                    $(ErrorCode::$name => StatusCode::$status,)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// The body is not the JSON the route expects.
+    InvalidBody = "invalid_body", BAD_REQUEST;
+    /// A path identifier is not a UUID.
+    InvalidId = "invalid_id", BAD_REQUEST;
+    /// A query parameter is malformed.
+    InvalidQuery = "invalid_query", BAD_REQUEST;
+    /// The `Idempotency-Key` header is malformed.
+    InvalidIdempotencyKey = "invalid_idempotency_key", BAD_REQUEST;
+    /// Missing, expired or forged token; wrong credentials.
+    Unauthenticated = "unauthenticated", UNAUTHORIZED;
+    /// The caller's role may not do this.
+    Forbidden = "forbidden", FORBIDDEN;
+    /// No registration window of the student's standing is open.
+    RegistrationWindowClosed = "registration_window_closed", FORBIDDEN;
+    /// The student has a hold.
+    StudentOnHold = "student_on_hold", FORBIDDEN;
+    /// No such route.
+    NotFound = "not_found", NOT_FOUND;
+    /// No such section.
+    SectionNotFound = "section_not_found", NOT_FOUND;
+    /// No such term.
+    TermNotFound = "term_not_found", NOT_FOUND;
+    /// No such student.
+    StudentNotFound = "student_not_found", NOT_FOUND;
+    /// No such hold.
+    HoldNotFound = "hold_not_found", NOT_FOUND;
+    /// A drop of a section the student is not in.
+    NotEnrolled = "not_enrolled", NOT_FOUND;
+    /// The route does not accept that method.
+    MethodNotAllowed = "method_not_allowed", METHOD_NOT_ALLOWED;
+    /// A record with the same key exists.
+    AlreadyExists = "already_exists", CONFLICT;
+    /// The student already holds a seat in the section.
+    AlreadyEnrolled = "already_enrolled", CONFLICT;
+    /// The student is already on the section's waitlist.
+    AlreadyWaitlisted = "already_waitlisted", CONFLICT;
+    /// No seat and no waitlist place left.
+    SectionFull = "section_full", CONFLICT;
+    /// The section meets at the same time as one on the schedule.
+    TimeConflict = "time_conflict", CONFLICT;
+    /// The schedule already has a section of the course.
+    DuplicateCourse = "duplicate_course", CONFLICT;
+    /// A capacity below the seats already taken.
+    CapacityBelowTaken = "capacity_below_taken", CONFLICT;
+    /// The body is larger than the server accepts.
+    PayloadTooLarge = "payload_too_large", PAYLOAD_TOO_LARGE;
+    /// A field is out of range or malformed.
+    InvalidField = "invalid_field", UNPROCESSABLE_ENTITY;
+    /// A referenced record does not exist.
+    UnknownReference = "unknown_reference", UNPROCESSABLE_ENTITY;
+    /// Missing prerequisites.
+    PrerequisitesNotMet = "prerequisites_not_met", UNPROCESSABLE_ENTITY;
+    /// The enroll would exceed the student's credit limit.
+    CreditLimitExceeded = "credit_limit_exceeded", UNPROCESSABLE_ENTITY;
+    /// Too many requests from this caller (with `Retry-After`).
+    RateLimited = "rate_limited", TOO_MANY_REQUESTS;
+    /// A bug; the cause is logged, never shown.
+    Internal = "internal", INTERNAL_SERVER_ERROR;
+    /// Too many commands in flight (with `Retry-After`); nothing was recorded.
+    Overloaded = "overloaded", SERVICE_UNAVAILABLE;
+    /// A dependency is down (with `Retry-After`); nothing was recorded.
+    Unavailable = "unavailable", SERVICE_UNAVAILABLE;
+    /// No decision within the call timeout; a retry with the same key gets it.
+    DecisionPending = "decision_pending", SERVICE_UNAVAILABLE;
+}
+
+impl From<&Refusal> for ErrorCode {
+    fn from(r: &Refusal) -> Self {
+        match r {
+            Refusal::SectionFull => ErrorCode::SectionFull,
+            Refusal::AlreadyEnrolled => ErrorCode::AlreadyEnrolled,
+            Refusal::AlreadyWaitlisted => ErrorCode::AlreadyWaitlisted,
+            Refusal::NotEnrolled => ErrorCode::NotEnrolled,
+            Refusal::CapacityBelowTaken { .. } => ErrorCode::CapacityBelowTaken,
+        }
+    }
+}
+
+impl From<&RuleViolation> for ErrorCode {
+    fn from(v: &RuleViolation) -> Self {
+        match v {
+            RuleViolation::OnHold => ErrorCode::StudentOnHold,
+            RuleViolation::WindowClosed => ErrorCode::RegistrationWindowClosed,
+            RuleViolation::DuplicateCourse { .. } => ErrorCode::DuplicateCourse,
+            RuleViolation::PrerequisitesNotMet { .. } => ErrorCode::PrerequisitesNotMet,
+            RuleViolation::TimeConflict { .. } => ErrorCode::TimeConflict,
+            RuleViolation::CreditLimitExceeded { .. } => ErrorCode::CreditLimitExceeded,
+        }
+    }
+}
 
 /// An RFC 9457 problem with a stable `code`.
 #[derive(Debug, Clone)]
 pub struct ApiError {
-    /// HTTP status.
-    pub status: StatusCode,
-    /// Stable machine-readable code.
-    pub code: &'static str,
+    /// Stable machine-readable code; decides the HTTP status.
+    pub code: ErrorCode,
     /// Human-readable explanation of this occurrence.
     pub detail: String,
     /// Seconds to wait before retrying (429/503).
@@ -41,10 +165,9 @@ pub struct Problem {
 }
 
 impl ApiError {
-    /// A problem with `status`, `code` and `detail`.
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+    /// A problem with `code` (and so its status) and `detail`.
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
         Self {
-            status,
             code,
             detail: detail.into(),
             retry_after: None,
@@ -59,77 +182,83 @@ impl ApiError {
 
     /// 400 `invalid_body`.
     pub fn invalid_body(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_body", detail)
+        Self::new(ErrorCode::InvalidBody, detail)
     }
 
     /// 400 `invalid_id`.
     pub fn invalid_id(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_id", detail)
+        Self::new(ErrorCode::InvalidId, detail)
     }
 
     /// 401 `unauthenticated`.
     pub fn unauthenticated(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", detail)
+        Self::new(ErrorCode::Unauthenticated, detail)
     }
 
     /// 403 `forbidden`.
     pub fn forbidden(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
+        Self::new(ErrorCode::Forbidden, detail)
     }
 
-    /// 404 with a specific code.
-    pub fn not_found(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, code, detail)
+    /// 503 `unavailable` with `Retry-After: 1`: nothing was recorded.
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unavailable, detail).retry_after(1)
     }
 
-    /// 500, with the cause logged but not shown.
+    /// 500 `internal`, with the cause logged but not shown.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
         Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorCode::Internal,
             "an internal error occurred; it has been logged",
         )
     }
 
-    fn title(&self) -> &'static str {
-        self.status.canonical_reason().unwrap_or("Error")
+    /// The HTTP status of this problem.
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
     }
 
     /// The problem document of this error (also stored as an idempotent answer).
     pub fn body(&self) -> serde_json::Value {
+        let status = self.status();
         serde_json::json!({
-            "type": format!("https://registrar.dev/problems/{}", self.code),
-            "title": self.title(),
-            "status": self.status.as_u16(),
-            "code": self.code,
+            "type": format!("https://registrar.dev/problems/{}", self.code.as_str()),
+            "title": status.canonical_reason().unwrap_or("Error"),
+            "status": status.as_u16(),
+            "code": self.code.as_str(),
             "detail": self.detail,
         })
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut response = (self.status, axum::Json(self.body())).into_response();
-        let headers = response.headers_mut();
+/// Render a JSON answer: problem+json for 4xx/5xx, plain JSON otherwise. The only place a
+/// response body is built from a status and a document, so a stored idempotent answer
+/// replays exactly as the first one was sent.
+pub fn render(status: StatusCode, body: serde_json::Value, retry_after: Option<u32>) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    let headers = response.headers_mut();
+    if status.is_client_error() || status.is_server_error() {
         headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if let Some(secs) = self.retry_after {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        response
+    }
+    if let Some(secs) = retry_after {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        render(self.status(), self.body(), self.retry_after)
     }
 }
 
 impl From<Invalid> for ApiError {
     fn from(e: Invalid) -> Self {
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_field",
-            e.to_string(),
-        )
+        Self::new(ErrorCode::InvalidField, e.to_string())
     }
 }
 
@@ -137,28 +266,21 @@ impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         match e {
             DbError::Duplicate(c) => Self::new(
-                StatusCode::CONFLICT,
-                "already_exists",
+                ErrorCode::AlreadyExists,
                 format!("a record with the same key exists ({c})"),
             ),
             DbError::MissingReference(c) => Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unknown_reference",
+                ErrorCode::UnknownReference,
                 format!("a referenced record does not exist ({c})"),
             ),
             DbError::Check(c) => Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_field",
+                ErrorCode::InvalidField,
                 format!("a value is out of range ({c})"),
             ),
-            DbError::Other(
-                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed,
-            ) => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the database is unreachable; nothing was recorded",
-            )
-            .retry_after(1),
+            DbError::Unavailable(why) => {
+                tracing::warn!(%why, "database unavailable");
+                Self::unavailable("the database is unreachable; nothing was recorded")
+            }
             DbError::Other(other) => Self::internal(&other),
         }
     }
@@ -168,30 +290,20 @@ impl From<CallError> for ApiError {
     fn from(e: CallError) -> Self {
         match e {
             CallError::Overloaded => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "overloaded",
+                ErrorCode::Overloaded,
                 "too many requests in flight for this section; retry shortly",
             )
             .retry_after(1),
-            CallError::NotFound => Self::not_found("section_not_found", "no such section"),
+            CallError::NotFound => Self::new(ErrorCode::SectionNotFound, "no such section"),
             CallError::Unavailable(why) => {
                 tracing::warn!(%why, "decision not recorded");
-                Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "the decision could not be recorded; nothing was recorded",
-                )
-                .retry_after(1)
+                Self::unavailable("the decision could not be recorded; nothing was recorded")
             }
-            CallError::NotOwner => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the section is moving between nodes; nothing was recorded",
-            )
-            .retry_after(1),
+            CallError::NotOwner => {
+                Self::unavailable("the section is moving between nodes; nothing was recorded")
+            }
             CallError::Pending => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "decision_pending",
+                ErrorCode::DecisionPending,
                 "no decision yet; retry with the same Idempotency-Key to get it",
             )
             .retry_after(1),
@@ -203,26 +315,85 @@ impl From<RegistrationError> for ApiError {
     fn from(e: RegistrationError) -> Self {
         use RegistrationError as R;
         match e {
-            R::SectionNotFound => Self::not_found("section_not_found", "no such section"),
+            R::SectionNotFound => Self::new(ErrorCode::SectionNotFound, "no such section"),
             R::StudentNotFound => Self::unauthenticated("the account no longer exists"),
             R::NotAStudent => Self::forbidden("only students register for sections"),
-            R::Rule(v) => {
-                let status = match v.code() {
-                    "student_on_hold" | "registration_window_closed" => StatusCode::FORBIDDEN,
-                    "duplicate_course" | "time_conflict" => StatusCode::CONFLICT,
-                    _ => StatusCode::UNPROCESSABLE_ENTITY,
-                };
-                Self::new(status, v.code(), v.to_string())
-            }
-            R::Refused(r) => {
-                let status = match r.code() {
-                    "not_enrolled" => StatusCode::NOT_FOUND,
-                    _ => StatusCode::CONFLICT,
-                };
-                Self::new(status, r.code(), r.to_string())
-            }
+            R::Rule(v) => Self::new(ErrorCode::from(&v), v.to_string()),
+            R::Refused(r) => Self::new(ErrorCode::from(&r), r.to_string()),
             R::Call(c) => c.into(),
             R::Db(d) => d.into(),
+            R::Bug(why) => Self::internal(&why),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use registrar_actors::SectionId;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_are_unique_snake_case_and_errors() {
+        let mut seen = HashSet::new();
+        for code in ErrorCode::ALL {
+            let s = code.as_str();
+            assert!(seen.insert(s), "{s} declared twice");
+            assert!(
+                s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{s}"
+            );
+            let status = code.status();
+            assert!(status.is_client_error() || status.is_server_error(), "{s}");
+        }
+    }
+
+    #[test]
+    fn refusal_and_rule_codes_match_the_audit_codes() {
+        // The actors write these codes into the audit trail; the API must say the same.
+        let refusals = [
+            Refusal::SectionFull,
+            Refusal::AlreadyEnrolled,
+            Refusal::AlreadyWaitlisted,
+            Refusal::NotEnrolled,
+            Refusal::CapacityBelowTaken {
+                requested: 1,
+                seats_taken: 2,
+            },
+        ];
+        for r in &refusals {
+            assert_eq!(ErrorCode::from(r).as_str(), r.code());
+        }
+        let rules = [
+            RuleViolation::OnHold,
+            RuleViolation::WindowClosed,
+            RuleViolation::DuplicateCourse {
+                course: "CS1".into(),
+            },
+            RuleViolation::PrerequisitesNotMet { missing: vec![] },
+            RuleViolation::TimeConflict {
+                with: SectionId::new_v4(),
+            },
+            RuleViolation::CreditLimitExceeded {
+                limit: 1,
+                would_be: 2,
+            },
+        ];
+        for v in &rules {
+            assert_eq!(ErrorCode::from(v).as_str(), v.code());
+        }
+    }
+
+    #[test]
+    fn a_problem_carries_its_codes_status() {
+        let e = ApiError::new(ErrorCode::SectionFull, "full");
+        let body = e.body();
+        assert_eq!(body["status"], 409);
+        assert_eq!(body["code"], "section_full");
+        assert_eq!(body["title"], "Conflict");
+        assert_eq!(
+            ApiError::new(ErrorCode::NotEnrolled, "").status(),
+            StatusCode::NOT_FOUND
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! The REST API (see `../shared/API.md`): one module per resource, each exposing
+//! The REST API (guide: `docs/api.md`; contract: `GET /api/v1/openapi.json`): one module per resource, each exposing
 //! `router()`; [`app`] assembles them with the shared layers (body limit, tracing, panic
 //! catcher) and problem+json answers for unknown routes and methods.
 
@@ -19,9 +19,8 @@ use crate::service::feed::SeatFeed;
 use crate::service::registration::RegistrationService;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use error::ApiError;
+use error::{ApiError, ErrorCode};
 use sqlx::PgPool;
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -48,12 +47,12 @@ pub struct AppState {
     pub committer: Arc<crate::store::sections::CommitterStats>,
     /// Section views as last read from PostgreSQL; their fixed fields never change, so a
     /// read with the counts from the Redis mirror needs no database round trip.
-    pub section_views: Arc<dashmap::DashMap<uuid::Uuid, crate::domain::SectionView>>,
+    pub section_views: Arc<dashmap::DashMap<uuid::Uuid, crate::resources::SectionView>>,
 }
 
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
-    let max_body = state.settings.max_body_bytes;
+    let max_body = state.settings.http.max_body_bytes;
     Router::new()
         .merge(auth::router())
         .merge(catalog::router())
@@ -75,13 +74,12 @@ pub fn app(state: AppState) -> Router {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::not_found("not_found", "no such route")
+    ApiError::new(ErrorCode::NotFound, "no such route")
 }
 
 async fn method_not_allowed() -> ApiError {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         "this route does not accept that method",
     )
 }

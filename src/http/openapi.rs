@@ -21,7 +21,7 @@ use utoipa::{Modify, OpenApi};
         super::reports::my_notifications, super::reports::term_analytics,
         super::ops::healthz, super::ops::readyz, super::ops::metrics,
     ),
-    components(schemas(super::error::Problem, crate::domain::MeetingDto, crate::domain::Standing, crate::domain::Role)),
+    components(schemas(super::error::Problem, crate::resources::MeetingDto, crate::resources::Standing, crate::resources::Role)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

@@ -32,7 +32,7 @@ pub async fn healthz() -> &'static str {
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let owned: Result<i64, _> =
         sqlx::query_scalar("SELECT count(*) FROM shard_owners WHERE node_id = $1")
-            .bind(&state.settings.node_id)
+            .bind(&state.settings.cluster.node_id)
             .fetch_one(&state.pool)
             .await;
     let details = json!({

@@ -1,19 +1,17 @@
 //! Student registration: enroll, drop, swap and the student's own schedule.
 //!
-//! Enroll, drop and swap accept an `Idempotency-Key` header: the first final answer (a
-//! success or a 4xx refusal) is stored and returned again for the same key; 5xx answers are
-//! not stored, so a retry after `unavailable` or `decision_pending` is decided (or replayed
-//! by the section actor, which recognises the request id derived from the key).
+//! Enroll, drop and swap accept an `Idempotency-Key` header (see `service::idempotency`):
+//! the first final answer is stored and returned again for the same key.
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode, render};
 use super::extract::{ApiJson, Caller, Ids, parse_id};
-use crate::domain::Role;
+use crate::resources::Role;
+use crate::service::idempotency::{self, IdempotencyKey};
 use crate::service::registration::{Enrolled, Schedule};
-use crate::store::audit;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use registrar_actors::{RequestId, StudentId};
@@ -70,52 +68,38 @@ pub struct SwapRequest {
     pub add: String,
 }
 
-const MAX_KEY_LEN: usize = 255;
-
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(raw) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    let key = raw
-        .to_str()
-        .ok()
-        .filter(|k| {
-            !k.is_empty() && k.len() <= MAX_KEY_LEN && k.bytes().all(|b| b.is_ascii_graphic())
-        })
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_idempotency_key",
-                "Idempotency-Key must be 1-255 visible ASCII characters",
-            )
-        })?;
-    Ok(Some(key.to_string()))
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
+    headers
+        .get("idempotency-key")
+        .map(|raw| IdempotencyKey::parse(raw.as_bytes()))
+        .transpose()
+        .map_err(|e| ApiError::new(ErrorCode::InvalidIdempotencyKey, e.to_string()))
 }
 
 fn student_caller(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
     caller.require(Role::Student)?;
     state.limiter.check(caller.id).map_err(|wait| {
-        ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many requests; slow down",
-        )
-        .retry_after(wait)
+        ApiError::new(ErrorCode::RateLimited, "too many requests; slow down").retry_after(wait)
     })
 }
 
-fn render(status: StatusCode, body: Value) -> Response {
-    let mut response = (status, Json(body)).into_response();
-    if status.is_client_error() || status.is_server_error() {
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
-    }
-    response
+/// Render a stored answer (a status that was valid when it was stored).
+fn replayed(answer: idempotency::Answer) -> Result<Response, ApiError> {
+    let status = u16::try_from(answer.status)
+        .ok()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .ok_or_else(|| {
+            ApiError::internal(&format_args!(
+                "stored idempotent answer has status {}",
+                answer.status
+            ))
+        })?;
+    Ok(render(status, answer.body, None))
 }
 
 /// Run `decide` once per idempotency key: replay a stored answer, or decide and store it.
+/// Final answers (successes and 4xx refusals) are stored; 5xx answers are not, so a retry
+/// after one is decided (or replayed by the section actor, which knows the request id).
 async fn idempotent<F>(
     state: &AppState,
     caller: &Caller,
@@ -125,29 +109,23 @@ async fn idempotent<F>(
 where
     F: AsyncFnOnce(RequestId) -> Result<(StatusCode, Value), ApiError>,
 {
-    let key = idempotency_key(headers)?;
-    let Some(key) = key else {
+    let Some(key) = idempotency_key(headers)? else {
         let (status, body) = decide(RequestId::new_v4()).await?;
-        return Ok(render(status, body));
+        return Ok(render(status, body, None));
     };
-    if let Some((status, body)) = audit::stored_answer(&state.pool, caller.id, &key).await? {
-        return Ok(render(
-            StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
-            body,
-        ));
+    if let Some(answer) = idempotency::replay(&state.pool, caller.id, &key).await? {
+        return replayed(answer);
     }
-    let request = RequestId::from_idempotency_key(StudentId(caller.id), &key);
-    let (status, body) = match decide(request).await {
+    let (status, body) = match decide(key.request_id(StudentId(caller.id))).await {
         Ok(answer) => answer,
-        Err(e) if e.status.is_client_error() => (e.status, e.body()),
+        Err(e) if e.status().is_client_error() => (e.status(), e.body()),
         Err(e) => return Err(e),
     };
-    let (status, body) =
-        audit::store_answer(&state.pool, caller.id, &key, status.as_u16(), &body).await?;
-    Ok(render(
-        StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+    let answer = idempotency::Answer {
+        status: status.as_u16() as i16,
         body,
-    ))
+    };
+    replayed(idempotency::remember(&state.pool, caller.id, &key, answer).await?)
 }
 
 fn enrollment_answer(section: Uuid, student: Uuid, enrolled: Enrolled) -> (StatusCode, Value) {
@@ -173,7 +151,7 @@ fn enrollment_answer(section: Uuid, student: Uuid, enrolled: Enrolled) -> (Statu
             },
         ),
     };
-    (status, serde_json::to_value(body).unwrap_or_default())
+    (status, json!(body))
 }
 
 /// Enroll the calling student (a seat, else a waitlist place).
@@ -222,10 +200,7 @@ pub async fn drop_me(
             status: "dropped".into(),
             promoted: dropped.promoted,
         };
-        Ok((
-            StatusCode::OK,
-            serde_json::to_value(body).unwrap_or_default(),
-        ))
+        Ok((StatusCode::OK, json!(body)))
     })
     .await
 }

@@ -2,9 +2,9 @@
 //! registration analytics.
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::extract::{Caller, Ids};
-use crate::domain::Role;
+use crate::resources::Role;
 use crate::store::{catalog, reports};
 use axum::extract::State;
 use axum::routing::get;
@@ -41,7 +41,7 @@ pub async fn term_analytics(
 ) -> Result<Json<reports::TermFigures>, ApiError> {
     caller.require(Role::Admin)?;
     if !catalog::term_exists(&state.pool, term).await? {
-        return Err(ApiError::not_found("term_not_found", "no such term"));
+        return Err(ApiError::new(ErrorCode::TermNotFound, "no such term"));
     }
     Ok(Json(reports::term_figures(&state.pool, term).await?))
 }

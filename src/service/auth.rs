@@ -1,6 +1,6 @@
 //! Passwords (argon2id) and access tokens (HS256 JWTs carrying subject and role).
 
-use crate::domain::Role;
+use crate::resources::Role;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation, decode, encode};

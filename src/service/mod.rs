@@ -3,4 +3,7 @@
 
 pub mod auth;
 pub mod feed;
+pub mod idempotency;
 pub mod registration;
+pub mod rule_cache;
+pub mod student_locks;

@@ -1,46 +1,27 @@
 //! The registration flow: enroll, drop, swap, capacity changes and schedules.
 //!
-//! Student-level rules need the student's whole schedule, so each student's requests are
-//! serialized by a per-student async lock held across "load schedule → check rules → ask
-//! the section actor → commit". A lock (rather than a student actor) because the critical
-//! section is short, almost never contended (one student, one browser), and needs no state
-//! kept between requests; the map entry disappears when nobody holds it.
+//! A student's requests are serialized by [`StudentLocks`], held across "read the rule
+//! inputs → check the student rules → ask the section actor → note the answer", so the
+//! rules always see the whole schedule. The inputs come from the [`RuleCache`], which the
+//! flow keeps exact from the section actors' answers.
 //!
 //! Section-level decisions (seats, waitlist) belong to the section actors; this service
 //! never decides a seat itself.
-//!
-//! The rule inputs of a student (standing, holds, completed courses, active sections) are
-//! cached for [`STUDENT_TTL`]: reading them was one query per enroll, the only per-request
-//! database round trip left on the hot path. The cache stays exact for what this node
-//! does: the active sections are updated under the student's lock from the section actor's
-//! own answers (a seat or waitlist place taken, a drop, `already_enrolled`/`not_enrolled`
-//! corrections), a hold added or lifted here forgets the student, and any answer that
-//! leaves the outcome unknown (store unavailable, decision pending) forgets it too. The TTL
-//! bounds how long a change made elsewhere (SQL by hand, another node) goes unseen; a
-//! waitlist promotion does not change the active sections, so it needs no update.
 
-use crate::domain::{SectionFacts, Standing};
-use crate::store::{self, DbError, audit, catalog, students};
+use super::idempotency::part_of;
+use super::rule_cache::RuleCache;
+use super::student_locks::StudentLocks;
+use crate::resources::SectionFacts;
+use crate::store::{self, DbError, audit};
 use chrono::{DateTime, Utc};
-use dashmap::DashMap;
-use registrar_actors::student_rules::{RuleViolation, StudentProfile, Window, check_enroll};
+use registrar_actors::student_rules::{RuleViolation, StudentProfile, check_enroll};
 use registrar_actors::{
     CallError, Command, Outcome, Refusal, RequestId, SectionId, SectionRegistry, StudentId,
 };
 use sqlx::PgPool;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio::sync::Mutex;
+use std::time::Duration;
 use uuid::Uuid;
-
-/// How long a cached registration window is trusted (admin edits show up within this).
-const WINDOW_TTL: Duration = Duration::from_secs(2);
-
-/// How long a student's cached rule inputs are trusted (see the module docs).
-pub const STUDENT_TTL: Duration = Duration::from_secs(5);
-
-/// Cached students beyond which expired entries are swept out.
-const STUDENT_CACHE_SWEEP: usize = 50_000;
 
 /// Why a registration request was not carried out.
 #[derive(Debug, thiserror::Error)]
@@ -66,12 +47,9 @@ pub enum RegistrationError {
     /// The database failed.
     #[error(transparent)]
     Db(#[from] DbError),
-}
-
-impl From<sqlx::Error> for RegistrationError {
-    fn from(e: sqlx::Error) -> Self {
-        RegistrationError::Db(e.into())
-    }
+    /// A bug: something that cannot happen did (logged, answered 500).
+    #[error("bug: {0}")]
+    Bug(String),
 }
 
 /// An accepted enroll.
@@ -130,14 +108,10 @@ pub struct Schedule {
 pub struct RegistrationService {
     pool: PgPool,
     registry: Arc<SectionRegistry>,
-    /// Immutable facts of sections, loaded once.
-    facts: DashMap<Uuid, Arc<SectionFacts>>,
-    /// Windows by (term, standing), with the time they were read.
-    windows: DashMap<(Uuid, Standing), (Instant, Option<Window>)>,
-    /// Rule inputs by student, with the time they were read (see the module docs).
-    students: DashMap<Uuid, (Instant, students::RuleInputs)>,
-    /// One async lock per student with a request in progress.
-    locks: DashMap<Uuid, Arc<Mutex<()>>>,
+    /// The student rules' inputs.
+    cache: RuleCache,
+    /// One student's requests at a time.
+    locks: StudentLocks,
     /// Group-committed audit rows of rule refusals.
     refusals: audit::RefusalLog,
 }
@@ -147,12 +121,10 @@ impl RegistrationService {
     pub fn new(pool: PgPool, registry: Arc<SectionRegistry>) -> Self {
         Self {
             refusals: audit::RefusalLog::spawn(pool.clone()),
+            cache: RuleCache::new(pool.clone()),
+            locks: StudentLocks::default(),
             pool,
             registry,
-            facts: DashMap::new(),
-            windows: DashMap::new(),
-            students: DashMap::new(),
-            locks: DashMap::new(),
         }
     }
 
@@ -161,33 +133,9 @@ impl RegistrationService {
         &self.registry
     }
 
-    /// Forget cached windows (after an admin edit).
-    pub fn invalidate_windows(&self) {
-        self.windows.clear();
-    }
-
-    /// Forget the cached rule inputs of `student` (after an admin edit, e.g. a hold).
-    pub fn invalidate_student(&self, student: Uuid) {
-        self.students.remove(&student);
-    }
-
-    /// The rule inputs of `student`: cached, or read (and cached) when absent or expired.
-    async fn rule_inputs(&self, student: Uuid) -> Result<students::RuleInputs, RegistrationError> {
-        if let Some(entry) = self.students.get(&student)
-            && entry.0.elapsed() < STUDENT_TTL
-        {
-            return Ok(entry.1.clone());
-        }
-        let inputs = students::rule_inputs(&self.pool, student)
-            .await?
-            .ok_or(RegistrationError::StudentNotFound)?;
-        if self.students.len() >= STUDENT_CACHE_SWEEP {
-            self.students
-                .retain(|_, (at, _)| at.elapsed() < STUDENT_TTL);
-        }
-        self.students
-            .insert(student, (Instant::now(), inputs.clone()));
-        Ok(inputs)
+    /// The rule caches (admin edits invalidate what they change).
+    pub fn cache(&self) -> &RuleCache {
+        &self.cache
     }
 
     /// Record what a section actor's answer says about `student`'s membership of `section`
@@ -210,78 +158,15 @@ impl RegistrationService {
             // Unknown outcome: read the database next time.
             Err(_) => None,
         };
-        let Some(member) = member else {
-            self.invalidate_student(student);
-            return;
-        };
-        if let Some(mut entry) = self.students.get_mut(&student) {
-            let active = &mut entry.1.active_sections;
-            active.retain(|s| *s != section);
-            if member {
-                active.push(section);
-            }
-        }
-    }
-
-    /// Run `f` holding `student`'s lock.
-    async fn serialized<T>(&self, student: Uuid, f: impl AsyncFnOnce() -> T) -> T {
-        let lock = self.locks.entry(student).or_default().clone();
-        let out = {
-            let _held = lock.lock().await;
-            f().await
-        };
-        drop(lock);
-        self.locks
-            .remove_if(&student, |_, l| Arc::strong_count(l) == 1);
-        out
+        self.cache.note_membership(student, section, member);
     }
 
     /// The fixed facts of `section`.
     pub async fn facts(&self, section: Uuid) -> Result<Arc<SectionFacts>, RegistrationError> {
-        if let Some(f) = self.facts.get(&section) {
-            return Ok(f.clone());
-        }
-        let found = catalog::section_facts(&self.pool, &[section]).await?;
-        let facts = Arc::new(
-            found
-                .into_iter()
-                .next()
-                .ok_or(RegistrationError::SectionNotFound)?,
-        );
-        self.facts.insert(section, facts.clone());
-        Ok(facts)
-    }
-
-    async fn facts_many(&self, ids: &[Uuid]) -> Result<Vec<Arc<SectionFacts>>, RegistrationError> {
-        let missing: Vec<Uuid> = ids
-            .iter()
-            .filter(|id| !self.facts.contains_key(id))
-            .copied()
-            .collect();
-        if !missing.is_empty() {
-            for f in catalog::section_facts(&self.pool, &missing).await? {
-                self.facts.insert(f.id().0, Arc::new(f));
-            }
-        }
-        Ok(ids
-            .iter()
-            .filter_map(|id| self.facts.get(id).map(|f| f.clone()))
-            .collect())
-    }
-
-    async fn window(
-        &self,
-        term: Uuid,
-        standing: Standing,
-    ) -> Result<Option<Window>, RegistrationError> {
-        if let Some(entry) = self.windows.get(&(term, standing))
-            && entry.0.elapsed() < WINDOW_TTL
-        {
-            return Ok(entry.1);
-        }
-        let w = catalog::window(&self.pool, term, standing).await?;
-        self.windows.insert((term, standing), (Instant::now(), w));
-        Ok(w)
+        self.cache
+            .facts(section)
+            .await?
+            .ok_or(RegistrationError::SectionNotFound)
     }
 
     /// Load the student and check the rules for taking `target` (dropping `replacing`).
@@ -292,10 +177,15 @@ impl RegistrationService {
         replacing: Option<Uuid>,
         request: RequestId,
     ) -> Result<Vec<Uuid>, RegistrationError> {
-        let inputs = self.rule_inputs(student).await?;
+        let inputs = self
+            .cache
+            .rule_inputs(student)
+            .await?
+            .ok_or(RegistrationError::StudentNotFound)?;
         let standing = inputs.standing.ok_or(RegistrationError::NotAStudent)?;
-        let window = self.window(target.term_id, standing).await?;
+        let window = self.cache.window(target.term_id, standing).await?;
         let schedule = self
+            .cache
             .facts_many(&inputs.active_sections)
             .await?
             .into_iter()
@@ -332,14 +222,15 @@ impl RegistrationService {
         section: Uuid,
         request: RequestId,
     ) -> Result<Enrolled, RegistrationError> {
-        self.serialized(student, async || {
-            let target = self.facts(section).await?;
-            self.check_rules(student, &target, None, request).await?;
-            let result = self.enroll_in_actor(student, section, request, false).await;
-            self.note_membership(student, section, &result, true);
-            result
-        })
-        .await
+        self.locks
+            .serialized(student, async || {
+                let target = self.facts(section).await?;
+                self.check_rules(student, &target, None, request).await?;
+                let result = self.enroll_in_actor(student, section, request, false).await;
+                self.note_membership(student, section, &result, true);
+                result
+            })
+            .await
     }
 
     async fn enroll_in_actor(
@@ -390,13 +281,14 @@ impl RegistrationService {
         section: Uuid,
         request: RequestId,
     ) -> Result<Dropped, RegistrationError> {
-        self.serialized(student, async || {
-            self.facts(section).await?;
-            let result = self.drop_in_actor(student, section, request).await;
-            self.note_membership(student, section, &result, false);
-            result
-        })
-        .await
+        self.locks
+            .serialized(student, async || {
+                self.facts(section).await?;
+                let result = self.drop_in_actor(student, section, request).await;
+                self.note_membership(student, section, &result, false);
+                result
+            })
+            .await
     }
 
     /// Take a seat in `add` and, only if that succeeded, leave `drop`.
@@ -411,13 +303,14 @@ impl RegistrationService {
         add: Uuid,
         request: RequestId,
     ) -> Result<(Enrolled, Dropped), RegistrationError> {
-        self.serialized(student, async || {
-            let result = self.swap_locked(student, drop, add, request).await;
-            // Two sections, maybe an undo: read the database next time.
-            self.invalidate_student(student);
-            result
-        })
-        .await
+        self.locks
+            .serialized(student, async || {
+                let result = self.swap_locked(student, drop, add, request).await;
+                // Two sections, maybe an undo: read the database next time.
+                self.cache.invalidate_student(student);
+                result
+            })
+            .await
     }
 
     async fn swap_locked(
@@ -435,8 +328,8 @@ impl RegistrationService {
         if !active.contains(&drop) {
             return Err(Refusal::NotEnrolled.into());
         }
-        let add_request = derived(request, "add");
-        let drop_request = derived(request, "drop");
+        let add_request = part_of(request, "add");
+        let drop_request = part_of(request, "drop");
         let enrolled = self
             .enroll_in_actor(student, add, add_request, true)
             .await?;
@@ -449,7 +342,7 @@ impl RegistrationService {
             tokio::time::sleep(Duration::from_millis(50 * (attempt + 1))).await;
         }
         tracing::error!(%student, %add, %drop, "swap: drop failed after add; undoing the add");
-        let undo = derived(request, "undo");
+        let undo = part_of(request, "undo");
         if let Err(e) = self.drop_in_actor(student, add, undo).await {
             tracing::error!(%student, %add, error = %e, "swap: undo failed; student holds both sections");
         }
@@ -482,7 +375,7 @@ impl RegistrationService {
     pub async fn schedule(&self, student: Uuid) -> Result<Schedule, RegistrationError> {
         let rows = store::students::schedule(&self.pool, student).await?;
         let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
-        let facts = self.facts_many(&ids).await?;
+        let facts = self.cache.facts_many(&ids).await?;
         let mut out = Schedule {
             enrolled: vec![],
             waitlisted: vec![],
@@ -511,12 +404,8 @@ impl RegistrationService {
     }
 }
 
-/// A sub-request id derived from a request (the halves of a swap).
-fn derived(request: RequestId, part: &str) -> RequestId {
-    RequestId::from_idempotency_key(StudentId(request.0), part)
-}
-
 fn unreachable_outcome<T>(outcome: Outcome) -> Result<T, RegistrationError> {
-    tracing::error!(?outcome, "section actor answered a different command");
-    Err(CallError::Unavailable("unexpected outcome".into()).into())
+    Err(RegistrationError::Bug(format!(
+        "section actor answered a different command: {outcome:?}"
+    )))
 }

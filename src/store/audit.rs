@@ -1,6 +1,6 @@
-//! The audit trail of refusals decided outside the section actors (student rules, written
-//! with group commit by [`RefusalLog`]), and the
-//! stored first answers of requests that carried an `Idempotency-Key`.
+//! The audit trail of refusals decided outside the section actors (student rules), written
+//! with group commit by [`RefusalLog`]. Decisions of the section actors are audited in
+//! their own batch commit (`store::sections`).
 
 use super::{DbError, DbResult};
 use sqlx::PgPool;
@@ -22,7 +22,7 @@ pub struct Refusal {
     pub code: &'static str,
 }
 
-type Pending = (Refusal, oneshot::Sender<Result<(), String>>);
+type Pending = (Refusal, oneshot::Sender<DbResult<()>>);
 
 /// Group commit of refusal audit rows: refusals decided by the student rules (half the
 /// answers in a registration rush) are written by one task, many per transaction, and
@@ -42,7 +42,7 @@ impl RefusalLog {
             while rx.recv_many(&mut group, 512).await > 0 {
                 let result = write_refusals(&pool, group.iter().map(|(r, _)| r))
                     .await
-                    .map_err(|e| e.to_string());
+                    .map_err(DbError::from);
                 for (_, reply) in group.drain(..) {
                     let _ = reply.send(result.clone());
                 }
@@ -54,15 +54,14 @@ impl RefusalLog {
     /// Record `refusal`; returns once it is committed.
     pub async fn record(&self, refusal: Refusal) -> DbResult<()> {
         let (reply, committed) = oneshot::channel();
-        let closed = || DbError::Other(sqlx::Error::PoolClosed);
-        self.tx.send((refusal, reply)).await.map_err(|_| closed())?;
-        match committed.await.map_err(|_| closed())? {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                tracing::warn!(error = %e, "refusal audit write failed");
-                Err(closed())
-            }
-        }
+        let stopped = || DbError::Unavailable("the refusal audit writer stopped".into());
+        self.tx
+            .send((refusal, reply))
+            .await
+            .map_err(|_| stopped())?;
+        committed.await.map_err(|_| stopped())?.inspect_err(|e| {
+            tracing::warn!(error = %e, "refusal audit write failed");
+        })
     }
 }
 
@@ -91,47 +90,4 @@ async fn write_refusals<'a>(
     .execute(pool)
     .await?;
     Ok(())
-}
-
-/// The stored answer for (student, key), if any.
-pub async fn stored_answer(
-    pool: &PgPool,
-    student: Uuid,
-    key: &str,
-) -> DbResult<Option<(u16, serde_json::Value)>> {
-    let row: Option<(i16, serde_json::Value)> = sqlx::query_as(
-        "SELECT status, body FROM idempotency_keys WHERE student_id = $1 AND key = $2",
-    )
-    .bind(student)
-    .bind(key)
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|(s, b)| (s as u16, b)))
-}
-
-/// Store the first answer for (student, key); if one is already stored, return it instead.
-pub async fn store_answer(
-    pool: &PgPool,
-    student: Uuid,
-    key: &str,
-    status: u16,
-    body: &serde_json::Value,
-) -> DbResult<(u16, serde_json::Value)> {
-    let inserted = sqlx::query(
-        "INSERT INTO idempotency_keys (student_id, key, status, body) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (student_id, key) DO NOTHING",
-    )
-    .bind(student)
-    .bind(key)
-    .bind(status as i16)
-    .bind(body)
-    .execute(pool)
-    .await
-    .map_err(DbError::from_sqlx)?;
-    if inserted.rows_affected() == 1 {
-        return Ok((status, body.clone()));
-    }
-    Ok(stored_answer(pool, student, key)
-        .await?
-        .unwrap_or((status, body.clone())))
 }

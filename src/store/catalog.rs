@@ -1,8 +1,8 @@
 //! Catalog queries: terms, courses, sections, registration windows.
 
-use super::{DbError, DbResult};
+use super::DbResult;
 use crate::cluster::shard_of;
-use crate::domain::{
+use crate::resources::{
     Course, MeetingDto, NewSection, NewTerm, NewWindow, RegistrationWindow, SectionFacts,
     SectionView, Standing, Term,
 };
@@ -20,8 +20,7 @@ pub async fn create_term(pool: &PgPool, t: &NewTerm) -> DbResult<Term> {
         .bind(&t.code)
         .bind(&t.name)
         .execute(pool)
-        .await
-        .map_err(DbError::from_sqlx)?;
+        .await?;
     Ok(Term {
         id,
         code: t.code.clone(),
@@ -70,7 +69,7 @@ pub async fn upsert_window(
     .bind(w.closes_at)
     .fetch_one(pool)
     .await
-    .map_err(DbError::from_sqlx)?;
+?;
     Ok(RegistrationWindow {
         id,
         term_id: term,
@@ -105,8 +104,7 @@ pub async fn create_course(pool: &PgPool, c: &Course) -> DbResult<()> {
     .bind(c.credits as i16)
     .bind(&c.prerequisites)
     .execute(pool)
-    .await
-    .map_err(DbError::from_sqlx)?;
+    .await?;
     Ok(())
 }
 
@@ -132,7 +130,7 @@ pub async fn create_section(
     .bind(shard_of(id, shards) as i32)
     .execute(pool)
     .await
-    .map_err(DbError::from_sqlx)?;
+?;
     Ok(id)
 }
 

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod catalog;
+pub mod idempotency;
 pub mod reports;
 pub mod sections;
 pub mod seed;
@@ -12,8 +13,9 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use std::time::Duration;
 
-/// Why a query failed, in terms callers can act on.
-#[derive(Debug, thiserror::Error)]
+/// Why a query failed, in terms callers can act on. There is one way from a sqlx error to
+/// a `DbError` (its `From`), so a plain `?` keeps the classification.
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum DbError {
     /// A unique constraint refused a duplicate; carries the constraint name.
     #[error("duplicate value violates {0}")]
@@ -24,24 +26,38 @@ pub enum DbError {
     /// A CHECK constraint refused the values; carries the constraint name.
     #[error("value rejected by {0}")]
     Check(String),
-    /// Anything else: connection lost, timeout, bug.
+    /// The database cannot be reached or is shutting down; nothing was recorded.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else: a bug in a query, a type mismatch (the cause, for the log).
     #[error("database error: {0}")]
-    Other(#[from] sqlx::Error),
+    Other(String),
 }
 
-impl DbError {
-    /// Classify a sqlx error by its SQLSTATE.
-    pub fn from_sqlx(err: sqlx::Error) -> Self {
-        if let sqlx::Error::Database(db) = &err {
-            let constraint = db.constraint().unwrap_or_default().to_string();
-            match db.code().as_deref() {
-                Some("23505") => return DbError::Duplicate(constraint),
-                Some("23503") => return DbError::MissingReference(constraint),
-                Some("23514") => return DbError::Check(constraint),
-                _ => {}
+impl From<sqlx::Error> for DbError {
+    /// Classify by SQLSTATE (constraint violations, shutdown) or by the kind of failure.
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::Database(db) => {
+                let constraint = db.constraint().unwrap_or_default().to_string();
+                match db.code().as_deref() {
+                    Some("23505") => return DbError::Duplicate(constraint),
+                    Some("23503") => return DbError::MissingReference(constraint),
+                    Some("23514") => return DbError::Check(constraint),
+                    // Class 08 (connection exception), 57P01-57P03 (shutting down,
+                    // cannot connect now).
+                    Some(c) if c.starts_with("08") || c.starts_with("57P") => {
+                        return DbError::Unavailable(err.to_string());
+                    }
+                    _ => {}
+                }
             }
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                return DbError::Unavailable(err.to_string());
+            }
+            _ => {}
         }
-        DbError::Other(err)
+        DbError::Other(err.to_string())
     }
 }
 

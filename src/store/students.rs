@@ -1,7 +1,7 @@
 //! Accounts, holds and schedules.
 
-use super::{DbError, DbResult};
-use crate::domain::{Hold, NewStudent, Role, Standing, StudentView};
+use super::DbResult;
+use crate::resources::{Hold, NewStudent, Role, Standing, StudentView};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -46,7 +46,7 @@ pub async fn create(pool: &PgPool, s: &NewStudent, password_hash: &str) -> DbRes
     .bind(&s.completed_courses)
     .execute(pool)
     .await
-    .map_err(DbError::from_sqlx)?;
+?;
     Ok(StudentView {
         id,
         username: s.username.clone(),
@@ -125,8 +125,7 @@ pub async fn add_hold(pool: &PgPool, student: Uuid, reason: &str) -> DbResult<Ho
     .bind(student)
     .bind(reason)
     .fetch_one(pool)
-    .await
-    .map_err(DbError::from_sqlx)?;
+    .await?;
     Ok(Hold {
         id,
         student_id: student,

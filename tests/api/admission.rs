@@ -9,7 +9,7 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_mailbox_sheds_load_with_overloaded_and_keeps_every_ack() {
-    let app = TestApp::spawn_with(|s| s.section_max_in_flight = 4).await;
+    let app = TestApp::spawn_with(|s| s.sections.section_max_in_flight = 4).await;
     let term = app.open_term().await;
     app.course("CS101", 3, &[]).await;
     let section = app.section(term, "CS101", "01", 1000, 0, json!([])).await;
@@ -68,8 +68,8 @@ async fn full_mailbox_sheds_load_with_overloaded_and_keeps_every_ack() {
 #[tokio::test]
 async fn a_student_hammering_the_api_is_rate_limited() {
     let app = TestApp::spawn_with(|s| {
-        s.rate_limit_per_sec = 1;
-        s.rate_limit_burst = 3;
+        s.http.rate_limit_per_sec = 1;
+        s.http.rate_limit_burst = 3;
     })
     .await;
     let (_, token) = app.student().await;

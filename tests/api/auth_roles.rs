@@ -2,7 +2,7 @@
 //! admin routes, staff on student routes.
 
 use crate::helpers::*;
-use registrar::domain::Role;
+use registrar::resources::Role;
 use reqwest::StatusCode;
 use serde_json::json;
 

@@ -85,8 +85,8 @@ async fn backlog(app: &TestApp) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_committed_change_is_published_once_and_consumed_once() {
-    let app = TestApp::spawn_with(|s| s.consumers_in_process = true).await;
-    let events = collect_events(&app.settings.events_exchange).await;
+    let app = TestApp::spawn_with(|s| s.events.consumers_in_process = true).await;
+    let events = collect_events(&app.settings.events.events_exchange).await;
     let term = app.open_term().await;
     app.course("CS101", 3, &[]).await;
     let section = app
@@ -177,7 +177,7 @@ async fn every_committed_change_is_published_once_and_consumed_once() {
         .parse::<Uuid>()
         .unwrap();
     assert!(promoted.contains(&promoted_student));
-    let token = app.token(promoted_student, registrar::domain::Role::Student);
+    let token = app.token(promoted_student, registrar::resources::Role::Student);
     let notes: Value = app
         .get("/api/v1/students/me/notifications", Some(&token))
         .await
@@ -234,8 +234,8 @@ async fn every_committed_change_is_published_once_and_consumed_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_outage_delays_events_never_enrollments() {
     let proxy = Proxy::start(target_of(&amqp_url())).await;
-    let app = TestApp::spawn_with(|s| s.amqp_url = proxy.url_for(&amqp_url())).await;
-    let events = collect_events(&app.settings.events_exchange).await;
+    let app = TestApp::spawn_with(|s| s.events.amqp_url = proxy.url_for(&amqp_url())).await;
+    let events = collect_events(&app.settings.events.events_exchange).await;
     let term = app.open_term().await;
     app.course("CS101", 3, &[]).await;
     let section = app.section(term, "CS101", "01", 100, 0, json!([])).await;
@@ -283,12 +283,12 @@ async fn broker_outage_delays_events_never_enrollments() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_outage_and_flush_never_stop_enrollment_and_the_mirror_heals() {
     let proxy = Proxy::start(target_of(&redis_url())).await;
-    let app = TestApp::spawn_with(|s| s.redis_url = proxy.url_for(&redis_url())).await;
+    let app = TestApp::spawn_with(|s| s.mirror.redis_url = proxy.url_for(&redis_url())).await;
     let redis = Builder::from_config(Config::from_url(&redis_url()).unwrap())
         .build()
         .unwrap();
     redis.init().await.unwrap();
-    let key_of = |s: Uuid| format!("{}:section:{s}", app.settings.redis_prefix);
+    let key_of = |s: Uuid| format!("{}:section:{s}", app.settings.mirror.redis_prefix);
     let mirrored = async |section: Uuid| -> Option<i64> {
         let v: Option<String> = redis.hget(key_of(section), "seats_taken").await.unwrap();
         v.map(|v| v.parse().unwrap())

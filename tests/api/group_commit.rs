@@ -74,7 +74,7 @@ async fn one_transaction_for_many_sections_leaving_out_fenced_and_rejected_batch
         .collect();
     let store = PgSectionStore::with_committer(
         app.pool.clone(),
-        app.settings.node_id.clone(),
+        app.settings.cluster.node_id.clone(),
         CommitterConfig {
             workers: 1,
             max_rows: 4096,

@@ -5,7 +5,7 @@
 
 use chrono::{Duration, Utc};
 use registrar::config::Settings;
-use registrar::domain::Role;
+use registrar::resources::Role;
 use registrar::service::auth::{TokenKeys, hash_demo_password};
 use registrar::startup::Application;
 use reqwest::{Client, Response, StatusCode};
@@ -59,22 +59,21 @@ pub fn amqp_url() -> String {
 /// Settings for a test node on `database`; the Redis prefix, exchange and queue names are
 /// derived from the database name, so each test has its own.
 pub fn test_settings(database: &str) -> Settings {
-    Settings {
-        listen: "127.0.0.1:0".into(),
-        redis_url: redis_url(),
-        amqp_url: amqp_url(),
-        redis_prefix: database.to_string(),
-        events_exchange: format!("registrar.events.{database}"),
-        queue_prefix: database.to_string(),
-        database_url: database_url(database),
-        jwt_secret: SECRET.into(),
-        node_id: "test-node".into(),
-        shards: 16,
-        db_pool_size: 8,
-        rate_limit_per_sec: 0,
-        log: "warn".into(),
-        ..Settings::default()
-    }
+    let mut s = Settings::default();
+    s.http.listen = "127.0.0.1:0".into();
+    s.http.jwt_secret = SECRET.into();
+    s.http.rate_limit_per_sec = 0;
+    s.mirror.redis_url = redis_url();
+    s.mirror.redis_prefix = database.to_string();
+    s.events.amqp_url = amqp_url();
+    s.events.events_exchange = format!("registrar.events.{database}");
+    s.events.queue_prefix = database.to_string();
+    s.database.database_url = database_url(database);
+    s.database.db_pool_size = 8;
+    s.cluster.node_id = "test-node".into();
+    s.cluster.shards = 16;
+    s.logging.log = "warn".into();
+    s
 }
 
 /// Create and migrate a fresh database; its name.
@@ -112,7 +111,7 @@ impl TestApp {
 
     /// Start a server with `settings` (on an existing database).
     pub async fn start(settings: Settings) -> TestApp {
-        registrar::telemetry::init(&settings.log, settings.log_format);
+        registrar::telemetry::init(&settings.logging.log, settings.logging.log_format);
         let app = Application::build(settings.clone())
             .await
             .expect("build application");

@@ -22,11 +22,11 @@ struct Node {
 fn start_node(settings: &registrar::config::Settings) -> Node {
     let mut child = Command::new(env!("CARGO_BIN_EXE_registrar"))
         .arg("serve")
-        .env("REGISTRAR_DATABASE_URL", &settings.database_url)
+        .env("REGISTRAR_DATABASE_URL", &settings.database.database_url)
         .env("REGISTRAR_LISTEN", "127.0.0.1:0")
         .env("REGISTRAR_JWT_SECRET", SECRET)
         .env("REGISTRAR_NODE_ID", "test-node")
-        .env("REGISTRAR_SHARDS", settings.shards.to_string())
+        .env("REGISTRAR_SHARDS", settings.cluster.shards.to_string())
         .env("REGISTRAR_RATE_LIMIT_PER_SEC", "0")
         .env("REGISTRAR_LOG", "warn")
         .stdout(Stdio::piped())
@@ -59,7 +59,9 @@ async fn sigkill_mid_flood_loses_no_acknowledged_enrollment() {
     let section = app.section(term, "CS101", "01", 100, 100, json!([])).await;
     let students = app.students(600, &[]).await;
     let settings = app.stop().await;
-    let pool = sqlx::PgPool::connect(&settings.database_url).await.unwrap();
+    let pool = sqlx::PgPool::connect(&settings.database.database_url)
+        .await
+        .unwrap();
 
     let mut node = start_node(&settings);
     let client = reqwest::Client::new();

@@ -31,17 +31,19 @@ async fn verify_passes_on_real_traffic_and_names_a_violation() {
     app.drop_section(&students[0].1, section).await;
     let settings = app.stop().await;
 
-    let (code, out) = verify(&settings.database_url);
+    let (code, out) = verify(&settings.database.database_url);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("verify: OK"), "{out}");
 
     // An event lost from the outbox is a violation.
-    let pool = sqlx::PgPool::connect(&settings.database_url).await.unwrap();
+    let pool = sqlx::PgPool::connect(&settings.database.database_url)
+        .await
+        .unwrap();
     sqlx::query("DELETE FROM outbox WHERE id = (SELECT max(id) FROM outbox)")
         .execute(&pool)
         .await
         .unwrap();
-    let (code, out) = verify(&settings.database_url);
+    let (code, out) = verify(&settings.database.database_url);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("outbox"), "{out}");
 }

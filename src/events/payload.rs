@@ -1,0 +1,188 @@
+//! The event schema, in one place: the kinds of event with their routing keys, and the
+//! JSON body every event carries. The section store writes it into the outbox, the relay
+//! publishes it as it is, the consumers and `registrar verify` read it back.
+
+use chrono::{DateTime, Utc};
+use registrar_actors::CommitBatch;
+use registrar_actors::ledger::{Change, ChangeKind, Placement};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The kinds of event; the serialized name is the routing key and the `type` field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EventKind {
+    /// A student took a seat.
+    #[serde(rename = "enrollment.created")]
+    EnrollmentCreated,
+    /// A student left a seat or the waitlist.
+    #[serde(rename = "enrollment.dropped")]
+    EnrollmentDropped,
+    /// A student joined the waitlist.
+    #[serde(rename = "waitlist.added")]
+    WaitlistAdded,
+    /// A waitlisted student got a seat.
+    #[serde(rename = "waitlist.promoted")]
+    WaitlistPromoted,
+    /// An admin changed the capacity.
+    #[serde(rename = "section.capacity_changed")]
+    CapacityChanged,
+}
+
+impl EventKind {
+    /// Every kind.
+    pub const ALL: [EventKind; 5] = [
+        EventKind::EnrollmentCreated,
+        EventKind::EnrollmentDropped,
+        EventKind::WaitlistAdded,
+        EventKind::WaitlistPromoted,
+        EventKind::CapacityChanged,
+    ];
+
+    /// The routing key (and `type`) of this kind.
+    pub fn routing_key(self) -> &'static str {
+        match self {
+            EventKind::EnrollmentCreated => "enrollment.created",
+            EventKind::EnrollmentDropped => "enrollment.dropped",
+            EventKind::WaitlistAdded => "waitlist.added",
+            EventKind::WaitlistPromoted => "waitlist.promoted",
+            EventKind::CapacityChanged => "section.capacity_changed",
+        }
+    }
+
+    /// The kind of event a committed change yields.
+    pub fn of(change: &ChangeKind) -> Self {
+        match change {
+            ChangeKind::Enrolled { .. } => EventKind::EnrollmentCreated,
+            ChangeKind::Waitlisted { .. } => EventKind::WaitlistAdded,
+            ChangeKind::Dropped { .. } => EventKind::EnrollmentDropped,
+            ChangeKind::Promoted { .. } => EventKind::WaitlistPromoted,
+            ChangeKind::CapacityChanged { .. } => EventKind::CapacityChanged,
+        }
+    }
+}
+
+/// What a dropped student held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Held {
+    /// A seat.
+    Enrolled,
+    /// A waitlist place.
+    Waitlisted,
+}
+
+/// The body of every event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Unique per event: consumers drop duplicates by it.
+    pub event_id: Uuid,
+    /// The kind (also the routing key).
+    #[serde(rename = "type")]
+    pub kind: EventKind,
+    /// When the batch holding the change was decided.
+    pub occurred_at: DateTime<Utc>,
+    /// The section.
+    pub section_id: Uuid,
+    /// The student, when the event concerns one (null for capacity changes).
+    pub student_id: Option<Uuid>,
+    /// The request that caused the change.
+    pub request_id: Uuid,
+    /// Seats taken right after the change.
+    pub seats_taken: u32,
+    /// Capacity right after the change.
+    pub capacity: u32,
+    /// Waitlist length right after the change.
+    pub waitlist_length: u32,
+    /// The section's shard.
+    pub shard: u32,
+    /// The ownership epoch the change was written under.
+    pub epoch: i64,
+    /// Position on joining the waitlist (`waitlist.added`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<u32>,
+    /// What the student held (`enrollment.dropped`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Held>,
+    /// Capacity before the change (`section.capacity_changed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_capacity: Option<u32>,
+}
+
+impl Event {
+    /// The event of `change`, committed in `batch`, under `event_id`.
+    pub fn of(batch: &CommitBatch, change: &Change, event_id: Uuid) -> Self {
+        let mut event = Event {
+            event_id,
+            kind: EventKind::of(&change.kind),
+            occurred_at: batch.decided_at,
+            section_id: batch.section.0,
+            student_id: change.kind.student().map(|s| s.0),
+            request_id: change.request.0,
+            seats_taken: change.counts.seats_taken,
+            capacity: change.counts.capacity,
+            waitlist_length: change.counts.waitlist_length,
+            shard: batch.shard,
+            epoch: batch.epoch,
+            position: None,
+            from: None,
+            previous_capacity: None,
+        };
+        match change.kind {
+            ChangeKind::Waitlisted { position, .. } => event.position = Some(position),
+            ChangeKind::Dropped { from, .. } => {
+                event.from = Some(match from {
+                    Placement::Enrolled => Held::Enrolled,
+                    Placement::Waitlisted => Held::Waitlisted,
+                });
+            }
+            ChangeKind::CapacityChanged { from, to } => {
+                event.previous_capacity = Some(from);
+                event.capacity = to;
+            }
+            ChangeKind::Enrolled { .. } | ChangeKind::Promoted { .. } => {}
+        }
+        event
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routing_keys_are_the_serialized_names() {
+        for kind in EventKind::ALL {
+            let json = serde_json::to_value(kind).unwrap();
+            assert_eq!(json, kind.routing_key());
+            let back: EventKind = serde_json::from_value(json).unwrap();
+            assert_eq!(back, kind);
+        }
+    }
+
+    #[test]
+    fn optional_fields_appear_only_where_they_apply() {
+        let e = Event {
+            event_id: Uuid::nil(),
+            kind: EventKind::EnrollmentCreated,
+            occurred_at: DateTime::UNIX_EPOCH,
+            section_id: Uuid::nil(),
+            student_id: None,
+            request_id: Uuid::nil(),
+            seats_taken: 1,
+            capacity: 2,
+            waitlist_length: 0,
+            shard: 3,
+            epoch: 4,
+            position: None,
+            from: Some(Held::Waitlisted),
+            previous_capacity: None,
+        };
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(json["type"], "enrollment.created");
+        assert_eq!(json["student_id"], serde_json::Value::Null);
+        assert_eq!(json["from"], "waitlisted");
+        assert!(json.get("position").is_none());
+        assert!(json.get("previous_capacity").is_none());
+        assert_eq!(serde_json::from_value::<Event>(json).unwrap(), e);
+    }
+}

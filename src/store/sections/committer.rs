@@ -1,0 +1,160 @@
+//! The node-wide committer: a section actor's batch goes to a queue. Each of a few
+//! workers takes every batch queued when it becomes free (many sections' batches, up to
+//! [`CommitterConfig::max_rows`] decisions) and writes them in ONE transaction. Under a
+//! flash spread over hundreds of sections this turns hundreds of small transactions per
+//! second into a few large ones; one hot section keeps its own actor-level batching and
+//! pays one queue hop. The queue is unbounded but holds at most one batch per active
+//! section (an actor awaits its commit).
+//!
+//! A fenced batch is left out of its group and answered [`StoreError::Fenced`]; the others
+//! commit. If the transaction fails, each batch of the group is retried alone once, so one
+//! bad batch cannot fail its neighbours.
+
+use super::unavailable;
+use super::write::write_group;
+use registrar_actors::{CommitBatch, StoreError};
+use sqlx::PgPool;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+/// Tuning of the node-wide committer.
+#[derive(Clone, Copy, Debug)]
+pub struct CommitterConfig {
+    /// Transactions in flight at once; each worker takes everything queued when it is free.
+    pub workers: usize,
+    /// Most decisions (audit rows) merged into one transaction.
+    pub max_rows: usize,
+}
+
+impl Default for CommitterConfig {
+    fn default() -> Self {
+        Self {
+            workers: 2,
+            max_rows: 4096,
+        }
+    }
+}
+
+/// Counters of the node-wide committer, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct CommitterStats {
+    /// Transactions committed.
+    pub transactions: AtomicU64,
+    /// Section batches committed in them.
+    pub batches: AtomicU64,
+    /// Microseconds spent from BEGIN to COMMIT or failure, summed (fenced or failed
+    /// attempts included).
+    pub busy_micros: AtomicU64,
+}
+
+/// One section batch waiting for the committer.
+pub(super) struct Job {
+    pub(super) batch: CommitBatch,
+    pub(super) done: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// Start `config.workers` committer workers writing as `node_id`; they stop once the
+/// returned sender is dropped and the queue is empty.
+pub(super) fn spawn(
+    pool: PgPool,
+    node_id: String,
+    config: CommitterConfig,
+) -> (mpsc::UnboundedSender<Job>, Arc<CommitterStats>) {
+    let (jobs, queue) = mpsc::unbounded_channel();
+    let queue = Arc::new(Mutex::new(queue));
+    let stats = Arc::new(CommitterStats::default());
+    for _ in 0..config.workers.max(1) {
+        let committer = Committer {
+            pool: pool.clone(),
+            node_id: node_id.clone(),
+            stats: stats.clone(),
+        };
+        tokio::spawn(committer.run(queue.clone(), config.max_rows.max(1)));
+    }
+    (jobs, stats)
+}
+
+/// One committer worker.
+struct Committer {
+    pool: PgPool,
+    node_id: String,
+    stats: Arc<CommitterStats>,
+}
+
+impl Committer {
+    /// Take every queued batch (up to `max_rows` decisions) and commit them together,
+    /// until the store is dropped.
+    async fn run(self, queue: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>, max_rows: usize) {
+        loop {
+            let group = {
+                let mut queue = queue.lock().await;
+                let Some(first) = queue.recv().await else {
+                    return;
+                };
+                let mut rows = first.batch.attempts.len();
+                let mut group = vec![first];
+                while rows < max_rows {
+                    let Ok(job) = queue.try_recv() else { break };
+                    rows += job.batch.attempts.len();
+                    group.push(job);
+                }
+                group
+            };
+            self.commit_group(group).await;
+        }
+    }
+
+    /// Commit a group and answer each job. Batches of the same section (which an actor
+    /// never sends, since it awaits each commit) go to separate transactions, in order.
+    async fn commit_group(&self, mut group: Vec<Job>) {
+        while !group.is_empty() {
+            let mut seen = HashSet::new();
+            let (now, later): (Vec<Job>, Vec<Job>) = group
+                .into_iter()
+                .partition(|job| seen.insert(job.batch.section));
+            group = later;
+            let batches: Vec<&CommitBatch> = now.iter().map(|job| &job.batch).collect();
+            let results = match self.write(&batches).await {
+                Ok(results) => results,
+                Err(err) if batches.len() > 1 => {
+                    tracing::warn!(error = %err, batches = batches.len(), "group commit failed; retrying each batch alone");
+                    let mut results = Vec::with_capacity(batches.len());
+                    for batch in &batches {
+                        results.push(match self.write(&[batch]).await {
+                            Ok(mut one) => one.pop().unwrap_or(Err(StoreError::Fenced)),
+                            Err(err) => Err(unavailable(err)),
+                        });
+                    }
+                    results
+                }
+                Err(err) => vec![Err(unavailable(err))],
+            };
+            for (job, result) in now.into_iter().zip(results) {
+                let _ = job.done.send(result);
+            }
+        }
+    }
+
+    /// [`write_group`], counted.
+    async fn write(
+        &self,
+        batches: &[&CommitBatch],
+    ) -> Result<Vec<Result<(), StoreError>>, sqlx::Error> {
+        let started = Instant::now();
+        let results = write_group(&self.pool, &self.node_id, batches).await;
+        let s = &self.stats;
+        s.busy_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        let committed = results
+            .as_ref()
+            .map_or(0, |r| r.iter().filter(|r| r.is_ok()).count());
+        if committed > 0 {
+            s.transactions.fetch_add(1, Ordering::Relaxed);
+            s.batches.fetch_add(committed as u64, Ordering::Relaxed);
+        }
+        results
+    }
+}

@@ -1,0 +1,97 @@
+//! Loading a section for activation: its counters, its active enrollments and the epoch
+//! this node owns its shard under. A section whose shard this node does not own is
+//! [`StoreError::Fenced`]: the actor must not start.
+
+use super::unavailable;
+use registrar_actors::ledger::WaitlistEntry;
+use registrar_actors::{RequestId, SectionId, SectionSnapshot, StoreError, StudentId};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// The section row with its shard's owner.
+#[derive(sqlx::FromRow)]
+struct SectionRow {
+    /// Seats offered.
+    capacity: i32,
+    /// Waitlist places offered.
+    waitlist_capacity: i32,
+    /// Next waitlist key to issue.
+    next_waitlist_seq: i64,
+    /// The section's shard.
+    shard: i32,
+    /// The shard's epoch (none if the shard has no row yet).
+    epoch: Option<i64>,
+    /// The shard's owner.
+    owner: Option<String>,
+}
+
+/// One active enrollment (enrolled or waitlisted).
+#[derive(sqlx::FromRow)]
+struct PlaceRow {
+    /// Who.
+    student_id: Uuid,
+    /// The request that took the place.
+    request_id: Uuid,
+    /// `enrolled` or `waitlisted`.
+    status: String,
+    /// FIFO key (waitlisted rows always have one: a CHECK says so).
+    waitlist_seq: Option<i64>,
+}
+
+/// The snapshot of `section` as `node_id` may decide it.
+pub(super) async fn snapshot(
+    pool: &PgPool,
+    node_id: &str,
+    section: SectionId,
+) -> Result<SectionSnapshot, StoreError> {
+    let row: SectionRow = sqlx::query_as(
+        "SELECT s.capacity, s.waitlist_capacity, s.next_waitlist_seq, s.shard, o.epoch,
+                o.node_id AS owner
+           FROM sections s LEFT JOIN shard_owners o ON o.shard = s.shard
+          WHERE s.id = $1",
+    )
+    .bind(section.0)
+    .fetch_optional(pool)
+    .await
+    .map_err(unavailable)?
+    .ok_or(StoreError::NotFound)?;
+    let epoch = match (row.epoch, row.owner) {
+        (Some(epoch), Some(owner)) if owner == node_id => epoch,
+        _ => return Err(StoreError::Fenced),
+    };
+    let places: Vec<PlaceRow> = sqlx::query_as(
+        "SELECT student_id, request_id, status, waitlist_seq FROM enrollments
+          WHERE section_id = $1 AND status <> 'dropped'",
+    )
+    .bind(section.0)
+    .fetch_all(pool)
+    .await
+    .map_err(unavailable)?;
+    let mut enrolled = Vec::new();
+    let mut waitlist = Vec::new();
+    for place in places {
+        let (student, request) = (StudentId(place.student_id), RequestId(place.request_id));
+        match (place.status.as_str(), place.waitlist_seq) {
+            ("enrolled", _) => enrolled.push((student, request)),
+            ("waitlisted", Some(seq)) => waitlist.push(WaitlistEntry {
+                seq,
+                student,
+                request,
+            }),
+            (status, seq) => {
+                // The schema forbids this; deciding on a guess could reorder the waitlist.
+                tracing::error!(section_id = %section, student_id = %student, status, ?seq, "corrupt enrollment row");
+                return Err(StoreError::Unavailable("corrupt enrollment row".into()));
+            }
+        }
+    }
+    Ok(SectionSnapshot {
+        capacity: row.capacity as u32,
+        waitlist_capacity: row.waitlist_capacity as u32,
+        enrolled,
+        waitlist,
+        next_waitlist_seq: row.next_waitlist_seq,
+        epoch,
+        shard: row.shard as u32,
+    })
+}

@@ -1,0 +1,77 @@
+//! The write-through of section actors: [`PgSectionStore`] is the PostgreSQL
+//! [`SectionStore`] of one node. It loads a section's seats and waitlist ([`load`]) and
+//! commits decided batches through the node-wide committer ([`committer`]), which writes
+//! the enrollment rows, the section's counters (fenced by the shard epoch), the audit trail
+//! and one outbox row per change, all or nothing ([`write`]).
+
+mod committer;
+mod load;
+mod write;
+
+pub use committer::{CommitterConfig, CommitterStats};
+
+use committer::Job;
+use registrar_actors::{CommitBatch, SectionId, SectionSnapshot, SectionStore, StoreError};
+use sqlx::PgPool;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// PostgreSQL-backed [`SectionStore`] for one node.
+pub struct PgSectionStore {
+    pool: PgPool,
+    node_id: String,
+    jobs: mpsc::UnboundedSender<Job>,
+    stats: Arc<CommitterStats>,
+}
+
+impl PgSectionStore {
+    /// A store writing as `node_id`, with the default committer. Spawns the committer
+    /// workers, so it must be called inside a tokio runtime; they stop once the store is
+    /// dropped and the queue is empty.
+    pub fn new(pool: PgPool, node_id: String) -> Self {
+        Self::with_committer(pool, node_id, CommitterConfig::default())
+    }
+
+    /// A store writing as `node_id` with `config` committer workers.
+    pub fn with_committer(pool: PgPool, node_id: String, config: CommitterConfig) -> Self {
+        let (jobs, stats) = committer::spawn(pool.clone(), node_id.clone(), config);
+        Self {
+            pool,
+            node_id,
+            jobs,
+            stats,
+        }
+    }
+
+    /// The committer's counters.
+    pub fn stats(&self) -> Arc<CommitterStats> {
+        self.stats.clone()
+    }
+}
+
+/// A database failure as the actor sees it (the cause is logged here).
+fn unavailable(err: sqlx::Error) -> StoreError {
+    tracing::warn!(error = %err, "section store error");
+    StoreError::Unavailable("database error".into())
+}
+
+#[async_trait::async_trait]
+impl SectionStore for PgSectionStore {
+    async fn load(&self, section: SectionId) -> Result<SectionSnapshot, StoreError> {
+        load::snapshot(&self.pool, &self.node_id, section).await
+    }
+
+    async fn commit(&self, batch: &CommitBatch) -> Result<(), StoreError> {
+        let (done, answer) = oneshot::channel();
+        let job = Job {
+            batch: batch.clone(),
+            done,
+        };
+        if self.jobs.send(job).is_err() {
+            return Err(StoreError::Unavailable("committer stopped".into()));
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Unavailable("committer stopped".into())))
+    }
+}

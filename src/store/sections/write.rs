@@ -1,0 +1,343 @@
+//! The SQL of a group commit: one transaction for several sections' batches, one
+//! statement per table for the whole group (`unnest` arrays carrying each row's section,
+//! epoch and timestamp).
+//!
+//! Fencing: the transaction first takes `FOR SHARE` on this node's `shard_owners` rows of
+//! the group's shards and checks each batch's epoch, so a handoff (which updates that row)
+//! waits for in-flight commits and every later commit of the old owner fails. The section
+//! row also records the writing epoch and refuses an older one.
+
+use crate::events::payload::{Event, EventKind};
+use chrono::{DateTime, Utc};
+use registrar_actors::ledger::ChangeKind;
+use registrar_actors::{CommitBatch, Outcome, SectionId, StoreError, StudentId};
+use sqlx::{PgPool, Postgres, Transaction};
+use std::collections::{HashMap, HashSet};
+use uuid::Uuid;
+
+/// Write `batches` (distinct sections) in one transaction. Per batch: `Ok` if committed,
+/// `Err(Fenced)` if its epoch is stale (left out, nothing written for it).
+pub(super) async fn write_group(
+    pool: &PgPool,
+    node_id: &str,
+    batches: &[&CommitBatch],
+) -> Result<Vec<Result<(), StoreError>>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let mut shards: Vec<i32> = batches.iter().map(|b| b.shard as i32).collect();
+    shards.sort_unstable();
+    shards.dedup();
+    let owned: HashMap<i32, i64> = sqlx::query_as(
+        "SELECT shard, epoch FROM shard_owners WHERE shard = ANY($1) AND node_id = $2
+          ORDER BY shard FOR SHARE",
+    )
+    .bind(&shards)
+    .bind(node_id)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
+    let mut live: Vec<&CommitBatch> = batches
+        .iter()
+        .filter(|b| owned.get(&(b.shard as i32)) == Some(&b.epoch))
+        .copied()
+        .collect();
+    if !live.is_empty() {
+        let updated = write_counters(&mut tx, &live).await?;
+        live.retain(|b| updated.contains(&b.section.0));
+    }
+    if !live.is_empty() {
+        write_enrollments(&mut tx, &live).await?;
+        write_attempts(&mut tx, &live).await?;
+        write_outbox(&mut tx, &live).await?;
+        tx.commit().await?;
+    }
+    Ok(batches
+        .iter()
+        .map(|b| {
+            if live.iter().any(|l| l.section == b.section) {
+                Ok(())
+            } else {
+                Err(StoreError::Fenced)
+            }
+        })
+        .collect())
+}
+
+/// Set each section's counters, unless the row was written under a newer epoch; returns
+/// the sections updated.
+async fn write_counters(
+    tx: &mut Transaction<'_, Postgres>,
+    batches: &[&CommitBatch],
+) -> Result<HashSet<Uuid>, sqlx::Error> {
+    let n = batches.len();
+    let (mut ids, mut seats, mut waitlists, mut capacities) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut next_seqs, mut epochs, mut ats) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for b in batches {
+        ids.push(b.section.0);
+        seats.push(b.counts.seats_taken as i32);
+        waitlists.push(b.counts.waitlist_length as i32);
+        capacities.push(b.counts.capacity as i32);
+        next_seqs.push(
+            b.changes
+                .iter()
+                .filter_map(|c| match c.kind {
+                    ChangeKind::Waitlisted { seq, .. } => Some(seq + 1),
+                    _ => None,
+                })
+                .max(),
+        );
+        epochs.push(b.epoch);
+        ats.push(b.decided_at);
+    }
+    let updated: Vec<Uuid> = sqlx::query_scalar(
+        "UPDATE sections s SET seats_taken = t.seats, waitlist_length = t.waitlist,
+                capacity = t.capacity,
+                next_waitlist_seq = GREATEST(s.next_waitlist_seq, COALESCE(t.next_seq, 0)),
+                owner_epoch = t.epoch, updated_at = t.at
+           FROM unnest($1::uuid[], $2::int4[], $3::int4[], $4::int4[], $5::int8[], $6::int8[],
+                       $7::timestamptz[]) AS t(id, seats, waitlist, capacity, next_seq, epoch, at)
+          WHERE s.id = t.id AND s.owner_epoch <= t.epoch
+         RETURNING s.id",
+    )
+    .bind(&ids)
+    .bind(&seats)
+    .bind(&waitlists)
+    .bind(&capacities)
+    .bind(&next_seqs)
+    .bind(&epochs)
+    .bind(&ats)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(updated.into_iter().collect())
+}
+
+/// Column arrays for one segment of enrollment changes, in which each (section, student)
+/// appears at most once.
+#[derive(Default)]
+struct Segment {
+    new_sections: Vec<Uuid>,
+    new_students: Vec<Uuid>,
+    new_status: Vec<&'static str>,
+    new_seq: Vec<Option<i64>>,
+    new_position: Vec<Option<i32>>,
+    new_request: Vec<Uuid>,
+    new_epoch: Vec<i64>,
+    new_at: Vec<DateTime<Utc>>,
+    dropped: Keys,
+    promoted: Keys,
+    touched: HashSet<(SectionId, StudentId)>,
+}
+
+/// (section, student, when) columns of an UPDATE.
+#[derive(Default)]
+struct Keys {
+    sections: Vec<Uuid>,
+    students: Vec<Uuid>,
+    ats: Vec<DateTime<Utc>>,
+}
+
+impl Keys {
+    fn push(&mut self, section: SectionId, student: StudentId, at: DateTime<Utc>) {
+        self.sections.push(section.0);
+        self.students.push(student.0);
+        self.ats.push(at);
+    }
+}
+
+/// Write the enrollment changes of every batch. A student may appear twice for one section
+/// (enroll, drop, enroll again in one batch): the changes are split into segments in which
+/// each (section, student) appears once, written in order.
+async fn write_enrollments(
+    tx: &mut Transaction<'_, Postgres>,
+    batches: &[&CommitBatch],
+) -> Result<(), sqlx::Error> {
+    let mut segment = Segment::default();
+    for batch in batches {
+        for change in &batch.changes {
+            let Some(student) = change.kind.student() else {
+                continue;
+            };
+            let key = (batch.section, student);
+            if segment.touched.contains(&key) {
+                write_segment(tx, std::mem::take(&mut segment)).await?;
+            }
+            segment.touched.insert(key);
+            let at = batch.decided_at;
+            let (status, seq, position) = match change.kind {
+                ChangeKind::Enrolled { .. } => ("enrolled", None, None),
+                ChangeKind::Waitlisted { seq, position, .. } => {
+                    ("waitlisted", Some(seq), Some(position as i32))
+                }
+                ChangeKind::Dropped { .. } => {
+                    segment.dropped.push(batch.section, student, at);
+                    continue;
+                }
+                ChangeKind::Promoted { .. } => {
+                    segment.promoted.push(batch.section, student, at);
+                    continue;
+                }
+                ChangeKind::CapacityChanged { .. } => continue,
+            };
+            segment.new_sections.push(batch.section.0);
+            segment.new_students.push(student.0);
+            segment.new_status.push(status);
+            segment.new_seq.push(seq);
+            segment.new_position.push(position);
+            segment.new_request.push(change.request.0);
+            segment.new_epoch.push(batch.epoch);
+            segment.new_at.push(at);
+        }
+    }
+    if !segment.touched.is_empty() {
+        write_segment(tx, segment).await?;
+    }
+    Ok(())
+}
+
+async fn write_segment(
+    tx: &mut Transaction<'_, Postgres>,
+    seg: Segment,
+) -> Result<(), sqlx::Error> {
+    if !seg.dropped.sections.is_empty() {
+        sqlx::query(
+            "UPDATE enrollments e SET status = 'dropped', dropped_at = t.at
+               FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS t(section, student, at)
+              WHERE e.section_id = t.section AND e.student_id = t.student AND e.status <> 'dropped'",
+        )
+        .bind(&seg.dropped.sections)
+        .bind(&seg.dropped.students)
+        .bind(&seg.dropped.ats)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !seg.promoted.sections.is_empty() {
+        sqlx::query(
+            "UPDATE enrollments e SET status = 'enrolled', enrolled_at = t.at
+               FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS t(section, student, at)
+              WHERE e.section_id = t.section AND e.student_id = t.student AND e.status = 'waitlisted'",
+        )
+        .bind(&seg.promoted.sections)
+        .bind(&seg.promoted.students)
+        .bind(&seg.promoted.ats)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !seg.new_students.is_empty() {
+        sqlx::query(
+            "INSERT INTO enrollments (section_id, student_id, status, waitlist_seq, joined_position,
+                                      request_id, epoch, created_at, enrolled_at)
+             SELECT sec, s, st, q, p, r, ep, at, CASE WHEN st = 'enrolled' THEN at END
+               FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int8[], $5::int4[], $6::uuid[],
+                           $7::int8[], $8::timestamptz[]) AS t(sec, s, st, q, p, r, ep, at)",
+        )
+        .bind(&seg.new_sections)
+        .bind(&seg.new_students)
+        .bind(&seg.new_status)
+        .bind(&seg.new_seq)
+        .bind(&seg.new_position)
+        .bind(&seg.new_request)
+        .bind(&seg.new_epoch)
+        .bind(&seg.new_at)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn write_attempts(
+    tx: &mut Transaction<'_, Postgres>,
+    batches: &[&CommitBatch],
+) -> Result<(), sqlx::Error> {
+    let n: usize = batches.iter().map(|b| b.attempts.len()).sum();
+    let mut requests = Vec::with_capacity(n);
+    let mut students = Vec::with_capacity(n);
+    let mut sections = Vec::with_capacity(n);
+    let mut actions = Vec::with_capacity(n);
+    let mut outcomes = Vec::with_capacity(n);
+    let mut codes = Vec::with_capacity(n);
+    let mut positions = Vec::with_capacity(n);
+    let mut ats = Vec::with_capacity(n);
+    for batch in batches {
+        for a in &batch.attempts {
+            requests.push(a.request.0);
+            students.push(a.student.map(|s| s.0));
+            sections.push(batch.section.0);
+            actions.push(a.action);
+            let (outcome, code, position) = match &a.outcome {
+                Ok(Outcome::Enrolled) => ("enrolled", None, None),
+                Ok(Outcome::Waitlisted { position }) => {
+                    ("waitlisted", None, Some(*position as i32))
+                }
+                Ok(Outcome::Dropped { .. }) => ("dropped", None, None),
+                Ok(Outcome::CapacityChanged { .. }) => ("capacity_changed", None, None),
+                Err(refusal) => ("refused", Some(refusal.code()), None),
+            };
+            outcomes.push(outcome);
+            codes.push(code);
+            positions.push(position);
+            ats.push(batch.decided_at);
+        }
+    }
+    if requests.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO registration_attempts (request_id, student_id, section_id, action, outcome, code, position, created_at)
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
+                              $7::int4[], $8::timestamptz[])",
+    )
+    .bind(&requests)
+    .bind(&students)
+    .bind(&sections)
+    .bind(&actions)
+    .bind(&outcomes)
+    .bind(&codes)
+    .bind(&positions)
+    .bind(&ats)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn write_outbox(
+    tx: &mut Transaction<'_, Postgres>,
+    batches: &[&CommitBatch],
+) -> Result<(), sqlx::Error> {
+    let n: usize = batches.iter().map(|b| b.changes.len()).sum();
+    if n == 0 {
+        return Ok(());
+    }
+    let mut ids = Vec::with_capacity(n);
+    let mut keys = Vec::with_capacity(n);
+    let mut payloads = Vec::with_capacity(n);
+    let mut ats = Vec::with_capacity(n);
+    for batch in batches {
+        for change in &batch.changes {
+            let event_id = Uuid::new_v4();
+            ids.push(event_id);
+            keys.push(EventKind::of(&change.kind).routing_key());
+            payloads.push(sqlx::types::Json(Event::of(batch, change, event_id)));
+            ats.push(batch.decided_at);
+        }
+    }
+    sqlx::query(
+        "INSERT INTO outbox (event_id, routing_key, payload, created_at)
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::timestamptz[])",
+    )
+    .bind(&ids)
+    .bind(&keys)
+    .bind(&payloads)
+    .bind(&ats)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
