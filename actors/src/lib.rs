@@ -10,11 +10,13 @@
 //! - [`store`]: the [`SectionStore`] trait the actor writes through, and the batch it commits.
 //! - [`section`]: the [`SectionActor`] (ractor) that decides a batch and commits it once.
 //! - [`registry`]: activation, admission control and passivation of section actors.
-//! - [`memory`]: an in-memory [`SectionStore`] for actor tests and benches.
+//! - `memory` (feature `test-support`): an in-memory [`SectionStore`] for actor tests
+//!   and benches.
 
 pub mod gate;
 pub mod ids;
 pub mod ledger;
+#[cfg(any(test, feature = "test-support"))]
 pub mod memory;
 pub mod registry;
 pub mod section;

@@ -1,6 +1,6 @@
 //! The write-through boundary of a section actor: what it loads on activation, what it
 //! commits per batch, and who hears about a commit. The server implements [`SectionStore`]
-//! over PostgreSQL; [`crate::memory::MemoryStore`] implements it in memory.
+//! over PostgreSQL; `memory::MemoryStore` (feature `test-support`) implements it in memory.
 
 use crate::ids::{RequestId, SectionId, StudentId};
 use crate::ledger::{Change, Counts, Outcome, Refusal, WaitlistEntry};
