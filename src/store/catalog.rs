@@ -1,4 +1,5 @@
-//! Catalog queries: terms, courses, sections, registration windows.
+//! Catalog queries: terms, courses, sections, registration windows, and every section's
+//! committed seat counts (what the Redis mirror is rebuilt from).
 
 use super::{DbError, DbResult};
 use crate::cluster::shard_of;
@@ -8,7 +9,7 @@ use crate::domain::{
 };
 use chrono::{DateTime, Utc};
 use registrar_actors::student_rules::{Meeting, OfferedSection, Window};
-use registrar_actors::SectionId;
+use registrar_actors::{Counts, SectionId};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -304,6 +305,42 @@ pub async fn section_facts(pool: &PgPool, ids: &[Uuid]) -> DbResult<Vec<SectionF
                 meetings: meetings_of(row.meetings),
                 prerequisites: row.prerequisites,
             },
+        })
+        .collect())
+}
+
+/// A section's committed counters.
+#[derive(sqlx::FromRow)]
+struct CountsRow {
+    /// Section id.
+    id: Uuid,
+    /// Seats held.
+    seats_taken: i32,
+    /// Seats offered.
+    capacity: i32,
+    /// Students waiting.
+    waitlist_length: i32,
+    /// Waitlist places offered.
+    waitlist_capacity: i32,
+}
+
+/// Every section's committed counts (the Redis mirror is rebuilt from them).
+pub async fn all_section_counts(pool: &PgPool) -> DbResult<Vec<(SectionId, Counts)>> {
+    let rows: Vec<CountsRow> = sqlx::query_as(
+        "SELECT id, seats_taken, capacity, waitlist_length, waitlist_capacity FROM sections",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let counts = Counts {
+                seats_taken: row.seats_taken as u32,
+                capacity: row.capacity as u32,
+                waitlist_length: row.waitlist_length as u32,
+                waitlist_capacity: row.waitlist_capacity as u32,
+            };
+            (SectionId(row.id), counts)
         })
         .collect())
 }
