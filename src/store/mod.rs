@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod catalog;
+pub mod outbox;
 pub mod reports;
 pub mod sections;
 pub mod seed;
