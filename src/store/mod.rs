@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod catalog;
 pub mod outbox;
+pub mod ownership;
 pub mod reports;
 pub mod sections;
 pub mod seed;
