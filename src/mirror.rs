@@ -7,9 +7,11 @@
 //! is rebuilt from PostgreSQL, since it may have restarted empty. Catalog reads use the
 //! mirror and fall back to PostgreSQL; enrollment decisions never read it.
 //!
-//! All Redis access of the server is in this module, so replacing fred stays cheap.
+//! All Redis access of the server is in this module, so replacing fred stays cheap. The
+//! rebuild reads PostgreSQL through [`catalog::all_section_counts`]; no SQL lives here.
 
 use crate::events::{Backoff, sleep_or_shutdown};
+use crate::store::{DbError, catalog};
 use dashmap::DashMap;
 use fred::prelude::*;
 use registrar_actors::{Counts, SectionId};
@@ -30,8 +32,8 @@ pub enum MirrorError {
     #[error("redis: {0}")]
     Redis(#[from] fred::error::Error),
     /// PostgreSQL failed (rebuild).
-    #[error("database: {0}")]
-    Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Db(#[from] DbError),
 }
 
 /// The mirror (see module docs).
@@ -135,23 +137,7 @@ impl SeatMirror {
 
     /// Write every section's committed counts from PostgreSQL; how many.
     pub async fn rebuild(&self, pool: &PgPool) -> Result<usize, MirrorError> {
-        let rows: Vec<(uuid::Uuid, i32, i32, i32, i32)> = sqlx::query_as(
-            "SELECT id, seats_taken, capacity, waitlist_length, waitlist_capacity FROM sections",
-        )
-        .fetch_all(pool)
-        .await?;
-        let batch: Vec<(SectionId, Counts)> = rows
-            .into_iter()
-            .map(|(id, t, c, wl, wc)| {
-                let counts = Counts {
-                    seats_taken: t as u32,
-                    capacity: c as u32,
-                    waitlist_length: wl as u32,
-                    waitlist_capacity: wc as u32,
-                };
-                (SectionId(id), counts)
-            })
-            .collect();
+        let batch = catalog::all_section_counts(pool).await?;
         self.write(&batch).await?;
         Ok(batch.len())
     }

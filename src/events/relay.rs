@@ -5,9 +5,13 @@
 //! `FOR UPDATE SKIP LOCKED`, so two relays never publish the same row in normal running.
 //! A crash between the confirm and the commit republishes a row: consumers dedupe on
 //! `event_id`. A broker outage only grows the backlog; the relay reconnects with backoff.
+//! The claim, the marking and the backlog count are queries in [`crate::store::outbox`].
 
 use super::amqp::{self, Link};
 use super::{Backoff, sleep_or_shutdown};
+/// Rows not yet confirmed by the broker (re-exported for the relay bench).
+pub use crate::store::outbox::backlog;
+use crate::store::{DbError, outbox};
 use lapin::BasicProperties;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use sqlx::PgPool;
@@ -15,7 +19,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
-use uuid::Uuid;
 
 /// Longest a publish round may take before the link is considered dead.
 const ROUND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -40,8 +43,8 @@ enum RoundError {
     Nacked,
     #[error("broker did not answer within {0:?}")]
     Timeout(Duration),
-    #[error("database: {0}")]
-    Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Db(#[from] DbError),
 }
 
 /// The relay (see module docs).
@@ -146,31 +149,24 @@ impl OutboxRelay {
 
     /// Claim a batch of unpublished rows, publish them, await every confirm, mark them.
     async fn round(&self, link: &Link) -> Result<usize, RoundError> {
-        let mut tx = self.pool.begin().await?;
-        let rows: Vec<(i64, Uuid, String, serde_json::Value)> = sqlx::query_as(
-            "SELECT id, event_id, routing_key, payload FROM outbox
-              WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
-        )
-        .bind(self.batch)
-        .fetch_all(&mut *tx)
-        .await?;
-        if rows.is_empty() {
-            tx.commit().await?;
+        let claim = outbox::claim(&self.pool, self.batch).await?;
+        if claim.events.is_empty() {
+            claim.release().await?;
             return Ok(0);
         }
-        let mut confirms = Vec::with_capacity(rows.len());
-        for (_, event_id, routing_key, payload) in &rows {
-            let body = serde_json::to_vec(payload).unwrap_or_default();
+        let mut confirms = Vec::with_capacity(claim.events.len());
+        for event in &claim.events {
+            let body = serde_json::to_vec(&event.payload).unwrap_or_default();
             let properties = BasicProperties::default()
                 .with_delivery_mode(2)
                 .with_content_type("application/json".into())
-                .with_message_id(event_id.to_string().into())
-                .with_type(routing_key.as_str().into());
+                .with_message_id(event.event_id.to_string().into())
+                .with_type(event.routing_key.as_str().into());
             let confirm = link
                 .channel
                 .basic_publish(
                     self.exchange.as_str().into(),
-                    routing_key.as_str().into(),
+                    event.routing_key.as_str().into(),
                     BasicPublishOptions::default(),
                     &body,
                     properties,
@@ -183,19 +179,8 @@ impl OutboxRelay {
                 return Err(RoundError::Nacked);
             }
         }
-        let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
-        sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
-            .bind(&ids)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(rows.len())
+        let published = claim.events.len();
+        claim.mark_published().await?;
+        Ok(published)
     }
-}
-
-/// Rows not yet confirmed by the broker.
-pub async fn backlog(pool: &PgPool) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-        .fetch_one(pool)
-        .await
 }

@@ -1,8 +1,10 @@
 //! Operations endpoints: `/healthz` (process up), `/readyz` (PostgreSQL reachable and shards
 //! owned; broker, mirror and outbox backlog as details) and `/metrics` (Prometheus text).
+//! The figures that come from PostgreSQL are read through `store`.
 
 use super::AppState;
-use crate::events::relay::backlog;
+use crate::store::outbox::backlog;
+use crate::store::ownership::shards_owned;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
@@ -30,11 +32,7 @@ pub async fn healthz() -> &'static str {
 /// cache are reported but do not make a node unready: registration works without them.
 #[utoipa::path(get, path = "/readyz", tag = "ops", responses((status = 200, description = "ready"), (status = 503, description = "not ready")))]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let owned: Result<i64, _> =
-        sqlx::query_scalar("SELECT count(*) FROM shard_owners WHERE node_id = $1")
-            .bind(&state.settings.cluster.node_id)
-            .fetch_one(&state.pool)
-            .await;
+    let owned = shards_owned(&state.pool, &state.settings.cluster.node_id).await;
     let details = json!({
         "outbox_backlog": backlog(&state.pool).await.ok(),
         "broker": if state.relay.connected.load(Ordering::Relaxed) { "connected" } else { "disconnected" },

@@ -1,4 +1,5 @@
-//! Catalog queries: terms, courses, sections, registration windows.
+//! Catalog queries: terms, courses, sections, registration windows, and every section's
+//! committed seat counts (what the Redis mirror is rebuilt from).
 
 use super::DbResult;
 use crate::cluster::shard_of;
@@ -7,8 +8,8 @@ use crate::resources::{
     SectionView, Standing, Term,
 };
 use chrono::{DateTime, Utc};
-use registrar_actors::SectionId;
 use registrar_actors::student_rules::{Meeting, OfferedSection, Window};
+use registrar_actors::{Counts, SectionId};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -28,15 +29,26 @@ pub async fn create_term(pool: &PgPool, t: &NewTerm) -> DbResult<Term> {
     })
 }
 
+/// A `terms` row as listed.
+#[derive(sqlx::FromRow)]
+struct TermRow {
+    /// Term id.
+    id: Uuid,
+    /// Short code, e.g. `2027SP`.
+    code: String,
+    /// Display name.
+    name: String,
+}
+
 /// All terms, newest first.
 pub async fn list_terms(pool: &PgPool) -> DbResult<Vec<Term>> {
-    let rows: Vec<(Uuid, String, String)> =
+    let rows: Vec<TermRow> =
         sqlx::query_as("SELECT id, code, name FROM terms ORDER BY created_at DESC, code")
             .fetch_all(pool)
             .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, code, name)| Term { id, code, name })
+        .map(|TermRow { id, code, name }| Term { id, code, name })
         .collect())
 }
 
@@ -79,19 +91,33 @@ pub async fn upsert_window(
     })
 }
 
+/// The bounds of a `registration_windows` row.
+#[derive(sqlx::FromRow)]
+struct WindowRow {
+    /// First instant registration is open.
+    opens_at: DateTime<Utc>,
+    /// First instant it is closed again.
+    closes_at: DateTime<Utc>,
+}
+
 /// The window of `term` for `standing`, if any.
 pub async fn window(pool: &PgPool, term: Uuid, standing: Standing) -> DbResult<Option<Window>> {
-    let row: Option<(DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+    let row: Option<WindowRow> = sqlx::query_as(
         "SELECT opens_at, closes_at FROM registration_windows WHERE term_id = $1 AND standing = $2",
     )
     .bind(term)
     .bind(standing.as_str())
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|(opens_at, closes_at)| Window {
-        opens_at,
-        closes_at,
-    }))
+    Ok(row.map(
+        |WindowRow {
+             opens_at,
+             closes_at,
+         }| Window {
+            opens_at,
+            closes_at,
+        },
+    ))
 }
 
 /// Create a course.
@@ -134,20 +160,34 @@ pub async fn create_section(
     Ok(id)
 }
 
-type SectionRow = (
-    Uuid,
-    String,
-    String,
-    String,
-    Uuid,
-    i32,
-    i32,
-    i32,
-    i32,
-    i16,
-    serde_json::Value,
-    Vec<String>,
-);
+/// A section joined with its course, as the catalog shows it.
+#[derive(sqlx::FromRow)]
+struct SectionRow {
+    /// Section id.
+    id: Uuid,
+    /// Course, e.g. `CS101`.
+    course_code: String,
+    /// Section within the course, e.g. `01`.
+    section_code: String,
+    /// The course's title.
+    title: String,
+    /// Term the section is offered in.
+    term_id: Uuid,
+    /// Seats offered.
+    capacity: i32,
+    /// Seats held (committed).
+    seats_taken: i32,
+    /// Waitlist places offered.
+    waitlist_capacity: i32,
+    /// Students waiting (committed).
+    waitlist_length: i32,
+    /// The course's credits.
+    credits: i16,
+    /// Weekly meetings, a JSON array of [`Meeting`].
+    meetings: serde_json::Value,
+    /// Course codes to complete first.
+    prerequisites: Vec<String>,
+}
 
 /// The columns of a [`SectionRow`] (a macro so queries stay `&'static str`).
 macro_rules! section_select {
@@ -163,33 +203,19 @@ fn meetings_of(value: serde_json::Value) -> Vec<Meeting> {
 }
 
 fn view(row: SectionRow) -> SectionView {
-    let (
-        id,
-        course_code,
-        section_code,
-        title,
-        term_id,
-        cap,
-        taken,
-        wcap,
-        wlen,
-        credits,
-        meetings,
-        prerequisites,
-    ) = row;
     SectionView {
-        id,
-        course_code,
-        section_code,
-        title,
-        term_id,
-        capacity: cap as u32,
-        seats_taken: taken as u32,
-        seats_left: (cap - taken).max(0) as u32,
-        waitlist_capacity: wcap as u32,
-        waitlist_length: wlen as u32,
-        credits: credits as u32,
-        meetings: meetings_of(meetings)
+        id: row.id,
+        course_code: row.course_code,
+        section_code: row.section_code,
+        title: row.title,
+        term_id: row.term_id,
+        capacity: row.capacity as u32,
+        seats_taken: row.seats_taken as u32,
+        seats_left: (row.capacity - row.seats_taken).max(0) as u32,
+        waitlist_capacity: row.waitlist_capacity as u32,
+        waitlist_length: row.waitlist_length as u32,
+        credits: row.credits as u32,
+        meetings: meetings_of(row.meetings)
             .into_iter()
             .map(|m| MeetingDto {
                 day: serde_json::to_value(m.day)
@@ -200,7 +226,7 @@ fn view(row: SectionRow) -> SectionView {
                 end: m.end.to_string(),
             })
             .collect(),
-        prerequisites,
+        prerequisites: row.prerequisites,
     }
 }
 
@@ -237,9 +263,28 @@ pub async fn list_sections(
     Ok(rows.into_iter().map(view).collect())
 }
 
+/// The fixed facts of a section joined with its course, for the student rules.
+#[derive(sqlx::FromRow)]
+struct FactsRow {
+    /// Section id.
+    id: Uuid,
+    /// Term the section is offered in.
+    term_id: Uuid,
+    /// Course, e.g. `CS101`.
+    course_code: String,
+    /// Section within the course, e.g. `01`.
+    section_code: String,
+    /// The course's credits.
+    credits: i16,
+    /// Weekly meetings, a JSON array of [`Meeting`].
+    meetings: serde_json::Value,
+    /// Course codes to complete first.
+    prerequisites: Vec<String>,
+}
+
 /// The fixed facts of sections, for the student rules.
 pub async fn section_facts(pool: &PgPool, ids: &[Uuid]) -> DbResult<Vec<SectionFacts>> {
-    let rows: Vec<(Uuid, Uuid, String, String, i16, serde_json::Value, Vec<String>)> = sqlx::query_as(
+    let rows: Vec<FactsRow> = sqlx::query_as(
         "SELECT s.id, s.term_id, s.course_code, s.section_code, c.credits, s.meetings, c.prerequisites
            FROM sections s JOIN courses c ON c.code = s.course_code WHERE s.id = ANY($1)",
     )
@@ -248,20 +293,52 @@ pub async fn section_facts(pool: &PgPool, ids: &[Uuid]) -> DbResult<Vec<SectionF
     .await?;
     Ok(rows
         .into_iter()
-        .map(
-            |(id, term_id, course_code, section_code, credits, meetings, prerequisites)| {
-                SectionFacts {
-                    term_id,
-                    section_code,
-                    offered: OfferedSection {
-                        id: SectionId(id),
-                        course_code,
-                        credits: credits as u32,
-                        meetings: meetings_of(meetings),
-                        prerequisites,
-                    },
-                }
+        .map(|row| SectionFacts {
+            term_id: row.term_id,
+            section_code: row.section_code,
+            offered: OfferedSection {
+                id: SectionId(row.id),
+                course_code: row.course_code,
+                credits: row.credits as u32,
+                meetings: meetings_of(row.meetings),
+                prerequisites: row.prerequisites,
             },
-        )
+        })
+        .collect())
+}
+
+/// A section's committed counters.
+#[derive(sqlx::FromRow)]
+struct CountsRow {
+    /// Section id.
+    id: Uuid,
+    /// Seats held.
+    seats_taken: i32,
+    /// Seats offered.
+    capacity: i32,
+    /// Students waiting.
+    waitlist_length: i32,
+    /// Waitlist places offered.
+    waitlist_capacity: i32,
+}
+
+/// Every section's committed counts (the Redis mirror is rebuilt from them).
+pub async fn all_section_counts(pool: &PgPool) -> DbResult<Vec<(SectionId, Counts)>> {
+    let rows: Vec<CountsRow> = sqlx::query_as(
+        "SELECT id, seats_taken, capacity, waitlist_length, waitlist_capacity FROM sections",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let counts = Counts {
+                seats_taken: row.seats_taken as u32,
+                capacity: row.capacity as u32,
+                waitlist_length: row.waitlist_length as u32,
+                waitlist_capacity: row.waitlist_capacity as u32,
+            };
+            (SectionId(row.id), counts)
+        })
         .collect())
 }

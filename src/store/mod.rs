@@ -1,9 +1,14 @@
-//! PostgreSQL access. Every query of the server lives under this module; callers get plain
-//! Rust types and a [`DbError`], never sqlx types.
+//! PostgreSQL access: every query of the API, the hot path and the background tasks
+//! lives under this module; callers get plain Rust types and a [`DbError`], never sqlx
+//! types. Two self-contained tools keep their SQL beside their logic instead: the event
+//! consumers (`events::consumers`, whose effect and dedupe row share a transaction) and
+//! the invariant checker (`verify`), as does the shard claim in `cluster`.
 
 pub mod audit;
 pub mod catalog;
 pub mod idempotency;
+pub mod outbox;
+pub mod ownership;
 pub mod reports;
 pub mod sections;
 pub mod seed;

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// One notification.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, ToSchema, sqlx::FromRow)]
 pub struct Notification {
     /// `enrolled`, `waitlisted`, `promoted`, `dropped`.
     pub kind: String,
@@ -27,27 +27,18 @@ pub async fn notifications(
     student: Uuid,
     limit: i64,
 ) -> DbResult<Vec<Notification>> {
-    let rows: Vec<(String, String, Uuid, DateTime<Utc>)> = sqlx::query_as(
+    Ok(sqlx::query_as(
         "SELECT kind, message, section_id, created_at FROM notifications
           WHERE student_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
     )
     .bind(student)
     .bind(limit)
     .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(kind, message, section_id, created_at)| Notification {
-            kind,
-            message,
-            section_id,
-            created_at,
-        })
-        .collect())
+    .await?)
 }
 
 /// Figures of one section.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, ToSchema, sqlx::FromRow)]
 pub struct SectionFigures {
     /// Section.
     pub section_id: Uuid,
@@ -66,7 +57,7 @@ pub struct SectionFigures {
 }
 
 /// Enrollments in one minute.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, ToSchema, sqlx::FromRow)]
 pub struct MinuteFigure {
     /// Start of the minute.
     pub minute: DateTime<Utc>,
@@ -102,9 +93,10 @@ pub struct Totals {
 
 /// The analytics of `term`.
 pub async fn term_figures(pool: &PgPool, term: Uuid) -> DbResult<TermFigures> {
-    let rows: Vec<(Uuid, String, i64, i64, i64, i64, Option<f64>)> = sqlx::query_as(
-        "SELECT st.section_id, s.course_code || '-' || s.section_code, st.enrolled, st.waitlisted, st.dropped, st.promoted,
-                EXTRACT(EPOCH FROM (st.filled_at - st.first_event_at))::float8
+    let sections: Vec<SectionFigures> = sqlx::query_as(
+        "SELECT st.section_id, s.course_code || '-' || s.section_code AS label,
+                st.enrolled, st.waitlisted, st.dropped, st.promoted,
+                EXTRACT(EPOCH FROM (st.filled_at - st.first_event_at))::float8 AS time_to_fill_secs
            FROM section_stats st JOIN sections s ON s.id = st.section_id
           WHERE st.term_id = $1 ORDER BY st.enrolled + st.waitlisted DESC, s.course_code, s.section_code LIMIT 1000",
     )
@@ -112,27 +104,13 @@ pub async fn term_figures(pool: &PgPool, term: Uuid) -> DbResult<TermFigures> {
     .fetch_all(pool)
     .await?;
     let mut totals = Totals::default();
-    let sections = rows
-        .into_iter()
-        .map(
-            |(section_id, label, enrolled, waitlisted, dropped, promoted, time_to_fill_secs)| {
-                totals.enrolled += enrolled;
-                totals.waitlisted += waitlisted;
-                totals.dropped += dropped;
-                totals.promoted += promoted;
-                SectionFigures {
-                    section_id,
-                    label,
-                    enrolled,
-                    waitlisted,
-                    dropped,
-                    promoted,
-                    time_to_fill_secs,
-                }
-            },
-        )
-        .collect();
-    let minutes: Vec<(DateTime<Utc>, i64)> = sqlx::query_as(
+    for s in &sections {
+        totals.enrolled += s.enrolled;
+        totals.waitlisted += s.waitlisted;
+        totals.dropped += s.dropped;
+        totals.promoted += s.promoted;
+    }
+    let per_minute: Vec<MinuteFigure> = sqlx::query_as(
         "SELECT minute, enrolled FROM enrollment_minutes WHERE term_id = $1 ORDER BY minute",
     )
     .bind(term)
@@ -142,9 +120,6 @@ pub async fn term_figures(pool: &PgPool, term: Uuid) -> DbResult<TermFigures> {
         term_id: term,
         totals,
         sections,
-        per_minute: minutes
-            .into_iter()
-            .map(|(minute, enrolled)| MinuteFigure { minute, enrolled })
-            .collect(),
+        per_minute,
     })
 }

@@ -16,17 +16,28 @@ pub struct Credentials {
     pub role: Role,
 }
 
+/// The login columns of a `students` row.
+#[derive(sqlx::FromRow)]
+struct CredentialsRow {
+    /// Account id.
+    id: Uuid,
+    /// PHC-format argon2 hash.
+    password_hash: String,
+    /// Role name; an unknown one reads as a student (least privilege).
+    role: String,
+}
+
 /// Look up an account by username.
 pub async fn credentials(pool: &PgPool, username: &str) -> DbResult<Option<Credentials>> {
-    let row: Option<(Uuid, String, String)> =
+    let row: Option<CredentialsRow> =
         sqlx::query_as("SELECT id, password_hash, role FROM students WHERE username = $1")
             .bind(username)
             .fetch_optional(pool)
             .await?;
-    Ok(row.map(|(id, password_hash, role)| Credentials {
-        id,
-        password_hash,
-        role: Role::parse(&role).unwrap_or(Role::Student),
+    Ok(row.map(|row| Credentials {
+        id: row.id,
+        password_hash: row.password_hash,
+        role: Role::parse(&row.role).unwrap_or(Role::Student),
     }))
 }
 
@@ -57,24 +68,39 @@ pub async fn create(pool: &PgPool, s: &NewStudent, password_hash: &str) -> DbRes
     })
 }
 
+/// The public columns of a `students` row.
+#[derive(sqlx::FromRow)]
+struct StudentRow {
+    /// Account id.
+    id: Uuid,
+    /// Login name.
+    username: String,
+    /// Role name; an unknown one reads as a student (least privilege).
+    role: String,
+    /// Standing name; none for staff accounts.
+    standing: Option<String>,
+    /// Credit limit per term.
+    max_credits: i16,
+    /// Course codes completed (prerequisites are checked against them).
+    completed_courses: Vec<String>,
+}
+
 /// One account.
 pub async fn get(pool: &PgPool, id: Uuid) -> DbResult<Option<StudentView>> {
-    let row: Option<(Uuid, String, String, Option<String>, i16, Vec<String>)> = sqlx::query_as(
+    let row: Option<StudentRow> = sqlx::query_as(
         "SELECT id, username, role, standing, max_credits, completed_courses FROM students WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(
-        |(id, username, role, standing, max_credits, completed_courses)| StudentView {
-            id,
-            username,
-            role: Role::parse(&role).unwrap_or(Role::Student),
-            standing: standing.as_deref().and_then(Standing::parse),
-            max_credits: max_credits as u32,
-            completed_courses,
-        },
-    ))
+    Ok(row.map(|row| StudentView {
+        id: row.id,
+        username: row.username,
+        role: Role::parse(&row.role).unwrap_or(Role::Student),
+        standing: row.standing.as_deref().and_then(Standing::parse),
+        max_credits: row.max_credits as u32,
+        completed_courses: row.completed_courses,
+    }))
 }
 
 /// What the registration rules need about a student, read in one query.
@@ -92,27 +118,40 @@ pub struct RuleInputs {
     pub active_sections: Vec<Uuid>,
 }
 
+/// [`RuleInputs`] as PostgreSQL returns them.
+#[derive(sqlx::FromRow)]
+struct RuleInputsRow {
+    /// Standing name; none for staff accounts.
+    standing: Option<String>,
+    /// Credit limit per term.
+    max_credits: i16,
+    /// Course codes completed.
+    completed_courses: Vec<String>,
+    /// Active holds.
+    holds: i64,
+    /// Sections enrolled or waitlisted in (any term).
+    active_sections: Vec<Uuid>,
+}
+
 /// Load the rule inputs of `student`; `None` when the account does not exist.
 pub async fn rule_inputs(pool: &PgPool, student: Uuid) -> DbResult<Option<RuleInputs>> {
-    let row: Option<(Option<String>, i16, Vec<String>, i64, Vec<Uuid>)> = sqlx::query_as(
+    let row: Option<RuleInputsRow> = sqlx::query_as(
         "SELECT s.standing, s.max_credits, s.completed_courses,
-                (SELECT count(*) FROM holds h WHERE h.student_id = s.id),
+                (SELECT count(*) FROM holds h WHERE h.student_id = s.id) AS holds,
                 COALESCE((SELECT array_agg(e.section_id) FROM enrollments e
-                           WHERE e.student_id = s.id AND e.status <> 'dropped'), '{}')
+                           WHERE e.student_id = s.id AND e.status <> 'dropped'), '{}') AS active_sections
            FROM students s WHERE s.id = $1",
     )
     .bind(student)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(
-        |(standing, max_credits, completed, holds, active_sections)| RuleInputs {
-            standing: standing.as_deref().and_then(Standing::parse),
-            max_credits: max_credits as u32,
-            completed,
-            holds: holds as u32,
-            active_sections,
-        },
-    ))
+    Ok(row.map(|row| RuleInputs {
+        standing: row.standing.as_deref().and_then(Standing::parse),
+        max_credits: row.max_credits as u32,
+        completed: row.completed_courses,
+        holds: row.holds as u32,
+        active_sections: row.active_sections,
+    }))
 }
 
 /// Put a hold on a student.
