@@ -68,12 +68,19 @@ async fn collect_events(exchange: &str) -> Arc<Mutex<Vec<Value>>> {
     seen
 }
 
-async fn wait_until<F: AsyncFnMut() -> bool>(what: &str, mut done: F) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// Waits until `at_least` events have been collected, then listens 300 ms longer; every
+/// event collected, and when the first `at_least` were in. The bounded wait serves the
+/// negative checks that follow ("no event twice, none invented"): an extra delivery sends
+/// no signal that could be awaited instead, and once every expected event is in, the relay
+/// has nothing left to publish, so an extra copy would already be on its way.
+async fn events_after_quiet(events: &Mutex<Vec<Value>>, at_least: usize) -> (Vec<Value>, Instant) {
+    wait_until("all events on the exchange", async || {
+        events.lock().unwrap().len() >= at_least
+    })
+    .await;
+    let all_in = Instant::now();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    (events.lock().unwrap().clone(), all_in)
 }
 
 async fn backlog(app: &TestApp) -> i64 {
@@ -114,13 +121,8 @@ async fn every_committed_change_is_published_once_and_consumed_once() {
         expected, 52,
         "20 enrolled + 30 waitlisted + drop + promotion"
     );
-    wait_until("all events on the exchange", async || {
-        events.lock().unwrap().len() as i64 >= expected
-    })
-    .await;
-    let relayed = started.elapsed();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let got = events.lock().unwrap().clone();
+    let (got, all_in) = events_after_quiet(&events, expected as usize).await;
+    let relayed = all_in - started;
     assert_eq!(got.len() as i64, expected, "no event twice, none invented");
     let ids: HashSet<&str> = got
         .iter()
@@ -264,12 +266,7 @@ async fn broker_outage_delays_events_never_enrollments() {
 
     proxy.restore();
     wait_until("backlog drained", async || backlog(&app).await == 0).await;
-    wait_until("all events delivered", async || {
-        events.lock().unwrap().len() >= 60
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let got = events.lock().unwrap().clone();
+    let (got, _) = events_after_quiet(&events, 60).await;
     let ids: HashSet<&str> = got
         .iter()
         .map(|e| e["event_id"].as_str().unwrap())

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use std::sync::LazyLock;
+use std::time::Instant;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -341,4 +342,18 @@ pub fn assert_problem(status: StatusCode, body: &Value, expected_status: StatusC
     assert_eq!(body["code"], code, "body: {body}");
     assert_eq!(body["status"], expected_status.as_u16());
     assert!(body["title"].is_string() && body["type"].is_string() && body["detail"].is_string());
+}
+
+/// How long [`wait_until`] waits before it fails the test: far above what any condition
+/// here takes on a loaded 2-core machine.
+const PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Poll `done` every 10 ms until it holds; fail the test, naming `what`, if it does not
+/// within 20 s.
+pub async fn wait_until<F: AsyncFnMut() -> bool>(what: &str, mut done: F) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }

@@ -93,7 +93,11 @@ async fn every_student_rule_refuses_with_its_code_and_is_audited() {
         json!({"standing": "senior", "opens_at": Utc::now() + Duration::hours(1), "closes_at": Utc::now() + Duration::hours(2)}),
     )
     .await;
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await; // window cache TTL
+    // The server caches windows for 2 s; until then `math` is refused for its time conflict.
+    wait_until("the closed window to be enforced", async || {
+        app.enroll(&tok, math).await.1["code"] == "registration_window_closed"
+    })
+    .await;
     let (st, b) = app.enroll(&tok, math).await;
     assert_problem(st, &b, StatusCode::FORBIDDEN, "registration_window_closed");
 

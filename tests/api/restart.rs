@@ -94,9 +94,7 @@ async fn sigkill_mid_flood_loses_no_acknowledged_enrollment() {
         })
     };
     // Kill once some answers are out but the flood is not over.
-    while acked.load(Ordering::SeqCst) < 60 {
-        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-    }
+    wait_until("60 answers", async || acked.load(Ordering::SeqCst) >= 60).await;
     node.child.kill().expect("SIGKILL");
     node.child.wait().unwrap();
     let answers = flood.await.unwrap();
