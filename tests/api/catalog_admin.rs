@@ -2,10 +2,7 @@
 //! filter, the section view's counters, and the live seat stream.
 
 use crate::helpers::*;
-use futures_util::StreamExt;
-use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::time::Duration;
 
 #[tokio::test]
 async fn sections_are_listed_in_pages_and_filtered() {
@@ -90,40 +87,19 @@ async fn seat_stream_pushes_each_committed_count() {
     let term = app.open_term().await;
     app.course("CS101", 3, &[]).await;
     let section = app.section(term, "CS101", "01", 2, 1, json!([])).await;
-    let r = app
-        .get(&format!("/api/v1/sections/{section}/seats/stream"), None)
-        .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let mut stream = r.bytes_stream();
-    let mut next_event = async || -> Value {
-        let mut buf = String::new();
-        loop {
-            let chunk = tokio::time::timeout(Duration::from_secs(5), stream.next())
-                .await
-                .expect("event in time")
-                .unwrap()
-                .unwrap();
-            buf.push_str(std::str::from_utf8(&chunk).unwrap());
-            if let Some(line) = buf.lines().find(|l| l.starts_with("data:")) {
-                return serde_json::from_str(line.trim_start_matches("data:").trim()).unwrap();
-            }
-        }
-    };
-    assert_eq!(next_event().await["seats_taken"], 0);
+    let mut stream = app.seat_stream(&app.client, section).await;
+    assert_eq!(stream.next_event().await["seats_taken"], 0);
     let s = app.students(3, &[]).await;
     app.enroll(&s[0].1, section).await;
-    assert_eq!(next_event().await["seats_taken"], 1);
+    assert_eq!(stream.next_event().await["seats_taken"], 1);
     app.enroll(&s[1].1, section).await;
-    let e = next_event().await;
+    let e = stream.next_event().await;
     assert_eq!(
         (e["seats_taken"].as_i64(), e["seats_left"].as_i64()),
         (Some(2), Some(0))
     );
     app.enroll(&s[2].1, section).await;
-    assert_eq!(next_event().await["waitlist_length"], 1);
+    assert_eq!(stream.next_event().await["waitlist_length"], 1);
     app.stop().await; // open streams end at shutdown instead of holding it up
-    assert!(
-        stream.next().await.is_none_or(|c| c.is_err()),
-        "the stream ended"
-    );
+    assert!(stream.ended().await, "the stream ended");
 }

@@ -355,33 +355,19 @@ async fn many_seat_stream_subscribers_all_see_each_commit() {
         .unwrap();
     let mut streams = Vec::new();
     for _ in 0..subscribers {
-        let r = client
-            .get(app.url(&format!("/api/v1/sections/{section}/seats/stream")))
-            .send()
-            .await
-            .unwrap();
-        streams.push(r.bytes_stream());
+        let stream = app.seat_stream(&client, section).await;
+        streams.push(stream.with_patience(Duration::from_secs(10)));
     }
     // Each stream first yields the current counts.
     for s in streams.iter_mut() {
-        s.next().await.unwrap().unwrap();
+        assert_eq!(s.next_event().await["seats_taken"], 0);
     }
     let (_, token) = app.student().await;
     let committed = Instant::now();
     assert_eq!(app.enroll(&token, section).await.0, StatusCode::CREATED);
     let latencies = join_all(streams.iter_mut().map(async |s| {
-        let mut buf = String::new();
-        loop {
-            let chunk = tokio::time::timeout(Duration::from_secs(10), s.next())
-                .await
-                .expect("event")
-                .unwrap()
-                .unwrap();
-            buf.push_str(std::str::from_utf8(&chunk).unwrap());
-            if buf.contains("\"seats_taken\":1") {
-                return committed.elapsed();
-            }
-        }
+        while s.next_event().await["seats_taken"] != 1 {}
+        committed.elapsed()
     }))
     .await;
     let worst = latencies.iter().max().unwrap();

@@ -2,8 +2,14 @@
 //! builds the real [`Application`] on `127.0.0.1:0` and serves it in the background; helpers
 //! create catalog data through the API (as an admin) and students directly in SQL with the
 //! cheap demo hash (thousands per test), and mint tokens with the server's own keys.
+//!
+//! The steps tests repeat live here too, so that a test reads as its specification: waiting
+//! for a condition instead of sleeping ([`wait_until`]) and reading a server-sent event
+//! stream ([`EventStream`]).
 
-use chrono::{Duration, Utc};
+use chrono::{TimeDelta, Utc};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use registrar::config::Settings;
 use registrar::domain::Role;
 use registrar::service::auth::{TokenKeys, hash_demo_password};
@@ -13,7 +19,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use std::sync::LazyLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -218,7 +224,7 @@ impl TestApp {
         for standing in ["freshman", "sophomore", "junior", "senior", "graduate"] {
             self.admin_post(
                 &format!("/api/v1/terms/{id}/windows"),
-                json!({"standing": standing, "opens_at": Utc::now() - Duration::hours(1), "closes_at": Utc::now() + Duration::hours(2)}),
+                json!({"standing": standing, "opens_at": Utc::now() - TimeDelta::hours(1), "closes_at": Utc::now() + TimeDelta::hours(2)}),
             )
             .await;
         }
@@ -317,6 +323,14 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Subscribe through `client` to the live seat counts of `section`.
+    pub async fn seat_stream(&self, client: &Client, section: Uuid) -> EventStream {
+        let path = format!("/api/v1/sections/{section}/seats/stream");
+        let r = client.get(self.url(&path)).send().await.expect("request");
+        assert_eq!(r.status(), StatusCode::OK, "GET {path}");
+        EventStream::new(r)
+    }
+
     /// Active rows of a section from the database: (student, status, rank among waitlisted).
     pub async fn rows(&self, section: Uuid) -> Vec<(Uuid, String, Option<i64>)> {
         sqlx::query_as(
@@ -346,7 +360,7 @@ pub fn assert_problem(status: StatusCode, body: &Value, expected_status: StatusC
 
 /// How long [`wait_until`] waits before it fails the test: far above what any condition
 /// here takes on a loaded 2-core machine.
-const PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
+const PATIENCE: Duration = Duration::from_secs(20);
 
 /// Poll `done` every 10 ms until it holds; fail the test, naming `what`, if it does not
 /// within 20 s.
@@ -354,6 +368,62 @@ pub async fn wait_until<F: AsyncFnMut() -> bool>(what: &str, mut done: F) {
     let deadline = Instant::now() + PATIENCE;
     while !done().await {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A `text/event-stream` answer read one event at a time.
+pub struct EventStream {
+    body: BoxStream<'static, reqwest::Result<Vec<u8>>>,
+    /// Bytes received but not yet returned as an event (events may straddle chunks).
+    buf: Vec<u8>,
+    /// How long to wait for the next event before failing the test.
+    patience: Duration,
+}
+
+impl EventStream {
+    /// Read `r`, waiting at most 5 s for each event.
+    pub fn new(r: Response) -> EventStream {
+        EventStream {
+            body: r.bytes_stream().map(|c| c.map(|b| b.to_vec())).boxed(),
+            buf: Vec::new(),
+            patience: Duration::from_secs(5),
+        }
+    }
+
+    /// The same, waiting at most `patience` for each event.
+    pub fn with_patience(mut self, patience: Duration) -> EventStream {
+        self.patience = patience;
+        self
+    }
+
+    /// The `data` of the next event as JSON (keep-alive comments are skipped).
+    pub async fn next_event(&mut self) -> Value {
+        loop {
+            if let Some(end) = self.buf.windows(2).position(|w| w == b"\n\n") {
+                let event: Vec<u8> = self.buf.drain(..end + 2).collect();
+                let event = std::str::from_utf8(&event).expect("UTF-8 event");
+                let data: String = event
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .map(str::trim)
+                    .collect();
+                if !data.is_empty() {
+                    return serde_json::from_str(&data).expect("JSON event data");
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(self.patience, self.body.next())
+                .await
+                .expect("event in time")
+                .expect("stream still open")
+                .expect("stream chunk");
+            self.buf.extend_from_slice(&chunk);
+        }
+    }
+
+    /// Whether the server has closed the stream (its next chunk is an end or an error).
+    pub async fn ended(&mut self) -> bool {
+        self.body.next().await.is_none_or(|c| c.is_err())
     }
 }
