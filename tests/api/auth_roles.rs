@@ -4,8 +4,8 @@
 use crate::helpers::*;
 use jsonwebtoken::{EncodingKey, Header, encode};
 use registrar::domain::Role;
-use registrar::service::auth::Claims;
-use reqwest::StatusCode;
+use registrar::service::auth::{Claims, TokenKeys};
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -58,20 +58,15 @@ async fn login_issues_a_working_token_and_refuses_bad_credentials() {
     );
 
     for (user, pass) in [("alice", "wrong password"), ("nobody", "correct horse")] {
-        let r = app
-            .post(
-                "/api/v1/auth/login",
-                None,
-                json!({"username": user, "password": pass}),
-            )
-            .await;
-        let st = r.status();
-        assert_problem(
-            st,
-            &r.json().await.unwrap(),
+        let body = json!({"username": user, "password": pass});
+        app.post_expect_problem(
+            "/api/v1/auth/login",
+            None,
+            body,
             StatusCode::UNAUTHORIZED,
             "unauthenticated",
-        );
+        )
+        .await;
     }
     app.stop().await;
 }
@@ -88,15 +83,15 @@ async fn tokens_and_roles_are_enforced() {
     let enroll = format!("/api/v1/sections/{section}/enrollments");
 
     // Missing, malformed, forged and expired tokens.
-    let r = app.post(&enroll, None, json!({})).await;
-    let st = r.status();
-    assert_problem(
-        st,
-        &r.json().await.unwrap(),
+    let missing = app.post(&enroll, None, json!({})).await;
+    expect_problem(
+        "no token",
+        missing,
         StatusCode::UNAUTHORIZED,
         "unauthenticated",
-    );
-    let forged = registrar::service::auth::TokenKeys::new(b"other secret", 60)
+    )
+    .await;
+    let forged = TokenKeys::new(b"other secret", 60)
         .issue(sid, Role::Admin)
         .0;
     let expired = expired_token(sid);
@@ -105,8 +100,7 @@ async fn tokens_and_roles_are_enforced() {
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
     let r = app
-        .client
-        .post(app.url(&enroll))
+        .request(Method::POST, &enroll, None)
         .header("Authorization", format!("Token {tok}"))
         .send()
         .await
@@ -114,20 +108,14 @@ async fn tokens_and_roles_are_enforced() {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
     // A student cannot reach admin routes, nor create accounts for others.
-    let r = app
-        .post(
-            "/api/v1/terms",
-            Some(&tok),
-            json!({"code": "X1", "name": "x"}),
-        )
-        .await;
-    let st = r.status();
-    assert_problem(
-        st,
-        &r.json().await.unwrap(),
+    app.post_expect_problem(
+        "/api/v1/terms",
+        Some(&tok),
+        json!({"code": "X1", "name": "x"}),
         StatusCode::FORBIDDEN,
         "forbidden",
-    );
+    )
+    .await;
     let r = app
         .post(
             &format!("/api/v1/students/{sid}/holds"),
@@ -146,7 +134,7 @@ async fn tokens_and_roles_are_enforced() {
     // Staff cannot enroll (a token acts only for its own subject; admins are not students).
     let (st, b) = app.enroll(&app.admin_token, section).await;
     assert_problem(st, &b, StatusCode::FORBIDDEN, "forbidden");
-    let op = app.token(uuid::Uuid::new_v4(), Role::Operator);
+    let op = app.token(Uuid::new_v4(), Role::Operator);
     assert_eq!(
         app.post(
             "/api/v1/courses",

@@ -2,7 +2,7 @@
 //! filter, the section view's counters, and the live seat stream.
 
 use crate::helpers::*;
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[tokio::test]
 async fn sections_are_listed_in_pages_and_filtered() {
@@ -16,7 +16,7 @@ async fn sections_are_listed_in_pages_and_filtered() {
     }
     app.section(term, "MATH101", "01", 10, 0, meet("tue", "11:00", "12:15"))
         .await;
-    let terms: Value = app.get("/api/v1/terms", None).await.json().await.unwrap();
+    let terms = app.get_json("/api/v1/terms", None).await;
     assert!(
         terms
             .as_array()
@@ -32,12 +32,9 @@ async fn sections_are_listed_in_pages_and_filtered() {
             .as_ref()
             .map(|c| format!("&cursor={c}"))
             .unwrap_or_default();
-        let page: Value = app
-            .get(&format!("/api/v1/terms/{term}/sections?limit=2{q}"), None)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let page = app
+            .get_json(&format!("/api/v1/terms/{term}/sections?limit=2{q}"), None)
+            .await;
         for s in page["items"].as_array().unwrap() {
             seen.push(format!(
                 "{}-{}",
@@ -61,15 +58,12 @@ async fn sections_are_listed_in_pages_and_filtered() {
             "MATH101-01"
         ]
     );
-    let math: Value = app
-        .get(
+    let math = app
+        .get_json(
             &format!("/api/v1/terms/{term}/sections?course=MATH101"),
             None,
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     let m = &math["items"][0];
     assert_eq!(m["prerequisites"], json!(["CS101"]));
     assert_eq!(m["credits"], 4);

@@ -180,12 +180,9 @@ async fn every_committed_change_is_published_once_and_consumed_once() {
         .unwrap();
     assert!(promoted.contains(&promoted_student));
     let token = app.token(promoted_student, registrar::domain::Role::Student);
-    let notes: Value = app
-        .get("/api/v1/students/me/notifications", Some(&token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let notes = app
+        .get_json("/api/v1/students/me/notifications", Some(&token))
+        .await;
     let messages: Vec<&str> = notes
         .as_array()
         .unwrap()
@@ -202,15 +199,8 @@ async fn every_committed_change_is_published_once_and_consumed_once() {
             .any(|m| m.starts_with("Waitlisted for CS101-01 at position")),
         "{messages:?}"
     );
-    let figures: Value = app
-        .get(
-            &format!("/api/v1/analytics/terms/{term}"),
-            Some(&app.admin_token),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let analytics = format!("/api/v1/analytics/terms/{term}");
+    let figures = app.get_json(&analytics, Some(&app.admin_token)).await;
     assert_eq!(
         figures["totals"],
         json!({"enrolled": 20, "waitlisted": 30, "dropped": 1, "promoted": 1})
@@ -257,7 +247,7 @@ async fn broker_outage_delays_events_never_enrollments() {
     }
     let waiting = backlog(&app).await;
     assert!(waiting > 0, "the backlog grows while the broker is away");
-    let ready: Value = app.get("/readyz", None).await.json().await.unwrap();
+    let ready = app.get_json("/readyz", None).await;
     assert_eq!(ready["status"], "ready");
     assert!(
         ready["details"]["outbox_backlog"].as_i64().unwrap() > 0,

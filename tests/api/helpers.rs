@@ -3,9 +3,10 @@
 //! create catalog data through the API (as an admin) and students directly in SQL with the
 //! cheap demo hash (thousands per test), and mint tokens with the server's own keys.
 //!
-//! The steps tests repeat live here too, so that a test reads as its specification: waiting
-//! for a condition instead of sleeping ([`wait_until`]) and reading a server-sent event
-//! stream ([`EventStream`]).
+//! The steps tests repeat live here too, so that a test reads as its specification: sending
+//! a request and asserting its problem+json answer ([`expect_problem`]), a swap, waiting for
+//! a condition instead of sleeping ([`wait_until`]) and reading a server-sent event stream
+//! ([`EventStream`]).
 
 use chrono::{TimeDelta, Utc};
 use futures_util::StreamExt;
@@ -14,7 +15,7 @@ use registrar::config::Settings;
 use registrar::domain::Role;
 use registrar::service::auth::{TokenKeys, hash_demo_password};
 use registrar::startup::Application;
-use reqwest::{Client, Response, StatusCode};
+use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -190,20 +191,43 @@ impl TestApp {
         format!("{}{}", self.address, path)
     }
 
-    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
-        let mut req = self.client.get(self.url(path));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
+    /// A request to `path`, with `token` as its bearer if given; the caller adds the rest.
+    pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
+        let req = self.client.request(method, self.url(path));
+        match token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
         }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let req = self.request(Method::GET, path, token);
         req.send().await.expect("request")
     }
 
+    /// GET `path` and read its JSON body.
+    pub async fn get_json(&self, path: &str, token: Option<&str>) -> Value {
+        let r = self.get(path, token).await;
+        r.json().await.unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
-        let mut req = self.client.post(self.url(path)).json(&body);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
+        let req = self.request(Method::POST, path, token).json(&body);
         req.send().await.expect("request")
+    }
+
+    /// POST `body` to `path` and assert the answer is a problem+json with `status` and
+    /// `code`; its body.
+    pub async fn post_expect_problem(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+        status: StatusCode,
+        code: &str,
+    ) -> Value {
+        let r = self.post(path, token, body).await;
+        expect_problem(&format!("POST {path}"), r, status, code).await
     }
 
     pub async fn admin_post(&self, path: &str, body: Value) -> Value {
@@ -290,37 +314,28 @@ impl TestApp {
 
     /// POST an enroll; (status, body).
     pub async fn enroll(&self, token: &str, section: Uuid) -> (StatusCode, Value) {
-        let r = self
-            .post(
-                &format!("/api/v1/sections/{section}/enrollments"),
-                Some(token),
-                json!({}),
-            )
-            .await;
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
+        let path = format!("/api/v1/sections/{section}/enrollments");
+        answer(self.post(&path, Some(token), json!({})).await).await
     }
 
     /// DELETE my enrollment; (status, body).
     pub async fn drop_section(&self, token: &str, section: Uuid) -> (StatusCode, Value) {
-        let r = self
-            .client
-            .delete(self.url(&format!("/api/v1/sections/{section}/enrollments/me")))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request");
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
+        let path = format!("/api/v1/sections/{section}/enrollments/me");
+        let req = self.request(Method::DELETE, &path, Some(token));
+        answer(req.send().await.expect("request")).await
+    }
+
+    /// POST a swap out of `drop` into `add`, all or nothing; (status, body).
+    pub async fn swap(&self, token: &str, drop: Uuid, add: Uuid) -> (StatusCode, Value) {
+        let body = json!({"drop": drop, "add": add});
+        let r = self.post("/api/v1/enrollments/swap", Some(token), body);
+        answer(r.await).await
     }
 
     /// The section as the API shows it.
     pub async fn section_view(&self, section: Uuid) -> Value {
-        self.get(&format!("/api/v1/sections/{section}"), None)
-            .await
-            .json()
-            .await
-            .unwrap()
+        let path = format!("/api/v1/sections/{section}");
+        self.get_json(&path, None).await
     }
 
     /// Subscribe through `client` to the live seat counts of `section`.
@@ -350,12 +365,45 @@ pub fn meet(day: &str, start: &str, end: &str) -> Value {
     json!([{"day": day, "start": start, "end": end}])
 }
 
+/// An answer's status and JSON body (`null` when it has none).
+pub async fn answer(r: Response) -> (StatusCode, Value) {
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
 /// Assert a problem+json answer with `code`.
 pub fn assert_problem(status: StatusCode, body: &Value, expected_status: StatusCode, code: &str) {
-    assert_eq!(status, expected_status, "body: {body}");
-    assert_eq!(body["code"], code, "body: {body}");
-    assert_eq!(body["status"], expected_status.as_u16());
-    assert!(body["title"].is_string() && body["type"].is_string() && body["detail"].is_string());
+    check_problem("answer", status, body, expected_status, code);
+}
+
+/// Assert `r` is an `application/problem+json` answer with `status` and `code`; its body.
+/// `request` names the request in a failure message.
+pub async fn expect_problem(request: &str, r: Response, status: StatusCode, code: &str) -> Value {
+    let content_type = r.headers().get("content-type").cloned();
+    let (got, body) = answer(r).await;
+    assert_eq!(
+        content_type.as_ref().and_then(|v| v.to_str().ok()),
+        Some("application/problem+json"),
+        "{request}: status {got}, body {body}"
+    );
+    check_problem(request, got, &body, status, code);
+    body
+}
+
+fn check_problem(
+    request: &str,
+    status: StatusCode,
+    body: &Value,
+    expected: StatusCode,
+    code: &str,
+) {
+    assert_eq!(status, expected, "{request}: body {body}");
+    assert_eq!(body["code"], code, "{request}: body {body}");
+    assert_eq!(body["status"], expected.as_u16(), "{request}: body {body}");
+    assert!(
+        body["title"].is_string() && body["type"].is_string() && body["detail"].is_string(),
+        "{request}: body {body}"
+    );
 }
 
 /// How long [`wait_until`] waits before it fails the test: far above what any condition
