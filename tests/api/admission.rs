@@ -10,9 +10,7 @@ use serde_json::json;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_mailbox_sheds_load_with_overloaded_and_keeps_every_ack() {
     let app = TestApp::spawn_with(|s| s.section_max_in_flight = 4).await;
-    let term = app.open_term().await;
-    app.course("CS101", 3, &[]).await;
-    let section = app.section(term, "CS101", "01", 1000, 0, json!([])).await;
+    let (_, section) = app.open_cs101(1000, 0, json!([])).await;
     let students = app.students(400, &[]).await;
     let enroll = format!("/api/v1/sections/{section}/enrollments");
     let answers = join_all(students.iter().map(|(id, t)| {

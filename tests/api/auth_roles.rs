@@ -74,11 +74,7 @@ async fn login_issues_a_working_token_and_refuses_bad_credentials() {
 #[tokio::test]
 async fn tokens_and_roles_are_enforced() {
     let app = TestApp::spawn().await;
-    let term = app.open_term().await;
-    app.course("CS101", 3, &[]).await;
-    let section = app
-        .section(term, "CS101", "01", 5, 5, serde_json::json!([]))
-        .await;
+    let (_, section) = app.open_cs101(5, 5, json!([])).await;
     let (sid, tok) = app.student().await;
     let enroll = format!("/api/v1/sections/{section}/enrollments");
 

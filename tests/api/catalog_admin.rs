@@ -78,9 +78,7 @@ async fn sections_are_listed_in_pages_and_filtered() {
 #[tokio::test]
 async fn seat_stream_pushes_each_committed_count() {
     let app = TestApp::spawn().await;
-    let term = app.open_term().await;
-    app.course("CS101", 3, &[]).await;
-    let section = app.section(term, "CS101", "01", 2, 1, json!([])).await;
+    let (_, section) = app.open_cs101(2, 1, json!([])).await;
     let mut stream = app.seat_stream(&app.client, section).await;
     assert_eq!(stream.next_event().await["seats_taken"], 0);
     let s = app.students(3, &[]).await;

@@ -83,6 +83,21 @@ async fn events_after_quiet(events: &Mutex<Vec<Value>>, at_least: usize) -> (Vec
     (events.lock().unwrap().clone(), all_in)
 }
 
+/// Enroll `students` in `section` while `service` is cut off: each is still acknowledged.
+async fn enroll_all_without(
+    app: &TestApp,
+    students: &[(Uuid, String)],
+    section: Uuid,
+    service: &str,
+) {
+    let statuses = app.enroll_each(students, section).await;
+    assert_eq!(
+        statuses,
+        vec![StatusCode::CREATED; students.len()],
+        "enrollment must not depend on {service}"
+    );
+}
+
 async fn backlog(app: &TestApp) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
         .fetch_one(&app.pool)
@@ -94,11 +109,7 @@ async fn backlog(app: &TestApp) -> i64 {
 async fn every_committed_change_is_published_once_and_consumed_once() {
     let app = TestApp::spawn_with(|s| s.consumers_in_process = true).await;
     let events = collect_events(&app.settings.events_exchange).await;
-    let term = app.open_term().await;
-    app.course("CS101", 3, &[]).await;
-    let section = app
-        .section(term, "CS101", "01", 20, 30, meet("mon", "09:00", "10:00"))
-        .await;
+    let (term, section) = app.open_cs101(20, 30, meet("mon", "09:00", "10:00")).await;
     let students = app.students(300, &[]).await;
     let started = Instant::now();
     join_all(students.iter().map(|(_, t)| app.enroll(t, section))).await;
@@ -228,23 +239,14 @@ async fn broker_outage_delays_events_never_enrollments() {
     let proxy = Proxy::start(target_of(&amqp_url())).await;
     let app = TestApp::spawn_with(|s| s.amqp_url = proxy.url_for(&amqp_url())).await;
     let events = collect_events(&app.settings.events_exchange).await;
-    let term = app.open_term().await;
-    app.course("CS101", 3, &[]).await;
-    let section = app.section(term, "CS101", "01", 100, 0, json!([])).await;
+    let (_, section) = app.open_cs101(100, 0, json!([])).await;
     let students = app.students(60, &[]).await;
-    for (_, t) in &students[..10] {
-        assert_eq!(app.enroll(t, section).await.0, StatusCode::CREATED);
-    }
+    let statuses = app.enroll_each(&students[..10], section).await;
+    assert_eq!(statuses, [StatusCode::CREATED; 10]);
     wait_until("first events", async || events.lock().unwrap().len() == 10).await;
 
     proxy.cut();
-    for (_, t) in &students[10..60] {
-        assert_eq!(
-            app.enroll(t, section).await.0,
-            StatusCode::CREATED,
-            "enrollment must not depend on the broker"
-        );
-    }
+    enroll_all_without(&app, &students[10..60], section, "the broker").await;
     let waiting = backlog(&app).await;
     assert!(waiting > 0, "the backlog grows while the broker is away");
     let ready = app.get_json("/readyz", None).await;
@@ -280,13 +282,9 @@ async fn redis_outage_and_flush_never_stop_enrollment_and_the_mirror_heals() {
         let v: Option<String> = redis.hget(key_of(section), "seats_taken").await.unwrap();
         v.map(|v| v.parse().unwrap())
     };
-    let term = app.open_term().await;
-    app.course("CS101", 3, &[]).await;
-    let section = app.section(term, "CS101", "01", 50, 0, json!([])).await;
+    let (_, section) = app.open_cs101(50, 0, json!([])).await;
     let students = app.students(30, &[]).await;
-    for (_, t) in &students[..5] {
-        app.enroll(t, section).await;
-    }
+    app.enroll_each(&students[..5], section).await;
     wait_until("mirror written", async || {
         mirrored(section).await == Some(5)
     })
@@ -294,13 +292,7 @@ async fn redis_outage_and_flush_never_stop_enrollment_and_the_mirror_heals() {
     assert_eq!(app.section_view(section).await["seats_taken"], 5);
 
     proxy.cut();
-    for (_, t) in &students[5..15] {
-        assert_eq!(
-            app.enroll(t, section).await.0,
-            StatusCode::CREATED,
-            "enrollment must not depend on Redis"
-        );
-    }
+    enroll_all_without(&app, &students[5..15], section, "Redis").await;
     let view = app.section_view(section).await;
     assert_eq!(view["seats_taken"], 15, "reads fall back to PostgreSQL");
     assert_eq!(
@@ -321,9 +313,7 @@ async fn redis_outage_and_flush_never_stop_enrollment_and_the_mirror_heals() {
         mirrored(section).await == Some(15)
     })
     .await;
-    for (_, t) in &students[15..20] {
-        app.enroll(t, section).await;
-    }
+    app.enroll_each(&students[15..20], section).await;
     wait_until("mirror follows commits", async || {
         mirrored(section).await == Some(20)
     })
@@ -335,9 +325,7 @@ async fn redis_outage_and_flush_never_stop_enrollment_and_the_mirror_heals() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_seat_stream_subscribers_all_see_each_commit() {
     let app = TestApp::spawn().await;
-    let term = app.open_term().await;
-    app.course("CS101", 3, &[]).await;
-    let section = app.section(term, "CS101", "01", 10, 0, json!([])).await;
+    let (_, section) = app.open_cs101(10, 0, json!([])).await;
     let subscribers = 500;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(0)

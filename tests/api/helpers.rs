@@ -255,6 +255,18 @@ impl TestApp {
         id
     }
 
+    /// The catalog most tests need: an open term, the 3-credit course `CS101` and its
+    /// section `01` with `capacity` seats, `waitlist` places and `meetings`;
+    /// (term id, section id).
+    pub async fn open_cs101(&self, capacity: u32, waitlist: u32, meetings: Value) -> (Uuid, Uuid) {
+        let term = self.open_term().await;
+        self.course("CS101", 3, &[]).await;
+        let section = self
+            .section(term, "CS101", "01", capacity, waitlist, meetings)
+            .await;
+        (term, section)
+    }
+
     /// A course (ignores "already exists").
     pub async fn course(&self, code: &str, credits: u32, prerequisites: &[&str]) {
         let r = self
@@ -318,6 +330,15 @@ impl TestApp {
         answer(self.post(&path, Some(token), json!({})).await).await
     }
 
+    /// Enroll each of `students` in `section`, one after another; their statuses in order.
+    pub async fn enroll_each(&self, students: &[(Uuid, String)], section: Uuid) -> Vec<StatusCode> {
+        let mut statuses = Vec::with_capacity(students.len());
+        for (_, token) in students {
+            statuses.push(self.enroll(token, section).await.0);
+        }
+        statuses
+    }
+
     /// DELETE my enrollment; (status, body).
     pub async fn drop_section(&self, token: &str, section: Uuid) -> (StatusCode, Value) {
         let path = format!("/api/v1/sections/{section}/enrollments/me");
@@ -344,6 +365,15 @@ impl TestApp {
         let r = client.get(self.url(&path)).send().await.expect("request");
         assert_eq!(r.status(), StatusCode::OK, "GET {path}");
         EventStream::new(r)
+    }
+
+    /// A number from the database: `sql` selects one `int8` with `$1` bound to `id`.
+    pub async fn count(&self, sql: &str, id: Uuid) -> i64 {
+        sqlx::query_scalar(sql)
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
     /// Active rows of a section from the database: (student, status, rank among waitlisted).

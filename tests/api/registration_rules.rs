@@ -20,21 +20,20 @@ async fn every_student_rule_refuses_with_its_code_and_is_audited() {
     ] {
         app.course(code, credits, &pre).await;
     }
-    let cs101a = app
-        .section(term, "CS101", "01", 10, 0, meet("mon", "09:00", "10:00"))
-        .await;
-    let cs101b = app
-        .section(term, "CS101", "02", 10, 0, meet("tue", "09:00", "10:00"))
-        .await;
-    let cs201 = app
-        .section(term, "CS201", "01", 10, 0, meet("wed", "09:00", "10:00"))
-        .await;
-    let math = app
-        .section(term, "MATH101", "01", 10, 0, meet("mon", "09:30", "10:30"))
-        .await;
-    let bio = app
-        .section(term, "BIO101", "01", 10, 0, meet("fri", "13:00", "14:00"))
-        .await;
+    let mut sections = vec![];
+    for (course, code, day, start, end) in [
+        ("CS101", "01", "mon", "09:00", "10:00"),
+        ("CS101", "02", "tue", "09:00", "10:00"),
+        ("CS201", "01", "wed", "09:00", "10:00"),
+        ("MATH101", "01", "mon", "09:30", "10:30"),
+        ("BIO101", "01", "fri", "13:00", "14:00"),
+    ] {
+        let meetings = meet(day, start, end);
+        sections.push(app.section(term, course, code, 10, 0, meetings).await);
+    }
+    let [cs101a, cs101b, cs201, math, bio] = sections[..] else {
+        unreachable!("five sections")
+    };
     let (sid, tok) = app.student().await;
     sqlx::query("UPDATE students SET max_credits = 10 WHERE id = $1")
         .bind(sid)
@@ -142,13 +141,8 @@ async fn concurrent_requests_of_one_student_cannot_both_pass_the_credit_limit() 
         .filter(|a| a.1["code"] == "credit_limit_exceeded")
         .count();
     assert_eq!((ok, refused), (4, 2), "{answers:?}");
-    let taken: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM enrollments WHERE student_id = $1 AND status = 'enrolled'",
-    )
-    .bind(sid)
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+    let sql = "SELECT count(*) FROM enrollments WHERE student_id = $1 AND status = 'enrolled'";
+    let taken = app.count(sql, sid).await;
     assert_eq!(taken, 4);
     app.stop().await;
 }
@@ -186,11 +180,8 @@ async fn idempotency_key_returns_the_first_answer_and_swap_is_all_or_nothing() {
         "a retry gets the first answer, not already_enrolled"
     );
     assert_eq!(again.json::<serde_json::Value>().await.unwrap(), first);
-    let seats: i64 = sqlx::query_scalar("SELECT count(*) FROM enrollments WHERE student_id = $1")
-        .bind(sid)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let sql = "SELECT count(*) FROM enrollments WHERE student_id = $1";
+    let seats = app.count(sql, sid).await;
     assert_eq!(seats, 1, "never a second seat");
 
     // Swap into a full section: refused, and the original seat is kept.

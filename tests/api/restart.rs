@@ -54,9 +54,7 @@ fn start_node(settings: &registrar::config::Settings) -> Node {
 async fn sigkill_mid_flood_loses_no_acknowledged_enrollment() {
     // Catalog and students through an in-process node, which then stops.
     let app = TestApp::spawn().await;
-    let term = app.open_term().await;
-    app.course("CS101", 3, &[]).await;
-    let section = app.section(term, "CS101", "01", 100, 100, json!([])).await;
+    let (_, section) = app.open_cs101(100, 100, json!([])).await;
     let students = app.students(600, &[]).await;
     let settings = app.stop().await;
     let pool = sqlx::PgPool::connect(&settings.database_url).await.unwrap();

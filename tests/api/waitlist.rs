@@ -8,11 +8,7 @@ use serde_json::{Value, json};
 #[tokio::test]
 async fn drop_promotes_the_waitlist_head_in_the_same_commit() {
     let app = TestApp::spawn().await;
-    let term = app.open_term().await;
-    app.course("CS101", 3, &[]).await;
-    let section = app
-        .section(term, "CS101", "01", 1, 5, meet("mon", "09:00", "10:00"))
-        .await;
+    let (_, section) = app.open_cs101(1, 5, meet("mon", "09:00", "10:00")).await;
     let s = app.students(3, &[]).await;
     assert_eq!(app.enroll(&s[0].1, section).await.0, StatusCode::CREATED);
     let (st, b) = app.enroll(&s[1].1, section).await;
@@ -75,13 +71,9 @@ async fn drop_promotes_the_waitlist_head_in_the_same_commit() {
 #[tokio::test]
 async fn capacity_changes_respect_taken_seats_and_promote_fifo() {
     let app = TestApp::spawn().await;
-    let term = app.open_term().await;
-    app.course("MATH101", 4, &[]).await;
-    let section = app.section(term, "MATH101", "01", 2, 10, json!([])).await;
+    let (_, section) = app.open_cs101(2, 10, json!([])).await;
     let s = app.students(6, &[]).await;
-    for (_, t) in &s {
-        app.enroll(t, section).await;
-    }
+    app.enroll_each(&s, section).await;
     let path = format!("/api/v1/sections/{section}");
     let patch = |token: &str, cap: u32| {
         let req = app.request(Method::PATCH, &path, Some(token));
