@@ -4,26 +4,19 @@
 
 use crate::helpers::*;
 use futures_util::future::join_all;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_mailbox_sheds_load_with_overloaded_and_keeps_every_ack() {
     let app = TestApp::spawn_with(|s| s.sections.section_max_in_flight = 4).await;
-    let term = app.open_term().await;
-    app.course("CS101", 3, &[]).await;
-    let section = app.section(term, "CS101", "01", 1000, 0, json!([])).await;
+    let (_, section) = app.open_cs101(1000, 0, json!([])).await;
     let students = app.students(400, &[]).await;
+    let enroll = format!("/api/v1/sections/{section}/enrollments");
     let answers = join_all(students.iter().map(|(id, t)| {
-        let app = &app;
+        let req = app.request(Method::POST, &enroll, Some(t));
         async move {
-            let r = app
-                .client
-                .post(app.url(&format!("/api/v1/sections/{section}/enrollments")))
-                .bearer_auth(t)
-                .send()
-                .await
-                .unwrap();
+            let r = req.send().await.unwrap();
             let retry_after = r
                 .headers()
                 .get("retry-after")

@@ -2,10 +2,7 @@
 //! filter, the section view's counters, and the live seat stream.
 
 use crate::helpers::*;
-use futures_util::StreamExt;
-use reqwest::StatusCode;
-use serde_json::{Value, json};
-use std::time::Duration;
+use serde_json::json;
 
 #[tokio::test]
 async fn sections_are_listed_in_pages_and_filtered() {
@@ -19,7 +16,7 @@ async fn sections_are_listed_in_pages_and_filtered() {
     }
     app.section(term, "MATH101", "01", 10, 0, meet("tue", "11:00", "12:15"))
         .await;
-    let terms: Value = app.get("/api/v1/terms", None).await.json().await.unwrap();
+    let terms = app.get_json("/api/v1/terms", None).await;
     assert!(
         terms
             .as_array()
@@ -35,12 +32,9 @@ async fn sections_are_listed_in_pages_and_filtered() {
             .as_ref()
             .map(|c| format!("&cursor={c}"))
             .unwrap_or_default();
-        let page: Value = app
-            .get(&format!("/api/v1/terms/{term}/sections?limit=2{q}"), None)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let page = app
+            .get_json(&format!("/api/v1/terms/{term}/sections?limit=2{q}"), None)
+            .await;
         for s in page["items"].as_array().unwrap() {
             seen.push(format!(
                 "{}-{}",
@@ -64,15 +58,12 @@ async fn sections_are_listed_in_pages_and_filtered() {
             "MATH101-01"
         ]
     );
-    let math: Value = app
-        .get(
+    let math = app
+        .get_json(
             &format!("/api/v1/terms/{term}/sections?course=MATH101"),
             None,
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     let m = &math["items"][0];
     assert_eq!(m["prerequisites"], json!(["CS101"]));
     assert_eq!(m["credits"], 4);
@@ -87,43 +78,20 @@ async fn sections_are_listed_in_pages_and_filtered() {
 #[tokio::test]
 async fn seat_stream_pushes_each_committed_count() {
     let app = TestApp::spawn().await;
-    let term = app.open_term().await;
-    app.course("CS101", 3, &[]).await;
-    let section = app.section(term, "CS101", "01", 2, 1, json!([])).await;
-    let r = app
-        .get(&format!("/api/v1/sections/{section}/seats/stream"), None)
-        .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let mut stream = r.bytes_stream();
-    let mut next_event = async || -> Value {
-        let mut buf = String::new();
-        loop {
-            let chunk = tokio::time::timeout(Duration::from_secs(5), stream.next())
-                .await
-                .expect("event in time")
-                .unwrap()
-                .unwrap();
-            buf.push_str(std::str::from_utf8(&chunk).unwrap());
-            if let Some(line) = buf.lines().find(|l| l.starts_with("data:")) {
-                return serde_json::from_str(line.trim_start_matches("data:").trim()).unwrap();
-            }
-        }
-    };
-    assert_eq!(next_event().await["seats_taken"], 0);
+    let (_, section) = app.open_cs101(2, 1, json!([])).await;
+    let mut stream = app.seat_stream(&app.client, section).await;
+    assert_eq!(stream.next_event().await["seats_taken"], 0);
     let s = app.students(3, &[]).await;
     app.enroll(&s[0].1, section).await;
-    assert_eq!(next_event().await["seats_taken"], 1);
+    assert_eq!(stream.next_event().await["seats_taken"], 1);
     app.enroll(&s[1].1, section).await;
-    let e = next_event().await;
+    let e = stream.next_event().await;
     assert_eq!(
         (e["seats_taken"].as_i64(), e["seats_left"].as_i64()),
         (Some(2), Some(0))
     );
     app.enroll(&s[2].1, section).await;
-    assert_eq!(next_event().await["waitlist_length"], 1);
+    assert_eq!(stream.next_event().await["waitlist_length"], 1);
     app.stop().await; // open streams end at shutdown instead of holding it up
-    assert!(
-        stream.next().await.is_none_or(|c| c.is_err()),
-        "the stream ended"
-    );
+    assert!(stream.ended().await, "the stream ended");
 }

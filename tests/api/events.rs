@@ -68,12 +68,34 @@ async fn collect_events(exchange: &str) -> Arc<Mutex<Vec<Value>>> {
     seen
 }
 
-async fn wait_until<F: AsyncFnMut() -> bool>(what: &str, mut done: F) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// Waits until `at_least` events have been collected, then listens 300 ms longer; every
+/// event collected, and when the first `at_least` were in. The bounded wait serves the
+/// negative checks that follow ("no event twice, none invented"): an extra delivery sends
+/// no signal that could be awaited instead, and once every expected event is in, the relay
+/// has nothing left to publish, so an extra copy would already be on its way.
+async fn events_after_quiet(events: &Mutex<Vec<Value>>, at_least: usize) -> (Vec<Value>, Instant) {
+    wait_until("all events on the exchange", async || {
+        events.lock().unwrap().len() >= at_least
+    })
+    .await;
+    let all_in = Instant::now();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    (events.lock().unwrap().clone(), all_in)
+}
+
+/// Enroll `students` in `section` while `service` is cut off: each is still acknowledged.
+async fn enroll_all_without(
+    app: &TestApp,
+    students: &[(Uuid, String)],
+    section: Uuid,
+    service: &str,
+) {
+    let statuses = app.enroll_each(students, section).await;
+    assert_eq!(
+        statuses,
+        vec![StatusCode::CREATED; students.len()],
+        "enrollment must not depend on {service}"
+    );
 }
 
 async fn backlog(app: &TestApp) -> i64 {
@@ -87,11 +109,7 @@ async fn backlog(app: &TestApp) -> i64 {
 async fn every_committed_change_is_published_once_and_consumed_once() {
     let app = TestApp::spawn_with(|s| s.events.consumers_in_process = true).await;
     let events = collect_events(&app.settings.events.events_exchange).await;
-    let term = app.open_term().await;
-    app.course("CS101", 3, &[]).await;
-    let section = app
-        .section(term, "CS101", "01", 20, 30, meet("mon", "09:00", "10:00"))
-        .await;
+    let (term, section) = app.open_cs101(20, 30, meet("mon", "09:00", "10:00")).await;
     let students = app.students(300, &[]).await;
     let started = Instant::now();
     join_all(students.iter().map(|(_, t)| app.enroll(t, section))).await;
@@ -114,13 +132,8 @@ async fn every_committed_change_is_published_once_and_consumed_once() {
         expected, 52,
         "20 enrolled + 30 waitlisted + drop + promotion"
     );
-    wait_until("all events on the exchange", async || {
-        events.lock().unwrap().len() as i64 >= expected
-    })
-    .await;
-    let relayed = started.elapsed();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let got = events.lock().unwrap().clone();
+    let (got, all_in) = events_after_quiet(&events, expected as usize).await;
+    let relayed = all_in - started;
     assert_eq!(got.len() as i64, expected, "no event twice, none invented");
     let ids: HashSet<&str> = got
         .iter()
@@ -178,12 +191,9 @@ async fn every_committed_change_is_published_once_and_consumed_once() {
         .unwrap();
     assert!(promoted.contains(&promoted_student));
     let token = app.token(promoted_student, registrar::resources::Role::Student);
-    let notes: Value = app
-        .get("/api/v1/students/me/notifications", Some(&token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let notes = app
+        .get_json("/api/v1/students/me/notifications", Some(&token))
+        .await;
     let messages: Vec<&str> = notes
         .as_array()
         .unwrap()
@@ -200,15 +210,8 @@ async fn every_committed_change_is_published_once_and_consumed_once() {
             .any(|m| m.starts_with("Waitlisted for CS101-01 at position")),
         "{messages:?}"
     );
-    let figures: Value = app
-        .get(
-            &format!("/api/v1/analytics/terms/{term}"),
-            Some(&app.admin_token),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let analytics = format!("/api/v1/analytics/terms/{term}");
+    let figures = app.get_json(&analytics, Some(&app.admin_token)).await;
     assert_eq!(
         figures["totals"],
         json!({"enrolled": 20, "waitlisted": 30, "dropped": 1, "promoted": 1})
@@ -236,26 +239,17 @@ async fn broker_outage_delays_events_never_enrollments() {
     let proxy = Proxy::start(target_of(&amqp_url())).await;
     let app = TestApp::spawn_with(|s| s.events.amqp_url = proxy.url_for(&amqp_url())).await;
     let events = collect_events(&app.settings.events.events_exchange).await;
-    let term = app.open_term().await;
-    app.course("CS101", 3, &[]).await;
-    let section = app.section(term, "CS101", "01", 100, 0, json!([])).await;
+    let (_, section) = app.open_cs101(100, 0, json!([])).await;
     let students = app.students(60, &[]).await;
-    for (_, t) in &students[..10] {
-        assert_eq!(app.enroll(t, section).await.0, StatusCode::CREATED);
-    }
+    let statuses = app.enroll_each(&students[..10], section).await;
+    assert_eq!(statuses, [StatusCode::CREATED; 10]);
     wait_until("first events", async || events.lock().unwrap().len() == 10).await;
 
     proxy.cut();
-    for (_, t) in &students[10..60] {
-        assert_eq!(
-            app.enroll(t, section).await.0,
-            StatusCode::CREATED,
-            "enrollment must not depend on the broker"
-        );
-    }
+    enroll_all_without(&app, &students[10..60], section, "the broker").await;
     let waiting = backlog(&app).await;
     assert!(waiting > 0, "the backlog grows while the broker is away");
-    let ready: Value = app.get("/readyz", None).await.json().await.unwrap();
+    let ready = app.get_json("/readyz", None).await;
     assert_eq!(ready["status"], "ready");
     assert!(
         ready["details"]["outbox_backlog"].as_i64().unwrap() > 0,
@@ -264,12 +258,7 @@ async fn broker_outage_delays_events_never_enrollments() {
 
     proxy.restore();
     wait_until("backlog drained", async || backlog(&app).await == 0).await;
-    wait_until("all events delivered", async || {
-        events.lock().unwrap().len() >= 60
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let got = events.lock().unwrap().clone();
+    let (got, _) = events_after_quiet(&events, 60).await;
     let ids: HashSet<&str> = got
         .iter()
         .map(|e| e["event_id"].as_str().unwrap())
@@ -293,13 +282,9 @@ async fn redis_outage_and_flush_never_stop_enrollment_and_the_mirror_heals() {
         let v: Option<String> = redis.hget(key_of(section), "seats_taken").await.unwrap();
         v.map(|v| v.parse().unwrap())
     };
-    let term = app.open_term().await;
-    app.course("CS101", 3, &[]).await;
-    let section = app.section(term, "CS101", "01", 50, 0, json!([])).await;
+    let (_, section) = app.open_cs101(50, 0, json!([])).await;
     let students = app.students(30, &[]).await;
-    for (_, t) in &students[..5] {
-        app.enroll(t, section).await;
-    }
+    app.enroll_each(&students[..5], section).await;
     wait_until("mirror written", async || {
         mirrored(section).await == Some(5)
     })
@@ -307,13 +292,7 @@ async fn redis_outage_and_flush_never_stop_enrollment_and_the_mirror_heals() {
     assert_eq!(app.section_view(section).await["seats_taken"], 5);
 
     proxy.cut();
-    for (_, t) in &students[5..15] {
-        assert_eq!(
-            app.enroll(t, section).await.0,
-            StatusCode::CREATED,
-            "enrollment must not depend on Redis"
-        );
-    }
+    enroll_all_without(&app, &students[5..15], section, "Redis").await;
     let view = app.section_view(section).await;
     assert_eq!(view["seats_taken"], 15, "reads fall back to PostgreSQL");
     assert_eq!(
@@ -334,9 +313,7 @@ async fn redis_outage_and_flush_never_stop_enrollment_and_the_mirror_heals() {
         mirrored(section).await == Some(15)
     })
     .await;
-    for (_, t) in &students[15..20] {
-        app.enroll(t, section).await;
-    }
+    app.enroll_each(&students[15..20], section).await;
     wait_until("mirror follows commits", async || {
         mirrored(section).await == Some(20)
     })
@@ -348,9 +325,7 @@ async fn redis_outage_and_flush_never_stop_enrollment_and_the_mirror_heals() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_seat_stream_subscribers_all_see_each_commit() {
     let app = TestApp::spawn().await;
-    let term = app.open_term().await;
-    app.course("CS101", 3, &[]).await;
-    let section = app.section(term, "CS101", "01", 10, 0, json!([])).await;
+    let (_, section) = app.open_cs101(10, 0, json!([])).await;
     let subscribers = 500;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
@@ -358,33 +333,19 @@ async fn many_seat_stream_subscribers_all_see_each_commit() {
         .unwrap();
     let mut streams = Vec::new();
     for _ in 0..subscribers {
-        let r = client
-            .get(app.url(&format!("/api/v1/sections/{section}/seats/stream")))
-            .send()
-            .await
-            .unwrap();
-        streams.push(r.bytes_stream());
+        let stream = app.seat_stream(&client, section).await;
+        streams.push(stream.with_patience(Duration::from_secs(10)));
     }
     // Each stream first yields the current counts.
     for s in streams.iter_mut() {
-        s.next().await.unwrap().unwrap();
+        assert_eq!(s.next_event().await["seats_taken"], 0);
     }
     let (_, token) = app.student().await;
     let committed = Instant::now();
     assert_eq!(app.enroll(&token, section).await.0, StatusCode::CREATED);
     let latencies = join_all(streams.iter_mut().map(async |s| {
-        let mut buf = String::new();
-        loop {
-            let chunk = tokio::time::timeout(Duration::from_secs(10), s.next())
-                .await
-                .expect("event")
-                .unwrap()
-                .unwrap();
-            buf.push_str(std::str::from_utf8(&chunk).unwrap());
-            if buf.contains("\"seats_taken\":1") {
-                return committed.elapsed();
-            }
-        }
+        while s.next_event().await["seats_taken"] != 1 {}
+        committed.elapsed()
     }))
     .await;
     let worst = latencies.iter().max().unwrap();

@@ -12,11 +12,7 @@ use uuid::Uuid;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flood_on_one_section_never_oversells_and_waitlists_in_order() {
     let app = TestApp::spawn().await;
-    let term = app.open_term().await;
-    app.course("CS101", 3, &[]).await;
-    let section = app
-        .section(term, "CS101", "01", 50, 100, meet("mon", "09:00", "10:00"))
-        .await;
+    let (_, section) = app.open_cs101(50, 100, meet("mon", "09:00", "10:00")).await;
     let students = app.students(2000, &[]).await;
 
     let started = Instant::now();
@@ -81,19 +77,10 @@ async fn flood_on_one_section_never_oversells_and_waitlists_in_order() {
     assert_eq!(view["waitlist_length"], 100);
 
     // Batching: far fewer commits than decisions (one audit row per attempt, one outbox row per change).
-    let attempts: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM registration_attempts WHERE section_id = $1")
-            .bind(section)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
-    assert_eq!(attempts, 2000);
-    let events: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE (payload->>'section_id')::uuid = $1")
-            .bind(section)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+    let sql = "SELECT count(*) FROM registration_attempts WHERE section_id = $1";
+    assert_eq!(app.count(sql, section).await, 2000);
+    let sql = "SELECT count(*) FROM outbox WHERE (payload->>'section_id')::uuid = $1";
+    let events = app.count(sql, section).await;
     assert_eq!(events, 150, "one event per committed change");
     let batches = app.batches();
     assert!(

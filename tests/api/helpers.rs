@@ -2,17 +2,25 @@
 //! builds the real [`Application`] on `127.0.0.1:0` and serves it in the background; helpers
 //! create catalog data through the API (as an admin) and students directly in SQL with the
 //! cheap demo hash (thousands per test), and mint tokens with the server's own keys.
+//!
+//! The steps tests repeat live here too, so that a test reads as its specification: sending
+//! a request and asserting its problem+json answer ([`expect_problem`]), a swap, waiting for
+//! a condition instead of sleeping ([`wait_until`]) and reading a server-sent event stream
+//! ([`EventStream`]).
 
-use chrono::{Duration, Utc};
+use chrono::{TimeDelta, Utc};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use registrar::config::Settings;
 use registrar::resources::Role;
 use registrar::service::auth::{TokenKeys, hash_demo_password};
 use registrar::startup::Application;
-use reqwest::{Client, Response, StatusCode};
+use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use std::sync::LazyLock;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -182,20 +190,43 @@ impl TestApp {
         format!("{}{}", self.address, path)
     }
 
-    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
-        let mut req = self.client.get(self.url(path));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
+    /// A request to `path`, with `token` as its bearer if given; the caller adds the rest.
+    pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
+        let req = self.client.request(method, self.url(path));
+        match token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
         }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let req = self.request(Method::GET, path, token);
         req.send().await.expect("request")
     }
 
+    /// GET `path` and read its JSON body.
+    pub async fn get_json(&self, path: &str, token: Option<&str>) -> Value {
+        let r = self.get(path, token).await;
+        r.json().await.unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
-        let mut req = self.client.post(self.url(path)).json(&body);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
+        let req = self.request(Method::POST, path, token).json(&body);
         req.send().await.expect("request")
+    }
+
+    /// POST `body` to `path` and assert the answer is a problem+json with `status` and
+    /// `code`; its body.
+    pub async fn post_expect_problem(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+        status: StatusCode,
+        code: &str,
+    ) -> Value {
+        let r = self.post(path, token, body).await;
+        expect_problem(&format!("POST {path}"), r, status, code).await
     }
 
     pub async fn admin_post(&self, path: &str, body: Value) -> Value {
@@ -216,11 +247,23 @@ impl TestApp {
         for standing in ["freshman", "sophomore", "junior", "senior", "graduate"] {
             self.admin_post(
                 &format!("/api/v1/terms/{id}/windows"),
-                json!({"standing": standing, "opens_at": Utc::now() - Duration::hours(1), "closes_at": Utc::now() + Duration::hours(2)}),
+                json!({"standing": standing, "opens_at": Utc::now() - TimeDelta::hours(1), "closes_at": Utc::now() + TimeDelta::hours(2)}),
             )
             .await;
         }
         id
+    }
+
+    /// The catalog most tests need: an open term, the 3-credit course `CS101` and its
+    /// section `01` with `capacity` seats, `waitlist` places and `meetings`;
+    /// (term id, section id).
+    pub async fn open_cs101(&self, capacity: u32, waitlist: u32, meetings: Value) -> (Uuid, Uuid) {
+        let term = self.open_term().await;
+        self.course("CS101", 3, &[]).await;
+        let section = self
+            .section(term, "CS101", "01", capacity, waitlist, meetings)
+            .await;
+        (term, section)
     }
 
     /// A course (ignores "already exists").
@@ -282,37 +325,54 @@ impl TestApp {
 
     /// POST an enroll; (status, body).
     pub async fn enroll(&self, token: &str, section: Uuid) -> (StatusCode, Value) {
-        let r = self
-            .post(
-                &format!("/api/v1/sections/{section}/enrollments"),
-                Some(token),
-                json!({}),
-            )
-            .await;
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
+        let path = format!("/api/v1/sections/{section}/enrollments");
+        answer(self.post(&path, Some(token), json!({})).await).await
+    }
+
+    /// Enroll each of `students` in `section`, one after another; their statuses in order.
+    pub async fn enroll_each(&self, students: &[(Uuid, String)], section: Uuid) -> Vec<StatusCode> {
+        let mut statuses = Vec::with_capacity(students.len());
+        for (_, token) in students {
+            statuses.push(self.enroll(token, section).await.0);
+        }
+        statuses
     }
 
     /// DELETE my enrollment; (status, body).
     pub async fn drop_section(&self, token: &str, section: Uuid) -> (StatusCode, Value) {
-        let r = self
-            .client
-            .delete(self.url(&format!("/api/v1/sections/{section}/enrollments/me")))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request");
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
+        let path = format!("/api/v1/sections/{section}/enrollments/me");
+        let req = self.request(Method::DELETE, &path, Some(token));
+        answer(req.send().await.expect("request")).await
+    }
+
+    /// POST a swap out of `drop` into `add`, all or nothing; (status, body).
+    pub async fn swap(&self, token: &str, drop: Uuid, add: Uuid) -> (StatusCode, Value) {
+        let body = json!({"drop": drop, "add": add});
+        let r = self.post("/api/v1/enrollments/swap", Some(token), body);
+        answer(r.await).await
     }
 
     /// The section as the API shows it.
     pub async fn section_view(&self, section: Uuid) -> Value {
-        self.get(&format!("/api/v1/sections/{section}"), None)
+        let path = format!("/api/v1/sections/{section}");
+        self.get_json(&path, None).await
+    }
+
+    /// Subscribe through `client` to the live seat counts of `section`.
+    pub async fn seat_stream(&self, client: &Client, section: Uuid) -> EventStream {
+        let path = format!("/api/v1/sections/{section}/seats/stream");
+        let r = client.get(self.url(&path)).send().await.expect("request");
+        assert_eq!(r.status(), StatusCode::OK, "GET {path}");
+        EventStream::new(r)
+    }
+
+    /// A number from the database: `sql` selects one `int8` with `$1` bound to `id`.
+    pub async fn count(&self, sql: &str, id: Uuid) -> i64 {
+        sqlx::query_scalar(sql)
+            .bind(id)
+            .fetch_one(&self.pool)
             .await
-            .json()
-            .await
-            .unwrap()
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
     /// Active rows of a section from the database: (student, status, rank among waitlisted).
@@ -334,10 +394,113 @@ pub fn meet(day: &str, start: &str, end: &str) -> Value {
     json!([{"day": day, "start": start, "end": end}])
 }
 
+/// An answer's status and JSON body (`null` when it has none).
+pub async fn answer(r: Response) -> (StatusCode, Value) {
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
 /// Assert a problem+json answer with `code`.
 pub fn assert_problem(status: StatusCode, body: &Value, expected_status: StatusCode, code: &str) {
-    assert_eq!(status, expected_status, "body: {body}");
-    assert_eq!(body["code"], code, "body: {body}");
-    assert_eq!(body["status"], expected_status.as_u16());
-    assert!(body["title"].is_string() && body["type"].is_string() && body["detail"].is_string());
+    check_problem("answer", status, body, expected_status, code);
+}
+
+/// Assert `r` is an `application/problem+json` answer with `status` and `code`; its body.
+/// `request` names the request in a failure message.
+pub async fn expect_problem(request: &str, r: Response, status: StatusCode, code: &str) -> Value {
+    let content_type = r.headers().get("content-type").cloned();
+    let (got, body) = answer(r).await;
+    assert_eq!(
+        content_type.as_ref().and_then(|v| v.to_str().ok()),
+        Some("application/problem+json"),
+        "{request}: status {got}, body {body}"
+    );
+    check_problem(request, got, &body, status, code);
+    body
+}
+
+fn check_problem(
+    request: &str,
+    status: StatusCode,
+    body: &Value,
+    expected: StatusCode,
+    code: &str,
+) {
+    assert_eq!(status, expected, "{request}: body {body}");
+    assert_eq!(body["code"], code, "{request}: body {body}");
+    assert_eq!(body["status"], expected.as_u16(), "{request}: body {body}");
+    assert!(
+        body["title"].is_string() && body["type"].is_string() && body["detail"].is_string(),
+        "{request}: body {body}"
+    );
+}
+
+/// How long [`wait_until`] waits before it fails the test: far above what any condition
+/// here takes on a loaded 2-core machine.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Poll `done` every 10 ms until it holds; fail the test, naming `what`, if it does not
+/// within 20 s.
+pub async fn wait_until<F: AsyncFnMut() -> bool>(what: &str, mut done: F) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A `text/event-stream` answer read one event at a time.
+pub struct EventStream {
+    body: BoxStream<'static, reqwest::Result<Vec<u8>>>,
+    /// Bytes received but not yet returned as an event (events may straddle chunks).
+    buf: Vec<u8>,
+    /// How long to wait for the next event before failing the test.
+    patience: Duration,
+}
+
+impl EventStream {
+    /// Read `r`, waiting at most 5 s for each event.
+    pub fn new(r: Response) -> EventStream {
+        EventStream {
+            body: r.bytes_stream().map(|c| c.map(|b| b.to_vec())).boxed(),
+            buf: Vec::new(),
+            patience: Duration::from_secs(5),
+        }
+    }
+
+    /// The same, waiting at most `patience` for each event.
+    pub fn with_patience(mut self, patience: Duration) -> EventStream {
+        self.patience = patience;
+        self
+    }
+
+    /// The `data` of the next event as JSON (keep-alive comments are skipped).
+    pub async fn next_event(&mut self) -> Value {
+        loop {
+            if let Some(end) = self.buf.windows(2).position(|w| w == b"\n\n") {
+                let event: Vec<u8> = self.buf.drain(..end + 2).collect();
+                let event = std::str::from_utf8(&event).expect("UTF-8 event");
+                let data: String = event
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .map(str::trim)
+                    .collect();
+                if !data.is_empty() {
+                    return serde_json::from_str(&data).expect("JSON event data");
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(self.patience, self.body.next())
+                .await
+                .expect("event in time")
+                .expect("stream still open")
+                .expect("stream chunk");
+            self.buf.extend_from_slice(&chunk);
+        }
+    }
+
+    /// Whether the server has closed the stream (its next chunk is an end or an error).
+    pub async fn ended(&mut self) -> bool {
+        self.body.next().await.is_none_or(|c| c.is_err())
+    }
 }

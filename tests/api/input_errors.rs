@@ -1,196 +1,110 @@
 //! Bad input of every kind gets a 4xx problem+json with a stable code, never a 500 or a
-//! dropped connection; plus the operational endpoints and the OpenAPI document.
+//! dropped connection (one table of cases, each named, walked by one test); plus the
+//! operational endpoints and the OpenAPI document.
 
 use crate::helpers::*;
-use reqwest::StatusCode;
+use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
+use uuid::Uuid;
 
-async fn problem(r: reqwest::Response) -> (StatusCode, Value) {
-    let st = r.status();
-    assert_eq!(
-        r.headers()["content-type"],
-        "application/problem+json",
-        "status {st}"
-    );
-    (st, r.json().await.unwrap())
+/// Who sends a request.
+#[derive(Clone, Copy)]
+enum Caller {
+    Anonymous,
+    Admin,
+    Student,
+}
+use Caller::*;
+
+/// What a request carries besides its method and path.
+enum Payload {
+    Nothing,
+    Json(Value),
+    /// Text declared as `application/json`.
+    JsonText(&'static str),
+    /// Text with no content type at all.
+    Untyped(&'static str),
+    /// No body, one header.
+    Header(&'static str, &'static str),
+}
+use Payload::*;
+
+impl Payload {
+    fn add_to(self, req: RequestBuilder) -> RequestBuilder {
+        match self {
+            Nothing => req,
+            Json(v) => req.json(&v),
+            JsonText(t) => req.header("content-type", "application/json").body(t),
+            Untyped(t) => req.body(t),
+            Header(name, value) => req.header(name, value),
+        }
+    }
+}
+
+/// One bad request: what it is, how it is sent, and the answer it must get. Paths may name
+/// `{term}`, `{section}` (a section of that term) and `{unknown}` (an id nothing has).
+type Case = (
+    &'static str,
+    Method,
+    &'static str,
+    Caller,
+    Payload,
+    u16,
+    &'static str,
+);
+
+#[rustfmt::skip]
+fn cases(term: Uuid, unknown: Uuid) -> Vec<Case> {
+    let huge = "x".repeat(1024 * 1024);
+    vec![
+        // Bodies.
+        ("body is not JSON", Method::POST, "/api/v1/courses", Admin, JsonText("{not json"), 400, "invalid_body"),
+        ("a number field holds text", Method::POST, "/api/v1/courses", Admin, JsonText(r#"{"code":"CS101","title":"x","credits":"three"}"#), 400, "invalid_body"),
+        ("an unknown field", Method::POST, "/api/v1/courses", Admin, JsonText(r#"{"code":"CS101","title":"x","credits":3,"extra":1}"#), 400, "invalid_body"),
+        ("no content type", Method::POST, "/api/v1/courses", Admin, Untyped("{}"), 400, "invalid_body"),
+        ("a course code not in capitals", Method::POST, "/api/v1/courses", Admin, Json(json!({"code": "lowercase1", "title": "x", "credits": 3})), 422, "invalid_field"),
+        ("credits out of range", Method::POST, "/api/v1/courses", Admin, Json(json!({"code": "CS101", "title": "x", "credits": 99})), 422, "invalid_field"),
+        ("an oversized body", Method::POST, "/api/v1/courses", Admin, Json(json!({"code": "CS101", "title": huge, "credits": 3})), 413, "payload_too_large"),
+        ("a meeting ending before it starts", Method::POST, "/api/v1/sections", Admin, Json(json!({"term_id": term, "course_code": "CS101", "section_code": "02", "capacity": 5, "meetings": [{"day": "mon", "start": "10:00", "end": "09:00"}]})), 422, "invalid_field"),
+        // Bad and unknown ids, and references to them.
+        ("a section id that is not a UUID", Method::GET, "/api/v1/sections/not-a-uuid", Anonymous, Nothing, 400, "invalid_id"),
+        ("enroll with an id that is not a UUID", Method::POST, "/api/v1/sections/1234/enrollments", Student, Json(json!({})), 400, "invalid_id"),
+        ("an unknown section", Method::GET, "/api/v1/sections/{unknown}", Anonymous, Nothing, 404, "section_not_found"),
+        ("enroll in an unknown section", Method::POST, "/api/v1/sections/{unknown}/enrollments", Student, Json(json!({})), 404, "section_not_found"),
+        ("the sections of an unknown term", Method::GET, "/api/v1/terms/{unknown}/sections", Anonymous, Nothing, 404, "term_not_found"),
+        ("swap out of an id that is not a UUID", Method::POST, "/api/v1/enrollments/swap", Student, Json(json!({"drop": "x", "add": unknown})), 400, "invalid_id"),
+        ("a section of an unknown term", Method::POST, "/api/v1/sections", Admin, Json(json!({"term_id": unknown, "course_code": "CS101", "section_code": "01", "capacity": 5})), 422, "unknown_reference"),
+        ("a section that exists already", Method::POST, "/api/v1/sections", Admin, Json(json!({"term_id": term, "course_code": "CS101", "section_code": "01", "capacity": 5})), 409, "already_exists"),
+        // Query strings, routes, methods, headers.
+        ("a page of zero", Method::GET, "/api/v1/terms/{term}/sections?limit=0", Anonymous, Nothing, 400, "invalid_query"),
+        ("a page size that is not a number", Method::GET, "/api/v1/terms/{term}/sections?limit=abc", Anonymous, Nothing, 400, "invalid_query"),
+        ("an unknown route", Method::GET, "/api/v1/nothing-here", Anonymous, Nothing, 404, "not_found"),
+        ("a method the route lacks", Method::PUT, "/api/v1/terms", Anonymous, Nothing, 405, "method_not_allowed"),
+        ("an empty idempotency key", Method::POST, "/api/v1/sections/{section}/enrollments", Student, Header("Idempotency-Key", ""), 400, "invalid_idempotency_key"),
+    ]
 }
 
 #[tokio::test]
 async fn malformed_input_gets_clear_problems() {
     let app = TestApp::spawn().await;
-    let admin = app.admin_token.clone();
-    let (_, tok) = app.student().await;
-    let post_raw = |path: &str, body: &'static str| {
-        app.client
-            .post(app.url(path))
-            .bearer_auth(&admin)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-    };
-
-    let (st, b) = problem(post_raw("/api/v1/courses", "{not json").await.unwrap()).await;
-    assert_problem(st, &b, StatusCode::BAD_REQUEST, "invalid_body");
-    let (st, b) = problem(
-        post_raw(
-            "/api/v1/courses",
-            r#"{"code":"CS101","title":"x","credits":"three"}"#,
-        )
-        .await
-        .unwrap(),
-    )
-    .await;
-    assert_problem(st, &b, StatusCode::BAD_REQUEST, "invalid_body");
-    let (st, b) = problem(
-        post_raw(
-            "/api/v1/courses",
-            r#"{"code":"CS101","title":"x","credits":3,"extra":1}"#,
-        )
-        .await
-        .unwrap(),
-    )
-    .await;
-    assert_problem(st, &b, StatusCode::BAD_REQUEST, "invalid_body");
-    let (st, b) = problem(
-        app.client
-            .post(app.url("/api/v1/courses"))
-            .bearer_auth(&admin)
-            .body("{}")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_problem(st, &b, StatusCode::BAD_REQUEST, "invalid_body");
-    let (st, b) = problem(
-        app.post(
-            "/api/v1/courses",
-            Some(&admin),
-            json!({"code": "lowercase1", "title": "x", "credits": 3}),
-        )
-        .await,
-    )
-    .await;
-    assert_problem(st, &b, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
-    let (st, b) = problem(
-        app.post(
-            "/api/v1/courses",
-            Some(&admin),
-            json!({"code": "CS101", "title": "x", "credits": 99}),
-        )
-        .await,
-    )
-    .await;
-    assert_problem(st, &b, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
-
-    // Oversized body.
-    let huge = "x".repeat(1024 * 1024);
-    let (st, b) = problem(
-        app.post(
-            "/api/v1/courses",
-            Some(&admin),
-            json!({"code": "CS101", "title": huge, "credits": 3}),
-        )
-        .await,
-    )
-    .await;
-    assert_problem(st, &b, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
-
-    // Bad and unknown ids.
-    let (st, b) = problem(app.get("/api/v1/sections/not-a-uuid", None).await).await;
-    assert_problem(st, &b, StatusCode::BAD_REQUEST, "invalid_id");
-    let (st, b) = problem(
-        app.post("/api/v1/sections/1234/enrollments", Some(&tok), json!({}))
-            .await,
-    )
-    .await;
-    assert_problem(st, &b, StatusCode::BAD_REQUEST, "invalid_id");
-    let unknown = uuid::Uuid::new_v4();
-    let (st, b) = problem(app.get(&format!("/api/v1/sections/{unknown}"), None).await).await;
-    assert_problem(st, &b, StatusCode::NOT_FOUND, "section_not_found");
-    let (st, b) = problem(
-        app.post(
-            &format!("/api/v1/sections/{unknown}/enrollments"),
-            Some(&tok),
-            json!({}),
-        )
-        .await,
-    )
-    .await;
-    assert_problem(st, &b, StatusCode::NOT_FOUND, "section_not_found");
-    let (st, b) = problem(
-        app.get(&format!("/api/v1/terms/{unknown}/sections"), None)
-            .await,
-    )
-    .await;
-    assert_problem(st, &b, StatusCode::NOT_FOUND, "term_not_found");
-    let (st, b) = problem(
-        app.post(
-            "/api/v1/enrollments/swap",
-            Some(&tok),
-            json!({"drop": "x", "add": unknown}),
-        )
-        .await,
-    )
-    .await;
-    assert_problem(st, &b, StatusCode::BAD_REQUEST, "invalid_id");
-    let (st, b) = problem(app.post("/api/v1/sections", Some(&admin), json!({"term_id": unknown, "course_code": "CS101", "section_code": "01", "capacity": 5})).await).await;
-    assert_problem(
-        st,
-        &b,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "unknown_reference",
-    );
-
-    // Query strings, routes, methods, headers.
-    let term = app.open_term().await;
-    let (st, b) = problem(
-        app.get(&format!("/api/v1/terms/{term}/sections?limit=0"), None)
-            .await,
-    )
-    .await;
-    assert_problem(st, &b, StatusCode::BAD_REQUEST, "invalid_query");
-    let (st, b) = problem(
-        app.get(&format!("/api/v1/terms/{term}/sections?limit=abc"), None)
-            .await,
-    )
-    .await;
-    assert_problem(st, &b, StatusCode::BAD_REQUEST, "invalid_query");
-    let (st, b) = problem(app.get("/api/v1/nothing-here", None).await).await;
-    assert_problem(st, &b, StatusCode::NOT_FOUND, "not_found");
-    let (st, b) = problem(
-        app.client
-            .put(app.url("/api/v1/terms"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_problem(st, &b, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
-    app.course("CS101", 3, &[]).await;
-    let section = app.section(term, "CS101", "01", 5, 0, json!([])).await;
-    let r = app
-        .client
-        .post(app.url(&format!("/api/v1/sections/{section}/enrollments")))
-        .bearer_auth(&tok)
-        .header("Idempotency-Key", "")
-        .send()
-        .await
-        .unwrap();
-    let (st, b) = problem(r).await;
-    assert_problem(st, &b, StatusCode::BAD_REQUEST, "invalid_idempotency_key");
-    let (st, b) = problem(app.post("/api/v1/sections", Some(&admin), json!({"term_id": term, "course_code": "CS101", "section_code": "02", "capacity": 5, "meetings": [{"day": "mon", "start": "10:00", "end": "09:00"}]})).await).await;
-    assert_problem(st, &b, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
-    let (st, b) = problem(
-        app.post(
-            "/api/v1/sections",
-            Some(&admin),
-            json!({"term_id": term, "course_code": "CS101", "section_code": "01", "capacity": 5}),
-        )
-        .await,
-    )
-    .await;
-    assert_problem(st, &b, StatusCode::CONFLICT, "already_exists");
+    let (term, section) = app.open_cs101(5, 0, json!([])).await;
+    let (_, student) = app.student().await;
+    let unknown = Uuid::new_v4();
+    for (name, method, path, caller, payload, status, code) in cases(term, unknown) {
+        let path = path
+            .replace("{term}", &term.to_string())
+            .replace("{section}", &section.to_string())
+            .replace("{unknown}", &unknown.to_string());
+        let token = match caller {
+            Anonymous => None,
+            Admin => Some(app.admin_token.as_str()),
+            Student => Some(student.as_str()),
+        };
+        let req = payload.add_to(app.request(method.clone(), &path, token));
+        let r = req.send().await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        let status = StatusCode::from_u16(status).unwrap();
+        expect_problem(&format!("{name} ({method} {path})"), r, status, code).await;
+    }
     app.stop().await;
 }
 

@@ -54,9 +54,7 @@ fn start_node(settings: &registrar::config::Settings) -> Node {
 async fn sigkill_mid_flood_loses_no_acknowledged_enrollment() {
     // Catalog and students through an in-process node, which then stops.
     let app = TestApp::spawn().await;
-    let term = app.open_term().await;
-    app.course("CS101", 3, &[]).await;
-    let section = app.section(term, "CS101", "01", 100, 100, json!([])).await;
+    let (_, section) = app.open_cs101(100, 100, json!([])).await;
     let students = app.students(600, &[]).await;
     let settings = app.stop().await;
     let pool = sqlx::PgPool::connect(&settings.database.database_url)
@@ -96,9 +94,7 @@ async fn sigkill_mid_flood_loses_no_acknowledged_enrollment() {
         })
     };
     // Kill once some answers are out but the flood is not over.
-    while acked.load(Ordering::SeqCst) < 60 {
-        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-    }
+    wait_until("60 answers", async || acked.load(Ordering::SeqCst) >= 60).await;
     node.child.kill().expect("SIGKILL");
     node.child.wait().unwrap();
     let answers = flood.await.unwrap();

@@ -21,13 +21,9 @@ fn verify(database_url: &str) -> (i32, String) {
 #[tokio::test]
 async fn verify_passes_on_real_traffic_and_names_a_violation() {
     let app = TestApp::spawn().await;
-    let term = app.open_term().await;
-    app.course("CS101", 3, &[]).await;
-    let section = app.section(term, "CS101", "01", 2, 2, json!([])).await;
+    let (_, section) = app.open_cs101(2, 2, json!([])).await;
     let students = app.students(6, &[]).await;
-    for (_, t) in &students {
-        app.enroll(t, section).await;
-    }
+    app.enroll_each(&students, section).await;
     app.drop_section(&students[0].1, section).await;
     let settings = app.stop().await;
 

@@ -2,17 +2,13 @@
 //! FIFO order, a capacity below the seats taken is refused, leaving the waitlist works.
 
 use crate::helpers::*;
-use reqwest::StatusCode;
-use serde_json::json;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn drop_promotes_the_waitlist_head_in_the_same_commit() {
     let app = TestApp::spawn().await;
-    let term = app.open_term().await;
-    app.course("CS101", 3, &[]).await;
-    let section = app
-        .section(term, "CS101", "01", 1, 5, meet("mon", "09:00", "10:00"))
-        .await;
+    let (_, section) = app.open_cs101(1, 5, meet("mon", "09:00", "10:00")).await;
     let s = app.students(3, &[]).await;
     assert_eq!(app.enroll(&s[0].1, section).await.0, StatusCode::CREATED);
     let (st, b) = app.enroll(&s[1].1, section).await;
@@ -53,19 +49,12 @@ async fn drop_promotes_the_waitlist_head_in_the_same_commit() {
     );
 
     // The schedule shows the promotion and the remaining position.
-    let sched: serde_json::Value = app
-        .get("/api/v1/students/me/schedule", Some(&s[2].1))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(sched["waitlisted"][0]["position"], 1);
-    let sched: serde_json::Value = app
-        .get("/api/v1/students/me/schedule", Some(&s[1].1))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let schedule = async |token| {
+        app.get_json("/api/v1/students/me/schedule", Some(token))
+            .await
+    };
+    assert_eq!(schedule(&s[2].1).await["waitlisted"][0]["position"], 1);
+    let sched = schedule(&s[1].1).await;
     assert_eq!(sched["enrolled"][0]["section_id"], section.to_string());
     assert_eq!(sched["credits"], 3);
 
@@ -82,32 +71,26 @@ async fn drop_promotes_the_waitlist_head_in_the_same_commit() {
 #[tokio::test]
 async fn capacity_changes_respect_taken_seats_and_promote_fifo() {
     let app = TestApp::spawn().await;
-    let term = app.open_term().await;
-    app.course("MATH101", 4, &[]).await;
-    let section = app.section(term, "MATH101", "01", 2, 10, json!([])).await;
+    let (_, section) = app.open_cs101(2, 10, json!([])).await;
     let s = app.students(6, &[]).await;
-    for (_, t) in &s {
-        app.enroll(t, section).await;
-    }
-    let patch = |cap: u32| {
-        app.client
-            .patch(app.url(&format!("/api/v1/sections/{section}")))
-            .bearer_auth(&app.admin_token)
-            .json(&json!({"capacity": cap}))
-            .send()
+    app.enroll_each(&s, section).await;
+    let path = format!("/api/v1/sections/{section}");
+    let patch = |token: &str, cap: u32| {
+        let req = app.request(Method::PATCH, &path, Some(token));
+        req.json(&json!({"capacity": cap})).send()
     };
-    let r = patch(1).await.unwrap();
-    let st = r.status();
-    assert_problem(
-        st,
-        &r.json().await.unwrap(),
+    let r = patch(&app.admin_token, 1).await.unwrap();
+    expect_problem(
+        "capacity 1",
+        r,
         StatusCode::CONFLICT,
         "capacity_below_taken",
-    );
+    )
+    .await;
 
-    let r = patch(4).await.unwrap();
+    let r = patch(&app.admin_token, 4).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let view: serde_json::Value = r.json().await.unwrap();
+    let view: Value = r.json().await.unwrap();
     assert_eq!(
         (
             view["capacity"].as_i64(),
@@ -126,14 +109,7 @@ async fn capacity_changes_respect_taken_seats_and_promote_fifo() {
     assert_eq!((4..6).map(status_of).collect::<Vec<_>>(), ["waitlisted"; 2]);
 
     // A student cannot change capacity.
-    let r = app
-        .client
-        .patch(app.url(&format!("/api/v1/sections/{section}")))
-        .bearer_auth(&s[0].1)
-        .json(&json!({"capacity": 9}))
-        .send()
-        .await
-        .unwrap();
+    let r = patch(&s[0].1, 9).await.unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     app.stop().await;
 }
