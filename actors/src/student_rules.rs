@@ -32,6 +32,21 @@ pub enum Day {
     Sun,
 }
 
+impl Day {
+    /// The lowercase three-letter name (`mon` ... `sun`), as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Day::Mon => "mon",
+            Day::Tue => "tue",
+            Day::Wed => "wed",
+            Day::Thu => "thu",
+            Day::Fri => "fri",
+            Day::Sat => "sat",
+            Day::Sun => "sun",
+        }
+    }
+}
+
 /// A time of day in minutes since midnight, written `HH:MM`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ClockTime(u16);

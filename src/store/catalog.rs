@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use registrar_actors::student_rules::{Meeting, OfferedSection, Window};
 use registrar_actors::{Counts, SectionId};
 use sqlx::PgPool;
+use sqlx::types::Json;
 use uuid::Uuid;
 
 /// Create a term.
@@ -152,7 +153,7 @@ pub async fn create_section(
     .bind(&s.section_code)
     .bind(s.capacity as i32)
     .bind(s.waitlist_capacity as i32)
-    .bind(serde_json::to_value(meetings).unwrap_or_default())
+    .bind(Json(meetings))
     .bind(shard_of(id, shards) as i32)
     .execute(pool)
     .await
@@ -183,8 +184,9 @@ struct SectionRow {
     waitlist_length: i32,
     /// The course's credits.
     credits: i16,
-    /// Weekly meetings, a JSON array of [`Meeting`].
-    meetings: serde_json::Value,
+    /// Weekly meetings; a row that does not decode fails the read (a section must never
+    /// look free of meetings to the time-conflict rule).
+    meetings: Json<Vec<Meeting>>,
     /// Course codes to complete first.
     prerequisites: Vec<String>,
 }
@@ -196,10 +198,6 @@ macro_rules! section_select {
                 s.seats_taken, s.waitlist_capacity, s.waitlist_length, c.credits, s.meetings, c.prerequisites
            FROM sections s JOIN courses c ON c.code = s.course_code "
     };
-}
-
-fn meetings_of(value: serde_json::Value) -> Vec<Meeting> {
-    serde_json::from_value(value).unwrap_or_default()
 }
 
 fn view(row: SectionRow) -> SectionView {
@@ -215,13 +213,12 @@ fn view(row: SectionRow) -> SectionView {
         waitlist_capacity: row.waitlist_capacity as u32,
         waitlist_length: row.waitlist_length as u32,
         credits: row.credits as u32,
-        meetings: meetings_of(row.meetings)
+        meetings: row
+            .meetings
+            .0
             .into_iter()
             .map(|m| MeetingDto {
-                day: serde_json::to_value(m.day)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default(),
+                day: m.day.as_str().into(),
                 start: m.start.to_string(),
                 end: m.end.to_string(),
             })
@@ -276,8 +273,9 @@ struct FactsRow {
     section_code: String,
     /// The course's credits.
     credits: i16,
-    /// Weekly meetings, a JSON array of [`Meeting`].
-    meetings: serde_json::Value,
+    /// Weekly meetings; a row that does not decode fails the read (a section must never
+    /// look free of meetings to the time-conflict rule).
+    meetings: Json<Vec<Meeting>>,
     /// Course codes to complete first.
     prerequisites: Vec<String>,
 }
@@ -300,7 +298,7 @@ pub async fn section_facts(pool: &PgPool, ids: &[Uuid]) -> DbResult<Vec<SectionF
                 id: SectionId(row.id),
                 course_code: row.course_code,
                 credits: row.credits as u32,
-                meetings: meetings_of(row.meetings),
+                meetings: row.meetings.0,
                 prerequisites: row.prerequisites,
             },
         })

@@ -1,6 +1,6 @@
 //! Accounts, holds and schedules.
 
-use super::DbResult;
+use super::{DbError, DbResult};
 use crate::resources::{Hold, NewStudent, Role, Standing, StudentView};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -34,11 +34,14 @@ pub async fn credentials(pool: &PgPool, username: &str) -> DbResult<Option<Crede
             .bind(username)
             .fetch_optional(pool)
             .await?;
-    Ok(row.map(|row| Credentials {
-        id: row.id,
-        password_hash: row.password_hash,
-        role: Role::parse(&row.role).unwrap_or(Role::Student),
-    }))
+    row.map(|row| {
+        Ok(Credentials {
+            id: row.id,
+            password_hash: row.password_hash,
+            role: role(&row.role)?,
+        })
+    })
+    .transpose()
 }
 
 /// Create an account with an already-hashed password.
@@ -93,11 +96,12 @@ pub async fn get(pool: &PgPool, id: Uuid) -> DbResult<Option<StudentView>> {
     .bind(id)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|row| StudentView {
+    let Some(row) = row else { return Ok(None) };
+    Ok(Some(StudentView {
         id: row.id,
         username: row.username,
-        role: Role::parse(&row.role).unwrap_or(Role::Student),
-        standing: row.standing.as_deref().and_then(Standing::parse),
+        role: role(&row.role)?,
+        standing: standing(row.standing.as_deref())?,
         max_credits: row.max_credits as u32,
         completed_courses: row.completed_courses,
     }))
@@ -145,8 +149,9 @@ pub async fn rule_inputs(pool: &PgPool, student: Uuid) -> DbResult<Option<RuleIn
     .bind(student)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|row| RuleInputs {
-        standing: row.standing.as_deref().and_then(Standing::parse),
+    let Some(row) = row else { return Ok(None) };
+    Ok(Some(RuleInputs {
+        standing: standing(row.standing.as_deref())?,
         max_credits: row.max_credits as u32,
         completed: row.completed_courses,
         holds: row.holds as u32,
@@ -200,4 +205,20 @@ pub async fn schedule(
     .bind(student)
     .fetch_all(pool)
     .await?)
+}
+
+/// A stored role; an unknown one is corrupt data, never a guess (a guess could grant or
+/// withhold a role).
+fn role(stored: &str) -> DbResult<Role> {
+    Role::parse(stored).ok_or_else(|| DbError::Other(format!("unknown role {stored:?} stored")))
+}
+
+/// A stored standing (none for staff); an unknown one is corrupt data.
+fn standing(stored: Option<&str>) -> DbResult<Option<Standing>> {
+    stored
+        .map(|s| {
+            Standing::parse(s)
+                .ok_or_else(|| DbError::Other(format!("unknown standing {s:?} stored")))
+        })
+        .transpose()
 }
