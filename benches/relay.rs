@@ -8,6 +8,7 @@ use lapin::BasicProperties;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use registrar::events::amqp;
 use registrar::events::relay::{OutboxRelay, RelayStats, backlog};
+use registrar::shutdown::ShutdownTrigger;
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -115,7 +116,7 @@ fn relay(c: &mut Criterion) {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     fill_outbox(&pool).await;
-                    let (stop, stopped) = tokio::sync::watch::channel(false);
+                    let stop = ShutdownTrigger::new();
                     let relay = OutboxRelay::new(
                         pool.clone(),
                         amqp_url.clone(),
@@ -125,12 +126,12 @@ fn relay(c: &mut Criterion) {
                         Arc::new(RelayStats::default()),
                     );
                     let started = Instant::now();
-                    let task = tokio::spawn(relay.run(stopped));
+                    let task = tokio::spawn(relay.run(stop.subscribe()));
                     while backlog(&pool).await.unwrap() > 0 {
                         tokio::time::sleep(Duration::from_millis(2)).await;
                     }
                     total += started.elapsed();
-                    stop.send(true).unwrap();
+                    stop.fire();
                     task.await.unwrap();
                 }
                 total

@@ -6,6 +6,7 @@ use crate::config::Settings;
 use crate::events::consumers::{self, ConsumerConfig, ConsumerKind};
 use crate::mirror::SeatMirror;
 use crate::service::auth::{hash_demo_password, hash_password};
+use crate::shutdown::{Shutdown, ShutdownTrigger};
 use crate::startup::Application;
 use crate::store::{self, seed};
 use clap::{Parser, Subcommand};
@@ -86,14 +87,15 @@ pub enum MirrorCommand {
     Rebuild,
 }
 
-/// A watch channel that turns true on ctrl-c / SIGTERM.
-fn stop_on_signal() -> tokio::sync::watch::Receiver<bool> {
-    let (tx, rx) = tokio::sync::watch::channel(false);
+/// A shutdown that starts on ctrl-c / SIGTERM.
+fn stop_on_signal() -> Shutdown {
+    let trigger = ShutdownTrigger::new();
+    let shutdown = trigger.subscribe();
     tokio::spawn(async move {
         crate::shutdown::signal().await;
-        let _ = tx.send(true);
+        trigger.fire();
     });
-    rx
+    shutdown
 }
 
 /// Run the command line; the process exit status.

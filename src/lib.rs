@@ -13,12 +13,15 @@
 //! - [`mirror`]: the Redis seat-count mirror.
 //! - [`resources`]: the API's resources (terms, courses, sections, students, holds) and
 //!   the validation of client input.
+//! - [`shutdown`]: the shutdown signal and the handle background tasks watch.
+//! - [`backoff`]: reconnect delays of the background tasks.
 //! - [`cli`]: the `registrar` command line.
 //! - [`verify`]: the invariant and acknowledgement checker behind `registrar verify`.
 //!
 //! The section actors and the pure seat/waitlist/student rules live in the
 //! `registrar-actors` crate.
 
+pub mod backoff;
 pub mod cli;
 pub mod cluster;
 pub mod config;

@@ -10,7 +10,8 @@
 //! All Redis access of the server is in this module, so replacing fred stays cheap. The
 //! rebuild reads PostgreSQL through [`catalog::all_section_counts`]; no SQL lives here.
 
-use crate::events::{Backoff, sleep_or_shutdown};
+use crate::backoff::Backoff;
+use crate::shutdown::Shutdown;
 use crate::store::{DbError, catalog};
 use dashmap::DashMap;
 use fred::prelude::*;
@@ -20,7 +21,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 
 /// Longest a Redis command may take before the caller gives up on it.
 const COMMAND_TIMEOUT: Duration = Duration::from_millis(300);
@@ -144,7 +145,7 @@ impl SeatMirror {
 
     /// Flush recorded counts to Redis until `shutdown`; rebuild from `pool` at start and
     /// after every recovery from a failure.
-    pub async fn run_writer(self: Arc<Self>, pool: PgPool, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run_writer(self: Arc<Self>, pool: PgPool, mut shutdown: Shutdown) {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
         let mut needs_rebuild = true;
         loop {
@@ -159,7 +160,7 @@ impl SeatMirror {
                         self.failures.fetch_add(1, Ordering::Relaxed);
                         self.healthy.store(false, Ordering::Relaxed);
                         tracing::debug!(error = %e, "redis mirror rebuild failed; retrying");
-                        if sleep_or_shutdown(backoff.next_delay(), &mut shutdown).await {
+                        if shutdown.sleep(backoff.next_delay()).await {
                             return;
                         }
                         continue;
@@ -175,7 +176,7 @@ impl SeatMirror {
                 tokio::select! {
                     _ = self.wake.notified() => {}
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    _ = shutdown.changed() => return,
+                    _ = shutdown.recv() => return,
                 }
                 continue;
             }
@@ -193,7 +194,7 @@ impl SeatMirror {
                         self.pending.entry(section).or_insert(counts);
                     }
                     needs_rebuild = true;
-                    if sleep_or_shutdown(backoff.next_delay(), &mut shutdown).await {
+                    if shutdown.sleep(backoff.next_delay()).await {
                         return;
                     }
                 }

@@ -12,6 +12,7 @@ use crate::mirror::{MirrorError, SeatMirror};
 use crate::service::auth::TokenKeys;
 use crate::service::feed::SeatFeed;
 use crate::service::registration::RegistrationService;
+use crate::shutdown::ShutdownTrigger;
 use crate::store::{
     self,
     sections::{CommitterConfig, PgSectionStore},
@@ -160,7 +161,7 @@ impl Application {
     /// Start the background tasks: outbox relay, mirror writer, in-process consumers.
     fn spawn_background(
         state: &AppState,
-        stop: &tokio::sync::watch::Receiver<bool>,
+        stop: &ShutdownTrigger,
     ) -> Vec<tokio::task::JoinHandle<()>> {
         let s = &state.settings;
         let mut tasks = Vec::new();
@@ -173,11 +174,13 @@ impl Application {
                 state.feed.relay_wake.clone(),
                 state.relay.clone(),
             );
-            tasks.push(tokio::spawn(relay.run(stop.clone())));
+            tasks.push(tokio::spawn(relay.run(stop.subscribe())));
         }
         if let Some(mirror) = &state.feed.mirror {
             tasks.push(tokio::spawn(
-                mirror.clone().run_writer(state.pool.clone(), stop.clone()),
+                mirror
+                    .clone()
+                    .run_writer(state.pool.clone(), stop.subscribe()),
             ));
         }
         if s.events.consumers_in_process {
@@ -191,7 +194,7 @@ impl Application {
                     kind,
                     state.pool.clone(),
                     config,
-                    stop.clone(),
+                    stop.subscribe(),
                 )));
             }
         }
@@ -204,8 +207,8 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let state = self.state.clone();
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let background = Self::spawn_background(&state, &stop_rx);
+        let stop = ShutdownTrigger::new();
+        let background = Self::spawn_background(&state, &stop);
         let housekeeping = tokio::spawn({
             let state = state.clone();
             async move {
@@ -231,7 +234,7 @@ impl Application {
         // Every HTTP request has been answered, so no command is waiting on an actor;
         // stopping them now loses nothing.
         state.registration.registry().stop_all().await;
-        let _ = stop_tx.send(true);
+        stop.fire();
         for task in background {
             let _ = task.await;
         }

@@ -10,8 +10,10 @@
 //!
 //! Also the operators' `registrar events tail`, which prints events as they arrive.
 
+use super::amqp;
 use super::payload::{Event, EventKind};
-use super::{Backoff, amqp, sleep_or_shutdown};
+use crate::backoff::Backoff;
+use crate::shutdown::Shutdown;
 use chrono::{DurationRound, TimeDelta};
 use futures_util::StreamExt;
 use lapin::options::{
@@ -21,7 +23,6 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use sqlx::{PgPool, Postgres, Transaction};
 use std::time::Duration;
-use tokio::sync::watch;
 use uuid::Uuid;
 
 /// Which consumer.
@@ -55,19 +56,14 @@ pub struct ConsumerConfig {
 }
 
 /// Consume until `shutdown`, reconnecting with backoff.
-pub async fn run(
-    kind: ConsumerKind,
-    pool: PgPool,
-    config: ConsumerConfig,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn run(kind: ConsumerKind, pool: PgPool, config: ConsumerConfig, mut shutdown: Shutdown) {
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
-    while !*shutdown.borrow() {
+    while !shutdown.is_shutdown() {
         match consume(kind, &pool, &config, &mut shutdown, &mut backoff).await {
             Ok(()) => break,
             Err(e) => {
                 tracing::warn!(consumer = kind.name(), error = %e, "consumer lost the broker; reconnecting");
-                if sleep_or_shutdown(backoff.next_delay(), &mut shutdown).await {
+                if shutdown.sleep(backoff.next_delay()).await {
                     break;
                 }
             }
@@ -79,7 +75,7 @@ async fn consume(
     kind: ConsumerKind,
     pool: &PgPool,
     config: &ConsumerConfig,
-    shutdown: &mut watch::Receiver<bool>,
+    shutdown: &mut Shutdown,
     backoff: &mut Backoff,
 ) -> Result<(), lapin::Error> {
     let link = amqp::connect(&config.url, &config.exchange).await?;
@@ -112,7 +108,7 @@ async fn consume(
     loop {
         let delivery = tokio::select! {
             d = deliveries.next() => d,
-            _ = shutdown.changed() => return Ok(()),
+            _ = shutdown.recv() => return Ok(()),
         };
         let Some(delivery) = delivery else {
             return Err(lapin::ErrorKind::InvalidChannelState(
@@ -268,7 +264,7 @@ pub async fn tail(
     url: &str,
     exchange: &str,
     binding: &str,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: Shutdown,
 ) -> Result<(), lapin::Error> {
     let link = amqp::connect(url, exchange).await?;
     let ch = &link.channel;
@@ -309,7 +305,7 @@ pub async fn tail(
                 Some(Err(e)) => return Err(e),
                 None => return Ok(()),
             },
-            _ = shutdown.changed() => return Ok(()),
+            _ = shutdown.recv() => return Ok(()),
         }
     }
 }

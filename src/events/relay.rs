@@ -8,7 +8,8 @@
 //! The claim, the marking and the backlog count are queries in [`crate::store::outbox`].
 
 use super::amqp::{self, Link};
-use super::{Backoff, sleep_or_shutdown};
+use crate::backoff::Backoff;
+use crate::shutdown::Shutdown;
 /// Rows not yet confirmed by the broker (re-exported for the relay bench).
 pub use crate::store::outbox::backlog;
 use crate::store::{DbError, outbox};
@@ -18,7 +19,7 @@ use sqlx::PgPool;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 
 /// Longest a publish round may take before the link is considered dead.
 const ROUND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -78,11 +79,11 @@ impl OutboxRelay {
     }
 
     /// Relay until `shutdown` turns true.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(self, mut shutdown: Shutdown) {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         let mut link: Option<Link> = None;
         loop {
-            if *shutdown.borrow() {
+            if shutdown.is_shutdown() {
                 break;
             }
             let current = match link.take() {
@@ -96,7 +97,7 @@ impl OutboxRelay {
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "outbox relay cannot reach the broker; retrying");
-                        if sleep_or_shutdown(backoff.next_delay(), &mut shutdown).await {
+                        if shutdown.sleep(backoff.next_delay()).await {
                             break;
                         }
                         continue;
@@ -110,7 +111,7 @@ impl OutboxRelay {
                     tokio::select! {
                         _ = self.wake.notified() => {}
                         _ = tokio::time::sleep(POLL) => {}
-                        _ = shutdown.changed() => {}
+                        _ = shutdown.recv() => {}
                     }
                 }
                 Ok(n) => {
@@ -120,7 +121,7 @@ impl OutboxRelay {
                 Err(RoundError::Db(e)) => {
                     tracing::warn!(error = %e, "outbox relay: database error; retrying");
                     link = Some(current);
-                    if sleep_or_shutdown(backoff.next_delay(), &mut shutdown).await {
+                    if shutdown.sleep(backoff.next_delay()).await {
                         break;
                     }
                 }
@@ -128,7 +129,7 @@ impl OutboxRelay {
                     tracing::warn!(error = %e, "outbox relay lost the broker; reconnecting");
                     self.stats.connected.store(false, Ordering::Relaxed);
                     let _ = current.connection.close(0, "reconnecting".into()).await;
-                    if sleep_or_shutdown(backoff.next_delay(), &mut shutdown).await {
+                    if shutdown.sleep(backoff.next_delay()).await {
                         break;
                     }
                 }
