@@ -9,8 +9,9 @@ use super::extract::{ApiJson, Caller, Ids, parse_id};
 use crate::resources::Role;
 use crate::service::idempotency::{self, IdempotencyKey};
 use crate::service::registration::{Enrolled, Schedule};
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{FromRef, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -68,19 +69,69 @@ pub struct SwapRequest {
     pub add: String,
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
-    headers
-        .get("idempotency-key")
-        .map(|raw| IdempotencyKey::parse(raw.as_bytes()))
-        .transpose()
-        .map_err(|e| ApiError::new(ErrorCode::InvalidIdempotencyKey, e.to_string()))
+/// A student's registration call: the authenticated caller and the `Idempotency-Key` it
+/// carried. [`StudentCall::admit`] checks the role and the rate limit; then
+/// [`StudentCall::idempotent`] decides once per key.
+pub struct StudentCall {
+    caller: Caller,
+    key: Option<HeaderValue>,
 }
 
-fn student_caller(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
-    caller.require(Role::Student)?;
-    state.limiter.check(caller.id).map_err(|wait| {
-        ApiError::new(ErrorCode::RateLimited, "too many requests; slow down").retry_after(wait)
-    })
+impl<S: Send + Sync> FromRequestParts<S> for StudentCall
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let key = parts.headers.get("idempotency-key").cloned();
+        Ok(Self { caller, key })
+    }
+}
+
+impl StudentCall {
+    /// Only students register, each within the rate limit; the student's id.
+    fn admit(&self, state: &AppState) -> Result<Uuid, ApiError> {
+        self.caller.require(Role::Student)?;
+        state.limiter.check(self.caller.id).map_err(|wait| {
+            ApiError::new(ErrorCode::RateLimited, "too many requests; slow down").retry_after(wait)
+        })?;
+        Ok(self.caller.id)
+    }
+
+    /// Run `decide` once per idempotency key: replay a stored answer, or decide and store
+    /// it. Final answers (successes and 4xx refusals) are stored; 5xx answers are not, so
+    /// a retry after one is decided (or replayed by the section actor, which knows the
+    /// request id).
+    async fn idempotent<F>(&self, state: &AppState, decide: F) -> Result<Response, ApiError>
+    where
+        F: AsyncFnOnce(RequestId) -> Result<(StatusCode, Value), ApiError>,
+    {
+        let student = self.caller.id;
+        let key = self
+            .key
+            .as_ref()
+            .map(|raw| IdempotencyKey::parse(raw.as_bytes()))
+            .transpose()
+            .map_err(|e| ApiError::new(ErrorCode::InvalidIdempotencyKey, e.to_string()))?;
+        let Some(key) = key else {
+            let (status, body) = decide(RequestId::new_v4()).await?;
+            return Ok(render(status, body, None));
+        };
+        if let Some(answer) = idempotency::replay(&state.pool, student, &key).await? {
+            return replayed(answer);
+        }
+        let (status, body) = match decide(key.request_id(StudentId(student))).await {
+            Ok(answer) => answer,
+            Err(e) if e.status().is_client_error() => (e.status(), e.body()),
+            Err(e) => return Err(e),
+        };
+        let answer = idempotency::Answer {
+            status: status.as_u16() as i16,
+            body,
+        };
+        replayed(idempotency::remember(&state.pool, student, &key, answer).await?)
+    }
 }
 
 /// Render a stored answer (a status that was valid when it was stored).
@@ -95,37 +146,6 @@ fn replayed(answer: idempotency::Answer) -> Result<Response, ApiError> {
             ))
         })?;
     Ok(render(status, answer.body, None))
-}
-
-/// Run `decide` once per idempotency key: replay a stored answer, or decide and store it.
-/// Final answers (successes and 4xx refusals) are stored; 5xx answers are not, so a retry
-/// after one is decided (or replayed by the section actor, which knows the request id).
-async fn idempotent<F>(
-    state: &AppState,
-    caller: &Caller,
-    headers: &HeaderMap,
-    decide: F,
-) -> Result<Response, ApiError>
-where
-    F: AsyncFnOnce(RequestId) -> Result<(StatusCode, Value), ApiError>,
-{
-    let Some(key) = idempotency_key(headers)? else {
-        let (status, body) = decide(RequestId::new_v4()).await?;
-        return Ok(render(status, body, None));
-    };
-    if let Some(answer) = idempotency::replay(&state.pool, caller.id, &key).await? {
-        return replayed(answer);
-    }
-    let (status, body) = match decide(key.request_id(StudentId(caller.id))).await {
-        Ok(answer) => answer,
-        Err(e) if e.status().is_client_error() => (e.status(), e.body()),
-        Err(e) => return Err(e),
-    };
-    let answer = idempotency::Answer {
-        status: status.as_u16() as i16,
-        body,
-    };
-    replayed(idempotency::remember(&state.pool, caller.id, &key, answer).await?)
 }
 
 fn enrollment_answer(section: Uuid, student: Uuid, enrolled: Enrolled) -> (StatusCode, Value) {
@@ -164,17 +184,13 @@ fn enrollment_answer(section: Uuid, student: Uuid, enrolled: Enrolled) -> (Statu
     security(("bearer" = [])))]
 pub async fn enroll(
     State(state): State<AppState>,
-    caller: Caller,
+    call: StudentCall,
     Ids(section): Ids<Uuid>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    student_caller(&state, &caller)?;
-    idempotent(&state, &caller, &headers, async |request| {
-        let enrolled = state
-            .registration
-            .enroll(caller.id, section, request)
-            .await?;
-        Ok(enrollment_answer(section, caller.id, enrolled))
+    let student = call.admit(&state)?;
+    call.idempotent(&state, async |request| {
+        let enrolled = state.registration.enroll(student, section, request).await?;
+        Ok(enrollment_answer(section, student, enrolled))
     })
     .await
 }
@@ -186,15 +202,14 @@ pub async fn enroll(
     security(("bearer" = [])))]
 pub async fn drop_me(
     State(state): State<AppState>,
-    caller: Caller,
+    call: StudentCall,
     Ids(section): Ids<Uuid>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    student_caller(&state, &caller)?;
-    idempotent(&state, &caller, &headers, async |request| {
+    let student = call.admit(&state)?;
+    call.idempotent(&state, async |request| {
         let dropped = state
             .registration
-            .drop_enrollment(caller.id, section, request)
+            .drop_enrollment(student, section, request)
             .await?;
         let body = DropResponse {
             status: "dropped".into(),
@@ -213,11 +228,10 @@ pub async fn drop_me(
     security(("bearer" = [])))]
 pub async fn swap(
     State(state): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
+    call: StudentCall,
     ApiJson(body): ApiJson<SwapRequest>,
 ) -> Result<Response, ApiError> {
-    student_caller(&state, &caller)?;
+    let student = call.admit(&state)?;
     let drop = parse_id(&body.drop)?;
     let add = parse_id(&body.add)?;
     if drop == add {
@@ -225,12 +239,9 @@ pub async fn swap(
             "drop and add must be different sections",
         ));
     }
-    idempotent(&state, &caller, &headers, async |request| {
-        let (enrolled, dropped) = state
-            .registration
-            .swap(caller.id, drop, add, request)
-            .await?;
-        let (_, added) = enrollment_answer(add, caller.id, enrolled);
+    call.idempotent(&state, async |request| {
+        let (enrolled, dropped) = state.registration.swap(student, drop, add, request).await?;
+        let (_, added) = enrollment_answer(add, student, enrolled);
         let body = json!({
             "status": "swapped",
             "added": added,

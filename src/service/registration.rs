@@ -233,6 +233,16 @@ impl RegistrationService {
             .await
     }
 
+    /// Ask `section`'s actor to decide `command`; its outcome and when it was decided.
+    async fn decide(
+        &self,
+        section: Uuid,
+        command: Command,
+    ) -> Result<(Outcome, DateTime<Utc>), RegistrationError> {
+        let reply = self.registry.call(SectionId(section), command).await?;
+        Ok((reply.outcome?, reply.decided_at))
+    }
+
     async fn enroll_in_actor(
         &self,
         student: Uuid,
@@ -240,18 +250,16 @@ impl RegistrationService {
         request: RequestId,
         seat_only: bool,
     ) -> Result<Enrolled, RegistrationError> {
+        let student = StudentId(student);
         let command = Command::Enroll {
-            student: StudentId(student),
+            student,
             request,
             seat_only,
         };
-        let reply = self.registry.call(SectionId(section), command).await?;
-        match reply.outcome? {
-            Outcome::Enrolled => Ok(Enrolled::Seat {
-                at: reply.decided_at,
-            }),
-            Outcome::Waitlisted { position } => Ok(Enrolled::Waitlist { position }),
-            other => unreachable_outcome(other),
+        match self.decide(section, command).await? {
+            (Outcome::Enrolled, at) => Ok(Enrolled::Seat { at }),
+            (Outcome::Waitlisted { position }, _) => Ok(Enrolled::Waitlist { position }),
+            (other, _) => unreachable_outcome(other),
         }
     }
 
@@ -261,16 +269,15 @@ impl RegistrationService {
         section: Uuid,
         request: RequestId,
     ) -> Result<Dropped, RegistrationError> {
-        let command = Command::Drop {
-            student: StudentId(student),
-            request,
-        };
-        let reply = self.registry.call(SectionId(section), command).await?;
-        match reply.outcome? {
-            Outcome::Dropped { promoted, .. } => Ok(Dropped {
+        let student = StudentId(student);
+        match self
+            .decide(section, Command::Drop { student, request })
+            .await?
+        {
+            (Outcome::Dropped { promoted, .. }, _) => Ok(Dropped {
                 promoted: promoted.is_some(),
             }),
-            other => unreachable_outcome(other),
+            (other, _) => unreachable_outcome(other),
         }
     }
 
@@ -364,10 +371,9 @@ impl RegistrationService {
             capacity,
             request: RequestId::new_v4(),
         };
-        let reply = self.registry.call(SectionId(section), command).await?;
-        match reply.outcome? {
-            Outcome::CapacityChanged { promoted } => Ok(promoted),
-            other => unreachable_outcome(other),
+        match self.decide(section, command).await? {
+            (Outcome::CapacityChanged { promoted }, _) => Ok(promoted),
+            (other, _) => unreachable_outcome(other),
         }
     }
 
