@@ -69,11 +69,13 @@ pub struct SwapRequest {
     pub add: String,
 }
 
-/// A student's registration call: the authenticated caller and the `Idempotency-Key` it
-/// carried. [`StudentCall::admit`] checks the role and the rate limit; then
-/// [`StudentCall::idempotent`] decides once per key.
+/// A student's registration call, admitted: the caller is a student within the rate limit
+/// (checked in that order at extraction, before the path and body), with the
+/// `Idempotency-Key` it carried; [`StudentCall::idempotent`] decides once per key.
 pub struct StudentCall {
-    caller: Caller,
+    /// The student.
+    student: Uuid,
+    /// The raw `Idempotency-Key`, validated when the call is decided.
     key: Option<HeaderValue>,
 }
 
@@ -84,21 +86,20 @@ where
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let caller = Caller::from_request_parts(parts, state).await?;
+        caller.require(Role::Student)?;
+        let limiter = &AppState::from_ref(state).limiter;
+        limiter.check(caller.id).map_err(|wait| {
+            ApiError::new(ErrorCode::RateLimited, "too many requests; slow down").retry_after(wait)
+        })?;
         let key = parts.headers.get("idempotency-key").cloned();
-        Ok(Self { caller, key })
+        Ok(Self {
+            student: caller.id,
+            key,
+        })
     }
 }
 
 impl StudentCall {
-    /// Only students register, each within the rate limit; the student's id.
-    fn admit(&self, state: &AppState) -> Result<Uuid, ApiError> {
-        self.caller.require(Role::Student)?;
-        state.limiter.check(self.caller.id).map_err(|wait| {
-            ApiError::new(ErrorCode::RateLimited, "too many requests; slow down").retry_after(wait)
-        })?;
-        Ok(self.caller.id)
-    }
-
     /// Run `decide` once per idempotency key: replay a stored answer, or decide and store
     /// it. Final answers (successes and 4xx refusals) are stored; 5xx answers are not, so
     /// a retry after one is decided (or replayed by the section actor, which knows the
@@ -107,7 +108,7 @@ impl StudentCall {
     where
         F: AsyncFnOnce(RequestId) -> Result<(StatusCode, Value), ApiError>,
     {
-        let student = self.caller.id;
+        let student = self.student;
         let key = self
             .key
             .as_ref()
@@ -187,10 +188,11 @@ pub async fn enroll(
     call: StudentCall,
     Ids(section): Ids<Uuid>,
 ) -> Result<Response, ApiError> {
-    let student = call.admit(&state)?;
     call.idempotent(&state, async |request| {
-        let enrolled = state.registration.enroll(student, section, request).await?;
-        Ok(enrollment_answer(section, student, enrolled))
+        let enrolled = (state.registration)
+            .enroll(call.student, section, request)
+            .await?;
+        Ok(enrollment_answer(section, call.student, enrolled))
     })
     .await
 }
@@ -205,11 +207,10 @@ pub async fn drop_me(
     call: StudentCall,
     Ids(section): Ids<Uuid>,
 ) -> Result<Response, ApiError> {
-    let student = call.admit(&state)?;
     call.idempotent(&state, async |request| {
         let dropped = state
             .registration
-            .drop_enrollment(student, section, request)
+            .drop_enrollment(call.student, section, request)
             .await?;
         let body = DropResponse {
             status: "dropped".into(),
@@ -231,7 +232,7 @@ pub async fn swap(
     call: StudentCall,
     ApiJson(body): ApiJson<SwapRequest>,
 ) -> Result<Response, ApiError> {
-    let student = call.admit(&state)?;
+    let student = call.student;
     let drop = parse_id(&body.drop)?;
     let add = parse_id(&body.add)?;
     if drop == add {

@@ -161,6 +161,24 @@ impl RegistrationService {
         self.cache.note_membership(student, section, member);
     }
 
+    /// Run `change` (joining `section` or leaving it) under `student`'s lock, and note
+    /// what its answer says about the student's membership of `section`.
+    async fn membership_change<T>(
+        &self,
+        student: Uuid,
+        section: Uuid,
+        joining: bool,
+        change: impl AsyncFnOnce() -> Result<T, RegistrationError>,
+    ) -> Result<T, RegistrationError> {
+        self.locks
+            .serialized(student, async || {
+                let result = change().await;
+                self.note_membership(student, section, &result, joining);
+                result
+            })
+            .await
+    }
+
     /// The fixed facts of `section`.
     pub async fn facts(&self, section: Uuid) -> Result<Arc<SectionFacts>, RegistrationError> {
         self.cache
@@ -222,15 +240,12 @@ impl RegistrationService {
         section: Uuid,
         request: RequestId,
     ) -> Result<Enrolled, RegistrationError> {
-        self.locks
-            .serialized(student, async || {
-                let target = self.facts(section).await?;
-                self.check_rules(student, &target, None, request).await?;
-                let result = self.enroll_in_actor(student, section, request, false).await;
-                self.note_membership(student, section, &result, true);
-                result
-            })
-            .await
+        self.membership_change(student, section, true, async || {
+            let target = self.facts(section).await?;
+            self.check_rules(student, &target, None, request).await?;
+            self.enroll_in_actor(student, section, request, false).await
+        })
+        .await
     }
 
     /// Ask `section`'s actor to decide `command`; its outcome and when it was decided.
@@ -288,14 +303,11 @@ impl RegistrationService {
         section: Uuid,
         request: RequestId,
     ) -> Result<Dropped, RegistrationError> {
-        self.locks
-            .serialized(student, async || {
-                self.facts(section).await?;
-                let result = self.drop_in_actor(student, section, request).await;
-                self.note_membership(student, section, &result, false);
-                result
-            })
-            .await
+        self.membership_change(student, section, false, async || {
+            self.facts(section).await?;
+            self.drop_in_actor(student, section, request).await
+        })
+        .await
     }
 
     /// Take a seat in `add` and, only if that succeeded, leave `drop`.

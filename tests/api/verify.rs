@@ -43,3 +43,43 @@ async fn verify_passes_on_real_traffic_and_names_a_violation() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("outbox"), "{out}");
 }
+
+/// Each invariant check fires on the corruption it guards against (written past the
+/// database's own guards, as a bug or a hand edit could).
+#[tokio::test]
+async fn every_invariant_check_names_its_violation() {
+    let app = TestApp::spawn().await;
+    let (_, section) = app.open_cs101(2, 2, json!([])).await;
+    let students = app.students(4, &[]).await;
+    app.enroll_each(&students, section).await;
+    let settings = app.stop().await;
+    let url = &settings.database.database_url;
+    let pool = sqlx::PgPool::connect(url).await.unwrap();
+    let corruptions = [
+        (
+            // A third enrolled row in a 2-seat section (the counters trigger skipped).
+            "SET session_replication_role = replica;
+             UPDATE enrollments SET status = 'enrolled', enrolled_at = now()
+              WHERE id = (SELECT min(id) FROM enrollments WHERE status = 'waitlisted')",
+            ["[no oversell]", "[counters match rows]"].as_slice(),
+        ),
+        (
+            "UPDATE enrollments SET waitlist_seq = 1 WHERE waitlist_seq IS NOT NULL",
+            ["[waitlist order]"].as_slice(),
+        ),
+        (
+            "UPDATE outbox SET payload = jsonb_set(payload, '{event_id}', '\"forged\"')
+              WHERE id = (SELECT min(id) FROM outbox)",
+            ["[outbox: event ids]"].as_slice(),
+        ),
+    ];
+    for (sql, names) in corruptions {
+        let mut conn = pool.acquire().await.unwrap();
+        sqlx::raw_sql(sql).execute(&mut *conn).await.unwrap();
+        let (code, out) = verify(url);
+        assert_eq!(code, 1, "{sql}: {out}");
+        for name in names {
+            assert!(out.contains(name), "{sql}: expected {name} in {out}");
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Checks 1-5: the invariants a registrar database must hold whatever happened to it.
+//! Each check is one query that returns a line per violation, formatted by PostgreSQL, so
+//! a check is its SQL and nothing else.
+
+use super::Result;
+use crate::events::payload::EventKind;
+use sqlx::PgPool;
+
+/// (check name, query returning one text line per violation).
+const CHECKS: &[(&str, &str)] = &[
+    (
+        "no oversell",
+        "SELECT format('section %s: capacity %s, seats_taken %s, enrolled rows %s',
+                       s.id, s.capacity, s.seats_taken, seated)
+           FROM sections s,
+                LATERAL (SELECT count(*) AS seated FROM enrollments e
+                          WHERE e.section_id = s.id AND e.status = 'enrolled') x
+          WHERE s.seats_taken > s.capacity OR seated > s.capacity",
+    ),
+    (
+        "counters match rows",
+        "SELECT format('section %s: capacity %s, seats_taken %s vs %s enrolled rows, '
+                       'waitlist_length %s vs %s waitlisted rows (waitlist capacity %s)',
+                       id, capacity, seats_taken, seated, waitlist_length, waiting,
+                       waitlist_capacity)
+           FROM (SELECT s.id, s.capacity, s.seats_taken, s.waitlist_length, s.waitlist_capacity,
+                        count(e.id) FILTER (WHERE e.status = 'enrolled') AS seated,
+                        count(e.id) FILTER (WHERE e.status = 'waitlisted') AS waiting
+                   FROM sections s
+                   LEFT JOIN enrollments e ON e.section_id = s.id AND e.status <> 'dropped'
+                  GROUP BY s.id) c
+          WHERE seats_taken <> seated OR waitlist_length <> waiting
+             OR waitlist_length > waitlist_capacity
+             OR (waiting > 0 AND seated < capacity)",
+    ),
+    (
+        "one active place",
+        "SELECT format('student %s holds %s active places in section %s',
+                       student_id, count(*), section_id)
+           FROM enrollments WHERE status <> 'dropped'
+          GROUP BY section_id, student_id HAVING count(*) > 1",
+    ),
+    (
+        "waitlist order",
+        "SELECT format('section %s: waitlist_seq %s used %s times', section_id, waitlist_seq, count(*))
+           FROM enrollments WHERE waitlist_seq IS NOT NULL
+          GROUP BY section_id, waitlist_seq HAVING count(*) > 1
+         UNION ALL
+         SELECT format('section %s: waitlist_seq %s issued but next_waitlist_seq is %s '
+                       '(a restart could reuse it)', e.section_id, max(e.waitlist_seq),
+                       s.next_waitlist_seq)
+           FROM enrollments e JOIN sections s ON s.id = e.section_id
+          WHERE e.waitlist_seq IS NOT NULL
+          GROUP BY e.section_id, s.next_waitlist_seq
+         HAVING max(e.waitlist_seq) >= s.next_waitlist_seq
+         UNION ALL
+         SELECT format('section %s: entry %s was promoted while older entry %s still waits '
+                       '(not FIFO)', section_id, newest_promoted, oldest_waiting)
+           FROM (SELECT section_id,
+                        max(waitlist_seq) FILTER (WHERE enrolled_at IS NOT NULL) AS newest_promoted,
+                        min(waitlist_seq) FILTER (WHERE status = 'waitlisted') AS oldest_waiting
+                   FROM enrollments WHERE waitlist_seq IS NOT NULL
+                  GROUP BY section_id) w
+          WHERE newest_promoted > oldest_waiting",
+    ),
+    (
+        "outbox: event ids",
+        "SELECT format('%s outbox rows whose payload event_id differs from the row''s event_id',
+                       count(*))
+           FROM outbox WHERE payload->>'event_id' IS DISTINCT FROM event_id::text
+         HAVING count(*) > 0",
+    ),
+];
+
+/// Check 5: one event per committed change, per section and kind. Rows created with a
+/// seat (no seq) are `enrollment.created`, rows with a seq `waitlist.added`, rows with a
+/// seq that got a seat `waitlist.promoted`, dropped rows `enrollment.dropped`.
+const ONE_EVENT_PER_CHANGE: &str = "
+    WITH expected AS (
+        SELECT section_id, kind, count(*) AS n FROM (
+            SELECT section_id, CASE WHEN waitlist_seq IS NULL THEN $1 ELSE $2 END AS kind
+              FROM enrollments
+            UNION ALL
+            SELECT section_id, $3 FROM enrollments
+             WHERE waitlist_seq IS NOT NULL AND enrolled_at IS NOT NULL
+            UNION ALL
+            SELECT section_id, $4 FROM enrollments WHERE status = 'dropped'
+        ) x GROUP BY 1, 2),
+    actual AS (
+        SELECT (payload->>'section_id')::uuid AS section_id, routing_key AS kind, count(*) AS n
+          FROM outbox WHERE routing_key <> $5
+         GROUP BY 1, 2)
+    SELECT format('section %s: %s changes of kind %s in enrollments but %s outbox events',
+                  coalesce(e.section_id, a.section_id), coalesce(e.n, 0),
+                  coalesce(e.kind, a.kind), coalesce(a.n, 0))
+      FROM expected e FULL JOIN actual a ON a.section_id = e.section_id AND a.kind = e.kind
+     WHERE coalesce(e.n, 0) <> coalesce(a.n, 0)
+     ORDER BY coalesce(e.section_id, a.section_id), coalesce(e.kind, a.kind)";
+
+/// Run every invariant check: (check name, violations), in a fixed order.
+pub(super) async fn check(pool: &PgPool) -> Result<Vec<(&'static str, Vec<String>)>> {
+    let mut results = Vec::with_capacity(CHECKS.len() + 1);
+    for (name, sql) in CHECKS {
+        let found = sqlx::query_scalar(sql).fetch_all(pool).await?;
+        results.push((*name, found));
+    }
+    let found = sqlx::query_scalar(ONE_EVENT_PER_CHANGE)
+        .bind(EventKind::EnrollmentCreated.routing_key())
+        .bind(EventKind::WaitlistAdded.routing_key())
+        .bind(EventKind::WaitlistPromoted.routing_key())
+        .bind(EventKind::EnrollmentDropped.routing_key())
+        .bind(EventKind::CapacityChanged.routing_key())
+        .fetch_all(pool)
+        .await?;
+    results.push(("outbox: one event per change", found));
+    Ok(results)
+}
+
+/// One line counting what was checked.
+pub(super) async fn summary(pool: &PgPool) -> Result<String> {
+    Ok(sqlx::query_scalar(
+        "SELECT format('%s sections, %s enrollment rows (%s enrolled, %s waitlisted, %s dropped), '
+                       '%s outbox events',
+                       (SELECT count(*) FROM sections), count(*),
+                       count(*) FILTER (WHERE status = 'enrolled'),
+                       count(*) FILTER (WHERE status = 'waitlisted'),
+                       count(*) FILTER (WHERE status = 'dropped'),
+                       (SELECT count(*) FROM outbox))
+           FROM enrollments",
+    )
+    .fetch_one(pool)
+    .await?)
+}

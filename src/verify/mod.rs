@@ -1,0 +1,157 @@
+//! `registrar verify` (also `registrar-loadtest verify`): after a load run, check a
+//! registrar database against the invariants of `docs/architecture.md` (section
+//! *Invariants*) and, given `--acks`, against every decision the
+//! server acknowledged during the run. Prints each violation and exits 1 on any; prints
+//! one summary line when clean.
+//!
+//! Checks:
+//! 1. no oversell: `seats_taken <= capacity` and enrolled rows `<= capacity`;
+//! 2. counters equal the rows (`seats_taken`, `waitlist_length`); the waitlist within its
+//!    capacity; nobody waits while a seat is free;
+//! 3. one active place per (section, student);
+//! 4. waitlist order: `waitlist_seq` unique per section and below `next_waitlist_seq`;
+//!    FIFO: every promoted entry is older than every entry still waiting (positions are
+//!    the rank by seq, so unique seqs and exact counters make them contiguous);
+//! 5. one outbox event per committed change, per section and routing key:
+//!    `enrollment.created` = rows created with a seat (no seq), `waitlist.added` = rows
+//!    with a seq, `waitlist.promoted` = rows with a seq that got a seat, `enrollment.dropped`
+//!    = dropped rows; event ids unique;
+//! 6. acknowledgements: for each (student, section), the last acknowledgement in `t_ms`
+//!    order holds: `enrolled` → holds a seat; `waitlisted` → waiting or (promoted) seated;
+//!    `dropped` → no active place. Pairs whose last line is an `unknown` outcome are
+//!    skipped and counted as uncertain.
+
+mod acks;
+mod invariants;
+
+use sqlx::postgres::PgPoolOptions;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Violations printed per check before the rest are only counted.
+const SHOW: usize = 20;
+
+/// Collected violations, grouped by check.
+#[derive(Default)]
+struct Report {
+    violations: Vec<(String, Vec<String>)>,
+}
+
+impl Report {
+    fn check(&mut self, name: &str, found: Vec<String>) {
+        if !found.is_empty() {
+            self.violations.push((name.to_string(), found));
+        }
+    }
+
+    fn total(&self) -> usize {
+        self.violations.iter().map(|(_, v)| v.len()).sum()
+    }
+
+    fn print(&self) {
+        for (name, found) in &self.violations {
+            println!("VIOLATION [{name}]: {} found", found.len());
+            for line in found.iter().take(SHOW) {
+                println!("  {line}");
+            }
+            if found.len() > SHOW {
+                println!("  ... and {} more", found.len() - SHOW);
+            }
+        }
+    }
+}
+
+/// What to verify.
+#[derive(Clone, Debug)]
+pub struct VerifyOptions {
+    /// The registrar database.
+    pub database_url: String,
+    /// Acknowledgement logs (JSONL from `registrar-loadtest --acks`) to check.
+    pub acks: Vec<PathBuf>,
+}
+
+/// Why the verifier could not run its checks (violations are not errors: they are the
+/// verifier's findings, reported through the exit status).
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The database could not be reached or queried.
+    #[error("{context}: {source}")]
+    Db {
+        /// What was being done.
+        context: String,
+        /// The cause.
+        source: sqlx::Error,
+    },
+    /// An acknowledgement log could not be read.
+    #[error("{0}")]
+    Acks(String),
+}
+
+impl From<sqlx::Error> for VerifyError {
+    fn from(source: sqlx::Error) -> Self {
+        VerifyError::Db {
+            context: "query failed".into(),
+            source,
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, VerifyError>;
+
+/// Run the checks; the process exit status.
+pub async fn run(opts: VerifyOptions) -> Result<ExitCode> {
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&opts.database_url)
+        .await
+        .map_err(|source| VerifyError::Db {
+            context: format!("cannot connect to {}", redact(&opts.database_url)),
+            source,
+        })?;
+    let mut report = Report::default();
+    for (name, found) in invariants::check(&pool).await? {
+        report.check(name, found);
+    }
+    let mut acks_line = String::new();
+    if !opts.acks.is_empty() {
+        let (found, checked, uncertain) = acks::check(&pool, &opts.acks).await?;
+        report.check("acknowledged decisions are durable", found);
+        acks_line = format!(
+            ", {checked} acknowledged (student, section) pairs checked ({uncertain} uncertain skipped)"
+        );
+    }
+    let counts = invariants::summary(&pool).await?;
+    pool.close().await;
+    let counts = format!("{counts}{acks_line}");
+    if report.total() > 0 {
+        report.print();
+        println!(
+            "verify: FAILED: {} violations over {counts}",
+            report.total()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    println!("verify: OK: {counts}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***{}", &url[..s], &url[at..]),
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_not_printed() {
+        assert_eq!(
+            redact("postgres://registrar:secret@127.0.0.1:5432/db"),
+            "postgres://***@127.0.0.1:5432/db"
+        );
+        assert_eq!(redact("postgres://localhost/db"), "postgres://localhost/db");
+    }
+}
