@@ -6,10 +6,13 @@
 //! - [`config`]: typed settings (defaults ← file ← `REGISTRAR_*`).
 //! - [`startup`]: [`startup::Application`], the seam tests and `main` share.
 //! - [`http`]: the REST API; errors become problem+json only in `http::error`.
-//! - [`service`]: authentication, the registration flow, the post-commit seat feed.
-//! - [`store`]: every SQL query, including the section actors' batch commit.
+//! - [`service`]: authentication, the registration flow (student locks, rule caches,
+//!   idempotency), schedules, the post-commit seat feed.
+//! - [`store`]: the SQL of the API, the hot path and the background tasks, including the
+//!   section actors' batch commit (the consumers, `verify` and the shard claim keep theirs
+//!   beside their logic; see `store`).
 //! - [`cluster`]: shards and ownership epochs.
-//! - [`events`]: the outbox relay to RabbitMQ and the event consumers.
+//! - [`events`]: the event schema, the outbox relay to RabbitMQ and the event consumers.
 //! - [`mirror`]: the Redis seat-count mirror.
 //! - [`resources`]: the API's resources (terms, courses, sections, students, holds) and
 //!   the validation of client input.

@@ -9,6 +9,9 @@
 //!
 //! Accepted decisions are written to the acknowledgement log ([`crate::acks`]); a
 //! state-changing request without a final answer is logged as `unknown`.
+//!
+//! One function per route the scenarios use, all through the one `call` that judges the
+//! answer, which is why this file is a little over 400 lines.
 
 use crate::acks::{self, AckOp, AckResult};
 use crate::stats::{self, Op, Verdict};

@@ -6,4 +6,5 @@ pub mod feed;
 pub mod idempotency;
 pub mod registration;
 pub mod rule_cache;
+pub mod schedule;
 pub mod student_locks;

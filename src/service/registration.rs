@@ -12,7 +12,7 @@ use super::idempotency::part_of;
 use super::rule_cache::RuleCache;
 use super::student_locks::StudentLocks;
 use crate::resources::SectionFacts;
-use crate::store::{self, DbError, audit};
+use crate::store::{DbError, audit};
 use chrono::{DateTime, Utc};
 use registrar_actors::student_rules::{RuleViolation, StudentProfile, check_enroll};
 use registrar_actors::{
@@ -74,39 +74,9 @@ pub struct Dropped {
     pub promoted: bool,
 }
 
-/// One line of a schedule.
-#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct ScheduleEntry {
-    /// Section.
-    pub section_id: Uuid,
-    /// Course code.
-    pub course_code: String,
-    /// Section code.
-    pub section_code: String,
-    /// Credits.
-    pub credits: u32,
-    /// Waitlist position (waitlisted entries only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub position: Option<u32>,
-    /// When the seat was taken (enrolled entries only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub enrolled_at: Option<DateTime<Utc>>,
-}
-
-/// A student's schedule.
-#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct Schedule {
-    /// Sections with a seat.
-    pub enrolled: Vec<ScheduleEntry>,
-    /// Sections waited for.
-    pub waitlisted: Vec<ScheduleEntry>,
-    /// Credits of the enrolled sections.
-    pub credits: u32,
-}
-
 /// The registration service (see module docs).
 pub struct RegistrationService {
-    pool: PgPool,
+    pub(super) pool: PgPool,
     registry: Arc<SectionRegistry>,
     /// The student rules' inputs.
     cache: RuleCache,
@@ -387,38 +357,6 @@ impl RegistrationService {
             (Outcome::CapacityChanged { promoted }, _) => Ok(promoted),
             (other, _) => unreachable_outcome(other),
         }
-    }
-
-    /// The student's schedule.
-    pub async fn schedule(&self, student: Uuid) -> Result<Schedule, RegistrationError> {
-        let rows = store::students::schedule(&self.pool, student).await?;
-        let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
-        let facts = self.cache.facts_many(&ids).await?;
-        let mut out = Schedule {
-            enrolled: vec![],
-            waitlisted: vec![],
-            credits: 0,
-        };
-        for (section, status, position, enrolled_at) in rows {
-            let Some(f) = facts.iter().find(|f| f.id().0 == section) else {
-                continue;
-            };
-            let entry = ScheduleEntry {
-                section_id: section,
-                course_code: f.offered.course_code.clone(),
-                section_code: f.section_code.clone(),
-                credits: f.offered.credits,
-                position: position.map(|p| p as u32),
-                enrolled_at,
-            };
-            if status == "enrolled" {
-                out.credits += entry.credits;
-                out.enrolled.push(entry);
-            } else {
-                out.waitlisted.push(entry);
-            }
-        }
-        Ok(out)
     }
 }
 

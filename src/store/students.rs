@@ -188,16 +188,27 @@ pub async fn remove_hold(pool: &PgPool, student: Uuid, hold: Uuid) -> DbResult<b
     Ok(done.rows_affected() == 1)
 }
 
-/// A student's active places: (section, status, current waitlist position, enrolled_at).
-pub async fn schedule(
-    pool: &PgPool,
-    student: Uuid,
-) -> DbResult<Vec<(Uuid, String, Option<i64>, Option<DateTime<Utc>>)>> {
+/// One active place of a student.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Place {
+    /// The section.
+    pub section_id: Uuid,
+    /// `enrolled` or `waitlisted`.
+    pub status: String,
+    /// Current waitlist position (waitlisted places only).
+    pub position: Option<i64>,
+    /// When the seat was taken (enrolled places only).
+    pub enrolled_at: Option<DateTime<Utc>>,
+}
+
+/// A student's active places, oldest first.
+pub async fn schedule(pool: &PgPool, student: Uuid) -> DbResult<Vec<Place>> {
     Ok(sqlx::query_as(
         "SELECT e.section_id, e.status,
                 CASE WHEN e.status = 'waitlisted' THEN
                   (SELECT count(*) FROM enrollments w WHERE w.section_id = e.section_id
-                      AND w.status = 'waitlisted' AND w.waitlist_seq <= e.waitlist_seq) END,
+                      AND w.status = 'waitlisted' AND w.waitlist_seq <= e.waitlist_seq) END
+                  AS position,
                 e.enrolled_at
            FROM enrollments e WHERE e.student_id = $1 AND e.status <> 'dropped'
           ORDER BY e.created_at",

@@ -7,11 +7,13 @@
 //! PostgreSQL with `generate_series`), and sections go in with one `unnest` insert, so
 //! 100k students and 2000 sections take seconds.
 
+mod demo_catalog;
+
 use crate::cluster::shard_of;
 use chrono::{Duration, Utc};
+use demo_catalog::{courses, meeting_pattern};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use registrar_actors::student_rules::{ClockTime, Day, Meeting};
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -65,161 +67,6 @@ impl From<sqlx::Error> for SeedError {
     }
 }
 
-const DEPARTMENTS: &[(&str, &str, &[&str])] = &[
-    (
-        "CS",
-        "Computer Science",
-        &[
-            "Programming",
-            "Data Structures",
-            "Algorithms",
-            "Systems",
-            "Databases",
-            "Networks",
-            "Compilers",
-            "Machine Learning",
-            "Security",
-            "Distributed Systems",
-        ],
-    ),
-    (
-        "MATH",
-        "Mathematics",
-        &[
-            "Calculus",
-            "Linear Algebra",
-            "Discrete Math",
-            "Probability",
-            "Analysis",
-            "Algebra",
-            "Topology",
-            "Number Theory",
-            "Statistics",
-            "Differential Equations",
-        ],
-    ),
-    (
-        "PHYS",
-        "Physics",
-        &[
-            "Mechanics",
-            "Electromagnetism",
-            "Waves",
-            "Thermodynamics",
-            "Quantum Mechanics",
-            "Optics",
-            "Relativity",
-            "Astrophysics",
-        ],
-    ),
-    (
-        "CHEM",
-        "Chemistry",
-        &[
-            "General Chemistry",
-            "Organic Chemistry",
-            "Physical Chemistry",
-            "Biochemistry",
-            "Analytical Chemistry",
-            "Inorganic Chemistry",
-        ],
-    ),
-    (
-        "BIO",
-        "Biology",
-        &[
-            "Cell Biology",
-            "Genetics",
-            "Ecology",
-            "Evolution",
-            "Microbiology",
-            "Neuroscience",
-            "Physiology",
-        ],
-    ),
-    (
-        "ECON",
-        "Economics",
-        &[
-            "Microeconomics",
-            "Macroeconomics",
-            "Econometrics",
-            "Game Theory",
-            "Public Finance",
-            "Labor Economics",
-        ],
-    ),
-    (
-        "HIST",
-        "History",
-        &[
-            "World History",
-            "Ancient Rome",
-            "Medieval Europe",
-            "Modern Asia",
-            "American History",
-            "History of Science",
-        ],
-    ),
-    (
-        "ENGL",
-        "English",
-        &[
-            "Composition",
-            "Poetry",
-            "The Novel",
-            "Shakespeare",
-            "Creative Writing",
-            "Rhetoric",
-        ],
-    ),
-    (
-        "PSYC",
-        "Psychology",
-        &[
-            "Intro Psychology",
-            "Cognitive Psychology",
-            "Social Psychology",
-            "Developmental Psychology",
-            "Research Methods",
-        ],
-    ),
-    (
-        "ART",
-        "Art",
-        &[
-            "Drawing",
-            "Painting",
-            "Sculpture",
-            "Art History",
-            "Photography",
-            "Design",
-        ],
-    ),
-    (
-        "MUS",
-        "Music",
-        &[
-            "Music Theory",
-            "Ear Training",
-            "Composition",
-            "Music History",
-            "Ensemble",
-        ],
-    ),
-    (
-        "PHIL",
-        "Philosophy",
-        &[
-            "Logic",
-            "Ethics",
-            "Philosophy of Mind",
-            "Epistemology",
-            "Political Philosophy",
-        ],
-    ),
-];
-
 /// What `--reset` empties: every table of `migrations/` except [`KEPT_TABLES`] (a unit
 /// test holds the two lists to the migrations). The event consumers' tables go too: their
 /// rows describe enrollments and sections the reset deletes.
@@ -243,80 +90,6 @@ pub const RESET_TABLES: &[&str] = &[
 /// Tables `--reset` leaves alone: cluster membership, not data. Shard epochs are fencing
 /// tokens that must only grow, and live nodes hold claims in them.
 pub const KEPT_TABLES: &[&str] = &["cluster_nodes", "shard_owners"];
-
-struct CourseSpec {
-    code: String,
-    title: String,
-    credits: i16,
-    prerequisites: Vec<String>,
-}
-
-/// The catalog: per department, levels 100-400 in steps; each course above 100-level
-/// requires the previous course of its track.
-fn courses() -> Vec<CourseSpec> {
-    let mut out = Vec::new();
-    for (dept, name, topics) in DEPARTMENTS {
-        for (t, topic) in topics.iter().enumerate() {
-            for level in 1..=4u32 {
-                let number = level * 100 + t as u32 + 1;
-                let code = format!("{dept}{number}");
-                let prerequisites = if level == 1 {
-                    vec![]
-                } else {
-                    vec![format!("{dept}{}", number - 100)]
-                };
-                let credits = match (dept, level) {
-                    (&"PHYS" | &"CHEM" | &"BIO", 1 | 2) => 4,
-                    (&"MUS", _) if t == 4 => 1,
-                    _ => 3,
-                };
-                let roman = ["I", "II", "III", "IV"][level as usize - 1];
-                out.push(CourseSpec {
-                    code,
-                    title: format!("{name}: {topic} {roman}"),
-                    credits,
-                    prerequisites,
-                });
-            }
-        }
-    }
-    out
-}
-
-fn meeting_pattern(rng: &mut StdRng) -> Vec<Meeting> {
-    let t = |h: u16, m: u16| ClockTime::new(h, m).expect("valid time");
-    if rng.random_bool(0.55) {
-        let hour = rng.random_range(8..17u16);
-        [Day::Mon, Day::Wed, Day::Fri]
-            .into_iter()
-            .map(|day| Meeting {
-                day,
-                start: t(hour, 0),
-                end: t(hour, 50),
-            })
-            .collect()
-    } else {
-        let slots = [
-            (8, 0),
-            (9, 30),
-            (11, 0),
-            (12, 30),
-            (14, 0),
-            (15, 30),
-            (17, 0),
-        ];
-        let (h, m) = slots[rng.random_range(0..slots.len())];
-        let end = h * 60 + m + 75;
-        [Day::Tue, Day::Thu]
-            .into_iter()
-            .map(|day| Meeting {
-                day,
-                start: t(h, m),
-                end: t(end / 60, end % 60),
-            })
-            .collect()
-    }
-}
 
 /// Seed the demo catalog.
 pub async fn seed(pool: &PgPool, opts: &SeedOptions) -> Result<SeedSummary, SeedError> {

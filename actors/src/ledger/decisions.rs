@@ -1,0 +1,230 @@
+//! What a ledger decides about: the [`Command`]s it takes, the [`Outcome`] or [`Refusal`]
+//! it answers, and the [`Change`]s a decision leaves to persist (each also one event).
+
+use crate::ids::{RequestId, StudentId};
+use serde::{Deserialize, Serialize};
+
+/// A command a section actor decides.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Take a seat, or a waitlist place when the section is full.
+    Enroll {
+        /// Who enrolls.
+        student: StudentId,
+        /// The request, so a retry is answered without deciding twice.
+        request: RequestId,
+        /// Refuse instead of waitlisting (the add half of a swap needs a real seat).
+        seat_only: bool,
+    },
+    /// Leave the section (seat or waitlist place); a freed seat promotes the waitlist head.
+    Drop {
+        /// Who drops.
+        student: StudentId,
+        /// The request.
+        request: RequestId,
+    },
+    /// Change the capacity (admin); never below the seats taken; raising promotes.
+    SetCapacity {
+        /// The new capacity.
+        capacity: u32,
+        /// The request.
+        request: RequestId,
+    },
+}
+
+impl Command {
+    /// The request this command belongs to.
+    pub fn request(&self) -> RequestId {
+        match self {
+            Command::Enroll { request, .. }
+            | Command::Drop { request, .. }
+            | Command::SetCapacity { request, .. } => *request,
+        }
+    }
+
+    /// The student concerned, if any.
+    pub fn student(&self) -> Option<StudentId> {
+        match self {
+            Command::Enroll { student, .. } | Command::Drop { student, .. } => Some(*student),
+            Command::SetCapacity { .. } => None,
+        }
+    }
+
+    /// A short stable name for the audit trail.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Command::Enroll { .. } => "enroll",
+            Command::Drop { .. } => "drop",
+            Command::SetCapacity { .. } => "set_capacity",
+        }
+    }
+}
+
+/// Where a student stands in a section.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Placement {
+    /// Holds a seat.
+    Enrolled,
+    /// Waits for a seat.
+    Waitlisted,
+}
+
+/// What an accepted command did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The student holds a seat.
+    Enrolled,
+    /// The student waits at this 1-based position.
+    Waitlisted {
+        /// 1 is next in line.
+        position: u32,
+    },
+    /// The student left; a freed seat went to `promoted`.
+    Dropped {
+        /// What the student held before.
+        from: Placement,
+        /// The waitlist head that got the freed seat.
+        promoted: Option<StudentId>,
+    },
+    /// The capacity changed; these waitlisted students got seats, in order.
+    CapacityChanged {
+        /// Promoted students, oldest first.
+        promoted: Vec<StudentId>,
+    },
+}
+
+/// Why a command was refused. Refusals change nothing.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// No seat and no waitlist place left (or no seat for a seat-only enroll).
+    #[error("the section and its waitlist are full")]
+    SectionFull,
+    /// The student already holds a seat here.
+    #[error("already enrolled in this section")]
+    AlreadyEnrolled,
+    /// The student is already on this waitlist.
+    #[error("already on this section's waitlist")]
+    AlreadyWaitlisted,
+    /// Drop of a student who is neither enrolled nor waitlisted.
+    #[error("not enrolled in this section")]
+    NotEnrolled,
+    /// A capacity below the seats already taken.
+    #[error("capacity {requested} is below the {seats_taken} seats taken")]
+    CapacityBelowTaken {
+        /// The capacity asked for.
+        requested: u32,
+        /// Seats taken now.
+        seats_taken: u32,
+    },
+}
+
+impl Refusal {
+    /// The stable reason code (also the API error code).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::SectionFull => "section_full",
+            Refusal::AlreadyEnrolled => "already_enrolled",
+            Refusal::AlreadyWaitlisted => "already_waitlisted",
+            Refusal::NotEnrolled => "not_enrolled",
+            Refusal::CapacityBelowTaken { .. } => "capacity_below_taken",
+        }
+    }
+}
+
+/// The section's counters at some instant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Seats held.
+    pub seats_taken: u32,
+    /// Seats offered.
+    pub capacity: u32,
+    /// Students waiting.
+    pub waitlist_length: u32,
+    /// Waitlist places offered.
+    pub waitlist_capacity: u32,
+}
+
+/// One persisted effect of a decision; each becomes enrollment-row writes and one event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// What happened.
+    pub kind: ChangeKind,
+    /// The request that caused it.
+    pub request: RequestId,
+    /// The counters right after this change (events carry them).
+    pub counts: Counts,
+}
+
+/// The kinds of persisted effects; each maps to one event type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// `student` took a seat.
+    Enrolled {
+        /// Who.
+        student: StudentId,
+    },
+    /// `student` joined the waitlist with this ordering key.
+    Waitlisted {
+        /// Who.
+        student: StudentId,
+        /// Monotonic per section: the FIFO order.
+        seq: i64,
+        /// 1-based position at the time of the decision.
+        position: u32,
+    },
+    /// `student` left the section.
+    Dropped {
+        /// Who.
+        student: StudentId,
+        /// What they held.
+        from: Placement,
+    },
+    /// `student` moved from the waitlist to a seat.
+    Promoted {
+        /// Who.
+        student: StudentId,
+    },
+    /// The capacity changed.
+    CapacityChanged {
+        /// Before.
+        from: u32,
+        /// After.
+        to: u32,
+    },
+}
+
+impl ChangeKind {
+    /// The student concerned, if any.
+    pub fn student(&self) -> Option<StudentId> {
+        match self {
+            ChangeKind::Enrolled { student }
+            | ChangeKind::Waitlisted { student, .. }
+            | ChangeKind::Dropped { student, .. }
+            | ChangeKind::Promoted { student } => Some(*student),
+            ChangeKind::CapacityChanged { .. } => None,
+        }
+    }
+}
+
+/// The result of applying one command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// The answer for the caller.
+    pub outcome: Result<Outcome, Refusal>,
+    /// What to persist (empty for refusals and replays).
+    pub changes: Vec<Change>,
+    /// True when this request had already been decided: the answer is repeated, nothing changes.
+    pub replay: bool,
+}
+
+/// A waitlisted student and the request that put them there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WaitlistEntry {
+    /// FIFO ordering key.
+    pub seq: i64,
+    /// Who waits.
+    pub student: StudentId,
+    /// The request that waitlisted them.
+    pub request: RequestId,
+}

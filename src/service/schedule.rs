@@ -1,0 +1,74 @@
+//! A student's schedule: the sections they hold a seat in or wait for, with credits.
+
+use super::registration::{RegistrationError, RegistrationService};
+use crate::store;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// One line of a schedule.
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ScheduleEntry {
+    /// Section.
+    pub section_id: Uuid,
+    /// Course code.
+    pub course_code: String,
+    /// Section code.
+    pub section_code: String,
+    /// Credits.
+    pub credits: u32,
+    /// Waitlist position (waitlisted entries only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<u32>,
+    /// When the seat was taken (enrolled entries only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enrolled_at: Option<DateTime<Utc>>,
+}
+
+/// A student's schedule.
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Schedule {
+    /// Sections with a seat.
+    pub enrolled: Vec<ScheduleEntry>,
+    /// Sections waited for.
+    pub waitlisted: Vec<ScheduleEntry>,
+    /// Credits of the enrolled sections.
+    pub credits: u32,
+}
+
+impl RegistrationService {
+    /// The student's schedule.
+    pub async fn schedule(&self, student: Uuid) -> Result<Schedule, RegistrationError> {
+        let rows = store::students::schedule(&self.pool, student).await?;
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.section_id).collect();
+        let facts = self.cache().facts_many(&ids).await?;
+        let mut out = Schedule {
+            enrolled: vec![],
+            waitlisted: vec![],
+            credits: 0,
+        };
+        for place in rows {
+            // Every enrollment references an existing section (foreign key).
+            let Some(f) = facts.iter().find(|f| f.id().0 == place.section_id) else {
+                return Err(RegistrationError::Bug(format!(
+                    "section {} of a place has no facts",
+                    place.section_id
+                )));
+            };
+            let entry = ScheduleEntry {
+                section_id: place.section_id,
+                course_code: f.offered.course_code.clone(),
+                section_code: f.section_code.clone(),
+                credits: f.offered.credits,
+                position: place.position.map(|p| p as u32),
+                enrolled_at: place.enrolled_at,
+            };
+            if place.status == "enrolled" {
+                out.credits += entry.credits;
+                out.enrolled.push(entry);
+            } else {
+                out.waitlisted.push(entry);
+            }
+        }
+        Ok(out)
+    }
+}
