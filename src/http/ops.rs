@@ -57,118 +57,50 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     (status, Json(body))
 }
 
+/// Append Prometheus series to a `String`, one line each: `kind name, "help" = value;`.
+macro_rules! series {
+    ($out:ident; $($kind:ident $name:ident, $help:literal = $value:expr;)*) => {
+        $(
+            let _ = writeln!(
+                $out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}",
+                name = stringify!($name),
+                help = $help,
+                kind = stringify!($kind),
+                value = $value,
+            );
+        )*
+    };
+}
+
 /// Prometheus metrics.
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text format")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let s = &state.feed.stats;
     let registry = state.registration.registry();
     let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as i64;
-    let mut series: Vec<(&str, &str, &str, i64)> = vec![
-        (
-            "registrar_batches_committed_total",
-            "Section batches committed.",
-            "counter",
-            load(&s.batches),
-        ),
-        (
-            "registrar_changes_committed_total",
-            "Changes committed (outbox rows written).",
-            "counter",
-            load(&s.changes),
-        ),
-        (
-            "registrar_commit_transactions_total",
-            "Transactions of the node-wide committer (each holds one or more section batches).",
-            "counter",
-            load(&state.committer.transactions),
-        ),
-        (
-            "registrar_commit_batches_total",
-            "Section batches written by the node-wide committer.",
-            "counter",
-            load(&state.committer.batches),
-        ),
-        (
-            "registrar_commit_busy_microseconds_total",
-            "Time from BEGIN to COMMIT of the committer's transactions, summed.",
-            "counter",
-            load(&state.committer.busy_micros),
-        ),
-        (
-            "registrar_enrolled_total",
-            "Seats taken.",
-            "counter",
-            load(&s.enrolled),
-        ),
-        (
-            "registrar_waitlisted_total",
-            "Waitlist entries added.",
-            "counter",
-            load(&s.waitlisted),
-        ),
-        (
-            "registrar_dropped_total",
-            "Drops.",
-            "counter",
-            load(&s.dropped),
-        ),
-        (
-            "registrar_promoted_total",
-            "Waitlist promotions.",
-            "counter",
-            load(&s.promoted),
-        ),
-        (
-            "registrar_commands_in_flight",
-            "Commands queued or being decided on this node.",
-            "gauge",
-            registry.in_flight() as i64,
-        ),
-        (
-            "registrar_active_sections",
-            "Section actors alive on this node.",
-            "gauge",
-            registry.active_sections() as i64,
-        ),
-        (
-            "registrar_db_pool_connections",
-            "PostgreSQL connections open.",
-            "gauge",
-            i64::from(state.pool.size()),
-        ),
-        (
-            "registrar_events_published_total",
-            "Outbox events confirmed by the broker.",
-            "counter",
-            load(&state.relay.published),
-        ),
-        (
-            "registrar_outbox_backlog",
-            "Outbox rows not yet confirmed by the broker (-1: unknown).",
-            "gauge",
-            backlog(&state.pool).await.unwrap_or(-1),
-        ),
-    ];
-    if let Some(m) = &state.feed.mirror {
-        series.push((
-            "registrar_mirror_writes_total",
-            "Section hashes written to Redis.",
-            "counter",
-            load(&m.writes),
-        ));
-        series.push((
-            "registrar_mirror_failures_total",
-            "Failed Redis write rounds.",
-            "counter",
-            load(&m.failures),
-        ));
-    }
     let mut out = String::new();
-    for (name, help, kind, value) in series {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-        );
+    series! { out;
+        counter registrar_batches_committed_total, "Section batches committed." = load(&s.batches);
+        counter registrar_changes_committed_total, "Changes committed (outbox rows written)." = load(&s.changes);
+        counter registrar_commit_transactions_total, "Transactions of the node-wide committer (each holds one or more section batches)." = load(&state.committer.transactions);
+        counter registrar_commit_batches_total, "Section batches written by the node-wide committer." = load(&state.committer.batches);
+        counter registrar_commit_busy_microseconds_total, "Time from BEGIN to COMMIT of the committer's transactions, summed." = load(&state.committer.busy_micros);
+        counter registrar_enrolled_total, "Seats taken." = load(&s.enrolled);
+        counter registrar_waitlisted_total, "Waitlist entries added." = load(&s.waitlisted);
+        counter registrar_dropped_total, "Drops." = load(&s.dropped);
+        counter registrar_promoted_total, "Waitlist promotions." = load(&s.promoted);
+        gauge registrar_commands_in_flight, "Commands queued or being decided on this node." = registry.in_flight() as i64;
+        gauge registrar_active_sections, "Section actors alive on this node." = registry.active_sections() as i64;
+        gauge registrar_db_pool_connections, "PostgreSQL connections open." = i64::from(state.pool.size());
+        counter registrar_events_published_total, "Outbox events confirmed by the broker." = load(&state.relay.published);
+        gauge registrar_outbox_backlog, "Outbox rows not yet confirmed by the broker (-1: unknown)." = backlog(&state.pool).await.unwrap_or(-1);
+    }
+    if let Some(m) = &state.feed.mirror {
+        series! { out;
+            counter registrar_mirror_writes_total, "Section hashes written to Redis." = load(&m.writes);
+            counter registrar_mirror_failures_total, "Failed Redis write rounds." = load(&m.failures);
+        }
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

@@ -8,7 +8,7 @@ use super::error::{ApiError, ErrorCode, render};
 use super::extract::{ApiJson, Caller, Ids, parse_id};
 use crate::resources::Role;
 use crate::service::idempotency::{self, IdempotencyKey};
-use crate::service::registration::Enrolled;
+use crate::service::registration::{Enrolled, SeatRequest, Swap};
 use crate::service::schedule::Schedule;
 use axum::extract::{FromRef, FromRequestParts, State};
 use axum::http::request::Parts;
@@ -101,6 +101,15 @@ where
 }
 
 impl StudentCall {
+    /// This student's request about `section`.
+    fn seat(&self, section: Uuid, request: RequestId) -> SeatRequest {
+        SeatRequest {
+            student: self.student,
+            section,
+            request,
+        }
+    }
+
     /// Run `decide` once per idempotency key: replay a stored answer, or decide and store
     /// it. Final answers (successes and 4xx refusals) are stored; 5xx answers are not, so
     /// a retry after one is decided (or replayed by the section actor, which knows the
@@ -191,7 +200,7 @@ pub async fn enroll(
 ) -> Result<Response, ApiError> {
     call.idempotent(&state, async |request| {
         let enrolled = (state.registration)
-            .enroll(call.student, section, request)
+            .enroll(call.seat(section, request))
             .await?;
         Ok(enrollment_answer(section, call.student, enrolled))
     })
@@ -211,7 +220,7 @@ pub async fn drop_me(
     call.idempotent(&state, async |request| {
         let dropped = state
             .registration
-            .drop_enrollment(call.student, section, request)
+            .drop_enrollment(call.seat(section, request))
             .await?;
         let body = DropResponse {
             status: "dropped".into(),
@@ -242,7 +251,15 @@ pub async fn swap(
         ));
     }
     call.idempotent(&state, async |request| {
-        let (enrolled, dropped) = state.registration.swap(student, drop, add, request).await?;
+        let (enrolled, dropped) = state
+            .registration
+            .swap(Swap {
+                student,
+                drop,
+                add,
+                request,
+            })
+            .await?;
         let (_, added) = enrollment_answer(add, student, enrolled);
         let body = json!({
             "status": "swapped",

@@ -52,6 +52,31 @@ pub enum RegistrationError {
     Bug(String),
 }
 
+/// One student's request about one section: who, where, and the request id that makes a
+/// retry idempotent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeatRequest {
+    /// The student.
+    pub student: Uuid,
+    /// The section.
+    pub section: Uuid,
+    /// The request (derived from the `Idempotency-Key` when there is one).
+    pub request: RequestId,
+}
+
+/// A swap: leave `drop` only if a seat in `add` is taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Swap {
+    /// The student.
+    pub student: Uuid,
+    /// The section to leave.
+    pub drop: Uuid,
+    /// The section to join (a seat, not a waitlist place).
+    pub add: Uuid,
+    /// The request (its parts get ids derived from it).
+    pub request: RequestId,
+}
+
 /// An accepted enroll.
 #[derive(Clone, Debug)]
 pub enum Enrolled {
@@ -135,15 +160,14 @@ impl RegistrationService {
     /// what its answer says about the student's membership of `section`.
     async fn membership_change<T>(
         &self,
-        student: Uuid,
-        section: Uuid,
+        r: SeatRequest,
         joining: bool,
         change: impl AsyncFnOnce() -> Result<T, RegistrationError>,
     ) -> Result<T, RegistrationError> {
         self.locks
-            .serialized(student, async || {
+            .serialized(r.student, async || {
                 let result = change().await;
-                self.note_membership(student, section, &result, joining);
+                self.note_membership(r.student, r.section, &result, joining);
                 result
             })
             .await
@@ -203,17 +227,22 @@ impl RegistrationService {
         Ok(inputs.active_sections)
     }
 
-    /// Enroll `student` in `section` (seat, else waitlist).
-    pub async fn enroll(
-        &self,
-        student: Uuid,
-        section: Uuid,
-        request: RequestId,
-    ) -> Result<Enrolled, RegistrationError> {
-        self.membership_change(student, section, true, async || {
-            let target = self.facts(section).await?;
-            self.check_rules(student, &target, None, request).await?;
-            self.enroll_in_actor(student, section, request, false).await
+    /// Enroll the student in the section (seat, else waitlist).
+    pub async fn enroll(&self, r: SeatRequest) -> Result<Enrolled, RegistrationError> {
+        self.membership_change(r, true, async || {
+            let target = self.facts(r.section).await?;
+            self.check_rules(r.student, &target, None, r.request)
+                .await?;
+            self.enroll_in_actor(r, false).await
+        })
+        .await
+    }
+
+    /// Drop the student from the section (seat or waitlist place).
+    pub async fn drop_enrollment(&self, r: SeatRequest) -> Result<Dropped, RegistrationError> {
+        self.membership_change(r, false, async || {
+            self.facts(r.section).await?;
+            self.drop_in_actor(r).await
         })
         .await
     }
@@ -228,37 +257,30 @@ impl RegistrationService {
         Ok((reply.outcome?, reply.decided_at))
     }
 
+    /// A seat, or with `seat_only` false a waitlist place if the section is full.
     async fn enroll_in_actor(
         &self,
-        student: Uuid,
-        section: Uuid,
-        request: RequestId,
+        r: SeatRequest,
         seat_only: bool,
     ) -> Result<Enrolled, RegistrationError> {
-        let student = StudentId(student);
         let command = Command::Enroll {
-            student,
-            request,
+            student: StudentId(r.student),
+            request: r.request,
             seat_only,
         };
-        match self.decide(section, command).await? {
+        match self.decide(r.section, command).await? {
             (Outcome::Enrolled, at) => Ok(Enrolled::Seat { at }),
             (Outcome::Waitlisted { position }, _) => Ok(Enrolled::Waitlist { position }),
             (other, _) => unreachable_outcome(other),
         }
     }
 
-    async fn drop_in_actor(
-        &self,
-        student: Uuid,
-        section: Uuid,
-        request: RequestId,
-    ) -> Result<Dropped, RegistrationError> {
-        let student = StudentId(student);
-        match self
-            .decide(section, Command::Drop { student, request })
-            .await?
-        {
+    async fn drop_in_actor(&self, r: SeatRequest) -> Result<Dropped, RegistrationError> {
+        let command = Command::Drop {
+            student: StudentId(r.student),
+            request: r.request,
+        };
+        match self.decide(r.section, command).await? {
             (Outcome::Dropped { promoted, .. }, _) => Ok(Dropped {
                 promoted: promoted.is_some(),
             }),
@@ -266,49 +288,29 @@ impl RegistrationService {
         }
     }
 
-    /// Drop `student` from `section` (seat or waitlist place).
-    pub async fn drop_enrollment(
-        &self,
-        student: Uuid,
-        section: Uuid,
-        request: RequestId,
-    ) -> Result<Dropped, RegistrationError> {
-        self.membership_change(student, section, false, async || {
-            self.facts(section).await?;
-            self.drop_in_actor(student, section, request).await
-        })
-        .await
-    }
-
     /// Take a seat in `add` and, only if that succeeded, leave `drop`.
     ///
     /// The add asks for a seat only (no waitlisting); the student holds both seats for the
     /// moment between the two commits. Should the drop then fail (store down), the add is
     /// undone, so the student ends with exactly one of the two.
-    pub async fn swap(
-        &self,
-        student: Uuid,
-        drop: Uuid,
-        add: Uuid,
-        request: RequestId,
-    ) -> Result<(Enrolled, Dropped), RegistrationError> {
+    pub async fn swap(&self, swap: Swap) -> Result<(Enrolled, Dropped), RegistrationError> {
         self.locks
-            .serialized(student, async || {
-                let result = self.swap_locked(student, drop, add, request).await;
+            .serialized(swap.student, async || {
+                let result = self.swap_locked(swap).await;
                 // Two sections, maybe an undo: read the database next time.
-                self.cache.invalidate_student(student);
+                self.cache.invalidate_student(swap.student);
                 result
             })
             .await
     }
 
-    async fn swap_locked(
-        &self,
-        student: Uuid,
-        drop: Uuid,
-        add: Uuid,
-        request: RequestId,
-    ) -> Result<(Enrolled, Dropped), RegistrationError> {
+    async fn swap_locked(&self, swap: Swap) -> Result<(Enrolled, Dropped), RegistrationError> {
+        let Swap {
+            student,
+            drop,
+            add,
+            request,
+        } = swap;
         let target = self.facts(add).await?;
         self.facts(drop).await?;
         let active = self
@@ -317,22 +319,22 @@ impl RegistrationService {
         if !active.contains(&drop) {
             return Err(Refusal::NotEnrolled.into());
         }
-        let add_request = part_of(request, "add");
-        let drop_request = part_of(request, "drop");
-        let enrolled = self
-            .enroll_in_actor(student, add, add_request, true)
-            .await?;
+        let part = |section, name| SeatRequest {
+            student,
+            section,
+            request: part_of(request, name),
+        };
+        let enrolled = self.enroll_in_actor(part(add, "add"), true).await?;
         let mut last = None;
         for attempt in 0..3u64 {
-            match self.drop_in_actor(student, drop, drop_request).await {
+            match self.drop_in_actor(part(drop, "drop")).await {
                 Ok(dropped) => return Ok((enrolled, dropped)),
                 Err(e) => last = Some(e),
             }
             tokio::time::sleep(Duration::from_millis(50 * (attempt + 1))).await;
         }
         tracing::error!(%student, %add, %drop, "swap: drop failed after add; undoing the add");
-        let undo = part_of(request, "undo");
-        if let Err(e) = self.drop_in_actor(student, add, undo).await {
+        if let Err(e) = self.drop_in_actor(part(add, "undo")).await {
             tracing::error!(%student, %add, error = %e, "swap: undo failed; student holds both sections");
         }
         Err(
