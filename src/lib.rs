@@ -18,6 +18,7 @@
 //!   the validation of client input.
 //! - [`shutdown`]: the shutdown signal and the handle background tasks watch.
 //! - [`backoff`]: reconnect delays of the background tasks.
+//! - [`supervise`]: restarts of panicked background tasks, and their health.
 //! - [`cli`]: the `registrar` command line.
 //! - [`verify`]: the invariant and acknowledgement checker behind `registrar verify`.
 //!
@@ -36,5 +37,6 @@ pub mod service;
 pub mod shutdown;
 pub mod startup;
 pub mod store;
+pub mod supervise;
 pub mod telemetry;
 pub mod verify;

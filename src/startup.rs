@@ -17,6 +17,7 @@ use crate::store::{
     self,
     sections::{CommitterConfig, PgSectionStore},
 };
+use crate::supervise::{TaskHealth, supervise};
 use registrar_actors::SectionRegistry;
 use sqlx::PgPool;
 use std::future::Future;
@@ -106,6 +107,7 @@ impl Application {
             None
         };
         let feed = Arc::new(SeatFeed::new(mirror));
+        let tasks = Arc::new(TaskHealth::default());
         let store = Arc::new(PgSectionStore::with_committer(
             pool.clone(),
             settings.cluster.node_id.clone(),
@@ -113,6 +115,7 @@ impl Application {
                 workers: settings.database.commit_workers,
                 max_rows: settings.database.commit_max_rows,
             },
+            tasks.clone(),
         ));
         let committer = store.stats();
         let registry = Arc::new(SectionRegistry::new(
@@ -134,6 +137,7 @@ impl Application {
             limiter,
             relay: Arc::new(RelayStats::default()),
             committer,
+            tasks,
             section_views: Arc::default(),
         };
         Ok(Self {
@@ -174,13 +178,21 @@ impl Application {
                 state.feed.relay_wake.clone(),
                 state.relay.clone(),
             );
-            tasks.push(tokio::spawn(relay.run(stop.subscribe())));
+            let shutdown = stop.subscribe();
+            tasks.push(supervise(
+                "relay".into(),
+                state.tasks.clone(),
+                Some(stop.subscribe()),
+                move || relay.clone().run(shutdown.clone()),
+            ));
         }
         if let Some(mirror) = &state.feed.mirror {
-            tasks.push(tokio::spawn(
-                mirror
-                    .clone()
-                    .run_writer(state.pool.clone(), stop.subscribe()),
+            let (mirror, pool, shutdown) = (mirror.clone(), state.pool.clone(), stop.subscribe());
+            tasks.push(supervise(
+                "mirror".into(),
+                state.tasks.clone(),
+                Some(stop.subscribe()),
+                move || mirror.clone().run_writer(pool.clone(), shutdown.clone()),
             ));
         }
         if s.events.consumers_in_process {
@@ -190,12 +202,13 @@ impl Application {
                     exchange: s.events.events_exchange.clone(),
                     queue: format!("{}.{}", s.events.queue_prefix, kind.name()),
                 };
-                tasks.push(tokio::spawn(consumers::run(
-                    kind,
-                    state.pool.clone(),
-                    config,
-                    stop.subscribe(),
-                )));
+                let (pool, shutdown) = (state.pool.clone(), stop.subscribe());
+                tasks.push(supervise(
+                    format!("consumer-{}", kind.name()),
+                    state.tasks.clone(),
+                    Some(stop.subscribe()),
+                    move || consumers::run(kind, pool.clone(), config.clone(), shutdown.clone()),
+                ));
             }
         }
         tasks

@@ -1,6 +1,7 @@
 //! An in-memory [`SectionStore`]: the actor's tests and benches run the real actor against
 //! it. It applies each batch to its own copy of the rows, checks the same invariants the
-//! database enforces, and can be told to fail commits or to take time per commit.
+//! database enforces, and can be told to fail commits, to take time per commit, or to panic
+//! in a commit (a bug in the write path).
 
 use crate::ids::{RequestId, SectionId, StudentId};
 use crate::ledger::{ChangeKind, WaitlistEntry};
@@ -33,6 +34,19 @@ pub struct MemoryStore {
     commits: AtomicU64,
     /// Events written so far (one per change).
     events: AtomicU64,
+    /// Loads so far (one per actor activation).
+    loads: AtomicU64,
+    /// A panic to inject into the commit of a batch that touches this student.
+    panic_on: Mutex<Option<(StudentId, PanicAt)>>,
+}
+
+/// Where an injected panic strikes a commit (see [`MemoryStore::panic_on_commit`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PanicAt {
+    /// Before anything is written: the batch is not recorded.
+    BeforeWrite,
+    /// After the batch is written: it is recorded, but nobody is told.
+    AfterWrite,
 }
 
 impl MemoryStore {
@@ -58,6 +72,33 @@ impl MemoryStore {
     /// Make commits fail (or succeed again).
     pub fn set_failing(&self, failing: bool) {
         self.fail_commits.store(failing, Ordering::SeqCst);
+    }
+
+    /// Make the commit of any batch touching `student` panic (a bug in the write path),
+    /// once, at `at`.
+    pub fn panic_on_commit(&self, student: StudentId, at: PanicAt) {
+        *self.panic_on.lock().unwrap() = Some((student, at));
+    }
+
+    /// Loads so far (one per actor activation).
+    pub fn loads(&self) -> u64 {
+        self.loads.load(Ordering::SeqCst)
+    }
+
+    /// Take the injected panic if `batch` touches its student and it strikes `at`.
+    fn injected_panic(&self, batch: &CommitBatch, at: PanicAt) -> bool {
+        let mut panic_on = self.panic_on.lock().unwrap();
+        let hit = panic_on.is_some_and(|(student, when)| {
+            when == at
+                && batch
+                    .changes
+                    .iter()
+                    .any(|c| c.kind.student() == Some(student))
+        });
+        if hit {
+            *panic_on = None;
+        }
+        hit
     }
 
     /// Make each commit take `latency`.
@@ -105,6 +146,7 @@ impl MemoryStore {
 #[async_trait]
 impl SectionStore for MemoryStore {
     async fn load(&self, section: SectionId) -> Result<SectionSnapshot, StoreError> {
+        self.loads.fetch_add(1, Ordering::SeqCst);
         let sections = self.sections.lock().unwrap();
         let rows = sections.get(&section).ok_or(StoreError::NotFound)?;
         Ok(SectionSnapshot {
@@ -133,6 +175,9 @@ impl SectionStore for MemoryStore {
         }
         if self.fail_commits.load(Ordering::SeqCst) {
             return Err(StoreError::Unavailable("injected failure".into()));
+        }
+        if self.injected_panic(batch, PanicAt::BeforeWrite) {
+            panic!("injected panic before the write");
         }
         let mut sections = self.sections.lock().unwrap();
         let current = sections.get(&batch.section).ok_or(StoreError::NotFound)?;
@@ -184,9 +229,13 @@ impl SectionStore for MemoryStore {
             return Err(StoreError::Unavailable("check constraint violated".into()));
         }
         sections.insert(batch.section, rows);
+        drop(sections);
         self.commits.fetch_add(1, Ordering::SeqCst);
         self.events
             .fetch_add(batch.changes.len() as u64, Ordering::SeqCst);
+        if self.injected_panic(batch, PanicAt::AfterWrite) {
+            panic!("injected panic after the write");
+        }
         Ok(())
     }
 }

@@ -3,6 +3,11 @@
 //!
 //! Activation is lazy: the first command for a section loads its snapshot from the store
 //! and spawns the actor; concurrent first commands share one activation.
+//!
+//! The registry supervises its actors: an actor that ends, by passivation, fencing or a
+//! panic, closes its gate and is forgotten (see `section`), and failures are counted for
+//! `/metrics`. A command the failed actor had taken is answered `Unavailable` (outcome
+//! unknown) and never resent; only commands it never saw are sent to a fresh activation.
 
 use crate::gate::{AdmissionGate, Permit, Refused};
 use crate::ids::SectionId;
@@ -14,6 +19,7 @@ use crate::store::{CommitObserver, SectionStore, StoreError};
 use dashmap::DashMap;
 use ractor::{Actor, ActorRef};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
@@ -77,6 +83,8 @@ pub struct SectionRegistry {
     store: Arc<dyn SectionStore>,
     observer: Arc<dyn CommitObserver>,
     config: RegistryConfig,
+    /// Section actors that ended by failing (a panic), since start.
+    failures: Arc<AtomicU64>,
 }
 
 impl SectionRegistry {
@@ -92,7 +100,14 @@ impl SectionRegistry {
             store,
             observer,
             config,
+            failures: Arc::default(),
         }
+    }
+
+    /// Section actors that failed (panicked) since start; each was cleaned up and its
+    /// taken commands answered.
+    pub fn actor_failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
     }
 
     /// Commands in flight on this node.
@@ -139,11 +154,7 @@ impl SectionRegistry {
                 }
             };
             let (tx, rx) = tokio::sync::oneshot::channel();
-            let envelope = Envelope {
-                command: command.clone(),
-                reply: tx.into(),
-                permit,
-            };
+            let envelope = Envelope::new(command.clone(), tx.into(), permit);
             if actor.send_message(SectionMsg::Command(envelope)).is_err() {
                 // The actor is stopping; its post_stop forgets the slot.
                 slot.gate.force_close();
@@ -153,9 +164,9 @@ impl SectionRegistry {
             return match tokio::time::timeout(self.config.call_timeout, rx).await {
                 Err(_) => Err(CallError::Pending),
                 Ok(Err(_)) => {
-                    // The reply port was dropped unanswered: the actor stopped with this
-                    // command still in its mailbox, so it was never decided. Retry it on a
-                    // fresh activation.
+                    // The reply port was dropped unanswered: the actor ended with this
+                    // command still in its mailbox (a taken command is always answered),
+                    // so it was never decided. Retry it on a fresh activation.
                     slot.gate.force_close();
                     self.forget(section, &slot.gate);
                     continue;
@@ -164,6 +175,9 @@ impl SectionRegistry {
                 Ok(Ok(Err(SectionError::Unavailable))) => {
                     Err(CallError::Unavailable("commit failed".into()))
                 }
+                Ok(Ok(Err(SectionError::Unknown))) => Err(CallError::Unavailable(
+                    "the section actor failed; the outcome is unknown".into(),
+                )),
                 Ok(Ok(Ok(reply))) => Ok(reply),
             };
         }
@@ -200,13 +214,19 @@ impl SectionRegistry {
             StoreError::Unavailable(m) => CallError::Unavailable(m),
         })?;
         let slots = self.slots.clone();
+        let failures = self.failures.clone();
         let args = SectionArgs {
             id: section,
             snapshot,
             store: self.store.clone(),
             observer: self.observer.clone(),
             gate: slot.gate.clone(),
-            on_stop: Arc::new(move |id, gate| forget_in(&slots, id, gate)),
+            on_stop: Arc::new(move |id, gate, failed| {
+                if failed {
+                    failures.fetch_add(1, Ordering::Relaxed);
+                }
+                forget_in(&slots, id, gate)
+            }),
             config: self.config.section.clone(),
         };
         let (actor, _join) = Actor::spawn(None, SectionActor, args)

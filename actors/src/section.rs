@@ -10,6 +10,13 @@
 //!
 //! The actor passivates after a quiet period, but only by closing its admission gate at
 //! zero in-flight commands (see [`crate::gate`]), so a queued command is never stranded.
+//!
+//! However the actor ends (passivation, fencing, or a panic, after which ractor skips
+//! `post_stop`), dropping its state closes its gate and tells the registry, and every
+//! command it had taken out of its mailbox is answered: [`SectionError::Unavailable`] if
+//! it was not yet decided, [`SectionError::Unknown`] if its batch may have committed, so
+//! no caller resends a command that might have been decided. Commands still in the
+//! mailbox were never seen and may be sent to a fresh activation.
 
 use crate::gate::{AdmissionGate, Permit};
 use crate::ids::SectionId;
@@ -62,16 +69,56 @@ pub enum SectionError {
     /// This node lost ownership of the section; nothing was recorded.
     #[error("this node no longer owns the section")]
     Fenced,
+    /// The actor failed while deciding or committing this command: it may or may not have
+    /// been recorded. Never resend it blindly (a retry with the same request id is safe:
+    /// the actor replays a decided request).
+    #[error("the section actor failed; the outcome is unknown")]
+    Unknown,
 }
 
 /// A command with its reply port and its admission permit.
 pub struct Envelope {
     /// The command.
-    pub command: Command,
-    /// Where the answer goes.
-    pub reply: RpcReplyPort<Result<Reply, SectionError>>,
+    command: Command,
+    /// Where the answer goes; `None` once answered.
+    reply: Option<RpcReplyPort<Result<Reply, SectionError>>>,
+    /// Set when the actor takes the command out of its mailbox: from then on, an envelope
+    /// dropped unanswered (the actor failed) answers [`SectionError::Unknown`].
+    taken: bool,
     /// Released when the envelope is dropped, i.e. after the answer is sent.
-    pub permit: Permit,
+    _permit: Permit,
+}
+
+impl Envelope {
+    /// A command for the actor, answered on `reply`, holding `permit`.
+    pub fn new(
+        command: Command,
+        reply: RpcReplyPort<Result<Reply, SectionError>>,
+        permit: Permit,
+    ) -> Self {
+        Self {
+            command,
+            reply: Some(reply),
+            taken: false,
+            _permit: permit,
+        }
+    }
+
+    fn answer(mut self, result: Result<Reply, SectionError>) {
+        if let Some(port) = self.reply.take() {
+            let _ = port.send(result);
+        }
+    }
+}
+
+impl Drop for Envelope {
+    fn drop(&mut self) {
+        if self.taken
+            && let Some(port) = self.reply.take()
+        {
+            let _ = port.send(Err(SectionError::Unknown));
+        }
+    }
 }
 
 /// Messages of a [`SectionActor`].
@@ -84,8 +131,8 @@ pub enum SectionMsg {
     IdleCheck,
 }
 
-/// Called once an actor passivated or stopped, so its registry forgets it.
-pub type OnStop = Arc<dyn Fn(SectionId, &Arc<AdmissionGate>) + Send + Sync>;
+/// Called once an actor passivated, stopped or failed (the flag), so its registry forgets it.
+pub type OnStop = Arc<dyn Fn(SectionId, &Arc<AdmissionGate>, bool) + Send + Sync>;
 
 /// Activation arguments.
 pub struct SectionArgs {
@@ -116,6 +163,21 @@ pub struct SectionState {
     /// A `Flush` is queued behind the pending commands.
     flush_queued: bool,
     last_active: Instant,
+    /// Set by `post_stop`: the actor ended without failing.
+    stopped: bool,
+}
+
+impl Drop for SectionState {
+    /// Runs however the actor ended, a panic included: close the gate so no command is
+    /// admitted to a dead actor, and let the registry forget it.
+    fn drop(&mut self) {
+        self.args.gate.force_close();
+        let failed = !self.stopped;
+        if failed {
+            warn!(section_id = %self.args.id, shard = self.shard, "section actor failed");
+        }
+        (self.args.on_stop)(self.args.id, &self.args.gate, failed);
+    }
 }
 
 /// The section actor (see the module docs).
@@ -142,6 +204,7 @@ impl Actor for SectionActor {
             pending: Vec::with_capacity(args.config.max_batch.min(1024)),
             flush_queued: false,
             last_active: Instant::now(),
+            stopped: false,
             args,
         })
     }
@@ -153,7 +216,8 @@ impl Actor for SectionActor {
         state: &mut SectionState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            SectionMsg::Command(envelope) => {
+            SectionMsg::Command(mut envelope) => {
+                envelope.taken = true;
                 state.last_active = Instant::now();
                 state.pending.push(envelope);
                 if state.pending.len() >= state.args.config.max_batch {
@@ -184,10 +248,11 @@ impl Actor for SectionActor {
         state: &mut SectionState,
     ) -> Result<(), ActorProcessingErr> {
         state.args.gate.force_close();
+        // Gathered but never decided: nothing was recorded for them.
         for envelope in state.pending.drain(..) {
-            let _ = envelope.reply.send(Err(SectionError::Unavailable));
+            envelope.answer(Err(SectionError::Unavailable));
         }
-        (state.args.on_stop)(state.args.id, &state.args.gate);
+        state.stopped = true;
         Ok(())
     }
 }
@@ -251,7 +316,7 @@ async fn flush(myself: &ActorRef<SectionMsg>, state: &mut SectionState) {
         }
     }
     for (envelope, outcome) in batch.into_iter().zip(outcomes) {
-        let _ = envelope.reply.send(Ok(Reply {
+        envelope.answer(Ok(Reply {
             outcome,
             decided_at,
             counts,
@@ -265,7 +330,7 @@ fn fail_batch(batch: Vec<Envelope>, err: &StoreError) {
         _ => SectionError::Unavailable,
     };
     for envelope in batch {
-        let _ = envelope.reply.send(Err(answer.clone()));
+        envelope.answer(Err(answer.clone()));
     }
 }
 

@@ -9,7 +9,7 @@
 //! test runs in real time, with a generous deadline: the actor measures quiet time with
 //! `std::time::Instant`, which a paused tokio clock does not move.
 
-use registrar_actors::memory::MemoryStore;
+use registrar_actors::memory::{MemoryStore, PanicAt};
 use registrar_actors::section::SectionConfig;
 use registrar_actors::{
     CallError, Change, Command, CommitObserver, Counts, Outcome, Placement, Refusal,
@@ -444,6 +444,82 @@ async fn failed_commit_records_nothing_and_the_actor_recovers_from_the_store() {
         })
     );
     assert_eq!(h.committed(section), (4, vec![s[3]]));
+}
+
+/// Wait (bounded) until the registry has forgotten every actor and released every permit.
+async fn until_released(h: &Harness) {
+    for _ in 0..1000 {
+        if h.registry.active_sections() == 0 && h.registry.in_flight() == 0 {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!(
+        "slot or permits not released: {} active, {} in flight",
+        h.registry.active_sections(),
+        h.registry.in_flight()
+    );
+}
+
+#[tokio::test]
+async fn a_poison_command_fails_one_actor_once_and_frees_its_slot() {
+    let (h, section) = with_section(RegistryConfig::default(), 10, 0);
+    let poison = StudentId::new_v4();
+    h.store.panic_on_commit(poison, PanicAt::BeforeWrite);
+    let result = h.call(section, enroll(poison)).await;
+    assert!(
+        matches!(result, Err(CallError::Unavailable(_))),
+        "got {result:?}"
+    );
+    // One activation, one failure: the command was not resent to fresh actors.
+    assert_eq!(h.store.loads(), 1);
+    assert_eq!(h.registry.actor_failures(), 1);
+    until_released(&h).await;
+    assert!(!h.store.is_enrolled(section, poison));
+    // The section works again on a fresh activation.
+    let other = StudentId::new_v4();
+    assert_eq!(
+        h.decide(section, enroll(other)).await,
+        Ok(Outcome::Enrolled)
+    );
+    assert_eq!(h.store.loads(), 2);
+}
+
+#[tokio::test]
+async fn a_command_whose_commit_outcome_is_unknown_is_never_decided_twice() {
+    let (h, section) = with_section(RegistryConfig::default(), 10, 0);
+    let s = students(4);
+    h.store.panic_on_commit(s[0], PanicAt::AfterWrite);
+    let commands: Vec<Command> = s.iter().map(|x| enroll(*x)).collect();
+    let results = h.concurrently(section, commands.clone()).await;
+    // The batch holding s[0] was written, then the actor failed: its callers are told
+    // the outcome is unknown; commands the actor never took are decided by a fresh one.
+    assert!(
+        matches!(results[0], Err(CallError::Unavailable(_))),
+        "got {:?}",
+        results[0]
+    );
+    for result in &results {
+        assert!(
+            matches!(result, Ok(_) | Err(CallError::Unavailable(_))),
+            "got {result:?}"
+        );
+    }
+    assert_eq!(h.registry.actor_failures(), 1);
+    until_released(&h).await;
+    let commits = h.store.commits();
+    // Retrying every request with its id answers the recorded decision without a second
+    // commit for the ones already written.
+    for command in commands {
+        assert_eq!(h.decide(section, command).await, Ok(Outcome::Enrolled));
+    }
+    assert_eq!(h.committed(section), (4, vec![]));
+    assert!(s.iter().all(|x| h.store.is_enrolled(section, *x)));
+    assert_eq!(
+        h.store.commits(),
+        commits,
+        "every retry is a replay: nothing is decided or committed twice"
+    );
 }
 
 #[tokio::test]

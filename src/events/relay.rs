@@ -49,6 +49,7 @@ enum RoundError {
 }
 
 /// The relay (see module docs).
+#[derive(Clone)]
 pub struct OutboxRelay {
     pool: PgPool,
     url: String,

@@ -45,6 +45,8 @@ pub struct AppState {
     pub relay: Arc<crate::events::relay::RelayStats>,
     /// Node-wide committer figures.
     pub committer: Arc<crate::store::sections::CommitterStats>,
+    /// Supervised background tasks: up or down, restarts.
+    pub tasks: Arc<crate::supervise::TaskHealth>,
     /// Section views as last read from PostgreSQL; their fixed fields never change, so a
     /// read with the counts from the Redis mirror needs no database round trip.
     pub section_views: Arc<dashmap::DashMap<uuid::Uuid, crate::resources::SectionView>>,

@@ -1,5 +1,6 @@
-//! Operations endpoints: `/healthz` (process up), `/readyz` (PostgreSQL reachable and shards
-//! owned; broker, mirror and outbox backlog as details) and `/metrics` (Prometheus text).
+//! Operations endpoints: `/healthz` (process up), `/readyz` (PostgreSQL reachable, shards
+//! owned, committer workers up; broker, mirror, outbox backlog and the supervised tasks as
+//! details) and `/metrics` (Prometheus text).
 //! The figures that come from PostgreSQL are read through `store`.
 
 use super::AppState;
@@ -37,8 +38,16 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         "outbox_backlog": backlog(&state.pool).await.ok(),
         "broker": if state.relay.connected.load(Ordering::Relaxed) { "connected" } else { "disconnected" },
         "redis_mirror": state.feed.mirror.as_ref().map(|m| if m.is_healthy() { "ok" } else { "degraded" }),
+        "tasks": state.tasks.report(),
     });
+    // Without a committer no decision can be recorded; the other tasks only delay events
+    // or the mirror, so they are reported but do not make the node unready.
+    let committers_down = state.tasks.down("committer");
     let (status, body) = match owned {
+        _ if !committers_down.is_empty() => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"status": "not_ready", "committers_down": committers_down}),
+        ),
         Ok(n) if n > 0 => (
             StatusCode::OK,
             json!({"status": "ready", "postgres": "ok", "shards_owned": n}),
@@ -92,6 +101,8 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         counter registrar_promoted_total, "Waitlist promotions." = load(&s.promoted);
         gauge registrar_commands_in_flight, "Commands queued or being decided on this node." = registry.in_flight() as i64;
         gauge registrar_active_sections, "Section actors alive on this node." = registry.active_sections() as i64;
+        counter registrar_section_actor_failures_total, "Section actors that failed (panicked) and were cleaned up." = registry.actor_failures();
+        counter registrar_task_restarts_total, "Restarts of panicked background tasks." = state.tasks.restarts();
         gauge registrar_db_pool_connections, "PostgreSQL connections open." = i64::from(state.pool.size());
         counter registrar_events_published_total, "Outbox events confirmed by the broker." = load(&state.relay.published);
         gauge registrar_outbox_backlog, "Outbox rows not yet confirmed by the broker (-1: unknown)." = backlog(&state.pool).await.unwrap_or(-1);

@@ -71,6 +71,7 @@ async fn one_transaction_for_many_sections_leaving_out_fenced_and_rejected_batch
             workers: 1,
             max_rows: 4096,
         },
+        Default::default(),
     );
     let mut batches = Vec::new();
     for (section, student) in sections.iter().zip(&students) {

@@ -12,6 +12,7 @@
 
 use super::unavailable;
 use super::write::write_group;
+use crate::supervise::{TaskHealth, supervise};
 use registrar_actors::{CommitBatch, StoreError};
 use sqlx::PgPool;
 use std::collections::HashSet;
@@ -62,22 +63,33 @@ pub(super) fn spawn(
     pool: PgPool,
     node_id: String,
     config: CommitterConfig,
+    health: Arc<TaskHealth>,
 ) -> (mpsc::UnboundedSender<Job>, Arc<CommitterStats>) {
     let (jobs, queue) = mpsc::unbounded_channel();
     let queue = Arc::new(Mutex::new(queue));
     let stats = Arc::new(CommitterStats::default());
-    for _ in 0..config.workers.max(1) {
+    let max_rows = config.max_rows.max(1);
+    for worker in 0..config.workers.max(1) {
         let committer = Committer {
             pool: pool.clone(),
             node_id: node_id.clone(),
             stats: stats.clone(),
         };
-        tokio::spawn(committer.run(queue.clone(), config.max_rows.max(1)));
+        let queue = queue.clone();
+        // A panicking worker loses the group it held (its actors see the commit fail and
+        // reload) and is restarted on the same queue.
+        supervise(
+            format!("committer-{worker}"),
+            health.clone(),
+            None,
+            move || committer.clone().run(queue.clone(), max_rows),
+        );
     }
     (jobs, stats)
 }
 
 /// One committer worker.
+#[derive(Clone)]
 struct Committer {
     pool: PgPool,
     node_id: String,

@@ -10,6 +10,7 @@ mod write;
 
 pub use committer::{CommitterConfig, CommitterStats};
 
+use crate::supervise::TaskHealth;
 use committer::Job;
 use registrar_actors::{CommitBatch, SectionId, SectionSnapshot, SectionStore, StoreError};
 use sqlx::PgPool;
@@ -29,12 +30,19 @@ impl PgSectionStore {
     /// workers, so it must be called inside a tokio runtime; they stop once the store is
     /// dropped and the queue is empty.
     pub fn new(pool: PgPool, node_id: String) -> Self {
-        Self::with_committer(pool, node_id, CommitterConfig::default())
+        let health = Arc::new(TaskHealth::default());
+        Self::with_committer(pool, node_id, CommitterConfig::default(), health)
     }
 
-    /// A store writing as `node_id` with `config` committer workers.
-    pub fn with_committer(pool: PgPool, node_id: String, config: CommitterConfig) -> Self {
-        let (jobs, stats) = committer::spawn(pool.clone(), node_id.clone(), config);
+    /// A store writing as `node_id` with `config` committer workers, supervised and
+    /// reported in `health` (as `committer-N`).
+    pub fn with_committer(
+        pool: PgPool,
+        node_id: String,
+        config: CommitterConfig,
+        health: Arc<TaskHealth>,
+    ) -> Self {
+        let (jobs, stats) = committer::spawn(pool.clone(), node_id.clone(), config, health);
         Self {
             pool,
             node_id,
