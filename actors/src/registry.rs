@@ -120,8 +120,36 @@ impl SectionRegistry {
         self.slots.len()
     }
 
-    /// Decide `command` on `section`'s actor and wait for its commit.
+    /// How long [`SectionRegistry::call`] waits for a decision.
+    pub fn call_timeout(&self) -> Duration {
+        self.config.call_timeout
+    }
+
+    /// Decide `command` on `section`'s actor and wait for its commit, at most the call
+    /// timeout ([`CallError::Pending`] then; the command may still be decided).
     pub async fn call(&self, section: SectionId, command: Command) -> Result<Reply, CallError> {
+        self.call_within(section, command, Some(self.config.call_timeout))
+            .await
+    }
+
+    /// Decide `command` and wait until the actor has answered, however long its batch
+    /// takes to commit. The actor always answers a command it took (a decision, a failed
+    /// commit, or an unknown outcome if it failed), so this ends once the commit path
+    /// does; callers that must know the outcome before going on (a student's lock) use it.
+    pub async fn call_until_answered(
+        &self,
+        section: SectionId,
+        command: Command,
+    ) -> Result<Reply, CallError> {
+        self.call_within(section, command, None).await
+    }
+
+    async fn call_within(
+        &self,
+        section: SectionId,
+        command: Command,
+        timeout: Option<Duration>,
+    ) -> Result<Reply, CallError> {
         // A closed gate means the actor passivated between lookup and admission: retry with
         // a fresh activation. Bounded, since each round removes the closed slot.
         for _ in 0..4 {
@@ -161,7 +189,11 @@ impl SectionRegistry {
                 self.forget(section, &slot.gate);
                 continue;
             }
-            return match tokio::time::timeout(self.config.call_timeout, rx).await {
+            let answer = match timeout {
+                Some(limit) => tokio::time::timeout(limit, rx).await,
+                None => Ok(rx.await),
+            };
+            return match answer {
                 Err(_) => Err(CallError::Pending),
                 Ok(Err(_)) => {
                     // The reply port was dropped unanswered: the actor ended with this

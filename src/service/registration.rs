@@ -5,6 +5,13 @@
 //! rules always see the whole schedule. The inputs come from the [`RuleCache`], which the
 //! flow keeps exact from the section actors' answers.
 //!
+//! The lock is held until the section actor has answered, not until the caller stops
+//! waiting: each request runs in a task of its own, and the caller waits for it at most
+//! the call timeout (then 503 `decision_pending`) or not at all (a client that hung up).
+//! Otherwise the student's next request would run the rules while the earlier command
+//! still sat in the actor's mailbox, and both could commit past a rule (two sections of
+//! one course, the credit limit, a time conflict).
+//!
 //! Section-level decisions (seats, waitlist) belong to the section actors; this service
 //! never decides a seat itself.
 
@@ -19,6 +26,7 @@ use registrar_actors::{
     CallError, Command, Outcome, Refusal, RequestId, SectionId, SectionRegistry, StudentId,
 };
 use sqlx::PgPool;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
@@ -228,32 +236,63 @@ impl RegistrationService {
     }
 
     /// Enroll the student in the section (seat, else waitlist).
-    pub async fn enroll(&self, r: SeatRequest) -> Result<Enrolled, RegistrationError> {
-        self.membership_change(r, true, async || {
-            let target = self.facts(r.section).await?;
-            self.check_rules(r.student, &target, None, r.request)
-                .await?;
-            self.enroll_in_actor(r, false).await
+    pub async fn enroll(self: &Arc<Self>, r: SeatRequest) -> Result<Enrolled, RegistrationError> {
+        self.detached(move |this: Arc<Self>| async move {
+            this.membership_change(r, true, async || {
+                let target = this.facts(r.section).await?;
+                this.check_rules(r.student, &target, None, r.request)
+                    .await?;
+                this.enroll_in_actor(r, false).await
+            })
+            .await
         })
         .await
     }
 
     /// Drop the student from the section (seat or waitlist place).
-    pub async fn drop_enrollment(&self, r: SeatRequest) -> Result<Dropped, RegistrationError> {
-        self.membership_change(r, false, async || {
-            self.facts(r.section).await?;
-            self.drop_in_actor(r).await
+    pub async fn drop_enrollment(
+        self: &Arc<Self>,
+        r: SeatRequest,
+    ) -> Result<Dropped, RegistrationError> {
+        self.detached(move |this: Arc<Self>| async move {
+            this.membership_change(r, false, async || {
+                this.facts(r.section).await?;
+                this.drop_in_actor(r).await
+            })
+            .await
         })
         .await
     }
 
-    /// Ask `section`'s actor to decide `command`; its outcome and when it was decided.
+    /// Run `work` in a task of its own and wait for it at most the call timeout. The task
+    /// runs to its end whatever the caller does, so a student's lock taken inside it is
+    /// held until the section actor has answered (see the module docs).
+    async fn detached<T, F, Fut>(self: &Arc<Self>, work: F) -> Result<T, RegistrationError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<Self>) -> Fut,
+        Fut: Future<Output = Result<T, RegistrationError>> + Send + 'static,
+    {
+        let task = tokio::spawn(work(self.clone()));
+        match tokio::time::timeout(self.registry.call_timeout(), task).await {
+            Err(_) => Err(CallError::Pending.into()),
+            Ok(Ok(result)) => result,
+            Ok(Err(e)) => Err(RegistrationError::Bug(format!(
+                "registration task failed: {e}"
+            ))),
+        }
+    }
+
+    /// Ask `section`'s actor to decide `command` and wait for its answer, however long the
+    /// commit takes; its outcome and when it was decided.
     async fn decide(
         &self,
         section: Uuid,
         command: Command,
     ) -> Result<(Outcome, DateTime<Utc>), RegistrationError> {
-        let reply = self.registry.call(SectionId(section), command).await?;
+        let reply = (self.registry)
+            .call_until_answered(SectionId(section), command)
+            .await?;
         Ok((reply.outcome?, reply.decided_at))
     }
 
@@ -293,15 +332,21 @@ impl RegistrationService {
     /// The add asks for a seat only (no waitlisting); the student holds both seats for the
     /// moment between the two commits. Should the drop then fail (store down), the add is
     /// undone, so the student ends with exactly one of the two.
-    pub async fn swap(&self, swap: Swap) -> Result<(Enrolled, Dropped), RegistrationError> {
-        self.locks
-            .serialized(swap.student, async || {
-                let result = self.swap_locked(swap).await;
-                // Two sections, maybe an undo: read the database next time.
-                self.cache.invalidate_student(swap.student);
-                result
-            })
-            .await
+    pub async fn swap(
+        self: &Arc<Self>,
+        swap: Swap,
+    ) -> Result<(Enrolled, Dropped), RegistrationError> {
+        self.detached(move |this: Arc<Self>| async move {
+            this.locks
+                .serialized(swap.student, async || {
+                    let result = this.swap_locked(swap).await;
+                    // Two sections, maybe an undo: read the database next time.
+                    this.cache.invalidate_student(swap.student);
+                    result
+                })
+                .await
+        })
+        .await
     }
 
     async fn swap_locked(&self, swap: Swap) -> Result<(Enrolled, Dropped), RegistrationError> {
@@ -355,7 +400,11 @@ impl RegistrationService {
             capacity,
             request: RequestId::new_v4(),
         };
-        match self.decide(section, command).await? {
+        let decided =
+            tokio::time::timeout(self.registry.call_timeout(), self.decide(section, command))
+                .await
+                .map_err(|_| CallError::Pending)??;
+        match decided {
             (Outcome::CapacityChanged { promoted }, _) => Ok(promoted),
             (other, _) => unreachable_outcome(other),
         }

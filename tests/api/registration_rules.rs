@@ -202,3 +202,53 @@ async fn idempotency_key_returns_the_first_answer_and_swap_is_all_or_nothing() {
     assert_problem(st, &body, StatusCode::NOT_FOUND, "not_enrolled");
     app.stop().await;
 }
+
+/// A decision that outlives its caller (503 `decision_pending`, or a client that hangs up)
+/// still holds the student's lock until the section actor answers, so the student's next
+/// enroll sees it: two 3-credit sections under a 3-credit limit never both commit.
+#[tokio::test]
+async fn a_pending_decision_keeps_the_student_serialized() {
+    let app = TestApp::spawn_with(|s| s.sections.call_timeout_ms = 300).await;
+    let term = app.open_term().await;
+    app.course("CS101", 3, &[]).await;
+    app.course("MATH101", 3, &[]).await;
+    let slow = app.section(term, "CS101", "01", 10, 0, json!([])).await;
+    let other = app.section(term, "MATH101", "01", 10, 0, json!([])).await;
+    let (sid, tok) = app.student().await;
+    sqlx::query("UPDATE students SET max_credits = 3 WHERE id = $1")
+        .bind(sid)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    // Hold the section row: the batch that enrolls into `slow` cannot commit yet.
+    let mut blocker = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM sections WHERE id = $1 FOR UPDATE")
+        .bind(slow)
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let (st, b) = app.enroll(&tok, slow).await;
+    assert_problem(st, &b, StatusCode::SERVICE_UNAVAILABLE, "decision_pending");
+    // The first enroll is still undecided: the second one waits for it instead of running
+    // the rules against a schedule without it.
+    let (st, b) = app.enroll(&tok, other).await;
+    assert_problem(st, &b, StatusCode::SERVICE_UNAVAILABLE, "decision_pending");
+    blocker.rollback().await.unwrap();
+
+    wait_until("both enrolls decided", async || {
+        let refused = app
+            .count(
+                "SELECT count(*) FROM registration_attempts WHERE student_id = $1 AND code = 'credit_limit_exceeded'",
+                sid,
+            )
+            .await;
+        refused == 1
+    })
+    .await;
+    let schedule = app
+        .get_json("/api/v1/students/me/schedule", Some(&tok))
+        .await;
+    assert_eq!(schedule["credits"], 3, "{schedule}");
+    assert_eq!(schedule["enrolled"][0]["section_id"], slow.to_string());
+}
