@@ -98,6 +98,19 @@ pub struct DatabaseSettings {
     pub commit_workers: usize,
     /// Node-wide committer: most decisions merged into one transaction.
     pub commit_max_rows: usize,
+    /// Connections of the committer's own pool, so reads (all of them when Redis is down)
+    /// can never starve the commits.
+    pub commit_pool_size: u32,
+    /// Server-side limit of one statement; a hung query fails instead of stalling a
+    /// commit worker.
+    pub statement_timeout_ms: u64,
+    /// Server-side limit of a transaction left idle (a client that died mid-transaction).
+    pub idle_in_transaction_timeout_ms: u64,
+    /// How long a query waits for a free connection before answering 503 `unavailable`.
+    pub acquire_timeout_ms: u64,
+    /// Client-side limit of one group commit, BEGIN to COMMIT (a lost connection that
+    /// never answers); its batches fail and their actors reload.
+    pub commit_timeout_ms: u64,
 }
 
 impl Default for DatabaseSettings {
@@ -107,6 +120,11 @@ impl Default for DatabaseSettings {
             db_pool_size: 8,
             commit_workers: 2,
             commit_max_rows: 4096,
+            commit_pool_size: 4,
+            statement_timeout_ms: 5_000,
+            idle_in_transaction_timeout_ms: 10_000,
+            acquire_timeout_ms: 5_000,
+            commit_timeout_ms: 15_000,
         }
     }
 }

@@ -14,12 +14,11 @@ use crate::service::feed::SeatFeed;
 use crate::service::registration::RegistrationService;
 use crate::shutdown::ShutdownTrigger;
 use crate::store::{
-    self,
+    self, NodePools,
     sections::{CommitterConfig, PgSectionStore},
 };
 use crate::supervise::{TaskHealth, supervise};
 use registrar_actors::SectionRegistry;
-use sqlx::PgPool;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -54,12 +53,8 @@ impl Application {
     /// Connect, claim shards and bind. Does not migrate (`registrar migrate` or
     /// [`Application::migrate`] does).
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let pool = store::connect(
-            &settings.database.database_url,
-            settings.database.db_pool_size,
-        )
-        .await?;
-        Self::build_with_pool(settings, pool).await
+        let pools = store::connect_node(&settings.database).await?;
+        Self::build_with_pools(settings, pools).await
     }
 
     /// Apply migrations on `settings.database.database_url`.
@@ -70,8 +65,12 @@ impl Application {
         Ok(())
     }
 
-    /// Like [`Application::build`] with an existing pool.
-    pub async fn build_with_pool(settings: Settings, pool: PgPool) -> Result<Self, StartupError> {
+    /// Like [`Application::build`] with existing pools.
+    pub async fn build_with_pools(
+        settings: Settings,
+        pools: NodePools,
+    ) -> Result<Self, StartupError> {
+        let pool = pools.reads.clone();
         let listener = TcpListener::bind(&settings.http.listen)
             .await
             .map_err(|e| StartupError::Bind(settings.http.listen.clone(), e))?;
@@ -109,11 +108,12 @@ impl Application {
         let feed = Arc::new(SeatFeed::new(mirror));
         let tasks = Arc::new(TaskHealth::default());
         let store = Arc::new(PgSectionStore::with_committer(
-            pool.clone(),
+            pools,
             settings.cluster.node_id.clone(),
             CommitterConfig {
                 workers: settings.database.commit_workers,
                 max_rows: settings.database.commit_max_rows,
+                timeout: Duration::from_millis(settings.database.commit_timeout_ms.max(1)),
             },
             tasks.clone(),
         ));

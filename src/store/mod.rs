@@ -15,7 +15,8 @@ pub mod seed;
 pub mod students;
 
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::str::FromStr;
 use std::time::Duration;
 
 /// Why a query failed, in terms callers can act on. There is one way from a sqlx error to
@@ -69,13 +70,43 @@ impl From<sqlx::Error> for DbError {
 /// Shorthand for store results.
 pub type DbResult<T> = Result<T, DbError>;
 
-/// Connect a pool of `size` connections.
+/// Connect a pool of `size` connections (tools: migrate, seed, verify; no timeouts).
 pub async fn connect(url: &str, size: u32) -> Result<PgPool, sqlx::Error> {
     PgPoolOptions::new()
         .max_connections(size.max(2))
         .acquire_timeout(Duration::from_secs(5))
         .connect(url)
         .await
+}
+
+/// The pools of a serving node: one for reads and activations, one of its own for the
+/// committer, both with server-side statement and idle-transaction timeouts.
+#[derive(Clone, Debug)]
+pub struct NodePools {
+    /// Reads, activations, admin writes.
+    pub reads: PgPool,
+    /// The node-wide committer only.
+    pub commits: PgPool,
+}
+
+/// Connect the pools of a serving node (see [`NodePools`]).
+pub async fn connect_node(db: &crate::config::DatabaseSettings) -> Result<NodePools, sqlx::Error> {
+    let options = PgConnectOptions::from_str(&db.database_url)?.options([
+        ("statement_timeout", db.statement_timeout_ms.to_string()),
+        (
+            "idle_in_transaction_session_timeout",
+            db.idle_in_transaction_timeout_ms.to_string(),
+        ),
+    ]);
+    let pool = |size: u32| {
+        PgPoolOptions::new()
+            .max_connections(size.max(2))
+            .acquire_timeout(Duration::from_millis(db.acquire_timeout_ms.max(1)))
+    };
+    let reads = pool(db.db_pool_size).connect_with(options.clone()).await?;
+    // Lazy: a node starts even if its committer's first connection is slow to come.
+    let commits = pool(db.commit_pool_size).connect_lazy_with(options);
+    Ok(NodePools { reads, commits })
 }
 
 /// Apply the embedded migrations.

@@ -4,6 +4,7 @@
 
 use crate::helpers::TestApp;
 use chrono::Utc;
+use registrar::store::NodePools;
 use registrar::store::sections::{CommitterConfig, PgSectionStore};
 use registrar_actors::ledger::SeatLedger;
 use registrar_actors::{
@@ -65,11 +66,15 @@ async fn one_transaction_for_many_sections_leaving_out_fenced_and_rejected_batch
         .map(|(id, _)| id)
         .collect();
     let store = PgSectionStore::with_committer(
-        app.pool.clone(),
+        NodePools {
+            reads: app.pool.clone(),
+            commits: app.pool.clone(),
+        },
         app.settings.cluster.node_id.clone(),
         CommitterConfig {
             workers: 1,
             max_rows: 4096,
+            ..Default::default()
         },
         Default::default(),
     );

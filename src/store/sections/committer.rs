@@ -18,7 +18,7 @@ use sqlx::PgPool;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 /// Tuning of the node-wide committer.
@@ -28,6 +28,9 @@ pub struct CommitterConfig {
     pub workers: usize,
     /// Most decisions (audit rows) merged into one transaction.
     pub max_rows: usize,
+    /// Longest a group commit may take, BEGIN to COMMIT; past it the group fails (a
+    /// connection that never answers must not stall a worker forever).
+    pub timeout: Duration,
 }
 
 impl Default for CommitterConfig {
@@ -35,6 +38,7 @@ impl Default for CommitterConfig {
         Self {
             workers: 2,
             max_rows: 4096,
+            timeout: Duration::from_secs(15),
         }
     }
 }
@@ -74,6 +78,7 @@ pub(super) fn spawn(
             pool: pool.clone(),
             node_id: node_id.clone(),
             stats: stats.clone(),
+            timeout: config.timeout,
         };
         let queue = queue.clone();
         // A panicking worker loses the group it held (its actors see the commit fail and
@@ -94,6 +99,8 @@ struct Committer {
     pool: PgPool,
     node_id: String,
     stats: Arc<CommitterStats>,
+    /// Longest a group commit may take.
+    timeout: Duration,
 }
 
 impl Committer {
@@ -137,12 +144,12 @@ impl Committer {
                     for batch in &batches {
                         results.push(match self.write(&[batch]).await {
                             Ok(mut one) => one.pop().unwrap_or(Err(StoreError::Fenced)),
-                            Err(err) => Err(unavailable(err)),
+                            Err(err) => Err(err),
                         });
                     }
                     results
                 }
-                Err(err) => vec![Err(unavailable(err))],
+                Err(err) => vec![Err(err)],
             };
             for (job, result) in now.into_iter().zip(results) {
                 let _ = job.done.send(result);
@@ -154,9 +161,23 @@ impl Committer {
     async fn write(
         &self,
         batches: &[&CommitBatch],
-    ) -> Result<Vec<Result<(), StoreError>>, sqlx::Error> {
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
         let started = Instant::now();
-        let results = write_group(&self.pool, &self.node_id, batches).await;
+        let results = match tokio::time::timeout(
+            self.timeout,
+            write_group(&self.pool, &self.node_id, batches),
+        )
+        .await
+        {
+            Ok(written) => written.map_err(unavailable),
+            Err(_) => {
+                // Dropping the transaction mid-flight closes its connection: PostgreSQL
+                // rolls it back unless COMMIT had already been processed. Either way the
+                // actors reload from the database, which then holds the truth.
+                tracing::warn!(batches = batches.len(), timeout = ?self.timeout, "group commit timed out");
+                Err(StoreError::Unavailable("the commit timed out".into()))
+            }
+        };
         let s = &self.stats;
         s.busy_micros
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);

@@ -10,6 +10,7 @@ mod write;
 
 pub use committer::{CommitterConfig, CommitterStats};
 
+use crate::store::NodePools;
 use crate::supervise::TaskHealth;
 use committer::Job;
 use registrar_actors::{CommitBatch, SectionId, SectionSnapshot, SectionStore, StoreError};
@@ -31,20 +32,25 @@ impl PgSectionStore {
     /// dropped and the queue is empty.
     pub fn new(pool: PgPool, node_id: String) -> Self {
         let health = Arc::new(TaskHealth::default());
-        Self::with_committer(pool, node_id, CommitterConfig::default(), health)
+        let pools = NodePools {
+            reads: pool.clone(),
+            commits: pool,
+        };
+        Self::with_committer(pools, node_id, CommitterConfig::default(), health)
     }
 
-    /// A store writing as `node_id` with `config` committer workers, supervised and
-    /// reported in `health` (as `committer-N`).
+    /// A store writing as `node_id` with `config` committer workers on `pools.commits`,
+    /// supervised and reported in `health` (as `committer-N`); activations read from
+    /// `pools.reads`.
     pub fn with_committer(
-        pool: PgPool,
+        pools: NodePools,
         node_id: String,
         config: CommitterConfig,
         health: Arc<TaskHealth>,
     ) -> Self {
-        let (jobs, stats) = committer::spawn(pool.clone(), node_id.clone(), config, health);
+        let (jobs, stats) = committer::spawn(pools.commits, node_id.clone(), config, health);
         Self {
-            pool,
+            pool: pools.reads,
             node_id,
             jobs,
             stats,
