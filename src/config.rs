@@ -69,6 +69,10 @@ pub struct HttpSettings {
     pub rate_limit_burst: u32,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Most seat streams (SSE) open at once on this node; beyond it a new stream gets
+    /// 503 `overloaded`. Streams need no login, so without a cap anyone could hold the
+    /// node's memory and file descriptors open.
+    pub sse_max_subscribers: usize,
 }
 
 impl Default for HttpSettings {
@@ -80,6 +84,7 @@ impl Default for HttpSettings {
             rate_limit_per_sec: 20,
             rate_limit_burst: 40,
             max_body_bytes: 16 * 1024,
+            sse_max_subscribers: 10_000,
         }
     }
 }

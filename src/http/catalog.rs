@@ -152,19 +152,26 @@ fn with_counts(mut view: SectionView, c: Counts) -> SectionView {
 
 /// Live seat counts: one `seats` event now, then one per committed change.
 #[utoipa::path(get, path = "/api/v1/sections/{section_id}/seats/stream", tag = "catalog", params(("section_id" = Uuid, Path)),
-    responses((status = 200, description = "text/event-stream of `seats` events"), (status = 404, body = super::error::Problem)))]
+    responses((status = 200, description = "text/event-stream of `seats` events"), (status = 404, body = super::error::Problem),
+        (status = 503, description = "`overloaded`: the node serves its most streams (`sse_max_subscribers`)", body = super::error::Problem)))]
 pub async fn seat_stream(
     State(state): State<AppState>,
     Ids(id): Ids<Uuid>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    // The slot under the node's stream cap lives in the stream, so it is given back when
+    // the stream is dropped: the client went away, or the server stopped.
+    let slot = state
+        .feed
+        .reserve()
+        .map_err(|full| ApiError::new(ErrorCode::Overloaded, full.to_string()).retry_after(5))?;
     let view = catalog::section(&state.pool, id)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::SectionNotFound, "no such section"))?;
-    let mut rx = state.feed.subscribe(SectionId(id), counts_of(&view));
-    rx.mark_changed();
-    let events = stream::unfold(rx, |mut rx| async move {
-        rx.changed().await.ok()?;
-        let counts = *rx.borrow_and_update();
+    let mut sub = state.feed.subscribe(slot, SectionId(id), counts_of(&view));
+    sub.counts.mark_changed();
+    let events = stream::unfold(sub, |mut sub| async move {
+        sub.counts.changed().await.ok()?;
+        let counts = *sub.counts.borrow_and_update();
         let data = serde_json::json!({
             "seats_taken": counts.seats_taken,
             "capacity": counts.capacity,
@@ -173,7 +180,7 @@ pub async fn seat_stream(
         });
         Some((
             Ok(Event::default().event("seats").data(data.to_string())),
-            rx,
+            sub,
         ))
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))

@@ -131,6 +131,12 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             registry.active_sections() as i64,
         ),
         (
+            "registrar_seat_streams",
+            "Seat streams (SSE) open on this node.",
+            "gauge",
+            state.feed.subscribers() as i64,
+        ),
+        (
             "registrar_db_pool_connections",
             "PostgreSQL connections open.",
             "gauge",
