@@ -73,6 +73,11 @@ pub struct HttpSettings {
     /// 503 `overloaded`. Streams need no login, so without a cap anyone could hold the
     /// node's memory and file descriptors open.
     pub sse_max_subscribers: usize,
+    /// Longest an ordinary request may take before it is answered 503 `unavailable`
+    /// (seat streams are exempt). Never below the section call timeout plus a margin
+    /// (see [`Settings::request_timeout`]), so a registration call gets its own
+    /// `decision_pending` first.
+    pub request_timeout_ms: u64,
 }
 
 impl Default for HttpSettings {
@@ -85,6 +90,7 @@ impl Default for HttpSettings {
             rate_limit_burst: 40,
             max_body_bytes: 16 * 1024,
             sse_max_subscribers: 10_000,
+            request_timeout_ms: 30_000,
         }
     }
 }
@@ -272,7 +278,24 @@ impl Default for DemoAccounts {
     }
 }
 
+/// How much longer than the section call timeout an ordinary request may always take:
+/// the time a registration call spends around its section call (rule checks, the
+/// idempotency record).
+pub const REQUEST_TIMEOUT_MARGIN_MS: u64 = 1_000;
+
 impl Settings {
+    /// The time limit of an ordinary request: `request_timeout_ms`, raised to the section
+    /// call timeout plus [`REQUEST_TIMEOUT_MARGIN_MS`] when set below it. A registration
+    /// call whose decision is slow so gets its own 503 `decision_pending` (retry with the
+    /// same key), not a request timeout, in the common case.
+    pub fn request_timeout(&self) -> Duration {
+        let floor = self
+            .sections
+            .call_timeout_ms
+            .saturating_add(REQUEST_TIMEOUT_MARGIN_MS);
+        Duration::from_millis(self.http.request_timeout_ms.max(floor))
+    }
+
     /// Defaults ← `file` (if given) ← `REGISTRAR_*` environment.
     pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
@@ -309,5 +332,14 @@ mod tests {
             assert_eq!(s.http.listen, "127.0.0.1:8080");
             Ok(())
         });
+    }
+
+    #[test]
+    fn the_request_timeout_is_never_below_the_call_timeout_and_its_margin() {
+        let mut s = Settings::default();
+        assert_eq!(s.request_timeout(), Duration::from_secs(30));
+        s.http.request_timeout_ms = 1;
+        s.sections.call_timeout_ms = 4_000;
+        assert_eq!(s.request_timeout(), Duration::from_millis(5_000));
     }
 }

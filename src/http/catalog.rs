@@ -1,5 +1,6 @@
 //! Public catalog reads: terms, a term's sections (cursor-paginated), one section, and the
-//! live seat stream of a section (Server-Sent Events).
+//! live seat stream of a section (Server-Sent Events; its own router, mounted outside the
+//! request time limit).
 
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
@@ -18,7 +19,7 @@ use std::time::Duration;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-/// Routes of this module.
+/// Routes of this module, except the seat stream ([`stream_router`]).
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(
@@ -30,10 +31,14 @@ pub fn router() -> Router<AppState> {
             "/api/v1/sections/{section_id}",
             get(get_section).patch(super::admin::patch_section),
         )
-        .route(
-            "/api/v1/sections/{section_id}/seats/stream",
-            get(seat_stream),
-        )
+}
+
+/// The seat stream, which must not be cut by the request time limit.
+pub fn stream_router() -> Router<AppState> {
+    Router::new().route(
+        "/api/v1/sections/{section_id}/seats/stream",
+        get(seat_stream),
+    )
 }
 
 /// All terms.
