@@ -92,13 +92,17 @@ pub struct NewStudent {
     /// Credit limit per term (default 18).
     #[serde(default = "default_max_credits")]
     pub max_credits: u32,
-    /// Courses already completed.
+    /// Courses already completed (at most [`MAX_COMPLETED_COURSES`]).
     #[serde(default)]
     pub completed_courses: Vec<String>,
     /// Role (default student).
     #[serde(default = "default_role")]
     pub role: Role,
 }
+
+/// Most completed courses one account may list: more than any degree needs, and it keeps
+/// what every rule check loads for the student small.
+pub const MAX_COMPLETED_COURSES: usize = 200;
 
 fn default_max_credits() -> u32 {
     18
@@ -131,6 +135,12 @@ impl NewStudent {
         }
         if self.max_credits > 40 {
             return Err(invalid("max_credits", "0 to 40"));
+        }
+        if self.completed_courses.len() > MAX_COMPLETED_COURSES {
+            return Err(invalid(
+                "completed_courses",
+                format!("at most {MAX_COMPLETED_COURSES}"),
+            ));
         }
         if let Some(bad) = self.completed_courses.iter().find(|c| !is_course_code(c)) {
             return Err(invalid(

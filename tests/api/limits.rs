@@ -1,6 +1,6 @@
-//! Limits on what a client can make the server hold: open seat streams per node and the
-//! time one request may take. Each limit answers with a clear problem instead of growing
-//! without bound.
+//! Limits on what a client can make the server hold: open seat streams per node, the time
+//! one request may take, and the length of a student's completed courses. Each limit
+//! answers with a clear problem instead of growing without bound.
 
 use crate::helpers::*;
 use reqwest::{Client, Method, StatusCode};
@@ -129,5 +129,39 @@ async fn an_enroll_stuck_past_its_call_timeout_is_recovered_with_its_key() {
         )
         .await;
     assert_eq!(seats, 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn completed_courses_are_capped() {
+    let app = TestApp::spawn().await;
+    let student = |name: &str, n: usize| {
+        let completed: Vec<String> = (0..n).map(|i| format!("CS{}", 100 + i)).collect();
+        json!({"username": name, "password": "password1", "standing": "senior", "completed_courses": completed})
+    };
+    let r = app
+        .post(
+            "/api/v1/students",
+            Some(&app.admin_token),
+            student("at-cap", 200),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let body = app
+        .post_expect_problem(
+            "/api/v1/students",
+            Some(&app.admin_token),
+            student("over-cap", 201),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        )
+        .await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("completed_courses"),
+        "{body}"
+    );
     app.stop().await;
 }
