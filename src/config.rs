@@ -50,6 +50,9 @@ pub struct Settings {
     /// Passwords of the accounts `registrar seed` creates.
     #[serde(flatten)]
     pub demo: DemoAccounts,
+    /// The tokio runtime the binary runs on.
+    #[serde(flatten)]
+    pub runtime: RuntimeSettings,
 }
 
 /// The HTTP edge.
@@ -278,6 +281,24 @@ impl Default for DemoAccounts {
     }
 }
 
+/// The tokio runtime.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RuntimeSettings {
+    /// Most threads of tokio's blocking pool (password hashing with argon2 runs there,
+    /// ~19 MiB each). Tokio's own default is 512, enough to exhaust memory under a login
+    /// storm; beyond the bound, blocking work queues instead of starting threads.
+    pub max_blocking_threads: usize,
+}
+
+impl Default for RuntimeSettings {
+    fn default() -> Self {
+        Self {
+            max_blocking_threads: 64,
+        }
+    }
+}
+
 /// How much longer than the section call timeout an ordinary request may always take:
 /// the time a registration call spends around its section call (rule checks, the
 /// idempotency record).
@@ -323,12 +344,14 @@ mod tests {
             jail.set_env("REGISTRAR_DATABASE_URL", "postgres://x/y");
             jail.set_env("REGISTRAR_RELAY_ENABLED", "false");
             jail.set_env("REGISTRAR_CALL_TIMEOUT_MS", "1500");
+            jail.set_env("REGISTRAR_MAX_BLOCKING_THREADS", "8");
             let s = Settings::load(Some(Path::new("node.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(s.cluster.shards, 64);
             assert_eq!(s.events.relay_batch, 7);
             assert_eq!(s.database.database_url, "postgres://x/y");
             assert!(!s.events.relay_enabled);
             assert_eq!(s.sections.call_timeout_ms, 1500);
+            assert_eq!(s.runtime.max_blocking_threads, 8);
             assert_eq!(s.http.listen, "127.0.0.1:8080");
             Ok(())
         });
