@@ -5,7 +5,7 @@
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use super::extract::{ApiQuery, Ids};
-use crate::resources::{SectionView, Term, is_course_code};
+use crate::resources::{SectionView, Term, normalize_course_code};
 use crate::store::catalog;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -51,7 +51,7 @@ pub async fn list_terms(State(state): State<AppState>) -> Result<Json<Vec<Term>>
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct SectionQuery {
-    /// Only this course, e.g. `CS101`.
+    /// Only this course, e.g. `CS101` (any form a course code may be sent in).
     pub course: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -83,14 +83,18 @@ pub async fn list_sections(
             "limit must be 1 to 500",
         ));
     }
-    if let Some(c) = &q.course
-        && !is_course_code(c)
-    {
-        return Err(ApiError::new(
-            ErrorCode::InvalidQuery,
-            "course must be a course code like CS101",
-        ));
-    }
+    let course = q
+        .course
+        .as_deref()
+        .map(|c| {
+            normalize_course_code(c).ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::InvalidQuery,
+                    "course must be a course code like CS101 or MATH-2413",
+                )
+            })
+        })
+        .transpose()?;
     let cursor = q
         .cursor
         .as_deref()
@@ -99,8 +103,7 @@ pub async fn list_sections(
     if !catalog::term_exists(&state.pool, term).await? {
         return Err(ApiError::new(ErrorCode::TermNotFound, "no such term"));
     }
-    let items =
-        catalog::list_sections(&state.pool, term, q.course.as_deref(), cursor, limit).await?;
+    let items = catalog::list_sections(&state.pool, term, course.as_deref(), cursor, limit).await?;
     let next_cursor =
         (items.len() == limit as usize).then(|| items[items.len() - 1].id.to_string());
     Ok(Json(SectionPage { items, next_cursor }))

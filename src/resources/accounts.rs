@@ -1,6 +1,6 @@
 //! Accounts: standings and roles, students and the holds on them.
 
-use super::{Invalid, invalid, is_course_code, text};
+use super::{Invalid, invalid, normalize_course_codes, text};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -92,7 +92,8 @@ pub struct NewStudent {
     /// Credit limit per term (default 18).
     #[serde(default = "default_max_credits")]
     pub max_credits: u32,
-    /// Courses already completed (at most [`MAX_COMPLETED_COURSES`]).
+    /// Courses already completed (at most [`MAX_COMPLETED_COURSES`]), in any form
+    /// [`Course::code`](super::Course::code) accepts; stored canonical.
     #[serde(default)]
     pub completed_courses: Vec<String>,
     /// Role (default student).
@@ -122,8 +123,8 @@ pub fn is_username(username: &str) -> bool {
 }
 
 impl NewStudent {
-    /// Check the fields.
-    pub fn validate(&self) -> Result<(), Invalid> {
+    /// Check the fields, bringing the completed course codes to their canonical form.
+    pub fn validate(&mut self) -> Result<(), Invalid> {
         if !is_username(&self.username) {
             return Err(invalid("username", "1-64 of a-z, 0-9, '_', '.', '-'"));
         }
@@ -142,12 +143,8 @@ impl NewStudent {
                 format!("at most {MAX_COMPLETED_COURSES}"),
             ));
         }
-        if let Some(bad) = self.completed_courses.iter().find(|c| !is_course_code(c)) {
-            return Err(invalid(
-                "completed_courses",
-                format!("`{bad}` is not a course code"),
-            ));
-        }
+        self.completed_courses =
+            normalize_course_codes("completed_courses", &self.completed_courses)?;
         Ok(())
     }
 }
