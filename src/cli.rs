@@ -2,7 +2,7 @@
 //! (`notify`, `analytics`), `events tail` and `mirror rebuild`. Errors are printed and turned
 //! into a non-zero exit status here, so `main` stays one line.
 
-use crate::config::Settings;
+use crate::config::{RuntimeSettings, Settings};
 use crate::events::consumers::{self, ConsumerConfig, ConsumerKind};
 use crate::mirror::SeatMirror;
 use crate::service::auth::{hash_demo_password, hash_password};
@@ -109,10 +109,7 @@ pub fn main() -> ExitCode {
         }
     };
     crate::telemetry::init(&settings.logging.log, settings.logging.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime(&settings.runtime) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("registrar: cannot start the runtime: {e}");
@@ -127,6 +124,15 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The multi-threaded runtime every command runs on, its blocking pool bounded by
+/// `max_blocking_threads` (argon2 hashing runs there; tokio's own bound is 512 threads).
+pub fn runtime(settings: &RuntimeSettings) -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(settings.max_blocking_threads.max(1))
+        .build()
 }
 
 async fn run(command: Command, mut settings: Settings) -> anyhow::Result<ExitCode> {
@@ -229,4 +235,33 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<ExitCod
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    #[test]
+    fn the_blocking_pool_has_the_configured_bound() {
+        let runtime = runtime(&RuntimeSettings {
+            max_blocking_threads: 1,
+        })
+        .expect("runtime");
+        runtime.block_on(async {
+            let (tx, rx) = mpsc::channel::<()>();
+            // With one blocking thread the second task waits for the first to finish, so
+            // the first never hears from it.
+            let first = tokio::task::spawn_blocking(move || {
+                rx.recv_timeout(Duration::from_millis(500)).is_ok()
+            });
+            let second = tokio::task::spawn_blocking(move || tx.send(()));
+            assert!(
+                !first.await.expect("first task"),
+                "a second blocking thread ran beside the first"
+            );
+            let _ = second.await.expect("second task");
+        });
+    }
 }

@@ -50,6 +50,9 @@ pub struct Settings {
     /// Passwords of the accounts `registrar seed` creates.
     #[serde(flatten)]
     pub demo: DemoAccounts,
+    /// The tokio runtime the binary runs on.
+    #[serde(flatten)]
+    pub runtime: RuntimeSettings,
 }
 
 /// The HTTP edge.
@@ -69,6 +72,15 @@ pub struct HttpSettings {
     pub rate_limit_burst: u32,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Most seat streams (SSE) open at once on this node; beyond it a new stream gets
+    /// 503 `overloaded`. Streams need no login, so without a cap anyone could hold the
+    /// node's memory and file descriptors open.
+    pub sse_max_subscribers: usize,
+    /// Longest an ordinary request may take before it is answered 503 `unavailable`
+    /// (seat streams are exempt). Never below the section call timeout plus a margin
+    /// (see [`Settings::request_timeout`]), so a registration call gets its own
+    /// `decision_pending` first.
+    pub request_timeout_ms: u64,
 }
 
 impl Default for HttpSettings {
@@ -80,6 +92,8 @@ impl Default for HttpSettings {
             rate_limit_per_sec: 20,
             rate_limit_burst: 40,
             max_body_bytes: 16 * 1024,
+            sse_max_subscribers: 10_000,
+            request_timeout_ms: 30_000,
         }
     }
 }
@@ -285,7 +299,42 @@ impl Default for DemoAccounts {
     }
 }
 
+/// The tokio runtime.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RuntimeSettings {
+    /// Most threads of tokio's blocking pool (password hashing with argon2 runs there,
+    /// ~19 MiB each). Tokio's own default is 512, enough to exhaust memory under a login
+    /// storm; beyond the bound, blocking work queues instead of starting threads.
+    pub max_blocking_threads: usize,
+}
+
+impl Default for RuntimeSettings {
+    fn default() -> Self {
+        Self {
+            max_blocking_threads: 64,
+        }
+    }
+}
+
+/// How much longer than the section call timeout an ordinary request may always take:
+/// the time a registration call spends around its section call (rule checks, the
+/// idempotency record).
+pub const REQUEST_TIMEOUT_MARGIN_MS: u64 = 1_000;
+
 impl Settings {
+    /// The time limit of an ordinary request: `request_timeout_ms`, raised to the section
+    /// call timeout plus [`REQUEST_TIMEOUT_MARGIN_MS`] when set below it. A registration
+    /// call whose decision is slow so gets its own 503 `decision_pending` (retry with the
+    /// same key), not a request timeout, in the common case.
+    pub fn request_timeout(&self) -> Duration {
+        let floor = self
+            .sections
+            .call_timeout_ms
+            .saturating_add(REQUEST_TIMEOUT_MARGIN_MS);
+        Duration::from_millis(self.http.request_timeout_ms.max(floor))
+    }
+
     /// Defaults ← `file` (if given) ← `REGISTRAR_*` environment.
     pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
@@ -313,14 +362,25 @@ mod tests {
             jail.set_env("REGISTRAR_DATABASE_URL", "postgres://x/y");
             jail.set_env("REGISTRAR_RELAY_ENABLED", "false");
             jail.set_env("REGISTRAR_CALL_TIMEOUT_MS", "1500");
+            jail.set_env("REGISTRAR_MAX_BLOCKING_THREADS", "8");
             let s = Settings::load(Some(Path::new("node.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(s.cluster.shards, 64);
             assert_eq!(s.events.relay_batch, 7);
             assert_eq!(s.database.database_url, "postgres://x/y");
             assert!(!s.events.relay_enabled);
             assert_eq!(s.sections.call_timeout_ms, 1500);
+            assert_eq!(s.runtime.max_blocking_threads, 8);
             assert_eq!(s.http.listen, "127.0.0.1:8080");
             Ok(())
         });
+    }
+
+    #[test]
+    fn the_request_timeout_is_never_below_the_call_timeout_and_its_margin() {
+        let mut s = Settings::default();
+        assert_eq!(s.request_timeout(), Duration::from_secs(30));
+        s.http.request_timeout_ms = 1;
+        s.sections.call_timeout_ms = 4_000;
+        assert_eq!(s.request_timeout(), Duration::from_millis(5_000));
     }
 }

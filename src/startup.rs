@@ -105,7 +105,7 @@ impl Application {
         } else {
             None
         };
-        let feed = Arc::new(SeatFeed::new(mirror));
+        let feed = Arc::new(SeatFeed::new(mirror, settings.http.sse_max_subscribers));
         let tasks = Arc::new(TaskHealth::default());
         let store = Arc::new(PgSectionStore::with_committer(
             pools,

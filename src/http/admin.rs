@@ -78,7 +78,7 @@ pub async fn create_window(
 pub async fn create_course(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<Course>,
+    ApiJson(mut body): ApiJson<Course>,
 ) -> Result<(StatusCode, Json<Course>), ApiError> {
     admin(&caller)?;
     body.validate()?;
@@ -92,7 +92,7 @@ pub async fn create_course(
 pub async fn create_section(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<NewSection>,
+    ApiJson(mut body): ApiJson<NewSection>,
 ) -> Result<(StatusCode, Json<SectionView>), ApiError> {
     admin(&caller)?;
     let meetings = body.validate()?;
@@ -138,7 +138,7 @@ pub async fn patch_section(
 pub async fn create_student(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<NewStudent>,
+    ApiJson(mut body): ApiJson<NewStudent>,
 ) -> Result<(StatusCode, Json<StudentView>), ApiError> {
     admin(&caller)?;
     body.validate()?;

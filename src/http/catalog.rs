@@ -1,10 +1,11 @@
 //! Public catalog reads: terms, a term's sections (cursor-paginated), one section, and the
-//! live seat stream of a section (Server-Sent Events).
+//! live seat stream of a section (Server-Sent Events; its own router, mounted outside the
+//! request time limit).
 
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use super::extract::{ApiQuery, Ids};
-use crate::resources::{SectionView, Term, is_course_code};
+use crate::resources::{SectionView, Term, normalize_course_code};
 use crate::store::catalog;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -18,7 +19,7 @@ use std::time::Duration;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-/// Routes of this module.
+/// Routes of this module, except the seat stream ([`stream_router`]).
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(
@@ -30,10 +31,14 @@ pub fn router() -> Router<AppState> {
             "/api/v1/sections/{section_id}",
             get(get_section).patch(super::admin::patch_section),
         )
-        .route(
-            "/api/v1/sections/{section_id}/seats/stream",
-            get(seat_stream),
-        )
+}
+
+/// The seat stream, which must not be cut by the request time limit.
+pub fn stream_router() -> Router<AppState> {
+    Router::new().route(
+        "/api/v1/sections/{section_id}/seats/stream",
+        get(seat_stream),
+    )
 }
 
 /// All terms.
@@ -46,7 +51,7 @@ pub async fn list_terms(State(state): State<AppState>) -> Result<Json<Vec<Term>>
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct SectionQuery {
-    /// Only this course, e.g. `CS101`.
+    /// Only this course, e.g. `CS101` (any form a course code may be sent in).
     pub course: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -78,14 +83,18 @@ pub async fn list_sections(
             "limit must be 1 to 500",
         ));
     }
-    if let Some(c) = &q.course
-        && !is_course_code(c)
-    {
-        return Err(ApiError::new(
-            ErrorCode::InvalidQuery,
-            "course must be a course code like CS101",
-        ));
-    }
+    let course = q
+        .course
+        .as_deref()
+        .map(|c| {
+            normalize_course_code(c).ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::InvalidQuery,
+                    "course must be a course code like CS101 or MATH-2413",
+                )
+            })
+        })
+        .transpose()?;
     let cursor = q
         .cursor
         .as_deref()
@@ -94,8 +103,7 @@ pub async fn list_sections(
     if !catalog::term_exists(&state.pool, term).await? {
         return Err(ApiError::new(ErrorCode::TermNotFound, "no such term"));
     }
-    let items =
-        catalog::list_sections(&state.pool, term, q.course.as_deref(), cursor, limit).await?;
+    let items = catalog::list_sections(&state.pool, term, course.as_deref(), cursor, limit).await?;
     let next_cursor =
         (items.len() == limit as usize).then(|| items[items.len() - 1].id.to_string());
     Ok(Json(SectionPage { items, next_cursor }))
@@ -152,19 +160,26 @@ fn with_counts(mut view: SectionView, c: Counts) -> SectionView {
 
 /// Live seat counts: one `seats` event now, then one per committed change.
 #[utoipa::path(get, path = "/api/v1/sections/{section_id}/seats/stream", tag = "catalog", params(("section_id" = Uuid, Path)),
-    responses((status = 200, description = "text/event-stream of `seats` events"), (status = 404, body = super::error::Problem)))]
+    responses((status = 200, description = "text/event-stream of `seats` events"), (status = 404, body = super::error::Problem),
+        (status = 503, description = "`overloaded`: the node serves its most streams (`sse_max_subscribers`)", body = super::error::Problem)))]
 pub async fn seat_stream(
     State(state): State<AppState>,
     Ids(id): Ids<Uuid>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    // The slot under the node's stream cap lives in the stream, so it is given back when
+    // the stream is dropped: the client went away, or the server stopped.
+    let slot = state
+        .feed
+        .reserve()
+        .map_err(|full| ApiError::new(ErrorCode::Overloaded, full.to_string()).retry_after(5))?;
     let view = catalog::section(&state.pool, id)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::SectionNotFound, "no such section"))?;
-    let mut rx = state.feed.subscribe(SectionId(id), counts_of(&view));
-    rx.mark_changed();
-    let events = stream::unfold(rx, |mut rx| async move {
-        rx.changed().await.ok()?;
-        let counts = *rx.borrow_and_update();
+    let mut sub = state.feed.subscribe(slot, SectionId(id), counts_of(&view));
+    sub.counts.mark_changed();
+    let events = stream::unfold(sub, |mut sub| async move {
+        sub.counts.changed().await.ok()?;
+        let counts = *sub.counts.borrow_and_update();
         let data = serde_json::json!({
             "seats_taken": counts.seats_taken,
             "capacity": counts.capacity,
@@ -173,7 +188,7 @@ pub async fn seat_stream(
         });
         Some((
             Ok(Event::default().event("seats").data(data.to_string())),
-            rx,
+            sub,
         ))
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))

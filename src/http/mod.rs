@@ -1,6 +1,6 @@
 //! The REST API (guide: `docs/api.md`; contract: `GET /api/v1/openapi.json`): one module per resource, each exposing
-//! `router()`; [`app`] assembles them with the shared layers (body limit, tracing, panic
-//! catcher) and problem+json answers for unknown routes and methods.
+//! `router()`; [`app`] assembles them with the shared layers (request time limit, body
+//! limit, tracing, panic catcher) and problem+json answers for unknown routes and methods.
 
 pub mod admin;
 pub mod auth;
@@ -12,6 +12,7 @@ pub mod openapi;
 pub mod ops;
 pub mod registration;
 pub mod reports;
+pub mod timeout;
 
 use crate::config::Settings;
 use crate::service::auth::TokenKeys;
@@ -55,6 +56,7 @@ pub struct AppState {
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
     let max_body = state.settings.http.max_body_bytes;
+    let time_limit = state.settings.request_timeout();
     Router::new()
         .merge(auth::router())
         .merge(catalog::router())
@@ -63,6 +65,13 @@ pub fn app(state: AppState) -> Router {
         .merge(admin::router())
         .merge(ops::router())
         .merge(openapi::router())
+        // `Router::layer` wraps the routes merged so far: the seat streams, merged after
+        // it, stay open as long as their clients want.
+        .layer(axum::middleware::from_fn_with_state(
+            time_limit,
+            timeout::time_limit,
+        ))
+        .merge(catalog::stream_router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

@@ -103,6 +103,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         gauge registrar_active_sections, "Section actors alive on this node." = registry.active_sections() as i64;
         counter registrar_section_actor_failures_total, "Section actors that failed (panicked) and were cleaned up." = registry.actor_failures();
         counter registrar_task_restarts_total, "Restarts of panicked background tasks." = state.tasks.restarts();
+        gauge registrar_seat_streams, "Seat streams (SSE) open on this node." = state.feed.subscribers() as i64;
         gauge registrar_db_pool_connections, "PostgreSQL connections open." = i64::from(state.pool.size());
         counter registrar_events_published_total, "Outbox events confirmed by the broker." = load(&state.relay.published);
         gauge registrar_outbox_backlog, "Outbox rows not yet confirmed by the broker (-1: unknown)." = backlog(&state.pool).await.unwrap_or(-1);

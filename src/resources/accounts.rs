@@ -1,6 +1,6 @@
 //! Accounts: standings and roles, students and the holds on them.
 
-use super::{Invalid, invalid, is_course_code, text};
+use super::{Invalid, invalid, normalize_course_codes, text};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -92,13 +92,18 @@ pub struct NewStudent {
     /// Credit limit per term (default 18).
     #[serde(default = "default_max_credits")]
     pub max_credits: u32,
-    /// Courses already completed.
+    /// Courses already completed (at most [`MAX_COMPLETED_COURSES`]), in any form
+    /// [`Course::code`](super::Course::code) accepts; stored canonical.
     #[serde(default)]
     pub completed_courses: Vec<String>,
     /// Role (default student).
     #[serde(default = "default_role")]
     pub role: Role,
 }
+
+/// Most completed courses one account may list: more than any degree needs, and it keeps
+/// what every rule check loads for the student small.
+pub const MAX_COMPLETED_COURSES: usize = 200;
 
 fn default_max_credits() -> u32 {
     18
@@ -118,8 +123,8 @@ pub fn is_username(username: &str) -> bool {
 }
 
 impl NewStudent {
-    /// Check the fields.
-    pub fn validate(&self) -> Result<(), Invalid> {
+    /// Check the fields, bringing the completed course codes to their canonical form.
+    pub fn validate(&mut self) -> Result<(), Invalid> {
         if !is_username(&self.username) {
             return Err(invalid("username", "1-64 of a-z, 0-9, '_', '.', '-'"));
         }
@@ -132,12 +137,14 @@ impl NewStudent {
         if self.max_credits > 40 {
             return Err(invalid("max_credits", "0 to 40"));
         }
-        if let Some(bad) = self.completed_courses.iter().find(|c| !is_course_code(c)) {
+        if self.completed_courses.len() > MAX_COMPLETED_COURSES {
             return Err(invalid(
                 "completed_courses",
-                format!("`{bad}` is not a course code"),
+                format!("at most {MAX_COMPLETED_COURSES}"),
             ));
         }
+        self.completed_courses =
+            normalize_course_codes("completed_courses", &self.completed_courses)?;
         Ok(())
     }
 }

@@ -87,7 +87,9 @@ impl NewWindow {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Course {
-    /// Code, e.g. `CS101`: 2-8 capitals, 2-4 digits, optional capital suffix.
+    /// Code, e.g. `CS101`: 2-8 letters, 2-4 digits, an optional letter suffix. Sent in any
+    /// case with one space or hyphen after the letters (`cs 101`, `MATH-2413`); stored and
+    /// answered in the canonical form (`CS101`, `MATH2413`).
     pub code: String,
     /// Title.
     pub title: String,
@@ -98,7 +100,50 @@ pub struct Course {
     pub prerequisites: Vec<String>,
 }
 
-/// Whether `code` is a well-formed course code (`CS101`, `MATH2210H`).
+/// The canonical form of a course code as catalogs write it, or `None` for anything else.
+///
+/// Accepted: 2-8 ASCII letters, then at most one separator (a space or a hyphen), then
+/// 2-4 digits and an optional letter, in any case, with blanks around the whole
+/// (`CS101`, `cs 101`, `MATH-2413`, `ENGL1301h`). Canonical: upper case, no separator
+/// (`CS101`, `MATH2413`, `ENGL1301H`), the form the `courses` table's CHECK admits.
+pub fn normalize_course_code(raw: &str) -> Option<String> {
+    let code = raw.trim();
+    let letters = code.chars().take_while(char::is_ascii_alphabetic).count();
+    // ASCII letters are one byte each, so counts of them are byte offsets too.
+    let rest = &code[letters..];
+    let rest = rest
+        .strip_prefix(' ')
+        .or_else(|| rest.strip_prefix('-'))
+        .unwrap_or(rest);
+    let digits = rest.chars().take_while(char::is_ascii_digit).count();
+    let suffix = &rest[digits..];
+    let suffix_ok =
+        suffix.is_empty() || (suffix.len() == 1 && suffix.chars().all(|c| c.is_ascii_alphabetic()));
+    if !(2..=8).contains(&letters) || !(2..=4).contains(&digits) || !suffix_ok {
+        return None;
+    }
+    let canonical = format!("{}{}{}", &code[..letters], &rest[..digits], suffix);
+    Some(canonical.to_ascii_uppercase())
+}
+
+/// Normalise every code of `codes` for `field` (dropping repeats, keeping the first
+/// order); the first one that is not a course code is the error.
+pub(crate) fn normalize_course_codes(
+    field: &'static str,
+    codes: &[String],
+) -> Result<Vec<String>, Invalid> {
+    let mut out: Vec<String> = Vec::with_capacity(codes.len());
+    for raw in codes {
+        let code = normalize_course_code(raw)
+            .ok_or_else(|| invalid(field, format!("`{raw}` is not a course code like CS101")))?;
+        if !out.contains(&code) {
+            out.push(code);
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `code` is a course code in the canonical form (`CS101`, `MATH2210H`).
 pub fn is_course_code(code: &str) -> bool {
     let letters = code.chars().take_while(|c| c.is_ascii_uppercase()).count();
     let rest = &code[letters..];
@@ -111,11 +156,14 @@ pub fn is_course_code(code: &str) -> bool {
 }
 
 impl Course {
-    /// Check the fields.
-    pub fn validate(&self) -> Result<(), Invalid> {
-        if !is_course_code(&self.code) {
-            return Err(invalid("code", "like CS101: 2-8 capitals then 2-4 digits"));
-        }
+    /// Check the fields, bringing the course codes to their canonical form.
+    pub fn validate(&mut self) -> Result<(), Invalid> {
+        self.code = normalize_course_code(&self.code).ok_or_else(|| {
+            invalid(
+                "code",
+                "like CS101 or MATH-2413: 2-8 letters, 2-4 digits, an optional letter",
+            )
+        })?;
         text("title", &self.title, 200)?;
         if self.credits > 12 {
             return Err(invalid("credits", "0 to 12"));
@@ -123,14 +171,11 @@ impl Course {
         if self.prerequisites.len() > 20 {
             return Err(invalid("prerequisites", "at most 20"));
         }
-        if let Some(bad) = self
-            .prerequisites
-            .iter()
-            .find(|p| !is_course_code(p) || **p == self.code)
-        {
+        self.prerequisites = normalize_course_codes("prerequisites", &self.prerequisites)?;
+        if self.prerequisites.contains(&self.code) {
             return Err(invalid(
                 "prerequisites",
-                format!("`{bad}` is not another course code"),
+                format!("`{}` cannot be its own prerequisite", self.code),
             ));
         }
         Ok(())
@@ -176,7 +221,7 @@ pub fn parse_meetings(dtos: &[MeetingDto]) -> Result<Vec<Meeting>, Invalid> {
 pub struct NewSection {
     /// Term.
     pub term_id: Uuid,
-    /// Course.
+    /// Course, in any form [`Course::code`] accepts.
     pub course_code: String,
     /// Section code within the course, e.g. `01`.
     pub section_code: String,
@@ -191,11 +236,11 @@ pub struct NewSection {
 }
 
 impl NewSection {
-    /// Check the fields; returns the parsed meetings.
-    pub fn validate(&self) -> Result<Vec<Meeting>, Invalid> {
-        if !is_course_code(&self.course_code) {
-            return Err(invalid("course_code", "like CS101"));
-        }
+    /// Check the fields, bringing the course code to its canonical form; returns the
+    /// parsed meetings.
+    pub fn validate(&mut self) -> Result<Vec<Meeting>, Invalid> {
+        self.course_code = normalize_course_code(&self.course_code)
+            .ok_or_else(|| invalid("course_code", "like CS101 or MATH-2413"))?;
         let ok = !self.section_code.is_empty()
             && self.section_code.len() <= 8
             && self.section_code.chars().all(|c| c.is_ascii_alphanumeric());
@@ -281,6 +326,119 @@ mod tests {
         }
         for bad in ["cs101", "C101", "CS1", "CS12345", "CS101hh", "", "CS-101"] {
             assert!(!is_course_code(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn common_forms_normalise_to_one_code() {
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "CS101",
+                &["CS101", "cs101", "CS 101", "cs-101", "Cs 101", " CS101 "],
+            ),
+            ("MATH2413", &["MATH-2413", "math 2413", "Math2413"]),
+            ("ENGL1301H", &["ENGL1301H", "engl 1301h", "ENGL-1301H"]),
+        ];
+        for (canonical, forms) in cases {
+            for form in *forms {
+                assert_eq!(
+                    normalize_course_code(form).as_deref(),
+                    Some(*canonical),
+                    "{form:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn garbage_is_not_a_course_code() {
+        for bad in [
+            "",
+            "C101",
+            "CS1",
+            "CS12345",
+            "CS101HH",
+            "CS--101",
+            "CS 101 H",
+            "CS  101",
+            "CS_101",
+            "CS.101",
+            "101CS",
+            "CS 1O1",
+            "ÉCO101",
+            "CS101-",
+            "ABCDEFGHI101",
+        ] {
+            assert_eq!(normalize_course_code(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_course_is_stored_with_canonical_codes() {
+        let mut course = Course {
+            code: "math-2413".into(),
+            title: "Calculus".into(),
+            credits: 4,
+            prerequisites: vec!["cs 101".into(), "CS101".into(), "MATH-1314".into()],
+        };
+        course.validate().unwrap();
+        assert_eq!(course.code, "MATH2413");
+        assert_eq!(course.prerequisites, ["CS101", "MATH1314"]);
+        course.prerequisites = vec!["Math 2413".into()];
+        assert_eq!(course.validate().unwrap_err().field, "prerequisites");
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Every spelling of a code (case, separator, blanks around) has the same
+            /// canonical form, which the database's CHECK admits and which is its own
+            /// canonical form.
+            #[test]
+            fn spellings_of_one_code_agree(
+                letters in "[A-Z]{2,8}",
+                digits in "[0-9]{2,4}",
+                suffix in "[A-Z]?",
+                separator in prop::sample::select(vec!["", " ", "-"]),
+                lower in any::<u32>(),
+                pad in prop::sample::select(vec!["", " ", "\t"]),
+            ) {
+                let canonical = format!("{letters}{digits}{suffix}");
+                let spelled: String = format!("{letters}{separator}{digits}{suffix}")
+                    .chars()
+                    .enumerate()
+                    .map(|(i, c)| if lower >> (i % 32) & 1 == 1 { c.to_ascii_lowercase() } else { c })
+                    .collect();
+                let spelled = format!("{pad}{spelled}{pad}");
+                let normal = normalize_course_code(&spelled);
+                prop_assert_eq!(normal.as_deref(), Some(canonical.as_str()));
+                prop_assert!(is_course_code(&canonical));
+                prop_assert_eq!(normalize_course_code(&canonical), Some(canonical.clone()));
+            }
+
+            /// Whatever the input, an answer is a canonical code.
+            #[test]
+            fn any_answer_is_canonical(raw in "\\PC{0,16}") {
+                if let Some(code) = normalize_course_code(&raw) {
+                    prop_assert!(is_course_code(&code), "{raw:?} -> {code:?}");
+                }
+            }
+
+            /// A character other than letters, digits, one space or hyphen inside, or
+            /// blanks around, is never accepted.
+            #[test]
+            fn foreign_characters_are_refused(
+                code in "[A-Z]{2,8}[0-9]{2,4}",
+                at in 1usize..6,
+                junk in "[^A-Za-z0-9 \\-\\s]",
+            ) {
+                let mut chars: Vec<char> = code.chars().collect();
+                chars.insert(at.min(chars.len() - 1), junk.chars().next().unwrap());
+                let raw: String = chars.into_iter().collect();
+                prop_assert_eq!(normalize_course_code(&raw), None, "{:?}", raw);
+            }
         }
     }
 

@@ -4,11 +4,13 @@
 mod admission;
 mod auth_roles;
 mod catalog_admin;
+mod course_codes;
 mod events;
 mod flood;
 mod group_commit;
 mod helpers;
 mod input_errors;
+mod limits;
 mod outage;
 mod proxy;
 mod registration_rules;
