@@ -5,6 +5,7 @@
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use super::extract::{ApiQuery, Ids};
+use crate::mirror::MirrorError;
 use crate::resources::{SectionView, Term, normalize_course_code};
 use crate::store::catalog;
 use axum::extract::State;
@@ -125,6 +126,7 @@ pub async fn get_section(
         match mirror.read(SectionId(id)).await {
             Ok(Some(counts)) => return Ok(Json(with_counts(view, counts))),
             Ok(None) => heal = true,
+            Err(MirrorError::Bypassed) => {}
             Err(e) => tracing::debug!(error = %e, "redis mirror unavailable; reading PostgreSQL"),
         }
     }
@@ -133,7 +135,7 @@ pub async fn get_section(
         .ok_or_else(|| ApiError::new(ErrorCode::SectionNotFound, "no such section"))?;
     if let Some(mirror) = mirror {
         if heal {
-            mirror.record(SectionId(id), counts_of(&view));
+            mirror.heal(SectionId(id), counts_of(&view));
         }
         state.section_views.insert(id, view.clone());
     }

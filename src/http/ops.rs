@@ -112,6 +112,8 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         series! { out;
             counter registrar_mirror_writes_total, "Section hashes written to Redis." = load(&m.writes);
             counter registrar_mirror_failures_total, "Failed Redis write rounds." = load(&m.failures);
+            counter registrar_mirror_hits_total, "Section reads answered from Redis." = load(&m.hits);
+            counter registrar_mirror_bypassed_total, "Section reads that skipped Redis while its breaker was open." = load(&m.bypassed);
         }
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)

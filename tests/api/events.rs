@@ -10,9 +10,11 @@ use futures_util::StreamExt;
 use futures_util::future::join_all;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
+use registrar_actors::{Counts, SectionId};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -353,5 +355,67 @@ async fn many_seat_stream_subscribers_all_see_each_commit() {
         "seat stream: {subscribers} subscribers, slowest got the count {worst:?} after the enroll was sent"
     );
     drop(streams);
+    app.stop().await;
+}
+
+/// While Redis is down, section reads skip it (the breaker) instead of each waiting for a
+/// Redis timeout; and a read that heals a missing entry never overwrites newer counts.
+#[tokio::test]
+async fn redis_breaker_skips_reads_while_down_and_heals_never_overwrite_newer_counts() {
+    let proxy = Proxy::start(target_of(&redis_url())).await;
+    let app = TestApp::spawn_with(|s| s.mirror.redis_url = proxy.url_for(&redis_url())).await;
+    let mirror = app.feed.mirror.clone().expect("mirror enabled");
+    let redis = Builder::from_config(Config::from_url(&redis_url()).unwrap())
+        .build()
+        .unwrap();
+    redis.init().await.unwrap();
+    let key = |s: Uuid| format!("{}:section:{s}", app.settings.mirror.redis_prefix);
+    let (_, section) = app.open_cs101(50, 0, json!([])).await;
+    let students = app.students(5, &[]).await;
+    app.enroll_each(&students, section).await;
+    wait_until("mirror written", async || {
+        let v: Option<String> = redis.hget(key(section), "seats_taken").await.unwrap();
+        v.as_deref() == Some("5")
+    })
+    .await;
+    assert_eq!(app.section_view(section).await["seats_taken"], 5);
+
+    proxy.cut();
+    let bypassed = mirror.bypassed.load(Ordering::Relaxed);
+    for _ in 0..10 {
+        assert_eq!(app.section_view(section).await["seats_taken"], 5);
+    }
+    let skipped = mirror.bypassed.load(Ordering::Relaxed) - bypassed;
+    assert!(
+        skipped >= 5,
+        "only {skipped} of 10 reads skipped the dead Redis"
+    );
+
+    proxy.restore();
+    wait_until("reads use Redis again", async || {
+        let hits = mirror.hits.load(Ordering::Relaxed);
+        app.section_view(section).await;
+        mirror.hits.load(Ordering::Relaxed) > hits
+    })
+    .await;
+    // A heal carrying counts older than the mirror's must not overwrite them.
+    let stale = Counts {
+        seats_taken: 0,
+        capacity: 50,
+        waitlist_length: 0,
+        waitlist_capacity: 0,
+    };
+    mirror.heal(SectionId(section), stale);
+    wait_until("heal written", async || mirror.heals_pending() == 0).await;
+    let v: Option<String> = redis.hget(key(section), "seats_taken").await.unwrap();
+    assert_eq!(v.as_deref(), Some("5"), "a heal overwrote newer counts");
+    // On a missing entry the heal does fill it in.
+    let _: i64 = redis.del(key(section)).await.unwrap();
+    mirror.heal(SectionId(section), stale);
+    wait_until("heal fills a missing entry", async || {
+        let v: Option<String> = redis.hget(key(section), "seats_taken").await.unwrap();
+        v.as_deref() == Some("0")
+    })
+    .await;
     app.stop().await;
 }

@@ -47,7 +47,8 @@ pub struct TestApp {
     pub client: Client,
     pub settings: Settings,
     pub admin_token: String,
-    feed: std::sync::Arc<registrar::service::feed::SeatFeed>,
+    /// The node's seat feed (its Redis mirror, for outage tests).
+    pub feed: std::sync::Arc<registrar::service::feed::SeatFeed>,
     keys: TokenKeys,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
