@@ -35,6 +35,11 @@ macro_rules! error_codes {
                 }
             }
 
+            /// The code whose wire string is `code`, if any.
+            pub fn from_wire(code: &str) -> Option<ErrorCode> {
+                Self::ALL.iter().copied().find(|c| c.as_str() == code)
+            }
+
             /// The HTTP status every answer with this code carries.
             pub fn status(self) -> StatusCode {
                 match self {
@@ -98,6 +103,8 @@ error_codes! {
     UnknownReference = "unknown_reference", UNPROCESSABLE_ENTITY;
     /// Missing prerequisites.
     PrerequisitesNotMet = "prerequisites_not_met", UNPROCESSABLE_ENTITY;
+    /// The `Idempotency-Key` was first used for a different request.
+    IdempotencyKeyReused = "idempotency_key_reused", UNPROCESSABLE_ENTITY;
     /// The enroll would exceed the student's credit limit.
     CreditLimitExceeded = "credit_limit_exceeded", UNPROCESSABLE_ENTITY;
     /// Too many requests from this caller (with `Retry-After`).

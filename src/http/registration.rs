@@ -7,7 +7,7 @@ use super::AppState;
 use super::error::{ApiError, ErrorCode, render};
 use super::extract::{ApiJson, Caller, Ids, parse_id};
 use crate::resources::Role;
-use crate::service::idempotency::{self, IdempotencyKey};
+use crate::service::idempotency::{self, Decided, IdempotencyKey, Prior, part_of};
 use crate::service::registration::{Enrolled, SeatRequest, Swap};
 use crate::service::schedule::Schedule;
 use axum::extract::{FromRef, FromRequestParts, State};
@@ -110,11 +110,21 @@ impl StudentCall {
         }
     }
 
-    /// Run `decide` once per idempotency key: replay a stored answer, or decide and store
-    /// it. Final answers (successes and 4xx refusals) are stored; 5xx answers are not, so
-    /// a retry after one is decided (or replayed by the section actor, which knows the
-    /// request id).
-    async fn idempotent<F>(&self, state: &AppState, decide: F) -> Result<Response, ApiError>
+    /// Run `decide` once per idempotency key: replay the stored first answer, rebuild it
+    /// from decisions on record under the request's ids (`parts`: the request id's part
+    /// names, `""` for the request itself), or decide and store it. `what` names the
+    /// request (operation and arguments): a key first used for another request is 422
+    /// `idempotency_key_reused`. Final answers (successes and 4xx refusals) are stored; 5xx
+    /// answers are not, so a retry after one is decided again (or replayed by the section
+    /// actor, which knows the request id).
+    async fn idempotent<F>(
+        &self,
+        state: &AppState,
+        what: &[&str],
+        parts: &[&str],
+        rebuild: impl Fn(&[Decided], RequestId) -> Option<(StatusCode, Value)>,
+        decide: F,
+    ) -> Result<Response, ApiError>
     where
         F: AsyncFnOnce(RequestId) -> Result<(StatusCode, Value), ApiError>,
     {
@@ -129,20 +139,80 @@ impl StudentCall {
             let (status, body) = decide(RequestId::new_v4()).await?;
             return Ok(render(status, body, None));
         };
-        if let Some(answer) = idempotency::replay(&state.pool, student, &key).await? {
-            return replayed(answer);
-        }
-        let (status, body) = match decide(key.request_id(StudentId(student))).await {
-            Ok(answer) => answer,
-            Err(e) if e.status().is_client_error() => (e.status(), e.body()),
-            Err(e) => return Err(e),
-        };
+        let request = key.request_id(StudentId(student));
+        let fingerprint = idempotency::fingerprint(what);
+        let ids: Vec<RequestId> = parts
+            .iter()
+            .map(|p| {
+                if p.is_empty() {
+                    request
+                } else {
+                    part_of(request, p)
+                }
+            })
+            .collect();
+        let (status, body) =
+            match idempotency::prior(&state.pool, student, &key, fingerprint, &ids).await? {
+                Prior::Answered(answer) => return replayed(answer),
+                Prior::Reused => return Err(key_reused()),
+                Prior::Decided(decided) => match rebuild(&decided, request) {
+                    Some(answer) => answer,
+                    None => decided_now(decide(request).await)?,
+                },
+                Prior::Fresh => decided_now(decide(request).await)?,
+            };
         let answer = idempotency::Answer {
             status: status.as_u16() as i16,
             body,
         };
-        replayed(idempotency::remember(&state.pool, student, &key, answer).await?)
+        match idempotency::remember(&state.pool, student, &key, fingerprint, answer).await? {
+            Ok(answer) => replayed(answer),
+            Err(_) => Err(key_reused()),
+        }
     }
+}
+
+fn key_reused() -> ApiError {
+    ApiError::new(
+        ErrorCode::IdempotencyKeyReused,
+        "this Idempotency-Key was first used for a different request; use a new key",
+    )
+}
+
+/// A decision made now, as an answer to store: 4xx refusals are final answers too.
+fn decided_now(
+    result: Result<(StatusCode, Value), ApiError>,
+) -> Result<(StatusCode, Value), ApiError> {
+    match result {
+        Ok(answer) => Ok(answer),
+        Err(e) if e.status().is_client_error() => Ok((e.status(), e.body())),
+        Err(e) => Err(e),
+    }
+}
+
+/// The decision on record for `request`, if any.
+fn decided_for(decided: &[Decided], request: RequestId) -> Option<&Decided> {
+    decided.iter().find(|d| d.request_id == request.0)
+}
+
+/// The problem a recorded refusal was answered with (its detail is not on record).
+fn refusal_answer(d: &Decided) -> Option<(StatusCode, Value)> {
+    let code = ErrorCode::from_wire(d.code.as_deref()?)?;
+    let e = ApiError::new(code, format!("refused: {}", code.as_str()));
+    Some((e.status(), e.body()))
+}
+
+/// The first answer to an enroll, from its decision on record.
+fn rebuilt_enroll(section: Uuid, student: Uuid, d: &Decided) -> Option<(StatusCode, Value)> {
+    let enrolled = match d.outcome.as_str() {
+        "enrolled" => Enrolled::Seat { at: d.at },
+        "waitlisted" => Enrolled::Waitlist {
+            position: u32::try_from(d.position?).ok()?,
+        },
+        "refused" => return refusal_answer(d),
+        _ => return None,
+    };
+    Some(enrollment_answer(section, student, enrolled))
 }
 
 /// Render a stored answer (a status that was valid when it was stored).
@@ -198,7 +268,11 @@ pub async fn enroll(
     call: StudentCall,
     Ids(section): Ids<Uuid>,
 ) -> Result<Response, ApiError> {
-    call.idempotent(&state, async |request| {
+    let rebuild = |decided: &[Decided], request| {
+        rebuilt_enroll(section, call.student, decided_for(decided, request)?)
+    };
+    let what = ["enroll", &section.to_string()];
+    call.idempotent(&state, &what, &[""], rebuild, async |request| {
         let enrolled = (state.registration)
             .enroll(call.seat(section, request))
             .await?;
@@ -217,18 +291,40 @@ pub async fn drop_me(
     call: StudentCall,
     Ids(section): Ids<Uuid>,
 ) -> Result<Response, ApiError> {
-    call.idempotent(&state, async |request| {
+    let rebuild = |decided: &[Decided], request| {
+        let d = decided_for(decided, request)?;
+        match d.outcome.as_str() {
+            "dropped" => Some(drop_answer(d.promoted?)),
+            "refused" => refusal_answer(d),
+            _ => None,
+        }
+    };
+    let what = ["drop", &section.to_string()];
+    call.idempotent(&state, &what, &[""], rebuild, async |request| {
         let dropped = state
             .registration
             .drop_enrollment(call.seat(section, request))
             .await?;
-        let body = DropResponse {
-            status: "dropped".into(),
-            promoted: dropped.promoted,
-        };
-        Ok((StatusCode::OK, json!(body)))
+        Ok(drop_answer(dropped.promoted))
     })
     .await
+}
+
+fn drop_answer(promoted: bool) -> (StatusCode, Value) {
+    let body = DropResponse {
+        status: "dropped".into(),
+        promoted,
+    };
+    (StatusCode::OK, json!(body))
+}
+
+fn swap_answer(add: Uuid, student: Uuid, enrolled: Enrolled, drop: Uuid, promoted: bool) -> Value {
+    let (_, added) = enrollment_answer(add, student, enrolled);
+    json!({
+        "status": "swapped",
+        "added": added,
+        "dropped": {"section_id": drop, "promoted": promoted},
+    })
 }
 
 /// Swap: take a seat in `add`, and only then leave `drop`.
@@ -250,22 +346,36 @@ pub async fn swap(
             "drop and add must be different sections",
         ));
     }
-    call.idempotent(&state, async |request| {
-        let (enrolled, dropped) = state
-            .registration
-            .swap(Swap {
-                student,
-                drop,
-                add,
-                request,
-            })
-            .await?;
-        let (_, added) = enrollment_answer(add, student, enrolled);
-        let body = json!({
-            "status": "swapped",
-            "added": added,
-            "dropped": {"section_id": drop, "promoted": dropped.promoted},
-        });
+    // A rule refusal is recorded under the request id, the seat and the drop under their
+    // parts' ids; a swap whose drop is not on record is run again (its parts replay).
+    let rebuild = |decided: &[Decided], request| {
+        if let Some(refused) = decided_for(decided, request) {
+            return refusal_answer(refused);
+        }
+        let added = decided_for(decided, part_of(request, "add"))?;
+        let enrolled = match added.outcome.as_str() {
+            "enrolled" => Enrolled::Seat { at: added.at },
+            "refused" => return refusal_answer(added),
+            _ => return None,
+        };
+        let dropped = decided_for(decided, part_of(request, "drop"))?;
+        let promoted = (dropped.outcome == "dropped").then_some(dropped.promoted?)?;
+        Some((
+            StatusCode::OK,
+            swap_answer(add, student, enrolled, drop, promoted),
+        ))
+    };
+    let what = ["swap", &drop.to_string(), &add.to_string()];
+    let parts = ["", "add", "drop"];
+    call.idempotent(&state, &what, &parts, rebuild, async |request| {
+        let swap = Swap {
+            student,
+            drop,
+            add,
+            request,
+        };
+        let (enrolled, dropped) = state.registration.swap(swap).await?;
+        let body = swap_answer(add, student, enrolled, drop, dropped.promoted);
         Ok((StatusCode::OK, body))
     })
     .await

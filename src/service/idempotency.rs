@@ -1,7 +1,13 @@
 //! Idempotency of registration requests, in one place: the `Idempotency-Key` a client
 //! sends, the request id derived from it (a retried request reaches the section actor
 //! under the same id and is answered again, never decided twice), the ids of the parts of
-//! a compound request (a swap's add, drop and undo), and the stored first answers.
+//! a compound request (a swap's add, drop and undo), the fingerprint that binds a key to
+//! one request, and the stored first answers, kept for [`RETENTION`].
+//!
+//! The first answer survives a crash between the decision's commit and storing the
+//! answer: every decision writes an audit row under its request id in its own commit, and
+//! [`prior`] finds those rows when no answer is stored, so the answer is rebuilt instead
+//! of deciding again (a drop retried after a restart would otherwise be `not_enrolled`).
 
 use crate::store::{self, DbResult};
 use registrar_actors::{RequestId, StudentId};
@@ -66,24 +72,82 @@ fn derive(base: Uuid, name: &str) -> RequestId {
 /// The first answer given to a keyed request.
 pub type Answer = store::idempotency::StoredAnswer;
 
-/// The answer stored for `student`'s `key`, if any.
-pub async fn replay(
+/// A decision on record for a request id (see [`prior`]).
+pub type Decided = store::idempotency::Decided;
+
+/// How long a key's first answer is kept and replayed (24 h): a retry within it gets the
+/// first answer; after it the key may be used for a new request.
+pub const RETENTION: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// What a request is: its operation and arguments, hashed. A key is bound to the
+/// fingerprint of the request it first answered.
+pub fn fingerprint(parts: &[&str]) -> Uuid {
+    Uuid::new_v5(&NAMESPACE, parts.join("\u{1f}").as_bytes())
+}
+
+/// What is known of a keyed request before deciding it.
+#[derive(Debug)]
+pub enum Prior {
+    /// The stored first answer: replay it.
+    Answered(Answer),
+    /// The key first answered a different request.
+    Reused,
+    /// No stored answer, but decisions under the request's ids are on record (written in
+    /// their commit; the answer was lost): rebuild the first answer from them.
+    Decided(Vec<Decided>),
+    /// Nothing on record: decide.
+    Fresh,
+}
+
+/// Why a key cannot be used for this request.
+#[derive(Debug, thiserror::Error)]
+#[error("this Idempotency-Key was first used for a different request")]
+pub struct KeyReused;
+
+/// What is on record for `student`'s `key` used for the request with `fingerprint`, whose
+/// decisions are recorded under `requests` (the request id and those of its parts).
+pub async fn prior(
     pool: &PgPool,
     student: Uuid,
     key: &IdempotencyKey,
-) -> DbResult<Option<Answer>> {
-    store::idempotency::stored_answer(pool, student, key.as_str()).await
+    fingerprint: Uuid,
+    requests: &[RequestId],
+) -> DbResult<Prior> {
+    let ids: Vec<Uuid> = requests.iter().map(|r| r.0).collect();
+    let found =
+        store::idempotency::prior(pool, student, key.as_str(), &ids, RETENTION.as_secs_f64())
+            .await?;
+    Ok(match found.answer {
+        Some((_, Some(stored))) if stored != fingerprint => Prior::Reused,
+        Some((answer, _)) => Prior::Answered(answer),
+        None if !found.decided.is_empty() => Prior::Decided(found.decided),
+        None => Prior::Fresh,
+    })
 }
 
 /// Store `answer` as the first answer for `key`; if another request with the same key got
-/// there first, its answer wins and is returned.
+/// there first, its answer wins and is returned (or [`KeyReused`] if it was a different
+/// request).
 pub async fn remember(
     pool: &PgPool,
     student: Uuid,
     key: &IdempotencyKey,
+    fingerprint: Uuid,
     answer: Answer,
-) -> DbResult<Answer> {
-    store::idempotency::store_answer(pool, student, key.as_str(), answer).await
+) -> DbResult<Result<Answer, KeyReused>> {
+    let (stored, stored_fingerprint) = store::idempotency::store_answer(
+        pool,
+        student,
+        key.as_str(),
+        fingerprint,
+        answer,
+        RETENTION.as_secs_f64(),
+    )
+    .await?;
+    Ok(match stored_fingerprint {
+        Some(f) if f != fingerprint => Err(KeyReused),
+        _ => Ok(stored),
+    })
 }
 
 #[cfg(test)]
@@ -98,6 +162,15 @@ mod tests {
         assert!(IdempotencyKey::parse("é".as_bytes()).is_err());
         assert!(IdempotencyKey::parse(&[b'k'; MAX_KEY_LEN]).is_ok());
         assert!(IdempotencyKey::parse(&[b'k'; MAX_KEY_LEN + 1]).is_err());
+    }
+
+    #[test]
+    fn fingerprints_tell_requests_apart() {
+        let a = fingerprint(&["enroll", "s1"]);
+        assert_eq!(a, fingerprint(&["enroll", "s1"]));
+        assert_ne!(a, fingerprint(&["enroll", "s2"]));
+        assert_ne!(a, fingerprint(&["drop", "s1"]));
+        assert_ne!(fingerprint(&["ab", "c"]), fingerprint(&["a", "bc"]));
     }
 
     #[test]

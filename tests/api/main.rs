@@ -9,6 +9,7 @@ mod events;
 mod flood;
 mod group_commit;
 mod helpers;
+mod idempotency;
 mod input_errors;
 mod limits;
 mod outage;

@@ -265,6 +265,7 @@ async fn write_attempts(
     let mut outcomes = Vec::with_capacity(n);
     let mut codes = Vec::with_capacity(n);
     let mut positions = Vec::with_capacity(n);
+    let mut promoted = Vec::with_capacity(n);
     let mut ats = Vec::with_capacity(n);
     for batch in batches {
         for a in &batch.attempts {
@@ -284,6 +285,10 @@ async fn write_attempts(
             outcomes.push(outcome);
             codes.push(code);
             positions.push(position);
+            promoted.push(match &a.outcome {
+                Ok(Outcome::Dropped { promoted, .. }) => Some(promoted.is_some()),
+                _ => None,
+            });
             ats.push(batch.decided_at);
         }
     }
@@ -291,9 +296,9 @@ async fn write_attempts(
         return Ok(());
     }
     sqlx::query(
-        "INSERT INTO registration_attempts (request_id, student_id, section_id, action, outcome, code, position, created_at)
+        "INSERT INTO registration_attempts (request_id, student_id, section_id, action, outcome, code, position, created_at, promoted)
          SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
-                              $7::int4[], $8::timestamptz[])",
+                              $7::int4[], $8::timestamptz[], $9::bool[])",
     )
     .bind(&requests)
     .bind(&students)
@@ -303,6 +308,7 @@ async fn write_attempts(
     .bind(&codes)
     .bind(&positions)
     .bind(&ats)
+    .bind(&promoted)
     .execute(&mut **tx)
     .await?;
     Ok(())
