@@ -3,6 +3,12 @@
 //! the broker confirmed them. Resumes from the table after a restart (the unpublished rows
 //! are the state). Several relays can run (one per node): each round claims its rows with
 //! `FOR UPDATE SKIP LOCKED`, so two relays never publish the same row in normal running.
+//!
+//! Messages are published `mandatory`: an event no queue is bound to receive comes back
+//! with its confirm (RabbitMQ would otherwise confirm it and drop it). Such an event is
+//! NOT marked published: it stays in the outbox, is retried with a growing delay (see
+//! [`crate::store::outbox`]) and is counted and logged, so a missing binding delays
+//! events instead of losing them. The other events of the round are marked as usual.
 //! A crash between the confirm and the commit republishes a row: consumers dedupe on
 //! `event_id`. A broker outage only grows the backlog; the relay reconnects with backoff.
 //! The claim, the marking and the backlog count are queries in [`crate::store::outbox`].
@@ -14,6 +20,7 @@ use crate::shutdown::Shutdown;
 pub use crate::store::outbox::backlog;
 use crate::store::{DbError, outbox};
 use lapin::BasicProperties;
+use lapin::Confirmation;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -33,6 +40,9 @@ pub struct RelayStats {
     pub published: AtomicU64,
     /// Whether the relay currently holds a working broker link.
     pub connected: AtomicBool,
+    /// Publishes the broker returned as unroutable (no queue bound); each stays in the
+    /// outbox and is retried.
+    pub unroutable: AtomicU64,
 }
 
 /// Why a round failed.
@@ -114,8 +124,7 @@ impl OutboxRelay {
                         _ = shutdown.recv() => {}
                     }
                 }
-                Ok(n) => {
-                    self.stats.published.fetch_add(n as u64, Ordering::Relaxed);
+                Ok(_) => {
                     link = Some(current);
                 }
                 Err(RoundError::Db(e)) => {
@@ -148,7 +157,8 @@ impl OutboxRelay {
         Ok(link)
     }
 
-    /// Claim a batch of unpublished rows, publish them, await every confirm, mark them.
+    /// Claim a batch of unpublished rows, publish them, await every confirm, mark the
+    /// delivered ones and put off the unroutable ones; the number claimed (0: nothing to do).
     async fn round(&self, link: &Link) -> Result<usize, RoundError> {
         let claim = outbox::claim(&self.pool, self.batch).await?;
         if claim.events.is_empty() {
@@ -168,20 +178,50 @@ impl OutboxRelay {
                 .basic_publish(
                     self.exchange.as_str().into(),
                     event.routing_key.as_str().into(),
-                    BasicPublishOptions::default(),
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..BasicPublishOptions::default()
+                    },
                     &body,
                     properties,
                 )
                 .await?;
             confirms.push(confirm);
         }
-        for confirm in confirms {
-            if !confirm.await?.is_ack() {
-                return Err(RoundError::Nacked);
+        let mut published = Vec::with_capacity(confirms.len());
+        let mut unroutable = Vec::new();
+        for (event, confirm) in claim.events.iter().zip(confirms) {
+            match confirm.await? {
+                Confirmation::Ack(None) => published.push(event.id),
+                Confirmation::Ack(Some(_returned)) => unroutable.push(event),
+                Confirmation::Nack(_) | Confirmation::NotRequested => {
+                    return Err(RoundError::Nacked);
+                }
             }
         }
-        let published = claim.events.len();
-        claim.mark_published().await?;
-        Ok(published)
+        if let Some(first) = unroutable.first() {
+            // One line per round, not per event: a missing binding returns every event.
+            let mut keys: Vec<&str> = unroutable.iter().map(|e| e.routing_key.as_str()).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            tracing::warn!(
+                exchange = %self.exchange,
+                events = unroutable.len(),
+                routing_keys = ?keys,
+                first_event_id = %first.event_id,
+                first_attempt = first.attempts + 1,
+                "no queue is bound for these events; they stay in the outbox and will be retried"
+            );
+        }
+        self.stats
+            .unroutable
+            .fetch_add(unroutable.len() as u64, Ordering::Relaxed);
+        let unroutable: Vec<i64> = unroutable.iter().map(|e| e.id).collect();
+        let claimed = claim.events.len();
+        claim.finish(&published, &unroutable).await?;
+        self.stats
+            .published
+            .fetch_add(published.len() as u64, Ordering::Relaxed);
+        Ok(claimed)
     }
 }

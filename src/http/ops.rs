@@ -143,6 +143,12 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             load(&state.relay.published),
         ),
         (
+            "registrar_events_unroutable_total",
+            "Publishes returned by the broker as unroutable (no queue bound); each stays in the outbox and is retried.",
+            "counter",
+            load(&state.relay.unroutable),
+        ),
+        (
             "registrar_outbox_backlog",
             "Outbox rows not yet confirmed by the broker (-1: unknown).",
             "gauge",
