@@ -189,6 +189,9 @@ pub struct EventSettings {
     pub relay_batch: u32,
     /// Run the `notify` and `analytics` consumers inside `serve` too.
     pub consumers_in_process: bool,
+    /// Tries of an event the database refuses before a consumer dead-letters it to
+    /// `<queue>.dead`.
+    pub consumer_max_attempts: u32,
 }
 
 impl Default for EventSettings {
@@ -200,6 +203,7 @@ impl Default for EventSettings {
             relay_enabled: true,
             relay_batch: 500,
             consumers_in_process: false,
+            consumer_max_attempts: 5,
         }
     }
 }

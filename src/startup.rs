@@ -185,11 +185,7 @@ impl Application {
         }
         if s.events.consumers_in_process {
             for kind in [ConsumerKind::Notify, ConsumerKind::Analytics] {
-                let config = ConsumerConfig {
-                    url: s.events.amqp_url.clone(),
-                    exchange: s.events.events_exchange.clone(),
-                    queue: format!("{}.{}", s.events.queue_prefix, kind.name()),
-                };
+                let config = ConsumerConfig::of(kind, &s.events);
                 tasks.push(tokio::spawn(consumers::run(
                     kind,
                     state.pool.clone(),

@@ -4,6 +4,7 @@
 mod admission;
 mod auth_roles;
 mod catalog_admin;
+mod dead_letters;
 mod events;
 mod flood;
 mod group_commit;
