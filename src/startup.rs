@@ -12,6 +12,7 @@ use crate::mirror::{MirrorError, SeatMirror};
 use crate::service::auth::TokenKeys;
 use crate::service::feed::SeatFeed;
 use crate::service::registration::RegistrationService;
+use crate::service::retention::Pruner;
 use crate::shutdown::ShutdownTrigger;
 use crate::store::{
     self,
@@ -158,7 +159,8 @@ impl Application {
         &self.state
     }
 
-    /// Start the background tasks: outbox relay, mirror writer, in-process consumers.
+    /// Start the background tasks: outbox relay, mirror writer, pruner, in-process
+    /// consumers.
     fn spawn_background(
         state: &AppState,
         stop: &ShutdownTrigger,
@@ -183,6 +185,8 @@ impl Application {
                     .run_writer(state.pool.clone(), stop.subscribe()),
             ));
         }
+        let pruner = Pruner::new(state.pool.clone(), s.retention.clone());
+        tasks.push(tokio::spawn(pruner.run(stop.subscribe())));
         if s.events.consumers_in_process {
             for kind in [ConsumerKind::Notify, ConsumerKind::Analytics] {
                 let config = ConsumerConfig::of(kind, &s.events);

@@ -5,5 +5,6 @@ pub mod auth;
 pub mod feed;
 pub mod idempotency;
 pub mod registration;
+pub mod retention;
 pub mod rule_cache;
 pub mod student_locks;

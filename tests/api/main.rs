@@ -14,5 +14,6 @@ mod outbox;
 mod proxy;
 mod registration_rules;
 mod restart;
+mod retention;
 mod verify;
 mod waitlist;
