@@ -25,13 +25,42 @@ use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 /// Longest a publish round may take before the link is considered dead.
 const ROUND_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often to look for rows other nodes committed (own commits wake the relay at once).
 const POLL: Duration = Duration::from_millis(250);
+
+/// Oldest backlog figure `/readyz` and `/metrics` may report.
+pub const BACKLOG_MAX_AGE: Duration = Duration::from_secs(2);
+
+/// The outbox backlog as the operations endpoints report it: counted at most once per
+/// [`BACKLOG_MAX_AGE`] whatever the number of probes and scrapes (a count over a large
+/// backlog is not free), by whichever caller finds the figure stale; the others wait for
+/// that count rather than start their own.
+#[derive(Default)]
+pub struct BacklogGauge {
+    /// The last count and when it was taken.
+    last: tokio::sync::Mutex<Option<(Instant, i64)>>,
+}
+
+impl BacklogGauge {
+    /// Unpublished outbox rows, at most [`BACKLOG_MAX_AGE`] old; `None` if the database
+    /// cannot say.
+    pub async fn get(&self, pool: &PgPool) -> Option<i64> {
+        let mut last = self.last.lock().await;
+        if let Some((at, n)) = *last
+            && at.elapsed() < BACKLOG_MAX_AGE
+        {
+            return Some(n);
+        }
+        let n = backlog(pool).await.ok()?;
+        *last = Some((Instant::now(), n));
+        Some(n)
+    }
+}
 
 /// Relay figures for `/metrics` and `/readyz`.
 #[derive(Default)]
@@ -43,6 +72,8 @@ pub struct RelayStats {
     /// Publishes the broker returned as unroutable (no queue bound); each stays in the
     /// outbox and is retried.
     pub unroutable: AtomicU64,
+    /// The outbox backlog, cached (kept here so that nodes without a relay report it too).
+    pub backlog: BacklogGauge,
 }
 
 /// Why a round failed.

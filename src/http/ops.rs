@@ -1,9 +1,9 @@
 //! Operations endpoints: `/healthz` (process up), `/readyz` (PostgreSQL reachable and shards
 //! owned; broker, mirror and outbox backlog as details) and `/metrics` (Prometheus text).
-//! The figures that come from PostgreSQL are read through `store`.
+//! The figures that come from PostgreSQL are read through `store`; the outbox backlog is
+//! a cached count (`events::relay::BacklogGauge`), so probes and scrapes stay cheap.
 
 use super::AppState;
-use crate::store::outbox::backlog;
 use crate::store::ownership::shards_owned;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -34,7 +34,7 @@ pub async fn healthz() -> &'static str {
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let owned = shards_owned(&state.pool, &state.settings.cluster.node_id).await;
     let details = json!({
-        "outbox_backlog": backlog(&state.pool).await.ok(),
+        "outbox_backlog": state.relay.backlog.get(&state.pool).await,
         "broker": if state.relay.connected.load(Ordering::Relaxed) { "connected" } else { "disconnected" },
         "redis_mirror": state.feed.mirror.as_ref().map(|m| if m.is_healthy() { "ok" } else { "degraded" }),
     });
@@ -150,9 +150,9 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         ),
         (
             "registrar_outbox_backlog",
-            "Outbox rows not yet confirmed by the broker (-1: unknown).",
+            "Outbox rows not yet confirmed by the broker, counted at most every 2 s (-1: unknown).",
             "gauge",
-            backlog(&state.pool).await.unwrap_or(-1),
+            state.relay.backlog.get(&state.pool).await.unwrap_or(-1),
         ),
     ];
     if let Some(m) = &state.feed.mirror {
