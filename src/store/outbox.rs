@@ -9,14 +9,17 @@
 //!
 //! An event the broker returned as unroutable stays unpublished: [`OutboxClaim::finish`]
 //! puts it off with an exponential delay (1 s, 2 s, 4 s, ... at most
-//! [`MAX_RETRY_DELAY_SECS`]), and claims skip it until then.
+//! [`MAX_RETRY_DELAY_SECS`]), and claims skip it until then, without scanning it (the
+//! claim reads two partial indexes: rows due for a retry, rows never tried).
 
 use super::DbResult;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-/// Longest delay before an unroutable event is published again.
-pub const MAX_RETRY_DELAY_SECS: i64 = 300;
+/// Longest delay before an unroutable event is published again: an hour, so that a
+/// deployment whose events nobody receives (no consumer queue declared yet) re-sends its
+/// held events at most hourly (see docs/operations.md to release them at once).
+pub const MAX_RETRY_DELAY_SECS: i64 = 3600;
 
 /// One unpublished event, as the relay sends it.
 #[derive(Debug, sqlx::FromRow)]
@@ -41,17 +44,33 @@ pub struct OutboxClaim {
     pub events: Vec<OutboxEvent>,
 }
 
-/// Claim up to `limit` of the oldest unpublished events that no other relay holds.
+/// Claim up to `limit` unpublished events that no other relay holds: first those due for
+/// a retry, then the oldest never tried; in id order.
 pub async fn claim(pool: &PgPool, limit: i64) -> DbResult<OutboxClaim> {
     let mut tx = pool.begin().await?;
-    let events: Vec<OutboxEvent> = sqlx::query_as(
+    // Two statements, each served by its own partial index, so rows put off for later
+    // are never scanned (see the migrations adding `outbox_retry` and `outbox_fresh`).
+    let mut events: Vec<OutboxEvent> = sqlx::query_as(
         "SELECT id, event_id, routing_key, payload, attempts FROM outbox
-          WHERE published_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= now())
-          ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+          WHERE published_at IS NULL AND next_attempt_at IS NOT NULL AND next_attempt_at <= now()
+          ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED",
     )
     .bind(limit)
     .fetch_all(&mut *tx)
     .await?;
+    let room = limit - events.len() as i64;
+    if room > 0 {
+        let fresh: Vec<OutboxEvent> = sqlx::query_as(
+            "SELECT id, event_id, routing_key, payload, attempts FROM outbox
+              WHERE published_at IS NULL AND next_attempt_at IS NULL
+              ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(room)
+        .fetch_all(&mut *tx)
+        .await?;
+        events.extend(fresh);
+    }
+    events.sort_unstable_by_key(|e| e.id);
     Ok(OutboxClaim { tx, events })
 }
 
