@@ -195,6 +195,9 @@ pub struct EventSettings {
     /// Tries of an event the database refuses before a consumer dead-letters it to
     /// `<queue>.dead`.
     pub consumer_max_attempts: u32,
+    /// Oldest outbox backlog figure `/readyz` and `/metrics` report: the count is taken
+    /// at most this often, however often they are called.
+    pub backlog_max_age_ms: u64,
 }
 
 impl Default for EventSettings {
@@ -207,6 +210,7 @@ impl Default for EventSettings {
             relay_batch: 500,
             consumers_in_process: false,
             consumer_max_attempts: 5,
+            backlog_max_age_ms: 2000,
         }
     }
 }

@@ -6,7 +6,7 @@
 use crate::cluster;
 use crate::config::Settings;
 use crate::events::consumers::{self, ConsumerConfig, ConsumerKind};
-use crate::events::relay::{OutboxRelay, RelayStats};
+use crate::events::relay::{BacklogGauge, OutboxRelay, RelayStats};
 use crate::http::{self, AppState};
 use crate::mirror::{MirrorError, SeatMirror};
 use crate::service::auth::TokenKeys;
@@ -126,6 +126,10 @@ impl Application {
             settings.http.rate_limit_per_sec,
             settings.http.rate_limit_burst,
         ));
+        let relay = Arc::new(RelayStats {
+            backlog: BacklogGauge::new(Duration::from_millis(settings.events.backlog_max_age_ms)),
+            ..RelayStats::default()
+        });
         let state = AppState {
             pool,
             settings: Arc::new(settings),
@@ -133,7 +137,7 @@ impl Application {
             registration,
             feed,
             limiter,
-            relay: Arc::new(RelayStats::default()),
+            relay,
             committer,
             section_views: Arc::default(),
         };

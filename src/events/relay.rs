@@ -33,26 +33,40 @@ const ROUND_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often to look for rows other nodes committed (own commits wake the relay at once).
 const POLL: Duration = Duration::from_millis(250);
 
-/// Oldest backlog figure `/readyz` and `/metrics` may report.
+/// Default of the oldest backlog figure `/readyz` and `/metrics` may report.
 pub const BACKLOG_MAX_AGE: Duration = Duration::from_secs(2);
 
 /// The outbox backlog as the operations endpoints report it: counted at most once per
-/// [`BACKLOG_MAX_AGE`] whatever the number of probes and scrapes (a count over a large
-/// backlog is not free), by whichever caller finds the figure stale; the others wait for
-/// that count rather than start their own.
-#[derive(Default)]
+/// `max_age` whatever the number of probes and scrapes (a count over a large backlog is
+/// not free), by whichever caller finds the figure stale; the others wait for that count
+/// rather than start their own.
 pub struct BacklogGauge {
+    /// How old a reported figure may be.
+    max_age: Duration,
     /// The last count and when it was taken.
     last: tokio::sync::Mutex<Option<(Instant, i64)>>,
 }
 
+impl Default for BacklogGauge {
+    fn default() -> Self {
+        Self::new(BACKLOG_MAX_AGE)
+    }
+}
+
 impl BacklogGauge {
-    /// Unpublished outbox rows, at most [`BACKLOG_MAX_AGE`] old; `None` if the database
-    /// cannot say.
+    /// A gauge reporting figures at most `max_age` old.
+    pub fn new(max_age: Duration) -> Self {
+        Self {
+            max_age,
+            last: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Unpublished outbox rows, at most `max_age` old; `None` if the database cannot say.
     pub async fn get(&self, pool: &PgPool) -> Option<i64> {
         let mut last = self.last.lock().await;
         if let Some((at, n)) = *last
-            && at.elapsed() < BACKLOG_MAX_AGE
+            && at.elapsed() < self.max_age
         {
             return Some(n);
         }

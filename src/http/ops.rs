@@ -150,7 +150,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         ),
         (
             "registrar_outbox_backlog",
-            "Outbox rows not yet confirmed by the broker, counted at most every 2 s (-1: unknown).",
+            "Outbox rows not yet confirmed by the broker, counted at most every REGISTRAR_BACKLOG_MAX_AGE_MS (-1: unknown).",
             "gauge",
             state.relay.backlog.get(&state.pool).await.unwrap_or(-1),
         ),

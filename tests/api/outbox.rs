@@ -198,3 +198,38 @@ async fn an_unroutable_event_stays_in_the_outbox_until_a_queue_is_bound() {
     .await;
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_and_scrapes_report_the_backlog_without_counting_it_each_time() {
+    let app = TestApp::spawn_with(|s| {
+        s.events.relay_enabled = false;
+        // Longer than this test: after the first count, every figure comes from the cache.
+        s.events.backlog_max_age_ms = 3_600_000;
+    })
+    .await;
+    let (_, section) = app.open_cs101(10, 0, json!([])).await;
+    let (_, token) = app.student().await;
+    assert_eq!(app.enroll(&token, section).await.0, StatusCode::CREATED);
+    assert_eq!(
+        app.get_json("/readyz", None).await["details"]["outbox_backlog"],
+        1
+    );
+    // While a transaction holds the outbox, a count of its rows waits for it: a probe
+    // or a scrape that counts would hang until the lock is released.
+    let mut lock = app.pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE outbox IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let patience = std::time::Duration::from_secs(10);
+    let ready = tokio::time::timeout(patience, app.get_json("/readyz", None))
+        .await
+        .expect("/readyz waited for a count of the outbox");
+    assert_eq!(ready["details"]["outbox_backlog"], 1);
+    let metrics = tokio::time::timeout(patience, metric(&app, "registrar_outbox_backlog"))
+        .await
+        .expect("/metrics waited for a count of the outbox");
+    assert_eq!(metrics, 1);
+    lock.rollback().await.unwrap();
+    app.stop().await;
+}
