@@ -145,11 +145,7 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<ExitCod
             };
             let pool = store::connect(&settings.database.database_url, 4).await?;
             store::migrate(&pool).await?;
-            let config = ConsumerConfig {
-                url: settings.events.amqp_url.clone(),
-                exchange: settings.events.events_exchange.clone(),
-                queue: format!("{}.{}", settings.events.queue_prefix, kind.name()),
-            };
+            let config = ConsumerConfig::of(kind, &settings.events);
             consumers::run(kind, pool, config, stop_on_signal()).await;
         }
         Command::Events {

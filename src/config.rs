@@ -44,6 +44,9 @@ pub struct Settings {
     /// Redis: the seat-count mirror.
     #[serde(flatten)]
     pub mirror: MirrorSettings,
+    /// How long the tables that grow with traffic keep their rows.
+    #[serde(flatten)]
+    pub retention: RetentionSettings,
     /// Logging.
     #[serde(flatten)]
     pub logging: LogSettings,
@@ -221,6 +224,12 @@ pub struct EventSettings {
     pub relay_batch: u32,
     /// Run the `notify` and `analytics` consumers inside `serve` too.
     pub consumers_in_process: bool,
+    /// Tries of an event the database refuses before a consumer dead-letters it to
+    /// `<queue>.dead`.
+    pub consumer_max_attempts: u32,
+    /// Oldest outbox backlog figure `/readyz` and `/metrics` report: the count is taken
+    /// at most this often, however often they are called.
+    pub backlog_max_age_ms: u64,
 }
 
 impl Default for EventSettings {
@@ -232,6 +241,40 @@ impl Default for EventSettings {
             relay_enabled: true,
             relay_batch: 500,
             consumers_in_process: false,
+            consumer_max_attempts: 5,
+            backlog_max_age_ms: 2000,
+        }
+    }
+}
+
+/// Retention of the tables that grow with traffic, pruned by a background task on every
+/// node (see `service::retention`). A retention of 0 keeps that table's rows forever.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RetentionSettings {
+    /// Published outbox rows are kept this long (unpublished ones always): long enough to
+    /// re-send a week of events by hand after a consumer lost its queue.
+    pub outbox_retention_hours: u64,
+    /// Rows of the audit trail (`registration_attempts`) are kept this long: a term's
+    /// registration period and its disputes.
+    pub attempts_retention_hours: u64,
+    /// Stored first answers to `Idempotency-Key` requests are kept this long: clients
+    /// retry within minutes; a key sent again after it expired is decided afresh.
+    pub idempotency_retention_hours: u64,
+    /// Time between pruning rounds.
+    pub prune_interval_ms: u64,
+    /// Most rows one DELETE statement removes (short statements, short locks).
+    pub prune_batch: u32,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            outbox_retention_hours: 7 * 24,
+            attempts_retention_hours: 90 * 24,
+            idempotency_retention_hours: 24,
+            prune_interval_ms: 60_000,
+            prune_batch: 1000,
         }
     }
 }

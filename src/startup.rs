@@ -6,12 +6,13 @@
 use crate::cluster;
 use crate::config::Settings;
 use crate::events::consumers::{self, ConsumerConfig, ConsumerKind};
-use crate::events::relay::{OutboxRelay, RelayStats};
+use crate::events::relay::{BacklogGauge, OutboxRelay, RelayStats};
 use crate::http::{self, AppState};
 use crate::mirror::{MirrorError, SeatMirror};
 use crate::service::auth::TokenKeys;
 use crate::service::feed::SeatFeed;
 use crate::service::registration::RegistrationService;
+use crate::service::retention::Pruner;
 use crate::shutdown::ShutdownTrigger;
 use crate::store::{
     self, NodePools,
@@ -128,6 +129,10 @@ impl Application {
             settings.http.rate_limit_per_sec,
             settings.http.rate_limit_burst,
         ));
+        let relay = Arc::new(RelayStats {
+            backlog: BacklogGauge::new(Duration::from_millis(settings.events.backlog_max_age_ms)),
+            ..RelayStats::default()
+        });
         let state = AppState {
             pool,
             settings: Arc::new(settings),
@@ -135,7 +140,7 @@ impl Application {
             registration,
             feed,
             limiter,
-            relay: Arc::new(RelayStats::default()),
+            relay,
             committer,
             tasks,
             section_views: Arc::default(),
@@ -162,7 +167,8 @@ impl Application {
         &self.state
     }
 
-    /// Start the background tasks: outbox relay, mirror writer, in-process consumers.
+    /// Start the background tasks: outbox relay, mirror writer, pruner, in-process
+    /// consumers.
     fn spawn_background(
         state: &AppState,
         stop: &ShutdownTrigger,
@@ -195,13 +201,11 @@ impl Application {
                 move || mirror.clone().run_writer(pool.clone(), shutdown.clone()),
             ));
         }
+        let pruner = Pruner::new(state.pool.clone(), s.retention.clone());
+        tasks.push(tokio::spawn(pruner.run(stop.subscribe())));
         if s.events.consumers_in_process {
             for kind in [ConsumerKind::Notify, ConsumerKind::Analytics] {
-                let config = ConsumerConfig {
-                    url: s.events.amqp_url.clone(),
-                    exchange: s.events.events_exchange.clone(),
-                    queue: format!("{}.{}", s.events.queue_prefix, kind.name()),
-                };
+                let config = ConsumerConfig::of(kind, &s.events);
                 let (pool, shutdown) = (state.pool.clone(), stop.subscribe());
                 tasks.push(supervise(
                     format!("consumer-{}", kind.name()),

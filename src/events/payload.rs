@@ -1,6 +1,10 @@
 //! The event schema, in one place: the kinds of event with their routing keys, and the
 //! JSON body every event carries. The section store writes it into the outbox, the relay
 //! publishes it as it is, the consumers and `registrar verify` read it back.
+//!
+//! Event ids are derived, not drawn ([`Event::id_of`]): the same change always gets the
+//! same id, so a batch written twice (a commit retried after its COMMIT reply was lost)
+//! cannot put a second copy of an event into the outbox under a fresh id.
 
 use chrono::{DateTime, Utc};
 use registrar_actors::CommitBatch;
@@ -61,6 +65,10 @@ impl EventKind {
     }
 }
 
+/// Namespace of the UUIDv5 event ids. Never change it: an event re-derived after an
+/// upgrade must keep its id.
+const EVENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x8b3f_61d2_7c0e_4a95_b2d4_19e6_5f70_c3a1);
+
 /// What a dropped student held.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -109,6 +117,33 @@ pub struct Event {
 }
 
 impl Event {
+    /// The id of the event of `change`, committed in `batch`: a UUIDv5 over what makes one
+    /// change unique, so the same change always has the same id. Within a request, the
+    /// kind and the student tell changes apart (a drop that promotes yields the dropper's
+    /// `enrollment.dropped` and the promoted student's `waitlist.promoted`; a capacity
+    /// raise promotes several students); the section covers a request id reused across
+    /// sections; the batch's decision time tells a retried batch (same time) from a later
+    /// decision under the same request id (an `Idempotency-Key` sent again after its stored
+    /// answer expired and the student had dropped): that is a new change and must get a
+    /// new id rather than be swallowed as a duplicate.
+    pub fn id_of(batch: &CommitBatch, change: &Change) -> Uuid {
+        let mut name = Vec::with_capacity(16 + 32 + 16 + 17 + 8);
+        name.extend_from_slice(change.request.0.as_bytes());
+        name.extend_from_slice(EventKind::of(&change.kind).routing_key().as_bytes());
+        // The routing keys never contain a NUL: it ends the kind unambiguously.
+        name.push(0);
+        name.extend_from_slice(batch.section.0.as_bytes());
+        match change.kind.student() {
+            Some(student) => {
+                name.push(1);
+                name.extend_from_slice(student.0.as_bytes());
+            }
+            None => name.push(0),
+        }
+        name.extend_from_slice(&batch.decided_at.timestamp_micros().to_be_bytes());
+        Uuid::new_v5(&EVENT_ID_NAMESPACE, &name)
+    }
+
     /// The event of `change`, committed in `batch`, under `event_id`.
     pub fn of(batch: &CommitBatch, change: &Change, event_id: Uuid) -> Self {
         let mut event = Event {
@@ -148,6 +183,106 @@ impl Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use registrar_actors::ledger::Counts;
+    use registrar_actors::{RequestId, SectionId, StudentId};
+
+    fn batch(changes: Vec<Change>) -> CommitBatch {
+        CommitBatch {
+            section: SectionId(Uuid::from_u128(1)),
+            shard: 3,
+            epoch: 4,
+            decided_at: DateTime::UNIX_EPOCH + chrono::TimeDelta::milliseconds(1234),
+            counts: Counts::default(),
+            changes,
+            attempts: Vec::new(),
+        }
+    }
+
+    fn change(request: u128, kind: ChangeKind) -> Change {
+        Change {
+            kind,
+            request: RequestId(Uuid::from_u128(request)),
+            counts: Counts::default(),
+        }
+    }
+
+    fn student(n: u128) -> StudentId {
+        StudentId(Uuid::from_u128(n))
+    }
+
+    #[test]
+    fn the_same_change_always_has_the_same_event_id() {
+        let drop = change(
+            7,
+            ChangeKind::Dropped {
+                student: student(10),
+                from: Placement::Enrolled,
+            },
+        );
+        let b = batch(vec![drop.clone()]);
+        let id = Event::id_of(&b, &drop);
+        // A retried batch is a clone of the first: same ids, whatever else happened since.
+        assert_eq!(Event::id_of(&b.clone(), &drop.clone()), id);
+        assert_eq!(Event::of(&b, &drop, id).event_id, id);
+        assert_eq!(id.get_version_num(), 5);
+    }
+
+    #[test]
+    fn changes_of_one_request_get_distinct_event_ids() {
+        let dropper = change(
+            7,
+            ChangeKind::Dropped {
+                student: student(10),
+                from: Placement::Enrolled,
+            },
+        );
+        // A drop that promotes: two events under one request id.
+        let promoted = change(
+            7,
+            ChangeKind::Promoted {
+                student: student(11),
+            },
+        );
+        // A capacity raise: one capacity event and several promotions under one request.
+        let raise = change(8, ChangeKind::CapacityChanged { from: 1, to: 3 });
+        let first = change(
+            8,
+            ChangeKind::Promoted {
+                student: student(12),
+            },
+        );
+        let second = change(
+            8,
+            ChangeKind::Promoted {
+                student: student(13),
+            },
+        );
+        let all = vec![dropper, promoted, raise, first, second];
+        let b = batch(all.clone());
+        let ids: std::collections::HashSet<Uuid> =
+            all.iter().map(|c| Event::id_of(&b, c)).collect();
+        assert_eq!(ids.len(), all.len());
+    }
+
+    #[test]
+    fn the_same_request_decided_again_later_is_a_new_event() {
+        let enroll = change(
+            7,
+            ChangeKind::Enrolled {
+                student: student(10),
+            },
+        );
+        let first = batch(vec![enroll.clone()]);
+        let mut later = first.clone();
+        later.decided_at += chrono::TimeDelta::hours(25);
+        assert_ne!(Event::id_of(&first, &enroll), Event::id_of(&later, &enroll));
+        let mut elsewhere = first.clone();
+        elsewhere.section = SectionId(Uuid::from_u128(2));
+        assert_ne!(
+            Event::id_of(&first, &enroll),
+            Event::id_of(&elsewhere, &enroll)
+        );
+    }
 
     #[test]
     fn routing_keys_are_the_serialized_names() {

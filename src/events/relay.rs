@@ -3,6 +3,12 @@
 //! the broker confirmed them. Resumes from the table after a restart (the unpublished rows
 //! are the state). Several relays can run (one per node): each round claims its rows with
 //! `FOR UPDATE SKIP LOCKED`, so two relays never publish the same row in normal running.
+//!
+//! Messages are published `mandatory`: an event no queue is bound to receive comes back
+//! with its confirm (RabbitMQ would otherwise confirm it and drop it). Such an event is
+//! NOT marked published: it stays in the outbox, is retried with a growing delay (see
+//! [`crate::store::outbox`]) and is counted and logged, so a missing binding delays
+//! events instead of losing them. The other events of the round are marked as usual.
 //! A crash between the confirm and the commit republishes a row: consumers dedupe on
 //! `event_id`. A broker outage only grows the backlog; the relay reconnects with backoff.
 //! The claim, the marking and the backlog count are queries in [`crate::store::outbox`].
@@ -14,17 +20,61 @@ use crate::shutdown::Shutdown;
 pub use crate::store::outbox::backlog;
 use crate::store::{DbError, outbox};
 use lapin::BasicProperties;
+use lapin::Confirmation;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 /// Longest a publish round may take before the link is considered dead.
 const ROUND_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often to look for rows other nodes committed (own commits wake the relay at once).
 const POLL: Duration = Duration::from_millis(250);
+
+/// Default of the oldest backlog figure `/readyz` and `/metrics` may report.
+pub const BACKLOG_MAX_AGE: Duration = Duration::from_secs(2);
+
+/// The outbox backlog as the operations endpoints report it: counted at most once per
+/// `max_age` whatever the number of probes and scrapes (a count over a large backlog is
+/// not free), by whichever caller finds the figure stale; the others wait for that count
+/// rather than start their own.
+pub struct BacklogGauge {
+    /// How old a reported figure may be.
+    max_age: Duration,
+    /// The last count and when it was taken.
+    last: tokio::sync::Mutex<Option<(Instant, i64)>>,
+}
+
+impl Default for BacklogGauge {
+    fn default() -> Self {
+        Self::new(BACKLOG_MAX_AGE)
+    }
+}
+
+impl BacklogGauge {
+    /// A gauge reporting figures at most `max_age` old.
+    pub fn new(max_age: Duration) -> Self {
+        Self {
+            max_age,
+            last: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Unpublished outbox rows, at most `max_age` old; `None` if the database cannot say.
+    pub async fn get(&self, pool: &PgPool) -> Option<i64> {
+        let mut last = self.last.lock().await;
+        if let Some((at, n)) = *last
+            && at.elapsed() < self.max_age
+        {
+            return Some(n);
+        }
+        let n = backlog(pool).await.ok()?;
+        *last = Some((Instant::now(), n));
+        Some(n)
+    }
+}
 
 /// Relay figures for `/metrics` and `/readyz`.
 #[derive(Default)]
@@ -33,6 +83,11 @@ pub struct RelayStats {
     pub published: AtomicU64,
     /// Whether the relay currently holds a working broker link.
     pub connected: AtomicBool,
+    /// Publishes the broker returned as unroutable (no queue bound); each stays in the
+    /// outbox and is retried.
+    pub unroutable: AtomicU64,
+    /// The outbox backlog, cached (kept here so that nodes without a relay report it too).
+    pub backlog: BacklogGauge,
 }
 
 /// Why a round failed.
@@ -115,8 +170,7 @@ impl OutboxRelay {
                         _ = shutdown.recv() => {}
                     }
                 }
-                Ok(n) => {
-                    self.stats.published.fetch_add(n as u64, Ordering::Relaxed);
+                Ok(_) => {
                     link = Some(current);
                 }
                 Err(RoundError::Db(e)) => {
@@ -149,7 +203,8 @@ impl OutboxRelay {
         Ok(link)
     }
 
-    /// Claim a batch of unpublished rows, publish them, await every confirm, mark them.
+    /// Claim a batch of unpublished rows, publish them, await every confirm, mark the
+    /// delivered ones and put off the unroutable ones; the number claimed (0: nothing to do).
     async fn round(&self, link: &Link) -> Result<usize, RoundError> {
         let claim = outbox::claim(&self.pool, self.batch).await?;
         if claim.events.is_empty() {
@@ -169,20 +224,50 @@ impl OutboxRelay {
                 .basic_publish(
                     self.exchange.as_str().into(),
                     event.routing_key.as_str().into(),
-                    BasicPublishOptions::default(),
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..BasicPublishOptions::default()
+                    },
                     &body,
                     properties,
                 )
                 .await?;
             confirms.push(confirm);
         }
-        for confirm in confirms {
-            if !confirm.await?.is_ack() {
-                return Err(RoundError::Nacked);
+        let mut published = Vec::with_capacity(confirms.len());
+        let mut unroutable = Vec::new();
+        for (event, confirm) in claim.events.iter().zip(confirms) {
+            match confirm.await? {
+                Confirmation::Ack(None) => published.push(event.id),
+                Confirmation::Ack(Some(_returned)) => unroutable.push(event),
+                Confirmation::Nack(_) | Confirmation::NotRequested => {
+                    return Err(RoundError::Nacked);
+                }
             }
         }
-        let published = claim.events.len();
-        claim.mark_published().await?;
-        Ok(published)
+        if let Some(first) = unroutable.first() {
+            // One line per round, not per event: a missing binding returns every event.
+            let mut keys: Vec<&str> = unroutable.iter().map(|e| e.routing_key.as_str()).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            tracing::warn!(
+                exchange = %self.exchange,
+                events = unroutable.len(),
+                routing_keys = ?keys,
+                first_event_id = %first.event_id,
+                first_attempt = first.attempts + 1,
+                "no queue is bound for these events; they stay in the outbox and will be retried"
+            );
+        }
+        self.stats
+            .unroutable
+            .fetch_add(unroutable.len() as u64, Ordering::Relaxed);
+        let unroutable: Vec<i64> = unroutable.iter().map(|e| e.id).collect();
+        let claimed = claim.events.len();
+        claim.finish(&published, &unroutable).await?;
+        self.stats
+            .published
+            .fetch_add(published.len() as u64, Ordering::Relaxed);
+        Ok(claimed)
     }
 }

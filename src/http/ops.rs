@@ -1,10 +1,10 @@
 //! Operations endpoints: `/healthz` (process up), `/readyz` (PostgreSQL reachable, shards
 //! owned, committer workers up; broker, mirror, outbox backlog and the supervised tasks as
 //! details) and `/metrics` (Prometheus text).
-//! The figures that come from PostgreSQL are read through `store`.
+//! The figures that come from PostgreSQL are read through `store`; the outbox backlog is
+//! a cached count (`events::relay::BacklogGauge`), so probes and scrapes stay cheap.
 
 use super::AppState;
-use crate::store::outbox::backlog;
 use crate::store::ownership::shards_owned;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -35,7 +35,7 @@ pub async fn healthz() -> &'static str {
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let owned = shards_owned(&state.pool, &state.settings.cluster.node_id).await;
     let details = json!({
-        "outbox_backlog": backlog(&state.pool).await.ok(),
+        "outbox_backlog": state.relay.backlog.get(&state.pool).await,
         "broker": if state.relay.connected.load(Ordering::Relaxed) { "connected" } else { "disconnected" },
         "redis_mirror": state.feed.mirror.as_ref().map(|m| if m.is_healthy() { "ok" } else { "degraded" }),
         "tasks": state.tasks.report(),
@@ -106,7 +106,8 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         gauge registrar_seat_streams, "Seat streams (SSE) open on this node." = state.feed.subscribers() as i64;
         gauge registrar_db_pool_connections, "PostgreSQL connections open." = i64::from(state.pool.size());
         counter registrar_events_published_total, "Outbox events confirmed by the broker." = load(&state.relay.published);
-        gauge registrar_outbox_backlog, "Outbox rows not yet confirmed by the broker (-1: unknown)." = backlog(&state.pool).await.unwrap_or(-1);
+        counter registrar_events_unroutable_total, "Publishes returned by the broker as unroutable (no queue bound); each stays in the outbox and is retried." = load(&state.relay.unroutable);
+        gauge registrar_outbox_backlog, "Outbox rows not yet confirmed by the broker, counted at most every REGISTRAR_BACKLOG_MAX_AGE_MS (-1: unknown)." = state.relay.backlog.get(&state.pool).await.unwrap_or(-1);
     }
     if let Some(m) = &state.feed.mirror {
         series! { out;

@@ -151,21 +151,25 @@ impl StudentCall {
                 }
             })
             .collect();
-        let (status, body) =
-            match idempotency::prior(&state.pool, student, &key, fingerprint, &ids).await? {
-                Prior::Answered(answer) => return replayed(answer),
-                Prior::Reused => return Err(key_reused()),
-                Prior::Decided(decided) => match rebuild(&decided, request) {
-                    Some(answer) => answer,
-                    None => decided_now(decide(request).await)?,
-                },
-                Prior::Fresh => decided_now(decide(request).await)?,
-            };
+        let retention =
+            idempotency::retention(state.settings.retention.idempotency_retention_hours);
+        let prior = idempotency::prior(&state.pool, student, &key, fingerprint, &ids, retention);
+        let (status, body) = match prior.await? {
+            Prior::Answered(answer) => return replayed(answer),
+            Prior::Reused => return Err(key_reused()),
+            Prior::Decided(decided) => match rebuild(&decided, request) {
+                Some(answer) => answer,
+                None => decided_now(decide(request).await)?,
+            },
+            Prior::Fresh => decided_now(decide(request).await)?,
+        };
         let answer = idempotency::Answer {
             status: status.as_u16() as i16,
             body,
         };
-        match idempotency::remember(&state.pool, student, &key, fingerprint, answer).await? {
+        let stored =
+            idempotency::remember(&state.pool, student, &key, fingerprint, answer, retention);
+        match stored.await? {
             Ok(answer) => replayed(answer),
             Err(_) => Err(key_reused()),
         }

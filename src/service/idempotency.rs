@@ -2,7 +2,7 @@
 //! sends, the request id derived from it (a retried request reaches the section actor
 //! under the same id and is answered again, never decided twice), the ids of the parts of
 //! a compound request (a swap's add, drop and undo), the fingerprint that binds a key to
-//! one request, and the stored first answers, kept for [`RETENTION`].
+//! one request, and the stored first answers, kept for their [`retention`].
 //!
 //! The first answer survives a crash between the decision's commit and storing the
 //! answer: every decision writes an audit row under its request id in its own commit, and
@@ -75,9 +75,14 @@ pub type Answer = store::idempotency::StoredAnswer;
 /// A decision on record for a request id (see [`prior`]).
 pub type Decided = store::idempotency::Decided;
 
-/// How long a key's first answer is kept and replayed (24 h): a retry within it gets the
+/// How long a key's first answer is replayed, from `REGISTRAR_IDEMPOTENCY_RETENTION_HOURS`
+/// (the pruner deletes it after that; 0 keeps it forever): a retry within it gets the
 /// first answer; after it the key may be used for a new request.
-pub const RETENTION: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+pub fn retention(hours: u64) -> std::time::Duration {
+    const FOREVER_HOURS: u64 = 100 * 365 * 24;
+    let hours = if hours == 0 { FOREVER_HOURS } else { hours };
+    std::time::Duration::from_secs(hours.min(FOREVER_HOURS) * 3600)
+}
 
 /// What a request is: its operation and arguments, hashed. A key is bound to the
 /// fingerprint of the request it first answered.
@@ -112,10 +117,11 @@ pub async fn prior(
     key: &IdempotencyKey,
     fingerprint: Uuid,
     requests: &[RequestId],
+    retention: std::time::Duration,
 ) -> DbResult<Prior> {
     let ids: Vec<Uuid> = requests.iter().map(|r| r.0).collect();
     let found =
-        store::idempotency::prior(pool, student, key.as_str(), &ids, RETENTION.as_secs_f64())
+        store::idempotency::prior(pool, student, key.as_str(), &ids, retention.as_secs_f64())
             .await?;
     Ok(match found.answer {
         Some((_, Some(stored))) if stored != fingerprint => Prior::Reused,
@@ -134,6 +140,7 @@ pub async fn remember(
     key: &IdempotencyKey,
     fingerprint: Uuid,
     answer: Answer,
+    retention: std::time::Duration,
 ) -> DbResult<Result<Answer, KeyReused>> {
     let (stored, stored_fingerprint) = store::idempotency::store_answer(
         pool,
@@ -141,7 +148,7 @@ pub async fn remember(
         key.as_str(),
         fingerprint,
         answer,
-        RETENTION.as_secs_f64(),
+        retention.as_secs_f64(),
     )
     .await?;
     Ok(match stored_fingerprint {

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod feed;
 pub mod idempotency;
 pub mod registration;
+pub mod retention;
 pub mod rule_cache;
 pub mod schedule;
 pub mod student_locks;

@@ -10,6 +10,7 @@ pub mod idempotency;
 pub mod outbox;
 pub mod ownership;
 pub mod reports;
+pub mod retention;
 pub mod sections;
 pub mod seed;
 pub mod students;

@@ -328,16 +328,21 @@ async fn write_outbox(
     let mut ats = Vec::with_capacity(n);
     for batch in batches {
         for change in &batch.changes {
-            let event_id = Uuid::new_v4();
+            let event_id = Event::id_of(batch, change);
             ids.push(event_id);
             keys.push(EventKind::of(&change.kind).routing_key());
             payloads.push(sqlx::types::Json(Event::of(batch, change, event_id)));
             ats.push(batch.decided_at);
         }
     }
+    // A batch written again after its COMMIT succeeded but the reply was lost derives the
+    // same event ids: its events are already there, and skipping them keeps one copy
+    // each (the rest of such a retry either is a no-op or fails on the enrollments'
+    // unique index, and the actor then reloads what was committed).
     sqlx::query(
         "INSERT INTO outbox (event_id, routing_key, payload, created_at)
-         SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::timestamptz[])",
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::timestamptz[])
+         ON CONFLICT (event_id) DO NOTHING",
     )
     .bind(&ids)
     .bind(&keys)

@@ -1,0 +1,7 @@
+-- no-transaction
+-- An index for the pruner's DELETE of audit rows past their
+-- retention, so each batch of it is a short index range scan.
+-- Built CONCURRENTLY (outside a transaction, one statement per migration): the table is
+-- written on the hot path and a plain CREATE INDEX would block those writes for the whole
+-- build. If a build fails it leaves an INVALID index: drop it and rerun the migrations.
+CREATE INDEX CONCURRENTLY IF NOT EXISTS registration_attempts_created ON registration_attempts (created_at);

@@ -1,0 +1,235 @@
+//! The outbox against the real PostgreSQL and RabbitMQ: a change keeps its event id when
+//! its commit is retried (a lost COMMIT reply) or its request replayed, and an event no
+//! queue would receive stays in the outbox until one is bound.
+
+use crate::helpers::*;
+use chrono::Utc;
+use futures_util::StreamExt;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use registrar::store::sections::PgSectionStore;
+use registrar_actors::ledger::{Change, ChangeKind, Counts, Outcome, Placement};
+use registrar_actors::{AttemptRecord, CommitBatch, RequestId, SectionId, SectionStore, StudentId};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// Outbox rows of `kind` about `student`.
+async fn events_about(app: &TestApp, kind: &str, student: Uuid) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE routing_key = $1 AND payload->>'student_id' = $2",
+    )
+    .bind(kind)
+    .bind(student.to_string())
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_retried_after_a_lost_reply_writes_each_event_once() {
+    let app = TestApp::spawn().await;
+    let (_, section) = app.open_cs101(10, 0, json!([])).await;
+    let (student, token) = app.student().await;
+    assert_eq!(app.enroll(&token, section).await.0, StatusCode::CREATED);
+    // The shard and epoch the section is written under, as its first event recorded them.
+    let first: Value = sqlx::query_scalar("SELECT payload FROM outbox")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let (shard, epoch) = (
+        first["shard"].as_u64().unwrap() as u32,
+        first["epoch"].as_i64().unwrap(),
+    );
+
+    // A drop batch exactly as an actor would commit it. The committer retries a batch
+    // whose transaction reported an error, and the error may be a lost reply to a COMMIT
+    // that succeeded: the same batch then reaches the database twice.
+    let request = RequestId(Uuid::new_v4());
+    let counts = Counts {
+        seats_taken: 0,
+        capacity: 10,
+        waitlist_length: 0,
+        waitlist_capacity: 0,
+    };
+    let batch = CommitBatch {
+        section: SectionId(section),
+        shard,
+        epoch,
+        decided_at: Utc::now(),
+        counts,
+        changes: vec![Change {
+            kind: ChangeKind::Dropped {
+                student: StudentId(student),
+                from: Placement::Enrolled,
+            },
+            request,
+            counts,
+        }],
+        attempts: vec![AttemptRecord {
+            request,
+            student: Some(StudentId(student)),
+            action: "drop",
+            outcome: Ok(Outcome::Dropped {
+                from: Placement::Enrolled,
+                promoted: None,
+            }),
+        }],
+    };
+    let store = PgSectionStore::new(app.pool.clone(), app.settings.cluster.node_id.clone());
+    store.commit(&batch).await.expect("first commit");
+    store
+        .commit(&batch)
+        .await
+        .expect("the retried commit of a committed batch must not fail");
+    assert_eq!(
+        events_about(&app, "enrollment.dropped", student).await,
+        1,
+        "the retried batch wrote its event a second time"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_request_yields_no_second_event() {
+    let app = TestApp::spawn().await;
+    let (_, section) = app.open_cs101(10, 0, json!([])).await;
+    let (student, token) = app.student().await;
+    let path = format!("/api/v1/sections/{section}/enrollments");
+    for _ in 0..2 {
+        let r = app
+            .request(Method::POST, &path, Some(&token))
+            .header("Idempotency-Key", "enroll-once")
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    assert_eq!(events_about(&app, "enrollment.created", student).await, 1);
+    app.stop().await;
+}
+
+/// Unpublished outbox rows.
+async fn unpublished(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+/// The value of the metric `name` on `/metrics` (0 if absent).
+async fn metric(app: &TestApp, name: &str) -> i64 {
+    let text = app.get("/metrics", None).await.text().await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unroutable_event_stays_in_the_outbox_until_a_queue_is_bound() {
+    let app = TestApp::spawn().await;
+    let (_, section) = app.open_cs101(10, 0, json!([])).await;
+    let (_, token) = app.student().await;
+    assert_eq!(app.enroll(&token, section).await.0, StatusCode::CREATED);
+    // No queue is bound to this test's exchange: the broker cannot deliver the event.
+    wait_until(
+        "the relay tried (or marked the event published)",
+        async || {
+            unpublished(&app).await == 0
+                || metric(&app, "registrar_events_unroutable_total").await > 0
+        },
+    )
+    .await;
+    assert_eq!(
+        unpublished(&app).await,
+        1,
+        "an event no queue received was marked published"
+    );
+
+    // Once a queue is bound, the retry delivers it.
+    let exchange = &app.settings.events.events_exchange;
+    let link = registrar::events::amqp::connect(&amqp_url(), exchange)
+        .await
+        .unwrap();
+    let queue = format!("{}.late-consumer", app.settings.events.queue_prefix);
+    link.channel
+        .queue_declare(
+            queue.as_str().into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    link.channel
+        .queue_bind(
+            queue.as_str().into(),
+            exchange.as_str().into(),
+            "#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let mut deliveries = link
+        .channel
+        .basic_consume(
+            queue.as_str().into(),
+            "test".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let delivery = tokio::time::timeout(std::time::Duration::from_secs(20), deliveries.next())
+        .await
+        .expect("the event arrives once a queue is bound")
+        .unwrap()
+        .unwrap();
+    let event: Value = serde_json::from_slice(&delivery.data).unwrap();
+    assert_eq!(event["type"], "enrollment.created");
+    delivery.ack(BasicAckOptions::default()).await.unwrap();
+    wait_until("the event marked published", async || {
+        unpublished(&app).await == 0
+    })
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_and_scrapes_report_the_backlog_without_counting_it_each_time() {
+    let app = TestApp::spawn_with(|s| {
+        s.events.relay_enabled = false;
+        // Longer than this test: after the first count, every figure comes from the cache.
+        s.events.backlog_max_age_ms = 3_600_000;
+    })
+    .await;
+    let (_, section) = app.open_cs101(10, 0, json!([])).await;
+    let (_, token) = app.student().await;
+    assert_eq!(app.enroll(&token, section).await.0, StatusCode::CREATED);
+    assert_eq!(
+        app.get_json("/readyz", None).await["details"]["outbox_backlog"],
+        1
+    );
+    // While a transaction holds the outbox, a count of its rows waits for it: a probe
+    // or a scrape that counts would hang until the lock is released.
+    let mut lock = app.pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE outbox IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let patience = std::time::Duration::from_secs(10);
+    let ready = tokio::time::timeout(patience, app.get_json("/readyz", None))
+        .await
+        .expect("/readyz waited for a count of the outbox");
+    assert_eq!(ready["details"]["outbox_backlog"], 1);
+    let metrics = tokio::time::timeout(patience, metric(&app, "registrar_outbox_backlog"))
+        .await
+        .expect("/metrics waited for a count of the outbox");
+    assert_eq!(metrics, 1);
+    lock.rollback().await.unwrap();
+    app.stop().await;
+}
