@@ -9,3 +9,4 @@ pub mod retention;
 pub mod rule_cache;
 pub mod schedule;
 pub mod student_locks;
+pub mod swap;

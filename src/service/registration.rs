@@ -15,7 +15,6 @@
 //! Section-level decisions (seats, waitlist) belong to the section actors; this service
 //! never decides a seat itself.
 
-use super::idempotency::part_of;
 use super::rule_cache::RuleCache;
 use super::student_locks::StudentLocks;
 use crate::resources::SectionFacts;
@@ -28,7 +27,6 @@ use registrar_actors::{
 use sqlx::PgPool;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 use uuid::Uuid;
 
 /// Why a registration request was not carried out.
@@ -72,19 +70,6 @@ pub struct SeatRequest {
     pub request: RequestId,
 }
 
-/// A swap: leave `drop` only if a seat in `add` is taken.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Swap {
-    /// The student.
-    pub student: Uuid,
-    /// The section to leave.
-    pub drop: Uuid,
-    /// The section to join (a seat, not a waitlist place).
-    pub add: Uuid,
-    /// The request (its parts get ids derived from it).
-    pub request: RequestId,
-}
-
 /// An accepted enroll.
 #[derive(Clone, Debug)]
 pub enum Enrolled {
@@ -112,9 +97,9 @@ pub struct RegistrationService {
     pub(super) pool: PgPool,
     registry: Arc<SectionRegistry>,
     /// The student rules' inputs.
-    cache: RuleCache,
+    pub(super) cache: RuleCache,
     /// One student's requests at a time.
-    locks: StudentLocks,
+    pub(super) locks: StudentLocks,
     /// Group-committed audit rows of rule refusals.
     refusals: audit::RefusalLog,
 }
@@ -190,7 +175,7 @@ impl RegistrationService {
     }
 
     /// Load the student and check the rules for taking `target` (dropping `replacing`).
-    async fn check_rules(
+    pub(super) async fn check_rules(
         &self,
         student: Uuid,
         target: &SectionFacts,
@@ -267,7 +252,10 @@ impl RegistrationService {
     /// Run `work` in a task of its own and wait for it at most the call timeout. The task
     /// runs to its end whatever the caller does, so a student's lock taken inside it is
     /// held until the section actor has answered (see the module docs).
-    async fn detached<T, F, Fut>(self: &Arc<Self>, work: F) -> Result<T, RegistrationError>
+    pub(super) async fn detached<T, F, Fut>(
+        self: &Arc<Self>,
+        work: F,
+    ) -> Result<T, RegistrationError>
     where
         T: Send + 'static,
         F: FnOnce(Arc<Self>) -> Fut,
@@ -297,7 +285,7 @@ impl RegistrationService {
     }
 
     /// A seat, or with `seat_only` false a waitlist place if the section is full.
-    async fn enroll_in_actor(
+    pub(super) async fn enroll_in_actor(
         &self,
         r: SeatRequest,
         seat_only: bool,
@@ -314,7 +302,7 @@ impl RegistrationService {
         }
     }
 
-    async fn drop_in_actor(&self, r: SeatRequest) -> Result<Dropped, RegistrationError> {
+    pub(super) async fn drop_in_actor(&self, r: SeatRequest) -> Result<Dropped, RegistrationError> {
         let command = Command::Drop {
             student: StudentId(r.student),
             request: r.request,
@@ -325,68 +313,6 @@ impl RegistrationService {
             }),
             (other, _) => unreachable_outcome(other),
         }
-    }
-
-    /// Take a seat in `add` and, only if that succeeded, leave `drop`.
-    ///
-    /// The add asks for a seat only (no waitlisting); the student holds both seats for the
-    /// moment between the two commits. Should the drop then fail (store down), the add is
-    /// undone, so the student ends with exactly one of the two.
-    pub async fn swap(
-        self: &Arc<Self>,
-        swap: Swap,
-    ) -> Result<(Enrolled, Dropped), RegistrationError> {
-        self.detached(move |this: Arc<Self>| async move {
-            this.locks
-                .serialized(swap.student, async || {
-                    let result = this.swap_locked(swap).await;
-                    // Two sections, maybe an undo: read the database next time.
-                    this.cache.invalidate_student(swap.student);
-                    result
-                })
-                .await
-        })
-        .await
-    }
-
-    async fn swap_locked(&self, swap: Swap) -> Result<(Enrolled, Dropped), RegistrationError> {
-        let Swap {
-            student,
-            drop,
-            add,
-            request,
-        } = swap;
-        let target = self.facts(add).await?;
-        self.facts(drop).await?;
-        let active = self
-            .check_rules(student, &target, Some(drop), request)
-            .await?;
-        if !active.contains(&drop) {
-            return Err(Refusal::NotEnrolled.into());
-        }
-        let part = |section, name| SeatRequest {
-            student,
-            section,
-            request: part_of(request, name),
-        };
-        let enrolled = self.enroll_in_actor(part(add, "add"), true).await?;
-        let mut last = None;
-        for attempt in 0..3u64 {
-            match self.drop_in_actor(part(drop, "drop")).await {
-                Ok(dropped) => return Ok((enrolled, dropped)),
-                Err(e) => last = Some(e),
-            }
-            tokio::time::sleep(Duration::from_millis(50 * (attempt + 1))).await;
-        }
-        tracing::error!(%student, %add, %drop, "swap: drop failed after add; undoing the add");
-        if let Err(e) = self.drop_in_actor(part(add, "undo")).await {
-            tracing::error!(%student, %add, error = %e, "swap: undo failed; student holds both sections");
-        }
-        Err(
-            last.unwrap_or(RegistrationError::Call(CallError::Unavailable(
-                "swap".into(),
-            ))),
-        )
     }
 
     /// Change a section's capacity (admin); returns the promoted students.

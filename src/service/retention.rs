@@ -7,44 +7,18 @@
 use crate::backoff::Backoff;
 use crate::config::RetentionSettings;
 use crate::shutdown::Shutdown;
-use crate::store::{DbResult, retention};
-use chrono::{DateTime, TimeDelta, Utc};
+use crate::store::DbResult;
+use crate::store::retention::{self, PrunedTable};
+use chrono::{TimeDelta, Utc};
 use sqlx::PgPool;
 use std::time::Duration;
 
-/// The pruned tables.
-#[derive(Clone, Copy, Debug)]
-enum Table {
-    Outbox,
-    Attempts,
-    IdempotencyKeys,
-}
-
-impl Table {
-    const ALL: [Table; 3] = [Table::Outbox, Table::Attempts, Table::IdempotencyKeys];
-
-    fn name(self) -> &'static str {
-        match self {
-            Table::Outbox => "outbox",
-            Table::Attempts => "registration_attempts",
-            Table::IdempotencyKeys => "idempotency_keys",
-        }
-    }
-
-    fn retention_hours(self, s: &RetentionSettings) -> u64 {
-        match self {
-            Table::Outbox => s.outbox_retention_hours,
-            Table::Attempts => s.attempts_retention_hours,
-            Table::IdempotencyKeys => s.idempotency_retention_hours,
-        }
-    }
-
-    async fn prune(self, pool: &PgPool, cutoff: DateTime<Utc>, batch: i64) -> DbResult<u64> {
-        match self {
-            Table::Outbox => retention::prune_outbox(pool, cutoff, batch).await,
-            Table::Attempts => retention::prune_attempts(pool, cutoff, batch).await,
-            Table::IdempotencyKeys => retention::prune_idempotency_keys(pool, cutoff, batch).await,
-        }
+/// How long `table`'s rows are kept, in hours (0: forever).
+fn retention_hours(table: PrunedTable, s: &RetentionSettings) -> u64 {
+    match table {
+        PrunedTable::Outbox => s.outbox_retention_hours,
+        PrunedTable::Attempts => s.attempts_retention_hours,
+        PrunedTable::IdempotencyKeys => s.idempotency_retention_hours,
     }
 }
 
@@ -84,8 +58,8 @@ impl Pruner {
     /// One round over every table; stops early on shutdown.
     async fn round(&self, shutdown: &Shutdown) -> DbResult<()> {
         let batch = i64::from(self.settings.prune_batch.max(1));
-        for table in Table::ALL {
-            let hours = table.retention_hours(&self.settings);
+        for table in PrunedTable::ALL {
+            let hours = retention_hours(table, &self.settings);
             if hours == 0 {
                 continue;
             }
@@ -102,7 +76,7 @@ impl Pruner {
                 if shutdown.is_shutdown() {
                     return Ok(());
                 }
-                let n = table.prune(&self.pool, cutoff, batch).await?;
+                let n = retention::prune(&self.pool, table, cutoff, batch).await?;
                 deleted += n;
                 if n < batch as u64 {
                     break;

@@ -8,8 +8,7 @@ use crate::proxy::{Proxy, target_of};
 use fred::prelude::*;
 use futures_util::StreamExt;
 use futures_util::future::join_all;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
-use lapin::types::FieldTable;
+use lapin::options::BasicAckOptions;
 use registrar_actors::{Counts, SectionId};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -21,41 +20,7 @@ use uuid::Uuid;
 
 /// Collects every message published to `exchange` into a shared list.
 async fn collect_events(exchange: &str) -> Arc<Mutex<Vec<Value>>> {
-    let link = registrar::events::amqp::connect(&amqp_url(), exchange)
-        .await
-        .expect("broker");
-    let queue = link
-        .channel
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    link.channel
-        .queue_bind(
-            queue.name().clone(),
-            exchange.into(),
-            "#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    let mut consumer = link
-        .channel
-        .basic_consume(
-            queue.name().clone(),
-            "test".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let (link, mut consumer) = subscribe_events(exchange).await;
     let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
     let out = seen.clone();
     tokio::spawn(async move {

@@ -505,3 +505,43 @@ impl EventStream {
         self.body.next().await.is_none_or(|c| c.is_err())
     }
 }
+
+/// A consumer of every message published to `exchange` (an exclusive, server-named queue
+/// bound with `#`), with the link that must outlive it.
+pub async fn subscribe_events(exchange: &str) -> (registrar::events::amqp::Link, lapin::Consumer) {
+    use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+    use lapin::types::FieldTable;
+    let link = registrar::events::amqp::connect(&amqp_url(), exchange)
+        .await
+        .expect("broker");
+    let options = QueueDeclareOptions {
+        exclusive: true,
+        ..Default::default()
+    };
+    let queue = (link.channel)
+        .queue_declare("".into(), options, FieldTable::default())
+        .await
+        .unwrap();
+    let bind = QueueBindOptions::default();
+    (link.channel)
+        .queue_bind(
+            queue.name().clone(),
+            exchange.into(),
+            "#".into(),
+            bind,
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let consume = BasicConsumeOptions::default();
+    let consumer = (link.channel)
+        .basic_consume(
+            queue.name().clone(),
+            "test".into(),
+            consume,
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    (link, consumer)
+}

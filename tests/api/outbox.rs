@@ -5,8 +5,7 @@
 use crate::helpers::*;
 use chrono::Utc;
 use futures_util::StreamExt;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
-use lapin::types::FieldTable;
+use lapin::options::BasicAckOptions;
 use registrar::store::sections::PgSectionStore;
 use registrar_actors::ledger::{Change, ChangeKind, Counts, Outcome, Placement};
 use registrar_actors::{AttemptRecord, CommitBatch, RequestId, SectionId, SectionStore, StudentId};
@@ -149,41 +148,7 @@ async fn an_unroutable_event_stays_in_the_outbox_until_a_queue_is_bound() {
 
     // Once a queue is bound, the retry delivers it.
     let exchange = &app.settings.events.events_exchange;
-    let link = registrar::events::amqp::connect(&amqp_url(), exchange)
-        .await
-        .unwrap();
-    let queue = format!("{}.late-consumer", app.settings.events.queue_prefix);
-    link.channel
-        .queue_declare(
-            queue.as_str().into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    link.channel
-        .queue_bind(
-            queue.as_str().into(),
-            exchange.as_str().into(),
-            "#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    let mut deliveries = link
-        .channel
-        .basic_consume(
-            queue.as_str().into(),
-            "test".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let (_link, mut deliveries) = subscribe_events(exchange).await;
     let delivery = tokio::time::timeout(std::time::Duration::from_secs(20), deliveries.next())
         .await
         .expect("the event arrives once a queue is bound")

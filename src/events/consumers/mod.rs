@@ -20,11 +20,14 @@
 //!
 //! Also the operators' `registrar events tail`, which prints events as they arrive.
 
+mod apply;
+
+pub use apply::apply;
+
 use super::amqp;
-use super::payload::{Event, EventKind};
+use super::payload::Event;
 use crate::backoff::Backoff;
 use crate::shutdown::Shutdown;
-use chrono::{DurationRound, TimeDelta};
 use futures_util::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{
@@ -33,7 +36,7 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, ExchangeKind};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::PgPool;
 use std::collections::HashMap;
 use std::time::Duration;
 use uuid::Uuid;
@@ -293,121 +296,6 @@ async fn handle(
             Ok(())
         }
     }
-}
-
-/// Apply `event` once; false if it had been applied before.
-pub async fn apply(kind: ConsumerKind, pool: &PgPool, event: &Event) -> Result<bool, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    let fresh = sqlx::query(
-        "INSERT INTO consumed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-    )
-    .bind(kind.name())
-    .bind(event.event_id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
-    if fresh {
-        match kind {
-            ConsumerKind::Notify => notify(&mut tx, event).await?,
-            ConsumerKind::Analytics => analytics(&mut tx, event).await?,
-        }
-    }
-    tx.commit().await?;
-    Ok(fresh)
-}
-
-async fn notify(tx: &mut Transaction<'_, Postgres>, e: &Event) -> Result<(), sqlx::Error> {
-    let Some(student) = e.student_id else {
-        return Ok(());
-    };
-    let label: Option<String> =
-        sqlx::query_scalar("SELECT course_code || '-' || section_code FROM sections WHERE id = $1")
-            .bind(e.section_id)
-            .fetch_optional(&mut **tx)
-            .await?;
-    let label = label.unwrap_or_else(|| e.section_id.to_string());
-    let (kind, message) = match e.kind {
-        EventKind::EnrollmentCreated => ("enrolled", format!("Enrolled in {label}")),
-        EventKind::WaitlistAdded => match e.position {
-            Some(p) => (
-                "waitlisted",
-                format!("Waitlisted for {label} at position {p}"),
-            ),
-            None => ("waitlisted", format!("Waitlisted for {label}")),
-        },
-        EventKind::WaitlistPromoted => {
-            ("promoted", format!("Promoted from the waitlist to {label}"))
-        }
-        EventKind::EnrollmentDropped => ("dropped", format!("Dropped {label}")),
-        EventKind::CapacityChanged => return Ok(()),
-    };
-    sqlx::query(
-        "INSERT INTO notifications (student_id, event_id, kind, message, section_id, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
-    )
-    .bind(student)
-    .bind(e.event_id)
-    .bind(kind)
-    .bind(message)
-    .bind(e.section_id)
-    .bind(e.occurred_at)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-async fn analytics(tx: &mut Transaction<'_, Postgres>, e: &Event) -> Result<(), sqlx::Error> {
-    let Some(term): Option<Uuid> = sqlx::query_scalar("SELECT term_id FROM sections WHERE id = $1")
-        .bind(e.section_id)
-        .fetch_optional(&mut **tx)
-        .await?
-    else {
-        return Ok(());
-    };
-    let column = match e.kind {
-        EventKind::EnrollmentCreated => "enrolled",
-        EventKind::WaitlistAdded => "waitlisted",
-        EventKind::EnrollmentDropped => "dropped",
-        EventKind::WaitlistPromoted => "promoted",
-        EventKind::CapacityChanged => return Ok(()),
-    };
-    let takes_seat = matches!(column, "enrolled" | "promoted");
-    let filled = takes_seat && e.capacity > 0 && e.seats_taken >= e.capacity;
-    sqlx::query(
-        "INSERT INTO section_stats (section_id, term_id, enrolled, waitlisted, dropped, promoted, first_event_at, filled_at)
-         VALUES ($1, $2, ($3 = 'enrolled')::int, ($3 = 'waitlisted')::int, ($3 = 'dropped')::int, ($3 = 'promoted')::int, $4,
-                 CASE WHEN $5 THEN $4 END)
-         ON CONFLICT (section_id) DO UPDATE SET
-             enrolled = section_stats.enrolled + ($3 = 'enrolled')::int,
-             waitlisted = section_stats.waitlisted + ($3 = 'waitlisted')::int,
-             dropped = section_stats.dropped + ($3 = 'dropped')::int,
-             promoted = section_stats.promoted + ($3 = 'promoted')::int,
-             first_event_at = LEAST(section_stats.first_event_at, EXCLUDED.first_event_at),
-             filled_at = COALESCE(section_stats.filled_at, EXCLUDED.filled_at)",
-    )
-    .bind(e.section_id)
-    .bind(term)
-    .bind(column)
-    .bind(e.occurred_at)
-    .bind(filled)
-    .execute(&mut **tx)
-    .await?;
-    if takes_seat {
-        let minute = e
-            .occurred_at
-            .duration_trunc(TimeDelta::minutes(1))
-            .unwrap_or(e.occurred_at);
-        sqlx::query(
-            "INSERT INTO enrollment_minutes (term_id, minute, enrolled) VALUES ($1, $2, 1)
-             ON CONFLICT (term_id, minute) DO UPDATE SET enrolled = enrollment_minutes.enrolled + 1",
-        )
-        .bind(term)
-        .bind(minute)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
 }
 
 /// Print every event on `exchange` matching `binding` until `shutdown` (operators' tail).
