@@ -69,6 +69,19 @@ pub struct HttpSettings {
     pub rate_limit_burst: u32,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Password hashes (argon2, ~19 MiB each) computed at once by logins; `0` means twice
+    /// the cores. Bounds the memory a login flood can take.
+    pub login_max_concurrent_hashes: usize,
+    /// Logins that may wait for a hashing slot; beyond it, 503 `overloaded` at once.
+    pub login_max_queued_hashes: usize,
+    /// Failed logins allowed per username within `login_failure_window_secs`; `0` turns
+    /// the limit off.
+    pub login_max_failures_per_user: u32,
+    /// Failed logins allowed per client address (the TCP peer: a proxy's address behind a
+    /// proxy) within `login_failure_window_secs`; `0` turns the limit off.
+    pub login_max_failures_per_address: u32,
+    /// Window over which the failure allowances refill.
+    pub login_failure_window_secs: u64,
 }
 
 impl Default for HttpSettings {
@@ -80,6 +93,11 @@ impl Default for HttpSettings {
             rate_limit_per_sec: 20,
             rate_limit_burst: 40,
             max_body_bytes: 16 * 1024,
+            login_max_concurrent_hashes: 0,
+            login_max_queued_hashes: 128,
+            login_max_failures_per_user: 10,
+            login_max_failures_per_address: 300,
+            login_failure_window_secs: 300,
         }
     }
 }

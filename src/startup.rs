@@ -11,6 +11,7 @@ use crate::http::{self, AppState};
 use crate::mirror::{MirrorError, SeatMirror};
 use crate::service::auth::TokenKeys;
 use crate::service::feed::SeatFeed;
+use crate::service::login_guard::LoginGuard;
 use crate::service::registration::RegistrationService;
 use crate::shutdown::ShutdownTrigger;
 use crate::store::{
@@ -125,8 +126,10 @@ impl Application {
             settings.http.rate_limit_per_sec,
             settings.http.rate_limit_burst,
         ));
+        let login_guard = Arc::new(LoginGuard::new(&settings.http));
         let state = AppState {
             pool,
+            login_guard,
             settings: Arc::new(settings),
             tokens,
             registration,
@@ -216,6 +219,7 @@ impl Application {
                 loop {
                     tick.tick().await;
                     state.limiter.prune();
+                    state.login_guard.prune();
                     state.feed.prune();
                 }
             }
@@ -227,7 +231,9 @@ impl Application {
             // Live seat streams never end on their own; end them so shutdown can finish.
             feed.close();
         };
-        let result = axum::serve(self.listener, http::app(state.clone()))
+        // With the peer address of each connection: login limits failures per client.
+        let app = http::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let result = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
         housekeeping.abort();

@@ -69,7 +69,8 @@ impl TokenKeys {
     }
 }
 
-/// Hash a password with argon2id's default (strong) parameters.
+/// Hash a password with argon2id's default (strong) parameters: every account but the
+/// seeded demo students has one of these, and so does [`dummy_hash`].
 pub fn hash_password(password: &str) -> String {
     hash_with(Argon2::default(), password)
 }
@@ -93,6 +94,14 @@ fn hash_with(argon: Argon2<'_>, password: &str) -> String {
         .to_string()
 }
 
+/// The hash login verifies against when the username is unknown, so that an unknown user
+/// costs exactly what a wrong password costs.
+pub fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| hash_password("no account has this password"));
+    &DUMMY
+}
+
 /// Check `password` against a PHC hash (parameters come from the hash).
 pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
@@ -114,6 +123,22 @@ mod tests {
         assert!(verify_password("demo", &h));
         assert!(!verify_password("Demo", &h));
         assert!(!verify_password("demo", "not a hash"));
+    }
+
+    /// The argon2 parameters (algorithm, version, m/t/p) of a PHC hash.
+    fn parameters(hash: &str) -> String {
+        let parsed = PasswordHash::new(hash).expect("a PHC hash");
+        format!(
+            "{} v{:?} {}",
+            parsed.algorithm, parsed.version, parsed.params
+        )
+    }
+
+    #[test]
+    fn an_unknown_user_is_checked_against_an_account_hash() {
+        // Login answers an unknown user by verifying against the dummy hash: it must take
+        // exactly the work of a real account's hash, or timing tells the two apart.
+        assert_eq!(parameters(dummy_hash()), parameters(&hash_password("x")));
     }
 
     #[test]

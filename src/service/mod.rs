@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod feed;
 pub mod idempotency;
+pub mod login_guard;
 pub mod registration;
 pub mod rule_cache;
 pub mod student_locks;

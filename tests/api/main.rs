@@ -9,6 +9,7 @@ mod flood;
 mod group_commit;
 mod helpers;
 mod input_errors;
+mod login_limits;
 mod proxy;
 mod registration_rules;
 mod restart;
