@@ -178,6 +178,7 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<ExitCod
             tracing::info!("migrations applied");
         }
         Command::Serve => {
+            crate::startup::check_signing_secret(&settings)?;
             Application::migrate(&settings).await?;
             let app = Application::build(settings).await?;
             println!("registrar listening on http://{}", app.address());

@@ -59,8 +59,12 @@ pub struct HttpSettings {
     /// Address the HTTP server binds; port 0 picks a free port.
     pub listen: String,
     /// HMAC secret signing access tokens; every node of a cluster needs the same one.
-    /// Empty means "generate one at start" (tokens then die with the process).
+    /// `serve` refuses to start when it is empty, shorter than 32 bytes or a value shipped
+    /// in this repository, unless `dev_mode` is on.
     pub jwt_secret: String,
+    /// Development mode: a missing or weak `jwt_secret` is accepted with a loud warning (a
+    /// missing one is generated per process, so tokens die with it). Never in production.
+    pub dev_mode: bool,
     /// Access token lifetime.
     pub token_ttl_secs: u64,
     /// Sustained requests per second per authenticated user on registration routes.
@@ -93,6 +97,7 @@ impl Default for HttpSettings {
             rate_limit_per_sec: 20,
             rate_limit_burst: 40,
             max_body_bytes: 16 * 1024,
+            dev_mode: false,
             login_max_concurrent_hashes: 0,
             login_max_queued_hashes: 128,
             login_max_failures_per_user: 10,

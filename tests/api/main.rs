@@ -9,6 +9,7 @@ mod flood;
 mod group_commit;
 mod helpers;
 mod input_errors;
+mod jwt_secret;
 mod login_limits;
 mod proxy;
 mod registration_rules;
