@@ -276,7 +276,10 @@ mod tests {
         drop(guard.attempt("bob", addr).unwrap());
         assert_eq!(guard.check("bob", addr), Err(LoginRefusal::RateLimited(30)));
         assert!(guard.attempt("bob", addr).is_err());
-        assert!(guard.check("alice", addr).is_ok(), "allowances are per username");
+        assert!(
+            guard.check("alice", addr).is_ok(),
+            "allowances are per username"
+        );
     }
 
     #[test]
@@ -286,7 +289,11 @@ mod tests {
         let b: IpAddr = "2001:db8::ffff:2".parse().unwrap();
         drop(guard.attempt("x", Some(a)).unwrap());
         assert!(guard.check("y", Some(b)).is_err());
-        assert!(guard.check("y", Some("2001:db9::1".parse().unwrap())).is_ok());
+        assert!(
+            guard
+                .check("y", Some("2001:db9::1".parse().unwrap()))
+                .is_ok()
+        );
     }
 
     #[tokio::test]

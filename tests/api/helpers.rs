@@ -39,8 +39,7 @@ fn database_url(name: &str) -> String {
 
 /// The token secret of every test node: random per test run, so no secret that works
 /// against a real node is written down in the repository.
-pub static SECRET: LazyLock<String> =
-    LazyLock::new(registrar::service::auth::generated_secret);
+pub static SECRET: LazyLock<String> = LazyLock::new(registrar::service::auth::generated_secret);
 pub static DEMO_HASH: LazyLock<String> = LazyLock::new(|| hash_demo_password("password1"));
 
 /// A running server on its own database.

@@ -44,8 +44,12 @@ async fn a_node_refuses_a_missing_short_or_shipped_secret_unless_in_dev_mode() {
         .await
         .expect("a 32-byte secret");
     // Development mode accepts a missing secret (one is generated) and a weak one.
-    build(&database, "", true).await.expect("dev mode, no secret");
-    build(&database, "x", true).await.expect("dev mode, weak secret");
+    build(&database, "", true)
+        .await
+        .expect("dev mode, no secret");
+    build(&database, "x", true)
+        .await
+        .expect("dev mode, weak secret");
 }
 
 #[tokio::test]
@@ -70,20 +74,35 @@ async fn tokens_for_another_issuer_or_audience_are_refused() {
     };
     let schedule = "/api/v1/students/me/schedule";
     let good = token(Some("registrar"), Some("registrar-api"));
-    assert_eq!(app.get(schedule, Some(&good)).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get(schedule, Some(&good)).await.status(),
+        StatusCode::OK
+    );
     // The login route's own tokens carry them too.
     assert_eq!(
-        app.get(schedule, Some(&app.token(sid, registrar::resources::Role::Student)))
-            .await
-            .status(),
+        app.get(
+            schedule,
+            Some(&app.token(sid, registrar::resources::Role::Student))
+        )
+        .await
+        .status(),
         StatusCode::OK
     );
     let bad = [
-        ("wrong audience", token(Some("registrar"), Some("billing-api"))),
-        ("wrong issuer", token(Some("someone-else"), Some("registrar-api"))),
+        (
+            "wrong audience",
+            token(Some("registrar"), Some("billing-api")),
+        ),
+        (
+            "wrong issuer",
+            token(Some("someone-else"), Some("registrar-api")),
+        ),
         ("no audience", token(Some("registrar"), None)),
         ("no issuer", token(None, Some("registrar-api"))),
-        ("wrong issuer, no audience", token(Some("someone-else"), None)),
+        (
+            "wrong issuer, no audience",
+            token(Some("someone-else"), None),
+        ),
         ("neither", token(None, None)),
     ];
     for (what, t) in bad {

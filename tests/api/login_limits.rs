@@ -60,7 +60,11 @@ async fn failed_logins_are_limited_per_username_while_others_still_log_in() {
     // The fourth guess is refused before any password check, and so is the right password:
     // otherwise a guesser would learn it from the one answer that is not a 429.
     expect_rate_limited("4th guess", login(&app, "victim", "guess").await).await;
-    expect_rate_limited("right password", login(&app, "victim", "victim password").await).await;
+    expect_rate_limited(
+        "right password",
+        login(&app, "victim", "victim password").await,
+    )
+    .await;
 
     // Unknown usernames are limited the same way (nothing tells them apart).
     for _ in 0..3 {
@@ -142,7 +146,10 @@ async fn a_login_flood_beyond_the_hashing_bound_is_shed_as_overloaded() {
             other => panic!("unexpected {other}: {body}"),
         }
     }
-    assert!(overloaded > 0, "48 concurrent logins through 1 hashing slot: none shed");
+    assert!(
+        overloaded > 0,
+        "48 concurrent logins through 1 hashing slot: none shed"
+    );
     assert!(ok > 0, "no login got through: {answers:?}");
 
     // The node has recovered: a login on its own passes.
