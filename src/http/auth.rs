@@ -6,10 +6,8 @@
 
 use super::AppState;
 use super::error::ApiError;
-use super::error::ErrorCode;
 use super::extract::{ApiJson, ClientAddr};
 use crate::service::auth::{dummy_hash, verify_password};
-use crate::service::login_guard::LoginRefusal;
 use crate::store::students;
 use axum::extract::State;
 use axum::routing::post;
@@ -41,21 +39,6 @@ pub struct TokenResponse {
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/auth/login", post(login))
-}
-
-impl From<LoginRefusal> for ApiError {
-    fn from(r: LoginRefusal) -> Self {
-        match r {
-            LoginRefusal::RateLimited(secs) => {
-                ApiError::new(ErrorCode::RateLimited, r.to_string()).retry_after(secs)
-            }
-            LoginRefusal::Overloaded => ApiError::new(
-                ErrorCode::Overloaded,
-                "too many logins in progress; retry shortly",
-            )
-            .retry_after(1),
-        }
-    }
 }
 
 /// Log in.
