@@ -78,7 +78,10 @@ export REGISTRAR_DATABASE_URL="$DB_URL"
 export REGISTRAR_LISTEN=127.0.0.1:0
 export REGISTRAR_RATE_LIMIT_PER_SEC=0
 export REGISTRAR_LOG="${REGISTRAR_LOG:-warn}"
-export REGISTRAR_JWT_SECRET="${REGISTRAR_JWT_SECRET:-flash-bench-secret}"
+# A throwaway token secret for this run (the server refuses short or published ones).
+export REGISTRAR_JWT_SECRET="${REGISTRAR_JWT_SECRET:-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
+# Every user logs in at once: let logins wait for a hashing slot rather than get 503.
+export REGISTRAR_LOGIN_MAX_QUEUED_HASHES="${REGISTRAR_LOGIN_MAX_QUEUED_HASHES:-100000}"
 export REGISTRAR_DEMO_PASSWORD="${REGISTRAR_DEMO_PASSWORD:-demo}"
 export REGISTRAR_ADMIN_PASSWORD="${REGISTRAR_ADMIN_PASSWORD:-admin-bench}"
 export REGISTRAR_OPERATOR_PASSWORD="${REGISTRAR_OPERATOR_PASSWORD:-operator-bench}"

@@ -1,15 +1,17 @@
-//! The `registrar` command line: `serve`, `migrate`, `seed`, the event consumers
-//! (`notify`, `analytics`), `events tail` and `mirror rebuild`. Errors are printed and turned
+//! The `registrar` command line: `serve`, `migrate`, `seed`, `admin create`, the event
+//! consumers (`notify`, `analytics`), `events tail` and `mirror rebuild`. Errors are printed and turned
 //! into a non-zero exit status here, so `main` stays one line.
 
 use crate::config::{RuntimeSettings, Settings};
 use crate::events::consumers::{self, ConsumerConfig, ConsumerKind};
 use crate::mirror::SeatMirror;
+use crate::resources::{NewStudent, Role, is_username};
 use crate::service::auth::{hash_demo_password, hash_password};
 use crate::shutdown::{Shutdown, ShutdownTrigger};
 use crate::startup::Application;
+use crate::store::students;
 use crate::store::{self, seed};
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -43,6 +45,12 @@ pub enum Command {
         /// Wipe existing data first.
         #[arg(long)]
         reset: bool,
+    },
+    /// Staff accounts (without the demo data `seed` brings).
+    Admin {
+        /// What to do.
+        #[command(subcommand)]
+        command: AdminCommand,
     },
     /// Run the `notify` consumer (student notifications) until ctrl-c.
     Notify,
@@ -78,6 +86,112 @@ pub enum EventsCommand {
         #[arg(long, default_value = "#")]
         binding: String,
     },
+}
+
+/// `registrar admin ...`
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Create a staff account. The password is read from REGISTRAR_ADMIN_CREATE_PASSWORD
+    /// or, when that is unset, as one line on stdin; never from the command line, where
+    /// other users of the machine could read it.
+    Create {
+        /// Login name: 1-64 of a-z 0-9 _ . -
+        #[arg(long)]
+        username: String,
+        /// The account's role.
+        #[arg(long, value_enum, default_value_t = StaffRole::Admin)]
+        role: StaffRole,
+    },
+}
+
+/// A role `admin create` gives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StaffRole {
+    /// Manages the catalog and accounts.
+    Admin,
+    /// Runs the cluster.
+    Operator,
+}
+
+/// Shortest password `admin create` accepts, in characters.
+pub const MIN_STAFF_PASSWORD_CHARS: usize = 12;
+
+/// The environment variable `admin create` reads the password from.
+pub const ADMIN_CREATE_PASSWORD_VAR: &str = "REGISTRAR_ADMIN_CREATE_PASSWORD";
+
+/// The new account's password: the environment variable if set, else one line of stdin.
+fn staff_password() -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if let Ok(password) = std::env::var(ADMIN_CREATE_PASSWORD_VAR)
+        && !password.is_empty()
+    {
+        return Ok(password);
+    }
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("password (at least {MIN_STAFF_PASSWORD_CHARS} characters; echoed): ");
+        std::io::stderr().flush()?;
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// `registrar admin create`: a staff account with a strong hash; refuses short passwords
+/// and usernames that exist.
+async fn create_staff(
+    settings: &Settings,
+    username: String,
+    role: StaffRole,
+) -> anyhow::Result<()> {
+    if !is_username(&username) {
+        anyhow::bail!("bad username `{username}`: use 1-64 of a-z, 0-9, '_', '.', '-'");
+    }
+    let password = staff_password()?;
+    let chars = password.chars().count();
+    if chars < MIN_STAFF_PASSWORD_CHARS {
+        anyhow::bail!(
+            "the password has {chars} characters; staff accounts need at least {MIN_STAFF_PASSWORD_CHARS} \
+             (give it on stdin or in {ADMIN_CREATE_PASSWORD_VAR})"
+        );
+    }
+    if password.len() > 256 {
+        anyhow::bail!("the password is longer than 256 bytes");
+    }
+    let pool = store::connect(&settings.database.database_url, 2).await?;
+    store::migrate(&pool).await?;
+    if students::credentials(&pool, &username).await?.is_some() {
+        anyhow::bail!("an account `{username}` already exists; nothing was changed");
+    }
+    let role = match role {
+        StaffRole::Admin => Role::Admin,
+        StaffRole::Operator => Role::Operator,
+    };
+    let hash = tokio::task::spawn_blocking(move || hash_password(&password)).await?;
+    let account = NewStudent {
+        username: username.clone(),
+        password: String::new(),
+        standing: None,
+        max_credits: 0,
+        completed_courses: Vec::new(),
+        role,
+    };
+    let created = match students::create(&pool, &account, &hash).await {
+        Ok(created) => created,
+        // Created by someone else since the check above.
+        Err(store::DbError::Duplicate(_)) => {
+            anyhow::bail!("an account `{username}` already exists; nothing was changed")
+        }
+        Err(e) => return Err(e.into()),
+    };
+    pool.close().await;
+    println!(
+        "created {} account `{}` ({})",
+        role.as_str(),
+        created.username,
+        created.id
+    );
+    Ok(())
 }
 
 /// `registrar mirror ...`
@@ -175,11 +289,15 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<ExitCod
             };
             return Ok(crate::verify::run(options).await?);
         }
+        Command::Admin {
+            command: AdminCommand::Create { username, role },
+        } => create_staff(&settings, username, role).await?,
         Command::Migrate => {
             Application::migrate(&settings).await?;
             tracing::info!("migrations applied");
         }
         Command::Serve => {
+            crate::startup::check_signing_secret(&settings)?;
             Application::migrate(&settings).await?;
             let app = Application::build(settings).await?;
             println!("registrar listening on http://{}", app.address());

@@ -65,8 +65,12 @@ pub struct HttpSettings {
     /// Address the HTTP server binds; port 0 picks a free port.
     pub listen: String,
     /// HMAC secret signing access tokens; every node of a cluster needs the same one.
-    /// Empty means "generate one at start" (tokens then die with the process).
+    /// `serve` refuses to start when it is empty, shorter than 32 bytes or a value shipped
+    /// in this repository, unless `dev_mode` is on.
     pub jwt_secret: String,
+    /// Development mode: a missing or weak `jwt_secret` is accepted with a loud warning (a
+    /// missing one is generated per process, so tokens die with it). Never in production.
+    pub dev_mode: bool,
     /// Access token lifetime.
     pub token_ttl_secs: u64,
     /// Sustained requests per second per authenticated user on registration routes.
@@ -84,6 +88,19 @@ pub struct HttpSettings {
     /// (see [`Settings::request_timeout`]), so a registration call gets its own
     /// `decision_pending` first.
     pub request_timeout_ms: u64,
+    /// Password hashes (argon2, ~19 MiB each) computed at once by logins; `0` means twice
+    /// the cores. Bounds the memory a login flood can take.
+    pub login_max_concurrent_hashes: usize,
+    /// Logins that may wait for a hashing slot; beyond it, 503 `overloaded` at once.
+    pub login_max_queued_hashes: usize,
+    /// Failed logins allowed per username within `login_failure_window_secs`; `0` turns
+    /// the limit off.
+    pub login_max_failures_per_user: u32,
+    /// Failed logins allowed per client address (the TCP peer: a proxy's address behind a
+    /// proxy) within `login_failure_window_secs`; `0` turns the limit off.
+    pub login_max_failures_per_address: u32,
+    /// Window over which the failure allowances refill.
+    pub login_failure_window_secs: u64,
 }
 
 impl Default for HttpSettings {
@@ -97,6 +114,12 @@ impl Default for HttpSettings {
             max_body_bytes: 16 * 1024,
             sse_max_subscribers: 10_000,
             request_timeout_ms: 30_000,
+            dev_mode: false,
+            login_max_concurrent_hashes: 0,
+            login_max_queued_hashes: 128,
+            login_max_failures_per_user: 10,
+            login_max_failures_per_address: 300,
+            login_failure_window_secs: 300,
         }
     }
 }

@@ -9,8 +9,9 @@ use crate::events::consumers::{self, ConsumerConfig, ConsumerKind};
 use crate::events::relay::{BacklogGauge, OutboxRelay, RelayStats};
 use crate::http::{self, AppState};
 use crate::mirror::{MirrorError, SeatMirror};
-use crate::service::auth::TokenKeys;
+use crate::service::auth::{TokenKeys, WeakSecret, check_secret, generated_secret};
 use crate::service::feed::SeatFeed;
+use crate::service::login_guard::LoginGuard;
 use crate::service::registration::RegistrationService;
 use crate::service::retention::Pruner;
 use crate::shutdown::ShutdownTrigger;
@@ -41,6 +42,47 @@ pub enum StartupError {
     /// The Redis URL is unusable.
     #[error("redis mirror: {0}")]
     Mirror(#[from] MirrorError),
+    /// The token secret is missing or weak (and development mode is off).
+    #[error(
+        "{0}: set REGISTRAR_JWT_SECRET to at least 32 random bytes, the same on every node \
+         (e.g. `openssl rand -hex 32`), or REGISTRAR_DEV_MODE=true for a throwaway development secret"
+    )]
+    JwtSecret(WeakSecret),
+}
+
+/// Fail unless the configured token secret may be used (always, in development mode);
+/// cheap and silent, for checking a configuration before doing anything else.
+pub fn check_signing_secret(settings: &Settings) -> Result<(), StartupError> {
+    if settings.http.dev_mode {
+        return Ok(());
+    }
+    check_secret(&settings.http.jwt_secret).map_err(StartupError::JwtSecret)
+}
+
+/// The secret that signs this node's tokens: the configured one if it is strong enough.
+/// In development mode a weak one is used anyway and a missing one is generated for this
+/// process, both with a warning; otherwise either stops the node.
+pub fn signing_secret(settings: &Settings) -> Result<String, StartupError> {
+    let configured = &settings.http.jwt_secret;
+    match check_secret(configured) {
+        Ok(()) => Ok(configured.clone()),
+        Err(weak) if !settings.http.dev_mode => Err(StartupError::JwtSecret(weak)),
+        Err(WeakSecret::Missing) => {
+            tracing::warn!(
+                "DEVELOPMENT MODE: REGISTRAR_JWT_SECRET is not set; using a random secret for \
+                 this process only. Tokens die with it and no other node accepts them. \
+                 Never run like this in production."
+            );
+            Ok(generated_secret())
+        }
+        Err(weak) => {
+            tracing::warn!(
+                "DEVELOPMENT MODE: {weak}; using it anyway. Anyone who knows it can forge \
+                 tokens. Never run like this in production."
+            );
+            Ok(configured.clone())
+        }
+    }
 }
 
 /// A built node, ready to run.
@@ -54,6 +96,8 @@ impl Application {
     /// Connect, claim shards and bind. Does not migrate (`registrar migrate` or
     /// [`Application::migrate`] does).
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        // Refuse a bad secret before touching anything.
+        check_signing_secret(&settings)?;
         let pools = store::connect_node(&settings.database).await?;
         Self::build_with_pools(settings, pools).await
     }
@@ -71,6 +115,7 @@ impl Application {
         settings: Settings,
         pools: NodePools,
     ) -> Result<Self, StartupError> {
+        let secret = signing_secret(&settings)?;
         let pool = pools.reads.clone();
         let listener = TcpListener::bind(&settings.http.listen)
             .await
@@ -86,14 +131,6 @@ impl Application {
         )
         .await?;
 
-        let secret = if settings.http.jwt_secret.is_empty() {
-            tracing::warn!(
-                "REGISTRAR_JWT_SECRET is not set: using a random secret; tokens die with this process"
-            );
-            uuid::Uuid::new_v4().to_string()
-        } else {
-            settings.http.jwt_secret.clone()
-        };
         let tokens = Arc::new(TokenKeys::new(
             secret.as_bytes(),
             settings.http.token_ttl_secs,
@@ -133,8 +170,10 @@ impl Application {
             backlog: BacklogGauge::new(Duration::from_millis(settings.events.backlog_max_age_ms)),
             ..RelayStats::default()
         });
+        let login_guard = Arc::new(LoginGuard::new(&settings.http));
         let state = AppState {
             pool,
+            login_guard,
             settings: Arc::new(settings),
             tokens,
             registration,
@@ -233,6 +272,7 @@ impl Application {
                 loop {
                     tick.tick().await;
                     state.limiter.prune();
+                    state.login_guard.prune();
                     state.feed.prune();
                 }
             }
@@ -244,7 +284,9 @@ impl Application {
             // Live seat streams never end on their own; end them so shutdown can finish.
             feed.close();
         };
-        let result = axum::serve(self.listener, http::app(state.clone()))
+        // With the peer address of each connection: login limits failures per client.
+        let app = http::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let result = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
         housekeeping.abort();

@@ -13,7 +13,8 @@
 #   REGISTRAR_DATABASE_URL      default postgres://registrar:registrar@127.0.0.1:5432/registrar
 #   REGISTRAR_REDIS_URL         default redis://127.0.0.1:6379
 #   REGISTRAR_AMQP_URL          default amqp://guest:guest@127.0.0.1:5672/%2f
-#   REGISTRAR_JWT_SECRET        default: a fixed development secret (never use it in production)
+#   REGISTRAR_JWT_SECRET        default: 32 random bytes generated on the first run and kept in
+#                               .registrar/jwt-secret (git-ignored), so tokens survive restarts
 #   REGISTRAR_ADMIN_PASSWORD    default admin-demo     (account `admin`)
 #   REGISTRAR_OPERATOR_PASSWORD default operator-demo  (account `operator`)
 #   REGISTRAR_DEMO_PASSWORD     default demo           (students s000001, s000002, ...)
@@ -31,7 +32,17 @@ export REGISTRAR_LISTEN="${REGISTRAR_LISTEN:-127.0.0.1:8080}"
 export REGISTRAR_DATABASE_URL="${REGISTRAR_DATABASE_URL:-postgres://registrar:registrar@127.0.0.1:5432/registrar}"
 export REGISTRAR_REDIS_URL="${REGISTRAR_REDIS_URL:-redis://127.0.0.1:6379}"
 export REGISTRAR_AMQP_URL="${REGISTRAR_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
-export REGISTRAR_JWT_SECRET="${REGISTRAR_JWT_SECRET:-registrar-local-dev-jwt-secret-do-not-use-in-production}"
+# The server refuses a missing, short or published secret: make one for this checkout.
+if [[ -z ${REGISTRAR_JWT_SECRET:-} ]]; then
+    SECRET_FILE="$ROOT/.registrar/jwt-secret"
+    if [[ ! -s $SECRET_FILE ]]; then
+        log "generating a local token secret in $SECRET_FILE"
+        mkdir -p "$(dirname "$SECRET_FILE")"
+        (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$SECRET_FILE")
+    fi
+    REGISTRAR_JWT_SECRET="$(cat "$SECRET_FILE")"
+fi
+export REGISTRAR_JWT_SECRET
 export REGISTRAR_ADMIN_PASSWORD="${REGISTRAR_ADMIN_PASSWORD:-admin-demo}"
 export REGISTRAR_OPERATOR_PASSWORD="${REGISTRAR_OPERATOR_PASSWORD:-operator-demo}"
 export REGISTRAR_DEMO_PASSWORD="${REGISTRAR_DEMO_PASSWORD:-demo}"

@@ -1,15 +1,18 @@
 //! `POST /api/v1/auth/login`: username + password → bearer token with the account's role.
+//! Every attempt passes the node's [`LoginGuard`](crate::service::login_guard::LoginGuard)
+//! first (failure allowances per username and client address, bounded hashing), and an
+//! unknown username is verified against a dummy hash with the account parameters, so it
+//! costs what a wrong password costs.
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::ApiJson;
-use crate::service::auth::verify_password;
+use super::extract::{ApiJson, ClientAddr};
+use crate::service::auth::{dummy_hash, verify_password};
 use crate::store::students;
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use std::sync::LazyLock;
 use utoipa::ToSchema;
 
 /// Login body.
@@ -38,32 +41,41 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/auth/login", post(login))
 }
 
-/// Verified against when the username is unknown, so both cases cost the same time.
-static DUMMY_HASH: LazyLock<String> =
-    LazyLock::new(|| crate::service::auth::hash_demo_password("unused"));
-
 /// Log in.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = TokenResponse), (status = 401, body = super::error::Problem), (status = 400, body = super::error::Problem)))]
+    responses((status = 200, body = TokenResponse), (status = 401, body = super::error::Problem), (status = 400, body = super::error::Problem),
+        (status = 429, body = super::error::Problem), (status = 503, body = super::error::Problem)))]
 pub async fn login(
     State(state): State<AppState>,
+    ClientAddr(address): ClientAddr,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     if body.username.len() > 64 || body.password.len() > 256 {
         return Err(ApiError::unauthenticated("wrong username or password"));
     }
+    let guard = &state.login_guard;
+    guard.check(&body.username, address)?;
     let account = students::credentials(&state.pool, &body.username).await?;
-    let hash = account
-        .as_ref()
-        .map(|a| a.password_hash.clone())
-        .unwrap_or_else(|| DUMMY_HASH.clone());
+    let slot = guard.slot().await?;
+    let attempt = guard.attempt(&body.username, address)?;
+    let hash = account.as_ref().map(|a| a.password_hash.clone());
     let password = body.password;
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+    // The slot moves into the blocking task: it stays taken until the hash is done, even
+    // if this request is abandoned meanwhile.
+    let ok = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        let hash = match &hash {
+            Some(hash) => hash.as_str(),
+            None => dummy_hash(),
+        };
+        verify_password(&password, hash)
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?;
     let account = account
         .filter(|_| ok)
         .ok_or_else(|| ApiError::unauthenticated("wrong username or password"))?;
+    attempt.succeeded();
     let (access_token, expires_in) = state.tokens.issue(account.id, account.role);
     Ok(Json(TokenResponse {
         access_token,

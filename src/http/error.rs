@@ -5,6 +5,7 @@
 //! without it.
 
 use crate::resources::Invalid;
+use crate::service::login_guard::LoginRefusal;
 use crate::service::registration::RegistrationError;
 use crate::store::DbError;
 use axum::Json;
@@ -312,6 +313,21 @@ impl From<CallError> for ApiError {
             CallError::Pending => Self::new(
                 ErrorCode::DecisionPending,
                 "no decision yet; retry with the same Idempotency-Key to get it",
+            )
+            .retry_after(1),
+        }
+    }
+}
+
+impl From<LoginRefusal> for ApiError {
+    fn from(r: LoginRefusal) -> Self {
+        match r {
+            LoginRefusal::RateLimited(secs) => {
+                ApiError::new(ErrorCode::RateLimited, r.to_string()).retry_after(secs)
+            }
+            LoginRefusal::Overloaded => ApiError::new(
+                ErrorCode::Overloaded,
+                "too many logins in progress; retry shortly",
             )
             .retry_after(1),
         }

@@ -90,6 +90,23 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
+/// The client's address: the TCP peer of the connection (behind a reverse proxy or load
+/// balancer, that is the proxy's address). `None` when the server runs without connection
+/// info (a router driven directly, as in some tests).
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|info| info.0.ip()),
+        ))
+    }
+}
+
 /// The authenticated caller, from `Authorization: Bearer <jwt>`.
 #[derive(Clone, Copy, Debug)]
 pub struct Caller {

@@ -42,6 +42,8 @@ pub struct AppState {
     pub feed: Arc<SeatFeed>,
     /// Per-caller rate limiting of registration requests.
     pub limiter: Arc<limit::RateLimiter>,
+    /// Failed-login allowances and the bound on concurrent password hashing.
+    pub login_guard: Arc<crate::service::login_guard::LoginGuard>,
     /// Outbox relay figures.
     pub relay: Arc<crate::events::relay::RelayStats>,
     /// Node-wide committer figures.

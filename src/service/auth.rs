@@ -1,4 +1,5 @@
-//! Passwords (argon2id) and access tokens (HS256 JWTs carrying subject and role).
+//! Passwords (argon2id) and access tokens (HS256 JWTs carrying subject and role, issued
+//! by [`ISSUER`] for [`AUDIENCE`]), and the rules a token secret must meet.
 
 use crate::resources::Role;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -6,6 +7,60 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+/// The `iss` of every token this server issues, and the only one it accepts.
+pub const ISSUER: &str = "registrar";
+/// The `aud` of every token this server issues, and the only one it accepts.
+pub const AUDIENCE: &str = "registrar-api";
+
+/// Shortest accepted token secret, in bytes (HS256 wants a key of at least its 256 bits).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// Secrets this repository ships as examples or defaults (deploy files, scripts, tests):
+/// anyone can read them, so no node accepts one outside development mode.
+pub const SHIPPED_SECRETS: &[&str] = &[
+    "change-me-to-32-or-more-random-bytes-0123456789abcdef",
+    "compose-dev-jwt-secret-do-not-use-in-production",
+    "registrar-local-dev-jwt-secret-do-not-use-in-production",
+    "smoke-load-secret",
+    "flash-bench-secret",
+    "test-secret",
+];
+
+/// Why a token secret is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WeakSecret {
+    /// None was given.
+    #[error("REGISTRAR_JWT_SECRET is not set")]
+    Missing,
+    /// Fewer than [`MIN_SECRET_BYTES`] bytes.
+    #[error("REGISTRAR_JWT_SECRET is {0} bytes long; it needs at least {MIN_SECRET_BYTES}")]
+    Short(usize),
+    /// One of [`SHIPPED_SECRETS`].
+    #[error("REGISTRAR_JWT_SECRET is an example value shipped with registrar")]
+    Shipped,
+}
+
+/// Check a token secret: at least [`MIN_SECRET_BYTES`] bytes, and none of the shipped ones.
+pub fn check_secret(secret: &str) -> Result<(), WeakSecret> {
+    if secret.is_empty() {
+        Err(WeakSecret::Missing)
+    } else if SHIPPED_SECRETS.contains(&secret) {
+        Err(WeakSecret::Shipped)
+    } else if secret.len() < MIN_SECRET_BYTES {
+        Err(WeakSecret::Short(secret.len()))
+    } else {
+        Ok(())
+    }
+}
+
+/// A random secret for one process (development mode only): 32 random bytes, hex.
+pub fn generated_secret() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; MIN_SECRET_BYTES];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// Claims of an access token.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -18,6 +73,10 @@ pub struct Claims {
     pub exp: u64,
     /// Issued at.
     pub iat: u64,
+    /// Issuer: [`ISSUER`].
+    pub iss: String,
+    /// Audience: [`AUDIENCE`].
+    pub aud: String,
 }
 
 /// Why a token was not accepted.
@@ -38,7 +97,9 @@ impl TokenKeys {
     pub fn new(secret: &[u8], ttl_secs: u64) -> Self {
         let mut validation = Validation::new(jsonwebtoken::Algorithm::HS256);
         validation.leeway = 5;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
         Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
@@ -55,13 +116,15 @@ impl TokenKeys {
             role,
             exp: iat + self.ttl_secs,
             iat,
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
         };
         let token = encode(&Header::default(), &claims, &self.encoding)
             .expect("HS256 encoding of plain claims cannot fail");
         (token, self.ttl_secs)
     }
 
-    /// Verify signature and expiry.
+    /// Verify signature, expiry, issuer and audience.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         decode::<Claims>(token, &self.decoding, &self.validation)
             .map(|d| d.claims)
@@ -69,7 +132,8 @@ impl TokenKeys {
     }
 }
 
-/// Hash a password with argon2id's default (strong) parameters.
+/// Hash a password with argon2id's default (strong) parameters: every account but the
+/// seeded demo students has one of these, and so does [`dummy_hash`].
 pub fn hash_password(password: &str) -> String {
     hash_with(Argon2::default(), password)
 }
@@ -93,6 +157,14 @@ fn hash_with(argon: Argon2<'_>, password: &str) -> String {
         .to_string()
 }
 
+/// The hash login verifies against when the username is unknown, so that an unknown user
+/// costs exactly what a wrong password costs.
+pub fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| hash_password("no account has this password"));
+    &DUMMY
+}
+
 /// Check `password` against a PHC hash (parameters come from the hash).
 pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
@@ -114,6 +186,33 @@ mod tests {
         assert!(verify_password("demo", &h));
         assert!(!verify_password("Demo", &h));
         assert!(!verify_password("demo", "not a hash"));
+    }
+
+    /// The argon2 parameters (algorithm, version, m/t/p) of a PHC hash.
+    fn parameters(hash: &str) -> String {
+        let parsed = PasswordHash::new(hash).expect("a PHC hash");
+        format!(
+            "{} v{:?} {}",
+            parsed.algorithm, parsed.version, parsed.params
+        )
+    }
+
+    #[test]
+    fn an_unknown_user_is_checked_against_an_account_hash() {
+        // Login answers an unknown user by verifying against the dummy hash: it must take
+        // exactly the work of a real account's hash, or timing tells the two apart.
+        assert_eq!(parameters(dummy_hash()), parameters(&hash_password("x")));
+    }
+
+    #[test]
+    fn secrets_must_be_long_and_not_shipped() {
+        assert_eq!(check_secret(""), Err(WeakSecret::Missing));
+        assert_eq!(check_secret("abc"), Err(WeakSecret::Short(3)));
+        for shipped in SHIPPED_SECRETS {
+            assert!(check_secret(shipped).is_err(), "{shipped}");
+        }
+        assert_eq!(check_secret(&generated_secret()), Ok(()));
+        assert_ne!(generated_secret(), generated_secret());
     }
 
     #[test]

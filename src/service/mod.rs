@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod feed;
 pub mod idempotency;
+pub mod login_guard;
 pub mod registration;
 pub mod retention;
 pub mod rule_cache;

@@ -18,6 +18,8 @@ fn expired_token(student: Uuid) -> String {
         role: Role::Student,
         exp: now - 3600,
         iat: now - 7200,
+        iss: registrar::service::auth::ISSUER.into(),
+        aud: registrar::service::auth::AUDIENCE.into(),
     };
     encode(
         &Header::default(),

@@ -37,7 +37,9 @@ fn database_url(name: &str) -> String {
     format!("{base}/{name}")
 }
 
-pub const SECRET: &str = "test-secret";
+/// The token secret of every test node: random per test run, so no secret that works
+/// against a real node is written down in the repository.
+pub static SECRET: LazyLock<String> = LazyLock::new(registrar::service::auth::generated_secret);
 pub static DEMO_HASH: LazyLock<String> = LazyLock::new(|| hash_demo_password("password1"));
 
 /// A running server on its own database.
@@ -70,7 +72,7 @@ pub fn amqp_url() -> String {
 pub fn test_settings(database: &str) -> Settings {
     let mut s = Settings::default();
     s.http.listen = "127.0.0.1:0".into();
-    s.http.jwt_secret = SECRET.into();
+    s.http.jwt_secret = SECRET.clone();
     s.http.rate_limit_per_sec = 0;
     s.mirror.redis_url = redis_url();
     s.mirror.redis_prefix = database.to_string();

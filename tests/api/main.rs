@@ -1,6 +1,7 @@
 //! Integration tests of registrar against the real PostgreSQL: each test spins up the
 //! real server on port 0 against a fresh database of its own (see `helpers`).
 
+mod admin_create;
 mod admission;
 mod auth_roles;
 mod catalog_admin;
@@ -12,7 +13,9 @@ mod group_commit;
 mod helpers;
 mod idempotency;
 mod input_errors;
+mod jwt_secret;
 mod limits;
+mod login_limits;
 mod outage;
 mod outbox;
 mod proxy;

@@ -24,7 +24,7 @@ fn start_node(settings: &registrar::config::Settings) -> Node {
         .arg("serve")
         .env("REGISTRAR_DATABASE_URL", &settings.database.database_url)
         .env("REGISTRAR_LISTEN", "127.0.0.1:0")
-        .env("REGISTRAR_JWT_SECRET", SECRET)
+        .env("REGISTRAR_JWT_SECRET", SECRET.as_str())
         .env("REGISTRAR_NODE_ID", "test-node")
         .env("REGISTRAR_SHARDS", settings.cluster.shards.to_string())
         .env("REGISTRAR_RATE_LIMIT_PER_SEC", "0")
