@@ -72,30 +72,24 @@ async fn admin_create_bootstraps_staff_accounts_without_the_demo() {
     let terms = app.get_json("/api/v1/terms", None).await;
     assert_eq!(terms, json!([]));
 
-    let (status, token) = login(&app, "root", "a long enough password").await;
-    assert_eq!(status, StatusCode::OK, "{token}");
-    let token = token["access_token"].as_str().unwrap().to_string();
-    let r = app
-        .post(
-            "/api/v1/terms",
-            Some(&token),
-            json!({"code": "2030FA", "name": "Fall 2030"}),
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::CREATED, "an admin route");
-
+    // Log in as `user` and try an admin route (create a term).
+    let create_term = async |user: &str, password: &str, code: &str| -> StatusCode {
+        let (status, token) = login(&app, user, password).await;
+        assert_eq!(status, StatusCode::OK, "{token}");
+        let token = token["access_token"].as_str().unwrap().to_string();
+        let term = json!({"code": code, "name": "a term"});
+        app.post("/api/v1/terms", Some(&token), term).await.status()
+    };
+    assert_eq!(
+        create_term("root", "a long enough password", "2030FA").await,
+        StatusCode::CREATED,
+        "an admin route"
+    );
     // The operator is no admin.
-    let (status, token) = login(&app, "ops", "operator password 1").await;
-    assert_eq!(status, StatusCode::OK, "{token}");
-    let token = token["access_token"].as_str().unwrap().to_string();
-    let r = app
-        .post(
-            "/api/v1/terms",
-            Some(&token),
-            json!({"code": "2031FA", "name": "x"}),
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        create_term("ops", "operator password 1", "2031FA").await,
+        StatusCode::FORBIDDEN
+    );
 
     // A taken username and a short password are refused, saying why.
     let (code, err) = admin_create(
