@@ -1,8 +1,10 @@
 //! Sharding and ownership: which shard a section belongs to, and this node's claim on its
 //! shards in `shard_owners`. Every claim bumps the shard's epoch, which fences out any
 //! older owner's writes (see `store::sections`). Today a node claims every shard at start
-//! (single-node mode); membership, shard assignment and handoff between nodes are not
-//! built yet.
+//! (single-node mode); membership, the coordinator and handoff between nodes are not built
+//! yet. [`plan`] holds the coordinator's pure shard planning they will use.
+
+pub mod plan;
 
 use sqlx::PgPool;
 
