@@ -241,7 +241,13 @@ impl Application {
             ));
         }
         let pruner = Pruner::new(state.pool.clone(), s.retention.clone());
-        tasks.push(tokio::spawn(pruner.run(stop.subscribe())));
+        let shutdown = stop.subscribe();
+        tasks.push(supervise(
+            "pruner".into(),
+            state.tasks.clone(),
+            Some(stop.subscribe()),
+            move || pruner.clone().run(shutdown.clone()),
+        ));
         if s.events.consumers_in_process {
             for kind in [ConsumerKind::Notify, ConsumerKind::Analytics] {
                 let config = ConsumerConfig::of(kind, &s.events);

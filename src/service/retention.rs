@@ -23,6 +23,7 @@ fn retention_hours(table: PrunedTable, s: &RetentionSettings) -> u64 {
 }
 
 /// The pruner (see module docs).
+#[derive(Clone)]
 pub struct Pruner {
     pool: PgPool,
     settings: RetentionSettings,
