@@ -3,6 +3,7 @@
 use super::AppState;
 use super::error::ApiError;
 use super::extract::ApiJson;
+use crate::resources::is_username;
 use crate::service::auth::verify_password;
 use crate::store::students;
 use axum::extract::State;
@@ -49,7 +50,8 @@ pub async fn login(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    if body.username.len() > 64 || body.password.len() > 256 {
+    // No account has such a name or password (and a NUL must not reach PostgreSQL).
+    if !is_username(&body.username) || body.password.chars().count() > 256 {
         return Err(ApiError::unauthenticated("wrong username or password"));
     }
     let account = students::credentials(&state.pool, &body.username).await?;
