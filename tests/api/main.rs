@@ -11,6 +11,7 @@ mod group_commit;
 mod helpers;
 mod input_errors;
 mod limits;
+mod openapi;
 mod outage;
 mod proxy;
 mod registration_rules;
