@@ -190,7 +190,7 @@ fn enrollment_answer(section: Uuid, student: Uuid, enrolled: Enrolled) -> (Statu
 /// Enroll the calling student (a seat, else a waitlist place).
 #[utoipa::path(post, path = "/api/v1/sections/{section_id}/enrollments", tag = "registration",
     params(("section_id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, max_length = 255, pattern = "^[!-~]+$",
-        description = "1-255 visible ASCII characters; a retry with the same key gets the first answer")),
+        description = "1-255 visible ASCII characters; a retry with the same key gets the first answer. The key belongs to the student, not to the route: a key already used for another request replays that request's answer, whatever its status")),
     responses((status = 201, body = EnrollmentResponse), (status = 202, body = EnrollmentResponse),
         (status = 403, body = super::error::Problem), (status = 404, body = super::error::Problem),
         (status = 409, body = super::error::Problem), (status = 422, body = super::error::Problem),
@@ -213,7 +213,7 @@ pub async fn enroll(
 /// Drop the calling student's seat or waitlist place.
 #[utoipa::path(delete, path = "/api/v1/sections/{section_id}/enrollments/me", tag = "registration",
     params(("section_id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, max_length = 255, pattern = "^[!-~]+$",
-        description = "1-255 visible ASCII characters; a retry with the same key gets the first answer")),
+        description = "1-255 visible ASCII characters; a retry with the same key gets the first answer. The key belongs to the student, not to the route: a key already used for another request replays that request's answer, whatever its status")),
     responses((status = 200, body = DropResponse), (status = 404, body = super::error::Problem),
         (status = 429, body = super::error::Problem), (status = 503, body = super::error::Problem)),
     security(("bearer" = [])))]
@@ -239,7 +239,7 @@ pub async fn drop_me(
 /// Swap: take a seat in `add`, and only then leave `drop`.
 #[utoipa::path(post, path = "/api/v1/enrollments/swap", tag = "registration", request_body = SwapRequest,
     params(("Idempotency-Key" = Option<String>, Header, max_length = 255, pattern = "^[!-~]+$",
-        description = "1-255 visible ASCII characters; a retry with the same key gets the first answer")),
+        description = "1-255 visible ASCII characters; a retry with the same key gets the first answer. The key belongs to the student, not to the route: a key already used for another request replays that request's answer, whatever its status")),
     responses((status = 200, description = "`{\"status\":\"swapped\",\"dropped\":{..},\"added\":{..}}`"),
         (status = 404, body = super::error::Problem), (status = 409, body = super::error::Problem), (status = 422, body = super::error::Problem),
         (status = 429, body = super::error::Problem)),
