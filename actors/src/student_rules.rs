@@ -68,7 +68,9 @@ impl FromStr for ClockTime {
     fn from_str(s: &str) -> Result<Self, String> {
         let bad = || format!("`{s}` is not a time of day as HH:MM");
         let (h, m) = s.split_once(':').ok_or_else(bad)?;
-        if h.len() != 2 || m.len() != 2 {
+        // Digits only: `u16::from_str` would also take a sign (`+9:00`).
+        let digits = |x: &str| x.len() == 2 && x.bytes().all(|b| b.is_ascii_digit());
+        if !digits(h) || !digits(m) {
             return Err(bad());
         }
         let h: u16 = h.parse().map_err(|_| bad())?;
@@ -398,7 +400,9 @@ mod tests {
     #[test]
     fn clock_time_parses_strictly() {
         assert_eq!("09:05".parse::<ClockTime>().unwrap().minutes(), 545);
-        for bad in ["9:05", "24:00", "12:60", "ab:cd", "1200", ""] {
+        for bad in [
+            "9:05", "24:00", "12:60", "ab:cd", "1200", "", "+9:05", "09:+5",
+        ] {
             assert!(bad.parse::<ClockTime>().is_err(), "{bad}");
         }
     }

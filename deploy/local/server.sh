@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# deploy/local/server.sh: sourced (not run) by smoke-load.sh and loadtest/flash-bench.sh to
+# deploy/local/server.sh: sourced (not run) by smoke-load.sh, fuzz.sh and loadtest/flash-bench.sh to
 # start a registrar server in the background on the port it prints, and to stop it by PID
 # (also on exit, through a trap). The caller defines `die` and `log` first.
 #

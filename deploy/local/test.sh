@@ -8,6 +8,9 @@
 #   3. cargo test -j2 --workspace                       (RUST_TEST_THREADS=2)
 #   3b. deploy/local/smoke-load.sh   a real server under ~15 s of goose load (flash, churn),
 #       then registrar-loadtest verify: invariants + every acknowledged decision
+#   3c. deploy/local/fuzz.sh   schemathesis (installed into a virtualenv under the target
+#       dir) against GET /api/v1/openapi.json as a student and as admin, every check: no
+#       5xx, no answer or request the document does not describe (~2 minutes)
 #   4. loom model of the admission gate:
 #      RUSTFLAGS="--cfg registrar_loom" CARGO_TARGET_DIR=target/loom \
 #        cargo test -j2 -p registrar-actors --test loom_gate --release
@@ -21,6 +24,7 @@
 # Other knobs:
 #   SKIP_LINT=1       skip steps 1 and 2 (quick local runs; CI runs them)
 #   SKIP_SERVICES=1   do not run services.sh (services provided elsewhere)
+#   SKIP_FUZZ=1       skip step 3c (no network access to PyPI, or a quick local run)
 #   RUST_TEST_THREADS threads per test binary (default 2)
 set -euo pipefail
 
@@ -107,10 +111,18 @@ fi
 
 step test cargo test -j2 --workspace
 step smoke-load "$ROOT/deploy/local/smoke-load.sh"
+if [[ ${SKIP_FUZZ:-0} == 1 ]]; then
+    log "SKIP_FUZZ=1: skipping the API fuzzing"
+else
+    step fuzz "$ROOT/deploy/local/fuzz.sh"
+fi
 step loom loom
 
 skipped=""
 if [[ ${SKIP_LINT:-0} == 1 ]]; then
-    skipped=" (fmt/clippy skipped: SKIP_LINT=1)"
+    skipped+=" (fmt/clippy skipped: SKIP_LINT=1)"
+fi
+if [[ ${SKIP_FUZZ:-0} == 1 ]]; then
+    skipped+=" (fuzz skipped: SKIP_FUZZ=1)"
 fi
 printf 'test.sh: PASSED %s in %ss%s\n' "${PASSED[*]}" "$((SECONDS - START))" "$skipped"

@@ -38,7 +38,7 @@ fn admin(caller: &Caller) -> Result<(), ApiError> {
 
 /// Create a term.
 #[utoipa::path(post, path = "/api/v1/terms", tag = "admin", request_body = NewTerm,
-    responses((status = 201, body = Term), (status = 409, body = super::error::Problem)), security(("bearer" = [])))]
+    responses((status = 201, body = Term), (status = 409, body = super::error::Problem), (status = 422, body = super::error::Problem)), security(("bearer" = [])))]
 pub async fn create_term(
     State(state): State<AppState>,
     caller: Caller,
@@ -55,7 +55,7 @@ pub async fn create_term(
 /// Create or replace a term's window for one standing.
 #[utoipa::path(post, path = "/api/v1/terms/{term_id}/windows", tag = "admin", request_body = NewWindow,
     params(("term_id" = Uuid, Path)),
-    responses((status = 201, body = RegistrationWindow), (status = 404, body = super::error::Problem)), security(("bearer" = [])))]
+    responses((status = 201, body = RegistrationWindow), (status = 404, body = super::error::Problem), (status = 422, body = super::error::Problem)), security(("bearer" = [])))]
 pub async fn create_window(
     State(state): State<AppState>,
     caller: Caller,
@@ -74,7 +74,7 @@ pub async fn create_window(
 
 /// Create a course.
 #[utoipa::path(post, path = "/api/v1/courses", tag = "admin", request_body = Course,
-    responses((status = 201, body = Course), (status = 409, body = super::error::Problem)), security(("bearer" = [])))]
+    responses((status = 201, body = Course), (status = 409, body = super::error::Problem), (status = 422, body = super::error::Problem)), security(("bearer" = [])))]
 pub async fn create_course(
     State(state): State<AppState>,
     caller: Caller,
@@ -88,7 +88,7 @@ pub async fn create_course(
 
 /// Create a section.
 #[utoipa::path(post, path = "/api/v1/sections", tag = "admin", request_body = NewSection,
-    responses((status = 201, body = SectionView), (status = 422, body = super::error::Problem)), security(("bearer" = [])))]
+    responses((status = 201, body = SectionView), (status = 409, body = super::error::Problem), (status = 422, body = super::error::Problem)), security(("bearer" = [])))]
 pub async fn create_section(
     State(state): State<AppState>,
     caller: Caller,
@@ -108,7 +108,7 @@ pub async fn create_section(
 /// promotes from the waitlist in the same commit).
 #[utoipa::path(patch, path = "/api/v1/sections/{section_id}", tag = "admin", request_body = SectionPatch,
     params(("section_id" = Uuid, Path)),
-    responses((status = 200, body = SectionView), (status = 409, body = super::error::Problem)), security(("bearer" = [])))]
+    responses((status = 200, body = SectionView), (status = 409, body = super::error::Problem), (status = 422, body = super::error::Problem)), security(("bearer" = [])))]
 pub async fn patch_section(
     State(state): State<AppState>,
     caller: Caller,
@@ -134,7 +134,7 @@ pub async fn patch_section(
 
 /// Create an account (student by default).
 #[utoipa::path(post, path = "/api/v1/students", tag = "admin", request_body = NewStudent,
-    responses((status = 201, body = StudentView), (status = 409, body = super::error::Problem)), security(("bearer" = [])))]
+    responses((status = 201, body = StudentView), (status = 409, body = super::error::Problem), (status = 422, body = super::error::Problem)), security(("bearer" = [])))]
 pub async fn create_student(
     State(state): State<AppState>,
     caller: Caller,
@@ -170,7 +170,7 @@ pub async fn get_student(
 /// Put a hold on a student.
 #[utoipa::path(post, path = "/api/v1/students/{student_id}/holds", tag = "admin", request_body = NewHold,
     params(("student_id" = Uuid, Path)),
-    responses((status = 201, body = Hold), (status = 404, body = super::error::Problem)), security(("bearer" = [])))]
+    responses((status = 201, body = Hold), (status = 404, body = super::error::Problem), (status = 422, body = super::error::Problem)), security(("bearer" = [])))]
 pub async fn add_hold(
     State(state): State<AppState>,
     caller: Caller,

@@ -7,6 +7,7 @@
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, ClientAddr};
+use crate::resources::is_username;
 use crate::service::auth::{dummy_hash, verify_password};
 use crate::store::students;
 use axum::extract::State;
@@ -50,7 +51,8 @@ pub async fn login(
     ClientAddr(address): ClientAddr,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    if body.username.len() > 64 || body.password.len() > 256 {
+    // No account has such a name or password (and a NUL must not reach PostgreSQL).
+    if !is_username(&body.username) || body.password.chars().count() > 256 {
         return Err(ApiError::unauthenticated("wrong username or password"));
     }
     let guard = &state.login_guard;

@@ -50,13 +50,17 @@ pub async fn list_terms(State(state): State<AppState>) -> Result<Json<Vec<Term>>
 
 /// Section list query.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SectionQuery {
     /// Only this course, e.g. `CS101` (any form a course code may be sent in).
+    #[param(schema_with = crate::resources::schema::course_code)]
     pub course: Option<String>,
     /// The `next_cursor` of the previous page.
+    #[param(value_type = Option<Uuid>)]
     pub cursor: Option<String>,
     /// Page size, 1-500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 
@@ -162,7 +166,8 @@ fn with_counts(mut view: SectionView, c: Counts) -> SectionView {
 
 /// Live seat counts: one `seats` event now, then one per committed change.
 #[utoipa::path(get, path = "/api/v1/sections/{section_id}/seats/stream", tag = "catalog", params(("section_id" = Uuid, Path)),
-    responses((status = 200, description = "text/event-stream of `seats` events"), (status = 404, body = super::error::Problem),
+    responses((status = 200, description = "`seats` events: `{\"seats_taken\",\"capacity\",\"seats_left\",\"waitlist_length\"}`, one now and one per committed change",
+            content_type = "text/event-stream"), (status = 404, body = super::error::Problem),
         (status = 503, description = "`overloaded`: the node serves its most streams (`sse_max_subscribers`)", body = super::error::Problem)))]
 pub async fn seat_stream(
     State(state): State<AppState>,

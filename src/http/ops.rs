@@ -31,7 +31,7 @@ pub async fn healthz() -> &'static str {
 
 /// Ready to serve: the database answers and this node owns shards. The broker and the
 /// cache are reported but do not make a node unready: registration works without them.
-#[utoipa::path(get, path = "/readyz", tag = "ops", responses((status = 200, description = "ready"), (status = 503, description = "not ready")))]
+#[utoipa::path(get, path = "/readyz", tag = "ops", responses((status = 200, description = "ready", body = serde_json::Value), (status = 503, description = "not ready", body = serde_json::Value)))]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let owned = shards_owned(&state.pool, &state.settings.cluster.node_id).await;
     let details = json!({

@@ -66,8 +66,10 @@ pub struct DropResponse {
 #[serde(deny_unknown_fields)]
 pub struct SwapRequest {
     /// Section to leave.
+    #[schema(format = Uuid)]
     pub drop: String,
-    /// Section to join (a seat, not a waitlist place).
+    /// Section to join (a seat, not a waitlist place); not `drop`.
+    #[schema(format = Uuid)]
     pub add: String,
 }
 
@@ -262,7 +264,8 @@ fn enrollment_answer(section: Uuid, student: Uuid, enrolled: Enrolled) -> (Statu
 
 /// Enroll the calling student (a seat, else a waitlist place).
 #[utoipa::path(post, path = "/api/v1/sections/{section_id}/enrollments", tag = "registration",
-    params(("section_id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("section_id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, max_length = 255, pattern = "^[!-~]+$",
+        description = "1-255 visible ASCII characters; a retry of the same request with the same key gets the first answer; a key first used for a different request gets 422 idempotency_key_reused")),
     responses((status = 201, body = EnrollmentResponse), (status = 202, body = EnrollmentResponse),
         (status = 403, body = super::error::Problem), (status = 404, body = super::error::Problem),
         (status = 409, body = super::error::Problem), (status = 422, body = super::error::Problem),
@@ -288,8 +291,11 @@ pub async fn enroll(
 
 /// Drop the calling student's seat or waitlist place.
 #[utoipa::path(delete, path = "/api/v1/sections/{section_id}/enrollments/me", tag = "registration",
-    params(("section_id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 200, body = DropResponse), (status = 404, body = super::error::Problem), (status = 503, body = super::error::Problem)),
+    params(("section_id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, max_length = 255, pattern = "^[!-~]+$",
+        description = "1-255 visible ASCII characters; a retry of the same request with the same key gets the first answer; a key first used for a different request gets 422 idempotency_key_reused")),
+    responses((status = 200, body = DropResponse), (status = 404, body = super::error::Problem),
+        (status = 422, body = super::error::Problem), (status = 429, body = super::error::Problem),
+        (status = 503, body = super::error::Problem)),
     security(("bearer" = [])))]
 pub async fn drop_me(
     State(state): State<AppState>,
@@ -334,9 +340,11 @@ fn swap_answer(add: Uuid, student: Uuid, enrolled: Enrolled, drop: Uuid, promote
 
 /// Swap: take a seat in `add`, and only then leave `drop`.
 #[utoipa::path(post, path = "/api/v1/enrollments/swap", tag = "registration", request_body = SwapRequest,
-    params(("Idempotency-Key" = Option<String>, Header)),
+    params(("Idempotency-Key" = Option<String>, Header, max_length = 255, pattern = "^[!-~]+$",
+        description = "1-255 visible ASCII characters; a retry of the same request with the same key gets the first answer; a key first used for a different request gets 422 idempotency_key_reused")),
     responses((status = 200, description = "`{\"status\":\"swapped\",\"dropped\":{..},\"added\":{..}}`"),
-        (status = 404, body = super::error::Problem), (status = 409, body = super::error::Problem), (status = 422, body = super::error::Problem)),
+        (status = 404, body = super::error::Problem), (status = 409, body = super::error::Problem), (status = 422, body = super::error::Problem),
+        (status = 429, body = super::error::Problem)),
     security(("bearer" = [])))]
 pub async fn swap(
     State(state): State<AppState>,

@@ -1,6 +1,6 @@
 //! Accounts: standings and roles, students and the holds on them.
 
-use super::{Invalid, invalid, normalize_course_codes, text};
+use super::{Invalid, invalid, normalize_course_codes, schema, text, whole_number};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -84,17 +84,21 @@ impl Role {
 #[serde(deny_unknown_fields)]
 pub struct NewStudent {
     /// Login name: 1-64 of `a-z 0-9 _ . -`.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[a-z0-9_.-]+$")]
     pub username: String,
     /// 8-256 characters.
+    #[schema(min_length = 8, max_length = 256)]
     pub password: String,
     /// Class standing (required for students).
     pub standing: Option<Standing>,
-    /// Credit limit per term (default 18).
-    #[serde(default = "default_max_credits")]
+    /// Credit limit per term, 0-40 (default 18).
+    #[serde(default = "default_max_credits", deserialize_with = "whole_number")]
+    #[schema(maximum = 40, default = 18)]
     pub max_credits: u32,
     /// Courses already completed (at most [`MAX_COMPLETED_COURSES`]), in any form
     /// [`Course::code`](super::Course::code) accepts; stored canonical.
     #[serde(default)]
+    #[schema(schema_with = schema::completed_courses)]
     pub completed_courses: Vec<String>,
     /// Role (default student).
     #[serde(default = "default_role")]
@@ -128,7 +132,7 @@ impl NewStudent {
         if !is_username(&self.username) {
             return Err(invalid("username", "1-64 of a-z, 0-9, '_', '.', '-'"));
         }
-        if self.password.chars().count() < 8 || self.password.len() > 256 {
+        if !(8..=256).contains(&self.password.chars().count()) {
             return Err(invalid("password", "8 to 256 characters"));
         }
         if self.role == Role::Student && self.standing.is_none() {
@@ -171,6 +175,7 @@ pub struct StudentView {
 #[serde(deny_unknown_fields)]
 pub struct NewHold {
     /// Why (1-500 characters).
+    #[schema(schema_with = schema::text_500)]
     pub reason: String,
 }
 

@@ -1,7 +1,7 @@
 //! The catalog: terms and their registration windows, courses, sections and their
 //! meetings.
 
-use super::{Invalid, Standing, invalid, text};
+use super::{Invalid, Standing, invalid, schema, text, whole_number};
 use chrono::{DateTime, Utc};
 use registrar_actors::SectionId;
 use registrar_actors::student_rules::{Meeting, OfferedSection};
@@ -25,8 +25,15 @@ pub struct Term {
 #[serde(deny_unknown_fields)]
 pub struct NewTerm {
     /// Short code: 1-32 letters, digits, `_` or `-`.
+    #[schema(
+        min_length = 1,
+        max_length = 32,
+        pattern = "^[A-Za-z0-9_-]+$",
+        example = "2027SP"
+    )]
     pub code: String,
     /// Display name.
+    #[schema(schema_with = schema::text_200)]
     pub name: String,
 }
 
@@ -90,13 +97,18 @@ pub struct Course {
     /// Code, e.g. `CS101`: 2-8 letters, 2-4 digits, an optional letter suffix. Sent in any
     /// case with one space or hyphen after the letters (`cs 101`, `MATH-2413`); stored and
     /// answered in the canonical form (`CS101`, `MATH2413`).
+    #[schema(schema_with = schema::course_code)]
     pub code: String,
     /// Title.
+    #[schema(schema_with = schema::text_200)]
     pub title: String,
     /// Credits, 0-12.
+    #[serde(deserialize_with = "whole_number")]
+    #[schema(maximum = 12)]
     pub credits: u32,
-    /// Course codes to complete first.
+    /// Course codes to complete first (at most 20; not the course itself).
     #[serde(default)]
+    #[schema(schema_with = schema::prerequisites)]
     pub prerequisites: Vec<String>,
 }
 
@@ -187,13 +199,13 @@ impl Course {
 #[serde(deny_unknown_fields)]
 pub struct MeetingDto {
     /// `mon` .. `sun`.
-    #[schema(example = "mon")]
+    #[schema(schema_with = schema::meeting_day)]
     pub day: String,
-    /// `HH:MM`.
-    #[schema(example = "09:00")]
+    /// `HH:MM`, 24-hour clock.
+    #[schema(example = "09:00", pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     pub start: String,
     /// `HH:MM`, after `start`.
-    #[schema(example = "10:15")]
+    #[schema(example = "10:15", pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     pub end: String,
 }
 
@@ -222,16 +234,27 @@ pub struct NewSection {
     /// Term.
     pub term_id: Uuid,
     /// Course, in any form [`Course::code`] accepts.
+    #[schema(schema_with = schema::course_code)]
     pub course_code: String,
-    /// Section code within the course, e.g. `01`.
+    /// Section code within the course, e.g. `01`: 1-8 letters or digits.
+    #[schema(
+        min_length = 1,
+        max_length = 8,
+        pattern = "^[A-Za-z0-9]+$",
+        example = "01"
+    )]
     pub section_code: String,
     /// Seats, 0-100000.
+    #[serde(deserialize_with = "whole_number")]
+    #[schema(maximum = 100_000)]
     pub capacity: u32,
     /// Waitlist places, 0-100000.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(maximum = 100_000)]
     pub waitlist_capacity: u32,
-    /// Weekly meetings.
+    /// Weekly meetings (at most 14).
     #[serde(default)]
+    #[schema(max_items = 14)]
     pub meetings: Vec<MeetingDto>,
 }
 
@@ -261,7 +284,10 @@ impl NewSection {
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SectionPatch {
-    /// New capacity: never below the seats taken; raising promotes from the waitlist.
+    /// New capacity, 0-100000: never below the seats taken; raising promotes from the
+    /// waitlist.
+    #[serde(deserialize_with = "whole_number")]
+    #[schema(maximum = 100_000)]
     pub capacity: u32,
 }
 

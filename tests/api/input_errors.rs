@@ -65,6 +65,11 @@ fn cases(term: Uuid, unknown: Uuid) -> Vec<Case> {
         ("a course code not in capitals", Method::POST, "/api/v1/courses", Admin, Json(json!({"code": "lowercase1", "title": "x", "credits": 3})), 422, "invalid_field"),
         ("credits out of range", Method::POST, "/api/v1/courses", Admin, Json(json!({"code": "CS101", "title": "x", "credits": 99})), 422, "invalid_field"),
         ("an oversized body", Method::POST, "/api/v1/courses", Admin, Json(json!({"code": "CS101", "title": huge, "credits": 3})), 413, "payload_too_large"),
+        // Control characters in text (a NUL used to reach PostgreSQL and fail as a 500).
+        ("a NUL in a hold's reason", Method::POST, "/api/v1/students/{unknown}/holds", Admin, Json(json!({"reason": "late\u{0}fees"})), 422, "invalid_field"),
+        ("a control character in a term's name", Method::POST, "/api/v1/terms", Admin, Json(json!({"code": "2031FA", "name": "Fall\u{7}2031"})), 422, "invalid_field"),
+        ("a NUL in a course title", Method::POST, "/api/v1/courses", Admin, Json(json!({"code": "CS199", "title": "\u{0}", "credits": 3})), 422, "invalid_field"),
+        ("a NUL in a login name", Method::POST, "/api/v1/auth/login", Anonymous, Json(json!({"username": "s\u{0}1", "password": "demo"})), 401, "unauthenticated"),
         ("a meeting ending before it starts", Method::POST, "/api/v1/sections", Admin, Json(json!({"term_id": term, "course_code": "CS101", "section_code": "02", "capacity": 5, "meetings": [{"day": "mon", "start": "10:00", "end": "09:00"}]})), 422, "invalid_field"),
         // Bad and unknown ids, and references to them.
         ("a section id that is not a UUID", Method::GET, "/api/v1/sections/not-a-uuid", Anonymous, Nothing, 400, "invalid_id"),

@@ -16,6 +16,7 @@ mod input_errors;
 mod jwt_secret;
 mod limits;
 mod login_limits;
+mod openapi;
 mod outage;
 mod outbox;
 mod proxy;
