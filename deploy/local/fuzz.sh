@@ -91,7 +91,8 @@ export REGISTRAR_LISTEN=127.0.0.1:0
 # The fuzzer sends far more than a student would; 429s would hide what it is looking for.
 export REGISTRAR_RATE_LIMIT_PER_SEC=0
 export REGISTRAR_LOG="${REGISTRAR_LOG:-warn}"
-export REGISTRAR_JWT_SECRET="${REGISTRAR_JWT_SECRET:-fuzz-secret}"
+# A throwaway token secret per run (the server refuses short or shipped ones).
+export REGISTRAR_JWT_SECRET="${REGISTRAR_JWT_SECRET:-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
 export REGISTRAR_DEMO_PASSWORD=demo
 export REGISTRAR_ADMIN_PASSWORD="${REGISTRAR_ADMIN_PASSWORD:-admin-fuzz}"
 export REGISTRAR_OPERATOR_PASSWORD="${REGISTRAR_OPERATOR_PASSWORD:-operator-fuzz}"
