@@ -133,10 +133,9 @@ async fn a_login_flood_beyond_the_hashing_bound_is_shed_as_overloaded() {
     .await;
 
     let mut overloaded = 0;
-    let mut ok = 0;
     for (status, body, retry_after) in &answers {
         match *status {
-            StatusCode::OK => ok += 1,
+            StatusCode::OK => {}
             StatusCode::UNAUTHORIZED => assert_eq!(body["code"], "unauthenticated"),
             StatusCode::SERVICE_UNAVAILABLE => {
                 assert_problem(*status, body, StatusCode::SERVICE_UNAVAILABLE, "overloaded");
@@ -150,7 +149,12 @@ async fn a_login_flood_beyond_the_hashing_bound_is_shed_as_overloaded() {
         overloaded > 0,
         "48 concurrent logins through 1 hashing slot: none shed"
     );
-    assert!(ok > 0, "no login got through: {answers:?}");
+    // Which login wins the one slot is up to the scheduler: a right password (200) or an
+    // unknown user (401); either way at least one was checked rather than shed.
+    assert!(
+        overloaded < answers.len(),
+        "no login was checked: {answers:?}"
+    );
 
     // The node has recovered: a login on its own passes.
     let r = login(&app, "bob", "bob password 1").await;
