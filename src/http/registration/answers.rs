@@ -1,0 +1,123 @@
+//! The answers of the registration routes: their bodies, and how the first answer to a
+//! keyed request is rebuilt from the decisions on record when its stored copy was lost.
+
+use crate::http::error::{ApiError, ErrorCode};
+use crate::service::idempotency::Decided;
+use crate::service::registration::Enrolled;
+use axum::http::StatusCode;
+use registrar_actors::RequestId;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Answer of an enroll: `enrolled` (201) or `waitlisted` (202).
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct EnrollmentResponse {
+    /// `enrolled` or `waitlisted`.
+    pub status: String,
+    /// Section.
+    pub section_id: Uuid,
+    /// Student.
+    pub student_id: Uuid,
+    /// When the seat was taken (enrolled only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enrolled_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Waitlist position (waitlisted only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<u32>,
+}
+
+/// Answer of a drop.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct DropResponse {
+    /// Always `dropped`.
+    pub status: String,
+    /// Whether the freed seat went to the head of the waitlist.
+    pub promoted: bool,
+}
+
+/// The decision on record for `request`, if any.
+pub(super) fn decided_for(decided: &[Decided], request: RequestId) -> Option<&Decided> {
+    decided.iter().find(|d| d.request_id == request.0)
+}
+
+/// The problem a recorded refusal was answered with (its detail is not on record).
+pub(super) fn refusal_answer(d: &Decided) -> Option<(StatusCode, Value)> {
+    let code = ErrorCode::from_wire(d.code.as_deref()?)?;
+    let e = ApiError::new(code, format!("refused: {}", code.as_str()));
+    Some((e.status(), e.body()))
+}
+
+/// The first answer to an enroll, from its decision on record.
+pub(super) fn rebuilt_enroll(
+    section: Uuid,
+    student: Uuid,
+    d: &Decided,
+) -> Option<(StatusCode, Value)> {
+    let enrolled = match d.outcome.as_str() {
+        "enrolled" => Enrolled::Seat { at: d.at },
+        "waitlisted" => Enrolled::Waitlist {
+            position: u32::try_from(d.position?).ok()?,
+        },
+        "refused" => return refusal_answer(d),
+        _ => return None,
+    };
+    Some(enrollment_answer(section, student, enrolled))
+}
+
+/// The answer to an accepted enroll: 201 with a seat, 202 with a waitlist place.
+pub(super) fn enrollment_answer(
+    section: Uuid,
+    student: Uuid,
+    enrolled: Enrolled,
+) -> (StatusCode, Value) {
+    let (status, body) = match enrolled {
+        Enrolled::Seat { at } => (
+            StatusCode::CREATED,
+            EnrollmentResponse {
+                status: "enrolled".into(),
+                section_id: section,
+                student_id: student,
+                enrolled_at: Some(at),
+                position: None,
+            },
+        ),
+        Enrolled::Waitlist { position } => (
+            StatusCode::ACCEPTED,
+            EnrollmentResponse {
+                status: "waitlisted".into(),
+                section_id: section,
+                student_id: student,
+                enrolled_at: None,
+                position: Some(position),
+            },
+        ),
+    };
+    (status, json!(body))
+}
+
+/// The answer to an accepted drop.
+pub(super) fn drop_answer(promoted: bool) -> (StatusCode, Value) {
+    let body = DropResponse {
+        status: "dropped".into(),
+        promoted,
+    };
+    (StatusCode::OK, json!(body))
+}
+
+/// The body of an accepted swap.
+pub(super) fn swap_answer(
+    add: Uuid,
+    student: Uuid,
+    enrolled: Enrolled,
+    drop: Uuid,
+    promoted: bool,
+) -> Value {
+    let (_, added) = enrollment_answer(add, student, enrolled);
+    json!({
+        "status": "swapped",
+        "added": added,
+        "dropped": {"section_id": drop, "promoted": promoted},
+    })
+}

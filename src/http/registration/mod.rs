@@ -1,0 +1,180 @@
+//! Student registration: enroll, drop, swap and the student's own schedule.
+//!
+//! Enroll, drop and swap accept an `Idempotency-Key` header (see `service::idempotency`):
+//! the first final answer is stored and returned again for the same key.
+
+mod answers;
+mod call;
+
+pub use answers::{DropResponse, EnrollmentResponse};
+pub use call::StudentCall;
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{ApiJson, Caller, Ids, parse_id};
+use crate::resources::Role;
+use crate::service::idempotency::{Decided, part_of};
+use crate::service::registration::Enrolled;
+use crate::service::schedule::Schedule;
+use crate::service::swap::Swap;
+use answers::{
+    decided_for, drop_answer, enrollment_answer, rebuilt_enroll, refusal_answer, swap_answer,
+};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/sections/{section_id}/enrollments", post(enroll))
+        .route(
+            "/api/v1/sections/{section_id}/enrollments/me",
+            delete(drop_me),
+        )
+        .route("/api/v1/enrollments/swap", post(swap))
+        .route("/api/v1/students/me/schedule", get(schedule))
+}
+
+/// Swap body: drop `drop` only if a seat in `add` is taken.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SwapRequest {
+    /// Section to leave.
+    #[schema(format = Uuid)]
+    pub drop: String,
+    /// Section to join (a seat, not a waitlist place); not `drop`.
+    #[schema(format = Uuid)]
+    pub add: String,
+}
+
+/// Enroll the calling student (a seat, else a waitlist place).
+#[utoipa::path(post, path = "/api/v1/sections/{section_id}/enrollments", tag = "registration",
+    params(("section_id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, max_length = 255, pattern = "^[!-~]+$",
+        description = "1-255 visible ASCII characters; a retry of the same request with the same key gets the first answer; a key first used for a different request gets 422 idempotency_key_reused")),
+    responses((status = 201, body = EnrollmentResponse), (status = 202, body = EnrollmentResponse),
+        (status = 403, body = super::error::Problem), (status = 404, body = super::error::Problem),
+        (status = 409, body = super::error::Problem), (status = 422, body = super::error::Problem),
+        (status = 429, body = super::error::Problem), (status = 503, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn enroll(
+    State(state): State<AppState>,
+    call: StudentCall,
+    Ids(section): Ids<Uuid>,
+) -> Result<Response, ApiError> {
+    let rebuild = |decided: &[Decided], request| {
+        rebuilt_enroll(section, call.student, decided_for(decided, request)?)
+    };
+    let what = ["enroll", &section.to_string()];
+    call.idempotent(&state, &what, &[""], rebuild, async |request| {
+        let enrolled = (state.registration)
+            .enroll(call.seat(section, request))
+            .await?;
+        Ok(enrollment_answer(section, call.student, enrolled))
+    })
+    .await
+}
+
+/// Drop the calling student's seat or waitlist place.
+#[utoipa::path(delete, path = "/api/v1/sections/{section_id}/enrollments/me", tag = "registration",
+    params(("section_id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, max_length = 255, pattern = "^[!-~]+$",
+        description = "1-255 visible ASCII characters; a retry of the same request with the same key gets the first answer; a key first used for a different request gets 422 idempotency_key_reused")),
+    responses((status = 200, body = DropResponse), (status = 404, body = super::error::Problem),
+        (status = 422, body = super::error::Problem), (status = 429, body = super::error::Problem),
+        (status = 503, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn drop_me(
+    State(state): State<AppState>,
+    call: StudentCall,
+    Ids(section): Ids<Uuid>,
+) -> Result<Response, ApiError> {
+    let rebuild = |decided: &[Decided], request| {
+        let d = decided_for(decided, request)?;
+        match d.outcome.as_str() {
+            "dropped" => Some(drop_answer(d.promoted?)),
+            "refused" => refusal_answer(d),
+            _ => None,
+        }
+    };
+    let what = ["drop", &section.to_string()];
+    call.idempotent(&state, &what, &[""], rebuild, async |request| {
+        let dropped = state
+            .registration
+            .drop_enrollment(call.seat(section, request))
+            .await?;
+        Ok(drop_answer(dropped.promoted))
+    })
+    .await
+}
+
+/// Swap: take a seat in `add`, and only then leave `drop`.
+#[utoipa::path(post, path = "/api/v1/enrollments/swap", tag = "registration", request_body = SwapRequest,
+    params(("Idempotency-Key" = Option<String>, Header, max_length = 255, pattern = "^[!-~]+$",
+        description = "1-255 visible ASCII characters; a retry of the same request with the same key gets the first answer; a key first used for a different request gets 422 idempotency_key_reused")),
+    responses((status = 200, description = "`{\"status\":\"swapped\",\"dropped\":{..},\"added\":{..}}`"),
+        (status = 404, body = super::error::Problem), (status = 409, body = super::error::Problem), (status = 422, body = super::error::Problem),
+        (status = 429, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn swap(
+    State(state): State<AppState>,
+    call: StudentCall,
+    ApiJson(body): ApiJson<SwapRequest>,
+) -> Result<Response, ApiError> {
+    let student = call.student;
+    let drop = parse_id(&body.drop)?;
+    let add = parse_id(&body.add)?;
+    if drop == add {
+        return Err(ApiError::invalid_body(
+            "drop and add must be different sections",
+        ));
+    }
+    // A rule refusal is recorded under the request id, the seat and the drop under their
+    // parts' ids; a swap whose drop is not on record is run again (its parts replay).
+    let rebuild = |decided: &[Decided], request| {
+        if let Some(refused) = decided_for(decided, request) {
+            return refusal_answer(refused);
+        }
+        let added = decided_for(decided, part_of(request, "add"))?;
+        let enrolled = match added.outcome.as_str() {
+            "enrolled" => Enrolled::Seat { at: added.at },
+            "refused" => return refusal_answer(added),
+            _ => return None,
+        };
+        let dropped = decided_for(decided, part_of(request, "drop"))?;
+        let promoted = (dropped.outcome == "dropped").then_some(dropped.promoted?)?;
+        Some((
+            StatusCode::OK,
+            swap_answer(add, student, enrolled, drop, promoted),
+        ))
+    };
+    let what = ["swap", &drop.to_string(), &add.to_string()];
+    let parts = ["", "add", "drop"];
+    call.idempotent(&state, &what, &parts, rebuild, async |request| {
+        let swap = Swap {
+            student,
+            drop,
+            add,
+            request,
+        };
+        let (enrolled, dropped) = state.registration.swap(swap).await?;
+        let body = swap_answer(add, student, enrolled, drop, dropped.promoted);
+        Ok((StatusCode::OK, body))
+    })
+    .await
+}
+
+/// The calling student's schedule.
+#[utoipa::path(get, path = "/api/v1/students/me/schedule", tag = "registration",
+    responses((status = 200, body = Schedule), (status = 401, body = super::error::Problem)), security(("bearer" = [])))]
+pub async fn schedule(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Schedule>, ApiError> {
+    caller.require(Role::Student)?;
+    Ok(Json(state.registration.schedule(caller.id).await?))
+}
