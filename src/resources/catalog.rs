@@ -27,12 +27,7 @@ pub struct Term {
 #[serde(deny_unknown_fields)]
 pub struct NewTerm {
     /// Short code: 1-32 letters, digits, `_` or `-`.
-    #[schema(
-        min_length = 1,
-        max_length = 32,
-        pattern = "^[A-Za-z0-9_-]+$",
-        example = "2027SP"
-    )]
+    #[schema(schema_with = schema::term_code)]
     pub code: String,
     /// Display name.
     #[schema(schema_with = schema::text_200)]
@@ -239,12 +234,7 @@ pub struct NewSection {
     #[schema(schema_with = schema::course_code)]
     pub course_code: String,
     /// Section code within the course, e.g. `01`: 1-8 letters or digits.
-    #[schema(
-        min_length = 1,
-        max_length = 8,
-        pattern = "^[A-Za-z0-9]+$",
-        example = "01"
-    )]
+    #[schema(schema_with = schema::section_code)]
     pub section_code: String,
     /// Seats, 0-100000.
     #[serde(deserialize_with = "whole_number")]

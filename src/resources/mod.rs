@@ -111,6 +111,32 @@ pub(crate) mod schema {
         text(500, "1-500 characters, not blank, no control characters")
     }
 
+    fn code(max: usize, pattern: &str, description: &str, example: &str) -> Object {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(description))
+            .min_length(Some(1))
+            .max_length(Some(max))
+            .pattern(Some(pattern))
+            .examples([example])
+            .build()
+    }
+
+    /// A term's code: 1-32 letters, digits, `_` or `-`.
+    pub fn term_code() -> Object {
+        code(
+            32,
+            "^[A-Za-z0-9_-]+$",
+            "1-32 letters, digits, `_` or `-`",
+            "2027SP",
+        )
+    }
+
+    /// A section's code within its course: 1-8 letters or digits.
+    pub fn section_code() -> Object {
+        code(8, "^[A-Za-z0-9]+$", "1-8 letters or digits", "01")
+    }
+
     /// A course code in any form `normalize_course_code` accepts.
     pub fn course_code() -> Object {
         ObjectBuilder::new()
