@@ -5,8 +5,8 @@
 //! an attacker varies. Successful logins never use up an allowance: a load test logging in
 //! thousands of students from one address is never limited.
 
+use super::token_buckets::TokenBuckets;
 use crate::config::HttpSettings;
-use dashmap::DashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -27,79 +27,43 @@ pub enum LoginRefusal {
 }
 
 /// Failure allowances: a token bucket per key holding `max` failures that refills
-/// completely over `window_secs`; only failures take from it.
+/// completely over `window_secs`; only failures take from it. `max == 0`: no limit.
 struct FailureBudget<K: Eq + Hash> {
-    /// Failures allowed at once (`0`: no limit).
-    max: f64,
-    /// Refill per second.
-    per_sec: f64,
-    /// Keys with failures that have not refilled yet: (failures left, when counted).
-    buckets: DashMap<K, (f64, Instant)>,
+    /// The buckets, when limited.
+    buckets: Option<TokenBuckets<K>>,
 }
 
 impl<K: Eq + Hash + Clone> FailureBudget<K> {
     fn new(max: u32, window_secs: u64) -> Self {
         let max = f64::from(max);
+        let per_sec = max / window_secs.max(1) as f64;
         Self {
-            max,
-            per_sec: max / window_secs.max(1) as f64,
-            buckets: DashMap::new(),
+            buckets: (max > 0.0).then(|| TokenBuckets::new(max, per_sec)),
         }
-    }
-
-    fn enabled(&self) -> bool {
-        self.max > 0.0
-    }
-
-    /// Failures left for `key` now.
-    fn left(&self, key: &K, now: Instant) -> f64 {
-        self.buckets.get(key).map_or(self.max, |b| {
-            let (left, at) = *b;
-            (left + now.saturating_duration_since(at).as_secs_f64() * self.per_sec).min(self.max)
-        })
     }
 
     /// Seconds until one failure is allowed again, when none is now.
     fn wait(&self, key: &K, now: Instant) -> Option<u32> {
-        if !self.enabled() {
-            return None;
-        }
-        let left = self.left(key, now);
-        (left < 1.0).then(|| ((1.0 - left) / self.per_sec).ceil().max(1.0) as u32)
+        self.buckets.as_ref()?.wait(key, now)
     }
 
     /// Count one failure for `key` (it may be given back with [`FailureBudget::give_back`]).
     fn take(&self, key: &K, now: Instant) -> Result<(), u32> {
-        if !self.enabled() {
-            return Ok(());
-        }
-        let mut bucket = self.buckets.entry(key.clone()).or_insert((self.max, now));
-        let (left, at) = *bucket;
-        let left =
-            (left + now.saturating_duration_since(at).as_secs_f64() * self.per_sec).min(self.max);
-        if left >= 1.0 {
-            *bucket = (left - 1.0, now);
-            Ok(())
-        } else {
-            *bucket = (left, now);
-            Err(((1.0 - left) / self.per_sec).ceil().max(1.0) as u32)
-        }
+        self.buckets.as_ref().map_or(Ok(()), |b| b.take(key, now))
     }
 
     /// Undo a [`FailureBudget::take`]: the attempt succeeded.
     fn give_back(&self, key: &K) {
-        if let Some(mut bucket) = self.buckets.get_mut(key) {
-            bucket.0 = (bucket.0 + 1.0).min(self.max);
+        if let Some(b) = &self.buckets {
+            b.give_back(key);
         }
     }
 
     /// Forget keys whose allowance has refilled (bounded memory).
     fn prune(&self) {
-        let now = Instant::now();
-        let (max, per_sec) = (self.max, self.per_sec);
-        self.buckets.retain(|_, (left, at)| {
-            *left + now.saturating_duration_since(*at).as_secs_f64() * per_sec < max
-        });
+        if let Some(b) = &self.buckets {
+            b.prune();
+        }
     }
 }
 

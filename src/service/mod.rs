@@ -11,3 +11,4 @@ pub mod rule_cache;
 pub mod schedule;
 pub mod student_locks;
 pub mod swap;
+pub mod token_buckets;
