@@ -172,7 +172,7 @@ impl Default for DatabaseSettings {
     }
 }
 
-/// This node's identity and the shard count.
+/// This node's identity, its place in the cluster and the membership timings.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ClusterSettings {
@@ -180,6 +180,21 @@ pub struct ClusterSettings {
     pub node_id: String,
     /// Number of shards; fixed when the cluster is created.
     pub shards: u32,
+    /// The URL peers reach this node at (`http://host:port`); empty = the bound address
+    /// (`0.0.0.0` read as `127.0.0.1`).
+    pub advertise_url: String,
+    /// How often the node renews its lease and refreshes the shard map.
+    pub heartbeat_ms: u64,
+    /// A node whose lease is older than this is dead: its shards go to the live nodes.
+    pub lease_ms: u64,
+    /// Hand shards to joining nodes automatically (rebalance by shard count).
+    pub auto_rebalance: bool,
+    /// How long a graceful stop may spend handing this node's shards to the others.
+    pub drain_timeout_ms: u64,
+    /// Most shards one handoff moves at once.
+    pub handoff_batch: usize,
+    /// How long one handoff may take before it is abandoned (ownership unchanged).
+    pub handoff_timeout_ms: u64,
 }
 
 impl Default for ClusterSettings {
@@ -187,6 +202,13 @@ impl Default for ClusterSettings {
         Self {
             node_id: "node-1".into(),
             shards: 1024,
+            advertise_url: String::new(),
+            heartbeat_ms: 1_000,
+            lease_ms: 5_000,
+            auto_rebalance: true,
+            drain_timeout_ms: 30_000,
+            handoff_batch: 64,
+            handoff_timeout_ms: 5_000,
         }
     }
 }

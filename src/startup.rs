@@ -1,9 +1,14 @@
 //! Building and running one registrar node: [`Application::build`] connects to PostgreSQL,
-//! claims shards, binds the listener (port 0 works, tests rely on it) and wires the state;
-//! [`Application::run_until_stopped`] serves until the shutdown signal, lets in-flight
-//! requests finish (their batches commit) and then stops every section actor.
+//! binds the listener (port 0 works, tests rely on it), wires the state and joins the
+//! cluster (the first node of a new cluster takes every shard);
+//! [`Application::run_until_stopped`] serves until the shutdown signal, then drains (hands
+//! its shards to the other nodes while still serving), lets in-flight requests finish
+//! (their batches commit), stops every section actor and leaves the cluster.
 
-use crate::cluster;
+use crate::cluster::coordinator;
+use crate::cluster::node::{ClusterNode, JoinError};
+use crate::cluster::peer::{Peers, internal_key};
+use crate::cluster::router::SectionRouter;
 use crate::config::Settings;
 use crate::events::consumers::{self, ConsumerConfig, ConsumerKind};
 use crate::events::relay::{BacklogGauge, OutboxRelay, RelayStats};
@@ -42,6 +47,9 @@ pub enum StartupError {
     /// The Redis URL is unusable.
     #[error("redis mirror: {0}")]
     Mirror(#[from] MirrorError),
+    /// The node could not join the cluster.
+    #[error("cluster: {0}")]
+    Cluster(#[from] JoinError),
     /// The token secret is missing or weak (and development mode is off).
     #[error(
         "{0}: set REGISTRAR_JWT_SECRET to at least 32 random bytes, the same on every node \
@@ -123,14 +131,7 @@ impl Application {
         let address = listener
             .local_addr()
             .map_err(|e| StartupError::Bind(settings.http.listen.clone(), e))?;
-        cluster::claim_all_shards(
-            &pool,
-            &settings.cluster.node_id,
-            &address.to_string(),
-            settings.cluster.shards,
-        )
-        .await?;
-
+        let advertise = advertise_url(&settings.cluster.advertise_url, address);
         let tokens = Arc::new(TokenKeys::new(
             secret.as_bytes(),
             settings.http.token_ttl_secs,
@@ -161,7 +162,17 @@ impl Application {
             feed.clone(),
             settings.sections.registry(),
         ));
-        let registration = Arc::new(RegistrationService::new(pool.clone(), registry));
+        let cluster = ClusterNode::new(
+            pool.clone(),
+            settings.cluster.clone(),
+            advertise,
+            registry.clone(),
+            Peers::new(internal_key(secret.as_bytes())),
+        );
+        let router = Arc::new(SectionRouter::new(cluster.clone(), registry));
+        let registration = Arc::new(RegistrationService::new(pool.clone(), router));
+        cluster.set_rule_caches(registration.clone());
+        cluster.join().await?;
         let limiter = Arc::new(http::limit::RateLimiter::new(
             settings.http.rate_limit_per_sec,
             settings.http.rate_limit_burst,
@@ -173,6 +184,7 @@ impl Application {
         let login_guard = Arc::new(LoginGuard::new(&settings.http));
         let state = AppState {
             pool,
+            cluster,
             login_guard,
             settings: Arc::new(settings),
             tokens,
@@ -204,6 +216,25 @@ impl Application {
     /// The shared state (tests inspect it).
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// Start the cluster's tasks (membership, coordinator), which stop at `stop`.
+    fn spawn_cluster(state: &AppState, stop: &ShutdownTrigger) -> Vec<tokio::task::JoinHandle<()>> {
+        let (node, shutdown) = (state.cluster.clone(), stop.subscribe());
+        let membership = supervise(
+            "membership".into(),
+            state.tasks.clone(),
+            Some(stop.subscribe()),
+            move || node.clone().run(shutdown.clone()),
+        );
+        let (node, shutdown) = (state.cluster.clone(), stop.subscribe());
+        let coordinator = supervise(
+            "coordinator".into(),
+            state.tasks.clone(),
+            Some(stop.subscribe()),
+            move || coordinator::run(node.clone(), shutdown.clone()),
+        );
+        vec![membership, coordinator]
     }
 
     /// Start the background tasks: outbox relay, mirror writer, pruner, in-process
@@ -271,6 +302,8 @@ impl Application {
         let state = self.state.clone();
         let stop = ShutdownTrigger::new();
         let background = Self::spawn_background(&state, &stop);
+        let cluster_stop = ShutdownTrigger::new();
+        let cluster_tasks = Self::spawn_cluster(&state, &cluster_stop);
         let housekeeping = tokio::spawn({
             let state = state.clone();
             async move {
@@ -284,9 +317,13 @@ impl Application {
             }
         });
         tracing::info!(address = %self.address, node = %state.settings.cluster.node_id, "serving");
-        let feed = state.feed.clone();
+        let (feed, cluster) = (state.feed.clone(), state.cluster.clone());
+        let drain_timeout = Duration::from_millis(state.settings.cluster.drain_timeout_ms);
         let shutdown = async move {
             shutdown.await;
+            // Hand the shards to the other nodes while still serving: requests held by the
+            // handoffs, and peers' hops, are answered.
+            cluster.drain(drain_timeout).await;
             // Live seat streams never end on their own; end them so shutdown can finish.
             feed.close();
         };
@@ -299,6 +336,12 @@ impl Application {
         // Every HTTP request has been answered, so no command is waiting on an actor;
         // stopping them now loses nothing.
         state.registration.registry().stop_all().await;
+        cluster_stop.fire();
+        for task in cluster_tasks {
+            let _ = task.await;
+        }
+        // What was not handed off goes to the others now, without waiting for the lease.
+        state.cluster.leave().await;
         stop.fire();
         for task in background {
             let _ = task.await;
@@ -307,4 +350,17 @@ impl Application {
         tracing::info!("stopped");
         result
     }
+}
+
+/// The URL peers reach this node at: the configured one, else the bound address (an
+/// unspecified address read as loopback).
+fn advertise_url(configured: &str, bound: SocketAddr) -> String {
+    if !configured.is_empty() {
+        return configured.trim_end_matches('/').to_string();
+    }
+    let mut address = bound;
+    if address.ip().is_unspecified() {
+        address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    format!("http://{address}")
 }

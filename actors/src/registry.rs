@@ -72,6 +72,19 @@ pub enum CallError {
 struct Slot {
     gate: Arc<AdmissionGate>,
     actor: Arc<OnceCell<ActorRef<SectionMsg>>>,
+    /// Commands admitted since activation (the load figures sample it).
+    calls: Arc<AtomicU64>,
+}
+
+/// One active section's load: commands admitted since its activation and in flight now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SectionLoad {
+    /// The section.
+    pub section: SectionId,
+    /// Commands admitted since the actor was activated.
+    pub calls: u64,
+    /// Commands queued or being decided now.
+    pub in_flight: usize,
 }
 
 type Slots = Arc<DashMap<SectionId, Slot>>;
@@ -159,6 +172,7 @@ impl SectionRegistry {
                 .or_insert_with(|| Slot {
                     gate: Arc::new(AdmissionGate::new(self.config.section_max_in_flight)),
                     actor: Arc::new(OnceCell::new()),
+                    calls: Arc::default(),
                 })
                 .clone();
             let permit = match Permit::acquire(&self.node_gate, &slot.gate) {
@@ -181,6 +195,7 @@ impl SectionRegistry {
                     return Err(err);
                 }
             };
+            slot.calls.fetch_add(1, Ordering::Relaxed);
             let (tx, rx) = tokio::sync::oneshot::channel();
             let envelope = Envelope::new(command.clone(), tx.into(), permit);
             if actor.send_message(SectionMsg::Command(envelope)).is_err() {
@@ -216,12 +231,31 @@ impl SectionRegistry {
         Err(CallError::Unavailable("section actor kept stopping".into()))
     }
 
-    /// Stop every actor after its in-flight batch (graceful shutdown, handoff): each one
-    /// first decides and commits what is queued in its mailbox, then stops.
+    /// The load of every active section.
+    pub fn section_loads(&self) -> Vec<SectionLoad> {
+        self.slots
+            .iter()
+            .map(|s| SectionLoad {
+                section: *s.key(),
+                calls: s.calls.load(Ordering::Relaxed),
+                in_flight: s.gate.in_flight(),
+            })
+            .collect()
+    }
+
+    /// Stop every actor after its in-flight batch (graceful shutdown): each one first
+    /// decides and commits what is queued in its mailbox, then stops.
     pub async fn stop_all(&self) {
+        self.stop_where(|_| true).await
+    }
+
+    /// Stop the actors of the sections `which` selects, as [`SectionRegistry::stop_all`]
+    /// does (a handoff stops the actors of the shards it moves).
+    pub async fn stop_where(&self, which: impl Fn(SectionId) -> bool) {
         let actors: Vec<ActorRef<SectionMsg>> = self
             .slots
             .iter()
+            .filter(|s| which(*s.key()))
             .filter_map(|s| s.actor.get().cloned())
             .collect();
         // A Flush behind every queued command, then drain: nothing queued is dropped. All

@@ -50,7 +50,7 @@ impl Default for SectionConfig {
 }
 
 /// The answer to a command, sent after its batch committed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Reply {
     /// Accepted outcome or refusal.
     pub outcome: Result<Outcome, Refusal>,

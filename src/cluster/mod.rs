@@ -1,12 +1,27 @@
-//! Sharding and ownership: which shard a section belongs to, and this node's claim on its
-//! shards in `shard_owners`. Every claim bumps the shard's epoch, which fences out any
-//! older owner's writes (see `store::sections`). Today a node claims every shard at start
-//! (single-node mode); membership, the coordinator and handoff between nodes are not built
-//! yet. [`plan`] holds the coordinator's pure shard planning they will use.
+//! The cluster: several nodes share the shards, each section and each student lives on
+//! the node that owns its shard, and operators see and move them.
+//!
+//! - [`shard_of`]: the stable placement of sections and students;
+//! - [`node`]: this node's membership (lease, map, rejoin after being declared dead);
+//! - [`coordinator`]: the one node that assigns shards (orphans, drains, rebalance);
+//! - [`handoff`]: the old owner's side of moving shards to another node;
+//! - [`gates`]: per-shard admission that lets a handoff quiet a shard;
+//! - [`router`]: section commands to the section's owner, local or over the hop;
+//! - [`peer`]: the internal HTTP/2 hop and what it carries;
+//! - [`map`], [`plan`]: the shard map and the coordinator's pure planning.
+//!
+//! PostgreSQL is the only place the map lives (`store::cluster`); every ownership change
+//! bumps the shard's epoch, and every commit of a section checks it (`store::sections`),
+//! so no timing assumption can let two nodes decide one section.
 
+pub mod coordinator;
+pub mod gates;
+pub mod handoff;
+pub mod map;
+pub mod node;
+pub mod peer;
 pub mod plan;
-
-use sqlx::PgPool;
+pub mod router;
 
 /// The shard of a section: FNV-1a (64-bit) over the id's 16 bytes, modulo `shards`.
 /// Written out here rather than taken from a hasher crate so it can never change between
@@ -19,35 +34,6 @@ pub fn shard_of(section: uuid::Uuid, shards: u32) -> u32 {
         .iter()
         .fold(OFFSET, |h, b| (h ^ u64::from(*b)).wrapping_mul(PRIME));
     (hash % u64::from(shards.max(1))) as u32
-}
-
-/// Register this node and take every shard, bumping each epoch (single-node mode).
-pub async fn claim_all_shards(
-    pool: &PgPool,
-    node_id: &str,
-    address: &str,
-    shards: u32,
-) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query(
-        "INSERT INTO cluster_nodes (id, address) VALUES ($1, $2)
-         ON CONFLICT (id) DO UPDATE SET address = EXCLUDED.address, started_at = now(), heartbeat_at = now()",
-    )
-    .bind(node_id)
-    .bind(address)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO shard_owners (shard, node_id, epoch, state)
-         SELECT g, $1, 1, 'active' FROM generate_series(0, $2 - 1) AS g
-         ON CONFLICT (shard) DO UPDATE SET node_id = EXCLUDED.node_id,
-             epoch = shard_owners.epoch + 1, state = 'active'",
-    )
-    .bind(node_id)
-    .bind(shards as i32)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use crate::resources::{
     SectionPatch, SectionView, StudentView, Term,
 };
 use crate::service::auth::hash_password;
-use crate::store::{catalog, students};
+use crate::store::{catalog, cluster, students};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
@@ -69,6 +69,7 @@ pub async fn create_window(
     }
     let window = catalog::upsert_window(&state.pool, term, &body).await?;
     state.registration.cache().invalidate_windows();
+    cluster::notify_rules(&state.pool, "windows").await?;
     Ok((StatusCode::CREATED, Json(window)))
 }
 
@@ -184,6 +185,7 @@ pub async fn add_hold(
     }
     let hold = students::add_hold(&state.pool, student, &body.reason).await?;
     state.registration.cache().invalidate_student(student);
+    cluster::notify_rules(&state.pool, &format!("student:{student}")).await?;
     Ok((StatusCode::CREATED, Json(hold)))
 }
 
@@ -199,6 +201,7 @@ pub async fn remove_hold(
     admin(&caller)?;
     if students::remove_hold(&state.pool, student, hold).await? {
         state.registration.cache().invalidate_student(student);
+        cluster::notify_rules(&state.pool, &format!("student:{student}")).await?;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::new(

@@ -80,6 +80,12 @@ error_codes! {
     StudentNotFound = "student_not_found", NOT_FOUND;
     /// No such hold.
     HoldNotFound = "hold_not_found", NOT_FOUND;
+    /// No such cluster node.
+    NodeNotFound = "node_not_found", NOT_FOUND;
+    /// No such shard.
+    ShardNotFound = "shard_not_found", NOT_FOUND;
+    /// No such shard move.
+    MoveNotFound = "move_not_found", NOT_FOUND;
     /// A drop of a section the student is not in.
     NotEnrolled = "not_enrolled", NOT_FOUND;
     /// The route does not accept that method.
@@ -347,6 +353,9 @@ impl From<RegistrationError> for ApiError {
             R::Refused(r) => Self::new(ErrorCode::from(&r), r.to_string()),
             R::Call(c) => c.into(),
             R::Db(d) => d.into(),
+            R::NotHome(_) => Self::unavailable(
+                "this student's requests are moving to another node; nothing was recorded",
+            ),
             R::Bug(why) => Self::internal(&why),
         }
     }

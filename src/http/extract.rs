@@ -136,28 +136,35 @@ where
 {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let state = AppState::from_ref(state);
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthenticated("missing Authorization: Bearer token"))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
-            .ok_or_else(|| {
-                ApiError::unauthenticated("the Authorization header must be `Bearer <token>`")
-            })?;
-        let claims = state
-            .tokens
-            .verify(token.trim())
-            .map_err(|_| ApiError::unauthenticated("the token is invalid or expired"))?;
+        let claims = bearer_claims(&AppState::from_ref(state), &parts.headers)?;
         Ok(Caller {
             id: claims.sub,
             role: claims.role,
         })
     }
+}
+
+/// The verified claims of the request's `Authorization: Bearer <jwt>`; `401
+/// unauthenticated` when it is missing, malformed, forged or expired.
+pub fn bearer_claims(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> Result<crate::service::auth::Claims, ApiError> {
+    let header = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthenticated("missing Authorization: Bearer token"))?;
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        })
+        .ok_or_else(|| {
+            ApiError::unauthenticated("the Authorization header must be `Bearer <token>`")
+        })?;
+    state
+        .tokens
+        .verify(token.trim())
+        .map_err(|_| ApiError::unauthenticated("the token is invalid or expired"))
 }

@@ -5,8 +5,11 @@
 pub mod admin;
 pub mod auth;
 pub mod catalog;
+pub mod cluster;
 pub mod error;
 pub mod extract;
+pub mod forward;
+pub mod internal;
 pub mod limit;
 pub mod openapi;
 pub mod ops;
@@ -32,6 +35,8 @@ use tower_http::trace::TraceLayer;
 pub struct AppState {
     /// The database.
     pub pool: PgPool,
+    /// This node in the cluster.
+    pub cluster: Arc<crate::cluster::node::ClusterNode>,
     /// Settings in force.
     pub settings: Arc<Settings>,
     /// Token signing and verification.
@@ -59,10 +64,13 @@ pub struct AppState {
 pub fn app(state: AppState) -> Router {
     let max_body = state.settings.http.max_body_bytes;
     let time_limit = state.settings.request_timeout();
+    // Students' registration calls are served by the student's home node.
+    let to_home = axum::middleware::from_fn_with_state(state.clone(), forward::to_home);
     Router::new()
         .merge(auth::router())
         .merge(catalog::router())
-        .merge(registration::router())
+        .merge(registration::router().route_layer(to_home))
+        .merge(cluster::router())
         .merge(reports::router())
         .merge(admin::router())
         .merge(ops::router())
@@ -74,6 +82,8 @@ pub fn app(state: AppState) -> Router {
             timeout::time_limit,
         ))
         .merge(catalog::stream_router())
+        // The hop waits for the section's answer however long its commit takes.
+        .merge(internal::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
@@ -83,6 +93,10 @@ pub fn app(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal(&"handler panicked").into_response()
         }))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            forward::node_header,
+        ))
         .with_state(state)
 }
 

@@ -29,6 +29,8 @@ use utoipa::{Modify, OpenApi};
         super::admin::remove_hold,
         super::reports::my_notifications, super::reports::term_analytics,
         super::ops::healthz, super::ops::readyz, super::ops::metrics,
+        super::cluster::overview, super::cluster::shards, super::cluster::section,
+        super::cluster::hot_sections, super::cluster::one_move,
         document,
     ),
     components(schemas(super::error::Problem, crate::resources::MeetingDto, crate::resources::Standing, crate::resources::Role)),

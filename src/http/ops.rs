@@ -1,11 +1,10 @@
-//! Operations endpoints: `/healthz` (process up), `/readyz` (PostgreSQL reachable, shards
-//! owned, committer workers up; broker, mirror, outbox backlog and the supervised tasks as
-//! details) and `/metrics` (Prometheus text).
+//! Operations endpoints: `/healthz` (process up), `/readyz` (PostgreSQL reachable, lease
+//! held and shard map loaded, committer workers up; shards owned, broker, mirror, outbox
+//! backlog and the supervised tasks as details) and `/metrics` (Prometheus text).
 //! The figures that come from PostgreSQL are read through `store`; the outbox backlog is
 //! a cached count (`events::relay::BacklogGauge`), so probes and scrapes stay cheap.
 
 use super::AppState;
-use crate::store::ownership::shards_owned;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
@@ -29,12 +28,22 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready to serve: the database answers and this node owns shards. The broker and the
-/// cache are reported but do not make a node unready: registration works without them.
+/// Ready to serve: the database answers, this node holds its lease and has loaded the
+/// shard map. A node that owns no shard yet is ready (it serves by forwarding, and the
+/// coordinator hands it shards). The broker and the cache are reported but do not make a
+/// node unready: registration works without them.
 #[utoipa::path(get, path = "/readyz", tag = "ops", responses((status = 200, description = "ready", body = serde_json::Value), (status = 503, description = "not ready", body = serde_json::Value)))]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let owned = shards_owned(&state.pool, &state.settings.cluster.node_id).await;
+    let postgres = sqlx::query_scalar::<_, i32>("SELECT 1")
+        .fetch_one(&state.pool)
+        .await
+        .is_ok();
+    let cluster = &state.cluster;
+    let map = cluster.map();
     let details = json!({
+        "node": &*cluster.id,
+        "shards_owned": map.owned_by(&cluster.id),
+        "coordinator": cluster.is_coordinator(),
         "outbox_backlog": state.relay.backlog.get(&state.pool).await,
         "broker": if state.relay.connected.load(Ordering::Relaxed) { "connected" } else { "disconnected" },
         "redis_mirror": state.feed.mirror.as_ref().map(|m| if m.is_healthy() { "ok" } else { "degraded" }),
@@ -43,25 +52,27 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     // Without a committer no decision can be recorded; the other tasks only delay events
     // or the mirror, so they are reported but do not make the node unready.
     let committers_down = state.tasks.down("committer");
-    let (status, body) = match owned {
-        _ if !committers_down.is_empty() => (
+    let (status, mut body) = if !committers_down.is_empty() {
+        (
             StatusCode::SERVICE_UNAVAILABLE,
             json!({"status": "not_ready", "committers_down": committers_down}),
-        ),
-        Ok(n) if n > 0 => (
-            StatusCode::OK,
-            json!({"status": "ready", "postgres": "ok", "shards_owned": n}),
-        ),
-        Ok(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            json!({"status": "not_ready", "postgres": "ok", "shards_owned": 0}),
-        ),
-        Err(_) => (
+        )
+    } else if !postgres {
+        (
             StatusCode::SERVICE_UNAVAILABLE,
             json!({"status": "not_ready", "postgres": "unreachable"}),
-        ),
+        )
+    } else if !cluster.is_ready() || !map.loaded {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"status": "not_ready", "postgres": "ok", "cluster": "no lease or no shard map yet"}),
+        )
+    } else {
+        (
+            StatusCode::OK,
+            json!({"status": "ready", "postgres": "ok", "shards_owned": map.owned_by(&cluster.id)}),
+        )
     };
-    let mut body = body;
     body["details"] = details;
     (status, Json(body))
 }
@@ -88,6 +99,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let s = &state.feed.stats;
     let registry = state.registration.registry();
     let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as i64;
+    let c = &state.cluster.stats;
     let mut out = String::new();
     series! { out;
         counter registrar_batches_committed_total, "Section batches committed." = load(&s.batches);
@@ -107,6 +119,14 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         gauge registrar_db_pool_connections, "PostgreSQL connections open." = i64::from(state.pool.size());
         counter registrar_events_published_total, "Outbox events confirmed by the broker." = load(&state.relay.published);
         counter registrar_events_unroutable_total, "Publishes returned by the broker as unroutable (no queue bound); each stays in the outbox and is retried." = load(&state.relay.unroutable);
+        gauge registrar_cluster_shards_owned, "Shards this node owns." = state.cluster.map().owned_by(&state.cluster.id) as i64;
+        gauge registrar_cluster_coordinator, "1 while this node holds the coordinator's lease." = i64::from(state.cluster.is_coordinator());
+        counter registrar_cluster_forwarded_total, "Client requests sent on to the student's home node." = load(&c.forwarded);
+        counter registrar_cluster_section_calls_total, "Section commands routed by this node (local or remote)." = load(&c.section_calls);
+        counter registrar_cluster_section_hops_total, "Section commands that took the internal hop to another node." = load(&c.section_hops);
+        counter registrar_cluster_section_retries_total, "Section commands resent after a stale map, a lost connection or a move." = load(&c.section_retries);
+        counter registrar_cluster_rejoins_total, "Times this node found itself declared dead and rejoined." = load(&c.rejoins);
+        counter registrar_cluster_shards_handed_over_total, "Shards this node handed to another node." = load(&c.shards_handed_over);
         gauge registrar_outbox_backlog, "Outbox rows not yet confirmed by the broker, counted at most every REGISTRAR_BACKLOG_MAX_AGE_MS (-1: unknown)." = state.relay.backlog.get(&state.pool).await.unwrap_or(-1);
     }
     if let Some(m) = &state.feed.mirror {

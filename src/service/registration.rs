@@ -12,11 +12,17 @@
 //! still sat in the actor's mailbox, and both could commit past a rule (two sections of
 //! one course, the credit limit, a time conflict).
 //!
+//! In a cluster this runs on the student's home node (the owner of the student's shard),
+//! which is what makes the lock and the cache exact cluster-wide: each request holds a
+//! pass on the student's shard (a handoff of the shard waits for it), and the section
+//! actors are reached through the [`SectionRouter`], on this node or the section's owner.
+//!
 //! Section-level decisions (seats, waitlist) belong to the section actors; this service
 //! never decides a seat itself.
 
 use super::rule_cache::RuleCache;
 use super::student_locks::StudentLocks;
+use crate::cluster::router::{NotHome, Route, SectionRouter};
 use crate::resources::SectionFacts;
 use crate::store::{DbError, audit};
 use chrono::{DateTime, Utc};
@@ -53,6 +59,9 @@ pub enum RegistrationError {
     /// The database failed.
     #[error(transparent)]
     Db(#[from] DbError),
+    /// Another node is the student's home now: serve the request there.
+    #[error(transparent)]
+    NotHome(#[from] NotHome),
     /// A bug: something that cannot happen did (logged, answered 500).
     #[error("bug: {0}")]
     Bug(String),
@@ -95,7 +104,7 @@ pub struct Dropped {
 /// The registration service (see module docs).
 pub struct RegistrationService {
     pub(super) pool: PgPool,
-    registry: Arc<SectionRegistry>,
+    router: Arc<SectionRouter>,
     /// The student rules' inputs.
     pub(super) cache: RuleCache,
     /// One student's requests at a time.
@@ -105,20 +114,25 @@ pub struct RegistrationService {
 }
 
 impl RegistrationService {
-    /// A service over `pool` and `registry`.
-    pub fn new(pool: PgPool, registry: Arc<SectionRegistry>) -> Self {
+    /// A service over `pool` reaching section actors through `router`.
+    pub fn new(pool: PgPool, router: Arc<SectionRouter>) -> Self {
         Self {
             refusals: audit::RefusalLog::spawn(pool.clone()),
             cache: RuleCache::new(pool.clone()),
             locks: StudentLocks::default(),
             pool,
-            registry,
+            router,
         }
     }
 
-    /// The section registry.
+    /// This node's section actors.
     pub fn registry(&self) -> &Arc<SectionRegistry> {
-        &self.registry
+        self.router.registry()
+    }
+
+    /// The router to section owners.
+    pub fn router(&self) -> &Arc<SectionRouter> {
+        &self.router
     }
 
     /// The rule caches (admin edits invalidate what they change).
@@ -222,7 +236,7 @@ impl RegistrationService {
 
     /// Enroll the student in the section (seat, else waitlist).
     pub async fn enroll(self: &Arc<Self>, r: SeatRequest) -> Result<Enrolled, RegistrationError> {
-        self.detached(move |this: Arc<Self>| async move {
+        self.detached(r.student, move |this: Arc<Self>| async move {
             this.membership_change(r, true, async || {
                 let target = this.facts(r.section).await?;
                 this.check_rules(r.student, &target, None, r.request)
@@ -239,7 +253,7 @@ impl RegistrationService {
         self: &Arc<Self>,
         r: SeatRequest,
     ) -> Result<Dropped, RegistrationError> {
-        self.detached(move |this: Arc<Self>| async move {
+        self.detached(r.student, move |this: Arc<Self>| async move {
             this.membership_change(r, false, async || {
                 this.facts(r.section).await?;
                 this.drop_in_actor(r).await
@@ -249,11 +263,14 @@ impl RegistrationService {
         .await
     }
 
-    /// Run `work` in a task of its own and wait for it at most the call timeout. The task
-    /// runs to its end whatever the caller does, so a student's lock taken inside it is
-    /// held until the section actor has answered (see the module docs).
+    /// Run `work` for `student` in a task of its own, on this node as the student's home
+    /// (`NotHome` otherwise), and wait for it at most the call timeout. The task runs to
+    /// its end whatever the caller does, so a student's lock taken inside it is held, and
+    /// the student's shard kept here, until the section actor has answered (see the
+    /// module docs).
     pub(super) async fn detached<T, F, Fut>(
         self: &Arc<Self>,
+        student: Uuid,
         work: F,
     ) -> Result<T, RegistrationError>
     where
@@ -261,8 +278,15 @@ impl RegistrationService {
         F: FnOnce(Arc<Self>) -> Fut,
         Fut: Future<Output = Result<T, RegistrationError>> + Send + 'static,
     {
-        let task = tokio::spawn(work(self.clone()));
-        match tokio::time::timeout(self.registry.call_timeout(), task).await {
+        let route = Route::current().unwrap_or_default();
+        let pass = self.router.enter_home(student, &route).await?;
+        let work = work(self.clone());
+        let task = tokio::spawn(route.scope(async move {
+            let result = work.await;
+            drop(pass);
+            result
+        }));
+        match tokio::time::timeout(self.registry().call_timeout(), task).await {
             Err(_) => Err(CallError::Pending.into()),
             Ok(Ok(result)) => result,
             Ok(Err(e)) => Err(RegistrationError::Bug(format!(
@@ -278,9 +302,7 @@ impl RegistrationService {
         section: Uuid,
         command: Command,
     ) -> Result<(Outcome, DateTime<Utc>), RegistrationError> {
-        let reply = (self.registry)
-            .call_until_answered(SectionId(section), command)
-            .await?;
+        let reply = self.router.call(SectionId(section), command).await?;
         Ok((reply.outcome?, reply.decided_at))
     }
 
@@ -326,14 +348,30 @@ impl RegistrationService {
             capacity,
             request: RequestId::new_v4(),
         };
-        let decided =
-            tokio::time::timeout(self.registry.call_timeout(), self.decide(section, command))
-                .await
-                .map_err(|_| CallError::Pending)??;
+        let decided = tokio::time::timeout(
+            self.registry().call_timeout(),
+            self.decide(section, command),
+        )
+        .await
+        .map_err(|_| CallError::Pending)??;
         match decided {
             (Outcome::CapacityChanged { promoted }, _) => Ok(promoted),
             (other, _) => unreachable_outcome(other),
         }
+    }
+}
+
+impl crate::cluster::node::RuleCaches for RegistrationService {
+    fn forget_shards(&self, shards: &std::collections::HashSet<u32>, total: u32) {
+        self.cache.forget_shards(shards, total);
+    }
+
+    fn forget_student(&self, student: Uuid) {
+        self.cache.forget_student(student);
+    }
+
+    fn forget_windows(&self) {
+        self.cache.forget_windows();
     }
 }
 

@@ -6,15 +6,20 @@
 //! The student entries stay exact for what this node does: the registration flow updates
 //! a student's active sections under the student's lock from the section actor's own
 //! answers ([`RuleCache::note_membership`]), and forgets the student whenever an answer
-//! leaves the outcome unknown or an admin edit (a hold) changes the inputs. The TTL bounds
-//! how long a change made elsewhere (SQL by hand, another node) goes unseen; a waitlist
-//! promotion does not change the active sections, so it needs no update.
+//! leaves the outcome unknown or an admin edit (a hold) changes the inputs. Admin edits
+//! made through another node arrive by NOTIFY (see `cluster::node`); a student whose shard
+//! moves to or from this node is forgotten, since the other node served them meanwhile.
+//! The TTL bounds how long a change made by hand in SQL goes unseen; a waitlist promotion
+//! does not change the active sections, so it needs no update.
 
+use crate::cluster::node::RuleCaches;
+use crate::cluster::shard_of;
 use crate::resources::{SectionFacts, Standing};
 use crate::store::{DbResult, catalog, students};
 use dashmap::DashMap;
 use registrar_actors::student_rules::Window;
 use sqlx::PgPool;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -131,5 +136,20 @@ impl RuleCache {
                 active.push(section);
             }
         }
+    }
+}
+
+impl RuleCaches for RuleCache {
+    fn forget_shards(&self, shards: &HashSet<u32>, total: u32) {
+        self.students
+            .retain(|student, _| !shards.contains(&shard_of(*student, total)));
+    }
+
+    fn forget_student(&self, student: Uuid) {
+        self.invalidate_student(student);
+    }
+
+    fn forget_windows(&self) {
+        self.invalidate_windows();
     }
 }

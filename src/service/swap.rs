@@ -31,7 +31,7 @@ impl RegistrationService {
         self: &Arc<Self>,
         swap: Swap,
     ) -> Result<(Enrolled, Dropped), RegistrationError> {
-        self.detached(move |this: Arc<Self>| async move {
+        self.detached(swap.student, move |this: Arc<Self>| async move {
             this.locks
                 .serialized(swap.student, async || {
                     let result = this.swap_locked(swap).await;

@@ -2,13 +2,13 @@
 //! lives under this module; callers get plain Rust types and a [`DbError`], never sqlx
 //! types. Two self-contained tools keep their SQL beside their logic instead: the event
 //! consumers (`events::consumers`, whose effect and dedupe row share a transaction) and
-//! the invariant checker (`verify`), as does the shard claim in `cluster`.
+//! the invariant checker (`verify`).
 
 pub mod audit;
 pub mod catalog;
+pub mod cluster;
 pub mod idempotency;
 pub mod outbox;
-pub mod ownership;
 pub mod reports;
 pub mod retention;
 pub mod sections;

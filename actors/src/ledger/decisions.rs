@@ -5,7 +5,8 @@ use crate::ids::{RequestId, StudentId};
 use serde::{Deserialize, Serialize};
 
 /// A command a section actor decides.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
 pub enum Command {
     /// Take a seat, or a waitlist place when the section is full.
     Enroll {
@@ -71,7 +72,8 @@ pub enum Placement {
 }
 
 /// What an accepted command did.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
     /// The student holds a seat.
     Enrolled,
@@ -95,7 +97,8 @@ pub enum Outcome {
 }
 
 /// Why a command was refused. Refusals change nothing.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "refusal", rename_all = "snake_case")]
 pub enum Refusal {
     /// No seat and no waitlist place left (or no seat for a seat-only enroll).
     #[error("the section and its waitlist are full")]

@@ -89,7 +89,13 @@ pub const RESET_TABLES: &[&str] = &[
 
 /// Tables `--reset` leaves alone: cluster membership, not data. Shard epochs are fencing
 /// tokens that must only grow, and live nodes hold claims in them.
-pub const KEPT_TABLES: &[&str] = &["cluster_nodes", "shard_owners"];
+pub const KEPT_TABLES: &[&str] = &[
+    "cluster_nodes",
+    "shard_owners",
+    "cluster_coordinator",
+    "cluster_settings",
+    "shard_moves",
+];
 
 /// Seed the demo catalog.
 pub async fn seed(pool: &PgPool, opts: &SeedOptions) -> Result<SeedSummary, SeedError> {

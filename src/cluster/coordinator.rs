@@ -1,0 +1,215 @@
+//! The coordinator: one node at a time, the holder of the lease row in
+//! `cluster_coordinator` (taken over by any node once its holder stops renewing it), assigns
+//! shards. Each step, every heartbeat or as soon as the map changes:
+//!
+//! 1. in one transaction, under the lease: members whose lease ran out are declared dead,
+//!    and every orphaned shard (no owner, or a dead or departed one) goes to an active
+//!    member with its epoch bumped; moves stranded by a dead node are marked failed;
+//! 2. the shards of draining members are handed to active members, and (with
+//!    `auto_rebalance`) shards move from the fullest to the emptiest members until the
+//!    counts differ by at most one: handoffs batched per (from, to) pair, all batches at
+//!    once, each run by the shard's current owner (see `handoff`).
+//!
+//! Shards never move from a live owner except by a handoff that owner runs itself. A
+//! coordinator that was paused past its lease finds its transaction refused (the lease is
+//! re-checked under a row lock) and a handoff it asks for is checked by the owner.
+
+use super::handoff;
+use super::node::ClusterNode;
+use super::peer::{HandoffAnswer, HandoffRequest};
+use super::plan;
+use crate::store::DbError;
+use crate::store::cluster as rows;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// One coordinator step (see module docs); a no-op on a node that does not hold the lease.
+pub async fn step(node: &Arc<ClusterNode>) -> Result<(), DbError> {
+    let incarnation = node.incarnation();
+    let lease_ms = node.settings.lease_ms;
+    let leading = rows::lead(&node.pool, &node.id, incarnation, lease_ms).await?;
+    if node.leading.swap(leading, Ordering::Relaxed) != leading {
+        tracing::info!(node = %node.id, leading, "coordinator lease changed");
+    }
+    if !leading {
+        return Ok(());
+    }
+    reassign_orphans(node, incarnation, lease_ms).await?;
+    node.refresh().await?;
+    let moves = planned_moves(node).await?;
+    if !moves.is_empty() {
+        run_moves(node, moves, "rebalance").await;
+    }
+    Ok(())
+}
+
+/// Step 1: the dead and their shards, in one transaction.
+async fn reassign_orphans(
+    node: &ClusterNode,
+    incarnation: uuid::Uuid,
+    lease_ms: u64,
+) -> Result<(), DbError> {
+    let Some(mut tx) = rows::begin_as_coordinator(&node.pool, &node.id, incarnation).await? else {
+        return Ok(());
+    };
+    let dead = rows::expire_dead(&mut tx, lease_ms, &node.id).await?;
+    if !dead.is_empty() {
+        tracing::warn!(coordinator = %node.id, ?dead, "members declared dead (lease expired)");
+    }
+    let members = rows::nodes(&mut *tx).await?;
+    let shards = rows::shards(&mut *tx).await?;
+    let gone: HashSet<&str> = members
+        .iter()
+        .filter(|m| matches!(m.state.as_str(), "dead" | "left"))
+        .map(|m| m.id.as_str())
+        .collect();
+    let owners: Vec<Option<String>> = shards
+        .iter()
+        .map(|s| s.node_id.clone().filter(|o| !gone.contains(o.as_str())))
+        .collect();
+    let active: Vec<String> = members
+        .iter()
+        .filter(|m| m.state == "active")
+        .map(|m| m.id.clone())
+        .collect();
+    let assignments = plan::reassign_orphans(&owners, &active);
+    let assigned = rows::assign_orphans(&mut tx, &assignments).await?;
+    let failed = rows::fail_stranded_moves(&mut tx).await?;
+    tx.commit().await?;
+    if assigned > 0 || failed > 0 {
+        tracing::info!(coordinator = %node.id, assigned, failed_moves = failed, "orphaned shards reassigned");
+    }
+    Ok(())
+}
+
+/// Step 2: the handoffs to run now.
+async fn planned_moves(node: &ClusterNode) -> Result<Vec<plan::Move>, DbError> {
+    let map = node.map();
+    let lease_ms = node.settings.lease_ms;
+    let open: HashSet<u32> = rows::moves(&node.pool, true, 10_000)
+        .await?
+        .iter()
+        .map(|m| m.shard as u32)
+        .collect();
+    let mut active: Vec<String> = map
+        .members
+        .iter()
+        .filter(|(_, m)| m.is_active(lease_ms))
+        .map(|(id, _)| id.to_string())
+        .collect();
+    active.sort();
+    if active.is_empty() {
+        return Ok(Vec::new());
+    }
+    let draining: HashSet<String> = map
+        .members
+        .iter()
+        .filter(|(_, m)| m.row.state == "draining" && m.is_live(lease_ms))
+        .map(|(id, _)| id.to_string())
+        .collect();
+    let owners = map.owners();
+    let max_moves = node.settings.handoff_batch.max(1) * active.len();
+    let moves = if !draining.is_empty() {
+        // The draining members' shards as if orphaned, placed on the active members.
+        let as_orphans: Vec<Option<String>> = owners
+            .iter()
+            .map(|o| o.clone().filter(|o| !draining.contains(o)))
+            .collect();
+        plan::reassign_orphans(&as_orphans, &active)
+            .into_iter()
+            .filter_map(|(shard, to)| {
+                let from = owners[shard as usize].clone()?;
+                Some(plan::Move { shard, from, to })
+            })
+            .take(max_moves)
+            .collect()
+    } else if node.settings.auto_rebalance {
+        plan::rebalance_by_count(&owners, &active, max_moves)
+    } else {
+        Vec::new()
+    };
+    Ok(moves
+        .into_iter()
+        .filter(|m| !open.contains(&m.shard))
+        .collect())
+}
+
+/// Record `moves` and run them: one handoff per (from, to) pair and batch, all at once;
+/// each is carried out by the shard's current owner. The shards that changed hands.
+pub async fn run_moves(node: &Arc<ClusterNode>, moves: Vec<plan::Move>, reason: &str) -> Vec<u32> {
+    let mut batches: BTreeMap<(String, String), Vec<u32>> = BTreeMap::new();
+    for m in moves {
+        batches.entry((m.from, m.to)).or_default().push(m.shard);
+    }
+    let batch = node.settings.handoff_batch.max(1);
+    let mut runs = Vec::new();
+    for ((from, to), shards) in batches {
+        for chunk in shards.chunks(batch) {
+            let planned: Vec<(u32, String, String)> = chunk
+                .iter()
+                .map(|s| (*s, from.clone(), to.clone()))
+                .collect();
+            let ids = match rows::start_moves(&node.pool, &planned, reason, &node.id).await {
+                Ok(ids) => ids,
+                Err(e) => {
+                    // Most likely a shard that got an open move meanwhile; next step.
+                    tracing::info!(error = %e, "moves not started");
+                    continue;
+                }
+            };
+            let request = HandoffRequest {
+                to: to.clone(),
+                moves: chunk.iter().copied().zip(ids).collect(),
+            };
+            runs.push(ask_owner(node.clone(), from.clone(), request));
+        }
+    }
+    let answers = futures_util::future::join_all(runs).await;
+    answers.into_iter().flat_map(|a| a.moved).collect()
+}
+
+/// Have `from` carry out `request` (this node itself, or a peer over the internal hop).
+async fn ask_owner(node: Arc<ClusterNode>, from: String, request: HandoffRequest) -> HandoffAnswer {
+    let ids: Vec<i64> = request.moves.iter().map(|m| m.1).collect();
+    let answer = if *from == *node.id {
+        handoff::release(&node, &request).await
+    } else {
+        let address = node.map().address(&from).map(str::to_string);
+        let timeout = node.handoff_timeout() + node.lease();
+        match address {
+            Some(base) => node
+                .peers
+                .handoff(&base, &request, timeout)
+                .await
+                .unwrap_or_else(|e| HandoffAnswer {
+                    moved: Vec::new(),
+                    error: Some(e.to_string()),
+                }),
+            None => HandoffAnswer {
+                moved: Vec::new(),
+                error: Some(format!("no address for {from}")),
+            },
+        }
+    };
+    if let Some(error) = &answer.error {
+        tracing::warn!(%from, to = %request.to, %error, "handoff failed");
+        // Moves the owner never recorded (it was unreachable): failed, nothing moved.
+        let _ = rows::fail_moves(&node.pool, &ids, error).await;
+    }
+    answer
+}
+
+/// Run coordinator steps every heartbeat and whenever the map changes, until `shutdown`.
+pub async fn run(node: Arc<ClusterNode>, mut shutdown: crate::shutdown::Shutdown) {
+    loop {
+        if let Err(e) = step(&node).await {
+            tracing::warn!(node = %node.id, error = %e, "coordinator step failed");
+        }
+        tokio::select! {
+            _ = shutdown.recv() => return,
+            _ = tokio::time::sleep(node.heartbeat()) => {}
+            _ = node.coordinator_wake.notified() => {}
+        }
+    }
+}

@@ -1,0 +1,467 @@
+//! This node's membership: it registers a fresh incarnation, renews its lease, keeps the
+//! shard map current (LISTEN/NOTIFY plus a refresh at every heartbeat), reacts to what
+//! the map says about it (shards gained or lost), and rejoins as a new member when it
+//! finds it was declared dead (a pause or a partition longer than its lease).
+//!
+//! Losing a shard any way but a handoff means another node may already decide its
+//! sections: the actors of lost shards are stopped at once (their late commits fail on
+//! the epoch anyway), and the rule inputs of the shard's students are forgotten, since
+//! another node now serializes those students.
+
+use super::gates::ShardGates;
+use super::map::ShardMap;
+use super::peer::Peers;
+use super::shard_of;
+use crate::backoff::Backoff;
+use crate::config::ClusterSettings;
+use crate::shutdown::Shutdown;
+use crate::store::DbError;
+use crate::store::cluster::{self as rows, CHANNEL, LoadReport};
+use registrar_actors::{SectionId, SectionRegistry};
+use serde_json::json;
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+/// What the node tells the student rule caches (implemented by the registration service).
+pub trait RuleCaches: Send + Sync {
+    /// Forget what is cached about the students of `shards` (of `total`).
+    fn forget_shards(&self, shards: &HashSet<u32>, total: u32);
+    /// Forget what is cached about one student (an admin changed it).
+    fn forget_student(&self, student: Uuid);
+    /// Forget cached registration windows (an admin changed one).
+    fn forget_windows(&self);
+}
+
+/// Cluster figures for `/metrics` and the benchmarks.
+#[derive(Default)]
+pub struct ClusterStats {
+    /// Client requests this node sent on to the student's home node.
+    pub forwarded: AtomicU64,
+    /// Section commands this node routed (local or remote).
+    pub section_calls: AtomicU64,
+    /// Section commands that took the internal hop to another node.
+    pub section_hops: AtomicU64,
+    /// Hops resent after a stale map, a lost connection or a move.
+    pub section_retries: AtomicU64,
+    /// Times this node found itself declared dead and rejoined.
+    pub rejoins: AtomicU64,
+    /// Handoffs this node completed as the old owner (shards).
+    pub shards_handed_over: AtomicU64,
+}
+
+/// This node in the cluster (see module docs).
+pub struct ClusterNode {
+    /// Stable id.
+    pub id: Arc<str>,
+    incarnation: Mutex<Uuid>,
+    /// The URL peers reach this node at.
+    pub advertise: String,
+    pub(super) pool: PgPool,
+    pub(super) settings: ClusterSettings,
+    map: watch::Sender<Arc<ShardMap>>,
+    /// Per-shard admission (handoffs quiet shards through it).
+    pub gates: Arc<ShardGates>,
+    pub(super) registry: Arc<SectionRegistry>,
+    /// The internal client.
+    pub peers: Peers,
+    rules: OnceLock<Arc<dyn RuleCaches>>,
+    /// Lease held and map loaded.
+    ready: AtomicBool,
+    /// Whether this node holds the coordinator's lease.
+    pub(super) leading: AtomicBool,
+    /// Wakes the coordinator early (the map changed).
+    pub(super) coordinator_wake: Notify,
+    /// Figures.
+    pub stats: ClusterStats,
+    /// Calls per section at the last heartbeat, for rates.
+    last_loads: Mutex<(Instant, HashMap<SectionId, u64>)>,
+    /// When the map was last read (to coalesce the refreshes of retrying callers).
+    refreshed_at: Mutex<Instant>,
+    /// One refresh at a time.
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+/// Why joining failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The configured shard count is not the cluster's.
+    #[error(
+        "this cluster was created with {fixed} shards but this node is configured with \
+         {configured}; the shard count never changes (set REGISTRAR_SHARDS={fixed})"
+    )]
+    ShardCount {
+        /// The cluster's.
+        fixed: u32,
+        /// This node's setting.
+        configured: u32,
+    },
+}
+
+impl ClusterNode {
+    /// A node that has not joined yet.
+    pub fn new(
+        pool: PgPool,
+        settings: ClusterSettings,
+        advertise: String,
+        registry: Arc<SectionRegistry>,
+        peers: Peers,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            id: Arc::from(settings.node_id.as_str()),
+            incarnation: Mutex::new(Uuid::new_v4()),
+            advertise,
+            pool,
+            gates: ShardGates::new(settings.shards.max(1)),
+            settings,
+            map: watch::Sender::new(Arc::default()),
+            registry,
+            peers,
+            rules: OnceLock::new(),
+            ready: AtomicBool::new(false),
+            leading: AtomicBool::new(false),
+            coordinator_wake: Notify::new(),
+            stats: ClusterStats::default(),
+            last_loads: Mutex::new((Instant::now(), HashMap::new())),
+            refreshed_at: Mutex::new(Instant::now()),
+            refreshing: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Connect the rule caches the node keeps right (once, at start).
+    pub fn set_rule_caches(&self, caches: Arc<dyn RuleCaches>) {
+        let _ = self.rules.set(caches);
+    }
+
+    /// The current incarnation.
+    pub fn incarnation(&self) -> Uuid {
+        *self.incarnation.lock().expect("incarnation lock")
+    }
+
+    /// The shard count.
+    pub fn shards(&self) -> u32 {
+        self.settings.shards.max(1)
+    }
+
+    /// The lease time.
+    pub fn lease(&self) -> Duration {
+        Duration::from_millis(self.settings.lease_ms.max(1))
+    }
+
+    /// The heartbeat interval.
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_millis(self.settings.heartbeat_ms.max(1))
+    }
+
+    /// How long one handoff may take.
+    pub fn handoff_timeout(&self) -> Duration {
+        Duration::from_millis(self.settings.handoff_timeout_ms.max(1))
+    }
+
+    /// The map as last read.
+    pub fn map(&self) -> Arc<ShardMap> {
+        self.map.borrow().clone()
+    }
+
+    /// A receiver that sees every new map.
+    pub fn watch_map(&self) -> watch::Receiver<Arc<ShardMap>> {
+        self.map.subscribe()
+    }
+
+    /// Lease held and map loaded.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Whether this node coordinates now.
+    pub fn is_coordinator(&self) -> bool {
+        self.leading.load(Ordering::Relaxed)
+    }
+
+    /// The shard of a section or a student.
+    pub fn shard_of(&self, id: Uuid) -> u32 {
+        shard_of(id, self.shards())
+    }
+
+    /// Join: create the cluster's shard rows if this is its first node, register a fresh
+    /// incarnation, read the map and become `active`. The first node of an empty cluster
+    /// takes every shard at once (it becomes the coordinator).
+    pub async fn join(self: &Arc<Self>) -> Result<(), JoinError> {
+        let fixed = rows::ensure_cluster(&self.pool, self.shards()).await?;
+        if fixed != self.shards() {
+            return Err(JoinError::ShardCount {
+                fixed,
+                configured: self.shards(),
+            });
+        }
+        let incarnation = self.incarnation();
+        rows::register(&self.pool, &self.id, incarnation, &self.advertise).await?;
+        rows::set_state(&self.pool, &self.id, incarnation, &["joining"], "active").await?;
+        self.refresh().await?;
+        self.ready.store(true, Ordering::Release);
+        // A fresh cluster: lead and assign now, so the node serves from its first request.
+        super::coordinator::step(self).await?;
+        self.refresh().await?;
+        tracing::info!(node = %self.id, %incarnation, shards_owned = self.map().owned_by(&self.id), "joined the cluster");
+        Ok(())
+    }
+
+    /// Read the map again unless it was read in the last few milliseconds (callers
+    /// retrying after a stale map share one read).
+    pub async fn refresh_soon(&self) -> Result<(), DbError> {
+        let asked = Instant::now();
+        let _one = self.refreshing.lock().await;
+        let recent = asked.checked_sub(REFRESH_COALESCE).unwrap_or(asked);
+        if *self.refreshed_at.lock().expect("refresh lock") >= recent {
+            return Ok(());
+        }
+        self.read_map().await
+    }
+
+    /// Read the map again and act on what changed for this node.
+    pub async fn refresh(&self) -> Result<(), DbError> {
+        let _one = self.refreshing.lock().await;
+        self.read_map().await
+    }
+
+    async fn read_map(&self) -> Result<(), DbError> {
+        *self.refreshed_at.lock().expect("refresh lock") = Instant::now();
+        let (nodes, shards) = tokio::try_join!(rows::nodes(&self.pool), rows::shards(&self.pool))?;
+        let new = Arc::new(ShardMap::from_rows(nodes, shards));
+        let old = self.map.send_replace(new.clone());
+        let changed = new.changed_for(&old, &self.id);
+        if !changed.is_empty() && old.loaded {
+            self.on_changed(&old, &new, &changed).await;
+        }
+        Ok(())
+    }
+
+    async fn on_changed(&self, old: &ShardMap, new: &ShardMap, changed: &[u32]) {
+        let set: HashSet<u32> = changed.iter().copied().collect();
+        let lost: HashSet<u32> = changed
+            .iter()
+            .copied()
+            .filter(|s| {
+                old.owner(*s).is_some_and(|o| *o == self.id) && new.owner(*s) != old.owner(*s)
+            })
+            .collect();
+        if let Some(rules) = self.rules.get() {
+            rules.forget_shards(&set, self.shards());
+        }
+        if !lost.is_empty() {
+            tracing::info!(node = %self.id, shards = lost.len(), "shards left this node; stopping their actors");
+            let total = self.shards();
+            self.registry
+                .stop_where(|section| lost.contains(&shard_of(section.0, total)))
+                .await;
+        }
+    }
+
+    /// Renew the lease and report the load; rejoin as a new member if this incarnation
+    /// was declared dead.
+    async fn beat(&self) -> Result<(), DbError> {
+        let load = self.load_report();
+        let state = rows::heartbeat(&self.pool, &self.id, self.incarnation(), &load).await?;
+        if state.is_none() {
+            self.rejoin().await?;
+        }
+        Ok(())
+    }
+
+    /// This incarnation was declared dead (its lease ran out) or replaced: everything it
+    /// owned may already be decided elsewhere. Stop every actor, forget every cached rule
+    /// input, and join again under a new incarnation.
+    async fn rejoin(&self) -> Result<(), DbError> {
+        self.ready.store(false, Ordering::Release);
+        self.stats.rejoins.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(node = %self.id, "this node was declared dead (lease expired); stopping its actors and rejoining");
+        self.registry.stop_all().await;
+        if let Some(rules) = self.rules.get() {
+            let all: HashSet<u32> = (0..self.shards()).collect();
+            rules.forget_shards(&all, self.shards());
+        }
+        let incarnation = Uuid::new_v4();
+        *self.incarnation.lock().expect("incarnation lock") = incarnation;
+        rows::register(&self.pool, &self.id, incarnation, &self.advertise).await?;
+        rows::set_state(&self.pool, &self.id, incarnation, &["joining"], "active").await?;
+        self.refresh().await?;
+        self.ready.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// The load figures since the last report.
+    fn load_report(&self) -> LoadReport {
+        let loads = self.registry.section_loads();
+        let mut last = self.last_loads.lock().expect("load lock");
+        let now = Instant::now();
+        let secs = now.duration_since(last.0).as_secs_f64().max(0.001);
+        let mut rates: Vec<(SectionId, f64, usize)> = loads
+            .iter()
+            .map(|l| {
+                let before = last.1.get(&l.section).copied().unwrap_or(0);
+                let delta = l.calls.saturating_sub(before.min(l.calls));
+                (l.section, delta as f64 / secs, l.in_flight)
+            })
+            .collect();
+        *last = (now, loads.iter().map(|l| (l.section, l.calls)).collect());
+        drop(last);
+        let total: f64 = rates.iter().map(|r| r.1).sum();
+        rates.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.2.cmp(&a.2)));
+        let hot: Vec<serde_json::Value> = rates
+            .iter()
+            .filter(|r| r.1 > 0.0 || r.2 > 0)
+            .take(HOT_SECTIONS_REPORTED)
+            .map(|(section, rate, in_flight)| {
+                json!({
+                    "section_id": section.0,
+                    "shard": self.shard_of(section.0),
+                    "node_id": &*self.id,
+                    "decisions_per_s": (rate * 10.0).round() / 10.0,
+                    "in_flight": in_flight,
+                })
+            })
+            .collect();
+        LoadReport {
+            decisions_per_s: (total * 10.0).round() / 10.0,
+            in_flight: self.registry.in_flight() as i32,
+            hot_sections: serde_json::Value::Array(hot),
+        }
+    }
+
+    /// Renew the lease and refresh the map every heartbeat and whenever the map changes;
+    /// apply rule-input notifications. Ends at `shutdown`.
+    pub async fn run(self: Arc<Self>, mut shutdown: Shutdown) {
+        let mut tick = tokio::time::interval(self.heartbeat());
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut listener: Option<PgListener> = None;
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+        loop {
+            if listener.is_none() {
+                listener = self.listen().await;
+            }
+            let notified = async {
+                match listener.as_mut() {
+                    Some(l) => l.try_recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = shutdown.recv() => return,
+                _ = tick.tick() => {
+                    let result = async {
+                        self.beat().await?;
+                        self.refresh().await
+                    }.await;
+                    match result {
+                        Ok(()) => backoff.reset(),
+                        Err(e) => {
+                            tracing::warn!(node = %self.id, error = %e, "heartbeat failed");
+                            tokio::time::sleep(backoff.next_delay()).await;
+                        }
+                    }
+                }
+                message = notified => match message {
+                    Ok(Some(n)) => self.on_notification(n.payload()).await,
+                    // The connection dropped (notifications in between are lost): reconnect
+                    // and reload everything.
+                    Ok(None) | Err(_) => {
+                        listener = None;
+                        let _ = self.refresh().await;
+                    }
+                },
+            }
+        }
+    }
+
+    async fn listen(&self) -> Option<PgListener> {
+        let mut listener = PgListener::connect_with(&self.pool).await.ok()?;
+        listener.listen(CHANNEL).await.ok()?;
+        // Whatever changed while not listening.
+        let _ = self.refresh().await;
+        Some(listener)
+    }
+
+    async fn on_notification(&self, payload: &str) {
+        match payload {
+            "map" => {
+                if let Err(e) = self.refresh().await {
+                    tracing::warn!(error = %e, "map refresh failed");
+                }
+                self.coordinator_wake.notify_one();
+            }
+            "windows" => {
+                if let Some(rules) = self.rules.get() {
+                    rules.forget_windows();
+                }
+            }
+            other => {
+                if let Some(id) = other.strip_prefix("student:").and_then(|s| s.parse().ok()) {
+                    if let Some(rules) = self.rules.get() {
+                        rules.forget_student(id);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stop taking part: hand every shard to the other active nodes (the coordinator
+    /// moves them while this node is `draining`), at most until `deadline`; then give up
+    /// what is left (the coordinator reassigns it at once) and leave. Called while the
+    /// node still serves, so requests held by the handoffs are answered.
+    pub async fn drain(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let incarnation = self.incarnation();
+        let draining =
+            rows::set_state(&self.pool, &self.id, incarnation, &["active"], "draining").await;
+        if let Err(e) = draining {
+            tracing::warn!(error = %e, "could not start draining");
+        }
+        let mut maps = self.watch_map();
+        loop {
+            let map = self.map();
+            let lease = self.settings.lease_ms;
+            let others = map
+                .members
+                .iter()
+                .any(|(id, m)| *id != self.id && m.is_active(lease));
+            if map.owned_by(&self.id) == 0 || !others {
+                break;
+            }
+            let wait = tokio::time::timeout_at(
+                deadline.min(Instant::now() + self.heartbeat()),
+                maps.changed(),
+            );
+            if wait.await.is_err() && Instant::now() >= deadline {
+                tracing::warn!(node = %self.id, left = map.owned_by(&self.id), "drain timed out; leaving with shards unmoved");
+                break;
+            }
+        }
+    }
+
+    /// Leave the cluster for good (after the last request and the last actor stopped):
+    /// whatever shards are left go unowned, for the coordinator to reassign at once.
+    pub async fn leave(&self) {
+        self.ready.store(false, Ordering::Release);
+        match rows::leave(&self.pool, &self.id, self.incarnation()).await {
+            Ok(released) => tracing::info!(node = %self.id, released, "left the cluster"),
+            Err(e) => {
+                tracing::warn!(node = %self.id, error = %e, "could not leave the cluster; its lease will expire")
+            }
+        }
+    }
+}
+
+/// Refreshes asked for within this long of the last one share it.
+const REFRESH_COALESCE: Duration = Duration::from_millis(20);
+
+/// How many of its hottest sections a node reports.
+const HOT_SECTIONS_REPORTED: usize = 20;

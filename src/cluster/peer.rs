@@ -1,0 +1,283 @@
+//! The internal hop between nodes: what one node asks another (call a section actor, hand
+//! shards over, serve a forwarded client request) and the client that carries it, pooled
+//! cleartext HTTP/2 connections (prior knowledge) to each peer's advertised URL.
+//!
+//! Peers prove they belong to the cluster with a key derived from the token secret every
+//! node shares (HMAC-SHA256 of a fixed label), sent as `x-registrar-internal`; the secret
+//! itself never crosses the wire.
+
+use bytes::Bytes;
+use hmac::{Hmac, Mac};
+use registrar_actors::{Command, Reply, SectionId};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use std::time::Duration;
+
+/// The header carrying the internal key.
+pub const INTERNAL_KEY: &str = "x-registrar-internal";
+/// Set on a client request one node forwards to another: the sender's node id.
+pub const FORWARDED_BY: &str = "x-registrar-forwarded-by";
+/// How many nodes a forwarded client request has passed through.
+pub const HOPS: &str = "x-registrar-hops";
+
+/// The student's home node as the caller knew it when it took the student's request: the
+/// section's owner refuses a call from a home that has since lost the student's shard.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HomeClaim {
+    /// The home node.
+    pub node: String,
+    /// The student's shard.
+    pub shard: u32,
+    /// Its epoch when the request was admitted.
+    pub epoch: i64,
+}
+
+/// A section command sent to the section's owner.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SectionCall {
+    /// The command (its request id makes a resent call idempotent).
+    pub command: Command,
+    /// Who sends it for the student, if a student's request.
+    pub home: Option<HomeClaim>,
+}
+
+/// The owner's answer to a [`SectionCall`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "answer", rename_all = "snake_case")]
+pub enum SectionAnswer {
+    /// Decided and committed, on `node`.
+    Decided {
+        /// The actor's reply.
+        reply: Reply,
+        /// The node that decided.
+        node: String,
+    },
+    /// The node does not own the section's shard (any more).
+    NotOwner,
+    /// The caller is no longer the student's home node.
+    StaleHome,
+    /// Admission control refused it.
+    Overloaded,
+    /// No such section.
+    NotFound,
+    /// Nothing was recorded.
+    Unavailable {
+        /// Why.
+        message: String,
+    },
+}
+
+/// A handoff asked of a shard's owner: hand these shards to `to`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HandoffRequest {
+    /// The receiving node.
+    pub to: String,
+    /// `(shard, move id)` pairs.
+    pub moves: Vec<(u32, i64)>,
+}
+
+/// The result of a [`HandoffRequest`].
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct HandoffAnswer {
+    /// The shards that changed hands.
+    pub moved: Vec<u32>,
+    /// Why the others did not.
+    pub error: Option<String>,
+}
+
+/// Why a hop got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    /// No connection, a reset, or no answer in time: the peer may or may not have acted.
+    #[error("peer unreachable: {0}")]
+    Transport(String),
+    /// The peer answered something this node does not understand.
+    #[error("peer answered {0}")]
+    Protocol(String),
+}
+
+impl From<reqwest::Error> for PeerError {
+    fn from(err: reqwest::Error) -> Self {
+        if err.is_decode() {
+            PeerError::Protocol(err.to_string())
+        } else {
+            PeerError::Transport(err.to_string())
+        }
+    }
+}
+
+/// A client request to serve on another node.
+pub struct Forward {
+    /// Method.
+    pub method: reqwest::Method,
+    /// Path and query.
+    pub path: String,
+    /// The headers to pass on.
+    pub headers: reqwest::header::HeaderMap,
+    /// The body.
+    pub body: Bytes,
+}
+
+/// The other node's answer to a [`Forward`].
+pub struct Forwarded {
+    /// Status.
+    pub status: reqwest::StatusCode,
+    /// Headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// Body.
+    pub body: Bytes,
+}
+
+/// The internal client (see module docs).
+#[derive(Clone)]
+pub struct Peers {
+    client: reqwest::Client,
+    key: String,
+}
+
+/// The internal key of a cluster whose token secret is `secret`.
+pub fn internal_key(secret: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(b"registrar internal hop v1");
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl Peers {
+    /// A client authenticating with `key` (see [`internal_key`]).
+    pub fn new(key: String) -> Self {
+        let client = reqwest::Client::builder()
+            .http2_prior_knowledge()
+            .connect_timeout(Duration::from_secs(1))
+            .http2_keep_alive_interval(Duration::from_secs(5))
+            .http2_keep_alive_timeout(Duration::from_secs(5))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .expect("a plain HTTP/2 client always builds");
+        Self { client, key }
+    }
+
+    /// Whether `presented` is this cluster's internal key (constant time).
+    pub fn accepts(&self, presented: &[u8]) -> bool {
+        let key = self.key.as_bytes();
+        presented.len() == key.len()
+            && presented
+                .iter()
+                .zip(key)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
+
+    /// Ask the owner at `base` to decide `call` on `section`, waiting at most `timeout`.
+    pub async fn call_section(
+        &self,
+        base: &str,
+        section: SectionId,
+        call: &SectionCall,
+        timeout: Duration,
+    ) -> Result<SectionAnswer, PeerError> {
+        let url = format!("{base}/internal/v1/sections/{section}/call");
+        let answer = self
+            .client
+            .post(url)
+            .header(INTERNAL_KEY, &self.key)
+            .json(call)
+            .timeout(timeout)
+            .send()
+            .await?;
+        self.json(answer).await
+    }
+
+    /// Ask the owner at `base` to hand shards over, waiting at most `timeout`.
+    pub async fn handoff(
+        &self,
+        base: &str,
+        request: &HandoffRequest,
+        timeout: Duration,
+    ) -> Result<HandoffAnswer, PeerError> {
+        let answer = self
+            .client
+            .post(format!("{base}/internal/v1/handoff"))
+            .header(INTERNAL_KEY, &self.key)
+            .json(request)
+            .timeout(timeout)
+            .send()
+            .await?;
+        self.json(answer).await
+    }
+
+    /// Serve `request` on the node at `base`, as sent by `from`.
+    pub async fn forward(
+        &self,
+        base: &str,
+        from: &str,
+        request: Forward,
+        timeout: Duration,
+    ) -> Result<Forwarded, PeerError> {
+        let answer = self
+            .client
+            .request(request.method, format!("{base}{}", request.path))
+            .headers(request.headers)
+            .header(INTERNAL_KEY, &self.key)
+            .header(FORWARDED_BY, from)
+            .body(request.body)
+            .timeout(timeout)
+            .send()
+            .await?;
+        let status = answer.status();
+        let headers = answer.headers().clone();
+        let body = answer.bytes().await?;
+        Ok(Forwarded {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    async fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        answer: reqwest::Response,
+    ) -> Result<T, PeerError> {
+        let status = answer.status();
+        if !status.is_success() {
+            let body = answer.text().await.unwrap_or_default();
+            return Err(PeerError::Protocol(format!(
+                "{status}: {}",
+                body.chars().take(200).collect::<String>()
+            )));
+        }
+        Ok(answer.json().await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_internal_key_is_derived_and_checked() {
+        let key = internal_key(b"0123456789abcdef0123456789abcdef");
+        assert_eq!(key.len(), 64);
+        assert_ne!(key, internal_key(b"another secret of thirty-two byt"));
+        let peers = Peers::new(key.clone());
+        assert!(peers.accepts(key.as_bytes()));
+        assert!(!peers.accepts(b"nope"));
+        assert!(!peers.accepts(&key.as_bytes()[1..]));
+    }
+
+    #[test]
+    fn answers_round_trip_as_json() {
+        let answer = SectionAnswer::Unavailable {
+            message: "x".into(),
+        };
+        let json = serde_json::to_string(&answer).unwrap();
+        assert_eq!(json, r#"{"answer":"unavailable","message":"x"}"#);
+        assert!(matches!(
+            serde_json::from_str::<SectionAnswer>(r#"{"answer":"not_owner"}"#).unwrap(),
+            SectionAnswer::NotOwner
+        ));
+    }
+}

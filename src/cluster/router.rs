@@ -1,0 +1,269 @@
+//! Routing a section command to the section's owner: this node's actor when it owns the
+//! section's shard, else one internal hop to the owner. A stale map costs a bounded retry,
+//! never a wrong write: the owner checks its ownership before deciding, the epoch fence
+//! checks it again at commit, and a resent command carries the same request id, so the
+//! actor (or, after a failover, the rows it reloads) answers it without deciding twice.
+//!
+//! A registration request runs in a task scoped with its [`Route`]: the student's home
+//! claim (sent along with every hop, so an owner refuses a home that has lost the student)
+//! and the node that decided, for the `X-Registrar-Node` header.
+
+use super::gates::{Kind, Pass};
+use super::node::ClusterNode;
+use super::peer::{HomeClaim, PeerError, SectionAnswer, SectionCall};
+use crate::backoff::Backoff;
+use registrar_actors::{CallError, Command, Reply, SectionId, SectionRegistry};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+tokio::task_local! {
+    static ROUTE: Arc<Route>;
+}
+
+/// What the cluster needs to know about the registration request a task serves.
+#[derive(Default)]
+pub struct Route {
+    home: Mutex<Option<HomeClaim>>,
+    decided_by: Mutex<Option<Arc<str>>>,
+    /// The request found this node was not the student's home (any more).
+    not_home: std::sync::atomic::AtomicBool,
+}
+
+impl Route {
+    /// The route of the request the current task serves, if any.
+    pub fn current() -> Option<Arc<Route>> {
+        ROUTE.try_with(Arc::clone).ok()
+    }
+
+    /// Run `work` as part of this request.
+    pub async fn scope<F: Future>(self: Arc<Self>, work: F) -> F::Output {
+        ROUTE.scope(self, work).await
+    }
+
+    /// The node that decided the last section command of this request.
+    pub fn decided_by(&self) -> Option<Arc<str>> {
+        self.decided_by.lock().expect("route lock").clone()
+    }
+
+    /// Whether the request found this node was not the student's home: it must be served
+    /// by the node that is.
+    pub fn was_not_home(&self) -> bool {
+        self.not_home.load(Ordering::Relaxed)
+    }
+
+    fn set_home(&self, claim: HomeClaim) {
+        *self.home.lock().expect("route lock") = Some(claim);
+    }
+
+    fn home(&self) -> Option<HomeClaim> {
+        self.home.lock().expect("route lock").clone()
+    }
+
+    fn decided(&self, node: Arc<str>) {
+        *self.decided_by.lock().expect("route lock") = Some(node);
+    }
+}
+
+/// Why this node cannot serve a student's request (another node is the student's home
+/// now, or the student's shard is moving and did not settle in time).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("this node is not the student's home node")]
+pub struct NotHome;
+
+/// Why a local call got no decision.
+#[derive(Debug)]
+pub enum LocalError {
+    /// This node does not own the section (or its shard is moving away).
+    NotOwner,
+    /// The caller is no longer the student's home node.
+    StaleHome,
+    /// The actor's answer.
+    Call(CallError),
+}
+
+/// Routes section commands (see module docs).
+pub struct SectionRouter {
+    node: Arc<ClusterNode>,
+    registry: Arc<SectionRegistry>,
+}
+
+impl SectionRouter {
+    /// A router for `node`, whose actors live in `registry`.
+    pub fn new(node: Arc<ClusterNode>, registry: Arc<SectionRegistry>) -> Self {
+        Self { node, registry }
+    }
+
+    /// The node.
+    pub fn node(&self) -> &Arc<ClusterNode> {
+        &self.node
+    }
+
+    /// The local actors.
+    pub fn registry(&self) -> &Arc<SectionRegistry> {
+        &self.registry
+    }
+
+    /// How long one command may keep being retried: a failover (lease plus a coordinator
+    /// step) and a commit fit in it.
+    fn patience(&self) -> Duration {
+        self.node.lease() * 2 + self.registry.call_timeout()
+    }
+
+    /// Admit a registration request of `student` on this node, its home: the pass keeps
+    /// the student's shard here until the request has its answer. `Err(NotHome)` if the
+    /// shard belongs to another node (or is still moving at the call timeout).
+    pub async fn enter_home(&self, student: Uuid, route: &Route) -> Result<Pass, NotHome> {
+        let shard = self.node.shard_of(student);
+        let deadline = Instant::now() + self.registry.call_timeout();
+        let not_home = || {
+            route.not_home.store(true, Ordering::Relaxed);
+            NotHome
+        };
+        let pass = (self.node.gates)
+            .enter(Kind::Home, shard, deadline)
+            .await
+            .map_err(|_| not_home())?;
+        let map = self.node.map();
+        if map.owner(shard) != Some(&self.node.id) {
+            return Err(not_home());
+        }
+        route.set_home(HomeClaim {
+            node: self.node.id.to_string(),
+            shard,
+            epoch: map.epoch(shard),
+        });
+        Ok(pass)
+    }
+
+    /// Decide `command` on `section`'s owner and wait until it answers (bounded by the
+    /// time a failover takes; after that, `Unavailable`).
+    pub async fn call(&self, section: SectionId, command: Command) -> Result<Reply, CallError> {
+        let route = Route::current();
+        let home = route.as_ref().and_then(|r| r.home());
+        let shard = self.node.shard_of(section.0);
+        let give_up = Instant::now() + self.patience();
+        let mut backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(500));
+        let stats = &self.node.stats;
+        stats.section_calls.fetch_add(1, Ordering::Relaxed);
+        let mut last = "no owner for the section's shard yet".to_string();
+        loop {
+            let map = self.node.map();
+            match map.owner(shard) {
+                Some(owner) if *owner == self.node.id => {
+                    match self.local(section, command.clone(), None, give_up).await {
+                        Ok(reply) => {
+                            if let Some(r) = &route {
+                                r.decided(self.node.id.clone());
+                            }
+                            return Ok(reply);
+                        }
+                        Err(LocalError::Call(e)) => return Err(e),
+                        Err(LocalError::NotOwner | LocalError::StaleHome) => {
+                            last = "the section moved".into();
+                        }
+                    }
+                }
+                Some(owner) => {
+                    let owner = owner.clone();
+                    let Some(base) = map.address(&owner).map(str::to_string) else {
+                        return Err(CallError::Unavailable(format!("no address for {owner}")));
+                    };
+                    stats.section_hops.fetch_add(1, Ordering::Relaxed);
+                    let call = SectionCall {
+                        command: command.clone(),
+                        home: home.clone(),
+                    };
+                    let hop = self.node.lease() + self.registry.call_timeout();
+                    match self
+                        .node
+                        .peers
+                        .call_section(&base, section, &call, hop)
+                        .await
+                    {
+                        Ok(SectionAnswer::Decided { reply, node }) => {
+                            if let Some(r) = &route {
+                                r.decided(Arc::from(node.as_str()));
+                            }
+                            return Ok(reply);
+                        }
+                        Ok(SectionAnswer::NotOwner) => last = format!("{owner} no longer owns it"),
+                        Ok(SectionAnswer::StaleHome) => {
+                            return Err(CallError::Unavailable(
+                                "this node stopped being the student's home node; nothing was recorded".into(),
+                            ));
+                        }
+                        Ok(SectionAnswer::Overloaded) => return Err(CallError::Overloaded),
+                        Ok(SectionAnswer::NotFound) => return Err(CallError::NotFound),
+                        Ok(SectionAnswer::Unavailable { message }) => {
+                            return Err(CallError::Unavailable(message));
+                        }
+                        // Sent or not, decided or not: resend with the same request id.
+                        Err(PeerError::Transport(e)) => last = format!("{owner}: {e}"),
+                        Err(PeerError::Protocol(e)) => {
+                            return Err(CallError::Unavailable(format!("{owner}: {e}")));
+                        }
+                    }
+                }
+                None => {}
+            }
+            if Instant::now() >= give_up {
+                return Err(CallError::Unavailable(format!(
+                    "the section's owner did not answer in time ({last}); the request may or \
+                     may not have been recorded: retry it with the same Idempotency-Key"
+                )));
+            }
+            stats.section_retries.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(backoff.next_delay()).await;
+            let _ = self.node.refresh_soon().await;
+        }
+    }
+
+    /// Decide `command` on this node's actor of `section`, if this node owns it: the
+    /// section's shard is entered (waiting while it moves, at most until `deadline`), and a
+    /// caller's home claim is checked against the map first. Used for local calls and
+    /// for the hops peers send.
+    pub async fn local(
+        &self,
+        section: SectionId,
+        command: Command,
+        home: Option<&HomeClaim>,
+        deadline: Instant,
+    ) -> Result<Reply, LocalError> {
+        let shard = self.node.shard_of(section.0);
+        let _pass = (self.node.gates)
+            .enter(Kind::Section, shard, deadline)
+            .await
+            .map_err(|_| LocalError::NotOwner)?;
+        if self.node.map().owner(shard) != Some(&self.node.id) {
+            return Err(LocalError::NotOwner);
+        }
+        if let Some(claim) = home {
+            self.check_home(claim).await?;
+        }
+        match self.registry.call_until_answered(section, command).await {
+            Err(CallError::NotOwner) => Err(LocalError::NotOwner),
+            other => other.map_err(LocalError::Call),
+        }
+    }
+
+    /// Refuse a home node whose claim on the student is older than this node's map (read
+    /// again if the claim is newer than the map).
+    async fn check_home(&self, claim: &HomeClaim) -> Result<(), LocalError> {
+        for attempt in 0..2 {
+            let map = self.node.map();
+            let epoch = map.epoch(claim.shard);
+            let owner = map.owner(claim.shard).map(|o| o.to_string());
+            if epoch == claim.epoch && owner.as_deref() == Some(&claim.node) {
+                return Ok(());
+            }
+            if epoch > claim.epoch || attempt == 1 {
+                return Err(LocalError::StaleHome);
+            }
+            let _ = self.node.refresh().await;
+        }
+        Err(LocalError::StaleHome)
+    }
+}

@@ -1,0 +1,149 @@
+//! Any node accepts any request. A student's registration requests (enroll, drop, swap,
+//! schedule) are served by the student's home node, the owner of the student's shard:
+//! [`to_home`] serves them here when this node is the home, or sends them on over the
+//! internal hop and hands back the home node's answer unchanged. A map that is stale on
+//! either side costs a re-read of the map and one more hop (at most [`MAX_HOPS`] in all),
+//! never a wrong answer: the home node checks it owns the student before it serves.
+//!
+//! [`node_header`] puts `X-Registrar-Node` on every answer: the node that decided the
+//! seat for an enroll, drop or swap, else the node that answered.
+
+use super::AppState;
+use super::error::ApiError;
+use crate::cluster::peer::{Forward, HOPS};
+use crate::cluster::router::Route;
+use crate::resources::Role;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// The header naming the node that decided or answered.
+pub const NODE_HEADER: &str = "x-registrar-node";
+
+/// Most nodes a client request passes through.
+pub const MAX_HOPS: u32 = 3;
+
+/// Request headers a forwarded request keeps.
+const PASSED_ON: [HeaderName; 5] = [
+    header::AUTHORIZATION,
+    header::CONTENT_TYPE,
+    header::ACCEPT,
+    HeaderName::from_static("idempotency-key"),
+    HeaderName::from_static("x-request-id"),
+];
+
+/// Serve a student's registration request on the student's home node (see module docs).
+pub async fn to_home(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let student = super::extract::bearer_claims(&state, request.headers())
+        .ok()
+        .filter(|c| c.role == Role::Student)
+        .map(|c| c.sub);
+    let Some(student) = student else {
+        // Not a student's call: the handler answers it here (401/403 as it should).
+        return next.run(request).await;
+    };
+    let node = state.cluster.clone();
+    let shard = node.shard_of(student);
+    let hops: u32 = request
+        .headers()
+        .get(HOPS)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, state.settings.http.max_body_bytes).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return ApiError::new(
+                super::error::ErrorCode::PayloadTooLarge,
+                "the request body is too large",
+            )
+            .into_response();
+        }
+    };
+    for attempt in 0..MAX_HOPS {
+        let map = node.map();
+        match map.owner(shard) {
+            Some(owner) if *owner == node.id => {
+                let route = Arc::new(Route::default());
+                let local = Request::from_parts(parts.clone(), Body::from(body.clone()));
+                let mut response = route.clone().scope(next.clone().run(local)).await;
+                if route.was_not_home() && attempt + 1 < MAX_HOPS {
+                    let _ = node.refresh().await;
+                    continue;
+                }
+                if let Some(decider) = route.decided_by() {
+                    if let Ok(value) = HeaderValue::from_str(&decider) {
+                        response.headers_mut().insert(NODE_HEADER, value);
+                    }
+                }
+                return response;
+            }
+            Some(owner) if hops + 1 < MAX_HOPS => {
+                let Some(base) = map.address(owner) else {
+                    break;
+                };
+                let mut headers = reqwest::header::HeaderMap::new();
+                for name in &PASSED_ON {
+                    if let Some(value) = parts.headers.get(name) {
+                        headers.insert(name.clone(), value.clone());
+                    }
+                }
+                headers.insert(HOPS, HeaderValue::from(hops + 1));
+                let forward = Forward {
+                    method: parts.method.clone(),
+                    path: parts
+                        .uri
+                        .path_and_query()
+                        .map_or_else(|| parts.uri.path().to_string(), |p| p.to_string()),
+                    headers,
+                    body: body.clone(),
+                };
+                let timeout = state.settings.request_timeout() + node.lease();
+                node.stats.forwarded.fetch_add(1, Ordering::Relaxed);
+                match node.peers.forward(base, &node.id, forward, timeout).await {
+                    Ok(answer) => return forwarded(answer),
+                    Err(e) => {
+                        tracing::debug!(%owner, error = %e, "forward failed; re-reading the map");
+                    }
+                }
+            }
+            // No owner yet (a failover in progress), or too many hops already.
+            _ => {}
+        }
+        let _ = node.refresh_soon().await;
+        tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+    }
+    ApiError::unavailable("the student's home node could not be reached; nothing was recorded")
+        .into_response()
+}
+
+/// The home node's answer, as the client gets it.
+fn forwarded(answer: crate::cluster::peer::Forwarded) -> Response {
+    let mut response = Response::new(Body::from(answer.body));
+    *response.status_mut() = answer.status;
+    for name in [header::CONTENT_TYPE, header::RETRY_AFTER, header::LOCATION] {
+        if let Some(value) = answer.headers.get(&name) {
+            response.headers_mut().insert(name, value.clone());
+        }
+    }
+    if let Some(value) = answer.headers.get(NODE_HEADER) {
+        response.headers_mut().insert(NODE_HEADER, value.clone());
+    }
+    response
+}
+
+/// Put `X-Registrar-Node` on every answer that does not name its node yet.
+pub async fn node_header(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    if !response.headers().contains_key(NODE_HEADER) {
+        if let Ok(value) = HeaderValue::from_str(&state.cluster.id) {
+            response.headers_mut().insert(NODE_HEADER, value);
+        }
+    }
+    response
+}

@@ -1,0 +1,522 @@
+//! The cluster's rows: membership and leases (`cluster_nodes`), the coordinator's lease,
+//! the shard map with its epochs (`shard_owners`) and the record of moves (`shard_moves`).
+//! Every change of the map sends `NOTIFY registrar_cluster, 'map'` in its transaction, so
+//! the nodes reload it as soon as it commits.
+//!
+//! Leases are judged by the database clock (`now()`), never by a node's: a node's lease
+//! holds while `heartbeat_at` is younger than the lease time.
+
+use super::DbResult;
+use serde::Serialize;
+use sqlx::{PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+/// The channel every node listens on: `map` (the shard map or the membership changed),
+/// `student:<uuid>` and `windows` (rule inputs changed; see `cluster::listener`).
+pub const CHANNEL: &str = "registrar_cluster";
+
+/// One node as the map shows it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct NodeRow {
+    /// Stable id.
+    pub id: String,
+    /// Where peers reach it.
+    pub address: String,
+    /// `joining`, `active`, `draining`, `left` or `dead`.
+    pub state: String,
+    /// The current process of this id.
+    pub incarnation: Option<Uuid>,
+    /// Milliseconds since its last heartbeat, by the database clock.
+    pub lease_age_ms: i64,
+    /// Decisions per second it reported.
+    pub decisions_per_s: f64,
+    /// Commands in flight it reported.
+    pub in_flight: i32,
+    /// Its hottest sections, as it reported them.
+    pub hot_sections: serde_json::Value,
+}
+
+/// One shard's owner.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ShardRow {
+    /// The shard.
+    pub shard: i32,
+    /// Its owner, if any.
+    pub node_id: Option<String>,
+    /// Bumped at every change of owner.
+    pub epoch: i64,
+    /// `active`, `moving` or `unowned`.
+    pub state: String,
+}
+
+/// One recorded move.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct MoveRow {
+    /// Id.
+    pub id: i64,
+    /// The shard.
+    pub shard: i32,
+    /// From this node.
+    #[serde(rename = "from")]
+    pub from_node: String,
+    /// To this node.
+    #[serde(rename = "to")]
+    pub to_node: String,
+    /// `rebalance`, `drain` or `operator`.
+    pub reason: String,
+    /// Who asked (a node id or an operator's username).
+    pub requested_by: String,
+    /// `pending`, `running`, `done` or `failed`.
+    pub state: String,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Requests held while the shard moved.
+    pub held_requests: i32,
+    /// When it was asked for.
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    /// When it ended.
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The load a node reports with its heartbeat.
+#[derive(Clone, Debug, Default)]
+pub struct LoadReport {
+    /// Decisions per second over the last heartbeat.
+    pub decisions_per_s: f64,
+    /// Commands in flight now.
+    pub in_flight: i32,
+    /// Its hottest sections (JSON array).
+    pub hot_sections: serde_json::Value,
+}
+
+/// Create the shard rows of a new cluster with `shards` shards; the cluster's shard count,
+/// which differs from `shards` when the cluster was created with another (nothing is
+/// written then).
+pub async fn ensure_cluster(pool: &PgPool, shards: u32) -> DbResult<u32> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("INSERT INTO cluster_settings (id, shards) VALUES (1, $1) ON CONFLICT DO NOTHING")
+        .bind(shards as i32)
+        .execute(&mut *tx)
+        .await?;
+    let fixed: i32 = sqlx::query_scalar("SELECT shards FROM cluster_settings WHERE id = 1")
+        .fetch_one(&mut *tx)
+        .await?;
+    if fixed != shards as i32 {
+        return Ok(fixed as u32);
+    }
+    sqlx::query(
+        "INSERT INTO shard_owners (shard, node_id, epoch, state)
+         SELECT g, NULL, 0, 'unowned' FROM generate_series(0, $1 - 1) AS g
+         ON CONFLICT (shard) DO NOTHING",
+    )
+    .bind(shards as i32)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(shards)
+}
+
+/// Register a new incarnation of `node` as `joining`. Shards the id still owns (a restart
+/// before its lease ran out) stay its own under bumped epochs, which fences the previous
+/// process for good.
+pub async fn register(pool: &PgPool, node: &str, incarnation: Uuid, address: &str) -> DbResult<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO cluster_nodes (id, address, incarnation, state, started_at, heartbeat_at)
+         VALUES ($1, $2, $3, 'joining', now(), now())
+         ON CONFLICT (id) DO UPDATE SET address = EXCLUDED.address,
+             incarnation = EXCLUDED.incarnation, state = 'joining', started_at = now(),
+             heartbeat_at = now(), decisions_per_s = 0, in_flight = 0, hot_sections = '[]'",
+    )
+    .bind(node)
+    .bind(address)
+    .bind(incarnation)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE shard_owners SET epoch = epoch + 1, state = 'active' WHERE node_id = $1")
+        .bind(node)
+        .execute(&mut *tx)
+        .await?;
+    notify_map(&mut tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Renew `node`'s lease and report its load; its state, or `None` if this incarnation is
+/// no longer a live member (declared dead, replaced, or left): it must stop and rejoin.
+pub async fn heartbeat(
+    pool: &PgPool,
+    node: &str,
+    incarnation: Uuid,
+    load: &LoadReport,
+) -> DbResult<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "UPDATE cluster_nodes SET heartbeat_at = now(), decisions_per_s = $3, in_flight = $4,
+                hot_sections = $5
+          WHERE id = $1 AND incarnation = $2 AND state IN ('joining', 'active', 'draining')
+          RETURNING state",
+    )
+    .bind(node)
+    .bind(incarnation)
+    .bind(load.decisions_per_s)
+    .bind(load.in_flight)
+    .bind(&load.hot_sections)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Move this incarnation of `node` from one of `from` to `to`; false if it is not in one
+/// of those states any more.
+pub async fn set_state(
+    pool: &PgPool,
+    node: &str,
+    incarnation: Uuid,
+    from: &[&str],
+    to: &str,
+) -> DbResult<bool> {
+    let mut tx = pool.begin().await?;
+    let from: Vec<String> = from.iter().map(|s| s.to_string()).collect();
+    let changed = sqlx::query(
+        "UPDATE cluster_nodes SET state = $4, heartbeat_at = now()
+          WHERE id = $1 AND incarnation = $2 AND state = ANY($3)",
+    )
+    .bind(node)
+    .bind(incarnation)
+    .bind(&from)
+    .bind(to)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    notify_map(&mut tx).await?;
+    tx.commit().await?;
+    Ok(changed)
+}
+
+/// Leave the cluster: give up every shard `node` still owns (epochs bumped, unowned, for
+/// the coordinator to reassign at once) and mark the node `left`.
+pub async fn leave(pool: &PgPool, node: &str, incarnation: Uuid) -> DbResult<u64> {
+    let mut tx = pool.begin().await?;
+    let current: Option<String> = sqlx::query_scalar(
+        "SELECT state FROM cluster_nodes WHERE id = $1 AND incarnation = $2 FOR UPDATE",
+    )
+    .bind(node)
+    .bind(incarnation)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if current.is_none() {
+        return Ok(0);
+    }
+    let released = sqlx::query(
+        "UPDATE shard_owners SET node_id = NULL, epoch = epoch + 1, state = 'unowned'
+          WHERE node_id = $1",
+    )
+    .bind(node)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    sqlx::query("UPDATE cluster_nodes SET state = 'left' WHERE id = $1 AND incarnation = $2")
+        .bind(node)
+        .bind(incarnation)
+        .execute(&mut *tx)
+        .await?;
+    // A departing coordinator gives its lease up, so the next one starts at once.
+    sqlx::query(
+        "UPDATE cluster_coordinator SET lease_until = '-infinity'
+          WHERE id = 1 AND node_id = $1 AND incarnation = $2",
+    )
+    .bind(node)
+    .bind(incarnation)
+    .execute(&mut *tx)
+    .await?;
+    notify_map(&mut tx).await?;
+    tx.commit().await?;
+    Ok(released)
+}
+
+/// Every node, with its lease age by the database clock.
+pub async fn nodes<'e>(db: impl sqlx::PgExecutor<'e>) -> DbResult<Vec<NodeRow>> {
+    Ok(sqlx::query_as(
+        "SELECT id, address, state, incarnation,
+                (extract(epoch FROM now() - heartbeat_at) * 1000)::bigint AS lease_age_ms,
+                decisions_per_s, in_flight, hot_sections
+           FROM cluster_nodes ORDER BY id",
+    )
+    .fetch_all(db)
+    .await?)
+}
+
+/// The whole shard map, in shard order.
+pub async fn shards<'e>(db: impl sqlx::PgExecutor<'e>) -> DbResult<Vec<ShardRow>> {
+    Ok(
+        sqlx::query_as("SELECT shard, node_id, epoch, state FROM shard_owners ORDER BY shard")
+            .fetch_all(db)
+            .await?,
+    )
+}
+
+/// Take or renew the coordinator's lease for `lease_ms`; true if this incarnation holds it.
+pub async fn lead(pool: &PgPool, node: &str, incarnation: Uuid, lease_ms: u64) -> DbResult<bool> {
+    let held: Option<i16> = sqlx::query_scalar(
+        "UPDATE cluster_coordinator
+            SET node_id = $1, incarnation = $2,
+                lease_until = now() + make_interval(secs => $3::double precision / 1000)
+          WHERE id = 1 AND (lease_until < now() OR (node_id = $1 AND incarnation = $2))
+          RETURNING id",
+    )
+    .bind(node)
+    .bind(incarnation)
+    .bind(lease_ms as f64)
+    .fetch_optional(pool)
+    .await?;
+    Ok(held.is_some())
+}
+
+/// The node holding the coordinator's lease now, if any.
+pub async fn coordinator(pool: &PgPool) -> DbResult<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT node_id FROM cluster_coordinator WHERE id = 1 AND lease_until > now()",
+    )
+    .fetch_optional(pool)
+    .await?
+    .flatten())
+}
+
+/// A coordinator's transaction: begun only while this incarnation holds the lease, which
+/// stays locked (so no other node can take it) until the transaction ends.
+pub async fn begin_as_coordinator<'a>(
+    pool: &'a PgPool,
+    node: &str,
+    incarnation: Uuid,
+) -> DbResult<Option<Transaction<'a, Postgres>>> {
+    let mut tx = pool.begin().await?;
+    let held: Option<i16> = sqlx::query_scalar(
+        "SELECT id FROM cluster_coordinator
+          WHERE id = 1 AND node_id = $1 AND incarnation = $2 AND lease_until > now()
+          FOR UPDATE",
+    )
+    .bind(node)
+    .bind(incarnation)
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(held.map(|_| tx))
+}
+
+/// Declare dead every member whose lease ran out, except the coordinator `me` (it is
+/// evidently running; its own heartbeat follows); their ids.
+pub async fn expire_dead(
+    tx: &mut Transaction<'_, Postgres>,
+    lease_ms: u64,
+    me: &str,
+) -> DbResult<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "UPDATE cluster_nodes SET state = 'dead'
+          WHERE state IN ('joining', 'active', 'draining') AND id <> $2
+            AND heartbeat_at < now() - make_interval(secs => $1::double precision / 1000)
+          RETURNING id",
+    )
+    .bind(lease_ms as f64)
+    .bind(me)
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
+/// Give orphaned shards (no owner, or an owner that is dead or left) to new owners, each
+/// epoch bumped; shards that are no longer orphans are left alone. The shards assigned.
+pub async fn assign_orphans(
+    tx: &mut Transaction<'_, Postgres>,
+    assignments: &[(u32, String)],
+) -> DbResult<u64> {
+    if assignments.is_empty() {
+        return Ok(0);
+    }
+    let shards: Vec<i32> = assignments.iter().map(|(s, _)| *s as i32).collect();
+    let owners: Vec<&str> = assignments.iter().map(|(_, n)| n.as_str()).collect();
+    let assigned = sqlx::query(
+        "UPDATE shard_owners o SET node_id = t.node, epoch = o.epoch + 1, state = 'active'
+           FROM unnest($1::int[], $2::text[]) AS t(shard, node)
+          WHERE o.shard = t.shard
+            AND (o.node_id IS NULL OR EXISTS (SELECT 1 FROM cluster_nodes n
+                  WHERE n.id = o.node_id AND n.state IN ('dead', 'left')))
+            AND EXISTS (SELECT 1 FROM cluster_nodes n WHERE n.id = t.node AND n.state = 'active')",
+    )
+    .bind(&shards)
+    .bind(&owners)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    notify_map(tx).await?;
+    Ok(assigned)
+}
+
+/// Fail the open moves whose source or target is no longer a live member (the coordinator
+/// cleans up after a crash in the middle of a move: ownership never changed half-way, so
+/// the move simply did not happen, or the orphan reassignment finished it).
+pub async fn fail_stranded_moves(tx: &mut Transaction<'_, Postgres>) -> DbResult<u64> {
+    Ok(sqlx::query(
+        "UPDATE shard_moves m SET state = 'failed', finished_at = now(),
+                error = 'a node of the move left the cluster'
+          WHERE m.state IN ('pending', 'running')
+            AND NOT EXISTS (SELECT 1 FROM cluster_nodes n
+                  WHERE n.id = m.from_node AND n.state IN ('active', 'draining'))
+             OR m.state IN ('pending', 'running')
+            AND NOT EXISTS (SELECT 1 FROM cluster_nodes n
+                  WHERE n.id = m.to_node AND n.state = 'active')",
+    )
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
+}
+
+/// Record planned moves as `running`; the ids, in order. A shard that already has an open
+/// move is `Err(Conflict)`.
+pub async fn start_moves(
+    pool: &PgPool,
+    moves: &[(u32, String, String)],
+    reason: &str,
+    requested_by: &str,
+) -> DbResult<Vec<i64>> {
+    let shards: Vec<i32> = moves.iter().map(|m| m.0 as i32).collect();
+    let from: Vec<&str> = moves.iter().map(|m| m.1.as_str()).collect();
+    let to: Vec<&str> = moves.iter().map(|m| m.2.as_str()).collect();
+    Ok(sqlx::query_scalar(
+        "INSERT INTO shard_moves (shard, from_node, to_node, reason, requested_by, state)
+         SELECT t.shard, t.from_node, t.to_node, $4, $5, 'running'
+           FROM unnest($1::int[], $2::text[], $3::text[]) WITH ORDINALITY
+                AS t(shard, from_node, to_node, ord)
+          ORDER BY t.ord
+         RETURNING id",
+    )
+    .bind(&shards)
+    .bind(&from)
+    .bind(&to)
+    .bind(reason)
+    .bind(requested_by)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// End moves as failed with `error` (nothing changed hands).
+pub async fn fail_moves(pool: &PgPool, ids: &[i64], error: &str) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE shard_moves SET state = 'failed', error = $2, finished_at = now()
+          WHERE id = ANY($1) AND state IN ('pending', 'running')",
+    )
+    .bind(ids)
+    .bind(error)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The handoff's one transaction, run by the old owner once its shards are quiet: each of
+/// `shards` still owned by this incarnation of `from` goes to `to` (epoch bumped) if `to`
+/// is an active member with a live lease; the moves are recorded done or failed with it.
+/// The shards that changed hands.
+pub async fn hand_over(
+    pool: &PgPool,
+    from: &str,
+    incarnation: Uuid,
+    to: &str,
+    lease_ms: u64,
+    moves: &[(u32, i64, i32)],
+) -> DbResult<Vec<u32>> {
+    let mut tx = pool.begin().await?;
+    let source: Option<String> = sqlx::query_scalar(
+        "SELECT state FROM cluster_nodes WHERE id = $1 AND incarnation = $2
+            AND state IN ('active', 'draining') FOR SHARE",
+    )
+    .bind(from)
+    .bind(incarnation)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let target: Option<String> = sqlx::query_scalar(
+        "SELECT state FROM cluster_nodes WHERE id = $1 AND state = 'active'
+            AND heartbeat_at >= now() - make_interval(secs => $2::double precision / 1000)
+            FOR SHARE",
+    )
+    .bind(to)
+    .bind(lease_ms as f64)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let shards: Vec<i32> = moves.iter().map(|m| m.0 as i32).collect();
+    let ids: Vec<i64> = moves.iter().map(|m| m.1).collect();
+    let held: Vec<i32> = moves.iter().map(|m| m.2).collect();
+    let moved: Vec<i32> = if source.is_some() && target.is_some() {
+        sqlx::query_scalar(
+            "UPDATE shard_owners SET node_id = $2, epoch = epoch + 1, state = 'active'
+              WHERE shard = ANY($1) AND node_id = $3 RETURNING shard",
+        )
+        .bind(&shards)
+        .bind(to)
+        .bind(from)
+        .fetch_all(&mut *tx)
+        .await?
+    } else {
+        Vec::new()
+    };
+    sqlx::query(
+        "UPDATE shard_moves m SET finished_at = now(), held_requests = t.held,
+                state = CASE WHEN t.shard = ANY($4) THEN 'done' ELSE 'failed' END,
+                error = CASE WHEN t.shard = ANY($4) THEN NULL
+                             ELSE 'the target is not an active member, or the source lost the shard' END
+           FROM unnest($1::bigint[], $2::int[], $3::int[]) AS t(id, shard, held)
+          WHERE m.id = t.id",
+    )
+    .bind(&ids)
+    .bind(&shards)
+    .bind(&held)
+    .bind(&moved)
+    .execute(&mut *tx)
+    .await?;
+    notify_map(&mut tx).await?;
+    tx.commit().await?;
+    Ok(moved.into_iter().map(|s| s as u32).collect())
+}
+
+/// Moves still open, and the last `recent` finished ones, newest first.
+pub async fn moves(pool: &PgPool, open_only: bool, recent: i64) -> DbResult<Vec<MoveRow>> {
+    Ok(sqlx::query_as(
+        "SELECT id, shard, from_node, to_node, reason, requested_by, state, error, held_requests,
+                started_at, finished_at
+           FROM shard_moves
+          WHERE state IN ('pending', 'running') OR NOT $1
+          ORDER BY id DESC LIMIT $2",
+    )
+    .bind(open_only)
+    .bind(recent)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Tell every node to reload the map once `tx` commits.
+async fn notify_map(tx: &mut Transaction<'_, Postgres>) -> DbResult<()> {
+    sqlx::query("SELECT pg_notify($1, 'map')")
+        .bind(CHANNEL)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Tell every node that rule inputs changed (`student:<uuid>` or `windows`), once `tx`
+/// commits; outside a transaction, at once.
+pub async fn notify_rules<'e>(executor: impl sqlx::PgExecutor<'e>, what: &str) -> DbResult<()> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(what)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
+/// One move by id.
+pub async fn move_by_id(pool: &PgPool, id: i64) -> DbResult<Option<MoveRow>> {
+    Ok(sqlx::query_as(
+        "SELECT id, shard, from_node, to_node, reason, requested_by, state, error, held_requests,
+                started_at, finished_at
+           FROM shard_moves WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?)
+}
