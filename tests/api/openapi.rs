@@ -27,6 +27,10 @@ fn mounted_routes() -> BTreeSet<(String, String)> {
             let open = rest.find('"').expect("route path literal");
             let close = open + 1 + rest[open + 1..].find('"').expect("end of literal");
             let route = rest[open + 1..close].to_string();
+            // The nodes' internal hop is not part of the public API.
+            if route.starts_with("/internal/") {
+                continue;
+            }
             // The method routers: from the literal to the `)` closing `.route(`.
             let mut depth = 1;
             let mut end = close;
