@@ -12,7 +12,7 @@
 
 use crate::mirror::SeatMirror;
 use dashmap::DashMap;
-use registrar_actors::{Change, ChangeKind, CommitObserver, Counts, SectionId};
+use registrar_actors::{Change, ChangeKind, CommitObserver, Counts, SectionId, Version};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use tokio::sync::{Notify, watch};
@@ -127,7 +127,7 @@ impl Drop for Slot {
 }
 
 impl CommitObserver for SeatFeed {
-    fn committed(&self, section: SectionId, counts: Counts, changes: &[Change]) {
+    fn committed(&self, section: SectionId, _version: Version, counts: Counts, changes: &[Change]) {
         let s = &self.stats;
         s.batches.fetch_add(1, Ordering::Relaxed);
         s.changes.fetch_add(changes.len() as u64, Ordering::Relaxed);
