@@ -13,7 +13,8 @@
 //!   beside their logic; see `store`).
 //! - [`cluster`]: shards and ownership epochs.
 //! - [`events`]: the event schema, the outbox relay to RabbitMQ and the event consumers.
-//! - [`mirror`]: the Redis seat-count mirror.
+//! - [`mirror`]: the Redis seat-count mirror, which also publishes each commit's counts.
+//! - [`seat_bus`]: seat counts across nodes (the Redis pub/sub subscriber).
 //! - [`resources`]: the API's resources (terms, courses, sections, students, holds) and
 //!   the validation of client input.
 //! - [`shutdown`]: the shutdown signal and the handle background tasks watch.
@@ -33,6 +34,7 @@ pub mod events;
 pub mod http;
 pub mod mirror;
 pub mod resources;
+pub mod seat_bus;
 pub mod service;
 pub mod shutdown;
 pub mod startup;

@@ -14,6 +14,7 @@ use crate::events::consumers::{self, ConsumerConfig, ConsumerKind};
 use crate::events::relay::{BacklogGauge, OutboxRelay, RelayStats};
 use crate::http::{self, AppState};
 use crate::mirror::{MirrorError, SeatMirror};
+use crate::seat_bus::SeatSubscriber;
 use crate::service::auth::{TokenKeys, WeakSecret, check_secret, generated_secret};
 use crate::service::feed::SeatFeed;
 use crate::service::login_guard::LoginGuard;
@@ -237,8 +238,8 @@ impl Application {
         vec![membership, coordinator]
     }
 
-    /// Start the background tasks: outbox relay, mirror writer, pruner, in-process
-    /// consumers.
+    /// Start the background tasks: outbox relay, mirror writer, seat channel subscriber,
+    /// pruner, in-process consumers.
     fn spawn_background(
         state: &AppState,
         stop: &ShutdownTrigger,
@@ -263,12 +264,20 @@ impl Application {
             ));
         }
         if let Some(mirror) = &state.feed.mirror {
+            let subscriber = SeatSubscriber::new(mirror, state.feed.clone(), state.pool.clone());
             let (mirror, pool, shutdown) = (mirror.clone(), state.pool.clone(), stop.subscribe());
             tasks.push(supervise(
                 "mirror".into(),
                 state.tasks.clone(),
                 Some(stop.subscribe()),
                 move || mirror.clone().run_writer(pool.clone(), shutdown.clone()),
+            ));
+            let shutdown = stop.subscribe();
+            tasks.push(supervise(
+                "seat-subscriber".into(),
+                state.tasks.clone(),
+                Some(stop.subscribe()),
+                move || subscriber.clone().run(shutdown.clone()),
             ));
         }
         let pruner = Pruner::new(state.pool.clone(), s.retention.clone());

@@ -32,5 +32,5 @@ pub use ledger::{
 pub use registry::{CallError, RegistryConfig, SectionLoad, SectionRegistry};
 pub use section::{Reply, SectionActor, SectionMsg};
 pub use store::{
-    AttemptRecord, CommitBatch, CommitObserver, SectionSnapshot, SectionStore, StoreError,
+    AttemptRecord, CommitBatch, CommitObserver, SectionSnapshot, SectionStore, StoreError, Version,
 };

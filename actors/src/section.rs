@@ -22,7 +22,7 @@ use crate::gate::{AdmissionGate, Permit};
 use crate::ids::SectionId;
 use crate::ledger::{Command, Counts, Outcome, Refusal, SeatLedger};
 use crate::store::{
-    AttemptRecord, CommitBatch, CommitObserver, SectionSnapshot, SectionStore, StoreError,
+    AttemptRecord, CommitBatch, CommitObserver, SectionSnapshot, SectionStore, StoreError, Version,
 };
 use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -303,10 +303,11 @@ async fn flush(myself: &ActorRef<SectionMsg>, state: &mut SectionState) {
         };
         match state.args.store.commit(&commit).await {
             Ok(()) => {
+                let version = Version::committed(state.epoch);
                 state
                     .args
                     .observer
-                    .committed(state.args.id, counts, &commit.changes);
+                    .committed(state.args.id, version, counts, &commit.changes);
             }
             Err(err) => {
                 fail_batch(batch, &err);

@@ -6,6 +6,8 @@ use crate::ids::{RequestId, SectionId, StudentId};
 use crate::ledger::{Change, Counts, Outcome, Refusal, WaitlistEntry};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The persisted state a section actor starts from.
 #[derive(Clone, Debug)]
@@ -81,15 +83,84 @@ pub trait SectionStore: Send + Sync + 'static {
     async fn commit(&self, batch: &CommitBatch) -> Result<(), StoreError>;
 }
 
+/// Orders the counts of one section across nodes, so that a copy of them (the Redis mirror,
+/// a seat stream on another node) never takes older counts over newer ones, however late
+/// or reordered they arrive. Compared epoch first: every commit of a later ownership
+/// epoch is newer than every commit of an earlier one. Within an epoch one process writes
+/// the section, and `seq` is its [commit clock](Version::committed), which grows across
+/// the actor's passivations and reactivations (a per-actor counter would start again).
+///
+/// `seq` 0 is a read from PostgreSQL while the shard was at `epoch`
+/// ([`Version::read_at`]): newer than every commit of older epochs (a move waits for
+/// those, or fences them), older than every commit of `epoch` itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Version {
+    /// The shard's ownership epoch the counts were written (or read) under.
+    pub epoch: i64,
+    /// The commit clock's stamp, 0 for a read from PostgreSQL.
+    pub seq: u64,
+}
+
+/// The last stamp of this process's commit clock.
+static COMMIT_CLOCK: AtomicU64 = AtomicU64::new(0);
+
+impl Version {
+    /// Counts read from PostgreSQL while the section's shard was at `epoch`.
+    pub fn read_at(epoch: i64) -> Self {
+        Self { epoch, seq: 0 }
+    }
+
+    /// The version of a batch just committed under `epoch`: stamped by a clock that counts
+    /// microseconds since the Unix epoch and never repeats or goes back within the process
+    /// (strictly greater than its previous stamp), so it also grows across a restart that
+    /// keeps the epoch unless the wall clock went back by more than the restart took.
+    pub fn committed(epoch: i64) -> Self {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        let previous = COMMIT_CLOCK
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |last| {
+                Some(now.max(last + 1))
+            })
+            .unwrap_or_else(|last| last);
+        Self {
+            epoch,
+            seq: now.max(previous + 1),
+        }
+    }
+}
+
 /// Told about every committed batch (Redis mirror, live seat streams). Must not block.
 pub trait CommitObserver: Send + Sync + 'static {
-    /// A batch for `section` committed, leaving `counts`.
-    fn committed(&self, section: SectionId, counts: Counts, changes: &[Change]);
+    /// A batch for `section` committed under `version`, leaving `counts`.
+    fn committed(&self, section: SectionId, version: Version, counts: Counts, changes: &[Change]);
 }
 
 /// An observer that ignores commits.
 pub struct NoObserver;
 
 impl CommitObserver for NoObserver {
-    fn committed(&self, _: SectionId, _: Counts, _: &[Change]) {}
+    fn committed(&self, _: SectionId, _: Version, _: Counts, _: &[Change]) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_versions_grow_and_epochs_dominate() {
+        let mut last = Version::committed(1);
+        assert!(last > Version::read_at(1) && last.seq > 0);
+        for _ in 0..10_000 {
+            let next = Version::committed(1);
+            assert!(next > last, "{next:?} after {last:?}");
+            last = next;
+        }
+        assert!(
+            Version::read_at(2) > last,
+            "a newer epoch wins over any stamp"
+        );
+        assert!(Version::committed(2) > Version::read_at(2));
+        assert!(Version::read_at(1) > Version::default());
+    }
 }

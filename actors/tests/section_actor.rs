@@ -13,7 +13,7 @@ use registrar_actors::memory::{MemoryStore, PanicAt};
 use registrar_actors::section::SectionConfig;
 use registrar_actors::{
     CallError, Change, Command, CommitObserver, Counts, Outcome, Placement, Refusal,
-    RegistryConfig, Reply, RequestId, SectionId, SectionRegistry, StudentId,
+    RegistryConfig, Reply, RequestId, SectionId, SectionRegistry, StudentId, Version,
 };
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -22,15 +22,27 @@ use std::time::Duration;
 /// Records every commit the actor reports.
 #[derive(Default)]
 struct Recorder {
-    commits: Mutex<Vec<(SectionId, Counts, usize)>>,
+    commits: Mutex<Vec<(SectionId, Counts, usize, Version)>>,
 }
 
 impl CommitObserver for Recorder {
-    fn committed(&self, section: SectionId, counts: Counts, changes: &[Change]) {
+    fn committed(&self, section: SectionId, version: Version, counts: Counts, changes: &[Change]) {
         self.commits
             .lock()
             .unwrap()
-            .push((section, counts, changes.len()));
+            .push((section, counts, changes.len(), version));
+    }
+}
+
+impl Recorder {
+    /// The versions reported for `section`'s commits, in the order reported.
+    fn versions(&self, section: SectionId) -> Vec<Version> {
+        let commits = self.commits.lock().unwrap();
+        commits
+            .iter()
+            .filter(|c| c.0 == section)
+            .map(|c| c.3)
+            .collect()
     }
 }
 
@@ -674,6 +686,49 @@ async fn idle_section_passivates_and_reactivates_with_its_state() {
         Err(Refusal::SectionFull)
     );
     assert_eq!(h.committed(section), (1, vec![b]));
+}
+
+#[tokio::test]
+async fn commit_versions_only_grow_across_a_fence_and_a_reactivation() {
+    // Real time, like the passivation test: the actor measures quiet time with std's clock.
+    let config = RegistryConfig {
+        section: SectionConfig {
+            passivate_after: Duration::from_millis(50),
+            ..SectionConfig::default()
+        },
+        ..RegistryConfig::default()
+    };
+    let (h, section) = with_section(config, 10, 0);
+    let s = students(4);
+    assert_eq!(h.decide(section, enroll(s[0])).await, Ok(Outcome::Enrolled));
+    assert_eq!(h.decide(section, enroll(s[1])).await, Ok(Outcome::Enrolled));
+    // Another node took the shard and gave it back: the next activation writes under a
+    // newer epoch.
+    h.store.bump_epoch(section);
+    assert_eq!(
+        h.call(section, enroll(s[2])).await,
+        Err(CallError::NotOwner)
+    );
+    assert_eq!(h.decide(section, enroll(s[2])).await, Ok(Outcome::Enrolled));
+    // Passivated and activated again under the same epoch: a per-activation counter would
+    // start over here.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while h.registry.active_sections() > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "never passivated");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(h.decide(section, enroll(s[3])).await, Ok(Outcome::Enrolled));
+
+    let versions = h.observer.versions(section);
+    assert_eq!(
+        versions.iter().map(|v| v.epoch).collect::<Vec<_>>(),
+        vec![1, 1, 2, 2]
+    );
+    assert!(
+        versions.windows(2).all(|w| w[0] < w[1]),
+        "versions went back: {versions:?}"
+    );
+    assert!(versions[2] > Version::read_at(2) && Version::read_at(2) > versions[1]);
 }
 
 #[tokio::test]

@@ -2,7 +2,9 @@
 //! persistent JSON messages with publisher confirms, and marks them published only after
 //! the broker confirmed them. Resumes from the table after a restart (the unpublished rows
 //! are the state). Several relays can run (one per node): each round claims its rows with
-//! `FOR UPDATE SKIP LOCKED`, so two relays never publish the same row in normal running.
+//! `FOR UPDATE SKIP LOCKED`, so two relays never publish the same row in normal running,
+//! and the rows of a relay that died or stalled mid-round go to the others (see
+//! [`crate::store::outbox`]). Across relays events leave roughly, not strictly, in id order.
 //!
 //! Messages are published `mandatory`: an event no queue is bound to receive comes back
 //! with its confirm (RabbitMQ would otherwise confirm it and drop it). Such an event is
@@ -30,6 +32,8 @@ use tokio::sync::Notify;
 
 /// Longest a publish round may take before the link is considered dead.
 const ROUND_TIMEOUT: Duration = Duration::from_secs(10);
+// A claim must outlive the round that publishes it.
+const _: () = assert!(ROUND_TIMEOUT.as_secs() < outbox::CLAIM_IDLE_TIMEOUT.as_secs());
 /// How often to look for rows other nodes committed (own commits wake the relay at once).
 const POLL: Duration = Duration::from_millis(250);
 

@@ -7,6 +7,7 @@ use super::error::{ApiError, ErrorCode};
 use super::extract::{ApiQuery, Ids};
 use crate::mirror::MirrorError;
 use crate::resources::{SectionView, Term, normalize_course_code};
+use crate::service::feed::SeatCounts;
 use crate::store::catalog;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -139,20 +140,11 @@ pub async fn get_section(
         .ok_or_else(|| ApiError::new(ErrorCode::SectionNotFound, "no such section"))?;
     if let Some(mirror) = mirror {
         if heal {
-            mirror.heal(SectionId(id), counts_of(&view));
+            mirror.heal(SectionId(id));
         }
         state.section_views.insert(id, view.clone());
     }
     Ok(Json(view))
-}
-
-fn counts_of(view: &SectionView) -> Counts {
-    Counts {
-        seats_taken: view.seats_taken,
-        capacity: view.capacity,
-        waitlist_length: view.waitlist_length,
-        waitlist_capacity: view.waitlist_capacity,
-    }
 }
 
 fn with_counts(mut view: SectionView, c: Counts) -> SectionView {
@@ -179,14 +171,19 @@ pub async fn seat_stream(
         .feed
         .reserve()
         .map_err(|full| ApiError::new(ErrorCode::Overloaded, full.to_string()).retry_after(5))?;
-    let view = catalog::section(&state.pool, id)
+    // With the version of the read, so that no older counts (a late message from another
+    // node) replace them, and a channel already open here moves on to them if they are newer.
+    let (section, version, counts) = catalog::section_counts(&state.pool, &[id])
         .await?
+        .pop()
         .ok_or_else(|| ApiError::new(ErrorCode::SectionNotFound, "no such section"))?;
-    let mut sub = state.feed.subscribe(slot, SectionId(id), counts_of(&view));
+    let mut sub = state
+        .feed
+        .subscribe(slot, section, SeatCounts { version, counts });
     sub.counts.mark_changed();
     let events = stream::unfold(sub, |mut sub| async move {
         sub.counts.changed().await.ok()?;
-        let counts = *sub.counts.borrow_and_update();
+        let counts = sub.counts.borrow_and_update().counts;
         let data = serde_json::json!({
             "seats_taken": counts.seats_taken,
             "capacity": counts.capacity,

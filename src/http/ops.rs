@@ -135,6 +135,9 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             counter registrar_mirror_failures_total, "Failed Redis write rounds." = load(&m.failures);
             counter registrar_mirror_hits_total, "Section reads answered from Redis." = load(&m.hits);
             counter registrar_mirror_bypassed_total, "Section reads that skipped Redis while its breaker was open." = load(&m.bypassed);
+            counter registrar_mirror_stale_total, "Mirror writes refused because Redis held the same or newer counts." = load(&m.stale);
+            counter registrar_seat_messages_received_total, "Seat counts received on the Redis seat channel (every node's commits)." = load(&state.feed.remote.received);
+            counter registrar_seat_messages_applied_total, "Received seat counts that moved a watched section on." = load(&state.feed.remote.applied);
         }
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)

@@ -1,10 +1,17 @@
 //! What happens after each committed batch, off the actor's path: counters for `/metrics`,
 //! the live seat feed behind `GET /sections/{id}/seats/stream`, the Redis mirror (queued,
-//! written by its own task) and a wake-up for the outbox relay.
+//! written by its own task, which also publishes the counts to the other nodes) and a
+//! wake-up for the outbox relay.
 //!
 //! The feed is one `tokio::sync::watch` channel per watched section: a subscriber always
 //! sees the latest counts, a slow subscriber skips intermediate values instead of slowing
 //! anyone down, and publishing costs the actor one non-blocking store.
+//!
+//! Counts reach a channel from three places: this node's commits (at once, no Redis round
+//! trip), other nodes' commits (through Redis pub/sub, [`crate::seat_bus`]) and reads from
+//! PostgreSQL or the mirror (a new stream, a refresh after a lost connection). Each carries
+//! the [`Version`] of its counts and a channel only ever moves to a newer one, so a late or
+//! reordered message, from an old owner of the section say, never replaces newer counts.
 //!
 //! Streams need no login, so the feed caps how many are open on the node at once: each
 //! [`Subscription`] holds a slot, given back when it is dropped (the client went away,
@@ -12,7 +19,8 @@
 
 use crate::mirror::SeatMirror;
 use dashmap::DashMap;
-use registrar_actors::{Change, ChangeKind, CommitObserver, Counts, SectionId};
+use dashmap::mapref::entry::Entry;
+use registrar_actors::{Change, ChangeKind, CommitObserver, Counts, SectionId, Version};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use tokio::sync::{Notify, watch};
@@ -34,15 +42,37 @@ pub struct CommitStats {
     pub promoted: AtomicU64,
 }
 
+/// Counts received from other nodes through Redis pub/sub.
+#[derive(Default)]
+pub struct RemoteStats {
+    /// Messages received (every node's commits, this node's own included).
+    pub received: AtomicU64,
+    /// Messages that moved a watched section's counts on.
+    pub applied: AtomicU64,
+    /// Refreshes of every watched section (after a (re)subscription or lost messages).
+    pub refreshes: AtomicU64,
+}
+
+/// A section's counts and the version they were committed (or read) at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeatCounts {
+    /// Orders these counts among the section's others (see [`Version`]).
+    pub version: Version,
+    /// The counts.
+    pub counts: Counts,
+}
+
 /// Publishes committed counts (see module docs).
 pub struct SeatFeed {
-    channels: DashMap<SectionId, watch::Sender<Counts>>,
+    channels: DashMap<SectionId, watch::Sender<SeatCounts>>,
     /// Streams open now, shared with their [`Subscription`]s, which give their slot back.
     subscribers: Arc<AtomicUsize>,
     /// Most streams open at once.
     max_subscribers: usize,
     /// Counters for `/metrics`.
     pub stats: CommitStats,
+    /// Counters of the counts received from other nodes.
+    pub remote: RemoteStats,
     /// The Redis mirror, when enabled.
     pub mirror: Option<Arc<SeatMirror>>,
     /// Woken after each commit so the relay publishes without polling delay.
@@ -58,6 +88,7 @@ impl SeatFeed {
             subscribers: Arc::new(AtomicUsize::new(0)),
             max_subscribers,
             stats: CommitStats::default(),
+            remote: RemoteStats::default(),
             mirror,
             relay_wake: Arc::new(Notify::new()),
         }
@@ -75,17 +106,33 @@ impl SeatFeed {
         Ok(Slot(self.subscribers.clone()))
     }
 
-    /// Subscribe to a section's counts, starting from `current`, in the stream `slot`.
-    pub fn subscribe(&self, slot: Slot, section: SectionId, current: Counts) -> Subscription {
-        let counts = self
-            .channels
-            .entry(section)
-            .or_insert_with(|| watch::channel(current).0)
-            .subscribe();
+    /// Subscribe to a section's counts in the stream `slot`, starting from `current` (read
+    /// just now) or from the counts the section's channel already holds, whichever is newer.
+    pub fn subscribe(&self, slot: Slot, section: SectionId, current: SeatCounts) -> Subscription {
+        let counts = match self.channels.entry(section) {
+            Entry::Occupied(tx) => {
+                advance(tx.get(), current);
+                tx.get().subscribe()
+            }
+            Entry::Vacant(place) => place.insert(watch::channel(current).0).subscribe(),
+        };
         Subscription {
             counts,
             _slot: slot,
         }
+    }
+
+    /// Move `section`'s channel on to `seats` if someone watches the section here and
+    /// `seats` is newer than what the channel holds; whether it moved.
+    pub fn apply(&self, section: SectionId, seats: SeatCounts) -> bool {
+        self.channels
+            .get(&section)
+            .is_some_and(|tx| advance(&tx, seats))
+    }
+
+    /// The sections someone watches on this node.
+    pub fn watched(&self) -> Vec<SectionId> {
+        self.channels.iter().map(|c| *c.key()).collect()
     }
 
     /// Streams open now.
@@ -104,6 +151,17 @@ impl SeatFeed {
     }
 }
 
+/// Replace the channel's counts by `seats` if they are newer; whether they were.
+fn advance(tx: &watch::Sender<SeatCounts>, seats: SeatCounts) -> bool {
+    tx.send_if_modified(|held| {
+        let newer = seats.version > held.version;
+        if newer {
+            *held = seats;
+        }
+        newer
+    })
+}
+
 /// The node serves as many seat streams as it may (`sse_max_subscribers`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("too many seat streams open on this node")]
@@ -113,7 +171,7 @@ pub struct FeedFull;
 /// (given back on drop).
 pub struct Subscription {
     /// The latest committed counts of the section.
-    pub counts: watch::Receiver<Counts>,
+    pub counts: watch::Receiver<SeatCounts>,
     _slot: Slot,
 }
 
@@ -127,7 +185,7 @@ impl Drop for Slot {
 }
 
 impl CommitObserver for SeatFeed {
-    fn committed(&self, section: SectionId, counts: Counts, changes: &[Change]) {
+    fn committed(&self, section: SectionId, version: Version, counts: Counts, changes: &[Change]) {
         let s = &self.stats;
         s.batches.fetch_add(1, Ordering::Relaxed);
         s.changes.fetch_add(changes.len() as u64, Ordering::Relaxed);
@@ -141,11 +199,10 @@ impl CommitObserver for SeatFeed {
             };
             counter.fetch_add(1, Ordering::Relaxed);
         }
-        if let Some(tx) = self.channels.get(&section) {
-            tx.send_replace(counts);
-        }
+        let seats = SeatCounts { version, counts };
+        self.apply(section, seats);
         if let Some(mirror) = &self.mirror {
-            mirror.record(section, counts);
+            mirror.record(section, seats);
         }
         if !changes.is_empty() {
             self.relay_wake.notify_one();
@@ -157,13 +214,57 @@ impl CommitObserver for SeatFeed {
 mod tests {
     use super::*;
 
-    fn counts() -> Counts {
-        Counts {
-            seats_taken: 0,
-            capacity: 1,
-            waitlist_length: 0,
-            waitlist_capacity: 0,
+    fn counts() -> SeatCounts {
+        seats(0, 0, 0)
+    }
+
+    /// `taken` seats of 10 at version (`epoch`, `seq`).
+    fn seats(epoch: i64, seq: u64, taken: u32) -> SeatCounts {
+        SeatCounts {
+            version: Version { epoch, seq },
+            counts: Counts {
+                seats_taken: taken,
+                capacity: 10,
+                waitlist_length: 0,
+                waitlist_capacity: 0,
+            },
         }
+    }
+
+    #[test]
+    fn a_channel_only_moves_to_newer_counts() {
+        let feed = SeatFeed::new(None, 4);
+        let section = SectionId::new_v4();
+        let other = SectionId::new_v4();
+        // Read from PostgreSQL while the shard was at epoch 2.
+        let mut sub = feed.subscribe(feed.reserve().unwrap(), section, seats(2, 0, 3));
+        // A late commit of the previous owner (epoch 1) changes nothing.
+        assert!(!feed.apply(section, seats(1, u64::MAX, 1)));
+        // The owner's commits do, in order; a reordered older one does not.
+        assert!(feed.apply(section, seats(2, 10, 4)));
+        assert!(!feed.apply(section, seats(2, 9, 2)));
+        assert!(
+            !feed.apply(section, seats(2, 10, 4)),
+            "the same commit twice"
+        );
+        assert_eq!(sub.counts.borrow_and_update().counts.seats_taken, 4);
+        // The node's own commit reaches local watchers without Redis.
+        feed.committed(
+            section,
+            Version { epoch: 3, seq: 1 },
+            seats(0, 0, 5).counts,
+            &[],
+        );
+        assert_eq!(
+            sub.counts.borrow_and_update().version,
+            Version { epoch: 3, seq: 1 }
+        );
+        // A second stream whose read is older joins at the newer counts it finds.
+        let second = feed.subscribe(feed.reserve().unwrap(), section, seats(2, 0, 3));
+        assert_eq!(second.counts.borrow().counts.seats_taken, 5);
+        // Unwatched sections are not kept.
+        assert!(!feed.apply(other, seats(9, 9, 9)));
+        assert_eq!(feed.watched(), vec![section]);
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Catalog queries: terms, courses, sections, registration windows, and every section's
-//! committed seat counts (what the Redis mirror is rebuilt from).
+//! Catalog queries: terms, courses, sections, registration windows, and sections'
+//! committed seat counts with the version they were read at (what the Redis mirror is
+//! rebuilt from and seat streams start from).
 
 use super::DbResult;
 use crate::cluster::shard_of;
@@ -9,7 +10,7 @@ use crate::resources::{
 };
 use chrono::{DateTime, Utc};
 use registrar_actors::student_rules::{Meeting, OfferedSection, Window};
-use registrar_actors::{Counts, SectionId};
+use registrar_actors::{Counts, SectionId, Version};
 use sqlx::PgPool;
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -305,7 +306,7 @@ pub async fn section_facts(pool: &PgPool, ids: &[Uuid]) -> DbResult<Vec<SectionF
         .collect())
 }
 
-/// A section's committed counters.
+/// A section's committed counters, with the epoch they were read at.
 #[derive(sqlx::FromRow)]
 struct CountsRow {
     /// Section id.
@@ -318,25 +319,48 @@ struct CountsRow {
     waitlist_length: i32,
     /// Waitlist places offered.
     waitlist_capacity: i32,
+    /// The shard's ownership epoch when the row was read (or the row's, if newer).
+    epoch: i64,
 }
 
-/// Every section's committed counts (the Redis mirror is rebuilt from them).
-pub async fn all_section_counts(pool: &PgPool) -> DbResult<Vec<(SectionId, Counts)>> {
-    let rows: Vec<CountsRow> = sqlx::query_as(
-        "SELECT id, seats_taken, capacity, waitlist_length, waitlist_capacity FROM sections",
-    )
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| {
-            let counts = Counts {
-                seats_taken: row.seats_taken as u32,
-                capacity: row.capacity as u32,
-                waitlist_length: row.waitlist_length as u32,
-                waitlist_capacity: row.waitlist_capacity as u32,
-            };
-            (SectionId(row.id), counts)
-        })
-        .collect())
+/// The columns of a [`CountsRow`] (a macro so queries stay `&'static str`). The counts and
+/// the shard's epoch come from one statement, so the read is a consistent point in the
+/// section's history: after every commit of an older epoch (a move waits for those or
+/// fences them), before every commit of this one. That is [`Version::read_at`].
+macro_rules! counts_select {
+    () => {
+        "SELECT s.id, s.seats_taken, s.capacity, s.waitlist_length, s.waitlist_capacity,
+                GREATEST(s.owner_epoch, COALESCE(o.epoch, 0)) AS epoch
+           FROM sections s LEFT JOIN shard_owners o ON o.shard = s.shard "
+    };
+}
+
+fn versioned(row: CountsRow) -> (SectionId, Version, Counts) {
+    let counts = Counts {
+        seats_taken: row.seats_taken as u32,
+        capacity: row.capacity as u32,
+        waitlist_length: row.waitlist_length as u32,
+        waitlist_capacity: row.waitlist_capacity as u32,
+    };
+    (SectionId(row.id), Version::read_at(row.epoch), counts)
+}
+
+/// Every section's committed counts and their version (the Redis mirror is rebuilt from
+/// them).
+pub async fn all_section_counts(pool: &PgPool) -> DbResult<Vec<(SectionId, Version, Counts)>> {
+    let rows: Vec<CountsRow> = sqlx::query_as(counts_select!()).fetch_all(pool).await?;
+    Ok(rows.into_iter().map(versioned).collect())
+}
+
+/// The committed counts of the sections `ids` that exist, and their version (seat
+/// streams start from them; the Redis mirror heals from them).
+pub async fn section_counts(
+    pool: &PgPool,
+    ids: &[Uuid],
+) -> DbResult<Vec<(SectionId, Version, Counts)>> {
+    let rows: Vec<CountsRow> = sqlx::query_as(concat!(counts_select!(), "WHERE s.id = ANY($1)"))
+        .bind(ids)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows.into_iter().map(versioned).collect())
 }

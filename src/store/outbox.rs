@@ -5,7 +5,11 @@
 //! A claim is a transaction holding its rows `FOR UPDATE SKIP LOCKED`, so relays on several
 //! nodes never take the same rows; it ends by [`OutboxClaim::finish`] (commit with
 //! the rows marked) or [`OutboxClaim::release`] (commit, nothing marked). Dropping a claim
-//! rolls it back, and its rows go to the next round.
+//! rolls it back, and its rows go to the next round; so does a relay's crash (its
+//! connection closes). A relay that stops without closing its connection (a paused
+//! process, a node cut off the network) would hold its rows for as long as PostgreSQL
+//! keeps the connection, so a claim also ends PostgreSQL-side once its transaction has been
+//! idle for [`CLAIM_IDLE_TIMEOUT`], and another relay takes the rows.
 //!
 //! An event the broker returned as unroutable stays unpublished: [`OutboxClaim::finish`]
 //! puts it off with an exponential delay (1 s, 2 s, 4 s, ... at most
@@ -20,6 +24,10 @@ use uuid::Uuid;
 /// deployment whose events nobody receives (no consumer queue declared yet) re-sends its
 /// held events at most hourly (see docs/operations.md to release them at once).
 pub const MAX_RETRY_DELAY_SECS: i64 = 3600;
+
+/// Longest a claim's transaction may sit idle (the relay publishing its rows) before
+/// PostgreSQL ends it; well above the relay's longest round.
+pub const CLAIM_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// One unpublished event, as the relay sends it.
 #[derive(Debug, sqlx::FromRow)]
@@ -48,6 +56,10 @@ pub struct OutboxClaim {
 /// a retry, then the oldest never tried; in id order.
 pub async fn claim(pool: &PgPool, limit: i64) -> DbResult<OutboxClaim> {
     let mut tx = pool.begin().await?;
+    sqlx::query("SELECT set_config('idle_in_transaction_session_timeout', $1, true)")
+        .bind(format!("{}ms", CLAIM_IDLE_TIMEOUT.as_millis()))
+        .execute(&mut *tx)
+        .await?;
     // Two statements, each served by its own partial index, so rows put off for later
     // are never scanned (see the migrations adding `outbox_retry` and `outbox_fresh`).
     let mut events: Vec<OutboxEvent> = sqlx::query_as(

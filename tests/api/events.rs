@@ -9,7 +9,7 @@ use fred::prelude::*;
 use futures_util::StreamExt;
 use futures_util::future::join_all;
 use lapin::options::BasicAckOptions;
-use registrar_actors::{Counts, SectionId};
+use registrar_actors::SectionId;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -363,24 +363,46 @@ async fn redis_breaker_skips_reads_while_down_and_heals_never_overwrite_newer_co
         mirror.hits.load(Ordering::Relaxed) > hits
     })
     .await;
-    // A heal carrying counts older than the mirror's must not overwrite them.
-    let stale = Counts {
-        seats_taken: 0,
-        capacity: 50,
-        waitlist_length: 0,
-        waitlist_capacity: 0,
-    };
-    mirror.heal(SectionId(section), stale);
-    wait_until("heal written", async || mirror.heals_pending() == 0).await;
-    let v: Option<String> = redis.hget(key(section), "seats_taken").await.unwrap();
-    assert_eq!(v.as_deref(), Some("5"), "a heal overwrote newer counts");
-    // On a missing entry the heal does fill it in.
-    let _: i64 = redis.del(key(section)).await.unwrap();
-    mirror.heal(SectionId(section), stale);
-    wait_until("heal fills a missing entry", async || {
-        let v: Option<String> = redis.hget(key(section), "seats_taken").await.unwrap();
-        v.as_deref() == Some("0")
+    // A heal reads PostgreSQL at (the shard's epoch, 0): older than the commit the mirror
+    // holds, so it must not overwrite it (the changed count shows whether it did).
+    let held: Option<String> = redis.hget(key(section), "epoch").await.unwrap();
+    let epoch: i64 = held.expect("commits write their version").parse().unwrap();
+    let _: () = redis.hset(key(section), ("seats_taken", 4)).await.unwrap();
+    let stale = mirror.stale.load(Ordering::Relaxed);
+    mirror.heal(SectionId(section));
+    wait_until("heal refused", async || {
+        mirror.stale.load(Ordering::Relaxed) > stale
     })
     .await;
+    let v: Option<String> = redis.hget(key(section), "seats_taken").await.unwrap();
+    assert_eq!(v.as_deref(), Some("4"), "a heal overwrote newer counts");
+    // Counts an older owner left (an older epoch) are older than the read: replaced.
+    let older = vec![
+        ("epoch", (epoch - 1).to_string()),
+        ("seq", i64::MAX.to_string()),
+    ];
+    let _: () = redis.hset(key(section), older).await.unwrap();
+    mirror.heal(SectionId(section));
+    wait_until("heal replaces an older epoch's counts", async || {
+        let v: Option<String> = redis.hget(key(section), "seats_taken").await.unwrap();
+        v.as_deref() == Some("5")
+    })
+    .await;
+    // On a missing entry the heal fills it in, at the version of its read.
+    let _: i64 = redis.del(key(section)).await.unwrap();
+    mirror.heal(SectionId(section));
+    wait_until("heal fills a missing entry", async || {
+        let v: Option<String> = redis.hget(key(section), "seats_taken").await.unwrap();
+        v.as_deref() == Some("5")
+    })
+    .await;
+    let version: Vec<Option<String>> = redis
+        .hmget(key(section), vec!["epoch", "seq"])
+        .await
+        .unwrap();
+    assert_eq!(
+        version,
+        vec![Some(epoch.to_string()), Some("0".to_string())]
+    );
     app.stop().await;
 }

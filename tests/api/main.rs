@@ -6,6 +6,7 @@ mod admission;
 mod auth_roles;
 mod catalog_admin;
 mod course_codes;
+mod cross_node;
 mod dead_letters;
 mod events;
 mod flood;

@@ -1,16 +1,29 @@
 //! The outbox against the real PostgreSQL and RabbitMQ: a change keeps its event id when
-//! its commit is retried (a lost COMMIT reply) or its request replayed, and an event no
-//! queue would receive stays in the outbox until one is bound.
+//! its commit is retried (a lost COMMIT reply) or its request replayed, an event no
+//! queue would receive stays in the outbox until one is bound, and relays of several
+//! nodes on one database publish every event (a crashed one's rows again) while the
+//! consumers apply each once.
 
 use crate::helpers::*;
 use chrono::Utc;
 use futures_util::StreamExt;
-use lapin::options::BasicAckOptions;
+use futures_util::future::join_all;
+use lapin::BasicProperties;
+use lapin::options::{BasicAckOptions, BasicPublishOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use registrar::events::consumers::{self, ConsumerConfig, ConsumerKind};
+use registrar::events::relay::{OutboxRelay, RelayStats};
+use registrar::shutdown::ShutdownTrigger;
+use registrar::store::outbox;
 use registrar::store::sections::PgSectionStore;
 use registrar_actors::ledger::{Change, ChangeKind, Counts, Outcome, Placement};
 use registrar_actors::{AttemptRecord, CommitBatch, RequestId, SectionId, SectionStore, StudentId};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 use uuid::Uuid;
 
 /// Outbox rows of `kind` about `student`.
@@ -196,5 +209,166 @@ async fn probes_and_scrapes_report_the_backlog_without_counting_it_each_time() {
         .expect("/metrics waited for a count of the outbox");
     assert_eq!(metrics, 1);
     lock.rollback().await.unwrap();
+    app.stop().await;
+}
+
+/// Whether `queue` exists on the broker (a passive declare, on a channel of its own since
+/// a failed one closes its channel).
+async fn queue_exists(link: &registrar::events::amqp::Link, queue: &str) -> bool {
+    let Ok(channel) = link.connection.create_channel().await else {
+        return false;
+    };
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..QueueDeclareOptions::default()
+    };
+    let exists = channel
+        .queue_declare(queue.into(), passive, FieldTable::default())
+        .await
+        .is_ok();
+    let _ = channel.close(0, "checked".into()).await;
+    exists
+}
+
+/// A count from the database (`sql` selects one `int8`, no parameters).
+async fn scalar(app: &TestApp, sql: &'static str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(&app.pool).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_relays_on_one_database_publish_every_event_and_consumers_apply_each_once() {
+    // The node runs no relay of its own: the two below stand for the relays of two nodes
+    // sharing the database, and two consumers of each kind for those nodes' consumers.
+    let app = TestApp::spawn_with(|s| s.events.relay_enabled = false).await;
+    let events = app.settings.events.clone();
+    let (link, mut deliveries) = subscribe_events(&events.events_exchange).await;
+    let stop = ShutdownTrigger::new();
+    let mut tasks = Vec::new();
+    for kind in [ConsumerKind::Notify, ConsumerKind::Analytics] {
+        for _ in 0..2 {
+            let config = ConsumerConfig::of(kind, &events);
+            tasks.push(tokio::spawn(consumers::run(
+                kind,
+                app.pool.clone(),
+                config,
+                stop.subscribe(),
+            )));
+        }
+        let queue = ConsumerConfig::of(kind, &events).queue;
+        wait_until("consumer queue declared", async || {
+            queue_exists(&link, &queue).await
+        })
+        .await;
+    }
+    let (_, section) = app.open_cs101(400, 0, json!([])).await;
+    let students = app.students(300, &[]).await;
+    let (early, late) = students.split_at(150);
+    join_all(early.iter().map(|(_, t)| app.enroll(t, section))).await;
+
+    // A relay that crashed after the broker confirmed its round but before marking it: its
+    // claim rolls back and the rows are published again, by the relays below.
+    let crashed = outbox::claim(&app.pool, 20).await.unwrap();
+    assert_eq!(crashed.events.len(), 20);
+    for event in &crashed.events {
+        let body = serde_json::to_vec(&event.payload).unwrap();
+        let confirm = link
+            .channel
+            .basic_publish(
+                events.events_exchange.as_str().into(),
+                event.routing_key.as_str().into(),
+                BasicPublishOptions::default(),
+                &body,
+                BasicProperties::default().with_delivery_mode(2),
+            )
+            .await
+            .unwrap();
+        drop(confirm);
+    }
+    drop(crashed);
+
+    let relays: Vec<Arc<RelayStats>> = (0..2).map(|_| Arc::default()).collect();
+    for stats in &relays {
+        let relay = OutboxRelay::new(
+            app.pool.clone(),
+            events.amqp_url.clone(),
+            events.events_exchange.clone(),
+            16,
+            app.feed.relay_wake.clone(),
+            stats.clone(),
+        );
+        tasks.push(tokio::spawn(relay.run(stop.subscribe())));
+    }
+    // More commits while both relays run, each waking one of them.
+    let statuses = join_all(late.iter().map(|(_, t)| app.enroll(t, section))).await;
+    assert!(statuses.iter().all(|(s, _)| *s == StatusCode::CREATED));
+
+    let rows = scalar(&app, "SELECT count(*) FROM outbox").await;
+    assert_eq!(rows, 300);
+    wait_until("every outbox row published", async || {
+        scalar(
+            &app,
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL",
+        )
+        .await
+            == 0
+    })
+    .await;
+    let marked: Vec<u64> = relays
+        .iter()
+        .map(|s| s.published.load(Ordering::Relaxed))
+        .collect();
+    assert_eq!(
+        marked.iter().sum::<u64>(),
+        rows as u64,
+        "each row marked by one relay"
+    );
+    assert!(
+        marked.iter().all(|n| *n > 0),
+        "both relays published: {marked:?}"
+    );
+
+    // Every event id reached the exchange, the crashed relay's twice.
+    let ids: HashSet<Uuid> = sqlx::query_scalar("SELECT event_id FROM outbox")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    let mut seen: HashMap<Uuid, u32> = HashMap::new();
+    while seen.len() < ids.len() || seen.values().sum::<u32>() < rows as u32 + 20 {
+        let delivery = tokio::time::timeout(Duration::from_secs(20), deliveries.next())
+            .await
+            .expect("every event delivered")
+            .unwrap()
+            .unwrap();
+        let event: Value = serde_json::from_slice(&delivery.data).unwrap();
+        let id: Uuid = event["event_id"].as_str().unwrap().parse().unwrap();
+        assert!(ids.contains(&id), "an event no outbox row holds: {event}");
+        *seen.entry(id).or_default() += 1;
+        delivery.ack(BasicAckOptions::default()).await.unwrap();
+    }
+    assert_eq!(seen.values().filter(|n| **n > 1).count(), 20);
+
+    // Each consumer applied each event once, the duplicates included.
+    wait_until("consumers caught up", async || {
+        scalar(&app, "SELECT count(*) FROM consumed_events").await == 2 * rows
+    })
+    .await;
+    assert_eq!(
+        scalar(&app, "SELECT count(*) FROM notifications").await,
+        rows
+    );
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT COALESCE(sum(enrolled), 0)::int8 FROM section_stats"
+        )
+        .await,
+        rows
+    );
+    stop.fire();
+    for task in tasks {
+        task.await.unwrap();
+    }
     app.stop().await;
 }
