@@ -23,7 +23,8 @@
 #   SKIP_SEED=1                   keep the existing data
 #   SKIP_SERVICES=1               do not run services.sh
 #   CLUSTER_BIN=PATH              run this registrar binary instead of building a release one
-#   CLUSTER_BASE_PORT (8080)      node-K listens on CLUSTER_BASE_PORT + K
+#   CLUSTER_BASE_PORT (8080)      node-K listens on CLUSTER_BASE_PORT + K (down and status
+#                                 use the one `up` was given)
 #   CLUSTER_READY_TIMEOUT (60)    seconds `up` waits for every /readyz
 #   REGISTRAR_DRAIN_TIMEOUT_MS    given to the nodes (their default: 30000); bounds `down`
 set -euo pipefail
@@ -42,7 +43,8 @@ usage() {
 }
 
 DIR="$ROOT/.registrar/cluster"
-BASE_PORT="${CLUSTER_BASE_PORT:-8080}"
+# `down` and `status` find the nodes where `up` put them.
+BASE_PORT="${CLUSTER_BASE_PORT:-$(cat "$DIR/base-port" 2>/dev/null || echo 8080)}"
 READY_TIMEOUT="${CLUSTER_READY_TIMEOUT:-60}"
 MAX_NODES=32
 # Past a node's own drain timeout, the time it may still need to close and exit.
@@ -181,6 +183,7 @@ cmd_up() {
 
     rm -f "$DIR"/node-*.pid "$DIR"/node-*.out "$DIR"/node-*.log
     printf '%s\n' "${REGISTRAR_DRAIN_TIMEOUT_MS:-30000}" >"$DIR/drain-timeout-ms"
+    printf '%s\n' "$BASE_PORT" >"$DIR/base-port"
     local nodes=()
     for ((k = 1; k <= n; k++)); do
         start_node "$k"
@@ -204,6 +207,8 @@ cmd_up() {
         -d '{"username":"operator","password":"$REGISTRAR_OPERATOR_PASSWORD"}' \\
         $first/api/v1/auth/login | sed 's/.*"access_token":"\\([^"]*\\)".*/\\1/')
     curl -sS -H "Authorization: Bearer \$TOKEN" $first/api/v1/cluster
+  or, as a table of nodes and moves:
+    REGISTRAR_OPERATOR_PASSWORD=$REGISTRAR_OPERATOR_PASSWORD $BIN cluster status --url $first
   Stop: deploy/local/cluster.sh down     State: deploy/local/cluster.sh status
 
 EOF
