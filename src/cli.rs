@@ -1,6 +1,9 @@
 //! The `registrar` command line: `serve`, `migrate`, `seed`, `admin create`, the event
-//! consumers (`notify`, `analytics`), `events tail` and `mirror rebuild`. Errors are printed and turned
-//! into a non-zero exit status here, so `main` stays one line.
+//! consumers (`notify`, `analytics`), `events tail`, `mirror rebuild` and the operator's
+//! `cluster status` ([`cluster`]). Errors are printed and turned into a non-zero exit status
+//! here, so `main` stays one line.
+
+pub mod cluster;
 
 use crate::config::{RuntimeSettings, Settings};
 use crate::events::consumers::{self, ConsumerConfig, ConsumerKind};
@@ -74,6 +77,26 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: MirrorCommand,
+    },
+    /// Operator tools over the cluster API of a running node.
+    Cluster {
+        /// What to do.
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
+}
+
+/// `registrar cluster ...`
+#[derive(Subcommand, Debug)]
+pub enum ClusterCommand {
+    /// Log in as an operator and print every node (state, lease age, shards owned,
+    /// decisions/s, in-flight) and the shard moves in progress. Credentials come from
+    /// REGISTRAR_OPERATOR_USERNAME and REGISTRAR_OPERATOR_PASSWORD, else are asked on the
+    /// terminal.
+    Status {
+        /// Any node of the cluster (plain http://).
+        #[arg(long, env = "REGISTRAR_URL", default_value = cluster::DEFAULT_URL)]
+        url: String,
     },
 }
 
@@ -222,7 +245,11 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    crate::telemetry::init(&settings.logging.log, settings.logging.log_format);
+    // A client command prints its answer and its errors itself; the server's log lines
+    // would only repeat them.
+    if !matches!(cli.command, Command::Cluster { .. }) {
+        crate::telemetry::init(&settings.logging.log, settings.logging.log_format);
+    }
     let runtime = match runtime(&settings.runtime) {
         Ok(r) => r,
         Err(e) => {
@@ -282,6 +309,9 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<ExitCod
             let n = mirror.rebuild(&pool).await?;
             println!("mirrored {n} sections to Redis");
         }
+        Command::Cluster {
+            command: ClusterCommand::Status { url },
+        } => cluster::status(&url).await?,
         Command::Verify { acks } => {
             let options = crate::verify::VerifyOptions {
                 database_url: settings.database.database_url.clone(),

@@ -11,6 +11,9 @@
 #   3c. deploy/local/fuzz.sh   schemathesis (installed into a virtualenv under the target
 #       dir) against GET /api/v1/openapi.json as a student and as admin, every check: no
 #       5xx, no answer or request the document does not describe (~2 minutes)
+#   3d. deploy/local/k8s-validate.sh   every manifest in deploy/k8s against the pinned
+#       Kubernetes schemas (kubernetes-validate --strict, in a virtualenv under the target
+#       dir), and the StatefulSet's grace period against preStop + drain (~1 s once installed)
 #   4. loom model of the admission gate:
 #      RUSTFLAGS="--cfg registrar_loom" CARGO_TARGET_DIR=target/loom \
 #        cargo test -j2 -p registrar-actors --test loom_gate --release
@@ -25,6 +28,7 @@
 #   SKIP_LINT=1       skip steps 1 and 2 (quick local runs; CI runs them)
 #   SKIP_SERVICES=1   do not run services.sh (services provided elsewhere)
 #   SKIP_FUZZ=1       skip step 3c (no network access to PyPI, or a quick local run)
+#   SKIP_K8S=1        skip step 3d (no network access to PyPI for its first install)
 #   RUST_TEST_THREADS threads per test binary (default 2)
 set -euo pipefail
 
@@ -116,6 +120,11 @@ if [[ ${SKIP_FUZZ:-0} == 1 ]]; then
 else
     step fuzz "$ROOT/deploy/local/fuzz.sh"
 fi
+if [[ ${SKIP_K8S:-0} == 1 ]]; then
+    log "SKIP_K8S=1: skipping the Kubernetes manifest validation"
+else
+    step k8s-validate "$ROOT/deploy/local/k8s-validate.sh"
+fi
 step loom loom
 
 skipped=""
@@ -124,5 +133,8 @@ if [[ ${SKIP_LINT:-0} == 1 ]]; then
 fi
 if [[ ${SKIP_FUZZ:-0} == 1 ]]; then
     skipped+=" (fuzz skipped: SKIP_FUZZ=1)"
+fi
+if [[ ${SKIP_K8S:-0} == 1 ]]; then
+    skipped+=" (k8s-validate skipped: SKIP_K8S=1)"
 fi
 printf 'test.sh: PASSED %s in %ss%s\n' "${PASSED[*]}" "$((SECONDS - START))" "$skipped"

@@ -19,6 +19,9 @@ registrar-loadtest verify [--database-url URL] [--acks FILE]...   check a databa
 
 Options of a load run (everything else goes to goose, see below):
   --scenario NAME       flash | browse | churn | mixed (default) | hot | healthz
+  --hosts URL,URL,...   spread the users over these nodes of one cluster, round-robin by
+                        user number (user 1 on the first, user 2 on the second, ...);
+                        instead of goose's --host, which sends every user to one node
   --students N          demo students s000001.. to use: a run takes s<first>..s<first+N-1>
                         and wraps around when more are needed (default 1000)
   --first-student K     first demo student number (default 1), to keep runs apart
@@ -99,6 +102,8 @@ pub struct LoadOptions {
     pub zipf_exponent: f64,
     /// Exit non-zero when any request failed.
     pub fail_on_errors: bool,
+    /// Nodes of one cluster to spread the users over (`--hosts`); empty: goose's `--host`.
+    pub hosts: Vec<String>,
     /// Print our help (goose prints its own after it).
     pub help: bool,
 }
@@ -114,6 +119,7 @@ impl Default for LoadOptions {
             summary: None,
             zipf_exponent: 1.1,
             fail_on_errors: false,
+            hosts: Vec::new(),
             help: false,
         }
     }
@@ -182,6 +188,7 @@ pub fn parse(args: Vec<String>) -> anyhow::Result<Mode> {
                 }
             }
             "--fail-on-errors" => opts.fail_on_errors = true,
+            "--hosts" => opts.hosts = parse_hosts(&value("--hosts")?)?,
             "-h" | "--help" => {
                 opts.help = true;
                 goose.push(arg);
@@ -193,6 +200,29 @@ pub fn parse(args: Vec<String>) -> anyhow::Result<Mode> {
         bail!("--scenario hot needs --hot-section UUID");
     }
     Ok(Mode::Load(opts, goose))
+}
+
+/// `http://a:8081,http://b:8082`: each an absolute http(s) URL; at least one.
+fn parse_hosts(list: &str) -> anyhow::Result<Vec<String>> {
+    let hosts: Vec<String> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(String::from)
+        .collect();
+    if hosts.is_empty() {
+        bail!(
+            "--hosts needs at least one URL, e.g. --hosts http://127.0.0.1:8081,http://127.0.0.1:8082"
+        );
+    }
+    for host in &hosts {
+        let url =
+            reqwest::Url::parse(host).with_context(|| format!("--hosts: {host:?} is not a URL"))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            bail!("--hosts: {host:?} is not an http:// or https:// URL");
+        }
+    }
+    Ok(hosts)
 }
 
 fn parse_verify(args: &[String]) -> anyhow::Result<VerifyOptions> {
@@ -248,6 +278,35 @@ mod tests {
         assert_eq!(opts.acks, Some(PathBuf::from("a.jsonl")));
         assert!(opts.fail_on_errors);
         assert_eq!(goose, args("--host http://127.0.0.1:1 -u 10"));
+    }
+
+    #[test]
+    fn hosts_are_a_comma_separated_list_of_urls() {
+        let Mode::Load(opts, goose) = parse(args(
+            "--hosts http://127.0.0.1:8081,http://127.0.0.1:8082/ -u 6",
+        ))
+        .unwrap() else {
+            panic!("load mode expected")
+        };
+        assert_eq!(
+            opts.hosts,
+            vec!["http://127.0.0.1:8081", "http://127.0.0.1:8082/"]
+        );
+        assert_eq!(goose, args("-u 6"));
+        let Mode::Load(opts, _) = parse(args("--hosts=http://a:1")).unwrap() else {
+            panic!("load mode expected")
+        };
+        assert_eq!(opts.hosts, vec!["http://a:1"]);
+        assert!(parse(args("--hosts ,")).is_err());
+        assert!(parse(args("--hosts 127.0.0.1:8081")).is_err());
+        assert!(parse(args("--hosts http://a:1,ftp://b")).is_err());
+        let Mode::Load(opts, _) = parse(vec![]).unwrap() else {
+            panic!("load mode expected")
+        };
+        assert!(
+            opts.hosts.is_empty(),
+            "--host stays goose's when --hosts is absent"
+        );
     }
 
     #[test]

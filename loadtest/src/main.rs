@@ -54,10 +54,17 @@ async fn load(opts: LoadOptions, goose_args: Vec<String>) -> anyhow::Result<Exit
     }
     let config = GooseConfiguration::parse_args_default(&goose_args)
         .map_err(|e| anyhow::anyhow!("goose options: {e}"))?;
-    let host = config
-        .host
-        .clone()
-        .filter(|h| !h.is_empty())
+    let goose_host = config.host.clone().filter(|h| !h.is_empty());
+    if goose_host.is_some() && !opts.hosts.is_empty() {
+        anyhow::bail!("give either --host (one node) or --hosts (several), not both");
+    }
+    // With --hosts, the first one serves the catalog and is goose's host; every user
+    // then moves to its own (scenarios::build).
+    let host = opts
+        .hosts
+        .first()
+        .cloned()
+        .or(goose_host)
         .unwrap_or_else(|| DEFAULT_HOST.to_string());
     let default_report = config.report_file.is_empty();
     let verbose = config.verbose > 0;
@@ -77,7 +84,18 @@ async fn load(opts: LoadOptions, goose_args: Vec<String>) -> anyhow::Result<Exit
             hottest.join(", ")
         );
     }
-    scenarios::configure(opts.first_student, opts.students, opts.hot_section);
+    scenarios::configure(
+        opts.first_student,
+        opts.students,
+        opts.hot_section,
+        opts.hosts.clone(),
+    );
+    if opts.hosts.len() > 1 {
+        eprintln!(
+            "registrar-loadtest: users spread round-robin over {}",
+            opts.hosts.join(", ")
+        );
+    }
     if let Some(path) = &opts.acks {
         acks::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     }
@@ -89,7 +107,7 @@ async fn load(opts: LoadOptions, goose_args: Vec<String>) -> anyhow::Result<Exit
     // No telnet controller (it binds a fixed port, so two runs would collide) and no
     // per-user chatter on the console unless -v asks for it.
     attack = *attack
-        .set_default(GooseDefault::Host, DEFAULT_HOST)?
+        .set_default(GooseDefault::Host, host.as_str())?
         .set_default(GooseDefault::NoTelnet, true)?;
     if !verbose {
         attack = *attack.set_default(GooseDefault::Quiet, 1)?;

@@ -13,6 +13,10 @@
 //! - `hot`: every user is its own student and loops enroll → drop on ONE section
 //!   (`--hot-section`); both are decisions of that section's actor.
 //! - `healthz`: `GET /healthz` only, the HTTP ceiling of the machine.
+//!
+//! With `--hosts` (several nodes of one cluster), every scenario gets a first on-start
+//! transaction that points the user at its node: user i (goose's launch order) at host
+//! i mod n, so the users are spread round-robin and each keeps its node for the whole run.
 
 use crate::api::{self, Student, StudentPool};
 use crate::catalog;
@@ -27,13 +31,29 @@ use uuid::Uuid;
 
 static STUDENTS: OnceLock<StudentPool> = OnceLock::new();
 static HOT_SECTION: OnceLock<Uuid> = OnceLock::new();
+static HOSTS: OnceLock<Vec<String>> = OnceLock::new();
 
-/// Set the run's student range and hot section; call before the attack.
-pub fn configure(first_student: u32, students: u32, hot_section: Option<Uuid>) {
+/// Set the run's student range, hot section and the hosts to spread users over (empty:
+/// every user on goose's `--host`); call before [`build`].
+pub fn configure(first_student: u32, students: u32, hot_section: Option<Uuid>, hosts: Vec<String>) {
     let _ = STUDENTS.set(StudentPool::new(first_student, students));
     if let Some(h) = hot_section {
         let _ = HOT_SECTION.set(h);
     }
+    let _ = HOSTS.set(hosts);
+}
+
+/// The host of the user launched `index`-th (from 0): round-robin over `hosts`.
+pub fn host_for(index: usize, hosts: &[String]) -> &str {
+    &hosts[index % hosts.len()]
+}
+
+/// On start, before any other transaction: this user's node of `--hosts`.
+async fn pin_host(user: &mut GooseUser) -> TransactionResult {
+    let hosts = HOSTS.get().expect("configure() runs before the attack");
+    let host = host_for(user.weighted_users_index, hosts).to_string();
+    user.set_base_url(&host)?;
+    Ok(())
 }
 
 /// How many students the run handed out.
@@ -85,6 +105,26 @@ macro_rules! with_session {
 
 /// The scenarios of `name`, ready to register.
 pub fn build(name: ScenarioName) -> Result<Vec<Scenario>, GooseError> {
+    let scenarios = scenarios_of(name)?;
+    if HOSTS.get().is_none_or(|hosts| hosts.len() < 2) {
+        return Ok(scenarios);
+    }
+    // Sequenced on-start transactions run before the unsequenced ones (`login_once`,
+    // `churn_start`), so no request leaves before the user has its host.
+    Ok(scenarios
+        .into_iter()
+        .map(|s| {
+            s.register_transaction(
+                transaction!(pin_host)
+                    .set_name("pick host")
+                    .set_on_start()
+                    .set_sequence(1),
+            )
+        })
+        .collect())
+}
+
+fn scenarios_of(name: ScenarioName) -> Result<Vec<Scenario>, GooseError> {
     Ok(match name {
         ScenarioName::Flash => vec![flash()],
         ScenarioName::Browse => vec![browse()?],
@@ -268,4 +308,30 @@ async fn hot_cycle(user: &mut GooseUser) -> TransactionResult {
 async fn healthz(user: &mut GooseUser) -> TransactionResult {
     api::get_public(user, Op::Healthz, "/healthz", "healthz").await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_go_round_robin_over_the_hosts() {
+        let hosts: Vec<String> = ["http://a:1", "http://b:2", "http://c:3"]
+            .map(String::from)
+            .to_vec();
+        let picked: Vec<&str> = (0..7).map(|i| host_for(i, &hosts)).collect();
+        assert_eq!(
+            picked,
+            [
+                "http://a:1",
+                "http://b:2",
+                "http://c:3",
+                "http://a:1",
+                "http://b:2",
+                "http://c:3",
+                "http://a:1"
+            ]
+        );
+        assert_eq!(host_for(5, &hosts[..1]), "http://a:1");
+    }
 }

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# deploy/local/k8s-validate.sh: check every Kubernetes manifest in deploy/k8s (and its
+# example/ folder) offline, so a typo, a misplaced field or a wrong type fails the tests and
+# not a `kubectl apply` on someone's cluster. Used by deploy/local/test.sh (step
+# `k8s-validate`); runs alone too.
+#
+#   1. kubernetes-validate (pinned, from PyPI) in a virtualenv under the target dir, created
+#      once; it ships the Kubernetes OpenAPI schemas, so no cluster and no network is needed
+#      after the install
+#   2. kubernetes-validate --strict against one pinned Kubernetes version: every *.yaml/*.yml
+#      under deploy/k8s must be a valid resource, and unknown fields are errors
+#   3. the shutdown budget: the StatefulSet's terminationGracePeriodSeconds must exceed its
+#      preStop sleep + REGISTRAR_DRAIN_TIMEOUT_MS (ConfigMap) + 10 s, or a draining node
+#      would be killed halfway through its handoff
+#
+# Fails (non-zero, with the reason on stderr) on any error. A second or so once installed.
+#
+# Environment (all optional):
+#   K8S_VERSION (1.35.0)     Kubernetes version whose schemas are used (the oldest minor
+#                            still supported upstream)
+#   K8S_VALIDATE             pip requirement (default kubernetes-validate==1.37.0)
+#   CARGO_TARGET_DIR         where the virtualenv lives (default target)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+
+log() { printf 'k8s-validate: %s\n' "$*" >&2; }
+die() {
+    printf 'k8s-validate: FAILED: %s\n' "$*" >&2
+    exit 1
+}
+
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+VERSION="${K8S_VERSION:-1.35.0}"
+REQUIREMENT="${K8S_VALIDATE:-kubernetes-validate==1.37.0}"
+VENV="$TARGET/k8s-venv"
+MANIFESTS="deploy/k8s"
+
+# Our own virtualenv, recreated when the requirement changes; CI installs it on its first run.
+ensure_validator() {
+    if [[ -x $VENV/bin/kubernetes-validate && "$(cat "$VENV/requirement" 2>/dev/null)" == "$REQUIREMENT" ]]; then
+        return 0
+    fi
+    log "installing $REQUIREMENT into $VENV"
+    rm -rf "$VENV"
+    if ! python3 -m venv "$VENV" >&2; then
+        command -v apt-get >/dev/null || die "python3 -m venv failed and there is no apt-get to add python3-venv"
+        local sudo=()
+        ((EUID == 0)) || sudo=(sudo)
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            python3-venv python3-pip >&2 || die "apt-get install python3-venv failed"
+        rm -rf "$VENV"
+        python3 -m venv "$VENV" >&2 || die "python3 -m venv failed"
+    fi
+    timeout 300 "$VENV/bin/pip" install -q --disable-pip-version-check "$REQUIREMENT" >&2 ||
+        die "pip install $REQUIREMENT failed (no access to PyPI? SKIP_K8S=1 skips this step in test.sh)"
+    printf '%s\n' "$REQUIREMENT" >"$VENV/requirement"
+}
+ensure_validator
+
+mapfile -t files < <(find "$MANIFESTS" -type f \( -name '*.yaml' -o -name '*.yml' \) | sort)
+((${#files[@]} > 0)) || die "no manifests under $MANIFESTS"
+log "$REQUIREMENT, Kubernetes $VERSION, --strict: ${files[*]}"
+"$VENV/bin/kubernetes-validate" --strict --quiet -k "$VERSION" "${files[@]}" >&2 ||
+    die "a manifest under $MANIFESTS is not valid for Kubernetes $VERSION (above)"
+
+# The schema cannot see that the grace period must outlast the preStop sleep and the drain.
+"$VENV/bin/python" - "$MANIFESTS/statefulset.yaml" "$MANIFESTS/configmap.yaml" <<'EOF' ||
+import sys
+import yaml
+
+statefulset = yaml.safe_load(open(sys.argv[1]))
+configmap = yaml.safe_load(open(sys.argv[2]))
+pod = statefulset["spec"]["template"]["spec"]
+grace = pod["terminationGracePeriodSeconds"]
+drain_s = int(configmap["data"]["REGISTRAR_DRAIN_TIMEOUT_MS"]) / 1000
+(container,) = [c for c in pod["containers"] if c["name"] == "registrar"]
+command = container["lifecycle"]["preStop"]["exec"]["command"]
+if command[0] != "sleep" or len(command) != 2:
+    sys.exit(f"preStop is expected to be ['sleep', SECONDS], not {command}")
+pre_stop_s = float(command[1])
+needed = pre_stop_s + drain_s + 10
+if grace < needed:
+    sys.exit(
+        f"terminationGracePeriodSeconds {grace} < preStop {pre_stop_s:g} s + drain "
+        f"{drain_s:g} s + 10 s margin = {needed:g} s"
+    )
+print(f"grace period {grace} s >= preStop {pre_stop_s:g} s + drain {drain_s:g} s + 10 s", file=sys.stderr)
+EOF
+    die "the StatefulSet's grace period does not cover preStop + drain (above)"
+log "passed: ${#files[@]} manifests valid for Kubernetes $VERSION"
