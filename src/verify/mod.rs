@@ -98,6 +98,16 @@ impl From<sqlx::Error> for VerifyError {
 
 type Result<T> = std::result::Result<T, VerifyError>;
 
+/// The invariant violations of the database behind `pool`, by check (empty when clean);
+/// for tests that verify a database they hold a pool on.
+pub async fn violations(pool: &sqlx::PgPool) -> Result<Vec<(String, Vec<String>)>> {
+    let mut report = Report::default();
+    for (name, found) in invariants::check(pool).await? {
+        report.check(name, found);
+    }
+    Ok(report.violations)
+}
+
 /// Run the checks; the process exit status.
 pub async fn run(opts: VerifyOptions) -> Result<ExitCode> {
     let pool = PgPoolOptions::new()

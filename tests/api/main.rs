@@ -5,6 +5,8 @@ mod admin_create;
 mod admission;
 mod auth_roles;
 mod catalog_admin;
+mod cluster;
+mod cluster_procs;
 mod course_codes;
 mod cross_node;
 mod dead_letters;

@@ -1,0 +1,409 @@
+//! The cluster when nodes die: real `registrar serve` processes next to an in-process node
+//! on one database, killed with SIGKILL, paused with SIGSTOP past their lease, restarted
+//! one by one under load. Students behave like careful clients (an `Idempotency-Key` on
+//! every enroll, retried with the same key on 503 or a lost connection, through another
+//! node), and every decision the cluster acknowledged must be in the database afterwards.
+
+use crate::cluster::{node_settings, owner_of, wait_balanced};
+use crate::helpers::*;
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use uuid::Uuid;
+
+/// Shards of these clusters.
+const SHARDS: u32 = 16;
+/// Call timeout of these nodes: a hop to a paused node gives up after lease + this.
+const CALL_TIMEOUT_MS: u64 = 2_000;
+
+/// One `registrar serve` process.
+struct Proc {
+    child: Child,
+    id: String,
+    url: String,
+}
+
+impl Proc {
+    /// Start node `id` on `database` (port chosen by the OS) and wait for its address.
+    async fn start(database: &str, id: &str) -> Proc {
+        let s = node_settings(database, id, SHARDS);
+        let log = std::env::temp_dir().join(format!("{database}-{id}.log"));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_registrar"))
+            .arg("serve")
+            .env("REGISTRAR_DATABASE_URL", &s.database.database_url)
+            .env("REGISTRAR_LISTEN", "127.0.0.1:0")
+            .env("REGISTRAR_NODE_ID", id)
+            .env("REGISTRAR_SHARDS", SHARDS.to_string())
+            .env("REGISTRAR_HEARTBEAT_MS", s.cluster.heartbeat_ms.to_string())
+            .env("REGISTRAR_LEASE_MS", s.cluster.lease_ms.to_string())
+            .env("REGISTRAR_CALL_TIMEOUT_MS", CALL_TIMEOUT_MS.to_string())
+            .env("REGISTRAR_JWT_SECRET", &*SECRET)
+            .env("REGISTRAR_REDIS_URL", &s.mirror.redis_url)
+            .env("REGISTRAR_REDIS_PREFIX", &s.mirror.redis_prefix)
+            .env("REGISTRAR_AMQP_URL", &s.events.amqp_url)
+            .env("REGISTRAR_EVENTS_EXCHANGE", &s.events.events_exchange)
+            .env("REGISTRAR_QUEUE_PREFIX", &s.events.queue_prefix)
+            .env("REGISTRAR_RATE_LIMIT_PER_SEC", "0")
+            .env("REGISTRAR_DB_POOL_SIZE", "8")
+            .env("REGISTRAR_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("node log file"))
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start registrar serve");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let url = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(url) = line.strip_prefix("registrar listening on ") {
+                    return url.to_string();
+                }
+            }
+            panic!("node {id} exited at start; see {}", log.display());
+        })
+        .await
+        .expect("node printed its address");
+        Proc {
+            child,
+            id: id.into(),
+            url,
+        }
+    }
+
+    fn pid(&self) -> String {
+        self.child.id().expect("running").to_string()
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([signal, &self.pid()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill {signal}");
+    }
+
+    /// SIGTERM, and wait for the drain and the exit.
+    async fn stop(mut self) {
+        self.signal("-TERM");
+        tokio::time::timeout(Duration::from_secs(40), self.child.wait())
+            .await
+            .expect("the node stops after its drain")
+            .unwrap();
+    }
+}
+
+/// The answers one student got: the final status and body, and the node that answered.
+#[derive(Debug)]
+struct Answer {
+    student: Uuid,
+    status: StatusCode,
+    body: Value,
+}
+
+/// Enroll like a careful client: one `Idempotency-Key`, resent on 503 or a lost connection
+/// (through the next node), for at most `patience`; the last answer (`None` if no node
+/// ever answered).
+async fn careful_enroll(
+    client: Client,
+    nodes: Arc<Vec<String>>,
+    first: usize,
+    token: String,
+    section: Uuid,
+    patience: Duration,
+) -> Option<(StatusCode, Value)> {
+    let key = Uuid::new_v4().to_string();
+    let started = Instant::now();
+    let mut last = None;
+    for attempt in 0.. {
+        let base = &nodes[(first + attempt) % nodes.len()];
+        let sent = client
+            .post(format!("{base}/api/v1/sections/{section}/enrollments"))
+            .bearer_auth(&token)
+            .header("idempotency-key", &key)
+            .json(&json!({}))
+            .timeout(Duration::from_secs(20))
+            .send()
+            .await;
+        if let Ok(r) = sent {
+            let status = r.status();
+            let body: Value = r.json().await.unwrap_or(Value::Null);
+            if status != StatusCode::SERVICE_UNAVAILABLE {
+                return Some((status, body));
+            }
+            last = Some((status, body));
+        }
+        if started.elapsed() > patience {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    last
+}
+
+/// Enroll `students` in `section` through `nodes`, all at once.
+async fn flood(
+    app: &TestApp,
+    nodes: Vec<String>,
+    students: &[(Uuid, String)],
+    section: Uuid,
+) -> Vec<tokio::task::JoinHandle<Option<Answer>>> {
+    let nodes = Arc::new(nodes);
+    students
+        .iter()
+        .enumerate()
+        .map(|(i, (student, token))| {
+            let (client, nodes, token, student) =
+                (app.client.clone(), nodes.clone(), token.clone(), *student);
+            tokio::spawn(async move {
+                let (status, body) =
+                    careful_enroll(client, nodes, i, token, section, Duration::from_secs(30))
+                        .await?;
+                Some(Answer {
+                    student,
+                    status,
+                    body,
+                })
+            })
+        })
+        .collect()
+}
+
+/// Every acknowledged enroll is in the database as acknowledged, every refusal is not;
+/// the invariants hold. The number of acknowledgements.
+async fn check_acknowledged(app: &TestApp, section: Uuid, answers: &[Answer]) -> usize {
+    let mut acknowledged = 0;
+    for a in answers {
+        let status: Option<String> = sqlx::query_scalar(
+            "SELECT status FROM enrollments WHERE section_id = $1 AND student_id = $2 AND status <> 'dropped'",
+        )
+        .bind(section)
+        .bind(a.student)
+        .fetch_optional(&app.pool)
+        .await
+        .unwrap();
+        match a.status {
+            StatusCode::CREATED => {
+                acknowledged += 1;
+                assert_eq!(status.as_deref(), Some("enrolled"), "lost seat: {a:?}");
+            }
+            StatusCode::ACCEPTED => {
+                acknowledged += 1;
+                assert!(status.is_some(), "lost waitlist place: {a:?}");
+            }
+            StatusCode::CONFLICT => {
+                assert_eq!(a.body["code"], "section_full", "{a:?}");
+                assert_eq!(status, None, "refused but recorded: {a:?}");
+            }
+            _ => {}
+        }
+    }
+    let violations = registrar::verify::violations(&app.pool).await.unwrap();
+    assert!(violations.is_empty(), "{violations:?}");
+    acknowledged
+}
+
+/// An in-process node and two processes on one fresh database, balanced, with a hot
+/// section owned by one of the processes: (node-a, the processes, section, its owner's
+/// index).
+async fn cluster_with_hot_section() -> (TestApp, Vec<Proc>, Uuid, usize) {
+    let database = fresh_database().await;
+    let mut s = node_settings(&database, "node-a", SHARDS);
+    s.sections.call_timeout_ms = CALL_TIMEOUT_MS;
+    let a = TestApp::start(s).await;
+    let procs = vec![
+        Proc::start(&database, "node-b").await,
+        Proc::start(&database, "node-c").await,
+    ];
+    wait_balanced(&a, 3, SHARDS as i64).await;
+    let term = a.open_term().await;
+    a.course("CS101", 3, &[]).await;
+    for i in 0..64 {
+        let section = a
+            .section(
+                term,
+                "CS101",
+                &format!("S{i}"),
+                20,
+                10,
+                serde_json::json!([]),
+            )
+            .await;
+        let owner = owner_of(&a, section).await;
+        if let Some(victim) = procs.iter().position(|p| p.id == owner) {
+            return (a, procs, section, victim);
+        }
+    }
+    panic!("no section landed on a process node");
+}
+
+#[tokio::test]
+async fn kill_9_of_the_hot_sections_owner_loses_no_acknowledged_decision() {
+    let (a, mut procs, section, victim) = cluster_with_hot_section().await;
+    let survivor = procs[1 - victim].url.clone();
+    let students = a.students(90, &[]).await;
+    let calls = flood(&a, vec![a.address.clone(), survivor], &students, section).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let killed_at = Instant::now();
+    procs[victim].signal("-KILL");
+    let dead = procs.remove(victim);
+    // The takeover: the section gets a new owner once the lease has run out.
+    wait_until("the section has a new owner", async || {
+        owner_of(&a, section).await != dead.id
+    })
+    .await;
+    let takeover = killed_at.elapsed();
+    let mut answers = Vec::new();
+    for call in calls {
+        answers.extend(call.await.unwrap());
+    }
+    let acknowledged = check_acknowledged(&a, section, &answers).await;
+    eprintln!(
+        "kill -9: takeover after {} ms (lease {} ms); {acknowledged} acknowledged, {} answered",
+        takeover.as_millis(),
+        a.settings.cluster.lease_ms,
+        answers.len()
+    );
+    assert!(takeover < Duration::from_millis(a.settings.cluster.lease_ms + 5_000));
+    // Careful clients all got their seat or their refusal in the end.
+    assert_eq!(acknowledged, 30, "{answers:?}");
+    assert_eq!(
+        a.count(
+            "SELECT seats_taken::bigint FROM sections WHERE id = $1",
+            section
+        )
+        .await,
+        20
+    );
+    for p in procs {
+        p.stop().await;
+    }
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn a_node_paused_past_its_lease_is_fenced_and_rejoins() {
+    let (a, procs, section, victim) = cluster_with_hot_section().await;
+    let survivor = procs[1 - victim].url.clone();
+    let incarnation = |id: String| {
+        let pool = a.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, Option<Uuid>>(
+                "SELECT incarnation FROM cluster_nodes WHERE id = $1 AND state = 'active'",
+            )
+            .bind(id)
+            .fetch_optional(&pool)
+            .await
+            .unwrap()
+            .flatten()
+        }
+    };
+    let before = incarnation(procs[victim].id.clone()).await.expect("active");
+    let students = a.students(90, &[]).await;
+    let calls = flood(&a, vec![a.address.clone(), survivor], &students, section).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    procs[victim].signal("-STOP");
+    let victim_id = procs[victim].id.clone();
+    wait_until("the paused node's section has a new owner", async || {
+        owner_of(&a, section).await != victim_id
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    procs[victim].signal("-CONT");
+    // It finds itself declared dead, drops its actors and joins again as a new member.
+    wait_until("the paused node rejoined", async || {
+        incarnation(victim_id.clone())
+            .await
+            .is_some_and(|now| now != before)
+    })
+    .await;
+    let mut answers = Vec::new();
+    for call in calls {
+        answers.extend(call.await.unwrap());
+    }
+    let acknowledged = check_acknowledged(&a, section, &answers).await;
+    assert_eq!(acknowledged, 30, "{answers:?}");
+    assert_eq!(
+        a.count(
+            "SELECT seats_taken::bigint FROM sections WHERE id = $1",
+            section
+        )
+        .await,
+        20
+    );
+    let metrics = a
+        .client
+        .get(format!("{}/metrics", procs[victim].url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("registrar_cluster_rejoins_total 1"),
+        "the paused node counts its rejoin"
+    );
+    for p in procs {
+        p.stop().await;
+    }
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn a_rolling_restart_under_load_loses_no_acknowledgement() {
+    let (a, mut procs, section, _) = cluster_with_hot_section().await;
+    let database = a
+        .settings
+        .database
+        .database_url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    // A wide section so most enrolls are seats: every one must survive the restarts.
+    let wide = {
+        let term = a.open_term().await;
+        a.course("CS201", 3, &[]).await;
+        a.section(term, "CS201", "01", 1_000, 0, serde_json::json!([]))
+            .await
+    };
+    let students = a.students(240, &[]).await;
+    let mut a = a;
+    let mut calls = Vec::new();
+    // Waves of enrolls while each node in turn stops (drains) and starts again: the two
+    // processes, then the in-process node.
+    for (wave, chunk) in students.chunks(60).enumerate() {
+        let target = if wave % 2 == 0 { wide } else { section };
+        let mut urls: Vec<String> = procs.iter().map(|p| p.url.clone()).collect();
+        urls.push(a.address.clone());
+        calls.push((target, flood(&a, urls, chunk, target).await));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if wave < 2 {
+            let old = procs.remove(0);
+            let id = old.id.clone();
+            old.stop().await;
+            procs.push(Proc::start(&database, &id).await);
+        } else if wave == 2 {
+            let settings = a.stop().await;
+            a = TestApp::start(settings).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let mut acknowledged = 0;
+    for (target, wave) in calls {
+        let mut answers = Vec::new();
+        for call in wave {
+            answers.extend(call.await.unwrap());
+        }
+        acknowledged += check_acknowledged(&a, target, &answers).await;
+    }
+    eprintln!("rolling restart: {acknowledged} acknowledged decisions, all durable");
+    assert!(acknowledged >= 150, "{acknowledged}");
+    for p in procs {
+        p.stop().await;
+    }
+    a.stop().await;
+}
