@@ -17,7 +17,8 @@
 
 use chrono::Utc;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use registrar::cluster::{claim_all_shards, shard_of};
+use registrar::cluster::shard_of;
+use registrar::store::cluster as membership;
 use registrar::store::{self, sections::PgSectionStore};
 use registrar_actors::{
     AttemptRecord, Command, CommitBatch, RequestId, SeatLedger, SectionId, SectionStore, StudentId,
@@ -70,7 +71,7 @@ async fn setup() -> Result<Fixture, Box<dyn std::error::Error>> {
     recreate_database().await?;
     let pool: PgPool = store::connect(&database_url(), 4).await?;
     store::migrate(&pool).await?;
-    claim_all_shards(&pool, NODE, "127.0.0.1:0", SHARDS).await?;
+    take_every_shard(&pool).await?;
 
     let term = Uuid::new_v4();
     sqlx::query("INSERT INTO terms (id, code, name) VALUES ($1, 'BENCH', 'Bench term')")
@@ -203,3 +204,19 @@ fn batch_commit(c: &mut Criterion) {
 
 criterion_group!(benches, batch_commit);
 criterion_main!(benches);
+
+/// Make `NODE` the only member, owning every shard, as the first node of a cluster does.
+async fn take_every_shard(pool: &PgPool) -> Result<(), Box<dyn std::error::Error>> {
+    let incarnation = Uuid::new_v4();
+    membership::ensure_cluster(pool, SHARDS).await?;
+    membership::register(pool, NODE, incarnation, "http://127.0.0.1:0").await?;
+    membership::set_state(pool, NODE, incarnation, &["joining"], "active").await?;
+    membership::lead(pool, NODE, incarnation, 60_000).await?;
+    let mut tx = membership::begin_as_coordinator(pool, NODE, incarnation)
+        .await?
+        .ok_or("no coordinator lease")?;
+    let all: Vec<(u32, String)> = (0..SHARDS).map(|s| (s, NODE.to_string())).collect();
+    membership::assign_orphans(&mut tx, &all).await?;
+    tx.commit().await?;
+    Ok(())
+}

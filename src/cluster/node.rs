@@ -404,10 +404,9 @@ impl ClusterNode {
                 }
             }
             other => {
-                if let Some(id) = other.strip_prefix("student:").and_then(|s| s.parse().ok()) {
-                    if let Some(rules) = self.rules.get() {
-                        rules.forget_student(id);
-                    }
+                let student = other.strip_prefix("student:").and_then(|s| s.parse().ok());
+                if let (Some(id), Some(rules)) = (student, self.rules.get()) {
+                    rules.forget_student(id);
                 }
             }
         }

@@ -76,10 +76,11 @@ pub async fn to_home(State(state): State<AppState>, request: Request, next: Next
                     let _ = node.refresh().await;
                     continue;
                 }
-                if let Some(decider) = route.decided_by() {
-                    if let Ok(value) = HeaderValue::from_str(&decider) {
-                        response.headers_mut().insert(NODE_HEADER, value);
-                    }
+                if let Some(value) = route
+                    .decided_by()
+                    .and_then(|d| HeaderValue::from_str(&d).ok())
+                {
+                    response.headers_mut().insert(NODE_HEADER, value);
                 }
                 return response;
             }
@@ -140,10 +141,9 @@ fn forwarded(answer: crate::cluster::peer::Forwarded) -> Response {
 /// Put `X-Registrar-Node` on every answer that does not name its node yet.
 pub async fn node_header(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
-    if !response.headers().contains_key(NODE_HEADER) {
-        if let Ok(value) = HeaderValue::from_str(&state.cluster.id) {
-            response.headers_mut().insert(NODE_HEADER, value);
-        }
+    let named = response.headers().contains_key(NODE_HEADER);
+    if let (false, Ok(value)) = (named, HeaderValue::from_str(&state.cluster.id)) {
+        response.headers_mut().insert(NODE_HEADER, value);
     }
     response
 }
