@@ -2,10 +2,6 @@
 //! version, and neither the Redis mirror nor a node's seat streams ever go back to older
 //! counts (an old owner's late write or message); and a seat stream on one node follows
 //! the commits of the node that owns the section, also after the section moves.
-//!
-//! Until shards are assigned by a coordinator, every node claims all shards when it is
-//! built (the last one built owns them), so these tests enroll through whichever node
-//! accepts the enrollment.
 
 use crate::helpers::*;
 use fred::prelude::*;
@@ -56,18 +52,15 @@ fn seats(version: Version, taken: u32) -> SeatCounts {
     }
 }
 
-/// Enroll `token` in `section` through whichever of `nodes` owns it (the others answer
-/// that they do not); the node that accepted.
-async fn enroll_anywhere<'a>(nodes: &[&'a TestApp], token: &str, section: Uuid) -> &'a TestApp {
-    let mut answers = Vec::new();
-    for node in nodes {
-        let (status, body) = node.enroll(token, section).await;
-        if status == StatusCode::CREATED {
-            return node;
-        }
-        answers.push((status, body));
-    }
-    panic!("no node accepted the enrollment: {answers:?}");
+/// Enroll `token` in `section` through `node`; the node that decided the seat.
+async fn enroll_through(node: &TestApp, token: &str, section: Uuid) -> String {
+    let path = format!("/api/v1/sections/{section}/enrollments");
+    let r = node.post(&path, Some(token), json!({})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    r.headers()["x-registrar-node"]
+        .to_str()
+        .unwrap()
+        .to_string()
 }
 
 /// Read `stream` until its seats taken reach `taken`; every count seen on the way, which
@@ -164,36 +157,35 @@ async fn an_old_owners_late_write_or_message_never_replaces_newer_counts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_seat_stream_follows_a_section_decided_on_another_node_and_after_it_moves() {
-    // Three nodes on one database and one Redis prefix.
-    let watcher = TestApp::spawn_with(|s| {
-        s.cluster.node_id = "node-b".into();
-        s.events.relay_enabled = false;
-    })
-    .await;
-    let node = |id: &str| {
-        let mut settings = watcher.settings.clone();
-        settings.cluster.node_id = id.into();
-        settings
+    // Three nodes on one database and one Redis prefix, sharing the shards.
+    let mut nodes = crate::cluster::cluster_of(3, 16).await;
+    crate::cluster::wait_balanced(&nodes[0], 3, 16).await;
+    let (_, section) = nodes[0].open_cs101(10, 0, json!([])).await;
+    let owner = crate::cluster::owner_of(&nodes[0], section).await;
+    let at = |id: &str, nodes: &[TestApp]| {
+        nodes
+            .iter()
+            .position(|n| n.settings.cluster.node_id == id)
+            .unwrap()
     };
-    let first = TestApp::start(node("node-a")).await;
-    let (_, section) = first.open_cs101(10, 0, json!([])).await;
-    let students = first.students(5, &[]).await;
+    // Watch from a node that does not own the section.
+    let watcher = nodes.remove((at(&owner, &nodes) + 1) % 3);
+    let students = watcher.students(5, &[]).await;
     let mut stream = watcher.seat_stream(&watcher.client, section).await;
     assert_eq!(stream.next_event().await["seats_taken"], 0);
 
     for (_, token) in &students[..3] {
-        let owner = enroll_anywhere(&[&first, &watcher], token, section).await;
-        assert_eq!(owner.settings.cluster.node_id, "node-a");
+        assert_eq!(enroll_through(&watcher, token, section).await, owner);
     }
     follow_until(&mut stream, 3).await;
     assert_eq!(watcher.batches(), 0, "the watching node decided nothing");
     assert!(watcher.feed.remote.applied.load(Ordering::Relaxed) > 0);
 
-    // The section moves: a third node takes every shard under a newer epoch.
-    let next = TestApp::start(node("node-c")).await;
+    // The section moves: its owner stops and hands its shards to the others.
+    let old = nodes.remove(at(&owner, &nodes));
+    old.stop().await;
     for (_, token) in &students[3..] {
-        let owner = enroll_anywhere(&[&first, &watcher, &next], token, section).await;
-        assert_eq!(owner.settings.cluster.node_id, "node-c");
+        assert_ne!(enroll_through(&watcher, token, section).await, owner);
     }
     follow_until(&mut stream, 5).await;
     let redis = redis().await;
@@ -204,7 +196,8 @@ async fn a_seat_stream_follows_a_section_decided_on_another_node_and_after_it_mo
     .await;
 
     drop(stream);
-    next.stop().await;
-    first.stop().await;
+    for node in nodes {
+        node.stop().await;
+    }
     watcher.stop().await;
 }
