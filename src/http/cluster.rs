@@ -119,6 +119,7 @@ pub async fn overview(
 
 /// `?node=ID` filter of the shard list.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ShardQuery {
     /// Only the shards of this node.
@@ -210,6 +211,7 @@ pub async fn section(
 
 /// `?limit=N` of the hot-section list.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HotQuery {
     /// How many (1-100, default 10).

@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# loadtest/cluster-bench.sh: the price of the cluster's internal hop, measured in ONE run
+# on this machine: the `flash` scenario (students log in and add 4-6 Zipf-chosen sections)
+# against
+#
+#   (1) one node, and
+#   (3) three nodes on the same PostgreSQL, the same total load (goose users spread over
+#       the three nodes with --hosts), shards balanced 342/341/341 before the load starts;
+#
+# each on a freshly seeded database. It prints decisions per second, p50/p99, the share
+# of section commands that took the internal hop to another node and the share of client
+# requests forwarded to the student's home node, then the ratio 3-node/1-node, and runs
+# the verifier (invariants + every acknowledged decision) after each phase.
+#
+# On 2 cores three nodes cannot be faster than one: they share the same CPUs, and a
+# request that lands on the wrong node costs a forward and a hop. What this measures is
+# that price.
+#
+# Loopback only; each phase is bounded (BENCH_PHASE_SECS); every node is stopped at the
+# end, also on failure. Takes ~3 minutes on 2 cores once built. Commands are printed.
+#
+# Environment (all optional):
+#   REGISTRAR_TEST_DATABASE_URL  admin URL (default postgres://registrar:registrar@127.0.0.1:5432/postgres)
+#   BENCH_USERS (200) BENCH_INCREASE_RATE (100) BENCH_PHASE_SECS (20)
+#   BENCH_STUDENTS (20000) BENCH_SECTIONS (400)   seed size of each phase
+#   BENCH_DIR (reports/cluster-bench)   reports, summaries, acks, logs
+#   SKIP_BUILD=1                 use the binaries already in target/release
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+log() { printf 'cluster-bench: %s\n' "$*" >&2; }
+die() {
+    printf 'cluster-bench: FAILED: %s\n' "$*" >&2
+    exit 1
+}
+run() {
+    printf '$ %s\n' "$*" >&2
+    "$@"
+}
+
+for tool in psql curl jq awk; do
+    command -v "$tool" >/dev/null || die "$tool is missing (apt-get install postgresql-client curl jq)"
+done
+
+ADMIN_URL="${REGISTRAR_TEST_DATABASE_URL:-postgres://registrar:registrar@127.0.0.1:5432/postgres}"
+DB=registrar_cluster_bench
+DB_URL="${ADMIN_URL%/*}/$DB"
+USERS="${BENCH_USERS:-200}"
+RATE="${BENCH_INCREASE_RATE:-100}"
+SECS="${BENCH_PHASE_SECS:-20}"
+STUDENTS="${BENCH_STUDENTS:-20000}"
+SECTIONS="${BENCH_SECTIONS:-400}"
+OUT="${BENCH_DIR:-$ROOT/reports/cluster-bench}"
+SERVER=target/release/registrar
+LOADTEST=target/release/registrar-loadtest
+
+mkdir -p "$OUT"
+rm -f "$OUT"/*.jsonl "$OUT"/*.json "$OUT"/*.html "$OUT"/*.log "$OUT"/*.out "$OUT"/metrics_*
+
+if [[ ${SKIP_BUILD:-0} != 1 ]]; then
+    run cargo build -j2 --release -p registrar --bin registrar -p registrar-loadtest --bin registrar-loadtest
+fi
+
+export REGISTRAR_DATABASE_URL="$DB_URL"
+export REGISTRAR_RATE_LIMIT_PER_SEC=0
+export REGISTRAR_LOG="${REGISTRAR_LOG:-warn}"
+export REGISTRAR_JWT_SECRET="${REGISTRAR_JWT_SECRET:-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
+export REGISTRAR_LOGIN_MAX_QUEUED_HASHES="${REGISTRAR_LOGIN_MAX_QUEUED_HASHES:-100000}"
+export REGISTRAR_DEMO_PASSWORD="${REGISTRAR_DEMO_PASSWORD:-demo}"
+export REGISTRAR_ADMIN_PASSWORD="${REGISTRAR_ADMIN_PASSWORD:-admin-bench}"
+export REGISTRAR_OPERATOR_PASSWORD="${REGISTRAR_OPERATOR_PASSWORD:-operator-bench}"
+# The bench's own exchange (no queue bound) and Redis prefix, as in flash-bench.
+export REGISTRAR_EVENTS_EXCHANGE="${REGISTRAR_EVENTS_EXCHANGE:-registrar.cluster-bench}"
+export REGISTRAR_REDIS_PREFIX="${REGISTRAR_REDIS_PREFIX:-cluster-bench}"
+
+PIDS=()
+URLS=()
+stop_nodes() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        timeout 60 tail --pid="$pid" -f /dev/null 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
+    done
+    PIDS=()
+    URLS=()
+}
+trap stop_nodes EXIT
+
+# start_node ID: one `registrar serve` on a free port; appends to PIDS and URLS.
+start_node() {
+    local id=$1 out="$OUT/$1.out" url=""
+    REGISTRAR_NODE_ID="$id" REGISTRAR_LISTEN=127.0.0.1:0 "$SERVER" serve >"$out" 2>"$OUT/$id.log" &
+    local pid=$!
+    PIDS+=("$pid")
+    for _ in $(seq 1 150); do
+        url="$(sed -n 's/^registrar listening on //p' "$out" | head -n1)"
+        [[ -n $url ]] && break
+        kill -0 "$pid" 2>/dev/null || die "$id exited at start: $(tail -n 20 "$OUT/$id.log")"
+        sleep 0.2
+    done
+    [[ -n $url ]] || die "$id did not print its address within 30 s"
+    URLS+=("$url")
+    log "$id on $url (pid $pid)"
+}
+
+fresh_database() {
+    run psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
+    run psql "$ADMIN_URL" -qc "CREATE DATABASE $DB"
+    run "$SERVER" migrate
+    run "$SERVER" seed --students "$STUDENTS" --sections "$SECTIONS" --reset >"$OUT/seed.log"
+}
+
+# wait_balanced N: until N active nodes own every shard, none more than one above another.
+wait_balanced() {
+    local n=$1 token view
+    token="$(curl -fsS "${URLS[0]}/api/v1/auth/login" -H 'content-type: application/json' \
+        -d "{\"username\":\"operator\",\"password\":\"$REGISTRAR_OPERATOR_PASSWORD\"}" | jq -r .access_token)"
+    for _ in $(seq 1 300); do
+        view="$(curl -fsS "${URLS[0]}/api/v1/cluster" -H "authorization: Bearer $token")"
+        if jq -e --argjson n "$n" '[.nodes[] | select(.state == "active") | .shards_owned] as $o
+            | ($o | length) == $n and ($o | add) == .shards and (($o | max) - ($o | min)) <= 1' \
+            <<<"$view" >/dev/null; then
+            log "balanced: $(jq -c '[.nodes[] | select(.state == "active") | {(.id): .shards_owned}] | add' <<<"$view")"
+            return
+        fi
+        sleep 0.2
+    done
+    die "the shards were not balanced over $n nodes within 60 s"
+}
+
+# sum_metric SERIES: the series summed over every running node.
+sum_metric() {
+    local url total=0 v
+    for url in "${URLS[@]}"; do
+        v="$(curl -fsS "$url/metrics" | awk -v m="$1" '$1 == m {print $2}')"
+        total=$((total + ${v:-0}))
+    done
+    echo "$total"
+}
+
+# phase NAME NODES: fresh database, NODES nodes, flash spread over them, verify.
+phase() {
+    local name=$1 nodes=$2 i hosts
+    log "($name) $nodes node(s)"
+    fresh_database
+    for i in $(seq 1 "$nodes"); do
+        start_node "node-$i"
+    done
+    wait_balanced "$nodes"
+    hosts="$(IFS=,; echo "${URLS[*]}")"
+    local cmd=("$LOADTEST" --scenario flash --hosts "$hosts" --users "$USERS"
+        --increase-rate "$RATE" --run-time "${SECS}s" --no-print-metrics
+        --students "$((STUDENTS - 1))" --acks "$OUT/acks_$name.jsonl"
+        --report-file "$OUT/$name.html" --summary "$OUT/$name.json")
+    printf '$ %s\n' "${cmd[*]}" >&2
+    "${cmd[@]}" >"$OUT/$name.log" 2>&1 || {
+        tail -n 30 "$OUT/$name.log" >&2
+        die "load phase $name failed; see $OUT/$name.log"
+    }
+    echo "$(sum_metric registrar_cluster_section_calls_total) $(sum_metric registrar_cluster_section_hops_total) $(sum_metric registrar_cluster_forwarded_total)" \
+        >"$OUT/hops_$name.txt"
+    stop_nodes
+    log "verifying phase $name"
+    run "$LOADTEST" verify --database-url "$DB_URL" --acks "$OUT/acks_$name.jsonl" ||
+        die "the verifier found violations after phase $name"
+}
+
+phase one 1
+phase three 3
+
+j() { jq -r "$2" "$OUT/$1.json"; }
+rate() { j "$1" '.ops.enroll | if .answers > 0 then .per_s * (.answers - .failed) / .answers else 0 end'; }
+share() {
+    local calls hops fwd requests
+    read -r calls hops fwd <"$OUT/hops_$1.txt"
+    requests="$(j "$1" '(.ops.enroll.answers // 0) + (.ops.login.answers // 0)')"
+    awk -v c="$calls" -v h="$hops" -v f="$fwd" -v r="$requests" \
+        'BEGIN { printf "%5.1f%% %5.1f%%", (c > 0 ? 100 * h / c : 0), (r > 0 ? 100 * f / r : 0) }'
+}
+ONE="$(rate one)"
+THREE="$(rate three)"
+{
+    printf '\ncluster-bench: flash, %s users, %ss per phase, %s students, %s sections; 2 cores shared by every node, PostgreSQL and goose\n\n' \
+        "$USERS" "$SECS" "$STUDENTS" "$SECTIONS"
+    printf '%-24s %12s %9s %9s %8s %10s %8s\n' "phase" "decisions/s" "p50 ms" "p99 ms" "hops" "forwarded" "failed"
+    for p in one three; do
+        read -r hop fwd <<<"$(share "$p")"
+        printf '%-24s %12.1f %9.2f %9.2f %8s %10s %8s\n' "$([[ $p == one ]] && echo '(1) one node' || echo '(3) three nodes')" \
+            "$(rate "$p")" "$(j "$p" '.ops.enroll.p50_ms')" "$(j "$p" '.ops.enroll.p99_ms')" "$hop" "$fwd" "$(j "$p" .failed_total)"
+    done
+    printf '\nratio 3-node/1-node decisions/s = %s (target >= 0.70); hops = section commands sent to another node; forwarded = client requests sent on to the home node\n' \
+        "$(awk -v a="$THREE" -v b="$ONE" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }')"
+    printf 'goose reports: %s/{one,three}.html; both phases verified clean\n\n' "$OUT"
+} | tee "$OUT/table.txt"
