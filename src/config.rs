@@ -414,6 +414,11 @@ impl Default for RuntimeSettings {
 pub const REQUEST_TIMEOUT_MARGIN_MS: u64 = 1_000;
 
 impl Settings {
+    /// How long a caller waits for a section's decision.
+    pub fn sections_call_timeout(&self) -> Duration {
+        Duration::from_millis(self.sections.call_timeout_ms.max(1))
+    }
+
     /// The time limit of an ordinary request: `request_timeout_ms`, raised to the section
     /// call timeout plus [`REQUEST_TIMEOUT_MARGIN_MS`] when set below it. A registration
     /// call whose decision is slow so gets its own 503 `decision_pending` (retry with the

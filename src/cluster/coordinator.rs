@@ -37,6 +37,7 @@ pub async fn step(node: &Arc<ClusterNode>) -> Result<(), DbError> {
     }
     reassign_orphans(node, incarnation, lease_ms).await?;
     node.refresh().await?;
+    finish_drains(node, incarnation).await?;
     let moves = planned_moves(node).await?;
     if !moves.is_empty() {
         run_moves(node, moves, "rebalance").await;
@@ -83,6 +84,63 @@ async fn reassign_orphans(
     Ok(())
 }
 
+/// Members that were draining and own nothing any more have left.
+async fn finish_drains(node: &ClusterNode, incarnation: uuid::Uuid) -> Result<(), DbError> {
+    if let Some(mut tx) = rows::begin_as_coordinator(&node.pool, &node.id, incarnation).await? {
+        let left = rows::finish_drains(&mut tx).await?;
+        tx.commit().await?;
+        if !left.is_empty() {
+            tracing::info!(coordinator = %node.id, ?left, "drained members left the cluster");
+        }
+    }
+    Ok(())
+}
+
+/// The handoffs of a rebalance asked by an operator: by shard count, or (`by_load`) the
+/// hottest shards off the busiest members first, by the load each member reported with
+/// its last heartbeat.
+pub async fn plan_rebalance(node: &ClusterNode, by_load: bool) -> Result<Vec<plan::Move>, DbError> {
+    node.refresh().await?;
+    let map = node.map();
+    let lease_ms = node.settings.lease_ms;
+    let open: HashSet<u32> = rows::moves(&node.pool, true, 10_000)
+        .await?
+        .iter()
+        .map(|m| m.shard as u32)
+        .collect();
+    let mut active: Vec<String> = map
+        .members
+        .iter()
+        .filter(|(_, m)| m.is_active(lease_ms))
+        .map(|(id, _)| id.to_string())
+        .collect();
+    active.sort();
+    let owners = map.owners();
+    let max_moves = node.settings.handoff_batch.max(1) * active.len().max(1);
+    let moves = if by_load {
+        let mut load = std::collections::HashMap::new();
+        for member in map.members.values().filter(|m| m.is_live(lease_ms)) {
+            if let serde_json::Value::Object(shards) = &member.row.shard_load {
+                for (shard, rate) in shards {
+                    if let (Ok(shard), Some(rate)) = (shard.parse::<u32>(), rate.as_f64()) {
+                        load.insert(shard, rate);
+                    }
+                }
+            }
+        }
+        plan::rebalance_by_load(&owners, &active, &load, max_moves)
+    } else {
+        plan::rebalance_by_count(&owners, &active, max_moves)
+    };
+    Ok(moves
+        .into_iter()
+        .filter(|m| !open.contains(&m.shard))
+        .collect())
+}
+
+/// How long automatic rebalancing leaves a shard where an operator moved it.
+const OPERATOR_PLACEMENT_MINUTES: i32 = 10;
+
 /// Step 2: the handoffs to run now.
 async fn planned_moves(node: &ClusterNode) -> Result<Vec<plan::Move>, DbError> {
     let map = node.map();
@@ -125,7 +183,15 @@ async fn planned_moves(node: &ClusterNode) -> Result<Vec<plan::Move>, DbError> {
             .take(max_moves)
             .collect()
     } else if node.settings.auto_rebalance {
-        plan::rebalance_by_count(&owners, &active, max_moves)
+        // Shards an operator placed recently stay where they are; they still count for
+        // their owners.
+        let placed: HashSet<u32> =
+            rows::placed_by_operators(&node.pool, OPERATOR_PLACEMENT_MINUTES)
+                .await?
+                .into_iter()
+                .map(|s| s as u32)
+                .collect();
+        plan::rebalance_by_count_pinned(&owners, &active, max_moves, &placed)
     } else {
         Vec::new()
     };
@@ -138,33 +204,83 @@ async fn planned_moves(node: &ClusterNode) -> Result<Vec<plan::Move>, DbError> {
 /// Record `moves` and run them: one handoff per (from, to) pair and batch, all at once;
 /// each is carried out by the shard's current owner. The shards that changed hands.
 pub async fn run_moves(node: &Arc<ClusterNode>, moves: Vec<plan::Move>, reason: &str) -> Vec<u32> {
-    let mut batches: BTreeMap<(String, String), Vec<u32>> = BTreeMap::new();
+    let batches = match record(node, moves, reason, &node.id).await {
+        Ok((batches, _)) => batches,
+        Err(e) => {
+            // Most likely a shard that got an open move meanwhile; next step.
+            tracing::info!(error = %e, "moves not started");
+            return Vec::new();
+        }
+    };
+    execute(node, batches).await
+}
+
+/// Handoffs recorded and ready to run: (old owner, request).
+pub type Batches = Vec<(String, HandoffRequest)>;
+
+/// Record `moves` as running (asked by `requested_by`, for `reason`), batched per (from,
+/// to) pair; the batches and the recorded rows. A shard with an open move already is
+/// `Err(Duplicate)` and nothing is recorded.
+pub async fn record(
+    node: &ClusterNode,
+    moves: Vec<plan::Move>,
+    reason: &str,
+    requested_by: &str,
+) -> Result<(Batches, Vec<rows::MoveRow>), DbError> {
+    let mut pairs: BTreeMap<(String, String), Vec<u32>> = BTreeMap::new();
     for m in moves {
-        batches.entry((m.from, m.to)).or_default().push(m.shard);
+        pairs.entry((m.from, m.to)).or_default().push(m.shard);
+    }
+    let planned: Vec<(u32, String, String)> = pairs
+        .iter()
+        .flat_map(|((from, to), shards)| shards.iter().map(|s| (*s, from.clone(), to.clone())))
+        .collect();
+    let started = rows::start_moves(&node.pool, &planned, reason, requested_by).await?;
+    let ids: std::collections::HashMap<u32, i64> = started.into_iter().collect();
+    node.stats
+        .moves_started
+        .fetch_add(ids.len() as u64, Ordering::Relaxed);
+    let mut recorded = Vec::new();
+    for (shard, from, to) in &planned {
+        let Some(id) = ids.get(shard) else { continue };
+        recorded.push(rows::MoveRow {
+            id: *id,
+            shard: *shard as i32,
+            from_node: from.clone(),
+            to_node: to.clone(),
+            reason: reason.into(),
+            requested_by: requested_by.into(),
+            state: "running".into(),
+            error: None,
+            held_requests: 0,
+            started_at: chrono::Utc::now(),
+            finished_at: None,
+        });
     }
     let batch = node.settings.handoff_batch.max(1);
-    let mut runs = Vec::new();
-    for ((from, to), shards) in batches {
+    let mut batches = Vec::new();
+    for ((from, to), shards) in pairs {
+        // Only the moves recorded (a shard whose owner changed meanwhile is left out).
+        let shards: Vec<(u32, i64)> = shards
+            .iter()
+            .filter_map(|s| ids.get(s).map(|id| (*s, *id)))
+            .collect();
         for chunk in shards.chunks(batch) {
-            let planned: Vec<(u32, String, String)> = chunk
-                .iter()
-                .map(|s| (*s, from.clone(), to.clone()))
-                .collect();
-            let ids = match rows::start_moves(&node.pool, &planned, reason, &node.id).await {
-                Ok(ids) => ids,
-                Err(e) => {
-                    // Most likely a shard that got an open move meanwhile; next step.
-                    tracing::info!(error = %e, "moves not started");
-                    continue;
-                }
-            };
             let request = HandoffRequest {
                 to: to.clone(),
-                moves: chunk.iter().copied().zip(ids).collect(),
+                moves: chunk.to_vec(),
             };
-            runs.push(ask_owner(node.clone(), from.clone(), request));
+            batches.push((from.clone(), request));
         }
     }
+    Ok((batches, recorded))
+}
+
+/// Run recorded handoffs, all at once; the shards that changed hands.
+pub async fn execute(node: &Arc<ClusterNode>, batches: Batches) -> Vec<u32> {
+    let runs = batches
+        .into_iter()
+        .map(|(from, request)| ask_owner(node.clone(), from, request));
     let answers = futures_util::future::join_all(runs).await;
     answers.into_iter().flat_map(|a| a.moved).collect()
 }

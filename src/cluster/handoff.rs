@@ -25,6 +25,16 @@ use tokio::time::Instant;
 
 /// Carry out `request` on this node (see module docs).
 pub async fn release(node: &ClusterNode, request: &HandoffRequest) -> HandoffAnswer {
+    let mine = |map: &super::map::ShardMap| {
+        request
+            .moves
+            .iter()
+            .all(|(shard, _)| map.owner(*shard).is_some_and(|o| *o == node.id))
+    };
+    if !mine(&node.map()) {
+        // The map may be a notification behind the database: read it first.
+        let _ = node.refresh().await;
+    }
     let map = node.map();
     // Only shards this node owns; anything else fails at once.
     let (shards, ids): (Vec<u32>, Vec<i64>) = request
@@ -56,6 +66,9 @@ pub async fn release(node: &ClusterNode, request: &HandoffRequest) -> HandoffAns
     if !quiet {
         gates.open(Kind::Section, &shards);
         gates.open(Kind::Home, &shards);
+        node.stats
+            .moves_failed
+            .fetch_add(shards.len() as u64, Ordering::Relaxed);
         let error = "the shards did not go quiet before the handoff deadline".to_string();
         let _ = rows::fail_moves(&node.pool, &ids, &error).await;
         return HandoffAnswer {
@@ -95,11 +108,24 @@ pub async fn release(node: &ClusterNode, request: &HandoffRequest) -> HandoffAns
     let held_home = gates.open(Kind::Section, &shards);
     let held_sections = gates.open(Kind::Home, &shards);
     let held: usize = held_home.iter().chain(&held_sections).sum();
+    let stats = &node.stats;
+    stats
+        .held_requests
+        .fetch_add(held as u64, Ordering::Relaxed);
     match result {
         Ok(moved) => {
-            node.stats
+            stats
                 .shards_handed_over
                 .fetch_add(moved.len() as u64, Ordering::Relaxed);
+            stats
+                .moves_finished
+                .fetch_add(moved.len() as u64, Ordering::Relaxed);
+            stats
+                .moves_failed
+                .fetch_add((shards.len() - moved.len()) as u64, Ordering::Relaxed);
+            for _ in &moved {
+                stats.move_seconds.observe(started.elapsed());
+            }
             tracing::info!(node = %node.id, to = %request.to, shards = moved.len(), held,
                 took_ms = started.elapsed().as_millis() as u64, "shards handed over");
             let error = (moved.len() < shards.len())
@@ -107,6 +133,9 @@ pub async fn release(node: &ClusterNode, request: &HandoffRequest) -> HandoffAns
             HandoffAnswer { moved, error }
         }
         Err(e) => {
+            stats
+                .moves_failed
+                .fetch_add(shards.len() as u64, Ordering::Relaxed);
             let _ = rows::fail_moves(&node.pool, &ids, &e.to_string()).await;
             HandoffAnswer {
                 moved: Vec::new(),

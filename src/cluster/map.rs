@@ -163,6 +163,7 @@ mod tests {
             decisions_per_s: 0.0,
             in_flight: 0,
             hot_sections: serde_json::json!([]),
+            shard_load: serde_json::json!({}),
         }
     }
 

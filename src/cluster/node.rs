@@ -54,6 +54,65 @@ pub struct ClusterStats {
     pub rejoins: AtomicU64,
     /// Handoffs this node completed as the old owner (shards).
     pub shards_handed_over: AtomicU64,
+    /// Moves this node recorded (as coordinator or for an operator).
+    pub moves_started: AtomicU64,
+    /// Moves this node carried out as the old owner.
+    pub moves_finished: AtomicU64,
+    /// Moves that failed here (not quiet in time, target gone, owner unreachable).
+    pub moves_failed: AtomicU64,
+    /// Requests held at a moving shard's gates on this node.
+    pub held_requests: AtomicU64,
+    /// How long the moves this node carried out took.
+    pub move_seconds: Histogram,
+}
+
+/// A Prometheus-style histogram of durations: cumulative counts per upper bound.
+pub struct Histogram {
+    bounds: &'static [f64],
+    counts: Vec<AtomicU64>,
+    sum_micros: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        const BOUNDS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+        Self {
+            bounds: BOUNDS,
+            counts: BOUNDS.iter().map(|_| AtomicU64::new(0)).collect(),
+            sum_micros: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Histogram {
+    /// Count one observation of `d`.
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        for (bound, count) in self.bounds.iter().zip(&self.counts) {
+            if secs <= *bound {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.sum_micros
+            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text of this histogram as `name`.
+    pub fn render(&self, name: &str, help: &str) -> String {
+        let mut out = format!("# HELP {name} {help}\n# TYPE {name} histogram\n");
+        for (bound, count) in self.bounds.iter().zip(&self.counts) {
+            let n = count.load(Ordering::Relaxed);
+            out.push_str(&format!("{name}_bucket{{le=\"{bound}\"}} {n}\n"));
+        }
+        let total = self.count.load(Ordering::Relaxed);
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        out.push_str(&format!("{name}_bucket{{le=\"+Inf\"}} {total}\n"));
+        out.push_str(&format!("{name}_sum {sum}\n{name}_count {total}\n"));
+        out
+    }
 }
 
 /// This node in the cluster (see module docs).
@@ -82,6 +141,8 @@ pub struct ClusterNode {
     pub stats: ClusterStats,
     /// Calls per section at the last heartbeat, for rates.
     last_loads: Mutex<(Instant, HashMap<SectionId, u64>)>,
+    /// The last load report.
+    last_report: Mutex<LoadReport>,
     /// When the map was last read (to coalesce the refreshes of retrying callers).
     refreshed_at: Mutex<Instant>,
     /// One refresh at a time.
@@ -133,6 +194,7 @@ impl ClusterNode {
             stats: ClusterStats::default(),
             last_loads: Mutex::new((Instant::now(), HashMap::new())),
             refreshed_at: Mutex::new(Instant::now()),
+            last_report: Mutex::default(),
             refreshing: tokio::sync::Mutex::new(()),
         })
     }
@@ -271,8 +333,12 @@ impl ClusterNode {
     async fn beat(&self) -> Result<(), DbError> {
         let load = self.load_report();
         let state = rows::heartbeat(&self.pool, &self.id, self.incarnation(), &load).await?;
-        if state.is_none() {
-            self.rejoin().await?;
+        match state.as_deref() {
+            None => self.rejoin().await?,
+            // Drained by an operator: out of the cluster until restarted; it still
+            // forwards what reaches it, but is not ready.
+            Some("left") => self.ready.store(false, Ordering::Release),
+            Some(_) => {}
         }
         Ok(())
     }
@@ -315,6 +381,15 @@ impl ClusterNode {
         *last = (now, loads.iter().map(|l| (l.section, l.calls)).collect());
         drop(last);
         let total: f64 = rates.iter().map(|r| r.1).sum();
+        let mut by_shard: HashMap<u32, f64> = HashMap::new();
+        for (section, rate, _) in &rates {
+            *by_shard.entry(self.shard_of(section.0)).or_default() += rate;
+        }
+        let shard_load: serde_json::Map<String, serde_json::Value> = by_shard
+            .into_iter()
+            .filter(|(_, rate)| *rate > 0.0)
+            .map(|(shard, rate)| (shard.to_string(), json!((rate * 10.0).round() / 10.0)))
+            .collect();
         rates.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.2.cmp(&a.2)));
         let hot: Vec<serde_json::Value> = rates
             .iter()
@@ -330,11 +405,36 @@ impl ClusterNode {
                 })
             })
             .collect();
-        LoadReport {
+        let report = LoadReport {
             decisions_per_s: (total * 10.0).round() / 10.0,
             in_flight: self.registry.in_flight() as i32,
             hot_sections: serde_json::Value::Array(hot),
-        }
+            shard_load: serde_json::Value::Object(shard_load),
+        };
+        *self.last_report.lock().expect("report lock") = report.clone();
+        report
+    }
+
+    /// Decisions per second at the last heartbeat.
+    pub fn last_rate(&self) -> f64 {
+        self.last_report
+            .lock()
+            .expect("report lock")
+            .decisions_per_s
+    }
+
+    /// Decisions per second by shard at the last heartbeat, busiest first.
+    pub fn shard_loads(&self) -> Vec<(u32, f64)> {
+        let report = self.last_report.lock().expect("report lock");
+        let mut loads: Vec<(u32, f64)> = match &report.shard_load {
+            serde_json::Value::Object(m) => m
+                .iter()
+                .filter_map(|(k, v)| Some((k.parse().ok()?, v.as_f64()?)))
+                .collect(),
+            _ => Vec::new(),
+        };
+        loads.sort_by(|a, b| b.1.total_cmp(&a.1));
+        loads
     }
 
     /// Renew the lease and refresh the map every heartbeat and whenever the map changes;

@@ -7,7 +7,7 @@
 //! Not wired yet: the membership table, the coordinator and the handoff that use these
 //! plans are the cluster work still to come (see `cluster`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Who owns each shard: index = shard, `None` = unowned.
 pub type ShardMap = [Option<String>];
@@ -65,9 +65,23 @@ pub fn reassign_orphans(map: &ShardMap, live: &[String]) -> Vec<(u32, String)> {
 /// than one. Orphans are not moved here (see [`reassign_orphans`]); a node never gives a
 /// shard it does not own, and no shard moves twice in one plan.
 pub fn rebalance_by_count(map: &ShardMap, live: &[String], max_moves: usize) -> Vec<Move> {
+    rebalance_by_count_pinned(map, live, max_moves, &HashSet::new())
+}
+
+/// [`rebalance_by_count`] where the `pinned` shards count for their owners but never move
+/// (an operator placed them).
+pub fn rebalance_by_count_pinned(
+    map: &ShardMap,
+    live: &[String],
+    max_moves: usize,
+    pinned: &HashSet<u32>,
+) -> Vec<Move> {
     let mut counts = counts(map, live);
     let mut owned: HashMap<&str, Vec<u32>> = HashMap::new();
     for (shard, owner) in map.iter().enumerate() {
+        if pinned.contains(&(shard as u32)) {
+            continue;
+        }
         if let Some(o) = owner.as_deref().filter(|o| counts.contains_key(o)) {
             owned.entry(o).or_default().push(shard as u32);
         }
@@ -209,6 +223,26 @@ mod tests {
         let mut shares: Vec<usize> = c.values().copied().collect();
         shares.sort();
         assert_eq!(shares, vec![341, 341, 342]);
+    }
+
+    #[test]
+    fn pinned_shards_count_but_never_move() {
+        // node-1 owns 0..10 and an operator pinned 8 and 9 there.
+        let mut map = vec![Some("node-1".to_string()); 10];
+        let pinned: HashSet<u32> = [8, 9].into();
+        let live = nodes(2);
+        loop {
+            let plan = rebalance_by_count_pinned(&map, &live, 64, &pinned);
+            assert!(plan.iter().all(|m| !pinned.contains(&m.shard)), "{plan:?}");
+            if plan.is_empty() {
+                break;
+            }
+            apply_moves(&mut map, &plan);
+        }
+        let c = counts(&map, &live);
+        assert_eq!((c["node-1"], c["node-2"]), (5, 5));
+        assert_eq!(map[8].as_deref(), Some("node-1"));
+        assert_eq!(map[9].as_deref(), Some("node-1"));
     }
 
     #[test]

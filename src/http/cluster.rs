@@ -5,11 +5,13 @@
 
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
-use super::extract::{ApiQuery, Caller, Ids};
+use super::extract::{ApiJson, ApiQuery, Caller, Ids};
+use crate::cluster::{coordinator, plan};
 use crate::resources::Role;
 use crate::store::{catalog, cluster as rows};
 use axum::extract::{Path, State};
-use axum::routing::get;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -23,15 +25,57 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/cluster/shards", get(shards))
         .route("/api/v1/cluster/sections/{section_id}", get(section))
         .route("/api/v1/cluster/hot-sections", get(hot_sections))
+        .route("/api/v1/cluster/moves", get(list_moves))
         .route("/api/v1/cluster/moves/{move_id}", get(one_move))
+        .route("/api/v1/cluster/shards/{shard}/move", post(move_shard))
+        .route("/api/v1/cluster/nodes/{node_id}/drain", post(drain_node))
+        .route("/api/v1/cluster/rebalance", post(rebalance))
 }
 
-/// 403 unless the caller is an operator or an admin.
+/// 403 unless the caller is an operator or an admin (reads).
 fn operator(caller: &Caller) -> Result<(), ApiError> {
     match caller.role {
         Role::Operator | Role::Admin => Ok(()),
         Role::Student => Err(ApiError::forbidden("this needs the operator role")),
     }
+}
+
+/// 403 unless the caller is an operator (changes).
+fn operator_only(caller: &Caller) -> Result<(), ApiError> {
+    caller.require(Role::Operator)
+}
+
+/// Who asked, for the record of moves: the operator's username.
+async fn requested_by(state: &AppState, caller: &Caller) -> Result<String, ApiError> {
+    Ok(crate::store::students::get(&state.pool, caller.id)
+        .await?
+        .map(|s| s.username)
+        .unwrap_or_else(|| caller.id.to_string()))
+}
+
+/// Record `moves` and run them in the background; the recorded moves.
+async fn start_moves(
+    state: &AppState,
+    caller: &Caller,
+    moves: Vec<plan::Move>,
+    reason: &str,
+) -> Result<Vec<MoveStarted>, ApiError> {
+    if moves.is_empty() {
+        return Ok(Vec::new());
+    }
+    let who = requested_by(state, caller).await?;
+    let (batches, recorded) = coordinator::record(&state.cluster, moves, reason, &who)
+        .await
+        .map_err(|e| match e {
+            crate::store::DbError::Duplicate(_) => ApiError::new(
+                ErrorCode::ShardMoving,
+                "the shard already has a move in progress",
+            ),
+            other => other.into(),
+        })?;
+    let node = state.cluster.clone();
+    tokio::spawn(async move { coordinator::execute(&node, batches).await });
+    Ok(recorded.into_iter().map(MoveStarted::from).collect())
 }
 
 /// One member.
@@ -272,4 +316,239 @@ pub async fn one_move(
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::MoveNotFound, "no such move"))?;
     Ok(Json(json!(found)))
+}
+
+/// A move just asked for.
+#[derive(Serialize, ToSchema)]
+pub struct MoveStarted {
+    /// Its id (`GET /api/v1/cluster/moves/{id}` follows it).
+    pub id: i64,
+    /// The shard.
+    pub shard: i32,
+    /// From this node.
+    pub from: String,
+    /// To this node.
+    pub to: String,
+    /// `running` when asked.
+    pub state: String,
+}
+
+impl From<rows::MoveRow> for MoveStarted {
+    fn from(m: rows::MoveRow) -> Self {
+        Self {
+            id: m.id,
+            shard: m.shard,
+            from: m.from_node,
+            to: m.to_node,
+            state: m.state,
+        }
+    }
+}
+
+/// `?limit=N` of the move list.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct MovesQuery {
+    /// How many (1-1000, default 50).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+}
+
+/// The newest shard moves first.
+#[utoipa::path(get, path = "/api/v1/cluster/moves", tag = "cluster", params(MovesQuery),
+    responses((status = 200, body = Vec<Object>), (status = 400, body = super::error::Problem), (status = 401, body = super::error::Problem), (status = 403, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn list_moves(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<MovesQuery>,
+) -> Result<Json<Vec<rows::MoveRow>>, ApiError> {
+    operator(&caller)?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidQuery,
+            "limit must be between 1 and 1000",
+        ));
+    }
+    Ok(Json(
+        rows::moves(&state.pool, false, i64::from(limit)).await?,
+    ))
+}
+
+/// Where a shard goes.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveRequest {
+    /// The receiving node (an active member).
+    pub to: String,
+}
+
+/// Move one shard to another node: its owner holds new requests for it, lets its commits
+/// finish and gives it away in one transaction; the held requests then go to the new
+/// owner. Follow it with `GET /api/v1/cluster/moves/{id}`.
+#[utoipa::path(post, path = "/api/v1/cluster/shards/{shard}/move", tag = "cluster", params(("shard" = u32, Path)),
+    request_body = MoveRequest,
+    responses((status = 202, body = MoveStarted), (status = 400, body = super::error::Problem), (status = 401, body = super::error::Problem),
+        (status = 403, body = super::error::Problem), (status = 404, body = super::error::Problem), (status = 409, body = super::error::Problem),
+        (status = 422, body = super::error::Problem), (status = 503, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn move_shard(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(shard): Path<String>,
+    ApiJson(body): ApiJson<MoveRequest>,
+) -> Result<(StatusCode, Json<MoveStarted>), ApiError> {
+    operator_only(&caller)?;
+    let shard: u32 = shard
+        .parse()
+        .map_err(|_| ApiError::invalid_id(format!("`{shard}` is not a shard number")))?;
+    let node = &state.cluster;
+    if shard >= node.shards() {
+        return Err(ApiError::new(
+            ErrorCode::ShardNotFound,
+            format!("shards are numbered 0 to {}", node.shards() - 1),
+        ));
+    }
+    node.refresh().await?;
+    let map = node.map();
+    let Some(target) = map.members.get(body.to.as_str()) else {
+        return Err(ApiError::new(ErrorCode::NodeNotFound, "no such node"));
+    };
+    if !target.is_active(state.settings.cluster.lease_ms) {
+        return Err(ApiError::new(
+            ErrorCode::NodeNotActive,
+            format!("{} is {}, not an active member", body.to, target.row.state),
+        ));
+    }
+    let Some(from) = map.owner(shard).map(|o| o.to_string()) else {
+        return Err(ApiError::unavailable(
+            "the shard has no owner right now (a failover is reassigning it); retry shortly",
+        ));
+    };
+    if from == body.to {
+        return Err(ApiError::new(
+            ErrorCode::InvalidField,
+            format!("shard {shard} already belongs to {from}"),
+        ));
+    }
+    let moves = vec![plan::Move {
+        shard,
+        from,
+        to: body.to,
+    }];
+    let started = start_moves(&state, &caller, moves, "operator").await?;
+    let first = started.into_iter().next().ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::ShardMoving,
+            "the shard changed hands meanwhile; read the map and ask again",
+        )
+    })?;
+    Ok((StatusCode::ACCEPTED, Json(first)))
+}
+
+/// A drain just asked for.
+#[derive(Serialize, ToSchema)]
+pub struct DrainStarted {
+    /// The node.
+    pub node_id: String,
+    /// `draining`.
+    pub state: String,
+    /// Shards it owns now (all of them are handed off).
+    pub shards_owned: usize,
+}
+
+/// Drain a node: every shard it owns is handed to the active members, then it is `left`
+/// (it keeps forwarding what reaches it, unready, until it is stopped).
+#[utoipa::path(post, path = "/api/v1/cluster/nodes/{node_id}/drain", tag = "cluster", params(("node_id" = String, Path)),
+    responses((status = 202, body = DrainStarted), (status = 401, body = super::error::Problem), (status = 403, body = super::error::Problem),
+        (status = 404, body = super::error::Problem), (status = 409, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn drain_node(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(node_id): Path<String>,
+) -> Result<(StatusCode, Json<DrainStarted>), ApiError> {
+    operator_only(&caller)?;
+    let node = &state.cluster;
+    node.refresh().await?;
+    let map = node.map();
+    let lease = state.settings.cluster.lease_ms;
+    let Some(member) = map.members.get(node_id.as_str()) else {
+        return Err(ApiError::new(ErrorCode::NodeNotFound, "no such node"));
+    };
+    if !member.is_active(lease) {
+        return Err(ApiError::new(
+            ErrorCode::NodeNotActive,
+            format!("{node_id} is {}, not an active member", member.row.state),
+        ));
+    }
+    let others = map
+        .members
+        .iter()
+        .any(|(id, m)| **id != *node_id && m.is_active(lease));
+    if !others {
+        return Err(ApiError::new(
+            ErrorCode::NoActiveNode,
+            "no other active node could take its shards",
+        ));
+    }
+    if !rows::drain(&state.pool, &node_id).await? {
+        return Err(ApiError::new(
+            ErrorCode::NodeNotActive,
+            format!("{node_id} stopped being active meanwhile"),
+        ));
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(DrainStarted {
+            shards_owned: map.owned_by(&node_id),
+            node_id,
+            state: "draining".into(),
+        }),
+    ))
+}
+
+/// How to rebalance.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RebalanceRequest {
+    /// `count` (equal shard counts) or `load` (the hottest shards off the busiest nodes).
+    pub by: Option<String>,
+}
+
+/// The moves of a rebalance.
+#[derive(Serialize, ToSchema)]
+pub struct RebalanceStarted {
+    /// The moves asked for (empty when already balanced).
+    pub moves: Vec<MoveStarted>,
+}
+
+/// Rebalance the shards over the active nodes, by shard count or by the load each node
+/// reports.
+#[utoipa::path(post, path = "/api/v1/cluster/rebalance", tag = "cluster", request_body = RebalanceRequest,
+    responses((status = 202, body = RebalanceStarted), (status = 400, body = super::error::Problem), (status = 401, body = super::error::Problem),
+        (status = 403, body = super::error::Problem), (status = 409, body = super::error::Problem), (status = 422, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn rebalance(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<RebalanceRequest>,
+) -> Result<(StatusCode, Json<RebalanceStarted>), ApiError> {
+    operator_only(&caller)?;
+    let by_load = match body.by.as_deref() {
+        None | Some("count") => false,
+        Some("load") => true,
+        Some(other) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidField,
+                format!("by must be `count` or `load`, not `{other}`"),
+            ));
+        }
+    };
+    let moves = coordinator::plan_rebalance(&state.cluster, by_load).await?;
+    let reason = "rebalance";
+    let moves = start_moves(&state, &caller, moves, reason).await?;
+    Ok((StatusCode::ACCEPTED, Json(RebalanceStarted { moves })))
 }

@@ -102,6 +102,12 @@ error_codes! {
     TimeConflict = "time_conflict", CONFLICT;
     /// The schedule already has a section of the course.
     DuplicateCourse = "duplicate_course", CONFLICT;
+    /// The shard already has a move in progress.
+    ShardMoving = "shard_moving", CONFLICT;
+    /// The node is not an active member (joining, draining, left or dead).
+    NodeNotActive = "node_not_active", CONFLICT;
+    /// No other active node could take the shards.
+    NoActiveNode = "no_active_node", CONFLICT;
     /// A capacity below the seats already taken.
     CapacityBelowTaken = "capacity_below_taken", CONFLICT;
     /// The body is larger than the server accepts.

@@ -2,14 +2,15 @@
 //! schedule) are served by the student's home node, the owner of the student's shard:
 //! [`to_home`] serves them here when this node is the home, or sends them on over the
 //! internal hop and hands back the home node's answer unchanged. A map that is stale on
-//! either side costs a re-read of the map and one more hop (at most [`MAX_HOPS`] in all),
-//! never a wrong answer: the home node checks it owns the student before it serves.
+//! either side costs a re-read of the map and another try (within the call timeout, through
+//! at most [`MAX_HOPS`] nodes), never a wrong answer: the home node checks it owns the student before it serves.
 //!
 //! [`node_header`] puts `X-Registrar-Node` on every answer: the node that decided the
 //! seat for an enroll, drop or swap, else the node that answered.
 
 use super::AppState;
 use super::error::ApiError;
+use crate::backoff::Backoff;
 use crate::cluster::peer::{Forward, HOPS};
 use crate::cluster::router::Route;
 use crate::resources::Role;
@@ -20,12 +21,14 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// The header naming the node that decided or answered.
 pub const NODE_HEADER: &str = "x-registrar-node";
 
 /// Most nodes a client request passes through.
-pub const MAX_HOPS: u32 = 3;
+pub const MAX_HOPS: u32 = 4;
 
 /// Request headers a forwarded request keeps.
 const PASSED_ON: [HeaderName; 5] = [
@@ -65,28 +68,41 @@ pub async fn to_home(State(state): State<AppState>, request: Request, next: Next
             .into_response();
         }
     };
-    for attempt in 0..MAX_HOPS {
+    // A map that is stale here or there costs a re-read and another try, within the call
+    // timeout; forwarding stops after MAX_HOPS nodes.
+    let deadline = Instant::now() + state.settings.sections_call_timeout();
+    let mut backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(200));
+    let mut reread = false;
+    loop {
+        if reread {
+            let _ = node.refresh_soon().await;
+        }
         let map = node.map();
         match map.owner(shard) {
             Some(owner) if *owner == node.id => {
                 let route = Arc::new(Route::default());
                 let local = Request::from_parts(parts.clone(), Body::from(body.clone()));
                 let mut response = route.clone().scope(next.clone().run(local)).await;
-                if route.was_not_home() && attempt + 1 < MAX_HOPS {
-                    let _ = node.refresh().await;
-                    continue;
+                if !route.was_not_home() || Instant::now() >= deadline {
+                    if let Some(value) = route
+                        .decided_by()
+                        .and_then(|d| HeaderValue::from_str(&d).ok())
+                    {
+                        response.headers_mut().insert(NODE_HEADER, value);
+                    }
+                    return response;
                 }
-                if let Some(value) = route
-                    .decided_by()
-                    .and_then(|d| HeaderValue::from_str(&d).ok())
-                {
-                    response.headers_mut().insert(NODE_HEADER, value);
-                }
-                return response;
+            }
+            // A forwarded request that would go on: read the map first, once (the sender
+            // may know better than this node).
+            Some(_) if hops > 0 && !reread => {
+                reread = true;
+                continue;
             }
             Some(owner) if hops + 1 < MAX_HOPS => {
                 let Some(base) = map.address(owner) else {
-                    break;
+                    reread = true;
+                    continue;
                 };
                 let mut headers = reqwest::header::HeaderMap::new();
                 for name in &PASSED_ON {
@@ -116,11 +132,15 @@ pub async fn to_home(State(state): State<AppState>, request: Request, next: Next
             // No owner yet (a failover in progress), or too many hops already.
             _ => {}
         }
-        let _ = node.refresh_soon().await;
-        tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+        if Instant::now() >= deadline {
+            return ApiError::unavailable(
+                "the student's home node could not be reached; nothing was recorded",
+            )
+            .into_response();
+        }
+        reread = true;
+        tokio::time::sleep(backoff.next_delay()).await;
     }
-    ApiError::unavailable("the student's home node could not be reached; nothing was recorded")
-        .into_response()
 }
 
 /// The home node's answer, as the client gets it.

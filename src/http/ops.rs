@@ -127,6 +127,11 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         counter registrar_cluster_section_retries_total, "Section commands resent after a stale map, a lost connection or a move." = load(&c.section_retries);
         counter registrar_cluster_rejoins_total, "Times this node found itself declared dead and rejoined." = load(&c.rejoins);
         counter registrar_cluster_shards_handed_over_total, "Shards this node handed to another node." = load(&c.shards_handed_over);
+        counter registrar_cluster_moves_started_total, "Shard moves this node recorded (as coordinator or for an operator)." = load(&c.moves_started);
+        counter registrar_cluster_moves_finished_total, "Shard moves this node carried out as the old owner." = load(&c.moves_finished);
+        counter registrar_cluster_moves_failed_total, "Shard moves that failed on this node (not quiet in time, target gone, owner unreachable)." = load(&c.moves_failed);
+        counter registrar_cluster_held_requests_total, "Requests held at a moving shard's gates on this node." = load(&c.held_requests);
+        gauge registrar_cluster_decisions_per_second, "Section commands admitted per second on this node, over the last heartbeat." = state.cluster.last_rate();
         gauge registrar_outbox_backlog, "Outbox rows not yet confirmed by the broker, counted at most every REGISTRAR_BACKLOG_MAX_AGE_MS (-1: unknown)." = state.relay.backlog.get(&state.pool).await.unwrap_or(-1);
     }
     if let Some(m) = &state.feed.mirror {
@@ -138,6 +143,20 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             counter registrar_mirror_stale_total, "Mirror writes refused because Redis held the same or newer counts." = load(&m.stale);
             counter registrar_seat_messages_received_total, "Seat counts received on the Redis seat channel (every node's commits)." = load(&state.feed.remote.received);
             counter registrar_seat_messages_applied_total, "Received seat counts that moved a watched section on." = load(&state.feed.remote.applied);
+        }
+    }
+    out.push_str(&c.move_seconds.render(
+        "registrar_cluster_move_duration_seconds",
+        "How long the shard moves this node carried out took (quiet, stop, hand over).",
+    ));
+    let hot = state.cluster.shard_loads();
+    if !hot.is_empty() {
+        out.push_str("# HELP registrar_cluster_shard_decisions_per_second Decisions per second of this node's busiest shards (top 10), over the last heartbeat.\n# TYPE registrar_cluster_shard_decisions_per_second gauge\n");
+        for (shard, rate) in hot.iter().take(10) {
+            let _ = writeln!(
+                out,
+                "registrar_cluster_shard_decisions_per_second{{shard=\"{shard}\"}} {rate}"
+            );
         }
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)

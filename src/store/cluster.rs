@@ -34,6 +34,8 @@ pub struct NodeRow {
     pub in_flight: i32,
     /// Its hottest sections, as it reported them.
     pub hot_sections: serde_json::Value,
+    /// Decisions per second by shard, as it reported them.
+    pub shard_load: serde_json::Value,
 }
 
 /// One shard's owner.
@@ -87,6 +89,8 @@ pub struct LoadReport {
     pub in_flight: i32,
     /// Its hottest sections (JSON array).
     pub hot_sections: serde_json::Value,
+    /// Decisions per second by shard (JSON object).
+    pub shard_load: serde_json::Value,
 }
 
 /// Create the shard rows of a new cluster with `shards` shards; the cluster's shard count,
@@ -142,8 +146,8 @@ pub async fn register(pool: &PgPool, node: &str, incarnation: Uuid, address: &st
     Ok(())
 }
 
-/// Renew `node`'s lease and report its load; its state, or `None` if this incarnation is
-/// no longer a live member (declared dead, replaced, or left): it must stop and rejoin.
+/// Renew `node`'s lease and report its load; its state (`left` once drained), or `None`
+/// if this incarnation was declared dead or replaced: it must stop and rejoin.
 pub async fn heartbeat(
     pool: &PgPool,
     node: &str,
@@ -152,8 +156,8 @@ pub async fn heartbeat(
 ) -> DbResult<Option<String>> {
     Ok(sqlx::query_scalar(
         "UPDATE cluster_nodes SET heartbeat_at = now(), decisions_per_s = $3, in_flight = $4,
-                hot_sections = $5
-          WHERE id = $1 AND incarnation = $2 AND state IN ('joining', 'active', 'draining')
+                hot_sections = $5, shard_load = $6
+          WHERE id = $1 AND incarnation = $2 AND state <> 'dead'
           RETURNING state",
     )
     .bind(node)
@@ -161,6 +165,7 @@ pub async fn heartbeat(
     .bind(load.decisions_per_s)
     .bind(load.in_flight)
     .bind(&load.hot_sections)
+    .bind(&load.shard_load)
     .fetch_optional(pool)
     .await?)
 }
@@ -234,12 +239,45 @@ pub async fn leave(pool: &PgPool, node: &str, incarnation: Uuid) -> DbResult<u64
     Ok(released)
 }
 
+/// Start draining `node` (an operator's drain): the coordinator hands its shards to the
+/// active members, then marks it `left`. False if it is not active.
+pub async fn drain(pool: &PgPool, node: &str) -> DbResult<bool> {
+    let mut tx = pool.begin().await?;
+    let started = sqlx::query(
+        "UPDATE cluster_nodes SET state = 'draining' WHERE id = $1 AND state = 'active'",
+    )
+    .bind(node)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    notify_map(&mut tx).await?;
+    tx.commit().await?;
+    Ok(started)
+}
+
+/// Mark `left` every draining member that owns no shard any more; their ids.
+pub async fn finish_drains(tx: &mut Transaction<'_, Postgres>) -> DbResult<Vec<String>> {
+    let left: Vec<String> = sqlx::query_scalar(
+        "UPDATE cluster_nodes n SET state = 'left'
+          WHERE n.state = 'draining'
+            AND NOT EXISTS (SELECT 1 FROM shard_owners o WHERE o.node_id = n.id)
+          RETURNING n.id",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    if !left.is_empty() {
+        notify_map(tx).await?;
+    }
+    Ok(left)
+}
+
 /// Every node, with its lease age by the database clock.
 pub async fn nodes<'e>(db: impl sqlx::PgExecutor<'e>) -> DbResult<Vec<NodeRow>> {
     Ok(sqlx::query_as(
         "SELECT id, address, state, incarnation,
                 (extract(epoch FROM now() - heartbeat_at) * 1000)::bigint AS lease_age_ms,
-                decisions_per_s, in_flight, hot_sections
+                decisions_per_s, in_flight, hot_sections, shard_load
            FROM cluster_nodes ORDER BY id",
     )
     .fetch_all(db)
@@ -368,24 +406,32 @@ pub async fn fail_stranded_moves(tx: &mut Transaction<'_, Postgres>) -> DbResult
     .rows_affected())
 }
 
-/// Record planned moves as `running`; the ids, in order. A shard that already has an open
-/// move is `Err(Conflict)`.
+/// Record planned moves as `running`, each only if its source still owns the shard;
+/// the (shard, move id) of those recorded. A shard that already has an open move is
+/// `Err(Duplicate)` and nothing is recorded.
 pub async fn start_moves(
     pool: &PgPool,
     moves: &[(u32, String, String)],
     reason: &str,
     requested_by: &str,
-) -> DbResult<Vec<i64>> {
+) -> DbResult<Vec<(u32, i64)>> {
     let shards: Vec<i32> = moves.iter().map(|m| m.0 as i32).collect();
     let from: Vec<&str> = moves.iter().map(|m| m.1.as_str()).collect();
     let to: Vec<&str> = moves.iter().map(|m| m.2.as_str()).collect();
-    Ok(sqlx::query_scalar(
-        "INSERT INTO shard_moves (shard, from_node, to_node, reason, requested_by, state)
-         SELECT t.shard, t.from_node, t.to_node, $4, $5, 'running'
-           FROM unnest($1::int[], $2::text[], $3::text[]) WITH ORDINALITY
-                AS t(shard, from_node, to_node, ord)
-          ORDER BY t.ord
-         RETURNING id",
+    // The owner rows are locked, so a handoff committing meanwhile is waited for and its
+    // new owner seen (the join is re-checked on the row's latest version).
+    let rows: Vec<(i32, i64)> = sqlx::query_as(
+        "WITH planned AS (
+             SELECT * FROM unnest($1::int[], $2::text[], $3::text[]) AS t(shard, from_node, to_node)
+         ), owned AS (
+             SELECT o.shard FROM shard_owners o JOIN planned p ON p.shard = o.shard
+              WHERE o.node_id = p.from_node
+              FOR UPDATE OF o
+         )
+         INSERT INTO shard_moves (shard, from_node, to_node, reason, requested_by, state)
+         SELECT p.shard, p.from_node, p.to_node, $4, $5, 'running'
+           FROM planned p JOIN owned USING (shard)
+         RETURNING shard, id",
     )
     .bind(&shards)
     .bind(&from)
@@ -393,7 +439,8 @@ pub async fn start_moves(
     .bind(reason)
     .bind(requested_by)
     .fetch_all(pool)
-    .await?)
+    .await?;
+    Ok(rows.into_iter().map(|(s, id)| (s as u32, id)).collect())
 }
 
 /// End moves as failed with `error` (nothing changed hands).
@@ -507,6 +554,18 @@ pub async fn notify_rules<'e>(executor: impl sqlx::PgExecutor<'e>, what: &str) -
         .execute(executor)
         .await?;
     Ok(())
+}
+
+/// Shards an operator moved in the last `minutes` (automatic rebalancing leaves them
+/// where the operator put them).
+pub async fn placed_by_operators(pool: &PgPool, minutes: i32) -> DbResult<Vec<i32>> {
+    Ok(sqlx::query_scalar(
+        "SELECT DISTINCT shard FROM shard_moves
+          WHERE reason = 'operator' AND started_at > now() - make_interval(mins => $1)",
+    )
+    .bind(minutes)
+    .fetch_all(pool)
+    .await?)
 }
 
 /// One move by id.

@@ -24,6 +24,7 @@ mod outage;
 mod outbox;
 mod proxy;
 mod registration_rules;
+mod reshard;
 mod restart;
 mod retention;
 mod verify;
