@@ -407,3 +407,111 @@ async fn a_rolling_restart_under_load_loses_no_acknowledgement() {
     }
     a.stop().await;
 }
+
+/// Every shard has exactly one owner, and that owner is a live member.
+async fn map_is_consistent(app: &TestApp) {
+    wait_until("every shard owned by a live member", async || {
+        let orphans: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM shard_owners o
+              WHERE o.node_id IS NULL OR NOT EXISTS (SELECT 1 FROM cluster_nodes n
+                    WHERE n.id = o.node_id AND n.state = 'active')",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        orphans == 0
+    })
+    .await;
+    wait_until("no move left open", async || {
+        let open: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM shard_moves WHERE state IN ('pending', 'running')",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        open == 0
+    })
+    .await;
+}
+
+/// Move the hot section's shard to `to` during a flood, kill -9 `victim` right after
+/// asking: the map ends consistent, the move done or failed, every acknowledgement kept.
+async fn kill_in_the_middle_of_a_move(kill_the_new_owner: bool) {
+    let (a, mut procs, section, owner) = cluster_with_hot_section().await;
+    let op = {
+        let id = Uuid::new_v4();
+        sqlx::query("INSERT INTO students (id, username, password_hash, role) VALUES ($1, $2, $3, 'operator')")
+            .bind(id)
+            .bind(format!("op{}", id.simple()))
+            .bind(&*DEMO_HASH)
+            .execute(&a.pool)
+            .await
+            .unwrap();
+        a.token(id, registrar::resources::Role::Operator)
+    };
+    let other = 1 - owner;
+    let shard: u64 = a
+        .get_json(&format!("/api/v1/cluster/sections/{section}"), Some(&op))
+        .await["shard"]
+        .as_u64()
+        .unwrap();
+    let students = a.students(90, &[]).await;
+    let calls = flood(&a, vec![a.address.clone()], &students, section).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let to = procs[other].id.clone();
+    let r = a
+        .post(
+            &format!("/api/v1/cluster/shards/{shard}/move"),
+            Some(&op),
+            json!({"to": to}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let id = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let victim = if kill_the_new_owner { other } else { owner };
+    procs[victim].signal("-KILL");
+    let dead = procs.remove(victim);
+    wait_until("the killed node is declared dead", async || {
+        let state: String = sqlx::query_scalar("SELECT state FROM cluster_nodes WHERE id = $1")
+            .bind(&dead.id)
+            .fetch_one(&a.pool)
+            .await
+            .unwrap();
+        state == "dead"
+    })
+    .await;
+    map_is_consistent(&a).await;
+    let record = a
+        .get_json(&format!("/api/v1/cluster/moves/{id}"), Some(&op))
+        .await;
+    assert!(
+        record["state"] == "done" || record["state"] == "failed",
+        "{record}"
+    );
+    let now = owner_of(&a, section).await;
+    assert_ne!(now, dead.id, "the section lives on a live node");
+    let mut answers = Vec::new();
+    for call in calls {
+        answers.extend(call.await.unwrap());
+    }
+    let acknowledged = check_acknowledged(&a, section, &answers).await;
+    assert_eq!(acknowledged, 30, "{answers:?}");
+    eprintln!(
+        "killed the {} owner mid-move: move {record}",
+        if kill_the_new_owner { "new" } else { "old" }
+    );
+    for p in procs {
+        p.stop().await;
+    }
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn killing_the_old_owner_in_the_middle_of_a_move_keeps_the_map_and_every_acknowledgement() {
+    kill_in_the_middle_of_a_move(false).await;
+}
+
+#[tokio::test]
+async fn killing_the_new_owner_in_the_middle_of_a_move_keeps_the_map_and_every_acknowledgement() {
+    kill_in_the_middle_of_a_move(true).await;
+}
