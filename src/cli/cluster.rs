@@ -39,8 +39,13 @@ pub struct Session {
 impl Session {
     /// Check `url`, take the credentials (environment or terminal) and log in.
     pub async fn open(url: &str) -> anyhow::Result<Self> {
+        base_url(url)?;
+        Self::login(url, credentials()?).await
+    }
+
+    /// Log in at `url` with `credentials` already taken.
+    pub async fn login(url: &str, credentials: Credentials) -> anyhow::Result<Self> {
         let base = base_url(url)?;
-        let credentials = credentials()?;
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(10))
@@ -128,7 +133,7 @@ fn base_url(url: &str) -> anyhow::Result<String> {
 
 /// From the environment, else asked on the terminal. The username defaults to `operator`
 /// (the demo account) and is asked only along with the password.
-fn credentials() -> anyhow::Result<Credentials> {
+pub fn credentials() -> anyhow::Result<Credentials> {
     let from_env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let (username, password) = match (from_env(USERNAME_VAR), from_env(PASSWORD_VAR)) {
         (username, Some(password)) => (username.unwrap_or_else(|| "operator".into()), password),

@@ -9,7 +9,7 @@
 use super::Session;
 use super::progress::{Progress, duration};
 use super::status::{ClusterView, plain};
-use anyhow::bail;
+use anyhow::{anyhow, bail};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -263,25 +263,55 @@ pub fn drain_news(node: &str, outcome: &DrainOutcome) -> String {
 }
 
 /// `registrar cluster drain NODE`: ask for the drain, follow the cluster view until the
-/// node is `left` with no shard, at most `timeout`.
+/// node is `left` with no shard. Everything after the credentials, the login included,
+/// ends within `timeout` (and one poll), so a Kubernetes hook can budget for it.
 pub async fn drain(url: &str, node: &str, timeout: Duration) -> anyhow::Result<()> {
-    let session = Session::open(url).await?;
-    let _started: Value = session
-        .post(&format!("/api/v1/cluster/nodes/{node}/drain"), &json!({}))
-        .await?;
+    let credentials = super::credentials()?;
     let clock = Instant::now();
+    let deadline = tokio::time::Instant::now() + timeout;
+    let late = || {
+        anyhow!(
+            "the drain of {node} did not end within {} s; it goes on in the cluster \
+             (`registrar cluster status` shows it)",
+            timeout.as_secs()
+        )
+    };
+    // Before the drain is accepted, a timeout means it may never have been asked for.
+    let unanswered = || {
+        anyhow!(
+            "no answer from {url} within {} s: the drain of {node} may not have started",
+            timeout.as_secs()
+        )
+    };
+    let session = tokio::time::timeout_at(deadline, Session::login(url, credentials))
+        .await
+        .map_err(|_| unanswered())??;
+    let _started: Value = tokio::time::timeout_at(
+        deadline,
+        session.post(&format!("/api/v1/cluster/nodes/{node}/drain"), &json!({})),
+    )
+    .await
+    .map_err(|_| unanswered())??;
     let mut progress = Progress::stdout();
     let mut seen_draining = false;
+    let mut news = format!("drain {node}: asked for");
     loop {
-        let view = match session.cluster().await {
-            Ok(view) => view,
-            Err(e) => {
+        let view = match tokio::time::timeout_at(deadline, session.cluster()).await {
+            Ok(Ok(view)) => view,
+            Ok(Err(e)) => {
                 progress.interrupt();
                 return Err(e);
             }
+            Err(_) => {
+                progress.finish(&format!(
+                    "{news}: not done after {}",
+                    duration(clock.elapsed())
+                ));
+                return Err(late());
+            }
         };
         let outcome = drain_outcome(&view, node, seen_draining);
-        let news = drain_news(node, &outcome);
+        news = drain_news(node, &outcome);
         let elapsed = clock.elapsed();
         match outcome {
             DrainOutcome::Left => {
@@ -296,11 +326,7 @@ pub async fn drain(url: &str, node: &str, timeout: Duration) -> anyhow::Result<(
                 seen_draining |= state == "draining";
                 if elapsed >= timeout {
                     progress.finish(&format!("{news}: not done after {}", duration(elapsed)));
-                    bail!(
-                        "the drain of {node} did not end within {} s; it goes on in the \
-                         cluster (`registrar cluster status` shows it)",
-                        timeout.as_secs()
-                    );
+                    return Err(late());
                 }
                 progress.update(&news, elapsed);
             }
