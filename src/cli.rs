@@ -1,6 +1,6 @@
 //! The `registrar` command line: `serve`, `migrate`, `seed`, `admin create`, the event
 //! consumers (`notify`, `analytics`), `events tail`, `mirror rebuild` and the operator's
-//! `cluster status` ([`cluster`]). Errors are printed and turned into a non-zero exit status
+//! `cluster status | move | drain | rebalance` ([`cluster`]). Errors are printed and turned into a non-zero exit status
 //! here, so `main` stays one line.
 
 pub mod cluster;
@@ -14,9 +14,11 @@ use crate::shutdown::{Shutdown, ShutdownTrigger};
 use crate::startup::Application;
 use crate::store::students;
 use crate::store::{self, seed};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use cluster::moves::RebalanceBy;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// Command line.
 #[derive(Parser, Debug)]
@@ -86,18 +88,62 @@ pub enum Command {
     },
 }
 
-/// `registrar cluster ...`
+/// `registrar cluster ...`. Credentials come from REGISTRAR_OPERATOR_USERNAME (default
+/// `operator`) and REGISTRAR_OPERATOR_PASSWORD, else are asked on the terminal.
 #[derive(Subcommand, Debug)]
 pub enum ClusterCommand {
     /// Log in as an operator and print every node (state, lease age, shards owned,
-    /// decisions/s, in-flight) and the shard moves in progress. Credentials come from
-    /// REGISTRAR_OPERATOR_USERNAME and REGISTRAR_OPERATOR_PASSWORD, else are asked on the
-    /// terminal.
+    /// decisions/s, in-flight) and the shard moves in progress.
     Status {
-        /// Any node of the cluster (plain http://).
-        #[arg(long, env = "REGISTRAR_URL", default_value = cluster::DEFAULT_URL)]
-        url: String,
+        /// The node to ask.
+        #[command(flatten)]
+        node: NodeUrl,
     },
+    /// Move one shard to another node and follow the move to its end; exit 0 once it is
+    /// `done`, 1 when it failed. Ctrl-c stops the watching, not the move.
+    Move {
+        /// The shard (0 to shards - 1).
+        #[arg(value_name = "SHARD")]
+        shard: u32,
+        /// The node that takes it (an active member).
+        #[arg(long, value_name = "NODE")]
+        to: String,
+        /// The node to ask.
+        #[command(flatten)]
+        node: NodeUrl,
+    },
+    /// Drain a node: hand every shard it owns to the other active nodes, then follow it
+    /// until it is `left` with no shard; exit 1 when it fails, ends dead or times out.
+    Drain {
+        /// The node to drain (its id, e.g. `registrar-2`).
+        #[arg(value_name = "NODE")]
+        node_id: String,
+        /// Give up watching after this many seconds (the drain itself goes on).
+        #[arg(long, value_name = "SECS", default_value_t = 120,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        timeout: u64,
+        /// The node to ask.
+        #[command(flatten)]
+        node: NodeUrl,
+    },
+    /// Even out the shards over the active nodes and follow every move it starts; print
+    /// how many ended done or failed and the slowest; exit 1 when any failed.
+    Rebalance {
+        /// By shard count or by the load the nodes report.
+        #[arg(long, value_enum, default_value_t = RebalanceBy::Count)]
+        by: RebalanceBy,
+        /// The node to ask.
+        #[command(flatten)]
+        node: NodeUrl,
+    },
+}
+
+/// The node a cluster command talks to.
+#[derive(Args, Debug)]
+pub struct NodeUrl {
+    /// Any node of the cluster (plain http://).
+    #[arg(long, env = "REGISTRAR_URL", default_value = cluster::DEFAULT_URL)]
+    pub url: String,
 }
 
 /// `registrar events ...`
@@ -276,6 +322,22 @@ pub fn runtime(settings: &RuntimeSettings) -> std::io::Result<tokio::runtime::Ru
         .build()
 }
 
+/// `registrar cluster ...`: a client of the operator API; prints its own errors' context.
+async fn run_cluster(command: ClusterCommand) -> anyhow::Result<()> {
+    match command {
+        ClusterCommand::Status { node } => cluster::status(&node.url).await,
+        ClusterCommand::Move { shard, to, node } => {
+            cluster::moves::move_shard(&node.url, shard, &to).await
+        }
+        ClusterCommand::Drain {
+            node_id,
+            timeout,
+            node,
+        } => cluster::moves::drain(&node.url, &node_id, Duration::from_secs(timeout)).await,
+        ClusterCommand::Rebalance { by, node } => cluster::moves::rebalance(&node.url, by).await,
+    }
+}
+
 async fn run(command: Command, mut settings: Settings) -> anyhow::Result<ExitCode> {
     match command {
         Command::Notify | Command::Analytics => {
@@ -309,9 +371,7 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<ExitCod
             let n = mirror.rebuild(&pool).await?;
             println!("mirrored {n} sections to Redis");
         }
-        Command::Cluster {
-            command: ClusterCommand::Status { url },
-        } => cluster::status(&url).await?,
+        Command::Cluster { command } => run_cluster(command).await?,
         Command::Verify { acks } => {
             let options = crate::verify::VerifyOptions {
                 database_url: settings.database.database_url.clone(),
@@ -385,7 +445,6 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<ExitCod
 mod tests {
     use super::*;
     use std::sync::mpsc;
-    use std::time::Duration;
 
     #[test]
     fn the_blocking_pool_has_the_configured_bound() {
@@ -407,5 +466,77 @@ mod tests {
             );
             let _ = second.await.expect("second task");
         });
+    }
+
+    fn cluster(args: &[&str]) -> Result<ClusterCommand, clap::Error> {
+        let argv = ["registrar", "cluster"].iter().chain(args);
+        match Cli::try_parse_from(argv)?.command {
+            Command::Cluster { command } => Ok(command),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn cluster_move_takes_a_shard_number_and_a_target() {
+        let parsed = cluster(&["move", "17", "--to", "node-2", "--url", "http://n:8081"]);
+        assert!(
+            matches!(&parsed, Ok(ClusterCommand::Move { shard: 17, to, node })
+                if to == "node-2" && node.url == "http://n:8081"),
+            "{parsed:?}"
+        );
+        assert!(cluster(&["move", "17"]).is_err(), "--to is required");
+        assert!(cluster(&["move", "x", "--to", "node-2"]).is_err());
+        assert!(cluster(&["move", "-1", "--to", "node-2"]).is_err());
+    }
+
+    #[test]
+    fn cluster_drain_takes_a_node_and_a_positive_timeout() {
+        let parsed = cluster(&["drain", "registrar-2", "--url", "http://n:1"]);
+        assert!(
+            matches!(&parsed, Ok(ClusterCommand::Drain { node_id, timeout: 120, .. })
+                if node_id == "registrar-2"),
+            "{parsed:?}"
+        );
+        let parsed = cluster(&[
+            "drain",
+            "registrar-2",
+            "--timeout",
+            "45",
+            "--url",
+            "http://n:1",
+        ]);
+        assert!(
+            matches!(parsed, Ok(ClusterCommand::Drain { timeout: 45, .. })),
+            "{parsed:?}"
+        );
+        assert!(cluster(&["drain", "registrar-2", "--timeout", "0"]).is_err());
+        assert!(cluster(&["drain"]).is_err(), "the node is required");
+    }
+
+    #[test]
+    fn cluster_rebalance_is_by_count_unless_told_load() {
+        let parsed = cluster(&["rebalance", "--url", "http://n:1"]);
+        assert!(
+            matches!(
+                parsed,
+                Ok(ClusterCommand::Rebalance {
+                    by: RebalanceBy::Count,
+                    ..
+                })
+            ),
+            "{parsed:?}"
+        );
+        let parsed = cluster(&["rebalance", "--by", "load", "--url", "http://n:1"]);
+        assert!(
+            matches!(
+                parsed,
+                Ok(ClusterCommand::Rebalance {
+                    by: RebalanceBy::Load,
+                    ..
+                })
+            ),
+            "{parsed:?}"
+        );
+        assert!(cluster(&["rebalance", "--by", "random"]).is_err());
     }
 }

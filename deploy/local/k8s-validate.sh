@@ -9,9 +9,11 @@
 #      after the install
 #   2. kubernetes-validate --strict against one pinned Kubernetes version: every *.yaml/*.yml
 #      under deploy/k8s must be a valid resource, and unknown fields are errors
-#   3. the shutdown budget: the StatefulSet's terminationGracePeriodSeconds must exceed its
-#      preStop sleep + REGISTRAR_DRAIN_TIMEOUT_MS (ConfigMap) + 10 s, or a draining node
-#      would be killed halfway through its handoff
+#   3. the shutdown budget: the StatefulSet's terminationGracePeriodSeconds must cover its
+#      preStop hook (the `registrar cluster drain ... --timeout N` it runs plus its sleeps,
+#      or a plain ['sleep', S]) + REGISTRAR_DRAIN_TIMEOUT_MS (ConfigMap) + 10 s, or a
+#      draining node would be killed halfway through its handoff; and the hook must not use
+#      $(VAR) references, which Kubernetes leaves unexpanded in hooks
 #
 # Fails (non-zero, with the reason on stderr) on any error. A second or so once installed.
 #
@@ -37,9 +39,11 @@ REQUIREMENT="${K8S_VALIDATE:-kubernetes-validate==1.37.0}"
 VENV="$TARGET/k8s-venv"
 MANIFESTS="deploy/k8s"
 
-# Our own virtualenv, recreated when the requirement changes; CI installs it on its first run.
+# Our own virtualenv, recreated when the requirement changes or it no longer runs (a venv
+# copied with its target dir still points at its old path); CI installs it on its first run.
 ensure_validator() {
-    if [[ -x $VENV/bin/kubernetes-validate && "$(cat "$VENV/requirement" 2>/dev/null)" == "$REQUIREMENT" ]]; then
+    if [[ "$(cat "$VENV/requirement" 2>/dev/null)" == "$REQUIREMENT" ]] &&
+        "$VENV/bin/kubernetes-validate" --version >/dev/null 2>&1; then
         return 0
     fi
     log "installing $REQUIREMENT into $VENV"
@@ -65,8 +69,9 @@ log "$REQUIREMENT, Kubernetes $VERSION, --strict: ${files[*]}"
 "$VENV/bin/kubernetes-validate" --strict --quiet -k "$VERSION" "${files[@]}" >&2 ||
     die "a manifest under $MANIFESTS is not valid for Kubernetes $VERSION (above)"
 
-# The schema cannot see that the grace period must outlast the preStop sleep and the drain.
+# The schema cannot see that the grace period must outlast the preStop hook and the drain.
 "$VENV/bin/python" - "$MANIFESTS/statefulset.yaml" "$MANIFESTS/configmap.yaml" <<'EOF' ||
+import re
 import sys
 import yaml
 
@@ -77,16 +82,36 @@ grace = pod["terminationGracePeriodSeconds"]
 drain_s = int(configmap["data"]["REGISTRAR_DRAIN_TIMEOUT_MS"]) / 1000
 (container,) = [c for c in pod["containers"] if c["name"] == "registrar"]
 command = container["lifecycle"]["preStop"]["exec"]["command"]
-if command[0] != "sleep" or len(command) != 2:
-    sys.exit(f"preStop is expected to be ['sleep', SECONDS], not {command}")
-pre_stop_s = float(command[1])
+env_names = {e["name"] for e in container.get("env", [])}
+for word in command:
+    for name in re.findall(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", word):
+        if name in env_names:
+            sys.exit(f"preStop uses $({name}): Kubernetes does not expand it in hooks; "
+                     f"use \"${name}\" in a shell")
+
+if len(command) == 2 and command[0] == "sleep":
+    pre_stop_s = float(command[1])
+    what = f"sleep {pre_stop_s:g} s"
+elif len(command) == 3 and command[0] in ("sh", "/bin/sh") and command[1] == "-c":
+    script = command[2]
+    if "registrar cluster drain" not in script:
+        sys.exit(f"the preStop shell does not run `registrar cluster drain`: {script!r}")
+    timeouts = re.findall(r"--timeout[ =](\d+)", script)
+    drain_cli_s = float(timeouts[0]) if timeouts else 120.0  # the command's default
+    sleeps = sum(float(s) for s in re.findall(r"\bsleep (\d+(?:\.\d+)?)", script))
+    pre_stop_s = drain_cli_s + sleeps
+    what = f"cluster drain {drain_cli_s:g} s + sleep {sleeps:g} s"
+else:
+    sys.exit(f"preStop is expected to be ['sleep', SECONDS] or ['/bin/sh', '-c', SCRIPT] "
+             f"running `registrar cluster drain ... --timeout N`, not {command}")
 needed = pre_stop_s + drain_s + 10
 if grace < needed:
     sys.exit(
-        f"terminationGracePeriodSeconds {grace} < preStop {pre_stop_s:g} s + drain "
+        f"terminationGracePeriodSeconds {grace} < preStop ({what}) + SIGTERM drain "
         f"{drain_s:g} s + 10 s margin = {needed:g} s"
     )
-print(f"grace period {grace} s >= preStop {pre_stop_s:g} s + drain {drain_s:g} s + 10 s", file=sys.stderr)
+print(f"grace period {grace} s >= preStop ({what}) + SIGTERM drain {drain_s:g} s + 10 s",
+      file=sys.stderr)
 EOF
-    die "the StatefulSet's grace period does not cover preStop + drain (above)"
+    die "the StatefulSet's shutdown (preStop hook, grace period) does not hold (above)"
 log "passed: ${#files[@]} manifests valid for Kubernetes $VERSION"
