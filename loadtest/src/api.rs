@@ -7,6 +7,10 @@
 //! - 5xx (`overloaded`, `unavailable`, `decision_pending`), a timeout, a broken connection,
 //!   or any other status/code: a failure.
 //!
+//! The careful client ([`Client::Careful`], used by `reshard`) sends each registration
+//! decision with an `Idempotency-Key` of its own and sends it again, same key, after a 503
+//! that says nothing is decided yet; only the answer left after its retries is judged.
+//!
 //! Accepted decisions are written to the acknowledgement log ([`crate::acks`]); a
 //! state-changing request without a final answer is logged as `unknown`.
 //!
@@ -17,6 +21,7 @@ use crate::acks::{self, AckOp, AckResult};
 use crate::stats::{self, Op, Verdict};
 use base64::Engine;
 use goose::prelude::*;
+use rand::Rng;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -37,6 +42,33 @@ pub const EXPECTED_REFUSALS: &[&str] = &[
     "not_enrolled",
     "rate_limited",
 ];
+
+/// 503 codes after which the careful client sends the same request again with the same
+/// key: the server decided nothing yet (`overloaded`, `unavailable`: not recorded;
+/// `decision_pending`: the retry gets the decision once it is made).
+pub const RETRIED_CODES: &[&str] = &["overloaded", "decision_pending", "unavailable"];
+
+/// Retries of one logical request by the careful client, at most.
+pub const MAX_RETRIES: u32 = 6;
+
+/// How a request is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Client {
+    /// One attempt, no key: the first answer is the answer (`flash`, `churn`, `hot`, ...).
+    Plain,
+    /// A registration decision (enroll, drop, swap) carries an `Idempotency-Key` of its
+    /// own; any request answered 503 with one of [`RETRIED_CODES`] is sent again (same
+    /// key) after [`backoff`], at most [`MAX_RETRIES`] times. The answer after the retries
+    /// is the one judged; the latency runs from the first attempt to it.
+    Careful,
+}
+
+/// The pause before retry `n` (from 0): 25 ms doubling up to 400 ms (about 1.2 s over
+/// all retries), enough to ride over a shard move. `Retry-After` (whole seconds) is not
+/// waited for: a registration peak's client retries sooner. Jitter is added by the caller.
+pub fn backoff(n: u32) -> Duration {
+    Duration::from_millis(25u64 << n.min(4))
+}
 
 /// A logged-in demo student.
 #[derive(Clone, Debug)]
@@ -95,9 +127,13 @@ pub fn demo_password() -> String {
     std::env::var("REGISTRAR_DEMO_PASSWORD").unwrap_or_else(|_| "demo".to_string())
 }
 
-/// Send one request and classify the answer. `name` groups it in goose's report.
+/// Send one request (the careful client: until an answer that is not a retried 503) and
+/// classify the answer. `name` groups it in goose's report; a retry is named `"{name}
+/// retry"`, so goose's request log shows which lines continue the one before them.
+#[allow(clippy::too_many_arguments)]
 async fn call(
     user: &mut GooseUser,
+    client: Client,
     op: Op,
     method: GooseMethod,
     path: &str,
@@ -105,74 +141,95 @@ async fn call(
     token: Option<&str>,
     body: Option<Value>,
 ) -> Result<Answer, Box<TransactionError>> {
-    let mut builder = user.get_request_builder(&method, path)?;
-    if let Some(t) = token {
-        builder = builder.bearer_auth(t);
-    }
-    if let Some(b) = &body {
-        builder = builder.json(b);
-    }
-    let request = GooseRequest::builder()
-        .path(path)
-        .method(method)
-        .name(name)
-        .set_request_builder(builder)
-        .build();
+    let key = (client == Client::Careful && op.is_decision()).then(|| Uuid::new_v4().to_string());
     let started = Instant::now();
-    let mut goose = user.request(request).await?;
-    let response = match goose.response {
-        Ok(r) => r,
-        Err(e) => {
-            // Goose already counted the transport error (timeout, reset) as a failure.
-            stats::record(
-                op,
-                started,
-                Verdict::Failed,
-                &format!("error {}", error_kind(&e)),
-            );
-            return Ok(Answer {
-                verdict: Verdict::Failed,
-                status: 0,
-                code: None,
-                body: Value::Null,
-            });
+    let retry_name = format!("{name} retry");
+    let mut retries = 0;
+    loop {
+        let mut builder = user.get_request_builder(&method, path)?;
+        if let Some(t) = token {
+            builder = builder.bearer_auth(t);
         }
-    };
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap_or_default();
-    let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-    let code = body.get("code").and_then(Value::as_str).map(str::to_string);
-    let verdict = match status {
-        200..=299 => Verdict::Accepted,
-        400..=499
-            if code
-                .as_deref()
-                .is_some_and(|c| EXPECTED_REFUSALS.contains(&c)) =>
-        {
-            Verdict::Refused
+        if let Some(k) = &key {
+            builder = builder.header("idempotency-key", k.as_str());
         }
-        _ => Verdict::Failed,
-    };
-    let label = match &code {
-        Some(c) => format!("{status} {c}"),
-        None => status.to_string(),
-    };
-    stats::record(op, started, verdict, &label);
-    match verdict {
-        Verdict::Accepted => {}
-        Verdict::Refused => user.set_success(&mut goose.request)?,
-        Verdict::Failed => {
-            // `set_failure` returns the error that would end the transaction; we keep
-            // going (the rest of a burst is still worth sending) and only tally it.
-            let _ = user.set_failure(&label, &mut goose.request, None, Some(&text));
+        if let Some(b) = &body {
+            builder = builder.json(b);
         }
+        let request = GooseRequest::builder()
+            .path(path)
+            .method(method)
+            .name(if retries == 0 { name } else { &retry_name })
+            .set_request_builder(builder)
+            .build();
+        let mut goose = user.request(request).await?;
+        let response = match goose.response {
+            Ok(r) => r,
+            Err(e) => {
+                // Goose already counted the transport error (timeout, reset) as a failure.
+                stats::record(
+                    op,
+                    started,
+                    Verdict::Failed,
+                    &format!("error {}", error_kind(&e)),
+                );
+                return Ok(Answer {
+                    verdict: Verdict::Failed,
+                    status: 0,
+                    code: None,
+                    body: Value::Null,
+                });
+            }
+        };
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let code = body.get("code").and_then(Value::as_str).map(str::to_string);
+        let label = match &code {
+            Some(c) => format!("{status} {c}"),
+            None => status.to_string(),
+        };
+        let retry = client == Client::Careful
+            && status == 503
+            && code.as_deref().is_some_and(|c| RETRIED_CODES.contains(&c))
+            && retries < MAX_RETRIES;
+        if retry {
+            stats::retried(op, &label);
+            // Not this request's outcome: the careful client absorbs it and asks again.
+            user.set_success(&mut goose.request)?;
+            let jitter = rand::rng().random_range(0.5..=1.0);
+            tokio::time::sleep(backoff(retries).mul_f64(jitter)).await;
+            retries += 1;
+            continue;
+        }
+        let verdict = match status {
+            200..=299 => Verdict::Accepted,
+            400..=499
+                if code
+                    .as_deref()
+                    .is_some_and(|c| EXPECTED_REFUSALS.contains(&c)) =>
+            {
+                Verdict::Refused
+            }
+            _ => Verdict::Failed,
+        };
+        stats::record(op, started, verdict, &label);
+        match verdict {
+            Verdict::Accepted => {}
+            Verdict::Refused => user.set_success(&mut goose.request)?,
+            Verdict::Failed => {
+                // `set_failure` returns the error that would end the transaction; we keep
+                // going (the rest of a burst is still worth sending) and only tally it.
+                let _ = user.set_failure(&label, &mut goose.request, None, Some(&text));
+            }
+        }
+        return Ok(Answer {
+            verdict,
+            status,
+            code,
+            body,
+        });
     }
-    Ok(Answer {
-        verdict,
-        status,
-        code,
-        body,
-    })
 }
 
 fn error_kind(e: &reqwest::Error) -> &'static str {
@@ -201,11 +258,13 @@ fn token_subject(token: &str) -> Option<Uuid> {
 /// Log in as demo student `number`.
 pub async fn login(
     user: &mut GooseUser,
+    client: Client,
     number: u32,
 ) -> Result<Option<Student>, Box<TransactionError>> {
     let body = json!({"username": format!("s{number:06}"), "password": demo_password()});
     let answer = call(
         user,
+        client,
         Op::Login,
         GooseMethod::Post,
         "/api/v1/auth/login",
@@ -228,12 +287,14 @@ pub async fn login(
 /// Enroll in `section`; logs the acknowledgement.
 pub async fn enroll(
     user: &mut GooseUser,
+    client: Client,
     student: &Student,
     section: Uuid,
 ) -> Result<Answer, Box<TransactionError>> {
     let path = format!("/api/v1/sections/{section}/enrollments");
     let answer = call(
         user,
+        client,
         Op::Enroll,
         GooseMethod::Post,
         &path,
@@ -257,12 +318,14 @@ pub async fn enroll(
 /// Drop `section`; logs the acknowledgement.
 pub async fn drop_section(
     user: &mut GooseUser,
+    client: Client,
     student: &Student,
     section: Uuid,
 ) -> Result<Answer, Box<TransactionError>> {
     let path = format!("/api/v1/sections/{section}/enrollments/me");
     let answer = call(
         user,
+        client,
         Op::Drop,
         GooseMethod::Delete,
         &path,
@@ -291,6 +354,7 @@ pub async fn swap(
 ) -> Result<Answer, Box<TransactionError>> {
     let answer = call(
         user,
+        Client::Plain,
         Op::Swap,
         GooseMethod::Post,
         "/api/v1/enrollments/swap",
@@ -316,6 +380,7 @@ pub async fn schedule(
 ) -> Result<Option<(Vec<Uuid>, Vec<Uuid>)>, Box<TransactionError>> {
     let answer = call(
         user,
+        Client::Plain,
         Op::Schedule,
         GooseMethod::Get,
         "/api/v1/students/me/schedule",
@@ -350,7 +415,7 @@ pub async fn get_public(
     path: &str,
     name: &str,
 ) -> Result<Answer, Box<TransactionError>> {
-    call(user, op, GooseMethod::Get, path, name, None, None).await
+    call(user, Client::Plain, op, GooseMethod::Get, path, name, None, None).await
 }
 
 /// Open a section's seat stream, read until its first `seats` event (at most `wait`),
@@ -420,6 +485,17 @@ mod tests {
             .encode(format!(r#"{{"sub":"{id}","role":"student","exp":1}}"#));
         assert_eq!(token_subject(&format!("h.{payload}.s")), Some(id));
         assert_eq!(token_subject("garbage"), None);
+    }
+
+    #[test]
+    fn the_careful_backoff_is_short_and_bounded() {
+        let pauses: Vec<u64> = (0..MAX_RETRIES)
+            .map(|n| backoff(n).as_millis() as u64)
+            .collect();
+        assert_eq!(pauses, vec![25, 50, 100, 200, 400, 400]);
+        assert_eq!(backoff(60), Duration::from_millis(400), "no overflow");
+        let total: u64 = pauses.iter().sum();
+        assert!(total < 1_500, "all retries of one request within ~1.2 s");
     }
 
     #[test]

@@ -18,14 +18,16 @@ registrar-loadtest [OPTIONS] [GOOSE OPTIONS]   load scenarios against a registra
 registrar-loadtest verify [--database-url URL] [--acks FILE]...   check a database afterwards
 
 Options of a load run (everything else goes to goose, see below):
-  --scenario NAME       flash | browse | churn | mixed (default) | hot | healthz
+  --scenario NAME       flash | browse | churn | mixed (default) | hot | reshard | healthz
   --hosts URL,URL,...   spread the users over these nodes of one cluster, round-robin by
                         user number (user 1 on the first, user 2 on the second, ...);
                         instead of goose's --host, which sends every user to one node
   --students N          demo students s000001.. to use: a run takes s<first>..s<first+N-1>
                         and wraps around when more are needed (default 1000)
   --first-student K     first demo student number (default 1), to keep runs apart
-  --hot-section UUID    the section every enroll of `hot` targets
+  --hot-section UUID[,UUID...]   `hot`: the one section every enroll targets; `reshard`:
+                        its small set of hot sections, the first the hottest (default:
+                        the catalog's 6 hottest); may repeat
   --acks FILE           append one JSON line per acknowledged decision, for `verify`
   --summary FILE        write the run's summary (rates, percentiles, status codes) as JSON
   --zipf-exponent S     skew of section choice (default 1.1; 0 = uniform)
@@ -47,6 +49,9 @@ pub enum ScenarioName {
     Mixed,
     /// Every enroll on one section (`--hot-section`), each followed by a drop.
     Hot,
+    /// A registration peak while shards move: enroll -> drop on a few hot sections, some
+    /// flash bursts over the catalog, every decision sent by a careful client.
+    Reshard,
     /// `GET /healthz` only: the HTTP ceiling of the machine.
     Healthz,
 }
@@ -60,6 +65,7 @@ impl ScenarioName {
             ScenarioName::Churn => "churn",
             ScenarioName::Mixed => "mixed",
             ScenarioName::Hot => "hot",
+            ScenarioName::Reshard => "reshard",
             ScenarioName::Healthz => "healthz",
         }
     }
@@ -75,9 +81,12 @@ impl FromStr for ScenarioName {
             "churn" => ScenarioName::Churn,
             "mixed" => ScenarioName::Mixed,
             "hot" => ScenarioName::Hot,
+            "reshard" => ScenarioName::Reshard,
             "healthz" => ScenarioName::Healthz,
             other => {
-                bail!("unknown scenario {other:?} (flash, browse, churn, mixed, hot, healthz)")
+                bail!(
+                    "unknown scenario {other:?} (flash, browse, churn, mixed, hot, reshard, healthz)"
+                )
             }
         })
     }
@@ -92,8 +101,8 @@ pub struct LoadOptions {
     pub students: u32,
     /// The first demo student number.
     pub first_student: u32,
-    /// Target of the `hot` scenario.
-    pub hot_section: Option<Uuid>,
+    /// Target of `hot` (exactly one), or the hot set of `reshard` (hottest first).
+    pub hot_sections: Vec<Uuid>,
     /// Acknowledgement log.
     pub acks: Option<PathBuf>,
     /// Summary JSON file.
@@ -114,7 +123,7 @@ impl Default for LoadOptions {
             scenario: ScenarioName::Mixed,
             students: 1000,
             first_student: 1,
-            hot_section: None,
+            hot_sections: Vec::new(),
             acks: None,
             summary: None,
             zipf_exponent: 1.1,
@@ -171,11 +180,12 @@ pub fn parse(args: Vec<String>) -> anyhow::Result<Mode> {
                     .context("--first-student takes a number")?;
             }
             "--hot-section" => {
-                opts.hot_section = Some(
-                    value("--hot-section")?
-                        .parse()
-                        .context("--hot-section takes a section UUID")?,
-                );
+                for id in value("--hot-section")?.split(',').map(str::trim) {
+                    opts.hot_sections.push(
+                        id.parse()
+                            .with_context(|| format!("--hot-section: {id:?} is not a UUID"))?,
+                    );
+                }
             }
             "--acks" => opts.acks = Some(value("--acks")?.into()),
             "--summary" => opts.summary = Some(value("--summary")?.into()),
@@ -196,8 +206,8 @@ pub fn parse(args: Vec<String>) -> anyhow::Result<Mode> {
             _ => goose.push(arg),
         }
     }
-    if opts.scenario == ScenarioName::Hot && opts.hot_section.is_none() && !opts.help {
-        bail!("--scenario hot needs --hot-section UUID");
+    if opts.scenario == ScenarioName::Hot && opts.hot_sections.len() != 1 && !opts.help {
+        bail!("--scenario hot needs one --hot-section UUID");
     }
     Ok(Mode::Load(opts, goose))
 }
@@ -319,6 +329,26 @@ mod tests {
         assert!(parse(args("--scenario nope")).is_err());
         let id = Uuid::new_v4();
         assert!(parse(args(&format!("--scenario hot --hot-section {id}"))).is_ok());
+        assert!(parse(args(&format!("--scenario hot --hot-section {id},{id}"))).is_err());
+    }
+
+    #[test]
+    fn reshard_takes_a_list_of_hot_sections_or_none() {
+        let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let Mode::Load(opts, goose) = parse(args(&format!(
+            "--scenario reshard --hot-section {a},{b} --hot-section={c} -u 9"
+        )))
+        .unwrap() else {
+            panic!("load mode expected")
+        };
+        assert_eq!(opts.scenario, ScenarioName::Reshard);
+        assert_eq!(opts.hot_sections, vec![a, b, c]);
+        assert_eq!(goose, args("-u 9"));
+        let Mode::Load(opts, _) = parse(args("--scenario reshard")).unwrap() else {
+            panic!("load mode expected")
+        };
+        assert!(opts.hot_sections.is_empty(), "the catalog's hottest then");
+        assert!(parse(args("--scenario reshard --hot-section nope")).is_err());
     }
 
     #[test]

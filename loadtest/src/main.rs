@@ -23,6 +23,7 @@ use goose::config::GooseConfiguration;
 use goose::prelude::*;
 use goose::test_plan::{TestPlanHistory, TestPlanStepAction};
 use std::process::ExitCode;
+use uuid::Uuid;
 
 const DEFAULT_HOST: &str = "http://127.0.0.1:8080";
 
@@ -87,9 +88,16 @@ async fn load(opts: LoadOptions, goose_args: Vec<String>) -> anyhow::Result<Exit
     scenarios::configure(
         opts.first_student,
         opts.students,
-        opts.hot_section,
+        opts.hot_sections.clone(),
         opts.hosts.clone(),
     );
+    if opts.scenario == ScenarioName::Reshard {
+        let hot: Vec<String> = scenarios::hot_set().iter().map(Uuid::to_string).collect();
+        eprintln!(
+            "registrar-loadtest: reshard hot set (hottest first): {}",
+            hot.join(", ")
+        );
+    }
     if opts.hosts.len() > 1 {
         eprintln!(
             "registrar-loadtest: users spread round-robin over {}",
@@ -121,7 +129,8 @@ async fn load(opts: LoadOptions, goose_args: Vec<String>) -> anyhow::Result<Exit
     acks::finish().context("cannot flush the acks file")?;
 
     let windows = steady_windows(&metrics.history);
-    let summary = stats::summarize(opts.scenario.as_str(), metrics.maximum_users, &windows);
+    let mut summary = stats::summarize(opts.scenario.as_str(), metrics.maximum_users, &windows);
+    summary.goose_started_unix_ms = scenarios::goose_started_unix_ms();
     print!("{}", summary.render());
     println!(
         "  students used: {} (from s{:06})",

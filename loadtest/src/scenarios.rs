@@ -12,16 +12,23 @@
 //! - `mixed`: browse 6 : flash 3 : churn 1, browse and churn with think time.
 //! - `hot`: every user is its own student and loops enroll → drop on ONE section
 //!   (`--hot-section`); both are decisions of that section's actor.
+//! - `reshard`: a registration peak that keeps going while an operator moves shards: 4
+//!   users in 5 are their own student looping enroll → drop on a small hot set (the
+//!   `--hot-section` list, else the catalog's 6 hottest; Zipf-weighted, so one shard is
+//!   clearly the hottest), the others are flash bursts over the catalog. Every request
+//!   goes through the careful client ([`api::Client::Careful`]): an `Idempotency-Key` per
+//!   decision, retried on a 503 that decided nothing, so a failure is a real one.
 //! - `healthz`: `GET /healthz` only, the HTTP ceiling of the machine.
 //!
 //! With `--hosts` (several nodes of one cluster), every scenario gets a first on-start
 //! transaction that points the user at its node: user i (goose's launch order) at host
 //! i mod n, so the users are spread round-robin and each keeps its node for the whole run.
 
-use crate::api::{self, Student, StudentPool};
+use crate::api::{self, Answer, Client, Student, StudentPool};
 use crate::catalog;
 use crate::cli::ScenarioName;
 use crate::stats::{Op, Verdict};
+use crate::zipf::Zipf;
 use goose::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -30,17 +37,52 @@ use std::time::Duration;
 use uuid::Uuid;
 
 static STUDENTS: OnceLock<StudentPool> = OnceLock::new();
-static HOT_SECTION: OnceLock<Uuid> = OnceLock::new();
+static HOT_SECTIONS: OnceLock<Vec<Uuid>> = OnceLock::new();
+static HOT_SET: OnceLock<(Vec<Uuid>, Zipf)> = OnceLock::new();
 static HOSTS: OnceLock<Vec<String>> = OnceLock::new();
+static GOOSE_STARTED_MS: OnceLock<i64> = OnceLock::new();
 
-/// Set the run's student range, hot section and the hosts to spread users over (empty:
-/// every user on goose's `--host`); call before [`build`].
-pub fn configure(first_student: u32, students: u32, hot_section: Option<Uuid>, hosts: Vec<String>) {
+/// How many of the catalog's hottest sections `reshard` loops on without `--hot-section`.
+pub const RESHARD_HOT_SET: usize = 6;
+
+/// Skew inside `reshard`'s hot set: with 6 sections the first takes ~41% of the loops,
+/// twice the second, so its shard is the one an operator would move.
+const HOT_SET_EXPONENT: f64 = 1.0;
+
+/// Set the run's student range, hot sections (`hot`: one; `reshard`: its hot set, hottest
+/// first) and the hosts to spread users over (empty: every user on goose's `--host`); call
+/// before [`build`].
+pub fn configure(first_student: u32, students: u32, hot_sections: Vec<Uuid>, hosts: Vec<String>) {
     let _ = STUDENTS.set(StudentPool::new(first_student, students));
-    if let Some(h) = hot_section {
-        let _ = HOT_SECTION.set(h);
+    if !hot_sections.is_empty() {
+        let _ = HOT_SECTIONS.set(hot_sections);
     }
     let _ = HOSTS.set(hosts);
+}
+
+/// `reshard`'s hot set, hottest first: `--hot-section`, else the catalog's
+/// [`RESHARD_HOT_SET`] hottest (the catalog is loaded before the attack).
+pub fn hot_set() -> &'static [Uuid] {
+    &HOT_SET
+        .get_or_init(|| {
+            let sections = HOT_SECTIONS.get().cloned().unwrap_or_else(|| {
+                catalog::get()
+                    .sections
+                    .iter()
+                    .take(RESHARD_HOT_SET)
+                    .map(|s| s.id)
+                    .collect()
+            });
+            let zipf = Zipf::new(sections.len(), HOT_SET_EXPONENT);
+            (sections, zipf)
+        })
+        .0
+}
+
+/// Unix milliseconds of goose's start (`GooseUser::started`, from which the request log's
+/// `elapsed` counts), once any user ran a transaction.
+pub fn goose_started_unix_ms() -> Option<i64> {
+    GOOSE_STARTED_MS.get().copied()
 }
 
 /// The host of the user launched `index`-th (from 0): round-robin over `hosts`.
@@ -81,6 +123,9 @@ struct Session {
 struct Slot(Option<Session>);
 
 fn take_session(user: &mut GooseUser) -> Session {
+    // Every user shares goose's start; the first transaction through here notes it.
+    GOOSE_STARTED_MS
+        .get_or_init(|| crate::acks::now_ms() - user.started.elapsed().as_millis() as i64);
     user.get_session_data_mut::<Slot>()
         .and_then(|slot| slot.0.take())
         .unwrap_or_else(|| Session {
@@ -142,6 +187,22 @@ fn scenarios_of(name: ScenarioName) -> Result<Vec<Scenario>, GooseError> {
                 .register_transaction(transaction!(login_once).set_on_start())
                 .register_transaction(transaction!(hot_cycle).set_name("enroll+drop hot")),
         ],
+        ScenarioName::Reshard => {
+            hot_set();
+            vec![
+                scenario!("reshard hot")
+                    .set_weight(4)?
+                    .register_transaction(transaction!(careful_login_once).set_on_start())
+                    .register_transaction(
+                        transaction!(reshard_cycle).set_name("enroll+drop hot set"),
+                    ),
+                scenario!("reshard flash")
+                    .set_weight(1)?
+                    .register_transaction(
+                        transaction!(careful_flash_burst).set_name("login+burst"),
+                    ),
+            ]
+        }
         ScenarioName::Healthz => {
             vec![scenario!("healthz").register_transaction(transaction!(healthz))]
         }
@@ -168,14 +229,23 @@ fn churn() -> Scenario {
 
 /// A new student logs in and adds 4-6 Zipf-chosen sections.
 async fn flash_burst(user: &mut GooseUser) -> TransactionResult {
+    burst(user, Client::Plain).await
+}
+
+/// [`flash_burst`] through the careful client.
+async fn careful_flash_burst(user: &mut GooseUser) -> TransactionResult {
+    burst(user, Client::Careful).await
+}
+
+async fn burst(user: &mut GooseUser, client: Client) -> TransactionResult {
     with_session!(user, session, {
-        let Some(student) = api::login(user, next_student()).await? else {
+        let Some(student) = api::login(user, client, next_student()).await? else {
             return Ok(());
         };
         let k = session.rng.random_range(4..=6);
         let picks = catalog::get().pick_distinct(&mut session.rng, k, &[]);
         for section in picks {
-            api::enroll(user, &student, section).await?;
+            api::enroll(user, client, &student, section).await?;
         }
         Ok(())
     })
@@ -217,11 +287,11 @@ async fn browse_stream(user: &mut GooseUser) -> TransactionResult {
 /// Log in as a new student and take 3 sections.
 async fn churn_start(user: &mut GooseUser) -> TransactionResult {
     with_session!(user, session, {
-        let Some(student) = api::login(user, next_student()).await? else {
+        let Some(student) = api::login(user, Client::Plain, next_student()).await? else {
             return Ok(());
         };
         for section in catalog::get().pick_distinct(&mut session.rng, 3, &[]) {
-            api::enroll(user, &student, section).await?;
+            api::enroll(user, Client::Plain, &student, section).await?;
         }
         session.student = Some(student);
         Ok(())
@@ -233,7 +303,7 @@ async fn churn_step(user: &mut GooseUser) -> TransactionResult {
     with_session!(user, session, {
         let student = match session.student.clone() {
             Some(s) => s,
-            None => match api::login(user, next_student()).await? {
+            None => match api::login(user, Client::Plain, next_student()).await? {
                 Some(s) => {
                     session.student = Some(s.clone());
                     s
@@ -253,12 +323,12 @@ async fn churn_step(user: &mut GooseUser) -> TransactionResult {
         let roll = rng.random_range(0..10);
         match (roll, fresh) {
             (_, Some(add)) if active.is_empty() || roll < 2 => {
-                api::enroll(user, &student, add).await?;
+                api::enroll(user, Client::Plain, &student, add).await?;
             }
             (2..=5, Some(add)) => {
                 let gone = active[rng.random_range(0..active.len())];
-                api::drop_section(user, &student, gone).await?;
-                api::enroll(user, &student, add).await?;
+                api::drop_section(user, Client::Plain, &student, gone).await?;
+                api::enroll(user, Client::Plain, &student, add).await?;
             }
             (6..=8, Some(add)) if !enrolled.is_empty() => {
                 let gone = enrolled[rng.random_range(0..enrolled.len())];
@@ -266,7 +336,7 @@ async fn churn_step(user: &mut GooseUser) -> TransactionResult {
             }
             _ if !active.is_empty() => {
                 let gone = active[rng.random_range(0..active.len())];
-                api::drop_section(user, &student, gone).await?;
+                api::drop_section(user, Client::Plain, &student, gone).await?;
             }
             _ => {}
         }
@@ -277,7 +347,42 @@ async fn churn_step(user: &mut GooseUser) -> TransactionResult {
 /// Log in once as this user's own student.
 async fn login_once(user: &mut GooseUser) -> TransactionResult {
     with_session!(user, session, {
-        session.student = api::login(user, next_student()).await?;
+        session.student = api::login(user, Client::Plain, next_student()).await?;
+        Ok(())
+    })
+}
+
+/// [`login_once`] through the careful client.
+async fn careful_login_once(user: &mut GooseUser) -> TransactionResult {
+    with_session!(user, session, {
+        session.student = api::login(user, Client::Careful, next_student()).await?;
+        Ok(())
+    })
+}
+
+/// Whether the student holds a place in the section after this enroll's answer (a seat,
+/// a waitlist place, or one it already had), so a drop is due.
+fn holds_place(answer: &Answer) -> bool {
+    answer.verdict == Verdict::Accepted
+        || matches!(
+            answer.code.as_deref(),
+            Some("already_enrolled" | "already_waitlisted")
+        )
+}
+
+/// Enroll in a Zipf-chosen section of the hot set and drop it again, carefully.
+async fn reshard_cycle(user: &mut GooseUser) -> TransactionResult {
+    with_session!(user, session, {
+        let Some(student) = session.student.clone() else {
+            session.student = api::login(user, Client::Careful, next_student()).await?;
+            return Ok(());
+        };
+        let (sections, zipf) = HOT_SET.get().expect("build() fixes the hot set");
+        let hot = sections[zipf.sample(&mut session.rng)];
+        let answer = api::enroll(user, Client::Careful, &student, hot).await?;
+        if holds_place(&answer) {
+            api::drop_section(user, Client::Careful, &student, hot).await?;
+        }
         Ok(())
     })
 }
@@ -286,20 +391,16 @@ async fn login_once(user: &mut GooseUser) -> TransactionResult {
 async fn hot_cycle(user: &mut GooseUser) -> TransactionResult {
     with_session!(user, session, {
         let Some(student) = session.student.clone() else {
-            session.student = api::login(user, next_student()).await?;
+            session.student = api::login(user, Client::Plain, next_student()).await?;
             return Ok(());
         };
-        let hot = *HOT_SECTION
+        let hot = HOT_SECTIONS
             .get()
+            .and_then(|h| h.first().copied())
             .expect("--hot-section is required for hot");
-        let answer = api::enroll(user, &student, hot).await?;
-        let holds_place = answer.verdict == Verdict::Accepted
-            || matches!(
-                answer.code.as_deref(),
-                Some("already_enrolled" | "already_waitlisted")
-            );
-        if holds_place {
-            api::drop_section(user, &student, hot).await?;
+        let answer = api::enroll(user, Client::Plain, &student, hot).await?;
+        if holds_place(&answer) {
+            api::drop_section(user, Client::Plain, &student, hot).await?;
         }
         Ok(())
     })

@@ -3,7 +3,9 @@
 //! drops and swaps per second, p50/p99 per operation, and refusals (409 `section_full` and
 //! friends, correct answers) kept apart from failures (5xx, timeouts, unexpected codes).
 //!
-//! Every request appends one sample; [`summarize`] keeps the samples that completed while
+//! Every request appends one sample (a request the careful client retried is one sample,
+//! timed from its first attempt to its final answer; the 503s it absorbed are counted apart
+//! as retries); [`summarize`] keeps the samples that completed while
 //! goose held the user count steady (the "maintaining" steps of the test plan), so ramp-up
 //! and shutdown do not dilute the rates.
 
@@ -65,12 +67,17 @@ struct Tally {
     /// `"enroll 409 section_full"` → count, over the whole run.
     codes: BTreeMap<String, u64>,
     failed_total: u64,
+    /// `"enroll 503 overloaded"` → attempts the careful client sent again.
+    retries: BTreeMap<String, u64>,
+    retries_total: u64,
 }
 
 static TALLY: Mutex<Tally> = Mutex::new(Tally {
     samples: Vec::new(),
     codes: BTreeMap::new(),
     failed_total: 0,
+    retries: BTreeMap::new(),
+    retries_total: 0,
 });
 
 /// Record one finished request that started at `started`; `label` is its status and code.
@@ -90,6 +97,15 @@ pub fn record(op: Op, started: Instant, verdict: Verdict, label: &str) {
     if verdict == Verdict::Failed {
         t.failed_total += 1;
     }
+}
+
+/// Count one answer (`label`: status and code) that the careful client absorbed and retried.
+pub fn retried(op: Op, label: &str) {
+    let mut t = TALLY.lock().unwrap_or_else(|e| e.into_inner());
+    *t.retries
+        .entry(format!("{} {label}", op_name(op)))
+        .or_default() += 1;
+    t.retries_total += 1;
 }
 
 fn op_name(op: Op) -> String {
@@ -135,8 +151,16 @@ pub struct Summary {
     pub decisions_per_s: f64,
     /// Failed requests over the whole run, window or not.
     pub failed_total: u64,
-    /// Status/code counts over the whole run.
+    /// Status/code counts over the whole run (final answers).
     pub codes: BTreeMap<String, u64>,
+    /// Attempts the careful client sent again, over the whole run.
+    pub retries_total: u64,
+    /// The answers it retried after, by status/code.
+    pub retries: BTreeMap<String, u64>,
+    /// Unix milliseconds of goose's start, from which its request log's `elapsed` counts
+    /// (known once a user ran a transaction that notes it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub goose_started_unix_ms: Option<i64>,
 }
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
@@ -200,6 +224,9 @@ pub fn summarize(scenario: &str, users: usize, windows: &[(i64, i64)]) -> Summar
         decisions_per_s: decisions as f64 / window_s,
         failed_total: t.failed_total,
         codes: t.codes.clone(),
+        retries_total: t.retries_total,
+        retries: t.retries.clone(),
+        goose_started_unix_ms: None,
     }
 }
 
@@ -238,6 +265,15 @@ impl Summary {
         ));
         for (code, n) in &self.codes {
             s.push_str(&format!("    {code:<44} {n:>9}\n"));
+        }
+        if self.retries_total > 0 {
+            s.push_str(&format!(
+                "  retried by the careful client (same Idempotency-Key): {}\n",
+                self.retries_total
+            ));
+            for (code, n) in &self.retries {
+                s.push_str(&format!("    {code:<44} {n:>9}\n"));
+            }
         }
         s
     }
