@@ -415,7 +415,17 @@ pub async fn get_public(
     path: &str,
     name: &str,
 ) -> Result<Answer, Box<TransactionError>> {
-    call(user, Client::Plain, op, GooseMethod::Get, path, name, None, None).await
+    call(
+        user,
+        Client::Plain,
+        op,
+        GooseMethod::Get,
+        path,
+        name,
+        None,
+        None,
+    )
+    .await
 }
 
 /// Open a section's seat stream, read until its first `seats` event (at most `wait`),
