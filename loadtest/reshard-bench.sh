@@ -178,8 +178,8 @@ report() {
             "$(awk -v b="$bump" 'BEGIN { if (b == "n/a") print "n/a"; else if (b < 250) print "ok"; else print "MISSED" }')"
         printf '\n%-52s %9s   target 0: %s\n' "failed requests (5xx after retries, timeouts, transport)" "$failed" \
             "$([[ $failed == 0 ]] && echo ok || echo MISSED)"
-        printf '%-52s %9s   %s\n' "retried attempts (503 absorbed, same key)" "$(jq -r .retries_total "$summary")" \
-            "$(jq -r '[.retries | to_entries[] | "\(.key) \(.value)"] | join(", ")' "$summary")"
+        printf '%-52s %9s%s\n' "retried attempts (503 absorbed, same key)" "$(jq -r .retries_total "$summary")" \
+            "$(jq -r '[.retries | to_entries[] | "\(.key) \(.value)"] | join(", ") | if . == "" then . else "   " + . end' "$summary")"
         printf '%-52s %9s\n' "requests in the run (all kinds, logical)" "$(wc -l <"$OUT/requests.tsv")"
         printf '\nmoves (from the moves record: duration = finished_at - started_at, target p99 < 1000 ms: %s)\n' \
             "${move_p99:+$(verdict "$move_p99" 1000)}"
