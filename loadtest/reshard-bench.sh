@@ -134,15 +134,28 @@ report() {
             print $3 > (during ? dfile : sfile)
         }' "$OUT/windows.tsv" "$OUT/requests.tsv"
 
-    # Every move's duration (finished_at - started_at, ms) and held requests. The stamps
-    # are RFC 3339 in UTC with a fraction, which fromdateiso8601 does not take whole.
-    jq -r 'def ms: capture("^(?<s>[0-9-]+T[0-9:]+)(\\.(?<f>[0-9]+))?")
-               | ((.s + "Z") | fromdateiso8601) * 1000 + (((.f // "") + "000")[0:3] | tonumber);
-           .[] | select(.finished_at != null and .state == "done")
-               | [(.finished_at | ms) - (.started_at | ms), .held_requests] | @tsv' \
-        "$OUT/moves.json" >"$OUT/move_stats.tsv"
-    cut -f1 "$OUT/move_stats.tsv" >"$OUT/move_ms.txt"
-    cut -f2 "$OUT/move_stats.tsv" >"$OUT/held.txt"
+    # Every move of the run, grouped by the operator action that made it (the move ids in
+    # windows.tsv; "other" for the coordinator's own): count, done/failed/open, duration
+    # (finished_at - started_at of the done ones, ms) p50/p99, held requests p50/max. The
+    # stamps are RFC 3339 in UTC with a fraction, which fromdateiso8601 does not take whole.
+    jq -r --rawfile windows "$OUT/windows.tsv" '
+        def ms: capture("^(?<s>[0-9-]+T[0-9:]+)(\\.(?<f>[0-9]+))?")
+            | ((.s + "Z") | fromdateiso8601) * 1000 + (((.f // "") + "000")[0:3] | tonumber);
+        def pct(p): sort | if length == 0 then "n/a"
+            else .[([(length * p / 100 | ceil), 1] | max) - 1] end;
+        ($windows | split("\n") | map(select(length > 0) | split("\t")
+            | {action: .[0], ids: ((.[5] // "") | split(",") | map(select(length > 0) | tonumber))})) as $acts
+        | map(. as $m | . + {action: (first($acts[] | select(any(.ids[]; . == $m.id)) | .action) // "other")})
+        | [["all", .], (group_by(.action)
+            | sort_by({move: 0, rebalance: 1, drain: 2}[.[0].action] // 3)[] | [.[0].action, .])][]
+        | .[1] as $g | [.[0], ($g | length),
+            ($g | map(select(.state == "done")) | length),
+            ($g | map(select(.state == "failed")) | length),
+            ($g | map(select(.state == "pending" or .state == "running")) | length),
+            ($g | map(select(.state == "done" and .finished_at != null) | (.finished_at | ms) - (.started_at | ms))
+                | pct(50), pct(99)),
+            ($g | map(.held_requests) | pct(50), pct(100))] | @tsv' \
+        "$OUT/moves.json" >"$OUT/moves_by_action.tsv"
 
     local steady_n moves_n p99_steady p99_moves bump move_p99 failed
     steady_n="$(wc -l <"$OUT/latency_steady.txt")"
@@ -150,7 +163,7 @@ report() {
     p99_steady="$(pct "$OUT/latency_steady.txt" 99)"
     p99_moves="$(pct "$OUT/latency_moves.txt" 99)"
     bump="$(awk -v a="$p99_moves" -v b="$p99_steady" 'BEGIN { if (a == "n/a" || b == "n/a") print "n/a"; else printf "%.1f", a - b }')"
-    move_p99="$(pct "$OUT/move_ms.txt" 99)"
+    move_p99="$(awk -F '\t' '$1 == "all" { print $7 }' "$OUT/moves_by_action.tsv")"
     failed="$(jq -r .failed_total "$summary")"
     verdict() { awk -v v="$1" -v t="$2" 'BEGIN { if (v == "n/a") print "n/a"; else if (v + 0 < t + 0) print "ok"; else print "MISSED" }'; }
 
@@ -165,21 +178,20 @@ report() {
             "$(awk -v b="$bump" 'BEGIN { if (b == "n/a") print "n/a"; else if (b < 250) print "ok"; else print "MISSED" }')"
         printf '\n%-52s %9s   target 0: %s\n' "failed requests (5xx after retries, timeouts, transport)" "$failed" \
             "$([[ $failed == 0 ]] && echo ok || echo MISSED)"
-        printf '%-52s %9s   %s\n' "retried attempts (503 absorbed, same key)" "$(jq -r .retries_total "$summary")" \
-            "$(jq -r '[.retries | to_entries[] | "\(.key) \(.value)"] | join(", ")' "$summary")"
+        printf '%-52s %9s%s\n' "retried attempts (503 absorbed, same key)" "$(jq -r .retries_total "$summary")" \
+            "$(jq -r '[.retries | to_entries[] | "\(.key) \(.value)"] | join(", ") | if . == "" then . else "   " + . end' "$summary")"
         printf '%-52s %9s\n' "requests in the run (all kinds, logical)" "$(wc -l <"$OUT/requests.tsv")"
-        printf '\n%-52s %9s %9s %9s\n' "moves (every move of the run)" "count" "p50" "p99/max"
-        printf '%-52s %9s %9s %9s   target p99 < 1000 ms: %s\n' "  duration ms (finished_at - started_at, done)" \
-            "$(wc -l <"$OUT/move_ms.txt")" "$(pct "$OUT/move_ms.txt" 50)" "$move_p99" "$(verdict "$move_p99" 1000)"
-        printf '%-52s %9s %9s %9s\n' "  held requests per move (p50 / max)" "" "$(pct "$OUT/held.txt" 50)" "$(pct "$OUT/held.txt" 100)"
-        printf '  done %s, failed %s, still open %s; by reason: %s\n' \
-            "$(jq '[.[] | select(.state == "done")] | length' "$OUT/moves.json")" \
-            "$(jq '[.[] | select(.state == "failed")] | length' "$OUT/moves.json")" \
-            "$(jq '[.[] | select(.state == "pending" or .state == "running")] | length' "$OUT/moves.json")" \
-            "$(jq -r 'group_by(.reason) | map("\(.[0].reason) \(length)") | join(", ")' "$OUT/moves.json")"
+        printf '\nmoves (from the moves record: duration = finished_at - started_at, target p99 < 1000 ms: %s)\n' \
+            "${move_p99:+$(verdict "$move_p99" 1000)}"
+        printf '  %-24s %6s %6s %7s %5s %13s %13s %10s %10s\n' "made by" "moves" "done" "failed" "open" \
+            "p50 ms" "p99 ms" "held p50" "held max"
+        awk -F '\t' 'BEGIN { n["all"] = "every move"; n["move"] = "hottest-shard moves"
+                n["rebalance"] = "rebalance by load"; n["drain"] = "drain '"$DRAINED"'"; n["other"] = "the coordinator itself" }
+            { printf "  %-24s %6s %6s %7s %5s %13s %13s %10s %10s\n", ($1 in n ? n[$1] : $1), $2, $3, $4, $5, $6, $7, $8, $9 }' \
+            "$OUT/moves_by_action.tsv"
         jq -r '.[] | select(.state == "failed") | "  failed move \(.id) (shard \(.shard) \(.from) -> \(.to), \(.reason)): \(.error)"' "$OUT/moves.json"
         printf '\noperator actions (wall clock, from the request until the moves are over):\n'
-        awk -F '\t' '{ printf "  %-10s %-44s %8s ms  %s\n", $1, $2, ($4 == "" ? "?" : $4 - $3), $5 }' "$OUT/windows.tsv"
+        awk -F '\t' '{ printf "  %-10s %-40s %8s ms  %s\n", $1, $2, ($4 == "" ? "?" : $4 - $3), $5 }' "$OUT/windows.tsv"
         printf 'files: %s (goose report reshard.html, request log requests.jsonl)\n\n' "$OUT"
     } | tee "$OUT/table.txt"
 }
@@ -331,8 +343,10 @@ jq -n --argjson users "$USERS" --argjson secs "$SECS" --argjson hot "$HOT_COUNT"
 
 # --- the operator ------------------------------------------------------------------
 # windows.tsv: action, what, requested (Unix ms), over (Unix ms, empty if it never was),
-# outcome. Every wait ends by OP_DEADLINE at the latest.
-window() { printf '%s\t%s\t%s\t%s\t%s\n' "$@" >>"$OUT/windows.tsv"; }
+# outcome, its move ids (comma-separated). Every wait ends by OP_DEADLINE at the latest.
+window() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$OUT/windows.tsv"; }
+# since MS: milliseconds from MS to now.
+since() { echo $(($(now_ms) - $1)); }
 oplog() { printf '%s +%5.1fs %s\n' "$(date +%T)" "$(awk -v a="$(now_ms)" -v b="$T0" 'BEGIN { print (a - b) / 1000 }')" "$*" >>"$OUT/operator.log"; }
 sleep_until() {
     local ms=$(($1 - $(now_ms)))
@@ -380,10 +394,10 @@ move_hottest() {
         return
     fi
     id="$(jq -r .id "$OUT/op_answer.json")"
-    oplog "move $id: shard $shard (section $section, $(jq -r '.[0].decisions_per_s' <<<"$hot") decisions/s) $owner -> $to"
+    oplog "move $id: shard $shard (section $section, $(jq -r '.[0].decisions_per_s' <<<"$hot") decisions/s) $owner -> $to; 202 after $(since "$t_req") ms"
     state="$(wait_move "$id")"
-    window move "shard $shard $owner->$to (move $id)" "$t_req" "$([[ $state == timeout ]] || now_ms)" "$state"
-    oplog "move $id $state"
+    window move "shard $shard $owner->$to" "$t_req" "$([[ $state == timeout ]] || now_ms)" "$state" "$id"
+    oplog "move $id $state, $(since "$t_req") ms after the request"
 }
 rebalance_by_load() {
     local t_req status ids id state outcome="done"
@@ -394,24 +408,26 @@ rebalance_by_load() {
         return
     fi
     ids="$(jq -r '.moves[].id' "$OUT/op_answer.json")"
-    oplog "rebalance by load: $(wc -w <<<"$ids") moves ($(jq -c '[.moves[] | "\(.shard):\(.from)->\(.to)"]' "$OUT/op_answer.json"))"
+    oplog "rebalance by load: $(wc -w <<<"$ids") moves ($(jq -c '[.moves[] | "\(.shard):\(.from)->\(.to)"]' "$OUT/op_answer.json")); 202 after $(since "$t_req") ms"
     [[ -n $ids ]] || return 0
     for id in $ids; do
         state="$(wait_move "$id")"
         [[ $state == "done" ]] || outcome="$state (move $id)"
     done
-    window rebalance "by load: $(wc -w <<<"$ids") moves" "$t_req" "$([[ $outcome == timeout* ]] || now_ms)" "$outcome"
-    oplog "rebalance over: $outcome"
+    window rebalance "by load: $(wc -w <<<"$ids") moves" "$t_req" "$([[ $outcome == timeout* ]] || now_ms)" \
+        "$outcome" "$(paste -sd, <<<"$ids")"
+    oplog "rebalance over: $outcome, $(since "$t_req") ms after the request"
 }
 drain() {
-    local t_req status view left=""
+    local t_req status view base ids left=""
+    base="$(op_get '/api/v1/cluster/moves?limit=1' | jq '.[0].id // 0')" || base=0
     t_req="$(now_ms)"
     status="$(op_post "/api/v1/cluster/nodes/$DRAINED/drain" '')" || status=000
     if [[ $status != 202 ]]; then
         oplog "drain of $DRAINED refused: $status $(jq -c '{code, detail}' "$OUT/op_answer.json" 2>/dev/null)"
         return
     fi
-    oplog "drain $DRAINED: $(jq -r .shards_owned "$OUT/op_answer.json") shards to hand off"
+    oplog "drain $DRAINED: $(jq -r .shards_owned "$OUT/op_answer.json") shards to hand off; 202 after $(since "$t_req") ms"
     while (($(now_ms) < OP_DEADLINE)); do
         view="$(op_get /api/v1/cluster)" || view='{"nodes":[]}'
         if jq -e --arg n "$DRAINED" '.nodes[] | select(.id == $n) | .state == "left" and .shards_owned == 0' \
@@ -421,8 +437,11 @@ drain() {
         fi
         sleep 0.1
     done
-    window drain "$DRAINED" "$t_req" "$([[ -z $left ]] || now_ms)" "$([[ -n $left ]] && echo left || echo timeout)"
-    oplog "drain of $DRAINED $([[ -n $left ]] && echo over || echo 'not over by the deadline')"
+    # Its moves: those out of the drained node since the request.
+    ids="$(op_get '/api/v1/cluster/moves?limit=1000' | jq -r --argjson base "$base" --arg n "$DRAINED" \
+        '[.[] | select(.id > $base and .from == $n) | .id] | sort | map(tostring) | join(",")')" || ids=""
+    window drain "$DRAINED" "$t_req" "$([[ -z $left ]] || now_ms)" "$([[ -n $left ]] && echo left || echo timeout)" "$ids"
+    oplog "drain of $DRAINED $([[ -n $left ]] && echo "over, $(since "$t_req") ms after the request" || echo 'not over by the deadline')"
 }
 operate() {
     local i tick
