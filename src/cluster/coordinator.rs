@@ -38,9 +38,9 @@ pub async fn step(node: &Arc<ClusterNode>) -> Result<(), DbError> {
     reassign_orphans(node, incarnation, lease_ms).await?;
     node.refresh().await?;
     finish_drains(node, incarnation).await?;
-    let moves = planned_moves(node).await?;
+    let (moves, reason) = planned_moves(node).await?;
     if !moves.is_empty() {
-        run_moves(node, moves, "rebalance").await;
+        run_moves(node, moves, reason).await;
     }
     Ok(())
 }
@@ -141,8 +141,8 @@ pub async fn plan_rebalance(node: &ClusterNode, by_load: bool) -> Result<Vec<pla
 /// How long automatic rebalancing leaves a shard where an operator moved it.
 const OPERATOR_PLACEMENT_MINUTES: i32 = 10;
 
-/// Step 2: the handoffs to run now.
-async fn planned_moves(node: &ClusterNode) -> Result<Vec<plan::Move>, DbError> {
+/// Step 2: the handoffs to run now, and why (`drain` or `rebalance`).
+async fn planned_moves(node: &ClusterNode) -> Result<(Vec<plan::Move>, &'static str), DbError> {
     let map = node.map();
     let lease_ms = node.settings.lease_ms;
     let open: HashSet<u32> = rows::moves(&node.pool, true, 10_000)
@@ -158,7 +158,7 @@ async fn planned_moves(node: &ClusterNode) -> Result<Vec<plan::Move>, DbError> {
         .collect();
     active.sort();
     if active.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), "rebalance"));
     }
     let draining: HashSet<String> = map
         .members
@@ -195,10 +195,18 @@ async fn planned_moves(node: &ClusterNode) -> Result<Vec<plan::Move>, DbError> {
     } else {
         Vec::new()
     };
-    Ok(moves
-        .into_iter()
-        .filter(|m| !open.contains(&m.shard))
-        .collect())
+    let reason = if draining.is_empty() {
+        "rebalance"
+    } else {
+        "drain"
+    };
+    Ok((
+        moves
+            .into_iter()
+            .filter(|m| !open.contains(&m.shard))
+            .collect(),
+        reason,
+    ))
 }
 
 /// Record `moves` and run them: one handoff per (from, to) pair and batch, all at once;

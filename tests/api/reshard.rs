@@ -265,6 +265,17 @@ async fn draining_a_node_under_load_moves_all_its_shards_and_fails_no_request() 
     }
     let violations = registrar::verify::violations(&a.pool).await.unwrap();
     assert!(violations.is_empty(), "{violations:?}");
+    let moves = a
+        .get_json("/api/v1/cluster/moves?limit=1000", Some(&op))
+        .await;
+    assert!(
+        moves
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["reason"] == "drain" && m["from"] == "node-3"),
+        "the drain's moves are recorded as such"
+    );
     wait_until("the drained node is not ready", async || {
         nodes[2].get("/readyz", None).await.status() == StatusCode::SERVICE_UNAVAILABLE
     })
