@@ -103,18 +103,8 @@ pub async fn plan_rebalance(node: &ClusterNode, by_load: bool) -> Result<Vec<pla
     node.refresh().await?;
     let map = node.map();
     let lease_ms = node.settings.lease_ms;
-    let open: HashSet<u32> = rows::moves(&node.pool, true, 10_000)
-        .await?
-        .iter()
-        .map(|m| m.shard as u32)
-        .collect();
-    let mut active: Vec<String> = map
-        .members
-        .iter()
-        .filter(|(_, m)| m.is_active(lease_ms))
-        .map(|(id, _)| id.to_string())
-        .collect();
-    active.sort();
+    let open = open_move_shards(node).await?;
+    let active = active_members(&map, lease_ms);
     let owners = map.owners();
     let max_moves = node.settings.handoff_batch.max(1) * active.len().max(1);
     let moves = if by_load {
@@ -138,18 +128,17 @@ pub async fn plan_rebalance(node: &ClusterNode, by_load: bool) -> Result<Vec<pla
         .collect())
 }
 
-/// How long automatic rebalancing leaves a shard where an operator moved it.
-const OPERATOR_PLACEMENT_MINUTES: i32 = 10;
-
-/// Step 2: the handoffs to run now, and why (`drain` or `rebalance`).
-async fn planned_moves(node: &ClusterNode) -> Result<(Vec<plan::Move>, &'static str), DbError> {
-    let map = node.map();
-    let lease_ms = node.settings.lease_ms;
-    let open: HashSet<u32> = rows::moves(&node.pool, true, 10_000)
+/// The shards with a move in progress.
+async fn open_move_shards(node: &ClusterNode) -> Result<HashSet<u32>, DbError> {
+    Ok(rows::moves(&node.pool, true, 10_000)
         .await?
         .iter()
         .map(|m| m.shard as u32)
-        .collect();
+        .collect())
+}
+
+/// The active members with a live lease, by id.
+fn active_members(map: &super::map::ShardMap, lease_ms: u64) -> Vec<String> {
     let mut active: Vec<String> = map
         .members
         .iter()
@@ -157,6 +146,18 @@ async fn planned_moves(node: &ClusterNode) -> Result<(Vec<plan::Move>, &'static 
         .map(|(id, _)| id.to_string())
         .collect();
     active.sort();
+    active
+}
+
+/// How long automatic rebalancing leaves a shard where an operator moved it.
+const OPERATOR_PLACEMENT_MINUTES: i32 = 10;
+
+/// Step 2: the handoffs to run now, and why (`drain` or `rebalance`).
+async fn planned_moves(node: &ClusterNode) -> Result<(Vec<plan::Move>, &'static str), DbError> {
+    let map = node.map();
+    let lease_ms = node.settings.lease_ms;
+    let open = open_move_shards(node).await?;
+    let active = active_members(&map, lease_ms);
     if active.is_empty() {
         return Ok((Vec::new(), "rebalance"));
     }

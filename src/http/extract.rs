@@ -136,7 +136,11 @@ where
 {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let claims = bearer_claims(&AppState::from_ref(state), &parts.headers)?;
+        // Verified once per request: the forwarding layer may have done it already.
+        let claims = match parts.extensions.get::<crate::service::auth::Claims>() {
+            Some(claims) => claims.clone(),
+            None => bearer_claims(&AppState::from_ref(state), &parts.headers)?,
+        };
         Ok(Caller {
             id: claims.sub,
             role: claims.role,

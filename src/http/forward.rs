@@ -41,14 +41,14 @@ const PASSED_ON: [HeaderName; 5] = [
 
 /// Serve a student's registration request on the student's home node (see module docs).
 pub async fn to_home(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let student = super::extract::bearer_claims(&state, request.headers())
+    let claims = super::extract::bearer_claims(&state, request.headers())
         .ok()
-        .filter(|c| c.role == Role::Student)
-        .map(|c| c.sub);
-    let Some(student) = student else {
+        .filter(|c| c.role == Role::Student);
+    let Some(claims) = claims else {
         // Not a student's call: the handler answers it here (401/403 as it should).
         return next.run(request).await;
     };
+    let student = claims.sub;
     let node = state.cluster.clone();
     let shard = node.shard_of(student);
     let hops: u32 = request
@@ -57,7 +57,10 @@ pub async fn to_home(State(state): State<AppState>, request: Request, next: Next
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
+    // Served here, the handler's `Caller` takes these verified claims instead of checking
+    // the token again (extensions never come from the client).
+    parts.extensions.insert(claims);
     let body = match axum::body::to_bytes(body, state.settings.http.max_body_bytes).await {
         Ok(bytes) => bytes,
         Err(_) => {
