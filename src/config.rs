@@ -86,6 +86,9 @@ pub struct HttpSettings {
     /// 503 `overloaded`. Streams need no login, so without a cap anyone could hold the
     /// node's memory and file descriptors open.
     pub sse_max_subscribers: usize,
+    /// Directory of the built browser pages (`web/dist`, made by `npm run build` in `web/`),
+    /// served at `/`, `/console` and `/docs`. Relative paths start at the working directory.
+    pub web_dir: String,
     /// Longest an ordinary request may take before it is answered 503 `unavailable`
     /// (seat streams are exempt). Never below the section call timeout plus a margin
     /// (see [`Settings::request_timeout`]), so a registration call gets its own
@@ -116,6 +119,7 @@ impl Default for HttpSettings {
             rate_limit_burst: 40,
             max_body_bytes: 16 * 1024,
             sse_max_subscribers: 10_000,
+            web_dir: "web/dist".into(),
             request_timeout_ms: 30_000,
             dev_mode: false,
             login_max_concurrent_hashes: 0,

@@ -8,6 +8,8 @@
 #   3. cargo test -j2 --workspace                       (RUST_TEST_THREADS=2)
 #   3b. deploy/local/smoke-load.sh   a real server under ~15 s of goose load (flash, churn),
 #       then registrar-loadtest verify: invariants + every acknowledged decision
+#   3e. deploy/local/e2e.sh   the browser pages: npm ci/build when stale, Vitest, then
+#       Debian's Chromium (playwright-core) against a real server; screenshots in target/e2e
 #   3c. deploy/local/fuzz.sh   schemathesis (installed into a virtualenv under the target
 #       dir) against GET /api/v1/openapi.json as a student and as admin, every check: no
 #       5xx, no answer or request the document does not describe (~2 minutes)
@@ -29,6 +31,7 @@
 #   SKIP_SERVICES=1   do not run services.sh (services provided elsewhere)
 #   SKIP_FUZZ=1       skip step 3c (no network access to PyPI, or a quick local run)
 #   SKIP_K8S=1        skip step 3d (no network access to PyPI for its first install)
+#   SKIP_E2E=1        skip step 3e (the web unit tests and the Chromium end-to-end tests)
 #   RUST_TEST_THREADS threads per test binary (default 2)
 set -euo pipefail
 
@@ -115,6 +118,11 @@ fi
 
 step test cargo test -j2 --workspace
 step smoke-load "$ROOT/deploy/local/smoke-load.sh"
+if [[ ${SKIP_E2E:-0} == 1 ]]; then
+    log "SKIP_E2E=1: skipping the browser tests"
+else
+    step e2e "$ROOT/deploy/local/e2e.sh"
+fi
 if [[ ${SKIP_FUZZ:-0} == 1 ]]; then
     log "SKIP_FUZZ=1: skipping the API fuzzing"
 else
@@ -133,6 +141,9 @@ if [[ ${SKIP_LINT:-0} == 1 ]]; then
 fi
 if [[ ${SKIP_FUZZ:-0} == 1 ]]; then
     skipped+=" (fuzz skipped: SKIP_FUZZ=1)"
+fi
+if [[ ${SKIP_E2E:-0} == 1 ]]; then
+    skipped+=" (e2e skipped: SKIP_E2E=1)"
 fi
 if [[ ${SKIP_K8S:-0} == 1 ]]; then
     skipped+=" (k8s-validate skipped: SKIP_K8S=1)"

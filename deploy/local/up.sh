@@ -2,7 +2,8 @@
 # deploy/local/up.sh: run a demo registrar node on this machine, from a fresh checkout.
 #
 #   1. deploy/local/services.sh    PostgreSQL, Redis, RabbitMQ on 127.0.0.1 (installs/starts)
-#   2. cargo build --release       the `registrar` binary
+#   2. deploy/local/web.sh         the browser pages (npm ci + npm run build when missing or stale)
+#      cargo build --release       the `registrar` binary
 #   3. registrar migrate           schema
 #   4. registrar seed --reset      demo data: DEMO_STUDENTS students (default 100000) and
 #                                  DEMO_SECTIONS sections (default 2000); wipes earlier data
@@ -38,6 +39,7 @@ if [[ ${SKIP_SERVICES:-0} != 1 ]]; then
     "$ROOT/deploy/local/services.sh"
 fi
 
+"$ROOT/deploy/local/web.sh"
 build_release
 migrate_and_seed
 

@@ -1,6 +1,7 @@
 //! Public catalog reads: terms, a term's sections (cursor-paginated), one section, and the
-//! live seat stream of a section (Server-Sent Events; its own router, mounted outside the
-//! request time limit).
+//! live seat streams (Server-Sent Events; their own router, mounted outside the request
+//! time limit): one section's, or one stream for many sections, which is what a browser
+//! needs (it opens at most six HTTP/1.1 connections to a host).
 
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
@@ -13,7 +14,7 @@ use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
 use axum::{Json, Router};
-use futures_util::stream::{self, Stream};
+use futures_util::stream::{self, Stream, StreamExt};
 use registrar_actors::{Counts, SectionId};
 use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
@@ -35,13 +36,18 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-/// The seat stream, which must not be cut by the request time limit.
+/// The seat streams, which must not be cut by the request time limit.
 pub fn stream_router() -> Router<AppState> {
-    Router::new().route(
-        "/api/v1/sections/{section_id}/seats/stream",
-        get(seat_stream),
-    )
+    Router::new()
+        .route(
+            "/api/v1/sections/{section_id}/seats/stream",
+            get(seat_stream),
+        )
+        .route("/api/v1/seats/stream", get(seats_stream))
 }
+
+/// Most sections one multi-section stream follows (a page of search results).
+pub const MAX_STREAM_SECTIONS: usize = 100;
 
 /// All terms.
 #[utoipa::path(get, path = "/api/v1/terms", tag = "catalog", responses((status = 200, body = [Term])))]
@@ -184,16 +190,103 @@ pub async fn seat_stream(
     let events = stream::unfold(sub, |mut sub| async move {
         sub.counts.changed().await.ok()?;
         let counts = sub.counts.borrow_and_update().counts;
-        let data = serde_json::json!({
-            "seats_taken": counts.seats_taken,
-            "capacity": counts.capacity,
-            "seats_left": counts.capacity.saturating_sub(counts.seats_taken),
-            "waitlist_length": counts.waitlist_length,
-        });
         Some((
-            Ok(Event::default().event("seats").data(data.to_string())),
+            Ok(Event::default()
+                .event("seats")
+                .data(seats_data(None, counts))),
             sub,
         ))
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// The JSON of one `seats` event; `section_id` only in a multi-section stream.
+fn seats_data(section: Option<SectionId>, counts: Counts) -> String {
+    let mut data = serde_json::json!({
+        "seats_taken": counts.seats_taken,
+        "capacity": counts.capacity,
+        "seats_left": counts.capacity.saturating_sub(counts.seats_taken),
+        "waitlist_length": counts.waitlist_length,
+    });
+    if let Some(SectionId(id)) = section {
+        data["section_id"] = serde_json::json!(id);
+    }
+    data.to_string()
+}
+
+/// Multi-section stream query.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct StreamQuery {
+    /// Section ids, comma-separated (1 to 100; repeats count once).
+    pub sections: String,
+}
+
+/// Live seat counts of several sections in one stream: one `seats` event per section now,
+/// then one per committed change, each naming its `section_id`. One place under the node's
+/// stream cap, however many sections.
+#[utoipa::path(get, path = "/api/v1/seats/stream", tag = "catalog", params(StreamQuery),
+    responses((status = 200, description = "`seats` events: `{\"section_id\",\"seats_taken\",\"capacity\",\"seats_left\",\"waitlist_length\"}`, one per section now and one per committed change",
+            content_type = "text/event-stream"),
+        (status = 400, description = "`invalid_query`: no id, a malformed id or more than 100", body = super::error::Problem),
+        (status = 404, description = "`section_not_found`: an id names no section", body = super::error::Problem),
+        (status = 503, description = "`overloaded`: the node serves its most streams (`sse_max_subscribers`)", body = super::error::Problem)))]
+pub async fn seats_stream(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<StreamQuery>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let mut ids: Vec<Uuid> = Vec::new();
+    for raw in query.sections.split(',') {
+        let id = Uuid::try_parse(raw.trim()).map_err(|_| {
+            ApiError::new(
+                ErrorCode::InvalidQuery,
+                format!("`sections` holds {raw:?}, which is not a section id"),
+            )
+        })?;
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    if ids.len() > MAX_STREAM_SECTIONS {
+        return Err(ApiError::new(
+            ErrorCode::InvalidQuery,
+            format!("a stream follows at most {MAX_STREAM_SECTIONS} sections"),
+        ));
+    }
+    let slot = state
+        .feed
+        .reserve()
+        .map_err(|full| ApiError::new(ErrorCode::Overloaded, full.to_string()).retry_after(5))?;
+    let found = catalog::section_counts(&state.pool, &ids).await?;
+    if found.len() != ids.len() {
+        let missing = ids
+            .iter()
+            .find(|id| !found.iter().any(|(s, _, _)| s.0 == **id))
+            .copied()
+            .unwrap_or_default();
+        return Err(ApiError::new(
+            ErrorCode::SectionNotFound,
+            format!("no section {missing}"),
+        ));
+    }
+    let receivers = found.into_iter().map(|(section, version, counts)| {
+        let mut rx = state.feed.watch(section, SeatCounts { version, counts });
+        rx.mark_changed();
+        stream::unfold(rx, move |mut rx| async move {
+            rx.changed().await.ok()?;
+            let counts = rx.borrow_and_update().counts;
+            let event = Event::default()
+                .event("seats")
+                .data(seats_data(Some(section), counts));
+            Some((Ok(event), rx))
+        })
+        .boxed()
+    });
+    // The slot rides along with the merged stream and is given back when it is dropped.
+    let merged = stream::select_all(receivers).map(move |event| {
+        let _held = &slot;
+        event
+    });
+    Ok(Sse::new(merged).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

@@ -132,6 +132,8 @@ error_codes! {
     Unavailable = "unavailable", SERVICE_UNAVAILABLE;
     /// No decision within the call timeout; a retry with the same key gets it.
     DecisionPending = "decision_pending", SERVICE_UNAVAILABLE;
+    /// The browser pages are not built on this node (`npm run build` in `web/`).
+    WebNotBuilt = "web_not_built", SERVICE_UNAVAILABLE;
 }
 
 impl From<&Refusal> for ErrorCode {

@@ -16,6 +16,7 @@ pub mod ops;
 pub mod registration;
 pub mod reports;
 pub mod timeout;
+pub mod web;
 
 use crate::config::Settings;
 use crate::service::auth::TokenKeys;
@@ -75,6 +76,7 @@ pub fn app(state: AppState) -> Router {
         .merge(admin::router())
         .merge(ops::router())
         .merge(openapi::router())
+        .merge(web::router(&state.settings.http.web_dir))
         // `Router::layer` wraps the routes merged so far: the seat streams, merged after
         // it, stay open as long as their clients want.
         .layer(axum::middleware::from_fn_with_state(
@@ -84,7 +86,7 @@ pub fn app(state: AppState) -> Router {
         .merge(catalog::stream_router())
         // The hop waits for the section's answer however long its commit takes.
         .merge(internal::router())
-        .fallback(not_found)
+        .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
         // Failures are logged where they are understood (ApiError::internal), not as a
@@ -100,8 +102,17 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn not_found() -> ApiError {
-    ApiError::new(ErrorCode::NotFound, "no such route")
+/// A browser's page load gets the app (its router knows the page); anything else a 404.
+async fn fallback(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    match web::fallback(&state, &method, uri.path(), &headers).await {
+        Some(page) => page,
+        None => ApiError::new(ErrorCode::NotFound, "no such route").into_response(),
+    }
 }
 
 async fn method_not_allowed() -> ApiError {

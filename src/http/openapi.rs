@@ -22,7 +22,7 @@ use utoipa::{Modify, OpenApi};
     info(title = "registrar", description = "Course registration that does not fall over on registration day."),
     paths(
         super::auth::login,
-        super::catalog::list_terms, super::catalog::list_sections, super::catalog::get_section, super::catalog::seat_stream,
+        super::catalog::list_terms, super::catalog::list_sections, super::catalog::get_section, super::catalog::seat_stream, super::catalog::seats_stream,
         super::registration::enroll, super::registration::drop_me, super::registration::swap, super::registration::schedule,
         super::admin::create_term, super::admin::create_window, super::admin::create_course, super::admin::create_section,
         super::admin::patch_section, super::admin::create_student, super::admin::get_student, super::admin::add_hold,

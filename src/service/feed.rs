@@ -109,16 +109,22 @@ impl SeatFeed {
     /// Subscribe to a section's counts in the stream `slot`, starting from `current` (read
     /// just now) or from the counts the section's channel already holds, whichever is newer.
     pub fn subscribe(&self, slot: Slot, section: SectionId, current: SeatCounts) -> Subscription {
-        let counts = match self.channels.entry(section) {
+        Subscription {
+            counts: self.watch(section, current),
+            _slot: slot,
+        }
+    }
+
+    /// A receiver of a section's counts, starting from `current` or from the counts the
+    /// section's channel already holds, whichever is newer. The caller holds the [`Slot`]
+    /// (one slot covers every section of a multi-section stream).
+    pub fn watch(&self, section: SectionId, current: SeatCounts) -> watch::Receiver<SeatCounts> {
+        match self.channels.entry(section) {
             Entry::Occupied(tx) => {
                 advance(tx.get(), current);
                 tx.get().subscribe()
             }
             Entry::Vacant(place) => place.insert(watch::channel(current).0).subscribe(),
-        };
-        Subscription {
-            counts,
-            _slot: slot,
         }
     }
 
