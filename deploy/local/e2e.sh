@@ -7,6 +7,7 @@
 #
 #   BIN=path          the registrar binary (default target/debug/registrar, built if missing)
 #   E2E_PORT=18095    the server's port
+#   E2E_DB=name       its database (default registrar_e2e; dropped and made anew)
 #   specs...          only the specs whose file name contains one of these words
 set -euo pipefail
 
@@ -32,7 +33,7 @@ fi
 
 PORT="${E2E_PORT:-18095}"
 ADMIN_DB="${REGISTRAR_TEST_DATABASE_URL:-postgres://registrar:registrar@127.0.0.1:5432/postgres}"
-DB_NAME="registrar_e2e"
+DB_NAME="${E2E_DB:-registrar_e2e}"
 export REGISTRAR_DATABASE_URL="${ADMIN_DB%/*}/$DB_NAME"
 PGOPTIONS="-c client_min_messages=warning" psql "$ADMIN_DB" -qc "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" -c "CREATE DATABASE $DB_NAME"
 export REGISTRAR_REDIS_URL="${REGISTRAR_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
