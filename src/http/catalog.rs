@@ -63,12 +63,98 @@ pub struct SectionQuery {
     /// Only this course, e.g. `CS101` (any form a course code may be sent in).
     #[param(schema_with = crate::resources::schema::course_code)]
     pub course: Option<String>,
+    /// Search: a course code prefix (`cs1`, `MATH-24`) or words of the title (`linear alg`),
+    /// case-insensitive, 1-60 characters.
+    #[param(min_length = 1, max_length = 60)]
+    pub q: Option<String>,
+    /// Only sections that meet on this day: `mon` .. `sun`.
+    #[param(schema_with = crate::resources::schema::meeting_day)]
+    pub day: Option<String>,
+    /// Only sections whose every meeting starts at or after this time (`HH:MM`).
+    #[param(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+    pub starts_after: Option<String>,
+    /// Only sections whose every meeting ends at or before this time (`HH:MM`).
+    #[param(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+    pub ends_before: Option<String>,
+    /// `true`: only sections with a free seat (counts as committed in PostgreSQL).
+    pub open: Option<bool>,
     /// The `next_cursor` of the previous page.
     #[param(value_type = Option<Uuid>)]
     pub cursor: Option<String>,
     /// Page size, 1-500 (default 100).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
+}
+
+impl SectionQuery {
+    /// The filters, checked: `400 invalid_query` naming the first bad one.
+    fn filter(&self) -> Result<catalog::SectionFilter, ApiError> {
+        let bad = |message: String| ApiError::new(ErrorCode::InvalidQuery, message);
+        let course = self
+            .course
+            .as_deref()
+            .map(|c| {
+                normalize_course_code(c).ok_or_else(|| {
+                    bad("course must be a course code like CS101 or MATH-2413".into())
+                })
+            })
+            .transpose()?;
+        let search = self
+            .q
+            .as_deref()
+            .map(|q| {
+                let q = q.trim();
+                let fine =
+                    !q.is_empty() && q.chars().count() <= 60 && !q.chars().any(char::is_control);
+                fine.then(|| q.to_string()).ok_or_else(|| {
+                    bad("q must be 1 to 60 characters, without control characters".into())
+                })
+            })
+            .transpose()?;
+        let day = self
+            .day
+            .as_deref()
+            .map(|d| {
+                serde_json::from_value::<registrar_actors::student_rules::Day>(serde_json::json!(d))
+                    .map(|day| day.as_str().to_string())
+                    .map_err(|_| {
+                        bad(format!(
+                            "day must be one of mon, tue, wed, thu, fri, sat, sun, not {d:?}"
+                        ))
+                    })
+            })
+            .transpose()?;
+        let time = |name: &str, v: &Option<String>| {
+            v.as_deref()
+                .map(|t| {
+                    t.parse::<registrar_actors::student_rules::ClockTime>()
+                        .map(|t| t.to_string())
+                        .map_err(|e| bad(format!("{name}: {e}")))
+                })
+                .transpose()
+        };
+        let starts_after = time("starts_after", &self.starts_after)?;
+        let ends_before = time("ends_before", &self.ends_before)?;
+        let limit = self.limit.unwrap_or(100);
+        if !(1..=500).contains(&limit) {
+            return Err(bad("limit must be 1 to 500".into()));
+        }
+        let cursor = self
+            .cursor
+            .as_deref()
+            .map(super::extract::parse_id)
+            .transpose()?;
+        Ok(catalog::SectionFilter {
+            course,
+            search,
+            day,
+            starts_after,
+            ends_before,
+            open_only: self.open.unwrap_or(false),
+            cursor,
+            limit,
+        })
+    }
 }
 
 /// A page of sections.
@@ -80,7 +166,8 @@ pub struct SectionPage {
     pub next_cursor: Option<String>,
 }
 
-/// A term's sections, in course and section order.
+/// A term's sections, in course and section order, optionally searched and filtered (every
+/// filter given must hold).
 #[utoipa::path(get, path = "/api/v1/terms/{term_id}/sections", tag = "catalog", params(("term_id" = Uuid, Path), SectionQuery),
     responses((status = 200, body = SectionPage), (status = 404, body = super::error::Problem)))]
 pub async fn list_sections(
@@ -88,34 +175,12 @@ pub async fn list_sections(
     Ids(term): Ids<Uuid>,
     ApiQuery(q): ApiQuery<SectionQuery>,
 ) -> Result<Json<SectionPage>, ApiError> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::new(
-            ErrorCode::InvalidQuery,
-            "limit must be 1 to 500",
-        ));
-    }
-    let course = q
-        .course
-        .as_deref()
-        .map(|c| {
-            normalize_course_code(c).ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::InvalidQuery,
-                    "course must be a course code like CS101 or MATH-2413",
-                )
-            })
-        })
-        .transpose()?;
-    let cursor = q
-        .cursor
-        .as_deref()
-        .map(super::extract::parse_id)
-        .transpose()?;
+    let filter = q.filter()?;
     if !catalog::term_exists(&state.pool, term).await? {
         return Err(ApiError::new(ErrorCode::TermNotFound, "no such term"));
     }
-    let items = catalog::list_sections(&state.pool, term, course.as_deref(), cursor, limit).await?;
+    let limit = filter.limit;
+    let items = catalog::list_sections(&state.pool, term, &filter).await?;
     let next_cursor =
         (items.len() == limit as usize).then(|| items[items.len() - 1].id.to_string());
     Ok(Json(SectionPage { items, next_cursor }))

@@ -241,24 +241,67 @@ pub async fn section(pool: &PgPool, id: Uuid) -> DbResult<Option<SectionView>> {
 pub async fn list_sections(
     pool: &PgPool,
     term: Uuid,
-    course: Option<&str>,
-    cursor: Option<Uuid>,
-    limit: u32,
+    filter: &SectionFilter,
 ) -> DbResult<Vec<SectionView>> {
+    // A search matches a course code prefix (compared in canonical form: upper case, no
+    // separator) or a substring of the title; LIKE's wildcards in it are taken literally.
+    let escaped = filter.search.as_deref().map(|q| {
+        q.replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    });
+    let code_prefix = escaped
+        .as_deref()
+        .map(|q| format!("{}%", q.to_uppercase().replace([' ', '-'], "")));
+    let title_part = escaped.as_deref().map(|q| format!("%{q}%"));
     let rows: Vec<SectionRow> = sqlx::query_as(concat!(
         section_select!(),
         "WHERE s.term_id = $1 AND ($2::text IS NULL OR s.course_code = $2)
             AND ($3::uuid IS NULL OR (s.course_code, s.section_code, s.id) >
                  (SELECT course_code, section_code, id FROM sections WHERE id = $3))
+            AND ($5::text IS NULL OR s.course_code LIKE $5 OR c.title ILIKE $6)
+            AND ($7::text IS NULL OR s.meetings @> jsonb_build_array(jsonb_build_object('day', $7::text)))
+            AND ($8::text IS NULL OR NOT EXISTS
+                 (SELECT 1 FROM jsonb_array_elements(s.meetings) m WHERE m->>'start' < $8))
+            AND ($9::text IS NULL OR NOT EXISTS
+                 (SELECT 1 FROM jsonb_array_elements(s.meetings) m WHERE m->>'end' > $9))
+            AND (NOT $10 OR s.seats_taken < s.capacity)
           ORDER BY s.course_code, s.section_code, s.id LIMIT $4"
     ))
     .bind(term)
-    .bind(course)
-    .bind(cursor)
-    .bind(i64::from(limit))
+    .bind(filter.course.as_deref())
+    .bind(filter.cursor)
+    .bind(i64::from(filter.limit))
+    .bind(code_prefix)
+    .bind(title_part)
+    .bind(filter.day.as_deref())
+    .bind(filter.starts_after.as_deref())
+    .bind(filter.ends_before.as_deref())
+    .bind(filter.open_only)
     .fetch_all(pool)
     .await?;
     Ok(rows.into_iter().map(view).collect())
+}
+
+/// Which sections of a term to list (every field given must hold), and the page.
+#[derive(Debug, Default)]
+pub struct SectionFilter {
+    /// Canonical course code.
+    pub course: Option<String>,
+    /// A course code prefix or words of the title.
+    pub search: Option<String>,
+    /// `mon` .. `sun`: meets that day.
+    pub day: Option<String>,
+    /// `HH:MM`: every meeting starts at or after it (zero-padded, so text order is time order).
+    pub starts_after: Option<String>,
+    /// `HH:MM`: every meeting ends at or before it.
+    pub ends_before: Option<String>,
+    /// Only sections with a free seat.
+    pub open_only: bool,
+    /// Start after this section.
+    pub cursor: Option<Uuid>,
+    /// Page size.
+    pub limit: u32,
 }
 
 /// The fixed facts of a section joined with its course, for the student rules.

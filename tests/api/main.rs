@@ -29,3 +29,4 @@ mod restart;
 mod retention;
 mod verify;
 mod waitlist;
+mod web;

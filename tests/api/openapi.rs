@@ -27,8 +27,9 @@ fn mounted_routes() -> BTreeSet<(String, String)> {
             let open = rest.find('"').expect("route path literal");
             let close = open + 1 + rest[open + 1..].find('"').expect("end of literal");
             let route = rest[open + 1..close].to_string();
-            // The nodes' internal hop is not part of the public API.
-            if route.starts_with("/internal/") {
+            // The nodes' internal hop is not part of the public API, and the browser
+            // pages (web.rs) are HTML, not API operations.
+            if route.starts_with("/internal/") || path.ends_with("web.rs") {
                 continue;
             }
             // The method routers: from the literal to the `)` closing `.route(`.
