@@ -24,6 +24,8 @@
 #   BENCH_USERS (200) BENCH_INCREASE_RATE (100) BENCH_PHASE_SECS (20)
 #   BENCH_STUDENTS (20000) BENCH_SECTIONS (400)   seed size of each phase
 #   BENCH_DIR (reports/cluster-bench)   reports, summaries, acks, logs
+#   BENCH_NODE_THREADS           tokio worker threads per node (default: the cores divided by
+#                                the phase's nodes, at least 1: 2 for one node, 1 for three here)
 #   SKIP_BUILD=1                 use the binaries already in target/release
 set -euo pipefail
 
@@ -93,7 +95,7 @@ trap stop_nodes EXIT
 # start_node ID: one `registrar serve` on a free port; appends to PIDS and URLS.
 start_node() {
     local id=$1 out="$OUT/$1.out" url=""
-    REGISTRAR_NODE_ID="$id" REGISTRAR_LISTEN=127.0.0.1:0 "$SERVER" serve >"$out" 2>"$OUT/$id.log" &
+    REGISTRAR_WORKER_THREADS="$NODE_THREADS" REGISTRAR_NODE_ID="$id" REGISTRAR_LISTEN=127.0.0.1:0 "$SERVER" serve >"$out" 2>"$OUT/$id.log" &
     local pid=$!
     PIDS+=("$pid")
     for _ in $(seq 1 150); do
@@ -145,6 +147,8 @@ sum_metric() {
 # phase NAME NODES: fresh database, NODES nodes, flash spread over them, verify.
 phase() {
     local name=$1 nodes=$2 i hosts
+    # Each node gets its share of the cores (at least one worker thread).
+    NODE_THREADS="${BENCH_NODE_THREADS:-$(( $(nproc) / nodes > 0 ? $(nproc) / nodes : 1 ))}"
     log "($name) $nodes node(s)"
     fresh_database
     for i in $(seq 1 "$nodes"); do
@@ -162,6 +166,7 @@ phase() {
         die "load phase $name failed; see $OUT/$name.log"
     }
     echo "$(sum_metric registrar_cluster_section_calls_total) $(sum_metric registrar_cluster_section_hops_total) $(sum_metric registrar_cluster_forwarded_total)" \
+        "$(sum_metric registrar_commit_transactions_total) $(sum_metric registrar_changes_committed_total)" \
         >"$OUT/hops_$name.txt"
     stop_nodes
     log "verifying phase $name"
@@ -175,24 +180,24 @@ phase three 3
 j() { jq -r "$2" "$OUT/$1.json"; }
 rate() { j "$1" '.ops.enroll | if .answers > 0 then .per_s * (.answers - .failed) / .answers else 0 end'; }
 share() {
-    local calls hops fwd requests
-    read -r calls hops fwd <"$OUT/hops_$1.txt"
+    local calls hops fwd txs changes requests
+    read -r calls hops fwd txs changes <"$OUT/hops_$1.txt"
     requests="$(j "$1" '(.ops.enroll.answers // 0) + (.ops.login.answers // 0)')"
-    awk -v c="$calls" -v h="$hops" -v f="$fwd" -v r="$requests" \
-        'BEGIN { printf "%5.1f%% %5.1f%%", (c > 0 ? 100 * h / c : 0), (r > 0 ? 100 * f / r : 0) }'
+    awk -v c="$calls" -v h="$hops" -v f="$fwd" -v r="$requests" -v t="${txs:-0}" -v n="${changes:-0}" \
+        'BEGIN { printf "%5.1f%% %5.1f%% %6.1f", (c > 0 ? 100 * h / c : 0), (r > 0 ? 100 * f / r : 0), (t > 0 ? n / t : 0) }'
 }
 ONE="$(rate one)"
 THREE="$(rate three)"
 {
     printf '\ncluster-bench: flash, %s users, %ss per phase, %s students, %s sections; 2 cores shared by every node, PostgreSQL and goose\n\n' \
         "$USERS" "$SECS" "$STUDENTS" "$SECTIONS"
-    printf '%-24s %12s %9s %9s %8s %10s %8s\n' "phase" "decisions/s" "p50 ms" "p99 ms" "hops" "forwarded" "failed"
+    printf '%-24s %12s %9s %9s %8s %10s %14s %8s\n' "phase" "decisions/s" "p50 ms" "p99 ms" "hops" "forwarded" "changes/commit" "failed"
     for p in one three; do
-        read -r hop fwd <<<"$(share "$p")"
-        printf '%-24s %12.1f %9.2f %9.2f %8s %10s %8s\n' "$([[ $p == one ]] && echo '(1) one node' || echo '(3) three nodes')" \
-            "$(rate "$p")" "$(j "$p" '.ops.enroll.p50_ms')" "$(j "$p" '.ops.enroll.p99_ms')" "$hop" "$fwd" "$(j "$p" .failed_total)"
+        read -r hop fwd per_commit <<<"$(share "$p")"
+        printf '%-24s %12.1f %9.2f %9.2f %8s %10s %14s %8s\n' "$([[ $p == one ]] && echo '(1) one node' || echo '(3) three nodes')" \
+            "$(rate "$p")" "$(j "$p" '.ops.enroll.p50_ms')" "$(j "$p" '.ops.enroll.p99_ms')" "$hop" "$fwd" "$per_commit" "$(j "$p" .failed_total)"
     done
-    printf '\nratio 3-node/1-node decisions/s = %s (target >= 0.70); hops = section commands sent to another node; forwarded = client requests sent on to the home node\n' \
+    printf '\nratio 3-node/1-node decisions/s = %s (target >= 0.70); hops = section commands sent to another node; forwarded = client requests sent on to the home node; changes/commit = committed changes per committer transaction, all nodes\n' \
         "$(awk -v a="$THREE" -v b="$ONE" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }')"
     printf 'goose reports: %s/{one,three}.html; both phases verified clean\n\n' "$OUT"
 } | tee "$OUT/table.txt"

@@ -254,7 +254,9 @@ trap stop_all EXIT
 start_node() {
     local id=$1 out="$OUT/$1.out" url=""
     printf '$ REGISTRAR_NODE_ID=%s REGISTRAR_LISTEN=127.0.0.1:0 %s serve\n' "$id" "$SERVER" >&2
-    REGISTRAR_NODE_ID="$id" REGISTRAR_LISTEN=127.0.0.1:0 "$SERVER" serve >"$out" 2>"$OUT/$id.log" &
+    # Three nodes share this machine: each gets its share of the cores.
+    REGISTRAR_WORKER_THREADS="${REGISTRAR_WORKER_THREADS:-$(( $(nproc) / 3 > 0 ? $(nproc) / 3 : 1 ))}" \
+        REGISTRAR_NODE_ID="$id" REGISTRAR_LISTEN=127.0.0.1:0 "$SERVER" serve >"$out" 2>"$OUT/$id.log" &
     local pid=$!
     PIDS+=("$pid")
     for _ in $(seq 1 150); do

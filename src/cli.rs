@@ -316,7 +316,11 @@ pub fn main() -> ExitCode {
 /// The multi-threaded runtime every command runs on, its blocking pool bounded by
 /// `max_blocking_threads` (argon2 hashing runs there; tokio's own bound is 512 threads).
 pub fn runtime(settings: &RuntimeSettings) -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if settings.worker_threads > 0 {
+        builder.worker_threads(settings.worker_threads);
+    }
+    builder
         .enable_all()
         .max_blocking_threads(settings.max_blocking_threads.max(1))
         .build()

@@ -398,6 +398,10 @@ impl Default for DemoAccounts {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RuntimeSettings {
+    /// Tokio worker threads; `0` means one per core. Several nodes sharing a machine (a
+    /// local cluster, a benchmark) each want their share of the cores, not all of them:
+    /// three 2-thread runtimes on 2 cores spend their time preempting each other.
+    pub worker_threads: usize,
     /// Most threads of tokio's blocking pool (password hashing with argon2 runs there,
     /// ~19 MiB each). Tokio's own default is 512, enough to exhaust memory under a login
     /// storm; beyond the bound, blocking work queues instead of starting threads.
@@ -407,6 +411,7 @@ pub struct RuntimeSettings {
 impl Default for RuntimeSettings {
     fn default() -> Self {
         Self {
+            worker_threads: 0,
             max_blocking_threads: 64,
         }
     }

@@ -86,6 +86,7 @@ start_node() {
     port="$(node_port "$k")"
     # Its own session: a Ctrl-C in this terminal must not reach the nodes.
     REGISTRAR_NODE_ID="node-$k" \
+        REGISTRAR_WORKER_THREADS="${REGISTRAR_WORKER_THREADS:-$NODE_THREADS}" \
         REGISTRAR_LISTEN="127.0.0.1:$port" \
         REGISTRAR_ADVERTISE_URL="http://127.0.0.1:$port" \
         setsid "$BIN" serve </dev/null >"$DIR/node-$k.out" 2>"$DIR/node-$k.log" &
@@ -185,6 +186,8 @@ cmd_up() {
     printf '%s\n' "${REGISTRAR_DRAIN_TIMEOUT_MS:-30000}" >"$DIR/drain-timeout-ms"
     printf '%s\n' "$BASE_PORT" >"$DIR/base-port"
     local nodes=()
+    # The nodes share this machine: each gets its share of the cores (at least one thread).
+    NODE_THREADS=$(( $(nproc) / n > 0 ? $(nproc) / n : 1 ))
     for ((k = 1; k <= n; k++)); do
         start_node "$k"
         nodes+=("$k")
