@@ -1,0 +1,70 @@
+// What the student page says for each problem code the API can answer (docs/api.md
+// "Errors"), plus the client's own `network_error`: one human sentence per code, so a
+// refusal reads as advice, not as a status number.
+import type { Problem } from "../api/client";
+
+/** One sentence per code. `detail` is appended where it carries the useful part (which prerequisites, which field). */
+export const MESSAGES: Readonly<Record<string, string>> = {
+  // Registration refusals: correct answers, not failures.
+  section_full: "This section is full and so is its waitlist. Pick another section.",
+  time_conflict: "This section meets at the same time as one already on your schedule (or waitlist).",
+  credit_limit_exceeded: "Enrolling would take you over your credit limit. Drop a course first.",
+  registration_window_closed: "Registration is not open for your standing right now.",
+  student_on_hold: "Your account has a hold, so you cannot enroll. Contact the registrar's office.",
+  prerequisites_not_met: "You have not completed the prerequisites of this course.",
+  duplicate_course: "You already have a section of this course. Use Swap to change sections.",
+  already_enrolled: "You already have a seat in this section.",
+  already_waitlisted: "You are already on this section's waitlist.",
+  not_enrolled: "You have no seat or waitlist place in this section.",
+  // Busy or failing server: the page retries these with the same Idempotency-Key.
+  rate_limited: "Too many requests in a short time. Waiting a moment before trying again.",
+  overloaded: "The server is busy right now. Nothing was recorded; trying again shortly.",
+  decision_pending: "Your request is still being decided. Asking again for its outcome.",
+  unavailable: "The server is temporarily unavailable. Trying again shortly.",
+  network_error: "The server could not be reached. Check your connection.",
+  internal: "Something went wrong on the server. Please try again later.",
+  // Session and access.
+  unauthenticated: "Your session has expired or the login was wrong. Please log in again.",
+  forbidden: "This account may not do that. Log in with a student account.",
+  // Missing records and routes.
+  section_not_found: "This section no longer exists.",
+  term_not_found: "This term no longer exists.",
+  student_not_found: "Your student record was not found.",
+  hold_not_found: "That hold no longer exists.",
+  not_found: "The page asked the server for something that does not exist.",
+  method_not_allowed: "The page sent a request the server does not accept.",
+  web_not_built: "The pages of this server are not built.",
+  // Bad input: the page should not send these; if it does, say what was wrong.
+  invalid_body: "The request was malformed.",
+  invalid_id: "An identifier in the request was malformed.",
+  invalid_query: "A search filter was not accepted.",
+  invalid_idempotency_key: "The request's idempotency key was malformed.",
+  invalid_field: "A value was not accepted.",
+  idempotency_key_reused: "This request clashed with an earlier one. Please try again.",
+  payload_too_large: "The request was too large.",
+  already_exists: "That already exists.",
+  unknown_reference: "The request named something that does not exist.",
+  capacity_below_taken: "The capacity is below the seats already taken.",
+};
+
+/** Codes whose `detail` names the specifics worth showing (missing courses, bad field). */
+const WITH_DETAIL = new Set(["prerequisites_not_met", "invalid_query", "invalid_field", "invalid_body", "unknown_reference"]);
+
+/** Codes the page retries with the same key; the others are final answers. */
+export const RETRYABLE_CODES: ReadonlySet<string> = new Set([
+  "overloaded",
+  "decision_pending",
+  "unavailable",
+  "rate_limited",
+  "network_error",
+]);
+
+/** The sentence to show for a problem. Unknown codes fall back to the server's own words. */
+export function describeProblem(problem: Pick<Problem, "code" | "title" | "detail">): string {
+  const base = MESSAGES[problem.code];
+  if (base === undefined) {
+    return problem.detail ?? problem.title ?? `The request failed (${problem.code}).`;
+  }
+  if (WITH_DETAIL.has(problem.code) && problem.detail) return `${base} (${problem.detail})`;
+  return base;
+}
