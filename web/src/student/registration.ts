@@ -1,0 +1,110 @@
+// The student page's API calls, typed after docs/api.md: catalog reads, the schedule and
+// notifications, and the three writes (enroll, drop, swap), each sent with one
+// Idempotency-Key per user action and retried with it while the server is busy (retry.ts).
+import { api } from "../api/client";
+import type { Meeting } from "./calendar";
+import { withIdempotentRetry, type RetryOptions } from "./retry";
+
+export interface Term {
+  id: string;
+  code: string;
+  name: string;
+}
+
+export interface Section {
+  id: string;
+  course_code: string;
+  section_code: string;
+  title: string;
+  term_id: string;
+  capacity: number;
+  seats_taken: number;
+  seats_left: number;
+  waitlist_capacity: number;
+  waitlist_length: number;
+  credits: number;
+  meetings: Meeting[];
+  prerequisites: string[];
+}
+
+export interface SectionPage {
+  items: Section[];
+  next_cursor: string | null;
+}
+
+export interface EnrollAnswer {
+  status: "enrolled" | "waitlisted";
+  section_id: string;
+  student_id: string;
+  enrolled_at?: string;
+  /** 1-based place on the waitlist (waitlisted only). */
+  position?: number;
+}
+
+export interface DropAnswer {
+  status: "dropped";
+  promoted: boolean;
+}
+
+export interface SwapAnswer {
+  status: "swapped";
+  added: EnrollAnswer;
+  dropped: { section_id: string; promoted: boolean };
+}
+
+export interface Schedule {
+  enrolled: { section_id: string; course_code: string; section_code: string; credits: number; enrolled_at: string }[];
+  waitlisted: { section_id: string; course_code: string; section_code: string; credits: number; position: number }[];
+  credits: number;
+}
+
+export interface StudentNotification {
+  kind: "enrolled" | "waitlisted" | "promoted" | "dropped";
+  message: string;
+  section_id: string;
+  created_at: string;
+}
+
+/** "CS101-01": how the page names a section. */
+export function sectionLabel(s: { course_code: string; section_code: string }): string {
+  return `${s.course_code}-${s.section_code}`;
+}
+
+export const listTerms = () => api<Term[]>("GET", "/api/v1/terms");
+export const listSections = (termId: string, query: string) =>
+  api<SectionPage>("GET", `/api/v1/terms/${encodeURIComponent(termId)}/sections?${query}`);
+export const getSection = (id: string) => api<Section>("GET", `/api/v1/sections/${encodeURIComponent(id)}`);
+export const getSchedule = (token: string) => api<Schedule>("GET", "/api/v1/students/me/schedule", { token });
+export const getNotifications = (token: string) =>
+  api<StudentNotification[]>("GET", "/api/v1/students/me/notifications", { token });
+
+const keyed = (key: string) => ({ "Idempotency-Key": key });
+
+export function enroll(token: string, sectionId: string, retry: RetryOptions = {}): Promise<EnrollAnswer> {
+  return withIdempotentRetry(
+    (key) => api<EnrollAnswer>("POST", `/api/v1/sections/${encodeURIComponent(sectionId)}/enrollments`, { token, headers: keyed(key) }),
+    retry,
+  );
+}
+
+export function drop(token: string, sectionId: string, retry: RetryOptions = {}): Promise<DropAnswer> {
+  return withIdempotentRetry(
+    (key) => api<DropAnswer>("DELETE", `/api/v1/sections/${encodeURIComponent(sectionId)}/enrollments/me`, { token, headers: keyed(key) }),
+    retry,
+  );
+}
+
+export function swap(token: string, dropId: string, addId: string, retry: RetryOptions = {}): Promise<SwapAnswer> {
+  return withIdempotentRetry(
+    (key) => api<SwapAnswer>("POST", "/api/v1/enrollments/swap", { token, headers: keyed(key), body: { drop: dropId, add: addId } }),
+    retry,
+  );
+}
+
+/** What to tell the student after a successful enroll. */
+export function enrollOutcome(answer: EnrollAnswer, label: string): string {
+  if (answer.status === "waitlisted") {
+    return `${label} is full: you are on its waitlist, number ${answer.position ?? "?"} in line.`;
+  }
+  return `You are enrolled in ${label}.`;
+}
