@@ -1,7 +1,7 @@
 // Unit tests of the week calendar layout: positions from times, weekend columns only when
 // needed, the grid widened around early or late meetings, overlaps placed side by side.
 import { describe, expect, it } from "vitest";
-import { layoutWeek, minutes, type CalendarEntry } from "./calendar";
+import { formatMeetings, layoutWeek, minutes, type CalendarEntry } from "./calendar";
 
 const entry = (id: string, meetings: CalendarEntry["meetings"], kind: CalendarEntry["kind"] = "enrolled"): CalendarEntry => ({
   id, label: id, kind, meetings,
@@ -56,5 +56,19 @@ describe("layoutWeek", () => {
   it("parses HH:MM", () => {
     expect(minutes("00:00")).toBe(0);
     expect(minutes("23:59")).toBe(1439);
+  });
+});
+
+describe("formatMeetings", () => {
+  it("groups days that meet at the same hours, in week order", () => {
+    expect(
+      formatMeetings([
+        { day: "fri", start: "09:00", end: "09:50" },
+        { day: "mon", start: "09:00", end: "09:50" },
+        { day: "wed", start: "09:00", end: "09:50" },
+        { day: "thu", start: "14:00", end: "16:00" },
+      ]),
+    ).toBe("Mon Wed Fri 09:00–09:50; Thu 14:00–16:00");
+    expect(formatMeetings([])).toBe("");
   });
 });

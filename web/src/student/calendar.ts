@@ -106,3 +106,16 @@ export function layoutWeek(entries: CalendarEntry[], minStart = 8 * 60, minEnd =
   for (let h = startMin; h <= endMin; h += 60) hours.push(h);
   return { days, startMin, endMin, hours, blocks };
 }
+
+const SHORT: Readonly<Record<Day, string>> = { mon: "Mon", tue: "Tue", wed: "Wed", thu: "Thu", fri: "Fri", sat: "Sat", sun: "Sun" };
+
+/** "Mon Wed Fri 09:00–09:50": meetings at the same hours grouped, in week order. */
+export function formatMeetings(meetings: Meeting[]): string {
+  const groups = new Map<string, Day[]>();
+  const sorted = [...meetings].sort((a, b) => DAYS.indexOf(a.day) - DAYS.indexOf(b.day) || minutes(a.start) - minutes(b.start));
+  for (const m of sorted) {
+    const hours = `${m.start}–${m.end}`;
+    groups.set(hours, [...(groups.get(hours) ?? []), m.day]);
+  }
+  return [...groups].map(([hours, days]) => `${days.map((d) => SHORT[d]).join(" ")} ${hours}`).join("; ");
+}

@@ -1,0 +1,170 @@
+// The student page in a real browser against a real server: a student logs in, watches a
+// section's seat count fall while OTHER students enroll through the API, enrolls (through an
+// injected `overloaded` answer, retried with the same Idempotency-Key), joins the
+// waitlist of a full section and sees the position, reads a refusal, swaps sections, drops,
+// and sees the notifications. Screenshots of each step go to target/e2e/student-*.png; with
+// E2E_DOC_SHOTS=1 the page as the README shows it is also saved to docs/images/student.png.
+import { fileURLToPath } from "node:url";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { BASE, call, check, login, shot } from "./lib.mjs";
+
+const STUDENT_PW = process.env.E2E_STUDENT_PASSWORD ?? "demo";
+const ADMIN_PW = process.env.E2E_ADMIN_PASSWORD ?? "admin-demo";
+const DOC_SHOT = fileURLToPath(new URL("../../docs/images/student.png", import.meta.url));
+const WAIT = { timeout: 15000 };
+
+async function must(r, what, ...ok) {
+  check(ok.includes(r.status), `${what}: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body;
+}
+
+/** A course with its sections, made through the admin API (the catalog is fresh per run). */
+async function makeCourse(admin, termId, code, title, sections) {
+  const c = await call("POST", "/api/v1/courses", { token: admin, body: { code, title, credits: 3, prerequisites: [] } });
+  await must(c, `create course ${code}`, 201);
+  const ids = {};
+  for (const s of sections) {
+    const r = await call("POST", "/api/v1/sections", {
+      token: admin,
+      body: { term_id: termId, course_code: code, section_code: s.code, capacity: s.capacity, waitlist_capacity: 5, meetings: s.meetings },
+    });
+    ids[s.code] = (await must(r, `create section ${code}-${s.code}`, 201)).id;
+  }
+  return ids;
+}
+
+async function enrollAs(username, sectionId, expected) {
+  const token = await login(username, STUDENT_PW);
+  const r = await call("POST", `/api/v1/sections/${sectionId}/enrollments`, { token, headers: { "Idempotency-Key": crypto.randomUUID() } });
+  return must(r, `${username} enrolls`, expected);
+}
+
+export async function run(browser) {
+  const admin = await login("admin", ADMIN_PW);
+  const terms = await must(await call("GET", "/api/v1/terms"), "terms", 200);
+  const termId = terms[0].id;
+  const live = await makeCourse(admin, termId, "LIVE101", "Live Seats Studio", [
+    { code: "01", capacity: 30, meetings: [{ day: "mon", start: "09:00", end: "09:50" }, { day: "wed", start: "09:00", end: "09:50" }] },
+    { code: "02", capacity: 30, meetings: [{ day: "tue", start: "13:00", end: "14:15" }, { day: "thu", start: "13:00", end: "14:15" }] },
+  ]);
+  const wait = await makeCourse(admin, termId, "WAIT101", "Waitlist Seminar", [
+    { code: "01", capacity: 1, meetings: [{ day: "fri", start: "15:00", end: "16:50" }] },
+  ]);
+  // The seminar is full (one seat, taken) and one student already waits: ours will be second.
+  await enrollAs("s000002", wait["01"], 201);
+  check((await enrollAs("s000004", wait["01"], 202)).position === 1, "s000004 is first on the waitlist");
+
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  const status = (text) => page.getByRole("status").filter({ hasText: text }).waitFor(WAIT);
+  const search = async (q) => {
+    await page.getByLabel("Course or title").fill(q);
+    await page.getByRole("button", { name: "Search", exact: true }).click();
+  };
+
+  // Log in.
+  await page.goto(`${BASE}/`);
+  await page.getByLabel("Username").fill("s000001");
+  await page.getByLabel("Password").fill(STUDENT_PW);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.getByText("Signed in as").waitFor(WAIT);
+  await page.getByText("● live seats").waitFor(WAIT);
+  await shot(page, "student-1-logged-in");
+
+  // Live seat counts: two other students enroll through the API; the page follows.
+  await search("live101");
+  const seats01 = page.getByLabel("Seats of LIVE101-01");
+  await seats01.filter({ hasText: "30 of 30 left" }).waitFor(WAIT);
+  await enrollAs("s000003", live["01"], 201);
+  await enrollAs("s000005", live["01"], 201);
+  await seats01.filter({ hasText: "28 of 30 left" }).waitFor(WAIT);
+  await shot(page, "student-2-live-seats");
+
+  // Enroll. The first answer is made a 503 `overloaded` in the browser's network: the page
+  // says it is still trying and retries after Retry-After with the SAME Idempotency-Key.
+  const keys = [];
+  const enrollRoute = "**/api/v1/sections/*/enrollments";
+  await page.route(enrollRoute, async (route) => {
+    const request = route.request();
+    if (request.method() !== "POST") return route.continue();
+    keys.push(request.headers()["idempotency-key"]);
+    if (keys.length > 1) return route.continue();
+    return route.fulfill({
+      status: 503,
+      contentType: "application/problem+json",
+      headers: { "Retry-After": "1" },
+      body: JSON.stringify({ type: "about:blank", title: "Service Unavailable", status: 503, code: "overloaded", detail: "injected by the e2e test" }),
+    });
+  });
+  await page.getByRole("button", { name: "Enroll in LIVE101-01" }).click();
+  await page.getByRole("button", { name: "Enroll in LIVE101-01" }).filter({ hasText: "Still trying…" }).waitFor(WAIT);
+  await status("The server is busy right now");
+  await shot(page, "student-3a-still-trying");
+  await status("You are enrolled in LIVE101-01.");
+  await page.unroute(enrollRoute);
+  check(keys.length === 2 && /^[0-9a-f-]{36}$/.test(keys[0]) && keys[0] === keys[1], `one Idempotency-Key for both tries: ${JSON.stringify(keys)}`);
+  await seats01.filter({ hasText: "27 of 30 left" }).waitFor(WAIT);
+  await page.getByLabel("My sections").getByText("LIVE101-01").waitFor(WAIT);
+  await page.getByRole("heading", { name: /My schedule · 3 credits/ }).waitFor(WAIT);
+  await shot(page, "student-3-enrolled");
+
+  // A refusal reads as advice: a second section of the same course.
+  await page.getByRole("button", { name: "Enroll in LIVE101-02" }).click();
+  await page.getByRole("alert").filter({ hasText: "You already have a section of this course" }).waitFor(WAIT);
+  await shot(page, "student-4-refused");
+
+  // The full seminar: the student joins its waitlist and sees the position.
+  await search("waitlist seminar");
+  await page.getByLabel("Seats of WAIT101-01").filter({ hasText: "0 of 1 left" }).waitFor(WAIT);
+  await page.getByRole("button", { name: "Enroll in WAIT101-01" }).click();
+  await status("number 2 in line");
+  await page.getByLabel("My sections").getByText("waitlist position 2").waitFor(WAIT);
+  await page.getByText("Waitlist #2").waitFor(WAIT);
+  await page.getByLabel("Waitlist of WAIT101-01").filter({ hasText: "2 waiting" }).waitFor(WAIT);
+  await shot(page, "student-5-waitlisted");
+
+  // Swap LIVE101-01 for LIVE101-02 in one step.
+  await search("LIVE");
+  await page.getByLabel("Seats of LIVE101-02").waitFor(WAIT);
+  await page.getByLabel("Give up").selectOption({ label: "LIVE101-01" });
+  await page.getByLabel("Take instead").selectOption({ label: "LIVE101-02" });
+  await page.getByRole("button", { name: "Swap", exact: true }).click();
+  await status("Swapped: you left LIVE101-01 and are enrolled in LIVE101-02.");
+  await page.getByLabel("Seats of LIVE101-02").filter({ hasText: "29 of 30 left" }).waitFor(WAIT);
+  await seats01.filter({ hasText: "28 of 30 left" }).waitFor(WAIT);
+  await page.getByLabel("My sections").getByText("LIVE101-02").waitFor(WAIT);
+  // Notifications arrive through the event consumer, newest first.
+  await page.getByLabel("Notifications").getByText("LIVE101-02").first().waitFor({ timeout: 30000 });
+  await shot(page, "student-6-swapped");
+
+  // The page as the README shows it: a full result list and a schedule.
+  if (process.env.E2E_DOC_SHOTS === "1") {
+    await search("");
+    await page.getByLabel("Seats of LIVE101-02").waitFor(WAIT).catch(() => {});
+    await page.getByText("● live seats").waitFor(WAIT);
+    mkdirSync(dirname(DOC_SHOT), { recursive: true });
+    await page.screenshot({ path: DOC_SHOT });
+    console.log(`e2e: screenshot ${DOC_SHOT}`);
+  }
+
+  // Drop the waitlist place: it leaves the schedule (the drop route serves seats and places alike).
+  await page.getByRole("button", { name: "Drop WAIT101-01 from my schedule" }).click();
+  await status("You dropped WAIT101-01.");
+  await page.getByLabel("My sections").getByText("WAIT101-01").waitFor({ state: "detached", ...WAIT });
+  await shot(page, "student-7-dropped");
+
+  // The server agrees with what the page shows.
+  const me = await login("s000001", STUDENT_PW);
+  const schedule = await must(await call("GET", "/api/v1/students/me/schedule", { token: me }), "schedule", 200);
+  check(schedule.enrolled.map((e) => e.course_code + "-" + e.section_code).join() === "LIVE101-02", `schedule: ${JSON.stringify(schedule)}`);
+  check(schedule.waitlisted.length === 0, "no waitlist place left");
+
+  // Log out: back to the login form.
+  await page.getByRole("button", { name: "Log out" }).click();
+  await page.getByRole("button", { name: "Log in" }).waitFor(WAIT);
+  check(errors.length === 0, `page errors: ${errors.join("; ")}`);
+  await context.close();
+}
