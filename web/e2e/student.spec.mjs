@@ -2,8 +2,9 @@
 // section's seat count fall while OTHER students enroll through the API, enrolls (through an
 // injected `overloaded` answer, retried with the same Idempotency-Key), joins the
 // waitlist of a full section and sees the position, reads a refusal, swaps sections, drops,
-// and sees the notifications. Screenshots of each step go to target/e2e/student-*.png; with
-// E2E_DOC_SHOTS=1 the page as the README shows it is also saved to docs/images/student.png.
+// sees the notifications, and is sent back to login when the session breaks. Screenshots of
+// each step go to target/e2e/student-*.png; with E2E_DOC_SHOTS=1 the page as the README
+// shows it is also saved to docs/images/student.png.
 import { fileURLToPath } from "node:url";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
@@ -77,10 +78,10 @@ export async function run(browser) {
   // Live seat counts: two other students enroll through the API; the page follows.
   await search("live101");
   const seats01 = page.getByLabel("Seats of LIVE101-01");
-  await seats01.filter({ hasText: "30 of 30 left" }).waitFor(WAIT);
+  await seats01.filter({ hasText: /^\s*30 of 30\s*$/ }).waitFor(WAIT);
   await enrollAs("s000003", live["01"], 201);
   await enrollAs("s000005", live["01"], 201);
-  await seats01.filter({ hasText: "28 of 30 left" }).waitFor(WAIT);
+  await seats01.filter({ hasText: /^\s*28 of 30\s*$/ }).waitFor(WAIT);
   await shot(page, "student-2-live-seats");
 
   // Enroll. The first answer is made a 503 `overloaded` in the browser's network: the page
@@ -106,7 +107,7 @@ export async function run(browser) {
   await status("You are enrolled in LIVE101-01.");
   await page.unroute(enrollRoute);
   check(keys.length === 2 && /^[0-9a-f-]{36}$/.test(keys[0]) && keys[0] === keys[1], `one Idempotency-Key for both tries: ${JSON.stringify(keys)}`);
-  await seats01.filter({ hasText: "27 of 30 left" }).waitFor(WAIT);
+  await seats01.filter({ hasText: /^\s*27 of 30\s*$/ }).waitFor(WAIT);
   await page.getByLabel("My sections").getByText("LIVE101-01").waitFor(WAIT);
   await page.getByRole("heading", { name: /My schedule · 3 credits/ }).waitFor(WAIT);
   await shot(page, "student-3-enrolled");
@@ -118,12 +119,12 @@ export async function run(browser) {
 
   // The full seminar: the student joins its waitlist and sees the position.
   await search("waitlist seminar");
-  await page.getByLabel("Seats of WAIT101-01").filter({ hasText: "0 of 1 left" }).waitFor(WAIT);
+  await page.getByLabel("Seats of WAIT101-01").filter({ hasText: /^\s*0 of 1\s*$/ }).waitFor(WAIT);
   await page.getByRole("button", { name: "Enroll in WAIT101-01" }).click();
   await status("number 2 in line");
   await page.getByLabel("My sections").getByText("waitlist position 2").waitFor(WAIT);
   await page.getByText("Waitlist #2").waitFor(WAIT);
-  await page.getByLabel("Waitlist of WAIT101-01").filter({ hasText: "2 waiting" }).waitFor(WAIT);
+  await page.getByLabel("Waitlist of WAIT101-01").filter({ hasText: /^\s*2\s*$/ }).waitFor(WAIT);
   await shot(page, "student-5-waitlisted");
 
   // Swap LIVE101-01 for LIVE101-02 in one step.
@@ -133,8 +134,8 @@ export async function run(browser) {
   await page.getByLabel("Take instead").selectOption({ label: "LIVE101-02" });
   await page.getByRole("button", { name: "Swap", exact: true }).click();
   await status("Swapped: you left LIVE101-01 and are enrolled in LIVE101-02.");
-  await page.getByLabel("Seats of LIVE101-02").filter({ hasText: "29 of 30 left" }).waitFor(WAIT);
-  await seats01.filter({ hasText: "28 of 30 left" }).waitFor(WAIT);
+  await page.getByLabel("Seats of LIVE101-02").filter({ hasText: /^\s*29 of 30\s*$/ }).waitFor(WAIT);
+  await seats01.filter({ hasText: /^\s*28 of 30\s*$/ }).waitFor(WAIT);
   await page.getByLabel("My sections").getByText("LIVE101-02").waitFor(WAIT);
   // Notifications arrive through the event consumer, newest first.
   await page.getByLabel("Notifications").getByText("LIVE101-02").first().waitFor({ timeout: 30000 });
@@ -142,9 +143,22 @@ export async function run(browser) {
 
   // The page as the README shows it: a full result list and a schedule.
   if (process.env.E2E_DOC_SHOTS === "1") {
-    await search("");
-    await page.getByLabel("Seats of LIVE101-02").waitFor(WAIT).catch(() => {});
+    // Two more courses, taken through the API as from another device (the first two of the
+    // catalog this student may take), then a fresh load of the page.
+    const me = await login("s000001", STUDENT_PW);
+    const all = await must(await call("GET", `/api/v1/terms/${termId}/sections?limit=60`), "sections", 200);
+    let taken = 0;
+    for (const s of all.items) {
+      if (taken === 2) break;
+      const r = await call("POST", `/api/v1/sections/${s.id}/enrollments`, { token: me, headers: { "Idempotency-Key": crypto.randomUUID() } });
+      if (r.status === 201) taken += 1;
+    }
+    check(taken === 2, "two more courses for the picture");
+    await page.reload();
+    await page.getByRole("heading", { name: /My schedule · \d+ credits/ }).waitFor(WAIT);
+    await page.getByLabel("My sections").getByText("waitlist position 2").waitFor(WAIT);
     await page.getByText("● live seats").waitFor(WAIT);
+    await page.getByLabel("Notifications").getByText("LIVE101-02").first().waitFor(WAIT);
     mkdirSync(dirname(DOC_SHOT), { recursive: true });
     await page.screenshot({ path: DOC_SHOT });
     console.log(`e2e: screenshot ${DOC_SHOT}`);
@@ -159,10 +173,27 @@ export async function run(browser) {
   // The server agrees with what the page shows.
   const me = await login("s000001", STUDENT_PW);
   const schedule = await must(await call("GET", "/api/v1/students/me/schedule", { token: me }), "schedule", 200);
-  check(schedule.enrolled.map((e) => e.course_code + "-" + e.section_code).join() === "LIVE101-02", `schedule: ${JSON.stringify(schedule)}`);
+  const enrolled = schedule.enrolled.map((e) => `${e.course_code}-${e.section_code}`);
+  check(enrolled.includes("LIVE101-02") && !enrolled.includes("LIVE101-01"), `schedule: ${JSON.stringify(schedule)}`);
   check(schedule.waitlisted.length === 0, "no waitlist place left");
 
-  // Log out: back to the login form.
+  // An expired or forged session (here: a token whose signature no longer matches) sends
+  // the student back to the login form with a reason, not to a broken page.
+  await page.evaluate(() => {
+    const key = "registrar.session.student";
+    const saved = JSON.parse(sessionStorage.getItem(key));
+    saved.token = `${saved.token.slice(0, -6)}AAAAAA`;
+    sessionStorage.setItem(key, JSON.stringify(saved));
+  });
+  await page.reload();
+  await page.getByRole("alert").filter({ hasText: "Your session has expired" }).waitFor(WAIT);
+  await shot(page, "student-8-session-expired");
+
+  // Log in again, then log out: back to the login form.
+  await page.getByLabel("Username").fill("s000001");
+  await page.getByLabel("Password").fill(STUDENT_PW);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.getByLabel("My sections").getByText("LIVE101-02").waitFor(WAIT);
   await page.getByRole("button", { name: "Log out" }).click();
   await page.getByRole("button", { name: "Log in" }).waitFor(WAIT);
   check(errors.length === 0, `page errors: ${errors.join("; ")}`);
