@@ -127,8 +127,25 @@ export async function run(browser) {
   await page.getByLabel("Waitlist of WAIT101-01").filter({ hasText: /^\s*2\s*$/ }).waitFor(WAIT);
   await shot(page, "student-5-waitlisted");
 
+  // The filters go to the server: open seats only hides the full seminar; a day keeps only
+  // the sections meeting then; an evening start leaves nothing of LIVE101.
+  await page.getByLabel("Open seats only").check();
+  await search("waitlist seminar");
+  await page.getByText("No section matches.").waitFor(WAIT);
+  await page.getByLabel("Open seats only").uncheck();
+  await page.getByLabel("Day", { exact: true }).selectOption("tue");
+  await search("LIVE");
+  await page.getByLabel("Seats of LIVE101-02").waitFor(WAIT);
+  check((await page.getByLabel("Seats of LIVE101-01").count()) === 0, "LIVE101-01 does not meet on Tuesday");
+  await page.getByLabel("Day", { exact: true }).selectOption("");
+  await page.getByLabel("Starts after").fill("18:00");
+  await search("LIVE");
+  await page.getByText("No section matches.").waitFor(WAIT);
+  await page.getByLabel("Starts after").fill("");
+
   // Swap LIVE101-01 for LIVE101-02 in one step.
   await search("LIVE");
+  await page.getByLabel("Seats of LIVE101-01").waitFor(WAIT);
   await page.getByLabel("Seats of LIVE101-02").waitFor(WAIT);
   await page.getByLabel("Give up").selectOption({ label: "LIVE101-01" });
   await page.getByLabel("Take instead").selectOption({ label: "LIVE101-02" });
