@@ -65,6 +65,7 @@ export async function run(browser) {
     await page.getByLabel("Course or title").fill(q);
     await page.getByRole("button", { name: "Search", exact: true }).click();
   };
+  const liveSeats = () => page.getByText("● live seats").waitFor(WAIT);
 
   // Log in.
   await page.goto(`${BASE}/`);
@@ -72,16 +73,23 @@ export async function run(browser) {
   await page.getByLabel("Password").fill(STUDENT_PW);
   await page.getByRole("button", { name: "Log in" }).click();
   await page.getByText("Signed in as").waitFor(WAIT);
-  await page.getByText("● live seats").waitFor(WAIT);
+  await liveSeats();
   await shot(page, "student-1-logged-in");
 
   // Live seat counts: two other students enroll through the API; the page follows.
   await search("live101");
   const seats01 = page.getByLabel("Seats of LIVE101-01");
   await seats01.filter({ hasText: /^\s*30 of 30\s*$/ }).waitFor(WAIT);
+  await liveSeats();
+  // The counts come over the one open stream: the page sends no request for them.
+  const requests = [];
+  const onRequest = (r) => requests.push(r.url());
+  page.on("request", onRequest);
   await enrollAs("s000003", live["01"], 201);
   await enrollAs("s000005", live["01"], 201);
   await seats01.filter({ hasText: /^\s*28 of 30\s*$/ }).waitFor(WAIT);
+  page.off("request", onRequest);
+  check(!requests.some((u) => u.includes("/sections") || u.includes("/seats/stream")), `no request for seat counts: ${requests.join(" ")}`);
   await shot(page, "student-2-live-seats");
 
   // Enroll. The first answer is made a 503 `overloaded` in the browser's network: the page
@@ -174,7 +182,7 @@ export async function run(browser) {
     await page.reload();
     await page.getByRole("heading", { name: /My schedule · \d+ credits/ }).waitFor(WAIT);
     await page.getByLabel("My sections").getByText("waitlist position 2").waitFor(WAIT);
-    await page.getByText("● live seats").waitFor(WAIT);
+    await liveSeats();
     await page.getByLabel("Notifications").getByText("LIVE101-02").first().waitFor(WAIT);
     mkdirSync(dirname(DOC_SHOT), { recursive: true });
     await page.screenshot({ path: DOC_SHOT });

@@ -91,6 +91,19 @@ describe("SeatFeed", () => {
     expect(states).toContain("live");
   });
 
+  it("says connecting from a new set until its first event", () => {
+    const states: string[] = [];
+    const feed = new SeatFeed(() => {}, { open, onState: (s) => states.push(s) });
+    feed.watch(["a"]);
+    expect(states).toEqual(["connecting"]);
+    vi.advanceTimersByTime(300);
+    FakeSource.all[0].emit(counts("a", 1));
+    feed.watch(["a"]);
+    expect(states).toEqual(["connecting", "live"]);
+    feed.watch(["b"]);
+    expect(states).toEqual(["connecting", "live", "connecting"]);
+  });
+
   it("closes everything on close", () => {
     const feed = new SeatFeed(() => {}, { open });
     feed.watch(["a"]);

@@ -30,8 +30,11 @@ export interface SeatFeedOptions {
   open?: (url: string) => EventSourceLike;
   random?: () => number;
   /** Told whether the stream is live, for a small indicator. */
-  onState?: (state: "idle" | "live" | "reconnecting") => void;
+  onState?: (state: StreamState) => void;
 }
+
+/** `connecting` from a new set of sections until its first event; `live` from then on. */
+export type StreamState = "idle" | "connecting" | "live" | "reconnecting";
 
 export function streamUrl(ids: string[]): string {
   return `/api/v1/seats/stream?sections=${ids.map(encodeURIComponent).join(",")}`;
@@ -60,6 +63,7 @@ export class SeatFeed {
   /** Follow these sections (replacing the previous set), after the debounce. */
   watch(ids: string[]): void {
     const next = [...new Set(ids)].slice(0, this.o.maxSections).sort();
+    if (next.join(",") !== this.ids.join(",")) this.o.onState?.(next.length ? "connecting" : "idle");
     if (this.debounce) clearTimeout(this.debounce);
     this.debounce = setTimeout(() => {
       this.debounce = null;
