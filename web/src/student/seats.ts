@@ -54,7 +54,7 @@ export class SeatFeed {
       baseBackoffMs: options.baseBackoffMs ?? 1000,
       capBackoffMs: options.capBackoffMs ?? 30_000,
       maxSections: options.maxSections ?? 100,
-      open: options.open ?? ((url) => new EventSource(url) as unknown as EventSourceLike),
+      open: options.open ?? ((url) => new EventSource(url)),
       random: options.random ?? Math.random,
       onState: options.onState,
     };
