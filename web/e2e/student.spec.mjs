@@ -128,8 +128,19 @@ export async function run(browser) {
   // The full seminar: the student joins its waitlist and sees the position.
   await search("waitlist seminar");
   await page.getByLabel("Seats of WAIT101-01").filter({ hasText: /^\s*0 of 1\s*$/ }).waitFor(WAIT);
+  // One decision, one read of the schedule, even when its notification arrives later
+  // (the page has seen the earlier notifications, so this one is news to it).
+  await page.getByLabel("Notifications").getByText("Enrolled in LIVE101-01").waitFor(WAIT);
+  const scheduleReads = [];
+  const onScheduleRead = (r) => r.url().endsWith("/students/me/schedule") && scheduleReads.push(r.url());
+  page.on("request", onScheduleRead);
   await page.getByRole("button", { name: "Enroll in WAIT101-01" }).click();
   await status("number 2 in line");
+  await page.getByLabel("Notifications").getByText("Waitlisted for WAIT101-01").waitFor(WAIT);
+  // The follow-up poll of notifications comes seconds after anything that poll set off.
+  await page.waitForRequest((r) => r.url().endsWith("/students/me/notifications"), WAIT);
+  page.off("request", onScheduleRead);
+  check(scheduleReads.length === 1, `one schedule read per decision, not ${scheduleReads.length}`);
   await page.getByLabel("My sections").getByText("waitlist position 2").waitFor(WAIT);
   await page.getByText("Waitlist #2").waitFor(WAIT);
   await page.getByLabel("Waitlist of WAIT101-01").filter({ hasText: /^\s*2\s*$/ }).waitFor(WAIT);
