@@ -28,13 +28,19 @@ async fn the_console_sees_requests_latency_and_shed_load_per_node() {
 
     // Before any registration request: no p99, nothing shed; the view names its time.
     let view = app.get_json("/api/v1/cluster", Some(&admin)).await;
-    assert!(view["at"].as_str().is_some_and(|at| at.contains('T')), "{view}");
+    assert!(
+        view["at"].as_str().is_some_and(|at| at.contains('T')),
+        "{view}"
+    );
     assert!(view["outbox_backlog"].is_i64(), "{view}");
     let quiet = load(&view);
     assert!(quiet["p99_ms"].is_null(), "{view}");
     assert_eq!(quiet["overloaded_per_s"], 0.0, "{view}");
     assert!(quiet["broker_connected"].is_boolean(), "{view}");
-    assert_eq!(quiet["redis"], "ok", "the test nodes mirror to Redis: {view}");
+    assert_eq!(
+        quiet["redis"], "ok",
+        "the test nodes mirror to Redis: {view}"
+    );
 
     let enroll = format!("/api/v1/sections/{section}/enrollments");
     let statuses = join_all(students.iter().map(|(_, t)| {
@@ -46,7 +52,10 @@ async fn the_console_sees_requests_latency_and_shed_load_per_node() {
         .iter()
         .filter(|s| **s == StatusCode::SERVICE_UNAVAILABLE)
         .count();
-    let enrolled = statuses.iter().filter(|s| **s == StatusCode::CREATED).count();
+    let enrolled = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
     assert_eq!(shed + enrolled, students.len(), "{statuses:?}");
     let (_, token) = &students[0];
     if statuses[0] == StatusCode::CREATED {
@@ -74,7 +83,11 @@ async fn the_console_sees_requests_latency_and_shed_load_per_node() {
             .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
             .unwrap_or(0.0)
     };
-    assert_eq!(value("registrar_http_overloaded_total"), shed as f64, "{metrics}");
+    assert_eq!(
+        value("registrar_http_overloaded_total"),
+        shed as f64,
+        "{metrics}"
+    );
     assert_eq!(
         value("registrar_decisions_total{outcome=\"overloaded\"}"),
         shed as f64,

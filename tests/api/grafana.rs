@@ -76,10 +76,16 @@ fn queries(dashboard: &Value) -> Vec<String> {
     }
     let mut out = Vec::new();
     panels(&dashboard["panels"], &mut out);
-    for variable in dashboard["templating"]["list"].as_array().into_iter().flatten() {
+    for variable in dashboard["templating"]["list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         match &variable["query"] {
             Value::String(q) => out.push(q.clone()),
-            Value::Object(q) => out.extend(q.get("query").and_then(Value::as_str).map(String::from)),
+            Value::Object(q) => {
+                out.extend(q.get("query").and_then(Value::as_str).map(String::from))
+            }
             _ => {}
         }
     }
@@ -115,12 +121,18 @@ async fn every_dashboard_query_names_an_exported_metric() {
     let students = app.students(3, &[]).await;
     let statuses = app.enroll_each(&students, section).await;
     assert_eq!(statuses[0], StatusCode::CREATED);
-    assert_eq!(app.drop_section(&students[0].1, section).await.0, StatusCode::OK);
+    assert_eq!(
+        app.drop_section(&students[0].1, section).await.0,
+        StatusCode::OK
+    );
     let metrics = app.get("/metrics", None).await.text().await.unwrap();
     let exported = Exported::parse(&metrics);
 
     let missing = missing(&queries, &exported);
-    assert!(missing.is_empty(), "the dashboard queries series /metrics lacks: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "the dashboard queries series /metrics lacks: {missing:?}"
+    );
     // The check itself fails on a metric that does not exist.
     let bogus = vec!["rate(registrar_no_such_series_total[1m])".to_string()];
     assert_eq!(missing_len(&bogus, &exported), 1);
@@ -139,6 +151,9 @@ fn names_are_found_in_promql() {
         metric_names(
             "histogram_quantile(0.99, sum by (le, instance) (rate(registrar_http_request_duration_seconds_bucket{route=~\"$route\"}[1m]))) / registrar_x_total"
         ),
-        vec!["registrar_http_request_duration_seconds_bucket", "registrar_x_total"]
+        vec![
+            "registrar_http_request_duration_seconds_bucket",
+            "registrar_x_total"
+        ]
     );
 }
