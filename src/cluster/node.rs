@@ -367,7 +367,8 @@ impl ClusterNode {
             .collect();
         *last = (now, loads.iter().map(|l| (l.section, l.calls)).collect());
         drop(last);
-        let total: f64 = rates.iter().map(|r| r.1).sum();
+        // `+ 0.0`: an empty f64 sum is -0.0, which the console would print as such.
+        let total: f64 = rates.iter().map(|r| r.1).sum::<f64>() + 0.0;
         let mut by_shard: HashMap<u32, f64> = HashMap::new();
         for (section, rate, _) in &rates {
             *by_shard.entry(self.shard_of(section.0)).or_default() += rate;
