@@ -198,6 +198,7 @@ impl Application {
                 pool: pool.clone(),
                 relay: relay.clone(),
                 cluster: cluster.clone(),
+                rule_loads: registration.cache().load_stats(),
             }),
         }));
         let login_guard = Arc::new(LoginGuard::new(&settings.http));

@@ -38,6 +38,8 @@ pub struct NodeFigures {
     pub relay: Arc<RelayStats>,
     /// This node in the cluster.
     pub cluster: Arc<ClusterNode>,
+    /// Reads of students' rule inputs (batched on cache misses).
+    pub rule_loads: Arc<crate::service::rule_cache::LoadStats>,
 }
 
 impl std::fmt::Debug for NodeFigures {
@@ -114,6 +116,18 @@ impl Collector for NodeFigures {
             load(&self.committer.busy_micros),
         )?;
         counter(e, "registrar_enrolled", "Seats taken.", load(&s.enrolled))?;
+        counter(
+            e,
+            "registrar_rule_input_reads",
+            "Students whose rule inputs were read from PostgreSQL (cache misses).",
+            load(&self.rule_loads.students),
+        )?;
+        counter(
+            e,
+            "registrar_rule_input_batches",
+            "Queries that read them: misses that arrive while a read is in flight share the next one.",
+            load(&self.rule_loads.batches),
+        )?;
         counter(
             e,
             "registrar_waitlisted",
