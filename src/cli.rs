@@ -453,6 +453,7 @@ mod tests {
     #[test]
     fn the_blocking_pool_has_the_configured_bound() {
         let runtime = runtime(&RuntimeSettings {
+            worker_threads: 1,
             max_blocking_threads: 1,
         })
         .expect("runtime");

@@ -13,6 +13,8 @@
 //!   beside their logic; see `store`).
 //! - [`cluster`]: shards and ownership epochs.
 //! - [`events`]: the event schema, the outbox relay to RabbitMQ and the event consumers.
+//! - [`metrics`]: the node's Prometheus registry (`prometheus-client`) and the request
+//!   figures its heartbeat reports.
 //! - [`mirror`]: the Redis seat-count mirror, which also publishes each commit's counts.
 //! - [`seat_bus`]: seat counts across nodes (the Redis pub/sub subscriber).
 //! - [`resources`]: the API's resources (terms, courses, sections, students, holds) and
@@ -32,6 +34,7 @@ pub mod cluster;
 pub mod config;
 pub mod events;
 pub mod http;
+pub mod metrics;
 pub mod mirror;
 pub mod resources;
 pub mod seat_bus;

@@ -13,6 +13,8 @@ use crate::config::Settings;
 use crate::events::consumers::{self, ConsumerConfig, ConsumerKind};
 use crate::events::relay::{BacklogGauge, OutboxRelay, RelayStats};
 use crate::http::{self, AppState};
+use crate::metrics::figures::NodeFigures;
+use crate::metrics::{self, Metrics};
 use crate::mirror::{MirrorError, SeatMirror};
 use crate::seat_bus::SeatSubscriber;
 use crate::service::auth::{TokenKeys, WeakSecret, check_secret, generated_secret};
@@ -182,6 +184,23 @@ impl Application {
             backlog: BacklogGauge::new(Duration::from_millis(settings.events.backlog_max_age_ms)),
             ..RelayStats::default()
         });
+        cluster.set_health_sources(relay.clone(), feed.mirror.clone());
+        let metrics = Arc::new(Metrics::new(metrics::Parts {
+            decisions: registration.decisions().clone(),
+            commits: committer.histograms.clone(),
+            moves: cluster.stats.move_seconds.clone(),
+            collector: Box::new(NodeFigures {
+                feed: feed.clone(),
+                registry: registration.registry().clone(),
+                max_in_flight: settings.sections.node_max_in_flight.max(1),
+                committer: committer.clone(),
+                tasks: tasks.clone(),
+                pool: pool.clone(),
+                relay: relay.clone(),
+                cluster: cluster.clone(),
+                rule_loads: registration.cache().load_stats(),
+            }),
+        }));
         let login_guard = Arc::new(LoginGuard::new(&settings.http));
         let state = AppState {
             pool,
@@ -196,6 +215,7 @@ impl Application {
             committer,
             tasks,
             section_views: Arc::default(),
+            metrics,
         };
         Ok(Self {
             listener,

@@ -19,6 +19,13 @@ if ! command -v npm >/dev/null 2>&1; then
     apt-get install -y -qq nodejs npm >/dev/null
 fi
 
+# Vite needs Node.js 20.19 or later (Debian 12's own nodejs is 18).
+node_version="$(node -p 'process.versions.node' 2>/dev/null || echo 0)"
+if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+    log "ERROR: Node.js $node_version is too old for the build (Vite needs 20.19+); install Node.js 20 or 22 and run again"
+    exit 1
+fi
+
 cd "$WEB"
 # `newer A B`: A exists and is newer than B.
 if [[ ${FORCE:-0} == 1 || ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then

@@ -171,6 +171,15 @@ impl ShardGates {
         self.gate(kind, shard).held.load(SeqCst)
     }
 
+    /// Passes out on every shard of `kind` now (this node's gate occupancy).
+    pub fn total_in_flight(&self, kind: Kind) -> usize {
+        let gates = match kind {
+            Kind::Home => &self.home,
+            Kind::Section => &self.section,
+        };
+        gates.iter().map(|g| g.in_flight.load(SeqCst)).sum()
+    }
+
     /// Passes out on `shard` now.
     pub fn in_flight(&self, kind: Kind, shard: u32) -> usize {
         self.gate(kind, shard).in_flight.load(SeqCst)

@@ -124,7 +124,7 @@ pub async fn release(node: &ClusterNode, request: &HandoffRequest) -> HandoffAns
                 .moves_failed
                 .fetch_add((shards.len() - moved.len()) as u64, Ordering::Relaxed);
             for _ in &moved {
-                stats.move_seconds.observe(started.elapsed());
+                stats.move_seconds.observe(started.elapsed().as_secs_f64());
             }
             tracing::info!(node = %node.id, to = %request.to, shards = moved.len(), held,
                 took_ms = started.elapsed().as_millis() as u64, "shards handed over");

@@ -164,6 +164,11 @@ mod tests {
             in_flight: 0,
             hot_sections: serde_json::json!([]),
             shard_load: serde_json::json!({}),
+            requests_per_s: 0.0,
+            p99_ms: None,
+            overloaded_per_s: 0.0,
+            broker_connected: false,
+            redis: "off".into(),
         }
     }
 

@@ -14,9 +14,13 @@ use super::peer::Peers;
 use super::shard_of;
 use crate::backoff::Backoff;
 use crate::config::ClusterSettings;
+use crate::events::relay::RelayStats;
+use crate::metrics::{RequestFigures, RequestSnapshot};
+use crate::mirror::SeatMirror;
 use crate::shutdown::Shutdown;
 use crate::store::DbError;
 use crate::store::cluster::{self as rows, CHANNEL, LoadReport};
+use prometheus_client::metrics::histogram::Histogram;
 use registrar_actors::{SectionId, SectionRegistry};
 use serde_json::json;
 use sqlx::PgPool;
@@ -40,7 +44,6 @@ pub trait RuleCaches: Send + Sync {
 }
 
 /// Cluster figures for `/metrics` and the benchmarks.
-#[derive(Default)]
 pub struct ClusterStats {
     /// Client requests this node sent on to the student's home node.
     pub forwarded: AtomicU64,
@@ -66,52 +69,21 @@ pub struct ClusterStats {
     pub move_seconds: Histogram,
 }
 
-/// A Prometheus-style histogram of durations: cumulative counts per upper bound.
-pub struct Histogram {
-    bounds: &'static [f64],
-    counts: Vec<AtomicU64>,
-    sum_micros: AtomicU64,
-    count: AtomicU64,
-}
-
-impl Default for Histogram {
+impl Default for ClusterStats {
     fn default() -> Self {
-        const BOUNDS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
         Self {
-            bounds: BOUNDS,
-            counts: BOUNDS.iter().map(|_| AtomicU64::new(0)).collect(),
-            sum_micros: AtomicU64::new(0),
-            count: AtomicU64::new(0),
+            forwarded: AtomicU64::default(),
+            section_calls: AtomicU64::default(),
+            section_hops: AtomicU64::default(),
+            section_retries: AtomicU64::default(),
+            rejoins: AtomicU64::default(),
+            shards_handed_over: AtomicU64::default(),
+            moves_started: AtomicU64::default(),
+            moves_finished: AtomicU64::default(),
+            moves_failed: AtomicU64::default(),
+            held_requests: AtomicU64::default(),
+            move_seconds: crate::metrics::move_histogram(),
         }
-    }
-}
-
-impl Histogram {
-    /// Count one observation of `d`.
-    pub fn observe(&self, d: Duration) {
-        let secs = d.as_secs_f64();
-        for (bound, count) in self.bounds.iter().zip(&self.counts) {
-            if secs <= *bound {
-                count.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.sum_micros
-            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// The Prometheus text of this histogram as `name`.
-    pub fn render(&self, name: &str, help: &str) -> String {
-        let mut out = format!("# HELP {name} {help}\n# TYPE {name} histogram\n");
-        for (bound, count) in self.bounds.iter().zip(&self.counts) {
-            let n = count.load(Ordering::Relaxed);
-            out.push_str(&format!("{name}_bucket{{le=\"{bound}\"}} {n}\n"));
-        }
-        let total = self.count.load(Ordering::Relaxed);
-        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        out.push_str(&format!("{name}_bucket{{le=\"+Inf\"}} {total}\n"));
-        out.push_str(&format!("{name}_sum {sum}\n{name}_count {total}\n"));
-        out
     }
 }
 
@@ -139,6 +111,13 @@ pub struct ClusterNode {
     pub(super) coordinator_wake: Notify,
     /// Figures.
     pub stats: ClusterStats,
+    /// Client requests answered, for the load report (the HTTP layer records them).
+    pub requests: Arc<RequestFigures>,
+    /// The request figures at the last heartbeat, for rates over the interval.
+    last_requests: Mutex<RequestSnapshot>,
+    /// The relay (broker link) and the Redis mirror, whose health the load report
+    /// carries (set once at start; they are built after the node).
+    health: OnceLock<(Arc<RelayStats>, Option<Arc<SeatMirror>>)>,
     /// Calls per section at the last heartbeat, for rates.
     last_loads: Mutex<(Instant, HashMap<SectionId, u64>)>,
     /// The last load report.
@@ -192,6 +171,9 @@ impl ClusterNode {
             leading: AtomicBool::new(false),
             coordinator_wake: Notify::new(),
             stats: ClusterStats::default(),
+            requests: Arc::default(),
+            last_requests: Mutex::default(),
+            health: OnceLock::new(),
             last_loads: Mutex::new((Instant::now(), HashMap::new())),
             refreshed_at: Mutex::new(Instant::now()),
             last_report: Mutex::default(),
@@ -202,6 +184,11 @@ impl ClusterNode {
     /// Connect the rule caches the node keeps right (once, at start).
     pub fn set_rule_caches(&self, caches: Arc<dyn RuleCaches>) {
         let _ = self.rules.set(caches);
+    }
+
+    /// Connect the relay and the mirror whose health the load report carries (once, at start).
+    pub fn set_health_sources(&self, relay: Arc<RelayStats>, mirror: Option<Arc<SeatMirror>>) {
+        let _ = self.health.set((relay, mirror));
     }
 
     /// The current incarnation.
@@ -380,7 +367,8 @@ impl ClusterNode {
             .collect();
         *last = (now, loads.iter().map(|l| (l.section, l.calls)).collect());
         drop(last);
-        let total: f64 = rates.iter().map(|r| r.1).sum();
+        // `+ 0.0`: an empty f64 sum is -0.0, which the console would print as such.
+        let total: f64 = rates.iter().map(|r| r.1).sum::<f64>() + 0.0;
         let mut by_shard: HashMap<u32, f64> = HashMap::new();
         for (section, rate, _) in &rates {
             *by_shard.entry(self.shard_of(section.0)).or_default() += rate;
@@ -405,11 +393,36 @@ impl ClusterNode {
                 })
             })
             .collect();
+        let requests = self.requests.snapshot();
+        let before = std::mem::replace(
+            &mut *self.last_requests.lock().expect("requests lock"),
+            requests.clone(),
+        );
+        let per_s =
+            |now: u64, then: u64| (now.saturating_sub(then) as f64 / secs * 10.0).round() / 10.0;
+        let (broker_connected, redis) = match self.health.get() {
+            Some((relay, mirror)) => (
+                relay.connected.load(Ordering::Relaxed),
+                match mirror {
+                    None => "off",
+                    Some(m) if m.is_healthy() => "ok",
+                    Some(_) => "degraded",
+                },
+            ),
+            None => (false, "off"),
+        };
         let report = LoadReport {
             decisions_per_s: (total * 10.0).round() / 10.0,
             in_flight: self.registry.in_flight() as i32,
             hot_sections: serde_json::Value::Array(hot),
             shard_load: serde_json::Value::Object(shard_load),
+            requests_per_s: per_s(requests.answered, before.answered),
+            p99_ms: requests
+                .p99_ms_since(&before)
+                .map(|ms| (ms * 100.0).round() / 100.0),
+            overloaded_per_s: per_s(requests.overloaded, before.overloaded),
+            broker_connected,
+            redis: redis.to_owned(),
         };
         *self.last_report.lock().expect("report lock") = report.clone();
         report

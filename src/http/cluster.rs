@@ -95,13 +95,26 @@ pub struct NodeView {
     pub load: NodeLoad,
 }
 
-/// A member's load.
+/// A member's load, as its last heartbeat reported it (rates over its last heartbeat
+/// interval).
 #[derive(Serialize, ToSchema)]
 pub struct NodeLoad {
     /// Section commands admitted per second.
     pub decisions_per_s: f64,
     /// Section commands queued or being decided.
     pub in_flight: i32,
+    /// Client requests answered per second.
+    pub requests_per_s: f64,
+    /// p99 latency (milliseconds) of its registration requests (enroll, drop, swap,
+    /// schedule); `null` if it answered none.
+    pub p99_ms: Option<f64>,
+    /// 503 `overloaded` answers per second.
+    pub overloaded_per_s: f64,
+    /// Whether its outbox relay holds a broker link.
+    pub broker_connected: bool,
+    /// Its Redis mirror: `ok`, `degraded` (breaker open) or `off` (not configured).
+    #[schema(pattern = "^(ok|degraded|off)$")]
+    pub redis: String,
 }
 
 /// The cluster at a glance.
@@ -116,6 +129,11 @@ pub struct ClusterView {
     /// Moves in progress.
     #[schema(value_type = Vec<Object>)]
     pub moves: Vec<rows::MoveRow>,
+    /// Outbox rows not yet confirmed by the broker (a cached count, at most
+    /// `REGISTRAR_BACKLOG_MAX_AGE_MS` old); `null` if the database could not say.
+    pub outbox_backlog: Option<i64>,
+    /// When this view was taken (RFC 3339).
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 /// The members, the shard count and the moves in progress.
@@ -146,6 +164,11 @@ pub async fn overview(
             load: NodeLoad {
                 decisions_per_s: m.decisions_per_s,
                 in_flight: m.in_flight,
+                requests_per_s: m.requests_per_s,
+                p99_ms: m.p99_ms,
+                overloaded_per_s: m.overloaded_per_s,
+                broker_connected: m.broker_connected,
+                redis: m.redis,
             },
             id: m.id,
             address: m.address,
@@ -158,6 +181,8 @@ pub async fn overview(
         coordinator,
         nodes,
         moves,
+        outbox_backlog: state.relay.backlog.get(&state.pool).await,
+        at: chrono::Utc::now(),
     }))
 }
 

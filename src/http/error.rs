@@ -276,7 +276,10 @@ pub fn render(status: StatusCode, body: serde_json::Value, retry_after: Option<u
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        render(self.status(), self.body(), self.retry_after)
+        let mut response = render(self.status(), self.body(), self.retry_after);
+        // The request metrics (`http::measure`) count answers by code without parsing bodies.
+        response.extensions_mut().insert(self.code);
+        response
     }
 }
 

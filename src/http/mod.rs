@@ -1,6 +1,6 @@
 //! The REST API (guide: `docs/api.md`; contract: `GET /api/v1/openapi.json`): one module per resource, each exposing
 //! `router()`; [`app`] assembles them with the shared layers (request time limit, body
-//! limit, tracing, panic catcher) and problem+json answers for unknown routes and methods.
+//! limit, tracing, panic catcher, request metrics) and problem+json answers for unknown routes and methods.
 
 pub mod admin;
 pub mod auth;
@@ -11,6 +11,7 @@ pub mod extract;
 pub mod forward;
 pub mod internal;
 pub mod limit;
+pub mod measure;
 pub mod openapi;
 pub mod ops;
 pub mod registration;
@@ -59,6 +60,8 @@ pub struct AppState {
     /// Section views as last read from PostgreSQL; their fixed fields never change, so a
     /// read with the counts from the Redis mirror needs no database round trip.
     pub section_views: Arc<dashmap::DashMap<uuid::Uuid, crate::resources::SectionView>>,
+    /// This node's Prometheus registry (`/metrics`) and the series the HTTP layer observes.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The whole HTTP application.
@@ -95,6 +98,11 @@ pub fn app(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal(&"handler panicked").into_response()
         }))
+        // Outside the panic catcher, so a panic's 500 is timed and counted too.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            measure::record,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             forward::node_header,

@@ -23,6 +23,7 @@
 use super::rule_cache::RuleCache;
 use super::student_locks::StudentLocks;
 use crate::cluster::router::{NotHome, Route, SectionRouter};
+use crate::metrics::DecisionCounter;
 use crate::resources::SectionFacts;
 use crate::store::{DbError, audit};
 use chrono::{DateTime, Utc};
@@ -101,6 +102,53 @@ pub struct Dropped {
     pub promoted: bool,
 }
 
+/// The outcome label a successful answer is counted under (`registrar_decisions_total`).
+pub trait Decided {
+    /// `enrolled`, `waitlisted`, `dropped` or `swapped`.
+    fn outcome(&self) -> &'static str;
+}
+
+impl Decided for Enrolled {
+    fn outcome(&self) -> &'static str {
+        match self {
+            Enrolled::Seat { .. } => "enrolled",
+            Enrolled::Waitlist { .. } => "waitlisted",
+        }
+    }
+}
+
+impl Decided for Dropped {
+    fn outcome(&self) -> &'static str {
+        "dropped"
+    }
+}
+
+impl Decided for (Enrolled, Dropped) {
+    fn outcome(&self) -> &'static str {
+        "swapped"
+    }
+}
+
+impl RegistrationError {
+    /// The outcome label this refusal or failure is counted under: the problem code the
+    /// client sees where there is one.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::SectionNotFound | Self::Call(CallError::NotFound) => "section_not_found",
+            Self::StudentNotFound => "student_not_found",
+            Self::NotAStudent => "not_a_student",
+            Self::Rule(v) => v.code(),
+            Self::Refused(r) => r.code(),
+            Self::Call(CallError::Overloaded) => "overloaded",
+            Self::Call(CallError::Pending) => "decision_pending",
+            Self::Call(CallError::Unavailable(_) | CallError::NotOwner)
+            | Self::Db(_)
+            | Self::NotHome(_) => "unavailable",
+            Self::Bug(_) => "internal",
+        }
+    }
+}
+
 /// The registration service (see module docs).
 pub struct RegistrationService {
     pub(super) pool: PgPool,
@@ -111,6 +159,8 @@ pub struct RegistrationService {
     pub(super) locks: StudentLocks,
     /// Group-committed audit rows of rule refusals.
     refusals: audit::RefusalLog,
+    /// Answers by outcome (exported by `/metrics`).
+    decisions: DecisionCounter,
 }
 
 impl RegistrationService {
@@ -122,7 +172,13 @@ impl RegistrationService {
             locks: StudentLocks::default(),
             pool,
             router,
+            decisions: DecisionCounter::default(),
         }
+    }
+
+    /// Answers by outcome, counted in [`Self::detached`] (every enroll, drop and swap).
+    pub fn decisions(&self) -> &DecisionCounter {
+        &self.decisions
     }
 
     /// This node's section actors.
@@ -274,7 +330,7 @@ impl RegistrationService {
         work: F,
     ) -> Result<T, RegistrationError>
     where
-        T: Send + 'static,
+        T: Decided + Send + 'static,
         F: FnOnce(Arc<Self>) -> Fut,
         Fut: Future<Output = Result<T, RegistrationError>> + Send + 'static,
     {
@@ -286,13 +342,18 @@ impl RegistrationService {
             drop(pass);
             result
         }));
-        match tokio::time::timeout(self.registry().call_timeout(), task).await {
+        let result = match tokio::time::timeout(self.registry().call_timeout(), task).await {
             Err(_) => Err(CallError::Pending.into()),
             Ok(Ok(result)) => result,
             Ok(Err(e)) => Err(RegistrationError::Bug(format!(
                 "registration task failed: {e}"
             ))),
-        }
+        };
+        self.decisions.count(match &result {
+            Ok(answer) => answer.outcome(),
+            Err(e) => e.outcome(),
+        });
+        result
     }
 
     /// Ask `section`'s actor to decide `command` and wait for its answer, however long the

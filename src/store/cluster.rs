@@ -36,6 +36,16 @@ pub struct NodeRow {
     pub hot_sections: serde_json::Value,
     /// Decisions per second by shard, as it reported them.
     pub shard_load: serde_json::Value,
+    /// Client requests answered per second, as it reported them.
+    pub requests_per_s: f64,
+    /// p99 latency (ms) of its registration requests, as it reported it.
+    pub p99_ms: Option<f64>,
+    /// 503 `overloaded` answers per second, as it reported them.
+    pub overloaded_per_s: f64,
+    /// Whether its outbox relay held a broker link.
+    pub broker_connected: bool,
+    /// Its Redis mirror: `ok`, `degraded` or `off`.
+    pub redis: String,
 }
 
 /// One shard's owner.
@@ -91,6 +101,16 @@ pub struct LoadReport {
     pub hot_sections: serde_json::Value,
     /// Decisions per second by shard (JSON object).
     pub shard_load: serde_json::Value,
+    /// Client requests answered per second over the last heartbeat.
+    pub requests_per_s: f64,
+    /// p99 latency (ms) of the registration requests of the last heartbeat, if any.
+    pub p99_ms: Option<f64>,
+    /// 503 `overloaded` answers per second over the last heartbeat.
+    pub overloaded_per_s: f64,
+    /// Whether the outbox relay holds a broker link.
+    pub broker_connected: bool,
+    /// The Redis mirror: `ok`, `degraded` or `off`.
+    pub redis: String,
 }
 
 /// Create the shard rows of a new cluster with `shards` shards; the cluster's shard count,
@@ -130,7 +150,8 @@ pub async fn register(pool: &PgPool, node: &str, incarnation: Uuid, address: &st
          VALUES ($1, $2, $3, 'joining', now(), now())
          ON CONFLICT (id) DO UPDATE SET address = EXCLUDED.address,
              incarnation = EXCLUDED.incarnation, state = 'joining', started_at = now(),
-             heartbeat_at = now(), decisions_per_s = 0, in_flight = 0, hot_sections = '[]'",
+             heartbeat_at = now(), decisions_per_s = 0, in_flight = 0, hot_sections = '[]',
+             requests_per_s = 0, p99_ms = NULL, overloaded_per_s = 0",
     )
     .bind(node)
     .bind(address)
@@ -156,7 +177,8 @@ pub async fn heartbeat(
 ) -> DbResult<Option<String>> {
     Ok(sqlx::query_scalar(
         "UPDATE cluster_nodes SET heartbeat_at = now(), decisions_per_s = $3, in_flight = $4,
-                hot_sections = $5, shard_load = $6
+                hot_sections = $5, shard_load = $6, requests_per_s = $7, p99_ms = $8,
+                overloaded_per_s = $9, broker_connected = $10, redis = $11
           WHERE id = $1 AND incarnation = $2 AND state <> 'dead'
           RETURNING state",
     )
@@ -166,6 +188,11 @@ pub async fn heartbeat(
     .bind(load.in_flight)
     .bind(&load.hot_sections)
     .bind(&load.shard_load)
+    .bind(load.requests_per_s)
+    .bind(load.p99_ms)
+    .bind(load.overloaded_per_s)
+    .bind(load.broker_connected)
+    .bind(&load.redis)
     .fetch_optional(pool)
     .await?)
 }
@@ -277,7 +304,8 @@ pub async fn nodes<'e>(db: impl sqlx::PgExecutor<'e>) -> DbResult<Vec<NodeRow>> 
     Ok(sqlx::query_as(
         "SELECT id, address, state, incarnation,
                 (extract(epoch FROM now() - heartbeat_at) * 1000)::bigint AS lease_age_ms,
-                decisions_per_s, in_flight, hot_sections, shard_load
+                decisions_per_s, in_flight, hot_sections, shard_load, requests_per_s, p99_ms,
+                overloaded_per_s, broker_connected, redis
            FROM cluster_nodes ORDER BY id",
     )
     .fetch_all(db)

@@ -4,6 +4,7 @@ use super::{DbError, DbResult};
 use crate::resources::{Hold, NewStudent, Role, Standing, StudentView};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// What login needs.
@@ -125,6 +126,8 @@ pub struct RuleInputs {
 /// [`RuleInputs`] as PostgreSQL returns them.
 #[derive(sqlx::FromRow)]
 struct RuleInputsRow {
+    /// The account.
+    id: Uuid,
     /// Standing name; none for staff accounts.
     standing: Option<String>,
     /// Credit limit per term.
@@ -139,24 +142,36 @@ struct RuleInputsRow {
 
 /// Load the rule inputs of `student`; `None` when the account does not exist.
 pub async fn rule_inputs(pool: &PgPool, student: Uuid) -> DbResult<Option<RuleInputs>> {
-    let row: Option<RuleInputsRow> = sqlx::query_as(
-        "SELECT s.standing, s.max_credits, s.completed_courses,
+    Ok(rule_inputs_many(pool, &[student]).await?.remove(&student))
+}
+
+/// Load the rule inputs of every student in `ids` in one query; accounts that do not exist
+/// are absent from the map.
+pub async fn rule_inputs_many(pool: &PgPool, ids: &[Uuid]) -> DbResult<HashMap<Uuid, RuleInputs>> {
+    let rows: Vec<RuleInputsRow> = sqlx::query_as(
+        "SELECT s.id, s.standing, s.max_credits, s.completed_courses,
                 (SELECT count(*) FROM holds h WHERE h.student_id = s.id) AS holds,
                 COALESCE((SELECT array_agg(e.section_id) FROM enrollments e
                            WHERE e.student_id = s.id AND e.status <> 'dropped'), '{}') AS active_sections
-           FROM students s WHERE s.id = $1",
+           FROM students s WHERE s.id = ANY($1)",
     )
-    .bind(student)
-    .fetch_optional(pool)
+    .bind(ids)
+    .fetch_all(pool)
     .await?;
-    let Some(row) = row else { return Ok(None) };
-    Ok(Some(RuleInputs {
-        standing: standing(row.standing.as_deref())?,
-        max_credits: row.max_credits as u32,
-        completed: row.completed_courses,
-        holds: row.holds as u32,
-        active_sections: row.active_sections,
-    }))
+    rows.into_iter()
+        .map(|row| {
+            Ok((
+                row.id,
+                RuleInputs {
+                    standing: standing(row.standing.as_deref())?,
+                    max_credits: row.max_credits as u32,
+                    completed: row.completed_courses,
+                    holds: row.holds as u32,
+                    active_sections: row.active_sections,
+                },
+            ))
+        })
+        .collect()
 }
 
 /// Put a hold on a student.

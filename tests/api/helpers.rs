@@ -392,6 +392,14 @@ impl TestApp {
     }
 }
 
+/// The value of the unlabelled metric `name` on `/metrics` (0 if absent).
+pub async fn metric(app: &TestApp, name: &str) -> i64 {
+    let text = app.get("/metrics", None).await.text().await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
+}
+
 /// Meetings helper: `meet("mon", "09:00", "10:00")`.
 pub fn meet(day: &str, start: &str, end: &str) -> Value {
     json!([{"day": day, "start": start, "end": end}])

@@ -130,14 +130,6 @@ async fn unpublished(app: &TestApp) -> i64 {
         .unwrap()
 }
 
-/// The value of the metric `name` on `/metrics` (0 if absent).
-async fn metric(app: &TestApp, name: &str) -> i64 {
-    let text = app.get("/metrics", None).await.text().await.unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unroutable_event_stays_in_the_outbox_until_a_queue_is_bound() {
     let app = TestApp::spawn().await;

@@ -252,3 +252,37 @@ async fn a_pending_decision_keeps_the_student_serialized() {
     assert_eq!(schedule["credits"], 3, "{schedule}");
     assert_eq!(schedule["enrolled"][0]["section_id"], slow.to_string());
 }
+
+/// A window opening: every request is a student's first. Students missed while a read of
+/// rule inputs is in flight are read together in the next one, and each still gets exactly
+/// their own inputs (here: the students with a hold, and only they, are refused).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_requests_read_rule_inputs_in_batches_each_with_its_own() {
+    let app = TestApp::spawn().await;
+    let (_, section) = app.open_cs101(1000, 0, json!([])).await;
+    let students = app.students(80, &[]).await;
+    for (sid, _) in students.iter().step_by(4) {
+        app.admin_post(
+            &format!("/api/v1/students/{sid}/holds"),
+            json!({"reason": "library fine"}),
+        )
+        .await;
+    }
+    let before = metric(&app, "registrar_rule_input_reads_total").await;
+    let batches_before = metric(&app, "registrar_rule_input_batches_total").await;
+    let answers = join_all(students.iter().map(|(_, t)| app.enroll(t, section))).await;
+    for (i, (status, body)) in answers.iter().enumerate() {
+        if i % 4 == 0 {
+            assert_problem(*status, body, StatusCode::FORBIDDEN, "student_on_hold");
+        } else {
+            assert_eq!(*status, StatusCode::CREATED, "student {i}: {body}");
+        }
+    }
+    let read = metric(&app, "registrar_rule_input_reads_total").await - before;
+    let batches = metric(&app, "registrar_rule_input_batches_total").await - batches_before;
+    assert_eq!(read, 80, "each student read once");
+    assert!(
+        batches < read,
+        "{read} students in {batches} queries: concurrent misses share a read"
+    );
+}

@@ -53,6 +53,8 @@ pub struct CommitterStats {
     /// Microseconds spent from BEGIN to COMMIT or failure, summed (fenced or failed
     /// attempts included).
     pub busy_micros: AtomicU64,
+    /// Decisions per transaction and time per transaction (exported as histograms).
+    pub histograms: crate::metrics::CommitHistograms,
 }
 
 /// One section batch waiting for the committer.
@@ -179,12 +181,16 @@ impl Committer {
             }
         };
         let s = &self.stats;
+        let took = started.elapsed();
         s.busy_micros
-            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        s.histograms.duration.observe(took.as_secs_f64());
         let committed = results
             .as_ref()
             .map_or(0, |r| r.iter().filter(|r| r.is_ok()).count());
         if committed > 0 {
+            let decisions: usize = batches.iter().map(|b| b.attempts.len()).sum();
+            s.histograms.batch_size.observe(decisions as f64);
             s.transactions.fetch_add(1, Ordering::Relaxed);
             s.batches.fetch_add(committed as u64, Ordering::Relaxed);
         }
