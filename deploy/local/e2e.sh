@@ -38,8 +38,11 @@ export REGISTRAR_DATABASE_URL="${ADMIN_DB%/*}/$DB_NAME"
 PGOPTIONS="-c client_min_messages=warning" psql "$ADMIN_DB" -qc "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" -c "CREATE DATABASE $DB_NAME"
 export REGISTRAR_REDIS_URL="${REGISTRAR_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
 export REGISTRAR_REDIS_PREFIX="e2e-$$"
-export REGISTRAR_AMQP_URL="amqp://guest:guest@127.0.0.1:5672/%2f"
+# The test vhost when test.sh runs us (it resets it per run); queues and exchange of our own
+# either way, so no other run's queue (with other arguments) refuses our consumers.
+export REGISTRAR_AMQP_URL="${REGISTRAR_TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
 export REGISTRAR_EVENTS_EXCHANGE="registrar.e2e.$$"
+export REGISTRAR_QUEUE_PREFIX="registrar-e2e-$$"
 export REGISTRAR_CONSUMERS_IN_PROCESS=true
 REGISTRAR_JWT_SECRET="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export REGISTRAR_JWT_SECRET
@@ -53,7 +56,16 @@ export REGISTRAR_LOG="${REGISTRAR_LOG:-warn}"
 mkdir -p target/e2e
 "$BIN" serve >target/e2e/server.log 2>&1 &
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true' EXIT
+# Stop the server, then drop this run's queues (best effort: rabbitmqctl needs root).
+cleanup() {
+    kill "$SERVER" 2>/dev/null || true
+    wait "$SERVER" 2>/dev/null || true
+    local vhost="${REGISTRAR_AMQP_URL##*/}"
+    vhost="${vhost//%2f//}"
+    rabbitmqctl -q list_queues -p "$vhost" name 2>/dev/null | grep "^$REGISTRAR_QUEUE_PREFIX" |
+        xargs -r -n1 rabbitmqctl -q delete_queue -p "$vhost" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
 for _ in $(seq 1 100); do
     curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break
     sleep 0.2
