@@ -206,6 +206,16 @@ pub struct MeetingDto {
     pub end: String,
 }
 
+impl From<&Meeting> for MeetingDto {
+    fn from(m: &Meeting) -> Self {
+        MeetingDto {
+            day: m.day.as_str().into(),
+            start: m.start.to_string(),
+            end: m.end.to_string(),
+        }
+    }
+}
+
 /// Parse meetings, checking each.
 pub fn parse_meetings(dtos: &[MeetingDto]) -> Result<Vec<Meeting>, Invalid> {
     if dtos.len() > 14 {

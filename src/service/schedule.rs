@@ -16,6 +16,8 @@ pub struct ScheduleEntry {
     pub section_code: String,
     /// Credits.
     pub credits: u32,
+    /// Weekly meetings (so a calendar needs no read per section).
+    pub meetings: Vec<crate::resources::MeetingDto>,
     /// Waitlist position (waitlisted entries only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub position: Option<u32>,
@@ -59,6 +61,12 @@ impl RegistrationService {
                 course_code: f.offered.course_code.clone(),
                 section_code: f.section_code.clone(),
                 credits: f.offered.credits,
+                meetings: f
+                    .offered
+                    .meetings
+                    .iter()
+                    .map(crate::resources::MeetingDto::from)
+                    .collect(),
                 position: place.position.map(|p| p as u32),
                 enrolled_at: place.enrolled_at,
             };

@@ -214,16 +214,7 @@ fn view(row: SectionRow) -> SectionView {
         waitlist_capacity: row.waitlist_capacity as u32,
         waitlist_length: row.waitlist_length as u32,
         credits: row.credits as u32,
-        meetings: row
-            .meetings
-            .0
-            .into_iter()
-            .map(|m| MeetingDto {
-                day: m.day.as_str().into(),
-                start: m.start.to_string(),
-                end: m.end.to_string(),
-            })
-            .collect(),
+        meetings: row.meetings.0.iter().map(MeetingDto::from).collect(),
         prerequisites: row.prerequisites,
     }
 }

@@ -57,6 +57,11 @@ async fn drop_promotes_the_waitlist_head_in_the_same_commit() {
     let sched = schedule(&s[1].1).await;
     assert_eq!(sched["enrolled"][0]["section_id"], section.to_string());
     assert_eq!(sched["credits"], 3);
+    assert_eq!(
+        sched["enrolled"][0]["meetings"],
+        json!([{"day": "mon", "start": "09:00", "end": "10:00"}]),
+        "a calendar needs no read per section"
+    );
 
     // Leaving the waitlist promotes nobody; dropping twice is not_enrolled.
     assert_eq!(

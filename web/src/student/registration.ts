@@ -53,8 +53,8 @@ export interface SwapAnswer {
 }
 
 export interface Schedule {
-  enrolled: { section_id: string; course_code: string; section_code: string; credits: number; enrolled_at: string }[];
-  waitlisted: { section_id: string; course_code: string; section_code: string; credits: number; position: number }[];
+  enrolled: { section_id: string; course_code: string; section_code: string; credits: number; meetings: Meeting[]; enrolled_at: string }[];
+  waitlisted: { section_id: string; course_code: string; section_code: string; credits: number; meetings: Meeting[]; position: number }[];
   credits: number;
 }
 
@@ -73,7 +73,6 @@ export function sectionLabel(s: { course_code: string; section_code: string }): 
 export const listTerms = () => api<Term[]>("GET", "/api/v1/terms");
 export const listSections = (termId: string, query: string) =>
   api<SectionPage>("GET", `/api/v1/terms/${encodeURIComponent(termId)}/sections?${query}`);
-export const getSection = (id: string) => api<Section>("GET", `/api/v1/sections/${encodeURIComponent(id)}`);
 export const getSchedule = (token: string) => api<Schedule>("GET", "/api/v1/students/me/schedule", { token });
 export const getNotifications = (token: string) =>
   api<StudentNotification[]>("GET", "/api/v1/students/me/notifications", { token });
