@@ -20,12 +20,18 @@ use uuid::Uuid;
 /// their GET twins in `catalog`).
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/terms/{term_id}/windows", post(create_window))
+        .route(
+            "/api/v1/terms/{term_id}/windows",
+            get(list_windows).post(create_window),
+        )
         .route("/api/v1/courses", post(create_course))
         .route("/api/v1/sections", post(create_section))
-        .route("/api/v1/students", post(create_student))
+        .route("/api/v1/students", get(find_student).post(create_student))
         .route("/api/v1/students/{student_id}", get(get_student))
-        .route("/api/v1/students/{student_id}/holds", post(add_hold))
+        .route(
+            "/api/v1/students/{student_id}/holds",
+            get(list_holds).post(add_hold),
+        )
         .route(
             "/api/v1/students/{student_id}/holds/{hold_id}",
             delete(remove_hold),
@@ -166,6 +172,62 @@ pub async fn get_student(
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::new(ErrorCode::StudentNotFound, "no such student"))
+}
+
+/// The windows of a term, freshman first.
+#[utoipa::path(get, path = "/api/v1/terms/{term_id}/windows", tag = "admin",
+    params(("term_id" = Uuid, Path)),
+    responses((status = 200, body = [RegistrationWindow]), (status = 404, body = super::error::Problem)), security(("bearer" = [])))]
+pub async fn list_windows(
+    State(state): State<AppState>,
+    caller: Caller,
+    Ids(term): Ids<Uuid>,
+) -> Result<Json<Vec<RegistrationWindow>>, ApiError> {
+    admin(&caller)?;
+    if !catalog::term_exists(&state.pool, term).await? {
+        return Err(ApiError::new(ErrorCode::TermNotFound, "no such term"));
+    }
+    Ok(Json(catalog::windows(&state.pool, term).await?))
+}
+
+/// Which account to find.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct FindStudent {
+    /// The exact username, e.g. `s000123`.
+    pub username: String,
+}
+
+/// The account with a username.
+#[utoipa::path(get, path = "/api/v1/students", tag = "admin", params(FindStudent),
+    responses((status = 200, body = StudentView), (status = 400, body = super::error::Problem), (status = 404, body = super::error::Problem)), security(("bearer" = [])))]
+pub async fn find_student(
+    State(state): State<AppState>,
+    caller: Caller,
+    super::extract::ApiQuery(q): super::extract::ApiQuery<FindStudent>,
+) -> Result<Json<StudentView>, ApiError> {
+    admin(&caller)?;
+    students::by_username(&state.pool, &q.username)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::new(ErrorCode::StudentNotFound, "no account has that username"))
+}
+
+/// The holds on a student, oldest first.
+#[utoipa::path(get, path = "/api/v1/students/{student_id}/holds", tag = "admin",
+    params(("student_id" = Uuid, Path)),
+    responses((status = 200, body = [Hold]), (status = 404, body = super::error::Problem)), security(("bearer" = [])))]
+pub async fn list_holds(
+    State(state): State<AppState>,
+    caller: Caller,
+    Ids(student): Ids<Uuid>,
+) -> Result<Json<Vec<Hold>>, ApiError> {
+    admin(&caller)?;
+    if students::get(&state.pool, student).await?.is_none() {
+        return Err(ApiError::new(ErrorCode::StudentNotFound, "no such student"));
+    }
+    Ok(Json(students::holds(&state.pool, student).await?))
 }
 
 /// Put a hold on a student.

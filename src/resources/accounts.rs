@@ -187,7 +187,7 @@ impl NewHold {
 }
 
 /// A hold on a student's registration.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct Hold {
     /// Id.
     pub id: Uuid,

@@ -2,7 +2,7 @@
 //! committed seat counts with the version they were read at (what the Redis mirror is
 //! rebuilt from and seat streams start from).
 
-use super::DbResult;
+use super::{DbError, DbResult};
 use crate::cluster::shard_of;
 use crate::resources::{
     Course, MeetingDto, NewSection, NewTerm, NewWindow, RegistrationWindow, SectionFacts,
@@ -91,6 +91,42 @@ pub async fn upsert_window(
         opens_at: w.opens_at,
         closes_at: w.closes_at,
     })
+}
+
+/// A `registration_windows` row, whole.
+#[derive(sqlx::FromRow)]
+struct FullWindowRow {
+    /// Id.
+    id: Uuid,
+    /// Standing name.
+    standing: String,
+    /// First instant registration is open.
+    opens_at: DateTime<Utc>,
+    /// First instant it is closed again.
+    closes_at: DateTime<Utc>,
+}
+
+/// Every window of `term`, in standing order (freshman first).
+pub async fn windows(pool: &PgPool, term: Uuid) -> DbResult<Vec<RegistrationWindow>> {
+    let rows: Vec<FullWindowRow> = sqlx::query_as(
+        "SELECT id, standing, opens_at, closes_at FROM registration_windows WHERE term_id = $1
+          ORDER BY array_position(ARRAY['freshman','sophomore','junior','senior','graduate'], standing)",
+    )
+    .bind(term)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(RegistrationWindow {
+                id: r.id,
+                term_id: term,
+                standing: Standing::parse(&r.standing)
+                    .ok_or_else(|| DbError::Other(format!("unknown standing {:?}", r.standing)))?,
+                opens_at: r.opens_at,
+                closes_at: r.closes_at,
+            })
+        })
+        .collect()
 }
 
 /// The bounds of a `registration_windows` row.

@@ -97,15 +97,39 @@ pub async fn get(pool: &PgPool, id: Uuid) -> DbResult<Option<StudentView>> {
     .bind(id)
     .fetch_optional(pool)
     .await?;
-    let Some(row) = row else { return Ok(None) };
-    Ok(Some(StudentView {
+    row.map(view).transpose()
+}
+
+/// One account, by its username.
+pub async fn by_username(pool: &PgPool, username: &str) -> DbResult<Option<StudentView>> {
+    let row: Option<StudentRow> = sqlx::query_as(
+        "SELECT id, username, role, standing, max_credits, completed_courses FROM students WHERE username = $1",
+    )
+    .bind(username)
+    .fetch_optional(pool)
+    .await?;
+    row.map(view).transpose()
+}
+
+/// The holds on `student`, oldest first.
+pub async fn holds(pool: &PgPool, student: Uuid) -> DbResult<Vec<Hold>> {
+    Ok(sqlx::query_as(
+        "SELECT id, student_id, reason, created_at FROM holds WHERE student_id = $1 ORDER BY created_at, id",
+    )
+    .bind(student)
+    .fetch_all(pool)
+    .await?)
+}
+
+fn view(row: StudentRow) -> DbResult<StudentView> {
+    Ok(StudentView {
         id: row.id,
         username: row.username,
         role: role(&row.role)?,
         standing: standing(row.standing.as_deref())?,
         max_credits: row.max_credits as u32,
         completed_courses: row.completed_courses,
-    }))
+    })
 }
 
 /// What the registration rules need about a student, read in one query.

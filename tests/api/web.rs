@@ -242,3 +242,87 @@ async fn the_pages_are_served_with_the_right_caching_and_fallbacks() {
     )
     .await;
 }
+
+/// The reads behind the console's admin tab: a term's windows, an account by username,
+/// and a student's holds (so one can be lifted). Admins only.
+#[tokio::test]
+async fn admins_read_windows_accounts_by_username_and_holds() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token.clone();
+    let term = app.open_term().await;
+    let windows = app
+        .get_json(&format!("/api/v1/terms/{term}/windows"), Some(&admin))
+        .await;
+    let standings: Vec<&str> = windows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["standing"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        standings,
+        ["freshman", "sophomore", "junior", "senior", "graduate"]
+    );
+
+    let (sid, student_token) = app.student().await;
+    let account = app
+        .get_json(&format!("/api/v1/students/{sid}"), Some(&admin))
+        .await;
+    let username = account["username"].as_str().unwrap().to_string();
+    let found = app
+        .get_json(
+            &format!("/api/v1/students?username={username}"),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(found["id"], sid.to_string());
+    let path = "/api/v1/students?username=nobody-here";
+    expect_problem(
+        path,
+        app.get(path, Some(&admin)).await,
+        StatusCode::NOT_FOUND,
+        "student_not_found",
+    )
+    .await;
+    let path = "/api/v1/students";
+    expect_problem(
+        path,
+        app.get(path, Some(&admin)).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+    )
+    .await;
+    let path = format!("/api/v1/students?username={username}");
+    expect_problem(
+        &path,
+        app.get(&path, Some(&student_token)).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+
+    let holds = format!("/api/v1/students/{sid}/holds");
+    assert_eq!(app.get_json(&holds, Some(&admin)).await, json!([]));
+    let hold = app
+        .admin_post(&holds, json!({"reason": "unpaid fees"}))
+        .await;
+    let listed = app.get_json(&holds, Some(&admin)).await;
+    assert_eq!(listed[0]["id"], hold["id"]);
+    assert_eq!(listed[0]["reason"], "unpaid fees");
+    let lift = format!("{holds}/{}", hold["id"].as_str().unwrap());
+    let r = app
+        .request(reqwest::Method::DELETE, &lift, Some(&admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.get_json(&holds, Some(&admin)).await, json!([]));
+    let unknown = format!("/api/v1/students/{}/holds", uuid::Uuid::new_v4());
+    expect_problem(
+        &unknown,
+        app.get(&unknown, Some(&admin)).await,
+        StatusCode::NOT_FOUND,
+        "student_not_found",
+    )
+    .await;
+}
