@@ -1,0 +1,130 @@
+// The console's API calls, typed after docs/api.md: the cluster view (fed by every node's
+// heartbeat), hot sections, moves and the operator's actions, the serving node's readiness,
+// and the admin basics (terms, windows, sections, accounts, holds).
+import { api } from "../api/client";
+
+export interface NodeLoad {
+  decisions_per_s: number;
+  in_flight: number;
+  requests_per_s?: number;
+  p99_ms?: number | null;
+  overloaded_per_s?: number;
+  broker_connected?: boolean;
+  redis?: "ok" | "degraded" | "off";
+}
+
+export interface NodeView {
+  id: string;
+  address: string;
+  state: "joining" | "active" | "draining" | "left" | "dead";
+  lease_age_ms: number;
+  shards_owned: number;
+  load: NodeLoad;
+}
+
+export interface MoveRow {
+  id: number;
+  shard: number;
+  from: string;
+  to: string;
+  reason: string;
+  requested_by?: string | null;
+  state: "pending" | "running" | "done" | "failed";
+  error?: string | null;
+  started_at?: string;
+  finished_at?: string | null;
+}
+
+export interface ClusterView {
+  at?: string;
+  shards: number;
+  coordinator: string | null;
+  outbox_backlog?: number | null;
+  nodes: NodeView[];
+  moves: MoveRow[];
+}
+
+export interface HotSection {
+  section_id: string;
+  shard: number;
+  node_id: string;
+  decisions_per_s: number;
+  in_flight: number;
+}
+
+export interface Readiness {
+  status: string;
+  details?: { node?: string; outbox_backlog?: number | null; broker?: string; redis_mirror?: string | null };
+}
+
+export interface Term {
+  id: string;
+  code: string;
+  name: string;
+}
+
+export type Standing = "freshman" | "sophomore" | "junior" | "senior" | "graduate";
+export const STANDINGS: Standing[] = ["freshman", "sophomore", "junior", "senior", "graduate"];
+
+export interface RegistrationWindow {
+  id: string;
+  term_id: string;
+  standing: Standing;
+  opens_at: string;
+  closes_at: string;
+}
+
+export interface Section {
+  id: string;
+  course_code: string;
+  section_code: string;
+  title: string;
+  capacity: number;
+  seats_taken: number;
+  seats_left: number;
+  waitlist_capacity: number;
+  waitlist_length: number;
+}
+
+export interface Account {
+  id: string;
+  username: string;
+  role: "student" | "admin" | "operator";
+  standing: Standing | null;
+  max_credits: number;
+}
+
+export interface Hold {
+  id: string;
+  student_id: string;
+  reason: string;
+  created_at: string;
+}
+
+const q = encodeURIComponent;
+
+export const cluster = (t: string) => api<ClusterView>("GET", "/api/v1/cluster", { token: t });
+export const hotSections = (t: string, limit = 10) =>
+  api<HotSection[]>("GET", `/api/v1/cluster/hot-sections?limit=${limit}`, { token: t });
+export const recentMoves = (t: string, limit = 20) => api<MoveRow[]>("GET", `/api/v1/cluster/moves?limit=${limit}`, { token: t });
+export const readiness = () => api<Readiness>("GET", "/readyz").catch((e) => (e?.problem ? (e.problem as Readiness) : null));
+export const moveShard = (t: string, shard: number, to: string) =>
+  api<unknown>("POST", `/api/v1/cluster/shards/${shard}/move`, { token: t, body: { to } });
+export const drainNode = (t: string, node: string) => api<unknown>("POST", `/api/v1/cluster/nodes/${q(node)}/drain`, { token: t, body: {} });
+export const rebalance = (t: string) => api<unknown>("POST", "/api/v1/cluster/rebalance", { token: t, body: {} });
+
+export const terms = () => api<Term[]>("GET", "/api/v1/terms");
+export const createTerm = (t: string, code: string, name: string) => api<Term>("POST", "/api/v1/terms", { token: t, body: { code, name } });
+export const windows = (t: string, term: string) => api<RegistrationWindow[]>("GET", `/api/v1/terms/${q(term)}/windows`, { token: t });
+export const setWindow = (t: string, term: string, standing: Standing, opens_at: string, closes_at: string) =>
+  api<RegistrationWindow>("POST", `/api/v1/terms/${q(term)}/windows`, { token: t, body: { standing, opens_at, closes_at } });
+export const sections = (term: string, course: string) =>
+  api<{ items: Section[] }>("GET", `/api/v1/terms/${q(term)}/sections?limit=50${course ? `&q=${q(course)}` : ""}`);
+export const setCapacity = (t: string, section: string, capacity: number) =>
+  api<Section>("PATCH", `/api/v1/sections/${q(section)}`, { token: t, body: { capacity } });
+export const findAccount = (t: string, username: string) => api<Account>("GET", `/api/v1/students?username=${q(username)}`, { token: t });
+export const holds = (t: string, student: string) => api<Hold[]>("GET", `/api/v1/students/${q(student)}/holds`, { token: t });
+export const addHold = (t: string, student: string, reason: string) =>
+  api<Hold>("POST", `/api/v1/students/${q(student)}/holds`, { token: t, body: { reason } });
+export const liftHold = (t: string, student: string, hold: string) =>
+  api<void>("DELETE", `/api/v1/students/${q(student)}/holds/${q(hold)}`, { token: t });
