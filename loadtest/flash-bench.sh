@@ -3,8 +3,9 @@
 # on this machine, side by side:
 #
 #   (a) the HTTP ceiling: goose on GET /healthz (no database), same users and duration;
-#   (b) the enroll path under `flash`: students log in and add 4-6 Zipf-chosen sections
-#       of the seeded catalog; enroll decisions per second (a seat, a waitlist place or a
+#   (b) the enroll path under `flash`: students (signed in beforehand, as students sign in
+#       before their window opens; the sign-in phase is reported apart as (b0): logins/s
+#       and p50/p99) add 4-6 Zipf-chosen sections of the seeded catalog; enroll decisions per second (a seat, a waitlist place or a
 #       refusal such as section_full: each is decided and recorded), p50/p99, and the
 #       seats and waitlist places (201 + 202) among them;
 #   (c) the same load concentrated on ONE hot section (capacity 100000, created through
@@ -16,13 +17,18 @@
 #       catalog has sections (scratch tables bench_seats/bench_enrollments, so the real
 #       schema's triggers stay out of it);
 #
-# then the ratios (b)/(a), (c)/(d-hot), (b)/(d-spread), and finally the verifier on the
-# bench database with the acknowledgement log of (b) and (c).
+#   (e) the window opens, cold: a fresh database and a freshly started server (no section
+#       actor alive, no student's rule inputs read), every student signed in beforehand
+#       and then enrolling exactly once in one Zipf-chosen section; decisions per second
+#       from the first answer to the last, p50/p99;
+#
+# then the ratios (b)/(a), (c)/(d-hot), (b)/(d-spread); the verifier runs on the bench
+# database with the acknowledgement log of (b) and (c), and again after (e).
 #
 # A fresh database `registrar_bench` is created (dropped first) through the admin URL;
 # the release server serves it on 127.0.0.1:<free port> with per-student rate limiting
 # off. Loopback only; every phase is bounded (BENCH_PHASE_SECS); the server is stopped
-# at the end, also on failure. Takes ~3 minutes on 2 cores once built. Every command is
+# at the end, also on failure. Takes ~4 minutes on 2 cores once built. Every command is
 # printed ("$ ...") before it runs.
 #
 # Environment (all optional):
@@ -142,7 +148,7 @@ load() {
     local name=$1 scenario=$2
     shift 2
     local cmd=("$LOADTEST" --scenario "$scenario" --host "$BASE" --users "$USERS"
-        --increase-rate "$RATE" --run-time "${SECS}s" --no-print-metrics
+        --increase-rate "${PHASE_RATE:-$RATE}" --run-time "${SECS}s" --no-print-metrics
         --report-file "$OUT/$name.html" --summary "$OUT/$name.json" "$@")
     printf '$ %s\n' "${cmd[*]}" >&2
     "${cmd[@]}" >"$OUT/$name.log" 2>&1 || {
@@ -171,11 +177,11 @@ log "(a) HTTP ceiling"
 load healthz healthz
 snapshot before_flash
 log "(b) flash: enrolls over the catalog"
-load flash flash --students "$((STUDENTS - USERS))" --acks "$OUT/acks.jsonl"
+load flash flash --students "$((STUDENTS - USERS))" --acks "$OUT/acks.jsonl" --pre-login
 snapshot after_flash
 log "(c) one hot section"
 load hot hot --hot-section "$HOT" --first-student "$((STUDENTS - USERS + 1))" \
-    --students "$USERS" --acks "$OUT/acks.jsonl"
+    --students "$USERS" --acks "$OUT/acks.jsonl" --pre-login
 snapshot after_hot
 stop_server
 
@@ -224,6 +230,26 @@ pgb() {
 pgb hot "$OUT/enroll_hot.sql" -D section=1
 pgb spread "$OUT/enroll_spread.sql"
 
+log "verifying $DB against the invariants and $(wc -l <"$OUT/acks.jsonl") acknowledgements"
+run "$LOADTEST" verify --database-url "$DB_URL" --acks "$OUT/acks.jsonl" ||
+    die "the verifier found violations in $DB"
+
+log "(e) the window opens, cold: a fresh database and server, every student enrolls once"
+run psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
+run psql "$ADMIN_URL" -qc "CREATE DATABASE $DB"
+run "$SERVER" migrate
+run "$SERVER" seed --students "$STUDENTS" --sections "$SECTIONS" --reset >"$OUT/seed_open.log"
+start_server "$SERVER" "$OUT"
+BASE="http://$ADDR"
+snapshot before_open
+# Every user at once: the window opens for all of them in the same second.
+PHASE_RATE=$USERS load open open --students "$STUDENTS" --acks "$OUT/acks_open.jsonl" --pre-login
+snapshot after_open
+stop_server
+log "verifying the cold open against the invariants and $(wc -l <"$OUT/acks_open.jsonl") acknowledgements"
+run "$LOADTEST" verify --database-url "$DB_URL" --acks "$OUT/acks_open.jsonl" ||
+    die "the verifier found violations after the cold open"
+
 # --- the table -----------------------------------------------------------------------
 tps() { sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$OUT/pgbench_$1.log" | head -n1; }
 # Percentile of the per-transaction latencies (3rd column, microseconds) in ms.
@@ -240,6 +266,7 @@ A_RATE="$(j healthz '.ops.healthz.per_s')"
 B_RATE="$(j flash '.ops.enroll | if .answers > 0 then .per_s * (.answers - .failed) / .answers else 0 end')"
 B_ACCEPTED="$(j flash '.ops.enroll.accepted_per_s')"
 C_RATE="$(j hot '.decisions_per_s')"
+E_RATE="$(j open '.ops.enroll | if .answers > 0 then .per_s * (.answers - .failed) / .answers else 0 end')"
 DH_RATE="$(tps hot)"
 DS_RATE="$(tps spread)"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }'; }
@@ -250,12 +277,18 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else
     printf '%-50s %11s %9s %9s  %s\n' "phase" "rate/s" "p50 ms" "p99 ms" "what is counted"
     printf '%-50s %11.1f %9.2f %9.2f  %s\n' "(a) HTTP ceiling: GET /healthz" \
         "$A_RATE" "$(j healthz '.ops.healthz.p50_ms')" "$(j healthz '.ops.healthz.p99_ms')" "requests"
+    printf '%-50s %11.1f %9.2f %9.2f  %s\n' "(b0) sign-in before the window (pre-login)" \
+        "$(j flash '.pre_login.per_s')" "$(j flash '.pre_login.p50_ms')" "$(j flash '.pre_login.p99_ms')" \
+        "logins of (b)'s $(j flash '.pre_login.students') students, 64 at a time, before the burst"
     printf '%-50s %11.1f %9.2f %9.2f  %s\n' "(b) flash: enroll over $SECTIONS sections (Zipf 1.1)" \
         "$B_RATE" "$(j flash '.ops.enroll.p50_ms')" "$(j flash '.ops.enroll.p99_ms')" \
-        "enroll decisions (201, 202, 409/422 refusals); of them seats and waitlist places (201+202) $(printf "%.1f" "$B_ACCEPTED")/s; logins $(j flash '.ops.login.per_s | floor')/s"
+        "enroll decisions (201, 202, 409/422 refusals); of them seats and waitlist places (201+202) $(printf "%.1f" "$B_ACCEPTED")/s; students signed in beforehand"
     printf '%-50s %11.1f %9.2f %9.2f  %s\n' "(c) one hot section: enroll -> drop loop" \
         "$C_RATE" "$(j hot '.ops.enroll.p50_ms')" "$(j hot '.ops.enroll.p99_ms')" \
         "accepted decisions: enroll $(j hot '.ops.enroll.accepted_per_s | floor')/s + drop $(j hot '.ops.drop.accepted_per_s | floor')/s (p50/p99 of enroll)"
+    printf '%-50s %11.1f %9.2f %9.2f  %s\n' "(e) cold window open: $STUDENTS students, 1 each" \
+        "$E_RATE" "$(j open '.ops.enroll.p50_ms')" "$(j open '.ops.enroll.p99_ms')" \
+        "enroll decisions on a fresh server (no section active, no student read), $(j open '.ops.enroll.answers') in $(j open '.window_s | . * 10 | floor / 10') s"
     printf '%-50s %11.1f %9.2f %9.2f  %s\n' "(d-hot) pgbench SELECT FOR UPDATE, 1 row" \
         "$DH_RATE" "$(pct hot 50)" "$(pct hot 99)" "committed transactions (1 seat each), no HTTP"
     printf '%-50s %11.1f %9.2f %9.2f  %s\n' "(d-spread) pgbench SELECT FOR UPDATE, $SECTIONS rows" \
@@ -266,11 +299,12 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else
         "$(ratio "$B_ACCEPTED" "$A_RATE")" "$(ratio "$B_ACCEPTED" "$DS_RATE")"
     printf 'committer during (b): %s\n' "$(commits before_flash after_flash)"
     printf 'committer during (c): %s\n' "$(commits after_flash after_hot)"
-    printf 'failed requests: healthz %s, flash %s, hot %s\n' \
-        "$(j healthz .failed_total)" "$(j flash .failed_total)" "$(j hot .failed_total)"
-    printf 'goose reports: %s/{healthz,flash,hot}.html\n\n' "$OUT"
+    printf 'committer during (e): %s; rule inputs of %s students read in %s queries\n' "$(commits before_open after_open)" \
+        "$(($(metric after_open registrar_rule_input_reads_total) - $(metric before_open registrar_rule_input_reads_total)))" \
+        "$(($(metric after_open registrar_rule_input_batches_total) - $(metric before_open registrar_rule_input_batches_total)))"
+    printf 'failed requests: healthz %s, flash %s, hot %s, open %s\n' \
+        "$(j healthz .failed_total)" "$(j flash .failed_total)" "$(j hot .failed_total)" "$(j open .failed_total)"
+    printf 'goose reports: %s/{healthz,flash,hot,open}.html; every phase verified clean\n\n' "$OUT"
 } | tee "$OUT/table.txt"
 
-log "verifying $DB against the invariants and $(wc -l <"$OUT/acks.jsonl") acknowledgements"
-run "$LOADTEST" verify --database-url "$DB_URL" --acks "$OUT/acks.jsonl" ||
-    die "the verifier found violations in $DB"
+

@@ -116,6 +116,12 @@ impl StudentPool {
         self.first + n % self.count.max(1)
     }
 
+    /// The next student number, or `None` once every student had a turn (no wrap).
+    pub fn take_once(&self) -> Option<u32> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        (n < self.count).then(|| self.first + n)
+    }
+
     /// How many were handed out so far.
     pub fn taken(&self) -> u32 {
         self.next.load(Ordering::Relaxed)
@@ -243,7 +249,7 @@ fn error_kind(e: &reqwest::Error) -> &'static str {
 }
 
 /// The subject (`sub`) of a JWT, without checking the signature (the server does that).
-fn token_subject(token: &str) -> Option<Uuid> {
+pub(crate) fn token_subject(token: &str) -> Option<Uuid> {
     let payload = token.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
@@ -253,6 +259,19 @@ fn token_subject(token: &str) -> Option<Uuid> {
         sub: Uuid,
     }
     serde_json::from_slice::<Claims>(&bytes).ok().map(|c| c.sub)
+}
+
+/// Demo student `number`, signed in: the token from the sign-in phase (`--pre-login`)
+/// when there is one, else a login now.
+pub async fn student(
+    user: &mut GooseUser,
+    client: Client,
+    number: u32,
+) -> Result<Option<Student>, Box<TransactionError>> {
+    match crate::prelogin::token(number) {
+        Some(s) => Ok(Some(s)),
+        None => login(user, client, number).await,
+    }
 }
 
 /// Log in as demo student `number`.
@@ -487,6 +506,13 @@ pub async fn peek_seat_stream(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_once_only_pool_hands_out_each_student_once_then_none() {
+        let pool = StudentPool::new(5, 3);
+        let got: Vec<Option<u32>> = (0..5).map(|_| pool.take_once()).collect();
+        assert_eq!(got, [Some(5), Some(6), Some(7), None, None]);
+    }
 
     #[test]
     fn token_subject_reads_the_payload() {

@@ -18,7 +18,10 @@ registrar-loadtest [OPTIONS] [GOOSE OPTIONS]   load scenarios against a registra
 registrar-loadtest verify [--database-url URL] [--acks FILE]...   check a database afterwards
 
 Options of a load run (everything else goes to goose, see below):
-  --scenario NAME       flash | browse | churn | mixed (default) | hot | reshard | healthz
+  --scenario NAME       flash | open | browse | churn | mixed (default) | hot | reshard | healthz
+  --pre-login           sign every student of the run in before the load starts (students
+                        log in before their window opens), report the logins apart, and
+                        let the scenarios use those tokens instead of logging in
   --hosts URL,URL,...   spread the users over these nodes of one cluster, round-robin by
                         user number (user 1 on the first, user 2 on the second, ...);
                         instead of goose's --host, which sends every user to one node
@@ -41,6 +44,8 @@ Goose's report: --report-file reports/<scenario>.html is the default.
 pub enum ScenarioName {
     /// Students log in and add 4-6 Zipf-chosen sections in a burst.
     Flash,
+    /// The window's first seconds: every student enrolls once, all cold.
+    Open,
     /// Anonymous catalog reads and seat streams.
     Browse,
     /// Drop/add and swap on the student's own schedule.
@@ -61,6 +66,7 @@ impl ScenarioName {
     pub fn as_str(self) -> &'static str {
         match self {
             ScenarioName::Flash => "flash",
+            ScenarioName::Open => "open",
             ScenarioName::Browse => "browse",
             ScenarioName::Churn => "churn",
             ScenarioName::Mixed => "mixed",
@@ -77,6 +83,7 @@ impl FromStr for ScenarioName {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ok(match s {
             "flash" => ScenarioName::Flash,
+            "open" => ScenarioName::Open,
             "browse" => ScenarioName::Browse,
             "churn" => ScenarioName::Churn,
             "mixed" => ScenarioName::Mixed,
@@ -85,7 +92,7 @@ impl FromStr for ScenarioName {
             "healthz" => ScenarioName::Healthz,
             other => {
                 bail!(
-                    "unknown scenario {other:?} (flash, browse, churn, mixed, hot, reshard, healthz)"
+                    "unknown scenario {other:?} (flash, open, browse, churn, mixed, hot, reshard, healthz)"
                 )
             }
         })
@@ -113,6 +120,8 @@ pub struct LoadOptions {
     pub fail_on_errors: bool,
     /// Nodes of one cluster to spread the users over (`--hosts`); empty: goose's `--host`.
     pub hosts: Vec<String>,
+    /// Sign the run's students in before the load (`--pre-login`).
+    pub pre_login: bool,
     /// Print our help (goose prints its own after it).
     pub help: bool,
 }
@@ -129,6 +138,7 @@ impl Default for LoadOptions {
             zipf_exponent: 1.1,
             fail_on_errors: false,
             hosts: Vec::new(),
+            pre_login: false,
             help: false,
         }
     }
@@ -199,6 +209,7 @@ pub fn parse(args: Vec<String>) -> anyhow::Result<Mode> {
             }
             "--fail-on-errors" => opts.fail_on_errors = true,
             "--hosts" => opts.hosts = parse_hosts(&value("--hosts")?)?,
+            "--pre-login" => opts.pre_login = true,
             "-h" | "--help" => {
                 opts.help = true;
                 goose.push(arg);

@@ -5,6 +5,10 @@
 //!
 //! - `flash`: the window opens. Each iteration a new student logs in and adds 4-6
 //!   Zipf-chosen sections back to back (a few sections get most of the traffic).
+//! - `open`: the window's first seconds, all cold: each of the `--students` students
+//!   enrolls exactly once, in one Zipf-chosen section, and then the users idle. Run it
+//!   against a freshly started server (no section active, no student's rule inputs read)
+//!   with `--pre-login`, as flash-bench.sh does.
 //! - `browse`: anonymous catalog reads: terms, section pages, single sections, and a seat
 //!   stream opened until its first event.
 //! - `churn`: a student enrolls in a few sections, then loops: read the schedule, and drop
@@ -172,6 +176,7 @@ pub fn build(name: ScenarioName) -> Result<Vec<Scenario>, GooseError> {
 fn scenarios_of(name: ScenarioName) -> Result<Vec<Scenario>, GooseError> {
     Ok(match name {
         ScenarioName::Flash => vec![flash()],
+        ScenarioName::Open => vec![open()],
         ScenarioName::Browse => vec![browse()?],
         ScenarioName::Churn => vec![churn()],
         ScenarioName::Mixed => {
@@ -209,6 +214,29 @@ fn scenarios_of(name: ScenarioName) -> Result<Vec<Scenario>, GooseError> {
     })
 }
 
+/// The window opens: every student enrolls once, in one Zipf-chosen section, all cold.
+fn open() -> Scenario {
+    scenario!("open").register_transaction(transaction!(open_once).set_name("enroll once"))
+}
+
+/// The next student (never one seen before) enrolls once; when every student has had
+/// their turn the user idles until the run ends.
+async fn open_once(user: &mut GooseUser) -> TransactionResult {
+    let pool = STUDENTS.get().expect("configure() runs before the attack");
+    let Some(number) = pool.take_once() else {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        return Ok(());
+    };
+    with_session!(user, session, {
+        let Some(student) = api::student(user, Client::Plain, number).await? else {
+            return Ok(());
+        };
+        let section = catalog::get().pick(&mut session.rng).id;
+        api::enroll(user, Client::Plain, &student, section).await?;
+        Ok(())
+    })
+}
+
 fn flash() -> Scenario {
     scenario!("flash").register_transaction(transaction!(flash_burst).set_name("login+burst"))
 }
@@ -239,7 +267,7 @@ async fn careful_flash_burst(user: &mut GooseUser) -> TransactionResult {
 
 async fn burst(user: &mut GooseUser, client: Client) -> TransactionResult {
     with_session!(user, session, {
-        let Some(student) = api::login(user, client, next_student()).await? else {
+        let Some(student) = api::student(user, client, next_student()).await? else {
             return Ok(());
         };
         let k = session.rng.random_range(4..=6);
@@ -287,7 +315,7 @@ async fn browse_stream(user: &mut GooseUser) -> TransactionResult {
 /// Log in as a new student and take 3 sections.
 async fn churn_start(user: &mut GooseUser) -> TransactionResult {
     with_session!(user, session, {
-        let Some(student) = api::login(user, Client::Plain, next_student()).await? else {
+        let Some(student) = api::student(user, Client::Plain, next_student()).await? else {
             return Ok(());
         };
         for section in catalog::get().pick_distinct(&mut session.rng, 3, &[]) {

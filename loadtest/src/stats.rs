@@ -161,6 +161,9 @@ pub struct Summary {
     /// (known once a user ran a transaction that notes it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub goose_started_unix_ms: Option<i64>,
+    /// The sign-in phase before the load (`--pre-login`), measured apart.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_login: Option<crate::prelogin::PreLogin>,
 }
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
@@ -227,6 +230,7 @@ pub fn summarize(scenario: &str, users: usize, windows: &[(i64, i64)]) -> Summar
         retries_total: t.retries_total,
         retries: t.retries.clone(),
         goose_started_unix_ms: None,
+        pre_login: None,
     }
 }
 
