@@ -158,7 +158,7 @@ phase() {
     hosts="$(IFS=,; echo "${URLS[*]}")"
     local cmd=("$LOADTEST" --scenario flash --hosts "$hosts" --users "$USERS"
         --increase-rate "$RATE" --run-time "${SECS}s" --no-print-metrics
-        --students "$((STUDENTS - 1))" --acks "$OUT/acks_$name.jsonl"
+        --students "$((STUDENTS - 1))" --acks "$OUT/acks_$name.jsonl" --pre-login
         --report-file "$OUT/$name.html" --summary "$OUT/$name.json")
     printf '$ %s\n' "${cmd[*]}" >&2
     "${cmd[@]}" >"$OUT/$name.log" 2>&1 || {

@@ -201,7 +201,10 @@ impl Actor for SectionActor {
             epoch: snap.epoch,
             shard: snap.shard,
             ledger,
-            pending: Vec::with_capacity(args.config.max_batch.min(1024)),
+            // Grows with the first burst; each flush takes it whole (std::mem::take), so a
+            // capacity reserved here would only be dropped: 100,000 idle sections would hold
+            // it for nothing.
+            pending: Vec::new(),
             flush_queued: false,
             last_active: Instant::now(),
             stopped: false,
