@@ -195,7 +195,8 @@ pub async fn list_windows(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct FindStudent {
-    /// The exact username, e.g. `s000123`.
+    /// The exact username, e.g. `s000123`: 1-64 of `a-z 0-9 _ . -`.
+    #[param(pattern = "^[a-z0-9_.-]{1,64}$")]
     pub username: String,
 }
 
@@ -208,6 +209,16 @@ pub async fn find_student(
     super::extract::ApiQuery(q): super::extract::ApiQuery<FindStudent>,
 ) -> Result<Json<StudentView>, ApiError> {
     admin(&caller)?;
+    let fine = (1..=64).contains(&q.username.len())
+        && q.username
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b));
+    if !fine {
+        return Err(ApiError::new(
+            ErrorCode::InvalidQuery,
+            "username must be 1-64 of a-z, 0-9, _, . and -",
+        ));
+    }
     students::by_username(&state.pool, &q.username)
         .await?
         .map(Json)

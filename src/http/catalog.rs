@@ -65,7 +65,7 @@ pub struct SectionQuery {
     pub course: Option<String>,
     /// Search: a course code prefix (`cs1`, `MATH-24`) or words of the title (`linear alg`),
     /// case-insensitive, 1-60 characters.
-    #[param(min_length = 1, max_length = 60)]
+    #[param(schema_with = crate::resources::schema::search_60)]
     pub q: Option<String>,
     /// Only sections that meet on this day: `mon` .. `sun`.
     #[param(schema_with = crate::resources::schema::meeting_day)]
@@ -285,6 +285,9 @@ fn seats_data(section: Option<SectionId>, counts: Counts) -> String {
 #[serde(deny_unknown_fields)]
 pub struct StreamQuery {
     /// Section ids, comma-separated (1 to 100; repeats count once).
+    #[param(
+        pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(,[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}){0,99}$"
+    )]
     pub sections: String,
 }
 

@@ -106,6 +106,11 @@ pub(crate) mod schema {
         text(200, "1-200 characters, not blank, no control characters")
     }
 
+    /// A search: 1-60 characters, not blank, no control characters.
+    pub fn search_60() -> Object {
+        text(60, "1-60 characters, not blank, no control characters")
+    }
+
     /// A hold's reason: 1-500 characters, not blank, no control characters.
     pub fn text_500() -> Object {
         text(500, "1-500 characters, not blank, no control characters")

@@ -284,6 +284,27 @@ async fn admins_read_windows_accounts_by_username_and_holds() {
         "student_not_found",
     )
     .await;
+    for bad in ["Upper", "nul%00", "%C2%81x", ""] {
+        let path = format!("/api/v1/students?username={bad}");
+        expect_problem(
+            &path,
+            app.get(&path, Some(&admin)).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        )
+        .await;
+    }
+    // A body must be a JSON object: serde would read a struct from an array of its fields.
+    let (_, section) = app.open_cs101(5, 0, json!([])).await;
+    let path = format!("/api/v1/sections/{section}");
+    let r = app
+        .request(reqwest::Method::PATCH, &path, Some(&admin))
+        .header("content-type", "application/json")
+        .body("[0.0]")
+        .send()
+        .await
+        .unwrap();
+    expect_problem(&path, r, StatusCode::BAD_REQUEST, "invalid_body").await;
     let path = "/api/v1/students";
     expect_problem(
         path,
