@@ -56,6 +56,12 @@ pub struct LoadView {
     /// Commands being decided now.
     #[serde(default)]
     pub in_flight: u64,
+    /// p99 of the node's registration requests over its last heartbeat (none answered: null).
+    #[serde(default)]
+    pub p99_ms: Option<f64>,
+    /// 503 `overloaded` answers per second over its last heartbeat.
+    #[serde(default)]
+    pub overloaded_per_s: Option<f64>,
 }
 
 /// A shard move in progress. Fields the server leaves out print as `-`.
@@ -108,6 +114,14 @@ pub fn render(view: &ClusterView) -> String {
                 n.load
                     .as_ref()
                     .map_or_else(|| "-".to_string(), |l| l.in_flight.to_string()),
+                n.load
+                    .as_ref()
+                    .and_then(|l| l.p99_ms)
+                    .map_or_else(|| "-".to_string(), |ms| format!("{ms:.1}")),
+                n.load
+                    .as_ref()
+                    .and_then(|l| l.overloaded_per_s)
+                    .map_or_else(|| "-".to_string(), rate),
                 n.address.clone(),
             ]
         })
@@ -120,9 +134,11 @@ pub fn render(view: &ClusterView) -> String {
             "SHARDS",
             "DECISIONS/S",
             "IN-FLIGHT",
+            "P99 MS",
+            "503/S",
             "ADDRESS",
         ],
-        &[false, false, true, true, true, true, false],
+        &[false, false, true, true, true, true, true, true, false],
         &rows,
     ));
     if view.moves.is_empty() {
@@ -221,7 +237,7 @@ mod tests {
       "nodes": [
         {"id": "node-1", "address": "http://127.0.0.1:8081", "state": "active",
          "lease_age_ms": 412, "shards_owned": 512,
-         "load": {"decisions_per_s": 1520.25, "in_flight": 7}},
+         "load": {"decisions_per_s": 1520.25, "in_flight": 7, "p99_ms": 48.25, "overloaded_per_s": 2.0}},
         {"id": "node-2", "address": "http://127.0.0.1:8082", "state": "draining",
          "lease_age_ms": 95000, "shards_owned": 500,
          "load": {"decisions_per_s": 0.0, "in_flight": 0}},
@@ -240,10 +256,10 @@ mod tests {
         let expected = "\
 cluster: 3 nodes, 1024 shards, 1024 of them owned
 
-NODE    STATE     LEASE AGE  SHARDS  DECISIONS/S  IN-FLIGHT  ADDRESS
-node-1  active         0.4s     512       1520.2          7  http://127.0.0.1:8081
-node-2  draining      1m35s     500          0.0          0  http://127.0.0.1:8082
-node-3  joining           -      12            -          -  http://127.0.0.1:8083
+NODE    STATE     LEASE AGE  SHARDS  DECISIONS/S  IN-FLIGHT  P99 MS  503/S  ADDRESS
+node-1  active         0.4s     512       1520.2          7    48.2    2.0  http://127.0.0.1:8081
+node-2  draining      1m35s     500          0.0          0       -      -  http://127.0.0.1:8082
+node-3  joining           -      12            -          -       -      -  http://127.0.0.1:8083
 
 moves in progress: 1
 MOVE  SHARD  FROM    TO      STATE    STARTED               HELD
