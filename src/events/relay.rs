@@ -1,19 +1,19 @@
-//! The outbox relay: publishes committed `outbox` rows to RabbitMQ in id order, as
-//! persistent JSON messages with publisher confirms, and marks them published only after
-//! the broker confirmed them. Resumes from the table after a restart (the unpublished rows
-//! are the state). Several relays can run (one per node): each round claims its rows with
-//! `FOR UPDATE SKIP LOCKED`, so two relays never publish the same row in normal running,
-//! and the rows of a relay that died or stalled mid-round go to the others (see
-//! [`crate::store::outbox`]). Across relays events leave roughly, not strictly, in id order.
+//! The outbox relay: publishes committed `outbox` events to RabbitMQ in commit order, as
+//! persistent JSON messages with publisher confirms, and moves the outbox cursor past them
+//! only after the broker confirmed them. Resumes from the cursor after a restart. Several
+//! relays can run (one per node): each round holds the cursor row (`FOR UPDATE SKIP
+//! LOCKED`), so the relays take turns and two never publish the same events in normal
+//! running, and a relay that died or stalled mid-round leaves its events to the others
+//! (see [`crate::store::outbox`]).
 //!
 //! Messages are published `mandatory`: an event no queue is bound to receive comes back
 //! with its confirm (RabbitMQ would otherwise confirm it and drop it). Such an event is
-//! NOT marked published: it stays in the outbox, is retried with a growing delay (see
+//! NOT counted as published: it is put off for a retry with a growing delay (see
 //! [`crate::store::outbox`]) and is counted and logged, so a missing binding delays
-//! events instead of losing them. The other events of the round are marked as usual.
-//! A crash between the confirm and the commit republishes a row: consumers dedupe on
+//! events instead of losing them. The other events of the round pass as usual.
+//! A crash between the confirm and the commit republishes a round: consumers dedupe on
 //! `event_id`. A broker outage only grows the backlog; the relay reconnects with backoff.
-//! The claim, the marking and the backlog count are queries in [`crate::store::outbox`].
+//! The claim, the cursor and the backlog count are queries in [`crate::store::outbox`].
 
 use super::amqp::{self, Link};
 use crate::backoff::Backoff;
@@ -83,7 +83,7 @@ impl BacklogGauge {
 /// Relay figures for `/metrics` and `/readyz`.
 #[derive(Default)]
 pub struct RelayStats {
-    /// Events confirmed by the broker and marked published.
+    /// Events confirmed by the broker and passed by the cursor.
     pub published: AtomicU64,
     /// Whether the relay currently holds a working broker link.
     pub connected: AtomicBool,
@@ -207,10 +207,13 @@ impl OutboxRelay {
         Ok(link)
     }
 
-    /// Claim a batch of unpublished rows, publish them, await every confirm, mark the
-    /// delivered ones and put off the unroutable ones; the number claimed (0: nothing to do).
+    /// Claim a batch of events, publish them, await every confirm, move the cursor past
+    /// them and put off the unroutable ones; the number claimed (0: nothing to do).
     async fn round(&self, link: &Link) -> Result<usize, RoundError> {
-        let claim = outbox::claim(&self.pool, self.batch).await?;
+        let Some(claim) = outbox::claim(&self.pool, self.batch).await? else {
+            // Another relay is at work; it publishes this node's commits too.
+            return Ok(0);
+        };
         if claim.events.is_empty() {
             claim.release().await?;
             return Ok(0);

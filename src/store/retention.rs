@@ -5,9 +5,9 @@
 //!
 //! Several nodes may prune at once: each statement locks the rows it picks with
 //! `FOR UPDATE SKIP LOCKED`, so two pruners take different rows, and a row deleted by one
-//! is simply not found by the other. Unpublished outbox rows never match (`published_at
-//! < cutoff` is false for NULL), and a row the relay marks published meanwhile gets a
-//! `published_at` of now, which is after any cutoff.
+//! is simply not found by the other. Unpublished outbox rows never match: an outbox row
+//! goes only once its transaction is wholly behind the publication cursor and it waits
+//! for no retry (see [`super::outbox`]).
 
 use super::DbResult;
 use chrono::{DateTime, Utc};
@@ -16,7 +16,7 @@ use sqlx::PgPool;
 /// The tables that are pruned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PrunedTable {
-    /// Published outbox rows (by `published_at`).
+    /// Published outbox rows (by `created_at`, behind the publication cursor).
     Outbox,
     /// The audit trail, `registration_attempts` (by `created_at`).
     Attempts,
@@ -40,10 +40,24 @@ impl PrunedTable {
     /// Deletes up to `$2` rows older than `$1`, oldest first, skipping locked rows.
     fn delete(self) -> &'static str {
         match self {
+            // Events of transactions wholly behind the cursor (the cursor's own
+            // transaction may continue past it) that wait for no retry, walked from the
+            // oldest: the first `$2` of them, of which those older than `$1` go. The
+            // walk follows the writing transactions, roughly the time order, so a head
+            // without rows past retention means there are none further on either. Rows
+            // from before the cursor existed (txid NULL) go by `published_at` as before.
             Self::Outbox => {
-                "DELETE FROM outbox WHERE id IN (
-                     SELECT id FROM outbox WHERE published_at < $1
-                      ORDER BY published_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
+                "WITH head AS (
+                     SELECT o.id, o.created_at FROM outbox o
+                      WHERE o.txid < (SELECT txid FROM outbox_cursor)
+                        AND NOT EXISTS (SELECT 1 FROM outbox_retries r WHERE r.id = o.id)
+                      ORDER BY o.txid, o.id LIMIT $2 FOR UPDATE OF o SKIP LOCKED),
+                 legacy AS (
+                     SELECT id FROM outbox WHERE txid IS NULL AND published_at < $1
+                      ORDER BY published_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+                 DELETE FROM outbox WHERE id IN (
+                     SELECT id FROM head WHERE created_at < $1
+                     UNION ALL SELECT id FROM legacy)"
             }
             Self::Attempts => {
                 "DELETE FROM registration_attempts WHERE id IN (

@@ -66,10 +66,7 @@ async fn enroll_all_without(
 }
 
 async fn backlog(app: &TestApp) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
+    registrar::store::outbox::backlog(&app.pool).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

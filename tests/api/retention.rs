@@ -29,15 +29,26 @@ async fn rows_past_their_retention_are_pruned_and_unpublished_events_never() {
         (7 * 24, 90 * 24, 24),
         "the defaults this test dates its rows against"
     );
-    // 25 rows past retention and 5 within it, per table; plus unpublished events from
-    // long ago, which must stay.
+    // 25 rows past retention and 5 within it, per table. In the outbox: published events
+    // (behind the cursor) old and recent, published rows from before the cursor existed
+    // (txid NULL, `published_at` set), and events from long ago that are unpublished:
+    // past the cursor, or behind it but waiting for a retry. Those must stay.
     for sql in [
-        "INSERT INTO outbox (event_id, routing_key, payload, created_at, published_at)
-         SELECT gen_random_uuid(), 'old', '{}', now() - interval '9 days', now() - interval '8 days'
-           FROM generate_series(1, 25)",
-        "INSERT INTO outbox (event_id, routing_key, payload, created_at, published_at)
-         SELECT gen_random_uuid(), 'recent', '{}', now() - interval '6 days', now() - interval '6 days'
+        "INSERT INTO outbox (event_id, routing_key, payload, created_at)
+         SELECT gen_random_uuid(), 'old', '{}', now() - interval '9 days'
+           FROM generate_series(1, 20)",
+        "INSERT INTO outbox (event_id, routing_key, payload, created_at, published_at, txid)
+         SELECT gen_random_uuid(), 'old', '{}', now() - interval '9 days', now() - interval '8 days', NULL
            FROM generate_series(1, 5)",
+        "INSERT INTO outbox (event_id, routing_key, payload, created_at)
+         SELECT gen_random_uuid(), 'recent', '{}', now() - interval '6 days'
+           FROM generate_series(1, 5)",
+        "WITH e AS (INSERT INTO outbox (event_id, routing_key, payload, created_at)
+                    SELECT gen_random_uuid(), 'retrying', '{}', now() - interval '400 days'
+                      FROM generate_series(1, 5) RETURNING id)
+         INSERT INTO outbox_retries (id, attempts, next_attempt_at)
+         SELECT id, 3, now() + interval '1 hour' FROM e",
+        "UPDATE outbox_cursor SET (txid, id) = (SELECT max(txid), max(id) FROM outbox)",
         "INSERT INTO outbox (event_id, routing_key, payload, created_at)
          SELECT gen_random_uuid(), 'unpublished', '{}', now() - interval '400 days'
            FROM generate_series(1, 5)",
@@ -105,10 +116,10 @@ async fn rows_past_their_retention_are_pruned_and_unpublished_events_never() {
     assert_eq!(
         left(
             &app,
-            "SELECT count(*) FROM outbox WHERE routing_key = 'unpublished'"
+            "SELECT count(*) FROM outbox WHERE routing_key IN ('unpublished', 'retrying')"
         )
         .await,
-        5,
+        10,
         "an unpublished event was pruned"
     );
     // A stopped node stops its pruner too: stop() waits for every background task.
