@@ -1,6 +1,7 @@
 //! The Grafana dashboard (`deploy/grafana/registrar.json`) against a live `/metrics`:
 //! every `registrar_*` series a panel or a template variable queries must be one the
-//! server exports, so a renamed or misspelt metric fails here, not on an empty chart.
+//! server exports, so a renamed or misspelt metric fails here, not on an empty chart. The
+//! same holds for the expressions of the alert rules (`deploy/prometheus/alerts.yml`).
 
 use crate::helpers::*;
 use reqwest::StatusCode;
@@ -92,6 +93,19 @@ fn queries(dashboard: &Value) -> Vec<String> {
     out
 }
 
+/// The `expr:` of every rule in `deploy/prometheus/alerts.yml` (one line each there).
+fn alert_expressions() -> Vec<String> {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/prometheus/alerts.yml"
+    ))
+    .expect("read the alert rules")
+    .lines()
+    .filter_map(|line| line.trim().strip_prefix("expr:"))
+    .map(|expr| expr.trim().to_string())
+    .collect()
+}
+
 /// The names in `queries` that `exported` lacks.
 fn missing(queries: &[String], exported: &Exported) -> BTreeSet<String> {
     queries
@@ -128,6 +142,13 @@ async fn every_dashboard_query_names_an_exported_metric() {
     let metrics = app.get("/metrics", None).await.text().await.unwrap();
     let exported = Exported::parse(&metrics);
 
+    let alerts = alert_expressions();
+    assert!(alerts.len() >= 4, "only {} alert rules found", alerts.len());
+    let missing_in_alerts = missing(&alerts, &exported);
+    assert!(
+        missing_in_alerts.is_empty(),
+        "the alert rules query series /metrics lacks: {missing_in_alerts:?}"
+    );
     let missing = missing(&queries, &exported);
     assert!(
         missing.is_empty(),
