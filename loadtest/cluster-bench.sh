@@ -73,7 +73,8 @@ export REGISTRAR_LOGIN_MAX_QUEUED_HASHES="${REGISTRAR_LOGIN_MAX_QUEUED_HASHES:-1
 export REGISTRAR_DEMO_PASSWORD="${REGISTRAR_DEMO_PASSWORD:-demo}"
 export REGISTRAR_ADMIN_PASSWORD="${REGISTRAR_ADMIN_PASSWORD:-admin-bench}"
 export REGISTRAR_OPERATOR_PASSWORD="${REGISTRAR_OPERATOR_PASSWORD:-operator-bench}"
-# The bench's own exchange (no queue bound) and Redis prefix, as in flash-bench.
+# The bench's own exchange and Redis prefix, and one consumer of every event, as in
+# flash-bench.
 export REGISTRAR_EVENTS_EXCHANGE="${REGISTRAR_EVENTS_EXCHANGE:-registrar.cluster-bench}"
 export REGISTRAR_REDIS_PREFIX="${REGISTRAR_REDIS_PREFIX:-cluster-bench}"
 
@@ -90,7 +91,9 @@ stop_nodes() {
     PIDS=()
     URLS=()
 }
-trap stop_nodes EXIT
+# shellcheck source=deploy/local/server.sh
+source "$ROOT/deploy/local/server.sh"
+trap 'stop_nodes; stop_event_sink' EXIT
 
 # start_node ID: one `registrar serve` on a free port; appends to PIDS and URLS.
 start_node() {
@@ -155,6 +158,7 @@ phase() {
         start_node "node-$i"
     done
     wait_balanced "$nodes"
+    start_event_sink "$SERVER" "$OUT"
     hosts="$(IFS=,; echo "${URLS[*]}")"
     local cmd=("$LOADTEST" --scenario flash --hosts "$hosts" --users "$USERS"
         --increase-rate "$RATE" --run-time "${SECS}s" --no-print-metrics
@@ -169,6 +173,7 @@ phase() {
         "$(sum_metric registrar_commit_transactions_total) $(sum_metric registrar_changes_committed_total)" \
         >"$OUT/hops_$name.txt"
     stop_nodes
+    stop_event_sink
     log "verifying phase $name"
     run "$LOADTEST" verify --database-url "$DB_URL" --acks "$OUT/acks_$name.jsonl" ||
         die "the verifier found violations after phase $name"

@@ -91,10 +91,10 @@ export REGISTRAR_LOGIN_MAX_QUEUED_HASHES="${REGISTRAR_LOGIN_MAX_QUEUED_HASHES:-1
 export REGISTRAR_DEMO_PASSWORD="${REGISTRAR_DEMO_PASSWORD:-demo}"
 export REGISTRAR_ADMIN_PASSWORD="${REGISTRAR_ADMIN_PASSWORD:-admin-bench}"
 export REGISTRAR_OPERATOR_PASSWORD="${REGISTRAR_OPERATOR_PASSWORD:-operator-bench}"
-# Events go to an exchange of the bench's own: the relay still publishes every event with
-# publisher confirms, but no queue is bound to it, so queues left by a demo run (with no
-# consumer) do not store a copy of every bench event on these same 2 cores. Redis keys
-# get their own prefix for the same reason.
+# Events go to an exchange of the bench's own, so queues left by a demo run (with no
+# consumer) do not store a copy of every bench event on these same 2 cores; one consumer
+# (`registrar events tail`, see start_event_sink) takes every event, as a deployment's
+# consumers do. Redis keys get their own prefix for the same reason.
 export REGISTRAR_EVENTS_EXCHANGE="${REGISTRAR_EVENTS_EXCHANGE:-registrar.flash-bench}"
 export REGISTRAR_REDIS_PREFIX="${REGISTRAR_REDIS_PREFIX:-flash-bench}"
 
@@ -109,6 +109,7 @@ source "$ROOT/deploy/local/server.sh"
 printf '$ REGISTRAR_LISTEN=%s REGISTRAR_RATE_LIMIT_PER_SEC=0 REGISTRAR_LOG=%s %s serve\n' \
     "$REGISTRAR_LISTEN" "$REGISTRAR_LOG" "$SERVER" >&2
 start_server "$SERVER" "$OUT"
+start_event_sink "$SERVER" "$OUT"
 BASE="http://$ADDR"
 
 # The hot section: its own term (so flash's catalog never includes it), windows open for
@@ -184,6 +185,8 @@ load hot hot --hot-section "$HOT" --first-student "$((STUDENTS - USERS + 1))" \
     --students "$USERS" --acks "$OUT/acks.jsonl" --pre-login
 snapshot after_hot
 stop_server
+stop_event_sink
+EVENTS_BC="$(event_count "$OUT")"
 
 log "(d) conventional: SELECT ... FOR UPDATE per request, pgbench"
 run psql "$DB_URL" -q -v ON_ERROR_STOP=1 -v sections="$SECTIONS" <<'SQL'
@@ -240,12 +243,14 @@ run psql "$ADMIN_URL" -qc "CREATE DATABASE $DB"
 run "$SERVER" migrate
 run "$SERVER" seed --students "$STUDENTS" --sections "$SECTIONS" --reset >"$OUT/seed_open.log"
 start_server "$SERVER" "$OUT"
+start_event_sink "$SERVER" "$OUT"
 BASE="http://$ADDR"
 snapshot before_open
 # Every user at once: the window opens for all of them in the same second.
 PHASE_RATE=$USERS load open open --students "$STUDENTS" --acks "$OUT/acks_open.jsonl" --pre-login
 snapshot after_open
 stop_server
+stop_event_sink
 log "verifying the cold open against the invariants and $(wc -l <"$OUT/acks_open.jsonl") acknowledgements"
 run "$LOADTEST" verify --database-url "$DB_URL" --acks "$OUT/acks_open.jsonl" ||
     die "the verifier found violations after the cold open"
@@ -302,6 +307,9 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else
     printf 'committer during (e): %s; rule inputs of %s students read in %s queries\n' "$(commits before_open after_open)" \
         "$(($(metric after_open registrar_rule_input_reads_total) - $(metric before_open registrar_rule_input_reads_total)))" \
         "$(($(metric after_open registrar_rule_input_batches_total) - $(metric before_open registrar_rule_input_batches_total)))"
+    printf 'events after (b)+(c): %s committed changes, %s published, %s received by the consumer, %s returned unroutable\n' \
+        "$(metric after_hot registrar_changes_committed_total)" "$(metric after_hot registrar_events_published_total)" \
+        "$EVENTS_BC" "$(metric after_hot registrar_events_unroutable_total)"
     printf 'failed requests: healthz %s, flash %s, hot %s, open %s\n' \
         "$(j healthz .failed_total)" "$(j flash .failed_total)" "$(j hot .failed_total)" "$(j open .failed_total)"
     printf 'goose reports: %s/{healthz,flash,hot,open}.html; every phase verified clean\n\n' "$OUT"

@@ -225,7 +225,8 @@ export REGISTRAR_LOGIN_MAX_QUEUED_HASHES="${REGISTRAR_LOGIN_MAX_QUEUED_HASHES:-1
 export REGISTRAR_DEMO_PASSWORD="${REGISTRAR_DEMO_PASSWORD:-demo}"
 export REGISTRAR_ADMIN_PASSWORD="${REGISTRAR_ADMIN_PASSWORD:-admin-bench}"
 export REGISTRAR_OPERATOR_PASSWORD="${REGISTRAR_OPERATOR_PASSWORD:-operator-bench}"
-# The bench's own exchange (no queue bound) and Redis prefix, as in flash-bench.
+# The bench's own exchange and Redis prefix, and one consumer of every event, as in
+# flash-bench.
 export REGISTRAR_EVENTS_EXCHANGE="${REGISTRAR_EVENTS_EXCHANGE:-registrar.reshard-bench}"
 export REGISTRAR_REDIS_PREFIX="${REGISTRAR_REDIS_PREFIX:-reshard-bench}"
 
@@ -248,7 +249,9 @@ stop_all() {
     done
     PIDS=()
 }
-trap stop_all EXIT
+# shellcheck source=deploy/local/server.sh
+source "$ROOT/deploy/local/server.sh"
+trap 'stop_all; stop_event_sink' EXIT
 
 # start_node ID: one `registrar serve` on a free loopback port; appends to PIDS and URLS.
 start_node() {
@@ -279,6 +282,7 @@ run "$SERVER" seed --students "$STUDENTS" --sections "$SECTIONS" --reset >"$OUT/
 for i in 1 2 3; do
     start_node "node-$i"
 done
+start_event_sink "$SERVER" "$OUT"
 API="${URLS[0]}"
 
 login() {

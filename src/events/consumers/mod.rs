@@ -337,6 +337,7 @@ pub async fn tail(
             FieldTable::default(),
         )
         .await?;
+    tracing::info!(%exchange, %binding, queue = %queue.name(), "tailing events");
     loop {
         tokio::select! {
             d = deliveries.next() => match d {
