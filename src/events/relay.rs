@@ -107,6 +107,16 @@ enum RoundError {
     Db(#[from] DbError),
 }
 
+/// How a round ended.
+enum Round {
+    /// Events were claimed and published (or put off): there may be more.
+    Published,
+    /// Nothing to publish.
+    Idle,
+    /// Another relay holds the cursor.
+    CursorTaken,
+}
+
 /// The relay (see module docs).
 #[derive(Clone)]
 pub struct OutboxRelay {
@@ -166,7 +176,7 @@ impl OutboxRelay {
             };
             let round = tokio::time::timeout(ROUND_TIMEOUT, self.round(&current)).await;
             match round.unwrap_or(Err(RoundError::Timeout(ROUND_TIMEOUT))) {
-                Ok(0) => {
+                Ok(Round::Idle) => {
                     link = Some(current);
                     tokio::select! {
                         _ = self.wake.notified() => {}
@@ -174,7 +184,15 @@ impl OutboxRelay {
                         _ = shutdown.recv() => {}
                     }
                 }
-                Ok(_) => {
+                Ok(Round::CursorTaken) => {
+                    // The relay holding the cursor publishes this node's commits too:
+                    // waking at each of them would only find the cursor taken again.
+                    link = Some(current);
+                    if shutdown.sleep(POLL).await {
+                        break;
+                    }
+                }
+                Ok(Round::Published) => {
                     link = Some(current);
                 }
                 Err(RoundError::Db(e)) => {
@@ -208,15 +226,14 @@ impl OutboxRelay {
     }
 
     /// Claim a batch of events, publish them, await every confirm, move the cursor past
-    /// them and put off the unroutable ones; the number claimed (0: nothing to do).
-    async fn round(&self, link: &Link) -> Result<usize, RoundError> {
+    /// them and put off the unroutable ones.
+    async fn round(&self, link: &Link) -> Result<Round, RoundError> {
         let Some(claim) = outbox::claim(&self.pool, self.batch).await? else {
-            // Another relay is at work; it publishes this node's commits too.
-            return Ok(0);
+            return Ok(Round::CursorTaken);
         };
         if claim.events.is_empty() {
             claim.release().await?;
-            return Ok(0);
+            return Ok(Round::Idle);
         }
         let mut confirms = Vec::with_capacity(claim.events.len());
         for event in &claim.events {
@@ -270,11 +287,10 @@ impl OutboxRelay {
             .unroutable
             .fetch_add(unroutable.len() as u64, Ordering::Relaxed);
         let unroutable: Vec<i64> = unroutable.iter().map(|e| e.id).collect();
-        let claimed = claim.events.len();
         claim.finish(&published, &unroutable).await?;
         self.stats
             .published
             .fetch_add(published.len() as u64, Ordering::Relaxed);
-        Ok(claimed)
+        Ok(Round::Published)
     }
 }
