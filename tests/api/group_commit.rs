@@ -1,6 +1,7 @@
 //! The node-wide committer against PostgreSQL: many sections' batches go into one
 //! transaction, a fenced batch is left out of it while its neighbours commit, and a batch
-//! the database rejects fails alone after the group is retried batch by batch.
+//! the database rejects fails alone after the group is retried batch by batch; a batch of
+//! refusals alone writes its audit rows and no section row.
 
 use crate::helpers::TestApp;
 use chrono::Utc;
@@ -143,5 +144,59 @@ async fn one_transaction_for_many_sections_leaving_out_fenced_and_rejected_batch
             "section {i}: rows, attempts, events, seats taken"
         );
     }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_batch_of_refusals_alone_writes_its_audit_but_no_section_row() {
+    let app = TestApp::spawn().await;
+    let term = app.open_term().await;
+    app.course("GC102", 3, &[]).await;
+    let section = app.section(term, "GC102", "01", 1, 0, json!([])).await;
+    let students: Vec<Uuid> = app
+        .students(3, &[])
+        .await
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let store = PgSectionStore::new(app.pool.clone(), app.settings.cluster.node_id.clone());
+    let seat = enroll_batch(&store, section, students[0]).await;
+    assert_eq!(store.commit(&seat).await, Ok(()));
+    // The row version of the section after the seat was taken.
+    let version = async || -> String {
+        sqlx::query_scalar("SELECT xmin::text FROM sections WHERE id = $1")
+            .bind(section)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+    };
+    let after_seat = version().await;
+
+    // The section is full: the next enroll is refused, with no change.
+    let refused = enroll_batch(&store, section, students[1]).await;
+    assert!(refused.changes.is_empty() && refused.attempts[0].outcome.is_err());
+    assert_eq!(store.commit(&refused).await, Ok(()));
+    assert_eq!(
+        version().await,
+        after_seat,
+        "a refusal rewrote the section row"
+    );
+    let refusals =
+        "SELECT count(*) FROM registration_attempts WHERE section_id = $1 AND outcome = 'refused'";
+    assert_eq!(
+        app.count(refusals, section).await,
+        1,
+        "the refusal is audited"
+    );
+
+    // Without a section row to write, a stale batch is still fenced by its shard's epoch.
+    let mut stale = enroll_batch(&store, section, students[2]).await;
+    stale.epoch += 1;
+    assert_eq!(store.commit(&stale).await, Err(StoreError::Fenced));
+    assert_eq!(
+        app.count(refusals, section).await,
+        1,
+        "a fenced refusal was audited"
+    );
     app.stop().await;
 }

@@ -5,7 +5,8 @@
 //! Fencing: the transaction first takes `FOR SHARE` on this node's `shard_owners` rows of
 //! the group's shards and checks each batch's epoch, so a handoff (which updates that row)
 //! waits for in-flight commits and every later commit of the old owner fails. The section
-//! row also records the writing epoch and refuses an older one.
+//! row of a batch that changes something also records the writing epoch and refuses an
+//! older one; a batch of refusals alone writes no section row.
 
 use crate::events::payload::{Event, EventKind};
 use chrono::{DateTime, Utc};
@@ -41,9 +42,19 @@ pub(super) async fn write_group(
         .filter(|b| owned.get(&(b.shard as i32)) == Some(&b.epoch))
         .copied()
         .collect();
-    if !live.is_empty() {
-        let updated = write_counters(&mut tx, &live).await?;
-        live.retain(|b| updated.contains(&b.section.0));
+    // Only batches that change something write their section's row: one of refusals
+    // alone (most batches of a full section under a flash) leaves the counters as they
+    // are, and writing them would cost a row version and the deferred check that
+    // recounts the section's enrollments. Such a batch is fenced by the shard's epoch
+    // above, like every other.
+    let changing: Vec<&CommitBatch> = live
+        .iter()
+        .filter(|b| !b.changes.is_empty())
+        .copied()
+        .collect();
+    if !changing.is_empty() {
+        let updated = write_counters(&mut tx, &changing).await?;
+        live.retain(|b| b.changes.is_empty() || updated.contains(&b.section.0));
     }
     if !live.is_empty() {
         write_enrollments(&mut tx, &live).await?;
