@@ -110,7 +110,14 @@ pub async fn connect_node(db: &crate::config::DatabaseSettings) -> Result<NodePo
     Ok(NodePools { reads, commits })
 }
 
-/// Apply the embedded migrations.
+/// Apply the embedded migrations, then renumber the outbox if the database was restored
+/// into another PostgreSQL cluster ([`outbox::renumber_after_restore`]).
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
-    sqlx::migrate!("./migrations").run(pool).await
+    sqlx::migrate!("./migrations").run(pool).await?;
+    outbox::renumber_after_restore(pool).await.map_err(|e| {
+        sqlx::migrate::MigrateError::Execute(sqlx::Error::Protocol(format!(
+            "renumbering the outbox after a restore: {e}"
+        )))
+    })?;
+    Ok(())
 }

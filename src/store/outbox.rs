@@ -167,6 +167,52 @@ impl OutboxClaim {
     }
 }
 
+/// After the database was restored into another PostgreSQL cluster, whose transaction
+/// ids start lower than the ones the rows and the cursor carry, renumber the outbox so no
+/// event is stranded below the cursor: the old cluster's events past the cursor get txid
+/// 1 (published first), those behind it txid 0, and the cursor goes back to just below
+/// txid 1; events of the new cluster's ids, all above 1, follow. Detected by the cursor
+/// being ahead of every transaction id the server has handed out; run at every start,
+/// after the migrations. Returns whether it renumbered.
+pub async fn renumber_after_restore(pool: &PgPool) -> DbResult<bool> {
+    let mut tx = pool.begin().await?;
+    let cursor: (i64, i64, i64) = sqlx::query_as(
+        "SELECT txid, id, (pg_snapshot_xmax(pg_current_snapshot())::text)::bigint
+           FROM outbox_cursor FOR UPDATE",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let (txid, id, next) = cursor;
+    if txid < next {
+        tx.commit().await?;
+        return Ok(false);
+    }
+    // Rows numbered beyond this cluster's ids are the old cluster's. Rows below could be
+    // either (its early events, or this cluster's): they keep their ids, past the new
+    // cursor, and are published again if they were already: a duplicate, never a loss.
+    let moved = sqlx::query(
+        "UPDATE outbox SET txid = CASE WHEN (txid, id) > ($1, $2) THEN 1 ELSE 0 END
+          WHERE txid >= $3",
+    )
+    .bind(txid)
+    .bind(id)
+    .bind(next)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    sqlx::query("UPDATE outbox_cursor SET txid = 0, id = $1, updated_at = now()")
+        .bind(i64::MAX)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    tracing::warn!(
+        cursor_txid = txid,
+        events = moved,
+        "the outbox cursor was ahead of this PostgreSQL's transaction ids (a restore into another cluster?): events renumbered"
+    );
+    Ok(true)
+}
+
 /// Events not yet confirmed by the broker: those past the cursor (committed ones; a
 /// transaction still running is not counted until it commits) and those waiting for a
 /// retry.

@@ -237,6 +237,47 @@ async fn the_cursor_never_passes_an_event_whose_transaction_commits_later() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_into_a_cluster_with_lower_transaction_ids_strands_no_event() {
+    let app = TestApp::spawn_with(|s| s.events.relay_enabled = false).await;
+    // As the rows of a dump from a cluster far ahead in transaction ids: one event
+    // published (behind the cursor), one not (past it).
+    let far = 1_000_000_000_000_i64;
+    for (key, txid) in [("published", far), ("waiting", far + 2)] {
+        sqlx::query(
+            "INSERT INTO outbox (event_id, routing_key, payload, txid)
+             VALUES (gen_random_uuid(), $1, '{}', $2)",
+        )
+        .bind(key)
+        .bind(txid)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    }
+    sqlx::query("UPDATE outbox_cursor SET txid = $1, id = (SELECT max(id) FROM outbox)")
+        .bind(far + 1)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    // Written by this cluster before anything noticed: its id is below the cursor.
+    insert_event(&mut app.pool.acquire().await.unwrap(), "new").await;
+    assert!(
+        claim_keys(&app).await.is_empty(),
+        "the stranding this guards against"
+    );
+
+    // What a node's start runs after the migrations.
+    registrar::store::migrate(&app.pool).await.unwrap();
+    assert_eq!(claim_keys(&app).await, ["waiting", "new"]);
+    assert!(
+        !outbox::renumber_after_restore(&app.pool).await.unwrap(),
+        "renumbered twice"
+    );
+    insert_event(&mut app.pool.acquire().await.unwrap(), "later").await;
+    assert_eq!(claim_keys(&app).await, ["later"]);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probes_and_scrapes_report_the_backlog_without_counting_it_each_time() {
     let app = TestApp::spawn_with(|s| {
         s.events.relay_enabled = false;

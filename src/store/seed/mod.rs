@@ -72,6 +72,7 @@ impl From<sqlx::Error> for SeedError {
 /// rows describe enrollments and sections the reset deletes.
 pub const RESET_TABLES: &[&str] = &[
     "outbox",
+    "outbox_retries",
     "idempotency_keys",
     "registration_attempts",
     "enrollments",
@@ -88,8 +89,11 @@ pub const RESET_TABLES: &[&str] = &[
 ];
 
 /// Tables `--reset` leaves alone: cluster membership, not data. Shard epochs are fencing
-/// tokens that must only grow, and live nodes hold claims in them.
+/// tokens that must only grow, and live nodes hold claims in them. The outbox cursor is
+/// the relays' one row of state: transaction ids only grow, so it stays below every event
+/// written after the reset, and without its row no relay would publish again.
 pub const KEPT_TABLES: &[&str] = &[
+    "outbox_cursor",
     "cluster_nodes",
     "shard_owners",
     "cluster_coordinator",
