@@ -202,7 +202,7 @@ impl Application {
             }),
         }));
         let login_guard = Arc::new(LoginGuard::new(&settings.http));
-        let state = AppState {
+        let state = AppState::new(crate::http::Shared {
             pool,
             cluster,
             login_guard,
@@ -216,7 +216,7 @@ impl Application {
             tasks,
             section_views: Arc::default(),
             metrics,
-        };
+        });
         Ok(Self {
             listener,
             address,
