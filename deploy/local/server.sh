@@ -11,25 +11,28 @@
 #                          Without a queue bound, the broker returns every event to the
 #                          relay (it publishes `mandatory`), which keeps it for a retry:
 #                          a bench without a sink measures a relay in distress.
+#   stop_event_sink        stops it (idempotent)
 #   event_count DIR        events the sink received so far
 
 SERVER_PID=""
 ADDR=""
-
-stop_server() {
-    if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    SERVER_PID=""
-}
 SINK_PID=""
 
-stop_event_sink() {
-    if [[ -n $SINK_PID ]] && kill -0 "$SINK_PID" 2>/dev/null; then
-        kill "$SINK_PID" 2>/dev/null || true
-        wait "$SINK_PID" 2>/dev/null || true
+# stop_pid PID: stop a background process of this shell, if it still runs.
+stop_pid() {
+    if [[ -n $1 ]] && kill -0 "$1" 2>/dev/null; then
+        kill "$1" 2>/dev/null || true
+        wait "$1" 2>/dev/null || true
     fi
+}
+
+stop_server() {
+    stop_pid "$SERVER_PID"
+    SERVER_PID=""
+}
+
+stop_event_sink() {
+    stop_pid "$SINK_PID"
     SINK_PID=""
 }
 trap 'stop_server; stop_event_sink' EXIT
