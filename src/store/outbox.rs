@@ -175,14 +175,24 @@ impl OutboxClaim {
 /// being ahead of every transaction id the server has handed out; run at every start,
 /// after the migrations. Returns whether it renumbered.
 pub async fn renumber_after_restore(pool: &PgPool) -> DbResult<bool> {
-    let mut tx = pool.begin().await?;
-    let cursor: (i64, i64, i64) = sqlx::query_as(
+    // Without a lock first: a start must not wait for a relay round holding the cursor
+    // (up to CLAIM_IDLE_TIMEOUT for a stalled one) just to find nothing to do.
+    let (txid, _, next): (i64, i64, i64) = sqlx::query_as(
         "SELECT txid, id, (pg_snapshot_xmax(pg_current_snapshot())::text)::bigint
-           FROM outbox_cursor FOR UPDATE",
+           FROM outbox_cursor",
+    )
+    .fetch_one(pool)
+    .await?;
+    if txid < next {
+        return Ok(false);
+    }
+    let mut tx = pool.begin().await?;
+    let (txid, id, next): (i64, i64, i64) = sqlx::query_as(
+        "SELECT txid, id, (pg_snapshot_xmax(pg_current_snapshot())::text)::bigint
+               FROM outbox_cursor FOR UPDATE",
     )
     .fetch_one(&mut *tx)
     .await?;
-    let (txid, id, next) = cursor;
     if txid < next {
         tx.commit().await?;
         return Ok(false);
