@@ -21,6 +21,7 @@
 //!   the validation of client input.
 //! - [`shutdown`]: the shutdown signal and the handle background tasks watch.
 //! - [`backoff`]: reconnect delays of the background tasks.
+//! - [`faults`]: failpoints of the fault suite (compiled in only for tests).
 //! - [`supervise`]: restarts of panicked background tasks, and their health.
 //! - [`cli`]: the `registrar` command line.
 //! - [`verify`]: the invariant and acknowledgement checker behind `registrar verify`.
@@ -33,6 +34,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod events;
+pub mod faults;
 pub mod http;
 pub mod metrics;
 pub mod mirror;
