@@ -4,7 +4,7 @@
 //! in a commit (a bug in the write path).
 
 use crate::ids::{RequestId, SectionId, StudentId};
-use crate::ledger::{ChangeKind, WaitlistEntry};
+use crate::ledger::{ChangeKind, Outcome, WaitlistEntry};
 use crate::store::{CommitBatch, SectionSnapshot, SectionStore, StoreError};
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -20,6 +20,8 @@ struct Rows {
     waitlist: HashMap<StudentId, (i64, RequestId)>,
     next_seq: i64,
     epoch: i64,
+    /// Accepted decisions, oldest first (the audit trail's accepted rows).
+    decided: Vec<(RequestId, Outcome)>,
 }
 
 /// Sections kept in memory (see the module docs).
@@ -165,6 +167,13 @@ impl SectionStore for MemoryStore {
             next_waitlist_seq: rows.next_seq,
             epoch: rows.epoch,
             shard: 0,
+            decided: rows
+                .decided
+                .iter()
+                .rev()
+                .take(crate::ledger::RECENT_REQUESTS)
+                .cloned()
+                .collect(),
         })
     }
 
@@ -222,6 +231,12 @@ impl SectionStore for MemoryStore {
                 ChangeKind::CapacityChanged { to, .. } => rows.capacity = to,
             }
         }
+        rows.decided.extend(
+            batch
+                .attempts
+                .iter()
+                .filter_map(|a| Some((a.request, a.outcome.clone().ok()?))),
+        );
         if rows.enrolled.len() as u32 > rows.capacity
             || rows.waitlist.len() as u32 > rows.waitlist_capacity
             || rows.enrolled.len() as u32 != batch.counts.seats_taken

@@ -222,9 +222,9 @@ impl SectionRegistry {
                 Ok(Ok(Err(SectionError::Unavailable))) => {
                     Err(CallError::Unavailable("commit failed".into()))
                 }
-                Ok(Ok(Err(SectionError::Unknown))) => Err(CallError::Unavailable(
-                    "the section actor failed; the outcome is unknown".into(),
-                )),
+                // Maybe recorded: like a decision still pending, a retry under the same
+                // request id gets what was recorded (the actor reloads and recognises it).
+                Ok(Ok(Err(SectionError::Unknown))) => Err(CallError::Pending),
                 Ok(Ok(Ok(reply))) => Ok(reply),
             };
         }
@@ -277,7 +277,7 @@ impl SectionRegistry {
         let snapshot = self.store.load(section).await.map_err(|e| match e {
             StoreError::NotFound => CallError::NotFound,
             StoreError::Fenced => CallError::NotOwner,
-            StoreError::Unavailable(m) => CallError::Unavailable(m),
+            StoreError::Unavailable(m) | StoreError::Unknown(m) => CallError::Unavailable(m),
         })?;
         let slots = self.slots.clone();
         let failures = self.failures.clone();

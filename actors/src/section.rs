@@ -261,13 +261,15 @@ impl Actor for SectionActor {
 }
 
 fn ledger_from(snap: &SectionSnapshot) -> SeatLedger {
-    SeatLedger::restore(
+    let mut ledger = SeatLedger::restore(
         snap.capacity,
         snap.waitlist_capacity,
         snap.enrolled.clone(),
         snap.waitlist.clone(),
         snap.next_waitlist_seq,
-    )
+    );
+    ledger.remember(&snap.decided);
+    ledger
 }
 
 /// Decide every pending command, commit once, then answer.
@@ -331,7 +333,8 @@ async fn flush(myself: &ActorRef<SectionMsg>, state: &mut SectionState) {
 fn fail_batch(batch: Vec<Envelope>, err: &StoreError) {
     let answer = match err {
         StoreError::Fenced => SectionError::Fenced,
-        _ => SectionError::Unavailable,
+        StoreError::Unknown(_) => SectionError::Unknown,
+        StoreError::NotFound | StoreError::Unavailable(_) => SectionError::Unavailable,
     };
     for envelope in batch {
         envelope.answer(Err(answer.clone()));

@@ -26,6 +26,12 @@ pub struct SectionSnapshot {
     pub epoch: i64,
     /// The shard the section belongs to.
     pub shard: u32,
+    /// Recently accepted decisions (newest first, at most
+    /// [`RECENT_REQUESTS`](crate::ledger::RECENT_REQUESTS)), so that a request re-sent to a
+    /// fresh activation (after a reload, a passivation, a move or a failover) is answered
+    /// as it was the first time instead of being decided again: a drop retried by its
+    /// request id recognises its own earlier commit.
+    pub decided: Vec<(RequestId, Outcome)>,
 }
 
 /// One decided command as recorded in the audit trail.
@@ -72,6 +78,11 @@ pub enum StoreError {
     /// The database refused or could not be reached; nothing was recorded.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The commit may or may not have been recorded (it timed out, the connection failed
+    /// at COMMIT, the writer failed holding it): the actor reloads from the store, and a
+    /// request sent again is answered by what the store holds.
+    #[error("commit outcome unknown: {0}")]
+    Unknown(String),
 }
 
 /// Where a section actor loads from and writes through.

@@ -479,10 +479,9 @@ async fn a_poison_command_fails_one_actor_once_and_frees_its_slot() {
     let poison = StudentId::new_v4();
     h.store.panic_on_commit(poison, PanicAt::BeforeWrite);
     let result = h.call(section, enroll(poison)).await;
-    assert!(
-        matches!(result, Err(CallError::Unavailable(_))),
-        "got {result:?}"
-    );
+    // The actor failed holding it: to the caller its outcome is unknown, so it is
+    // "pending" (a retry under the same id learns it), never "nothing was recorded".
+    assert_eq!(result, Err(CallError::Pending));
     // One activation, one failure: the command was not resent to fresh actors.
     assert_eq!(h.store.loads(), 1);
     assert_eq!(h.registry.actor_failures(), 1);
@@ -506,14 +505,10 @@ async fn a_command_whose_commit_outcome_is_unknown_is_never_decided_twice() {
     let results = h.concurrently(section, commands.clone()).await;
     // The batch holding s[0] was written, then the actor failed: its callers are told
     // the outcome is unknown; commands the actor never took are decided by a fresh one.
-    assert!(
-        matches!(results[0], Err(CallError::Unavailable(_))),
-        "got {:?}",
-        results[0]
-    );
+    assert_eq!(results[0], Err(CallError::Pending));
     for result in &results {
         assert!(
-            matches!(result, Ok(_) | Err(CallError::Unavailable(_))),
+            matches!(result, Ok(_) | Err(CallError::Pending)),
             "got {result:?}"
         );
     }
@@ -781,4 +776,43 @@ async fn unknown_section_is_not_found_and_leaves_nothing_behind() {
         h.call(unknown, drop_cmd(StudentId::new_v4())).await,
         Err(CallError::NotFound)
     );
+}
+
+#[tokio::test]
+async fn a_drop_resent_to_a_fresh_activation_recognises_its_own_commit() {
+    // The owner committed the drop and its answer was lost; the section was then activated
+    // again (a move, a failover, a passivation): the same request must not read as
+    // "not enrolled", which a swap would take for a failed drop.
+    let (h, section) = with_section(RegistryConfig::default(), 1, 1);
+    let (a, b) = (StudentId::new_v4(), StudentId::new_v4());
+    let take = enroll(a);
+    assert_eq!(h.decide(section, take.clone()).await, Ok(Outcome::Enrolled));
+    assert_eq!(
+        h.decide(section, enroll(b)).await,
+        Ok(Outcome::Waitlisted { position: 1 })
+    );
+    let leave = drop_cmd(a);
+    let first = h.decide(section, leave.clone()).await;
+    assert_eq!(
+        first,
+        Ok(Outcome::Dropped {
+            from: Placement::Enrolled,
+            promoted: Some(b),
+        })
+    );
+    h.store.bump_epoch(section);
+    assert_eq!(
+        h.call(section, enroll(StudentId::new_v4())).await,
+        Err(CallError::NotOwner)
+    );
+    let commits = h.store.commits();
+    assert_eq!(
+        h.decide(section, leave).await,
+        first,
+        "the drop is replayed"
+    );
+    // The enroll that came before it is replayed too, not decided again.
+    assert_eq!(h.decide(section, take).await, Ok(Outcome::Enrolled));
+    assert_eq!(h.store.commits(), commits, "a replay commits nothing");
+    assert_eq!(h.committed(section), (1, vec![]));
 }

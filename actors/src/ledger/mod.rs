@@ -36,8 +36,8 @@ pub struct SeatLedger {
     next_seq: i64,
     /// Answers of the most recent requests, so a re-sent request (a caller that timed out
     /// and retried with the same request id) gets the first answer and nothing is decided
-    /// twice. Bounded; in memory only (an actor reloaded from the store falls back to the
-    /// membership check in `enroll`, and the HTTP layer's stored Idempotency-Key answers).
+    /// twice. Bounded; refilled from the store's recent accepted decisions on restore
+    /// ([`Self::remember`]); a refusal is remembered only in memory.
     recent: HashMap<RequestId, Result<Outcome, Refusal>>,
     /// Insertion order of `recent`, for eviction.
     recent_order: VecDeque<RequestId>,
@@ -73,6 +73,28 @@ impl SeatLedger {
             ledger.next_seq = ledger.next_seq.max(e.seq + 1);
         }
         ledger
+    }
+
+    /// Remember answers decided before this ledger was restored (newest first, as
+    /// [`SectionSnapshot::decided`](crate::store::SectionSnapshot) has them), so a request
+    /// sent again is replayed, not decided twice. Keeps at most [`RECENT_REQUESTS`].
+    pub fn remember(&mut self, decided: &[(RequestId, Outcome)]) {
+        for (request, outcome) in decided.iter().take(RECENT_REQUESTS).rev() {
+            self.note(*request, Ok(outcome.clone()));
+        }
+    }
+
+    fn note(&mut self, request: RequestId, answer: Result<Outcome, Refusal>) {
+        if self.recent.contains_key(&request) {
+            return;
+        }
+        if self.recent_order.len() >= RECENT_REQUESTS
+            && let Some(old) = self.recent_order.pop_front()
+        {
+            self.recent.remove(&old);
+        }
+        self.recent.insert(request, answer);
+        self.recent_order.push_back(request);
     }
 
     /// Current counters.
@@ -130,13 +152,7 @@ impl SeatLedger {
         }
         let decision = self.decide(command);
         if !decision.replay {
-            if self.recent_order.len() >= RECENT_REQUESTS
-                && let Some(old) = self.recent_order.pop_front()
-            {
-                self.recent.remove(&old);
-            }
-            self.recent.insert(request, decision.outcome.clone());
-            self.recent_order.push_back(request);
+            self.note(request, decision.outcome.clone());
         }
         decision
     }
@@ -331,6 +347,40 @@ mod tests {
             enroll(&mut l, s[2]).outcome,
             Err(Refusal::AlreadyWaitlisted)
         );
+    }
+
+    #[test]
+    fn remembered_decisions_are_replayed_after_a_restore() {
+        let s = StudentId::new_v4();
+        let (gone, kept) = (RequestId::new_v4(), RequestId::new_v4());
+        let left = Outcome::Dropped {
+            from: Placement::Enrolled,
+            promoted: None,
+        };
+        // Restored with the student gone: the drop that took them out is still known.
+        let mut l = SeatLedger::new(1, 0);
+        l.remember(&[(gone, left.clone()), (kept, Outcome::Enrolled)]);
+        let again = l.apply(&Command::Drop {
+            student: s,
+            request: gone,
+        });
+        assert!(again.replay && again.changes.is_empty());
+        assert_eq!(again.outcome, Ok(left));
+        // A new drop request is decided: the student has no place.
+        let fresh = l.apply(&Command::Drop {
+            student: s,
+            request: RequestId::new_v4(),
+        });
+        assert_eq!(fresh.outcome, Err(Refusal::NotEnrolled));
+        // Bounded like the live memory: the newest are kept.
+        let many: Vec<_> = (0..RECENT_REQUESTS + 10)
+            .map(|_| (RequestId::new_v4(), Outcome::Enrolled))
+            .collect();
+        let mut l = SeatLedger::new(1, 0);
+        l.remember(&many);
+        assert_eq!(l.recent.len(), RECENT_REQUESTS);
+        assert!(l.recent.contains_key(&many[0].0), "newest first: kept");
+        assert!(!l.recent.contains_key(&many[RECENT_REQUESTS].0));
     }
 
     #[test]

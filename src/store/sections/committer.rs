@@ -10,8 +10,8 @@
 //! commit. If the transaction fails, each batch of the group is retried alone once, so one
 //! bad batch cannot fail its neighbours.
 
-use super::unavailable;
 use super::write::write_group;
+use crate::faults;
 use crate::supervise::{TaskHealth, supervise};
 use registrar_actors::{CommitBatch, StoreError};
 use sqlx::PgPool;
@@ -131,6 +131,18 @@ impl Committer {
     /// Commit a group and answer each job. Batches of the same section (which an actor
     /// never sends, since it awaits each commit) go to separate transactions, in order.
     async fn commit_group(&self, mut group: Vec<Job>) {
+        // The fault suite's stand-in for a node that lost PostgreSQL, one section at a time.
+        group.retain_mut(|job| {
+            if !faults::hit("commit-unavailable", &job.batch.section) {
+                return true;
+            }
+            let (done, _) = oneshot::channel();
+            let done = std::mem::replace(&mut job.done, done);
+            let _ = done.send(Err(StoreError::Unavailable(
+                "failpoint commit-unavailable".into(),
+            )));
+            false
+        });
         while !group.is_empty() {
             let mut seen = HashSet::new();
             let (now, later): (Vec<Job>, Vec<Job>) = group
@@ -140,7 +152,9 @@ impl Committer {
             let batches: Vec<&CommitBatch> = now.iter().map(|job| &job.batch).collect();
             let results = match self.write(&batches).await {
                 Ok(results) => results,
-                Err(err) if batches.len() > 1 => {
+                // Retried alone only when nothing was recorded: after a failed COMMIT the
+                // group may be in, and the actors reload to find out.
+                Err(err) if batches.len() > 1 && !matches!(err, StoreError::Unknown(_)) => {
                     tracing::warn!(error = %err, batches = batches.len(), "group commit failed; retrying each batch alone");
                     let mut results = Vec::with_capacity(batches.len());
                     for batch in &batches {
@@ -151,9 +165,15 @@ impl Committer {
                     }
                     results
                 }
-                Err(err) => vec![Err(err)],
+                Err(err) => vec![Err(err); batches.len()],
             };
             for (job, result) in now.into_iter().zip(results) {
+                let result = match result {
+                    Ok(()) if faults::hit("commit-reply-lost", &job.batch.section) => {
+                        Err(StoreError::Unknown("failpoint commit-reply-lost".into()))
+                    }
+                    other => other,
+                };
                 let _ = job.done.send(result);
             }
         }
@@ -171,13 +191,14 @@ impl Committer {
         )
         .await
         {
-            Ok(written) => written.map_err(unavailable),
+            Ok(written) => written,
             Err(_) => {
                 // Dropping the transaction mid-flight closes its connection: PostgreSQL
                 // rolls it back unless COMMIT had already been processed. Either way the
-                // actors reload from the database, which then holds the truth.
+                // actors reload from the database, which then holds the truth, and the
+                // callers hear that the outcome is unknown.
                 tracing::warn!(batches = batches.len(), timeout = ?self.timeout, "group commit timed out");
-                Err(StoreError::Unavailable("the commit timed out".into()))
+                Err(StoreError::Unknown("the commit timed out".into()))
             }
         };
         let s = &self.stats;

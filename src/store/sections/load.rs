@@ -1,10 +1,11 @@
-//! Loading a section for activation: its counters, its active enrollments and the epoch
-//! this node owns its shard under. A section whose shard this node does not own is
+//! Loading a section for activation: its counters, its active enrollments, its recent
+//! accepted decisions (so re-sent requests are replayed) and the epoch this node owns its
+//! shard under. A section whose shard this node does not own is
 //! [`StoreError::Fenced`]: the actor must not start.
 
 use super::unavailable;
-use registrar_actors::ledger::WaitlistEntry;
-use registrar_actors::{RequestId, SectionId, SectionSnapshot, StoreError, StudentId};
+use registrar_actors::ledger::{RECENT_REQUESTS, WaitlistEntry};
+use registrar_actors::{Outcome, RequestId, SectionId, SectionSnapshot, StoreError, StudentId};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -85,6 +86,7 @@ pub(super) async fn snapshot(
             }
         }
     }
+    let decided = recent_decisions(pool, section).await?;
     Ok(SectionSnapshot {
         capacity: row.capacity as u32,
         waitlist_capacity: row.waitlist_capacity as u32,
@@ -93,5 +95,39 @@ pub(super) async fn snapshot(
         next_waitlist_seq: row.next_waitlist_seq,
         epoch,
         shard: row.shard as u32,
+        decided,
     })
+}
+
+/// How far back an activation looks for the decisions it must recognise: well past any
+/// retry of a request by request id (a hop's retries, a swap being finished), short
+/// enough that a section's activation reads a bounded number of rows.
+const RECOGNISE_FOR: &str = "1 day";
+
+/// The section's recent accepted decisions, newest first (see
+/// [`SectionSnapshot::decided`]). A row whose answer does not parse (written by a newer
+/// version) is skipped: such a request is decided again, as before the column existed.
+async fn recent_decisions(
+    pool: &PgPool,
+    section: SectionId,
+) -> Result<Vec<(RequestId, Outcome)>, StoreError> {
+    let rows: Vec<(Uuid, sqlx::types::Json<serde_json::Value>)> = sqlx::query_as(
+        "SELECT request_id, decided FROM registration_attempts
+          WHERE section_id = $1 AND decided IS NOT NULL
+            AND created_at > now() - $2::interval
+          ORDER BY created_at DESC, id DESC LIMIT $3",
+    )
+    .bind(section.0)
+    .bind(RECOGNISE_FOR)
+    .bind(RECENT_REQUESTS as i64)
+    .fetch_all(pool)
+    .await
+    .map_err(unavailable)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(request, decided)| {
+            let outcome = serde_json::from_value(decided.0).ok()?;
+            Some((RequestId(request), outcome))
+        })
+        .collect())
 }

@@ -84,8 +84,9 @@ impl SectionStore for PgSectionStore {
         if self.jobs.send(job).is_err() {
             return Err(StoreError::Unavailable("committer stopped".into()));
         }
+        // A committer that failed holding the batch may have committed it.
         answer
             .await
-            .unwrap_or_else(|_| Err(StoreError::Unavailable("committer stopped".into())))
+            .unwrap_or_else(|_| Err(StoreError::Unknown("the committer failed".into())))
     }
 }

@@ -8,6 +8,7 @@
 //! row of a batch that changes something also records the writing epoch and refuses an
 //! older one; a batch of refusals alone writes no section row.
 
+use super::unavailable;
 use crate::events::payload::{Event, EventKind};
 use chrono::{DateTime, Utc};
 use registrar_actors::ledger::ChangeKind;
@@ -17,12 +18,43 @@ use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 /// Write `batches` (distinct sections) in one transaction. Per batch: `Ok` if committed,
-/// `Err(Fenced)` if its epoch is stale (left out, nothing written for it).
+/// `Err(Fenced)` if its epoch is stale (left out, nothing written for it). The whole group
+/// fails with `Unavailable` if a statement before COMMIT failed (nothing recorded), and
+/// with `Unknown` if COMMIT itself failed (it may have been recorded).
 pub(super) async fn write_group(
     pool: &PgPool,
     node_id: &str,
     batches: &[&CommitBatch],
-) -> Result<Vec<Result<(), StoreError>>, sqlx::Error> {
+) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+    let live = write_uncommitted(pool, node_id, batches)
+        .await
+        .map_err(unavailable)?;
+    let Some((tx, live)) = live else {
+        return Ok(vec![Err(StoreError::Fenced); batches.len()]);
+    };
+    tx.commit().await.map_err(|e| {
+        tracing::warn!(error = %e, "COMMIT failed; its outcome is unknown");
+        StoreError::Unknown("the database failed at COMMIT".into())
+    })?;
+    Ok(batches
+        .iter()
+        .map(|b| {
+            if live.contains(&b.section) {
+                Ok(())
+            } else {
+                Err(StoreError::Fenced)
+            }
+        })
+        .collect())
+}
+
+/// Every statement of [`write_group`] but the COMMIT: the open transaction and the sections
+/// written in it, or `None` if every batch was fenced (nothing to commit).
+async fn write_uncommitted<'c>(
+    pool: &'c PgPool,
+    node_id: &str,
+    batches: &[&CommitBatch],
+) -> Result<Option<(Transaction<'c, Postgres>, HashSet<SectionId>)>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let mut shards: Vec<i32> = batches.iter().map(|b| b.shard as i32).collect();
     shards.sort_unstable();
@@ -56,22 +88,14 @@ pub(super) async fn write_group(
         let updated = write_counters(&mut tx, &changing).await?;
         live.retain(|b| b.changes.is_empty() || updated.contains(&b.section.0));
     }
-    if !live.is_empty() {
-        write_enrollments(&mut tx, &live).await?;
-        write_attempts(&mut tx, &live).await?;
-        write_outbox(&mut tx, &live).await?;
-        tx.commit().await?;
+    if live.is_empty() {
+        return Ok(None);
     }
-    Ok(batches
-        .iter()
-        .map(|b| {
-            if live.iter().any(|l| l.section == b.section) {
-                Ok(())
-            } else {
-                Err(StoreError::Fenced)
-            }
-        })
-        .collect())
+    write_enrollments(&mut tx, &live).await?;
+    write_attempts(&mut tx, &live).await?;
+    write_outbox(&mut tx, &live).await?;
+    let written = live.iter().map(|b| b.section).collect();
+    Ok(Some((tx, written)))
 }
 
 /// Set each section's counters, unless the row was written under a newer epoch; returns
@@ -277,6 +301,7 @@ async fn write_attempts(
     let mut codes = Vec::with_capacity(n);
     let mut positions = Vec::with_capacity(n);
     let mut promoted = Vec::with_capacity(n);
+    let mut decided = Vec::with_capacity(n);
     let mut ats = Vec::with_capacity(n);
     for batch in batches {
         for a in &batch.attempts {
@@ -300,6 +325,7 @@ async fn write_attempts(
                 Ok(Outcome::Dropped { promoted, .. }) => Some(promoted.is_some()),
                 _ => None,
             });
+            decided.push(a.outcome.as_ref().ok().map(sqlx::types::Json));
             ats.push(batch.decided_at);
         }
     }
@@ -307,9 +333,9 @@ async fn write_attempts(
         return Ok(());
     }
     sqlx::query(
-        "INSERT INTO registration_attempts (request_id, student_id, section_id, action, outcome, code, position, created_at, promoted)
+        "INSERT INTO registration_attempts (request_id, student_id, section_id, action, outcome, code, position, created_at, promoted, decided)
          SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
-                              $7::int4[], $8::timestamptz[], $9::bool[])",
+                              $7::int4[], $8::timestamptz[], $9::bool[], $10::jsonb[])",
     )
     .bind(&requests)
     .bind(&students)
@@ -320,6 +346,7 @@ async fn write_attempts(
     .bind(&positions)
     .bind(&ats)
     .bind(&promoted)
+    .bind(&decided)
     .execute(&mut **tx)
     .await?;
     Ok(())
