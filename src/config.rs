@@ -231,6 +231,9 @@ pub struct SectionSettings {
     pub call_timeout_ms: u64,
     /// Idle time before a section actor passivates.
     pub passivate_after_secs: u64,
+    /// A swap left under way (see `service::swap`) is finished by its student's home node
+    /// once it is this old and the student has not come back.
+    pub swap_finish_after_ms: u64,
 }
 
 impl Default for SectionSettings {
@@ -241,6 +244,7 @@ impl Default for SectionSettings {
             node_max_in_flight: 50_000,
             call_timeout_ms: 10_000,
             passivate_after_secs: 300,
+            swap_finish_after_ms: 10_000,
         }
     }
 }

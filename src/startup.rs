@@ -22,6 +22,7 @@ use crate::service::feed::SeatFeed;
 use crate::service::login_guard::LoginGuard;
 use crate::service::registration::RegistrationService;
 use crate::service::retention::Pruner;
+use crate::service::swap::SwapFinisher;
 use crate::shutdown::ShutdownTrigger;
 use crate::store::{
     self, NodePools,
@@ -259,7 +260,7 @@ impl Application {
     }
 
     /// Start the background tasks: outbox relay, mirror writer, seat channel subscriber,
-    /// pruner, in-process consumers.
+    /// swap finisher, pruner, in-process consumers.
     fn spawn_background(
         state: &AppState,
         stop: &ShutdownTrigger,
@@ -300,6 +301,17 @@ impl Application {
                 move || subscriber.clone().run(shutdown.clone()),
             ));
         }
+        let finisher = SwapFinisher::new(
+            state.registration.clone(),
+            Duration::from_millis(s.sections.swap_finish_after_ms.max(1)),
+        );
+        let shutdown = stop.subscribe();
+        tasks.push(supervise(
+            "swap-finisher".into(),
+            state.tasks.clone(),
+            Some(stop.subscribe()),
+            move || finisher.clone().run(shutdown.clone()),
+        ));
         let pruner = Pruner::new(state.pool.clone(), s.retention.clone());
         let shutdown = stop.subscribe();
         tasks.push(supervise(

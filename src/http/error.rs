@@ -367,6 +367,12 @@ impl From<RegistrationError> for ApiError {
             R::NotHome(_) => Self::unavailable(
                 "this student's requests are moving to another node; nothing was recorded",
             ),
+            R::SwapUnderWay => Self::new(
+                ErrorCode::DecisionPending,
+                "your swap is under way and will be completed, in exactly one of its two \
+                 sections; retry with the same Idempotency-Key to get its answer",
+            )
+            .retry_after(1),
             R::Bug(why) => Self::internal(&why),
         }
     }

@@ -60,6 +60,13 @@ pub enum RegistrationError {
     /// The database failed.
     #[error(transparent)]
     Db(#[from] DbError),
+    /// A swap of the student's is under way and could not be finished yet (a section's
+    /// owner could not commit): it will be, forwards only (see `service::swap`); nothing
+    /// else is decided for the student meanwhile.
+    #[error(
+        "a swap is under way and will be completed; retry with the same Idempotency-Key to get its answer"
+    )]
+    SwapUnderWay,
     /// Another node is the student's home now: serve the request there.
     #[error(transparent)]
     NotHome(#[from] NotHome),
@@ -140,7 +147,7 @@ impl RegistrationError {
             Self::Rule(v) => v.code(),
             Self::Refused(r) => r.code(),
             Self::Call(CallError::Overloaded) => "overloaded",
-            Self::Call(CallError::Pending) => "decision_pending",
+            Self::Call(CallError::Pending) | Self::SwapUnderWay => "decision_pending",
             Self::Call(CallError::Unavailable(_) | CallError::NotOwner)
             | Self::Db(_)
             | Self::NotHome(_) => "unavailable",
@@ -294,6 +301,7 @@ impl RegistrationService {
     pub async fn enroll(self: &Arc<Self>, r: SeatRequest) -> Result<Enrolled, RegistrationError> {
         self.detached(r.student, move |this: Arc<Self>| async move {
             this.membership_change(r, true, async || {
+                this.finish_swaps(r.student, None).await?;
                 let target = this.facts(r.section).await?;
                 this.check_rules(r.student, &target, None, r.request)
                     .await?;
@@ -311,6 +319,7 @@ impl RegistrationService {
     ) -> Result<Dropped, RegistrationError> {
         self.detached(r.student, move |this: Arc<Self>| async move {
             this.membership_change(r, false, async || {
+                this.finish_swaps(r.student, None).await?;
                 this.facts(r.section).await?;
                 this.drop_in_actor(r).await
             })

@@ -1,9 +1,26 @@
-//! A swap: take a seat in one section and, only if that succeeded, leave another, under
-//! the student's lock like every registration request (see `registration`).
+//! A swap: take a seat in one section and then leave another, ending in exactly one of
+//! the two whatever fails in between, under the student's lock like every registration
+//! request (see `registration`).
+//!
+//! The swap is written down (`store::swaps`) before its add is sent, and only goes
+//! forwards from there: once the add has a seat, the drop is owed, and it is retried (now,
+//! by the student's next request, or by the [`SwapFinisher`] on the student's home node)
+//! until it is done. Nothing is ever undone: an undo would be a third decision that can
+//! itself fail or be lost, and a retried swap could then replay a seat that was given
+//! back. Each part is sent under its own request id, derived from the swap's, which the
+//! section actors recognise across reloads and failovers, so a part re-sent after its
+//! commit is answered as the first time, never decided twice.
+//!
+//! While a swap is under way the student's other requests first finish it: a student
+//! whose add is in doubt could otherwise pass the rules with a schedule that is about to
+//! change (two sections of one course, the credit limit).
 
 use super::idempotency::part_of;
 use super::registration::{Dropped, Enrolled, RegistrationError, RegistrationService, SeatRequest};
-use registrar_actors::{CallError, Refusal, RequestId};
+use crate::faults;
+use crate::shutdown::Shutdown;
+use crate::store::swaps::{self, SwapIntent};
+use registrar_actors::{Refusal, RequestId};
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
@@ -21,12 +38,43 @@ pub struct Swap {
     pub request: RequestId,
 }
 
+impl From<SwapIntent> for Swap {
+    fn from(i: SwapIntent) -> Self {
+        Self {
+            student: i.student_id,
+            drop: i.drop_section,
+            add: i.add_section,
+            request: RequestId(i.request_id),
+        }
+    }
+}
+
+impl From<Swap> for SwapIntent {
+    fn from(s: Swap) -> Self {
+        Self {
+            request_id: s.request.0,
+            student_id: s.student,
+            drop_section: s.drop,
+            add_section: s.add,
+        }
+    }
+}
+
+/// How a swap that was carried to its end ended.
+pub(super) enum SwapEnd {
+    /// The seat in `add` is taken and `drop` is left.
+    Swapped(Enrolled, Dropped),
+    /// The add was refused: the student keeps `drop`.
+    Refused(RegistrationError),
+}
+
+/// Tries of the drop within one request before the swap is left to be finished later.
+const DROP_TRIES: u64 = 3;
+
 impl RegistrationService {
-    /// Take a seat in `add` and, only if that succeeded, leave `drop`.
-    ///
-    /// The add asks for a seat only (no waitlisting); the student holds both seats for the
-    /// moment between the two commits. Should the drop then fail (store down), the add is
-    /// undone, so the student ends with exactly one of the two.
+    /// Take a seat in `add` and then leave `drop` (see the module docs). An answer other
+    /// than success or a refusal of the add leaves the swap under way, to be finished:
+    /// [`RegistrationError::SwapUnderWay`].
     pub async fn swap(
         self: &Arc<Self>,
         swap: Swap,
@@ -35,7 +83,8 @@ impl RegistrationService {
             this.locks
                 .serialized(swap.student, async || {
                     let result = this.swap_locked(swap).await;
-                    // Two sections, maybe an undo: read the database next time.
+                    // Two sections changed, or a swap left under way: read the database
+                    // next time.
                     this.cache.invalidate_student(swap.student);
                     result
                 })
@@ -45,6 +94,11 @@ impl RegistrationService {
     }
 
     async fn swap_locked(&self, swap: Swap) -> Result<(Enrolled, Dropped), RegistrationError> {
+        // A retry of a swap under way finishes that swap; other swaps under way are
+        // finished first (see the module docs).
+        if let Some(end) = self.finish_swaps(swap.student, Some(swap.request)).await? {
+            return end_of(end);
+        }
         let Swap {
             student,
             drop,
@@ -59,28 +113,168 @@ impl RegistrationService {
         if !active.contains(&drop) {
             return Err(Refusal::NotEnrolled.into());
         }
-        let part = |section, name| SeatRequest {
-            student,
-            section,
-            request: part_of(request, name),
+        swaps::record(&self.pool, &swap.into()).await?;
+        end_of(self.carry_swap(swap).await?)
+    }
+
+    /// Finish `student`'s swaps under way, if the rule inputs say there are any (call
+    /// under the student's lock). Returns how the one with request id `this` ended, if it
+    /// was among them. A swap that still cannot be finished stops here:
+    /// [`RegistrationError::SwapUnderWay`], and nothing else is decided for the student.
+    pub(super) async fn finish_swaps(
+        &self,
+        student: Uuid,
+        this: Option<RequestId>,
+    ) -> Result<Option<SwapEnd>, RegistrationError> {
+        let pending = match self.cache.rule_inputs(student).await? {
+            Some(inputs) => inputs.swap_pending,
+            None => return Ok(None),
         };
-        let enrolled = self.enroll_in_actor(part(add, "add"), true).await?;
+        if !pending {
+            return Ok(None);
+        }
+        let mut ended = None;
+        for intent in swaps::of_student(&self.pool, student).await? {
+            let swap = Swap::from(intent);
+            let end = self.carry_swap(swap).await;
+            // Either way the student's sections may have changed.
+            self.cache.invalidate_student(student);
+            let end = end?;
+            if Some(swap.request) == this {
+                ended = Some(end);
+            }
+        }
+        Ok(ended)
+    }
+
+    /// Carry a recorded swap forwards to its end: the add (sent again under its id, so an
+    /// add already decided is answered as it was), then the drop, then the record goes.
+    async fn carry_swap(&self, swap: Swap) -> Result<SwapEnd, RegistrationError> {
+        let part = |section, name| SeatRequest {
+            student: swap.student,
+            section,
+            request: part_of(swap.request, name),
+        };
+        let enrolled = match self.enroll_in_actor(part(swap.add, "add"), true).await {
+            Ok(enrolled) => enrolled,
+            Err(refused @ (RegistrationError::Refused(_) | RegistrationError::SectionNotFound)) => {
+                swaps::finish(&self.pool, swap.request.0).await?;
+                return Ok(SwapEnd::Refused(refused));
+            }
+            Err(e) => return Err(under_way(swap, "add", e)),
+        };
+        if faults::hit("swap-between-halves", &swap.student) {
+            return Err(under_way(
+                swap,
+                "drop",
+                RegistrationError::Bug("failpoint swap-between-halves".into()),
+            ));
+        }
         let mut last = None;
-        for attempt in 0..3u64 {
-            match self.drop_in_actor(part(drop, "drop")).await {
-                Ok(dropped) => return Ok((enrolled, dropped)),
+        for attempt in 0..DROP_TRIES {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+            }
+            match self.drop_in_actor(part(swap.drop, "drop")).await {
+                Ok(dropped) => {
+                    swaps::finish(&self.pool, swap.request.0).await?;
+                    return Ok(SwapEnd::Swapped(enrolled, dropped));
+                }
+                // Left already (an admin's drop meanwhile): the swap ends in `add` alone.
+                Err(RegistrationError::Refused(Refusal::NotEnrolled)) => {
+                    swaps::finish(&self.pool, swap.request.0).await?;
+                    return Ok(SwapEnd::Swapped(enrolled, Dropped { promoted: false }));
+                }
                 Err(e) => last = Some(e),
             }
-            tokio::time::sleep(Duration::from_millis(50 * (attempt + 1))).await;
         }
-        tracing::error!(%student, %add, %drop, "swap: drop failed after add; undoing the add");
-        if let Err(e) = self.drop_in_actor(part(add, "undo")).await {
-            tracing::error!(%student, %add, error = %e, "swap: undo failed; student holds both sections");
+        let e = last.unwrap_or_else(|| RegistrationError::Bug("no drop tried".into()));
+        Err(under_way(swap, "drop", e))
+    }
+}
+
+/// The answer of a swap that ended.
+fn end_of(end: SwapEnd) -> Result<(Enrolled, Dropped), RegistrationError> {
+    match end {
+        SwapEnd::Swapped(enrolled, dropped) => Ok((enrolled, dropped)),
+        SwapEnd::Refused(e) => Err(e),
+    }
+}
+
+/// A swap left under way because its `part` got no decision (`cause`).
+fn under_way(swap: Swap, part: &'static str, cause: RegistrationError) -> RegistrationError {
+    tracing::warn!(student_id = %swap.student, add = %swap.add, drop = %swap.drop, part, error = %cause,
+        "swap left under way; it will be finished");
+    RegistrationError::SwapUnderWay
+}
+
+/// Finishes swaps left under way whose student has this node as home: their requests
+/// ended (the drop's owner could not commit, the home node died between the two halves)
+/// and the student has not come back.
+pub struct SwapFinisher {
+    service: Arc<RegistrationService>,
+    /// A swap is left to its own request (and its retries) this long first.
+    grace: Duration,
+}
+
+impl SwapFinisher {
+    /// A finisher over `service`, leaving each swap alone for `grace` first.
+    pub fn new(service: Arc<RegistrationService>, grace: Duration) -> Arc<Self> {
+        Arc::new(Self { service, grace })
+    }
+
+    /// Every `grace / 2`, finish the swaps older than `grace`, until `shutdown`.
+    pub async fn run(self: Arc<Self>, mut shutdown: Shutdown) {
+        let every = (self.grace / 2).max(Duration::from_millis(100));
+        loop {
+            if let Err(e) = self.round().await {
+                tracing::warn!(error = %e, "finishing swaps under way failed; retrying later");
+            }
+            if shutdown.sleep(every).await {
+                return;
+            }
         }
-        Err(
-            last.unwrap_or(RegistrationError::Call(CallError::Unavailable(
-                "swap".into(),
-            ))),
-        )
+    }
+
+    /// One pass over the students with a swap under way for longer than the grace.
+    pub async fn round(&self) -> Result<(), RegistrationError> {
+        let students =
+            swaps::stale_students(&self.service.pool, self.grace.as_millis() as i64, 100).await?;
+        for student in students {
+            match self.service.finish_for(student).await {
+                // Another node is the student's home: it finishes them.
+                Ok(()) | Err(RegistrationError::NotHome(_)) => {}
+                Err(e) => {
+                    tracing::debug!(student_id = %student, error = %e, "swap not finished yet");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl RegistrationService {
+    /// Finish `student`'s swaps under way on this node as their home, under their lock.
+    pub async fn finish_for(self: &Arc<Self>, student: Uuid) -> Result<(), RegistrationError> {
+        self.detached(student, move |this: Arc<Self>| async move {
+            this.locks
+                .serialized(student, async || {
+                    // Read the database: the swap may have been left by another node.
+                    this.cache.invalidate_student(student);
+                    this.finish_swaps(student, None).await.map(|_| Finished)
+                })
+                .await
+        })
+        .await
+        .map(|Finished| ())
+    }
+}
+
+/// Swaps finished (counted as `swaps_finished`).
+struct Finished;
+
+impl super::registration::Decided for Finished {
+    fn outcome(&self) -> &'static str {
+        "swaps_finished"
     }
 }

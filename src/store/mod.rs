@@ -14,6 +14,7 @@ pub mod retention;
 pub mod sections;
 pub mod seed;
 pub mod students;
+pub mod swaps;
 
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

@@ -145,6 +145,9 @@ pub struct RuleInputs {
     pub holds: u32,
     /// Sections enrolled or waitlisted in (any term).
     pub active_sections: Vec<Uuid>,
+    /// A swap of the student's is under way (`swap_intents`): finish it before deciding
+    /// anything else for the student.
+    pub swap_pending: bool,
 }
 
 /// [`RuleInputs`] as PostgreSQL returns them.
@@ -162,6 +165,8 @@ struct RuleInputsRow {
     holds: i64,
     /// Sections enrolled or waitlisted in (any term).
     active_sections: Vec<Uuid>,
+    /// A swap is under way.
+    swap_pending: bool,
 }
 
 /// Load the rule inputs of `student`; `None` when the account does not exist.
@@ -176,7 +181,8 @@ pub async fn rule_inputs_many(pool: &PgPool, ids: &[Uuid]) -> DbResult<HashMap<U
         "SELECT s.id, s.standing, s.max_credits, s.completed_courses,
                 (SELECT count(*) FROM holds h WHERE h.student_id = s.id) AS holds,
                 COALESCE((SELECT array_agg(e.section_id) FROM enrollments e
-                           WHERE e.student_id = s.id AND e.status <> 'dropped'), '{}') AS active_sections
+                           WHERE e.student_id = s.id AND e.status <> 'dropped'), '{}') AS active_sections,
+                EXISTS (SELECT 1 FROM swap_intents w WHERE w.student_id = s.id) AS swap_pending
            FROM students s WHERE s.id = ANY($1)",
     )
     .bind(ids)
@@ -192,6 +198,7 @@ pub async fn rule_inputs_many(pool: &PgPool, ids: &[Uuid]) -> DbResult<HashMap<U
                     completed: row.completed_courses,
                     holds: row.holds as u32,
                     active_sections: row.active_sections,
+                    swap_pending: row.swap_pending,
                 },
             ))
         })

@@ -75,6 +75,7 @@ pub const RESET_TABLES: &[&str] = &[
     "outbox_retries",
     "idempotency_keys",
     "registration_attempts",
+    "swap_intents",
     "enrollments",
     "holds",
     "registration_windows",
