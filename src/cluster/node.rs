@@ -691,7 +691,9 @@ impl ClusterNode {
     async fn listen(&self) -> Option<PgListener> {
         let mut listener = PgListener::connect_with(&self.pool).await.ok()?;
         listener.listen(CHANNEL).await.ok()?;
-        // Whatever changed while not listening.
+        // Whatever changed while not listening: the map is read again, and the rule
+        // inputs, whose notifications may have been lost, are forgotten.
+        self.forget_all_rules();
         let _ = self.refresh().await;
         Some(listener)
     }

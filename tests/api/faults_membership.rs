@@ -1,8 +1,8 @@
 //! Membership and time under faults: a second process started under a live node's id, a
 //! restart right after `kill -9`, a node whose clock runs ahead of the database's (under
-//! Debian's `faketime`) and a node that cannot renew its lease (a TCP proxy cut between
-//! it and PostgreSQL). Each test judges by what PostgreSQL holds and what the processes
-//! answer.
+//! Debian's `faketime`), a node that cannot renew its lease (a TCP proxy cut between it
+//! and PostgreSQL), and a NOTIFY lost while the LISTEN connection was down. Each test
+//! judges by what PostgreSQL holds and what the processes answer.
 
 use crate::cluster_procs::{Proc, SHARDS};
 use crate::helpers::*;
@@ -326,5 +326,75 @@ async fn a_node_that_cannot_renew_its_lease_stops_serving_as_home_until_it_can()
     .await
     .unwrap();
     assert_eq!(status, "enrolled");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_listener_reconnect_forgets_the_cached_windows() {
+    let app = TestApp::spawn().await;
+    let term = app.open_term().await;
+    app.course("CS101", 3, &[]).await;
+    app.course("CS102", 3, &[]).await;
+    let x = app.section(term, "CS101", "01", 10, 0, json!([])).await;
+    let y = app.section(term, "CS102", "01", 10, 0, json!([])).await;
+    let (student, token) = app.student().await;
+    let listener = async || -> Vec<i32> {
+        sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity
+              WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+        )
+        .fetch_all(&app.pool)
+        .await
+        .unwrap()
+    };
+    let first = listener().await;
+    assert_eq!(first.len(), 1, "one LISTEN connection: {first:?}");
+    // The window is cached now (for a while).
+    assert_eq!(app.enroll(&token, x).await.0, StatusCode::CREATED);
+    let cached_at = Instant::now();
+
+    // The window closes while the LISTEN connection is down: its NOTIFY is lost (here it
+    // is never sent, which is what the node sees of a lost one).
+    sqlx::query("SELECT pg_terminate_backend($1)")
+        .bind(first[0])
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE registration_windows SET opens_at = now() - interval '2 hours', closes_at = now() - interval '1 minute' WHERE term_id = $1")
+        .bind(term)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    wait_until("the node listens again", async || {
+        let now = listener().await;
+        now.len() == 1 && now[0] != first[0]
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (status, body) = app.enroll(&token, y).await;
+    let elapsed = cached_at.elapsed();
+    let recorded: i64 = app
+        .count(
+            "SELECT count(*) FROM enrollments WHERE section_id = $1 AND status <> 'dropped'",
+            y,
+        )
+        .await;
+    eprintln!(
+        "enroll {} ms after the window was cached, after a reconnect: {status} {body}; \
+         recorded: {recorded} (student {student})",
+        elapsed.as_millis()
+    );
+    // Within the cache's time to live, so only the reconnect can have forgotten it.
+    assert!(
+        elapsed < registrar::service::rule_cache::WINDOW_TTL,
+        "too slow to judge"
+    );
+    assert_problem(
+        status,
+        &body,
+        StatusCode::FORBIDDEN,
+        "registration_window_closed",
+    );
+    assert_eq!(recorded, 0);
     app.stop().await;
 }
