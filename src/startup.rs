@@ -335,7 +335,10 @@ impl Application {
         tasks
     }
 
-    /// Serve until `shutdown` resolves, then finish in-flight work and stop.
+    /// Serve until `shutdown` resolves, then finish in-flight work and stop. Also stops,
+    /// with an error, when the node stops for good
+    /// ([`NodeFault`](crate::cluster::node::NodeFault): another process took
+    /// its id): then it neither drains nor leaves, since the id is not its own any more.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -361,10 +364,17 @@ impl Application {
         let (feed, cluster) = (state.feed.clone(), state.cluster.clone());
         let drain_timeout = Duration::from_millis(state.settings.cluster.drain_timeout_ms);
         let shutdown = async move {
-            shutdown.await;
+            tokio::select! {
+                _ = shutdown => {}
+                fault = cluster.stopped_for_good() => {
+                    tracing::error!(error = %fault, "shutting down");
+                }
+            }
             // Hand the shards to the other nodes while still serving: requests held by the
             // handoffs, and peers' hops, are answered.
-            cluster.drain(drain_timeout).await;
+            if cluster.fault().is_none() {
+                cluster.drain(drain_timeout).await;
+            }
             // Live seat streams never end on their own; end them so shutdown can finish.
             feed.close();
         };
@@ -382,14 +392,18 @@ impl Application {
             let _ = task.await;
         }
         // What was not handed off goes to the others now, without waiting for the lease.
-        state.cluster.leave().await;
+        let fault = state.cluster.fault();
+        if fault.is_none() {
+            state.cluster.leave().await;
+        }
         stop.fire();
         for task in background {
             let _ = task.await;
         }
         state.pool.close().await;
         tracing::info!("stopped");
-        result
+        result?;
+        fault.map_or(Ok(()), |f| Err(std::io::Error::other(f)))
     }
 }
 

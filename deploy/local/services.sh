@@ -126,6 +126,8 @@ install_missing() {
     pg_server_installed || missing+=(postgresql)
     { command -v redis-server && command -v redis-cli; } >/dev/null || missing+=(redis-server)
     { command -v rabbitmq-server && command -v rabbitmqctl; } >/dev/null || missing+=(rabbitmq-server)
+    # Not a service: the clock-skew tests start a node under faketime.
+    command -v faketime >/dev/null || missing+=(faketime)
     if ((${#missing[@]} == 0)); then
         return 0
     fi

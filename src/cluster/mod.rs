@@ -3,6 +3,7 @@
 //!
 //! - [`shard_of`]: the stable placement of sections and students;
 //! - [`node`]: this node's membership (lease, map, rejoin after being declared dead);
+//! - [`clock`]: the database's clock as this node reads it, and its own lease's age;
 //! - [`coordinator`]: the one node that assigns shards (orphans, drains, rebalance);
 //! - [`handoff`]: the old owner's side of moving shards to another node;
 //! - [`gates`]: per-shard admission that lets a handoff quiet a shard;
@@ -14,6 +15,7 @@
 //! bumps the shard's epoch, and every commit of a section checks it (`store::sections`),
 //! so no timing assumption can let two nodes decide one section.
 
+pub mod clock;
 pub mod coordinator;
 pub mod gates;
 pub mod handoff;

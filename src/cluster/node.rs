@@ -3,11 +3,20 @@
 //! the map says about it (shards gained or lost), and rejoins as a new member when it
 //! finds it was declared dead (a pause or a partition longer than its lease).
 //!
+//! One id, one live process: a process whose id's current incarnation still holds a live
+//! lease is refused at join (it waits about a lease for a killed predecessor's lease to
+//! lapse, then gives up), and a running node that finds its incarnation replaced by another
+//! live process stops for good ([`NodeFault::Replaced`]) instead of rejoining, which would
+//! fence the other one in turn. A node that could not renew its lease for longer than the
+//! lease (by the monotonic clock, [`LeaseClock`]) fences itself: it serves nothing as home
+//! or owner and stops its actors until a heartbeat succeeds again.
+//!
 //! Losing a shard any way but a handoff means another node may already decide its
 //! sections: the actors of lost shards are stopped at once (their late commits fail on
 //! the epoch anyway), and the rule inputs of the shard's students are forgotten, since
 //! another node now serializes those students.
 
+use super::clock::{DatabaseClock, LeaseClock};
 use super::gates::ShardGates;
 use super::map::ShardMap;
 use super::peer::Peers;
@@ -111,6 +120,14 @@ pub struct ClusterNode {
     pub(super) coordinator_wake: Notify,
     /// Figures.
     pub stats: ClusterStats,
+    /// The database's clock, which every time-based rule is judged by.
+    pub clock: DatabaseClock,
+    /// When the lease was last renewed (a node past its lease decides nothing).
+    lease_clock: LeaseClock,
+    /// Set while this node fences itself for a lapsed lease (its actors were stopped).
+    self_fenced: AtomicBool,
+    /// Why this node stopped for good, if it did (the process shuts down).
+    fault: watch::Sender<Option<NodeFault>>,
     /// Client requests answered, for the load report (the HTTP layer records them).
     pub requests: Arc<RequestFigures>,
     /// The request figures at the last heartbeat, for rates over the interval.
@@ -134,6 +151,18 @@ pub enum JoinError {
     /// The database failed.
     #[error(transparent)]
     Db(#[from] DbError),
+    /// Another live process holds this node id (its lease did not lapse in time).
+    #[error(
+        "another process holds node id {id}: its lease stayed live for the {waited_ms} ms \
+         this process waited; stop that process first, or give this one another \
+         REGISTRAR_NODE_ID"
+    )]
+    IdInUse {
+        /// The node id.
+        id: String,
+        /// How long this process waited for the lease to lapse.
+        waited_ms: u64,
+    },
     /// The configured shard count is not the cluster's.
     #[error(
         "this cluster was created with {fixed} shards but this node is configured with \
@@ -147,6 +176,22 @@ pub enum JoinError {
     },
 }
 
+/// Why a running node stopped serving for good.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum NodeFault {
+    /// Another live process registered under this node's id.
+    #[error(
+        "another process took over node id {id} (incarnation {incarnation}) while this one \
+         ran; this process stops serving and exits: run one process per REGISTRAR_NODE_ID"
+    )]
+    Replaced {
+        /// The node id.
+        id: String,
+        /// The other process's incarnation.
+        incarnation: Uuid,
+    },
+}
+
 impl ClusterNode {
     /// A node that has not joined yet.
     pub fn new(
@@ -156,6 +201,7 @@ impl ClusterNode {
         registry: Arc<SectionRegistry>,
         peers: Peers,
     ) -> Arc<Self> {
+        let lease = Duration::from_millis(settings.lease_ms.max(1));
         Arc::new(Self {
             id: Arc::from(settings.node_id.as_str()),
             incarnation: Mutex::new(Uuid::new_v4()),
@@ -171,6 +217,10 @@ impl ClusterNode {
             leading: AtomicBool::new(false),
             coordinator_wake: Notify::new(),
             stats: ClusterStats::default(),
+            clock: DatabaseClock::default(),
+            lease_clock: LeaseClock::new(lease),
+            self_fenced: AtomicBool::new(false),
+            fault: watch::Sender::new(None),
             requests: Arc::default(),
             last_requests: Mutex::default(),
             health: OnceLock::new(),
@@ -226,9 +276,35 @@ impl ClusterNode {
         self.map.subscribe()
     }
 
-    /// Lease held and map loaded.
+    /// Lease held (and renewed within the lease time) and map loaded.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+        self.ready.load(Ordering::Acquire) && self.holds_lease()
+    }
+
+    /// Whether this node may decide anything now: its lease was renewed within the lease
+    /// time, by the monotonic clock, and no other process replaced it.
+    pub fn holds_lease(&self) -> bool {
+        self.lease_clock.holds() && self.fault.borrow().is_none()
+    }
+
+    /// Why this node stopped for good, if it did.
+    pub fn fault(&self) -> Option<NodeFault> {
+        self.fault.borrow().clone()
+    }
+
+    /// Resolves once this node stopped for good (never, normally).
+    pub async fn stopped_for_good(&self) -> NodeFault {
+        let mut fault = self.fault.subscribe();
+        let found = fault
+            .wait_for(Option::is_some)
+            .await
+            .ok()
+            .and_then(|f| f.clone());
+        match found {
+            Some(f) => f,
+            // The node is gone: nothing will ever be reported.
+            None => std::future::pending().await,
+        }
     }
 
     /// Whether this node coordinates now.
@@ -252,8 +328,40 @@ impl ClusterNode {
                 configured: self.shards(),
             });
         }
+        self.measure_clock().await?;
         let incarnation = self.incarnation();
-        rows::register(&self.pool, &self.id, incarnation, &self.advertise).await?;
+        // A process killed a moment ago still holds its lease: wait for it to lapse
+        // (about a lease), but not for a process that is alive and renewing it.
+        let started = Instant::now();
+        let patience = self.lease() + self.heartbeat() * 2;
+        let mut told = false;
+        loop {
+            let sent = Instant::now();
+            if rows::register(
+                &self.pool,
+                &self.id,
+                incarnation,
+                &self.advertise,
+                self.settings.lease_ms,
+            )
+            .await?
+            {
+                self.lease_clock.renewed(sent);
+                break;
+            }
+            if started.elapsed() >= patience {
+                return Err(JoinError::IdInUse {
+                    id: self.id.to_string(),
+                    waited_ms: started.elapsed().as_millis() as u64,
+                });
+            }
+            if !told {
+                told = true;
+                // Routine after a crash and a quick restart; the error comes if it lasts.
+                tracing::info!(node = %self.id, "node id held by a live lease; waiting for it to lapse");
+            }
+            tokio::time::sleep(self.heartbeat()).await;
+        }
         rows::set_state(&self.pool, &self.id, incarnation, &["joining"], "active").await?;
         self.refresh().await?;
         self.ready.store(true, Ordering::Release);
@@ -315,40 +423,115 @@ impl ClusterNode {
         }
     }
 
-    /// Renew the lease and report the load; rejoin as a new member if this incarnation
-    /// was declared dead.
+    /// Read the database's clock and record its offset from this node's.
+    async fn measure_clock(&self) -> Result<(), DbError> {
+        let sent = chrono::Utc::now();
+        let database = rows::database_time(&self.pool).await?;
+        self.clock.record(sent, database, chrono::Utc::now());
+        Ok(())
+    }
+
+    /// Renew the lease and report the load (and measure the database's clock); rejoin as
+    /// a new member if this incarnation was declared dead, stop for good if another live
+    /// process replaced it.
     async fn beat(&self) -> Result<(), DbError> {
+        self.measure_clock().await?;
         let load = self.load_report();
+        let sent = Instant::now();
         let state = rows::heartbeat(&self.pool, &self.id, self.incarnation(), &load).await?;
         match state.as_deref() {
-            None => self.rejoin().await?,
+            None => {
+                let lease = self.settings.lease_ms;
+                match rows::holder(&self.pool, &self.id, lease).await? {
+                    Some((other, true)) if other != self.incarnation() => {
+                        self.replaced(other).await
+                    }
+                    _ => self.rejoin().await?,
+                }
+            }
             // Drained by an operator: out of the cluster until restarted; it still
             // forwards what reaches it, but is not ready.
-            Some("left") => self.ready.store(false, Ordering::Release),
-            Some(_) => {}
+            Some("left") => {
+                self.lease_clock.renewed(sent);
+                self.ready.store(false, Ordering::Release);
+            }
+            Some(_) => {
+                self.lease_clock.renewed(sent);
+                self.end_self_fence();
+            }
         }
         Ok(())
     }
 
-    /// This incarnation was declared dead (its lease ran out) or replaced: everything it
-    /// owned may already be decided elsewhere. Stop every actor, forget every cached rule
-    /// input, and join again under a new incarnation.
+    /// This incarnation was declared dead (its lease ran out): everything it owned may
+    /// already be decided elsewhere. Stop every actor, forget every cached rule input, and
+    /// join again under a new incarnation (unless another live process took the id
+    /// meanwhile: then stop for good).
     async fn rejoin(&self) -> Result<(), DbError> {
         self.ready.store(false, Ordering::Release);
         self.stats.rejoins.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(node = %self.id, "this node was declared dead (lease expired); stopping its actors and rejoining");
         self.registry.stop_all().await;
-        if let Some(rules) = self.rules.get() {
-            let all: HashSet<u32> = (0..self.shards()).collect();
-            rules.forget_shards(&all, self.shards());
-        }
+        self.forget_all_rules();
         let incarnation = Uuid::new_v4();
+        let sent = Instant::now();
+        let lease = self.settings.lease_ms;
+        if !rows::register(&self.pool, &self.id, incarnation, &self.advertise, lease).await? {
+            if let Some((other, _)) = rows::holder(&self.pool, &self.id, lease).await? {
+                self.replaced(other).await;
+            }
+            return Ok(());
+        }
         *self.incarnation.lock().expect("incarnation lock") = incarnation;
-        rows::register(&self.pool, &self.id, incarnation, &self.advertise).await?;
+        self.lease_clock.renewed(sent);
+        self.end_self_fence();
         rows::set_state(&self.pool, &self.id, incarnation, &["joining"], "active").await?;
         self.refresh().await?;
         self.ready.store(true, Ordering::Release);
         Ok(())
+    }
+
+    /// Another live process registered under this id: stop serving and report it (the
+    /// process shuts down). Rejoining would only fence that process in turn, forever.
+    async fn replaced(&self, other: Uuid) {
+        self.ready.store(false, Ordering::Release);
+        let fault = NodeFault::Replaced {
+            id: self.id.to_string(),
+            incarnation: other,
+        };
+        tracing::error!(node = %self.id, incarnation = %self.incarnation(), error = %fault, "stopping");
+        self.fault.send_replace(Some(fault));
+        self.registry.stop_all().await;
+        self.forget_all_rules();
+    }
+
+    /// The lease could not be renewed for longer than the lease: this node may have been
+    /// declared dead and its shards given to others. Decide nothing (the router refuses
+    /// while the lease does not hold), stop every actor and forget every cached rule input.
+    async fn self_fence(&self) {
+        if self.lease_clock.holds() || self.self_fenced.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        tracing::warn!(node = %self.id, lease_ms = self.settings.lease_ms, "could not renew the lease in time; serving nothing until a heartbeat succeeds");
+        self.registry.stop_all().await;
+        self.forget_all_rules();
+    }
+
+    /// A heartbeat succeeded again after a self-fence.
+    fn end_self_fence(&self) {
+        if self.self_fenced.swap(false, Ordering::AcqRel) {
+            tracing::info!(node = %self.id, "lease renewed again; serving");
+            self.forget_all_rules();
+        }
+    }
+
+    /// Forget every cached rule input and window.
+    fn forget_all_rules(&self) {
+        if let Some(rules) = self.rules.get() {
+            let all: HashSet<u32> = (0..self.shards()).collect();
+            rules.forget_shards(&all, self.shards());
+            rules.forget_windows();
+        }
     }
 
     /// The load figures since the last report.
@@ -470,15 +653,25 @@ impl ClusterNode {
             tokio::select! {
                 _ = shutdown.recv() => return,
                 _ = tick.tick() => {
-                    let result = async {
+                    // Bounded: a heartbeat that hangs is a heartbeat that failed.
+                    let result = tokio::time::timeout(self.lease(), async {
                         self.beat().await?;
                         self.refresh().await
-                    }.await;
+                    }).await;
+                    if self.fault().is_some() {
+                        return;
+                    }
                     match result {
-                        Ok(()) => backoff.reset(),
-                        Err(e) => {
-                            tracing::warn!(node = %self.id, error = %e, "heartbeat failed");
-                            tokio::time::sleep(backoff.next_delay()).await;
+                        Ok(Ok(())) => backoff.reset(),
+                        failed => {
+                            let error = match failed {
+                                Ok(Err(e)) => e.to_string(),
+                                _ => "timed out".into(),
+                            };
+                            tracing::warn!(node = %self.id, %error, "heartbeat failed");
+                            self.self_fence().await;
+                            let pause = backoff.next_delay().min(self.heartbeat() * 2);
+                            tokio::time::sleep(pause).await;
                         }
                     }
                 }
@@ -498,7 +691,9 @@ impl ClusterNode {
     async fn listen(&self) -> Option<PgListener> {
         let mut listener = PgListener::connect_with(&self.pool).await.ok()?;
         listener.listen(CHANNEL).await.ok()?;
-        // Whatever changed while not listening.
+        // Whatever changed while not listening: the map is read again, and the rule
+        // inputs, whose notifications may have been lost, are forgotten.
+        self.forget_all_rules();
         let _ = self.refresh().await;
         Some(listener)
     }

@@ -122,6 +122,12 @@ impl SectionRouter {
             route.not_home.store(true, Ordering::Relaxed);
             NotHome
         };
+        // Past its lease this node may have been declared dead and the student served
+        // elsewhere: answer at once (503), and not as "not home", which would be retried
+        // here against the same stale map.
+        if !self.node.holds_lease() {
+            return Err(NotHome);
+        }
         let pass = (self.node.gates)
             .enter(Kind::Home, shard, deadline)
             .await
@@ -152,6 +158,13 @@ impl SectionRouter {
         loop {
             let map = self.node.map();
             match map.owner(shard) {
+                Some(owner) if *owner == self.node.id && !self.node.holds_lease() => {
+                    return Err(CallError::Unavailable(
+                        "this node could not renew its lease in time and decides nothing \
+                         until it does; nothing was recorded"
+                            .into(),
+                    ));
+                }
                 Some(owner) if *owner == self.node.id => {
                     match self.local(section, command.clone(), None, give_up).await {
                         Ok(reply) => {
@@ -237,7 +250,7 @@ impl SectionRouter {
             .enter(Kind::Section, shard, deadline)
             .await
             .map_err(|_| LocalError::NotOwner)?;
-        if self.node.map().owner(shard) != Some(&self.node.id) {
+        if self.node.map().owner(shard) != Some(&self.node.id) || !self.node.holds_lease() {
             return Err(LocalError::NotOwner);
         }
         if let Some(claim) = home {

@@ -281,9 +281,10 @@ impl RegistrationService {
             schedule,
         };
         let replacing = replacing.map(SectionId);
-        if let Err(violation) =
-            check_enroll(&profile, &target.offered, window, Utc::now(), replacing)
-        {
+        // The database's time, like the leases: a node whose clock is off must not open
+        // a window early or close it late.
+        let now = self.router.node().clock.now();
+        if let Err(violation) = check_enroll(&profile, &target.offered, window, now, replacing) {
             let refusal = audit::Refusal {
                 request: request.0,
                 student,

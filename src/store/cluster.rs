@@ -140,31 +140,73 @@ pub async fn ensure_cluster(pool: &PgPool, shards: u32) -> DbResult<u32> {
     Ok(shards)
 }
 
-/// Register a new incarnation of `node` as `joining`. Shards the id still owns (a restart
-/// before its lease ran out) stay its own under bumped epochs, which fences the previous
+/// Register a new incarnation of `node` as `joining`, unless the id's current incarnation
+/// holds a live lease (`joining`, `active` or `draining`, renewed within `lease_ms` by the
+/// database clock): another process runs under this id, and false is returned with nothing
+/// written. Shards the id still owns (a restart after its lease ran out but before the
+/// coordinator noticed) stay its own under bumped epochs, which fences the previous
 /// process for good.
-pub async fn register(pool: &PgPool, node: &str, incarnation: Uuid, address: &str) -> DbResult<()> {
+pub async fn register(
+    pool: &PgPool,
+    node: &str,
+    incarnation: Uuid,
+    address: &str,
+    lease_ms: u64,
+) -> DbResult<bool> {
     let mut tx = pool.begin().await?;
-    sqlx::query(
+    // ON CONFLICT locks the existing row, so two processes registering at once see each
+    // other: the second finds the first's live lease.
+    let registered: Option<String> = sqlx::query_scalar(
         "INSERT INTO cluster_nodes (id, address, incarnation, state, started_at, heartbeat_at)
          VALUES ($1, $2, $3, 'joining', now(), now())
          ON CONFLICT (id) DO UPDATE SET address = EXCLUDED.address,
              incarnation = EXCLUDED.incarnation, state = 'joining', started_at = now(),
              heartbeat_at = now(), decisions_per_s = 0, in_flight = 0, hot_sections = '[]',
-             requests_per_s = 0, p99_ms = NULL, overloaded_per_s = 0",
+             requests_per_s = 0, p99_ms = NULL, overloaded_per_s = 0
+          WHERE cluster_nodes.state NOT IN ('joining', 'active', 'draining')
+             OR cluster_nodes.heartbeat_at
+                < now() - make_interval(secs => $4::double precision / 1000)
+         RETURNING id",
     )
     .bind(node)
     .bind(address)
     .bind(incarnation)
-    .execute(&mut *tx)
+    .bind(lease_ms as f64)
+    .fetch_optional(&mut *tx)
     .await?;
+    if registered.is_none() {
+        return Ok(false);
+    }
     sqlx::query("UPDATE shard_owners SET epoch = epoch + 1, state = 'active' WHERE node_id = $1")
         .bind(node)
         .execute(&mut *tx)
         .await?;
     notify_map(&mut tx).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(true)
+}
+
+/// The current incarnation of `node`, and whether it holds a live lease (as in
+/// [`register`]); `None` if the id never registered.
+pub async fn holder(pool: &PgPool, node: &str, lease_ms: u64) -> DbResult<Option<(Uuid, bool)>> {
+    let row: Option<(Option<Uuid>, bool)> = sqlx::query_as(
+        "SELECT incarnation,
+                state IN ('joining', 'active', 'draining')
+                AND heartbeat_at >= now() - make_interval(secs => $2::double precision / 1000)
+           FROM cluster_nodes WHERE id = $1",
+    )
+    .bind(node)
+    .bind(lease_ms as f64)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.and_then(|(incarnation, live)| Some((incarnation?, live))))
+}
+
+/// The database's clock now (`clock_timestamp()`, not the transaction's `now()`).
+pub async fn database_time(pool: &PgPool) -> DbResult<chrono::DateTime<chrono::Utc>> {
+    Ok(sqlx::query_scalar("SELECT clock_timestamp()")
+        .fetch_one(pool)
+        .await?)
 }
 
 /// Renew `node`'s lease and report its load; its state (`left` once drained), or `None`

@@ -16,45 +16,26 @@ use tokio::process::{Child, Command};
 use uuid::Uuid;
 
 /// Shards of these clusters.
-const SHARDS: u32 = 16;
+pub(crate) const SHARDS: u32 = 16;
 /// Call timeout of these nodes: a hop to a paused node gives up after lease + this.
 const CALL_TIMEOUT_MS: u64 = 2_000;
 
 /// One `registrar serve` process.
-struct Proc {
-    child: Child,
-    id: String,
-    url: String,
+pub(crate) struct Proc {
+    pub(crate) child: Child,
+    pub(crate) id: String,
+    pub(crate) url: String,
 }
 
 impl Proc {
     /// Start node `id` on `database` (port chosen by the OS) and wait for its address.
-    async fn start(database: &str, id: &str) -> Proc {
-        let s = node_settings(database, id, SHARDS);
-        let log = std::env::temp_dir().join(format!("{database}-{id}.log"));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_registrar"))
-            .arg("serve")
-            .env("REGISTRAR_DATABASE_URL", &s.database.database_url)
-            .env("REGISTRAR_LISTEN", "127.0.0.1:0")
-            .env("REGISTRAR_NODE_ID", id)
-            .env("REGISTRAR_SHARDS", SHARDS.to_string())
-            .env("REGISTRAR_HEARTBEAT_MS", s.cluster.heartbeat_ms.to_string())
-            .env("REGISTRAR_LEASE_MS", s.cluster.lease_ms.to_string())
-            .env("REGISTRAR_CALL_TIMEOUT_MS", CALL_TIMEOUT_MS.to_string())
-            .env("REGISTRAR_JWT_SECRET", &*SECRET)
-            .env("REGISTRAR_REDIS_URL", &s.mirror.redis_url)
-            .env("REGISTRAR_REDIS_PREFIX", &s.mirror.redis_prefix)
-            .env("REGISTRAR_AMQP_URL", &s.events.amqp_url)
-            .env("REGISTRAR_EVENTS_EXCHANGE", &s.events.events_exchange)
-            .env("REGISTRAR_QUEUE_PREFIX", &s.events.queue_prefix)
-            .env("REGISTRAR_RATE_LIMIT_PER_SEC", "0")
-            .env("REGISTRAR_DB_POOL_SIZE", "8")
-            .env("REGISTRAR_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).expect("node log file"))
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start registrar serve");
+    pub(crate) async fn start(database: &str, id: &str) -> Proc {
+        Self::start_under(database, id, &[]).await
+    }
+
+    /// Like [`Proc::start`], the command run under `wrapper` (e.g. `faketime +2h`).
+    pub(crate) async fn start_under(database: &str, id: &str, wrapper: &[&str]) -> Proc {
+        let (mut child, log) = Self::spawn(database, id, wrapper);
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let url = tokio::time::timeout(Duration::from_secs(60), async {
             while let Some(line) = lines.next_line().await.unwrap() {
@@ -73,11 +54,54 @@ impl Proc {
         }
     }
 
-    fn pid(&self) -> String {
+    /// Spawn node `id` on `database` under `wrapper` without waiting for it: the child
+    /// (stdout piped) and the file its stderr goes to.
+    pub(crate) fn spawn(database: &str, id: &str, wrapper: &[&str]) -> (Child, std::path::PathBuf) {
+        let s = node_settings(database, id, SHARDS);
+        let tag = &Uuid::new_v4().simple().to_string()[..8];
+        let log = std::env::temp_dir().join(format!("{database}-{id}-{tag}.log"));
+        let binary = env!("CARGO_BIN_EXE_registrar");
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(binary);
+                c
+            }
+            None => Command::new(binary),
+        };
+        let child = command
+            .arg("serve")
+            .env("REGISTRAR_DATABASE_URL", &s.database.database_url)
+            .env("REGISTRAR_LISTEN", "127.0.0.1:0")
+            .env("REGISTRAR_NODE_ID", id)
+            .env("REGISTRAR_SHARDS", SHARDS.to_string())
+            .env("REGISTRAR_HEARTBEAT_MS", s.cluster.heartbeat_ms.to_string())
+            .env("REGISTRAR_LEASE_MS", s.cluster.lease_ms.to_string())
+            .env("REGISTRAR_CALL_TIMEOUT_MS", CALL_TIMEOUT_MS.to_string())
+            .env("REGISTRAR_JWT_SECRET", &*SECRET)
+            .env("REGISTRAR_REDIS_URL", &s.mirror.redis_url)
+            .env("REGISTRAR_REDIS_PREFIX", &s.mirror.redis_prefix)
+            .env("REGISTRAR_AMQP_URL", &s.events.amqp_url)
+            .env("REGISTRAR_EVENTS_EXCHANGE", &s.events.events_exchange)
+            .env("REGISTRAR_QUEUE_PREFIX", &s.events.queue_prefix)
+            .env("REGISTRAR_RATE_LIMIT_PER_SEC", "0")
+            .env("REGISTRAR_DB_POOL_SIZE", "8")
+            .env("REGISTRAR_LOG", "warn")
+            // tokio's timers must keep a true monotonic clock under faketime.
+            .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("node log file"))
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start registrar serve");
+        (child, log)
+    }
+
+    pub(crate) fn pid(&self) -> String {
         self.child.id().expect("running").to_string()
     }
 
-    fn signal(&self, signal: &str) {
+    pub(crate) fn signal(&self, signal: &str) {
         let status = std::process::Command::new("kill")
             .args([signal, &self.pid()])
             .status()
@@ -86,7 +110,7 @@ impl Proc {
     }
 
     /// SIGTERM, and wait for the drain and the exit.
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         self.signal("-TERM");
         tokio::time::timeout(Duration::from_secs(40), self.child.wait())
             .await

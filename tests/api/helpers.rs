@@ -126,6 +126,22 @@ impl TestApp {
         let app = Application::build(settings.clone())
             .await
             .expect("build application");
+        Self::serve(app, settings).await
+    }
+
+    /// Like [`TestApp::start`] with pools the test made (e.g. one of them through a proxy).
+    pub async fn start_with_pools(
+        settings: Settings,
+        pools: registrar::store::NodePools,
+    ) -> TestApp {
+        registrar::telemetry::init(&settings.logging.log, settings.logging.log_format);
+        let app = Application::build_with_pools(settings.clone(), pools)
+            .await
+            .expect("build application");
+        Self::serve(app, settings).await
+    }
+
+    async fn serve(app: Application, settings: Settings) -> TestApp {
         let address = format!("http://{}", app.address());
         let pool = app.state().pool.clone();
         let feed = app.state().feed.clone();

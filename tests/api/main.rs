@@ -12,6 +12,7 @@ mod course_codes;
 mod cross_node;
 mod dead_letters;
 mod events;
+mod faults_membership;
 mod faults_swap;
 mod flood;
 mod grafana;
