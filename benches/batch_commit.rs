@@ -144,6 +144,7 @@ fn decide(fx: &Fixture, students: &[StudentId], enroll: bool) -> CommitBatch {
             student: Some(student),
             action: command.action(),
             outcome: decision.outcome,
+            home: None,
         });
         changes.extend(decision.changes);
     }

@@ -25,6 +25,28 @@ pub fn hit(_name: &str, _key: &dyn Display) -> bool {
     false
 }
 
+/// How long failpoint `name`, set to `return(<key>:<milliseconds>)`, stalls `key` (a
+/// commit stuck in PostgreSQL, say).
+#[cfg(feature = "failpoints")]
+pub fn delay(name: &str, key: &dyn Display) -> Option<std::time::Duration> {
+    fail::eval(name, |arg| {
+        let arg = arg?;
+        let (k, ms) = arg.rsplit_once(':')?;
+        if k != "*" && k != key.to_string() {
+            return None;
+        }
+        ms.parse().ok().map(std::time::Duration::from_millis)
+    })
+    .flatten()
+}
+
+/// How long failpoint `name` stalls `key`: never, in this build.
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub fn delay(_name: &str, _key: &dyn Display) -> Option<std::time::Duration> {
+    None
+}
+
 /// Set failpoint `name` to `action` (`return(<key>)`, `off`, or any `fail` action).
 #[cfg(feature = "failpoints")]
 pub fn set(name: &str, action: &str) -> Result<(), String> {

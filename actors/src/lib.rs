@@ -32,5 +32,6 @@ pub use ledger::{
 pub use registry::{CallError, RegistryConfig, SectionLoad, SectionRegistry};
 pub use section::{Reply, SectionActor, SectionMsg};
 pub use store::{
-    AttemptRecord, CommitBatch, CommitObserver, SectionSnapshot, SectionStore, StoreError, Version,
+    AttemptRecord, CommitBatch, CommitObserver, HomeClaim, SectionSnapshot, SectionStore,
+    StoreError, Version,
 };

@@ -15,7 +15,7 @@ use crate::ledger::Command;
 use crate::section::{
     Envelope, Reply, SectionActor, SectionArgs, SectionConfig, SectionError, SectionMsg,
 };
-use crate::store::{CommitObserver, SectionStore, StoreError};
+use crate::store::{CommitObserver, HomeClaim, SectionStore, StoreError};
 use dashmap::DashMap;
 use ractor::{Actor, ActorRef};
 use std::sync::Arc;
@@ -141,7 +141,7 @@ impl SectionRegistry {
     /// Decide `command` on `section`'s actor and wait for its commit, at most the call
     /// timeout ([`CallError::Pending`] then; the command may still be decided).
     pub async fn call(&self, section: SectionId, command: Command) -> Result<Reply, CallError> {
-        self.call_within(section, command, Some(self.config.call_timeout))
+        self.call_within(section, command, Some(self.config.call_timeout), None)
             .await
     }
 
@@ -154,7 +154,19 @@ impl SectionRegistry {
         section: SectionId,
         command: Command,
     ) -> Result<Reply, CallError> {
-        self.call_within(section, command, None).await
+        self.call_fenced(section, command, None).await
+    }
+
+    /// Like [`Self::call_until_answered`], for a command a student's home node admitted:
+    /// its commit also checks that `home` still holds the student (see
+    /// [`crate::store::AttemptRecord::home`]).
+    pub async fn call_fenced(
+        &self,
+        section: SectionId,
+        command: Command,
+        home: Option<HomeClaim>,
+    ) -> Result<Reply, CallError> {
+        self.call_within(section, command, None, home).await
     }
 
     async fn call_within(
@@ -162,6 +174,7 @@ impl SectionRegistry {
         section: SectionId,
         command: Command,
         timeout: Option<Duration>,
+        home: Option<HomeClaim>,
     ) -> Result<Reply, CallError> {
         // A closed gate means the actor passivated between lookup and admission: retry with
         // a fresh activation. Bounded, since each round removes the closed slot.
@@ -197,7 +210,8 @@ impl SectionRegistry {
             };
             slot.calls.fetch_add(1, Ordering::Relaxed);
             let (tx, rx) = tokio::sync::oneshot::channel();
-            let envelope = Envelope::new(command.clone(), tx.into(), permit);
+            let envelope =
+                Envelope::new(command.clone(), tx.into(), permit).with_home(home.clone());
             if actor.send_message(SectionMsg::Command(envelope)).is_err() {
                 // The actor is stopping; its post_stop forgets the slot.
                 slot.gate.force_close();

@@ -22,7 +22,8 @@ use crate::gate::{AdmissionGate, Permit};
 use crate::ids::SectionId;
 use crate::ledger::{Command, Counts, Outcome, Refusal, SeatLedger};
 use crate::store::{
-    AttemptRecord, CommitBatch, CommitObserver, SectionSnapshot, SectionStore, StoreError, Version,
+    AttemptRecord, CommitBatch, CommitObserver, HomeClaim, SectionSnapshot, SectionStore,
+    StoreError, Version,
 };
 use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -87,6 +88,8 @@ pub struct Envelope {
     taken: bool,
     /// Released when the envelope is dropped, i.e. after the answer is sent.
     _permit: Permit,
+    /// The home node that admitted the command (see [`AttemptRecord::home`]).
+    home: Option<HomeClaim>,
 }
 
 impl Envelope {
@@ -101,7 +104,14 @@ impl Envelope {
             reply: Some(reply),
             taken: false,
             _permit: permit,
+            home: None,
         }
+    }
+
+    /// The command comes from `home`'s student rules: commit it only while `home` holds.
+    pub fn with_home(mut self, home: Option<HomeClaim>) -> Self {
+        self.home = home;
+        self
     }
 
     fn answer(mut self, result: Result<Reply, SectionError>) {
@@ -290,6 +300,7 @@ async fn flush(myself: &ActorRef<SectionMsg>, state: &mut SectionState) {
                 student: envelope.command.student(),
                 action: envelope.command.action(),
                 outcome: decision.outcome.clone(),
+                home: envelope.home.clone(),
             });
         }
         changes.extend(decision.changes);

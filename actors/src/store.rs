@@ -34,6 +34,18 @@ pub struct SectionSnapshot {
     pub decided: Vec<(RequestId, Outcome)>,
 }
 
+/// The student's home node as the caller knew it when it took the student's request (see
+/// [`AttemptRecord::home`]): the node, the student's shard and that shard's epoch.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct HomeClaim {
+    /// The home node.
+    pub node: String,
+    /// The student's shard.
+    pub shard: u32,
+    /// Its epoch when the request was admitted.
+    pub epoch: i64,
+}
+
 /// One decided command as recorded in the audit trail.
 #[derive(Clone, Debug)]
 pub struct AttemptRecord {
@@ -45,6 +57,11 @@ pub struct AttemptRecord {
     pub action: &'static str,
     /// What was decided.
     pub outcome: Result<Outcome, Refusal>,
+    /// The home node whose student rules admitted the command, if it came through one: the
+    /// batch commits only while that node still owns the student's shard at that epoch,
+    /// so a home that lost the student (failed over, or moved) cannot commit a decision its
+    /// successor's rules never saw.
+    pub home: Option<HomeClaim>,
 }
 
 /// Everything one batch persists, in one transaction.

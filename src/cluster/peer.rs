@@ -20,17 +20,8 @@ pub const FORWARDED_BY: &str = "x-registrar-forwarded-by";
 /// How many nodes a forwarded client request has passed through.
 pub const HOPS: &str = "x-registrar-hops";
 
-/// The student's home node as the caller knew it when it took the student's request: the
-/// section's owner refuses a call from a home that has since lost the student's shard.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HomeClaim {
-    /// The home node.
-    pub node: String,
-    /// The student's shard.
-    pub shard: u32,
-    /// Its epoch when the request was admitted.
-    pub epoch: i64,
-}
+/// The student's home node as the caller knew it (the actors' commit checks it too).
+pub use registrar_actors::HomeClaim;
 
 /// A section command sent to the section's owner.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -56,6 +47,9 @@ pub enum SectionAnswer {
     NotOwner,
     /// The caller is no longer the student's home node.
     StaleHome,
+    /// The outcome is unknown (the owner's actor failed holding the command, or its commit
+    /// failed at COMMIT): send it again under the same request id to learn it.
+    Pending,
     /// Admission control refused it.
     Overloaded,
     /// No such section.

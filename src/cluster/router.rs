@@ -67,6 +67,14 @@ impl Route {
     }
 }
 
+/// The answer for a command whose home node lost the student: it was not recorded, and
+/// cannot be any more (its commit would be refused).
+fn stale_home() -> CallError {
+    CallError::Unavailable(
+        "this node stopped being the student's home node; nothing was recorded".into(),
+    )
+}
+
 /// Why this node cannot serve a student's request (another node is the student's home
 /// now, or the student's shard is moving and did not settle in time).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -144,8 +152,16 @@ impl SectionRouter {
         Ok(pass)
     }
 
-    /// Decide `command` on `section`'s owner and wait until it answers (bounded by the
-    /// time a failover takes; after that, `Unavailable`).
+    /// Decide `command` on `section`'s owner and wait until it answers.
+    ///
+    /// Nothing sent yet, or every try answered "nothing recorded": give up after the time
+    /// a failover takes (`Unavailable`). Once a try may have reached an owner without an
+    /// answer (a lost hop, an unknown outcome), the command may still be decided, queued
+    /// behind a stuck commit or on a paused owner. For a student's request the caller
+    /// holds the student's lock, and must keep it until the outcome is known, or the
+    /// student's next request would pass the rules beside it: so it is sent again, under
+    /// the same request id, until it is answered or this node's claim on the student is
+    /// gone (then its commit is refused, see [`HomeClaim`], and it can never land).
     pub async fn call(&self, section: SectionId, command: Command) -> Result<Reply, CallError> {
         let route = Route::current();
         let home = route.as_ref().and_then(|r| r.home());
@@ -155,28 +171,29 @@ impl SectionRouter {
         let stats = &self.node.stats;
         stats.section_calls.fetch_add(1, Ordering::Relaxed);
         let mut last = "no owner for the section's shard yet".to_string();
+        let mut in_doubt = false;
         loop {
             let map = self.node.map();
             match map.owner(shard) {
-                Some(owner) if *owner == self.node.id && !self.node.holds_lease() => {
-                    return Err(CallError::Unavailable(
-                        "this node could not renew its lease in time and decides nothing \
-                         until it does; nothing was recorded"
-                            .into(),
-                    ));
-                }
                 Some(owner) if *owner == self.node.id => {
-                    match self.local(section, command.clone(), None, give_up).await {
+                    let deadline = give_up.max(Instant::now() + self.registry.call_timeout());
+                    match self
+                        .local(section, command.clone(), home.as_ref(), deadline)
+                        .await
+                    {
                         Ok(reply) => {
                             if let Some(r) = &route {
                                 r.decided(self.node.id.clone());
                             }
                             return Ok(reply);
                         }
-                        Err(LocalError::Call(e)) => return Err(e),
-                        Err(LocalError::NotOwner | LocalError::StaleHome) => {
-                            last = "the section moved".into();
+                        Err(LocalError::Call(CallError::Pending)) => {
+                            in_doubt = true;
+                            last = "the section actor failed; the outcome is unknown".into();
                         }
+                        Err(LocalError::Call(e)) => return Err(e),
+                        Err(LocalError::StaleHome) => return Err(stale_home()),
+                        Err(LocalError::NotOwner) => last = "the section moved".into(),
                     }
                 }
                 Some(owner) => {
@@ -203,18 +220,21 @@ impl SectionRouter {
                             return Ok(reply);
                         }
                         Ok(SectionAnswer::NotOwner) => last = format!("{owner} no longer owns it"),
-                        Ok(SectionAnswer::StaleHome) => {
-                            return Err(CallError::Unavailable(
-                                "this node stopped being the student's home node; nothing was recorded".into(),
-                            ));
-                        }
+                        Ok(SectionAnswer::StaleHome) => return Err(stale_home()),
                         Ok(SectionAnswer::Overloaded) => return Err(CallError::Overloaded),
                         Ok(SectionAnswer::NotFound) => return Err(CallError::NotFound),
                         Ok(SectionAnswer::Unavailable { message }) => {
                             return Err(CallError::Unavailable(message));
                         }
+                        Ok(SectionAnswer::Pending) => {
+                            in_doubt = true;
+                            last = format!("{owner}: the outcome is unknown");
+                        }
                         // Sent or not, decided or not: resend with the same request id.
-                        Err(PeerError::Transport(e)) => last = format!("{owner}: {e}"),
+                        Err(PeerError::Transport(e)) => {
+                            in_doubt = true;
+                            last = format!("{owner}: {e}");
+                        }
                         Err(PeerError::Protocol(e)) => {
                             return Err(CallError::Unavailable(format!("{owner}: {e}")));
                         }
@@ -223,15 +243,31 @@ impl SectionRouter {
                 None => {}
             }
             if Instant::now() >= give_up {
-                return Err(CallError::Unavailable(format!(
-                    "the section's owner did not answer in time ({last}); the request may or \
-                     may not have been recorded: retry it with the same Idempotency-Key"
-                )));
+                if !in_doubt {
+                    return Err(CallError::Unavailable(format!(
+                        "the section's owner did not answer in time ({last}); nothing was recorded"
+                    )));
+                }
+                match &home {
+                    // Still the student's home: the command may yet commit; keep at it.
+                    Some(claim) if self.claim_holds(claim) => {}
+                    // The claim is gone: a commit carrying it is refused from now on.
+                    Some(_) => return Err(stale_home()),
+                    None => return Err(CallError::Pending),
+                }
             }
             stats.section_retries.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(backoff.next_delay()).await;
             let _ = self.node.refresh_soon().await;
         }
+    }
+
+    /// Whether this node's map still gives `claim`'s student shard to the claiming node
+    /// at the claimed epoch.
+    fn claim_holds(&self, claim: &HomeClaim) -> bool {
+        let map = self.node.map();
+        map.owner(claim.shard).map(|o| o.to_string()).as_deref() == Some(&claim.node)
+            && map.epoch(claim.shard) == claim.epoch
     }
 
     /// Decide `command` on this node's actor of `section`, if this node owns it: the
@@ -256,7 +292,11 @@ impl SectionRouter {
         if let Some(claim) = home {
             self.check_home(claim).await?;
         }
-        match self.registry.call_until_answered(section, command).await {
+        match self
+            .registry
+            .call_fenced(section, command, home.cloned())
+            .await
+        {
             Err(CallError::NotOwner) => Err(LocalError::NotOwner),
             other => other.map_err(LocalError::Call),
         }

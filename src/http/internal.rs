@@ -68,9 +68,7 @@ async fn section_call(
             CallError::NotFound => SectionAnswer::NotFound,
             CallError::NotOwner => SectionAnswer::NotOwner,
             CallError::Unavailable(message) => SectionAnswer::Unavailable { message },
-            CallError::Pending => SectionAnswer::Unavailable {
-                message: "no decision yet".into(),
-            },
+            CallError::Pending => SectionAnswer::Pending,
         },
     };
     Ok(Json(answer))

@@ -44,6 +44,7 @@ async fn enroll_batch(store: &PgSectionStore, section: Uuid, student: Uuid) -> C
             student: Some(StudentId(student)),
             action: command.action(),
             outcome: decision.outcome,
+            home: None,
         }],
     }
 }

@@ -13,6 +13,7 @@ mod cross_node;
 mod dead_letters;
 mod events;
 mod faults_membership;
+mod faults_rules;
 mod faults_swap;
 mod flood;
 mod grafana;

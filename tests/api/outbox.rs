@@ -87,6 +87,7 @@ async fn a_commit_retried_after_a_lost_reply_writes_each_event_once() {
                 from: Placement::Enrolled,
                 promoted: None,
             }),
+            home: None,
         }],
     };
     let store = PgSectionStore::new(app.pool.clone(), app.settings.cluster.node_id.clone());

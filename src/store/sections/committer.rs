@@ -143,6 +143,13 @@ impl Committer {
             )));
             false
         });
+        // A commit stuck in PostgreSQL, for the fault suite.
+        if let Some(stall) = group
+            .iter()
+            .find_map(|job| faults::delay("commit-stall", &job.batch.section))
+        {
+            tokio::time::sleep(stall).await;
+        }
         while !group.is_empty() {
             let mut seen = HashSet::new();
             let (now, later): (Vec<Job>, Vec<Job>) = group

@@ -2,8 +2,9 @@
 //! statement per table for the whole group (`unnest` arrays carrying each row's section,
 //! epoch and timestamp).
 //!
-//! Fencing: the transaction first takes `FOR SHARE` on this node's `shard_owners` rows of
-//! the group's shards and checks each batch's epoch, so a handoff (which updates that row)
+//! Fencing: the transaction first takes `FOR SHARE` on the `shard_owners` rows of the
+//! group's shards (and of the student shards its commands' home claims name) and checks
+//! each batch's epoch, so a handoff (which updates that row)
 //! waits for in-flight commits and every later commit of the old owner fails. The section
 //! row of a batch that changes something also records the writing epoch and refuses an
 //! older one; a batch of refusals alone writes no section row.
@@ -12,7 +13,7 @@ use super::unavailable;
 use crate::events::payload::{Event, EventKind};
 use chrono::{DateTime, Utc};
 use registrar_actors::ledger::ChangeKind;
-use registrar_actors::{CommitBatch, Outcome, SectionId, StoreError, StudentId};
+use registrar_actors::{CommitBatch, HomeClaim, Outcome, SectionId, StoreError, StudentId};
 use sqlx::{PgPool, Postgres, Transaction};
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
@@ -26,21 +27,24 @@ pub(super) async fn write_group(
     node_id: &str,
     batches: &[&CommitBatch],
 ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-    let live = write_uncommitted(pool, node_id, batches)
+    let Written { tx, live, homeless } = write_uncommitted(pool, node_id, batches)
         .await
         .map_err(unavailable)?;
-    let Some((tx, live)) = live else {
-        return Ok(vec![Err(StoreError::Fenced); batches.len()]);
-    };
-    tx.commit().await.map_err(|e| {
-        tracing::warn!(error = %e, "COMMIT failed; its outcome is unknown");
-        StoreError::Unknown("the database failed at COMMIT".into())
-    })?;
+    if let Some(tx) = tx {
+        tx.commit().await.map_err(|e| {
+            tracing::warn!(error = %e, "COMMIT failed; its outcome is unknown");
+            StoreError::Unknown("the database failed at COMMIT".into())
+        })?;
+    }
     Ok(batches
         .iter()
         .map(|b| {
             if live.contains(&b.section) {
                 Ok(())
+            } else if homeless.contains(&b.section) {
+                Err(StoreError::Unavailable(
+                    "a command's home node no longer holds its student".into(),
+                ))
             } else {
                 Err(StoreError::Fenced)
             }
@@ -48,32 +52,74 @@ pub(super) async fn write_group(
         .collect())
 }
 
-/// Every statement of [`write_group`] but the COMMIT: the open transaction and the sections
-/// written in it, or `None` if every batch was fenced (nothing to commit).
+/// What [`write_uncommitted`] left to commit.
+struct Written<'c> {
+    /// The open transaction, if anything was written.
+    tx: Option<Transaction<'c, Postgres>>,
+    /// Sections written in it.
+    live: HashSet<SectionId>,
+    /// Sections left out because a command's home claim is stale.
+    homeless: HashSet<SectionId>,
+}
+
+/// Every statement of [`write_group`] but the COMMIT.
+///
+/// The transaction takes `FOR SHARE` on the `shard_owners` rows of the batches' section
+/// shards and of the student shards their commands' home claims name, in shard order: a
+/// batch whose section epoch is stale is fenced; a batch holding a command whose home node
+/// no longer owns the student's shard at the claimed epoch is left out whole (the actor
+/// reloads, its other commands are sent again), so a home that lost a student cannot
+/// commit a decision its successor's rules never saw. A handoff or failover of either
+/// shard waits for the commits that checked it.
 async fn write_uncommitted<'c>(
     pool: &'c PgPool,
     node_id: &str,
     batches: &[&CommitBatch],
-) -> Result<Option<(Transaction<'c, Postgres>, HashSet<SectionId>)>, sqlx::Error> {
+) -> Result<Written<'c>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let mut shards: Vec<i32> = batches.iter().map(|b| b.shard as i32).collect();
+    let claims: HashSet<&HomeClaim> = batches
+        .iter()
+        .flat_map(|b| b.attempts.iter().filter_map(|a| a.home.as_ref()))
+        .collect();
+    shards.extend(claims.iter().map(|c| c.shard as i32));
     shards.sort_unstable();
     shards.dedup();
-    let owned: HashMap<i32, i64> = sqlx::query_as(
-        "SELECT shard, epoch FROM shard_owners WHERE shard = ANY($1) AND node_id = $2
+    let owners: HashMap<i32, (i64, Option<String>)> = sqlx::query_as(
+        "SELECT shard, epoch, node_id FROM shard_owners WHERE shard = ANY($1)
           ORDER BY shard FOR SHARE",
     )
     .bind(&shards)
-    .bind(node_id)
     .fetch_all(&mut *tx)
     .await?
     .into_iter()
+    .map(|(shard, epoch, node): (i32, i64, Option<String>)| (shard, (epoch, node)))
     .collect();
-    let mut live: Vec<&CommitBatch> = batches
-        .iter()
-        .filter(|b| owned.get(&(b.shard as i32)) == Some(&b.epoch))
-        .copied()
+    let holds = |shard: u32, epoch: i64, node: &str| {
+        owners
+            .get(&(shard as i32))
+            .is_some_and(|(e, n)| *e == epoch && n.as_deref() == Some(node))
+    };
+    let stale: HashSet<&HomeClaim> = claims
+        .into_iter()
+        .filter(|c| !holds(c.shard, c.epoch, &c.node))
         .collect();
+    let mut homeless = HashSet::new();
+    let mut live: Vec<&CommitBatch> = Vec::with_capacity(batches.len());
+    for b in batches.iter().copied() {
+        if !holds(b.shard, b.epoch, node_id) {
+            continue;
+        }
+        if b.attempts
+            .iter()
+            .any(|a| a.home.as_ref().is_some_and(|h| stale.contains(h)))
+        {
+            tracing::warn!(section_id = %b.section, "a command's home node lost its student; batch left out");
+            homeless.insert(b.section);
+            continue;
+        }
+        live.push(b);
+    }
     // Only batches that change something write their section's row: one of refusals
     // alone (most batches of a full section under a flash) leaves the counters as they
     // are, and writing them would cost a row version and the deferred check that
@@ -89,13 +135,20 @@ async fn write_uncommitted<'c>(
         live.retain(|b| b.changes.is_empty() || updated.contains(&b.section.0));
     }
     if live.is_empty() {
-        return Ok(None);
+        return Ok(Written {
+            tx: None,
+            live: HashSet::new(),
+            homeless,
+        });
     }
     write_enrollments(&mut tx, &live).await?;
     write_attempts(&mut tx, &live).await?;
     write_outbox(&mut tx, &live).await?;
-    let written = live.iter().map(|b| b.section).collect();
-    Ok(Some((tx, written)))
+    Ok(Written {
+        tx: Some(tx),
+        live: live.iter().map(|b| b.section).collect(),
+        homeless,
+    })
 }
 
 /// Set each section's counters, unless the row was written under a newer epoch; returns
