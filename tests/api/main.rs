@@ -13,6 +13,7 @@ mod cross_node;
 mod dead_letters;
 mod events;
 mod flood;
+mod forwarding;
 mod grafana;
 mod group_commit;
 mod helpers;
