@@ -201,7 +201,9 @@ impl SectionRouter {
                             return Err(CallError::Unavailable(message));
                         }
                         // Sent or not, decided or not: resend with the same request id.
-                        Err(PeerError::Transport(e)) => last = format!("{owner}: {e}"),
+                        Err(PeerError::Transport(e) | PeerError::Unreached(e)) => {
+                            last = format!("{owner}: {e}")
+                        }
                         Err(PeerError::Protocol(e)) => {
                             return Err(CallError::Unavailable(format!("{owner}: {e}")));
                         }

@@ -9,13 +9,18 @@
 //! only on a request carrying the cluster's internal key; a client's made-up hop headers
 //! are dropped, so they can neither refuse nor loop its request.
 //!
+//! A forward whose answer was lost after the request may have reached the home node is
+//! sent again only when a second delivery cannot decide twice: a read, or a write with an
+//! `Idempotency-Key`. Any other write gets 503 `decision_pending` (it may have been
+//! decided); one that never left this node (no connection) is sent again as before.
+//!
 //! [`node_header`] puts `X-Registrar-Node` on every answer: the node that decided the
 //! seat for an enroll, drop or swap, else the node that answered.
 
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use crate::backoff::Backoff;
-use crate::cluster::peer::{FORWARDED_BY, Forward, HOPS, INTERNAL_KEY};
+use crate::cluster::peer::{FORWARDED_BY, Forward, HOPS, INTERNAL_KEY, PeerError};
 use crate::cluster::router::Route;
 use crate::resources::Role;
 use axum::body::Body;
@@ -71,6 +76,8 @@ pub async fn to_home(State(state): State<AppState>, request: Request, next: Next
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
+    // A second delivery of a read, or of a write with a key, cannot decide twice.
+    let resendable = parts.method.is_safe() || parts.headers.contains_key("idempotency-key");
     // Served here, the handler's `Caller` takes these verified claims instead of checking
     // the token again (extensions never come from the client).
     parts.extensions.insert(claims);
@@ -137,8 +144,19 @@ pub async fn to_home(State(state): State<AppState>, request: Request, next: Next
                 node.stats.forwarded.fetch_add(1, Ordering::Relaxed);
                 match node.peers.forward(base, &node.id, forward, timeout).await {
                     Ok(answer) => return forwarded(answer),
-                    Err(e) => {
+                    Err(e) if resendable || matches!(e, PeerError::Unreached(_)) => {
                         tracing::debug!(%owner, error = %e, "forward failed; re-reading the map");
+                    }
+                    Err(e) => {
+                        tracing::warn!(%owner, error = %e, "forward lost after sending; not resent");
+                        return ApiError::new(
+                            ErrorCode::DecisionPending,
+                            "the link to the student's home node broke after the request \
+                             was sent: it may have been recorded; read the schedule before \
+                             retrying (with an Idempotency-Key a retry is always safe)",
+                        )
+                        .retry_after(1)
+                        .into_response();
                     }
                 }
             }
