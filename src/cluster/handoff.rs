@@ -13,18 +13,109 @@
 //! If the shards do not go quiet before the handoff's deadline, the gates open again and
 //! nothing changed hands: the held requests only waited. The new owner activates the
 //! sections lazily from PostgreSQL at their first command.
+//!
+//! One handoff of a shard at a time on a node ([`HandoffClaims`]): a second one (a new
+//! move, after the coordinator gave up on the first) waits until the first ends, within
+//! its own deadline, else it is refused; two never close and open one shard's gates.
 
 use super::gates::Kind;
 use super::node::ClusterNode;
 use super::peer::{HandoffAnswer, HandoffRequest};
 use super::shard_of;
 use crate::store::cluster as rows;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 use std::sync::atomic::Ordering;
+use tokio::sync::Notify;
 use tokio::time::Instant;
+
+/// The shards this node is handing off now, each with its move (see module docs).
+#[derive(Default)]
+pub struct HandoffClaims {
+    /// Shard -> the move handing it off.
+    claimed: Mutex<HashMap<u32, i64>>,
+    /// Woken whenever a handoff ends, for those waiting on its shards.
+    released: Notify,
+}
+
+/// The shards of one handoff, claimed until it is dropped.
+pub struct Claim<'a> {
+    claims: &'a HandoffClaims,
+    shards: Vec<u32>,
+}
+
+impl HandoffClaims {
+    /// Claim the shards of `moves`, waiting until `deadline` for other handoffs of them to
+    /// end; `Err` with the `(shard, move)` still being handed off then.
+    pub async fn claim(
+        &self,
+        moves: &[(u32, i64)],
+        deadline: Instant,
+    ) -> Result<Claim<'_>, Vec<(u32, i64)>> {
+        loop {
+            // Registered before the check, so a release between the two is not missed.
+            let released = self.released.notified();
+            let mut released = std::pin::pin!(released);
+            released.as_mut().enable();
+            {
+                let mut claimed = self.claimed.lock().expect("handoff claims");
+                let busy: Vec<(u32, i64)> = moves
+                    .iter()
+                    .filter_map(|(shard, _)| claimed.get(shard).map(|id| (*shard, *id)))
+                    .collect();
+                if busy.is_empty() {
+                    claimed.extend(moves.iter().copied());
+                    let shards = moves.iter().map(|m| m.0).collect();
+                    return Ok(Claim {
+                        claims: self,
+                        shards,
+                    });
+                }
+                if Instant::now() >= deadline {
+                    return Err(busy);
+                }
+            }
+            let _ = tokio::time::timeout_at(deadline, released).await;
+        }
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let mut claimed = self.claims.claimed.lock().expect("handoff claims");
+        for shard in &self.shards {
+            claimed.remove(shard);
+        }
+        drop(claimed);
+        self.claims.released.notify_waiters();
+    }
+}
 
 /// Carry out `request` on this node (see module docs).
 pub async fn release(node: &ClusterNode, request: &HandoffRequest) -> HandoffAnswer {
+    let started = Instant::now();
+    let deadline = started + node.handoff_timeout();
+    let _claim = match node.handoffs.claim(&request.moves, deadline).await {
+        Ok(claim) => claim,
+        Err(busy) => {
+            // The move under way is left to its own handoff; only the others end here.
+            let others: Vec<i64> = request
+                .moves
+                .iter()
+                .map(|m| m.1)
+                .filter(|id| !busy.iter().any(|(_, b)| b == id))
+                .collect();
+            let error = "another handoff of the shard is still under way on this node";
+            let _ = rows::fail_moves(&node.pool, &others, error).await;
+            node.stats
+                .moves_failed
+                .fetch_add(others.len() as u64, Ordering::Relaxed);
+            return HandoffAnswer {
+                moved: Vec::new(),
+                error: Some(error.to_string()),
+            };
+        }
+    };
     let mine = |map: &super::map::ShardMap| {
         request
             .moves
@@ -55,8 +146,6 @@ pub async fn release(node: &ClusterNode, request: &HandoffRequest) -> HandoffAns
     if shards.is_empty() {
         return HandoffAnswer::default();
     }
-    let started = Instant::now();
-    let deadline = started + node.handoff_timeout();
     let gates = &node.gates;
     gates.close(Kind::Home, &shards);
     let quiet = gates.quiet(Kind::Home, &shards, deadline).await && {
@@ -142,5 +231,41 @@ pub async fn release(node: &ClusterNode, request: &HandoffRequest) -> HandoffAns
                 error: Some(e.to_string()),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_second_handoff_of_a_shard_waits_for_the_first_or_is_refused() {
+        let claims = Arc::new(HandoffClaims::default());
+        let first = claims
+            .claim(&[(1, 10), (2, 11)], Instant::now())
+            .await
+            .unwrap();
+        // Another shard is free at once.
+        drop(claims.claim(&[(3, 12)], Instant::now()).await.unwrap());
+        // A shard being handed off: refused at the deadline, naming the move under way.
+        let soon = Instant::now() + Duration::from_millis(50);
+        assert_eq!(
+            claims.claim(&[(3, 13), (2, 14)], soon).await.err(),
+            Some(vec![(2, 11)])
+        );
+        // ... or claimed as soon as the first handoff ends.
+        let waiting = tokio::spawn({
+            let claims = claims.clone();
+            async move {
+                let later = Instant::now() + Duration::from_secs(5);
+                claims.claim(&[(2, 15)], later).await.is_ok()
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!waiting.is_finished());
+        drop(first);
+        assert!(waiting.await.unwrap());
     }
 }

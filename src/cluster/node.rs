@@ -108,6 +108,8 @@ pub struct ClusterNode {
     map: watch::Sender<Arc<ShardMap>>,
     /// Per-shard admission (handoffs quiet shards through it).
     pub gates: Arc<ShardGates>,
+    /// The shards this node is handing off now: one handoff of a shard at a time.
+    pub(super) handoffs: super::handoff::HandoffClaims,
     pub(super) registry: Arc<SectionRegistry>,
     /// The internal client.
     pub peers: Peers,
@@ -208,6 +210,7 @@ impl ClusterNode {
             advertise,
             pool,
             gates: ShardGates::new(settings.shards.max(1)),
+            handoffs: Default::default(),
             settings,
             map: watch::Sender::new(Arc::default()),
             registry,

@@ -82,8 +82,12 @@ pub struct HandoffAnswer {
 /// Why a hop got no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum PeerError {
-    /// No connection, a reset, or no answer in time: the peer may or may not have acted.
+    /// No connection could be made (refused, or not in the connect timeout): the request
+    /// never left this node.
     #[error("peer unreachable: {0}")]
+    Unreached(String),
+    /// A reset, a lost connection, or no answer in time: the peer may or may not have acted.
+    #[error("peer did not answer: {0}")]
     Transport(String),
     /// The peer answered something this node does not understand.
     #[error("peer answered {0}")]
@@ -94,6 +98,8 @@ impl From<reqwest::Error> for PeerError {
     fn from(err: reqwest::Error) -> Self {
         if err.is_decode() {
             PeerError::Protocol(err.to_string())
+        } else if err.is_connect() {
+            PeerError::Unreached(err.to_string())
         } else {
             PeerError::Transport(err.to_string())
         }

@@ -230,7 +230,9 @@ impl SectionRouter {
                             in_doubt = true;
                             last = format!("{owner}: the outcome is unknown");
                         }
-                        // Sent or not, decided or not: resend with the same request id.
+                        // Lost after sending: decided or not, resend with the same
+                        // request id. Never connected: the command did not leave this node.
+                        Err(PeerError::Unreached(e)) => last = format!("{owner}: {e}"),
                         Err(PeerError::Transport(e)) => {
                             in_doubt = true;
                             last = format!("{owner}: {e}");

@@ -5,13 +5,22 @@
 //! either side costs a re-read of the map and another try (within the call timeout, through
 //! at most [`MAX_HOPS`] nodes), never a wrong answer: the home node checks it owns the student before it serves.
 //!
+//! Only a node says how far a request came: the hop count (and the sender's id) counts
+//! only on a request carrying the cluster's internal key; a client's made-up hop headers
+//! are dropped, so they can neither refuse nor loop its request.
+//!
+//! A forward whose answer was lost after the request may have reached the home node is
+//! sent again only when a second delivery cannot decide twice: a read, or a write with an
+//! `Idempotency-Key`. Any other write gets 503 `decision_pending` (it may have been
+//! decided); one that never left this node (no connection) is sent again as before.
+//!
 //! [`node_header`] puts `X-Registrar-Node` on every answer: the node that decided the
 //! seat for an enroll, drop or swap, else the node that answered.
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use crate::backoff::Backoff;
-use crate::cluster::peer::{Forward, HOPS};
+use crate::cluster::peer::{FORWARDED_BY, Forward, HOPS, INTERNAL_KEY, PeerError};
 use crate::cluster::router::Route;
 use crate::resources::Role;
 use axum::body::Body;
@@ -51,24 +60,32 @@ pub async fn to_home(State(state): State<AppState>, request: Request, next: Next
     let student = claims.sub;
     let node = state.cluster.clone();
     let shard = node.shard_of(student);
-    let hops: u32 = request
-        .headers()
+    let (mut parts, body) = request.into_parts();
+    let from_peer = parts
+        .headers
+        .get(INTERNAL_KEY)
+        .is_some_and(|key| node.peers.accepts(key.as_bytes()));
+    if !from_peer {
+        for name in [HOPS, FORWARDED_BY, INTERNAL_KEY] {
+            parts.headers.remove(name);
+        }
+    }
+    let hops: u32 = parts
+        .headers
         .get(HOPS)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    let (mut parts, body) = request.into_parts();
+    // A second delivery of a read, or of a write with a key, cannot decide twice.
+    let resendable = parts.method.is_safe() || parts.headers.contains_key("idempotency-key");
     // Served here, the handler's `Caller` takes these verified claims instead of checking
     // the token again (extensions never come from the client).
     parts.extensions.insert(claims);
     let body = match axum::body::to_bytes(body, state.settings.http.max_body_bytes).await {
         Ok(bytes) => bytes,
         Err(_) => {
-            return ApiError::new(
-                super::error::ErrorCode::PayloadTooLarge,
-                "the request body is too large",
-            )
-            .into_response();
+            return ApiError::new(ErrorCode::PayloadTooLarge, "the request body is too large")
+                .into_response();
         }
     };
     // A map that is stale here or there costs a re-read and another try, within the call
@@ -102,7 +119,7 @@ pub async fn to_home(State(state): State<AppState>, request: Request, next: Next
                 reread = true;
                 continue;
             }
-            Some(owner) if hops + 1 < MAX_HOPS => {
+            Some(owner) if hops.saturating_add(1) < MAX_HOPS => {
                 let Some(base) = map.address(owner) else {
                     reread = true;
                     continue;
@@ -113,7 +130,7 @@ pub async fn to_home(State(state): State<AppState>, request: Request, next: Next
                         headers.insert(name.clone(), value.clone());
                     }
                 }
-                headers.insert(HOPS, HeaderValue::from(hops + 1));
+                headers.insert(HOPS, HeaderValue::from(hops.saturating_add(1)));
                 let forward = Forward {
                     method: parts.method.clone(),
                     path: parts
@@ -127,8 +144,19 @@ pub async fn to_home(State(state): State<AppState>, request: Request, next: Next
                 node.stats.forwarded.fetch_add(1, Ordering::Relaxed);
                 match node.peers.forward(base, &node.id, forward, timeout).await {
                     Ok(answer) => return forwarded(answer),
-                    Err(e) => {
+                    Err(e) if resendable || matches!(e, PeerError::Unreached(_)) => {
                         tracing::debug!(%owner, error = %e, "forward failed; re-reading the map");
+                    }
+                    Err(e) => {
+                        tracing::warn!(%owner, error = %e, "forward lost after sending; not resent");
+                        return ApiError::new(
+                            ErrorCode::DecisionPending,
+                            "the link to the student's home node broke after the request \
+                             was sent: it may have been recorded; read the schedule before \
+                             retrying (with an Idempotency-Key a retry is always safe)",
+                        )
+                        .retry_after(1)
+                        .into_response();
                     }
                 }
             }

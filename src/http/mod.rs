@@ -1,6 +1,6 @@
 //! The REST API (guide: `docs/api.md`; contract: `GET /api/v1/openapi.json`): one module per resource, each exposing
 //! `router()`; [`app`] assembles them with the shared layers (request time limit, body
-//! limit, tracing, panic catcher, request metrics) and problem+json answers for unknown routes and methods.
+//! limit, tracing, panic catcher, request metrics, security headers) and problem+json answers for unknown routes and methods.
 
 pub mod admin;
 pub mod auth;
@@ -91,7 +91,7 @@ pub fn app(state: AppState) -> Router {
     let time_limit = state.settings.request_timeout();
     // Students' registration calls are served by the student's home node.
     let to_home = axum::middleware::from_fn_with_state(state.clone(), forward::to_home);
-    Router::new()
+    let routes = Router::new()
         .merge(auth::router())
         .merge(catalog::router())
         .merge(registration::router().route_layer(to_home))
@@ -128,7 +128,9 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             forward::node_header,
         ))
-        .with_state(state)
+        .with_state(state);
+    // Outermost, so every answer has them, a panic's 500 included.
+    web::security_headers(routes)
 }
 
 /// A browser's page load gets the app (its router knows the page); anything else a 404.

@@ -5,6 +5,10 @@
 //! `/api/` gets the app's `index.html`, whose router shows the page or sends it home. When
 //! the pages are not built, a browser gets a page saying how to build them and an API
 //! client gets 503 `web_not_built`, instead of a bare 404.
+//!
+//! The pages keep a bearer token in sessionStorage, so [`security_headers`] puts a strict
+//! Content Security Policy (and no sniffing, no referrer, no framing) on every answer:
+//! only this origin's script files run, never inline script or a script from elsewhere.
 
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
@@ -15,9 +19,33 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use std::path::{Path, PathBuf};
 use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 /// How long browsers keep a hashed asset: its name changes when its content does.
 const ASSET_CACHE: &str = "public, max-age=31536000, immutable";
+
+/// The Content Security Policy of every answer. The built pages have no inline script or
+/// style (Vite emits files); Swagger UI's stylesheet draws its icons as `data:` images,
+/// and its validator badge (an image from elsewhere) is switched off in `web/src/docs.ts`.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+     style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; \
+     object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+/// `router` with the security headers (see module docs) on every answer that does not set
+/// them itself: the pages, the assets, the API's answers and its problems alike.
+pub fn security_headers(router: Router) -> Router {
+    let set = |name, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+    };
+    router
+        .layer(set(
+            header::CONTENT_SECURITY_POLICY,
+            CONTENT_SECURITY_POLICY,
+        ))
+        .layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(set(header::REFERRER_POLICY, "no-referrer"))
+        .layer(set(header::X_FRAME_OPTIONS, "DENY"))
+}
 
 /// Routes of the pages; `dir` is the build output.
 pub fn router(dir: &str) -> Router<AppState> {
@@ -110,7 +138,7 @@ fn not_built_page(dir: &str) -> String {
         .replace('>', "&gt;");
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>registrar: pages not built</title></head>\
-<body style=\"font-family: system-ui, sans-serif; max-width: 40rem; margin: 3rem auto\">\
+<body>\
 <h1>The browser pages are not built</h1>\
 <p>This node serves the student page, the operator console and the API docs from <code>{dir}</code>, which has no build.</p>\
 <p>Build them with <code>deploy/local/web.sh</code> (or <code>npm ci &amp;&amp; npm run build</code> in <code>web/</code>) and reload; \

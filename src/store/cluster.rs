@@ -528,8 +528,9 @@ pub async fn fail_moves(pool: &PgPool, ids: &[i64], error: &str) -> DbResult<()>
 
 /// The handoff's one transaction, run by the old owner once its shards are quiet: each of
 /// `shards` still owned by this incarnation of `from` goes to `to` (epoch bumped) if `to`
-/// is an active member with a live lease; the moves are recorded done or failed with it.
-/// The shards that changed hands.
+/// is an active member with a live lease and its move is still open; the open moves are
+/// recorded done or failed with it (an ended move is left as it ended). The shards that
+/// changed hands.
 pub async fn hand_over(
     pool: &PgPool,
     from: &str,
@@ -559,12 +560,31 @@ pub async fn hand_over(
     let shards: Vec<i32> = moves.iter().map(|m| m.0 as i32).collect();
     let ids: Vec<i64> = moves.iter().map(|m| m.1).collect();
     let held: Vec<i32> = moves.iter().map(|m| m.2).collect();
-    let moved: Vec<i32> = if source.is_some() && target.is_some() {
+    // A move ends once: one failed meanwhile (the coordinator gave up on it, or swept it
+    // as stranded) stays failed, and its shard stays put, as its record says. Locked in
+    // the coordinator's order (members, owners, moves), so neither can deadlock the other.
+    sqlx::query("SELECT shard FROM shard_owners WHERE shard = ANY($1) ORDER BY shard FOR UPDATE")
+        .bind(&shards)
+        .execute(&mut *tx)
+        .await?;
+    let open: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM shard_moves WHERE id = ANY($1) AND state IN ('pending', 'running')
+          ORDER BY id FOR UPDATE",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    let movable: Vec<i32> = moves
+        .iter()
+        .filter(|m| open.contains(&m.1))
+        .map(|m| m.0 as i32)
+        .collect();
+    let moved: Vec<i32> = if source.is_some() && target.is_some() && !movable.is_empty() {
         sqlx::query_scalar(
             "UPDATE shard_owners SET node_id = $2, epoch = epoch + 1, state = 'active'
               WHERE shard = ANY($1) AND node_id = $3 RETURNING shard",
         )
-        .bind(&shards)
+        .bind(&movable)
         .bind(to)
         .bind(from)
         .fetch_all(&mut *tx)
@@ -578,7 +598,7 @@ pub async fn hand_over(
                 error = CASE WHEN t.shard = ANY($4) THEN NULL
                              ELSE 'the target is not an active member, or the source lost the shard' END
            FROM unnest($1::bigint[], $2::int[], $3::int[]) AS t(id, shard, held)
-          WHERE m.id = t.id",
+          WHERE m.id = t.id AND m.state IN ('pending', 'running')",
     )
     .bind(&ids)
     .bind(&shards)

@@ -16,6 +16,7 @@ mod faults_membership;
 mod faults_rules;
 mod faults_swap;
 mod flood;
+mod forwarding;
 mod grafana;
 mod group_commit;
 mod helpers;

@@ -467,3 +467,114 @@ async fn bad_operator_requests_get_their_codes() {
         node.stop().await;
     }
 }
+
+/// The owner of `shard` and its epoch, from the database.
+async fn owner_row(pool: &sqlx::PgPool, shard: i32) -> (Option<String>, i64) {
+    sqlx::query_as("SELECT node_id, epoch FROM shard_owners WHERE shard = $1")
+        .bind(shard)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// A move ends once: one failed (by the coordinator giving up on it, or by the sweep of
+/// moves stranded by a node that left) stays failed when the old owner's handoff
+/// transaction commits late, and the shard stays where the record says it is.
+#[tokio::test]
+async fn a_failed_move_stays_failed_and_its_shard_stays_put() {
+    use registrar::store::cluster as rows;
+    let database = fresh_database().await;
+    let pool = sqlx::PgPool::connect(&test_settings(&database).database.database_url)
+        .await
+        .unwrap();
+    rows::ensure_cluster(&pool, 4).await.unwrap();
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    for (node, incarnation) in [("node-a", a), ("node-b", b)] {
+        // A lease of 0: no live process holds these ids.
+        assert!(
+            rows::register(&pool, node, incarnation, "http://127.0.0.1:9", 0)
+                .await
+                .unwrap()
+        );
+        assert!(
+            rows::set_state(&pool, node, incarnation, &["joining"], "active")
+                .await
+                .unwrap()
+        );
+    }
+    sqlx::query("UPDATE shard_owners SET node_id = 'node-a', epoch = 1, state = 'active'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let start = async |shard: u32| {
+        let moves = [(shard, "node-a".to_string(), "node-b".to_string())];
+        let started = rows::start_moves(&pool, &moves, "operator", "test")
+            .await
+            .unwrap();
+        assert_eq!(started.len(), 1);
+        started[0].1
+    };
+
+    // The coordinator gave up on the move (its ask timed out) while the owner went on.
+    let id = start(0).await;
+    rows::fail_moves(&pool, &[id], "the handoff timed out")
+        .await
+        .unwrap();
+    let moved = rows::hand_over(&pool, "node-a", a, "node-b", 60_000, &[(0, id, 0)])
+        .await
+        .unwrap();
+    let record = rows::move_by_id(&pool, id).await.unwrap().unwrap();
+    assert_eq!(
+        (record.state.as_str(), moved),
+        ("failed", vec![]),
+        "{record:?}"
+    );
+    assert_eq!(record.error.as_deref(), Some("the handoff timed out"));
+    assert_eq!(owner_row(&pool, 0).await, (Some("node-a".into()), 1));
+
+    // The target died, the sweep failed the move, and the target came back (a new
+    // incarnation) before the old owner's transaction ran.
+    let id = start(1).await;
+    assert!(
+        rows::set_state(&pool, "node-b", b, &["active"], "dead")
+            .await
+            .unwrap()
+    );
+    let mut tx = pool.begin().await.unwrap();
+    assert_eq!(rows::fail_stranded_moves(&mut tx).await.unwrap(), 1);
+    tx.commit().await.unwrap();
+    let b2 = Uuid::new_v4();
+    assert!(
+        rows::register(&pool, "node-b", b2, "http://127.0.0.1:9", 0)
+            .await
+            .unwrap()
+    );
+    assert!(
+        rows::set_state(&pool, "node-b", b2, &["joining"], "active")
+            .await
+            .unwrap()
+    );
+    let moved = rows::hand_over(&pool, "node-a", a, "node-b", 60_000, &[(1, id, 3)])
+        .await
+        .unwrap();
+    let record = rows::move_by_id(&pool, id).await.unwrap().unwrap();
+    assert_eq!(
+        (record.state.as_str(), moved),
+        ("failed", vec![]),
+        "{record:?}"
+    );
+    assert_eq!(owner_row(&pool, 1).await, (Some("node-a".into()), 1));
+
+    // An open move still goes through, and its record says so.
+    let id = start(2).await;
+    let moved = rows::hand_over(&pool, "node-a", a, "node-b", 60_000, &[(2, id, 0)])
+        .await
+        .unwrap();
+    assert_eq!(moved, vec![2]);
+    assert_eq!(
+        rows::move_by_id(&pool, id).await.unwrap().unwrap().state,
+        "done"
+    );
+    assert_eq!(owner_row(&pool, 2).await, (Some("node-b".into()), 2));
+    pool.close().await;
+}

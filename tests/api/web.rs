@@ -243,6 +243,65 @@ async fn the_pages_are_served_with_the_right_caching_and_fallbacks() {
     .await;
 }
 
+/// The headers that keep a stolen script out of the pages (they hold a bearer token in
+/// sessionStorage): on the pages, the assets, the "not built" page and the API answers.
+#[tokio::test]
+async fn every_answer_carries_the_security_headers() {
+    let dir = fake_build();
+    let web_dir = dir.to_str().unwrap().to_string();
+    let app = TestApp::spawn_with(|s| s.http.web_dir = web_dir).await;
+    let mut answers = Vec::new();
+    for path in ["/", "/docs", "/console/cluster", "/some/old/link"] {
+        let r = app
+            .client
+            .get(app.url(path))
+            .header("Accept", "text/html")
+            .send();
+        answers.push((path, r.await.unwrap()));
+    }
+    for path in [
+        "/assets/main-abc123.js",
+        "/assets/missing.js",
+        "/api/v1/openapi.json",
+        "/api/v1/nope",
+        "/readyz",
+    ] {
+        answers.push((path, app.get(path, None).await));
+    }
+    for (path, r) in answers {
+        let header = |name: &str| {
+            r.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+                .unwrap_or_else(|| panic!("{path}: no {name} header"))
+        };
+        let policy = header("content-security-policy");
+        for directive in [
+            "default-src 'self'",
+            "script-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+            "form-action 'self'",
+        ] {
+            assert!(
+                policy.split(';').any(|d| d.trim() == directive),
+                "{path}: {directive} missing from {policy}"
+            );
+        }
+        assert!(
+            !policy.contains("unsafe-"),
+            "{path}: a weakened policy {policy}"
+        );
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(header("referrer-policy"), "no-referrer", "{path}");
+        assert_eq!(header("x-frame-options"), "DENY", "{path}");
+    }
+    app.stop().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// The reads behind the console's admin tab: a term's windows, an account by username,
 /// and a student's holds (so one can be lifted). Admins only.
 #[tokio::test]

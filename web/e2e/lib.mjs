@@ -7,8 +7,55 @@ import { join } from "node:path";
 export const BASE = process.env.E2E_BASE_URL ?? "http://127.0.0.1:8080";
 export const OUT = process.env.E2E_OUT ?? "target/e2e";
 
-/** Chromium as this machine can run it: headless, no sandbox (root), no network chatter. */
+/** Content Security Policy violations seen on any page since the last `takeViolations()`. */
+const violations = [];
+
+/** The violations seen since the last call (run.mjs fails the spec that caused any). */
+export function takeViolations() {
+  return violations.splice(0);
+}
+
+/** Record every CSP violation of `page`: Chromium's console report and the DOM event. */
+function watchPolicy(page) {
+  page.on("console", (msg) => {
+    const text = msg.text();
+    if (/content security policy|securitypolicyviolation/i.test(text)) violations.push(`${page.url()}: ${text}`);
+  });
+}
+
+/** The same for every page of `context`, including the pages it opens later. */
+async function watchContext(context) {
+  // Injected through the DevTools protocol, so the page's own policy does not block it.
+  await context.addInitScript(() => {
+    document.addEventListener("securitypolicyviolation", (e) => {
+      console.error(`securitypolicyviolation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"} at ${e.sourceFile}:${e.lineNumber}`);
+    });
+  });
+  context.on("page", watchPolicy);
+  for (const page of context.pages()) watchPolicy(page);
+}
+
+/** Chromium as this machine can run it: headless, no sandbox (root), no network chatter.
+ * Every page it opens is watched for Content Security Policy violations. */
 export async function launch() {
+  const browser = await launchChromium();
+  const newContext = browser.newContext.bind(browser);
+  browser.newContext = async (options) => {
+    const context = await newContext(options);
+    await watchContext(context);
+    return context;
+  };
+  // A page of its own context: watched before its first navigation.
+  browser.newPage = async (options) => {
+    const context = await browser.newContext(options);
+    const page = await context.newPage();
+    page.on("close", () => context.close().catch(() => {}));
+    return page;
+  };
+  return browser;
+}
+
+async function launchChromium() {
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     headless: true,
