@@ -141,7 +141,7 @@ impl SectionRegistry {
     /// Decide `command` on `section`'s actor and wait for its commit, at most the call
     /// timeout ([`CallError::Pending`] then; the command may still be decided).
     pub async fn call(&self, section: SectionId, command: Command) -> Result<Reply, CallError> {
-        self.call_within(section, command, Some(self.config.call_timeout), None)
+        self.call_within(section, command, Some(self.config.call_timeout), None, None)
             .await
     }
 
@@ -166,7 +166,21 @@ impl SectionRegistry {
         command: Command,
         home: Option<HomeClaim>,
     ) -> Result<Reply, CallError> {
-        self.call_within(section, command, None, home).await
+        self.call_within(section, command, None, home, None).await
+    }
+
+    /// Like [`Self::call_fenced`], for a caller that stops waiting at `expires`: a command
+    /// not decided by then is answered [`CallError::Unavailable`] (nothing recorded)
+    /// instead of being decided for nobody.
+    pub async fn call_expiring(
+        &self,
+        section: SectionId,
+        command: Command,
+        home: Option<HomeClaim>,
+        expires: Option<tokio::time::Instant>,
+    ) -> Result<Reply, CallError> {
+        self.call_within(section, command, None, home, expires)
+            .await
     }
 
     async fn call_within(
@@ -175,6 +189,7 @@ impl SectionRegistry {
         command: Command,
         timeout: Option<Duration>,
         home: Option<HomeClaim>,
+        expires: Option<tokio::time::Instant>,
     ) -> Result<Reply, CallError> {
         // A closed gate means the actor passivated between lookup and admission: retry with
         // a fresh activation. Bounded, since each round removes the closed slot.
@@ -210,8 +225,9 @@ impl SectionRegistry {
             };
             slot.calls.fetch_add(1, Ordering::Relaxed);
             let (tx, rx) = tokio::sync::oneshot::channel();
-            let envelope =
-                Envelope::new(command.clone(), tx.into(), permit).with_home(home.clone());
+            let envelope = Envelope::new(command.clone(), tx.into(), permit)
+                .with_home(home.clone())
+                .expiring(expires);
             if actor.send_message(SectionMsg::Command(envelope)).is_err() {
                 // The actor is stopping; its post_stop forgets the slot.
                 slot.gate.force_close();
@@ -233,6 +249,9 @@ impl SectionRegistry {
                     continue;
                 }
                 Ok(Ok(Err(SectionError::Fenced))) => Err(CallError::NotOwner),
+                Ok(Ok(Err(SectionError::Expired))) => Err(CallError::Unavailable(
+                    "the caller's deadline passed before a decision".into(),
+                )),
                 Ok(Ok(Err(SectionError::Unavailable))) => {
                     Err(CallError::Unavailable("commit failed".into()))
                 }

@@ -70,6 +70,9 @@ pub enum SectionError {
     /// This node lost ownership of the section; nothing was recorded.
     #[error("this node no longer owns the section")]
     Fenced,
+    /// The caller's deadline passed before the command was decided; nothing was recorded.
+    #[error("the caller's deadline passed before a decision; nothing was recorded")]
+    Expired,
     /// The actor failed while deciding or committing this command: it may or may not have
     /// been recorded. Never resend it blindly (a retry with the same request id is safe:
     /// the actor replays a decided request).
@@ -90,6 +93,10 @@ pub struct Envelope {
     _permit: Permit,
     /// The home node that admitted the command (see [`AttemptRecord::home`]).
     home: Option<HomeClaim>,
+    /// Past this, a command not decided yet is answered "not decided" instead: its caller
+    /// has stopped waiting for this copy (a hop's deadline). A request decided before is
+    /// still answered as it was.
+    expires: Option<Instant>,
 }
 
 impl Envelope {
@@ -105,7 +112,14 @@ impl Envelope {
             taken: false,
             _permit: permit,
             home: None,
+            expires: None,
         }
+    }
+
+    /// Decide the command only if its batch starts before `at` (see [`Envelope::expires`]).
+    pub fn expiring(mut self, at: Option<Instant>) -> Self {
+        self.expires = at;
+        self
     }
 
     /// The command comes from `home`'s student rules: commit it only while `home` holds.
@@ -292,6 +306,16 @@ async fn flush(myself: &ActorRef<SectionMsg>, state: &mut SectionState) {
     let mut changes = Vec::new();
     let mut attempts = Vec::with_capacity(batch.len());
     let mut outcomes = Vec::with_capacity(batch.len());
+    let now = Instant::now();
+    let (batch, expired): (Vec<Envelope>, Vec<Envelope>) = batch
+        .into_iter()
+        .partition(|e| e.expires.is_none_or(|at| at > now) || state.ledger.has_decided(&e.command));
+    for envelope in expired {
+        envelope.answer(Err(SectionError::Expired));
+    }
+    if batch.is_empty() {
+        return;
+    }
     for envelope in &batch {
         let decision = state.ledger.apply(&envelope.command);
         if !decision.replay {

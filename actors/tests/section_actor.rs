@@ -816,3 +816,27 @@ async fn a_drop_resent_to_a_fresh_activation_recognises_its_own_commit() {
     assert_eq!(h.store.commits(), commits, "a replay commits nothing");
     assert_eq!(h.committed(section), (1, vec![]));
 }
+
+#[tokio::test]
+async fn a_command_past_its_callers_deadline_is_not_decided_but_a_decided_one_is_answered() {
+    let (h, section) = with_section(RegistryConfig::default(), 5, 0);
+    let (a, b) = (StudentId::new_v4(), StudentId::new_v4());
+    let first = enroll(a);
+    assert_eq!(
+        h.decide(section, first.clone()).await,
+        Ok(Outcome::Enrolled)
+    );
+    let past = Some(tokio::time::Instant::now());
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    // The copy's caller stopped waiting: nothing is decided for nobody.
+    let late = h
+        .registry
+        .call_expiring(section, enroll(b), None, past)
+        .await;
+    assert!(matches!(late, Err(CallError::Unavailable(_))), "{late:?}");
+    assert!(!h.store.is_enrolled(section, b));
+    // A request decided before still gets its answer, deadline or not.
+    let again = h.registry.call_expiring(section, first, None, past).await;
+    assert_eq!(again.map(|r| r.outcome), Ok(Ok(Outcome::Enrolled)));
+    assert_eq!(h.committed(section), (1, vec![]));
+}

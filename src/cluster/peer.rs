@@ -30,6 +30,11 @@ pub struct SectionCall {
     pub command: Command,
     /// Who sends it for the student, if a student's request.
     pub home: Option<HomeClaim>,
+    /// How long the sender waits for this copy, in milliseconds: the owner answers
+    /// "nothing recorded" rather than decide it later for nobody (a copy it decided before
+    /// is still answered). Absent from older nodes: no deadline.
+    #[serde(default)]
+    pub deadline_ms: Option<u64>,
 }
 
 /// The owner's answer to a [`SectionCall`].

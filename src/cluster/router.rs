@@ -178,7 +178,7 @@ impl SectionRouter {
                 Some(owner) if *owner == self.node.id => {
                     let deadline = give_up.max(Instant::now() + self.registry.call_timeout());
                     match self
-                        .local(section, command.clone(), home.as_ref(), deadline)
+                        .local(section, command.clone(), home.as_ref(), deadline, None)
                         .await
                     {
                         Ok(reply) => {
@@ -202,9 +202,12 @@ impl SectionRouter {
                         return Err(CallError::Unavailable(format!("no address for {owner}")));
                     };
                     stats.section_hops.fetch_add(1, Ordering::Relaxed);
+                    // The owner gives up on this copy well before the hop times out, so
+                    // its answer arrives: a copy decided late would be decided for nobody.
                     let call = SectionCall {
                         command: command.clone(),
                         home: home.clone(),
+                        deadline_ms: Some(self.registry.call_timeout().as_millis() as u64),
                     };
                     let hop = self.node.lease() + self.registry.call_timeout();
                     match self
@@ -274,14 +277,16 @@ impl SectionRouter {
 
     /// Decide `command` on this node's actor of `section`, if this node owns it: the
     /// section's shard is entered (waiting while it moves, at most until `deadline`), and a
-    /// caller's home claim is checked against the map first. Used for local calls and
-    /// for the hops peers send.
+    /// caller's home claim is checked against the map first; a command not decided by
+    /// `expires` is answered "nothing recorded". Used for local calls and for the hops
+    /// peers send.
     pub async fn local(
         &self,
         section: SectionId,
         command: Command,
         home: Option<&HomeClaim>,
         deadline: Instant,
+        expires: Option<Instant>,
     ) -> Result<Reply, LocalError> {
         let shard = self.node.shard_of(section.0);
         let _pass = (self.node.gates)
@@ -296,7 +301,7 @@ impl SectionRouter {
         }
         match self
             .registry
-            .call_fenced(section, command, home.cloned())
+            .call_expiring(section, command, home.cloned(), expires)
             .await
         {
             Err(CallError::NotOwner) => Err(LocalError::NotOwner),

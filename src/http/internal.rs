@@ -48,12 +48,16 @@ async fn section_call(
     let router = state.registration.router();
     // While the shard moves away, wait for the move (bounded), then say who owns it.
     let deadline = Instant::now() + state.cluster.handoff_timeout();
+    let expires = call
+        .deadline_ms
+        .map(|ms| Instant::now() + std::time::Duration::from_millis(ms));
     let answer = match router
         .local(
             SectionId(section),
             call.command,
             call.home.as_ref(),
             deadline,
+            expires,
         )
         .await
     {

@@ -97,6 +97,23 @@ impl SeatLedger {
         self.recent_order.push_back(request);
     }
 
+    /// Whether `command`'s request was decided already (so [`Self::apply`] would replay
+    /// it): remembered, or the request that holds the student's place.
+    pub fn has_decided(&self, command: &Command) -> bool {
+        let request = command.request();
+        if self.recent.contains_key(&request) {
+            return true;
+        }
+        let Some(student) = command.student() else {
+            return false;
+        };
+        self.enrolled.get(&student) == Some(&request)
+            || self
+                .waiting
+                .get(&student)
+                .is_some_and(|seq| self.waitlist.get(seq).is_some_and(|(_, r)| *r == request))
+    }
+
     /// Current counters.
     pub fn counts(&self) -> Counts {
         Counts {
