@@ -20,8 +20,8 @@ use uuid::Uuid;
 
 /// Write `batches` (distinct sections) in one transaction. Per batch: `Ok` if committed,
 /// `Err(Fenced)` if its epoch is stale (left out, nothing written for it). The whole group
-/// fails with `Unavailable` if a statement before COMMIT failed (nothing recorded), and
-/// with `Unknown` if COMMIT itself failed (it may have been recorded).
+/// fails with `Unavailable` if a statement failed or COMMIT was refused (nothing recorded),
+/// and with `Unknown` if COMMIT got no answer (it may have been recorded).
 pub(super) async fn write_group(
     pool: &PgPool,
     node_id: &str,
@@ -31,9 +31,14 @@ pub(super) async fn write_group(
         .await
         .map_err(unavailable)?;
     if let Some(tx) = tx {
-        tx.commit().await.map_err(|e| {
-            tracing::warn!(error = %e, "COMMIT failed; its outcome is unknown");
-            StoreError::Unknown("the database failed at COMMIT".into())
+        tx.commit().await.map_err(|e| match e {
+            // The server answered the COMMIT with an error (a deferred check): rolled back.
+            sqlx::Error::Database(_) => unavailable(e),
+            // No answer (the connection failed): it may have committed.
+            e => {
+                tracing::warn!(error = %e, "COMMIT failed; its outcome is unknown");
+                StoreError::Unknown("the database failed at COMMIT".into())
+            }
         })?;
     }
     Ok(batches
