@@ -111,6 +111,11 @@ impl RegistrationService {
             .check_rules(student, &target, Some(drop), request)
             .await?;
         if !active.contains(&drop) {
+            // A retry of this very swap that waited for the lock while its first try
+            // finished: answer what was done, not `not_enrolled`.
+            if let Some(done) = self.done_before(swap).await? {
+                return Ok(done);
+            }
             return Err(Refusal::NotEnrolled.into());
         }
         swaps::record(&self.pool, &swap.into()).await?;
@@ -145,6 +150,29 @@ impl RegistrationService {
             }
         }
         Ok(ended)
+    }
+
+    /// The answer of `swap` if both its parts are on record as done.
+    async fn done_before(
+        &self,
+        swap: Swap,
+    ) -> Result<Option<(Enrolled, Dropped)>, RegistrationError> {
+        let add = part_of(swap.request, "add").0;
+        let drop = part_of(swap.request, "drop").0;
+        let parts = swaps::parts_on_record(&self.pool, swap.student, add, drop).await?;
+        Ok(match (parts.add, parts.drop) {
+            (Some((added, at)), Some((dropped, promoted)))
+                if added == "enrolled" && dropped == "dropped" =>
+            {
+                Some((
+                    Enrolled::Seat { at },
+                    Dropped {
+                        promoted: promoted.unwrap_or(false),
+                    },
+                ))
+            }
+            _ => None,
+        })
     }
 
     /// Carry a recorded swap forwards to its end: the add (sent again under its id, so an

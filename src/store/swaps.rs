@@ -66,3 +66,39 @@ pub async fn stale_students(pool: &PgPool, older_than_ms: i64, limit: i64) -> Db
     .fetch_all(pool)
     .await?)
 }
+
+/// How the two parts of a swap were decided, by the audit trail (see
+/// [`parts_on_record`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PartsOnRecord {
+    /// The add's outcome (`enrolled`, `refused`) and when it was decided.
+    pub add: Option<(String, chrono::DateTime<chrono::Utc>)>,
+    /// The drop's outcome (`dropped`, `refused`) and whether it promoted someone.
+    pub drop: Option<(String, Option<bool>)>,
+}
+
+/// The audit rows of `student`'s requests `add` and `drop` (a swap's two parts).
+pub async fn parts_on_record(
+    pool: &PgPool,
+    student: Uuid,
+    add: Uuid,
+    drop: Uuid,
+) -> DbResult<PartsOnRecord> {
+    let rows: Vec<(Uuid, String, Option<bool>, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+        "SELECT request_id, outcome, promoted, created_at FROM registration_attempts
+          WHERE student_id = $1 AND request_id = ANY($2) ORDER BY id",
+    )
+    .bind(student)
+    .bind([add, drop])
+    .fetch_all(pool)
+    .await?;
+    let mut parts = PartsOnRecord::default();
+    for (request, outcome, promoted, at) in rows {
+        if request == add {
+            parts.add = Some((outcome, at));
+        } else {
+            parts.drop = Some((outcome, promoted));
+        }
+    }
+    Ok(parts)
+}

@@ -216,3 +216,33 @@ async fn a_swap_cut_between_its_halves_is_finished_after_a_restart() {
 fn drop_failpoint(f: Failpoint) {
     drop(f);
 }
+
+/// The first try of a swap outlives its caller (its drop's commit is slow): the client's
+/// retry with the same key waits for the student's lock while the first try finishes the
+/// swap, and must answer `swapped`, not `not_enrolled` (which once made a careful client
+/// believe the student still held the section it had left).
+#[tokio::test]
+async fn a_retry_that_waited_for_its_first_try_answers_what_it_did() {
+    // The first try gives up on its caller at 1 s; its drop commits at 1.6 s, while the
+    // retry (sent at once) still waits for the lock within its own second.
+    let app = TestApp::spawn_with(|s| s.sections.call_timeout_ms = 1_000).await;
+    let (drop, add, student, token) = enrolled_student(&app).await;
+    faults::set("commit-stall", &format!("return({drop}:1600)")).unwrap();
+    let (st, body) = keyed_swap(&app, &token, "swap-slow", drop, add).await;
+    assert_problem(
+        st,
+        &body,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "decision_pending",
+    );
+    faults::clear("commit-stall");
+    let (st, body) = keyed_swap(&app, &token, "swap-slow", drop, add).await;
+    assert_eq!(places(&app, student).await, vec![add]);
+    assert_eq!(
+        st,
+        StatusCode::OK,
+        "the retry must learn the swap was done: {body}"
+    );
+    assert_eq!(body["status"], "swapped", "{body}");
+    app.stop().await;
+}
