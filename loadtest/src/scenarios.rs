@@ -23,7 +23,7 @@
 //!   goes through the careful client ([`api::Client::Careful`]): an `Idempotency-Key` per
 //!   decision, retried on a 503 that decided nothing, so a failure is a real one.
 //! - `chaos`: what `chaos-bench.sh` runs while faults are injected: flash bursts 1 : churn
-//!   3, the churn swap-heavy (6 steps in 10 are swaps) and with 50-200 ms think time, every
+//!   3, the churn swap-heavy (6 steps in 10 are swaps), both with 50-200 ms think time, every
 //!   request through the careful client, so an `Idempotency-Key` is retried across a
 //!   failover and the acknowledgement log records each key and its final status.
 //! - `healthz`: `GET /healthz` only, the HTTP ceiling of the machine.
@@ -215,8 +215,11 @@ fn scenarios_of(name: ScenarioName) -> Result<Vec<Scenario>, GooseError> {
         ScenarioName::Chaos => {
             let think = (Duration::from_millis(50), Duration::from_millis(200));
             vec![
+                // Think time here too: a user pinned to a killed node would otherwise
+                // spin on refused connections.
                 scenario!("chaos flash")
                     .set_weight(1)?
+                    .set_wait_time(think.0, think.1)?
                     .register_transaction(
                         transaction!(careful_flash_burst).set_name("login+burst"),
                     ),
