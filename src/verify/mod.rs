@@ -27,12 +27,12 @@
 //! 9. no time conflict: no two of a student's active sections of a term meet at
 //!    overlapping times;
 //! 10. swaps under way: no `swap_intents` row older than
-//!    `REGISTRAR_VERIFY_SWAPS_SETTLED_SECS` (default 30) remains;
+//!     `REGISTRAR_VERIFY_SWAPS_SETTLED_SECS` (default 30) remains;
 //! 11. with `--acks`: every acknowledged swap ends in `add` and not in `drop` (violations
-//!    counted apart: in neither, in both, reversed), unless a later request of the student
-//!    on either section changed it; a swap without an answer ends in exactly one of them;
+//!     counted apart: in neither, in both, reversed), unless a later request of the student
+//!     on either section changed it; a swap without an answer ends in exactly one of them;
 //! 12. with `--acks`: an acknowledged line that records its `Idempotency-Key` and status
-//!    has the status the server stored with the key at its first answer.
+//!     has the status the server stored with the key at its first answer.
 //!
 //! Checks 1-5 and 7-10 judge the database alone (`violations`); 6, 11 and 12 need the log.
 
