@@ -8,6 +8,11 @@
 #   3. cargo test -j2 --workspace                       (RUST_TEST_THREADS=2)
 #   3b. deploy/local/smoke-load.sh   a real server under ~15 s of goose load (flash, churn),
 #       then registrar-loadtest verify: invariants + every acknowledged decision
+#   3f. loadtest/chaos-bench.sh --seconds 60 --seed 1 --users 30   three nodes in network
+#       namespaces under ~60 s of load while a seeded nemesis injects every fault kind at
+#       least once (kill -9, SIGSTOP past the lease, PostgreSQL backends paused, cut from
+#       PostgreSQL, partition from the peers, clock skew), then both verifiers (~2.5 minutes;
+#       needs root for ip netns and iptables)
 #   3e. deploy/local/e2e.sh   the browser pages: npm ci/build when stale, Vitest, then
 #       Debian's Chromium (playwright-core) against a real server; screenshots in target/e2e
 #   3c. deploy/local/fuzz.sh   schemathesis (installed into a virtualenv under the target
@@ -32,6 +37,7 @@
 #   SKIP_FUZZ=1       skip step 3c (no network access to PyPI, or a quick local run)
 #   SKIP_K8S=1        skip step 3d (no network access to PyPI for its first install)
 #   SKIP_E2E=1        skip step 3e (the web unit tests and the Chromium end-to-end tests)
+#   SKIP_CHAOS=1      skip step 3f (no root for network namespaces, or a quick local run)
 #   RUST_TEST_THREADS threads per test binary (default 2)
 set -euo pipefail
 
@@ -118,6 +124,12 @@ fi
 
 step test cargo test -j2 --workspace
 step smoke-load "$ROOT/deploy/local/smoke-load.sh"
+if [[ ${SKIP_CHAOS:-0} == 1 ]]; then
+    log "SKIP_CHAOS=1: skipping the chaos run"
+else
+    step chaos env SKIP_BUILD=1 CHAOS_DIR="$ROOT/target/chaos-bench" \
+        "$ROOT/loadtest/chaos-bench.sh" --seconds 60 --seed 1 --users 30 --settle 15
+fi
 if [[ ${SKIP_E2E:-0} == 1 ]]; then
     log "SKIP_E2E=1: skipping the browser tests"
 else
@@ -144,6 +156,9 @@ if [[ ${SKIP_FUZZ:-0} == 1 ]]; then
 fi
 if [[ ${SKIP_E2E:-0} == 1 ]]; then
     skipped+=" (e2e skipped: SKIP_E2E=1)"
+fi
+if [[ ${SKIP_CHAOS:-0} == 1 ]]; then
+    skipped+=" (chaos skipped: SKIP_CHAOS=1)"
 fi
 if [[ ${SKIP_K8S:-0} == 1 ]]; then
     skipped+=" (k8s-validate skipped: SKIP_K8S=1)"

@@ -12,10 +12,15 @@
 //! decide it (a `decision_pending` command stays queued), so the verifier does not hold
 //! the database to an older acknowledgement of the same student and section.
 //!
+//! A request that carried an `Idempotency-Key` (the careful client's) also records `key`
+//! and the final answer's `status`, so `verify` can check that the key's stored first
+//! answer is the one the client kept.
+//!
 //! `t_ms` is Unix milliseconds when the answer arrived, taken from a monotonic clock so it
 //! never goes backwards within a run. Lines of one user are written in the order that user
 //! received its answers (a user is one student, its requests are sequential).
 
+use crate::api::Answer;
 use serde::Serialize;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -59,6 +64,10 @@ struct Line {
     section_id: Uuid,
     op: AckOp,
     result: AckResult,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<u16>,
 }
 
 struct AckLog {
@@ -93,8 +102,8 @@ pub fn open(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Log one acknowledgement (or unknown outcome).
-pub fn record(student: Uuid, section: Uuid, op: AckOp, result: AckResult) {
+/// Log one acknowledgement (or unknown outcome) of `answer`.
+pub fn record(student: Uuid, section: Uuid, op: AckOp, result: AckResult, answer: &Answer) {
     let Some(log) = LOG.get() else { return };
     let line = Line {
         t_ms: now_ms(),
@@ -102,6 +111,8 @@ pub fn record(student: Uuid, section: Uuid, op: AckOp, result: AckResult) {
         section_id: section,
         op,
         result,
+        key: answer.key.clone(),
+        status: (answer.key.is_some() && answer.status != 0).then_some(answer.status),
     };
     let mut out = log.out.lock().unwrap_or_else(|e| e.into_inner());
     // A full disk must not stop the load; the verifier would then report missing lines

@@ -90,6 +90,8 @@ pub struct Answer {
     pub code: Option<String>,
     /// The JSON body (Null when none or not JSON).
     pub body: Value,
+    /// The `Idempotency-Key` the request carried (the careful client's decisions).
+    pub key: Option<String>,
 }
 
 /// Hands out demo students so that no two users share one: `first..first+count`, wrapping
@@ -184,6 +186,7 @@ async fn call(
                     status: 0,
                     code: None,
                     body: Value::Null,
+                    key,
                 });
             }
         };
@@ -234,6 +237,7 @@ async fn call(
             status,
             code,
             body,
+            key,
         });
     }
 }
@@ -329,7 +333,7 @@ pub async fn enroll(
         _ => None,
     };
     if let Some(r) = result {
-        acks::record(student.id, section, AckOp::Enroll, r);
+        acks::record(student.id, section, AckOp::Enroll, r, &answer);
     }
     Ok(answer)
 }
@@ -359,7 +363,7 @@ pub async fn drop_section(
         Verdict::Refused => None,
     };
     if let Some(r) = result {
-        acks::record(student.id, section, AckOp::Drop, r);
+        acks::record(student.id, section, AckOp::Drop, r, &answer);
     }
     Ok(answer)
 }
@@ -367,13 +371,14 @@ pub async fn drop_section(
 /// Swap `drop` for a seat in `add`; logs both halves.
 pub async fn swap(
     user: &mut GooseUser,
+    client: Client,
     student: &Student,
     drop: Uuid,
     add: Uuid,
 ) -> Result<Answer, Box<TransactionError>> {
     let answer = call(
         user,
-        Client::Plain,
+        client,
         Op::Swap,
         GooseMethod::Post,
         "/api/v1/enrollments/swap",
@@ -387,8 +392,8 @@ pub async fn swap(
         Verdict::Failed => (AckResult::Unknown, AckResult::Unknown),
         Verdict::Refused => return Ok(answer),
     };
-    acks::record(student.id, add, AckOp::SwapAdd, add_result);
-    acks::record(student.id, drop, AckOp::SwapDrop, drop_result);
+    acks::record(student.id, add, AckOp::SwapAdd, add_result, &answer);
+    acks::record(student.id, drop, AckOp::SwapDrop, drop_result, &answer);
     Ok(answer)
 }
 

@@ -18,7 +18,7 @@ registrar-loadtest [OPTIONS] [GOOSE OPTIONS]   load scenarios against a registra
 registrar-loadtest verify [--database-url URL] [--acks FILE]...   check a database afterwards
 
 Options of a load run (everything else goes to goose, see below):
-  --scenario NAME       flash | open | browse | churn | mixed (default) | hot | reshard | healthz
+  --scenario NAME       flash | open | browse | churn | mixed (default) | hot | reshard | chaos | healthz
   --pre-login           sign every student of the run in before the load starts (students
                         log in before their window opens), report the logins apart, and
                         let the scenarios use those tokens instead of logging in
@@ -57,6 +57,9 @@ pub enum ScenarioName {
     /// A registration peak while shards move: enroll -> drop on a few hot sections, some
     /// flash bursts over the catalog, every decision sent by a careful client.
     Reshard,
+    /// Faults under way (loadtest/chaos-bench.sh): flash bursts 1 : swap-heavy churn 3,
+    /// every decision sent by the careful client.
+    Chaos,
     /// `GET /healthz` only: the HTTP ceiling of the machine.
     Healthz,
 }
@@ -72,6 +75,7 @@ impl ScenarioName {
             ScenarioName::Mixed => "mixed",
             ScenarioName::Hot => "hot",
             ScenarioName::Reshard => "reshard",
+            ScenarioName::Chaos => "chaos",
             ScenarioName::Healthz => "healthz",
         }
     }
@@ -89,10 +93,11 @@ impl FromStr for ScenarioName {
             "mixed" => ScenarioName::Mixed,
             "hot" => ScenarioName::Hot,
             "reshard" => ScenarioName::Reshard,
+            "chaos" => ScenarioName::Chaos,
             "healthz" => ScenarioName::Healthz,
             other => {
                 bail!(
-                    "unknown scenario {other:?} (flash, open, browse, churn, mixed, hot, reshard, healthz)"
+                    "unknown scenario {other:?} (flash, open, browse, churn, mixed, hot, reshard, chaos, healthz)"
                 )
             }
         })

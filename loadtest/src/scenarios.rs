@@ -22,6 +22,10 @@
 //!   clearly the hottest), the others are flash bursts over the catalog. Every request
 //!   goes through the careful client ([`api::Client::Careful`]): an `Idempotency-Key` per
 //!   decision, retried on a 503 that decided nothing, so a failure is a real one.
+//! - `chaos`: what `chaos-bench.sh` runs while faults are injected: flash bursts 1 : churn
+//!   3, the churn swap-heavy (6 steps in 10 are swaps), both with 50-200 ms think time, every
+//!   request through the careful client, so an `Idempotency-Key` is retried across a
+//!   failover and the acknowledgement log records each key and its final status.
 //! - `healthz`: `GET /healthz` only, the HTTP ceiling of the machine.
 //!
 //! With `--hosts` (several nodes of one cluster), every scenario gets a first on-start
@@ -208,6 +212,30 @@ fn scenarios_of(name: ScenarioName) -> Result<Vec<Scenario>, GooseError> {
                     ),
             ]
         }
+        ScenarioName::Chaos => {
+            let think = (Duration::from_millis(50), Duration::from_millis(200));
+            vec![
+                // Think time here too: a user pinned to a killed node would otherwise
+                // spin on refused connections.
+                scenario!("chaos flash")
+                    .set_weight(1)?
+                    .set_wait_time(think.0, think.1)?
+                    .register_transaction(
+                        transaction!(careful_flash_burst).set_name("login+burst"),
+                    ),
+                scenario!("chaos churn")
+                    .set_weight(3)?
+                    .set_wait_time(think.0, think.1)?
+                    .register_transaction(
+                        transaction!(chaos_churn_start)
+                            .set_on_start()
+                            .set_name("login+3 enrolls"),
+                    )
+                    .register_transaction(
+                        transaction!(chaos_churn_step).set_name("schedule+change"),
+                    ),
+            ]
+        }
         ScenarioName::Healthz => {
             vec![scenario!("healthz").register_transaction(transaction!(healthz))]
         }
@@ -314,12 +342,16 @@ async fn browse_stream(user: &mut GooseUser) -> TransactionResult {
 
 /// Log in as a new student and take 3 sections.
 async fn churn_start(user: &mut GooseUser) -> TransactionResult {
+    churn_start_with(user, Client::Plain).await
+}
+
+async fn churn_start_with(user: &mut GooseUser, client: Client) -> TransactionResult {
     with_session!(user, session, {
-        let Some(student) = api::student(user, Client::Plain, next_student()).await? else {
+        let Some(student) = api::student(user, client, next_student()).await? else {
             return Ok(());
         };
         for section in catalog::get().pick_distinct(&mut session.rng, 3, &[]) {
-            api::enroll(user, Client::Plain, &student, section).await?;
+            api::enroll(user, client, &student, section).await?;
         }
         session.student = Some(student);
         Ok(())
@@ -328,10 +360,33 @@ async fn churn_start(user: &mut GooseUser) -> TransactionResult {
 
 /// Read the schedule, then drop/add, swap, add or drop.
 async fn churn_step(user: &mut GooseUser) -> TransactionResult {
+    churn_step_with(user, Client::Plain, ChurnMix::Churn).await
+}
+
+/// `chaos`: the churn student through the careful client.
+async fn chaos_churn_start(user: &mut GooseUser) -> TransactionResult {
+    churn_start_with(user, Client::Careful).await
+}
+
+/// `chaos`: a churn step through the careful client, swap-heavy.
+async fn chaos_churn_step(user: &mut GooseUser) -> TransactionResult {
+    churn_step_with(user, Client::Careful, ChurnMix::SwapHeavy).await
+}
+
+/// Which steps a churn user takes, out of 10 rolls.
+#[derive(Clone, Copy)]
+enum ChurnMix {
+    /// add 2, drop+add 4, swap 3, drop 1.
+    Churn,
+    /// add 2, drop+add 1, swap 6, drop 1: swaps are what faults break most subtly.
+    SwapHeavy,
+}
+
+async fn churn_step_with(user: &mut GooseUser, client: Client, mix: ChurnMix) -> TransactionResult {
     with_session!(user, session, {
         let student = match session.student.clone() {
             Some(s) => s,
-            None => match api::login(user, Client::Plain, next_student()).await? {
+            None => match api::login(user, client, next_student()).await? {
                 Some(s) => {
                     session.student = Some(s.clone());
                     s
@@ -349,22 +404,26 @@ async fn churn_step(user: &mut GooseUser) -> TransactionResult {
             .first()
             .copied();
         let roll = rng.random_range(0..10);
+        let (drop_add, swap) = match mix {
+            ChurnMix::Churn => (2..=5, 6..=8),
+            ChurnMix::SwapHeavy => (2..=2, 3..=8),
+        };
         match (roll, fresh) {
             (_, Some(add)) if active.is_empty() || roll < 2 => {
-                api::enroll(user, Client::Plain, &student, add).await?;
+                api::enroll(user, client, &student, add).await?;
             }
-            (2..=5, Some(add)) => {
+            (r, Some(add)) if drop_add.contains(&r) => {
                 let gone = active[rng.random_range(0..active.len())];
-                api::drop_section(user, Client::Plain, &student, gone).await?;
-                api::enroll(user, Client::Plain, &student, add).await?;
+                api::drop_section(user, client, &student, gone).await?;
+                api::enroll(user, client, &student, add).await?;
             }
-            (6..=8, Some(add)) if !enrolled.is_empty() => {
+            (r, Some(add)) if swap.contains(&r) && !enrolled.is_empty() => {
                 let gone = enrolled[rng.random_range(0..enrolled.len())];
-                api::swap(user, &student, gone, add).await?;
+                api::swap(user, client, &student, gone, add).await?;
             }
             _ if !active.is_empty() => {
                 let gone = active[rng.random_range(0..active.len())];
-                api::drop_section(user, Client::Plain, &student, gone).await?;
+                api::drop_section(user, client, &student, gone).await?;
             }
             _ => {}
         }

@@ -1,5 +1,6 @@
 //! Check 6: every decision the server acknowledged during a load run (the JSONL logs of
-//! `registrar-loadtest --acks`) is in the database.
+//! `registrar-loadtest --acks`) is in the database. Also reads the logs for the swap and
+//! idempotency checks (`swaps`).
 
 use super::{Result, VerifyError};
 use serde::Deserialize;
@@ -9,21 +10,29 @@ use uuid::Uuid;
 
 /// One line of an acks file.
 #[derive(Deserialize)]
-struct AckLine {
-    t_ms: i64,
-    student_id: Uuid,
-    section_id: Uuid,
-    op: String,
-    result: String,
+pub(super) struct AckLine {
+    /// When the answer arrived (Unix ms).
+    pub t_ms: i64,
+    /// Who.
+    pub student_id: Uuid,
+    /// Where.
+    pub section_id: Uuid,
+    /// `enroll`, `drop`, `swap_add`, `swap_drop`.
+    pub op: String,
+    /// `enrolled`, `waitlisted`, `dropped`, `unknown`.
+    pub result: String,
+    /// The request's `Idempotency-Key`, when it carried one (logs written before keys
+    /// were recorded have none).
+    #[serde(default)]
+    pub key: Option<String>,
+    /// The HTTP status of the final answer (absent in older logs and for `unknown`).
+    #[serde(default)]
+    pub status: Option<i16>,
 }
 
-/// (violations, pairs checked, pairs skipped as uncertain).
-pub(super) async fn check(
-    pool: &PgPool,
-    files: &[std::path::PathBuf],
-) -> Result<(Vec<String>, usize, usize)> {
-    // Stable sort by t_ms keeps file order for equal stamps (one user's lines are in
-    // the order it got its answers).
+/// Every line of `files`, in `t_ms` order (file order for equal stamps: one user's lines
+/// are in the order it got its answers).
+pub(super) fn read(files: &[std::path::PathBuf]) -> Result<Vec<AckLine>> {
     let mut lines: Vec<AckLine> = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(file).map_err(|e| {
@@ -45,18 +54,16 @@ pub(super) async fn check(
         }
     }
     lines.sort_by_key(|l| l.t_ms);
+    Ok(lines)
+}
+
+/// (violations, pairs checked, pairs skipped as uncertain).
+pub(super) async fn check(pool: &PgPool, lines: &[AckLine]) -> Result<(Vec<String>, usize, usize)> {
     let mut last: HashMap<(Uuid, Uuid), &AckLine> = HashMap::new();
-    for line in &lines {
+    for line in lines {
         last.insert((line.student_id, line.section_id), line);
     }
-    let active: HashMap<(Uuid, Uuid), String> = sqlx::query_as::<_, ActivePlace>(
-        "SELECT student_id, section_id, status FROM enrollments WHERE status <> 'dropped'",
-    )
-    .fetch_all(pool)
-    .await?
-    .into_iter()
-    .map(|p| ((p.student_id, p.section_id), p.status))
-    .collect();
+    let active = active_places(pool).await?;
     let mut found = Vec::new();
     let mut checked = 0;
     let mut uncertain = 0;
@@ -84,6 +91,18 @@ pub(super) async fn check(
     }
     found.sort();
     Ok((found, checked, uncertain))
+}
+
+/// Every active place: (student, section) -> `enrolled` or `waitlisted`.
+pub(super) async fn active_places(pool: &PgPool) -> Result<HashMap<(Uuid, Uuid), String>> {
+    Ok(sqlx::query_as::<_, ActivePlace>(
+        "SELECT student_id, section_id, status FROM enrollments WHERE status <> 'dropped'",
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|p| ((p.student_id, p.section_id), p.status))
+    .collect())
 }
 
 /// An active place in the database.

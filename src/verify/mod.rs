@@ -20,9 +20,26 @@
 //!    order holds: `enrolled` → holds a seat; `waitlisted` → waiting or (promoted) seated;
 //!    `dropped` → no active place. Pairs whose last line is an `unknown` outcome are
 //!    skipped and counted as uncertain.
+//! 7. one section per course: no student holds active places in two sections of one
+//!    course in one term;
+//! 8. credit limit: a student's enrolled + waitlisted credits per term are within
+//!    `max_credits`;
+//! 9. no time conflict: no two of a student's active sections of a term meet at
+//!    overlapping times;
+//! 10. swaps under way: no `swap_intents` row older than
+//!     `REGISTRAR_VERIFY_SWAPS_SETTLED_SECS` (default 30) remains;
+//! 11. with `--acks`: every acknowledged swap ends in `add` and not in `drop` (violations
+//!     counted apart: in neither, in both, reversed), unless a later request of the student
+//!     on either section changed it; a swap without an answer ends in exactly one of them;
+//! 12. with `--acks`: an acknowledged line that records its `Idempotency-Key` and status
+//!     has the status the server stored with the key at its first answer.
+//!
+//! Checks 1-5 and 7-10 judge the database alone (`violations`); 6, 11 and 12 need the log.
 
 mod acks;
 mod invariants;
+mod student_rules;
+mod swaps;
 
 use sqlx::postgres::PgPoolOptions;
 use std::path::PathBuf;
@@ -102,10 +119,20 @@ type Result<T> = std::result::Result<T, VerifyError>;
 /// for tests that verify a database they hold a pool on.
 pub async fn violations(pool: &sqlx::PgPool) -> Result<Vec<(String, Vec<String>)>> {
     let mut report = Report::default();
-    for (name, found) in invariants::check(pool).await? {
+    for (name, found) in database_checks(pool).await? {
         report.check(name, found);
     }
     Ok(report.violations)
+}
+
+/// Every check that needs the database only, in a fixed order.
+async fn database_checks(pool: &sqlx::PgPool) -> Result<Vec<(&'static str, Vec<String>)>> {
+    let mut results = invariants::check(pool).await?;
+    for (name, sql) in student_rules::CHECKS {
+        results.push((*name, sqlx::query_scalar(sql).fetch_all(pool).await?));
+    }
+    results.push(("swaps under way", swaps::under_way(pool).await?));
+    Ok(results)
 }
 
 /// Run the checks; the process exit status.
@@ -119,15 +146,23 @@ pub async fn run(opts: VerifyOptions) -> Result<ExitCode> {
             source,
         })?;
     let mut report = Report::default();
-    for (name, found) in invariants::check(&pool).await? {
+    for (name, found) in database_checks(&pool).await? {
         report.check(name, found);
     }
     let mut acks_line = String::new();
     if !opts.acks.is_empty() {
-        let (found, checked, uncertain) = acks::check(&pool, &opts.acks).await?;
+        let lines = acks::read(&opts.acks)?;
+        let (found, checked, uncertain) = acks::check(&pool, &lines).await?;
         report.check("acknowledged decisions are durable", found);
+        let (by_check, swaps, changed) = swaps::check_logged(&pool, &lines).await?;
+        for (name, found) in by_check {
+            report.check(name, found);
+        }
+        let (replays, keys) = swaps::idempotent_replays(&pool, &lines).await?;
+        report.check("idempotency keys replay the first answer", replays);
         acks_line = format!(
-            ", {checked} acknowledged (student, section) pairs checked ({uncertain} uncertain skipped)"
+            ", {checked} acknowledged (student, section) pairs checked ({uncertain} uncertain skipped), \
+             {swaps} swaps checked ({changed} changed later), {keys} idempotency keys checked"
         );
     }
     let counts = invariants::summary(&pool).await?;
