@@ -16,20 +16,21 @@
 # them and to its peers crosses its namespace's own iptables, and no service is
 # reconfigured. The load generator and the verifiers run on the host.
 #
-#   kill        kill -9 of node-K, restarted 1-4 s later (same node id)
-#   pause       SIGSTOP of node-K for its lease + 0.5-2 s, then SIGCONT (it must find
+#   kill        kill -9 of node-K, restarted 1-2.5 s later (same node id)
+#   pause       SIGSTOP of node-K for its lease + 0.3-1.3 s, then SIGCONT (it must find
 #               itself fenced and rejoin)
 #   pg-pause    SIGSTOP of the PostgreSQL backends serving node-K (found by the
-#               application_name every node sets, chaos-node-K) for 2-4 s, then SIGCONT
-#   db-cut      node-K cut from PostgreSQL for 3-6 s: iptables DROP (silence) or REJECT
+#               application_name every node sets, chaos-node-K) for 1.5-3 s, then SIGCONT
+#   db-cut      node-K cut from PostgreSQL for 2-4 s: iptables DROP (silence) or REJECT
 #               (tcp-reset), chosen by the seed, on its OUTPUT to 10.77.0.1:35432
-#   partition   node-K cut from both peers for 3-6 s (iptables DROP of INPUT from and
+#   partition   node-K cut from both peers for 2-4 s (iptables DROP of INPUT from and
 #               OUTPUT to their addresses); PostgreSQL and the clients still reach it
 #   skew        node-K restarted under libfaketime (FAKETIME=+/-30..120 s,
 #               FAKETIME_DONT_FAKE_MONOTONIC=1, so timers stay sane), kept skewed for
-#               6-10 s, then restarted with the true clock
+#               4-6 s, then restarted with the true clock
 #
-# One fault at a time, with 1-3 s of calm between them; the order is a seeded shuffle
+# One fault at a time, with 0.5-1.5 s of calm between them (a 3-minute run sees every
+# kind at least five times); the order is a seeded shuffle
 # of every kind, round after round (so a short run still sees each kind), each fault on
 # a seeded node. The plan (faults-plan.tsv) is printed before the load starts; the same
 # --seed (and --minutes/--seconds) replays it. The nemesis starts after a warm-up and
@@ -378,14 +379,14 @@ while ((t < budget)); do
     for kind in "${order[@]}"; do
         node=$((RANDOM % NODES + 1))
         case $kind in
-        kill) hold=$((1000 + RANDOM % 3000)); detail="down ${hold} ms" ;;
-        pause) hold=$((LEASE_MS + 500 + RANDOM % 1500)); detail="stopped ${hold} ms" ;;
-        pg-pause) hold=$((2000 + RANDOM % 2000)); detail="backends stopped ${hold} ms" ;;
-        db-cut) hold=$((3000 + RANDOM % 3000)); how=(REJECT DROP); detail="${how[RANDOM % 2]} ${hold} ms" ;;
-        partition) hold=$((3000 + RANDOM % 3000)); detail="DROP peers ${hold} ms" ;;
-        skew) hold=$((6000 + RANDOM % 4000)); how=(- +); detail="${how[RANDOM % 2]}$((30 + RANDOM % 91))s ${hold} ms" ;;
+        kill) hold=$((1000 + RANDOM % 1500)); detail="down ${hold} ms" ;;
+        pause) hold=$((LEASE_MS + 300 + RANDOM % 1000)); detail="stopped ${hold} ms" ;;
+        pg-pause) hold=$((1500 + RANDOM % 1500)); detail="backends stopped ${hold} ms" ;;
+        db-cut) hold=$((2000 + RANDOM % 2000)); how=(REJECT DROP); detail="${how[RANDOM % 2]} ${hold} ms" ;;
+        partition) hold=$((2000 + RANDOM % 2000)); detail="DROP peers ${hold} ms" ;;
+        skew) hold=$((4000 + RANDOM % 2000)); how=(- +); detail="${how[RANDOM % 2]}$((30 + RANDOM % 91))s ${hold} ms" ;;
         esac
-        gap=$((1000 + RANDOM % 2000))
+        gap=$((500 + RANDOM % 1000))
         # A fault that would not end before the cool-down is left out.
         ((t + hold > budget)) && { t=$budget; break; }
         printf '%s\t%s\t%s\t%s\t%s\n' "$((t + WARMUP * 1000))" "$kind" "$node" "$hold" "$detail" >>"$OUT/faults-plan.tsv"

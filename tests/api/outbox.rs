@@ -381,7 +381,17 @@ async fn two_relays_on_one_database_publish_every_event_and_consumers_apply_each
 
     // A relay that crashed after the broker confirmed its round but before marking it: its
     // claim rolls back and the rows are published again, by the relays below.
-    let crashed = outbox::claim(&app.pool, 20).await.unwrap().unwrap();
+    // Other tests' transactions on the server hold the cursor back while they run: claim
+    // (and let go) until a round of 20 is visible, for at most 10 s.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let crashed = loop {
+        let claim = outbox::claim(&app.pool, 20).await.unwrap().unwrap();
+        if claim.events.len() == 20 || std::time::Instant::now() > deadline {
+            break claim;
+        }
+        drop(claim);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(crashed.events.len(), 20);
     for event in &crashed.events {
         let body = serde_json::to_vec(&event.payload).unwrap();
