@@ -12,7 +12,8 @@
 //!
 //! Nobody is declared dead by a coordinator that has not itself renewed its lease
 //! steadily for a whole lease ([`LeaseRecord`]): after a stall of the database every
-//! heartbeat looks old.
+//! heartbeat looks old. The step's transaction waits for no row lock of a dead member: it
+//! ends the dead member's sessions that hold such locks and skips rows still locked.
 //!
 //! Shards never move from a live owner except by a handoff that owner runs itself. A
 //! coordinator that was paused past its lease finds its transaction refused (the lease is
@@ -76,6 +77,11 @@ fn max_gap(lease: Duration) -> Duration {
     lease / 2
 }
 
+/// How long the coordinator's transactions wait for a row lock (then they skip the row).
+fn lock_wait(lease: Duration) -> Duration {
+    (lease / 10).clamp(Duration::from_millis(50), Duration::from_millis(500))
+}
+
 /// One coordinator step (see module docs); a no-op on a node that does not hold the lease.
 /// A step by itself (at join) declares nobody dead: it has no record of its lease.
 pub async fn step(node: &Arc<ClusterNode>) -> Result<(), DbError> {
@@ -119,7 +125,9 @@ async fn plan_and_run(node: &Arc<ClusterNode>) -> Result<(), DbError> {
 }
 
 /// Step 1: the dead and their shards, in one transaction. Members whose lease ran out are
-/// declared dead only if `may_expire` (see [`LeaseRecord`]).
+/// declared dead only if `may_expire` (see [`LeaseRecord`]); the sessions of the dead that
+/// hold locks on the cluster's rows are ended first, and rows still locked are left for
+/// the next step, so one paused node cannot hold up the reassignment of the others.
 async fn reassign_orphans(
     node: &ClusterNode,
     incarnation: uuid::Uuid,
@@ -130,6 +138,14 @@ async fn reassign_orphans(
     else {
         return Ok(());
     };
+    let lock_ms = lock_wait(node.lease()).as_millis() as u64;
+    rows::bound_transaction(&mut tx, lock_ms, lease_ms / 2).await?;
+    let ended =
+        rows::end_lock_holders_of_the_dead(&mut tx, lease_ms, &node.id, may_expire, lock_ms)
+            .await?;
+    if !ended.is_empty() {
+        tracing::warn!(coordinator = %node.id, ?ended, "ended the database sessions of dead members that held cluster locks");
+    }
     let dead = if may_expire {
         rows::expire_dead(&mut tx, lease_ms, &node.id).await?
     } else {
@@ -160,6 +176,10 @@ async fn reassign_orphans(
     tx.commit().await?;
     if assigned > 0 || failed > 0 {
         tracing::info!(coordinator = %node.id, assigned, failed_moves = failed, "orphaned shards reassigned");
+    }
+    if (assigned as usize) < assignments.len() {
+        let left = assignments.len() - assigned as usize;
+        tracing::info!(coordinator = %node.id, left, "orphaned shards left for the next step");
     }
     Ok(())
 }

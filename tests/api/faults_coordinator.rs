@@ -1,10 +1,11 @@
 //! The coordinator under faults: a PostgreSQL stall longer than the lease (every node's
-//! traffic held in a proxy, the coordinator's released first). Each test judges by what
-//! PostgreSQL holds (`cluster_nodes`, `shard_owners`, `shard_moves`) and first checks
-//! that the fault took effect.
+//! traffic held in a proxy, the coordinator's released first), and a node paused with
+//! SIGSTOP while one of its commits holds `FOR SHARE` on its `shard_owners` rows. Each
+//! test judges by what PostgreSQL holds (`cluster_nodes`, `shard_owners`, `shard_moves`)
+//! and first checks that the fault took effect.
 
-use crate::cluster::{node_settings, wait_balanced};
-use crate::cluster_procs::SHARDS;
+use crate::cluster::{node_settings, owner_of, wait_balanced};
+use crate::cluster_procs::{Proc, SHARDS};
 use crate::held_proxy::HeldProxy;
 use crate::helpers::*;
 use crate::proxy::target_of;
@@ -150,4 +151,128 @@ async fn a_database_stall_longer_than_the_lease_declares_nobody_dead() {
     for n in nodes {
         n.stop().await;
     }
+}
+
+/// The pids of backends on `database` idle inside a transaction that holds a row lock
+/// (`FOR SHARE`/`FOR UPDATE`: a `RowShareLock` on the table) on `shard_owners`.
+async fn row_lock_holders(pool: &PgPool) -> Vec<i32> {
+    sqlx::query_scalar(
+        "SELECT a.pid FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid
+          WHERE a.datname = current_database() AND a.state = 'idle in transaction'
+            AND l.relation = 'shard_owners'::regclass AND l.mode = 'RowShareLock'",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// Shards owned by `node`.
+async fn owned_by(pool: &PgPool, node: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM shard_owners WHERE node_id = $1")
+        .bind(node)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_node_paused_holding_for_share_loses_its_shards_within_a_lease_or_so() {
+    let database = fresh_database().await;
+    let mut s = node_settings(&database, "node-a", SHARDS);
+    s.sections.call_timeout_ms = 2_000;
+    let a = TestApp::start(s).await;
+    let hold = ["env", "FAILPOINTS=commit-hold=return(node-b)"];
+    let b = Proc::start_under(&database, "node-b", &hold).await;
+    let mut c = Proc::start(&database, "node-c").await;
+    wait_balanced(&a, 3, SHARDS as i64).await;
+    let lease = Duration::from_millis(a.settings.cluster.lease_ms);
+    let term = a.open_term().await;
+    a.course("CS101", 3, &[]).await;
+    let mut section = None;
+    for i in 0..64 {
+        let id = a
+            .section(
+                term,
+                "CS101",
+                &format!("S{i}"),
+                20,
+                0,
+                serde_json::json!([]),
+            )
+            .await;
+        if owner_of(&a, id).await == "node-b" {
+            section = Some(id);
+            break;
+        }
+    }
+    let section = section.expect("a section on node-b");
+    let (_, token) = a.student().await;
+    // Its commit on node-b takes FOR SHARE on node-b's shard rows and then holds.
+    let enroll = tokio::spawn({
+        let (client, url) = (a.client.clone(), a.address.clone());
+        async move {
+            client
+                .post(format!("{url}/api/v1/sections/{section}/enrollments"))
+                .bearer_auth(token)
+                .json(&serde_json::json!({}))
+                .send()
+                .await
+        }
+    });
+    let mut holders = Vec::new();
+    wait_until("node-b's commit holds FOR SHARE", async || {
+        holders = row_lock_holders(&a.pool).await;
+        !holders.is_empty()
+    })
+    .await;
+    let (b_shards, c_shards) = (
+        owned_by(&a.pool, "node-b").await,
+        owned_by(&a.pool, "node-c").await,
+    );
+    assert!(b_shards > 0 && c_shards > 0);
+
+    // node-b stops with its transaction open; node-c dies outright.
+    let paused_at = Instant::now();
+    b.signal("-STOP");
+    c.signal("-KILL");
+    let mut b_gone = None;
+    let mut c_gone = None;
+    wait_until("node-a owns every shard", async || {
+        if b_gone.is_none() && owned_by(&a.pool, "node-b").await == 0 {
+            b_gone = Some(paused_at.elapsed());
+        }
+        if c_gone.is_none() && owned_by(&a.pool, "node-c").await == 0 {
+            c_gone = Some(paused_at.elapsed());
+        }
+        b_gone.is_some() && c_gone.is_some()
+    })
+    .await;
+    let (b_gone, c_gone) = (b_gone.unwrap(), c_gone.unwrap());
+    let still_held = row_lock_holders(&a.pool).await;
+    eprintln!(
+        "node-b paused holding FOR SHARE (backends {holders:?}), node-c killed: node-b's \
+         {b_shards} shards reassigned after {} ms, node-c's {c_shards} after {} ms (lease \
+         {} ms); row-lock holders now {still_held:?}",
+        b_gone.as_millis(),
+        c_gone.as_millis(),
+        lease.as_millis()
+    );
+    assert_eq!(owned_by(&a.pool, "node-a").await, SHARDS as i64);
+    let bound = lease + Duration::from_secs(3);
+    assert!(
+        b_gone < bound,
+        "node-b's shards took {} ms",
+        b_gone.as_millis()
+    );
+    assert!(
+        c_gone < bound,
+        "node-c's shards took {} ms",
+        c_gone.as_millis()
+    );
+
+    b.signal("-CONT");
+    let _ = c.child.wait().await;
+    let _ = tokio::time::timeout(Duration::from_secs(20), enroll).await;
+    b.stop().await;
+    a.stop().await;
 }

@@ -69,6 +69,10 @@ async fn write_uncommitted<'c>(
     .await?
     .into_iter()
     .collect();
+    // The fault suite pauses a node while this transaction holds its shard rows.
+    if crate::faults::hit("commit-hold", &node_id) {
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+    }
     let mut live: Vec<&CommitBatch> = batches
         .iter()
         .filter(|b| owned.get(&(b.shard as i32)) == Some(&b.epoch))
