@@ -110,7 +110,8 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         // Refuse a bad secret before touching anything.
         check_signing_secret(&settings)?;
-        let pools = store::connect_node(&settings.database).await?;
+        let node = settings.cluster.node_id.as_str();
+        let pools = store::connect_node_as(&settings.database, Some(node)).await?;
         Self::build_with_pools(settings, pools).await
     }
 
@@ -168,6 +169,7 @@ impl Application {
         ));
         let cluster = ClusterNode::new(
             pool.clone(),
+            store::membership_pool(&pool),
             settings.cluster.clone(),
             advertise,
             registry.clone(),

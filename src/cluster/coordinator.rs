@@ -10,6 +10,11 @@
 //!    counts differ by at most one: handoffs batched per (from, to) pair, all batches at
 //!    once, each run by the shard's current owner (see `handoff`).
 //!
+//! Nobody is declared dead by a coordinator that has not itself renewed its lease
+//! steadily for a whole lease ([`LeaseRecord`]): after a stall of the database every
+//! heartbeat looks old. The step's transaction waits for no row lock of a dead member: it
+//! ends the dead member's sessions that hold such locks and skips rows still locked.
+//!
 //! Shards never move from a live owner except by a handoff that owner runs itself. A
 //! coordinator that was paused past its lease finds its transaction refused (the lease is
 //! re-checked under a row lock) and a handoff it asks for is checked by the owner.
@@ -23,21 +28,95 @@ use crate::store::cluster as rows;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Since when this node's renewals of the coordinator's lease have come back without a
+/// gap. Only a coordinator that has seen the database answer it steadily for a whole
+/// lease declares anyone dead: after a stall (PostgreSQL, the network, this process
+/// paused) every other member's heartbeat looks old too, and they must first get a lease's
+/// time to renew it. A gap is measured between the *answers* (a renewal sent just before a
+/// stall is answered after it).
+#[derive(Debug, Default)]
+pub struct LeaseRecord {
+    /// When the last renewal was answered.
+    last: Option<Instant>,
+    /// When the current unbroken run of renewals began.
+    since: Option<Instant>,
+}
+
+impl LeaseRecord {
+    /// A renewal was answered at `at`; more than `max_gap` after the previous one, a new
+    /// run begins.
+    pub fn renewed(&mut self, at: Instant, max_gap: Duration) {
+        if self
+            .last
+            .is_none_or(|last| at.saturating_duration_since(last) > max_gap)
+        {
+            self.since = Some(at);
+        }
+        self.last = Some(at);
+    }
+
+    /// The lease is not (or no longer) this node's.
+    pub fn lost(&mut self) {
+        *self = Self::default();
+    }
+
+    /// Whether the run of renewals has lasted at least `lease` by `now`.
+    pub fn steady_for(&self, lease: Duration, now: Instant) -> bool {
+        self.since
+            .is_some_and(|since| now.saturating_duration_since(since) >= lease)
+    }
+}
+
+/// The longest gap between two answered renewals that still counts as unbroken: a member
+/// silent through such a gap had the rest of a lease to renew, since it heartbeats far
+/// more often than that.
+fn max_gap(lease: Duration) -> Duration {
+    lease / 2
+}
+
+/// How long the coordinator's transactions wait for a row lock (then they skip the row).
+fn lock_wait(lease: Duration) -> Duration {
+    (lease / 10).clamp(Duration::from_millis(50), Duration::from_millis(500))
+}
 
 /// One coordinator step (see module docs); a no-op on a node that does not hold the lease.
+/// A step by itself (at join) declares nobody dead: it has no record of its lease.
 pub async fn step(node: &Arc<ClusterNode>) -> Result<(), DbError> {
+    if steer(node, &mut LeaseRecord::default()).await? {
+        plan_and_run(node).await?;
+    }
+    Ok(())
+}
+
+/// Step 1 and the drains: take or renew the lease, then the dead and their shards, then
+/// the drained; whether this node leads. Bounded by the lease's time in [`run`].
+async fn steer(node: &ClusterNode, record: &mut LeaseRecord) -> Result<bool, DbError> {
     let incarnation = node.incarnation();
     let lease_ms = node.settings.lease_ms;
-    let leading = rows::lead(&node.pool, &node.id, incarnation, lease_ms).await?;
+    let leading = rows::lead(&node.lease_pool, &node.id, incarnation, lease_ms).await?;
+    if leading {
+        record.renewed(Instant::now(), max_gap(node.lease()));
+    } else {
+        record.lost();
+    }
     if node.leading.swap(leading, Ordering::Relaxed) != leading {
         tracing::info!(node = %node.id, leading, "coordinator lease changed");
     }
     if !leading {
-        return Ok(());
+        return Ok(false);
     }
-    reassign_orphans(node, incarnation, lease_ms).await?;
+    let may_expire = record.steady_for(node.lease(), Instant::now());
+    reassign_orphans(node, incarnation, lease_ms, may_expire).await?;
     node.refresh().await?;
     finish_drains(node, incarnation).await?;
+    Ok(true)
+}
+
+/// Step 2: plan the handoffs and run them.
+async fn plan_and_run(node: &Arc<ClusterNode>) -> Result<(), DbError> {
     let (moves, reason) = planned_moves(node).await?;
     if !moves.is_empty() {
         run_moves(node, moves, reason).await;
@@ -45,16 +124,33 @@ pub async fn step(node: &Arc<ClusterNode>) -> Result<(), DbError> {
     Ok(())
 }
 
-/// Step 1: the dead and their shards, in one transaction.
+/// Step 1: the dead and their shards, in one transaction. Members whose lease ran out are
+/// declared dead only if `may_expire` (see [`LeaseRecord`]); the sessions of the dead that
+/// hold locks on the cluster's rows are ended first, and rows still locked are left for
+/// the next step, so one paused node cannot hold up the reassignment of the others.
 async fn reassign_orphans(
     node: &ClusterNode,
     incarnation: uuid::Uuid,
     lease_ms: u64,
+    may_expire: bool,
 ) -> Result<(), DbError> {
-    let Some(mut tx) = rows::begin_as_coordinator(&node.pool, &node.id, incarnation).await? else {
+    let Some(mut tx) = rows::begin_as_coordinator(&node.lease_pool, &node.id, incarnation).await?
+    else {
         return Ok(());
     };
-    let dead = rows::expire_dead(&mut tx, lease_ms, &node.id).await?;
+    let lock_ms = lock_wait(node.lease()).as_millis() as u64;
+    rows::bound_transaction(&mut tx, lock_ms, lease_ms / 2).await?;
+    let ended =
+        rows::end_lock_holders_of_the_dead(&mut tx, lease_ms, &node.id, may_expire, lock_ms)
+            .await?;
+    if !ended.is_empty() {
+        tracing::warn!(coordinator = %node.id, ?ended, "ended the database sessions of dead members that held cluster locks");
+    }
+    let dead = if may_expire {
+        rows::expire_dead(&mut tx, lease_ms, &node.id).await?
+    } else {
+        Vec::new()
+    };
     if !dead.is_empty() {
         tracing::warn!(coordinator = %node.id, ?dead, "members declared dead (lease expired)");
     }
@@ -80,6 +176,10 @@ async fn reassign_orphans(
     tx.commit().await?;
     if assigned > 0 || failed > 0 {
         tracing::info!(coordinator = %node.id, assigned, failed_moves = failed, "orphaned shards reassigned");
+    }
+    if (assigned as usize) < assignments.len() {
+        let left = assignments.len() - assigned as usize;
+        tracing::info!(coordinator = %node.id, left, "orphaned shards left for the next step");
     }
     Ok(())
 }
@@ -326,15 +426,81 @@ async fn ask_owner(node: Arc<ClusterNode>, from: String, request: HandoffRequest
 }
 
 /// Run coordinator steps every heartbeat and whenever the map changes, until `shutdown`.
+/// Step 1 is bounded by the lease (a step that waits longer would let the lease lapse
+/// under it); the handoffs of step 2 run beside the next steps, one plan at a time, so
+/// the lease is renewed while they run.
 pub async fn run(node: Arc<ClusterNode>, mut shutdown: crate::shutdown::Shutdown) {
+    let mut record = LeaseRecord::default();
+    let mut moving: Option<tokio::task::JoinHandle<()>> = None;
     loop {
-        if let Err(e) = step(&node).await {
-            tracing::warn!(node = %node.id, error = %e, "coordinator step failed");
+        match tokio::time::timeout(node.lease(), steer(&node, &mut record)).await {
+            Ok(Ok(true)) if moving.as_ref().is_none_or(|m| m.is_finished()) => {
+                let node = node.clone();
+                moving = Some(tokio::spawn(async move {
+                    if let Err(e) = plan_and_run(&node).await {
+                        tracing::warn!(node = %node.id, error = %e, "coordinator moves failed");
+                    }
+                }));
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(node = %node.id, error = %e, "coordinator step failed"),
+            Err(_) => tracing::warn!(node = %node.id, "coordinator step timed out"),
         }
         tokio::select! {
-            _ = shutdown.recv() => return,
+            _ = shutdown.recv() => break,
             _ = tokio::time::sleep(node.heartbeat()) => {}
             _ = node.coordinator_wake.notified() => {}
         }
+    }
+    if let Some(moving) = moving {
+        let _ = moving.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LEASE: Duration = Duration::from_millis(2_000);
+
+    #[test]
+    fn steady_renewals_for_a_lease_allow_expiry() {
+        let t0 = Instant::now();
+        let mut r = LeaseRecord::default();
+        assert!(!r.steady_for(LEASE, t0));
+        for i in 0..=10 {
+            r.renewed(t0 + Duration::from_millis(200 * i), max_gap(LEASE));
+        }
+        assert!(r.steady_for(LEASE, t0 + LEASE));
+        assert!(!r.steady_for(LEASE, t0 + LEASE - Duration::from_millis(1)));
+    }
+
+    #[test]
+    fn an_answer_after_a_stall_starts_a_new_run() {
+        let t0 = Instant::now();
+        let mut r = LeaseRecord::default();
+        for i in 0..=20 {
+            r.renewed(t0 + Duration::from_millis(200 * i), max_gap(LEASE));
+        }
+        assert!(r.steady_for(LEASE, t0 + Duration::from_secs(4)));
+        // Answered 6 s after the previous one: the others had no chance to renew.
+        let back = t0 + Duration::from_secs(10);
+        r.renewed(back, max_gap(LEASE));
+        assert!(!r.steady_for(LEASE, back + Duration::from_millis(1_500)));
+        for i in 1..=10 {
+            r.renewed(back + Duration::from_millis(200 * i), max_gap(LEASE));
+        }
+        assert!(r.steady_for(LEASE, back + LEASE));
+    }
+
+    #[test]
+    fn a_lost_lease_forgets_the_run() {
+        let t0 = Instant::now();
+        let mut r = LeaseRecord::default();
+        r.renewed(t0, max_gap(LEASE));
+        r.lost();
+        r.renewed(t0 + Duration::from_millis(200), max_gap(LEASE));
+        assert!(!r.steady_for(LEASE, t0 + LEASE));
+        assert!(r.steady_for(LEASE, t0 + LEASE + Duration::from_millis(200)));
     }
 }

@@ -104,6 +104,8 @@ pub struct ClusterNode {
     /// The URL peers reach this node at.
     pub advertise: String,
     pub(super) pool: PgPool,
+    /// The heartbeat's and the coordinator's own connections (`store::membership_pool`).
+    pub(super) lease_pool: PgPool,
     pub(super) settings: ClusterSettings,
     map: watch::Sender<Arc<ShardMap>>,
     /// Per-shard admission (handoffs quiet shards through it).
@@ -198,6 +200,7 @@ impl ClusterNode {
     /// A node that has not joined yet.
     pub fn new(
         pool: PgPool,
+        lease_pool: PgPool,
         settings: ClusterSettings,
         advertise: String,
         registry: Arc<SectionRegistry>,
@@ -209,6 +212,7 @@ impl ClusterNode {
             incarnation: Mutex::new(Uuid::new_v4()),
             advertise,
             pool,
+            lease_pool,
             gates: ShardGates::new(settings.shards.max(1)),
             handoffs: Default::default(),
             settings,
@@ -429,7 +433,7 @@ impl ClusterNode {
     /// Read the database's clock and record its offset from this node's.
     async fn measure_clock(&self) -> Result<(), DbError> {
         let sent = chrono::Utc::now();
-        let database = rows::database_time(&self.pool).await?;
+        let database = rows::database_time(&self.lease_pool).await?;
         self.clock.record(sent, database, chrono::Utc::now());
         Ok(())
     }
@@ -441,11 +445,11 @@ impl ClusterNode {
         self.measure_clock().await?;
         let load = self.load_report();
         let sent = Instant::now();
-        let state = rows::heartbeat(&self.pool, &self.id, self.incarnation(), &load).await?;
+        let state = rows::heartbeat(&self.lease_pool, &self.id, self.incarnation(), &load).await?;
         match state.as_deref() {
             None => {
                 let lease = self.settings.lease_ms;
-                match rows::holder(&self.pool, &self.id, lease).await? {
+                match rows::holder(&self.lease_pool, &self.id, lease).await? {
                     Some((other, true)) if other != self.incarnation() => {
                         self.replaced(other).await
                     }

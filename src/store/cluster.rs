@@ -410,8 +410,76 @@ pub async fn begin_as_coordinator<'a>(
     Ok(held.map(|_| tx))
 }
 
+/// Bound a coordinator's transaction: a row lock not granted within `lock_ms` fails the
+/// statement, and no statement runs longer than `statement_ms`, so the transaction never
+/// holds the coordinator's row (and with it the lease) for long. The statements below
+/// skip the rows they cannot lock instead of waiting for them.
+pub async fn bound_transaction(
+    tx: &mut Transaction<'_, Postgres>,
+    lock_ms: u64,
+    statement_ms: u64,
+) -> DbResult<()> {
+    // SET LOCAL takes no parameters; set_config(.., true) is the same.
+    sqlx::query(
+        "SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)",
+    )
+    .bind(format!("{lock_ms}ms"))
+    .bind(format!("{statement_ms}ms"))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// End the database sessions of members that are dead (and, with `expired_too`, of those
+/// whose lease ran out, about to be declared dead) that sit idle inside a transaction
+/// holding locks on the cluster's tables: a node paused in the middle of a commit (its
+/// `FOR SHARE` on its `shard_owners` rows) or of a handoff. PostgreSQL would keep those
+/// locks until its idle-transaction timeout, and the reassignment of the node's shards
+/// would wait for them. Sessions are told apart by their `application_name`
+/// (`store::application_name`); each is waited for at most `wait_ms`. The pids ended.
+pub async fn end_lock_holders_of_the_dead(
+    tx: &mut Transaction<'_, Postgres>,
+    lease_ms: u64,
+    me: &str,
+    expired_too: bool,
+    wait_ms: u64,
+) -> DbResult<Vec<i32>> {
+    let holders: Vec<i32> = sqlx::query_scalar(
+        "SELECT a.pid FROM pg_stat_activity a
+           JOIN cluster_nodes n ON a.application_name = $4 || n.id
+          WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() AND n.id <> $2
+            AND a.state IN ('idle in transaction', 'idle in transaction (aborted)')
+            AND (n.state = 'dead'
+                 OR $3 AND n.state IN ('joining', 'active', 'draining')
+                    AND n.heartbeat_at < now() - make_interval(secs => $1::double precision / 1000))
+            AND EXISTS (SELECT 1 FROM pg_locks l
+                  WHERE l.pid = a.pid AND l.granted
+                    AND l.relation IN ('shard_owners'::regclass, 'cluster_nodes'::regclass,
+                                       'shard_moves'::regclass))",
+    )
+    .bind(lease_ms as f64)
+    .bind(me)
+    .bind(expired_too)
+    .bind(super::application_name(""))
+    .fetch_all(&mut **tx)
+    .await?;
+    if holders.is_empty() {
+        return Ok(holders);
+    }
+    // Apart from the query that picks them: a function in a WHERE clause may be
+    // evaluated before the other conditions.
+    Ok(sqlx::query_scalar(
+        "SELECT pid FROM unnest($1::int[]) AS pid WHERE pg_terminate_backend(pid, $2)",
+    )
+    .bind(&holders)
+    .bind(wait_ms as i64)
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
 /// Declare dead every member whose lease ran out, except the coordinator `me` (it is
-/// evidently running; its own heartbeat follows); their ids.
+/// evidently running; its own heartbeat follows); their ids. A member whose row another
+/// transaction holds locked is left for the next step.
 pub async fn expire_dead(
     tx: &mut Transaction<'_, Postgres>,
     lease_ms: u64,
@@ -419,8 +487,11 @@ pub async fn expire_dead(
 ) -> DbResult<Vec<String>> {
     Ok(sqlx::query_scalar(
         "UPDATE cluster_nodes SET state = 'dead'
-          WHERE state IN ('joining', 'active', 'draining') AND id <> $2
-            AND heartbeat_at < now() - make_interval(secs => $1::double precision / 1000)
+          WHERE id IN (SELECT id FROM cluster_nodes
+                        WHERE state IN ('joining', 'active', 'draining') AND id <> $2
+                          AND heartbeat_at
+                              < now() - make_interval(secs => $1::double precision / 1000)
+                          FOR UPDATE SKIP LOCKED)
           RETURNING id",
     )
     .bind(lease_ms as f64)
@@ -430,7 +501,9 @@ pub async fn expire_dead(
 }
 
 /// Give orphaned shards (no owner, or an owner that is dead or left) to new owners, each
-/// epoch bumped; shards that are no longer orphans are left alone. The shards assigned.
+/// epoch bumped; shards that are no longer orphans are left alone, and so are those whose
+/// row another transaction holds locked (the next step takes them), so that one node's
+/// locked rows never hold up the others'. The shards assigned.
 pub async fn assign_orphans(
     tx: &mut Transaction<'_, Postgres>,
     assignments: &[(u32, String)],
@@ -441,9 +514,12 @@ pub async fn assign_orphans(
     let shards: Vec<i32> = assignments.iter().map(|(s, _)| *s as i32).collect();
     let owners: Vec<&str> = assignments.iter().map(|(_, n)| n.as_str()).collect();
     let assigned = sqlx::query(
-        "UPDATE shard_owners o SET node_id = t.node, epoch = o.epoch + 1, state = 'active'
+        "WITH free AS (
+             SELECT shard FROM shard_owners WHERE shard = ANY($1) FOR UPDATE SKIP LOCKED
+         )
+         UPDATE shard_owners o SET node_id = t.node, epoch = o.epoch + 1, state = 'active'
            FROM unnest($1::int[], $2::text[]) AS t(shard, node)
-          WHERE o.shard = t.shard
+          WHERE o.shard = t.shard AND o.shard IN (SELECT shard FROM free)
             AND (o.node_id IS NULL OR EXISTS (SELECT 1 FROM cluster_nodes n
                   WHERE n.id = o.node_id AND n.state IN ('dead', 'left')))
             AND EXISTS (SELECT 1 FROM cluster_nodes n WHERE n.id = t.node AND n.state = 'active')",
@@ -464,12 +540,15 @@ pub async fn fail_stranded_moves(tx: &mut Transaction<'_, Postgres>) -> DbResult
     Ok(sqlx::query(
         "UPDATE shard_moves m SET state = 'failed', finished_at = now(),
                 error = 'a node of the move left the cluster'
-          WHERE m.state IN ('pending', 'running')
-            AND NOT EXISTS (SELECT 1 FROM cluster_nodes n
-                  WHERE n.id = m.from_node AND n.state IN ('active', 'draining'))
-             OR m.state IN ('pending', 'running')
-            AND NOT EXISTS (SELECT 1 FROM cluster_nodes n
-                  WHERE n.id = m.to_node AND n.state = 'active')",
+          WHERE (m.state IN ('pending', 'running')
+                 AND NOT EXISTS (SELECT 1 FROM cluster_nodes n
+                       WHERE n.id = m.from_node AND n.state IN ('active', 'draining'))
+              OR m.state IN ('pending', 'running')
+                 AND NOT EXISTS (SELECT 1 FROM cluster_nodes n
+                       WHERE n.id = m.to_node AND n.state = 'active'))
+            -- A move row locked by a handoff in progress is swept at a later step.
+            AND m.id IN (SELECT id FROM shard_moves WHERE state IN ('pending', 'running')
+                          FOR UPDATE SKIP LOCKED)",
     )
     .execute(&mut **tx)
     .await?

@@ -93,7 +93,21 @@ pub struct NodePools {
 
 /// Connect the pools of a serving node (see [`NodePools`]).
 pub async fn connect_node(db: &crate::config::DatabaseSettings) -> Result<NodePools, sqlx::Error> {
-    let options = PgConnectOptions::from_str(&db.database_url)?.options([
+    connect_node_as(db, None).await
+}
+
+/// [`connect_node`] for node `node`: every connection says so in its `application_name`
+/// ([`application_name`]), so the coordinator can tell a dead node's backends from the
+/// others' (and end those that hold its locks).
+pub async fn connect_node_as(
+    db: &crate::config::DatabaseSettings,
+    node: Option<&str>,
+) -> Result<NodePools, sqlx::Error> {
+    let mut options = PgConnectOptions::from_str(&db.database_url)?;
+    if let Some(node) = node {
+        options = options.application_name(&application_name(node));
+    }
+    let options = options.options([
         ("statement_timeout", db.statement_timeout_ms.to_string()),
         (
             "idle_in_transaction_session_timeout",
@@ -110,6 +124,24 @@ pub async fn connect_node(db: &crate::config::DatabaseSettings) -> Result<NodePo
     let commits = pool(db.commit_pool_size).connect_lazy_with(options);
     Ok(NodePools { reads, commits })
 }
+
+/// The `application_name` of node `node`'s connections.
+pub fn application_name(node: &str) -> String {
+    format!("registrar/{node}")
+}
+
+/// A small pool of its own for the membership (heartbeats, the coordinator's lease and its
+/// reassignment), with the connect options of `reads`: a busy shared pool, whose queries
+/// wait for a connection, must never delay a lease renewal.
+pub fn membership_pool(reads: &PgPool) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(MEMBERSHIP_CONNECTIONS)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_lazy_with((*reads.connect_options()).clone())
+}
+
+/// The heartbeat, the coordinator's step, and one spare (a connection being replaced).
+const MEMBERSHIP_CONNECTIONS: u32 = 3;
 
 /// Apply the embedded migrations, then renumber the outbox if the database was restored
 /// into another PostgreSQL cluster ([`outbox::renumber_after_restore`]).

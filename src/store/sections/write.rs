@@ -100,6 +100,10 @@ async fn write_uncommitted<'c>(
     .into_iter()
     .map(|(shard, epoch, node): (i32, i64, Option<String>)| (shard, (epoch, node)))
     .collect();
+    // The fault suite pauses a node while this transaction holds its shard rows.
+    if crate::faults::hit("commit-hold", &node_id) {
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+    }
     let holds = |shard: u32, epoch: i64, node: &str| {
         owners
             .get(&(shard as i32))
