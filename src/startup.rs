@@ -102,6 +102,9 @@ pub struct Application {
     listener: TcpListener,
     address: SocketAddr,
     state: AppState,
+    /// The committer's pool, closed at the end of [`Application::run_until_stopped`] with
+    /// the others: a pool still referenced somewhere would keep its connections open.
+    commits_pool: sqlx::PgPool,
 }
 
 impl Application {
@@ -130,6 +133,7 @@ impl Application {
     ) -> Result<Self, StartupError> {
         let secret = signing_secret(&settings)?;
         let pool = pools.reads.clone();
+        let commits_pool = pools.commits.clone();
         let listener = TcpListener::bind(&settings.http.listen)
             .await
             .map_err(|e| StartupError::Bind(settings.http.listen.clone(), e))?;
@@ -224,6 +228,7 @@ impl Application {
             listener,
             address,
             state,
+            commits_pool,
         })
     }
 
@@ -402,7 +407,13 @@ impl Application {
         for task in background {
             let _ = task.await;
         }
-        state.pool.close().await;
+        // Closed explicitly: a task or a cache may still hold a clone of a pool, and its
+        // idle connections would stay open until the process ends.
+        tokio::join!(
+            state.pool.close(),
+            self.commits_pool.close(),
+            state.cluster.close_pools()
+        );
         tracing::info!("stopped");
         result?;
         fault.map_or(Ok(()), |f| Err(std::io::Error::other(f)))

@@ -248,6 +248,11 @@ impl ClusterNode {
         let _ = self.health.set((relay, mirror));
     }
 
+    /// Close the membership's own connections (at shutdown, after leaving).
+    pub async fn close_pools(&self) {
+        self.lease_pool.close().await;
+    }
+
     /// The current incarnation.
     pub fn incarnation(&self) -> Uuid {
         *self.incarnation.lock().expect("incarnation lock")
