@@ -7,7 +7,7 @@ use futures_util::future::join_all;
 use registrar_actors::memory::MemoryStore;
 use registrar_actors::store::NoObserver;
 use registrar_actors::{
-    Command, RegistryConfig, RequestId, SeatLedger, SectionId, SectionRegistry, StudentId,
+    Call, Command, RegistryConfig, RequestId, SeatLedger, SectionId, SectionRegistry, StudentId,
 };
 use std::sync::Arc;
 
@@ -63,11 +63,11 @@ fn actor(c: &mut Criterion) {
                                 registry
                                     .call(
                                         section,
-                                        Command::Enroll {
+                                        Call::new(Command::Enroll {
                                             student: StudentId::new_v4(),
                                             request: RequestId::new_v4(),
                                             seat_only: false,
-                                        },
+                                        }),
                                     )
                                     .await
                                     .expect("decided")

@@ -11,7 +11,9 @@
 use registrar_actors::ledger::RECENT_REQUESTS;
 use registrar_actors::memory::MemoryStore;
 use registrar_actors::store::NoObserver;
-use registrar_actors::{Command, RegistryConfig, RequestId, SectionId, SectionRegistry, StudentId};
+use registrar_actors::{
+    Call, Command, RegistryConfig, RequestId, SectionId, SectionRegistry, StudentId,
+};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,10 +59,10 @@ fn main() {
                 registry
                     .call(
                         id,
-                        Command::Drop {
+                        Call::new(Command::Drop {
                             student: StudentId::new_v4(),
                             request: RequestId::new_v4(),
-                        },
+                        }),
                     )
                     .await
                     .expect("decided");
@@ -87,7 +89,7 @@ fn main() {
 
         // One hot section: its remembered request ids, up to the bound.
         registry
-            .call(hot, Command::Drop { student: StudentId::new_v4(), request: RequestId::new_v4() })
+            .call(hot, Call::new(Command::Drop { student: StudentId::new_v4(), request: RequestId::new_v4() }))
             .await
             .expect("decided");
         let before = rss();
@@ -97,7 +99,7 @@ fn main() {
                 Command::Enroll { student: *s, request: RequestId::new_v4(), seat_only: false },
                 Command::Drop { student: *s, request: RequestId::new_v4() },
             ] {
-                registry.call(hot, command).await.expect("decided");
+                registry.call(hot, Call::new(command)).await.expect("decided");
             }
         }
         let after = rss();

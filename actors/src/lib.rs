@@ -29,7 +29,7 @@ pub use ids::{RequestId, SectionId, StudentId};
 pub use ledger::{
     Change, ChangeKind, Command, Counts, Outcome, Placement, Refusal, SeatLedger, WaitlistEntry,
 };
-pub use registry::{CallError, RegistryConfig, SectionLoad, SectionRegistry};
+pub use registry::{Call, CallError, RegistryConfig, SectionLoad, SectionRegistry};
 pub use section::{Reply, SectionActor, SectionMsg};
 pub use store::{
     AttemptRecord, CommitBatch, CommitObserver, HomeClaim, SectionSnapshot, SectionStore,

@@ -69,7 +69,7 @@ pub enum CallError {
 }
 
 #[derive(Clone)]
-struct Slot {
+struct ActorSlot {
     gate: Arc<AdmissionGate>,
     actor: Arc<OnceCell<ActorRef<SectionMsg>>>,
     /// Commands admitted since activation (the load figures sample it).
@@ -87,7 +87,56 @@ pub struct SectionLoad {
     pub in_flight: usize,
 }
 
-type Slots = Arc<DashMap<SectionId, Slot>>;
+type Slots = Arc<DashMap<SectionId, ActorSlot>>;
+
+/// A command for a section's actor, and how its caller waits for it.
+#[derive(Clone, Debug)]
+pub struct Call {
+    /// What to decide.
+    pub command: Command,
+    /// The home claim of the student's request it belongs to: its commit also checks
+    /// that the home still holds the student (see [`crate::store::AttemptRecord::home`]).
+    pub home: Option<HomeClaim>,
+    /// The caller stops waiting then: a command not decided by then is answered
+    /// [`CallError::Unavailable`] (nothing recorded) instead of being decided for nobody.
+    pub expires: Option<tokio::time::Instant>,
+    /// Wait at most this long for the answer ([`CallError::Pending`] then; the command
+    /// may still be decided). `None`: until the actor answers, however long its batch
+    /// takes to commit. The actor always answers a command it took (a decision, a failed
+    /// commit, or an unknown outcome if it failed), so this ends once the commit path
+    /// does; callers that must know the outcome before going on (a student's lock) use it.
+    pub wait: Option<Duration>,
+}
+
+impl Call {
+    /// `command`, waited for until answered, with no home claim and no expiry.
+    pub fn new(command: Command) -> Self {
+        Self {
+            command,
+            home: None,
+            expires: None,
+            wait: None,
+        }
+    }
+
+    /// Checked at commit against `home` (see [`Call::home`]).
+    pub fn fenced(self, home: Option<HomeClaim>) -> Self {
+        Self { home, ..self }
+    }
+
+    /// Not decided after `expires` (see [`Call::expires`]).
+    pub fn expiring(self, expires: Option<tokio::time::Instant>) -> Self {
+        Self { expires, ..self }
+    }
+
+    /// Waited for at most `limit` (see [`Call::wait`]).
+    pub fn waiting_at_most(self, limit: Duration) -> Self {
+        Self {
+            wait: Some(limit),
+            ..self
+        }
+    }
+}
 
 /// Finds, activates and bounds section actors.
 pub struct SectionRegistry {
@@ -133,53 +182,21 @@ impl SectionRegistry {
         self.slots.len()
     }
 
-    /// How long [`SectionRegistry::call`] waits for a decision.
+    /// How long a caller of [`SectionRegistry::call`] should wait for a decision.
     pub fn call_timeout(&self) -> Duration {
         self.config.call_timeout
     }
 
-    /// Decide `command` on `section`'s actor and wait for its commit, at most the call
-    /// timeout ([`CallError::Pending`] then; the command may still be decided).
-    pub async fn call(&self, section: SectionId, command: Command) -> Result<Reply, CallError> {
-        self.call_within(section, command, Some(self.config.call_timeout), None, None)
-            .await
-    }
-
-    /// Decide `command` and wait until the actor has answered, however long its batch
-    /// takes to commit. The actor always answers a command it took (a decision, a failed
-    /// commit, or an unknown outcome if it failed), so this ends once the commit path
-    /// does; callers that must know the outcome before going on (a student's lock) use it.
-    pub async fn call_until_answered(
-        &self,
-        section: SectionId,
-        command: Command,
-    ) -> Result<Reply, CallError> {
-        self.call_fenced(section, command, None).await
-    }
-
-    /// Like [`Self::call_until_answered`], for a command a student's home node admitted:
-    /// its commit also checks that `home` still holds the student (see
-    /// [`crate::store::AttemptRecord::home`]).
-    pub async fn call_fenced(
-        &self,
-        section: SectionId,
-        command: Command,
-        home: Option<HomeClaim>,
-    ) -> Result<Reply, CallError> {
-        self.call_within(section, command, None, home, None).await
-    }
-
-    /// Like [`Self::call_fenced`], for a caller that stops waiting at `expires`: a command
-    /// not decided by then is answered [`CallError::Unavailable`] (nothing recorded)
-    /// instead of being decided for nobody.
-    pub async fn call_expiring(
-        &self,
-        section: SectionId,
-        command: Command,
-        home: Option<HomeClaim>,
-        expires: Option<tokio::time::Instant>,
-    ) -> Result<Reply, CallError> {
-        self.call_within(section, command, None, home, expires)
+    /// Decide `call`'s command on `section`'s actor and wait for its answer (see [`Call`]
+    /// for how long, and what the commit checks).
+    pub async fn call(&self, section: SectionId, call: Call) -> Result<Reply, CallError> {
+        let Call {
+            command,
+            home,
+            expires,
+            wait,
+        } = call;
+        self.call_within(section, command, wait, home, expires)
             .await
     }
 
@@ -197,7 +214,7 @@ impl SectionRegistry {
             let slot = self
                 .slots
                 .entry(section)
-                .or_insert_with(|| Slot {
+                .or_insert_with(|| ActorSlot {
                     gate: Arc::new(AdmissionGate::new(self.config.section_max_in_flight)),
                     actor: Arc::new(OnceCell::new()),
                     calls: Arc::default(),
@@ -305,7 +322,7 @@ impl SectionRegistry {
     async fn activate(
         &self,
         section: SectionId,
-        slot: &Slot,
+        slot: &ActorSlot,
     ) -> Result<ActorRef<SectionMsg>, CallError> {
         let snapshot = self.store.load(section).await.map_err(|e| match e {
             StoreError::NotFound => CallError::NotFound,

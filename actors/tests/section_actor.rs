@@ -12,7 +12,7 @@
 use registrar_actors::memory::{MemoryStore, PanicAt};
 use registrar_actors::section::SectionConfig;
 use registrar_actors::{
-    CallError, Change, Command, CommitObserver, Counts, Outcome, Placement, Refusal,
+    Call, CallError, Change, Command, CommitObserver, Counts, Outcome, Placement, Refusal,
     RegistryConfig, Reply, RequestId, SectionId, SectionRegistry, StudentId, Version,
 };
 use std::collections::HashSet;
@@ -103,7 +103,10 @@ fn students(n: usize) -> Vec<StudentId> {
 
 impl Harness {
     async fn call(&self, section: SectionId, command: Command) -> Result<Reply, CallError> {
-        self.registry.call(section, command).await
+        let wait = self.registry.call_timeout();
+        (self.registry)
+            .call(section, Call::new(command).waiting_at_most(wait))
+            .await
     }
 
     /// Call and expect an accepted or refused decision (not a call error).
@@ -124,7 +127,8 @@ impl Harness {
             .into_iter()
             .map(|command| {
                 let registry = self.registry.clone();
-                tokio::spawn(async move { registry.call(section, command).await })
+                let call = Call::new(command).waiting_at_most(registry.call_timeout());
+                tokio::spawn(async move { registry.call(section, call).await })
             })
             .collect();
         let mut results = Vec::with_capacity(handles.len());
@@ -617,7 +621,9 @@ async fn node_admission_bound_spans_sections() {
         .map(|i| {
             let registry = h.registry.clone();
             let section = if i % 2 == 0 { x } else { y };
-            tokio::spawn(async move { registry.call(section, enroll(StudentId::new_v4())).await })
+            let call =
+                Call::new(enroll(StudentId::new_v4())).waiting_at_most(registry.call_timeout());
+            tokio::spawn(async move { registry.call(section, call).await })
         })
         .collect();
     let mut ok = 0;
@@ -831,12 +837,14 @@ async fn a_command_past_its_callers_deadline_is_not_decided_but_a_decided_one_is
     // The copy's caller stopped waiting: nothing is decided for nobody.
     let late = h
         .registry
-        .call_expiring(section, enroll(b), None, past)
+        .call(section, Call::new(enroll(b)).expiring(past))
         .await;
     assert!(matches!(late, Err(CallError::Unavailable(_))), "{late:?}");
     assert!(!h.store.is_enrolled(section, b));
     // A request decided before still gets its answer, deadline or not.
-    let again = h.registry.call_expiring(section, first, None, past).await;
+    let again = (h.registry)
+        .call(section, Call::new(first).expiring(past))
+        .await;
     assert_eq!(again.map(|r| r.outcome), Ok(Ok(Outcome::Enrolled)));
     assert_eq!(h.committed(section), (1, vec![]));
 }

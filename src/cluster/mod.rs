@@ -7,6 +7,7 @@
 //! - [`coordinator`]: the one node that assigns shards (orphans, drains, rebalance);
 //! - [`handoff`]: the old owner's side of moving shards to another node;
 //! - [`gates`]: per-shard admission that lets a handoff quiet a shard;
+//! - [`home`]: a student's request admitted on the student's home node ([`home::HomePass`]);
 //! - [`router`]: section commands to the section's owner, local or over the hop;
 //! - [`peer`]: the internal HTTP/2 hop and what it carries;
 //! - [`map`], [`plan`]: the shard map and the coordinator's pure planning.
@@ -19,6 +20,7 @@ pub mod clock;
 pub mod coordinator;
 pub mod gates;
 pub mod handoff;
+pub mod home;
 pub mod map;
 pub mod node;
 pub mod peer;

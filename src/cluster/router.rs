@@ -4,68 +4,23 @@
 //! checks it again at commit, and a resent command carries the same request id, so the
 //! actor (or, after a failover, the rows it reloads) answers it without deciding twice.
 //!
-//! A registration request runs in a task scoped with its [`Route`]: the student's home
-//! claim (sent along with every hop, so an owner refuses a home that has lost the student)
-//! and the node that decided, for the `X-Registrar-Node` header.
+//! A student's section commands carry the home claim of the [`HomePass`] their request
+//! was admitted with (an owner refuses a home that has lost the student), and the answer
+//! names the node that decided it, for the `X-Registrar-Node` header.
+//!
+//! [`HomePass`]: super::home::HomePass
 
-use super::gates::{Kind, Pass};
+use super::gates::Kind;
+use super::home::{HomePass, NotHome};
 use super::node::ClusterNode;
 use super::peer::{HomeClaim, PeerError, SectionAnswer, SectionCall};
 use crate::backoff::Backoff;
-use registrar_actors::{CallError, Command, Reply, SectionId, SectionRegistry};
+use registrar_actors::{Call, CallError, Command, Reply, SectionId, SectionRegistry};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 use uuid::Uuid;
-
-tokio::task_local! {
-    static ROUTE: Arc<Route>;
-}
-
-/// What the cluster needs to know about the registration request a task serves.
-#[derive(Default)]
-pub struct Route {
-    home: Mutex<Option<HomeClaim>>,
-    decided_by: Mutex<Option<Arc<str>>>,
-    /// The request found this node was not the student's home (any more).
-    not_home: std::sync::atomic::AtomicBool,
-}
-
-impl Route {
-    /// The route of the request the current task serves, if any.
-    pub fn current() -> Option<Arc<Route>> {
-        ROUTE.try_with(Arc::clone).ok()
-    }
-
-    /// Run `work` as part of this request.
-    pub async fn scope<F: Future>(self: Arc<Self>, work: F) -> F::Output {
-        ROUTE.scope(self, work).await
-    }
-
-    /// The node that decided the last section command of this request.
-    pub fn decided_by(&self) -> Option<Arc<str>> {
-        self.decided_by.lock().expect("route lock").clone()
-    }
-
-    /// Whether the request found this node was not the student's home: it must be served
-    /// by the node that is.
-    pub fn was_not_home(&self) -> bool {
-        self.not_home.load(Ordering::Relaxed)
-    }
-
-    fn set_home(&self, claim: HomeClaim) {
-        *self.home.lock().expect("route lock") = Some(claim);
-    }
-
-    fn home(&self) -> Option<HomeClaim> {
-        self.home.lock().expect("route lock").clone()
-    }
-
-    fn decided(&self, node: Arc<str>) {
-        *self.decided_by.lock().expect("route lock") = Some(node);
-    }
-}
 
 /// The answer for a command whose home node lost the student: it was not recorded, and
 /// cannot be any more (its commit would be refused).
@@ -74,12 +29,6 @@ fn stale_home() -> CallError {
         "this node stopped being the student's home node; nothing was recorded".into(),
     )
 }
-
-/// Why this node cannot serve a student's request (another node is the student's home
-/// now, or the student's shard is moving and did not settle in time).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("this node is not the student's home node")]
-pub struct NotHome;
 
 /// Why a local call got no decision.
 #[derive(Debug)]
@@ -90,6 +39,15 @@ pub enum LocalError {
     StaleHome,
     /// The actor's answer.
     Call(CallError),
+}
+
+/// A section command's answer and the node that decided it.
+#[derive(Debug)]
+pub struct Routed {
+    /// The actor's answer.
+    pub reply: Reply,
+    /// The node whose actor decided it.
+    pub by: Arc<str>,
 }
 
 /// Routes section commands (see module docs).
@@ -120,36 +78,11 @@ impl SectionRouter {
         self.node.lease() * 2 + self.registry.call_timeout()
     }
 
-    /// Admit a registration request of `student` on this node, its home: the pass keeps
-    /// the student's shard here until the request has its answer. `Err(NotHome)` if the
-    /// shard belongs to another node (or is still moving at the call timeout).
-    pub async fn enter_home(&self, student: Uuid, route: &Route) -> Result<Pass, NotHome> {
-        let shard = self.node.shard_of(student);
+    /// Admit a request of `student` on this node as the student's home, waiting at most
+    /// the call timeout while the student's shard moves.
+    pub async fn enter_home(&self, student: Uuid) -> Result<HomePass, NotHome> {
         let deadline = Instant::now() + self.registry.call_timeout();
-        let not_home = || {
-            route.not_home.store(true, Ordering::Relaxed);
-            NotHome
-        };
-        // Past its lease this node may have been declared dead and the student served
-        // elsewhere: answer at once (503), and not as "not home", which would be retried
-        // here against the same stale map.
-        if !self.node.holds_lease() {
-            return Err(NotHome);
-        }
-        let pass = (self.node.gates)
-            .enter(Kind::Home, shard, deadline)
-            .await
-            .map_err(|_| not_home())?;
-        let map = self.node.map();
-        if map.owner(shard) != Some(&self.node.id) {
-            return Err(not_home());
-        }
-        route.set_home(HomeClaim {
-            node: self.node.id.to_string(),
-            shard,
-            epoch: map.epoch(shard),
-        });
-        Ok(pass)
+        HomePass::enter(&self.node, student, deadline).await
     }
 
     /// Decide `command` on `section`'s owner and wait until it answers.
@@ -162,9 +95,12 @@ impl SectionRouter {
     /// student's next request would pass the rules beside it: so it is sent again, under
     /// the same request id, until it is answered or this node's claim on the student is
     /// gone (then its commit is refused, see [`HomeClaim`], and it can never land).
-    pub async fn call(&self, section: SectionId, command: Command) -> Result<Reply, CallError> {
-        let route = Route::current();
-        let home = route.as_ref().and_then(|r| r.home());
+    pub async fn call(
+        &self,
+        section: SectionId,
+        command: Command,
+        home: Option<&HomeClaim>,
+    ) -> Result<Routed, CallError> {
         let shard = self.node.shard_of(section.0);
         let give_up = Instant::now() + self.patience();
         let mut backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(500));
@@ -178,14 +114,14 @@ impl SectionRouter {
                 Some(owner) if *owner == self.node.id => {
                     let deadline = give_up.max(Instant::now() + self.registry.call_timeout());
                     match self
-                        .local(section, command.clone(), home.as_ref(), deadline, None)
+                        .local(section, command.clone(), home, deadline, None)
                         .await
                     {
                         Ok(reply) => {
-                            if let Some(r) = &route {
-                                r.decided(self.node.id.clone());
-                            }
-                            return Ok(reply);
+                            return Ok(Routed {
+                                reply,
+                                by: self.node.id.clone(),
+                            });
                         }
                         Err(LocalError::Call(CallError::Pending)) => {
                             in_doubt = true;
@@ -206,7 +142,7 @@ impl SectionRouter {
                     // its answer arrives: a copy decided late would be decided for nobody.
                     let call = SectionCall {
                         command: command.clone(),
-                        home: home.clone(),
+                        home: home.cloned(),
                         deadline_ms: Some(self.registry.call_timeout().as_millis() as u64),
                     };
                     let hop = self.node.lease() + self.registry.call_timeout();
@@ -217,10 +153,10 @@ impl SectionRouter {
                         .await
                     {
                         Ok(SectionAnswer::Decided { reply, node }) => {
-                            if let Some(r) = &route {
-                                r.decided(Arc::from(node.as_str()));
-                            }
-                            return Ok(reply);
+                            return Ok(Routed {
+                                reply,
+                                by: Arc::from(node.as_str()),
+                            });
                         }
                         Ok(SectionAnswer::NotOwner) => last = format!("{owner} no longer owns it"),
                         Ok(SectionAnswer::StaleHome) => return Err(stale_home()),
@@ -253,7 +189,7 @@ impl SectionRouter {
                         "the section's owner did not answer in time ({last}); nothing was recorded"
                     )));
                 }
-                match &home {
+                match home {
                     // Still the student's home: the command may yet commit; keep at it.
                     Some(claim) if self.claim_holds(claim) => {}
                     // The claim is gone: a commit carrying it is refused from now on.
@@ -301,7 +237,10 @@ impl SectionRouter {
         }
         match self
             .registry
-            .call_expiring(section, command, home.cloned(), expires)
+            .call(
+                section,
+                Call::new(command).fenced(home.cloned()).expiring(expires),
+            )
             .await
         {
             Err(CallError::NotOwner) => Err(LocalError::NotOwner),

@@ -74,7 +74,7 @@ pub async fn create_window(
         return Err(ApiError::new(ErrorCode::TermNotFound, "no such term"));
     }
     let window = catalog::upsert_window(&state.pool, term, &body).await?;
-    state.registration.cache().invalidate_windows();
+    state.registration.cache().forget_windows();
     cluster::notify_rules(&state.pool, "windows").await?;
     Ok((StatusCode::CREATED, Json(window)))
 }
@@ -257,7 +257,7 @@ pub async fn add_hold(
         return Err(ApiError::new(ErrorCode::StudentNotFound, "no such student"));
     }
     let hold = students::add_hold(&state.pool, student, &body.reason).await?;
-    state.registration.cache().invalidate_student(student);
+    state.registration.cache().forget_student(student);
     cluster::notify_rules(&state.pool, &format!("student:{student}")).await?;
     Ok((StatusCode::CREATED, Json(hold)))
 }
@@ -273,7 +273,7 @@ pub async fn remove_hold(
 ) -> Result<StatusCode, ApiError> {
     admin(&caller)?;
     if students::remove_hold(&state.pool, student, hold).await? {
-        state.registration.cache().invalidate_student(student);
+        state.registration.cache().forget_student(student);
         cluster::notify_rules(&state.pool, &format!("student:{student}")).await?;
         Ok(StatusCode::NO_CONTENT)
     } else {

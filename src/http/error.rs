@@ -6,6 +6,7 @@
 //!
 //! Over 400 lines only with its unit tests, which follow the code.
 
+use crate::cluster::home::NotHome;
 use crate::resources::Invalid;
 use crate::service::login_guard::LoginRefusal;
 use crate::service::registration::RegistrationError;
@@ -353,6 +354,20 @@ impl From<LoginRefusal> for ApiError {
     }
 }
 
+impl From<NotHome> for ApiError {
+    fn from(e: NotHome) -> Self {
+        match e {
+            NotHome::Elsewhere => Self::unavailable(
+                "this student's requests are moving to another node; nothing was recorded",
+            ),
+            NotHome::NoLease => Self::unavailable(
+                "this node cannot reach the cluster's database to renew its lease; \
+                 nothing was recorded",
+            ),
+        }
+    }
+}
+
 impl From<RegistrationError> for ApiError {
     fn from(e: RegistrationError) -> Self {
         use RegistrationError as R;
@@ -364,9 +379,7 @@ impl From<RegistrationError> for ApiError {
             R::Refused(r) => Self::new(ErrorCode::from(&r), r.to_string()),
             R::Call(c) => c.into(),
             R::Db(d) => d.into(),
-            R::NotHome(_) => Self::unavailable(
-                "this student's requests are moving to another node; nothing was recorded",
-            ),
+            R::NotHome(n) => n.into(),
             R::SwapUnderWay => Self::new(
                 ErrorCode::DecisionPending,
                 "your swap is under way and will be completed, in exactly one of its two \

@@ -1,9 +1,12 @@
 //! Any node accepts any request. A student's registration requests (enroll, drop, swap,
-//! schedule) are served by the student's home node, the owner of the student's shard:
-//! [`to_home`] serves them here when this node is the home, or sends them on over the
+//! schedule) are served by the student's home node, the owner of the student's shard.
+//! [`to_home`] decides first, before the handler runs: when this node is the home, it
+//! takes the student's [`HomePass`] and hands it to the handler as a value ([`AtHome`]),
+//! which the handler gives to the service; otherwise it sends the request on over the
 //! internal hop and hands back the home node's answer unchanged. A map that is stale on
-//! either side costs a re-read of the map and another try (within the call timeout, through
-//! at most [`MAX_HOPS`] nodes), never a wrong answer: the home node checks it owns the student before it serves.
+//! either side costs a re-read of the map and another try (within the call timeout,
+//! through at most [`MAX_HOPS`] nodes), never a wrong answer: the pass is taken only on
+//! the node the map names, after entering the shard's gate.
 //!
 //! Only a node says how far a request came: the hop count (and the sender's id) counts
 //! only on a request carrying the cluster's internal key; a client's made-up hop headers
@@ -14,14 +17,15 @@
 //! `Idempotency-Key`. Any other write gets 503 `decision_pending` (it may have been
 //! decided); one that never left this node (no connection) is sent again as before.
 //!
-//! [`node_header`] puts `X-Registrar-Node` on every answer: the node that decided the
-//! seat for an enroll, drop or swap, else the node that answered.
+//! [`node_header`] puts `X-Registrar-Node` on every answer that does not name its node yet:
+//! the handlers of enroll, drop and swap name the node that decided the seat, every other
+//! answer names the node that answered.
 
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use crate::backoff::Backoff;
+use crate::cluster::home::{HomePass, NotHome};
 use crate::cluster::peer::{FORWARDED_BY, Forward, HOPS, INTERNAL_KEY, PeerError};
-use crate::cluster::router::Route;
 use crate::resources::Role;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -47,6 +51,12 @@ const PASSED_ON: [HeaderName; 5] = [
     HeaderName::from_static("idempotency-key"),
     HeaderName::from_static("x-request-id"),
 ];
+
+/// A student's request admitted on this node as the student's home: the pass the handler
+/// hands to the service (see module docs). Put into the request's extensions only by
+/// [`to_home`]; a client cannot set it.
+#[derive(Clone)]
+pub struct AtHome(pub Arc<HomePass>);
 
 /// Serve a student's registration request on the student's home node (see module docs).
 pub async fn to_home(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -81,13 +91,9 @@ pub async fn to_home(State(state): State<AppState>, request: Request, next: Next
     // Served here, the handler's `Caller` takes these verified claims instead of checking
     // the token again (extensions never come from the client).
     parts.extensions.insert(claims);
-    let body = match axum::body::to_bytes(body, state.settings.http.max_body_bytes).await {
-        Ok(bytes) => bytes,
-        Err(_) => {
-            return ApiError::new(ErrorCode::PayloadTooLarge, "the request body is too large")
-                .into_response();
-        }
-    };
+    // The body is read into memory only if the request is sent on.
+    let mut body = Some(body);
+    let mut buffered: Option<axum::body::Bytes> = None;
     // A map that is stale here or there costs a re-read and another try, within the call
     // timeout; forwarding stops after MAX_HOPS nodes.
     let deadline = Instant::now() + state.settings.sections_call_timeout();
@@ -100,17 +106,22 @@ pub async fn to_home(State(state): State<AppState>, request: Request, next: Next
         let map = node.map();
         match map.owner(shard) {
             Some(owner) if *owner == node.id => {
-                let route = Arc::new(Route::default());
-                let local = Request::from_parts(parts.clone(), Body::from(body.clone()));
-                let mut response = route.clone().scope(next.clone().run(local)).await;
-                if !route.was_not_home() || Instant::now() >= deadline {
-                    if let Some(value) = route
-                        .decided_by()
-                        .and_then(|d| HeaderValue::from_str(&d).ok())
-                    {
-                        response.headers_mut().insert(NODE_HEADER, value);
+                match HomePass::enter(&node, student, deadline).await {
+                    Ok(pass) => {
+                        parts.extensions.insert(AtHome(Arc::new(pass)));
+                        let body = match (body.take(), buffered.take()) {
+                            (Some(body), _) => body,
+                            (None, Some(bytes)) => Body::from(bytes),
+                            (None, None) => Body::empty(),
+                        };
+                        return next.run(Request::from_parts(parts, body)).await;
                     }
-                    return response;
+                    Err(e @ NotHome::NoLease) => return ApiError::from(e).into_response(),
+                    // Moved away meanwhile: read the map and follow the student.
+                    Err(e @ NotHome::Elsewhere) if Instant::now() >= deadline => {
+                        return ApiError::from(e).into_response();
+                    }
+                    Err(NotHome::Elsewhere) => {}
                 }
             }
             // A forwarded request that would go on: read the map first, once (the sender
@@ -124,6 +135,18 @@ pub async fn to_home(State(state): State<AppState>, request: Request, next: Next
                     reread = true;
                     continue;
                 };
+                if let Some(body) = body.take() {
+                    match axum::body::to_bytes(body, state.settings.http.max_body_bytes).await {
+                        Ok(bytes) => buffered = Some(bytes),
+                        Err(_) => {
+                            return ApiError::new(
+                                ErrorCode::PayloadTooLarge,
+                                "the request body is too large",
+                            )
+                            .into_response();
+                        }
+                    }
+                }
                 let mut headers = reqwest::header::HeaderMap::new();
                 for name in &PASSED_ON {
                     if let Some(value) = parts.headers.get(name) {
@@ -138,7 +161,7 @@ pub async fn to_home(State(state): State<AppState>, request: Request, next: Next
                         .path_and_query()
                         .map_or_else(|| parts.uri.path().to_string(), |p| p.to_string()),
                     headers,
-                    body: body.clone(),
+                    body: buffered.clone().unwrap_or_default(),
                 };
                 let timeout = state.settings.request_timeout() + node.lease();
                 node.stats.forwarded.fetch_add(1, Ordering::Relaxed);

@@ -34,10 +34,7 @@ pub async fn healthz() -> &'static str {
 /// node unready: registration works without them.
 #[utoipa::path(get, path = "/readyz", tag = "ops", responses((status = 200, description = "ready", body = serde_json::Value), (status = 503, description = "not ready", body = serde_json::Value)))]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let postgres = sqlx::query_scalar::<_, i32>("SELECT 1")
-        .fetch_one(&state.pool)
-        .await
-        .is_ok();
+    let postgres = crate::store::ping(&state.pool).await;
     let cluster = &state.cluster;
     let map = cluster.map();
     let details = json!({

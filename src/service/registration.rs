@@ -13,20 +13,24 @@
 //! one course, the credit limit, a time conflict).
 //!
 //! In a cluster this runs on the student's home node (the owner of the student's shard),
-//! which is what makes the lock and the cache exact cluster-wide: each request holds a
-//! pass on the student's shard (a handoff of the shard waits for it), and the section
-//! actors are reached through the [`SectionRouter`], on this node or the section's owner.
+//! which is what makes the lock and the cache exact cluster-wide: each request comes with
+//! the [`HomePass`] the edge admitted it with (it keeps the student's shard here, and a
+//! handoff of the shard waits for it), and the section actors are reached through the
+//! [`SectionRouter`], on this node or the section's owner, with the pass's home claim.
+//! Each accepted answer names the node whose actor decided it ([`Decision`]).
 //!
 //! Section-level decisions (seats, waitlist) belong to the section actors; this service
 //! never decides a seat itself.
 
-use super::rule_cache::RuleCache;
+use super::rule_cache::{Membership, RuleCache};
 use super::student_locks::StudentLocks;
-use crate::cluster::router::{NotHome, Route, SectionRouter};
+use crate::cluster::home::{HomePass, NotHome};
+use crate::cluster::router::SectionRouter;
 use crate::metrics::DecisionCounter;
 use crate::resources::SectionFacts;
 use crate::store::{DbError, audit};
 use chrono::{DateTime, Utc};
+use registrar_actors::store::HomeClaim;
 use registrar_actors::student_rules::{RuleViolation, StudentProfile, check_enroll};
 use registrar_actors::{
     CallError, Command, Outcome, Refusal, RequestId, SectionId, SectionRegistry, StudentId,
@@ -67,7 +71,8 @@ pub enum RegistrationError {
         "a swap is under way and will be completed; retry with the same Idempotency-Key to get its answer"
     )]
     SwapUnderWay,
-    /// Another node is the student's home now: serve the request there.
+    /// This node is not the student's home (work of its own, such as finishing a swap,
+    /// for a student served elsewhere now).
     #[error(transparent)]
     NotHome(#[from] NotHome),
     /// A bug: something that cannot happen did (logged, answered 500).
@@ -109,13 +114,39 @@ pub struct Dropped {
     pub promoted: bool,
 }
 
+/// An accepted decision, and the node whose section actor made it: `None` when it was
+/// read back from the record rather than decided now.
+#[derive(Clone, Debug)]
+pub struct Decision<T> {
+    /// What was decided.
+    pub value: T,
+    /// The deciding node.
+    pub by: Option<Arc<str>>,
+}
+
+impl<T> Decision<T> {
+    /// The same node's decision about something else.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Decision<U> {
+        Decision {
+            value: f(self.value),
+            by: self.by,
+        }
+    }
+}
+
 /// The outcome label a successful answer is counted under (`registrar_decisions_total`).
-pub trait Decided {
+pub trait CountedAs {
     /// `enrolled`, `waitlisted`, `dropped` or `swapped`.
     fn outcome(&self) -> &'static str;
 }
 
-impl Decided for Enrolled {
+impl<T: CountedAs> CountedAs for Decision<T> {
+    fn outcome(&self) -> &'static str {
+        self.value.outcome()
+    }
+}
+
+impl CountedAs for Enrolled {
     fn outcome(&self) -> &'static str {
         match self {
             Enrolled::Seat { .. } => "enrolled",
@@ -124,13 +155,13 @@ impl Decided for Enrolled {
     }
 }
 
-impl Decided for Dropped {
+impl CountedAs for Dropped {
     fn outcome(&self) -> &'static str {
         "dropped"
     }
 }
 
-impl Decided for (Enrolled, Dropped) {
+impl CountedAs for (Enrolled, Dropped) {
     fn outcome(&self) -> &'static str {
         "swapped"
     }
@@ -183,7 +214,7 @@ impl RegistrationService {
         }
     }
 
-    /// Answers by outcome, counted in [`Self::detached`] (every enroll, drop and swap).
+    /// Answers by outcome, counted in [`Self::decide_in_task`] (every enroll, drop and swap).
     pub fn decisions(&self) -> &DecisionCounter {
         &self.decisions
     }
@@ -212,18 +243,19 @@ impl RegistrationService {
         result: &Result<T, RegistrationError>,
         joining: bool,
     ) {
-        let member = match result {
-            Ok(_) => Some(joining),
+        let membership = match result {
+            Ok(_) if joining => Membership::Member,
+            Ok(_) => Membership::NotMember,
             Err(RegistrationError::Refused(
                 Refusal::AlreadyEnrolled | Refusal::AlreadyWaitlisted,
-            )) => Some(true),
-            Err(RegistrationError::Refused(Refusal::NotEnrolled)) => Some(false),
+            )) => Membership::Member,
+            Err(RegistrationError::Refused(Refusal::NotEnrolled)) => Membership::NotMember,
             // Full, or refused before the actor: membership unchanged.
             Err(RegistrationError::Refused(_) | RegistrationError::Rule(_)) => return,
             // Unknown outcome: read the database next time.
-            Err(_) => None,
+            Err(_) => Membership::Unknown,
         };
-        self.cache.note_membership(student, section, member);
+        self.cache.note_membership(student, section, membership);
     }
 
     /// Run `change` (joining `section` or leaving it) under `student`'s lock, and note
@@ -298,60 +330,79 @@ impl RegistrationService {
         Ok(inputs.active_sections)
     }
 
-    /// Enroll the student in the section (seat, else waitlist).
-    pub async fn enroll(self: &Arc<Self>, r: SeatRequest) -> Result<Enrolled, RegistrationError> {
-        self.detached(r.student, move |this: Arc<Self>| async move {
-            this.membership_change(r, true, async || {
-                this.finish_swaps(r.student, None).await?;
-                let target = this.facts(r.section).await?;
-                this.check_rules(r.student, &target, None, r.request)
-                    .await?;
-                this.enroll_in_actor(r, false).await
-            })
-            .await
-        })
+    /// Enroll the student in the section (seat, else waitlist), on this node as the
+    /// student's home.
+    pub async fn enroll(
+        self: &Arc<Self>,
+        home: Arc<HomePass>,
+        r: SeatRequest,
+    ) -> Result<Decision<Enrolled>, RegistrationError> {
+        self.decide_in_task(
+            home,
+            r.student,
+            move |this: Arc<Self>, home: HomeClaim| async move {
+                this.membership_change(r, true, async || {
+                    this.finish_swaps(&home, r.student, None).await?;
+                    let target = this.facts(r.section).await?;
+                    this.check_rules(r.student, &target, None, r.request)
+                        .await?;
+                    this.enroll_in_actor(&home, r, false).await
+                })
+                .await
+            },
+        )
         .await
     }
 
     /// Drop the student from the section (seat or waitlist place).
     pub async fn drop_enrollment(
         self: &Arc<Self>,
+        home: Arc<HomePass>,
         r: SeatRequest,
-    ) -> Result<Dropped, RegistrationError> {
-        self.detached(r.student, move |this: Arc<Self>| async move {
-            this.membership_change(r, false, async || {
-                this.finish_swaps(r.student, None).await?;
-                this.facts(r.section).await?;
-                this.drop_in_actor(r).await
-            })
-            .await
-        })
+    ) -> Result<Decision<Dropped>, RegistrationError> {
+        self.decide_in_task(
+            home,
+            r.student,
+            move |this: Arc<Self>, home: HomeClaim| async move {
+                this.membership_change(r, false, async || {
+                    this.finish_swaps(&home, r.student, None).await?;
+                    this.facts(r.section).await?;
+                    this.drop_in_actor(&home, r).await
+                })
+                .await
+            },
+        )
         .await
     }
 
-    /// Run `work` for `student` in a task of its own, on this node as the student's home
-    /// (`NotHome` otherwise), and wait for it at most the call timeout. The task runs to
-    /// its end whatever the caller does, so a student's lock taken inside it is held, and
-    /// the student's shard kept here, until the section actor has answered (see the
-    /// module docs).
-    pub(super) async fn detached<T, F, Fut>(
+    /// Run `work` for `student`, admitted here as the student's home by `home`, in a task
+    /// of its own, and wait for it at most the call timeout. The task runs to its end
+    /// whatever the caller does, and holds the pass until then, so a student's lock taken
+    /// inside it is held, and the student's shard kept here, until the section actor has
+    /// answered (see the module docs). `work` gets the claim its section commands carry.
+    pub(super) async fn decide_in_task<T, F, Fut>(
         self: &Arc<Self>,
+        home: Arc<HomePass>,
         student: Uuid,
         work: F,
     ) -> Result<T, RegistrationError>
     where
-        T: Decided + Send + 'static,
-        F: FnOnce(Arc<Self>) -> Fut,
+        T: CountedAs + Send + 'static,
+        F: FnOnce(Arc<Self>, HomeClaim) -> Fut,
         Fut: Future<Output = Result<T, RegistrationError>> + Send + 'static,
     {
-        let route = Route::current().unwrap_or_default();
-        let pass = self.router.enter_home(student, &route).await?;
-        let work = work(self.clone());
-        let task = tokio::spawn(route.scope(async move {
+        if home.student() != student {
+            return Err(RegistrationError::Bug(format!(
+                "a pass for student {} used for student {student}",
+                home.student()
+            )));
+        }
+        let work = work(self.clone(), home.claim().clone());
+        let task = tokio::spawn(async move {
             let result = work.await;
-            drop(pass);
+            drop(home);
             result
-        }));
+        });
         let result = match tokio::time::timeout(self.registry().call_timeout(), task).await {
             Err(_) => Err(CallError::Pending.into()),
             Ok(Ok(result)) => result,
@@ -368,44 +419,59 @@ impl RegistrationService {
 
     /// Ask `section`'s actor to decide `command` and wait for its answer, however long the
     /// commit takes; its outcome and when it was decided.
+    /// `home` is the claim of the student's request the command belongs to, if any.
     async fn decide(
         &self,
         section: Uuid,
         command: Command,
-    ) -> Result<(Outcome, DateTime<Utc>), RegistrationError> {
-        let reply = self.router.call(SectionId(section), command).await?;
-        Ok((reply.outcome?, reply.decided_at))
+        home: Option<&HomeClaim>,
+    ) -> Result<Decision<(Outcome, DateTime<Utc>)>, RegistrationError> {
+        let routed = self.router.call(SectionId(section), command, home).await?;
+        Ok(Decision {
+            value: (routed.reply.outcome?, routed.reply.decided_at),
+            by: Some(routed.by),
+        })
     }
 
     /// A seat, or with `seat_only` false a waitlist place if the section is full.
     pub(super) async fn enroll_in_actor(
         &self,
+        home: &HomeClaim,
         r: SeatRequest,
         seat_only: bool,
-    ) -> Result<Enrolled, RegistrationError> {
+    ) -> Result<Decision<Enrolled>, RegistrationError> {
         let command = Command::Enroll {
             student: StudentId(r.student),
             request: r.request,
             seat_only,
         };
-        match self.decide(r.section, command).await? {
-            (Outcome::Enrolled, at) => Ok(Enrolled::Seat { at }),
-            (Outcome::Waitlisted { position }, _) => Ok(Enrolled::Waitlist { position }),
-            (other, _) => unreachable_outcome(other),
-        }
+        let decision = self.decide(r.section, command, Some(home)).await?;
+        let enrolled = match decision.value {
+            (Outcome::Enrolled, at) => Enrolled::Seat { at },
+            (Outcome::Waitlisted { position }, _) => Enrolled::Waitlist { position },
+            (other, _) => return unreachable_outcome(other),
+        };
+        Ok(decision.map(|_| enrolled))
     }
 
-    pub(super) async fn drop_in_actor(&self, r: SeatRequest) -> Result<Dropped, RegistrationError> {
+    /// Leave the section (seat or waitlist place).
+    pub(super) async fn drop_in_actor(
+        &self,
+        home: &HomeClaim,
+        r: SeatRequest,
+    ) -> Result<Decision<Dropped>, RegistrationError> {
         let command = Command::Drop {
             student: StudentId(r.student),
             request: r.request,
         };
-        match self.decide(r.section, command).await? {
-            (Outcome::Dropped { promoted, .. }, _) => Ok(Dropped {
+        let decision = self.decide(r.section, command, Some(home)).await?;
+        let dropped = match decision.value {
+            (Outcome::Dropped { promoted, .. }, _) => Dropped {
                 promoted: promoted.is_some(),
-            }),
-            (other, _) => unreachable_outcome(other),
-        }
+            },
+            (other, _) => return unreachable_outcome(other),
+        };
+        Ok(decision.map(|_| dropped))
     }
 
     /// Change a section's capacity (admin); returns the promoted students.
@@ -421,11 +487,11 @@ impl RegistrationService {
         };
         let decided = tokio::time::timeout(
             self.registry().call_timeout(),
-            self.decide(section, command),
+            self.decide(section, command, None),
         )
         .await
         .map_err(|_| CallError::Pending)??;
-        match decided {
+        match decided.value {
             (Outcome::CapacityChanged { promoted }, _) => Ok(promoted),
             (other, _) => unreachable_outcome(other),
         }

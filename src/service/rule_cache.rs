@@ -18,7 +18,6 @@
 //! for the next, which reads them all in one query. A lone miss is read at once, so the
 //! batching costs nothing when the node is quiet.
 
-use crate::cluster::node::RuleCaches;
 use crate::cluster::shard_of;
 use crate::resources::{SectionFacts, Standing};
 use crate::store::{DbError, DbResult, catalog, students};
@@ -190,8 +189,8 @@ impl RuleCache {
         Ok(w)
     }
 
-    /// Forget cached windows (after an admin edit).
-    pub fn invalidate_windows(&self) {
+    /// Forget cached windows (after an admin edit, or a NOTIFY of one).
+    pub fn forget_windows(&self) {
         self.windows.clear();
     }
 
@@ -220,18 +219,28 @@ impl RuleCache {
         self.loader.stats.clone()
     }
 
-    /// Forget the cached rule inputs of `student`.
-    pub fn invalidate_student(&self, student: Uuid) {
+    /// Forget the cached rule inputs of `student` (read again next time).
+    pub fn forget_student(&self, student: Uuid) {
         self.students.remove(&student);
     }
 
+    /// Forget the cached rule inputs of the students of `shards` (of `total`): they are
+    /// served elsewhere now, or were while this node was away.
+    pub fn forget_shards(&self, shards: &HashSet<u32>, total: u32) {
+        self.students
+            .retain(|student, _| !shards.contains(&shard_of(*student, total)));
+    }
+
     /// Record what a section actor said about `student`'s membership of `section` (call
-    /// under the student's lock): `Some(true)` a member now, `Some(false)` not a member,
-    /// `None` unknown (the student is forgotten and read again next time).
-    pub fn note_membership(&self, student: Uuid, section: Uuid, member: Option<bool>) {
-        let Some(member) = member else {
-            self.invalidate_student(student);
-            return;
+    /// under the student's lock).
+    pub fn note_membership(&self, student: Uuid, section: Uuid, membership: Membership) {
+        let member = match membership {
+            Membership::Member => true,
+            Membership::NotMember => false,
+            Membership::Unknown => {
+                self.forget_student(student);
+                return;
+            }
         };
         if let Some(mut entry) = self.students.get_mut(&student) {
             let active = &mut entry.1.active_sections;
@@ -243,17 +252,13 @@ impl RuleCache {
     }
 }
 
-impl RuleCaches for RuleCache {
-    fn forget_shards(&self, shards: &HashSet<u32>, total: u32) {
-        self.students
-            .retain(|student, _| !shards.contains(&shard_of(*student, total)));
-    }
-
-    fn forget_student(&self, student: Uuid) {
-        self.invalidate_student(student);
-    }
-
-    fn forget_windows(&self) {
-        self.invalidate_windows();
-    }
+/// What an answer says about a student's membership of a section.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Membership {
+    /// Holds a seat or a waitlist place in it now.
+    Member,
+    /// Holds neither.
+    NotMember,
+    /// The answer does not say (no decision known): read the database next time.
+    Unknown,
 }

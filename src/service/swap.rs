@@ -16,10 +16,15 @@
 //! change (two sections of one course, the credit limit).
 
 use super::idempotency::part_of;
-use super::registration::{Dropped, Enrolled, RegistrationError, RegistrationService, SeatRequest};
+use super::registration::{
+    CountedAs, Decision, Dropped, Enrolled, RegistrationError, RegistrationService, SeatRequest,
+};
+use crate::cluster::home::HomePass;
 use crate::faults;
 use crate::shutdown::Shutdown;
+use crate::store::audit::AttemptOutcome;
 use crate::store::swaps::{self, SwapIntent};
+use registrar_actors::store::HomeClaim;
 use registrar_actors::{Refusal, RequestId};
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,8 +67,8 @@ impl From<Swap> for SwapIntent {
 
 /// How a swap that was carried to its end ended.
 pub(super) enum SwapEnd {
-    /// The seat in `add` is taken and `drop` is left.
-    Swapped(Enrolled, Dropped),
+    /// The seat in `add` is taken and `drop` is left (the drop's decider named).
+    Swapped(Decision<(Enrolled, Dropped)>),
     /// The add was refused: the student keeps `drop`.
     Refused(RegistrationError),
 }
@@ -77,26 +82,38 @@ impl RegistrationService {
     /// [`RegistrationError::SwapUnderWay`].
     pub async fn swap(
         self: &Arc<Self>,
+        home: Arc<HomePass>,
         swap: Swap,
-    ) -> Result<(Enrolled, Dropped), RegistrationError> {
-        self.detached(swap.student, move |this: Arc<Self>| async move {
-            this.locks
-                .serialized(swap.student, async || {
-                    let result = this.swap_locked(swap).await;
-                    // Two sections changed, or a swap left under way: read the database
-                    // next time.
-                    this.cache.invalidate_student(swap.student);
-                    result
-                })
-                .await
-        })
+    ) -> Result<Decision<(Enrolled, Dropped)>, RegistrationError> {
+        self.decide_in_task(
+            home,
+            swap.student,
+            move |this: Arc<Self>, home: HomeClaim| async move {
+                this.locks
+                    .serialized(swap.student, async || {
+                        let result = this.swap_locked(&home, swap).await;
+                        // Two sections changed, or a swap left under way: read the database
+                        // next time.
+                        this.cache.forget_student(swap.student);
+                        result
+                    })
+                    .await
+            },
+        )
         .await
     }
 
-    async fn swap_locked(&self, swap: Swap) -> Result<(Enrolled, Dropped), RegistrationError> {
+    async fn swap_locked(
+        &self,
+        home: &HomeClaim,
+        swap: Swap,
+    ) -> Result<Decision<(Enrolled, Dropped)>, RegistrationError> {
         // A retry of a swap under way finishes that swap; other swaps under way are
         // finished first (see the module docs).
-        if let Some(end) = self.finish_swaps(swap.student, Some(swap.request)).await? {
+        if let Some(end) = self
+            .finish_swaps(home, swap.student, Some(swap.request))
+            .await?
+        {
             return end_of(end);
         }
         let Swap {
@@ -114,12 +131,15 @@ impl RegistrationService {
             // A retry of this very swap that waited for the lock while its first try
             // finished: answer what was done, not `not_enrolled`.
             if let Some(done) = self.done_before(swap).await? {
-                return Ok(done);
+                return Ok(Decision {
+                    value: done,
+                    by: None,
+                });
             }
             return Err(Refusal::NotEnrolled.into());
         }
         swaps::record(&self.pool, &swap.into()).await?;
-        end_of(self.carry_swap(swap).await?)
+        end_of(self.carry_swap(home, swap).await?)
     }
 
     /// Finish `student`'s swaps under way, if the rule inputs say there are any (call
@@ -128,6 +148,7 @@ impl RegistrationService {
     /// [`RegistrationError::SwapUnderWay`], and nothing else is decided for the student.
     pub(super) async fn finish_swaps(
         &self,
+        home: &HomeClaim,
         student: Uuid,
         this: Option<RequestId>,
     ) -> Result<Option<SwapEnd>, RegistrationError> {
@@ -141,9 +162,9 @@ impl RegistrationService {
         let mut ended = None;
         for intent in swaps::of_student(&self.pool, student).await? {
             let swap = Swap::from(intent);
-            let end = self.carry_swap(swap).await;
+            let end = self.carry_swap(home, swap).await;
             // Either way the student's sections may have changed.
-            self.cache.invalidate_student(student);
+            self.cache.forget_student(student);
             let end = end?;
             if Some(swap.request) == this {
                 ended = Some(end);
@@ -161,9 +182,7 @@ impl RegistrationService {
         let drop = part_of(swap.request, "drop").0;
         let parts = swaps::parts_on_record(&self.pool, swap.student, add, drop).await?;
         Ok(match (parts.add, parts.drop) {
-            (Some((added, at)), Some((dropped, promoted)))
-                if added == "enrolled" && dropped == "dropped" =>
-            {
+            (Some((AttemptOutcome::Enrolled, at)), Some((AttemptOutcome::Dropped, promoted))) => {
                 Some((
                     Enrolled::Seat { at },
                     Dropped {
@@ -177,14 +196,17 @@ impl RegistrationService {
 
     /// Carry a recorded swap forwards to its end: the add (sent again under its id, so an
     /// add already decided is answered as it was), then the drop, then the record goes.
-    async fn carry_swap(&self, swap: Swap) -> Result<SwapEnd, RegistrationError> {
+    async fn carry_swap(&self, home: &HomeClaim, swap: Swap) -> Result<SwapEnd, RegistrationError> {
         let part = |section, name| SeatRequest {
             student: swap.student,
             section,
             request: part_of(swap.request, name),
         };
-        let enrolled = match self.enroll_in_actor(part(swap.add, "add"), true).await {
-            Ok(enrolled) => enrolled,
+        let enrolled = match self
+            .enroll_in_actor(home, part(swap.add, "add"), true)
+            .await
+        {
+            Ok(enrolled) => enrolled.value,
             Err(refused @ (RegistrationError::Refused(_) | RegistrationError::SectionNotFound)) => {
                 swaps::finish(&self.pool, swap.request.0).await?;
                 return Ok(SwapEnd::Refused(refused));
@@ -203,15 +225,18 @@ impl RegistrationService {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
             }
-            match self.drop_in_actor(part(swap.drop, "drop")).await {
+            match self.drop_in_actor(home, part(swap.drop, "drop")).await {
                 Ok(dropped) => {
                     swaps::finish(&self.pool, swap.request.0).await?;
-                    return Ok(SwapEnd::Swapped(enrolled, dropped));
+                    return Ok(SwapEnd::Swapped(dropped.map(|d| (enrolled, d))));
                 }
                 // Left already (an admin's drop meanwhile): the swap ends in `add` alone.
                 Err(RegistrationError::Refused(Refusal::NotEnrolled)) => {
                     swaps::finish(&self.pool, swap.request.0).await?;
-                    return Ok(SwapEnd::Swapped(enrolled, Dropped { promoted: false }));
+                    return Ok(SwapEnd::Swapped(Decision {
+                        value: (enrolled, Dropped { promoted: false }),
+                        by: None,
+                    }));
                 }
                 Err(e) => last = Some(e),
             }
@@ -222,9 +247,9 @@ impl RegistrationService {
 }
 
 /// The answer of a swap that ended.
-fn end_of(end: SwapEnd) -> Result<(Enrolled, Dropped), RegistrationError> {
+fn end_of(end: SwapEnd) -> Result<Decision<(Enrolled, Dropped)>, RegistrationError> {
     match end {
-        SwapEnd::Swapped(enrolled, dropped) => Ok((enrolled, dropped)),
+        SwapEnd::Swapped(decision) => Ok(decision),
         SwapEnd::Refused(e) => Err(e),
     }
 }
@@ -284,15 +309,22 @@ impl SwapFinisher {
 impl RegistrationService {
     /// Finish `student`'s swaps under way on this node as their home, under their lock.
     pub async fn finish_for(self: &Arc<Self>, student: Uuid) -> Result<(), RegistrationError> {
-        self.detached(student, move |this: Arc<Self>| async move {
-            this.locks
-                .serialized(student, async || {
-                    // Read the database: the swap may have been left by another node.
-                    this.cache.invalidate_student(student);
-                    this.finish_swaps(student, None).await.map(|_| Finished)
-                })
-                .await
-        })
+        let home = Arc::new(self.router().enter_home(student).await?);
+        self.decide_in_task(
+            home,
+            student,
+            move |this: Arc<Self>, home: HomeClaim| async move {
+                this.locks
+                    .serialized(student, async || {
+                        // Read the database: the swap may have been left by another node.
+                        this.cache.forget_student(student);
+                        this.finish_swaps(&home, student, None)
+                            .await
+                            .map(|_| Finished)
+                    })
+                    .await
+            },
+        )
         .await
         .map(|Finished| ())
     }
@@ -301,7 +333,7 @@ impl RegistrationService {
 /// Swaps finished (counted as `swaps_finished`).
 struct Finished;
 
-impl super::registration::Decided for Finished {
+impl CountedAs for Finished {
     fn outcome(&self) -> &'static str {
         "swaps_finished"
     }

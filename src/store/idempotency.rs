@@ -3,6 +3,7 @@
 //! rules around them live in `service::idempotency`).
 
 use super::DbResult;
+use super::audit::AttemptOutcome;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use sqlx::PgPool;
@@ -25,8 +26,8 @@ pub struct Decided {
     pub request_id: Uuid,
     /// `enroll` or `drop`.
     pub action: String,
-    /// `enrolled`, `waitlisted`, `dropped` or `refused`.
-    pub outcome: String,
+    /// How it ended.
+    pub outcome: AttemptOutcome,
     /// The refusal code (refused only).
     pub code: Option<String>,
     /// Waitlist position on joining (waitlisted only).

@@ -143,6 +143,14 @@ pub fn membership_pool(reads: &PgPool) -> PgPool {
 /// The heartbeat, the coordinator's step, and one spare (a connection being replaced).
 const MEMBERSHIP_CONNECTIONS: u32 = 3;
 
+/// Whether PostgreSQL answers a trivial query (readiness).
+pub async fn ping(pool: &PgPool) -> bool {
+    sqlx::query_scalar::<_, i32>("SELECT 1")
+        .fetch_one(pool)
+        .await
+        .is_ok()
+}
+
 /// Apply the embedded migrations, then renumber the outbox if the database was restored
 /// into another PostgreSQL cluster ([`outbox::renumber_after_restore`]).
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {

@@ -1,7 +1,8 @@
 //! Swaps under way (`swap_intents`): written before a swap's add, removed once the swap
 //! has ended in exactly one of its two sections (see `service::swap`).
 
-use super::DbResult;
+use super::audit::AttemptOutcome;
+use super::{DbError, DbResult};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -71,10 +72,10 @@ pub async fn stale_students(pool: &PgPool, older_than_ms: i64, limit: i64) -> Db
 /// [`parts_on_record`]).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PartsOnRecord {
-    /// The add's outcome (`enrolled`, `refused`) and when it was decided.
-    pub add: Option<(String, chrono::DateTime<chrono::Utc>)>,
-    /// The drop's outcome (`dropped`, `refused`) and whether it promoted someone.
-    pub drop: Option<(String, Option<bool>)>,
+    /// The add's outcome (enrolled, refused) and when it was decided.
+    pub add: Option<(AttemptOutcome, chrono::DateTime<chrono::Utc>)>,
+    /// The drop's outcome (dropped, refused) and whether it promoted someone.
+    pub drop: Option<(AttemptOutcome, Option<bool>)>,
 }
 
 /// The audit rows of `student`'s requests `add` and `drop` (a swap's two parts).
@@ -94,6 +95,9 @@ pub async fn parts_on_record(
     .await?;
     let mut parts = PartsOnRecord::default();
     for (request, outcome, promoted, at) in rows {
+        let outcome = AttemptOutcome::parse(&outcome).ok_or_else(|| {
+            DbError::Other(format!("registration attempt with outcome {outcome:?}"))
+        })?;
         if request == add {
             parts.add = Some((outcome, at));
         } else {

@@ -4,6 +4,7 @@
 use crate::http::error::{ApiError, ErrorCode};
 use crate::service::idempotency::Decided;
 use crate::service::registration::Enrolled;
+use crate::store::audit::AttemptOutcome;
 use axum::http::StatusCode;
 use registrar_actors::RequestId;
 use serde::{Deserialize, Serialize};
@@ -11,11 +12,29 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+/// What an accepted enroll got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EnrollStatus {
+    /// A seat (201).
+    Enrolled,
+    /// A waitlist place (202).
+    Waitlisted,
+}
+
+/// What an accepted drop did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DropStatus {
+    /// The seat or waitlist place was left.
+    Dropped,
+}
+
 /// Answer of an enroll: `enrolled` (201) or `waitlisted` (202).
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct EnrollmentResponse {
-    /// `enrolled` or `waitlisted`.
-    pub status: String,
+    /// A seat or a waitlist place.
+    pub status: EnrollStatus,
     /// Section.
     pub section_id: Uuid,
     /// Student.
@@ -32,7 +51,7 @@ pub struct EnrollmentResponse {
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct DropResponse {
     /// Always `dropped`.
-    pub status: String,
+    pub status: DropStatus,
     /// Whether the freed seat went to the head of the waitlist.
     pub promoted: bool,
 }
@@ -55,13 +74,13 @@ pub(super) fn rebuilt_enroll(
     student: Uuid,
     d: &Decided,
 ) -> Option<(StatusCode, Value)> {
-    let enrolled = match d.outcome.as_str() {
-        "enrolled" => Enrolled::Seat { at: d.at },
-        "waitlisted" => Enrolled::Waitlist {
+    let enrolled = match d.outcome {
+        AttemptOutcome::Enrolled => Enrolled::Seat { at: d.at },
+        AttemptOutcome::Waitlisted => Enrolled::Waitlist {
             position: u32::try_from(d.position?).ok()?,
         },
-        "refused" => return refusal_answer(d),
-        _ => return None,
+        AttemptOutcome::Refused => return refusal_answer(d),
+        AttemptOutcome::Dropped | AttemptOutcome::CapacityChanged => return None,
     };
     Some(enrollment_answer(section, student, enrolled))
 }
@@ -76,7 +95,7 @@ pub(super) fn enrollment_answer(
         Enrolled::Seat { at } => (
             StatusCode::CREATED,
             EnrollmentResponse {
-                status: "enrolled".into(),
+                status: EnrollStatus::Enrolled,
                 section_id: section,
                 student_id: student,
                 enrolled_at: Some(at),
@@ -86,7 +105,7 @@ pub(super) fn enrollment_answer(
         Enrolled::Waitlist { position } => (
             StatusCode::ACCEPTED,
             EnrollmentResponse {
-                status: "waitlisted".into(),
+                status: EnrollStatus::Waitlisted,
                 section_id: section,
                 student_id: student,
                 enrolled_at: None,
@@ -100,7 +119,7 @@ pub(super) fn enrollment_answer(
 /// The answer to an accepted drop.
 pub(super) fn drop_answer(promoted: bool) -> (StatusCode, Value) {
     let body = DropResponse {
-        status: "dropped".into(),
+        status: DropStatus::Dropped,
         promoted,
     };
     (StatusCode::OK, json!(body))

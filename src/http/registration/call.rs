@@ -1,9 +1,12 @@
 //! A student's registration call: the extractor that admits it (a student, within the
-//! rate limit) and runs it once per `Idempotency-Key`.
+//! rate limit, with the home pass the edge took for it) and runs it once per
+//! `Idempotency-Key`.
 
+use crate::cluster::home::HomePass;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorCode, render};
 use crate::http::extract::Caller;
+use crate::http::forward::{AtHome, NODE_HEADER};
 use crate::resources::Role;
 use crate::service::idempotency::{self, Decided, IdempotencyKey, Prior, part_of};
 use crate::service::registration::SeatRequest;
@@ -13,6 +16,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use registrar_actors::{RequestId, StudentId};
 use serde_json::Value;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// A student's registration call, admitted: the caller is a student within the rate limit
@@ -23,6 +27,39 @@ pub struct StudentCall {
     pub(super) student: Uuid,
     /// The raw `Idempotency-Key`, validated when the call is decided.
     key: Option<HeaderValue>,
+    /// This node admitted the call as the student's home.
+    home: Arc<HomePass>,
+}
+
+/// An answer decided now: status, body, and the node whose section actor decided it
+/// (for `X-Registrar-Node`), if one did.
+pub(super) struct Fresh {
+    /// The answer's status.
+    pub status: StatusCode,
+    /// Its body.
+    pub body: Value,
+    /// The deciding node.
+    pub decided_by: Option<Arc<str>>,
+}
+
+impl Fresh {
+    /// The same answer, decided by `node`.
+    pub fn decided_by(self, node: Option<Arc<str>>) -> Self {
+        Self {
+            decided_by: node,
+            ..self
+        }
+    }
+}
+
+impl From<(StatusCode, Value)> for Fresh {
+    fn from((status, body): (StatusCode, Value)) -> Self {
+        Self {
+            status,
+            body,
+            decided_by: None,
+        }
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for StudentCall
@@ -38,14 +75,31 @@ where
             ApiError::new(ErrorCode::RateLimited, "too many requests; slow down").retry_after(wait)
         })?;
         let key = parts.headers.get("idempotency-key").cloned();
+        // Every student's call on these routes passes `forward::to_home` first.
+        let Some(AtHome(home)) = parts.extensions.get::<AtHome>().cloned() else {
+            return Err(ApiError::internal(
+                &"a student's call reached its handler without a home pass",
+            ));
+        };
+        if home.student() != caller.id {
+            return Err(ApiError::internal(
+                &"a student's call carries another student's home pass",
+            ));
+        }
         Ok(Self {
             student: caller.id,
             key,
+            home,
         })
     }
 }
 
 impl StudentCall {
+    /// The pass this call was admitted with, for the service.
+    pub(super) fn home(&self) -> Arc<HomePass> {
+        self.home.clone()
+    }
+
     /// This student's request about `section`.
     pub(super) fn seat(&self, section: Uuid, request: RequestId) -> SeatRequest {
         SeatRequest {
@@ -71,7 +125,7 @@ impl StudentCall {
         decide: F,
     ) -> Result<Response, ApiError>
     where
-        F: AsyncFnOnce(RequestId) -> Result<(StatusCode, Value), ApiError>,
+        F: AsyncFnOnce(RequestId) -> Result<Fresh, ApiError>,
     {
         let student = self.student;
         let key = self
@@ -81,8 +135,11 @@ impl StudentCall {
             .transpose()
             .map_err(|e| ApiError::new(ErrorCode::InvalidIdempotencyKey, e.to_string()))?;
         let Some(key) = key else {
-            let (status, body) = decide(RequestId::new_v4()).await?;
-            return Ok(render(status, body, None));
+            let fresh = decide(RequestId::new_v4()).await?;
+            return Ok(named(
+                render(fresh.status, fresh.body, None),
+                fresh.decided_by,
+            ));
         };
         let request = key.request_id(StudentId(student));
         let fingerprint = idempotency::fingerprint(what);
@@ -99,23 +156,23 @@ impl StudentCall {
         let retention =
             idempotency::retention(state.settings.retention.idempotency_retention_hours);
         let prior = idempotency::prior(&state.pool, student, &key, fingerprint, &ids, retention);
-        let (status, body) = match prior.await? {
+        let fresh = match prior.await? {
             Prior::Answered(answer) => return replayed(answer),
             Prior::Reused => return Err(key_reused()),
             Prior::Decided(decided) => match rebuild(&decided, request) {
-                Some(answer) => answer,
+                Some(answer) => Fresh::from(answer),
                 None => decided_now(decide(request).await)?,
             },
             Prior::Fresh => decided_now(decide(request).await)?,
         };
         let answer = idempotency::Answer {
-            status: status.as_u16() as i16,
-            body,
+            status: fresh.status.as_u16() as i16,
+            body: fresh.body,
         };
         let stored =
             idempotency::remember(&state.pool, student, &key, fingerprint, answer, retention);
         match stored.await? {
-            Ok(answer) => replayed(answer),
+            Ok(answer) => Ok(named(replayed(answer)?, fresh.decided_by)),
             Err(_) => Err(key_reused()),
         }
     }
@@ -129,14 +186,20 @@ fn key_reused() -> ApiError {
 }
 
 /// A decision made now, as an answer to store: 4xx refusals are final answers too.
-fn decided_now(
-    result: Result<(StatusCode, Value), ApiError>,
-) -> Result<(StatusCode, Value), ApiError> {
+fn decided_now(result: Result<Fresh, ApiError>) -> Result<Fresh, ApiError> {
     match result {
         Ok(answer) => Ok(answer),
-        Err(e) if e.status().is_client_error() => Ok((e.status(), e.body())),
+        Err(e) if e.status().is_client_error() => Ok(Fresh::from((e.status(), e.body()))),
         Err(e) => Err(e),
     }
+}
+
+/// `response`, naming the node that decided it, if one did now.
+fn named(mut response: Response, decided_by: Option<Arc<str>>) -> Response {
+    if let Some(value) = decided_by.and_then(|n| HeaderValue::from_str(&n).ok()) {
+        response.headers_mut().insert(NODE_HEADER, value);
+    }
+    response
 }
 
 /// Render a stored answer (a status that was valid when it was stored).

@@ -6,7 +6,8 @@
 mod answers;
 mod call;
 
-pub use answers::{DropResponse, EnrollmentResponse};
+pub use answers::{DropResponse, DropStatus, EnrollStatus, EnrollmentResponse};
+use call::Fresh;
 pub use call::StudentCall;
 
 use super::AppState;
@@ -17,6 +18,7 @@ use crate::service::idempotency::{Decided, part_of};
 use crate::service::registration::Enrolled;
 use crate::service::schedule::Schedule;
 use crate::service::swap::Swap;
+use crate::store::audit::AttemptOutcome;
 use answers::{
     decided_for, drop_answer, enrollment_answer, rebuilt_enroll, refusal_answer, swap_answer,
 };
@@ -73,9 +75,10 @@ pub async fn enroll(
     let what = ["enroll", &section.to_string()];
     call.idempotent(&state, &what, &[""], rebuild, async |request| {
         let enrolled = (state.registration)
-            .enroll(call.seat(section, request))
+            .enroll(call.home(), call.seat(section, request))
             .await?;
-        Ok(enrollment_answer(section, call.student, enrolled))
+        let answer = enrollment_answer(section, call.student, enrolled.value);
+        Ok(Fresh::from(answer).decided_by(enrolled.by))
     })
     .await
 }
@@ -95,9 +98,9 @@ pub async fn drop_me(
 ) -> Result<Response, ApiError> {
     let rebuild = |decided: &[Decided], request| {
         let d = decided_for(decided, request)?;
-        match d.outcome.as_str() {
-            "dropped" => Some(drop_answer(d.promoted?)),
-            "refused" => refusal_answer(d),
+        match d.outcome {
+            AttemptOutcome::Dropped => Some(drop_answer(d.promoted?)),
+            AttemptOutcome::Refused => refusal_answer(d),
             _ => None,
         }
     };
@@ -105,9 +108,9 @@ pub async fn drop_me(
     call.idempotent(&state, &what, &[""], rebuild, async |request| {
         let dropped = state
             .registration
-            .drop_enrollment(call.seat(section, request))
+            .drop_enrollment(call.home(), call.seat(section, request))
             .await?;
-        Ok(drop_answer(dropped.promoted))
+        Ok(Fresh::from(drop_answer(dropped.value.promoted)).decided_by(dropped.by))
     })
     .await
 }
@@ -140,13 +143,13 @@ pub async fn swap(
             return refusal_answer(refused);
         }
         let added = decided_for(decided, part_of(request, "add"))?;
-        let enrolled = match added.outcome.as_str() {
-            "enrolled" => Enrolled::Seat { at: added.at },
-            "refused" => return refusal_answer(added),
+        let enrolled = match added.outcome {
+            AttemptOutcome::Enrolled => Enrolled::Seat { at: added.at },
+            AttemptOutcome::Refused => return refusal_answer(added),
             _ => return None,
         };
         let dropped = decided_for(decided, part_of(request, "drop"))?;
-        let promoted = (dropped.outcome == "dropped").then_some(dropped.promoted?)?;
+        let promoted = (dropped.outcome == AttemptOutcome::Dropped).then_some(dropped.promoted?)?;
         Some((
             StatusCode::OK,
             swap_answer(add, student, enrolled, drop, promoted),
@@ -161,9 +164,10 @@ pub async fn swap(
             add,
             request,
         };
-        let (enrolled, dropped) = state.registration.swap(swap).await?;
+        let swapped = state.registration.swap(call.home(), swap).await?;
+        let (enrolled, dropped) = swapped.value;
         let body = swap_answer(add, student, enrolled, drop, dropped.promoted);
-        Ok((StatusCode::OK, body))
+        Ok(Fresh::from((StatusCode::OK, body)).decided_by(swapped.by))
     })
     .await
 }

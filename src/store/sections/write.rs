@@ -11,6 +11,7 @@
 
 use super::unavailable;
 use crate::events::payload::{Event, EventKind};
+use crate::store::audit::AttemptOutcome;
 use chrono::{DateTime, Utc};
 use registrar_actors::ledger::ChangeKind;
 use registrar_actors::{CommitBatch, HomeClaim, Outcome, SectionId, StoreError, StudentId};
@@ -372,15 +373,17 @@ async fn write_attempts(
             sections.push(batch.section.0);
             actions.push(a.action);
             let (outcome, code, position) = match &a.outcome {
-                Ok(Outcome::Enrolled) => ("enrolled", None, None),
+                Ok(Outcome::Enrolled) => (AttemptOutcome::Enrolled, None, None),
                 Ok(Outcome::Waitlisted { position }) => {
-                    ("waitlisted", None, Some(*position as i32))
+                    (AttemptOutcome::Waitlisted, None, Some(*position as i32))
                 }
-                Ok(Outcome::Dropped { .. }) => ("dropped", None, None),
-                Ok(Outcome::CapacityChanged { .. }) => ("capacity_changed", None, None),
-                Err(refusal) => ("refused", Some(refusal.code()), None),
+                Ok(Outcome::Dropped { .. }) => (AttemptOutcome::Dropped, None, None),
+                Ok(Outcome::CapacityChanged { .. }) => {
+                    (AttemptOutcome::CapacityChanged, None, None)
+                }
+                Err(refusal) => (AttemptOutcome::Refused, Some(refusal.code()), None),
             };
-            outcomes.push(outcome);
+            outcomes.push(outcome.as_str());
             codes.push(code);
             positions.push(position);
             promoted.push(match &a.outcome {
