@@ -2,8 +2,8 @@
 //! environment variables (e.g. `REGISTRAR_DATABASE_URL`), each layer overriding the last.
 //! Defaults point at the local services that `deploy/local/up.sh` starts.
 //!
-//! One struct per group of settings, each field with its reason and its default beside it,
-//! and the loading test at the end: that is why this file runs past 400 lines.
+//! One struct per group of settings, each field with its reason and its default beside it;
+//! the loading test at the end.
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};

@@ -5,8 +5,6 @@
 //! the enroll one step for that student, so two concurrent requests cannot both pass the
 //! credit limit. Waitlisted sections count like enrolled ones (credits and times), so a
 //! waitlist promotion can never break a rule that held when the student joined.
-//!
-//! Over 400 lines only with its unit tests, which follow the code.
 
 use crate::ids::SectionId;
 use chrono::{DateTime, Utc};

@@ -20,13 +20,13 @@
 //! never goes backwards within a run. Lines of one user are written in the order that user
 //! received its answers (a user is one student, its requests are sequential).
 
-use crate::api::Answer;
+use crate::clock::now_ms;
+use crate::wire::Answer;
 use serde::Serialize;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::{Mutex, OnceLock};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use uuid::Uuid;
 
 /// What the acknowledged request did.
@@ -75,19 +75,6 @@ struct AckLog {
 }
 
 static LOG: OnceLock<AckLog> = OnceLock::new();
-static CLOCK: OnceLock<(i64, Instant)> = OnceLock::new();
-
-/// Unix milliseconds now, monotonic within this process.
-pub fn now_ms() -> i64 {
-    let (unix_ms, start) = *CLOCK.get_or_init(|| {
-        let unix = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or_default();
-        (unix, Instant::now())
-    });
-    unix_ms + start.elapsed().as_millis() as i64
-}
 
 /// Open (append to) the log; without a call, [`record`] does nothing.
 pub fn open(path: &Path) -> std::io::Result<()> {

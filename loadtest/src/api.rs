@@ -15,14 +15,16 @@
 //! state-changing request without a final answer is logged as `unknown`.
 //!
 //! One function per route the scenarios use, all through the one `call` that judges the
-//! answer, which is why this file is a little over 400 lines.
+//! answer. This module sits above the recorders ([`crate::acks`], [`crate::stats`]) and
+//! the sign-in phase ([`crate::prelogin`]): it calls them, none of them imports it; the
+//! types they share with it live in [`crate::wire`].
 
 use crate::acks::{self, AckOp, AckResult};
-use crate::stats::{self, Op, Verdict};
-use base64::Engine;
+use crate::prelogin;
+use crate::stats::{self, Op};
+use crate::wire::{Answer, Student, Verdict, demo_password, token_subject};
 use goose::prelude::*;
 use rand::Rng;
-use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -70,30 +72,6 @@ pub fn backoff(n: u32) -> Duration {
     Duration::from_millis(25u64 << n.min(4))
 }
 
-/// A logged-in demo student.
-#[derive(Clone, Debug)]
-pub struct Student {
-    /// The account id (the token's subject).
-    pub id: Uuid,
-    /// Bearer token.
-    pub token: String,
-}
-
-/// The answer to one request, already classified and tallied.
-#[derive(Debug)]
-pub struct Answer {
-    /// How it ended.
-    pub verdict: Verdict,
-    /// HTTP status (0 when no response arrived).
-    pub status: u16,
-    /// The problem+json `code`, if any.
-    pub code: Option<String>,
-    /// The JSON body (Null when none or not JSON).
-    pub body: Value,
-    /// The `Idempotency-Key` the request carried (the careful client's decisions).
-    pub key: Option<String>,
-}
-
 /// Hands out demo students so that no two users share one: `first..first+count`, wrapping
 /// around once all were used (a second pass gets mostly refusals, which are correct answers).
 pub struct StudentPool {
@@ -128,11 +106,6 @@ impl StudentPool {
     pub fn taken(&self) -> u32 {
         self.next.load(Ordering::Relaxed)
     }
-}
-
-/// The password of the seeded demo students.
-pub fn demo_password() -> String {
-    std::env::var("REGISTRAR_DEMO_PASSWORD").unwrap_or_else(|_| "demo".to_string())
 }
 
 /// Send one request (the careful client: until an answer that is not a retried 503) and
@@ -252,19 +225,6 @@ fn error_kind(e: &reqwest::Error) -> &'static str {
     }
 }
 
-/// The subject (`sub`) of a JWT, without checking the signature (the server does that).
-pub(crate) fn token_subject(token: &str) -> Option<Uuid> {
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
-    #[derive(Deserialize)]
-    struct Claims {
-        sub: Uuid,
-    }
-    serde_json::from_slice::<Claims>(&bytes).ok().map(|c| c.sub)
-}
-
 /// Demo student `number`, signed in: the token from the sign-in phase (`--pre-login`)
 /// when there is one, else a login now.
 pub async fn student(
@@ -272,7 +232,7 @@ pub async fn student(
     client: Client,
     number: u32,
 ) -> Result<Option<Student>, Box<TransactionError>> {
-    match crate::prelogin::token(number) {
+    match prelogin::token(number) {
         Some(s) => Ok(Some(s)),
         None => login(user, client, number).await,
     }
@@ -517,15 +477,6 @@ mod tests {
         let pool = StudentPool::new(5, 3);
         let got: Vec<Option<u32>> = (0..5).map(|_| pool.take_once()).collect();
         assert_eq!(got, [Some(5), Some(6), Some(7), None, None]);
-    }
-
-    #[test]
-    fn token_subject_reads_the_payload() {
-        let id = Uuid::new_v4();
-        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(format!(r#"{{"sub":"{id}","role":"student","exp":1}}"#));
-        assert_eq!(token_subject(&format!("h.{payload}.s")), Some(id));
-        assert_eq!(token_subject("garbage"), None);
     }
 
     #[test]

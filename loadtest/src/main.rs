@@ -6,16 +6,21 @@
 //! - [`cli`]: our options, split off before goose parses the rest of the command line.
 //! - [`catalog`]: the term's sections, fetched once, ranked for the Zipf choice ([`zipf`]).
 //! - [`scenarios`]: the goose scenarios; [`api`]: the REST calls and what counts as a
-//!   correct answer; [`acks`]: the acknowledgement log; [`stats`]: decisions per second.
+//!   correct answer; [`acks`]: the acknowledgement log; [`stats`]: decisions per second;
+//!   [`prelogin`]: the sign-in phase before the load (`--pre-login`).
+//! - [`wire`] and [`clock`]: the leaves every other module shares (a student, an answer
+//!   and its verdict; the run's monotonic Unix clock), so no two modules import each other.
 //! - `verify`: the same checker as `registrar verify` (`registrar::verify`), for convenience.
 
 mod acks;
 mod api;
 mod catalog;
 mod cli;
+mod clock;
 mod prelogin;
 mod scenarios;
 mod stats;
+mod wire;
 mod zipf;
 
 use anyhow::Context;

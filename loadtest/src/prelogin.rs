@@ -8,7 +8,7 @@
 //! The login figures are reported on their own (`pre_login` in the summary): logins per
 //! second and their p50/p99, measured over the whole sign-in phase.
 
-use crate::api::Student;
+use crate::wire::{Student, demo_password, token_subject};
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -52,7 +52,7 @@ pub async fn run(
         .pool_max_idle_per_host(concurrency)
         .timeout(Duration::from_secs(60))
         .build()?;
-    let password = crate::api::demo_password();
+    let password = demo_password();
     let started = Instant::now();
     let results: Vec<(u32, Option<Student>, Duration)> = stream::iter(0..count)
         .map(|i| {
@@ -73,7 +73,7 @@ pub async fn run(
                     }
                     let v: serde_json::Value = r.json().await.ok()?;
                     let token = v.get("access_token")?.as_str()?.to_string();
-                    let id = crate::api::token_subject(&token)?;
+                    let id = token_subject(&token)?;
                     Some(Student { id, token })
                 }
                 .await;

@@ -32,10 +32,12 @@
 //! transaction that points the user at its node: user i (goose's launch order) at host
 //! i mod n, so the users are spread round-robin and each keeps its node for the whole run.
 
-use crate::api::{self, Answer, Client, Student, StudentPool};
+use crate::api::{self, Client, StudentPool};
 use crate::catalog;
 use crate::cli::ScenarioName;
-use crate::stats::{Op, Verdict};
+use crate::clock::now_ms;
+use crate::stats::Op;
+use crate::wire::{Answer, Student, Verdict};
 use crate::zipf::Zipf;
 use goose::prelude::*;
 use rand::rngs::StdRng;
@@ -132,8 +134,7 @@ struct Slot(Option<Session>);
 
 fn take_session(user: &mut GooseUser) -> Session {
     // Every user shares goose's start; the first transaction through here notes it.
-    GOOSE_STARTED_MS
-        .get_or_init(|| crate::acks::now_ms() - user.started.elapsed().as_millis() as i64);
+    GOOSE_STARTED_MS.get_or_init(|| now_ms() - user.started.elapsed().as_millis() as i64);
     user.get_session_data_mut::<Slot>()
         .and_then(|slot| slot.0.take())
         .unwrap_or_else(|| Session {

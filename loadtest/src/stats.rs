@@ -9,6 +9,9 @@
 //! goose held the user count steady (the "maintaining" steps of the test plan), so ramp-up
 //! and shutdown do not dilute the rates.
 
+use crate::clock::now_ms;
+use crate::prelogin::PreLogin;
+use crate::wire::Verdict;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -43,17 +46,6 @@ impl Op {
     }
 }
 
-/// How a request ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    /// 2xx.
-    Accepted,
-    /// An expected refusal (documented 4xx code, 429).
-    Refused,
-    /// 5xx, timeout, broken connection, unexpected status or body.
-    Failed,
-}
-
 struct Sample {
     op: Op,
     done_ms: i64,
@@ -83,7 +75,7 @@ static TALLY: Mutex<Tally> = Mutex::new(Tally {
 /// Record one finished request that started at `started`; `label` is its status and code.
 pub fn record(op: Op, started: Instant, verdict: Verdict, label: &str) {
     let micros = started.elapsed().as_micros() as u64;
-    let done_ms = crate::acks::now_ms();
+    let done_ms = now_ms();
     let mut t = TALLY.lock().unwrap_or_else(|e| e.into_inner());
     t.samples.push(Sample {
         op,
@@ -163,7 +155,7 @@ pub struct Summary {
     pub goose_started_unix_ms: Option<i64>,
     /// The sign-in phase before the load (`--pre-login`), measured apart.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub pre_login: Option<crate::prelogin::PreLogin>,
+    pub pre_login: Option<PreLogin>,
 }
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {

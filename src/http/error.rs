@@ -3,8 +3,6 @@
 //! [`ErrorCode`]. Each code carries its status, so a code can never be sent with the wrong
 //! one. Internal errors (bugs) are logged with their cause and shown to clients as a 500
 //! without it.
-//!
-//! Over 400 lines only with its unit tests, which follow the code.
 
 use crate::cluster::home::NotHome;
 use crate::resources::Invalid;

@@ -1,7 +1,5 @@
 //! The catalog: terms and their registration windows, courses, sections and their
 //! meetings.
-//!
-//! Over 400 lines only with its unit and property tests, which follow the code.
 
 use super::{Invalid, Standing, invalid, schema, text, whole_number};
 use chrono::{DateTime, Utc};

@@ -8,8 +8,6 @@
 //! - a student is enrolled or waitlisted, never both;
 //! - nobody waits while a seat is free;
 //! - the waitlist is FIFO: a freed seat always goes to the oldest waiting entry.
-//!
-//! Over 400 lines only with its unit tests, which follow the code.
 
 mod decisions;
 
