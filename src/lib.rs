@@ -12,6 +12,8 @@
 //!   section actors' batch commit (the consumers, `verify` and the shard claim keep theirs
 //!   beside their logic; see `store`).
 //! - [`cluster`]: shards and ownership epochs.
+//! - [`shard`]: shard hashing, the stable placement of sections and students (a leaf the
+//!   store and the cluster share).
 //! - [`events`]: the event schema, the outbox relay to RabbitMQ and the event consumers.
 //! - [`metrics`]: the node's Prometheus registry (`prometheus-client`) and the request
 //!   figures its heartbeat reports.
@@ -41,6 +43,7 @@ pub mod mirror;
 pub mod resources;
 pub mod seat_bus;
 pub mod service;
+pub mod shard;
 pub mod shutdown;
 pub mod startup;
 pub mod store;

@@ -19,8 +19,8 @@
 //! batching costs nothing when the node is quiet.
 
 use crate::cluster::node::RuleCaches;
-use crate::cluster::shard_of;
 use crate::resources::{SectionFacts, Standing};
+use crate::shard::shard_of;
 use crate::store::{DbError, DbResult, catalog, students};
 use dashmap::DashMap;
 use registrar_actors::student_rules::Window;
