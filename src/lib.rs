@@ -14,7 +14,9 @@
 //! - [`cluster`]: shards and ownership epochs.
 //! - [`shard`]: shard hashing, the stable placement of sections and students (a leaf the
 //!   store and the cluster share).
-//! - [`events`]: the event schema, the outbox relay to RabbitMQ and the event consumers.
+//! - [`event_schema`]: the event kinds and the JSON body of every event (a leaf: the store
+//!   writes it, `events` and `verify` read it).
+//! - [`events`]: the outbox relay to RabbitMQ and the event consumers.
 //! - [`metrics`]: the node's Prometheus registry (`prometheus-client`) and the request
 //!   figures its heartbeat reports.
 //! - [`mirror`]: the Redis seat-count mirror, which also publishes each commit's counts.
@@ -35,6 +37,7 @@ pub mod backoff;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod event_schema;
 pub mod events;
 pub mod faults;
 pub mod http;
