@@ -17,8 +17,9 @@
 //! - [`event_schema`]: the event kinds and the JSON body of every event (a leaf: the store
 //!   writes it, `events` and `verify` read it).
 //! - [`events`]: the outbox relay to RabbitMQ and the event consumers.
-//! - [`metrics`]: the node's Prometheus registry (`prometheus-client`) and the request
-//!   figures its heartbeat reports.
+//! - [`metrics`]: the node's Prometheus registry (`prometheus-client`) and the small
+//!   handles (counters, histograms, the request figures its heartbeat reports) every layer
+//!   is given; a leaf, the collector that reads the layers is `http::figures`.
 //! - [`mirror`]: the Redis seat-count mirror, which also publishes each commit's counts.
 //! - [`seat_bus`]: seat counts across nodes (the Redis pub/sub subscriber).
 //! - [`resources`]: the API's resources (terms, courses, sections, students, holds) and

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod cluster;
 pub mod error;
 pub mod extract;
+pub mod figures;
 pub mod forward;
 pub mod internal;
 pub mod limit;

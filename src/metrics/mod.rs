@@ -4,13 +4,16 @@
 //! observes (request latency here, decisions in the registration service, commit batches
 //! in the committer, shard moves in the cluster node) and the registry holds clones of
 //! them. Counters that already live as atomics in the parts' stats structs are read at
-//! scrape time by a collector (see `http::ops`).
+//! scrape time by a collector registered here but written above every layer it reads
+//! (`http::figures`).
+//!
+//! This module is a leaf: it imports no other module of the crate, so every layer can be
+//! handed its small handles ([`DecisionCounter`], [`CommitHistograms`],
+//! [`RequestFigures`]) without an arrow pointing back up.
 //!
 //! [`RequestFigures`] is the node-level side of the request figures: answered requests,
 //! 503 `overloaded` answers and a bucketed latency of registration requests, which the
 //! cluster node turns into rates and a p99 per heartbeat for the operator console.
-
-pub mod figures;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;

@@ -3,6 +3,10 @@
 //! feed, relay, mirror, cluster routing) and the gauges read from live state (actors,
 //! admission, pool, shards). Reading them where they already are keeps the hot paths on
 //! plain atomics and the series names unchanged.
+//!
+//! It reads every layer (store, events, cluster, service, the Redis mirror), so it lives
+//! here, next to the `/metrics` route ([`super::ops`]), above all of them; the registry in
+//! [`crate::metrics`] only holds it as a boxed `Collector`, and stays a leaf.
 
 use crate::cluster::gates::Kind;
 use crate::cluster::node::ClusterNode;
