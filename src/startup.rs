@@ -6,7 +6,7 @@
 //! (their batches commit), stops every section actor and leaves the cluster.
 //!
 //! It is the top of the crate: the one place that knows every part, so it assembles what
-//! spans them, the commit fan-out ([`fanout`]) and the `/metrics` collector, and hands
+//! spans them, the commit fan-out (`fanout`) and the `/metrics` collector, and hands
 //! each part the handles it needs instead of letting parts import one another.
 
 mod fanout;

@@ -6,7 +6,8 @@
 //! counts are queued like its mirror write (never blocking the actor, coalesced per section,
 //! retried with backoff) and published on the one channel `<prefix>:seats` by the same
 //! guarded script that writes the hash, only if the hash held older counts. A
-//! [`SeatMessage`] carries the section, its counts and their [`Version`].
+//! [`SeatMessage`] carries the section, its counts and their
+//! [`Version`](registrar_actors::Version).
 //!
 //! Every node runs one [`SeatSubscriber`] task on that channel. It hands each message to
 //! the [`SeatSink`] it was given at startup (the node's seat feed), which keeps it only for
