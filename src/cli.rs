@@ -7,7 +7,7 @@ pub mod cluster;
 
 use crate::config::{RuntimeSettings, Settings};
 use crate::events::consumers::{self, ConsumerConfig, ConsumerKind};
-use crate::mirror::SeatMirror;
+use crate::redis::SeatMirror;
 use crate::resources::{NewStudent, Role, is_username};
 use crate::service::auth::{hash_demo_password, hash_password};
 use crate::shutdown::{Shutdown, ShutdownTrigger};

@@ -4,6 +4,12 @@
 //! [`Application::run_until_stopped`] serves until the shutdown signal, then drains (hands
 //! its shards to the other nodes while still serving), lets in-flight requests finish
 //! (their batches commit), stops every section actor and leaves the cluster.
+//!
+//! It is the top of the crate: the one place that knows every part, so it assembles what
+//! spans them, the commit fan-out (`fanout`) and the `/metrics` collector, and hands
+//! each part the handles it needs instead of letting parts import one another.
+
+mod fanout;
 
 use crate::cluster::coordinator;
 use crate::cluster::node::{ClusterNode, JoinError};
@@ -12,11 +18,10 @@ use crate::cluster::router::SectionRouter;
 use crate::config::Settings;
 use crate::events::consumers::{self, ConsumerConfig, ConsumerKind};
 use crate::events::relay::{BacklogGauge, OutboxRelay, RelayStats};
+use crate::http::figures::NodeFigures;
 use crate::http::{self, AppState};
-use crate::metrics::figures::NodeFigures;
-use crate::metrics::{self, Metrics};
-use crate::mirror::{MirrorError, SeatMirror};
-use crate::seat_bus::SeatSubscriber;
+use crate::metrics::{self, CommitStats, Metrics};
+use crate::redis::{MirrorError, SeatMirror, SeatSubscriber};
 use crate::service::auth::{TokenKeys, WeakSecret, check_secret, generated_secret};
 use crate::service::feed::SeatFeed;
 use crate::service::login_guard::LoginGuard;
@@ -29,12 +34,14 @@ use crate::store::{
     sections::{CommitterConfig, PgSectionStore},
 };
 use crate::supervise::{TaskHealth, supervise};
+use fanout::CommitFanOut;
 use registrar_actors::SectionRegistry;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -153,7 +160,18 @@ impl Application {
         } else {
             None
         };
-        let feed = Arc::new(SeatFeed::new(mirror, settings.http.sse_max_subscribers));
+        let feed = Arc::new(SeatFeed::new(
+            mirror.clone(),
+            settings.http.sse_max_subscribers,
+        ));
+        let commits = Arc::new(CommitStats::default());
+        let relay_wake = Arc::new(Notify::new());
+        let fan_out = Arc::new(CommitFanOut {
+            commits: commits.clone(),
+            feed: feed.clone(),
+            mirror,
+            relay_wake: relay_wake.clone(),
+        });
         let tasks = Arc::new(TaskHealth::default());
         let store = Arc::new(PgSectionStore::with_committer(
             pools,
@@ -168,7 +186,7 @@ impl Application {
         let committer = store.stats();
         let registry = Arc::new(SectionRegistry::new(
             store,
-            feed.clone(),
+            fan_out,
             settings.sections.registry(),
         ));
         let cluster = ClusterNode::new(
@@ -197,6 +215,7 @@ impl Application {
             commits: committer.histograms.clone(),
             moves: cluster.stats.move_seconds.clone(),
             collector: Box::new(NodeFigures {
+                commits: commits.clone(),
                 feed: feed.clone(),
                 registry: registration.registry().clone(),
                 max_in_flight: settings.sections.node_max_in_flight.max(1),
@@ -217,6 +236,8 @@ impl Application {
             tokens,
             registration,
             feed,
+            commits,
+            relay_wake,
             limiter,
             relay,
             committer,
@@ -280,7 +301,7 @@ impl Application {
                 s.events.amqp_url.clone(),
                 s.events.events_exchange.clone(),
                 s.events.relay_batch,
-                state.feed.relay_wake.clone(),
+                state.relay_wake.clone(),
                 state.relay.clone(),
             );
             let shutdown = stop.subscribe();
@@ -292,7 +313,12 @@ impl Application {
             ));
         }
         if let Some(mirror) = &state.feed.mirror {
-            let subscriber = SeatSubscriber::new(mirror, state.feed.clone(), state.pool.clone());
+            let subscriber = SeatSubscriber::new(
+                mirror.clone(),
+                state.feed.clone(),
+                state.feed.remote.clone(),
+                state.pool.clone(),
+            );
             let (mirror, pool, shutdown) = (mirror.clone(), state.pool.clone(), stop.subscribe());
             tasks.push(supervise(
                 "mirror".into(),

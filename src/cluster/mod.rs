@@ -1,7 +1,7 @@
 //! The cluster: several nodes share the shards, each section and each student lives on
 //! the node that owns its shard, and operators see and move them.
 //!
-//! - [`shard_of`]: the stable placement of sections and students;
+//! - [`shard_of`]: the stable placement of sections and students (from [`crate::shard`]);
 //! - [`node`]: this node's membership (lease, map, rejoin after being declared dead);
 //! - [`clock`]: the database's clock as this node reads it, and its own lease's age;
 //! - [`coordinator`]: the one node that assigns shards (orphans, drains, rebalance);
@@ -27,33 +27,6 @@ pub mod peer;
 pub mod plan;
 pub mod router;
 
-/// The shard of a section: FNV-1a (64-bit) over the id's 16 bytes, modulo `shards`.
-/// Written out here rather than taken from a hasher crate so it can never change between
-/// versions or platforms: the shard of a stored section must stay where it is.
-pub fn shard_of(section: uuid::Uuid, shards: u32) -> u32 {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let hash = section
-        .as_bytes()
-        .iter()
-        .fold(OFFSET, |h, b| (h ^ u64::from(*b)).wrapping_mul(PRIME));
-    (hash % u64::from(shards.max(1))) as u32
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shard_hash_is_pinned() {
-        // Pinned values: changing the hash would move every stored section.
-        let id = uuid::Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
-        assert_eq!(shard_of(id, 1024), PINNED_1024);
-        assert_eq!(shard_of(uuid::Uuid::nil(), 1024), 101);
-        assert!(shard_of(id, 7) < 7);
-        assert_eq!(shard_of(id, 1), 0);
-    }
-
-    /// FNV-1a of the id above, computed independently.
-    const PINNED_1024: u32 = 165;
-}
+/// Shard hashing lives in the leaf [`crate::shard`] (the store places rows with it too);
+/// re-exported here, where the cluster's readers look for it.
+pub use crate::shard::shard_of;

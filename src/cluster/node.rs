@@ -25,7 +25,7 @@ use crate::backoff::Backoff;
 use crate::config::ClusterSettings;
 use crate::events::relay::RelayStats;
 use crate::metrics::{RequestFigures, RequestSnapshot};
-use crate::mirror::SeatMirror;
+use crate::redis::SeatMirror;
 use crate::shutdown::Shutdown;
 use crate::store::DbError;
 use crate::store::cluster::{self as rows, CHANNEL, LoadReport};

@@ -6,9 +6,8 @@
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use super::extract::{ApiQuery, Ids};
-use crate::mirror::MirrorError;
+use crate::redis::{MirrorError, SeatCounts};
 use crate::resources::{SectionView, Term, normalize_course_code};
-use crate::service::feed::SeatCounts;
 use crate::store::catalog;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};

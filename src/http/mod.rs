@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod cluster;
 pub mod error;
 pub mod extract;
+pub mod figures;
 pub mod forward;
 pub mod internal;
 pub mod limit;
@@ -66,8 +67,13 @@ pub struct Shared {
     pub tokens: Arc<TokenKeys>,
     /// The registration flow.
     pub registration: Arc<RegistrationService>,
-    /// Committed counts and counters.
+    /// The seat streams' counts (and the Redis mirror they read first).
     pub feed: Arc<SeatFeed>,
+    /// Counters of the committed batches (counted by the commit fan-out).
+    pub commits: Arc<crate::metrics::CommitStats>,
+    /// Woken after each commit with changes, so the outbox relay publishes without
+    /// polling delay.
+    pub relay_wake: Arc<tokio::sync::Notify>,
     /// Per-caller rate limiting of registration requests.
     pub limiter: Arc<limit::RateLimiter>,
     /// Failed-login allowances and the bound on concurrent password hashing.

@@ -4,13 +4,16 @@
 //! observes (request latency here, decisions in the registration service, commit batches
 //! in the committer, shard moves in the cluster node) and the registry holds clones of
 //! them. Counters that already live as atomics in the parts' stats structs are read at
-//! scrape time by a collector (see `http::ops`).
+//! scrape time by a collector registered here but written above every layer it reads
+//! (`http::figures`).
+//!
+//! This module is a leaf: it imports no other module of the crate, so every layer can be
+//! handed its small handles ([`DecisionCounter`], [`CommitHistograms`], [`CommitStats`],
+//! [`RequestFigures`]) without an arrow pointing back up.
 //!
 //! [`RequestFigures`] is the node-level side of the request figures: answered requests,
 //! 503 `overloaded` answers and a bucketed latency of registration requests, which the
 //! cluster node turns into rates and a p99 per heartbeat for the operator console.
-
-pub mod figures;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -18,6 +21,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use registrar_actors::{Change, ChangeKind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -99,6 +103,43 @@ impl Default for CommitHistograms {
         Self {
             batch_size: batch_histogram(),
             duration: duration_histogram(),
+        }
+    }
+}
+
+/// Counters of the node's committed batches since start, counted by the commit fan-out
+/// and read by `/metrics` (and tests).
+#[derive(Debug, Default)]
+pub struct CommitStats {
+    /// Batches committed.
+    pub batches: AtomicU64,
+    /// Changes committed (= outbox rows written).
+    pub changes: AtomicU64,
+    /// Seats taken.
+    pub enrolled: AtomicU64,
+    /// Waitlist entries added.
+    pub waitlisted: AtomicU64,
+    /// Drops.
+    pub dropped: AtomicU64,
+    /// Waitlist promotions.
+    pub promoted: AtomicU64,
+}
+
+impl CommitStats {
+    /// Count one committed batch of `changes`.
+    pub fn count(&self, changes: &[Change]) {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.changes
+            .fetch_add(changes.len() as u64, Ordering::Relaxed);
+        for c in changes {
+            let counter = match c.kind {
+                ChangeKind::Enrolled { .. } => &self.enrolled,
+                ChangeKind::Waitlisted { .. } => &self.waitlisted,
+                ChangeKind::Dropped { .. } => &self.dropped,
+                ChangeKind::Promoted { .. } => &self.promoted,
+                ChangeKind::CapacityChanged { .. } => continue,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
         }
     }
 }

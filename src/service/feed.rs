@@ -1,96 +1,57 @@
-//! What happens after each committed batch, off the actor's path: counters for `/metrics`,
-//! the live seat feed behind `GET /sections/{id}/seats/stream`, the Redis mirror (queued,
-//! written by its own task, which also publishes the counts to the other nodes) and a
-//! wake-up for the outbox relay.
+//! The live seat feed behind `GET /sections/{id}/seats/stream`: the counts of every section
+//! someone watches on this node. It only keeps and hands out counts; the commit fan-out
+//! startup assembles (counters, this feed, the Redis mirror, the relay's wake-up) is what
+//! gives it the node's own commits, and the Redis subscriber ([`crate::redis::bus`]), for
+//! which it is the [`SeatSink`], gives it the other nodes'.
 //!
 //! The feed is one `tokio::sync::watch` channel per watched section: a subscriber always
 //! sees the latest counts, a slow subscriber skips intermediate values instead of slowing
 //! anyone down, and publishing costs the actor one non-blocking store.
 //!
 //! Counts reach a channel from three places: this node's commits (at once, no Redis round
-//! trip), other nodes' commits (through Redis pub/sub, [`crate::seat_bus`]) and reads from
+//! trip), other nodes' commits (through Redis pub/sub, [`crate::redis::bus`]) and reads from
 //! PostgreSQL or the mirror (a new stream, a refresh after a lost connection). Each carries
-//! the [`Version`] of its counts and a channel only ever moves to a newer one, so a late or
-//! reordered message, from an old owner of the section say, never replaces newer counts.
+//! the [`Version`](registrar_actors::Version) of its counts and a channel only ever moves
+//! to a newer one, so a late or reordered message, from an old owner of the section say,
+//! never replaces newer counts.
 //!
 //! Streams need no login, so the feed caps how many are open on the node at once: each
 //! [`Subscription`] holds a slot, given back when it is dropped (the client went away,
 //! or the server shut the stream).
 
-use crate::mirror::SeatMirror;
+use crate::redis::{BusStats, SeatCounts, SeatMirror, SeatSink};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
-use registrar_actors::{Change, ChangeKind, CommitObserver, Counts, SectionId, Version};
+use registrar_actors::SectionId;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use tokio::sync::{Notify, watch};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::sync::watch;
 
-/// Counters since start.
-#[derive(Default)]
-pub struct CommitStats {
-    /// Batches committed.
-    pub batches: AtomicU64,
-    /// Changes committed (= outbox rows written).
-    pub changes: AtomicU64,
-    /// Seats taken.
-    pub enrolled: AtomicU64,
-    /// Waitlist entries added.
-    pub waitlisted: AtomicU64,
-    /// Drops.
-    pub dropped: AtomicU64,
-    /// Waitlist promotions.
-    pub promoted: AtomicU64,
-}
-
-/// Counts received from other nodes through Redis pub/sub.
-#[derive(Default)]
-pub struct RemoteStats {
-    /// Messages received (every node's commits, this node's own included).
-    pub received: AtomicU64,
-    /// Messages that moved a watched section's counts on.
-    pub applied: AtomicU64,
-    /// Refreshes of every watched section (after a (re)subscription or lost messages).
-    pub refreshes: AtomicU64,
-}
-
-/// A section's counts and the version they were committed (or read) at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SeatCounts {
-    /// Orders these counts among the section's others (see [`Version`]).
-    pub version: Version,
-    /// The counts.
-    pub counts: Counts,
-}
-
-/// Publishes committed counts (see module docs).
+/// The counts of the watched sections (see module docs).
 pub struct SeatFeed {
     channels: DashMap<SectionId, watch::Sender<SeatCounts>>,
     /// Streams open now, shared with their [`Subscription`]s, which give their slot back.
     subscribers: Arc<AtomicUsize>,
     /// Most streams open at once.
     max_subscribers: usize,
-    /// Counters for `/metrics`.
-    pub stats: CommitStats,
-    /// Counters of the counts received from other nodes.
-    pub remote: RemoteStats,
-    /// The Redis mirror, when enabled.
+    /// Counters of the counts received from other nodes (kept by the Redis subscriber,
+    /// which startup gives this handle).
+    pub remote: Arc<BusStats>,
+    /// The Redis mirror, when enabled: where a new stream's and a section read's counts
+    /// are read from first (the feed itself never writes it).
     pub mirror: Option<Arc<SeatMirror>>,
-    /// Woken after each commit so the relay publishes without polling delay.
-    pub relay_wake: Arc<Notify>,
 }
 
 impl SeatFeed {
-    /// A feed that also records into `mirror` and serves at most `max_subscribers`
-    /// streams at once.
+    /// A feed serving at most `max_subscribers` streams at once, whose streams and section
+    /// reads read `mirror` first.
     pub fn new(mirror: Option<Arc<SeatMirror>>, max_subscribers: usize) -> Self {
         Self {
             channels: DashMap::new(),
             subscribers: Arc::new(AtomicUsize::new(0)),
             max_subscribers,
-            stats: CommitStats::default(),
-            remote: RemoteStats::default(),
+            remote: Arc::default(),
             mirror,
-            relay_wake: Arc::new(Notify::new()),
         }
     }
 
@@ -190,35 +151,20 @@ impl Drop for Slot {
     }
 }
 
-impl CommitObserver for SeatFeed {
-    fn committed(&self, section: SectionId, version: Version, counts: Counts, changes: &[Change]) {
-        let s = &self.stats;
-        s.batches.fetch_add(1, Ordering::Relaxed);
-        s.changes.fetch_add(changes.len() as u64, Ordering::Relaxed);
-        for c in changes {
-            let counter = match c.kind {
-                ChangeKind::Enrolled { .. } => &s.enrolled,
-                ChangeKind::Waitlisted { .. } => &s.waitlisted,
-                ChangeKind::Dropped { .. } => &s.dropped,
-                ChangeKind::Promoted { .. } => &s.promoted,
-                ChangeKind::CapacityChanged { .. } => continue,
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
-        }
-        let seats = SeatCounts { version, counts };
-        self.apply(section, seats);
-        if let Some(mirror) = &self.mirror {
-            mirror.record(section, seats);
-        }
-        if !changes.is_empty() {
-            self.relay_wake.notify_one();
-        }
+impl SeatSink for SeatFeed {
+    fn apply(&self, section: SectionId, seats: SeatCounts) -> bool {
+        SeatFeed::apply(self, section, seats)
+    }
+
+    fn watched(&self) -> Vec<SectionId> {
+        SeatFeed::watched(self)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use registrar_actors::{Counts, Version};
 
     fn counts() -> SeatCounts {
         seats(0, 0, 0)
@@ -254,13 +200,11 @@ mod tests {
             "the same commit twice"
         );
         assert_eq!(sub.counts.borrow_and_update().counts.seats_taken, 4);
-        // The node's own commit reaches local watchers without Redis.
-        feed.committed(
-            section,
-            Version { epoch: 3, seq: 1 },
-            seats(0, 0, 5).counts,
-            &[],
-        );
+        // Through the sink the Redis subscriber holds, the same rule.
+        let sink: &dyn SeatSink = &feed;
+        assert!(sink.apply(section, seats(3, 1, 5)));
+        assert!(!sink.apply(section, seats(2, 11, 6)));
+        assert_eq!(sink.watched(), vec![section]);
         assert_eq!(
             sub.counts.borrow_and_update().version,
             Version { epoch: 3, seq: 1 }

@@ -18,8 +18,8 @@
 //! for the next, which reads them all in one query. A lone miss is read at once, so the
 //! batching costs nothing when the node is quiet.
 
-use crate::cluster::shard_of;
 use crate::resources::{SectionFacts, Standing};
+use crate::shard::shard_of;
 use crate::store::{DbError, DbResult, catalog, students};
 use dashmap::DashMap;
 use registrar_actors::student_rules::Window;

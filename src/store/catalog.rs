@@ -3,11 +3,11 @@
 //! rebuilt from and seat streams start from).
 
 use super::{DbError, DbResult};
-use crate::cluster::shard_of;
 use crate::resources::{
     Course, MeetingDto, NewSection, NewTerm, NewWindow, RegistrationWindow, SectionFacts,
     SectionView, Standing, Term,
 };
+use crate::shard::shard_of;
 use chrono::{DateTime, Utc};
 use registrar_actors::student_rules::{Meeting, OfferedSection, Window};
 use registrar_actors::{Counts, SectionId, Version};

@@ -3,7 +3,7 @@
 //! a check is its SQL and nothing else.
 
 use super::Result;
-use crate::events::payload::EventKind;
+use crate::event_schema::EventKind;
 use sqlx::PgPool;
 
 /// (check name, query returning one text line per violation).

@@ -5,9 +5,8 @@
 
 use crate::helpers::*;
 use fred::prelude::*;
-use registrar::mirror::SeatMirror;
-use registrar::seat_bus::{self, SeatMessage};
-use registrar::service::feed::SeatCounts;
+use registrar::redis::wire;
+use registrar::redis::{SeatCounts, SeatMessage, SeatMirror};
 use registrar::shutdown::ShutdownTrigger;
 use registrar_actors::{Counts, SectionId, Version};
 use reqwest::StatusCode;
@@ -120,7 +119,7 @@ async fn an_old_owners_late_write_or_message_never_replaces_newer_counts() {
 
     // Late or reordered messages on the seat channel change no watcher's counts; the
     // newer one published after them (in order, on one connection) does.
-    let channel = seat_bus::channel(&prefix);
+    let channel = wire::channel(&prefix);
     let applied = app.feed.remote.applied.load(Ordering::Relaxed);
     let older_stamp = Version {
         seq: now.seq - 1,

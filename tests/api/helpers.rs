@@ -51,6 +51,10 @@ pub struct TestApp {
     pub admin_token: String,
     /// The node's seat feed (its Redis mirror, for outage tests).
     pub feed: std::sync::Arc<registrar::service::feed::SeatFeed>,
+    /// The node's counters of committed batches.
+    pub commits: std::sync::Arc<registrar::metrics::CommitStats>,
+    /// The node's outbox relay wake-up (tests run extra relays on it).
+    pub relay_wake: std::sync::Arc<tokio::sync::Notify>,
     keys: TokenKeys,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
@@ -145,6 +149,8 @@ impl TestApp {
         let address = format!("http://{}", app.address());
         let pool = app.state().pool.clone();
         let feed = app.state().feed.clone();
+        let commits = app.state().commits.clone();
+        let relay_wake = app.state().relay_wake.clone();
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             app.run_until_stopped(async {
@@ -175,6 +181,8 @@ impl TestApp {
             settings,
             admin_token,
             feed,
+            commits,
+            relay_wake,
             keys,
             stop: Some(tx),
             server: Some(server),
@@ -194,8 +202,7 @@ impl TestApp {
 
     /// Batches committed by this server so far.
     pub fn batches(&self) -> u64 {
-        self.feed
-            .stats
+        self.commits
             .batches
             .load(std::sync::atomic::Ordering::SeqCst)
     }

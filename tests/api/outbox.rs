@@ -417,7 +417,7 @@ async fn two_relays_on_one_database_publish_every_event_and_consumers_apply_each
             events.amqp_url.clone(),
             events.events_exchange.clone(),
             16,
-            app.feed.relay_wake.clone(),
+            app.relay_wake.clone(),
             stats.clone(),
         );
         tasks.push(tokio::spawn(relay.run(stop.subscribe())));

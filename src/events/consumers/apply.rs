@@ -4,7 +4,7 @@
 //! per-minute figures).
 
 use super::ConsumerKind;
-use crate::events::payload::{Event, EventKind};
+use crate::event_schema::{Event, EventKind};
 use chrono::{DurationRound, TimeDelta};
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;

@@ -25,8 +25,8 @@ mod apply;
 pub use apply::apply;
 
 use super::amqp;
-use super::payload::Event;
 use crate::backoff::Backoff;
+use crate::event_schema::Event;
 use crate::shutdown::Shutdown;
 use futures_util::StreamExt;
 use lapin::message::Delivery;

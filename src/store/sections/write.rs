@@ -10,7 +10,7 @@
 //! older one; a batch of refusals alone writes no section row.
 
 use super::unavailable;
-use crate::events::payload::{Event, EventKind};
+use crate::event_schema::{Event, EventKind};
 use crate::store::audit::AttemptOutcome;
 use chrono::{DateTime, Utc};
 use registrar_actors::ledger::ChangeKind;

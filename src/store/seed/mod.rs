@@ -9,7 +9,7 @@
 
 mod demo_catalog;
 
-use crate::cluster::shard_of;
+use crate::shard::shard_of;
 use chrono::{Duration, Utc};
 use demo_catalog::{courses, meeting_pattern};
 use rand::rngs::StdRng;

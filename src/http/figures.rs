@@ -3,10 +3,15 @@
 //! feed, relay, mirror, cluster routing) and the gauges read from live state (actors,
 //! admission, pool, shards). Reading them where they already are keeps the hot paths on
 //! plain atomics and the series names unchanged.
+//!
+//! It reads every layer (store, events, cluster, service, the Redis module), so it lives
+//! here, next to the `/metrics` route ([`super::ops`]), above all of them; the registry in
+//! [`crate::metrics`] only holds it as a boxed `Collector`, and stays a leaf.
 
 use crate::cluster::gates::Kind;
 use crate::cluster::node::ClusterNode;
 use crate::events::relay::RelayStats;
+use crate::metrics::CommitStats;
 use crate::service::feed::SeatFeed;
 use crate::store::sections::CommitterStats;
 use crate::supervise::TaskHealth;
@@ -22,7 +27,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The parts whose figures are read at scrape time (see module docs).
 pub struct NodeFigures {
-    /// Seat feed: committed batches and changes, decisions, SSE subscribers, mirror.
+    /// Committed batches and changes, by kind of change.
+    pub commits: Arc<CommitStats>,
+    /// Seat feed: SSE subscribers, the mirror, counts received from other nodes.
     pub feed: Arc<SeatFeed>,
     /// Section actors and the node's admission gate.
     pub registry: Arc<SectionRegistry>,
@@ -83,7 +90,7 @@ fn gauge(
 impl Collector for NodeFigures {
     fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let e = &mut e;
-        let s = &self.feed.stats;
+        let s = &self.commits;
         let c = &self.cluster.stats;
         counter(
             e,

@@ -1,6 +1,9 @@
 //! The event schema, in one place: the kinds of event with their routing keys, and the
 //! JSON body every event carries. The section store writes it into the outbox, the relay
-//! publishes it as it is, the consumers and `registrar verify` read it back.
+//! publishes it as it is, the consumers and `registrar verify` read it back. A leaf below
+//! the store (it imports no other module of the crate), so the store can write events
+//! without importing the `events` module, which reads the store's outbox; `events::payload`
+//! re-exports it under its old name.
 //!
 //! Event ids are derived, not drawn ([`Event::id_of`]): the same change always gets the
 //! same id, so a batch written twice (a commit retried after its COMMIT reply was lost)

@@ -2,8 +2,8 @@
 //! recorded here with their [`Version`]; a writer task pipelines them to Redis as one hash
 //! per section (`<prefix>:section:<id>` with `seats_taken`, `capacity`, `waitlist_length`,
 //! `waitlist_capacity`, and the version as `epoch` and `seq`) and publishes each on the
-//! seat channel `<prefix>:seats`, which every node's [`crate::seat_bus`] listens to.
-//! Recording never blocks the actor: pending counts are coalesced per section (a long
+//! seat channel `<prefix>:seats`, which every node's subscriber (the sibling `bus`) listens
+//! to. Recording never blocks the actor: pending counts are coalesced per section (a long
 //! outage costs one entry per section, not one per commit), and a failed write is retried
 //! with backoff. When Redis comes back after a failure, the mirror is rebuilt from
 //! PostgreSQL, since it may have restarted empty. Catalog reads use the mirror and fall
@@ -25,13 +25,12 @@
 //! left by an older owner) and can never overwrite counts a commit wrote meanwhile; the
 //! rebuild writes the same way.
 //!
-//! All Redis access of the server is in this module and its pub/sub sibling
-//! [`crate::seat_bus`], so replacing fred stays cheap. PostgreSQL is read through
+//! All Redis access of the server is in this module and its pub/sub sibling `bus`, so
+//! replacing fred stays cheap. PostgreSQL is read through
 //! [`catalog::all_section_counts`] and [`catalog::section_counts`]; no SQL lives here.
 
+use super::wire::{self, SeatCounts, SeatMessage};
 use crate::backoff::Backoff;
-use crate::seat_bus::{self, SeatMessage};
-use crate::service::feed::SeatCounts;
 use crate::shutdown::Shutdown;
 use crate::store::{DbError, catalog};
 use dashmap::{DashMap, DashSet};
@@ -169,7 +168,7 @@ impl SeatMirror {
             client,
             config,
             prefix: prefix.to_string(),
-            channel: seat_bus::channel(prefix),
+            channel: wire::channel(prefix),
             script: Mutex::new(None),
             pending: DashMap::new(),
             heals: DashSet::new(),
