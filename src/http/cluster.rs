@@ -35,7 +35,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// 403 unless the caller is an operator or an admin (reads).
-fn operator(caller: &Caller) -> Result<(), ApiError> {
+fn operator_or_admin(caller: &Caller) -> Result<(), ApiError> {
     match caller.role {
         Role::Operator | Role::Admin => Ok(()),
         Role::Student => Err(ApiError::forbidden("this needs the operator role")),
@@ -55,7 +55,7 @@ pub async fn overview(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<ClusterView>, ApiError> {
-    operator(&caller)?;
+    operator_or_admin(&caller)?;
     let backlog = state.relay.backlog.get(&state.pool).await;
     Ok(Json(ops::overview(&state.cluster, backlog).await?))
 }
@@ -78,7 +78,7 @@ pub async fn shards(
     caller: Caller,
     ApiQuery(q): ApiQuery<ShardQuery>,
 ) -> Result<Json<Vec<ShardView>>, ApiError> {
-    operator(&caller)?;
+    operator_or_admin(&caller)?;
     Ok(Json(ops::shards(&state.cluster, q.node.as_deref()).await?))
 }
 
@@ -91,7 +91,7 @@ pub async fn section(
     caller: Caller,
     Ids(section): Ids<Uuid>,
 ) -> Result<Json<SectionPlace>, ApiError> {
-    operator(&caller)?;
+    operator_or_admin(&caller)?;
     Ok(Json(ops::section(&state.cluster, section).await?))
 }
 
@@ -115,7 +115,7 @@ pub async fn hot_sections(
     caller: Caller,
     ApiQuery(q): ApiQuery<HotQuery>,
 ) -> Result<Json<Vec<HotSection>>, ApiError> {
-    operator(&caller)?;
+    operator_or_admin(&caller)?;
     let limit = q.limit.unwrap_or(10);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::new(
@@ -137,7 +137,7 @@ pub async fn one_move(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<MoveRow>, ApiError> {
-    operator(&caller)?;
+    operator_or_admin(&caller)?;
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::invalid_id(format!("`{id}` is not a move id")))?;
@@ -163,7 +163,7 @@ pub async fn list_moves(
     caller: Caller,
     ApiQuery(q): ApiQuery<MovesQuery>,
 ) -> Result<Json<Vec<MoveRow>>, ApiError> {
-    operator(&caller)?;
+    operator_or_admin(&caller)?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::new(
