@@ -214,7 +214,14 @@ async fn take_every_shard(pool: &PgPool) -> Result<(), Box<dyn std::error::Error
     if !membership::register(pool, NODE, incarnation, "http://127.0.0.1:0", 0).await? {
         return Err("the bench's node id is held".into());
     }
-    membership::set_state(pool, NODE, incarnation, &["joining"], "active").await?;
+    membership::set_state(
+        pool,
+        NODE,
+        incarnation,
+        &[membership::NodeState::Joining],
+        membership::NodeState::Active,
+    )
+    .await?;
     membership::lead(pool, NODE, incarnation, 60_000).await?;
     let mut tx = membership::begin_as_coordinator(pool, NODE, incarnation)
         .await?

@@ -11,7 +11,7 @@
 
 mod fanout;
 
-use crate::cluster::coordinator;
+use crate::cluster::load::{DependencyHealth, HealthProbe};
 use crate::cluster::node::{ClusterNode, JoinError};
 use crate::cluster::peer::{Peers, internal_key};
 use crate::cluster::router::SectionRouter;
@@ -29,6 +29,7 @@ use crate::service::registration::RegistrationService;
 use crate::service::retention::Pruner;
 use crate::service::swap::SwapFinisher;
 use crate::shutdown::ShutdownTrigger;
+use crate::store::cluster::MirrorHealth;
 use crate::store::{
     self, NodePools,
     sections::{CommitterConfig, PgSectionStore},
@@ -39,6 +40,7 @@ use registrar_actors::SectionRegistry;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -209,7 +211,10 @@ impl Application {
             backlog: BacklogGauge::new(Duration::from_millis(settings.events.backlog_max_age_ms)),
             ..RelayStats::default()
         });
-        cluster.set_health_sources(relay.clone(), feed.mirror.clone());
+        cluster.set_health_probe(Arc::new(DependencyProbe {
+            relay: relay.clone(),
+            mirror: feed.mirror.clone(),
+        }));
         let metrics = Arc::new(Metrics::new(metrics::Parts {
             decisions: registration.decisions().clone(),
             commits: committer.histograms.clone(),
@@ -277,12 +282,12 @@ impl Application {
             Some(stop.subscribe()),
             move || node.clone().run(shutdown.clone()),
         );
-        let (node, shutdown) = (state.cluster.clone(), stop.subscribe());
+        let (coordinator, shutdown) = (state.cluster.coordinator().clone(), stop.subscribe());
         let coordinator = supervise(
             "coordinator".into(),
             state.tasks.clone(),
             Some(stop.subscribe()),
-            move || coordinator::run(node.clone(), shutdown.clone()),
+            move || coordinator.clone().run(shutdown.clone()),
         );
         vec![membership, coordinator]
     }
@@ -457,4 +462,24 @@ fn advertise_url(configured: &str, bound: SocketAddr) -> String {
         address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
     format!("http://{address}")
+}
+
+/// The health of the broker link and of the Redis mirror, which each heartbeat's load
+/// report carries (`/readyz` reports the same two from the same sources).
+struct DependencyProbe {
+    relay: Arc<RelayStats>,
+    mirror: Option<Arc<SeatMirror>>,
+}
+
+impl HealthProbe for DependencyProbe {
+    fn health(&self) -> DependencyHealth {
+        DependencyHealth {
+            broker_connected: self.relay.connected.load(Ordering::Relaxed),
+            redis: match &self.mirror {
+                None => MirrorHealth::Off,
+                Some(m) if m.is_healthy() => MirrorHealth::Ok,
+                Some(_) => MirrorHealth::Degraded,
+            },
+        }
+    }
 }

@@ -10,7 +10,8 @@ pub mod moves;
 mod progress;
 pub mod status;
 
-pub use status::{ClusterView, status};
+pub use crate::cluster::view::ClusterView;
+pub use status::status;
 
 use anyhow::{Context, bail};
 use serde::Deserialize;

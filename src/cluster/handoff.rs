@@ -18,14 +18,18 @@
 //! move, after the coordinator gave up on the first) waits until the first ends, within
 //! its own deadline, else it is refused; two never close and open one shard's gates.
 
-use super::gates::Kind;
-use super::node::ClusterNode;
+use super::gates::{Kind, ShardGates};
+use super::map::ShardMap;
+use super::map_cache::MapCache;
+use super::membership::Membership;
 use super::peer::{HandoffAnswer, HandoffRequest};
 use super::shard_of;
+use super::stats::ClusterStats;
 use crate::store::cluster as rows;
+use registrar_actors::SectionRegistry;
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -91,144 +95,187 @@ impl Drop for Claim<'_> {
     }
 }
 
-/// Carry out `request` on this node (see module docs).
-pub async fn release(node: &ClusterNode, request: &HandoffRequest) -> HandoffAnswer {
-    let started = Instant::now();
-    let deadline = started + node.handoff_timeout();
-    let _claim = match node.handoffs.claim(&request.moves, deadline).await {
-        Ok(claim) => claim,
-        Err(busy) => {
-            // The move under way is left to its own handoff; only the others end here.
-            let others: Vec<i64> = request
+/// The old owner's side of handoffs on this node (see module docs).
+pub struct Handoff {
+    membership: Arc<Membership>,
+    map: Arc<MapCache>,
+    /// The gates a handoff closes to quiet its shards.
+    gates: Arc<ShardGates>,
+    /// The actors of the shards handed off are stopped here.
+    registry: Arc<SectionRegistry>,
+    stats: Arc<ClusterStats>,
+    /// The shards this node is handing off now: one handoff of a shard at a time.
+    claims: HandoffClaims,
+}
+
+impl Handoff {
+    /// The handoffs of the node whose membership, map and gates these are.
+    pub fn new(
+        membership: Arc<Membership>,
+        map: Arc<MapCache>,
+        gates: Arc<ShardGates>,
+        registry: Arc<SectionRegistry>,
+        stats: Arc<ClusterStats>,
+    ) -> Self {
+        Self {
+            membership,
+            map,
+            gates,
+            registry,
+            stats,
+            claims: HandoffClaims::default(),
+        }
+    }
+
+    /// Carry out `request` on this node (see module docs).
+    pub async fn release(&self, request: &HandoffRequest) -> HandoffAnswer {
+        let started = Instant::now();
+        let deadline = started + self.membership.handoff_timeout();
+        let _claim = match self.claims.claim(&request.moves, deadline).await {
+            Ok(claim) => claim,
+            Err(busy) => {
+                // The move under way is left to its own handoff; only the others end here.
+                let others: Vec<i64> = request
+                    .moves
+                    .iter()
+                    .map(|m| m.1)
+                    .filter(|id| !busy.iter().any(|(_, b)| b == id))
+                    .collect();
+                let error = "another handoff of the shard is still under way on this node";
+                let _ = rows::fail_moves(self.membership.pool(), &others, error).await;
+                self.stats
+                    .moves_failed
+                    .fetch_add(others.len() as u64, Ordering::Relaxed);
+                return HandoffAnswer {
+                    moved: Vec::new(),
+                    error: Some(error.to_string()),
+                };
+            }
+        };
+        let me = self.membership.id();
+        let mine = |map: &ShardMap| {
+            request
                 .moves
                 .iter()
-                .map(|m| m.1)
-                .filter(|id| !busy.iter().any(|(_, b)| b == id))
-                .collect();
-            let error = "another handoff of the shard is still under way on this node";
-            let _ = rows::fail_moves(&node.pool, &others, error).await;
-            node.stats
-                .moves_failed
-                .fetch_add(others.len() as u64, Ordering::Relaxed);
-            return HandoffAnswer {
-                moved: Vec::new(),
-                error: Some(error.to_string()),
-            };
+                .all(|(shard, _)| map.owner(*shard).is_some_and(|o| *o == *me))
+        };
+        if !mine(&self.map.map()) {
+            // The map may be a notification behind the database: read it first.
+            let _ = self.map.refresh().await;
         }
-    };
-    let mine = |map: &super::map::ShardMap| {
-        request
+        let map = self.map.map();
+        // Only shards this node owns; anything else fails at once.
+        let (shards, ids): (Vec<u32>, Vec<i64>) = request
             .moves
             .iter()
-            .all(|(shard, _)| map.owner(*shard).is_some_and(|o| *o == node.id))
-    };
-    if !mine(&node.map()) {
-        // The map may be a notification behind the database: read it first.
-        let _ = node.refresh().await;
-    }
-    let map = node.map();
-    // Only shards this node owns; anything else fails at once.
-    let (shards, ids): (Vec<u32>, Vec<i64>) = request
-        .moves
-        .iter()
-        .filter(|(shard, _)| map.owner(*shard).is_some_and(|o| *o == node.id))
-        .copied()
-        .unzip();
-    let not_mine: Vec<i64> = request
-        .moves
-        .iter()
-        .filter(|(shard, _)| !shards.contains(shard))
-        .map(|m| m.1)
-        .collect();
-    if !not_mine.is_empty() {
-        let _ = rows::fail_moves(&node.pool, &not_mine, "the source does not own the shard").await;
-    }
-    if shards.is_empty() {
-        return HandoffAnswer::default();
-    }
-    let gates = &node.gates;
-    gates.close(Kind::Home, &shards);
-    let quiet = gates.quiet(Kind::Home, &shards, deadline).await && {
-        gates.close(Kind::Section, &shards);
-        gates.quiet(Kind::Section, &shards, deadline).await
-    };
-    if !quiet {
-        gates.open(Kind::Section, &shards);
-        gates.open(Kind::Home, &shards);
-        node.stats
-            .moves_failed
-            .fetch_add(shards.len() as u64, Ordering::Relaxed);
-        let error = "the shards did not go quiet before the handoff deadline".to_string();
-        let _ = rows::fail_moves(&node.pool, &ids, &error).await;
-        return HandoffAnswer {
-            moved: Vec::new(),
-            error: Some(error),
-        };
-    }
-    let set: HashSet<u32> = shards.iter().copied().collect();
-    let total = node.shards();
-    node.registry
-        .stop_where(|section| set.contains(&shard_of(section.0, total)))
-        .await;
-    let held: Vec<i32> = shards
-        .iter()
-        .map(|s| (gates.held(Kind::Home, *s) + gates.held(Kind::Section, *s)) as i32)
-        .collect();
-    let moves: Vec<(u32, i64, i32)> = shards
-        .iter()
-        .zip(&ids)
-        .zip(held)
-        .map(|((s, id), h)| (*s, *id, h))
-        .collect();
-    let result = rows::hand_over(
-        &node.pool,
-        &node.id,
-        node.incarnation(),
-        &request.to,
-        node.settings.lease_ms,
-        &moves,
-    )
-    .await;
-    // Whatever happened (even an error after the commit), the map read now is the truth
-    // the held work must follow.
-    if let Err(e) = node.refresh().await {
-        tracing::warn!(error = %e, "map refresh after a handoff failed");
-    }
-    let held_home = gates.open(Kind::Section, &shards);
-    let held_sections = gates.open(Kind::Home, &shards);
-    let held: usize = held_home.iter().chain(&held_sections).sum();
-    let stats = &node.stats;
-    stats
-        .held_requests
-        .fetch_add(held as u64, Ordering::Relaxed);
-    match result {
-        Ok(moved) => {
-            stats
-                .shards_handed_over
-                .fetch_add(moved.len() as u64, Ordering::Relaxed);
-            stats
-                .moves_finished
-                .fetch_add(moved.len() as u64, Ordering::Relaxed);
-            stats
-                .moves_failed
-                .fetch_add((shards.len() - moved.len()) as u64, Ordering::Relaxed);
-            for _ in &moved {
-                stats.move_seconds.observe(started.elapsed().as_secs_f64());
-            }
-            tracing::info!(node = %node.id, to = %request.to, shards = moved.len(), held,
-                took_ms = started.elapsed().as_millis() as u64, "shards handed over");
-            let error = (moved.len() < shards.len())
-                .then(|| "some shards did not change hands (target not active)".to_string());
-            HandoffAnswer { moved, error }
+            .filter(|(shard, _)| map.owner(*shard).is_some_and(|o| *o == *me))
+            .copied()
+            .unzip();
+        let not_mine: Vec<i64> = request
+            .moves
+            .iter()
+            .filter(|(shard, _)| !shards.contains(shard))
+            .map(|m| m.1)
+            .collect();
+        if !not_mine.is_empty() {
+            let _ = rows::fail_moves(
+                self.membership.pool(),
+                &not_mine,
+                "the source does not own the shard",
+            )
+            .await;
         }
-        Err(e) => {
-            stats
+        if shards.is_empty() {
+            return HandoffAnswer::default();
+        }
+        let gates = &self.gates;
+        gates.close(Kind::Home, &shards);
+        let quiet = gates.quiet(Kind::Home, &shards, deadline).await && {
+            gates.close(Kind::Section, &shards);
+            gates.quiet(Kind::Section, &shards, deadline).await
+        };
+        if !quiet {
+            gates.open(Kind::Section, &shards);
+            gates.open(Kind::Home, &shards);
+            self.stats
                 .moves_failed
                 .fetch_add(shards.len() as u64, Ordering::Relaxed);
-            let _ = rows::fail_moves(&node.pool, &ids, &e.to_string()).await;
-            HandoffAnswer {
+            let error = "the shards did not go quiet before the handoff deadline".to_string();
+            let _ = rows::fail_moves(self.membership.pool(), &ids, &error).await;
+            return HandoffAnswer {
                 moved: Vec::new(),
-                error: Some(e.to_string()),
+                error: Some(error),
+            };
+        }
+        let set: HashSet<u32> = shards.iter().copied().collect();
+        let total = self.membership.shards();
+        self.registry
+            .stop_where(|section| set.contains(&shard_of(section.0, total)))
+            .await;
+        let held_per_shard: Vec<i32> = shards
+            .iter()
+            .map(|s| (gates.held(Kind::Home, *s) + gates.held(Kind::Section, *s)) as i32)
+            .collect();
+        let moves: Vec<(u32, i64, i32)> = shards
+            .iter()
+            .zip(&ids)
+            .zip(held_per_shard)
+            .map(|((s, id), h)| (*s, *id, h))
+            .collect();
+        let result = rows::hand_over(
+            self.membership.pool(),
+            me,
+            self.membership.incarnation(),
+            &request.to,
+            self.membership.lease_ms(),
+            &moves,
+        )
+        .await;
+        // Whatever happened (even an error after the commit), the map read now is the truth
+        // the held work must follow.
+        if let Err(e) = self.map.refresh().await {
+            tracing::warn!(error = %e, "map refresh after a handoff failed");
+        }
+        // Section gates first, so the held home requests let through next find them open.
+        let held_at_section_gates = gates.open(Kind::Section, &shards);
+        let held_at_home_gates = gates.open(Kind::Home, &shards);
+        let held_total: usize = held_at_section_gates
+            .iter()
+            .chain(&held_at_home_gates)
+            .sum();
+        let stats = &self.stats;
+        stats
+            .held_requests
+            .fetch_add(held_total as u64, Ordering::Relaxed);
+        match result {
+            Ok(moved) => {
+                stats
+                    .shards_handed_over
+                    .fetch_add(moved.len() as u64, Ordering::Relaxed);
+                stats
+                    .moves_finished
+                    .fetch_add(moved.len() as u64, Ordering::Relaxed);
+                stats
+                    .moves_failed
+                    .fetch_add((shards.len() - moved.len()) as u64, Ordering::Relaxed);
+                for _ in &moved {
+                    stats.move_seconds.observe(started.elapsed().as_secs_f64());
+                }
+                tracing::info!(node = %me, to = %request.to, shards = moved.len(), held = held_total,
+                    took_ms = started.elapsed().as_millis() as u64, "shards handed over");
+                let error = (moved.len() < shards.len())
+                    .then(|| "some shards did not change hands (target not active)".to_string());
+                HandoffAnswer { moved, error }
+            }
+            Err(e) => {
+                stats
+                    .moves_failed
+                    .fetch_add(shards.len() as u64, Ordering::Relaxed);
+                let _ = rows::fail_moves(self.membership.pool(), &ids, &e.to_string()).await;
+                HandoffAnswer {
+                    moved: Vec::new(),
+                    error: Some(e.to_string()),
+                }
             }
         }
     }

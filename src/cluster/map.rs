@@ -2,7 +2,7 @@
 //! address, state and lease age. Immutable once built; the node swaps in a new one after
 //! each refresh (see `node`).
 
-use crate::store::cluster::{NodeRow, ShardRow};
+use crate::store::cluster::{NodeRow, NodeState, ShardRow};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -19,13 +19,12 @@ impl Member {
     /// Whether it takes part: joining, active or draining, with a lease younger than
     /// `lease_ms`.
     pub fn is_live(&self, lease_ms: u64) -> bool {
-        matches!(self.row.state.as_str(), "joining" | "active" | "draining")
-            && self.row.lease_age_ms <= lease_ms as i64
+        self.row.state.takes_part() && self.row.lease_age_ms <= lease_ms as i64
     }
 
     /// Whether it may receive shards: active with a live lease.
     pub fn is_active(&self, lease_ms: u64) -> bool {
-        self.row.state == "active" && self.is_live(lease_ms)
+        self.row.state == NodeState::Active && self.is_live(lease_ms)
     }
 }
 
@@ -149,7 +148,7 @@ mod tests {
             shard,
             node_id: node.map(str::to_string),
             epoch,
-            state: "active".into(),
+            state: crate::store::cluster::ShardState::Active,
         }
     }
 
@@ -157,18 +156,18 @@ mod tests {
         NodeRow {
             id: id.into(),
             address: format!("http://{id}"),
-            state: state.into(),
+            state: state.parse().unwrap(),
             incarnation: None,
             lease_age_ms,
             decisions_per_s: 0.0,
             in_flight: 0,
-            hot_sections: serde_json::json!([]),
-            shard_load: serde_json::json!({}),
+            hot_sections: Vec::new(),
+            shard_load: Default::default(),
             requests_per_s: 0.0,
             p99_ms: None,
             overloaded_per_s: 0.0,
             broker_connected: false,
-            redis: "off".into(),
+            redis: crate::store::cluster::MirrorHealth::Off,
         }
     }
 

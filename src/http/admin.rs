@@ -9,7 +9,8 @@ use crate::resources::{
     SectionPatch, SectionView, StudentView, Term,
 };
 use crate::service::auth::hash_password;
-use crate::store::{catalog, cluster, students};
+use crate::store::cluster::{self, Notice};
+use crate::store::{catalog, students};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
@@ -75,7 +76,7 @@ pub async fn create_window(
     }
     let window = catalog::upsert_window(&state.pool, term, &body).await?;
     state.registration.cache().forget_windows();
-    cluster::notify_rules(&state.pool, "windows").await?;
+    cluster::notify_rules(&state.pool, Notice::Windows).await?;
     Ok((StatusCode::CREATED, Json(window)))
 }
 
@@ -258,7 +259,7 @@ pub async fn add_hold(
     }
     let hold = students::add_hold(&state.pool, student, &body.reason).await?;
     state.registration.cache().forget_student(student);
-    cluster::notify_rules(&state.pool, &format!("student:{student}")).await?;
+    cluster::notify_rules(&state.pool, Notice::Student(student)).await?;
     Ok((StatusCode::CREATED, Json(hold)))
 }
 
@@ -274,7 +275,7 @@ pub async fn remove_hold(
     admin(&caller)?;
     if students::remove_hold(&state.pool, student, hold).await? {
         state.registration.cache().forget_student(student);
-        cluster::notify_rules(&state.pool, &format!("student:{student}")).await?;
+        cluster::notify_rules(&state.pool, Notice::Student(student)).await?;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::new(

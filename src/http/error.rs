@@ -389,6 +389,26 @@ impl From<RegistrationError> for ApiError {
     }
 }
 
+impl From<crate::cluster::ops::OpsError> for ApiError {
+    fn from(e: crate::cluster::ops::OpsError) -> Self {
+        use crate::cluster::ops::OpsError as O;
+        let detail = e.to_string();
+        let code = match e {
+            O::ShardNotFound { .. } => ErrorCode::ShardNotFound,
+            O::NodeNotFound => ErrorCode::NodeNotFound,
+            O::NodeNotActive { .. } | O::StoppedBeingActive { .. } => ErrorCode::NodeNotActive,
+            O::NoOtherActive => ErrorCode::NoActiveNode,
+            O::NoOwner => return Self::unavailable(detail),
+            O::AlreadyThere { .. } => ErrorCode::InvalidField,
+            O::ShardMoving | O::ChangedHands => ErrorCode::ShardMoving,
+            O::SectionNotFound => ErrorCode::SectionNotFound,
+            O::MoveNotFound => ErrorCode::MoveNotFound,
+            O::Db(db) => return db.into(),
+        };
+        Self::new(code, detail)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,6 @@
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, Ids};
-use crate::cluster::handoff;
 use crate::cluster::peer::{
     HandoffAnswer, HandoffRequest, INTERNAL_KEY, SectionAnswer, SectionCall,
 };
@@ -85,5 +84,5 @@ async fn handoff(
     ApiJson(request): ApiJson<HandoffRequest>,
 ) -> Result<Json<HandoffAnswer>, ApiError> {
     peer_only(&state, &headers)?;
-    Ok(Json(handoff::release(&state.cluster, &request).await))
+    Ok(Json(state.cluster.release(&request).await))
 }

@@ -1,19 +1,25 @@
 //! The cluster's rows: membership and leases (`cluster_nodes`), the coordinator's lease,
-//! the shard map with its epochs (`shard_owners`) and the record of moves (`shard_moves`).
-//! Every change of the map sends `NOTIFY registrar_cluster, 'map'` in its transaction, so
-//! the nodes reload it as soon as it commits.
+//! the shard map with its epochs (`shard_owners`) and the record of moves (`shard_moves`),
+//! with the typed states those rows hold and the notices of [`CHANNEL`]. Every change of
+//! the map sends [`Notice::Map`] in its transaction, so the nodes reload it as soon as it
+//! commits.
 //!
 //! Leases are judged by the database clock (`now()`), never by a node's: a node's lease
 //! holds while `heartbeat_at` is younger than the lease time.
 
 use super::DbResult;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, Transaction};
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
-/// The channel every node listens on: `map` (the shard map or the membership changed),
-/// `student:<uuid>` and `windows` (rule inputs changed; see `cluster::listener`).
+/// The channel every node listens on for [`Notice`]s (`cluster::listener` acts on them).
 pub const CHANNEL: &str = "registrar_cluster";
+
+mod states;
+
+pub use states::{MirrorHealth, MoveReason, MoveState, NodeState, Notice, ShardState};
 
 /// One node as the map shows it.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -22,8 +28,8 @@ pub struct NodeRow {
     pub id: String,
     /// Where peers reach it.
     pub address: String,
-    /// `joining`, `active`, `draining`, `left` or `dead`.
-    pub state: String,
+    /// Its state.
+    pub state: NodeState,
     /// The current process of this id.
     pub incarnation: Option<Uuid>,
     /// Milliseconds since its last heartbeat, by the database clock.
@@ -33,9 +39,11 @@ pub struct NodeRow {
     /// Commands in flight it reported.
     pub in_flight: i32,
     /// Its hottest sections, as it reported them.
-    pub hot_sections: serde_json::Value,
+    #[sqlx(json)]
+    pub hot_sections: Vec<HotSection>,
     /// Decisions per second by shard, as it reported them.
-    pub shard_load: serde_json::Value,
+    #[sqlx(json)]
+    pub shard_load: BTreeMap<u32, f64>,
     /// Client requests answered per second, as it reported them.
     pub requests_per_s: f64,
     /// p99 latency (ms) of its registration requests, as it reported it.
@@ -44,8 +52,8 @@ pub struct NodeRow {
     pub overloaded_per_s: f64,
     /// Whether its outbox relay held a broker link.
     pub broker_connected: bool,
-    /// Its Redis mirror: `ok`, `degraded` or `off`.
-    pub redis: String,
+    /// Its Redis mirror.
+    pub redis: MirrorHealth,
 }
 
 /// One shard's owner.
@@ -57,12 +65,12 @@ pub struct ShardRow {
     pub node_id: Option<String>,
     /// Bumped at every change of owner.
     pub epoch: i64,
-    /// `active`, `moving` or `unowned`.
-    pub state: String,
+    /// Its state.
+    pub state: ShardState,
 }
 
-/// One recorded move.
-#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+/// One recorded move, as the operator API shows it too.
+#[derive(Clone, Debug, Serialize, Deserialize, sqlx::FromRow)]
 pub struct MoveRow {
     /// Id.
     pub id: i64,
@@ -74,12 +82,12 @@ pub struct MoveRow {
     /// To this node.
     #[serde(rename = "to")]
     pub to_node: String,
-    /// `rebalance`, `drain` or `operator`.
-    pub reason: String,
+    /// Why.
+    pub reason: MoveReason,
     /// Who asked (a node id or an operator's username).
     pub requested_by: String,
-    /// `pending`, `running`, `done` or `failed`.
-    pub state: String,
+    /// Where it stands.
+    pub state: MoveState,
     /// Why it failed.
     pub error: Option<String>,
     /// Requests held while the shard moved.
@@ -90,17 +98,32 @@ pub struct MoveRow {
     pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// The load a node reports with its heartbeat.
-#[derive(Clone, Debug, Default)]
+/// One of the sections a node reports as its busiest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct HotSection {
+    /// The section.
+    pub section_id: Uuid,
+    /// Its shard.
+    pub shard: u32,
+    /// The node that reported it (its owner then).
+    pub node_id: String,
+    /// Section commands admitted per second over the node's last heartbeat.
+    pub decisions_per_s: f64,
+    /// Commands queued or being decided at that heartbeat.
+    pub in_flight: usize,
+}
+
+/// The load a node reports with its heartbeat (`cluster::load` builds it).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct LoadReport {
     /// Decisions per second over the last heartbeat.
     pub decisions_per_s: f64,
     /// Commands in flight now.
     pub in_flight: i32,
-    /// Its hottest sections (JSON array).
-    pub hot_sections: serde_json::Value,
-    /// Decisions per second by shard (JSON object).
-    pub shard_load: serde_json::Value,
+    /// Its hottest sections, busiest first.
+    pub hot_sections: Vec<HotSection>,
+    /// Decisions per second by shard (only shards with some).
+    pub shard_load: BTreeMap<u32, f64>,
     /// Client requests answered per second over the last heartbeat.
     pub requests_per_s: f64,
     /// p99 latency (ms) of the registration requests of the last heartbeat, if any.
@@ -109,8 +132,8 @@ pub struct LoadReport {
     pub overloaded_per_s: f64,
     /// Whether the outbox relay holds a broker link.
     pub broker_connected: bool,
-    /// The Redis mirror: `ok`, `degraded` or `off`.
-    pub redis: String,
+    /// The Redis mirror.
+    pub redis: MirrorHealth,
 }
 
 /// Create the shard rows of a new cluster with `shards` shards; the cluster's shard count,
@@ -216,7 +239,7 @@ pub async fn heartbeat(
     node: &str,
     incarnation: Uuid,
     load: &LoadReport,
-) -> DbResult<Option<String>> {
+) -> DbResult<Option<NodeState>> {
     Ok(sqlx::query_scalar(
         "UPDATE cluster_nodes SET heartbeat_at = now(), decisions_per_s = $3, in_flight = $4,
                 hot_sections = $5, shard_load = $6, requests_per_s = $7, p99_ms = $8,
@@ -228,13 +251,13 @@ pub async fn heartbeat(
     .bind(incarnation)
     .bind(load.decisions_per_s)
     .bind(load.in_flight)
-    .bind(&load.hot_sections)
-    .bind(&load.shard_load)
+    .bind(Json(&load.hot_sections))
+    .bind(Json(&load.shard_load))
     .bind(load.requests_per_s)
     .bind(load.p99_ms)
     .bind(load.overloaded_per_s)
     .bind(load.broker_connected)
-    .bind(&load.redis)
+    .bind(load.redis)
     .fetch_optional(pool)
     .await?)
 }
@@ -245,11 +268,11 @@ pub async fn set_state(
     pool: &PgPool,
     node: &str,
     incarnation: Uuid,
-    from: &[&str],
-    to: &str,
+    from: &[NodeState],
+    to: NodeState,
 ) -> DbResult<bool> {
     let mut tx = pool.begin().await?;
-    let from: Vec<String> = from.iter().map(|s| s.to_string()).collect();
+    let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
     let changed = sqlx::query(
         "UPDATE cluster_nodes SET state = $4, heartbeat_at = now()
           WHERE id = $1 AND incarnation = $2 AND state = ANY($3)",
@@ -561,7 +584,7 @@ pub async fn fail_stranded_moves(tx: &mut Transaction<'_, Postgres>) -> DbResult
 pub async fn start_moves(
     pool: &PgPool,
     moves: &[(u32, String, String)],
-    reason: &str,
+    reason: MoveReason,
     requested_by: &str,
 ) -> DbResult<Vec<(u32, i64)>> {
     let shards: Vec<i32> = moves.iter().map(|m| m.0 as i32).collect();
@@ -707,19 +730,20 @@ pub async fn moves(pool: &PgPool, open_only: bool, recent: i64) -> DbResult<Vec<
 
 /// Tell every node to reload the map once `tx` commits.
 async fn notify_map(tx: &mut Transaction<'_, Postgres>) -> DbResult<()> {
-    sqlx::query("SELECT pg_notify($1, 'map')")
-        .bind(CHANNEL)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+    notify(&mut **tx, Notice::Map).await
 }
 
-/// Tell every node that rule inputs changed (`student:<uuid>` or `windows`), once `tx`
-/// commits; outside a transaction, at once.
-pub async fn notify_rules<'e>(executor: impl sqlx::PgExecutor<'e>, what: &str) -> DbResult<()> {
+/// Tell every node that rule inputs changed ([`Notice::Student`] or [`Notice::Windows`]),
+/// once `tx` commits; outside a transaction, at once.
+pub async fn notify_rules<'e>(executor: impl sqlx::PgExecutor<'e>, what: Notice) -> DbResult<()> {
+    notify(executor, what).await
+}
+
+/// Send `notice` on [`CHANNEL`].
+async fn notify<'e>(executor: impl sqlx::PgExecutor<'e>, notice: Notice) -> DbResult<()> {
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(CHANNEL)
-        .bind(what)
+        .bind(notice.encode())
         .execute(executor)
         .await?;
     Ok(())
@@ -747,4 +771,20 @@ pub async fn move_by_id(pool: &PgPool, id: i64) -> DbResult<Option<MoveRow>> {
     .bind(id)
     .fetch_optional(pool)
     .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shard_load_is_stored_as_an_object_keyed_by_shard() {
+        let load: BTreeMap<u32, f64> = [(2, 1.5), (10, 0.5)].into();
+        let json = serde_json::to_value(&load).unwrap();
+        assert_eq!(json, serde_json::json!({"2": 1.5, "10": 0.5}));
+        assert_eq!(
+            serde_json::from_value::<BTreeMap<u32, f64>>(json).unwrap(),
+            load
+        );
+    }
 }

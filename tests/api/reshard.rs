@@ -497,9 +497,15 @@ async fn a_failed_move_stays_failed_and_its_shard_stays_put() {
                 .unwrap()
         );
         assert!(
-            rows::set_state(&pool, node, incarnation, &["joining"], "active")
-                .await
-                .unwrap()
+            rows::set_state(
+                &pool,
+                node,
+                incarnation,
+                &[rows::NodeState::Joining],
+                rows::NodeState::Active
+            )
+            .await
+            .unwrap()
         );
     }
     sqlx::query("UPDATE shard_owners SET node_id = 'node-a', epoch = 1, state = 'active'")
@@ -508,7 +514,7 @@ async fn a_failed_move_stays_failed_and_its_shard_stays_put() {
         .unwrap();
     let start = async |shard: u32| {
         let moves = [(shard, "node-a".to_string(), "node-b".to_string())];
-        let started = rows::start_moves(&pool, &moves, "operator", "test")
+        let started = rows::start_moves(&pool, &moves, rows::MoveReason::Operator, "test")
             .await
             .unwrap();
         assert_eq!(started.len(), 1);
@@ -536,9 +542,15 @@ async fn a_failed_move_stays_failed_and_its_shard_stays_put() {
     // incarnation) before the old owner's transaction ran.
     let id = start(1).await;
     assert!(
-        rows::set_state(&pool, "node-b", b, &["active"], "dead")
-            .await
-            .unwrap()
+        rows::set_state(
+            &pool,
+            "node-b",
+            b,
+            &[rows::NodeState::Active],
+            rows::NodeState::Dead
+        )
+        .await
+        .unwrap()
     );
     let mut tx = pool.begin().await.unwrap();
     assert_eq!(rows::fail_stranded_moves(&mut tx).await.unwrap(), 1);
@@ -550,9 +562,15 @@ async fn a_failed_move_stays_failed_and_its_shard_stays_put() {
             .unwrap()
     );
     assert!(
-        rows::set_state(&pool, "node-b", b2, &["joining"], "active")
-            .await
-            .unwrap()
+        rows::set_state(
+            &pool,
+            "node-b",
+            b2,
+            &[rows::NodeState::Joining],
+            rows::NodeState::Active
+        )
+        .await
+        .unwrap()
     );
     let moved = rows::hand_over(&pool, "node-a", a, "node-b", 60_000, &[(1, id, 3)])
         .await
@@ -573,7 +591,7 @@ async fn a_failed_move_stays_failed_and_its_shard_stays_put() {
     assert_eq!(moved, vec![2]);
     assert_eq!(
         rows::move_by_id(&pool, id).await.unwrap().unwrap().state,
-        "done"
+        rows::MoveState::Done
     );
     assert_eq!(owner_row(&pool, 2).await, (Some("node-b".into()), 2));
     pool.close().await;

@@ -1,10 +1,10 @@
 //! `registrar cluster status`: every node of the cluster (state, lease age, shards owned,
 //! load) and the shard moves in progress, from `GET /api/v1/cluster`, as two aligned tables.
-//! The view's types are also what `cluster drain` follows.
+//! The view is the server's own type (`cluster::view`), which `cluster drain` follows too.
 
 use super::Session;
-use serde::Deserialize;
-use serde_json::Value;
+use crate::cluster::view::ClusterView;
+use chrono::SecondsFormat;
 
 /// `registrar cluster status`: log in, fetch the view, print it.
 pub async fn status(url: &str) -> anyhow::Result<()> {
@@ -14,85 +14,9 @@ pub async fn status(url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `GET /api/v1/cluster`: the shard count, every node and the moves in progress.
-#[derive(Debug, Deserialize)]
-pub struct ClusterView {
-    /// Shards of the cluster (fixed at creation).
-    pub shards: u32,
-    /// Every member the cluster knows, whatever its state.
-    pub nodes: Vec<NodeView>,
-    /// Shard moves not finished yet.
-    #[serde(default)]
-    pub moves: Vec<MoveView>,
-}
-
-/// One member of the cluster.
-#[derive(Debug, Deserialize)]
-pub struct NodeView {
-    /// Node id (`node-1`, `registrar-0`).
-    pub id: String,
-    /// The URL other nodes reach it at.
-    #[serde(default)]
-    pub address: String,
-    /// `joining`, `active`, `draining`, `left` or `dead`.
-    pub state: String,
-    /// Time since its last lease renewal; a live node stays under the lease time.
-    #[serde(default)]
-    pub lease_age_ms: Option<u64>,
-    /// Shards it owns now.
-    #[serde(default)]
-    pub shards_owned: u32,
-    /// Its current load.
-    #[serde(default)]
-    pub load: Option<LoadView>,
-}
-
-/// A node's load figures.
-#[derive(Debug, Deserialize)]
-pub struct LoadView {
-    /// Seat decisions per second, recently.
-    #[serde(default)]
-    pub decisions_per_s: f64,
-    /// Commands being decided now.
-    #[serde(default)]
-    pub in_flight: u64,
-    /// p99 of the node's registration requests over its last heartbeat (none answered: null).
-    #[serde(default)]
-    pub p99_ms: Option<f64>,
-    /// 503 `overloaded` answers per second over its last heartbeat.
-    #[serde(default)]
-    pub overloaded_per_s: Option<f64>,
-}
-
-/// A shard move in progress. Fields the server leaves out print as `-`.
-#[derive(Debug, Deserialize)]
-pub struct MoveView {
-    /// Move id.
-    #[serde(default)]
-    pub id: Value,
-    /// The shard being handed off.
-    #[serde(default)]
-    pub shard: Value,
-    /// Owner before.
-    #[serde(default)]
-    pub from: Value,
-    /// Owner after.
-    #[serde(default)]
-    pub to: Value,
-    /// `pending` or `running`.
-    #[serde(default)]
-    pub state: Value,
-    /// When the handoff began.
-    #[serde(default)]
-    pub started_at: Value,
-    /// Requests held while the shard moves.
-    #[serde(default)]
-    pub held_requests: Value,
-}
-
 /// The printed view: a summary line, the node table and the moves in progress.
 pub fn render(view: &ClusterView) -> String {
-    let owned: u64 = view.nodes.iter().map(|n| u64::from(n.shards_owned)).sum();
+    let owned: usize = view.nodes.iter().map(|n| n.shards_owned).sum();
     let mut out = format!(
         "cluster: {} nodes, {} shards, {} of them owned\n\n",
         view.nodes.len(),
@@ -105,23 +29,15 @@ pub fn render(view: &ClusterView) -> String {
         .map(|n| {
             vec![
                 n.id.clone(),
-                n.state.clone(),
-                n.lease_age_ms.map_or_else(|| "-".to_string(), lease_age),
+                n.state.to_string(),
+                lease_age(u64::try_from(n.lease_age_ms).unwrap_or(0)),
                 n.shards_owned.to_string(),
+                rate(n.load.decisions_per_s),
+                n.load.in_flight.to_string(),
                 n.load
-                    .as_ref()
-                    .map_or_else(|| "-".to_string(), |l| rate(l.decisions_per_s)),
-                n.load
-                    .as_ref()
-                    .map_or_else(|| "-".to_string(), |l| l.in_flight.to_string()),
-                n.load
-                    .as_ref()
-                    .and_then(|l| l.p99_ms)
+                    .p99_ms
                     .map_or_else(|| "-".to_string(), |ms| format!("{ms:.1}")),
-                n.load
-                    .as_ref()
-                    .and_then(|l| l.overloaded_per_s)
-                    .map_or_else(|| "-".to_string(), rate),
+                rate(n.load.overloaded_per_s),
                 n.address.clone(),
             ]
         })
@@ -149,18 +65,15 @@ pub fn render(view: &ClusterView) -> String {
             .moves
             .iter()
             .map(|m| {
-                [
-                    &m.id,
-                    &m.shard,
-                    &m.from,
-                    &m.to,
-                    &m.state,
-                    &m.started_at,
-                    &m.held_requests,
+                vec![
+                    m.id.to_string(),
+                    m.shard.to_string(),
+                    m.from_node.clone(),
+                    m.to_node.clone(),
+                    m.state.to_string(),
+                    m.started_at.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+                    m.held_requests.to_string(),
                 ]
-                .into_iter()
-                .map(plain)
-                .collect()
             })
             .collect();
         out.push_str(&table(
@@ -170,15 +83,6 @@ pub fn render(view: &ClusterView) -> String {
         ));
     }
     out
-}
-
-/// A JSON value as a cell: strings without quotes, null as `-`.
-pub(super) fn plain(v: &Value) -> String {
-    match v {
-        Value::Null => "-".to_string(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
 
 /// A rate with one decimal; `0.0`, not `-0.0`, for the rounding noise of an idle node.
@@ -232,53 +136,80 @@ fn table(headers: &[&str], right: &[bool], rows: &[Vec<String>]) -> String {
 mod tests {
     use super::*;
 
-    const SAMPLE: &str = r#"{
-      "shards": 1024,
+    /// A node's load as the server reports it.
+    fn load(decisions: f64, in_flight: i32, p99: &str, overloaded: f64) -> String {
+        format!(
+            r#"{{"decisions_per_s": {decisions}, "in_flight": {in_flight}, "requests_per_s": 0.0,
+               "p99_ms": {p99}, "overloaded_per_s": {overloaded}, "broker_connected": true,
+               "redis": "off"}}"#
+        )
+    }
+
+    /// `GET /api/v1/cluster` as the server answers it: three nodes, one move.
+    fn sample() -> String {
+        format!(
+            r#"{{
+      "shards": 1024, "coordinator": "node-1", "outbox_backlog": 0,
+      "at": "2026-11-22T07:00:01Z",
       "nodes": [
-        {"id": "node-1", "address": "http://127.0.0.1:8081", "state": "active",
-         "lease_age_ms": 412, "shards_owned": 512,
-         "load": {"decisions_per_s": 1520.25, "in_flight": 7, "p99_ms": 48.25, "overloaded_per_s": 2.0}},
-        {"id": "node-2", "address": "http://127.0.0.1:8082", "state": "draining",
-         "lease_age_ms": 95000, "shards_owned": 500,
-         "load": {"decisions_per_s": 0.0, "in_flight": 0}},
-        {"id": "node-3", "address": "http://127.0.0.1:8083", "state": "joining",
-         "lease_age_ms": null, "shards_owned": 12}
+        {{"id": "node-1", "address": "http://127.0.0.1:8081", "state": "active",
+         "lease_age_ms": 412, "shards_owned": 512, "load": {}}},
+        {{"id": "node-2", "address": "http://127.0.0.1:8082", "state": "draining",
+         "lease_age_ms": 95000, "shards_owned": 500, "load": {}}},
+        {{"id": "node-3", "address": "http://127.0.0.1:8083", "state": "joining",
+         "lease_age_ms": 0, "shards_owned": 12, "load": {}}}
       ],
       "moves": [
-        {"id": "6f1c", "shard": 17, "from": "node-2", "to": "node-3", "state": "running",
-         "started_at": "2026-11-22T07:00:00Z", "finished_at": null, "held_requests": 3}
+        {{"id": 61, "shard": 17, "from": "node-2", "to": "node-3", "reason": "drain",
+         "requested_by": "node-1", "state": "running", "error": null, "held_requests": 3,
+         "started_at": "2026-11-22T07:00:00Z", "finished_at": null}}
       ]
-    }"#;
+    }}"#,
+            load(1520.25, 7, "48.25", 2.0),
+            load(0.0, 0, "null", 0.0),
+            load(-0.0, 0, "null", 0.0),
+        )
+    }
 
     #[test]
     fn renders_nodes_and_moves_as_aligned_tables() {
-        let view: ClusterView = serde_json::from_str(SAMPLE).expect("sample parses");
+        let view: ClusterView = serde_json::from_str(&sample()).expect("sample parses");
         let expected = "\
 cluster: 3 nodes, 1024 shards, 1024 of them owned
 
 NODE    STATE     LEASE AGE  SHARDS  DECISIONS/S  IN-FLIGHT  P99 MS  503/S  ADDRESS
 node-1  active         0.4s     512       1520.2          7    48.2    2.0  http://127.0.0.1:8081
-node-2  draining      1m35s     500          0.0          0       -      -  http://127.0.0.1:8082
-node-3  joining           -      12            -          -       -      -  http://127.0.0.1:8083
+node-2  draining      1m35s     500          0.0          0       -    0.0  http://127.0.0.1:8082
+node-3  joining        0.0s      12          0.0          0       -    0.0  http://127.0.0.1:8083
 
 moves in progress: 1
 MOVE  SHARD  FROM    TO      STATE    STARTED               HELD
-6f1c     17  node-2  node-3  running  2026-11-22T07:00:00Z     3
+61       17  node-2  node-3  running  2026-11-22T07:00:00Z     3
 ";
         assert_eq!(render(&view), expected);
     }
 
     #[test]
     fn no_moves_says_none_and_unowned_shards_show_in_the_summary() {
-        let view: ClusterView = serde_json::from_str(
-            r#"{"shards": 64, "nodes": [{"id": "a", "address": "http://x", "state": "active",
-                "lease_age_ms": 0, "shards_owned": 60,
-                "load": {"decisions_per_s": 1, "in_flight": 0}}]}"#,
-        )
+        let view: ClusterView = serde_json::from_str(&format!(
+            r#"{{"shards": 64, "coordinator": null, "outbox_backlog": null,
+                "at": "2026-11-22T07:00:01Z", "moves": [],
+                "nodes": [{{"id": "a", "address": "http://x", "state": "active",
+                "lease_age_ms": 0, "shards_owned": 60, "load": {}}}]}}"#,
+            load(1.0, 0, "null", 0.0)
+        ))
         .expect("parses without moves");
         let text = render(&view);
         assert!(text.starts_with("cluster: 1 nodes, 64 shards, 60 of them owned\n"));
         assert!(text.ends_with("\nmoves in progress: none\n"), "{text}");
+    }
+
+    #[test]
+    fn a_view_parses_back_from_what_the_server_writes() {
+        let view: ClusterView = serde_json::from_str(&sample()).unwrap();
+        let again: ClusterView =
+            serde_json::from_value(serde_json::to_value(&view).unwrap()).unwrap();
+        assert_eq!(render(&again), render(&view));
     }
 
     #[test]

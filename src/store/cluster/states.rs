@@ -1,0 +1,236 @@
+//! The closed sets of states the cluster's rows hold (each in a `text` column whose CHECK
+//! constraint lists the same names) and the notices of the cluster's channel, each with
+//! one name for PostgreSQL, the API and the command line.
+
+use serde::{Deserialize, Serialize};
+use sqlx::Postgres;
+use uuid::Uuid;
+
+/// What a notification on the cluster's channel ([`CHANNEL`](super::CHANNEL)) says; its payload is [`Notice::encode`]d here and
+/// [`Notice::parse`]d here, nowhere else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// The shard map or the membership changed (`map`).
+    Map,
+    /// A registration window changed (`windows`).
+    Windows,
+    /// One student's rule inputs changed (`student:<uuid>`).
+    Student(Uuid),
+}
+
+impl Notice {
+    /// The payload sent for this notice.
+    pub fn encode(&self) -> String {
+        match self {
+            Self::Map => "map".into(),
+            Self::Windows => "windows".into(),
+            Self::Student(id) => format!("student:{id}"),
+        }
+    }
+
+    /// The notice a payload carries; `None` for one this version does not know.
+    pub fn parse(payload: &str) -> Option<Self> {
+        match payload {
+            "map" => Some(Self::Map),
+            "windows" => Some(Self::Windows),
+            other => other
+                .strip_prefix("student:")
+                .and_then(|id| id.parse().ok())
+                .map(Self::Student),
+        }
+    }
+}
+
+/// A closed set of states kept in a `text` column (its CHECK constraint lists the same
+/// names): serde, `Display`/`FromStr` and sqlx all use the one name of each variant.
+macro_rules! text_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal,)+ }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+        #[serde(rename_all = "lowercase")]
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)+
+        }
+
+        impl $name {
+            /// The name stored and sent for it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text,)+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($text => Ok(Self::$variant),)+
+                    other => Err(format!(
+                        concat!("`{}` is not a ", stringify!($name)),
+                        other
+                    )),
+                }
+            }
+        }
+
+        impl sqlx::Type<Postgres> for $name {
+            fn type_info() -> sqlx::postgres::PgTypeInfo {
+                <&str as sqlx::Type<Postgres>>::type_info()
+            }
+            fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+                <&str as sqlx::Type<Postgres>>::compatible(ty)
+            }
+        }
+
+        impl<'r> sqlx::Decode<'r, Postgres> for $name {
+            fn decode(
+                value: sqlx::postgres::PgValueRef<'r>,
+            ) -> Result<Self, sqlx::error::BoxDynError> {
+                Ok(<&str as sqlx::Decode<Postgres>>::decode(value)?.parse()?)
+            }
+        }
+
+        impl sqlx::Encode<'_, Postgres> for $name {
+            fn encode_by_ref(
+                &self,
+                buf: &mut sqlx::postgres::PgArgumentBuffer,
+            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                <&str as sqlx::Encode<Postgres>>::encode(self.as_str(), buf)
+            }
+        }
+    };
+}
+
+text_enum! {
+    /// A member's state: joining → active → draining → left; a member whose lease ran out
+    /// is declared dead.
+    NodeState {
+        /// Registered, not serving yet.
+        Joining = "joining",
+        /// Serving and taking shards.
+        Active = "active",
+        /// Handing its shards to the active members.
+        Draining = "draining",
+        /// Out of the cluster (drained, or stopped).
+        Left = "left",
+        /// Its lease ran out.
+        Dead = "dead",
+    }
+}
+
+impl NodeState {
+    /// Whether a member in this state takes part (if its lease is live too).
+    pub fn takes_part(self) -> bool {
+        matches!(self, Self::Joining | Self::Active | Self::Draining)
+    }
+}
+
+text_enum! {
+    /// A shard's state in the map.
+    ShardState {
+        /// Owned.
+        Active = "active",
+        /// Being handed off.
+        Moving = "moving",
+        /// Nobody owns it (it is being reassigned).
+        Unowned = "unowned",
+    }
+}
+
+text_enum! {
+    /// Where a shard move stands.
+    MoveState {
+        /// Recorded, not started.
+        Pending = "pending",
+        /// Under way.
+        Running = "running",
+        /// The shard changed hands.
+        Done = "done",
+        /// Given up; nothing changed hands.
+        Failed = "failed",
+    }
+}
+
+impl MoveState {
+    /// Whether the move has not ended yet.
+    pub fn is_open(self) -> bool {
+        matches!(self, Self::Pending | Self::Running)
+    }
+}
+
+text_enum! {
+    /// Why a shard moved.
+    MoveReason {
+        /// Evening the shards out over the active members.
+        Rebalance = "rebalance",
+        /// Emptying a draining member.
+        Drain = "drain",
+        /// An operator asked for this one shard.
+        Operator = "operator",
+    }
+}
+
+text_enum! {
+    /// A node's Redis mirror, as its load report says.
+    #[derive(Default)]
+    MirrorHealth {
+        /// Writing.
+        Ok = "ok",
+        /// Configured, its breaker open.
+        Degraded = "degraded",
+        /// Not configured.
+        #[default]
+        Off = "off",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_notice_parses_back_from_its_payload() {
+        let student = Uuid::new_v4();
+        for notice in [Notice::Map, Notice::Windows, Notice::Student(student)] {
+            assert_eq!(Notice::parse(&notice.encode()), Some(notice));
+        }
+        assert_eq!(
+            Notice::Student(student).encode(),
+            format!("student:{student}")
+        );
+        assert_eq!(Notice::parse("student:not-a-uuid"), None);
+        assert_eq!(Notice::parse("something-newer"), None);
+    }
+
+    #[test]
+    fn states_have_one_name_for_the_rows_and_the_api() {
+        for state in [
+            NodeState::Joining,
+            NodeState::Active,
+            NodeState::Draining,
+            NodeState::Left,
+            NodeState::Dead,
+        ] {
+            assert_eq!(state.as_str().parse::<NodeState>(), Ok(state));
+            assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
+        }
+        for state in [
+            MoveState::Pending,
+            MoveState::Running,
+            MoveState::Done,
+            MoveState::Failed,
+        ] {
+            assert_eq!(state.as_str().parse::<MoveState>(), Ok(state));
+            assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
+        }
+        assert!("paused".parse::<MoveState>().is_err());
+        assert_eq!(MirrorHealth::default(), MirrorHealth::Off);
+    }
+}
