@@ -165,6 +165,8 @@ pub async fn release(node: &ClusterNode, request: &HandoffRequest) -> HandoffAns
             error: Some(error),
         };
     }
+    // Fault suite: the handoff held here, gates closed and shards quiet, nothing handed over.
+    crate::faults::hold("handoff-hold", &node.id).await;
     let set: HashSet<u32> = shards.iter().copied().collect();
     let total = node.shards();
     node.registry
