@@ -178,7 +178,10 @@ mod tests {
         .await
         .expect("the hold began");
         tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(!held.is_finished(), "the hold ended while the failpoint was set");
+        assert!(
+            !held.is_finished(),
+            "the hold ended while the failpoint was set"
+        );
         assert_eq!(holding(name, &"held-key"), 1);
         clear(name);
         tokio::time::timeout(Duration::from_secs(1), held)
