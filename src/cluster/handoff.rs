@@ -207,6 +207,9 @@ impl Handoff {
                 error: Some(error),
             };
         }
+        // Fault suite: the handoff held here, gates closed and shards quiet, nothing
+        // handed over yet.
+        crate::faults::hold("handoff-hold", me).await;
         let set: HashSet<u32> = shards.iter().copied().collect();
         let total = self.membership.shards();
         self.registry

@@ -84,5 +84,12 @@ async fn handoff(
     ApiJson(request): ApiJson<HandoffRequest>,
 ) -> Result<Json<HandoffAnswer>, ApiError> {
     peer_only(&state, &headers)?;
-    Ok(Json(state.cluster.release(&request).await))
+    // In a task of its own: an asker that gives up drops the connection, and a handoff
+    // cancelled with it between closing and opening its gates would leave its shards
+    // closed here, and let another handoff of them start beside what it left half done.
+    let cluster = state.cluster.clone();
+    let answer = tokio::spawn(async move { cluster.release(&request).await })
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(answer))
 }

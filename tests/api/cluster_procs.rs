@@ -25,6 +25,8 @@ pub(crate) struct Proc {
     pub(crate) child: Child,
     pub(crate) id: String,
     pub(crate) url: String,
+    /// Where its log (stderr, and stdout after its address) goes.
+    pub(crate) log: std::path::PathBuf,
 }
 
 impl Proc {
@@ -47,10 +49,23 @@ impl Proc {
         })
         .await
         .expect("node printed its address");
+        // The rest of its stdout (its log) goes on into the log file, where tests read it.
+        let mut file = tokio::fs::OpenOptions::new()
+            .append(true)
+            .open(&log)
+            .await
+            .expect("node log file");
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = file.write_all(format!("{line}\n").as_bytes()).await;
+            }
+        });
         Proc {
             child,
             id: id.into(),
             url,
+            log,
         }
     }
 
@@ -97,6 +112,14 @@ impl Proc {
         (child, log)
     }
 
+    /// How many times its log mentions `text` so far.
+    pub(crate) fn log_mentions(&self, text: &str) -> usize {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .matches(text)
+            .count()
+    }
+
     pub(crate) fn pid(&self) -> String {
         self.child.id().expect("running").to_string()
     }
@@ -121,7 +144,7 @@ impl Proc {
 
 /// The answers one student got: the final status and body, and the node that answered.
 #[derive(Debug)]
-struct Answer {
+pub(crate) struct Answer {
     student: Uuid,
     status: StatusCode,
     body: Value,
@@ -130,7 +153,7 @@ struct Answer {
 /// Enroll like a careful client: one `Idempotency-Key`, resent on 503 or a lost connection
 /// (through the next node), for at most `patience`; the last answer (`None` if no node
 /// ever answered).
-async fn careful_enroll(
+pub(crate) async fn careful_enroll(
     client: Client,
     nodes: Arc<Vec<String>>,
     first: usize,
@@ -168,7 +191,7 @@ async fn careful_enroll(
 }
 
 /// Enroll `students` in `section` through `nodes`, all at once.
-async fn flood(
+pub(crate) async fn flood(
     app: &TestApp,
     nodes: Vec<String>,
     students: &[(Uuid, String)],
@@ -197,7 +220,7 @@ async fn flood(
 
 /// Every acknowledged enroll is in the database as acknowledged, every refusal is not;
 /// the invariants hold. The number of acknowledgements.
-async fn check_acknowledged(app: &TestApp, section: Uuid, answers: &[Answer]) -> usize {
+pub(crate) async fn check_acknowledged(app: &TestApp, section: Uuid, answers: &[Answer]) -> usize {
     let mut acknowledged = 0;
     for a in answers {
         let status: Option<String> = sqlx::query_scalar(
@@ -233,13 +256,19 @@ async fn check_acknowledged(app: &TestApp, section: Uuid, answers: &[Answer]) ->
 /// section owned by one of the processes: (node-a, the processes, section, its owner's
 /// index).
 async fn cluster_with_hot_section() -> (TestApp, Vec<Proc>, Uuid, usize) {
+    cluster_with_hot_section_under(&[]).await
+}
+
+/// Like [`cluster_with_hot_section`], the processes run under `wrapper` (e.g. `env
+/// FAILPOINTS=...`).
+async fn cluster_with_hot_section_under(wrapper: &[&str]) -> (TestApp, Vec<Proc>, Uuid, usize) {
     let database = fresh_database().await;
     let mut s = node_settings(&database, "node-a", SHARDS);
     s.sections.call_timeout_ms = CALL_TIMEOUT_MS;
     let a = TestApp::start(s).await;
     let procs = vec![
-        Proc::start(&database, "node-b").await,
-        Proc::start(&database, "node-c").await,
+        Proc::start_under(&database, "node-b", wrapper).await,
+        Proc::start_under(&database, "node-c", wrapper).await,
     ];
     wait_balanced(&a, 3, SHARDS as i64).await;
     let term = a.open_term().await;
@@ -458,10 +487,17 @@ async fn map_is_consistent(app: &TestApp) {
     .await;
 }
 
-/// Move the hot section's shard to `to` during a flood, kill -9 `victim` right after
-/// asking: the map ends consistent, the move done or failed, every acknowledgement kept.
+/// How long each handoff of the process nodes holds (the `handoff-hold` failpoint) with
+/// its gates closed, before its ownership transaction: the window the kill lands in.
+const HANDOFF_HOLD_MS: u64 = 3_000;
+
+/// Move the hot section's shard to the other process during a flood; kill -9 the old or
+/// the new owner while the old owner's handoff is held (gates closed, nothing handed over
+/// yet): the map ends consistent, the move done or failed (failed for sure if the old owner
+/// died holding it), every acknowledgement kept.
 async fn kill_in_the_middle_of_a_move(kill_the_new_owner: bool) {
-    let (a, mut procs, section, owner) = cluster_with_hot_section().await;
+    let failpoint = format!("FAILPOINTS=handoff-hold=return(*:{HANDOFF_HOLD_MS})");
+    let (a, mut procs, section, owner) = cluster_with_hot_section_under(&["env", &failpoint]).await;
     let op = {
         let id = Uuid::new_v4();
         sqlx::query("INSERT INTO students (id, username, password_hash, role) VALUES ($1, $2, $3, 'operator')")
@@ -483,6 +519,8 @@ async fn kill_in_the_middle_of_a_move(kill_the_new_owner: bool) {
     let calls = flood(&a, vec![a.address.clone()], &students, section).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let to = procs[other].id.clone();
+    // Holds so far (the balancing at start may have held some).
+    let holds_before = procs[owner].log_mentions("handoff-hold");
     let r = a
         .post(
             &format!("/api/v1/cluster/shards/{shard}/move"),
@@ -492,8 +530,26 @@ async fn kill_in_the_middle_of_a_move(kill_the_new_owner: bool) {
         .await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let id = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    wait_until("the old owner's handoff holds", async || {
+        procs[owner].log_mentions("handoff-hold") > holds_before
+    })
+    .await;
+    let hold_seen = Instant::now();
+    let state: String = sqlx::query_scalar("SELECT state FROM shard_moves WHERE id = $1")
+        .bind(id)
+        .fetch_one(&a.pool)
+        .await
+        .unwrap();
     let victim = if kill_the_new_owner { other } else { owner };
     procs[victim].signal("-KILL");
+    let into_the_hold = hold_seen.elapsed();
+    // The hold began before it was seen and lasts HANDOFF_HOLD_MS: the kill fell inside it.
+    assert_eq!(state, "running", "the move was in flight at the kill");
+    assert!(
+        into_the_hold < Duration::from_millis(HANDOFF_HOLD_MS / 2),
+        "the kill came {} ms after the hold was seen",
+        into_the_hold.as_millis()
+    );
     let dead = procs.remove(victim);
     wait_until("the killed node is declared dead", async || {
         let state: String = sqlx::query_scalar("SELECT state FROM cluster_nodes WHERE id = $1")
@@ -512,6 +568,10 @@ async fn kill_in_the_middle_of_a_move(kill_the_new_owner: bool) {
         record["state"] == "done" || record["state"] == "failed",
         "{record}"
     );
+    if !kill_the_new_owner {
+        // The old owner died holding the handoff: its ownership transaction never ran.
+        assert_eq!(record["state"], "failed", "{record}");
+    }
     let now = owner_of(&a, section).await;
     assert_ne!(now, dead.id, "the section lives on a live node");
     let mut answers = Vec::new();

@@ -1,10 +1,18 @@
 //! Operators move shards during the peak: a move of the hot section's shard in the middle
 //! of a flood, ten moves back and forth under enroll/drop churn, a drain under load, each
-//! with zero failed requests (no 5xx, no timeout) and a clean database; and every bad
-//! operator request gets its code.
+//! with zero failed requests (no 5xx, no timeout) and a clean database; two handoffs of one
+//! shard overlapping on its owner; and every bad operator request gets its code.
+//!
+//! The tests about requests held during a move make the overlap happen with the
+//! `handoff-hold` failpoint (`registrar::faults`: the old owner's handoff holds with the
+//! shard's gates closed) and assert that requests were held, so they fail when the move
+//! and the requests did not meet.
 
-use crate::cluster::{cluster_of, owner_of, wait_balanced};
+use crate::cluster::{cluster_of, node_settings, owner_of, wait_balanced};
+use crate::cluster_procs::{check_acknowledged, flood};
 use crate::helpers::*;
+use registrar::config::Settings;
+use registrar::faults;
 use registrar::resources::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -55,6 +63,64 @@ async fn move_section(app: &TestApp, op: &str, section: Uuid, nodes: &[TestApp])
     (started["id"].as_i64().unwrap(), to)
 }
 
+/// `n` in-process nodes on one fresh database, started one after another, named
+/// `<tag>-1`... with a tag of this test's own, so a failpoint keyed by node id strikes
+/// only here; `adjust` tunes each node's settings.
+async fn cluster_named(n: usize, shards: u32, adjust: impl Fn(&mut Settings)) -> Vec<TestApp> {
+    let database = fresh_database().await;
+    let tag = &Uuid::new_v4().simple().to_string()[..8];
+    let mut nodes = Vec::new();
+    for i in 1..=n {
+        let mut s = node_settings(&database, &format!("n{tag}-{i}"), shards);
+        adjust(&mut s);
+        nodes.push(TestApp::start(s).await);
+    }
+    nodes
+}
+
+/// The tests of this process that set `handoff-hold`, one at a time (a failpoint has one
+/// action per process).
+static HOLDS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// This test's use of the `handoff-hold` failpoint; turned off when dropped, however the
+/// test ends.
+struct HandoffHold {
+    _turn: tokio::sync::MutexGuard<'static, ()>,
+    node: std::sync::Mutex<String>,
+}
+
+impl HandoffHold {
+    /// Wait for this test's turn at the failpoint (off until [`HandoffHold::hold`]).
+    async fn take() -> HandoffHold {
+        HandoffHold {
+            _turn: HOLDS.lock().await,
+            node: Default::default(),
+        }
+    }
+
+    /// Hold `node`'s handoffs until [`HandoffHold::release`].
+    fn hold(&self, node: &str) {
+        faults::set("handoff-hold", &format!("return({node})")).expect("failpoint");
+        *self.node.lock().unwrap() = node.to_string();
+    }
+
+    /// Let the held handoffs go on.
+    fn release(&self) {
+        faults::clear("handoff-hold");
+    }
+
+    /// Handoffs held at the failpoint now.
+    fn holding(&self) -> usize {
+        faults::holding("handoff-hold", &*self.node.lock().unwrap())
+    }
+}
+
+impl Drop for HandoffHold {
+    fn drop(&mut self) {
+        faults::clear("handoff-hold");
+    }
+}
+
 /// Wait for move `id` to finish; its record.
 async fn finished(app: &TestApp, op: &str, id: i64) -> Value {
     let mut last = Value::Null;
@@ -70,31 +136,57 @@ async fn finished(app: &TestApp, op: &str, id: i64) -> Value {
 
 #[tokio::test]
 async fn moving_the_hot_sections_shard_during_a_flood_fails_no_request() {
-    let nodes = cluster_of(3, 16).await;
+    let nodes = cluster_named(3, 16, |_| {}).await;
     let a = &nodes[0];
     wait_balanced(a, 3, 16).await;
     let op = operator(a).await;
     let (_, section) = a.open_cs101(100, 50, json!([])).await;
+    let from = owner_of(a, section).await;
+    let hold = HandoffHold::take().await;
     let students = a.students(300, &[]).await;
     let path = format!("/api/v1/sections/{section}/enrollments");
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut calls = Vec::new();
     for (i, (_, token)) in students.iter().enumerate() {
         let node = &nodes[i % 3];
         let (client, url, token) = (node.client.clone(), node.url(&path), token.clone());
+        let (sent, answered) = (sent.clone(), answered.clone());
         calls.push(tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis((i as u64 % 100) * 5)).await;
+            sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let r = client
                 .post(url)
                 .bearer_auth(token)
                 .json(&json!({}))
                 .send()
                 .await;
+            answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let r = r.expect("no transport failure");
             (r.status(), r.json::<Value>().await.unwrap())
         }));
     }
+    // Part of the flood is decided before the move; the move's handoff then holds with
+    // the shard's gates closed until requests for the section are stuck behind them.
     tokio::time::sleep(Duration::from_millis(150)).await;
+    hold.hold(&from);
     let (id, to) = move_section(a, &op, section, &nodes).await;
+    wait_until("the handoff held with the gates closed", async || {
+        hold.holding() == 1
+    })
+    .await;
+    // The rest of the flood is sent while the handoff holds: none of it can be decided
+    // before the gates open, so it waits at them (asserted below by the held count).
+    wait_until("the flood sent while the handoff holds", async || {
+        sent.load(std::sync::atomic::Ordering::SeqCst) == students.len()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(hold.holding(), 1, "the handoff held through the flood");
+    // Requests waited across the handoff: sent before it let go, answered after.
+    let waiting = students.len() - answered.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(waiting > 0, "no request waited for the move");
+    hold.release();
     let record = finished(a, &op, id).await;
     assert_eq!(record["state"], "done", "{record}");
     assert_eq!(owner_of(a, section).await, to);
@@ -118,6 +210,7 @@ async fn moving_the_hot_sections_shard_during_a_flood_fails_no_request() {
     let violations = registrar::verify::violations(&a.pool).await.unwrap();
     assert!(violations.is_empty(), "{violations:?}");
     eprintln!("move during a flood: {record}");
+    drop(hold);
     for node in nodes {
         node.stop().await;
     }
@@ -125,7 +218,7 @@ async fn moving_the_hot_sections_shard_during_a_flood_fails_no_request() {
 
 #[tokio::test]
 async fn ten_moves_back_and_forth_under_churn_fail_no_request() {
-    let nodes = cluster_of(3, 16).await;
+    let nodes = cluster_named(3, 16, |_| {}).await;
     let a = &nodes[0];
     wait_balanced(a, 3, 16).await;
     let op = operator(a).await;
@@ -595,4 +688,135 @@ async fn a_failed_move_stays_failed_and_its_shard_stays_put() {
     );
     assert_eq!(owner_row(&pool, 2).await, (Some("node-b".into()), 2));
     pool.close().await;
+}
+
+/// Ask `via` to move `shard` to `to`; the move's id.
+async fn ask_move(via: &TestApp, op: &str, shard: u64, to: &str) -> i64 {
+    let r = via
+        .post(
+            &format!("/api/v1/cluster/shards/{shard}/move"),
+            Some(op),
+            json!({"to": to}),
+        )
+        .await;
+    let (status, body) = answer(r).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    body["id"].as_i64().unwrap()
+}
+
+/// Move `id`'s (state, error), from the database.
+async fn move_state(pool: &sqlx::PgPool, id: i64) -> (String, Option<String>) {
+    sqlx::query_as("SELECT state, error FROM shard_moves WHERE id = $1")
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// Finding 7: two handoffs of one shard overlap on its owner. The first is held with the
+/// shard's gates closed; the node that asked for it gives up (its ask over the internal hop
+/// times out) and ends the move, so the shard may be asked to move again while the first
+/// handoff still runs. The owner's second handoff must wait for the first: still held past
+/// the second's deadline, the second is refused; a third, asked as the first is let go,
+/// waits for it and then moves the shard. One owner throughout, its epoch bumped once,
+/// every acknowledged enroll kept.
+#[tokio::test]
+async fn a_second_handoff_of_a_shard_waits_for_the_first_on_its_owner() {
+    let nodes = cluster_named(3, 16, |s| s.cluster.handoff_timeout_ms = 1_500).await;
+    let a = &nodes[0];
+    wait_balanced(a, 3, 16).await;
+    let op = operator(a).await;
+    let (_, section) = a.open_cs101(20, 10, json!([])).await;
+    let place = a
+        .get_json(&format!("/api/v1/cluster/sections/{section}"), Some(&op))
+        .await;
+    let shard = place["shard"].as_u64().unwrap();
+    let from = place["node_id"].as_str().unwrap().to_string();
+    let id_of = |n: &TestApp| n.settings.cluster.node_id.clone();
+    let owner = nodes.iter().find(|n| id_of(n) == from).unwrap();
+    let others: Vec<&TestApp> = nodes.iter().filter(|n| id_of(n) != from).collect();
+    let (_, epoch) = owner_row(&a.pool, shard as i32).await;
+
+    let hold = HandoffHold::take().await;
+    hold.hold(&from);
+    // The first move, asked of another node: it asks the owner over the internal hop.
+    let first = ask_move(others[0], &op, shard, &id_of(others[0])).await;
+    wait_until("the first handoff held with the gates closed", async || {
+        hold.holding() == 1
+    })
+    .await;
+    let students = a.students(45, &[]).await;
+    let urls = others.iter().map(|n| n.address.clone()).collect();
+    let calls = flood(a, urls, &students, section).await;
+    // The asker's patience (handoff timeout + lease) runs out: it ends the move as failed.
+    wait_until("the asker gave up on the first move", async || {
+        move_state(&a.pool, first).await.0 == "failed"
+    })
+    .await;
+    assert_eq!(
+        hold.holding(),
+        1,
+        "the first handoff is still under way on the owner"
+    );
+
+    // A second move of the shard, asked of the owner: its handoff must not run beside the
+    // first; the first stays held past the second's deadline, so the second is refused.
+    let second = ask_move(owner, &op, shard, &id_of(others[1])).await;
+    let mut state = (String::new(), None);
+    wait_until("the second move ended", async || {
+        let beside = hold.holding();
+        assert!(
+            beside <= 1,
+            "{beside} handoffs of shard {shard} at once on its owner"
+        );
+        state = move_state(&a.pool, second).await;
+        state.0 != "running"
+    })
+    .await;
+    eprintln!("second handoff of shard {shard} while the first was held: {state:?}");
+    assert_eq!(state.0, "failed", "{state:?}");
+    assert!(
+        state
+            .1
+            .as_deref()
+            .is_some_and(|e| e.contains("another handoff of the shard")),
+        "{state:?}"
+    );
+    assert_eq!(hold.holding(), 1, "the first handoff held on");
+    assert_eq!(
+        owner_row(&a.pool, shard as i32).await,
+        (Some(from.clone()), epoch)
+    );
+
+    // A third, asked while the first still holds; the first is let go, ends (its move was
+    // given up, so the shard stays), and the third goes through after it.
+    let third = ask_move(owner, &op, shard, &id_of(others[1])).await;
+    hold.release();
+    let record = finished(a, &op, third).await;
+    assert_eq!(record["state"], "done", "{record}");
+    assert_eq!(
+        owner_row(&a.pool, shard as i32).await,
+        (Some(id_of(others[1])), epoch + 1),
+        "one owner, its epoch bumped once"
+    );
+    assert_eq!(move_state(&a.pool, first).await.0, "failed");
+    assert_eq!(move_state(&a.pool, second).await.0, "failed");
+    let open: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM shard_moves WHERE state IN ('pending', 'running')",
+    )
+    .fetch_one(&a.pool)
+    .await
+    .unwrap();
+    assert_eq!(open, 0, "no move left open");
+    drop(hold);
+
+    let mut answers = Vec::new();
+    for call in calls {
+        answers.extend(call.await.unwrap());
+    }
+    let acknowledged = check_acknowledged(a, section, &answers).await;
+    assert_eq!(acknowledged, 30, "{answers:?}");
+    for node in nodes {
+        node.stop().await;
+    }
 }
