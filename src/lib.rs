@@ -3,36 +3,39 @@
 //! A course-registration server built for the minute a registration window opens.
 //!
 //! # Layout
-//! - [`config`]: typed settings (defaults ← file ← `REGISTRAR_*`).
-//! - [`startup`]: [`startup::Application`], the seam tests and `main` share.
-//! - [`http`]: the REST API; errors become problem+json only in `http::error`.
+//! The map of the house, top layer first. A module imports only modules below it (the
+//! leaves at the bottom import no other module of the crate), so a request reads top to
+//! bottom: [`http`] decides where it is served and hands the [`service`] the home pass,
+//! the service asks the section actors through the [`cluster`]'s router, the actors
+//! commit through the [`store`].
+//!
+//! - [`cli`]: the `registrar` command line (`serve`, `migrate`, `seed`, `verify`, the
+//!   operator's `cluster` commands, the event consumers).
+//! - [`startup`]: [`startup::Application`], the seam tests and `main` share: it builds
+//!   the parts, wires the commit fan-out and the health probe, and runs and stops them.
+//! - [`http`]: the REST API and the internal hop's endpoints; `http::forward` sends a
+//!   student's request to the student's home node, errors become problem+json only in
+//!   `http::error`, and `http::figures` is the scrape-time collector of every layer.
 //! - [`service`]: authentication, the registration flow (student locks, rule caches,
-//!   idempotency), schedules, the seat feed behind the live seat streams.
-//! - [`store`]: the SQL of the API, the hot path and the background tasks, including the
-//!   section actors' batch commit (the consumers, `verify` and the shard claim keep theirs
-//!   beside their logic; see `store`).
-//! - [`cluster`]: shards and ownership epochs.
-//! - [`shard`]: shard hashing, the stable placement of sections and students (a leaf the
-//!   store and the cluster share).
-//! - [`event_schema`]: the event kinds and the JSON body of every event (a leaf: the store
-//!   writes it, `events` and `verify` read it).
+//!   idempotency, swaps), schedules, the seat feed behind the live seat streams.
+//! - [`cluster`]: shards and nodes: membership and leases, the shard map, the coordinator,
+//!   handoffs, the home pass, routing of section commands, the operator's use cases.
 //! - [`events`]: the outbox relay to RabbitMQ and the event consumers.
-//! - [`metrics`]: the node's Prometheus registry (`prometheus-client`) and the small
-//!   handles (counters, histograms, the request figures its heartbeat reports) every layer
-//!   is given; a leaf, the collector that reads the layers is `http::figures`.
-//! - [`redis`]: all Redis access: the seat-count mirror (which also publishes each commit's
-//!   counts), the seat channel's subscriber and their wire types.
-//! - [`resources`]: the API's resources (terms, courses, sections, students, holds) and
-//!   the validation of client input.
-//! - [`shutdown`]: the shutdown signal and the handle background tasks watch.
-//! - [`backoff`]: reconnect delays of the background tasks.
-//! - [`faults`]: failpoints of the fault suite (compiled in only for tests).
+//! - [`redis`]: all Redis access: the seat-count mirror (which also publishes each
+//!   commit's counts), the seat channel's subscriber and their wire types.
+//! - [`verify`]: the invariant and acknowledgement checker behind `registrar verify`
+//!   (its SQL beside its checks).
+//! - [`store`]: the SQL of the API, the hot path and the background tasks, including the
+//!   section actors' batch commit and the cluster's rows and states.
 //! - [`supervise`]: restarts of panicked background tasks, and their health.
-//! - [`cli`]: the `registrar` command line.
-//! - [`verify`]: the invariant and acknowledgement checker behind `registrar verify`.
+//! - Leaves: [`config`] (typed settings: defaults ← file ← `REGISTRAR_*`), [`resources`]
+//!   (the API's resources and the validation of client input), [`metrics`] (the registry
+//!   and the small handles every layer is given), [`shard`] (shard hashing),
+//!   [`event_schema`] (every event's kind and body), [`faults`] (failpoints of the fault
+//!   suite, compiled in only for tests), [`shutdown`], [`backoff`], [`telemetry`].
 //!
 //! The section actors and the pure seat/waitlist/student rules live in the
-//! `registrar-actors` crate.
+//! `registrar-actors` crate (`actors/`), below all of these.
 
 pub mod backoff;
 pub mod cli;

@@ -422,8 +422,17 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await;
         housekeeping.abort();
-        // Every HTTP request has been answered, so no command is waiting on an actor;
-        // stopping them now loses nothing.
+        // Every HTTP request has been answered; a registration task that outlived its
+        // request (its caller stopped waiting) may still be on its way to an actor, or
+        // retrying a hop: give it the time a command may take (a failover and a commit).
+        // Then the actors decide and commit what is queued in their mailboxes and stop.
+        let patience = Duration::from_millis(state.settings.cluster.lease_ms) * 2
+            + state.settings.sections_call_timeout();
+        if !state.registration.settle(patience).await {
+            tracing::warn!(
+                "registration tasks still running at shutdown; their commands get no answer"
+            );
+        }
         state.registration.registry().stop_all().await;
         cluster_stop.fire();
         for task in cluster_tasks {

@@ -1,5 +1,6 @@
 //! Administration (admin role): terms, windows, courses, sections, capacity changes,
-//! students and holds.
+//! students and holds. Edits of student rule inputs (holds, windows) go through
+//! `service::admin`, which commits each with its notice to the other nodes.
 
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
@@ -9,7 +10,6 @@ use crate::resources::{
     SectionPatch, SectionView, StudentView, Term,
 };
 use crate::service::auth::hash_password;
-use crate::store::cluster::{self, Notice};
 use crate::store::{catalog, students};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -71,12 +71,7 @@ pub async fn create_window(
 ) -> Result<(StatusCode, Json<RegistrationWindow>), ApiError> {
     admin(&caller)?;
     body.validate()?;
-    if !catalog::term_exists(&state.pool, term).await? {
-        return Err(ApiError::new(ErrorCode::TermNotFound, "no such term"));
-    }
-    let window = catalog::upsert_window(&state.pool, term, &body).await?;
-    state.registration.cache().forget_windows();
-    cluster::notify_rules(&state.pool, Notice::Windows).await?;
+    let window = state.registration.set_window(term, &body).await?;
     Ok((StatusCode::CREATED, Json(window)))
 }
 
@@ -254,12 +249,7 @@ pub async fn add_hold(
 ) -> Result<(StatusCode, Json<Hold>), ApiError> {
     admin(&caller)?;
     body.validate()?;
-    if students::get(&state.pool, student).await?.is_none() {
-        return Err(ApiError::new(ErrorCode::StudentNotFound, "no such student"));
-    }
-    let hold = students::add_hold(&state.pool, student, &body.reason).await?;
-    state.registration.cache().forget_student(student);
-    cluster::notify_rules(&state.pool, Notice::Student(student)).await?;
+    let hold = state.registration.add_hold(student, &body.reason).await?;
     Ok((StatusCode::CREATED, Json(hold)))
 }
 
@@ -273,14 +263,6 @@ pub async fn remove_hold(
     Ids((student, hold)): Ids<(Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
     admin(&caller)?;
-    if students::remove_hold(&state.pool, student, hold).await? {
-        state.registration.cache().forget_student(student);
-        cluster::notify_rules(&state.pool, Notice::Student(student)).await?;
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::new(
-            ErrorCode::HoldNotFound,
-            "no such hold on this student",
-        ))
-    }
+    state.registration.remove_hold(student, hold).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

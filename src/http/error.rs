@@ -6,6 +6,7 @@
 
 use crate::cluster::home::NotHome;
 use crate::resources::Invalid;
+use crate::service::admin::AdminError;
 use crate::service::login_guard::LoginRefusal;
 use crate::service::registration::RegistrationError;
 use crate::store::DbError;
@@ -348,6 +349,17 @@ impl From<LoginRefusal> for ApiError {
                 "too many logins in progress; retry shortly",
             )
             .retry_after(1),
+        }
+    }
+}
+
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::StudentNotFound => Self::new(ErrorCode::StudentNotFound, e.to_string()),
+            AdminError::HoldNotFound => Self::new(ErrorCode::HoldNotFound, e.to_string()),
+            AdminError::TermNotFound => Self::new(ErrorCode::TermNotFound, e.to_string()),
+            AdminError::Db(d) => d.into(),
         }
     }
 }

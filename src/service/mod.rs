@@ -1,6 +1,7 @@
 //! The application services between HTTP and the actors/store: authentication and the
 //! registration flow (student rules under a per-student lock, then the section actor).
 
+pub mod admin;
 pub mod auth;
 pub mod feed;
 pub mod idempotency;

@@ -38,6 +38,9 @@ use registrar_actors::{
 use sqlx::PgPool;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 /// Why a registration request was not carried out.
@@ -199,6 +202,33 @@ pub struct RegistrationService {
     refusals: audit::RefusalLog,
     /// Answers by outcome (exported by `/metrics`).
     decisions: DecisionCounter,
+    /// Registration tasks still running, which shutdown waits for.
+    in_flight: Arc<InFlight>,
+}
+
+/// A count of running registration tasks, and a wake-up when it reaches zero.
+#[derive(Default)]
+struct InFlight {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+/// One running registration task; counted down when dropped.
+struct Running(Arc<InFlight>);
+
+impl InFlight {
+    fn enter(self: &Arc<Self>) -> Running {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        Running(self.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
 }
 
 impl RegistrationService {
@@ -211,6 +241,23 @@ impl RegistrationService {
             pool,
             router,
             decisions: DecisionCounter::default(),
+            in_flight: Arc::default(),
+        }
+    }
+
+    /// Wait until no registration task is running, at most `limit`; whether none is.
+    /// A task may outlive its HTTP request (its caller stopped waiting), and must reach
+    /// its section actor before shutdown stops the actors.
+    pub async fn settle(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let idle = self.in_flight.idle.notified();
+            if self.in_flight.count.load(Ordering::SeqCst) == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, idle).await.is_err() {
+                return self.in_flight.count.load(Ordering::SeqCst) == 0;
+            }
         }
     }
 
@@ -398,9 +445,11 @@ impl RegistrationService {
             )));
         }
         let work = work(self.clone(), home.claim().clone());
+        let running = self.in_flight.enter();
         let task = tokio::spawn(async move {
             let result = work.await;
             drop(home);
+            drop(running);
             result
         });
         let result = match tokio::time::timeout(self.registry().call_timeout(), task).await {

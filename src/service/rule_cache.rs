@@ -7,7 +7,7 @@
 //! a student's active sections under the student's lock from the section actor's own
 //! answers ([`RuleCache::note_membership`]), and forgets the student whenever an answer
 //! leaves the outcome unknown or an admin edit (a hold) changes the inputs. Admin edits
-//! made through another node arrive by NOTIFY (see `cluster::node`); a student whose shard
+//! made through another node arrive by NOTIFY (see `cluster::listener`); a student whose shard
 //! moves to or from this node is forgotten, since the other node served them meanwhile.
 //! The TTL bounds how long a change made by hand in SQL goes unseen; a waitlist promotion
 //! does not change the active sections, so it needs no update.

@@ -55,7 +55,7 @@ pub async fn list_terms(pool: &PgPool) -> DbResult<Vec<Term>> {
 }
 
 /// Whether a term exists.
-pub async fn term_exists(pool: &PgPool, id: Uuid) -> DbResult<bool> {
+pub async fn term_exists<'e>(pool: impl sqlx::PgExecutor<'e>, id: Uuid) -> DbResult<bool> {
     Ok(
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM terms WHERE id = $1)")
             .bind(id)
@@ -65,8 +65,8 @@ pub async fn term_exists(pool: &PgPool, id: Uuid) -> DbResult<bool> {
 }
 
 /// Create or replace the window of `term` for one standing.
-pub async fn upsert_window(
-    pool: &PgPool,
+pub async fn upsert_window<'e>(
+    pool: impl sqlx::PgExecutor<'e>,
     term: Uuid,
     w: &NewWindow,
 ) -> DbResult<RegistrationWindow> {

@@ -90,7 +90,7 @@ struct StudentRow {
 }
 
 /// One account.
-pub async fn get(pool: &PgPool, id: Uuid) -> DbResult<Option<StudentView>> {
+pub async fn get<'e>(pool: impl sqlx::PgExecutor<'e>, id: Uuid) -> DbResult<Option<StudentView>> {
     let row: Option<StudentRow> = sqlx::query_as(
         "SELECT id, username, role, standing, max_credits, completed_courses FROM students WHERE id = $1",
     )
@@ -206,7 +206,11 @@ pub async fn rule_inputs_many(pool: &PgPool, ids: &[Uuid]) -> DbResult<HashMap<U
 }
 
 /// Put a hold on a student.
-pub async fn add_hold(pool: &PgPool, student: Uuid, reason: &str) -> DbResult<Hold> {
+pub async fn add_hold<'e>(
+    pool: impl sqlx::PgExecutor<'e>,
+    student: Uuid,
+    reason: &str,
+) -> DbResult<Hold> {
     let id = Uuid::new_v4();
     let created_at: DateTime<Utc> = sqlx::query_scalar(
         "INSERT INTO holds (id, student_id, reason) VALUES ($1, $2, $3) RETURNING created_at",
@@ -225,7 +229,11 @@ pub async fn add_hold(pool: &PgPool, student: Uuid, reason: &str) -> DbResult<Ho
 }
 
 /// Lift a hold; false when there was no such hold on that student.
-pub async fn remove_hold(pool: &PgPool, student: Uuid, hold: Uuid) -> DbResult<bool> {
+pub async fn remove_hold<'e>(
+    pool: impl sqlx::PgExecutor<'e>,
+    student: Uuid,
+    hold: Uuid,
+) -> DbResult<bool> {
     let done = sqlx::query("DELETE FROM holds WHERE id = $1 AND student_id = $2")
         .bind(hold)
         .bind(student)

@@ -220,3 +220,42 @@ async fn a_forward_lost_after_sending_is_not_resent_without_an_idempotency_key()
     heartbeat.abort();
     app.stop().await;
 }
+
+/// A hold put on (and lifted from) a student through one node reaches the rule cache of
+/// the student's home node: the edit and its notice commit together.
+#[tokio::test]
+async fn a_hold_put_through_one_node_is_enforced_at_the_students_home() {
+    let nodes = cluster_of(2, 16).await;
+    let a = &nodes[0];
+    wait_balanced(a, 2, 16).await;
+    let term = a.open_term().await;
+    a.course("CS101", 3, &[]).await;
+    a.course("CS100", 3, &[]).await;
+    let first = a.section(term, "CS101", "01", 10, 0, json!([])).await;
+    let second = a.section(term, "CS100", "01", 10, 0, json!([])).await;
+    let (student, token) = students_at_home_on(a, "node-2", 1).await.remove(0);
+    // Through node-1, decided at home on node-2, which now caches the student's inputs.
+    assert_eq!(a.enroll(&token, first).await.0, StatusCode::CREATED);
+    let hold = a
+        .admin_post(
+            &format!("/api/v1/students/{student}/holds"),
+            json!({"reason": "unpaid fees"}),
+        )
+        .await;
+    // The notice reaches node-2 asynchronously, in milliseconds; node-2's cached inputs
+    // would otherwise stay for their TTL (5 s) and let the enroll through.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let (status, body) = a.enroll(&token, second).await;
+    assert_problem(status, &body, StatusCode::FORBIDDEN, "student_on_hold");
+    let lift = format!(
+        "/api/v1/students/{student}/holds/{}",
+        hold["id"].as_str().unwrap()
+    );
+    let r = a.request(Method::DELETE, &lift, Some(&a.admin_token));
+    assert_eq!(r.send().await.unwrap().status(), StatusCode::NO_CONTENT);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(a.enroll(&token, second).await.0, StatusCode::CREATED);
+    for node in nodes {
+        node.stop().await;
+    }
+}
