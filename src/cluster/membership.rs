@@ -265,6 +265,11 @@ impl Membership {
             }
             tokio::time::sleep(self.heartbeat()).await;
         }
+        Ok(self.activate(incarnation).await?)
+    }
+
+    /// Turn this incarnation from joining to active, read the map, and serve.
+    async fn activate(&self, incarnation: Uuid) -> Result<(), DbError> {
         let joining = [NodeState::Joining];
         rows::set_state(
             &self.pool,
@@ -341,18 +346,7 @@ impl Membership {
         *self.incarnation.lock().expect("incarnation lock") = incarnation;
         self.lease_clock.renewed(sent);
         self.end_self_fence();
-        let joining = [NodeState::Joining];
-        rows::set_state(
-            &self.pool,
-            &self.id,
-            incarnation,
-            &joining,
-            NodeState::Active,
-        )
-        .await?;
-        self.map.refresh().await?;
-        self.ready.store(true, Ordering::Release);
-        Ok(())
+        self.activate(incarnation).await
     }
 
     /// Another live process registered under this id: stop serving and report it (the
