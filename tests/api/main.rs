@@ -25,6 +25,7 @@ mod helpers;
 mod idempotency;
 mod input_errors;
 mod jwt_secret;
+mod layers;
 mod limits;
 mod login_limits;
 mod openapi;
