@@ -108,20 +108,20 @@ export async function run(browser) {
       body: JSON.stringify({ type: "about:blank", title: "Service Unavailable", status: 503, code: "overloaded", detail: "injected by the e2e test" }),
     });
   });
-  await page.getByRole("button", { name: "Enroll in LIVE101-01" }).click();
-  await page.getByRole("button", { name: "Enroll in LIVE101-01" }).filter({ hasText: "Still trying…" }).waitFor(WAIT);
+  await page.getByRole("button", { name: "Enroll LIVE101-01", exact: true }).click();
+  await page.getByRole("button", { name: "Still trying… LIVE101-01", exact: true }).waitFor(WAIT);
   await status("The server is busy right now");
   await shot(page, "student-3a-still-trying");
   await status("You are enrolled in LIVE101-01.");
   await page.unroute(enrollRoute);
   check(keys.length === 2 && /^[0-9a-f-]{36}$/.test(keys[0]) && keys[0] === keys[1], `one Idempotency-Key for both tries: ${JSON.stringify(keys)}`);
   await seats01.filter({ hasText: /^\s*27 of 30\s*$/ }).waitFor(WAIT);
-  await page.getByLabel("My sections").getByText("LIVE101-01").waitFor(WAIT);
+  await page.getByLabel("My sections").getByText("LIVE101-01", { exact: true }).waitFor(WAIT);
   await page.getByRole("heading", { name: /My schedule · 3 credits/ }).waitFor(WAIT);
   await shot(page, "student-3-enrolled");
 
   // A refusal reads as advice: a second section of the same course.
-  await page.getByRole("button", { name: "Enroll in LIVE101-02" }).click();
+  await page.getByRole("button", { name: "Enroll LIVE101-02", exact: true }).click();
   await page.getByRole("alert").filter({ hasText: "You already have a section of this course" }).waitFor(WAIT);
   await shot(page, "student-4-refused");
 
@@ -134,7 +134,7 @@ export async function run(browser) {
   const scheduleReads = [];
   const onScheduleRead = (r) => r.url().endsWith("/students/me/schedule") && scheduleReads.push(r.url());
   page.on("request", onScheduleRead);
-  await page.getByRole("button", { name: "Enroll in WAIT101-01" }).click();
+  await page.getByRole("button", { name: "Join waitlist WAIT101-01", exact: true }).click();
   await status("number 2 in line");
   await page.getByLabel("Notifications").getByText("Waitlisted for WAIT101-01").waitFor(WAIT);
   // The follow-up poll of notifications comes seconds after anything that poll set off.
@@ -172,7 +172,7 @@ export async function run(browser) {
   await status("Swapped: you left LIVE101-01 and are enrolled in LIVE101-02.");
   await page.getByLabel("Seats of LIVE101-02").filter({ hasText: /^\s*29 of 30\s*$/ }).waitFor(WAIT);
   await seats01.filter({ hasText: /^\s*28 of 30\s*$/ }).waitFor(WAIT);
-  await page.getByLabel("My sections").getByText("LIVE101-02").waitFor(WAIT);
+  await page.getByLabel("My sections").getByText("LIVE101-02", { exact: true }).waitFor(WAIT);
   // Notifications arrive through the event consumer, newest first.
   await page.getByLabel("Notifications").getByText("LIVE101-02").first().waitFor({ timeout: 30000 });
   await shot(page, "student-6-swapped");
@@ -201,9 +201,9 @@ export async function run(browser) {
   }
 
   // Drop the waitlist place: it leaves the schedule (the drop route serves seats and places alike).
-  await page.getByRole("button", { name: "Drop WAIT101-01 from my schedule" }).click();
+  await page.getByRole("button", { name: "Leave the waitlist of WAIT101-01", exact: true }).click();
   await status("You dropped WAIT101-01.");
-  await page.getByLabel("My sections").getByText("WAIT101-01").waitFor({ state: "detached", ...WAIT });
+  await page.getByLabel("My sections").getByText("WAIT101-01", { exact: true }).waitFor({ state: "detached", ...WAIT });
   await shot(page, "student-7-dropped");
 
   // The server agrees with what the page shows.
@@ -229,7 +229,7 @@ export async function run(browser) {
   await page.getByLabel("Username").fill("s000001");
   await page.getByLabel("Password").fill(STUDENT_PW);
   await page.getByRole("button", { name: "Log in" }).click();
-  await page.getByLabel("My sections").getByText("LIVE101-02").waitFor(WAIT);
+  await page.getByLabel("My sections").getByText("LIVE101-02", { exact: true }).waitFor(WAIT);
   await page.getByRole("button", { name: "Log out" }).click();
   await page.getByRole("button", { name: "Log in" }).waitFor(WAIT);
   check(errors.length === 0, `page errors: ${errors.join("; ")}`);

@@ -33,17 +33,17 @@ describe("SectionTable", () => {
 
   it("offers the waitlist of a full section and emits the section on click", async () => {
     const w = render({});
-    const join = w.get('[aria-label="Enroll in MATH201-01"]');
-    expect(join.text()).toBe("Join waitlist");
+    const join = w.get('tr[data-section="MATH201-01"] button');
+    expect(join.text()).toBe("Join waitlist MATH201-01");
     await join.trigger("click");
     expect(w.emitted("enroll")?.[0]?.[0]).toMatchObject({ id: "b" });
   });
 
   it("disables the button of a section in flight and says what is happening", async () => {
     const w = render({ pending: new Map([["a", "Still trying…"]]) });
-    const button = w.get('[aria-label="Enroll in CS101-01"]');
+    const button = w.get('tr[data-section="CS101-01"] button');
     expect(button.attributes("disabled")).toBeDefined();
-    expect(button.text()).toBe("Still trying…");
+    expect(button.text()).toBe("Still trying… CS101-01");
     await button.trigger("click");
     expect(w.emitted("enroll")).toBeUndefined();
   });
@@ -52,8 +52,8 @@ describe("SectionTable", () => {
     const w = render({ held: new Map<string, Holding>([["a", { kind: "enrolled" }], ["c", { kind: "waitlisted", position: 4 }]]) });
     expect(w.text()).toContain("Enrolled");
     expect(w.text()).toContain("Waitlist #4");
-    expect(w.get('[aria-label="Drop BIO110-01"]').text()).toBe("Leave waitlist");
-    await w.get('[aria-label="Drop CS101-01"]').trigger("click");
+    expect(w.get('tr[data-section="BIO110-01"] button').text()).toBe("Leave waitlist BIO110-01");
+    await w.get('tr[data-section="CS101-01"] button').trigger("click");
     expect(w.emitted("drop")?.[0]?.[0]).toMatchObject({ id: "a" });
   });
 });
