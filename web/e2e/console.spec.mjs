@@ -2,12 +2,14 @@
 // the node, watches the decisions-per-second chart move while students enroll through the
 // API, finds the hottest section listed, and has the move/drain/rebalance controls behind a
 // confirmation; an admin changes a section's capacity (a refusal below the seats taken
-// first) and puts a hold on a student and lifts it. Screenshots go to target/e2e/console-*.png;
-// with E2E_DOC_SHOTS=1 the cluster tab under load is also saved to docs/images/console.png.
+// first) and puts a hold on a student and lifts it. axe-core must find no critical or
+// serious violation on the login form, the cluster tab and the admin tab. Screenshots go to
+// target/e2e/console-*.png; with E2E_DOC_SHOTS=1 the cluster tab under load is also saved
+// to docs/images/console.png.
 import { fileURLToPath } from "node:url";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { BASE, call, check, eventually, login, shot } from "./lib.mjs";
+import { BASE, accessible, call, check, eventually, login, shot } from "./lib.mjs";
 
 const STUDENT_PW = process.env.E2E_STUDENT_PASSWORD ?? "demo";
 const ADMIN_PW = process.env.E2E_ADMIN_PASSWORD ?? "admin-demo";
@@ -65,6 +67,7 @@ export async function run(browser) {
   await page.getByLabel("Password").fill(STUDENT_PW);
   await page.getByRole("button", { name: "Log in" }).click();
   await page.getByRole("alert").getByText("operators and admins").waitFor(WAIT);
+  await accessible(page, "console login (refused)");
 
   // The operator sees the node, its shards and the empty charts.
   await page.getByLabel("Username").fill("operator");
@@ -76,6 +79,7 @@ export async function run(browser) {
   check((await nodeRow.innerText()).includes("coordinator"), "the only node is the coordinator");
   await page.getByRole("img", { name: /e2e owns \d+/ }).waitFor(WAIT);
   await shot(page, "console-1-quiet");
+  await accessible(page, "console cluster tab");
 
   // Under load the decisions/s readout (the chart's latest point) rises above zero.
   const readout = page.locator('[data-testid="chart-decisions_per_s"] .value[data-node="e2e"]');
@@ -115,6 +119,7 @@ export async function run(browser) {
   await page.getByRole("button", { name: "Confirm" }).click();
   await page.getByRole("alert").getByText("Moving shard 0 failed").waitFor(WAIT);
   await shot(page, "console-3-controls");
+  await accessible(page, "console cluster tab (controls used)");
   await page.getByRole("button", { name: "Log out" }).click();
 
   // The admin: capacity below the seats taken is refused, a raise is taken.
@@ -149,6 +154,7 @@ export async function run(browser) {
   const refused = await call("POST", `/api/v1/sections/${other.items[0].id}/enrollments`, { token: student, headers: { "Idempotency-Key": crypto.randomUUID() } });
   check(refused.status === 403 && refused.body.code === "student_on_hold", `held student: ${refused.status} ${JSON.stringify(refused.body)}`);
   await shot(page, "console-4-admin");
+  await accessible(page, "console admin tab");
   await page.getByRole("button", { name: "Lift" }).click();
   await page.getByRole("status").getByText("lifted").waitFor(WAIT);
   await page.getByText("No hold: this student may register.").waitFor(WAIT);

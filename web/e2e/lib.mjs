@@ -1,7 +1,8 @@
 // Shared pieces of the end-to-end tests: launching Debian's Chromium through playwright-core,
 // calling the API directly (as other students and operators would), screenshots, and checks.
 import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 
 export const BASE = process.env.E2E_BASE_URL ?? "http://127.0.0.1:8080";
@@ -117,4 +118,22 @@ export async function eventually(f, message, ms = 15000) {
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`timed out: ${message} (last: ${JSON.stringify(last)})`);
+}
+
+const AXE_SOURCE = readFileSync(fileURLToPath(new URL("../node_modules/axe-core/axe.min.js", import.meta.url)), "utf8");
+
+/** Run axe-core on `page` as it is now and fail on any `critical` or `serious` violation,
+ * naming each rule and the elements it found. axe is evaluated through the DevTools
+ * protocol, not as a <script>, so the page's Content Security Policy stays as served. */
+export async function accessible(page, view) {
+  if (!(await page.evaluate(() => "axe" in window))) await page.evaluate(AXE_SOURCE);
+  const violations = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ["violations"] });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.map((n) => n.target.join(" ")) }));
+  });
+  const bad = violations.filter((v) => v.impact === "critical" || v.impact === "serious");
+  const summary = (vs) => vs.map((v) => `${v.impact} ${v.id} (${v.targets.length}): ${v.targets.slice(0, 20).join(", ")}`).join("\n  ");
+  if (violations.length > bad.length) console.log(`e2e: axe ${view}: minor/moderate:\n  ${summary(violations.filter((v) => !bad.includes(v)))}`);
+  check(bad.length === 0, `axe-core on ${view}: ${bad.length} critical/serious rule(s):\n  ${summary(bad)}`);
+  console.log(`e2e: axe ${view}: no critical or serious violation`);
 }

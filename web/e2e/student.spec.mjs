@@ -3,12 +3,13 @@
 // injected `overloaded` answer, retried with the same Idempotency-Key), joins the
 // waitlist of a full section and sees the position, reads a refusal, swaps sections, drops,
 // sees the notifications, and is sent back to login when the session breaks. Screenshots of
-// each step go to target/e2e/student-*.png; with E2E_DOC_SHOTS=1 the page as the README
-// shows it is also saved to docs/images/student.png.
+// each step go to target/e2e/student-*.png; axe-core must find no critical or serious
+// violation on any view. With E2E_DOC_SHOTS=1 the page as the README shows it is also saved
+// to docs/images/student.png.
 import { fileURLToPath } from "node:url";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { BASE, call, check, login, shot } from "./lib.mjs";
+import { BASE, accessible, call, check, login, shot } from "./lib.mjs";
 
 const STUDENT_PW = process.env.E2E_STUDENT_PASSWORD ?? "demo";
 const ADMIN_PW = process.env.E2E_ADMIN_PASSWORD ?? "admin-demo";
@@ -69,6 +70,8 @@ export async function run(browser) {
 
   // Log in.
   await page.goto(`${BASE}/`);
+  await page.getByLabel("Username").waitFor(WAIT);
+  await accessible(page, "student login");
   await page.getByLabel("Username").fill("s000001");
   await page.getByLabel("Password").fill(STUDENT_PW);
   await page.getByRole("button", { name: "Log in" }).click();
@@ -124,6 +127,7 @@ export async function run(browser) {
   await page.getByRole("button", { name: "Enroll LIVE101-02", exact: true }).click();
   await page.getByRole("alert").filter({ hasText: "You already have a section of this course" }).waitFor(WAIT);
   await shot(page, "student-4-refused");
+  await accessible(page, "student page (a refusal)");
 
   // The full seminar: the student joins its waitlist and sees the position.
   await search("waitlist seminar");
@@ -145,6 +149,7 @@ export async function run(browser) {
   await page.getByText("Waitlist #2").waitFor(WAIT);
   await page.getByLabel("Waitlist of WAIT101-01").filter({ hasText: /^\s*2\s*$/ }).waitFor(WAIT);
   await shot(page, "student-5-waitlisted");
+  await accessible(page, "student page (results, schedule, notifications)");
 
   // The filters go to the server: open seats only hides the full seminar; a day keeps only
   // the sections meeting then; an evening start leaves nothing of LIVE101.
@@ -224,6 +229,7 @@ export async function run(browser) {
   await page.reload();
   await page.getByRole("alert").filter({ hasText: "Your session has expired" }).waitFor(WAIT);
   await shot(page, "student-8-session-expired");
+  await accessible(page, "student login (session expired)");
 
   // Log in again, then log out: back to the login form.
   await page.getByLabel("Username").fill("s000001");
