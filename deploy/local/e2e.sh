@@ -2,8 +2,10 @@
 # deploy/local/e2e.sh: the browser tests. Builds the pages (web.sh), runs their unit tests
 # (Vitest), starts a real `registrar serve` on its own database, Redis prefix and exchange
 # with a small demo catalog, and drives Debian's Chromium through playwright-core
-# (web/e2e/*.spec.mjs). Screenshots land in target/e2e/. Installs chromium with apt-get
-# when missing. Afterwards `registrar verify` must find the database consistent.
+# (web/e2e/*.spec.mjs), which also run axe-core on the pages (no critical or serious finding)
+# and load the student page at 390 × 844 (no sideways scrolling). Screenshots land in
+# target/e2e/. Installs chromium with apt-get when missing. Afterwards `registrar verify` must
+# find the database consistent.
 #
 #   BIN=path          the registrar binary (default target/debug/registrar, built if missing)
 #   E2E_PORT=18095    the server's port

@@ -3,9 +3,10 @@
 // injected `overloaded` answer, retried with the same Idempotency-Key), joins the
 // waitlist of a full section and sees the position, reads a refusal, swaps sections, drops,
 // sees the notifications, and is sent back to login when the session breaks. Screenshots of
-// each step go to target/e2e/student-*.png; axe-core must find no critical or serious
-// violation on any view. With E2E_DOC_SHOTS=1 the page as the README shows it is also saved
-// to docs/images/student.png.
+// each step go to target/e2e/student-*.png. On a phone (390 × 844) the page must not scroll
+// sideways and every button must lie on screen (target/e2e/student-phone.png); axe-core
+// must find no critical or serious violation on any view. With E2E_DOC_SHOTS=1 the pages as
+// the README shows them are also saved to docs/images/student.png and student-phone.png.
 import { fileURLToPath } from "node:url";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
@@ -14,6 +15,7 @@ import { BASE, accessible, call, check, login, shot } from "./lib.mjs";
 const STUDENT_PW = process.env.E2E_STUDENT_PASSWORD ?? "demo";
 const ADMIN_PW = process.env.E2E_ADMIN_PASSWORD ?? "admin-demo";
 const DOC_SHOT = fileURLToPath(new URL("../../docs/images/student.png", import.meta.url));
+const PHONE_DOC_SHOT = fileURLToPath(new URL("../../docs/images/student-phone.png", import.meta.url));
 const WAIT = { timeout: 15000 };
 
 async function must(r, what, ...ok) {
@@ -40,6 +42,40 @@ async function enrollAs(username, sectionId, expected) {
   const token = await login(username, STUDENT_PW);
   const r = await call("POST", `/api/v1/sections/${sectionId}/enrollments`, { token, headers: { "Idempotency-Key": crypto.randomUUID() } });
   return must(r, `${username} enrolls`, expected);
+}
+
+/** The student page at 390 × 844, logged in, with a result list holding Enroll buttons. */
+async function phone(browser) {
+  const width = 390;
+  const context = await browser.newContext({ viewport: { width, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  const page = await context.newPage();
+  await page.goto(`${BASE}/`);
+  await page.getByLabel("Username").fill("s000001");
+  await page.getByLabel("Password").fill(STUDENT_PW);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.getByText("● live seats").waitFor(WAIT);
+  await page.getByLabel("Course or title").fill("LIVE");
+  await page.getByRole("button", { name: "Search", exact: true }).click();
+  await page.getByLabel("Seats of LIVE101-01").waitFor(WAIT);
+  await page.getByLabel("My sections").getByText("LIVE101-02", { exact: true }).waitFor(WAIT);
+  const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+  check(scrollWidth <= width, `no horizontal scroll at ${width} px: the page is ${scrollWidth} px wide`);
+  const enroll = page.getByRole("button", { name: /^Enroll / }).first();
+  const box = await enroll.boundingBox();
+  check(box && box.x >= 0 && box.x + box.width <= width, `the first Enroll button lies within ${width} px: ${JSON.stringify(box)}`);
+  // Every button of the page, not only the first: Enroll, Drop, Leave, Swap, the paging.
+  const outside = await page.evaluate((w) => [...document.querySelectorAll("button")]
+    .map((b) => ({ name: b.textContent.trim(), r: b.getBoundingClientRect() }))
+    .filter(({ r }) => r.width > 0 && (r.left < 0 || r.right > w))
+    .map(({ name, r }) => `${name} (${Math.round(r.left)}–${Math.round(r.right)})`), width);
+  check(outside.length === 0, `buttons beyond ${width} px: ${outside.join(", ")}`);
+  await accessible(page, "student page on a phone");
+  await shot(page, "student-phone");
+  if (process.env.E2E_DOC_SHOTS === "1") {
+    await page.screenshot({ path: PHONE_DOC_SHOT });
+    console.log(`e2e: screenshot ${PHONE_DOC_SHOT}`);
+  }
+  await context.close();
 }
 
 export async function run(browser) {
@@ -181,6 +217,9 @@ export async function run(browser) {
   // Notifications arrive through the event consumer, newest first.
   await page.getByLabel("Notifications").getByText("LIVE101-02").first().waitFor({ timeout: 30000 });
   await shot(page, "student-6-swapped");
+
+  // On a phone (390 × 844): no sideways scrolling, and every action button on screen.
+  await phone(browser);
 
   // The page as the README shows it: a full result list and a schedule.
   if (process.env.E2E_DOC_SHOTS === "1") {
