@@ -150,10 +150,6 @@ impl Application {
             .local_addr()
             .map_err(|e| StartupError::Bind(settings.http.listen.clone(), e))?;
         let advertise = advertise_url(&settings.cluster.advertise_url, address);
-        let tokens = Arc::new(TokenKeys::new(
-            secret.as_bytes(),
-            settings.http.token_ttl_secs,
-        ));
         let mirror = if settings.mirror.mirror_enabled {
             Some(SeatMirror::new(
                 &settings.mirror.redis_url,
@@ -198,6 +194,13 @@ impl Application {
             advertise,
             registry.clone(),
             Peers::new(internal_key(secret.as_bytes())),
+        );
+        // Token lifetimes by the database's clock, like the rules: a node whose clock is
+        // off must not refuse tokens the others accept, nor accept expired ones.
+        let clock = cluster.clock.clone();
+        let tokens = Arc::new(
+            TokenKeys::new(secret.as_bytes(), settings.http.token_ttl_secs)
+                .with_clock(Arc::new(move || clock.now().timestamp())),
         );
         let router = Arc::new(SectionRouter::new(cluster.clone(), registry));
         let registration = Arc::new(RegistrationService::new(pool.clone(), router));

@@ -6,6 +6,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::{Algorithm, Argon2, Params, Version};
 use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// The `iss` of every token this server issues, and the only one it accepts.
@@ -84,19 +85,28 @@ pub struct Claims {
 #[error("invalid or expired token")]
 pub struct TokenError;
 
+/// The time tokens are issued and checked by, in seconds since the epoch.
+pub type TokenClock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// How far past its expiry a token is still accepted (clocks of issuers differ a little).
+const LEEWAY_SECS: u64 = 5;
+
 /// Issues and verifies tokens.
 pub struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
     ttl_secs: u64,
+    /// Issue and expiry time: this machine's clock unless given the database's.
+    clock: TokenClock,
 }
 
 impl TokenKeys {
     /// Keys from a shared secret.
     pub fn new(secret: &[u8], ttl_secs: u64) -> Self {
         let mut validation = Validation::new(jsonwebtoken::Algorithm::HS256);
-        validation.leeway = 5;
+        // Expiry is checked against `clock` below, not against this machine's clock.
+        validation.validate_exp = false;
         validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
@@ -105,12 +115,22 @@ impl TokenKeys {
             decoding: DecodingKey::from_secret(secret),
             validation,
             ttl_secs,
+            clock: Arc::new(|| chrono::Utc::now().timestamp()),
         }
+    }
+
+    /// The same keys, issuing and checking expiry by `clock` (the database's, on a node).
+    pub fn with_clock(self, clock: TokenClock) -> Self {
+        Self { clock, ..self }
+    }
+
+    fn now(&self) -> u64 {
+        (self.clock)().max(0) as u64
     }
 
     /// A token for `sub`; returns it with its lifetime in seconds.
     pub fn issue(&self, sub: Uuid, role: Role) -> (String, u64) {
-        let iat = chrono::Utc::now().timestamp().max(0) as u64;
+        let iat = self.now();
         let claims = Claims {
             sub,
             role,
@@ -126,9 +146,13 @@ impl TokenKeys {
 
     /// Verify signature, expiry, issuer and audience.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
-        decode::<Claims>(token, &self.decoding, &self.validation)
+        let claims = decode::<Claims>(token, &self.decoding, &self.validation)
             .map(|d| d.claims)
-            .map_err(|_| TokenError)
+            .map_err(|_| TokenError)?;
+        if claims.exp.saturating_add(LEEWAY_SECS) < self.now() {
+            return Err(TokenError);
+        }
+        Ok(claims)
     }
 }
 
@@ -222,5 +246,19 @@ mod tests {
         assert_eq!(keys.verify(&t).unwrap().role, Role::Admin);
         assert!(TokenKeys::new(b"k2", 60).verify(&t).is_err());
         assert!(keys.verify(&format!("{t}x")).is_err());
+    }
+
+    #[test]
+    fn expiry_is_judged_by_the_keys_clock() {
+        let at = |secs: i64| TokenKeys::new(b"k1", 60).with_clock(Arc::new(move || secs));
+        let (t, _) = at(1_000_000).issue(Uuid::nil(), Role::Student);
+        assert!(at(1_000_000 + 60).verify(&t).is_ok());
+        assert!(at(1_000_000 + 60 + LEEWAY_SECS as i64).verify(&t).is_ok());
+        assert!(at(1_000_000 + 61 + LEEWAY_SECS as i64).verify(&t).is_err());
+        // Issued by a clock an hour behind this machine's, still good by that clock.
+        let behind = chrono::Utc::now().timestamp() - 3_600;
+        let (old, _) = at(behind).issue(Uuid::nil(), Role::Student);
+        assert!(at(behind + 30).verify(&old).is_ok());
+        assert!(TokenKeys::new(b"k1", 60).verify(&old).is_err());
     }
 }
