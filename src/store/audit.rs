@@ -3,51 +3,25 @@
 //! rules), written with group commit by [`RefusalLog`]. Decisions of the section actors
 //! are audited in their own batch commit (`store::sections`).
 
+use super::text_enum::text_enum;
 use super::{DbError, DbResult};
-use serde::Deserialize;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-/// How an attempt on record ended (`registration_attempts.outcome`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AttemptOutcome {
-    /// A seat was taken.
-    Enrolled,
-    /// A waitlist place was taken.
-    Waitlisted,
-    /// A seat or waitlist place was left.
-    Dropped,
-    /// A capacity change (admin).
-    CapacityChanged,
-    /// Refused (its code beside it).
-    Refused,
-}
-
-impl AttemptOutcome {
-    /// The column's spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Enrolled => "enrolled",
-            Self::Waitlisted => "waitlisted",
-            Self::Dropped => "dropped",
-            Self::CapacityChanged => "capacity_changed",
-            Self::Refused => "refused",
-        }
-    }
-
-    /// The outcome spelled `text` in the column, if it is one.
-    pub fn parse(text: &str) -> Option<Self> {
-        [
-            Self::Enrolled,
-            Self::Waitlisted,
-            Self::Dropped,
-            Self::CapacityChanged,
-            Self::Refused,
-        ]
-        .into_iter()
-        .find(|o| o.as_str() == text)
+text_enum! {
+    /// How an attempt on record ended (`registration_attempts.outcome`).
+    AttemptOutcome {
+        /// A seat was taken.
+        Enrolled = "enrolled",
+        /// A waitlist place was taken.
+        Waitlisted = "waitlisted",
+        /// A seat or waitlist place was left.
+        Dropped = "dropped",
+        /// A capacity change (admin).
+        CapacityChanged = "capacity_changed",
+        /// Refused (its code beside it).
+        Refused = "refused",
     }
 }
 

@@ -15,6 +15,7 @@ pub mod sections;
 pub mod seed;
 pub mod students;
 pub mod swaps;
+mod text_enum;
 
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

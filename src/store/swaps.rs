@@ -1,8 +1,8 @@
 //! Swaps under way (`swap_intents`): written before a swap's add, removed once the swap
 //! has ended in exactly one of its two sections (see `service::swap`).
 
+use super::DbResult;
 use super::audit::AttemptOutcome;
-use super::{DbError, DbResult};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -85,7 +85,12 @@ pub async fn parts_on_record(
     add: Uuid,
     drop: Uuid,
 ) -> DbResult<PartsOnRecord> {
-    let rows: Vec<(Uuid, String, Option<bool>, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+    let rows: Vec<(
+        Uuid,
+        AttemptOutcome,
+        Option<bool>,
+        chrono::DateTime<chrono::Utc>,
+    )> = sqlx::query_as(
         "SELECT request_id, outcome, promoted, created_at FROM registration_attempts
           WHERE student_id = $1 AND request_id = ANY($2) ORDER BY id",
     )
@@ -95,9 +100,6 @@ pub async fn parts_on_record(
     .await?;
     let mut parts = PartsOnRecord::default();
     for (request, outcome, promoted, at) in rows {
-        let outcome = AttemptOutcome::parse(&outcome).ok_or_else(|| {
-            DbError::Other(format!("registration attempt with outcome {outcome:?}"))
-        })?;
         if request == add {
             parts.add = Some((outcome, at));
         } else {

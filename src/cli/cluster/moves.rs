@@ -66,17 +66,15 @@ impl From<MoveStarted> for MoveStatus {
 }
 
 impl From<MoveRow> for MoveStatus {
-    fn from(m: MoveRow) -> Self {
+    fn from(mut m: MoveRow) -> Self {
+        let (error, held, started, finished) =
+            (m.error.take(), m.held_requests, m.started_at, m.finished_at);
         Self {
-            id: m.id,
-            shard: m.shard,
-            from: m.from_node,
-            to: m.to_node,
-            state: m.state,
-            error: m.error,
-            held_requests: Some(m.held_requests),
-            started_at: Some(m.started_at),
-            finished_at: m.finished_at,
+            error,
+            held_requests: Some(held),
+            started_at: Some(started),
+            finished_at: finished,
+            ..MoveStarted::from(m).into()
         }
     }
 }

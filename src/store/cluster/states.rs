@@ -2,8 +2,7 @@
 //! constraint lists the same names) and the notices of the cluster's channel, each with
 //! one name for PostgreSQL, the API and the command line.
 
-use serde::{Deserialize, Serialize};
-use sqlx::Postgres;
+use super::super::text_enum::text_enum;
 use uuid::Uuid;
 
 /// What a notification on the cluster's channel ([`CHANNEL`](super::CHANNEL)) says; its payload is [`Notice::encode`]d here and
@@ -39,73 +38,6 @@ impl Notice {
                 .map(Self::Student),
         }
     }
-}
-
-/// A closed set of states kept in a `text` column (its CHECK constraint lists the same
-/// names): serde, `Display`/`FromStr` and sqlx all use the one name of each variant.
-macro_rules! text_enum {
-    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal,)+ }) => {
-        $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-        #[serde(rename_all = "lowercase")]
-        pub enum $name {
-            $($(#[$vdoc])* $variant,)+
-        }
-
-        impl $name {
-            /// The name stored and sent for it.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(Self::$variant => $text,)+
-                }
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl std::str::FromStr for $name {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                match s {
-                    $($text => Ok(Self::$variant),)+
-                    other => Err(format!(
-                        concat!("`{}` is not a ", stringify!($name)),
-                        other
-                    )),
-                }
-            }
-        }
-
-        impl sqlx::Type<Postgres> for $name {
-            fn type_info() -> sqlx::postgres::PgTypeInfo {
-                <&str as sqlx::Type<Postgres>>::type_info()
-            }
-            fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
-                <&str as sqlx::Type<Postgres>>::compatible(ty)
-            }
-        }
-
-        impl<'r> sqlx::Decode<'r, Postgres> for $name {
-            fn decode(
-                value: sqlx::postgres::PgValueRef<'r>,
-            ) -> Result<Self, sqlx::error::BoxDynError> {
-                Ok(<&str as sqlx::Decode<Postgres>>::decode(value)?.parse()?)
-            }
-        }
-
-        impl sqlx::Encode<'_, Postgres> for $name {
-            fn encode_by_ref(
-                &self,
-                buf: &mut sqlx::postgres::PgArgumentBuffer,
-            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
-                <&str as sqlx::Encode<Postgres>>::encode(self.as_str(), buf)
-            }
-        }
-    };
 }
 
 text_enum! {
