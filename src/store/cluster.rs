@@ -200,6 +200,7 @@ pub async fn register(
     if registered.is_none() {
         return Ok(false);
     }
+    lock_owned_rows(&mut tx, node).await?;
     sqlx::query("UPDATE shard_owners SET epoch = epoch + 1, state = 'active' WHERE node_id = $1")
         .bind(node)
         .execute(&mut *tx)
@@ -207,6 +208,19 @@ pub async fn register(
     notify_map(&mut tx).await?;
     tx.commit().await?;
     Ok(true)
+}
+
+/// Lock the `shard_owners` rows `node` owns, in shard order. Every transaction that locks
+/// several of these rows takes them in shard order (a commit's `FOR SHARE`, a handoff, a
+/// move being recorded): taken in scan order, an update of a node's rows and a commit
+/// could each hold a row the other waits for, and PostgreSQL would abort one of them as a
+/// deadlock after a second.
+async fn lock_owned_rows(tx: &mut Transaction<'_, Postgres>, node: &str) -> DbResult<()> {
+    sqlx::query("SELECT shard FROM shard_owners WHERE node_id = $1 ORDER BY shard FOR UPDATE")
+        .bind(node)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// The current incarnation of `node`, and whether it holds a live lease (as in
@@ -304,6 +318,7 @@ pub async fn leave(pool: &PgPool, node: &str, incarnation: Uuid) -> DbResult<u64
     if current.is_none() {
         return Ok(0);
     }
+    lock_owned_rows(&mut tx, node).await?;
     let released = sqlx::query(
         "UPDATE shard_owners SET node_id = NULL, epoch = epoch + 1, state = 'unowned'
           WHERE node_id = $1",
@@ -598,6 +613,7 @@ pub async fn start_moves(
          ), owned AS (
              SELECT o.shard FROM shard_owners o JOIN planned p ON p.shard = o.shard
               WHERE o.node_id = p.from_node
+              ORDER BY o.shard
               FOR UPDATE OF o
          )
          INSERT INTO shard_moves (shard, from_node, to_node, reason, requested_by, state)
