@@ -801,9 +801,11 @@ async fn a_second_handoff_of_a_shard_waits_for_the_first_on_its_owner() {
     );
     assert_eq!(move_state(&a.pool, first).await.0, "failed");
     assert_eq!(move_state(&a.pool, second).await.0, "failed");
+    // Of this shard: the coordinator may be rebalancing others at any moment.
     let open: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM shard_moves WHERE state IN ('pending', 'running')",
+        "SELECT count(*) FROM shard_moves WHERE shard = $1 AND state IN ('pending', 'running')",
     )
+    .bind(shard as i32)
     .fetch_one(&a.pool)
     .await
     .unwrap();
