@@ -109,3 +109,23 @@ async fn write_refusals<'a>(
     .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::AttemptOutcome;
+
+    #[test]
+    fn an_outcome_has_one_name_in_sql_and_in_json() {
+        for outcome in [
+            AttemptOutcome::Enrolled,
+            AttemptOutcome::Waitlisted,
+            AttemptOutcome::Dropped,
+            AttemptOutcome::CapacityChanged,
+            AttemptOutcome::Refused,
+        ] {
+            let json = serde_json::to_value(outcome).unwrap();
+            assert_eq!(json, outcome.as_str(), "{outcome:?}");
+            assert_eq!(outcome.as_str().parse::<AttemptOutcome>(), Ok(outcome));
+        }
+    }
+}

@@ -11,8 +11,11 @@ macro_rules! text_enum {
             Clone, Copy, Debug, PartialEq, Eq, Hash,
             serde::Serialize, serde::Deserialize, utoipa::ToSchema,
         )]
+        // The texts are the variants' names in snake case (as_str and serde agree; the
+        // API schema reads serde's rule, not a per-variant rename from a macro).
+        #[serde(rename_all = "snake_case")]
         pub enum $name {
-            $($(#[$vdoc])* #[serde(rename = $text)] $variant,)+
+            $($(#[$vdoc])* $variant,)+
         }
 
         impl $name {
