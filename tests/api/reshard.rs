@@ -147,13 +147,14 @@ async fn moving_the_hot_sections_shard_during_a_flood_fails_no_request() {
     let path = format!("/api/v1/sections/{section}/enrollments");
     let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let mut calls = Vec::new();
-    for (i, (_, token)) in students.iter().enumerate() {
+    // One enroll of student `i`, sent after `delay_ms`.
+    let send = |i: usize, delay_ms: u64| {
         let node = &nodes[i % 3];
-        let (client, url, token) = (node.client.clone(), node.url(&path), token.clone());
+        let token = students[i].1.clone();
+        let (client, url) = (node.client.clone(), node.url(&path));
         let (sent, answered) = (sent.clone(), answered.clone());
-        calls.push(tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis((i as u64 % 100) * 5)).await;
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
             sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let r = client
                 .post(url)
@@ -164,8 +165,11 @@ async fn moving_the_hot_sections_shard_during_a_flood_fails_no_request() {
             answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let r = r.expect("no transport failure");
             (r.status(), r.json::<Value>().await.unwrap())
-        }));
-    }
+        })
+    };
+    // The last fifty are sent once the handoff holds, so some requests surely meet it.
+    let late = students.len() - 50;
+    let mut calls: Vec<_> = (0..late).map(|i| send(i, (i as u64 % 100) * 5)).collect();
     // Part of the flood is decided before the move; the move's handoff then holds with
     // the shard's gates closed until requests for the section are stuck behind them.
     tokio::time::sleep(Duration::from_millis(150)).await;
@@ -175,6 +179,7 @@ async fn moving_the_hot_sections_shard_during_a_flood_fails_no_request() {
         hold.holding() == 1
     })
     .await;
+    calls.extend((late..students.len()).map(|i| send(i, 0)));
     // The rest of the flood is sent while the handoff holds: none of it can be decided
     // before the gates open, so it waits at them (asserted below by the held count).
     wait_until("the flood sent while the handoff holds", async || {
