@@ -45,3 +45,8 @@ id_type!(
     /// without deciding twice.
     RequestId
 );
+id_type!(
+    /// One decision over several sections (a linked set, a cart's set): its held seats
+    /// are confirmed or released together, by the one row in PostgreSQL that records it.
+    DecisionId
+);

@@ -25,7 +25,7 @@ pub mod student_rules;
 mod sync;
 
 pub use gate::{AdmissionGate, Permit};
-pub use ids::{RequestId, SectionId, StudentId};
+pub use ids::{DecisionId, RequestId, SectionId, StudentId};
 pub use ledger::{
     Change, ChangeKind, Command, Counts, Outcome, Placement, Refusal, SeatLedger, WaitlistEntry,
 };

@@ -17,6 +17,8 @@ struct Rows {
     capacity: u32,
     waitlist_capacity: u32,
     enrolled: HashMap<StudentId, RequestId>,
+    /// Seats held for decisions under way, with the hold's request.
+    held: HashMap<StudentId, RequestId>,
     waitlist: HashMap<StudentId, (i64, RequestId)>,
     next_seq: i64,
     epoch: i64,
@@ -164,6 +166,7 @@ impl SectionStore for MemoryStore {
                     request: *r,
                 })
                 .collect(),
+            held: rows.held.iter().map(|(s, r)| (*s, *r)).collect(),
             next_waitlist_seq: rows.next_seq,
             epoch: rows.epoch,
             shard: 0,
@@ -200,6 +203,7 @@ impl SectionStore for MemoryStore {
                 ChangeKind::Enrolled { student } => {
                     if rows.enrolled.insert(student, change.request).is_some()
                         || rows.waitlist.contains_key(&student)
+                        || rows.held.contains_key(&student)
                     {
                         return Err(StoreError::Unavailable("duplicate active row".into()));
                     }
@@ -228,6 +232,25 @@ impl SectionStore for MemoryStore {
                     })?;
                     rows.enrolled.insert(student, request);
                 }
+                ChangeKind::Held { student, .. } => {
+                    if rows.held.insert(student, change.request).is_some()
+                        || rows.enrolled.contains_key(&student)
+                        || rows.waitlist.contains_key(&student)
+                    {
+                        return Err(StoreError::Unavailable("duplicate active row".into()));
+                    }
+                }
+                ChangeKind::Confirmed { student, .. } => {
+                    let request = rows.held.remove(&student).ok_or_else(|| {
+                        StoreError::Unavailable("confirm of a missing hold".into())
+                    })?;
+                    rows.enrolled.insert(student, request);
+                }
+                ChangeKind::Released { student, .. } => {
+                    if rows.held.remove(&student).is_none() {
+                        return Err(StoreError::Unavailable("release of a missing hold".into()));
+                    }
+                }
                 ChangeKind::CapacityChanged { to, .. } => rows.capacity = to,
             }
         }
@@ -237,9 +260,10 @@ impl SectionStore for MemoryStore {
                 .iter()
                 .filter_map(|a| Some((a.request, a.outcome.clone().ok()?))),
         );
-        if rows.enrolled.len() as u32 > rows.capacity
+        let taken = (rows.enrolled.len() + rows.held.len()) as u32;
+        if taken > rows.capacity
             || rows.waitlist.len() as u32 > rows.waitlist_capacity
-            || rows.enrolled.len() as u32 != batch.counts.seats_taken
+            || taken != batch.counts.seats_taken
         {
             return Err(StoreError::Unavailable("check constraint violated".into()));
         }

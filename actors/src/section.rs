@@ -291,7 +291,8 @@ fn ledger_from(snap: &SectionSnapshot) -> SeatLedger {
         snap.enrolled.clone(),
         snap.waitlist.clone(),
         snap.next_waitlist_seq,
-    );
+    )
+    .with_held(snap.held.clone());
     ledger.remember(&snap.decided);
     ledger
 }

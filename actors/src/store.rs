@@ -20,6 +20,8 @@ pub struct SectionSnapshot {
     pub enrolled: Vec<(StudentId, RequestId)>,
     /// The waitlist, any order (the seq orders it).
     pub waitlist: Vec<WaitlistEntry>,
+    /// Seats held for decisions under way, with each hold's request.
+    pub held: Vec<(StudentId, RequestId)>,
     /// Greater than every waitlist seq ever issued for this section.
     pub next_waitlist_seq: i64,
     /// The ownership epoch this node writes under; a commit with a stale epoch is refused.

@@ -1,12 +1,15 @@
 //! Property tests of [`SeatLedger`]: random sequences of enrolls (seat-only or not), drops,
-//! capacity changes and re-sent requests over a small pool of students, checked step by
+//! capacity changes, seats held for a multi-section decision and their confirms and
+//! releases (of holds that arrived, and of holds that never did), and re-sent requests over a small pool of students, checked step by
 //! step against the ledger's invariants and against a plain reference model (a `VecDeque`
 //! waitlist), plus a check that a ledger restored from its persisted rows decides the
 //! future exactly like the original.
 //!
 //! What is checked after every command:
 //! - `seats_taken <= capacity` and `waitlist_length <= waitlist_capacity`;
-//! - no student is both enrolled and waitlisted, and `placement`/`position` agree with
+//! - a held seat counts in `seats_taken` and is never an enrollment until confirmed; a
+//!   hold that arrives after its release is refused;
+//! - no student is both enrolled and waitlisted (or holds a seat as well), and `placement`/`position` agree with
 //!   `enrolled()`/`waitlist()`;
 //! - nobody waits while a seat is free;
 //! - FIFO: promoted students are exactly the oldest waiting ones, in order, and the
@@ -23,8 +26,8 @@ use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use registrar_actors::ledger::Decision;
 use registrar_actors::{
-    ChangeKind, Command, Counts, Outcome, Placement, Refusal, RequestId, SeatLedger, StudentId,
-    WaitlistEntry,
+    ChangeKind, Command, Counts, DecisionId, Outcome, Placement, Refusal, RequestId, SeatLedger,
+    StudentId, WaitlistEntry,
 };
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use uuid::Uuid;
@@ -49,6 +52,22 @@ enum Op {
     SetCapacity {
         capacity: u32,
     },
+    /// Hold a seat for a decision.
+    Hold {
+        student: usize,
+    },
+    /// Confirm an earlier hold (`pick` modulo the holds sent).
+    Confirm {
+        pick: usize,
+    },
+    /// Release an earlier hold.
+    Release {
+        pick: usize,
+    },
+    /// Release a hold that was never sent (it may still come: then it must be refused).
+    ReleaseUnsent {
+        student: usize,
+    },
     /// Send an earlier command again, same request id (`pick` modulo the commands sent).
     Resend {
         pick: usize,
@@ -63,6 +82,10 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(student, seat_only)| Op::Enroll { student, seat_only }),
         3 => (0..POOL).prop_map(|student| Op::Drop { student }),
         1 => (0..=POOL as u32).prop_map(|capacity| Op::SetCapacity { capacity }),
+        3 => (0..POOL).prop_map(|student| Op::Hold { student }),
+        2 => any::<usize>().prop_map(|pick| Op::Confirm { pick }),
+        2 => any::<usize>().prop_map(|pick| Op::Release { pick }),
+        1 => (0..POOL).prop_map(|student| Op::ReleaseUnsent { student }),
         2 => any::<usize>().prop_map(|pick| Op::Resend { pick }),
         1 => Just(Op::ResendLast),
     ]
@@ -72,6 +95,12 @@ fn op() -> impl Strategy<Value = Op> {
 #[derive(Default)]
 struct Sender {
     sent: Vec<Command>,
+    /// (student, hold request) of every hold minted, sent or not.
+    holds: Vec<(StudentId, RequestId)>,
+}
+
+fn decision_of(hold: RequestId) -> DecisionId {
+    DecisionId(hold.0)
 }
 
 impl Sender {
@@ -96,6 +125,48 @@ impl Sender {
                 request,
             },
             Op::SetCapacity { capacity } => Command::SetCapacity { capacity, request },
+            Op::Hold { student: s } => {
+                self.holds.push((student(s), request));
+                Command::Hold {
+                    student: student(s),
+                    request,
+                    decision: decision_of(request),
+                }
+            }
+            Op::Confirm { pick } | Op::Release { pick } => {
+                if self.holds.is_empty() {
+                    return None;
+                }
+                let (student, hold) = self.holds[pick % self.holds.len()];
+                let decision = decision_of(hold);
+                if matches!(op, Op::Confirm { .. }) {
+                    Command::Confirm {
+                        student,
+                        request,
+                        hold,
+                        decision,
+                    }
+                } else {
+                    Command::Release {
+                        student,
+                        request,
+                        hold,
+                        decision,
+                    }
+                }
+            }
+            Op::ReleaseUnsent { student: s } => {
+                // A hold id of its own, minted but never sent (unless a later pick
+                // releases or confirms it again).
+                let hold = RequestId(Uuid::from_u128(0x401d_0000_0000 + self.sent.len() as u128));
+                self.holds.push((student(s), hold));
+                Command::Release {
+                    student: student(s),
+                    request,
+                    hold,
+                    decision: decision_of(hold),
+                }
+            }
             Op::Resend { pick } => {
                 if self.sent.is_empty() {
                     return None;
@@ -119,6 +190,7 @@ struct Model {
     capacity: u32,
     waitlist_capacity: u32,
     enrolled: HashMap<StudentId, RequestId>,
+    held: HashMap<StudentId, RequestId>,
     waitlist: VecDeque<(StudentId, RequestId)>,
     /// First answer of every decided request: a re-send gets it again.
     answered: HashMap<RequestId, Result<Outcome, Refusal>>,
@@ -130,13 +202,19 @@ impl Model {
             capacity,
             waitlist_capacity,
             enrolled: HashMap::new(),
+            held: HashMap::new(),
             answered: HashMap::new(),
             waitlist: VecDeque::new(),
         }
     }
 
     fn seat_free(&self) -> bool {
-        (self.enrolled.len() as u32) < self.capacity
+        ((self.enrolled.len() + self.held.len()) as u32) < self.capacity
+    }
+
+    /// A released hold: any copy of it is refused from now on.
+    fn ended(&mut self, hold: RequestId) {
+        self.answered.insert(hold, Err(Refusal::DecisionEnded));
     }
 
     fn promote_while_free(&mut self) -> Vec<StudentId> {
@@ -185,6 +263,9 @@ impl Model {
                         (Err(Refusal::AlreadyWaitlisted), false)
                     };
                 }
+                if self.held.contains_key(&student) {
+                    return (Err(Refusal::AlreadyHeld), false);
+                }
                 if self.seat_free() {
                     self.enrolled.insert(student, request);
                     return (Ok(Outcome::Enrolled), false);
@@ -216,8 +297,67 @@ impl Model {
                 }
                 (Err(Refusal::NotEnrolled), false)
             }
+            Command::Hold {
+                student, request, ..
+            } => {
+                if let Some(&h) = self.held.get(&student) {
+                    return if h == request {
+                        (Ok(Outcome::Held), true)
+                    } else {
+                        (Err(Refusal::AlreadyHeld), false)
+                    };
+                }
+                if let Some(&e) = self.enrolled.get(&student) {
+                    return if e == request {
+                        (Ok(Outcome::Held), true)
+                    } else {
+                        (Err(Refusal::AlreadyEnrolled), false)
+                    };
+                }
+                if self.waitlist.iter().any(|(s, _)| *s == student) {
+                    return (Err(Refusal::AlreadyWaitlisted), false);
+                }
+                if !self.seat_free() {
+                    return (Err(Refusal::SectionFull), false);
+                }
+                self.held.insert(student, request);
+                (Ok(Outcome::Held), false)
+            }
+            Command::Confirm { student, hold, .. } => {
+                if self.enrolled.get(&student) == Some(&hold) {
+                    return (Ok(Outcome::Confirmed), true);
+                }
+                if self.held.get(&student) != Some(&hold) {
+                    return (Err(Refusal::NotHeld), false);
+                }
+                self.held.remove(&student);
+                self.enrolled.insert(student, hold);
+                (Ok(Outcome::Confirmed), false)
+            }
+            Command::Release { student, hold, .. } => {
+                if self.enrolled.get(&student) == Some(&hold) {
+                    return (Err(Refusal::AlreadyConfirmed), false);
+                }
+                let was_held = self.held.get(&student) == Some(&hold);
+                self.ended(hold);
+                if !was_held {
+                    let outcome = Outcome::Released {
+                        held: false,
+                        promoted: None,
+                    };
+                    return (Ok(outcome), false);
+                }
+                self.held.remove(&student);
+                let promoted = self.promote_while_free();
+                assert!(promoted.len() <= 1, "one freed seat promotes at most one");
+                let outcome = Outcome::Released {
+                    held: true,
+                    promoted: promoted.first().copied(),
+                };
+                (Ok(outcome), false)
+            }
             Command::SetCapacity { capacity, .. } => {
-                let taken = self.enrolled.len() as u32;
+                let taken = (self.enrolled.len() + self.held.len()) as u32;
                 if capacity < taken {
                     let refusal = Refusal::CapacityBelowTaken {
                         requested: capacity,
@@ -238,6 +378,7 @@ impl Model {
 struct View {
     counts: Counts,
     enrolled: BTreeSet<StudentId>,
+    held: BTreeSet<StudentId>,
     waitlist: Vec<StudentId>,
     next_seq: i64,
 }
@@ -246,6 +387,7 @@ fn view(ledger: &SeatLedger) -> View {
     View {
         counts: ledger.counts(),
         enrolled: ledger.enrolled().collect(),
+        held: ledger.held().map(|(s, _)| s).collect(),
         waitlist: ledger.waitlist().collect(),
         next_seq: ledger.next_seq(),
     }
@@ -264,18 +406,24 @@ fn check_state(ledger: &SeatLedger, model: &Model) -> Result<(), TestCaseError> 
         c.waitlist_length == 0 || c.seats_taken == c.capacity,
         "someone waits while a seat is free: {c:?}"
     );
-    prop_assert_eq!(c.seats_taken as usize, v.enrolled.len());
+    prop_assert_eq!(c.seats_taken as usize, v.enrolled.len() + v.held.len());
+    prop_assert!(
+        v.held.is_disjoint(&v.enrolled),
+        "a student is both enrolled and holding a seat"
+    );
     prop_assert_eq!(c.waitlist_length as usize, v.waitlist.len());
     let waiting: BTreeSet<StudentId> = v.waitlist.iter().copied().collect();
     prop_assert_eq!(waiting.len(), v.waitlist.len(), "a student waits twice");
     prop_assert!(
-        waiting.is_disjoint(&v.enrolled),
-        "a student is both enrolled and waitlisted"
+        waiting.is_disjoint(&v.enrolled) && waiting.is_disjoint(&v.held),
+        "a student is both waitlisted and seated"
     );
     for i in 0..POOL {
         let s = student(i);
         let expected = if v.enrolled.contains(&s) {
             Some(Placement::Enrolled)
+        } else if v.held.contains(&s) {
+            Some(Placement::Held)
         } else if waiting.contains(&s) {
             Some(Placement::Waitlisted)
         } else {
@@ -298,6 +446,8 @@ fn check_state(ledger: &SeatLedger, model: &Model) -> Result<(), TestCaseError> 
     );
     let model_enrolled: BTreeSet<StudentId> = model.enrolled.keys().copied().collect();
     prop_assert_eq!(&v.enrolled, &model_enrolled);
+    let model_held: BTreeSet<StudentId> = model.held.keys().copied().collect();
+    prop_assert_eq!(&v.held, &model_held);
     prop_assert_eq!(c.capacity, model.capacity);
     prop_assert_eq!(c.waitlist_capacity, model.waitlist_capacity);
     Ok(())
@@ -316,6 +466,13 @@ fn step_counts(mut counts: Counts, kind: &ChangeKind) -> Counts {
             from: Placement::Waitlisted,
             ..
         } => counts.waitlist_length -= 1,
+        ChangeKind::Dropped {
+            from: Placement::Held,
+            ..
+        } => panic!("a drop never takes a held seat"),
+        ChangeKind::Held { .. } => counts.seats_taken += 1,
+        ChangeKind::Released { .. } => counts.seats_taken -= 1,
+        ChangeKind::Confirmed { .. } => {}
         ChangeKind::Promoted { .. } => {
             counts.seats_taken += 1;
             counts.waitlist_length -= 1;
@@ -342,6 +499,41 @@ fn expected_kinds(command: &Command, outcome: &Outcome, before: &View) -> Vec<Ch
             let mut kinds = vec![ChangeKind::Dropped {
                 student: *student,
                 from: *from,
+            }];
+            kinds.extend(promoted.map(|p| ChangeKind::Promoted { student: p }));
+            kinds
+        }
+        (
+            Command::Hold {
+                student, decision, ..
+            },
+            Outcome::Held,
+        ) => vec![ChangeKind::Held {
+            student: *student,
+            decision: *decision,
+        }],
+        (
+            Command::Confirm {
+                student, decision, ..
+            },
+            Outcome::Confirmed,
+        ) => vec![ChangeKind::Confirmed {
+            student: *student,
+            decision: *decision,
+        }],
+        (Command::Release { .. }, Outcome::Released { held: false, .. }) => vec![],
+        (
+            Command::Release {
+                student, decision, ..
+            },
+            Outcome::Released {
+                held: true,
+                promoted,
+            },
+        ) => {
+            let mut kinds = vec![ChangeKind::Released {
+                student: *student,
+                decision: *decision,
             }];
             kinds.extend(promoted.map(|p| ChangeKind::Promoted { student: p }));
             kinds
@@ -429,12 +621,15 @@ fn check_decision(
             change.kind
         );
     }
-    let last = decision.changes.last().expect("an acceptance has changes");
-    prop_assert_eq!(
-        last.counts,
-        after.counts,
-        "last change's counts != ledger.counts()"
-    );
+    match decision.changes.last() {
+        Some(last) => prop_assert_eq!(
+            last.counts,
+            after.counts,
+            "last change's counts != ledger.counts()"
+        ),
+        // A release of a hold that never came: accepted, nothing to give back.
+        None => prop_assert_eq!(before, after, "an acceptance without changes changed it"),
+    }
 
     // The waitlist seq is handed out once and never reused.
     let waitlisted = matches!(outcome, Outcome::Waitlisted { .. });
@@ -505,6 +700,7 @@ fn run(
 struct Rows {
     capacity: u32,
     enrolled: HashMap<StudentId, RequestId>,
+    held: HashMap<StudentId, RequestId>,
     waitlist: HashMap<StudentId, (i64, RequestId)>,
     next_seq: i64,
 }
@@ -513,6 +709,7 @@ fn persist(capacity: u32, changes: &[registrar_actors::Change]) -> Rows {
     let mut rows = Rows {
         capacity,
         enrolled: HashMap::new(),
+        held: HashMap::new(),
         waitlist: HashMap::new(),
         next_seq: 1,
     };
@@ -542,6 +739,16 @@ fn persist(capacity: u32, changes: &[registrar_actors::Change]) -> Rows {
                     .expect("promotion of a missing row");
                 rows.enrolled.insert(student, request);
             }
+            ChangeKind::Held { student, .. } => {
+                assert!(rows.held.insert(student, change.request).is_none());
+            }
+            ChangeKind::Confirmed { student, .. } => {
+                let hold = rows.held.remove(&student).expect("confirm of a missing hold");
+                rows.enrolled.insert(student, hold);
+            }
+            ChangeKind::Released { student, .. } => {
+                assert!(rows.held.remove(&student).is_some(), "release of a missing hold");
+            }
             ChangeKind::CapacityChanged { to, .. } => rows.capacity = to,
         }
     }
@@ -563,6 +770,7 @@ fn check_restore(
 
     // Rows come back in no particular order: the seq alone must order the waitlist.
     let mut enrolled: Vec<(StudentId, RequestId)> = rows.enrolled.into_iter().collect();
+    let held: Vec<(StudentId, RequestId)> = rows.held.into_iter().collect();
     let mut waitlist: Vec<WaitlistEntry> = rows
         .waitlist
         .into_iter()
@@ -587,7 +795,8 @@ fn check_restore(
         enrolled.clone(),
         waitlist.clone(),
         1,
-    );
+    )
+    .with_held(held.clone());
     prop_assert!(highest.is_none_or(|h| stale.next_seq() > h));
     prop_assert_eq!(
         stale.waitlist().collect::<Vec<_>>(),
@@ -600,7 +809,8 @@ fn check_restore(
         enrolled,
         waitlist,
         rows.next_seq,
-    );
+    )
+    .with_held(held);
     prop_assert_eq!(view(&restored), view(&original));
 
     // Same future for new requests. Answers of past requests live in memory only, so a

@@ -1,7 +1,7 @@
 //! What a ledger decides about: the [`Command`]s it takes, the [`Outcome`] or [`Refusal`]
 //! it answers, and the [`Change`]s a decision leaves to persist (each also one event).
 
-use crate::ids::{RequestId, StudentId};
+use crate::ids::{DecisionId, RequestId, StudentId};
 use serde::{Deserialize, Serialize};
 
 /// A command a section actor decides.
@@ -24,6 +24,41 @@ pub enum Command {
         /// The request.
         request: RequestId,
     },
+    /// Hold a seat for a decision over several sections: it counts against the capacity
+    /// but is not an enrollment until confirmed. Never waitlists.
+    Hold {
+        /// Who the seat is held for.
+        student: StudentId,
+        /// The hold's own request id (derived from the decision and the section), which the
+        /// confirm or release names.
+        request: RequestId,
+        /// The decision the hold belongs to.
+        decision: DecisionId,
+    },
+    /// Turn the hold `hold` into an enrollment: its decision was confirmed.
+    Confirm {
+        /// Whose hold.
+        student: StudentId,
+        /// This command's request id.
+        request: RequestId,
+        /// The request id of the hold.
+        hold: RequestId,
+        /// The decision (carried into the events).
+        decision: DecisionId,
+    },
+    /// Give the seat of the hold `hold` back (its decision was cancelled); a freed seat
+    /// promotes the waitlist head. A release of a hold that never arrived is accepted and
+    /// remembered, so the hold, if it comes late, is refused.
+    Release {
+        /// Whose hold.
+        student: StudentId,
+        /// This command's request id.
+        request: RequestId,
+        /// The request id of the hold.
+        hold: RequestId,
+        /// The decision (carried into the events).
+        decision: DecisionId,
+    },
     /// Change the capacity (admin); never below the seats taken; raising promotes.
     SetCapacity {
         /// The new capacity.
@@ -39,6 +74,9 @@ impl Command {
         match self {
             Command::Enroll { request, .. }
             | Command::Drop { request, .. }
+            | Command::Hold { request, .. }
+            | Command::Confirm { request, .. }
+            | Command::Release { request, .. }
             | Command::SetCapacity { request, .. } => *request,
         }
     }
@@ -46,7 +84,11 @@ impl Command {
     /// The student concerned, if any.
     pub fn student(&self) -> Option<StudentId> {
         match self {
-            Command::Enroll { student, .. } | Command::Drop { student, .. } => Some(*student),
+            Command::Enroll { student, .. }
+            | Command::Drop { student, .. }
+            | Command::Hold { student, .. }
+            | Command::Confirm { student, .. }
+            | Command::Release { student, .. } => Some(*student),
             Command::SetCapacity { .. } => None,
         }
     }
@@ -56,6 +98,9 @@ impl Command {
         match self {
             Command::Enroll { .. } => "enroll",
             Command::Drop { .. } => "drop",
+            Command::Hold { .. } => "hold",
+            Command::Confirm { .. } => "confirm",
+            Command::Release { .. } => "release",
             Command::SetCapacity { .. } => "set_capacity",
         }
     }
@@ -69,6 +114,8 @@ pub enum Placement {
     Enrolled,
     /// Waits for a seat.
     Waitlisted,
+    /// Holds a seat for a decision under way (not enrolled yet).
+    Held,
 }
 
 /// What an accepted command did.
@@ -86,6 +133,18 @@ pub enum Outcome {
     Dropped {
         /// What the student held before.
         from: Placement,
+        /// The waitlist head that got the freed seat.
+        promoted: Option<StudentId>,
+    },
+    /// A seat is held for the decision.
+    Held,
+    /// The held seat is now an enrollment.
+    Confirmed,
+    /// The hold is gone: `held` says whether there was one to give back, and its freed seat
+    /// went to `promoted`.
+    Released {
+        /// Whether a seat was held (false: the hold never arrived, and now never will).
+        held: bool,
         /// The waitlist head that got the freed seat.
         promoted: Option<StudentId>,
     },
@@ -112,6 +171,18 @@ pub enum Refusal {
     /// Drop of a student who is neither enrolled nor waitlisted.
     #[error("not enrolled in this section")]
     NotEnrolled,
+    /// The student already holds a seat here for a decision under way.
+    #[error("a seat in this section is held for a decision under way")]
+    AlreadyHeld,
+    /// A confirm of a hold this section does not have.
+    #[error("no such held seat in this section")]
+    NotHeld,
+    /// A hold whose decision was already released here (it arrived late).
+    #[error("the decision this hold belongs to has ended")]
+    DecisionEnded,
+    /// A release of a hold that was already confirmed: the decision row says otherwise.
+    #[error("the held seat was confirmed already")]
+    AlreadyConfirmed,
     /// A capacity below the seats already taken.
     #[error("capacity {requested} is below the {seats_taken} seats taken")]
     CapacityBelowTaken {
@@ -130,6 +201,10 @@ impl Refusal {
             Refusal::AlreadyEnrolled => "already_enrolled",
             Refusal::AlreadyWaitlisted => "already_waitlisted",
             Refusal::NotEnrolled => "not_enrolled",
+            Refusal::AlreadyHeld => "already_held",
+            Refusal::NotHeld => "not_held",
+            Refusal::DecisionEnded => "decision_ended",
+            Refusal::AlreadyConfirmed => "already_confirmed",
             Refusal::CapacityBelowTaken { .. } => "capacity_below_taken",
         }
     }
@@ -138,7 +213,7 @@ impl Refusal {
 /// The section's counters at some instant.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
-    /// Seats held.
+    /// Seats taken: enrolled students and seats held for decisions under way.
     pub seats_taken: u32,
     /// Seats offered.
     pub capacity: u32,
@@ -183,6 +258,27 @@ pub enum ChangeKind {
         /// What they held.
         from: Placement,
     },
+    /// A seat is held for `student` by `decision` (counted in `seats_taken`).
+    Held {
+        /// Who.
+        student: StudentId,
+        /// The decision.
+        decision: DecisionId,
+    },
+    /// `student`'s held seat became an enrollment.
+    Confirmed {
+        /// Who.
+        student: StudentId,
+        /// The decision.
+        decision: DecisionId,
+    },
+    /// `student`'s held seat was given back.
+    Released {
+        /// Who.
+        student: StudentId,
+        /// The decision.
+        decision: DecisionId,
+    },
     /// `student` moved from the waitlist to a seat.
     Promoted {
         /// Who.
@@ -204,6 +300,9 @@ impl ChangeKind {
             ChangeKind::Enrolled { student }
             | ChangeKind::Waitlisted { student, .. }
             | ChangeKind::Dropped { student, .. }
+            | ChangeKind::Held { student, .. }
+            | ChangeKind::Confirmed { student, .. }
+            | ChangeKind::Released { student, .. }
             | ChangeKind::Promoted { student } => Some(*student),
             ChangeKind::CapacityChanged { .. } => None,
         }
@@ -219,6 +318,18 @@ pub struct Decision {
     pub changes: Vec<Change>,
     /// True when this request had already been decided: the answer is repeated, nothing changes.
     pub replay: bool,
+}
+
+impl ChangeKind {
+    /// The multi-section decision this change belongs to, if any.
+    pub fn decision(&self) -> Option<DecisionId> {
+        match self {
+            ChangeKind::Held { decision, .. }
+            | ChangeKind::Confirmed { decision, .. }
+            | ChangeKind::Released { decision, .. } => Some(*decision),
+            _ => None,
+        }
+    }
 }
 
 /// A waitlisted student and the request that put them there.

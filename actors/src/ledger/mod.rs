@@ -5,7 +5,9 @@
 //! commands to its ledger, then writes all the changes in one transaction. Invariants
 //! (property-tested in `tests/ledger_props.rs`):
 //! - `seats_taken <= capacity` and `waitlist_length <= waitlist_capacity`;
-//! - a student is enrolled or waitlisted, never both;
+//! - a student is enrolled, waitlisted or holds a seat for a decision, never two of them;
+//! - a held seat counts against the capacity like an enrollment, and becomes one only by
+//!   [`Command::Confirm`];
 //! - nobody waits while a seat is free;
 //! - the waitlist is FIFO: a freed seat always goes to the oldest waiting entry.
 
@@ -13,7 +15,7 @@ mod decisions;
 
 pub use decisions::*;
 
-use crate::ids::{RequestId, StudentId};
+use crate::ids::{DecisionId, RequestId, StudentId};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 /// How many recent requests a ledger remembers the answer of (see [`SeatLedger::apply`]).
@@ -26,6 +28,9 @@ pub struct SeatLedger {
     waitlist_capacity: u32,
     /// Enrolled students and the request that gave each one the seat (for replays).
     enrolled: HashMap<StudentId, RequestId>,
+    /// Seats held for decisions under way, with the hold's request (kept as the
+    /// enrollment's request once confirmed).
+    held: HashMap<StudentId, RequestId>,
     /// The waitlist in FIFO order, keyed by `seq`.
     waitlist: BTreeMap<i64, (StudentId, RequestId)>,
     /// Student → waitlist seq, for O(1) membership.
@@ -59,6 +64,7 @@ impl SeatLedger {
             capacity,
             waitlist_capacity,
             enrolled: enrolled.into_iter().collect(),
+            held: HashMap::new(),
             waitlist: BTreeMap::new(),
             waiting: HashMap::new(),
             next_seq,
@@ -71,6 +77,12 @@ impl SeatLedger {
             ledger.next_seq = ledger.next_seq.max(e.seq + 1);
         }
         ledger
+    }
+
+    /// The seats held for decisions under way, as persisted (see [`Command::Hold`]).
+    pub fn with_held(mut self, held: Vec<(StudentId, RequestId)>) -> Self {
+        self.held.extend(held);
+        self
     }
 
     /// Remember answers decided before this ledger was restored (newest first, as
@@ -95,6 +107,15 @@ impl SeatLedger {
         self.recent_order.push_back(request);
     }
 
+    /// From now on answer the hold `hold` with [`Refusal::DecisionEnded`], even a copy of
+    /// one decided before: its seat was given back.
+    fn ended(&mut self, hold: RequestId) {
+        match self.recent.get_mut(&hold) {
+            Some(answer) => *answer = Err(Refusal::DecisionEnded),
+            None => self.note(hold, Err(Refusal::DecisionEnded)),
+        }
+    }
+
     /// Whether `command`'s request was decided already (so [`Self::apply`] would replay
     /// it): remembered, or the request that holds the student's place.
     pub fn has_decided(&self, command: &Command) -> bool {
@@ -106,6 +127,7 @@ impl SeatLedger {
             return false;
         };
         self.enrolled.get(&student) == Some(&request)
+            || self.held.get(&student) == Some(&request)
             || self
                 .waiting
                 .get(&student)
@@ -115,17 +137,24 @@ impl SeatLedger {
     /// Current counters.
     pub fn counts(&self) -> Counts {
         Counts {
-            seats_taken: self.enrolled.len() as u32,
+            seats_taken: self.taken(),
             capacity: self.capacity,
             waitlist_length: self.waitlist.len() as u32,
             waitlist_capacity: self.waitlist_capacity,
         }
     }
 
+    /// Seats taken: enrolled and held.
+    fn taken(&self) -> u32 {
+        (self.enrolled.len() + self.held.len()) as u32
+    }
+
     /// Where `student` stands, if anywhere.
     pub fn placement(&self, student: StudentId) -> Option<Placement> {
         if self.enrolled.contains_key(&student) {
             Some(Placement::Enrolled)
+        } else if self.held.contains_key(&student) {
+            Some(Placement::Held)
         } else if self.waiting.contains_key(&student) {
             Some(Placement::Waitlisted)
         } else {
@@ -142,6 +171,11 @@ impl SeatLedger {
     /// The waitlist, oldest first.
     pub fn waitlist(&self) -> impl Iterator<Item = StudentId> + '_ {
         self.waitlist.values().map(|(s, _)| *s)
+    }
+
+    /// Students with a seat held for a decision, and the hold's request (unordered).
+    pub fn held(&self) -> impl Iterator<Item = (StudentId, RequestId)> + '_ {
+        self.held.iter().map(|(s, r)| (*s, *r))
     }
 
     /// Enrolled students (unordered).
@@ -180,6 +214,23 @@ impl SeatLedger {
                 seat_only,
             } => self.enroll(student, request, seat_only),
             Command::Drop { student, request } => self.drop_student(student, request),
+            Command::Hold {
+                student,
+                request,
+                decision,
+            } => self.hold(student, request, decision),
+            Command::Confirm {
+                student,
+                request,
+                hold,
+                decision,
+            } => self.confirm(student, request, hold, decision),
+            Command::Release {
+                student,
+                request,
+                hold,
+                decision,
+            } => self.release(student, request, hold, decision),
             Command::SetCapacity { capacity, request } => self.set_capacity(capacity, request),
         }
     }
@@ -201,7 +252,10 @@ impl SeatLedger {
                 refuse(Refusal::AlreadyWaitlisted)
             };
         }
-        if (self.enrolled.len() as u32) < self.capacity {
+        if self.held.contains_key(&student) {
+            return refuse(Refusal::AlreadyHeld);
+        }
+        if self.taken() < self.capacity {
             self.enrolled.insert(student, request);
             let kind = ChangeKind::Enrolled { student };
             return self.accept(Outcome::Enrolled, vec![(kind, request)]);
@@ -220,6 +274,81 @@ impl SeatLedger {
             position,
         };
         self.accept(Outcome::Waitlisted { position }, vec![(kind, request)])
+    }
+
+    fn hold(&mut self, student: StudentId, request: RequestId, decision: DecisionId) -> Decision {
+        match (self.held.get(&student), self.enrolled.get(&student)) {
+            (Some(&h), _) if h == request => return replay(Outcome::Held),
+            (Some(_), _) => return refuse(Refusal::AlreadyHeld),
+            // Confirmed already: a late copy of the hold.
+            (None, Some(&e)) if e == request => return replay(Outcome::Held),
+            (None, Some(_)) => return refuse(Refusal::AlreadyEnrolled),
+            (None, None) => {}
+        }
+        if self.waiting.contains_key(&student) {
+            return refuse(Refusal::AlreadyWaitlisted);
+        }
+        if self.taken() >= self.capacity {
+            return refuse(Refusal::SectionFull);
+        }
+        self.held.insert(student, request);
+        let kind = ChangeKind::Held { student, decision };
+        self.accept(Outcome::Held, vec![(kind, request)])
+    }
+
+    fn confirm(
+        &mut self,
+        student: StudentId,
+        request: RequestId,
+        hold: RequestId,
+        decision: DecisionId,
+    ) -> Decision {
+        if self.enrolled.get(&student) == Some(&hold) {
+            return replay(Outcome::Confirmed);
+        }
+        if self.held.get(&student) != Some(&hold) {
+            return refuse(Refusal::NotHeld);
+        }
+        self.held.remove(&student);
+        self.enrolled.insert(student, hold);
+        let kind = ChangeKind::Confirmed { student, decision };
+        self.accept(Outcome::Confirmed, vec![(kind, request)])
+    }
+
+    fn release(
+        &mut self,
+        student: StudentId,
+        request: RequestId,
+        hold: RequestId,
+        decision: DecisionId,
+    ) -> Decision {
+        if self.enrolled.get(&student) == Some(&hold) {
+            return refuse(Refusal::AlreadyConfirmed);
+        }
+        // From now on a copy of the hold is refused: late (it never arrived) or not.
+        self.ended(hold);
+        if self.held.get(&student) != Some(&hold) {
+            let outcome = Outcome::Released {
+                held: false,
+                promoted: None,
+            };
+            return Decision {
+                outcome: Ok(outcome),
+                changes: Vec::new(),
+                replay: false,
+            };
+        }
+        self.held.remove(&student);
+        let mut kinds = vec![(ChangeKind::Released { student, decision }, request)];
+        let promoted = self.promote_one();
+        if let Some(p) = promoted {
+            kinds.push((ChangeKind::Promoted { student: p }, request));
+        }
+        let outcome = Outcome::Released {
+            held: true,
+            promoted,
+        };
+        self.accept(outcome, kinds)
     }
 
     fn drop_student(&mut self, student: StudentId, request: RequestId) -> Decision {
@@ -257,7 +386,7 @@ impl SeatLedger {
     }
 
     fn set_capacity(&mut self, capacity: u32, request: RequestId) -> Decision {
-        let taken = self.enrolled.len() as u32;
+        let taken = self.taken();
         if capacity < taken {
             return refuse(Refusal::CapacityBelowTaken {
                 requested: capacity,
@@ -268,7 +397,7 @@ impl SeatLedger {
         self.capacity = capacity;
         let mut kinds = vec![(ChangeKind::CapacityChanged { from, to: capacity }, request)];
         let mut promoted = Vec::new();
-        while (self.enrolled.len() as u32) < self.capacity {
+        while self.taken() < self.capacity {
             let Some(p) = self.promote_one() else { break };
             promoted.push(p);
             kinds.push((ChangeKind::Promoted { student: p }, request));
@@ -299,9 +428,12 @@ impl SeatLedger {
                 ChangeKind::Enrolled { .. } => counts.seats_taken -= 1,
                 ChangeKind::Waitlisted { .. } => counts.waitlist_length -= 1,
                 ChangeKind::Dropped { from, .. } => match from {
-                    Placement::Enrolled => counts.seats_taken += 1,
+                    Placement::Enrolled | Placement::Held => counts.seats_taken += 1,
                     Placement::Waitlisted => counts.waitlist_length += 1,
                 },
+                ChangeKind::Held { .. } => counts.seats_taken -= 1,
+                ChangeKind::Released { .. } => counts.seats_taken += 1,
+                ChangeKind::Confirmed { .. } => {}
                 ChangeKind::Promoted { .. } => {
                     counts.seats_taken -= 1;
                     counts.waitlist_length += 1;
