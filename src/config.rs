@@ -232,8 +232,12 @@ pub struct SectionSettings {
     /// Idle time before a section actor passivates.
     pub passivate_after_secs: u64,
     /// A swap left under way (see `service::swap`) is finished by its student's home node
-    /// once it is this old and the student has not come back.
+    /// once it is this old and the student has not come back. The same grace applies to a
+    /// decision over several sections left unfinished (see `service::bundle`).
     pub swap_finish_after_ms: u64,
+    /// A decision over several sections must hold all its seats within this time (by the
+    /// database clock), or it is cancelled and every hold released.
+    pub decision_deadline_ms: u64,
 }
 
 impl Default for SectionSettings {
@@ -245,6 +249,7 @@ impl Default for SectionSettings {
             call_timeout_ms: 10_000,
             passivate_after_secs: 300,
             swap_finish_after_ms: 10_000,
+            decision_deadline_ms: 10_000,
         }
     }
 }

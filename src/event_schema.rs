@@ -33,16 +33,24 @@ pub enum EventKind {
     /// An admin changed the capacity.
     #[serde(rename = "section.capacity_changed")]
     CapacityChanged,
+    /// A seat was held for a decision over several sections (not an enrollment yet).
+    #[serde(rename = "seat.held")]
+    SeatHeld,
+    /// A held seat was given back: its decision was cancelled.
+    #[serde(rename = "seat.released")]
+    SeatReleased,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 5] = [
+    pub const ALL: [EventKind; 7] = [
         EventKind::EnrollmentCreated,
         EventKind::EnrollmentDropped,
         EventKind::WaitlistAdded,
         EventKind::WaitlistPromoted,
         EventKind::CapacityChanged,
+        EventKind::SeatHeld,
+        EventKind::SeatReleased,
     ];
 
     /// The routing key (and `type`) of this kind.
@@ -53,13 +61,20 @@ impl EventKind {
             EventKind::WaitlistAdded => "waitlist.added",
             EventKind::WaitlistPromoted => "waitlist.promoted",
             EventKind::CapacityChanged => "section.capacity_changed",
+            EventKind::SeatHeld => "seat.held",
+            EventKind::SeatReleased => "seat.released",
         }
     }
 
     /// The kind of event a committed change yields.
     pub fn of(change: &ChangeKind) -> Self {
         match change {
-            ChangeKind::Enrolled { .. } => EventKind::EnrollmentCreated,
+            // A confirmed hold is the enrollment: consumers see it as one, with its decision.
+            ChangeKind::Enrolled { .. } | ChangeKind::Confirmed { .. } => {
+                EventKind::EnrollmentCreated
+            }
+            ChangeKind::Held { .. } => EventKind::SeatHeld,
+            ChangeKind::Released { .. } => EventKind::SeatReleased,
             ChangeKind::Waitlisted { .. } => EventKind::WaitlistAdded,
             ChangeKind::Dropped { .. } => EventKind::EnrollmentDropped,
             ChangeKind::Promoted { .. } => EventKind::WaitlistPromoted,
@@ -117,6 +132,10 @@ pub struct Event {
     /// Capacity before the change (`section.capacity_changed`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_capacity: Option<u32>,
+    /// The decision over several sections this change belongs to: every change of one
+    /// linked set carries the same id, so consumers can tell they belong together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_id: Option<Uuid>,
 }
 
 impl Event {
@@ -164,20 +183,26 @@ impl Event {
             position: None,
             from: None,
             previous_capacity: None,
+            decision_id: change.kind.decision().map(|d| d.0),
         };
         match change.kind {
             ChangeKind::Waitlisted { position, .. } => event.position = Some(position),
             ChangeKind::Dropped { from, .. } => {
-                event.from = Some(match from {
-                    Placement::Enrolled => Held::Enrolled,
-                    Placement::Waitlisted => Held::Waitlisted,
-                });
+                event.from = match from {
+                    Placement::Enrolled => Some(Held::Enrolled),
+                    Placement::Waitlisted => Some(Held::Waitlisted),
+                    Placement::Held => None,
+                };
             }
             ChangeKind::CapacityChanged { from, to } => {
                 event.previous_capacity = Some(from);
                 event.capacity = to;
             }
-            ChangeKind::Enrolled { .. } | ChangeKind::Promoted { .. } => {}
+            ChangeKind::Enrolled { .. }
+            | ChangeKind::Promoted { .. }
+            | ChangeKind::Held { .. }
+            | ChangeKind::Confirmed { .. }
+            | ChangeKind::Released { .. } => {}
         }
         event
     }

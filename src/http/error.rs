@@ -98,6 +98,14 @@ error_codes! {
     AlreadyWaitlisted = "already_waitlisted", CONFLICT;
     /// No seat and no waitlist place left.
     SectionFull = "section_full", CONFLICT;
+    /// A seat in the section is held for one of the student's decisions under way.
+    AlreadyHeld = "already_held", CONFLICT;
+    /// No such held seat (a confirm of a hold that is not there).
+    NotHeld = "not_held", CONFLICT;
+    /// The decision a held seat belonged to has ended.
+    DecisionEnded = "decision_ended", CONFLICT;
+    /// A held seat was confirmed already.
+    AlreadyConfirmed = "already_confirmed", CONFLICT;
     /// The section meets at the same time as one on the schedule.
     TimeConflict = "time_conflict", CONFLICT;
     /// The schedule already has a section of the course.
@@ -143,6 +151,10 @@ impl From<&Refusal> for ErrorCode {
             Refusal::AlreadyEnrolled => ErrorCode::AlreadyEnrolled,
             Refusal::AlreadyWaitlisted => ErrorCode::AlreadyWaitlisted,
             Refusal::NotEnrolled => ErrorCode::NotEnrolled,
+            Refusal::AlreadyHeld => ErrorCode::AlreadyHeld,
+            Refusal::NotHeld => ErrorCode::NotHeld,
+            Refusal::DecisionEnded => ErrorCode::DecisionEnded,
+            Refusal::AlreadyConfirmed => ErrorCode::AlreadyConfirmed,
             Refusal::CapacityBelowTaken { .. } => ErrorCode::CapacityBelowTaken,
         }
     }
@@ -387,6 +399,26 @@ impl From<RegistrationError> for ApiError {
             R::NotAStudent => Self::forbidden("only students register for sections"),
             R::Rule(v) => Self::new(ErrorCode::from(&v), v.to_string()),
             R::Refused(r) => Self::new(ErrorCode::from(&r), r.to_string()),
+            R::PartRefused { section, refusal } => Self::new(
+                ErrorCode::from(&refusal),
+                format!("section {section}: {refusal}; nothing was taken"),
+            ),
+            R::SetCancelled { code, section } => {
+                let detail = match section {
+                    Some(s) => format!("section {s} refused ({code}); nothing was taken"),
+                    None => format!("nothing was taken ({code})"),
+                };
+                match ErrorCode::from_wire(&code) {
+                    Some(code) if code.status().is_client_error() => Self::new(code, detail),
+                    _ => Self::unavailable(detail),
+                }
+            }
+            R::DecisionUnderWay => Self::new(
+                ErrorCode::DecisionPending,
+                "your decision is made and is being carried out in every section; retry with \
+                 the same Idempotency-Key to get its answer",
+            )
+            .retry_after(1),
             R::Call(c) => c.into(),
             R::Db(d) => d.into(),
             R::NotHome(n) => n.into(),
@@ -450,6 +482,10 @@ mod tests {
             Refusal::AlreadyEnrolled,
             Refusal::AlreadyWaitlisted,
             Refusal::NotEnrolled,
+            Refusal::AlreadyHeld,
+            Refusal::NotHeld,
+            Refusal::DecisionEnded,
+            Refusal::AlreadyConfirmed,
             Refusal::CapacityBelowTaken {
                 requested: 1,
                 seats_taken: 2,

@@ -133,11 +133,13 @@ impl CommitStats {
             .fetch_add(changes.len() as u64, Ordering::Relaxed);
         for c in changes {
             let counter = match c.kind {
-                ChangeKind::Enrolled { .. } => &self.enrolled,
+                ChangeKind::Enrolled { .. } | ChangeKind::Confirmed { .. } => &self.enrolled,
                 ChangeKind::Waitlisted { .. } => &self.waitlisted,
                 ChangeKind::Dropped { .. } => &self.dropped,
                 ChangeKind::Promoted { .. } => &self.promoted,
-                ChangeKind::CapacityChanged { .. } => continue,
+                ChangeKind::CapacityChanged { .. }
+                | ChangeKind::Held { .. }
+                | ChangeKind::Released { .. } => continue,
             };
             counter.fetch_add(1, Ordering::Relaxed);
         }

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod bundle;
 pub mod feed;
 pub mod idempotency;
 pub mod login_guard;

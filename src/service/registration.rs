@@ -31,7 +31,10 @@ use crate::resources::SectionFacts;
 use crate::store::{DbError, audit};
 use chrono::{DateTime, Utc};
 use registrar_actors::store::HomeClaim;
-use registrar_actors::student_rules::{RuleViolation, StudentProfile, check_enroll};
+use registrar_actors::student_rules::{
+    OfferedSection, RuleViolation, StudentProfile, Window, check_drop_set, check_enroll,
+    check_enroll_set,
+};
 use registrar_actors::{
     CallError, Command, Outcome, Refusal, RequestId, SectionId, SectionRegistry, StudentId,
 };
@@ -74,6 +77,30 @@ pub enum RegistrationError {
         "a swap is under way and will be completed; retry with the same Idempotency-Key to get its answer"
     )]
     SwapUnderWay,
+    /// A section refused its part of a decision over several sections: nothing was
+    /// taken.
+    #[error("section {section}: {refusal}")]
+    PartRefused {
+        /// The section.
+        section: Uuid,
+        /// Its refusal.
+        refusal: Refusal,
+    },
+    /// A decision over several sections was cancelled (its first refusal's `code`, or
+    /// `unavailable`, `expired`, `abandoned`): every seat it held was given back.
+    #[error("nothing was taken: {code}{}", section.map(|s| format!(" (section {s})")).unwrap_or_default())]
+    SetCancelled {
+        /// Why.
+        code: String,
+        /// The section whose refusal cancelled it.
+        section: Option<Uuid>,
+    },
+    /// A decision over several sections is made but not carried out yet (a section's
+    /// owner could not commit): it will be, forwards only (see `service::bundle`).
+    #[error(
+        "the decision is made and is being carried out; retry with the same Idempotency-Key to get its answer"
+    )]
+    DecisionUnderWay,
     /// This node is not the student's home (work of its own, such as finishing a swap,
     /// for a student served elsewhere now).
     #[error(transparent)]
@@ -179,9 +206,12 @@ impl RegistrationError {
             Self::StudentNotFound => "student_not_found",
             Self::NotAStudent => "not_a_student",
             Self::Rule(v) => v.code(),
-            Self::Refused(r) => r.code(),
+            Self::Refused(r) | Self::PartRefused { refusal: r, .. } => r.code(),
+            Self::SetCancelled { .. } => "set_cancelled",
             Self::Call(CallError::Overloaded) => "overloaded",
-            Self::Call(CallError::Pending) | Self::SwapUnderWay => "decision_pending",
+            Self::Call(CallError::Pending) | Self::SwapUnderWay | Self::DecisionUnderWay => {
+                "decision_pending"
+            }
             Self::Call(CallError::Unavailable(_) | CallError::NotOwner)
             | Self::Db(_)
             | Self::NotHome(_) => "unavailable",
@@ -204,6 +234,8 @@ pub struct RegistrationService {
     decisions: DecisionCounter,
     /// Registration tasks still running, which shutdown waits for.
     in_flight: Arc<InFlight>,
+    /// How long a decision over several sections may take to hold its seats.
+    decision_deadline: Duration,
 }
 
 /// A count of running registration tasks, and a wake-up when it reaches zero.
@@ -242,7 +274,19 @@ impl RegistrationService {
             router,
             decisions: DecisionCounter::default(),
             in_flight: Arc::default(),
+            decision_deadline: Duration::from_secs(10),
         }
+    }
+
+    /// Give decisions over several sections `deadline` to hold their seats.
+    pub fn with_decision_deadline(mut self, deadline: Duration) -> Self {
+        self.decision_deadline = deadline;
+        self
+    }
+
+    /// How long a decision over several sections may take to hold its seats.
+    pub(super) fn decision_deadline(&self) -> Duration {
+        self.decision_deadline
     }
 
     /// Wait until no registration task is running, at most `limit`; whether none is.
@@ -330,27 +374,26 @@ impl RegistrationService {
             .ok_or(RegistrationError::SectionNotFound)
     }
 
-    /// Load the student and check the rules for taking `target` (dropping `replacing`).
-    pub(super) async fn check_rules(
+    /// The student's rule inputs for `term`: their profile (the term's schedule), the
+    /// window of their standing, and every section they hold a place in.
+    async fn profile(
         &self,
         student: Uuid,
-        target: &SectionFacts,
-        replacing: Option<Uuid>,
-        request: RequestId,
-    ) -> Result<Vec<Uuid>, RegistrationError> {
+        term: Uuid,
+    ) -> Result<(StudentProfile, Option<Window>, Vec<Uuid>), RegistrationError> {
         let inputs = self
             .cache
             .rule_inputs(student)
             .await?
             .ok_or(RegistrationError::StudentNotFound)?;
         let standing = inputs.standing.ok_or(RegistrationError::NotAStudent)?;
-        let window = self.cache.window(target.term_id, standing).await?;
+        let window = self.cache.window(term, standing).await?;
         let schedule = self
             .cache
             .facts_many(&inputs.active_sections)
             .await?
             .into_iter()
-            .filter(|f| f.term_id == target.term_id)
+            .filter(|f| f.term_id == term)
             .map(|f| f.offered.clone())
             .collect();
         let profile = StudentProfile {
@@ -359,22 +402,91 @@ impl RegistrationService {
             completed: inputs.completed,
             schedule,
         };
+        Ok((profile, window, inputs.active_sections))
+    }
+
+    /// Record a rule refusal in the audit trail and return it.
+    async fn refuse(
+        &self,
+        violation: RuleViolation,
+        student: Uuid,
+        section: Uuid,
+        action: &'static str,
+        request: RequestId,
+    ) -> RegistrationError {
+        let refusal = audit::Refusal {
+            request: request.0,
+            student,
+            section,
+            action,
+            code: violation.code(),
+        };
+        match self.refusals.record(refusal).await {
+            Ok(()) => violation.into(),
+            Err(e) => e.into(),
+        }
+    }
+
+    /// Load the student and check the rules for taking `target` (dropping `replacing`).
+    pub(super) async fn check_rules(
+        &self,
+        student: Uuid,
+        target: &SectionFacts,
+        replacing: Option<Uuid>,
+        request: RequestId,
+    ) -> Result<Vec<Uuid>, RegistrationError> {
+        let (profile, window, active) = self.profile(student, target.term_id).await?;
         let replacing = replacing.map(SectionId);
         // The database's time, like the leases: a node whose clock is off must not open
         // a window early or close it late.
         let now = self.router.node().clock.now();
         if let Err(violation) = check_enroll(&profile, &target.offered, window, now, replacing) {
-            let refusal = audit::Refusal {
-                request: request.0,
-                student,
-                section: target.id().0,
-                action: "enroll",
-                code: violation.code(),
-            };
-            self.refusals.record(refusal).await?;
-            return Err(violation.into());
+            return Err(self
+                .refuse(violation, student, target.id().0, "enroll", request)
+                .await);
         }
-        Ok(inputs.active_sections)
+        Ok(active)
+    }
+
+    /// Load the student and check the rules for taking every section of `targets` at once
+    /// and leaving `leaving` (a decision over several sections: a linked set, a swap
+    /// inside one, a set dropped whole); every section the student holds a place in.
+    pub(super) async fn check_set_rules(
+        &self,
+        student: Uuid,
+        targets: &[Arc<SectionFacts>],
+        leaving: &[Uuid],
+        request: RequestId,
+    ) -> Result<Vec<Uuid>, RegistrationError> {
+        let first = match (targets.first(), leaving.first()) {
+            (Some(t), _) => t.clone(),
+            (None, Some(l)) => self.facts(*l).await?,
+            (None, None) => return Err(RegistrationError::Bug("an empty decision".into())),
+        };
+        let (profile, window, active) = self.profile(student, first.term_id).await?;
+        let leaving: Vec<SectionId> = leaving.iter().copied().map(SectionId).collect();
+        let now = self.router.node().clock.now();
+        let offered: Vec<OfferedSection> = targets.iter().map(|t| t.offered.clone()).collect();
+        let (verdict, action) = if offered.is_empty() {
+            (check_drop_set(&profile, &leaving), "drop_set")
+        } else {
+            let terms_differ = targets.iter().any(|t| t.term_id != first.term_id);
+            if terms_differ {
+                return Err(RegistrationError::Bug(
+                    "a decision over sections of several terms".into(),
+                ));
+            }
+            (
+                check_enroll_set(&profile, &offered, window, now, &leaving),
+                "enroll_set",
+            )
+        };
+        if let Err(violation) = verdict {
+            return Err(self
+                .refuse(violation, student, first.id().0, action, request)
+                .await);
+        }
+        Ok(active)
     }
 
     /// Enroll the student in the section (seat, else waitlist), on this node as the
@@ -390,6 +502,7 @@ impl RegistrationService {
             move |this: Arc<Self>, home: HomeClaim| async move {
                 this.membership_change(r, true, async || {
                     this.finish_swaps(&home, r.student, None).await?;
+                    this.finish_decisions(r.student).await?;
                     let target = this.facts(r.section).await?;
                     this.check_rules(r.student, &target, None, r.request)
                         .await?;
@@ -413,6 +526,7 @@ impl RegistrationService {
             move |this: Arc<Self>, home: HomeClaim| async move {
                 this.membership_change(r, false, async || {
                     this.finish_swaps(&home, r.student, None).await?;
+                    this.finish_decisions(r.student).await?;
                     this.facts(r.section).await?;
                     this.drop_in_actor(&home, r).await
                 })

@@ -20,6 +20,12 @@ text_enum! {
         Dropped = "dropped",
         /// A capacity change (admin).
         CapacityChanged = "capacity_changed",
+        /// A seat was held for a decision over several sections.
+        Held = "held",
+        /// A held seat became an enrollment.
+        Confirmed = "confirmed",
+        /// A held seat was given back (or a hold that never came was refused in advance).
+        Released = "released",
         /// Refused (its code beside it).
         Refused = "refused",
     }
@@ -121,6 +127,9 @@ mod tests {
             AttemptOutcome::Waitlisted,
             AttemptOutcome::Dropped,
             AttemptOutcome::CapacityChanged,
+            AttemptOutcome::Held,
+            AttemptOutcome::Confirmed,
+            AttemptOutcome::Released,
             AttemptOutcome::Refused,
         ] {
             let json = serde_json::to_value(outcome).unwrap();

@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod catalog;
 pub mod cluster;
+pub mod decisions;
 pub mod idempotency;
 pub mod outbox;
 pub mod reports;

@@ -143,11 +143,14 @@ pub struct RuleInputs {
     pub completed: Vec<String>,
     /// Active holds.
     pub holds: u32,
-    /// Sections enrolled or waitlisted in (any term).
+    /// Sections enrolled, waitlisted or holding a seat in (any term).
     pub active_sections: Vec<Uuid>,
     /// A swap of the student's is under way (`swap_intents`): finish it before deciding
     /// anything else for the student.
     pub swap_pending: bool,
+    /// A decision of the student's over several sections is not carried out yet
+    /// (`decisions`): carry it out first.
+    pub decision_pending: bool,
 }
 
 /// [`RuleInputs`] as PostgreSQL returns them.
@@ -167,6 +170,8 @@ struct RuleInputsRow {
     active_sections: Vec<Uuid>,
     /// A swap is under way.
     swap_pending: bool,
+    /// A decision over several sections is unfinished.
+    decision_pending: bool,
 }
 
 /// Load the rule inputs of `student`; `None` when the account does not exist.
@@ -182,7 +187,9 @@ pub async fn rule_inputs_many(pool: &PgPool, ids: &[Uuid]) -> DbResult<HashMap<U
                 (SELECT count(*) FROM holds h WHERE h.student_id = s.id) AS holds,
                 COALESCE((SELECT array_agg(e.section_id) FROM enrollments e
                            WHERE e.student_id = s.id AND e.status <> 'dropped'), '{}') AS active_sections,
-                EXISTS (SELECT 1 FROM swap_intents w WHERE w.student_id = s.id) AS swap_pending
+                EXISTS (SELECT 1 FROM swap_intents w WHERE w.student_id = s.id) AS swap_pending,
+                EXISTS (SELECT 1 FROM decisions d WHERE d.student_id = s.id
+                           AND d.finished_at IS NULL) AS decision_pending
            FROM students s WHERE s.id = ANY($1)",
     )
     .bind(ids)
@@ -199,6 +206,7 @@ pub async fn rule_inputs_many(pool: &PgPool, ids: &[Uuid]) -> DbResult<HashMap<U
                     holds: row.holds as u32,
                     active_sections: row.active_sections,
                     swap_pending: row.swap_pending,
+                    decision_pending: row.decision_pending,
                 },
             ))
         })

@@ -14,17 +14,17 @@ const CHECKS: &[(&str, &str)] = &[
                        s.id, s.capacity, s.seats_taken, seated)
            FROM sections s,
                 LATERAL (SELECT count(*) AS seated FROM enrollments e
-                          WHERE e.section_id = s.id AND e.status = 'enrolled') x
+                          WHERE e.section_id = s.id AND e.status IN ('enrolled', 'held')) x
           WHERE s.seats_taken > s.capacity OR seated > s.capacity",
     ),
     (
         "counters match rows",
-        "SELECT format('section %s: capacity %s, seats_taken %s vs %s enrolled rows, '
+        "SELECT format('section %s: capacity %s, seats_taken %s vs %s enrolled or held rows, '
                        'waitlist_length %s vs %s waitlisted rows (waitlist capacity %s)',
                        id, capacity, seats_taken, seated, waitlist_length, waiting,
                        waitlist_capacity)
            FROM (SELECT s.id, s.capacity, s.seats_taken, s.waitlist_length, s.waitlist_capacity,
-                        count(e.id) FILTER (WHERE e.status = 'enrolled') AS seated,
+                        count(e.id) FILTER (WHERE e.status IN ('enrolled', 'held')) AS seated,
                         count(e.id) FILTER (WHERE e.status = 'waitlisted') AS waiting
                    FROM sections s
                    LEFT JOIN enrollments e ON e.section_id = s.id AND e.status <> 'dropped'
@@ -73,18 +73,30 @@ const CHECKS: &[(&str, &str)] = &[
 ];
 
 /// Check 5: one event per committed change, per section and kind. Rows created with a
-/// seat (no seq) are `enrollment.created`, rows with a seq `waitlist.added`, rows with a
-/// seq that got a seat `waitlist.promoted`, dropped rows `enrollment.dropped`.
+/// seat (no seq, no decision) are `enrollment.created`, rows with a seq `waitlist.added`,
+/// rows with a seq that got a seat `waitlist.promoted`, dropped rows `enrollment.dropped`.
+/// A row of a decision over several sections was `seat.held` first, then either
+/// confirmed (`enrollment.created`, it has an `enrolled_at`) or released (`seat.released`:
+/// dropped without ever being enrolled).
 const ONE_EVENT_PER_CHANGE: &str = "
     WITH expected AS (
         SELECT section_id, kind, count(*) AS n FROM (
             SELECT section_id, CASE WHEN waitlist_seq IS NULL THEN $1 ELSE $2 END AS kind
-              FROM enrollments
+              FROM enrollments WHERE decision_id IS NULL
             UNION ALL
             SELECT section_id, $3 FROM enrollments
              WHERE waitlist_seq IS NOT NULL AND enrolled_at IS NOT NULL
             UNION ALL
-            SELECT section_id, $4 FROM enrollments WHERE status = 'dropped'
+            SELECT section_id, $4 FROM enrollments
+             WHERE status = 'dropped' AND (decision_id IS NULL OR enrolled_at IS NOT NULL)
+            UNION ALL
+            SELECT section_id, $6 FROM enrollments WHERE decision_id IS NOT NULL
+            UNION ALL
+            SELECT section_id, $1 FROM enrollments
+             WHERE decision_id IS NOT NULL AND enrolled_at IS NOT NULL
+            UNION ALL
+            SELECT section_id, $7 FROM enrollments
+             WHERE decision_id IS NOT NULL AND enrolled_at IS NULL AND status = 'dropped'
         ) x GROUP BY 1, 2),
     actual AS (
         SELECT (payload->>'section_id')::uuid AS section_id, routing_key AS kind, count(*) AS n
@@ -110,6 +122,8 @@ pub(super) async fn check(pool: &PgPool) -> Result<Vec<(&'static str, Vec<String
         .bind(EventKind::WaitlistPromoted.routing_key())
         .bind(EventKind::EnrollmentDropped.routing_key())
         .bind(EventKind::CapacityChanged.routing_key())
+        .bind(EventKind::SeatHeld.routing_key())
+        .bind(EventKind::SeatReleased.routing_key())
         .fetch_all(pool)
         .await?;
     results.push(("outbox: one event per change", found));
@@ -119,11 +133,12 @@ pub(super) async fn check(pool: &PgPool) -> Result<Vec<(&'static str, Vec<String
 /// One line counting what was checked.
 pub(super) async fn summary(pool: &PgPool) -> Result<String> {
     Ok(sqlx::query_scalar(
-        "SELECT format('%s sections, %s enrollment rows (%s enrolled, %s waitlisted, %s dropped), '
-                       '%s outbox events',
+        "SELECT format('%s sections, %s enrollment rows (%s enrolled, %s waitlisted, %s held, '
+                       '%s dropped), %s outbox events',
                        (SELECT count(*) FROM sections), count(*),
                        count(*) FILTER (WHERE status = 'enrolled'),
                        count(*) FILTER (WHERE status = 'waitlisted'),
+                       count(*) FILTER (WHERE status = 'held'),
                        count(*) FILTER (WHERE status = 'dropped'),
                        (SELECT count(*) FROM outbox))
            FROM enrollments",

@@ -37,6 +37,7 @@
 //! Checks 1-5 and 7-10 judge the database alone (`violations`); 6, 11 and 12 need the log.
 
 mod acks;
+mod decisions;
 mod invariants;
 mod student_rules;
 mod swaps;
@@ -132,6 +133,7 @@ async fn database_checks(pool: &sqlx::PgPool) -> Result<Vec<(&'static str, Vec<S
         results.push((*name, sqlx::query_scalar(sql).fetch_all(pool).await?));
     }
     results.push(("swaps under way", swaps::under_way(pool).await?));
+    results.extend(decisions::check(pool).await?);
     Ok(results)
 }
 

@@ -54,7 +54,10 @@ async fn notify(tx: &mut Transaction<'_, Postgres>, e: &Event) -> Result<(), sql
             ("promoted", format!("Promoted from the waitlist to {label}"))
         }
         EventKind::EnrollmentDropped => ("dropped", format!("Dropped {label}")),
-        EventKind::CapacityChanged => return Ok(()),
+        // A held seat is not news to the student: its enrollment (or nothing) is.
+        EventKind::CapacityChanged | EventKind::SeatHeld | EventKind::SeatReleased => {
+            return Ok(());
+        }
     };
     sqlx::query(
         "INSERT INTO notifications (student_id, event_id, kind, message, section_id, created_at)
@@ -84,7 +87,9 @@ async fn analytics(tx: &mut Transaction<'_, Postgres>, e: &Event) -> Result<(), 
         EventKind::WaitlistAdded => "waitlisted",
         EventKind::EnrollmentDropped => "dropped",
         EventKind::WaitlistPromoted => "promoted",
-        EventKind::CapacityChanged => return Ok(()),
+        EventKind::CapacityChanged | EventKind::SeatHeld | EventKind::SeatReleased => {
+            return Ok(());
+        }
     };
     let takes_seat = matches!(column, "enrolled" | "promoted");
     let filled = takes_seat && e.capacity > 0 && e.seats_taken >= e.capacity;

@@ -80,7 +80,11 @@ pub(super) fn rebuilt_enroll(
             position: u32::try_from(d.position?).ok()?,
         },
         AttemptOutcome::Refused => return refusal_answer(d),
-        AttemptOutcome::Dropped | AttemptOutcome::CapacityChanged => return None,
+        AttemptOutcome::Dropped
+        | AttemptOutcome::CapacityChanged
+        | AttemptOutcome::Held
+        | AttemptOutcome::Confirmed
+        | AttemptOutcome::Released => return None,
     };
     Some(enrollment_answer(section, student, enrolled))
 }

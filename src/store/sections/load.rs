@@ -1,4 +1,4 @@
-//! Loading a section for activation: its counters, its active enrollments, its recent
+//! Loading a section for activation: its counters, its active enrollments and held seats, its recent
 //! accepted decisions (so re-sent requests are replayed) and the epoch this node owns its
 //! shard under. A section whose shard this node does not own is
 //! [`StoreError::Fenced`]: the actor must not start.
@@ -33,7 +33,7 @@ struct PlaceRow {
     student_id: Uuid,
     /// The request that took the place.
     request_id: Uuid,
-    /// `enrolled` or `waitlisted`.
+    /// `enrolled`, `held` or `waitlisted`.
     status: String,
     /// FIFO key (waitlisted rows always have one: a CHECK says so).
     waitlist_seq: Option<i64>,
@@ -69,11 +69,13 @@ pub(super) async fn snapshot(
     .await
     .map_err(unavailable)?;
     let mut enrolled = Vec::new();
+    let mut held = Vec::new();
     let mut waitlist = Vec::new();
     for place in places {
         let (student, request) = (StudentId(place.student_id), RequestId(place.request_id));
         match (place.status.as_str(), place.waitlist_seq) {
             ("enrolled", _) => enrolled.push((student, request)),
+            ("held", _) => held.push((student, request)),
             ("waitlisted", Some(seq)) => waitlist.push(WaitlistEntry {
                 seq,
                 student,
@@ -92,6 +94,7 @@ pub(super) async fn snapshot(
         waitlist_capacity: row.waitlist_capacity as u32,
         enrolled,
         waitlist,
+        held,
         next_waitlist_seq: row.next_waitlist_seq,
         epoch,
         shard: row.shard as u32,

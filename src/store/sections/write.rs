@@ -228,10 +228,12 @@ struct Segment {
     new_seq: Vec<Option<i64>>,
     new_position: Vec<Option<i32>>,
     new_request: Vec<Uuid>,
+    new_decision: Vec<Option<Uuid>>,
     new_epoch: Vec<i64>,
     new_at: Vec<DateTime<Utc>>,
     dropped: Keys,
     promoted: Keys,
+    confirmed: Keys,
     touched: HashSet<(SectionId, StudentId)>,
 }
 
@@ -272,11 +274,16 @@ async fn write_enrollments(
             let at = batch.decided_at;
             let (status, seq, position) = match change.kind {
                 ChangeKind::Enrolled { .. } => ("enrolled", None, None),
+                ChangeKind::Held { .. } => ("held", None, None),
                 ChangeKind::Waitlisted { seq, position, .. } => {
                     ("waitlisted", Some(seq), Some(position as i32))
                 }
-                ChangeKind::Dropped { .. } => {
+                ChangeKind::Dropped { .. } | ChangeKind::Released { .. } => {
                     segment.dropped.push(batch.section, student, at);
+                    continue;
+                }
+                ChangeKind::Confirmed { .. } => {
+                    segment.confirmed.push(batch.section, student, at);
                     continue;
                 }
                 ChangeKind::Promoted { .. } => {
@@ -291,6 +298,7 @@ async fn write_enrollments(
             segment.new_seq.push(seq);
             segment.new_position.push(position);
             segment.new_request.push(change.request.0);
+            segment.new_decision.push(change.kind.decision().map(|d| d.0));
             segment.new_epoch.push(batch.epoch);
             segment.new_at.push(at);
         }
@@ -329,13 +337,26 @@ async fn write_segment(
         .execute(&mut **tx)
         .await?;
     }
+    if !seg.confirmed.sections.is_empty() {
+        sqlx::query(
+            "UPDATE enrollments e SET status = 'enrolled', enrolled_at = t.at
+               FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS t(section, student, at)
+              WHERE e.section_id = t.section AND e.student_id = t.student AND e.status = 'held'",
+        )
+        .bind(&seg.confirmed.sections)
+        .bind(&seg.confirmed.students)
+        .bind(&seg.confirmed.ats)
+        .execute(&mut **tx)
+        .await?;
+    }
     if !seg.new_students.is_empty() {
         sqlx::query(
             "INSERT INTO enrollments (section_id, student_id, status, waitlist_seq, joined_position,
-                                      request_id, epoch, created_at, enrolled_at)
-             SELECT sec, s, st, q, p, r, ep, at, CASE WHEN st = 'enrolled' THEN at END
+                                      request_id, epoch, created_at, enrolled_at, decision_id)
+             SELECT sec, s, st, q, p, r, ep, at, CASE WHEN st = 'enrolled' THEN at END, d
                FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int8[], $5::int4[], $6::uuid[],
-                           $7::int8[], $8::timestamptz[]) AS t(sec, s, st, q, p, r, ep, at)",
+                           $7::int8[], $8::timestamptz[], $9::uuid[])
+                    AS t(sec, s, st, q, p, r, ep, at, d)",
         )
         .bind(&seg.new_sections)
         .bind(&seg.new_students)
@@ -345,6 +366,7 @@ async fn write_segment(
         .bind(&seg.new_request)
         .bind(&seg.new_epoch)
         .bind(&seg.new_at)
+        .bind(&seg.new_decision)
         .execute(&mut **tx)
         .await?;
     }
@@ -378,6 +400,9 @@ async fn write_attempts(
                     (AttemptOutcome::Waitlisted, None, Some(*position as i32))
                 }
                 Ok(Outcome::Dropped { .. }) => (AttemptOutcome::Dropped, None, None),
+                Ok(Outcome::Held) => (AttemptOutcome::Held, None, None),
+                Ok(Outcome::Confirmed) => (AttemptOutcome::Confirmed, None, None),
+                Ok(Outcome::Released { .. }) => (AttemptOutcome::Released, None, None),
                 Ok(Outcome::CapacityChanged { .. }) => {
                     (AttemptOutcome::CapacityChanged, None, None)
                 }
@@ -387,7 +412,9 @@ async fn write_attempts(
             codes.push(code);
             positions.push(position);
             promoted.push(match &a.outcome {
-                Ok(Outcome::Dropped { promoted, .. }) => Some(promoted.is_some()),
+                Ok(Outcome::Dropped { promoted, .. } | Outcome::Released { promoted, .. }) => {
+                    Some(promoted.is_some())
+                }
                 _ => None,
             });
             decided.push(a.outcome.as_ref().ok().map(sqlx::types::Json));

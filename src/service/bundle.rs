@@ -1,0 +1,424 @@
+//! Decisions over several sections: a linked set (lecture + lab + recitation) taken whole
+//! or not at all, a swap inside a set (another lab, the same lecture), a set dropped whole.
+//! Try-Confirm/Cancel with durable held seats, the decision made in one row:
+//!
+//! 1. **Record** (`store::decisions::begin`): a `pending` row naming the sections to take
+//!    and to leave, with a deadline by the database clock. Written before any seat is
+//!    held, so every hold has a row that decides its fate.
+//! 2. **Try**: every section's actor, on whichever node owns it, is sent a `Hold` (in
+//!    parallel). A hold is decided and committed in the section's next batch like any
+//!    enroll, under its epoch and the home's claim: it counts against the capacity, but
+//!    it is not an enrollment, and nobody is told it is one.
+//! 3. **Decide**: all held → `confirm` (a conditional UPDATE, only while pending and
+//!    within the deadline); any refusal or failure → `cancel` (only while pending). The
+//!    row changes state exactly once, whoever tries: the home, a retry, the finisher on a
+//!    new home after a failover, a home that lost the student. Each reads the state back
+//!    and follows it.
+//! 4. **Carry out**, forwards only: confirmed → `Confirm` each hold (it becomes the
+//!    enrollment, with the decision's id in its events) and `Drop` each section left;
+//!    cancelled → `Release` each hold (a release of a hold that never arrived is
+//!    accepted, and the hold is refused if it comes late). Confirms and releases carry no
+//!    home claim: they follow the row, not the student rules. Then the row is `finished`.
+//!
+//! The student's answer comes after step 4: a seat is reported enrolled only once its
+//! confirm committed. A request that cannot carry a decision out (a section's owner
+//! could not commit) answers `decision_pending`; the decision stands and is carried out
+//! by the student's next request, a retry, or the finisher (`swap::SwapFinisher`, which
+//! also finishes decisions). A crash at any step ends all-or-nothing: before the row,
+//! nothing happened; with the row pending, the deadline passes and the row is cancelled,
+//! its holds released; with it decided, it is carried out. The bound is the deadline
+//! plus the finisher's grace (both settings). A hold orphaned in a section (it arrived
+//! after its release, or its home never came back) is released or confirmed by the
+//! section owner's sweep ([`RegistrationService::sweep_holds`]).
+
+use super::idempotency::part_of;
+use super::registration::{CountedAs, Decision, RegistrationError, RegistrationService};
+use crate::cluster::home::HomePass;
+use crate::faults;
+use crate::store::decisions::{self, DecisionRow, DecisionState};
+use futures_util::future::join_all;
+use registrar_actors::store::HomeClaim;
+use registrar_actors::{
+    CallError, Command, DecisionId, Outcome, Refusal, RequestId, SectionId, StudentId,
+};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// A decision over several sections asked for by a student.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetRequest {
+    /// The student.
+    pub student: Uuid,
+    /// Sections to take a seat in, all or none.
+    pub take: Vec<Uuid>,
+    /// Sections to leave if (and only if) every seat is taken.
+    pub leave: Vec<Uuid>,
+    /// The request (a retry of it gets the same decision).
+    pub request: RequestId,
+}
+
+/// A decision carried out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetTaken {
+    /// The decision's id (also in the events of its changes).
+    pub decision: Uuid,
+    /// Sections now enrolled in.
+    pub taken: Vec<Uuid>,
+    /// Sections left.
+    pub left: Vec<Uuid>,
+}
+
+impl CountedAs for SetTaken {
+    fn outcome(&self) -> &'static str {
+        if self.taken.is_empty() {
+            "dropped"
+        } else {
+            "enrolled_set"
+        }
+    }
+}
+
+/// The request id of `decision`'s hold in `section` (its confirm and release name it).
+fn hold_id(decision: Uuid, section: Uuid) -> RequestId {
+    part_of(RequestId(decision), &format!("hold:{section}"))
+}
+
+/// The request id of another part of `decision` in `section` (`confirm`, `release`,
+/// `leave`).
+fn part_id(decision: Uuid, part: &str, section: Uuid) -> RequestId {
+    part_of(RequestId(decision), &format!("{part}:{section}"))
+}
+
+impl RegistrationService {
+    /// Take every section of `r.take` and then leave `r.leave`, all or nothing (see the
+    /// module docs), on this node as the student's home.
+    pub async fn take_set(
+        self: &Arc<Self>,
+        home: Arc<HomePass>,
+        r: SetRequest,
+    ) -> Result<Decision<SetTaken>, RegistrationError> {
+        let student = r.student;
+        self.decide_in_task(
+            home,
+            student,
+            move |this: Arc<Self>, home: HomeClaim| async move {
+                this.locks
+                    .serialized(student, async || {
+                        let result = this.take_set_locked(&home, r).await;
+                        // Several sections changed (or may have): read the database next time.
+                        this.cache.forget_student(student);
+                        result
+                    })
+                    .await
+            },
+        )
+        .await
+    }
+
+    async fn take_set_locked(
+        &self,
+        home: &HomeClaim,
+        r: SetRequest,
+    ) -> Result<Decision<SetTaken>, RegistrationError> {
+        // A retry of a decision on record gets its end, never a second decision, unless
+        // it ended for want of an answer: then the retry is decided afresh.
+        if let Some(row) = decisions::latest_for(&self.pool, r.student, r.request.0).await? {
+            let transient = row.state == DecisionState::Cancelled
+                && row.finished_at.is_some()
+                && decisions::transient(row.reason.as_deref());
+            if !transient {
+                return self.carry_out(row).await.map(|taken| Decision {
+                    value: taken,
+                    by: None,
+                });
+            }
+        }
+        self.finish_swaps(home, r.student, None).await?;
+        self.finish_decisions(r.student).await?;
+        let mut targets = Vec::with_capacity(r.take.len());
+        for section in &r.take {
+            targets.push(self.facts(*section).await?);
+        }
+        for section in &r.leave {
+            self.facts(*section).await?;
+        }
+        let active = self
+            .check_set_rules(r.student, &targets, &r.leave, r.request)
+            .await?;
+        if let Some(missing) = r.leave.iter().find(|s| !active.contains(s)) {
+            return Err(RegistrationError::PartRefused {
+                section: *missing,
+                refusal: Refusal::NotEnrolled,
+            });
+        }
+        let deadline = self.decision_deadline().as_millis() as u64;
+        let decision = Uuid::new_v4();
+        let row = decisions::begin(
+            &self.pool, decision, r.request.0, r.student, &r.take, &r.leave, deadline,
+        )
+        .await?;
+        let held = self.hold_all(home, &row).await;
+        if faults::hit("bundle-after-holds", &r.student) {
+            return Err(RegistrationError::DecisionUnderWay);
+        }
+        let row = match held {
+            Ok(by) => {
+                let row = decisions::confirm(&self.pool, decision).await?;
+                if row.state == DecisionState::Confirmed {
+                    let taken = self.carry_out(row).await?;
+                    return Ok(Decision { value: taken, by });
+                }
+                row
+            }
+            Err(why) => {
+                let (reason, by) = match &why {
+                    NotHeld::Refused { section, refusal } => (refusal.code(), Some(*section)),
+                    NotHeld::Failed(_) => ("unavailable", None),
+                };
+                decisions::cancel(&self.pool, decision, reason, by).await?
+            }
+        };
+        if faults::hit("bundle-after-decision", &r.student) {
+            return Err(RegistrationError::DecisionUnderWay);
+        }
+        // Cancelled (or confirmed meanwhile by nobody else: the row says which).
+        self.carry_out(row).await.map(|taken| Decision {
+            value: taken,
+            by: None,
+        })
+    }
+
+    /// Send every hold of `row` at once; the node that decided the last one, or why not
+    /// all were held.
+    async fn hold_all(
+        &self,
+        home: &HomeClaim,
+        row: &DecisionRow,
+    ) -> Result<Option<Arc<str>>, NotHeld> {
+        let student = StudentId(row.student_id);
+        let calls = row.take.iter().map(|&section| {
+            let command = Command::Hold {
+                student,
+                request: hold_id(row.id, section),
+                decision: DecisionId(row.id),
+            };
+            async move {
+                let routed = self.router().call(SectionId(section), command, Some(home));
+                (section, routed.await)
+            }
+        });
+        let mut by = None;
+        let mut failed = None;
+        for (section, answer) in join_all(calls).await {
+            match answer {
+                Ok(routed) => match routed.reply.outcome {
+                    Ok(Outcome::Held) => by = Some(routed.by),
+                    Ok(other) => {
+                        failed.get_or_insert(NotHeld::Failed(RegistrationError::Bug(format!(
+                            "a hold was answered {other:?}"
+                        ))));
+                    }
+                    // A refusal explains the answer best: keep the first one.
+                    Err(refusal) => {
+                        if !matches!(failed, Some(NotHeld::Refused { .. })) {
+                            failed = Some(NotHeld::Refused { section, refusal });
+                        }
+                    }
+                },
+                Err(e) => {
+                    failed.get_or_insert(NotHeld::Failed(e.into()));
+                }
+            }
+        }
+        match failed {
+            None => Ok(by),
+            Some(why) => Err(why),
+        }
+    }
+
+    /// Carry a decision out to its end (see the module docs): a pending one is cancelled
+    /// first (its own request ended without deciding it). Its end, or why it stays
+    /// unfinished: [`RegistrationError::DecisionUnderWay`].
+    pub(super) async fn carry_out(&self, row: DecisionRow) -> Result<SetTaken, RegistrationError> {
+        let row = match row.state {
+            DecisionState::Pending => {
+                decisions::cancel(&self.pool, row.id, "abandoned", None).await?
+            }
+            _ => row,
+        };
+        let student = StudentId(row.student_id);
+        let decision = DecisionId(row.id);
+        let confirmed = row.state == DecisionState::Confirmed;
+        let mut parts: Vec<(Uuid, Command)> = row
+            .take
+            .iter()
+            .map(|&section| {
+                let hold = hold_id(row.id, section);
+                let command = if confirmed {
+                    Command::Confirm {
+                        student,
+                        request: part_id(row.id, "confirm", section),
+                        hold,
+                        decision,
+                    }
+                } else {
+                    Command::Release {
+                        student,
+                        request: part_id(row.id, "release", section),
+                        hold,
+                        decision,
+                    }
+                };
+                (section, command)
+            })
+            .collect();
+        if confirmed {
+            parts.extend(row.leave.iter().map(|&section| {
+                let command = Command::Drop {
+                    student,
+                    request: part_id(row.id, "leave", section),
+                };
+                (section, command)
+            }));
+        }
+        let calls = parts.into_iter().map(|(section, command)| async move {
+            let answer = self.router().call(SectionId(section), command, None).await;
+            (section, answer)
+        });
+        let mut unfinished = false;
+        for (section, answer) in join_all(calls).await {
+            let done = match answer {
+                Ok(routed) => match routed.reply.outcome {
+                    Ok(_) => true,
+                    // Left already (an admin's drop meanwhile): nothing more to do there.
+                    Err(Refusal::NotEnrolled) => true,
+                    Err(refusal) => {
+                        // The row and the section disagree: a bug, never papered over.
+                        tracing::error!(decision_id = %row.id, section_id = %section, code = refusal.code(),
+                            "a part of a decision was refused");
+                        false
+                    }
+                },
+                Err(CallError::NotFound) => true,
+                Err(e) => {
+                    tracing::warn!(decision_id = %row.id, section_id = %section, error = %e,
+                        "a part of a decision got no answer; it will be carried out later");
+                    false
+                }
+            };
+            unfinished |= !done;
+        }
+        if unfinished {
+            return Err(RegistrationError::DecisionUnderWay);
+        }
+        decisions::finish(&self.pool, row.id).await?;
+        if confirmed {
+            Ok(SetTaken {
+                decision: row.id,
+                taken: row.take,
+                left: row.leave,
+            })
+        } else {
+            Err(match (row.reason, row.refused_by) {
+                (Some(code), Some(section)) => RegistrationError::SetCancelled {
+                    code,
+                    section: Some(section),
+                },
+                (code, None) => RegistrationError::SetCancelled {
+                    code: code.unwrap_or_else(|| "unavailable".into()),
+                    section: None,
+                },
+                (None, Some(section)) => RegistrationError::SetCancelled {
+                    code: "unavailable".into(),
+                    section: Some(section),
+                },
+            })
+        }
+    }
+
+    /// Carry out `student`'s unfinished decisions (call under the student's lock).
+    /// A decision that cannot be finished yet stops here: nothing else is decided for the
+    /// student meanwhile ([`RegistrationError::DecisionUnderWay`]).
+    pub(super) async fn finish_decisions(&self, student: Uuid) -> Result<(), RegistrationError> {
+        let pending = match self.cache.rule_inputs(student).await? {
+            Some(inputs) => inputs.decision_pending,
+            None => return Ok(()),
+        };
+        if !pending {
+            return Ok(());
+        }
+        for row in decisions::unfinished_of(&self.pool, student).await? {
+            let ended = self.carry_out(row).await;
+            self.cache.forget_student(student);
+            match ended {
+                Ok(_) | Err(RegistrationError::SetCancelled { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Release or confirm the seats held in sections this node owns for decisions that
+    /// ended (or whose deadline passed) longer than `grace_ms` ago: holds whose home did
+    /// not carry them out, or that arrived after their release. Returns how many it
+    /// settled.
+    pub async fn sweep_holds(&self, grace_ms: i64) -> Result<usize, RegistrationError> {
+        let node = self.router().node().id.clone();
+        let stale = decisions::stale_holds(&self.pool, &node, grace_ms, 200).await?;
+        let mut settled = 0;
+        for hold in stale {
+            let row = match hold.state {
+                DecisionState::Pending => {
+                    decisions::cancel(&self.pool, hold.decision_id, "expired", None).await?
+                }
+                _ => match decisions::get(&self.pool, hold.decision_id).await? {
+                    Some(row) => row,
+                    None => continue,
+                },
+            };
+            let (student, decision) = (StudentId(hold.student_id), DecisionId(row.id));
+            let section = hold.section_id;
+            let command = match row.state {
+                DecisionState::Confirmed => Command::Confirm {
+                    student,
+                    request: part_id(row.id, "confirm", section),
+                    hold: RequestId(hold.request_id),
+                    decision,
+                },
+                _ => Command::Release {
+                    student,
+                    request: part_id(row.id, "release", section),
+                    hold: RequestId(hold.request_id),
+                    decision,
+                },
+            };
+            match self.router().call(SectionId(section), command, None).await {
+                Ok(routed) if routed.reply.outcome.is_ok() => {
+                    settled += 1;
+                    self.cache.forget_student(hold.student_id);
+                }
+                Ok(routed) => {
+                    tracing::error!(decision_id = %row.id, section_id = %section, outcome = ?routed.reply.outcome,
+                        "a stale hold could not be settled");
+                }
+                Err(e) => {
+                    tracing::debug!(decision_id = %row.id, section_id = %section, error = %e, "stale hold not settled yet");
+                }
+            }
+        }
+        Ok(settled)
+    }
+}
+
+/// Why not every seat of a decision was held.
+enum NotHeld {
+    /// A section refused its hold (full, already enrolled, ...).
+    Refused {
+        /// The section.
+        section: Uuid,
+        /// Its refusal.
+        refusal: Refusal,
+    },
+    /// A section gave no answer (its owner is down, overloaded, or the hold is in doubt).
+    Failed(RegistrationError),
+}
