@@ -1,10 +1,23 @@
 //! The per-student registration rules, as pure functions over plain data.
 //!
 //! The server loads the student's profile and schedule under a per-student lock and calls
-//! [`check_enroll`] before asking the section actor for a seat; the lock makes the check and
-//! the enroll one step for that student, so two concurrent requests cannot both pass the
-//! credit limit. Waitlisted sections count like enrolled ones (credits and times), so a
-//! waitlist promotion can never break a rule that held when the student joined.
+//! [`check_enroll_set`] (or [`check_enroll`] for one section) before asking the section
+//! actors for seats; the lock makes the check and the enroll one step for that student, so
+//! two concurrent requests cannot both pass the credit limit. Waitlisted sections count like
+//! enrolled ones (credits and times), so a waitlist promotion can never break a rule that
+//! held when the student joined.
+//!
+//! A course may have required components (lecture, lab, recitation...): a student takes one
+//! section of each, and every non-primary one must be linked to the chosen primary (the
+//! first component, usually the lecture), as Banner's link identifiers and PeopleSoft's
+//! related sections do. Those sets are enrolled and dropped together ([`linked`]); courses
+//! may also name corequisites, taken in the same term or completed ([`corequisites`]).
+
+mod corequisites;
+mod linked;
+
+pub use corequisites::check_drop_set;
+pub use linked::{Component, linked_set_of};
 
 use crate::ids::SectionId;
 use chrono::{DateTime, Utc};
@@ -129,6 +142,46 @@ pub struct OfferedSection {
     pub meetings: Vec<Meeting>,
     /// Course codes that must be completed first.
     pub prerequisites: Vec<String>,
+    /// Which component of its course this section is (`Lecture` for a plain course).
+    pub component: Component,
+    /// The course's required components, primary first; empty for a course taken as any
+    /// one section, with no links.
+    pub required_components: Vec<Component>,
+    /// For a primary: the sections linked to it; for a non-primary: the primaries it
+    /// links to (a link recorded on either side counts).
+    pub links: Vec<SectionId>,
+    /// Course codes to take in the same term (or to have completed).
+    pub corequisites: Vec<String>,
+}
+
+impl OfferedSection {
+    /// A plain section: a lecture of a course without components, links or corequisites.
+    pub fn plain(
+        id: SectionId,
+        course_code: impl Into<String>,
+        credits: u32,
+        meetings: Vec<Meeting>,
+        prerequisites: Vec<String>,
+    ) -> Self {
+        Self {
+            id,
+            course_code: course_code.into(),
+            credits,
+            meetings,
+            prerequisites,
+            component: Component::Lecture,
+            required_components: Vec::new(),
+            links: Vec::new(),
+            corequisites: Vec::new(),
+        }
+    }
+
+    /// Whether two sections of one course take the same place in a schedule: for a course
+    /// with components, the same component; for a plain course, any two sections.
+    fn same_slot(&self, other: &OfferedSection) -> bool {
+        self.course_code == other.course_code
+            && (self.required_components.is_empty() || self.component == other.component)
+    }
 }
 
 /// What the rules need to know about a student, for one term.
@@ -162,7 +215,8 @@ pub enum RuleViolation {
     /// No window is open for the student's standing.
     #[error("registration is not open for this student's standing")]
     WindowClosed,
-    /// Another section of the same course is already on the schedule.
+    /// Another section of the same course (and, for a course with components, of the same
+    /// component) is on the schedule or among the sections asked for.
     #[error("already registered in another section of {course}")]
     DuplicateCourse {
         /// The course.
@@ -188,6 +242,41 @@ pub enum RuleViolation {
         /// Credits after this enroll.
         would_be: u32,
     },
+    /// A course with required components would not have one section of each.
+    #[error(
+        "{course} needs one section of each of its components; missing: {}",
+        linked::names(missing)
+    )]
+    LinkedSetIncomplete {
+        /// The course.
+        course: String,
+        /// The components without a section, in the course's order.
+        missing: Vec<Component>,
+    },
+    /// A non-primary section is not linked to the primary section chosen with it.
+    #[error("section {section} is not linked to section {primary}")]
+    NotLinked {
+        /// The non-primary section (a lab, a recitation...).
+        section: SectionId,
+        /// The primary section it would be taken with.
+        primary: SectionId,
+    },
+    /// Corequisites neither completed nor on the schedule.
+    #[error("{course} must be taken with {}", missing.join(", "))]
+    CorequisiteMissing {
+        /// The course that names them.
+        course: String,
+        /// The corequisites missing.
+        missing: Vec<String>,
+    },
+    /// A drop would leave a course without its corequisite.
+    #[error("{course} is a corequisite of {by}, which stays on the schedule; drop both together")]
+    CorequisiteRequired {
+        /// The corequisite the drop would remove.
+        course: String,
+        /// The course on the schedule that requires it.
+        by: String,
+    },
 }
 
 impl RuleViolation {
@@ -200,19 +289,47 @@ impl RuleViolation {
             RuleViolation::PrerequisitesNotMet { .. } => "prerequisites_not_met",
             RuleViolation::TimeConflict { .. } => "time_conflict",
             RuleViolation::CreditLimitExceeded { .. } => "credit_limit_exceeded",
+            RuleViolation::LinkedSetIncomplete { .. } => "linked_set_incomplete",
+            RuleViolation::NotLinked { .. } => "not_linked",
+            RuleViolation::CorequisiteMissing { .. } => "corequisite_missing",
+            RuleViolation::CorequisiteRequired { .. } => "corequisite_required",
         }
     }
 }
 
 /// Check that `student` may take `target` at `now`. `replacing` is left out of the schedule
 /// (the section a swap drops). A target already on the schedule passes: the section actor
-/// answers `already_enrolled` / `already_waitlisted`, or replays a retried request.
+/// answers `already_enrolled` / `already_waitlisted`, or replays a retried request. The
+/// set of one section of [`check_enroll_set`].
 pub fn check_enroll(
     student: &StudentProfile,
     target: &OfferedSection,
     window: Option<Window>,
     now: DateTime<Utc>,
     replacing: Option<SectionId>,
+) -> Result<(), RuleViolation> {
+    check_enroll_set(
+        student,
+        std::slice::from_ref(target),
+        window,
+        now,
+        replacing.as_slice(),
+    )
+}
+
+/// Check that `student` may take all of `targets` together at `now` (a lecture with its
+/// lab, a course with its corequisite), with the sections of `replacing` left out of the
+/// schedule (what a swap drops). The rules, in order, the first broken one answering:
+/// holds; the window; targets already on the schedule pass through (as in
+/// [`check_enroll`]); duplicate course (a component of a course taken twice); complete and
+/// linked sets of courses with components; prerequisites; time conflicts; the credit limit
+/// (credits count once per course); corequisites.
+pub fn check_enroll_set(
+    student: &StudentProfile,
+    targets: &[OfferedSection],
+    window: Option<Window>,
+    now: DateTime<Utc>,
+    replacing: &[SectionId],
 ) -> Result<(), RuleViolation> {
     if student.holds > 0 {
         return Err(RuleViolation::OnHold);
@@ -221,44 +338,83 @@ pub fn check_enroll(
         Some(w) if w.opens_at <= now && now < w.closes_at => {}
         _ => return Err(RuleViolation::WindowClosed),
     }
-    if student.schedule.iter().any(|s| s.id == target.id) {
+    // The targets not on the schedule yet, each once.
+    let mut new: Vec<&OfferedSection> = Vec::with_capacity(targets.len());
+    for t in targets {
+        if !student.schedule.iter().any(|s| s.id == t.id) && !new.iter().any(|n| n.id == t.id) {
+            new.push(t);
+        }
+    }
+    if new.is_empty() {
         return Ok(());
     }
-    let others = || {
-        student
-            .schedule
-            .iter()
-            .filter(move |s| Some(s.id) != replacing)
-    };
-    if others().any(|s| s.course_code == target.course_code) {
-        return Err(RuleViolation::DuplicateCourse {
-            course: target.course_code.clone(),
-        });
-    }
-    let missing: Vec<String> = target
-        .prerequisites
+    let kept: Vec<&OfferedSection> = student
+        .schedule
         .iter()
-        .filter(|p| !student.completed.contains(p))
-        .cloned()
+        .filter(|s| !replacing.contains(&s.id))
         .collect();
-    if !missing.is_empty() {
-        return Err(RuleViolation::PrerequisitesNotMet { missing });
+    // The schedule as it would be.
+    let after: Vec<&OfferedSection> = kept.iter().chain(new.iter()).copied().collect();
+
+    for t in &new {
+        if after.iter().any(|s| s.id != t.id && s.same_slot(t)) {
+            return Err(RuleViolation::DuplicateCourse {
+                course: t.course_code.clone(),
+            });
+        }
     }
-    if let Some(clash) = others().find(|s| {
-        s.meetings
+    for (i, t) in new.iter().enumerate() {
+        let first_of_course = !new[..i].iter().any(|n| n.course_code == t.course_code);
+        if first_of_course && !t.required_components.is_empty() {
+            linked::check_set(t, &after)?;
+        }
+    }
+    for t in &new {
+        let missing: Vec<String> = t
+            .prerequisites
             .iter()
-            .any(|m| target.meetings.iter().any(|t| t.overlaps(m)))
-    }) {
-        return Err(RuleViolation::TimeConflict { with: clash.id });
+            .filter(|p| !student.completed.contains(p))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            return Err(RuleViolation::PrerequisitesNotMet { missing });
+        }
     }
-    let would_be = others().map(|s| s.credits).sum::<u32>() + target.credits;
+    for (i, t) in new.iter().enumerate() {
+        let earlier = kept.iter().chain(new[..i].iter());
+        if let Some(clash) = earlier.into_iter().find(|s| meets_with(s, t)) {
+            return Err(RuleViolation::TimeConflict { with: clash.id });
+        }
+    }
+    let would_be = credits_of(&after);
     if would_be > student.max_credits {
         return Err(RuleViolation::CreditLimitExceeded {
             limit: student.max_credits,
             would_be,
         });
     }
-    Ok(())
+    corequisites::check_taken(student, &new, &after)
+}
+
+/// Whether two sections meet at the same time.
+fn meets_with(a: &OfferedSection, b: &OfferedSection) -> bool {
+    a.meetings
+        .iter()
+        .any(|m| b.meetings.iter().any(|t| t.overlaps(m)))
+}
+
+/// The credits of a schedule: each course's once, however many of its sections (a lecture
+/// and its lab are one course).
+fn credits_of(schedule: &[&OfferedSection]) -> u32 {
+    let mut seen: Vec<&str> = Vec::with_capacity(schedule.len());
+    let mut total = 0;
+    for s in schedule {
+        if !seen.contains(&s.course_code.as_str()) {
+            seen.push(&s.course_code);
+            total += s.credits;
+        }
+    }
+    total
 }
 
 #[cfg(test)]
@@ -280,13 +436,13 @@ mod tests {
         meetings: Vec<Meeting>,
         prereqs: &[&str],
     ) -> OfferedSection {
-        OfferedSection {
-            id: SectionId::new_v4(),
-            course_code: code.into(),
+        OfferedSection::plain(
+            SectionId::new_v4(),
+            code,
             credits,
             meetings,
-            prerequisites: prereqs.iter().map(|s| s.to_string()).collect(),
-        }
+            prereqs.iter().map(|s| s.to_string()).collect(),
+        )
     }
 
     fn open_window(now: DateTime<Utc>) -> Option<Window> {

@@ -130,6 +130,14 @@ error_codes! {
     IdempotencyKeyReused = "idempotency_key_reused", UNPROCESSABLE_ENTITY;
     /// The enroll would exceed the student's credit limit.
     CreditLimitExceeded = "credit_limit_exceeded", UNPROCESSABLE_ENTITY;
+    /// A course with components would lack a section of one (a lecture without its lab).
+    LinkedSetIncomplete = "linked_set_incomplete", UNPROCESSABLE_ENTITY;
+    /// A lab or recitation is not linked to the lecture chosen with it.
+    NotLinked = "not_linked", UNPROCESSABLE_ENTITY;
+    /// A corequisite is neither completed, on the schedule, nor asked for with the course.
+    CorequisiteMissing = "corequisite_missing", UNPROCESSABLE_ENTITY;
+    /// The drop would leave a course on the schedule without its corequisite.
+    CorequisiteRequired = "corequisite_required", CONFLICT;
     /// Too many requests from this caller (with `Retry-After`).
     RateLimited = "rate_limited", TOO_MANY_REQUESTS;
     /// A bug; the cause is logged, never shown.
@@ -169,6 +177,10 @@ impl From<&RuleViolation> for ErrorCode {
             RuleViolation::PrerequisitesNotMet { .. } => ErrorCode::PrerequisitesNotMet,
             RuleViolation::TimeConflict { .. } => ErrorCode::TimeConflict,
             RuleViolation::CreditLimitExceeded { .. } => ErrorCode::CreditLimitExceeded,
+            RuleViolation::LinkedSetIncomplete { .. } => ErrorCode::LinkedSetIncomplete,
+            RuleViolation::NotLinked { .. } => ErrorCode::NotLinked,
+            RuleViolation::CorequisiteMissing { .. } => ErrorCode::CorequisiteMissing,
+            RuleViolation::CorequisiteRequired { .. } => ErrorCode::CorequisiteRequired,
         }
     }
 }
@@ -507,6 +519,22 @@ mod tests {
             RuleViolation::CreditLimitExceeded {
                 limit: 1,
                 would_be: 2,
+            },
+            RuleViolation::LinkedSetIncomplete {
+                course: "CS1".into(),
+                missing: vec![],
+            },
+            RuleViolation::NotLinked {
+                section: SectionId::new_v4(),
+                primary: SectionId::new_v4(),
+            },
+            RuleViolation::CorequisiteMissing {
+                course: "CS1".into(),
+                missing: vec![],
+            },
+            RuleViolation::CorequisiteRequired {
+                course: "CS1".into(),
+                by: "CS2".into(),
             },
         ];
         for v in &rules {
