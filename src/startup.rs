@@ -203,7 +203,11 @@ impl Application {
                 .with_clock(Arc::new(move || clock.now().timestamp())),
         );
         let router = Arc::new(SectionRouter::new(cluster.clone(), registry));
-        let registration = Arc::new(RegistrationService::new(pool.clone(), router));
+        let registration = Arc::new(
+            RegistrationService::new(pool.clone(), router).with_decision_deadline(
+                Duration::from_millis(settings.sections.decision_deadline_ms.max(1)),
+            ),
+        );
         cluster.set_rule_caches(registration.clone());
         cluster.join().await?;
         let limiter = Arc::new(http::limit::RateLimiter::new(

@@ -743,11 +743,17 @@ fn persist(capacity: u32, changes: &[registrar_actors::Change]) -> Rows {
                 assert!(rows.held.insert(student, change.request).is_none());
             }
             ChangeKind::Confirmed { student, .. } => {
-                let hold = rows.held.remove(&student).expect("confirm of a missing hold");
+                let hold = rows
+                    .held
+                    .remove(&student)
+                    .expect("confirm of a missing hold");
                 rows.enrolled.insert(student, hold);
             }
             ChangeKind::Released { student, .. } => {
-                assert!(rows.held.remove(&student).is_some(), "release of a missing hold");
+                assert!(
+                    rows.held.remove(&student).is_some(),
+                    "release of a missing hold"
+                );
             }
             ChangeKind::CapacityChanged { to, .. } => rows.capacity = to,
         }

@@ -38,6 +38,7 @@ use crate::faults;
 use crate::store::decisions::{self, DecisionRow, DecisionState};
 use futures_util::future::join_all;
 use registrar_actors::store::HomeClaim;
+use registrar_actors::student_rules::linked_set_of;
 use registrar_actors::{
     CallError, Command, DecisionId, Outcome, Refusal, RequestId, SectionId, StudentId,
 };
@@ -115,6 +116,60 @@ impl RegistrationService {
         .await
     }
 
+    /// Drop the student's whole linked set that `section` belongs to (a drop of one
+    /// member of a lecture + lab set drops the set), as one decision.
+    pub async fn drop_set(
+        self: &Arc<Self>,
+        home: Arc<HomePass>,
+        student: Uuid,
+        section: Uuid,
+        request: RequestId,
+    ) -> Result<Decision<SetTaken>, RegistrationError> {
+        self.decide_in_task(
+            home,
+            student,
+            move |this: Arc<Self>, home: HomeClaim| async move {
+                this.locks
+                    .serialized(student, async || {
+                        let result = async {
+                            let members = this.set_members(student, section).await?;
+                            let r = SetRequest {
+                                student,
+                                take: Vec::new(),
+                                leave: members,
+                                request,
+                            };
+                            this.take_set_locked(&home, r).await
+                        }
+                        .await;
+                        this.cache.forget_student(student);
+                        result
+                    })
+                    .await
+            },
+        )
+        .await
+    }
+
+    /// The sections of `student`'s linked set that `section` belongs to (just `section`
+    /// for a plain course); `not_enrolled` if the student holds no place in it, unless a
+    /// decision of this request already dropped it (a retry).
+    async fn set_members(
+        &self,
+        student: Uuid,
+        section: Uuid,
+    ) -> Result<Vec<Uuid>, RegistrationError> {
+        let facts = self.facts(section).await?;
+        let (profile, _, active) = self.profile(student, facts.term_id).await?;
+        if !active.contains(&section) {
+            return Ok(vec![section]);
+        }
+        Ok(linked_set_of(&profile.schedule, SectionId(section))
+            .into_iter()
+            .map(|s| s.0)
+            .collect())
+    }
+
     async fn take_set_locked(
         &self,
         home: &HomeClaim,
@@ -154,7 +209,13 @@ impl RegistrationService {
         let deadline = self.decision_deadline().as_millis() as u64;
         let decision = Uuid::new_v4();
         let row = decisions::begin(
-            &self.pool, decision, r.request.0, r.student, &r.take, &r.leave, deadline,
+            &self.pool,
+            decision,
+            r.request.0,
+            r.student,
+            &r.take,
+            &r.leave,
+            deadline,
         )
         .await?;
         let held = self.hold_all(home, &row).await;
@@ -164,6 +225,9 @@ impl RegistrationService {
         let row = match held {
             Ok(by) => {
                 let row = decisions::confirm(&self.pool, decision).await?;
+                if faults::hit("bundle-after-decision", &r.student) {
+                    return Err(RegistrationError::DecisionUnderWay);
+                }
                 if row.state == DecisionState::Confirmed {
                     let taken = self.carry_out(row).await?;
                     return Ok(Decision { value: taken, by });
@@ -173,14 +237,19 @@ impl RegistrationService {
             Err(why) => {
                 let (reason, by) = match &why {
                     NotHeld::Refused { section, refusal } => (refusal.code(), Some(*section)),
-                    NotHeld::Failed(_) => ("unavailable", None),
+                    NotHeld::Failed(e) => {
+                        tracing::warn!(decision_id = %decision, error = %e,
+                            "a hold got no answer; cancelling the decision");
+                        ("unavailable", None)
+                    }
                 };
-                decisions::cancel(&self.pool, decision, reason, by).await?
+                let row = decisions::cancel(&self.pool, decision, reason, by).await?;
+                if faults::hit("bundle-after-decision", &r.student) {
+                    return Err(RegistrationError::DecisionUnderWay);
+                }
+                row
             }
         };
-        if faults::hit("bundle-after-decision", &r.student) {
-            return Err(RegistrationError::DecisionUnderWay);
-        }
         // Cancelled (or confirmed meanwhile by nobody else: the row says which).
         self.carry_out(row).await.map(|taken| Decision {
             value: taken,

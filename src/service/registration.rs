@@ -376,7 +376,7 @@ impl RegistrationService {
 
     /// The student's rule inputs for `term`: their profile (the term's schedule), the
     /// window of their standing, and every section they hold a place in.
-    async fn profile(
+    pub(super) async fn profile(
         &self,
         student: Uuid,
         term: Uuid,

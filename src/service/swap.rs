@@ -23,6 +23,7 @@ use crate::cluster::home::HomePass;
 use crate::faults;
 use crate::shutdown::Shutdown;
 use crate::store::audit::AttemptOutcome;
+use crate::store::decisions;
 use crate::store::swaps::{self, SwapIntent};
 use registrar_actors::store::HomeClaim;
 use registrar_actors::{Refusal, RequestId};
@@ -289,10 +290,17 @@ impl SwapFinisher {
         }
     }
 
-    /// One pass over the students with a swap under way for longer than the grace.
+    /// One pass over the students with a swap under way, or a decision over several
+    /// sections unfinished, for longer than the grace; then over the seats held in this
+    /// node's sections for decisions that ended (see `service::bundle`).
     pub async fn round(&self) -> Result<(), RegistrationError> {
-        let students =
-            swaps::stale_students(&self.service.pool, self.grace.as_millis() as i64, 100).await?;
+        let grace = self.grace.as_millis() as i64;
+        let mut students = swaps::stale_students(&self.service.pool, grace, 100).await?;
+        for student in decisions::stale_students(&self.service.pool, grace, 100).await? {
+            if !students.contains(&student) {
+                students.push(student);
+            }
+        }
         for student in students {
             match self.service.finish_for(student).await {
                 // Another node is the student's home: it finishes them.
@@ -302,6 +310,8 @@ impl SwapFinisher {
                 }
             }
         }
+        // Twice the grace: a hold's own home gets the first chance to carry it out.
+        self.service.sweep_holds(grace * 2).await?;
         Ok(())
     }
 }
@@ -318,9 +328,8 @@ impl RegistrationService {
                     .serialized(student, async || {
                         // Read the database: the swap may have been left by another node.
                         this.cache.forget_student(student);
-                        this.finish_swaps(&home, student, None)
-                            .await
-                            .map(|_| Finished)
+                        this.finish_swaps(&home, student, None).await?;
+                        this.finish_decisions(student).await.map(|()| Finished)
                     })
                     .await
             },

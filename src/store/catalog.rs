@@ -365,13 +365,13 @@ pub async fn section_facts(pool: &PgPool, ids: &[Uuid]) -> DbResult<Vec<SectionF
         .map(|row| SectionFacts {
             term_id: row.term_id,
             section_code: row.section_code,
-            offered: OfferedSection {
-                id: SectionId(row.id),
-                course_code: row.course_code,
-                credits: row.credits as u32,
-                meetings: row.meetings.0,
-                prerequisites: row.prerequisites,
-            },
+            offered: OfferedSection::plain(
+                SectionId(row.id),
+                row.course_code,
+                row.credits as u32,
+                row.meetings.0,
+                row.prerequisites,
+            ),
         })
         .collect())
 }

@@ -89,7 +89,11 @@ pub async fn get(pool: &PgPool, id: Uuid) -> DbResult<Option<DecisionRow>> {
 }
 
 /// The latest decision made for `request` of `student`, if any.
-pub async fn latest_for(pool: &PgPool, student: Uuid, request: Uuid) -> DbResult<Option<DecisionRow>> {
+pub async fn latest_for(
+    pool: &PgPool,
+    student: Uuid,
+    request: Uuid,
+) -> DbResult<Option<DecisionRow>> {
     Ok(sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM decisions WHERE request_id = $1 AND student_id = $2
           ORDER BY created_at DESC, id LIMIT 1"

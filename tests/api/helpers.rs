@@ -55,6 +55,8 @@ pub struct TestApp {
     pub commits: std::sync::Arc<registrar::metrics::CommitStats>,
     /// The node's outbox relay wake-up (tests run extra relays on it).
     pub relay_wake: std::sync::Arc<tokio::sync::Notify>,
+    /// The node's registration service (tests run its sweeps directly).
+    pub registration: std::sync::Arc<registrar::service::registration::RegistrationService>,
     keys: TokenKeys,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
@@ -151,6 +153,7 @@ impl TestApp {
         let feed = app.state().feed.clone();
         let commits = app.state().commits.clone();
         let relay_wake = app.state().relay_wake.clone();
+        let registration = app.state().registration.clone();
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             app.run_until_stopped(async {
@@ -183,6 +186,7 @@ impl TestApp {
             feed,
             commits,
             relay_wake,
+            registration,
             keys,
             stop: Some(tx),
             server: Some(server),

@@ -36,6 +36,7 @@ mod registration_rules;
 mod reshard;
 mod restart;
 mod retention;
+mod sets;
 mod verify;
 mod waitlist;
 mod web;

@@ -56,6 +56,46 @@ pub struct DropResponse {
     pub promoted: bool,
 }
 
+/// What an accepted decision over several sections did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SetStatus {
+    /// A seat in every section asked for (201).
+    Enrolled,
+    /// Every section of the set left (200).
+    Dropped,
+}
+
+/// Answer of a decision over several sections (a linked set taken, swapped inside, or
+/// dropped whole).
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct SetResponse {
+    /// `enrolled` or `dropped`.
+    pub status: SetStatus,
+    /// The decision: every event of its changes carries this id.
+    pub decision_id: Uuid,
+    /// Sections now enrolled in.
+    pub sections: Vec<Uuid>,
+    /// Sections left.
+    pub dropped: Vec<Uuid>,
+}
+
+/// The answer to a decision over several sections carried out.
+pub(super) fn set_answer(taken: crate::service::bundle::SetTaken) -> (StatusCode, Value) {
+    let (status, code) = if taken.taken.is_empty() {
+        (SetStatus::Dropped, StatusCode::OK)
+    } else {
+        (SetStatus::Enrolled, StatusCode::CREATED)
+    };
+    let body = SetResponse {
+        status,
+        decision_id: taken.decision,
+        sections: taken.taken,
+        dropped: taken.left,
+    };
+    (code, json!(body))
+}
+
 /// The decision on record for `request`, if any.
 pub(super) fn decided_for(decided: &[Decided], request: RequestId) -> Option<&Decided> {
     decided.iter().find(|d| d.request_id == request.0)

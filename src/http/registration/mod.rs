@@ -6,7 +6,9 @@
 mod answers;
 mod call;
 
-pub use answers::{DropResponse, DropStatus, EnrollStatus, EnrollmentResponse};
+pub use answers::{
+    DropResponse, DropStatus, EnrollStatus, EnrollmentResponse, SetResponse, SetStatus,
+};
 use call::Fresh;
 pub use call::StudentCall;
 
@@ -14,13 +16,15 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, Caller, Ids, parse_id};
 use crate::resources::Role;
+use crate::service::bundle::SetRequest;
 use crate::service::idempotency::{Decided, part_of};
 use crate::service::registration::Enrolled;
 use crate::service::schedule::Schedule;
 use crate::service::swap::Swap;
 use crate::store::audit::AttemptOutcome;
 use answers::{
-    decided_for, drop_answer, enrollment_answer, rebuilt_enroll, refusal_answer, swap_answer,
+    decided_for, drop_answer, enrollment_answer, rebuilt_enroll, refusal_answer, set_answer,
+    swap_answer,
 };
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -40,6 +44,7 @@ pub fn router() -> Router<AppState> {
             delete(drop_me),
         )
         .route("/api/v1/enrollments/swap", post(swap))
+        .route("/api/v1/enrollments/sets", post(enroll_set))
         .route("/api/v1/students/me/schedule", get(schedule))
 }
 
@@ -53,6 +58,86 @@ pub struct SwapRequest {
     /// Section to join (a seat, not a waitlist place); not `drop`.
     #[schema(format = Uuid)]
     pub add: String,
+}
+
+/// Body of a decision over several sections.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetBody {
+    /// Sections to take a seat in, all or none (1-8; e.g. a lecture, one of its labs and
+    /// one of its recitations). Never waitlisted: a full section refuses the whole set.
+    #[schema(value_type = Vec<String>, format = Uuid)]
+    pub sections: Vec<String>,
+    /// Sections to leave if, and only if, every seat is taken (e.g. the lab being
+    /// swapped for another lab of the same lecture); at most 8.
+    #[serde(default)]
+    #[schema(value_type = Vec<String>, format = Uuid)]
+    pub replacing: Vec<String>,
+}
+
+/// The distinct ids of `raw` (`field` for errors), at most `max`.
+fn section_ids(field: &str, raw: &[String], max: usize) -> Result<Vec<Uuid>, ApiError> {
+    if raw.len() > max {
+        return Err(ApiError::invalid_body(format!(
+            "{field}: at most {max} sections"
+        )));
+    }
+    let mut ids = Vec::with_capacity(raw.len());
+    for r in raw {
+        let id = parse_id(r)?;
+        if ids.contains(&id) {
+            return Err(ApiError::invalid_body(format!(
+                "{field}: section {id} is named twice"
+            )));
+        }
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// Take a seat in every section of a linked set at once, or in none (and, with
+/// `replacing`, leave those sections only if every seat was taken).
+#[utoipa::path(post, path = "/api/v1/enrollments/sets", tag = "registration", request_body = SetBody,
+    params(("Idempotency-Key" = Option<String>, Header, max_length = 255, pattern = "^[!-~]+$",
+        description = "1-255 visible ASCII characters; a retry of the same request with the same key gets the first answer; a key first used for a different request gets 422 idempotency_key_reused")),
+    responses((status = 201, body = SetResponse), (status = 404, body = super::error::Problem),
+        (status = 409, body = super::error::Problem), (status = 422, body = super::error::Problem),
+        (status = 429, body = super::error::Problem), (status = 503, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn enroll_set(
+    State(state): State<AppState>,
+    call: StudentCall,
+    ApiJson(body): ApiJson<SetBody>,
+) -> Result<Response, ApiError> {
+    let take = section_ids("sections", &body.sections, 8)?;
+    let leave = section_ids("replacing", &body.replacing, 8)?;
+    if take.is_empty() {
+        return Err(ApiError::invalid_body(
+            "sections: name at least one section",
+        ));
+    }
+    if let Some(both) = take.iter().find(|s| leave.contains(s)) {
+        return Err(ApiError::invalid_body(format!(
+            "section {both} is both taken and replaced"
+        )));
+    }
+    let mut what = vec!["set".to_string()];
+    what.extend(take.iter().map(|s| format!("+{s}")));
+    what.extend(leave.iter().map(|s| format!("-{s}")));
+    let what: Vec<&str> = what.iter().map(String::as_str).collect();
+    // The decision row is the record: the service answers a retry from it.
+    let rebuild = |_: &[Decided], _| None;
+    call.idempotent(&state, &what, &[""], rebuild, async |request| {
+        let r = SetRequest {
+            student: call.student,
+            take: take.clone(),
+            leave: leave.clone(),
+            request,
+        };
+        let decided = state.registration.take_set(call.home(), r).await?;
+        Ok(Fresh::from(set_answer(decided.value)).decided_by(decided.by))
+    })
+    .await
 }
 
 /// Enroll the calling student (a seat, else a waitlist place).
@@ -105,6 +190,26 @@ pub async fn drop_me(
         }
     };
     let what = ["drop", &section.to_string()];
+    // A section of a linked set (a lecture with its lab) is dropped with its whole set.
+    if !state
+        .registration
+        .facts(section)
+        .await?
+        .offered
+        .required_components
+        .is_empty()
+    {
+        let rebuild = |_: &[Decided], _| None;
+        return call
+            .idempotent(&state, &what, &[""], rebuild, async |request| {
+                let dropped = state
+                    .registration
+                    .drop_set(call.home(), call.student, section, request)
+                    .await?;
+                Ok(Fresh::from(set_answer(dropped.value)).decided_by(dropped.by))
+            })
+            .await;
+    }
     call.idempotent(&state, &what, &[""], rebuild, async |request| {
         let dropped = state
             .registration

@@ -298,7 +298,9 @@ async fn write_enrollments(
             segment.new_seq.push(seq);
             segment.new_position.push(position);
             segment.new_request.push(change.request.0);
-            segment.new_decision.push(change.kind.decision().map(|d| d.0));
+            segment
+                .new_decision
+                .push(change.kind.decision().map(|d| d.0));
             segment.new_epoch.push(batch.epoch);
             segment.new_at.push(at);
         }
