@@ -339,6 +339,7 @@ mod tests {
             position: None,
             from: Some(Held::Waitlisted),
             previous_capacity: None,
+            decision_id: None,
         };
         let json = serde_json::to_value(&e).unwrap();
         assert_eq!(json["type"], "enrollment.created");
