@@ -79,6 +79,7 @@ pub const RESET_TABLES: &[&str] = &[
     "enrollments",
     "holds",
     "registration_windows",
+    "section_links",
     "sections",
     "courses",
     "terms",
