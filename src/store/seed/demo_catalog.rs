@@ -409,3 +409,71 @@ pub(super) fn linked_sections(course: &LinkedCourseSpec) -> Vec<LinkedSectionSpe
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, Utc};
+    use registrar_actors::SectionId;
+    use registrar_actors::student_rules::{
+        OfferedSection, StudentProfile, Window, check_enroll_set,
+    };
+    use uuid::Uuid;
+
+    /// Every primary of the demo's linked courses with its first linked section of each
+    /// component is a set the rules accept (no time conflict inside it), and a primary
+    /// alone is refused.
+    #[test]
+    fn each_demo_lecture_has_a_set_the_rules_accept() {
+        let now = Utc::now();
+        let window = Some(Window {
+            opens_at: now - Duration::hours(1),
+            closes_at: now + Duration::hours(1),
+        });
+        let student = StudentProfile {
+            holds: 0,
+            max_credits: 18,
+            completed: vec![],
+            schedule: vec![],
+        };
+        for course in LINKED_COURSES.iter().filter(|c| !c.components.is_empty()) {
+            let specs = linked_sections(course);
+            let ids: Vec<SectionId> = specs.iter().map(|_| SectionId(Uuid::new_v4())).collect();
+            let offered: Vec<OfferedSection> = specs
+                .iter()
+                .zip(&ids)
+                .map(|(s, id)| OfferedSection {
+                    component: s.component,
+                    required_components: course.components.to_vec(),
+                    links: s.primary.map(|p| vec![ids[p]]).unwrap_or_default(),
+                    corequisites: vec![],
+                    ..OfferedSection::plain(*id, course.code, 4, s.meetings.clone(), vec![])
+                })
+                .collect();
+            for (p, spec) in specs
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.primary.is_none())
+            {
+                let mut set = vec![offered[p].clone()];
+                for component in &course.components[1..] {
+                    let first = specs
+                        .iter()
+                        .position(|s| s.primary == Some(p) && s.component == *component)
+                        .unwrap_or_else(|| {
+                            panic!("{} {} has no {component}", course.code, spec.code)
+                        });
+                    set.push(offered[first].clone());
+                }
+                assert_eq!(
+                    check_enroll_set(&student, &set, window, now, &[]),
+                    Ok(()),
+                    "{} {}",
+                    course.code,
+                    spec.code
+                );
+                assert!(check_enroll_set(&student, &set[..1], window, now, &[]).is_err());
+            }
+        }
+    }
+}
