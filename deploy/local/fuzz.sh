@@ -107,7 +107,7 @@ export REGISTRAR_REDIS_PREFIX="${REGISTRAR_REDIS_PREFIX:-fuzz}"
 # other than the one the student run logs in as (the admin run puts holds on it).
 sql() { psql "$DB_URL" -Atc "$1"; }
 FUZZ_TERM_ID="$(sql "SELECT id FROM terms ORDER BY code LIMIT 1")"
-FUZZ_SECTION_ID="$(sql "SELECT id FROM sections WHERE term_id = '$FUZZ_TERM_ID' ORDER BY course_code, section_code LIMIT 1")"
+FUZZ_SECTION_ID="$(sql "SELECT s.id FROM sections s JOIN courses c ON c.code = s.course_code WHERE s.term_id = '$FUZZ_TERM_ID' AND c.components = '{}' AND c.corequisites = '{}' ORDER BY s.course_code, s.section_code LIMIT 1")"
 FUZZ_STUDENT_ID="$(sql "SELECT id FROM students WHERE username = 's000002'")"
 [[ -n $FUZZ_TERM_ID && -n $FUZZ_SECTION_ID && -n $FUZZ_STUDENT_ID ]] ||
     die "the seed left no term, section or student s000002 (see $DIR/seed.log)"

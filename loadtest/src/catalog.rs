@@ -3,6 +3,10 @@
 //! want": sections without prerequisites first (the intro courses everybody rushes, and
 //! the ones most demo students may take), each group in a fixed shuffled order so the hot
 //! set is the same in every run against the same database.
+//!
+//! Sections of courses taken as linked sets (a lecture with its lab) or with corequisites
+//! are left out: the scenarios enroll one section at a time, which the rules refuse for
+//! those (`linked_set_incomplete`, `corequisite_missing`).
 
 use crate::zipf::Zipf;
 use anyhow::{Context, bail};
@@ -29,6 +33,19 @@ pub struct Section {
     /// Course codes to complete first.
     #[serde(default)]
     pub prerequisites: Vec<String>,
+    /// The course's required components (lecture, lab...); empty for a plain course.
+    #[serde(default)]
+    pub components: Vec<String>,
+    /// Courses to take in the same term.
+    #[serde(default)]
+    pub corequisites: Vec<String>,
+}
+
+impl Section {
+    /// Whether a student may take this section on its own (no linked set, no corequisite).
+    pub fn enrollable_alone(&self) -> bool {
+        self.components.is_empty() && self.corequisites.is_empty()
+    }
 }
 
 /// The shared catalog.
@@ -56,11 +73,12 @@ struct Page {
 }
 
 impl Catalog {
-    /// Rank `sections` and build the sampler.
+    /// Rank the `sections` a student may take alone and build the sampler.
     pub fn new(term_id: Uuid, sections: Vec<Section>, exponent: f64) -> Self {
         let mut rng = StdRng::seed_from_u64(2027);
         let (mut open, mut gated): (Vec<_>, Vec<_>) = sections
             .into_iter()
+            .filter(Section::enrollable_alone)
             .partition(|s| s.prerequisites.is_empty());
         // Sort first so the shuffle does not depend on the page order of the API.
         open.sort_by_key(|s| s.id);
@@ -149,8 +167,8 @@ pub async fn load(host: &str, exponent: f64) -> anyhow::Result<&'static Catalog>
             None => break,
         }
     }
-    if sections.is_empty() {
-        bail!("term {TERM_CODE} has no sections");
+    if !sections.iter().any(Section::enrollable_alone) {
+        bail!("term {TERM_CODE} has no section a student may take on its own");
     }
     Ok(CATALOG.get_or_init(|| Catalog::new(term.id, sections, exponent)))
 }
@@ -172,7 +190,20 @@ mod tests {
             course_code: "CS101".into(),
             capacity: 10,
             prerequisites: if prereq { vec!["CS100".into()] } else { vec![] },
+            components: vec![],
+            corequisites: vec![],
         }
+    }
+
+    #[test]
+    fn linked_and_corequisite_sections_are_left_out() {
+        let mut sections: Vec<_> = (0..4).map(|_| section(false)).collect();
+        sections[1].components = vec!["lecture".into(), "lab".into()];
+        sections[2].corequisites = vec!["MATH2413".into()];
+        let kept = [sections[0].id, sections[3].id];
+        let c = Catalog::new(Uuid::new_v4(), sections, 1.1);
+        assert_eq!(c.sections.len(), 2);
+        assert!(c.sections.iter().all(|s| kept.contains(&s.id)));
     }
 
     #[test]

@@ -7,13 +7,13 @@ use super::error::{ApiError, ErrorCode};
 use super::extract::{ApiJson, Caller, Ids};
 use crate::resources::{
     Course, Hold, NewHold, NewSection, NewStudent, NewTerm, NewWindow, RegistrationWindow, Role,
-    SectionPatch, SectionView, StudentView, Term,
+    SectionLinks, SectionPatch, SectionView, StudentView, Term,
 };
 use crate::service::auth::hash_password;
 use crate::store::{catalog, students};
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use uuid::Uuid;
 
@@ -27,6 +27,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/v1/courses", post(create_course))
         .route("/api/v1/sections", post(create_section))
+        .route("/api/v1/sections/{section_id}/links", put(set_links))
         .route("/api/v1/students", get(find_student).post(create_student))
         .route("/api/v1/students/{student_id}", get(get_student))
         .route(
@@ -99,12 +100,42 @@ pub async fn create_section(
 ) -> Result<(StatusCode, Json<SectionView>), ApiError> {
     admin(&caller)?;
     let meetings = body.validate()?;
-    let id = catalog::create_section(&state.pool, &body, &meetings, state.settings.cluster.shards)
+    let id = state
+        .registration
+        .create_section(&body, &meetings, state.settings.cluster.shards)
         .await?;
+    for linked in &body.links {
+        state.section_views.remove(linked);
+    }
     let view = catalog::section(&state.pool, id)
         .await?
         .ok_or_else(|| ApiError::internal(&"created section vanished"))?;
     Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// Replace the links of a section (a lecture's labs, or a lab's lectures): every link it
+/// has, on either side, gives way to links to the sections named. Each must be a section
+/// of the same course and term, of another component, one of the two the course's primary.
+#[utoipa::path(put, path = "/api/v1/sections/{section_id}/links", tag = "admin", request_body = SectionLinks,
+    params(("section_id" = Uuid, Path)),
+    responses((status = 200, description = "The section, with its new links", body = SectionView),
+        (status = 404, description = "`section_not_found`", body = super::error::Problem),
+        (status = 422, description = "`unknown_reference`: a linked section does not exist; `invalid_field`: a link the rules refuse", body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn set_links(
+    State(state): State<AppState>,
+    caller: Caller,
+    Ids(section): Ids<Uuid>,
+    ApiJson(body): ApiJson<SectionLinks>,
+) -> Result<Json<SectionView>, ApiError> {
+    admin(&caller)?;
+    for touched in state.registration.set_links(section, &body.links).await? {
+        state.section_views.remove(&touched);
+    }
+    let view = catalog::section(&state.pool, section)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::SectionNotFound, "no such section"))?;
+    Ok(Json(view))
 }
 
 /// Change a section's capacity (through its actor: never below the seats taken; raising

@@ -383,6 +383,11 @@ impl From<AdminError> for ApiError {
             AdminError::StudentNotFound => Self::new(ErrorCode::StudentNotFound, e.to_string()),
             AdminError::HoldNotFound => Self::new(ErrorCode::HoldNotFound, e.to_string()),
             AdminError::TermNotFound => Self::new(ErrorCode::TermNotFound, e.to_string()),
+            AdminError::SectionNotFound => Self::new(ErrorCode::SectionNotFound, e.to_string()),
+            AdminError::UnknownCourse(_) | AdminError::UnknownSection(_) => {
+                Self::new(ErrorCode::UnknownReference, e.to_string())
+            }
+            AdminError::Invalid(invalid) => invalid.into(),
             AdminError::Db(d) => d.into(),
         }
     }

@@ -1,10 +1,11 @@
-//! The catalog: terms and their registration windows, courses, sections and their
-//! meetings.
+//! The catalog: terms and their registration windows, courses (with their required
+//! components and corequisites), sections with their meetings, and the links between a
+//! course's primary sections and its labs or recitations.
 
-use super::{Invalid, Standing, invalid, schema, text, whole_number};
+use super::{Invalid, MAX_LINKS, Standing, invalid, schema, text, whole_number};
 use chrono::{DateTime, Utc};
 use registrar_actors::SectionId;
-use registrar_actors::student_rules::{Meeting, OfferedSection};
+use registrar_actors::student_rules::{Component, Meeting, OfferedSection};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -105,6 +106,33 @@ pub struct Course {
     #[serde(default)]
     #[schema(schema_with = schema::prerequisites)]
     pub prerequisites: Vec<String>,
+    /// Required components, the primary first (at most 4, no repeats): `["lecture","lab"]`
+    /// means a student takes one lecture and one lab linked to it. Empty (the default):
+    /// any one section.
+    #[serde(default)]
+    #[schema(schema_with = schema::components)]
+    pub components: Vec<String>,
+    /// Course codes to take in the same term, unless completed (at most 20; not the
+    /// course itself).
+    #[serde(default)]
+    #[schema(schema_with = schema::corequisites)]
+    pub corequisites: Vec<String>,
+}
+
+/// Parse component names for `field`: each known, no repeats, at most 4.
+pub fn parse_components(field: &'static str, names: &[String]) -> Result<Vec<Component>, Invalid> {
+    if names.len() > 4 {
+        return Err(invalid(field, "at most 4"));
+    }
+    let mut out: Vec<Component> = Vec::with_capacity(names.len());
+    for name in names {
+        let c: Component = name.parse().map_err(|e: String| invalid(field, e))?;
+        if out.contains(&c) {
+            return Err(invalid(field, format!("`{c}` is listed twice")));
+        }
+        out.push(c);
+    }
+    Ok(out)
 }
 
 /// The canonical form of a course code as catalogs write it, or `None` for anything else.
@@ -185,6 +213,17 @@ impl Course {
                 format!("`{}` cannot be its own prerequisite", self.code),
             ));
         }
+        parse_components("components", &self.components)?;
+        if self.corequisites.len() > 20 {
+            return Err(invalid("corequisites", "at most 20"));
+        }
+        self.corequisites = normalize_course_codes("corequisites", &self.corequisites)?;
+        if self.corequisites.contains(&self.code) {
+            return Err(invalid(
+                "corequisites",
+                format!("`{}` cannot be its own corequisite", self.code),
+            ));
+        }
         Ok(())
     }
 }
@@ -256,6 +295,140 @@ pub struct NewSection {
     #[serde(default)]
     #[schema(max_items = 14)]
     pub meetings: Vec<MeetingDto>,
+    /// Which of the course's components this section is (default `lecture`).
+    #[serde(default = "lecture")]
+    #[schema(schema_with = schema::component)]
+    pub component: String,
+    /// Sections of the same course and term to link this one to (at most 50): a lab names
+    /// its lecture(s), or a lecture names its labs. One side of each link must be the
+    /// course's primary component.
+    #[serde(default)]
+    #[schema(schema_with = schema::links)]
+    pub links: Vec<Uuid>,
+}
+
+fn lecture() -> String {
+    Component::Lecture.as_str().into()
+}
+
+/// Check a list of links: at most [`MAX_LINKS`], repeats dropped (first order kept), not
+/// `this` itself.
+pub fn check_link_ids(this: Option<Uuid>, links: &[Uuid]) -> Result<Vec<Uuid>, Invalid> {
+    if links.len() > MAX_LINKS {
+        return Err(invalid("links", format!("at most {MAX_LINKS}")));
+    }
+    let mut out: Vec<Uuid> = Vec::with_capacity(links.len());
+    for id in links {
+        if Some(*id) == this {
+            return Err(invalid("links", "a section cannot be linked to itself"));
+        }
+        if !out.contains(id) {
+            out.push(*id);
+        }
+    }
+    Ok(out)
+}
+
+/// `PUT /sections/{id}/links` body: the sections linked to this one, replacing the links
+/// it has (on either side).
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SectionLinks {
+    /// Sections of the same course and term (at most 50; empty unlinks the section).
+    #[schema(schema_with = schema::links)]
+    pub links: Vec<Uuid>,
+}
+
+/// What the link rules look at of a section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkEnd {
+    /// Id.
+    pub id: Uuid,
+    /// Term.
+    pub term_id: Uuid,
+    /// Course (canonical code).
+    pub course_code: String,
+    /// Its component.
+    pub component: Component,
+}
+
+/// That `component` is one of the course's `components` (any component will do for a
+/// course without any).
+pub fn check_component(
+    course: &str,
+    components: &[Component],
+    component: Component,
+) -> Result<(), Invalid> {
+    if components.is_empty() || components.contains(&component) {
+        return Ok(());
+    }
+    let names: Vec<&str> = components.iter().map(|c| c.as_str()).collect();
+    Err(invalid(
+        "component",
+        format!(
+            "{course}'s components are {}; `{component}` is not one of them",
+            names.join(", ")
+        ),
+    ))
+}
+
+/// The `(primary_id, linked_id)` rows that link `this` to each of `others`, checked: each
+/// other section is of the same course and term, of another component, and one side of
+/// each link is the course's primary component (`components[0]`).
+pub fn link_pairs(
+    this: &LinkEnd,
+    components: &[Component],
+    others: &[LinkEnd],
+) -> Result<Vec<(Uuid, Uuid)>, Invalid> {
+    let Some(primary) = components.first().copied() else {
+        if others.is_empty() {
+            return Ok(vec![]);
+        }
+        return Err(invalid(
+            "links",
+            format!(
+                "{} has no components (lecture, lab, ...), so its sections are not linked",
+                this.course_code
+            ),
+        ));
+    };
+    others
+        .iter()
+        .map(|o| {
+            if o.term_id != this.term_id || o.course_code != this.course_code {
+                return Err(invalid(
+                    "links",
+                    format!(
+                        "section {} is not a section of {} in the same term",
+                        o.id, this.course_code
+                    ),
+                ));
+            }
+            if o.component == this.component {
+                return Err(invalid(
+                    "links",
+                    format!(
+                        "section {} is a {} too; a link joins two different components",
+                        o.id, o.component
+                    ),
+                ));
+            }
+            if this.component == primary {
+                Ok((this.id, o.id))
+            } else if o.component == primary {
+                Ok((o.id, this.id))
+            } else {
+                Err(invalid(
+                    "links",
+                    format!(
+                        "section {} is a {} and this one a {}: one side of a link must be \
+                         {}'s primary component, {primary}",
+                        o.id, o.component, this.component, this.course_code
+                    ),
+                ))
+            }
+        })
+        .collect()
 }
 
 impl NewSection {
@@ -276,7 +449,18 @@ impl NewSection {
         if self.waitlist_capacity > 100_000 {
             return Err(invalid("waitlist_capacity", "0 to 100000"));
         }
+        let component: Component = self
+            .component
+            .parse()
+            .map_err(|e: String| invalid("component", e))?;
+        self.component = component.as_str().into();
+        self.links = check_link_ids(None, &self.links)?;
         parse_meetings(&self.meetings)
+    }
+
+    /// The component, once [`NewSection::validate`] has passed.
+    pub fn component(&self) -> Component {
+        self.component.parse().unwrap_or_default()
     }
 }
 
@@ -320,10 +504,21 @@ pub struct SectionView {
     pub meetings: Vec<MeetingDto>,
     /// Course codes to complete first.
     pub prerequisites: Vec<String>,
+    /// Which of the course's components this section is.
+    #[schema(schema_with = schema::component)]
+    pub component: String,
+    /// Sections linked to this one (either side of the link): a lecture's labs, a lab's
+    /// lectures.
+    pub links: Vec<Uuid>,
+    /// The course's required components, the primary first; empty: any one section.
+    #[schema(schema_with = schema::components)]
+    pub components: Vec<String>,
+    /// The course's corequisites: to take in the same term, unless completed.
+    pub corequisites: Vec<String>,
 }
 
-/// The fixed facts of a section the student rules need (cached; they never change once
-/// the section exists).
+/// The facts of a section the student rules need (cached; they never change once the
+/// section exists, except its links, which an admin may replace).
 #[derive(Clone, Debug)]
 pub struct SectionFacts {
     /// Term.
@@ -406,6 +601,8 @@ mod tests {
             title: "Calculus".into(),
             credits: 4,
             prerequisites: vec!["cs 101".into(), "CS101".into(), "MATH-1314".into()],
+            components: vec![],
+            corequisites: vec![],
         };
         course.validate().unwrap();
         assert_eq!(course.code, "MATH2413");
@@ -466,6 +663,71 @@ mod tests {
                 prop_assert_eq!(normalize_course_code(&raw), None, "{:?}", raw);
             }
         }
+    }
+
+    #[test]
+    fn components_and_corequisites_are_checked() {
+        let mut course = Course {
+            code: "PHYS2425".into(),
+            title: "Physics".into(),
+            credits: 4,
+            prerequisites: vec![],
+            components: vec!["lecture".into(), "lab".into()],
+            corequisites: vec!["math 2413".into(), "MATH-2413".into()],
+        };
+        course.validate().unwrap();
+        assert_eq!(course.corequisites, ["MATH2413"]);
+        for bad in [
+            vec!["lab", "lab"],
+            vec!["Lecture"],
+            vec!["lecture", "lab", "recitation", "seminar", "studio"],
+        ] {
+            course.components = bad.iter().map(|s| s.to_string()).collect();
+            assert_eq!(
+                course.validate().unwrap_err().field,
+                "components",
+                "{bad:?}"
+            );
+        }
+        course.components = vec![];
+        course.corequisites = vec!["phys 2425".into()];
+        assert_eq!(course.validate().unwrap_err().field, "corequisites");
+    }
+
+    #[test]
+    fn links_join_a_primary_to_another_component_of_its_course() {
+        let term = Uuid::new_v4();
+        let end = |course: &str, component: Component| LinkEnd {
+            id: Uuid::new_v4(),
+            term_id: term,
+            course_code: course.into(),
+            component,
+        };
+        let parts = [Component::Lecture, Component::Lab, Component::Recitation];
+        let lec = end("CHEM1411", Component::Lecture);
+        let lab = end("CHEM1411", Component::Lab);
+        let rec = end("CHEM1411", Component::Recitation);
+        assert_eq!(
+            link_pairs(&lec, &parts, &[lab.clone(), rec.clone()]),
+            Ok(vec![(lec.id, lab.id), (lec.id, rec.id)])
+        );
+        assert_eq!(
+            link_pairs(&lab, &parts, std::slice::from_ref(&lec)),
+            Ok(vec![(lec.id, lab.id)])
+        );
+        assert!(link_pairs(&lab, &parts, std::slice::from_ref(&rec)).is_err());
+        assert!(link_pairs(&lab, &parts, &[end("CHEM1411", Component::Lab)]).is_err());
+        assert!(link_pairs(&lab, &parts, &[end("BIOL1406", Component::Lecture)]).is_err());
+        let mut elsewhere = end("CHEM1411", Component::Lecture);
+        elsewhere.term_id = Uuid::new_v4();
+        assert!(link_pairs(&lab, &parts, &[elsewhere]).is_err());
+        assert!(link_pairs(&lec, &[], std::slice::from_ref(&lab)).is_err());
+        assert_eq!(link_pairs(&lec, &[], &[]), Ok(vec![]));
+        assert!(check_component("CHEM1411", &parts, Component::Studio).is_err());
+        assert!(check_component("CS101", &[], Component::Studio).is_ok());
+        let this = Uuid::new_v4();
+        assert!(check_link_ids(Some(this), &[this]).is_err());
+        assert_eq!(check_link_ids(None, &[this, this]), Ok(vec![this]));
     }
 
     #[test]

@@ -20,6 +20,9 @@ pub struct Invalid {
     pub reason: String,
 }
 
+/// Most sections one section may be linked to (a lecture's labs, or a lab's lectures).
+pub const MAX_LINKS: usize = 50;
+
 pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Invalid {
     Invalid {
         field,
@@ -176,6 +179,50 @@ pub(crate) mod schema {
     /// A course's prerequisites: at most 20 course codes.
     pub fn prerequisites() -> Array {
         course_codes(20)
+    }
+
+    /// A course's corequisites: at most 20 course codes.
+    pub fn corequisites() -> Array {
+        course_codes(20)
+    }
+
+    /// A section's component: `lecture`, `lab`, `recitation`, `seminar` or `studio`.
+    pub fn component() -> Object {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "`lecture`, `lab`, `recitation`, `seminar` or `studio`",
+            ))
+            .enum_values(Some(
+                registrar_actors::student_rules::Component::ALL.map(|c| c.as_str()),
+            ))
+            .examples(["lecture"])
+            .build()
+    }
+
+    /// A course's required components, the primary first: at most 4, no repeats.
+    pub fn components() -> Array {
+        ArrayBuilder::new()
+            .items(component())
+            .max_items(Some(4))
+            .unique_items(true)
+            .build()
+    }
+
+    /// Linked sections: at most 50 section ids, no repeats.
+    pub fn links() -> Array {
+        ArrayBuilder::new()
+            .items(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                        utoipa::openapi::KnownFormat::Uuid,
+                    )))
+                    .build(),
+            )
+            .max_items(Some(super::MAX_LINKS))
+            .unique_items(true)
+            .build()
     }
 
     /// A student's completed courses.

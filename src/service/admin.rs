@@ -1,13 +1,17 @@
-//! The admin's edits of student rule inputs (holds, registration windows), one function
-//! per use case. Each edit and the notice that tells every node's rule cache about it
+//! The admin's edits of student rule inputs (holds, registration windows, sections and
+//! their links), one function per use case. Each edit and the notice that tells every node's rule cache about it
 //! commit in one transaction (PostgreSQL delivers a NOTIFY only at commit), so no node can
 //! miss an edit that was made, or hear of one that was not; this node's own cache forgets
 //! at once, without waiting for its notice to come back.
 
 use super::registration::RegistrationService;
-use crate::resources::{Hold, NewWindow, RegistrationWindow};
+use crate::resources::{
+    Hold, Invalid, LinkEnd, NewSection, NewWindow, RegistrationWindow, check_component,
+    check_link_ids, link_pairs,
+};
 use crate::store::cluster::{self as cluster_rows, Notice};
 use crate::store::{DbError, catalog, students};
+use registrar_actors::student_rules::Meeting;
 use uuid::Uuid;
 
 /// Why an admin edit was not made.
@@ -22,6 +26,19 @@ pub enum AdminError {
     /// No such term.
     #[error("no such term")]
     TermNotFound,
+    /// No such section.
+    #[error("no such section")]
+    SectionNotFound,
+    /// A section of a course that does not exist.
+    #[error("no course {0}")]
+    UnknownCourse(String),
+    /// A link to a section that does not exist.
+    #[error("links: no section {0}")]
+    UnknownSection(Uuid),
+    /// A field breaks a rule over stored records (a link across courses, a component the
+    /// course does not have).
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
     /// The database failed (nothing was changed).
     #[error(transparent)]
     Db(#[from] DbError),
@@ -75,4 +92,81 @@ impl RegistrationService {
         self.cache.forget_windows();
         Ok(saved)
     }
+
+    /// Create a section of a course, linked to the sections `section.links` names, in one
+    /// transaction: the section's component must be one of its course's, and each link
+    /// must join it to a section of the same course and term, one of the two the course's
+    /// primary component. `section` has passed [`NewSection::validate`].
+    pub async fn create_section(
+        &self,
+        section: &NewSection,
+        meetings: &[Meeting],
+        shards: u32,
+    ) -> Result<Uuid, AdminError> {
+        let mut tx = self.pool.begin().await?;
+        let components = catalog::course_components(&mut *tx, &section.course_code)
+            .await?
+            .ok_or_else(|| AdminError::UnknownCourse(section.course_code.clone()))?;
+        check_component(&section.course_code, &components, section.component())?;
+        let id = catalog::create_section(&mut *tx, section, meetings, shards).await?;
+        let this = LinkEnd {
+            id,
+            term_id: section.term_id,
+            course_code: section.course_code.clone(),
+            component: section.component(),
+        };
+        let pairs = checked_links(&mut tx, &this, &components, &section.links).await?;
+        catalog::replace_links(&mut tx, id, &pairs).await?;
+        tx.commit().await?;
+        // The partners' cached facts lack the new links (the rules read either side, but a
+        // catalog answer should not wait for a restart).
+        self.cache.forget_facts(&section.links);
+        Ok(id)
+    }
+
+    /// Replace the links of `section` (on either side) with links to `links`, checked as
+    /// [`Self::create_section`] checks them. The section's and its old and new partners'
+    /// cached rule facts are forgotten on this node; returns those sections (the section
+    /// first), whose cached catalog answers are stale too.
+    // TODO(lead): other nodes keep their cached facts (links) of these sections until
+    // restart; telling them needs a `Notice` for section facts and a `RuleCaches` method
+    // implemented in service/registration.rs.
+    pub async fn set_links(&self, section: Uuid, links: &[Uuid]) -> Result<Vec<Uuid>, AdminError> {
+        let links = check_link_ids(Some(section), links)?;
+        let mut tx = self.pool.begin().await?;
+        let this = catalog::link_ends(&mut *tx, &[section])
+            .await?
+            .pop()
+            .ok_or(AdminError::SectionNotFound)?;
+        let components = catalog::course_components(&mut *tx, &this.course_code)
+            .await?
+            .unwrap_or_default();
+        let pairs = checked_links(&mut tx, &this, &components, &links).await?;
+        let old = catalog::links_of(&mut *tx, section).await?;
+        catalog::replace_links(&mut tx, section, &pairs).await?;
+        tx.commit().await?;
+        let mut touched = vec![section];
+        touched.extend(old);
+        touched.extend(links);
+        self.cache.forget_facts(&touched);
+        Ok(touched)
+    }
+}
+
+/// The `(primary_id, linked_id)` rows linking `this` to `links`, every one of which must
+/// exist and pass [`link_pairs`].
+async fn checked_links(
+    tx: &mut sqlx::PgConnection,
+    this: &LinkEnd,
+    components: &[registrar_actors::student_rules::Component],
+    links: &[Uuid],
+) -> Result<Vec<(Uuid, Uuid)>, AdminError> {
+    if links.is_empty() {
+        return Ok(vec![]);
+    }
+    let others = catalog::link_ends(&mut *tx, links).await?;
+    if let Some(missing) = links.iter().find(|id| !others.iter().any(|o| o.id == **id)) {
+        return Err(AdminError::UnknownSection(*missing));
+    }
+    Ok(link_pairs(this, components, &others)?)
 }

@@ -1,5 +1,6 @@
-//! The caches that keep the student rules off the database on the hot path: the fixed
-//! facts of sections (never change once created), registration windows by (term, standing)
+//! The caches that keep the student rules off the database on the hot path: the facts of
+//! sections (never change once created, but for their links, which an admin edit on this
+//! node forgets with [`RuleCache::forget_facts`]), registration windows by (term, standing)
 //! for [`WINDOW_TTL`], and each student's rule inputs (standing, holds, completed courses,
 //! active sections) for [`STUDENT_TTL`].
 //!
@@ -175,6 +176,13 @@ impl RuleCache {
             .iter()
             .filter_map(|id| self.facts.get(id).map(|f| f.clone()))
             .collect())
+    }
+
+    /// Forget the cached facts of `sections` (their links changed).
+    pub fn forget_facts(&self, sections: &[Uuid]) {
+        for id in sections {
+            self.facts.remove(id);
+        }
     }
 
     /// The window of `standing` in `term`, if one is set.

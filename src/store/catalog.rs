@@ -1,15 +1,16 @@
-//! Catalog queries: terms, courses, sections, registration windows, and sections'
+//! Catalog queries: terms, courses, sections and the links between them, registration
+//! windows, and sections'
 //! committed seat counts with the version they were read at (what the Redis mirror is
 //! rebuilt from and seat streams start from).
 
 use super::{DbError, DbResult};
 use crate::resources::{
-    Course, MeetingDto, NewSection, NewTerm, NewWindow, RegistrationWindow, SectionFacts,
+    Course, LinkEnd, MeetingDto, NewSection, NewTerm, NewWindow, RegistrationWindow, SectionFacts,
     SectionView, Standing, Term,
 };
 use crate::shard::shard_of;
 use chrono::{DateTime, Utc};
-use registrar_actors::student_rules::{Meeting, OfferedSection, Window};
+use registrar_actors::student_rules::{Component, Meeting, OfferedSection, Window};
 use registrar_actors::{Counts, SectionId, Version};
 use sqlx::PgPool;
 use sqlx::types::Json;
@@ -161,28 +162,125 @@ pub async fn window(pool: &PgPool, term: Uuid, standing: Standing) -> DbResult<O
 /// Create a course.
 pub async fn create_course(pool: &PgPool, c: &Course) -> DbResult<()> {
     sqlx::query(
-        "INSERT INTO courses (code, title, credits, prerequisites) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO courses (code, title, credits, prerequisites, components, corequisites)
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(&c.code)
     .bind(&c.title)
     .bind(c.credits as i16)
     .bind(&c.prerequisites)
+    .bind(&c.components)
+    .bind(&c.corequisites)
     .execute(pool)
     .await?;
     Ok(())
 }
 
+/// Parse stored component names (the table's CHECK admits only known ones).
+fn components(names: &[String]) -> DbResult<Vec<Component>> {
+    names.iter().map(|n| component(n)).collect()
+}
+
+fn component(name: &str) -> DbResult<Component> {
+    name.parse()
+        .map_err(|e: String| DbError::Other(format!("stored component: {e}")))
+}
+
+/// The required components of course `code`, or `None` if there is no such course.
+pub async fn course_components<'e>(
+    pool: impl sqlx::PgExecutor<'e>,
+    code: &str,
+) -> DbResult<Option<Vec<Component>>> {
+    let row: Option<Vec<String>> =
+        sqlx::query_scalar("SELECT components FROM courses WHERE code = $1")
+            .bind(code)
+            .fetch_optional(pool)
+            .await?;
+    row.as_deref().map(components).transpose()
+}
+
+/// A section as a link end.
+#[derive(sqlx::FromRow)]
+struct LinkEndRow {
+    /// Section id.
+    id: Uuid,
+    /// Term.
+    term_id: Uuid,
+    /// Course.
+    course_code: String,
+    /// Component name.
+    component: String,
+}
+
+/// The sections of `ids` that exist, as link ends (locked against a concurrent change of
+/// their links until the transaction ends).
+pub async fn link_ends<'e>(
+    pool: impl sqlx::PgExecutor<'e>,
+    ids: &[Uuid],
+) -> DbResult<Vec<LinkEnd>> {
+    let rows: Vec<LinkEndRow> = sqlx::query_as(
+        "SELECT id, term_id, course_code, component FROM sections WHERE id = ANY($1)
+          ORDER BY id FOR SHARE",
+    )
+    .bind(ids)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(LinkEnd {
+                id: r.id,
+                term_id: r.term_id,
+                course_code: r.course_code,
+                component: component(&r.component)?,
+            })
+        })
+        .collect()
+}
+
+/// The sections linked to `section`, either side.
+pub async fn links_of<'e>(pool: impl sqlx::PgExecutor<'e>, section: Uuid) -> DbResult<Vec<Uuid>> {
+    Ok(sqlx::query_scalar(
+        "SELECT linked_id FROM section_links WHERE primary_id = $1
+         UNION SELECT primary_id FROM section_links WHERE linked_id = $1",
+    )
+    .bind(section)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Replace every link of `section` (either side) with `pairs` of `(primary_id, linked_id)`.
+pub async fn replace_links(
+    tx: &mut sqlx::PgConnection,
+    section: Uuid,
+    pairs: &[(Uuid, Uuid)],
+) -> DbResult<()> {
+    sqlx::query("DELETE FROM section_links WHERE primary_id = $1 OR linked_id = $1")
+        .bind(section)
+        .execute(&mut *tx)
+        .await?;
+    let (primaries, linked): (Vec<Uuid>, Vec<Uuid>) = pairs.iter().copied().unzip();
+    sqlx::query(
+        "INSERT INTO section_links (primary_id, linked_id)
+         SELECT * FROM unnest($1::uuid[], $2::uuid[]) ON CONFLICT DO NOTHING",
+    )
+    .bind(&primaries)
+    .bind(&linked)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
 /// Create a section; returns its id.
-pub async fn create_section(
-    pool: &PgPool,
+pub async fn create_section<'e>(
+    pool: impl sqlx::PgExecutor<'e>,
     s: &NewSection,
     meetings: &[Meeting],
     shards: u32,
 ) -> DbResult<Uuid> {
     let id = Uuid::new_v4();
     sqlx::query(
-        "INSERT INTO sections (id, term_id, course_code, section_code, capacity, waitlist_capacity, meetings, shard)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO sections (id, term_id, course_code, section_code, capacity, waitlist_capacity, meetings, shard, component)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(id)
     .bind(s.term_id)
@@ -192,6 +290,7 @@ pub async fn create_section(
     .bind(s.waitlist_capacity as i32)
     .bind(Json(meetings))
     .bind(shard_of(id, shards) as i32)
+    .bind(&s.component)
     .execute(pool)
     .await
 ?;
@@ -226,14 +325,36 @@ struct SectionRow {
     meetings: Json<Vec<Meeting>>,
     /// Course codes to complete first.
     prerequisites: Vec<String>,
+    /// Which component of the course the section is.
+    component: String,
+    /// Sections linked to it, either side.
+    links: Vec<Uuid>,
+    /// The course's required components.
+    components: Vec<String>,
+    /// The course's corequisites.
+    corequisites: Vec<String>,
+}
+
+/// The sections linked to `s.id`, on either side of the link, as one `uuid[]` column (a
+/// macro so queries stay `&'static str`).
+macro_rules! links_of_s {
+    () => {
+        "ARRAY(SELECT l.linked_id FROM section_links l WHERE l.primary_id = s.id
+               UNION SELECT l.primary_id FROM section_links l WHERE l.linked_id = s.id
+               ORDER BY 1) AS links"
+    };
 }
 
 /// The columns of a [`SectionRow`] (a macro so queries stay `&'static str`).
 macro_rules! section_select {
     () => {
-        "SELECT s.id, s.course_code, s.section_code, c.title, s.term_id, s.capacity,
-                s.seats_taken, s.waitlist_capacity, s.waitlist_length, c.credits, s.meetings, c.prerequisites
-           FROM sections s JOIN courses c ON c.code = s.course_code "
+        concat!(
+            "SELECT s.id, s.course_code, s.section_code, c.title, s.term_id, s.capacity,
+                s.seats_taken, s.waitlist_capacity, s.waitlist_length, c.credits, s.meetings, c.prerequisites,
+                s.component, c.components, c.corequisites, ",
+            links_of_s!(),
+            " FROM sections s JOIN courses c ON c.code = s.course_code "
+        )
     };
 }
 
@@ -252,6 +373,10 @@ fn view(row: SectionRow) -> SectionView {
         credits: row.credits as u32,
         meetings: row.meetings.0.iter().map(MeetingDto::from).collect(),
         prerequisites: row.prerequisites,
+        component: row.component,
+        links: row.links,
+        components: row.components,
+        corequisites: row.corequisites,
     }
 }
 
@@ -349,31 +474,46 @@ struct FactsRow {
     meetings: Json<Vec<Meeting>>,
     /// Course codes to complete first.
     prerequisites: Vec<String>,
+    /// Which component of the course the section is.
+    component: String,
+    /// Sections linked to it, either side.
+    links: Vec<Uuid>,
+    /// The course's required components.
+    components: Vec<String>,
+    /// The course's corequisites.
+    corequisites: Vec<String>,
 }
 
-/// The fixed facts of sections, for the student rules.
+/// The facts of sections, for the student rules (one query, links included).
 pub async fn section_facts(pool: &PgPool, ids: &[Uuid]) -> DbResult<Vec<SectionFacts>> {
-    let rows: Vec<FactsRow> = sqlx::query_as(
-        "SELECT s.id, s.term_id, s.course_code, s.section_code, c.credits, s.meetings, c.prerequisites
-           FROM sections s JOIN courses c ON c.code = s.course_code WHERE s.id = ANY($1)",
-    )
+    let rows: Vec<FactsRow> = sqlx::query_as(concat!(
+        "SELECT s.id, s.term_id, s.course_code, s.section_code, c.credits, s.meetings, c.prerequisites,
+                s.component, c.components, c.corequisites, ",
+        links_of_s!(),
+        " FROM sections s JOIN courses c ON c.code = s.course_code WHERE s.id = ANY($1)"
+    ))
     .bind(ids)
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| SectionFacts {
-            term_id: row.term_id,
-            section_code: row.section_code,
-            offered: OfferedSection::plain(
-                SectionId(row.id),
-                row.course_code,
-                row.credits as u32,
-                row.meetings.0,
-                row.prerequisites,
-            ),
+    rows.into_iter()
+        .map(|row| {
+            Ok(SectionFacts {
+                term_id: row.term_id,
+                section_code: row.section_code,
+                offered: OfferedSection {
+                    id: SectionId(row.id),
+                    course_code: row.course_code,
+                    credits: row.credits as u32,
+                    meetings: row.meetings.0,
+                    prerequisites: row.prerequisites,
+                    component: component(&row.component)?,
+                    required_components: components(&row.components)?,
+                    links: row.links.into_iter().map(SectionId).collect(),
+                    corequisites: row.corequisites,
+                },
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// A section's committed counters, with the epoch they were read at.

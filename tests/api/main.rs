@@ -5,6 +5,7 @@ mod admin_create;
 mod admission;
 mod auth_roles;
 mod catalog_admin;
+mod catalog_links;
 mod cluster;
 mod cluster_procs;
 mod console;

@@ -1,10 +1,11 @@
 //! The data of the demo catalog: departments with their course tracks, the course list
 //! derived from them (each course above 100-level requires the previous one of its track),
-//! and the weekly meeting patterns sections get.
+//! the weekly meeting patterns sections get, and the science courses taken as linked
+//! sections (lecture with lab or recitation) or with corequisites.
 
 use rand::Rng;
 use rand::rngs::StdRng;
-use registrar_actors::student_rules::{ClockTime, Day, Meeting};
+use registrar_actors::student_rules::{ClockTime, Component, Day, Meeting};
 
 const DEPARTMENTS: &[(&str, &str, &[&str])] = &[
     (
@@ -237,5 +238,242 @@ pub(super) fn meeting_pattern(rng: &mut StdRng) -> Vec<Meeting> {
                 end: t(end / 60, end % 60),
             })
             .collect()
+    }
+}
+
+/// A course of the demo catalog taken as linked sections or with corequisites (the
+/// Texas common course numbers of the sciences), seeded beside the generated catalog so
+/// the generated courses and their section codes stay what they were.
+pub(super) struct LinkedCourseSpec {
+    /// Course code, e.g. `CHEM1411`.
+    pub(super) code: &'static str,
+    /// Title.
+    pub(super) title: &'static str,
+    /// Credits (of the whole set: a lecture and its lab are one course).
+    pub(super) credits: i16,
+    /// Required components, the primary first; empty: a plain course.
+    pub(super) components: &'static [Component],
+    /// Courses to take in the same term.
+    pub(super) corequisites: &'static [&'static str],
+    /// Primary (or plain) sections.
+    pub(super) lectures: usize,
+    /// Per primary section: how many sections of each other component are linked to it.
+    pub(super) linked_per_lecture: &'static [(Component, usize)],
+}
+
+/// The linked and corequisite courses: two lecture+lab courses, one lecture+lab+recitation
+/// course, and two corequisite pairs (PHYS2425 with MATH2413; CHEM1311 with its lab
+/// course CHEM1111, each the other's).
+pub(super) const LINKED_COURSES: &[LinkedCourseSpec] = &[
+    LinkedCourseSpec {
+        code: "BIOL1406",
+        title: "Biology for Science Majors I",
+        credits: 4,
+        components: &[Component::Lecture, Component::Lab],
+        corequisites: &[],
+        lectures: 2,
+        linked_per_lecture: &[(Component::Lab, 3)],
+    },
+    LinkedCourseSpec {
+        code: "GEOL1403",
+        title: "Physical Geology",
+        credits: 4,
+        components: &[Component::Lecture, Component::Lab],
+        corequisites: &[],
+        lectures: 1,
+        linked_per_lecture: &[(Component::Lab, 2)],
+    },
+    LinkedCourseSpec {
+        code: "CHEM1411",
+        title: "General Chemistry I",
+        credits: 4,
+        components: &[Component::Lecture, Component::Lab, Component::Recitation],
+        corequisites: &[],
+        lectures: 2,
+        linked_per_lecture: &[(Component::Lab, 2), (Component::Recitation, 2)],
+    },
+    LinkedCourseSpec {
+        code: "MATH2413",
+        title: "Calculus I",
+        credits: 4,
+        components: &[],
+        corequisites: &[],
+        lectures: 2,
+        linked_per_lecture: &[],
+    },
+    LinkedCourseSpec {
+        code: "PHYS2425",
+        title: "University Physics I",
+        credits: 4,
+        components: &[Component::Lecture, Component::Lab],
+        corequisites: &["MATH2413"],
+        lectures: 2,
+        linked_per_lecture: &[(Component::Lab, 2)],
+    },
+    LinkedCourseSpec {
+        code: "CHEM1311",
+        title: "General Chemistry I (lecture)",
+        credits: 3,
+        components: &[],
+        corequisites: &["CHEM1111"],
+        lectures: 1,
+        linked_per_lecture: &[],
+    },
+    LinkedCourseSpec {
+        code: "CHEM1111",
+        title: "General Chemistry I Laboratory",
+        credits: 1,
+        components: &[],
+        corequisites: &["CHEM1311"],
+        lectures: 2,
+        linked_per_lecture: &[],
+    },
+];
+
+/// One section of a [`LinkedCourseSpec`].
+pub(super) struct LinkedSectionSpec {
+    /// Section code: `001` for primaries, `L01` for labs, `R01` for recitations...
+    pub(super) code: String,
+    /// Its component.
+    pub(super) component: Component,
+    /// Seats.
+    pub(super) capacity: i32,
+    /// Weekly meetings: primaries in the morning (MWF), the rest in the afternoon, so no
+    /// set conflicts with itself.
+    pub(super) meetings: Vec<Meeting>,
+    /// Index (in the course's list) of the primary it is linked to, for a linked one.
+    pub(super) primary: Option<usize>,
+}
+
+/// The sections of `course`, primaries first, each followed by those linked to it.
+pub(super) fn linked_sections(course: &LinkedCourseSpec) -> Vec<LinkedSectionSpec> {
+    let t = |h: u16, m: u16| ClockTime::new(h, m).expect("valid time");
+    let mut out = Vec::new();
+    let mut numbers: Vec<(Component, usize)> = Vec::new();
+    for l in 0..course.lectures {
+        let hour = 8 + 2 * l as u16;
+        let primary = out.len();
+        out.push(LinkedSectionSpec {
+            code: format!("{:03}", l + 1),
+            component: course.components.first().copied().unwrap_or_default(),
+            capacity: 120,
+            meetings: [Day::Mon, Day::Wed, Day::Fri]
+                .into_iter()
+                .map(|day| Meeting {
+                    day,
+                    start: t(hour, 0),
+                    end: t(hour, 50),
+                })
+                .collect(),
+            primary: None,
+        });
+        for (component, count) in course.linked_per_lecture {
+            for _ in 0..*count {
+                let n = match numbers.iter_mut().find(|(c, _)| c == component) {
+                    Some((_, n)) => {
+                        *n += 1;
+                        *n
+                    }
+                    None => {
+                        numbers.push((*component, 1));
+                        1
+                    }
+                };
+                let letter = component.as_str()[..1].to_ascii_uppercase();
+                // Labs: three hours on one afternoon; recitations: fifty minutes on Friday.
+                let day = [Day::Tue, Day::Thu, Day::Wed, Day::Mon][(n - 1) % 4];
+                let meetings = if *component == Component::Recitation {
+                    let hour = 13 + (n as u16 - 1) % 4;
+                    vec![Meeting {
+                        day: Day::Fri,
+                        start: t(hour, 0),
+                        end: t(hour, 50),
+                    }]
+                } else {
+                    let hour = if n % 2 == 1 { 13 } else { 17 };
+                    vec![Meeting {
+                        day,
+                        start: t(hour, 0),
+                        end: t(hour + 2, 50),
+                    }]
+                };
+                out.push(LinkedSectionSpec {
+                    code: format!("{letter}{n:02}"),
+                    component: *component,
+                    capacity: if *component == Component::Lab { 24 } else { 40 },
+                    meetings,
+                    primary: Some(primary),
+                });
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, Utc};
+    use registrar_actors::SectionId;
+    use registrar_actors::student_rules::{
+        OfferedSection, StudentProfile, Window, check_enroll_set,
+    };
+    use uuid::Uuid;
+
+    /// Every primary of the demo's linked courses with its first linked section of each
+    /// component is a set the rules accept (no time conflict inside it), and a primary
+    /// alone is refused.
+    #[test]
+    fn each_demo_lecture_has_a_set_the_rules_accept() {
+        let now = Utc::now();
+        let window = Some(Window {
+            opens_at: now - Duration::hours(1),
+            closes_at: now + Duration::hours(1),
+        });
+        let student = StudentProfile {
+            holds: 0,
+            max_credits: 18,
+            completed: vec![],
+            schedule: vec![],
+        };
+        for course in LINKED_COURSES.iter().filter(|c| !c.components.is_empty()) {
+            let specs = linked_sections(course);
+            let ids: Vec<SectionId> = specs.iter().map(|_| SectionId(Uuid::new_v4())).collect();
+            let offered: Vec<OfferedSection> = specs
+                .iter()
+                .zip(&ids)
+                .map(|(s, id)| OfferedSection {
+                    component: s.component,
+                    required_components: course.components.to_vec(),
+                    links: s.primary.map(|p| vec![ids[p]]).unwrap_or_default(),
+                    corequisites: vec![],
+                    ..OfferedSection::plain(*id, course.code, 4, s.meetings.clone(), vec![])
+                })
+                .collect();
+            for (p, spec) in specs
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.primary.is_none())
+            {
+                let mut set = vec![offered[p].clone()];
+                for component in &course.components[1..] {
+                    let first = specs
+                        .iter()
+                        .position(|s| s.primary == Some(p) && s.component == *component)
+                        .unwrap_or_else(|| {
+                            panic!("{} {} has no {component}", course.code, spec.code)
+                        });
+                    set.push(offered[first].clone());
+                }
+                assert_eq!(
+                    check_enroll_set(&student, &set, window, now, &[]),
+                    Ok(()),
+                    "{} {}",
+                    course.code,
+                    spec.code
+                );
+                assert!(check_enroll_set(&student, &set[..1], window, now, &[]).is_err());
+            }
+        }
     }
 }

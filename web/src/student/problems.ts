@@ -16,6 +16,10 @@ export const MESSAGES: Readonly<Record<string, string>> = {
   already_enrolled: "You already have a seat in this section.",
   already_waitlisted: "You are already on this section's waitlist.",
   not_enrolled: "You have no seat or waitlist place in this section.",
+  linked_set_incomplete: "This course is taken as a set: pick one section of each of its parts (lecture, lab...).",
+  not_linked: "This lab or recitation does not go with the lecture you chose. Pick one linked to it.",
+  corequisite_missing: "This course must be taken together with another course in the same term.",
+  corequisite_required: "Another course on your schedule requires this one in the same term. Drop both together.",
   // Busy or failing server: the page retries these with the same Idempotency-Key.
   rate_limited: "Too many requests in a short time. Waiting a moment before trying again.",
   overloaded: "The server is busy right now. Nothing was recorded; trying again shortly.",
@@ -48,7 +52,7 @@ export const MESSAGES: Readonly<Record<string, string>> = {
 };
 
 /** Codes whose `detail` names the specifics worth showing (missing courses, bad field). */
-const WITH_DETAIL = new Set(["prerequisites_not_met", "invalid_query", "invalid_field", "invalid_body", "unknown_reference"]);
+const WITH_DETAIL = new Set(["prerequisites_not_met", "linked_set_incomplete", "corequisite_missing", "corequisite_required", "invalid_query", "invalid_field", "invalid_body", "unknown_reference"]);
 
 /** Codes the page retries with the same key; the others are final answers. */
 export const RETRYABLE_CODES: ReadonlySet<string> = new Set([
