@@ -219,6 +219,9 @@ impl RegistrationService {
         )
         .await?;
         let held = self.hold_all(home, &row).await;
+        // Fault suite: every hold answered, nothing decided yet (a participant or the
+        // home is killed here).
+        faults::hold("bundle-holding", &r.student).await;
         if faults::hit("bundle-after-holds", &r.student) {
             return Err(RegistrationError::DecisionUnderWay);
         }

@@ -8,6 +8,7 @@ mod catalog_admin;
 mod catalog_links;
 mod cluster;
 mod cluster_procs;
+mod cluster_sets;
 mod console;
 mod course_codes;
 mod cross_node;
