@@ -16,6 +16,8 @@ pub trait RuleCaches: Send + Sync {
     fn forget_student(&self, student: Uuid);
     /// Forget cached registration windows (an admin changed one).
     fn forget_windows(&self);
+    /// Forget the cached facts of one section (an admin changed its links).
+    fn forget_section(&self, section: Uuid);
 }
 
 /// The rule caches once linked (set once at start; until then there is nothing to forget).
@@ -50,6 +52,13 @@ impl RuleCacheLink {
     pub fn forget_student(&self, student: Uuid) {
         if let Some(caches) = self.caches.get() {
             caches.forget_student(student);
+        }
+    }
+
+    /// Forget one section's facts.
+    pub fn forget_section(&self, section: Uuid) {
+        if let Some(caches) = self.caches.get() {
+            caches.forget_section(section);
         }
     }
 

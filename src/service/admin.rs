@@ -117,6 +117,9 @@ impl RegistrationService {
         };
         let pairs = checked_links(&mut tx, &this, &components, &section.links).await?;
         catalog::replace_links(&mut tx, id, &pairs).await?;
+        for partner in &section.links {
+            cluster_rows::notify_rules(&mut *tx, Notice::Section(*partner)).await?;
+        }
         tx.commit().await?;
         // The partners' cached facts lack the new links (the rules read either side, but a
         // catalog answer should not wait for a restart).
@@ -128,9 +131,7 @@ impl RegistrationService {
     /// [`Self::create_section`] checks them. The section's and its old and new partners'
     /// cached rule facts are forgotten on this node; returns those sections (the section
     /// first), whose cached catalog answers are stale too.
-    // TODO(lead): other nodes keep their cached facts (links) of these sections until
-    // restart; telling them needs a `Notice` for section facts and a `RuleCaches` method
-    // implemented in service/registration.rs.
+    /// Every node is told (a [`Notice::Section`] per section, sent with the commit).
     pub async fn set_links(&self, section: Uuid, links: &[Uuid]) -> Result<Vec<Uuid>, AdminError> {
         let links = check_link_ids(Some(section), links)?;
         let mut tx = self.pool.begin().await?;
@@ -144,10 +145,13 @@ impl RegistrationService {
         let pairs = checked_links(&mut tx, &this, &components, &links).await?;
         let old = catalog::links_of(&mut *tx, section).await?;
         catalog::replace_links(&mut tx, section, &pairs).await?;
-        tx.commit().await?;
         let mut touched = vec![section];
         touched.extend(old);
         touched.extend(links);
+        for s in &touched {
+            cluster_rows::notify_rules(&mut *tx, Notice::Section(*s)).await?;
+        }
+        tx.commit().await?;
         self.cache.forget_facts(&touched);
         Ok(touched)
     }

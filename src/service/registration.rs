@@ -704,6 +704,10 @@ impl crate::cluster::node::RuleCaches for RegistrationService {
     fn forget_windows(&self) {
         self.cache.forget_windows();
     }
+
+    fn forget_section(&self, section: Uuid) {
+        self.cache.forget_facts(&[section]);
+    }
 }
 
 fn unreachable_outcome<T>(outcome: Outcome) -> Result<T, RegistrationError> {

@@ -14,8 +14,10 @@ pub struct ScheduleEntry {
     pub course_code: String,
     /// Section code.
     pub section_code: String,
-    /// Credits.
+    /// Credits (of the course: a lecture and its lab are one course's credits).
     pub credits: u32,
+    /// The section's component (`lecture`, `lab`, ...).
+    pub component: String,
     /// Weekly meetings (so a calendar needs no read per section).
     pub meetings: Vec<crate::resources::MeetingDto>,
     /// Waitlist position (waitlisted entries only).
@@ -33,7 +35,10 @@ pub struct Schedule {
     pub enrolled: Vec<ScheduleEntry>,
     /// Sections waited for.
     pub waitlisted: Vec<ScheduleEntry>,
-    /// Credits of the enrolled sections.
+    /// Seats held for a decision over several sections under way: not enrolled yet
+    /// (they become enrollments, or go back, in a moment).
+    pub held: Vec<ScheduleEntry>,
+    /// Credits of the enrolled sections' courses (each course once).
     pub credits: u32,
 }
 
@@ -46,8 +51,10 @@ impl RegistrationService {
         let mut out = Schedule {
             enrolled: vec![],
             waitlisted: vec![],
+            held: vec![],
             credits: 0,
         };
+        let mut counted: Vec<String> = Vec::new();
         for place in rows {
             // Every enrollment references an existing section (foreign key).
             let Some(f) = facts.iter().find(|f| f.id().0 == place.section_id) else {
@@ -61,6 +68,7 @@ impl RegistrationService {
                 course_code: f.offered.course_code.clone(),
                 section_code: f.section_code.clone(),
                 credits: f.offered.credits,
+                component: f.offered.component.as_str().to_string(),
                 meetings: f
                     .offered
                     .meetings
@@ -70,11 +78,16 @@ impl RegistrationService {
                 position: place.position.map(|p| p as u32),
                 enrolled_at: place.enrolled_at,
             };
-            if place.status == "enrolled" {
-                out.credits += entry.credits;
-                out.enrolled.push(entry);
-            } else {
-                out.waitlisted.push(entry);
+            match place.status.as_str() {
+                "enrolled" => {
+                    if !counted.contains(&entry.course_code) {
+                        counted.push(entry.course_code.clone());
+                        out.credits += entry.credits;
+                    }
+                    out.enrolled.push(entry);
+                }
+                "held" => out.held.push(entry),
+                _ => out.waitlisted.push(entry),
             }
         }
         Ok(out)

@@ -15,6 +15,8 @@ pub enum Notice {
     Windows,
     /// One student's rule inputs changed (`student:<uuid>`).
     Student(Uuid),
+    /// One section's fixed facts changed: its links (`section:<uuid>`).
+    Section(Uuid),
 }
 
 impl Notice {
@@ -24,6 +26,7 @@ impl Notice {
             Self::Map => "map".into(),
             Self::Windows => "windows".into(),
             Self::Student(id) => format!("student:{id}"),
+            Self::Section(id) => format!("section:{id}"),
         }
     }
 
@@ -32,10 +35,15 @@ impl Notice {
         match payload {
             "map" => Some(Self::Map),
             "windows" => Some(Self::Windows),
-            other => other
-                .strip_prefix("student:")
-                .and_then(|id| id.parse().ok())
-                .map(Self::Student),
+            other => {
+                if let Some(id) = other.strip_prefix("section:") {
+                    return id.parse().ok().map(Self::Section);
+                }
+                other
+                    .strip_prefix("student:")
+                    .and_then(|id| id.parse().ok())
+                    .map(Self::Student)
+            }
         }
     }
 }
