@@ -14,6 +14,9 @@ ALTER TABLE enrollments ADD COLUMN decision_id uuid;
 ALTER TABLE enrollments ADD CONSTRAINT enrollments_held_has_decision
     CHECK (status <> 'held' OR decision_id IS NOT NULL);
 CREATE INDEX enrollments_held ON enrollments (decision_id) WHERE status = 'held';
+-- A waitlist place taken with "drop if enrolled": the section left, in the same decision,
+-- when the seat comes (the promotion holds the seat and records the decision confirmed).
+ALTER TABLE enrollments ADD COLUMN drop_if_enrolled uuid REFERENCES sections(id);
 
 CREATE TABLE decisions (
     id           uuid PRIMARY KEY,

@@ -73,7 +73,7 @@ impl EventKind {
             ChangeKind::Enrolled { .. } | ChangeKind::Confirmed { .. } => {
                 EventKind::EnrollmentCreated
             }
-            ChangeKind::Held { .. } => EventKind::SeatHeld,
+            ChangeKind::Held { .. } | ChangeKind::PromotedHeld { .. } => EventKind::SeatHeld,
             ChangeKind::Released { .. } => EventKind::SeatReleased,
             ChangeKind::Waitlisted { .. } => EventKind::WaitlistAdded,
             ChangeKind::Dropped { .. } => EventKind::EnrollmentDropped,
@@ -201,6 +201,7 @@ impl Event {
             ChangeKind::Enrolled { .. }
             | ChangeKind::Promoted { .. }
             | ChangeKind::Held { .. }
+            | ChangeKind::PromotedHeld { .. }
             | ChangeKind::Confirmed { .. }
             | ChangeKind::Released { .. } => {}
         }

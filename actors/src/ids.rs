@@ -50,3 +50,15 @@ id_type!(
     /// are confirmed or released together, by the one row in PostgreSQL that records it.
     DecisionId
 );
+
+/// Namespace of the decision ids derived from a request (see [`DecisionId::of_replace`]).
+const DECISION_NAMESPACE: Uuid = Uuid::from_u128(0x3d6c_9a2e_51f4_4b07_a8e3_6c15_d9b0_72f4);
+
+impl DecisionId {
+    /// The decision that takes a seat for `request` (a [`Replace`](crate::Command::Replace))
+    /// and leaves the section it names: derived, so every copy of the request and every
+    /// activation of the section name the same decision.
+    pub fn of_replace(request: RequestId) -> Self {
+        Self(Uuid::new_v5(&DECISION_NAMESPACE, request.0.as_bytes()))
+    }
+}

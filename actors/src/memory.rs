@@ -167,6 +167,7 @@ impl SectionStore for MemoryStore {
                 })
                 .collect(),
             held: rows.held.iter().map(|(s, r)| (*s, *r)).collect(),
+            replacing: Vec::new(),
             next_waitlist_seq: rows.next_seq,
             epoch: rows.epoch,
             shard: 0,
@@ -231,6 +232,12 @@ impl SectionStore for MemoryStore {
                         StoreError::Unavailable("promotion of a missing row".into())
                     })?;
                     rows.enrolled.insert(student, request);
+                }
+                ChangeKind::PromotedHeld { student, .. } => {
+                    let (_, request) = rows.waitlist.remove(&student).ok_or_else(|| {
+                        StoreError::Unavailable("promotion of a missing row".into())
+                    })?;
+                    rows.held.insert(student, request);
                 }
                 ChangeKind::Held { student, .. } => {
                     if rows.held.insert(student, change.request).is_some()

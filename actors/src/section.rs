@@ -292,7 +292,8 @@ fn ledger_from(snap: &SectionSnapshot) -> SeatLedger {
         snap.waitlist.clone(),
         snap.next_waitlist_seq,
     )
-    .with_held(snap.held.clone());
+    .with_held(snap.held.clone())
+    .with_replacing(snap.replacing.clone());
     ledger.remember(&snap.decided);
     ledger
 }

@@ -22,6 +22,8 @@ pub struct SectionSnapshot {
     pub waitlist: Vec<WaitlistEntry>,
     /// Seats held for decisions under way, with each hold's request.
     pub held: Vec<(StudentId, RequestId)>,
+    /// Waitlisted students who leave another section when they get a seat here.
+    pub replacing: Vec<(StudentId, SectionId)>,
     /// Greater than every waitlist seq ever issued for this section.
     pub next_waitlist_seq: i64,
     /// The ownership epoch this node writes under; a commit with a stale epoch is refused.

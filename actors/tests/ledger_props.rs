@@ -26,8 +26,8 @@ use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use registrar_actors::ledger::Decision;
 use registrar_actors::{
-    ChangeKind, Command, Counts, DecisionId, Outcome, Placement, Refusal, RequestId, SeatLedger,
-    StudentId, WaitlistEntry,
+    ChangeKind, Command, Counts, DecisionId, Outcome, Placement, Refusal, RequestId, SectionId,
+    SeatLedger, StudentId, WaitlistEntry,
 };
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use uuid::Uuid;
@@ -54,6 +54,10 @@ enum Op {
     },
     /// Hold a seat for a decision.
     Hold {
+        student: usize,
+    },
+    /// Take a seat leaving another section, or wait with "drop if enrolled".
+    Replace {
         student: usize,
     },
     /// Confirm an earlier hold (`pick` modulo the holds sent).
@@ -83,6 +87,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (0..POOL).prop_map(|student| Op::Drop { student }),
         1 => (0..=POOL as u32).prop_map(|capacity| Op::SetCapacity { capacity }),
         3 => (0..POOL).prop_map(|student| Op::Hold { student }),
+        2 => (0..POOL).prop_map(|student| Op::Replace { student }),
         2 => any::<usize>().prop_map(|pick| Op::Confirm { pick }),
         2 => any::<usize>().prop_map(|pick| Op::Release { pick }),
         1 => (0..POOL).prop_map(|student| Op::ReleaseUnsent { student }),
@@ -101,6 +106,11 @@ struct Sender {
 
 fn decision_of(hold: RequestId) -> DecisionId {
     DecisionId(hold.0)
+}
+
+/// The section a `Replace` leaves.
+fn other_section() -> SectionId {
+    SectionId(Uuid::from_u128(0x07e5_0000))
 }
 
 impl Sender {
@@ -125,6 +135,15 @@ impl Sender {
                 request,
             },
             Op::SetCapacity { capacity } => Command::SetCapacity { capacity, request },
+            Op::Replace { student: s } => {
+                // Its seat is held like a hold's: confirms and releases may pick it.
+                self.holds.push((student(s), request));
+                Command::Replace {
+                    student: student(s),
+                    request,
+                    drop: other_section(),
+                }
+            }
             Op::Hold { student: s } => {
                 self.holds.push((student(s), request));
                 Command::Hold {
@@ -191,6 +210,8 @@ struct Model {
     waitlist_capacity: u32,
     enrolled: HashMap<StudentId, RequestId>,
     held: HashMap<StudentId, RequestId>,
+    /// Waiting students who asked to leave another section when seated here.
+    replacing: HashMap<StudentId, SectionId>,
     waitlist: VecDeque<(StudentId, RequestId)>,
     /// First answer of every decided request: a re-send gets it again.
     answered: HashMap<RequestId, Result<Outcome, Refusal>>,
@@ -203,6 +224,7 @@ impl Model {
             waitlist_capacity,
             enrolled: HashMap::new(),
             held: HashMap::new(),
+            replacing: HashMap::new(),
             answered: HashMap::new(),
             waitlist: VecDeque::new(),
         }
@@ -223,7 +245,12 @@ impl Model {
             let Some((s, r)) = self.waitlist.pop_front() else {
                 break;
             };
-            self.enrolled.insert(s, r);
+            // "Drop if enrolled": the seat is held for the decision of the request.
+            if self.replacing.remove(&s).is_some() {
+                self.held.insert(s, r);
+            } else {
+                self.enrolled.insert(s, r);
+            }
             promoted.push(s);
         }
         promoted
@@ -289,6 +316,7 @@ impl Model {
                 }
                 if let Some(i) = self.waitlist.iter().position(|(s, _)| *s == student) {
                     self.waitlist.remove(i);
+                    self.replacing.remove(&student);
                     let outcome = Outcome::Dropped {
                         from: Placement::Waitlisted,
                         promoted: None,
@@ -296,6 +324,35 @@ impl Model {
                     return (Ok(outcome), false);
                 }
                 (Err(Refusal::NotEnrolled), false)
+            }
+            Command::Replace {
+                student,
+                request,
+                drop,
+            } => {
+                if self.held.get(&student) == Some(&request)
+                    || self.enrolled.get(&student) == Some(&request)
+                {
+                    return (Ok(Outcome::Held), true);
+                }
+                let placed = self.enrolled.contains_key(&student)
+                    || self.held.contains_key(&student)
+                    || self.waitlist.iter().any(|(s, _)| *s == student);
+                if !placed && self.seat_free() {
+                    self.held.insert(student, request);
+                    return (Ok(Outcome::Held), false);
+                }
+                // Otherwise as an enroll that may wait, remembering the section to leave.
+                let enroll = Command::Enroll {
+                    student,
+                    request,
+                    seat_only: false,
+                };
+                let answer = self.decide(&enroll);
+                if matches!(answer, (Ok(Outcome::Waitlisted { .. }), false)) {
+                    self.replacing.insert(student, drop);
+                }
+                answer
             }
             Command::Hold {
                 student, request, ..
@@ -381,6 +438,8 @@ struct View {
     held: BTreeSet<StudentId>,
     waitlist: Vec<StudentId>,
     next_seq: i64,
+    /// Each waiting student's request, and the section they leave when seated.
+    waiting: std::collections::BTreeMap<StudentId, (RequestId, Option<SectionId>)>,
 }
 
 fn view(ledger: &SeatLedger) -> View {
@@ -390,6 +449,25 @@ fn view(ledger: &SeatLedger) -> View {
         held: ledger.held().map(|(s, _)| s).collect(),
         waitlist: ledger.waitlist().collect(),
         next_seq: ledger.next_seq(),
+        waiting: (0..POOL)
+            .filter_map(|i| {
+                let s = student(i);
+                let request = ledger.waiting_request(s)?;
+                Some((s, (request, ledger.replacing(s))))
+            })
+            .collect(),
+    }
+}
+
+/// The change a promotion of `p` makes, as `before` says they wait.
+fn promotion(before: &View, p: StudentId) -> ChangeKind {
+    match before.waiting.get(&p) {
+        Some((request, Some(leave))) => ChangeKind::PromotedHeld {
+            student: p,
+            decision: DecisionId::of_replace(*request),
+            leave: *leave,
+        },
+        _ => ChangeKind::Promoted { student: p },
     }
 }
 
@@ -473,7 +551,7 @@ fn step_counts(mut counts: Counts, kind: &ChangeKind) -> Counts {
         ChangeKind::Held { .. } => counts.seats_taken += 1,
         ChangeKind::Released { .. } => counts.seats_taken -= 1,
         ChangeKind::Confirmed { .. } => {}
-        ChangeKind::Promoted { .. } => {
+        ChangeKind::Promoted { .. } | ChangeKind::PromotedHeld { .. } => {
             counts.seats_taken += 1;
             counts.waitlist_length -= 1;
         }
@@ -493,6 +571,25 @@ fn expected_kinds(command: &Command, outcome: &Outcome, before: &View) -> Vec<Ch
                 student: *student,
                 seq: before.next_seq,
                 position: *position,
+                replacing: None,
+            }]
+        }
+        (
+            Command::Replace {
+                student, request, drop,
+            },
+            Outcome::Held,
+        ) => vec![ChangeKind::Held {
+            student: *student,
+            decision: DecisionId::of_replace(*request),
+            leave: Some(*drop),
+        }],
+        (Command::Replace { student, drop, .. }, Outcome::Waitlisted { position }) => {
+            vec![ChangeKind::Waitlisted {
+                student: *student,
+                seq: before.next_seq,
+                position: *position,
+                replacing: Some(*drop),
             }]
         }
         (Command::Drop { student, .. }, Outcome::Dropped { from, promoted }) => {
@@ -500,7 +597,7 @@ fn expected_kinds(command: &Command, outcome: &Outcome, before: &View) -> Vec<Ch
                 student: *student,
                 from: *from,
             }];
-            kinds.extend(promoted.map(|p| ChangeKind::Promoted { student: p }));
+            kinds.extend(promoted.map(|p| promotion(before, p)));
             kinds
         }
         (
@@ -511,6 +608,7 @@ fn expected_kinds(command: &Command, outcome: &Outcome, before: &View) -> Vec<Ch
         ) => vec![ChangeKind::Held {
             student: *student,
             decision: *decision,
+            leave: None,
         }],
         (
             Command::Confirm {
@@ -535,7 +633,7 @@ fn expected_kinds(command: &Command, outcome: &Outcome, before: &View) -> Vec<Ch
                 student: *student,
                 decision: *decision,
             }];
-            kinds.extend(promoted.map(|p| ChangeKind::Promoted { student: p }));
+            kinds.extend(promoted.map(|p| promotion(before, p)));
             kinds
         }
         (Command::SetCapacity { capacity, .. }, Outcome::CapacityChanged { promoted }) => {
@@ -546,7 +644,7 @@ fn expected_kinds(command: &Command, outcome: &Outcome, before: &View) -> Vec<Ch
             kinds.extend(
                 promoted
                     .iter()
-                    .map(|p| ChangeKind::Promoted { student: *p }),
+                    .map(|p| promotion(before, *p)),
             );
             kinds
         }
@@ -599,7 +697,9 @@ fn check_decision(
         .changes
         .iter()
         .filter_map(|c| match c.kind {
-            ChangeKind::Promoted { student } => Some(student),
+            ChangeKind::Promoted { student } | ChangeKind::PromotedHeld { student, .. } => {
+                Some(student)
+            }
             _ => None,
         })
         .collect();
@@ -702,6 +802,7 @@ struct Rows {
     enrolled: HashMap<StudentId, RequestId>,
     held: HashMap<StudentId, RequestId>,
     waitlist: HashMap<StudentId, (i64, RequestId)>,
+    replacing: HashMap<StudentId, SectionId>,
     next_seq: i64,
 }
 
@@ -711,6 +812,7 @@ fn persist(capacity: u32, changes: &[registrar_actors::Change]) -> Rows {
         enrolled: HashMap::new(),
         held: HashMap::new(),
         waitlist: HashMap::new(),
+        replacing: HashMap::new(),
         next_seq: 1,
     };
     for change in changes {
@@ -718,15 +820,25 @@ fn persist(capacity: u32, changes: &[registrar_actors::Change]) -> Rows {
             ChangeKind::Enrolled { student } => {
                 assert!(rows.enrolled.insert(student, change.request).is_none());
             }
-            ChangeKind::Waitlisted { student, seq, .. } => {
+            ChangeKind::Waitlisted {
+                student,
+                seq,
+                replacing,
+                ..
+            } => {
                 assert!(
                     rows.waitlist
                         .insert(student, (seq, change.request))
                         .is_none()
                 );
+                if let Some(leave) = replacing {
+                    rows.replacing.insert(student, leave);
+                }
                 rows.next_seq = rows.next_seq.max(seq + 1);
             }
             ChangeKind::Dropped { student, .. } => {
+                // The row of a waitlist place goes with its "drop if enrolled".
+                rows.replacing.remove(&student);
                 let gone = rows.enrolled.remove(&student).is_some()
                     || rows.waitlist.remove(&student).is_some();
                 assert!(gone, "drop of a missing row");
@@ -738,6 +850,14 @@ fn persist(capacity: u32, changes: &[registrar_actors::Change]) -> Rows {
                     .remove(&student)
                     .expect("promotion of a missing row");
                 rows.enrolled.insert(student, request);
+            }
+            ChangeKind::PromotedHeld { student, .. } => {
+                let (_, request) = rows
+                    .waitlist
+                    .remove(&student)
+                    .expect("promotion of a missing row");
+                rows.replacing.remove(&student);
+                rows.held.insert(student, request);
             }
             ChangeKind::Held { student, .. } => {
                 assert!(rows.held.insert(student, change.request).is_none());
@@ -777,6 +897,7 @@ fn check_restore(
     // Rows come back in no particular order: the seq alone must order the waitlist.
     let mut enrolled: Vec<(StudentId, RequestId)> = rows.enrolled.into_iter().collect();
     let held: Vec<(StudentId, RequestId)> = rows.held.into_iter().collect();
+    let replacing: Vec<(StudentId, SectionId)> = rows.replacing.into_iter().collect();
     let mut waitlist: Vec<WaitlistEntry> = rows
         .waitlist
         .into_iter()
@@ -802,7 +923,8 @@ fn check_restore(
         waitlist.clone(),
         1,
     )
-    .with_held(held.clone());
+    .with_held(held.clone())
+    .with_replacing(replacing.clone());
     prop_assert!(highest.is_none_or(|h| stale.next_seq() > h));
     prop_assert_eq!(
         stale.waitlist().collect::<Vec<_>>(),
@@ -816,7 +938,8 @@ fn check_restore(
         waitlist,
         rows.next_seq,
     )
-    .with_held(held);
+    .with_held(held)
+    .with_replacing(replacing);
     prop_assert_eq!(view(&restored), view(&original));
 
     // Same future for new requests. Answers of past requests live in memory only, so a

@@ -136,7 +136,7 @@ impl CommitStats {
                 ChangeKind::Enrolled { .. } | ChangeKind::Confirmed { .. } => &self.enrolled,
                 ChangeKind::Waitlisted { .. } => &self.waitlisted,
                 ChangeKind::Dropped { .. } => &self.dropped,
-                ChangeKind::Promoted { .. } => &self.promoted,
+                ChangeKind::Promoted { .. } | ChangeKind::PromotedHeld { .. } => &self.promoted,
                 ChangeKind::CapacityChanged { .. }
                 | ChangeKind::Held { .. }
                 | ChangeKind::Released { .. } => continue,

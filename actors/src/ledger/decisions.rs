@@ -1,7 +1,7 @@
 //! What a ledger decides about: the [`Command`]s it takes, the [`Outcome`] or [`Refusal`]
 //! it answers, and the [`Change`]s a decision leaves to persist (each also one event).
 
-use crate::ids::{DecisionId, RequestId, StudentId};
+use crate::ids::{DecisionId, RequestId, SectionId, StudentId};
 use serde::{Deserialize, Serialize};
 
 /// A command a section actor decides.
@@ -34,6 +34,19 @@ pub enum Command {
         request: RequestId,
         /// The decision the hold belongs to.
         decision: DecisionId,
+    },
+    /// Take a seat here and leave section `drop` (elsewhere) in one decision, or wait for
+    /// a seat and do both when it comes (PeopleSoft's "drop if enrolled"). A free seat is
+    /// held for the decision [`DecisionId::of_replace`] of `request`, recorded confirmed in
+    /// the same commit; the confirm and the drop are owed from then on. A waitlisted
+    /// student promoted later gets the same: a held seat and a confirmed decision.
+    Replace {
+        /// Who.
+        student: StudentId,
+        /// The request (the decision's id derives from it).
+        request: RequestId,
+        /// The section to leave once the seat is taken.
+        drop: SectionId,
     },
     /// Turn the hold `hold` into an enrollment: its decision was confirmed.
     Confirm {
@@ -75,6 +88,7 @@ impl Command {
             Command::Enroll { request, .. }
             | Command::Drop { request, .. }
             | Command::Hold { request, .. }
+            | Command::Replace { request, .. }
             | Command::Confirm { request, .. }
             | Command::Release { request, .. }
             | Command::SetCapacity { request, .. } => *request,
@@ -87,6 +101,7 @@ impl Command {
             Command::Enroll { student, .. }
             | Command::Drop { student, .. }
             | Command::Hold { student, .. }
+            | Command::Replace { student, .. }
             | Command::Confirm { student, .. }
             | Command::Release { student, .. } => Some(*student),
             Command::SetCapacity { .. } => None,
@@ -99,6 +114,7 @@ impl Command {
             Command::Enroll { .. } => "enroll",
             Command::Drop { .. } => "drop",
             Command::Hold { .. } => "hold",
+            Command::Replace { .. } => "replace",
             Command::Confirm { .. } => "confirm",
             Command::Release { .. } => "release",
             Command::SetCapacity { .. } => "set_capacity",
@@ -250,6 +266,8 @@ pub enum ChangeKind {
         seq: i64,
         /// 1-based position at the time of the decision.
         position: u32,
+        /// The section to leave when the seat comes ("drop if enrolled").
+        replacing: Option<SectionId>,
     },
     /// `student` left the section.
     Dropped {
@@ -264,6 +282,19 @@ pub enum ChangeKind {
         student: StudentId,
         /// The decision.
         decision: DecisionId,
+        /// For a [`Command::Replace`]: the section the decision leaves. The decision is
+        /// then recorded, confirmed, in the same commit.
+        leave: Option<SectionId>,
+    },
+    /// The waitlist head `student` got a seat, held for `decision`, which also leaves
+    /// `leave` (they waited with "drop if enrolled"); recorded confirmed in the same commit.
+    PromotedHeld {
+        /// Who.
+        student: StudentId,
+        /// The decision.
+        decision: DecisionId,
+        /// The section it leaves.
+        leave: SectionId,
     },
     /// `student`'s held seat became an enrollment.
     Confirmed {
@@ -301,6 +332,7 @@ impl ChangeKind {
             | ChangeKind::Waitlisted { student, .. }
             | ChangeKind::Dropped { student, .. }
             | ChangeKind::Held { student, .. }
+            | ChangeKind::PromotedHeld { student, .. }
             | ChangeKind::Confirmed { student, .. }
             | ChangeKind::Released { student, .. }
             | ChangeKind::Promoted { student } => Some(*student),
@@ -325,6 +357,7 @@ impl ChangeKind {
     pub fn decision(&self) -> Option<DecisionId> {
         match self {
             ChangeKind::Held { decision, .. }
+            | ChangeKind::PromotedHeld { decision, .. }
             | ChangeKind::Confirmed { decision, .. }
             | ChangeKind::Released { decision, .. } => Some(*decision),
             _ => None,

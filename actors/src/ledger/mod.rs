@@ -15,7 +15,7 @@ mod decisions;
 
 pub use decisions::*;
 
-use crate::ids::{DecisionId, RequestId, StudentId};
+use crate::ids::{DecisionId, RequestId, SectionId, StudentId};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 /// How many recent requests a ledger remembers the answer of (see [`SeatLedger::apply`]).
@@ -31,6 +31,8 @@ pub struct SeatLedger {
     /// Seats held for decisions under way, with the hold's request (kept as the
     /// enrollment's request once confirmed).
     held: HashMap<StudentId, RequestId>,
+    /// Waitlisted students who leave another section when they get a seat here.
+    replacing: HashMap<StudentId, SectionId>,
     /// The waitlist in FIFO order, keyed by `seq`.
     waitlist: BTreeMap<i64, (StudentId, RequestId)>,
     /// Student → waitlist seq, for O(1) membership.
@@ -65,6 +67,7 @@ impl SeatLedger {
             waitlist_capacity,
             enrolled: enrolled.into_iter().collect(),
             held: HashMap::new(),
+            replacing: HashMap::new(),
             waitlist: BTreeMap::new(),
             waiting: HashMap::new(),
             next_seq,
@@ -83,6 +86,24 @@ impl SeatLedger {
     pub fn with_held(mut self, held: Vec<(StudentId, RequestId)>) -> Self {
         self.held.extend(held);
         self
+    }
+
+    /// The sections waitlisted students leave when they get a seat here, as persisted.
+    pub fn with_replacing(mut self, replacing: Vec<(StudentId, SectionId)>) -> Self {
+        self.replacing
+            .extend(replacing.into_iter().filter(|(s, _)| self.waiting.contains_key(s)));
+        self
+    }
+
+    /// The request that holds `student`'s waitlist place, if they wait.
+    pub fn waiting_request(&self, student: StudentId) -> Option<RequestId> {
+        let seq = self.waiting.get(&student)?;
+        self.waitlist.get(seq).map(|(_, r)| *r)
+    }
+
+    /// The section `student` leaves when they get a seat here, if they wait with one.
+    pub fn replacing(&self, student: StudentId) -> Option<SectionId> {
+        self.replacing.get(&student).copied()
     }
 
     /// Remember answers decided before this ledger was restored (newest first, as
@@ -212,7 +233,12 @@ impl SeatLedger {
                 student,
                 request,
                 seat_only,
-            } => self.enroll(student, request, seat_only),
+            } => self.enroll(student, request, seat_only, None),
+            Command::Replace {
+                student,
+                request,
+                drop,
+            } => self.replace(student, request, drop),
             Command::Drop { student, request } => self.drop_student(student, request),
             Command::Hold {
                 student,
@@ -235,7 +261,36 @@ impl SeatLedger {
         }
     }
 
-    fn enroll(&mut self, student: StudentId, request: RequestId, seat_only: bool) -> Decision {
+    fn replace(&mut self, student: StudentId, request: RequestId, drop: SectionId) -> Decision {
+        let decision = DecisionId::of_replace(request);
+        // A copy of a request whose seat was held (or confirmed since) is answered again.
+        if self.held.get(&student) == Some(&request) || self.enrolled.get(&student) == Some(&request)
+        {
+            return replay(Outcome::Held);
+        }
+        if !self.enrolled.contains_key(&student)
+            && !self.waiting.contains_key(&student)
+            && !self.held.contains_key(&student)
+            && self.taken() < self.capacity
+        {
+            self.held.insert(student, request);
+            let kind = ChangeKind::Held {
+                student,
+                decision,
+                leave: Some(drop),
+            };
+            return self.accept(Outcome::Held, vec![(kind, request)]);
+        }
+        self.enroll(student, request, false, Some(drop))
+    }
+
+    fn enroll(
+        &mut self,
+        student: StudentId,
+        request: RequestId,
+        seat_only: bool,
+        replacing: Option<SectionId>,
+    ) -> Decision {
         if let Some(&original) = self.enrolled.get(&student) {
             return if original == request {
                 replay(Outcome::Enrolled)
@@ -267,11 +322,15 @@ impl SeatLedger {
         self.next_seq += 1;
         self.waitlist.insert(seq, (student, request));
         self.waiting.insert(student, seq);
+        if let Some(section) = replacing {
+            self.replacing.insert(student, section);
+        }
         let position = self.waitlist.len() as u32;
         let kind = ChangeKind::Waitlisted {
             student,
             seq,
             position,
+            replacing,
         };
         self.accept(Outcome::Waitlisted { position }, vec![(kind, request)])
     }
@@ -292,7 +351,11 @@ impl SeatLedger {
             return refuse(Refusal::SectionFull);
         }
         self.held.insert(student, request);
-        let kind = ChangeKind::Held { student, decision };
+        let kind = ChangeKind::Held {
+            student,
+            decision,
+            leave: None,
+        };
         self.accept(Outcome::Held, vec![(kind, request)])
     }
 
@@ -340,10 +403,10 @@ impl SeatLedger {
         }
         self.held.remove(&student);
         let mut kinds = vec![(ChangeKind::Released { student, decision }, request)];
-        let promoted = self.promote_one();
-        if let Some(p) = promoted {
-            kinds.push((ChangeKind::Promoted { student: p }, request));
-        }
+        let promoted = self.promote_one().map(|(p, kind)| {
+            kinds.push((kind, request));
+            p
+        });
         let outcome = Outcome::Released {
             held: true,
             promoted,
@@ -360,10 +423,10 @@ impl SeatLedger {
                 },
                 request,
             )];
-            let promoted = self.promote_one();
-            if let Some(p) = promoted {
-                kinds.push((ChangeKind::Promoted { student: p }, request));
-            }
+            let promoted = self.promote_one().map(|(p, kind)| {
+                kinds.push((kind, request));
+                p
+            });
             let outcome = Outcome::Dropped {
                 from: Placement::Enrolled,
                 promoted,
@@ -372,6 +435,7 @@ impl SeatLedger {
         }
         if let Some(seq) = self.waiting.remove(&student) {
             self.waitlist.remove(&seq);
+            self.replacing.remove(&student);
             let kind = ChangeKind::Dropped {
                 student,
                 from: Placement::Waitlisted,
@@ -398,19 +462,37 @@ impl SeatLedger {
         let mut kinds = vec![(ChangeKind::CapacityChanged { from, to: capacity }, request)];
         let mut promoted = Vec::new();
         while self.taken() < self.capacity {
-            let Some(p) = self.promote_one() else { break };
+            let Some((p, kind)) = self.promote_one() else {
+                break;
+            };
             promoted.push(p);
-            kinds.push((ChangeKind::Promoted { student: p }, request));
+            kinds.push((kind, request));
         }
         self.accept(Outcome::CapacityChanged { promoted }, kinds)
     }
 
     /// Move the waitlist head to a seat, if there is one (the caller checked a seat is free).
-    fn promote_one(&mut self) -> Option<StudentId> {
+    /// A head waiting with "drop if enrolled" gets the seat held for the decision of its
+    /// request instead (see [`Command::Replace`]). The change to persist comes with it.
+    fn promote_one(&mut self) -> Option<(StudentId, ChangeKind)> {
         let (_, (student, request)) = self.waitlist.pop_first()?;
         self.waiting.remove(&student);
-        self.enrolled.insert(student, request);
-        Some(student)
+        match self.replacing.remove(&student) {
+            Some(leave) => {
+                self.held.insert(student, request);
+                let decision = DecisionId::of_replace(request);
+                let kind = ChangeKind::PromotedHeld {
+                    student,
+                    decision,
+                    leave,
+                };
+                Some((student, kind))
+            }
+            None => {
+                self.enrolled.insert(student, request);
+                Some((student, ChangeKind::Promoted { student }))
+            }
+        }
     }
 
     /// Build the decision, stamping each change with the counters as they stood right after
@@ -432,6 +514,10 @@ impl SeatLedger {
                     Placement::Waitlisted => counts.waitlist_length += 1,
                 },
                 ChangeKind::Held { .. } => counts.seats_taken -= 1,
+                ChangeKind::PromotedHeld { .. } => {
+                    counts.seats_taken -= 1;
+                    counts.waitlist_length += 1;
+                }
                 ChangeKind::Released { .. } => counts.seats_taken += 1,
                 ChangeKind::Confirmed { .. } => {}
                 ChangeKind::Promoted { .. } => {

@@ -37,6 +37,8 @@ struct PlaceRow {
     status: String,
     /// FIFO key (waitlisted rows always have one: a CHECK says so).
     waitlist_seq: Option<i64>,
+    /// The section a waitlisted student leaves when the seat comes.
+    drop_if_enrolled: Option<Uuid>,
 }
 
 /// The snapshot of `section` as `node_id` may decide it.
@@ -61,7 +63,7 @@ pub(super) async fn snapshot(
         _ => return Err(StoreError::Fenced),
     };
     let places: Vec<PlaceRow> = sqlx::query_as(
-        "SELECT student_id, request_id, status, waitlist_seq FROM enrollments
+        "SELECT student_id, request_id, status, waitlist_seq, drop_if_enrolled FROM enrollments
           WHERE section_id = $1 AND status <> 'dropped'",
     )
     .bind(section.0)
@@ -70,17 +72,23 @@ pub(super) async fn snapshot(
     .map_err(unavailable)?;
     let mut enrolled = Vec::new();
     let mut held = Vec::new();
+    let mut replacing = Vec::new();
     let mut waitlist = Vec::new();
     for place in places {
         let (student, request) = (StudentId(place.student_id), RequestId(place.request_id));
         match (place.status.as_str(), place.waitlist_seq) {
             ("enrolled", _) => enrolled.push((student, request)),
             ("held", _) => held.push((student, request)),
-            ("waitlisted", Some(seq)) => waitlist.push(WaitlistEntry {
-                seq,
-                student,
-                request,
-            }),
+            ("waitlisted", Some(seq)) => {
+                waitlist.push(WaitlistEntry {
+                    seq,
+                    student,
+                    request,
+                });
+                if let Some(leave) = place.drop_if_enrolled {
+                    replacing.push((student, SectionId(leave)));
+                }
+            }
             (status, seq) => {
                 // The schema forbids this; deciding on a guess could reorder the waitlist.
                 tracing::error!(section_id = %section, student_id = %student, status, ?seq, "corrupt enrollment row");
@@ -95,6 +103,7 @@ pub(super) async fn snapshot(
         enrolled,
         waitlist,
         held,
+        replacing,
         next_waitlist_seq: row.next_waitlist_seq,
         epoch,
         shard: row.shard as u32,

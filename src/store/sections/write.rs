@@ -229,11 +229,18 @@ struct Segment {
     new_position: Vec<Option<i32>>,
     new_request: Vec<Uuid>,
     new_decision: Vec<Option<Uuid>>,
+    new_drop_if: Vec<Option<Uuid>>,
     new_epoch: Vec<i64>,
     new_at: Vec<DateTime<Utc>>,
     dropped: Keys,
     promoted: Keys,
     confirmed: Keys,
+    /// Waitlisted rows whose seat is now held for a decision ("drop if enrolled").
+    promoted_held: Keys,
+    promoted_held_decisions: Vec<Uuid>,
+    /// Decisions recorded confirmed with their held seat: (decision, section, student,
+    /// section left, when).
+    replaces: Vec<(Uuid, Uuid, Uuid, Uuid, DateTime<Utc>)>,
     touched: HashSet<(SectionId, StudentId)>,
 }
 
@@ -274,7 +281,24 @@ async fn write_enrollments(
             let at = batch.decided_at;
             let (status, seq, position) = match change.kind {
                 ChangeKind::Enrolled { .. } => ("enrolled", None, None),
-                ChangeKind::Held { .. } => ("held", None, None),
+                ChangeKind::Held {
+                    decision, leave, ..
+                } => {
+                    if let Some(leave) = leave {
+                        let replace = (decision.0, batch.section.0, student.0, leave.0, at);
+                        segment.replaces.push(replace);
+                    }
+                    ("held", None, None)
+                }
+                ChangeKind::PromotedHeld {
+                    decision, leave, ..
+                } => {
+                    segment.promoted_held.push(batch.section, student, at);
+                    segment.promoted_held_decisions.push(decision.0);
+                    let replace = (decision.0, batch.section.0, student.0, leave.0, at);
+                    segment.replaces.push(replace);
+                    continue;
+                }
                 ChangeKind::Waitlisted { seq, position, .. } => {
                     ("waitlisted", Some(seq), Some(position as i32))
                 }
@@ -301,6 +325,10 @@ async fn write_enrollments(
             segment
                 .new_decision
                 .push(change.kind.decision().map(|d| d.0));
+            segment.new_drop_if.push(match change.kind {
+                ChangeKind::Waitlisted { replacing, .. } => replacing.map(|s| s.0),
+                _ => None,
+            });
             segment.new_epoch.push(batch.epoch);
             segment.new_at.push(at);
         }
@@ -339,6 +367,18 @@ async fn write_segment(
         .execute(&mut **tx)
         .await?;
     }
+    if !seg.promoted_held.sections.is_empty() {
+        sqlx::query(
+            "UPDATE enrollments e SET status = 'held', decision_id = t.decision
+               FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS t(section, student, decision)
+              WHERE e.section_id = t.section AND e.student_id = t.student AND e.status = 'waitlisted'",
+        )
+        .bind(&seg.promoted_held.sections)
+        .bind(&seg.promoted_held.students)
+        .bind(&seg.promoted_held_decisions)
+        .execute(&mut **tx)
+        .await?;
+    }
     if !seg.confirmed.sections.is_empty() {
         sqlx::query(
             "UPDATE enrollments e SET status = 'enrolled', enrolled_at = t.at
@@ -354,11 +394,12 @@ async fn write_segment(
     if !seg.new_students.is_empty() {
         sqlx::query(
             "INSERT INTO enrollments (section_id, student_id, status, waitlist_seq, joined_position,
-                                      request_id, epoch, created_at, enrolled_at, decision_id)
-             SELECT sec, s, st, q, p, r, ep, at, CASE WHEN st = 'enrolled' THEN at END, d
+                                      request_id, epoch, created_at, enrolled_at, decision_id,
+                                      drop_if_enrolled)
+             SELECT sec, s, st, q, p, r, ep, at, CASE WHEN st = 'enrolled' THEN at END, d, di
                FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int8[], $5::int4[], $6::uuid[],
-                           $7::int8[], $8::timestamptz[], $9::uuid[])
-                    AS t(sec, s, st, q, p, r, ep, at, d)",
+                           $7::int8[], $8::timestamptz[], $9::uuid[], $10::uuid[])
+                    AS t(sec, s, st, q, p, r, ep, at, d, di)",
         )
         .bind(&seg.new_sections)
         .bind(&seg.new_students)
@@ -369,9 +410,54 @@ async fn write_segment(
         .bind(&seg.new_epoch)
         .bind(&seg.new_at)
         .bind(&seg.new_decision)
+        .bind(&seg.new_drop_if)
         .execute(&mut **tx)
         .await?;
     }
+    if !seg.replaces.is_empty() {
+        write_replaces(tx, seg.replaces).await?;
+    }
+    Ok(())
+}
+
+/// Record, confirmed, the decision of each seat held for "drop if enrolled" (nothing else
+/// had to be tried); its request is the one that asked for it, read from the held row.
+async fn write_replaces(
+    tx: &mut Transaction<'_, Postgres>,
+    replaces: Vec<(Uuid, Uuid, Uuid, Uuid, DateTime<Utc>)>,
+) -> Result<(), sqlx::Error> {
+    let n = replaces.len();
+    let (mut ids, mut sections, mut students, mut leaves, mut ats) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for (d, sec, st, leave, at) in replaces {
+        ids.push(d);
+        sections.push(sec);
+        students.push(st);
+        leaves.push(leave);
+        ats.push(at);
+    }
+    sqlx::query(
+        "INSERT INTO decisions (id, request_id, student_id, state, take, leave, deadline,
+                                created_at, decided_at)
+         SELECT t.d, e.request_id, t.st, 'confirmed', ARRAY[t.sec], ARRAY[t.leave], t.at,
+                t.at, t.at
+           FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::timestamptz[])
+                AS t(d, sec, st, leave, at)
+           JOIN enrollments e ON e.section_id = t.sec AND e.student_id = t.st AND e.status = 'held'
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&ids)
+    .bind(&sections)
+    .bind(&students)
+    .bind(&leaves)
+    .bind(&ats)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
