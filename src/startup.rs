@@ -164,11 +164,13 @@ impl Application {
         ));
         let commits = Arc::new(CommitStats::default());
         let relay_wake = Arc::new(Notify::new());
+        let (promotions, promoted) = tokio::sync::mpsc::unbounded_channel();
         let fan_out = Arc::new(CommitFanOut {
             commits: commits.clone(),
             feed: feed.clone(),
             mirror,
             relay_wake: relay_wake.clone(),
+            promotions,
         });
         let tasks = Arc::new(TaskHealth::default());
         let store = Arc::new(PgSectionStore::with_committer(
@@ -204,9 +206,11 @@ impl Application {
         );
         let router = Arc::new(SectionRouter::new(cluster.clone(), registry));
         let registration = Arc::new(
-            RegistrationService::new(pool.clone(), router).with_decision_deadline(
-                Duration::from_millis(settings.sections.decision_deadline_ms.max(1)),
-            ),
+            RegistrationService::new(pool.clone(), router)
+                .with_decision_deadline(Duration::from_millis(
+                    settings.sections.decision_deadline_ms.max(1),
+                ))
+                .with_promotions(promoted),
         );
         cluster.set_rule_caches(registration.clone());
         cluster.join().await?;
@@ -356,6 +360,14 @@ impl Application {
             state.tasks.clone(),
             Some(stop.subscribe()),
             move || finisher.clone().run(shutdown.clone()),
+        ));
+        let carrier = state.registration.clone();
+        let shutdown = stop.subscribe();
+        tasks.push(supervise(
+            "promotion-carrier".into(),
+            state.tasks.clone(),
+            Some(stop.subscribe()),
+            move || carrier.clone().carry_out_promotions(shutdown.clone()),
         ));
         let pruner = Pruner::new(state.pool.clone(), s.retention.clone());
         let shutdown = stop.subscribe();

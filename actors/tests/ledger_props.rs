@@ -26,8 +26,8 @@ use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use registrar_actors::ledger::Decision;
 use registrar_actors::{
-    ChangeKind, Command, Counts, DecisionId, Outcome, Placement, Refusal, RequestId, SectionId,
-    SeatLedger, StudentId, WaitlistEntry,
+    ChangeKind, Command, Counts, DecisionId, Outcome, Placement, Refusal, RequestId, SeatLedger,
+    SectionId, StudentId, WaitlistEntry,
 };
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use uuid::Uuid;
@@ -576,7 +576,9 @@ fn expected_kinds(command: &Command, outcome: &Outcome, before: &View) -> Vec<Ch
         }
         (
             Command::Replace {
-                student, request, drop,
+                student,
+                request,
+                drop,
             },
             Outcome::Held,
         ) => vec![ChangeKind::Held {
@@ -641,11 +643,7 @@ fn expected_kinds(command: &Command, outcome: &Outcome, before: &View) -> Vec<Ch
                 from: before.counts.capacity,
                 to: *capacity,
             }];
-            kinds.extend(
-                promoted
-                    .iter()
-                    .map(|p| promotion(before, *p)),
-            );
+            kinds.extend(promoted.iter().map(|p| promotion(before, *p)));
             kinds
         }
         (command, outcome) => panic!("outcome {outcome:?} does not fit command {command:?}"),

@@ -35,6 +35,7 @@ use super::idempotency::part_of;
 use super::registration::{CountedAs, Decision, RegistrationError, RegistrationService};
 use crate::cluster::home::HomePass;
 use crate::faults;
+use crate::shutdown::Shutdown;
 use crate::store::decisions::{self, DecisionRow, DecisionState};
 use futures_util::future::join_all;
 use registrar_actors::store::HomeClaim;
@@ -82,6 +83,18 @@ impl CountedAs for SetTaken {
 /// The request id of `decision`'s hold in `section` (its confirm and release name it).
 fn hold_id(decision: Uuid, section: Uuid) -> RequestId {
     part_of(RequestId(decision), &format!("hold:{section}"))
+}
+
+/// The request id of `row`'s hold in `section`: derived from the decision, or, for a
+/// seat taken with "drop if enrolled" (one section, a decision derived from its request),
+/// the request that asked for it.
+fn hold_of(row: &DecisionRow, section: Uuid) -> RequestId {
+    let request = RequestId(row.request_id);
+    if DecisionId::of_replace(request).0 == row.id {
+        request
+    } else {
+        hold_id(row.id, section)
+    }
 }
 
 /// The request id of another part of `decision` in `section` (`confirm`, `release`,
@@ -325,7 +338,7 @@ impl RegistrationService {
             .take
             .iter()
             .map(|&section| {
-                let hold = hold_id(row.id, section);
+                let hold = hold_of(&row, section);
                 let command = if confirmed {
                     Command::Confirm {
                         student,
@@ -493,4 +506,159 @@ enum NotHeld {
     },
     /// A section gave no answer (its owner is down, overloaded, or the hold is in doubt).
     Failed(RegistrationError),
+}
+
+/// How a swap that may wait ended: swapped now, or waiting with "drop if enrolled".
+#[derive(Clone, Debug)]
+pub enum SwapOrWait {
+    /// The seat was taken and the other section left, in one decision.
+    Swapped(SetTaken),
+    /// The section is full: the student waits at `position`, and leaves the other section
+    /// in the same decision as the promotion.
+    Waiting {
+        /// 1-based.
+        position: u32,
+    },
+}
+
+impl CountedAs for SwapOrWait {
+    fn outcome(&self) -> &'static str {
+        match self {
+            SwapOrWait::Swapped(_) => "swapped",
+            SwapOrWait::Waiting { .. } => "waitlisted",
+        }
+    }
+}
+
+impl RegistrationService {
+    /// Take a seat in `add` and leave `drop` in one decision; if `add` is full, wait for a
+    /// seat there and leave `drop` when it comes (PeopleSoft's "drop if enrolled"): the
+    /// promotion holds the seat and records the decision, confirmed, in its own commit,
+    /// and the drop is carried out after it, forwards only.
+    pub async fn swap_or_wait(
+        self: &Arc<Self>,
+        home: Arc<HomePass>,
+        student: Uuid,
+        drop: Uuid,
+        add: Uuid,
+        request: RequestId,
+    ) -> Result<Decision<SwapOrWait>, RegistrationError> {
+        self.decide_in_task(
+            home,
+            student,
+            move |this: Arc<Self>, home: HomeClaim| async move {
+                this.locks
+                    .serialized(student, async || {
+                        let result = this
+                            .swap_or_wait_locked(&home, student, drop, add, request)
+                            .await;
+                        this.cache.forget_student(student);
+                        result
+                    })
+                    .await
+            },
+        )
+        .await
+    }
+
+    async fn swap_or_wait_locked(
+        &self,
+        home: &HomeClaim,
+        student: Uuid,
+        drop: Uuid,
+        add: Uuid,
+        request: RequestId,
+    ) -> Result<Decision<SwapOrWait>, RegistrationError> {
+        let decision = DecisionId::of_replace(request).0;
+        // A retry of a swap whose seat was taken gets the decision's end.
+        if let Some(row) = decisions::get(&self.pool, decision).await? {
+            let taken = self.carry_out(row).await?;
+            return Ok(Decision {
+                value: SwapOrWait::Swapped(taken),
+                by: None,
+            });
+        }
+        self.finish_swaps(home, student, None).await?;
+        self.finish_decisions(student).await?;
+        let target = self.facts(add).await?;
+        self.facts(drop).await?;
+        let active = self
+            .check_rules(student, &target, Some(drop), request)
+            .await?;
+        if !active.contains(&drop) {
+            return Err(Refusal::NotEnrolled.into());
+        }
+        let command = Command::Replace {
+            student: StudentId(student),
+            request,
+            drop: SectionId(drop),
+        };
+        let routed = self
+            .router()
+            .call(SectionId(add), command, Some(home))
+            .await?;
+        match routed.reply.outcome? {
+            Outcome::Held => {
+                let row = decisions::get(&self.pool, decision).await?.ok_or_else(|| {
+                    RegistrationError::Bug(format!(
+                        "decision {decision} not recorded with its hold"
+                    ))
+                })?;
+                let taken = self.carry_out(row).await?;
+                Ok(Decision {
+                    value: SwapOrWait::Swapped(taken),
+                    by: Some(routed.by),
+                })
+            }
+            Outcome::Waitlisted { position } => Ok(Decision {
+                value: SwapOrWait::Waiting { position },
+                by: Some(routed.by),
+            }),
+            other => Err(RegistrationError::Bug(format!(
+                "a replace was answered {other:?}"
+            ))),
+        }
+    }
+
+    /// Carry out, as they come, the decisions this node's promotions made ("drop if
+    /// enrolled": confirm the held seat, drop the other section), until `shutdown`. One
+    /// that cannot be carried out now is left to the finisher.
+    pub async fn carry_out_promotions(self: Arc<Self>, mut shutdown: Shutdown) {
+        let mut promoted = self.promotions.lock().await;
+        let Some(rx) = promoted.as_mut() else {
+            shutdown.recv().await;
+            return;
+        };
+        loop {
+            let decision = tokio::select! {
+                next = rx.recv() => match next {
+                    Some(d) => d,
+                    None => return,
+                },
+                () = shutdown.recv() => return,
+            };
+            if let Err(e) = self.carry_out_promotion(decision.0).await {
+                tracing::debug!(decision_id = %decision, error = %e, "promotion not carried out yet; the finisher will");
+            }
+        }
+    }
+
+    async fn carry_out_promotion(&self, decision: Uuid) -> Result<(), RegistrationError> {
+        let Some(row) = decisions::get(&self.pool, decision).await? else {
+            return Ok(());
+        };
+        if row.finished_at.is_some() {
+            return Ok(());
+        }
+        let student = row.student_id;
+        let result = self.carry_out(row).await.map(|_| ());
+        // The student's home caches their schedule: tell it (and this node) it changed.
+        self.cache.forget_student(student);
+        crate::store::cluster::notify_rules(
+            &self.pool,
+            crate::store::cluster::Notice::Student(student),
+        )
+        .await?;
+        result
+    }
 }

@@ -236,6 +236,11 @@ pub struct RegistrationService {
     in_flight: Arc<InFlight>,
     /// How long a decision over several sections may take to hold its seats.
     decision_deadline: Duration,
+    /// Decisions this node's section actors made by a promotion ("drop if enrolled"),
+    /// which this node carries out (see `bundle`).
+    pub(super) promotions: tokio::sync::Mutex<
+        Option<tokio::sync::mpsc::UnboundedReceiver<registrar_actors::DecisionId>>,
+    >,
 }
 
 /// A count of running registration tasks, and a wake-up when it reaches zero.
@@ -275,6 +280,18 @@ impl RegistrationService {
             decisions: DecisionCounter::default(),
             in_flight: Arc::default(),
             decision_deadline: Duration::from_secs(10),
+            promotions: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Carry out the decisions this node's promotions make, as they come from `promoted`.
+    pub fn with_promotions(
+        self,
+        promoted: tokio::sync::mpsc::UnboundedReceiver<registrar_actors::DecisionId>,
+    ) -> Self {
+        Self {
+            promotions: tokio::sync::Mutex::new(Some(promoted)),
+            ..self
         }
     }
 

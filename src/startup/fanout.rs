@@ -22,6 +22,8 @@ pub(super) struct CommitFanOut {
     pub(super) mirror: Option<Arc<SeatMirror>>,
     /// The outbox relay's wake-up: a batch with changes wrote outbox rows.
     pub(super) relay_wake: Arc<Notify>,
+    /// Decisions a promotion made ("drop if enrolled"), for this node to carry out.
+    pub(super) promotions: tokio::sync::mpsc::UnboundedSender<registrar_actors::DecisionId>,
 }
 
 impl CommitObserver for CommitFanOut {
@@ -34,6 +36,12 @@ impl CommitObserver for CommitFanOut {
         }
         if !changes.is_empty() {
             self.relay_wake.notify_one();
+        }
+        for change in changes {
+            if let registrar_actors::ChangeKind::PromotedHeld { decision, .. } = change.kind {
+                // Closed only at shutdown; the finisher carries out what it missed.
+                let _ = self.promotions.send(decision);
+            }
         }
     }
 }
@@ -62,6 +70,7 @@ mod tests {
             feed: feed.clone(),
             mirror: None,
             relay_wake: Arc::new(Notify::new()),
+            promotions: tokio::sync::mpsc::unbounded_channel().0,
         };
         let section = SectionId::new_v4();
         let start = SeatCounts {

@@ -75,17 +75,20 @@ const CHECKS: &[(&str, &str)] = &[
 /// Check 5: one event per committed change, per section and kind. Rows created with a
 /// seat (no seq, no decision) are `enrollment.created`, rows with a seq `waitlist.added`,
 /// rows with a seq that got a seat `waitlist.promoted`, dropped rows `enrollment.dropped`.
-/// A row of a decision over several sections was `seat.held` first, then either
-/// confirmed (`enrollment.created`, it has an `enrolled_at`) or released (`seat.released`:
-/// dropped without ever being enrolled).
+/// A row of a decision over several sections was `seat.held` first (after
+/// `waitlist.added` for a promotion with "drop if enrolled"), then either confirmed
+/// (`enrollment.created`, it has an `enrolled_at`) or released (`seat.released`: dropped
+/// without ever being enrolled).
 const ONE_EVENT_PER_CHANGE: &str = "
     WITH expected AS (
         SELECT section_id, kind, count(*) AS n FROM (
-            SELECT section_id, CASE WHEN waitlist_seq IS NULL THEN $1 ELSE $2 END AS kind
-              FROM enrollments WHERE decision_id IS NULL
+            SELECT section_id, $1 AS kind FROM enrollments
+             WHERE waitlist_seq IS NULL AND decision_id IS NULL
+            UNION ALL
+            SELECT section_id, $2 FROM enrollments WHERE waitlist_seq IS NOT NULL
             UNION ALL
             SELECT section_id, $3 FROM enrollments
-             WHERE waitlist_seq IS NOT NULL AND enrolled_at IS NOT NULL
+             WHERE waitlist_seq IS NOT NULL AND enrolled_at IS NOT NULL AND decision_id IS NULL
             UNION ALL
             SELECT section_id, $4 FROM enrollments
              WHERE status = 'dropped' AND (decision_id IS NULL OR enrolled_at IS NOT NULL)

@@ -323,3 +323,75 @@ async fn bad_sets_are_refused_with_clear_codes() {
     assert_problem(st, &body, StatusCode::NOT_FOUND, "not_enrolled");
     app.stop().await;
 }
+
+/// A swap that may wait (PeopleSoft's "drop if enrolled"): the add is full, so the student
+/// waits there, keeping the drop section; the seat freed later is held for the decision
+/// that also leaves the drop section, carried out after the promotion's commit. The
+/// student ends in the add section alone, never in both or neither.
+#[tokio::test]
+async fn a_waitlisted_swap_drops_the_old_section_with_the_promotion() {
+    let app = TestApp::spawn().await;
+    let s = three_sections(&app, [2, 1, 2]).await;
+    let (student, token) = app.student().await;
+    let (holder, holder_token) = app.student().await;
+    let (st, _) = app.enroll(&token, s[0]).await;
+    assert_eq!(st, StatusCode::CREATED);
+    let (st, _) = app.enroll(&holder_token, s[1]).await;
+    assert_eq!(st, StatusCode::CREATED);
+    let swap = |key: &'static str| {
+        app.request(Method::POST, "/api/v1/enrollments/swap", Some(&token))
+            .header("Idempotency-Key", key)
+            .json(&json!({"drop": s[0], "add": s[1], "waitlist": true}))
+            .send()
+    };
+    let (st, body) = answer(swap("wait-1").await.unwrap()).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["status"], "waitlisted");
+    assert_eq!(body["drop_if_enrolled"], json!(s[0]));
+    assert_eq!(places(&app, student).await, {
+        let mut v = vec![
+            (s[0], "enrolled".to_string()),
+            (s[1], "waitlisted".to_string()),
+        ];
+        v.sort();
+        v
+    });
+    // The seat frees: the promotion holds it and the decision leaves s[0].
+    let (st, body) = app.drop_section(&holder_token, s[1]).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    wait_until("the promotion is carried out", async || {
+        places(&app, student).await == vec![(s[1], "enrolled".to_string())]
+    })
+    .await;
+    let events: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE payload->>'student_id' = $1 AND payload ? 'decision_id'",
+    )
+    .bind(student.to_string())
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        events, 2,
+        "the held seat and its enrollment carry the decision"
+    );
+    let _ = holder;
+    assert_verified(&app).await;
+    // A seat free at once: swapped in one decision.
+    let (st, body) = answer(
+        app.request(Method::POST, "/api/v1/enrollments/swap", Some(&token))
+            .header("Idempotency-Key", "wait-2")
+            .json(&json!({"drop": s[1], "add": s[2], "waitlist": true}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "swapped");
+    assert_eq!(
+        places(&app, student).await,
+        vec![(s[2], "enrolled".to_string())]
+    );
+    assert_verified(&app).await;
+    app.stop().await;
+}

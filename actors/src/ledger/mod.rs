@@ -90,8 +90,11 @@ impl SeatLedger {
 
     /// The sections waitlisted students leave when they get a seat here, as persisted.
     pub fn with_replacing(mut self, replacing: Vec<(StudentId, SectionId)>) -> Self {
-        self.replacing
-            .extend(replacing.into_iter().filter(|(s, _)| self.waiting.contains_key(s)));
+        self.replacing.extend(
+            replacing
+                .into_iter()
+                .filter(|(s, _)| self.waiting.contains_key(s)),
+        );
         self
     }
 
@@ -264,7 +267,8 @@ impl SeatLedger {
     fn replace(&mut self, student: StudentId, request: RequestId, drop: SectionId) -> Decision {
         let decision = DecisionId::of_replace(request);
         // A copy of a request whose seat was held (or confirmed since) is answered again.
-        if self.held.get(&student) == Some(&request) || self.enrolled.get(&student) == Some(&request)
+        if self.held.get(&student) == Some(&request)
+            || self.enrolled.get(&student) == Some(&request)
         {
             return replay(Outcome::Held);
         }

@@ -17,7 +17,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, Caller, Ids, parse_id};
 use crate::resources::Role;
-use crate::service::bundle::SetRequest;
+use crate::service::bundle::{SetRequest, SwapOrWait};
 use crate::service::idempotency::{Decided, part_of};
 use crate::service::registration::Enrolled;
 use crate::service::schedule::Schedule;
@@ -66,6 +66,11 @@ pub struct SwapRequest {
     /// Section to join (a seat, not a waitlist place); not `drop`.
     #[schema(format = Uuid)]
     pub add: String,
+    /// If `add` is full, wait for a seat there and leave `drop` only when it comes, in the
+    /// same decision as the promotion ("drop if enrolled"). Default `false`: a full `add`
+    /// refuses the swap.
+    #[serde(default)]
+    pub waitlist: bool,
 }
 
 /// Body of a decision over several sections.
@@ -268,6 +273,31 @@ pub async fn swap(
             swap_answer(add, student, enrolled, drop, promoted),
         ))
     };
+    if body.waitlist {
+        let what = ["swap-or-wait", &drop.to_string(), &add.to_string()];
+        let rebuild = |_: &[Decided], _| None;
+        return call
+            .idempotent(&state, &what, &[""], rebuild, async |request| {
+                let decided = state
+                    .registration
+                    .swap_or_wait(call.home(), student, drop, add, request)
+                    .await?;
+                let answer = match decided.value {
+                    SwapOrWait::Swapped(taken) => (
+                        StatusCode::OK,
+                        serde_json::json!({"status": "swapped", "decision_id": taken.decision,
+                            "added": {"section_id": add}, "dropped": {"section_id": drop}}),
+                    ),
+                    SwapOrWait::Waiting { position } => (
+                        StatusCode::ACCEPTED,
+                        serde_json::json!({"status": "waitlisted", "section_id": add,
+                            "student_id": student, "position": position, "drop_if_enrolled": drop}),
+                    ),
+                };
+                Ok(Fresh::from(answer).decided_by(decided.by))
+            })
+            .await;
+    }
     let what = ["swap", &drop.to_string(), &add.to_string()];
     let parts = ["", "add", "drop"];
     call.idempotent(&state, &what, &parts, rebuild, async |request| {
