@@ -1,7 +1,7 @@
 // Unit tests of the cart: items grouped by linked set (lecture first, in the order added),
 // readable verdicts and outcomes from the problem messages, and the submit sent with one
 // Idempotency-Key that survives a 503 retry.
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { setTransport } from "../api/client";
 import { cartGroups, outcomeText, submitCart, submitSummary, verdictText, type CartItem } from "./cart";
 
