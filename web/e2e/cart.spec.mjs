@@ -192,6 +192,8 @@ async function cart(browser, termId) {
   await scheduled.getByText("BIOL1406-L02", { exact: true }).waitFor(WAIT);
   check((await scheduled.locator("strong").allTextContents()).join(" ") === "BIOL1406-001 BIOL1406-L02", "the BIOL1406 set on the schedule");
   await schedule().getByText("MATH2413-002", { exact: true }).waitFor(WAIT);
+  // A set is one course: its credits count once (BIOL1406 4 + MATH2413 4).
+  await page.getByRole("heading", { name: /My schedule · 8 credits/ }).waitFor(WAIT);
   await accessible(page, "cart open (submitted)");
   await shot(page, "cart-5-submitted");
 
@@ -231,12 +233,16 @@ async function phone(browser) {
   await panel.locator('[data-cart="MATH2413-001"] .note').waitFor(WAIT);
   await fitsPhone(page, width, "cart");
   await accessible(page, "cart open on a phone");
-  // The cart at the top of the phone's screen, as the README shows it.
-  await page.evaluate(() => document.getElementById("cart").scrollIntoView());
-  await page.screenshot({ path: `${OUT}/cart-6-phone.png` });
+  // The checked cart, the phone's full width, as the README shows it.
+  const box = await panel.evaluate((el) => {
+    const r = el.getBoundingClientRect();
+    return { y: r.top + window.scrollY, height: r.height };
+  });
+  const clip = { x: 0, y: Math.max(0, box.y - 12), width, height: box.height + 24 };
+  await page.screenshot({ path: `${OUT}/cart-6-phone.png`, fullPage: true, clip });
   console.log(`e2e: screenshot ${OUT}/cart-6-phone.png`);
   if (process.env.E2E_DOC_SHOTS === "1") {
-    await page.screenshot({ path: PHONE_CART_SHOT });
+    await page.screenshot({ path: PHONE_CART_SHOT, fullPage: true, clip });
     console.log(`e2e: screenshot ${PHONE_CART_SHOT}`);
   }
 

@@ -34,7 +34,8 @@ describe("messages", () => {
   });
 
   it("says what a submit did", () => {
-    expect(outcomeText({ status: "enrolled", code: null, detail: "" })).toBe("Enrolled.");
+    expect(outcomeText({ status: "enrolled", code: null, detail: null })).toBe("Enrolled.");
+    expect(outcomeText({ status: "waitlisted", code: null, detail: null, position: 3 })).toBe("On the waitlist, number 3 in line.");
     expect(outcomeText({ status: "refused", code: "section_full", detail: "" })).toMatch(/^Refused, kept in the cart: This section is full/);
     expect(submitSummary([{ status: "enrolled" }, { status: "enrolled" }, { status: "refused" }])).toBe("Cart submitted: 2 enrolled, 1 refused (still in the cart).");
   });

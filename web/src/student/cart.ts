@@ -16,6 +16,8 @@ export interface CartItem {
   credits: number;
   /** The course code when the course is taken as a linked set; null for a plain section. */
   group: string | null;
+  /** Free seats when the cart was read. */
+  seats_left?: number;
   added_at: string;
 }
 
@@ -38,8 +40,10 @@ export interface SubmitItem {
   group: string | null;
   status: "enrolled" | "waitlisted" | "refused";
   code: string | null;
-  detail: string;
+  detail: string | null;
   decision_id: string | null;
+  /** 1-based waitlist place (waitlisted only). */
+  position?: number | null;
 }
 
 const CART = "/api/v1/students/me/cart";
@@ -89,7 +93,7 @@ export function cartGroups(items: CartItem[]): CartGroup[] {
 }
 
 /** The sentence of a refusal code, with the server's detail where it says more. */
-function refusal(code: string | null, detail: string): string {
+function refusal(code: string | null, detail: string | null): string {
   if (!code) return detail || "Refused.";
   return describeProblem({ code, title: detail || code, detail: detail || undefined });
 }
@@ -107,12 +111,12 @@ export function verdictText(p: Pick<PreviewItem, "verdict" | "code" | "detail">)
 }
 
 /** What the submit did with one item. */
-export function outcomeText(s: Pick<SubmitItem, "status" | "code" | "detail">): string {
+export function outcomeText(s: Pick<SubmitItem, "status" | "code" | "detail" | "position">): string {
   switch (s.status) {
     case "enrolled":
       return "Enrolled.";
     case "waitlisted":
-      return s.detail ? `On the waitlist (${s.detail}).` : "On the waitlist.";
+      return s.position ? `On the waitlist, number ${s.position} in line.` : "On the waitlist.";
     default:
       return `Refused, kept in the cart: ${refusal(s.code, s.detail)}`;
   }

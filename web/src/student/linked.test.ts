@@ -3,7 +3,7 @@
 // a set's members together and never shows a held seat as enrolled.
 import { describe, expect, it } from "vitest";
 import type { Component, Schedule, Section } from "./registration";
-import { chosenSet, corequisiteText, placeKind, scheduleGroups, searchRows, setChoices } from "./linked";
+import { chosenSet, corequisiteText, placeKind, scheduleCredits, scheduleGroups, searchRows, setChoices } from "./linked";
 
 const sec = (id: string, course: string, code: string, component: Component, links: string[] = [], components: Component[] = ["lecture", "lab"]): Section => ({
   id, course_code: course, section_code: code, title: course, term_id: "t", capacity: 10, seats_taken: 0, seats_left: 10,
@@ -68,6 +68,8 @@ describe("schedule", () => {
       ["MATH2413", false, ["001"]],
     ]);
     expect(groups[0]!.places.map((p) => p.component)).toEqual(["lecture", "lab"]);
+    // The set is one 4-credit course, not 8.
+    expect(scheduleCredits(groups)).toBe(8);
   });
 
   it("never shows a held seat as enrolled", () => {

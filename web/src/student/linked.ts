@@ -119,6 +119,17 @@ export interface ScheduleGroup {
   linked: boolean;
 }
 
+/**
+ * The enrolled credits, each course's once: a lecture and its lab are one course of, say,
+ * 4 credits (as the credit limit counts them), though each section of the schedule
+ * carries the course's credits.
+ */
+export function scheduleCredits(groups: ScheduleGroup[]): number {
+  let total = 0;
+  for (const g of groups) total += g.places.find((p) => p.kind === "enrolled")?.entry.credits ?? 0;
+  return total;
+}
+
 /** The kind of a place; a place marked `held` (or waiting without a position) is not settled. */
 export function placeKind(entry: ScheduleEntry, listed: "enrolled" | "waitlisted"): PlaceKind {
   if (entry.status === "held") return "held";
