@@ -56,4 +56,31 @@ describe("SectionTable", () => {
     await w.get('tr[data-section="CS101-01"] button').trigger("click");
     expect(w.emitted("drop")?.[0]?.[0]).toMatchObject({ id: "a" });
   });
+
+  it("lists a lecture's labs under it, offers the chooser and the cart", async () => {
+    const lecture: Section = { ...section("l", "BIOL1406"), section_code: "001", component: "lecture", components: ["lecture", "lab"], links: ["x"], corequisites: ["MATH2413"] };
+    const lab: Section = { ...section("x", "BIOL1406"), section_code: "L01", component: "lab", components: ["lecture", "lab"], links: ["l"] };
+    const w = mount(SectionTable, {
+      props: { sections: [lab, lecture], live: new Map(), held: new Map(), pending: new Map(), inCart: new Set(["x"]) },
+    });
+    const rows = w.findAll("tbody tr");
+    expect(rows.map((r) => r.attributes("data-section"))).toEqual(["BIOL1406-001", "BIOL1406-L01"]);
+    expect(rows[1]!.classes()).toContain("child");
+    expect(rows[0]!.text()).toContain("Requires in the same term: MATH2413");
+    expect(rows[1]!.text()).toContain("Lab of 001");
+    // A lab alone cannot be enrolled: only the cart, where it already is.
+    expect(rows[1]!.findAll("button").map((b) => b.text())).toEqual(["In cart BIOL1406-L01"]);
+    const [enroll, add] = rows[0]!.findAll("button");
+    expect(enroll!.text()).toBe("Enroll… BIOL1406-001");
+    await add!.trigger("click");
+    expect(w.emitted("cart")?.[0]?.[0]).toMatchObject({ id: "l" });
+  });
+
+  it("shows a seat still being confirmed as confirming, never enrolled", () => {
+    const w = render({ held: new Map<string, Holding>([["a", { kind: "held" }]]) });
+    const row = w.get('tr[data-section="CS101-01"]');
+    expect(row.text()).toContain("Confirming…");
+    expect(row.text()).not.toContain("Enrolled");
+    expect(row.get("button").attributes("disabled")).toBeDefined();
+  });
 });

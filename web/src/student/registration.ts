@@ -1,5 +1,5 @@
 // The student page's API calls, typed after docs/api.md: catalog reads, the schedule and
-// notifications, and the three writes (enroll, drop, swap), each sent with one
+// notifications, and the writes (enroll, drop, swap, a linked set), each sent with one
 // Idempotency-Key per user action and retried with it while the server is busy (retry.ts).
 import { api } from "../api/client";
 import type { Meeting } from "./calendar";
@@ -25,7 +25,17 @@ export interface Section {
   credits: number;
   meetings: Meeting[];
   prerequisites: string[];
+  /** Which part of its course this section is (a plain course's sections are `lecture`). */
+  component?: Component;
+  /** Sections linked to this one, either side: a lecture's labs, a lab's lectures. */
+  links?: string[];
+  /** The course's required components, the primary first; `[]` for a plain course. */
+  components?: Component[];
+  /** Courses to take in the same term. */
+  corequisites?: string[];
 }
+
+export type Component = "lecture" | "lab" | "recitation" | "seminar" | "studio";
 
 export interface SectionPage {
   items: Section[];
@@ -43,7 +53,18 @@ export interface EnrollAnswer {
 
 export interface DropAnswer {
   status: "dropped";
-  promoted: boolean;
+  promoted?: boolean;
+  /** A section of a linked set: every member dropped with it. */
+  dropped?: string[];
+  decision_id?: string;
+}
+
+/** The answer to `POST /enrollments/sets`: every section taken (and `dropped` the replaced ones). */
+export interface SetAnswer {
+  status: "enrolled";
+  decision_id: string;
+  sections: string[];
+  dropped: string[];
 }
 
 export interface SwapAnswer {
@@ -52,9 +73,22 @@ export interface SwapAnswer {
   dropped: { section_id: string; promoted: boolean };
 }
 
+export interface ScheduleEntry {
+  section_id: string;
+  course_code: string;
+  section_code: string;
+  credits: number;
+  meetings: Meeting[];
+  enrolled_at?: string;
+  /** 1-based waitlist place (waitlisted entries only). */
+  position?: number;
+  /** `held`: a seat a decision is still taking; neither enrolled nor waitlisted yet. */
+  status?: string;
+}
+
 export interface Schedule {
-  enrolled: { section_id: string; course_code: string; section_code: string; credits: number; meetings: Meeting[]; enrolled_at: string }[];
-  waitlisted: { section_id: string; course_code: string; section_code: string; credits: number; meetings: Meeting[]; position: number }[];
+  enrolled: ScheduleEntry[];
+  waitlisted: ScheduleEntry[];
   credits: number;
 }
 
@@ -99,6 +133,17 @@ export function swap(token: string, dropId: string, addId: string, retry: RetryO
     retry,
   );
 }
+
+/** Take every section of a linked set at once (a lecture and one section of each other
+ * part), or with `replacing` exchange members of a set held already (a lab for another). */
+export function enrollSet(token: string, sectionIds: string[], replacing: string[] = [], retry: RetryOptions = {}): Promise<SetAnswer> {
+  return withIdempotentRetry(
+    (key) => api<SetAnswer>("POST", "/api/v1/enrollments/sets", { token, headers: keyed(key), body: { sections: sectionIds, replacing } }),
+    retry,
+  );
+}
+
+export const getSection = (sectionId: string) => api<Section>("GET", `/api/v1/sections/${encodeURIComponent(sectionId)}`);
 
 /** What to tell the student after a successful enroll. */
 export function enrollOutcome(answer: EnrollAnswer, label: string): string {
