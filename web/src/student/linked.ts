@@ -156,6 +156,7 @@ export function scheduleGroups(schedule: Schedule, known: Map<string, Section>):
   };
   for (const e of schedule.enrolled) add(e, "enrolled");
   for (const w of schedule.waitlisted) add(w, "waitlisted");
+  for (const h of schedule.held ?? []) add({ ...h, status: "held" }, "waitlisted");
   for (const g of groups.values()) {
     g.linked = g.places.length > 1 || g.places.some((p) => p.component !== null);
     const order = (p: SchedulePlace) => {

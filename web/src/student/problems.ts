@@ -20,6 +20,11 @@ export const MESSAGES: Readonly<Record<string, string>> = {
   not_linked: "This lab or recitation does not go with the lecture you chose. Pick one linked to it.",
   corequisite_missing: "This course must be taken together with another course in the same term.",
   corequisite_required: "Another course on your schedule requires this one in the same term. Drop both together.",
+  already_held: "A seat in this section is already being taken for you. Wait a moment for it to be confirmed.",
+  cart_full: "Your cart is full (20 sections). Remove a section before adding another.",
+  not_held: "The server could not confirm a held seat. Reload your schedule.",
+  decision_ended: "That registration ended before this seat could be held. Try again.",
+  already_confirmed: "This seat was already confirmed as an enrollment.",
   // Busy or failing server: the page retries these with the same Idempotency-Key.
   rate_limited: "Too many requests in a short time. Waiting a moment before trying again.",
   overloaded: "The server is busy right now. Nothing was recorded; trying again shortly.",

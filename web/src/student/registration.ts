@@ -89,6 +89,8 @@ export interface ScheduleEntry {
 export interface Schedule {
   enrolled: ScheduleEntry[];
   waitlisted: ScheduleEntry[];
+  /** Seats held by a decision of the student's under way (not enrolled yet). */
+  held?: ScheduleEntry[];
   credits: number;
 }
 
