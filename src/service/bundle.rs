@@ -112,20 +112,9 @@ impl RegistrationService {
         r: SetRequest,
     ) -> Result<Decision<SetTaken>, RegistrationError> {
         let student = r.student;
-        self.decide_in_task(
-            home,
-            student,
-            move |this: Arc<Self>, home: HomeClaim| async move {
-                this.locks
-                    .serialized(student, async || {
-                        let result = this.take_set_locked(&home, r).await;
-                        // Several sections changed (or may have): read the database next time.
-                        this.cache.forget_student(student);
-                        result
-                    })
-                    .await
-            },
-        )
+        self.changing_sections(home, student, async move |this, home| {
+            this.take_set_locked(&home, r).await
+        })
         .await
     }
 
@@ -138,29 +127,16 @@ impl RegistrationService {
         section: Uuid,
         request: RequestId,
     ) -> Result<Decision<SetTaken>, RegistrationError> {
-        self.decide_in_task(
-            home,
-            student,
-            move |this: Arc<Self>, home: HomeClaim| async move {
-                this.locks
-                    .serialized(student, async || {
-                        let result = async {
-                            let members = this.set_members(student, section).await?;
-                            let r = SetRequest {
-                                student,
-                                take: Vec::new(),
-                                leave: members,
-                                request,
-                            };
-                            this.take_set_locked(&home, r).await
-                        }
-                        .await;
-                        this.cache.forget_student(student);
-                        result
-                    })
-                    .await
-            },
-        )
+        self.changing_sections(home, student, async move |this, home| {
+            let members = this.set_members(student, section).await?;
+            let r = SetRequest {
+                student,
+                take: Vec::new(),
+                leave: members,
+                request,
+            };
+            this.take_set_locked(&home, r).await
+        })
         .await
     }
 
@@ -543,21 +519,10 @@ impl RegistrationService {
         add: Uuid,
         request: RequestId,
     ) -> Result<Decision<SwapOrWait>, RegistrationError> {
-        self.decide_in_task(
-            home,
-            student,
-            move |this: Arc<Self>, home: HomeClaim| async move {
-                this.locks
-                    .serialized(student, async || {
-                        let result = this
-                            .swap_or_wait_locked(&home, student, drop, add, request)
-                            .await;
-                        this.cache.forget_student(student);
-                        result
-                    })
-                    .await
-            },
-        )
+        self.changing_sections(home, student, async move |this, home| {
+            this.swap_or_wait_locked(&home, student, drop, add, request)
+                .await
+        })
         .await
     }
 

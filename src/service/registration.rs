@@ -628,6 +628,39 @@ impl RegistrationService {
         result
     }
 
+    /// Run `work` for `student` like [`Self::decide_in_task`], under the student's lock,
+    /// and forget the student's cached rule inputs after it: for work that changes (or
+    /// may change) several of the student's sections at once, so the next request reads
+    /// the database.
+    pub(super) async fn changing_sections<T, F, Fut>(
+        self: &Arc<Self>,
+        home: Arc<HomePass>,
+        student: Uuid,
+        work: F,
+    ) -> Result<T, RegistrationError>
+    where
+        T: CountedAs + Send + 'static,
+        F: FnOnce(Arc<Self>, HomeClaim) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, RegistrationError>> + Send + 'static,
+    {
+        self.decide_in_task(
+            home,
+            student,
+            move |this: Arc<Self>, home: HomeClaim| async move {
+                let locks = this.clone();
+                locks
+                    .locks
+                    .serialized(student, async || {
+                        let result = work(this.clone(), home).await;
+                        this.cache.forget_student(student);
+                        result
+                    })
+                    .await
+            },
+        )
+        .await
+    }
+
     /// Ask `section`'s actor to decide `command` and wait for its answer, however long the
     /// commit takes; its outcome and when it was decided.
     /// `home` is the claim of the student's request the command belongs to, if any.

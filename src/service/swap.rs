@@ -86,21 +86,10 @@ impl RegistrationService {
         home: Arc<HomePass>,
         swap: Swap,
     ) -> Result<Decision<(Enrolled, Dropped)>, RegistrationError> {
-        self.decide_in_task(
-            home,
-            swap.student,
-            move |this: Arc<Self>, home: HomeClaim| async move {
-                this.locks
-                    .serialized(swap.student, async || {
-                        let result = this.swap_locked(&home, swap).await;
-                        // Two sections changed, or a swap left under way: read the database
-                        // next time.
-                        this.cache.forget_student(swap.student);
-                        result
-                    })
-                    .await
-            },
-        )
+        // Two sections change, or a swap is left under way: the cache is read afresh.
+        self.changing_sections(home, swap.student, async move |this, home| {
+            this.swap_locked(&home, swap).await
+        })
         .await
     }
 

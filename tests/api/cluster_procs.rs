@@ -161,16 +161,32 @@ pub(crate) async fn careful_enroll(
     section: Uuid,
     patience: Duration,
 ) -> Option<(StatusCode, Value)> {
+    let path = format!("/api/v1/sections/{section}/enrollments");
+    careful_post(client, nodes, first, token, &path, json!({}), patience).await
+}
+
+/// POST `body` to `path` like a careful client: one `Idempotency-Key`, resent on 503 or a
+/// lost connection (through the next node), for at most `patience`; the last answer
+/// (`None` if no node ever answered).
+pub(crate) async fn careful_post(
+    client: Client,
+    nodes: Arc<Vec<String>>,
+    first: usize,
+    token: String,
+    path: &str,
+    body: Value,
+    patience: Duration,
+) -> Option<(StatusCode, Value)> {
     let key = Uuid::new_v4().to_string();
     let started = Instant::now();
     let mut last = None;
     for attempt in 0.. {
         let base = &nodes[(first + attempt) % nodes.len()];
         let sent = client
-            .post(format!("{base}/api/v1/sections/{section}/enrollments"))
+            .post(format!("{base}{path}"))
             .bearer_auth(&token)
             .header("idempotency-key", &key)
-            .json(&json!({}))
+            .json(&body)
             .timeout(Duration::from_secs(20))
             .send()
             .await;

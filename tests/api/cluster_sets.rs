@@ -8,12 +8,12 @@
 //! enrolled, no held seat outlives its decision, and `registrar verify` is clean.
 
 use crate::cluster::{node_settings, owner_of, wait_balanced};
-use crate::cluster_procs::{Proc, SHARDS};
+use crate::cluster_procs::{Proc, SHARDS, careful_post};
 use crate::helpers::*;
-use reqwest::{Client, StatusCode};
-use serde_json::{Value, json};
+use reqwest::StatusCode;
+use serde_json::json;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use uuid::Uuid;
 
 /// How long each decision holds after its holds were answered, on the process nodes.
@@ -26,43 +26,6 @@ enum Victim {
     Participant,
     /// The students' home; both participants survive.
     Home,
-}
-
-/// Take the set like a careful client; the last answer.
-async fn careful_set(
-    client: Client,
-    nodes: Arc<Vec<String>>,
-    first: usize,
-    token: String,
-    sections: [Uuid; 2],
-) -> Option<(StatusCode, Value)> {
-    let key = Uuid::new_v4().to_string();
-    let started = Instant::now();
-    let mut last = None;
-    for attempt in 0.. {
-        let base = &nodes[(first + attempt) % nodes.len()];
-        let sent = client
-            .post(format!("{base}/api/v1/enrollments/sets"))
-            .bearer_auth(&token)
-            .header("idempotency-key", &key)
-            .json(&json!({"sections": sections}))
-            .timeout(Duration::from_secs(20))
-            .send()
-            .await;
-        if let Ok(r) = sent {
-            let status = r.status();
-            let body: Value = r.json().await.unwrap_or(Value::Null);
-            if status != StatusCode::SERVICE_UNAVAILABLE {
-                return Some((status, body));
-            }
-            last = Some((status, body));
-        }
-        if started.elapsed() > Duration::from_secs(60) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
-    last
 }
 
 /// The node owning `student`'s shard (their home).
@@ -151,10 +114,11 @@ async fn kill_during_sets(victim: Victim) {
             let (client, nodes, token, student) =
                 (a.client.clone(), nodes.clone(), token.clone(), *student);
             tokio::spawn(async move {
-                (
-                    student,
-                    careful_set(client, nodes, i, token, [lecture, lab]).await,
-                )
+                let body = json!({"sections": [lecture, lab]});
+                let path = "/api/v1/enrollments/sets";
+                let patience = Duration::from_secs(60);
+                let answer = careful_post(client, nodes, i, token, path, body, patience).await;
+                (student, answer)
             })
         })
         .collect();

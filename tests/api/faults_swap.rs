@@ -59,22 +59,6 @@ async fn keyed_swap(
     answer(r).await
 }
 
-/// Clears a failpoint when the test ends, however it ends.
-struct Failpoint(&'static str);
-
-impl Failpoint {
-    fn set(name: &'static str, key: impl std::fmt::Display) -> Failpoint {
-        faults::set(name, &format!("return({key})")).expect("failpoint");
-        Failpoint(name)
-    }
-}
-
-impl Drop for Failpoint {
-    fn drop(&mut self) {
-        faults::clear(self.0);
-    }
-}
-
 /// The drop's COMMIT succeeds but its answer is lost: the actor reloads, and the drop
 /// re-sent under its request id must be recognised as done, not read as `not_enrolled`
 /// (which once made the swap undo its add and leave the student in neither section).

@@ -582,3 +582,20 @@ pub async fn subscribe_events(exchange: &str) -> (registrar::events::amqp::Link,
         .unwrap();
     (link, consumer)
 }
+
+/// A failpoint set for this test, cleared when the test ends, however it ends.
+pub struct Failpoint(&'static str);
+
+impl Failpoint {
+    /// Set failpoint `name` to strike for `key` (see `registrar::faults`).
+    pub fn set(name: &'static str, key: impl std::fmt::Display) -> Failpoint {
+        registrar::faults::set(name, &format!("return({key})")).expect("failpoint");
+        Failpoint(name)
+    }
+}
+
+impl Drop for Failpoint {
+    fn drop(&mut self) {
+        registrar::faults::clear(self.0);
+    }
+}

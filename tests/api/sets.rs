@@ -4,26 +4,9 @@
 //! PostgreSQL holds: the seats, the decision rows and `registrar verify`'s checks.
 
 use crate::helpers::*;
-use registrar::faults;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-/// Clears a failpoint when the test ends, however it ends.
-struct Failpoint(&'static str);
-
-impl Failpoint {
-    fn set(name: &'static str, key: impl std::fmt::Display) -> Failpoint {
-        faults::set(name, &format!("return({key})")).expect("failpoint");
-        Failpoint(name)
-    }
-}
-
-impl Drop for Failpoint {
-    fn drop(&mut self) {
-        faults::clear(self.0);
-    }
-}
 
 /// POST a set (with an `Idempotency-Key` if given); (status, body).
 async fn post_set(
