@@ -14,6 +14,7 @@
 //! | `swap-between-halves` | student | `service::swap` | the swap stops after its add, before its drop (left under way) |
 //! | `bundle-after-holds` | student | `service::bundle` | a decision over several sections stops after its holds were sent, before it is confirmed or cancelled (left pending: the home "died") |
 //! | `bundle-holding` | student | `service::bundle` | the decision holds after every hold was answered, before it is confirmed or cancelled ([`hold`]) |
+//! | `bundle-decided` | student | `service::bundle` | the decision holds once confirmed or cancelled, before any part is carried out ([`hold`]) |
 //! | `bundle-after-decision` | student | `service::bundle` | the decision stops once confirmed or cancelled, before any part is carried out |
 //! | `commit-unavailable` | section | `store::sections::committer` | the commit fails as if PostgreSQL were gone |
 //! | `commit-stall` | section | `store::sections::committer` | the commit waits `<milliseconds>` before it runs |

@@ -217,6 +217,8 @@ impl RegistrationService {
         let row = match held {
             Ok(by) => {
                 let row = decisions::confirm(&self.pool, decision).await?;
+                // Fault suite: decided, nothing carried out yet.
+                faults::hold("bundle-decided", &r.student).await;
                 if faults::hit("bundle-after-decision", &r.student) {
                     return Err(RegistrationError::DecisionUnderWay);
                 }
@@ -236,6 +238,8 @@ impl RegistrationService {
                     }
                 };
                 let row = decisions::cancel(&self.pool, decision, reason, by).await?;
+                // Fault suite: decided, nothing carried out yet.
+                faults::hold("bundle-decided", &r.student).await;
                 if faults::hit("bundle-after-decision", &r.student) {
                     return Err(RegistrationError::DecisionUnderWay);
                 }

@@ -16,16 +16,37 @@ use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
-/// How long each decision holds after its holds were answered, on the process nodes.
+/// How long each decision holds at its step, on the process nodes.
 const HOLD_MS: u64 = 2_000;
 
-/// Which node the test kills while decisions hold.
+/// Which node the test strikes while decisions hold.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Victim {
-    /// The owner of the lab (a participant); the students' home survives.
+    /// The owner of the lab (a participant), killed; the students' home survives.
     Participant,
-    /// The students' home; both participants survive.
+    /// The students' home, killed; both participants survive.
     Home,
+    /// The students' home, paused (SIGSTOP) past its lease and then let go on: its
+    /// students get a new home meanwhile, and its decisions wake up fenced.
+    PausedHome,
+}
+
+/// The step at which the decisions hold when the node is struck.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Step {
+    /// Every hold answered, nothing decided (failpoint `bundle-holding`).
+    Holding,
+    /// Confirmed or cancelled, nothing carried out (failpoint `bundle-decided`).
+    Decided,
+}
+
+impl Step {
+    fn failpoint(self) -> &'static str {
+        match self {
+            Step::Holding => "bundle-holding",
+            Step::Decided => "bundle-decided",
+        }
+    }
 }
 
 /// The node owning `student`'s shard (their home).
@@ -63,14 +84,14 @@ async fn section_on(
     panic!("no {component} section landed on {owner}");
 }
 
-async fn kill_during_sets(victim: Victim) {
+async fn kill_during_sets(victim: Victim, step: Step) {
     let database = fresh_database().await;
     let mut s = node_settings(&database, "node-a", SHARDS);
     s.sections.call_timeout_ms = 2_000;
     s.sections.swap_finish_after_ms = 1_000;
     s.sections.decision_deadline_ms = 4_000;
     let a = TestApp::start(s).await;
-    let failpoint = format!("FAILPOINTS=bundle-holding=return(*:{HOLD_MS})");
+    let failpoint = format!("FAILPOINTS={}=return(*:{HOLD_MS})", step.failpoint());
     let wrapper = [
         "env",
         failpoint.as_str(),
@@ -91,7 +112,7 @@ async fn kill_during_sets(victim: Victim) {
     // The homes are node-b; the participants node-c (lab) and node-a or node-b (lecture).
     let (lecture_owner, lab_owner, home) = match victim {
         Victim::Participant => ("node-b", "node-c", "node-b"),
-        Victim::Home => ("node-a", "node-c", "node-b"),
+        Victim::Home | Victim::PausedHome => ("node-a", "node-c", "node-b"),
     };
     let lecture = section_on(&a, term, "BIOL1406", "lecture", &[], lecture_owner).await;
     let lab = section_on(&a, term, "BIOL1406", "lab", &[lecture], lab_owner).await;
@@ -122,28 +143,46 @@ async fn kill_during_sets(victim: Victim) {
             })
         })
         .collect();
-    // Kill inside the holds: some decisions have every seat held and nothing decided.
-    let killed = match victim {
+    // Strike inside the step: some decisions hold their seats there, on the home.
+    let struck = match victim {
         Victim::Participant => 1,
-        Victim::Home => 0,
+        Victim::Home | Victim::PausedHome => 0,
     };
-    wait_until("decisions hold with their seats held", async || {
-        let held: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM enrollments WHERE status = 'held'")
-                .fetch_one(&a.pool)
-                .await
-                .unwrap();
-        held >= 2 && procs[0].log_mentions("bundle-holding") > 0
-    })
+    let at_step = match step {
+        Step::Holding => "SELECT count(*) FROM decisions WHERE state = 'pending'",
+        Step::Decided => {
+            "SELECT count(*) FROM decisions WHERE state <> 'pending' AND finished_at IS NULL"
+        }
+    };
+    wait_until(
+        "decisions hold at the step with their seats held",
+        async || {
+            let held: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM enrollments WHERE status = 'held'")
+                    .fetch_one(&a.pool)
+                    .await
+                    .unwrap();
+            held >= 2 && procs[0].log_mentions(step.failpoint()) > 0
+        },
+    )
     .await;
-    let pending_at_kill: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM decisions WHERE state = 'pending'")
-            .fetch_one(&a.pool)
-            .await
-            .unwrap();
-    procs[killed].signal("-KILL");
-    let dead = procs.remove(killed);
-    assert!(pending_at_kill > 0, "the kill fell inside a decision");
+    let at_strike: i64 = sqlx::query_scalar(at_step)
+        .fetch_one(&a.pool)
+        .await
+        .unwrap();
+    let struck_id = procs[struck].id.clone();
+    if victim == Victim::PausedHome {
+        procs[struck].signal("-STOP");
+        tokio::time::sleep(Duration::from_millis(a.settings.cluster.lease_ms + 2_000)).await;
+        procs[struck].signal("-CONT");
+    } else {
+        procs[struck].signal("-KILL");
+        procs.remove(struck);
+    }
+    assert!(
+        at_strike > 0,
+        "the fault fell inside a decision at {step:?}"
+    );
     let mut answers = Vec::new();
     for call in calls {
         answers.push(call.await.unwrap());
@@ -200,8 +239,7 @@ async fn kill_during_sets(victim: Victim) {
         )
         .await;
     eprintln!(
-        "{victim:?} killed ({}) with {pending_at_kill} decisions pending: {acknowledged} sets acknowledged, {seats} lab seats taken, {} answered",
-        dead.id,
+        "{victim:?} ({struck_id}) struck at {step:?} with {at_strike} decisions there: {acknowledged} sets acknowledged, {seats} lab seats taken, {} answered",
         answers.iter().filter(|(_, a)| a.is_some()).count()
     );
     let mut by_answer: std::collections::BTreeMap<String, usize> = Default::default();
@@ -222,10 +260,25 @@ async fn kill_during_sets(victim: Victim) {
 
 #[tokio::test]
 async fn killing_a_participants_owner_inside_a_decision_leaves_every_set_whole_or_absent() {
-    kill_during_sets(Victim::Participant).await;
+    kill_during_sets(Victim::Participant, Step::Holding).await;
+}
+
+#[tokio::test]
+async fn killing_a_participants_owner_after_a_decision_leaves_every_set_whole_or_absent() {
+    kill_during_sets(Victim::Participant, Step::Decided).await;
 }
 
 #[tokio::test]
 async fn killing_the_home_inside_a_decision_leaves_every_set_whole_or_absent() {
-    kill_during_sets(Victim::Home).await;
+    kill_during_sets(Victim::Home, Step::Holding).await;
+}
+
+#[tokio::test]
+async fn killing_the_home_after_a_decision_leaves_every_set_whole_or_absent() {
+    kill_during_sets(Victim::Home, Step::Decided).await;
+}
+
+#[tokio::test]
+async fn pausing_the_home_past_its_lease_inside_a_decision_leaves_every_set_whole_or_absent() {
+    kill_during_sets(Victim::PausedHome, Step::Holding).await;
 }
