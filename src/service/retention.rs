@@ -17,7 +17,7 @@ use std::time::Duration;
 fn retention_hours(table: PrunedTable, s: &RetentionSettings) -> u64 {
     match table {
         PrunedTable::Outbox => s.outbox_retention_hours,
-        PrunedTable::Attempts => s.attempts_retention_hours,
+        PrunedTable::Attempts | PrunedTable::Decisions => s.attempts_retention_hours,
         PrunedTable::IdempotencyKeys => s.idempotency_retention_hours,
     }
 }

@@ -22,11 +22,19 @@ pub enum PrunedTable {
     Attempts,
     /// Stored idempotency answers (by `created_at`).
     IdempotencyKeys,
+    /// Finished decisions over several sections (by `created_at`; never one still being
+    /// carried out), kept as long as the audit trail.
+    Decisions,
 }
 
 impl PrunedTable {
     /// Every pruned table.
-    pub const ALL: [PrunedTable; 3] = [Self::Outbox, Self::Attempts, Self::IdempotencyKeys];
+    pub const ALL: [PrunedTable; 4] = [
+        Self::Outbox,
+        Self::Attempts,
+        Self::IdempotencyKeys,
+        Self::Decisions,
+    ];
 
     /// The table's name (for logs).
     pub fn name(self) -> &'static str {
@@ -34,6 +42,7 @@ impl PrunedTable {
             Self::Outbox => "outbox",
             Self::Attempts => "registration_attempts",
             Self::IdempotencyKeys => "idempotency_keys",
+            Self::Decisions => "decisions",
         }
     }
 
@@ -69,6 +78,11 @@ impl PrunedTable {
                      SELECT student_id, key FROM idempotency_keys WHERE created_at < $1
                       ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED) old
                   WHERE k.student_id = old.student_id AND k.key = old.key"
+            }
+            Self::Decisions => {
+                "DELETE FROM decisions WHERE id IN (
+                     SELECT id FROM decisions WHERE created_at < $1 AND finished_at IS NOT NULL
+                      ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
             }
         }
     }
