@@ -21,9 +21,10 @@
 //!    `dropped` → no active place. Pairs whose last line is an `unknown` outcome are
 //!    skipped and counted as uncertain.
 //! 7. one section per course: no student holds active places in two sections of one
-//!    course in one term;
-//! 8. credit limit: a student's enrolled + waitlisted credits per term are within
-//!    `max_credits`;
+//!    course in one term (of one component, for a course with components), and a linked
+//!    set is never held in part (every required component, each linked to the lecture);
+//! 8. credit limit: a student's enrolled + waitlisted credits per term, each course
+//!    counted once, are within `max_credits`;
 //! 9. no time conflict: no two of a student's active sections of a term meet at
 //!    overlapping times;
 //! 10. swaps under way: no `swap_intents` row older than
@@ -33,8 +34,12 @@
 //!     on either section changed it; a swap without an answer ends in exactly one of them;
 //! 12. with `--acks`: an acknowledged line that records its `Idempotency-Key` and status
 //!     has the status the server stored with the key at its first answer.
+//! 13. decisions over several sections all or nothing: a confirmed one released none of
+//!     its seats and, finished, has every section enrolled; a cancelled one enrolled none;
+//! 14. held seats end with their decision: none held for a decision that ended, none
+//!     pending past its deadline, none decided and unfinished, beyond the settle bound.
 //!
-//! Checks 1-5 and 7-10 judge the database alone (`violations`); 6, 11 and 12 need the log.
+//! Checks 1-5, 7-10, 13 and 14 judge the database alone (`violations`); 6, 11 and 12 need the log.
 
 mod acks;
 mod decisions;
