@@ -98,6 +98,8 @@ error_codes! {
     AlreadyWaitlisted = "already_waitlisted", CONFLICT;
     /// No seat and no waitlist place left.
     SectionFull = "section_full", CONFLICT;
+    /// The cart holds as many items as it may.
+    CartFull = "cart_full", CONFLICT;
     /// A seat in the section is held for one of the student's decisions under way.
     AlreadyHeld = "already_held", CONFLICT;
     /// No such held seat (a confirm of a hold that is not there).
@@ -446,6 +448,17 @@ impl From<RegistrationError> for ApiError {
             )
             .retry_after(1),
             R::Bug(why) => Self::internal(&why),
+        }
+    }
+}
+
+impl From<crate::service::cart::CartError> for ApiError {
+    fn from(e: crate::service::cart::CartError) -> Self {
+        use crate::service::cart::CartError as C;
+        match e {
+            C::SectionNotFound => Self::new(ErrorCode::SectionNotFound, "no such section"),
+            C::Full => Self::new(ErrorCode::CartFull, e.to_string()),
+            C::Db(d) => d.into(),
         }
     }
 }

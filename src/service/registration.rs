@@ -448,6 +448,22 @@ impl RegistrationService {
         Ok(active)
     }
 
+    /// Check that dropping `section` strands no corequisite of a course that stays.
+    async fn check_drop_rules(
+        &self,
+        student: Uuid,
+        section: &SectionFacts,
+        request: RequestId,
+    ) -> Result<(), RegistrationError> {
+        let (profile, _, _) = self.profile(student, section.term_id).await?;
+        if let Err(violation) = check_drop_set(&profile, &[section.id()]) {
+            return Err(self
+                .refuse(violation, student, section.id().0, "drop", request)
+                .await);
+        }
+        Ok(())
+    }
+
     /// Load the student and check the rules for taking every section of `targets` at once
     /// and leaving `leaving` (a decision over several sections: a linked set, a swap
     /// inside one, a set dropped whole); every section the student holds a place in.
@@ -458,6 +474,25 @@ impl RegistrationService {
         leaving: &[Uuid],
         request: RequestId,
     ) -> Result<Vec<Uuid>, RegistrationError> {
+        let (verdict, active, section, action) =
+            self.set_verdict(student, targets, leaving).await?;
+        if let Err(violation) = verdict {
+            return Err(self
+                .refuse(violation, student, section, action, request)
+                .await);
+        }
+        Ok(active)
+    }
+
+    /// What the student rules say of taking `targets` together and leaving `leaving`,
+    /// without recording anything: (the verdict, the student's active sections, the
+    /// section and action a refusal is recorded under).
+    pub(super) async fn set_verdict(
+        &self,
+        student: Uuid,
+        targets: &[Arc<SectionFacts>],
+        leaving: &[Uuid],
+    ) -> Result<(Result<(), RuleViolation>, Vec<Uuid>, Uuid, &'static str), RegistrationError> {
         let first = match (targets.first(), leaving.first()) {
             (Some(t), _) => t.clone(),
             (None, Some(l)) => self.facts(*l).await?,
@@ -481,12 +516,7 @@ impl RegistrationService {
                 "enroll_set",
             )
         };
-        if let Err(violation) = verdict {
-            return Err(self
-                .refuse(violation, student, first.id().0, action, request)
-                .await);
-        }
-        Ok(active)
+        Ok((verdict, active, first.id().0, action))
     }
 
     /// Enroll the student in the section (seat, else waitlist), on this node as the
@@ -527,7 +557,8 @@ impl RegistrationService {
                 this.membership_change(r, false, async || {
                     this.finish_swaps(&home, r.student, None).await?;
                     this.finish_decisions(r.student).await?;
-                    this.facts(r.section).await?;
+                    let facts = this.facts(r.section).await?;
+                    this.check_drop_rules(r.student, &facts, r.request).await?;
                     this.drop_in_actor(&home, r).await
                 })
                 .await

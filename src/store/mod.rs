@@ -5,6 +5,7 @@
 //! the invariant checker (`verify`).
 
 pub mod audit;
+pub mod cart;
 pub mod catalog;
 pub mod cluster;
 pub mod decisions;

@@ -2,31 +2,63 @@
 //! student's home node against a cached schedule; after a fault (a failover, a fenced
 //! node, a clock-skewed node, a half-finished swap) a stale cache could let a request
 //! pass that the rules would refuse. These checks judge the final database alone: a
-//! student's active places (enrolled or waitlisted) of one term, as
-//! `registrar_actors::student_rules` counts them.
+//! student's active places (enrolled, waitlisted or held) of one term, as
+//! `registrar_actors::student_rules` counts them: one section per course, or per
+//! component of a course with required components; credits once per course; a linked
+//! set never held in part.
 
 /// (check name, query returning one text line per violation).
 pub(super) const CHECKS: &[(&str, &str)] = &[
     (
         "one section per course",
-        "SELECT format('student %s holds active places in %s sections of course %s in term %s: %s',
-                       e.student_id, count(*), s.course_code, s.term_id,
-                       string_agg(s.id::text, ', ' ORDER BY s.id))
-           FROM enrollments e JOIN sections s ON s.id = e.section_id
-          WHERE e.status <> 'dropped'
-          GROUP BY e.student_id, s.term_id, s.course_code HAVING count(*) > 1",
+        "SELECT format('student %s holds active places in %s sections of course %s%s in term %s: %s',
+                       student_id, count(*), course_code,
+                       CASE WHEN slot <> '' THEN ' (' || slot || ')' ELSE '' END,
+                       term_id, string_agg(id::text, ', ' ORDER BY id))
+           FROM (SELECT e.student_id, s.term_id, s.course_code, s.id,
+                        CASE WHEN cardinality(c.components) > 0 THEN s.component ELSE '' END AS slot
+                   FROM enrollments e JOIN sections s ON s.id = e.section_id
+                   JOIN courses c ON c.code = s.course_code
+                  WHERE e.status <> 'dropped') places
+          GROUP BY student_id, term_id, course_code, slot
+         HAVING count(*) > 1",
     ),
     (
         "credit limit",
         "SELECT format('student %s: %s credits enrolled or waitlisted in term %s, max_credits %s',
-                       st.id, sum(c.credits), s.term_id, st.max_credits)
-           FROM enrollments e
-           JOIN sections s ON s.id = e.section_id
-           JOIN courses c ON c.code = s.course_code
-           JOIN students st ON st.id = e.student_id
-          WHERE e.status <> 'dropped'
-          GROUP BY st.id, st.max_credits, s.term_id
-         HAVING sum(c.credits) > st.max_credits",
+                       student_id, sum(credits), term_id, max_credits)
+           FROM (SELECT DISTINCT st.id AS student_id, st.max_credits, s.term_id, c.code, c.credits
+                   FROM enrollments e
+                   JOIN sections s ON s.id = e.section_id
+                   JOIN courses c ON c.code = s.course_code
+                   JOIN students st ON st.id = e.student_id
+                  WHERE e.status <> 'dropped') per_course
+          GROUP BY student_id, max_credits, term_id
+         HAVING sum(credits) > max_credits",
+    ),
+    (
+        "linked sets whole",
+        "WITH placed AS (
+             SELECT e.student_id, s.term_id, s.course_code, c.components, s.id, s.component
+               FROM enrollments e JOIN sections s ON s.id = e.section_id
+               JOIN courses c ON c.code = s.course_code
+              WHERE e.status = 'enrolled' AND cardinality(c.components) > 0)
+         SELECT format('student %s holds part of a linked set of %s in term %s: %s of %s',
+                       student_id, course_code, term_id,
+                       string_agg(component, '+' ORDER BY component), array_to_string(components, '+'))
+           FROM placed GROUP BY student_id, term_id, course_code, components
+         HAVING count(*) <> cardinality(components)
+             OR NOT (array_agg(component) @> components AND components @> array_agg(component))
+         UNION ALL
+         SELECT format('student %s: section %s (%s) is not linked to lecture %s of %s',
+                       p.student_id, p.id, p.component, q.id, p.course_code)
+           FROM placed p
+           JOIN placed q ON q.student_id = p.student_id AND q.term_id = p.term_id
+                        AND q.course_code = p.course_code AND q.component = q.components[1]
+          WHERE p.component <> p.components[1]
+            AND NOT EXISTS (SELECT 1 FROM section_links l
+                             WHERE (l.primary_id = q.id AND l.linked_id = p.id)
+                                OR (l.primary_id = p.id AND l.linked_id = q.id))",
     ),
     (
         "no time conflict",

@@ -28,6 +28,7 @@ mod input_errors;
 mod jwt_secret;
 mod layers;
 mod limits;
+mod linked_cart;
 mod login_limits;
 mod openapi;
 mod outage;

@@ -5,6 +5,7 @@
 
 mod answers;
 mod call;
+pub mod cart;
 
 pub use answers::{
     DropResponse, DropStatus, EnrollStatus, EnrollmentResponse, SetResponse, SetStatus,
@@ -45,6 +46,13 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/v1/enrollments/swap", post(swap))
         .route("/api/v1/enrollments/sets", post(enroll_set))
+        .route("/api/v1/students/me/cart", get(cart::get_cart))
+        .route(
+            "/api/v1/students/me/cart/{section_id}",
+            axum::routing::put(cart::put_item).delete(cart::delete_item),
+        )
+        .route("/api/v1/students/me/cart/preview", post(cart::preview))
+        .route("/api/v1/students/me/cart/submit", post(cart::submit))
         .route("/api/v1/students/me/schedule", get(schedule))
 }
 

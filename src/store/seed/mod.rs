@@ -77,6 +77,8 @@ pub const RESET_TABLES: &[&str] = &[
     "idempotency_keys",
     "registration_attempts",
     "swap_intents",
+    "decisions",
+    "cart_items",
     "enrollments",
     "holds",
     "registration_windows",
