@@ -43,6 +43,7 @@ pub const EXPECTED_REFUSALS: &[&str] = &[
     "registration_window_closed",
     "student_on_hold",
     "not_enrolled",
+    "cart_full",
     "rate_limited",
 ];
 
