@@ -194,7 +194,8 @@ pub struct Summary {
     pub window_s: f64,
     /// Per operation, inside the window.
     pub ops: BTreeMap<String, OpSummary>,
-    /// Accepted registration decisions (enroll 201/202, drop 200, swap 200) per second.
+    /// Accepted registration decisions (enroll 201/202, drop 200, swap 200, cart submit
+    /// 200: one per cart, its items are in [`Summary::cart`]) per second.
     pub decisions_per_s: f64,
     /// Failed requests over the whole run, window or not.
     pub failed_total: u64,
@@ -233,8 +234,15 @@ pub fn summarize(scenario: &str, users: usize, windows: &[(i64, i64)]) -> Summar
     let t = TALLY.lock().unwrap_or_else(|e| e.into_inner());
     let fallback;
     let windows = if windows.is_empty() {
-        let first = t.samples.iter().map(|s| s.done_ms).min().unwrap_or(0);
-        let last = t.samples.iter().map(|s| s.done_ms).max().unwrap_or(0);
+        // A cart's tally is noted just after its submit's sample: include it.
+        let stamps = || {
+            t.samples
+                .iter()
+                .map(|s| s.done_ms)
+                .chain(t.carts.iter().map(|c| c.done_ms))
+        };
+        let first = stamps().min().unwrap_or(0);
+        let last = stamps().max().unwrap_or(0);
         fallback = [(first, last + 1)];
         &fallback[..]
     } else {
@@ -338,7 +346,7 @@ impl Summary {
             ));
         }
         s.push_str(&format!(
-            "  accepted decisions/s (enroll 201+202, drop 200, swap 200): {:.1}\n",
+            "  accepted decisions/s (enroll 201+202, drop 200, swap 200, cart submit 200): {:.1}\n",
             self.decisions_per_s
         ));
         if let Some(st) = &self.staging {
@@ -385,6 +393,24 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cart_items_are_tallied_per_outcome() {
+        cart_decided(
+            vec![
+                "enrolled".into(),
+                "enrolled".into(),
+                "refused time_conflict".into(),
+            ],
+            vec!["enrolled".into()],
+        );
+        cart_decided(vec!["waitlisted".into()], vec![]);
+        let c = summarize("cart", 1, &[]).cart.expect("carts were tallied");
+        assert_eq!((c.carts, c.sets, c.items), (2, 1, 4));
+        assert_eq!((c.enrolled, c.waitlisted, c.refused), (2, 1, 1));
+        assert_eq!(c.item_outcomes["refused time_conflict"], 1);
+        assert_eq!(c.set_outcomes["enrolled"], 1);
+    }
 
     #[test]
     fn percentiles_use_the_nearest_rank() {
