@@ -220,8 +220,8 @@ share() {
 ONE="$(rate one)"
 THREE="$(rate three)"
 {
-    printf '\ncluster-bench: flash, %s users, %ss per phase, %s students, %s sections; 2 cores shared by every node, PostgreSQL and goose\n\n' \
-        "$USERS" "$SECS" "$STUDENTS" "$SECTIONS"
+    printf '\ncluster-bench: flash%s, %s users, %ss per phase, %s students, %s sections; 2 cores shared by every node, PostgreSQL and goose\n\n' \
+        "$([[ $CART != 0 ]] && echo ' (and cart)')" "$USERS" "$SECS" "$STUDENTS" "$SECTIONS"
     printf '%-24s %12s %9s %9s %8s %10s %14s %8s\n' "phase" "decisions/s" "p50 ms" "p99 ms" "hops" "forwarded" "changes/commit" "failed"
     for p in "${PHASES[@]}"; do
         read -r hop fwd per_commit <<<"$(share "$p")"
@@ -240,7 +240,7 @@ THREE="$(rate three)"
             "$(j three_cart '.cart.carts_per_s | . * 10 | floor / 10')" "$(j three_cart '.cart.sets_per_s | . * 10 | floor / 10')" \
             "$(j three_cart '.cart.set_outcomes.enrolled // 0')" "$(j three_cart '.cart.sets')" "$(j three_cart '.cart.carts')" \
             "$(j three_cart '.window_s | . * 10 | floor / 10')" "$(j three_cart '.staging.puts')" \
-            "$(j three_cart '.staging.per_s | floor')" "$(j three_cart '.staging.p99_ms')"
+            "$(j three_cart '.staging.per_s | floor')" "$(j three_cart '.staging.p99_ms * 100 | floor / 100')"
     fi
     printf 'goose reports: %s/{%s}.html; every phase verified clean\n\n' "$OUT" "$(IFS=,; echo "${PHASES[*]}")"
 } | tee "$OUT/table.txt"
