@@ -7,6 +7,13 @@
 #   (3) three nodes on the same PostgreSQL, the same total load (goose users spread over
 #       the three nodes with --hosts), shards balanced 342/341/341 before the load starts;
 #
+# and, unless BENCH_CART=0,
+#
+#   (3c) three nodes again under `cart`: BENCH_CART_STUDENTS students sign in and fill
+#        their carts (4-6 sections, one or two linked sets among them) before the load,
+#        then all users start at once and every student submits its cart once; items
+#        decided per second, p50/p99 of the submit;
+#
 # each on a freshly seeded database. It prints decisions per second, p50/p99, the share
 # of section commands that took the internal hop to another node and the share of client
 # requests forwarded to the student's home node, then the ratio 3-node/1-node, and runs
@@ -17,12 +24,15 @@
 # that price.
 #
 # Loopback only; each phase is bounded (BENCH_PHASE_SECS); every node is stopped at the
-# end, also on failure. Takes ~3 minutes on 2 cores once built. Commands are printed.
+# end, also on failure. Takes ~3 minutes on 2 cores once built (~4 with the cart phase).
+# Commands are printed.
 #
 # Environment (all optional):
 #   REGISTRAR_TEST_DATABASE_URL  admin URL (default postgres://registrar:registrar@127.0.0.1:5432/postgres)
 #   BENCH_USERS (200) BENCH_INCREASE_RATE (100) BENCH_PHASE_SECS (20)
 #   BENCH_STUDENTS (20000) BENCH_SECTIONS (400)   seed size of each phase
+#   BENCH_CART (1)               0 skips phase (3c)
+#   BENCH_CART_STUDENTS (10000)  students of (3c), each submitting one cart
 #   BENCH_DIR (reports/cluster-bench)   reports, summaries, acks, logs
 #   BENCH_NODE_THREADS           tokio worker threads per node (default: the cores divided by
 #                                the phase's nodes, at least 1: 2 for one node, 1 for three here)
@@ -54,6 +64,9 @@ RATE="${BENCH_INCREASE_RATE:-100}"
 SECS="${BENCH_PHASE_SECS:-20}"
 STUDENTS="${BENCH_STUDENTS:-20000}"
 SECTIONS="${BENCH_SECTIONS:-400}"
+CART="${BENCH_CART:-1}"
+CART_STUDENTS="${BENCH_CART_STUDENTS:-10000}"
+if ((CART_STUDENTS > STUDENTS - 1)); then CART_STUDENTS=$((STUDENTS - 1)); fi
 OUT="${BENCH_DIR:-$ROOT/reports/cluster-bench}"
 SERVER=target/release/registrar
 LOADTEST=target/release/registrar-loadtest
@@ -147,9 +160,10 @@ sum_metric() {
     echo "$total"
 }
 
-# phase NAME NODES: fresh database, NODES nodes, flash spread over them, verify.
+# phase NAME NODES [SCENARIO]: fresh database, NODES nodes, SCENARIO (flash) spread over
+# them, verify. `cart`: every user at once, each of CART_STUDENTS students submits once.
 phase() {
-    local name=$1 nodes=$2 i hosts
+    local name=$1 nodes=$2 scenario=${3:-flash} i hosts students rate
     # Each node gets its share of the cores (at least one worker thread).
     NODE_THREADS="${BENCH_NODE_THREADS:-$(( $(nproc) / nodes > 0 ? $(nproc) / nodes : 1 ))}"
     log "($name) $nodes node(s)"
@@ -160,9 +174,13 @@ phase() {
     wait_balanced "$nodes"
     start_event_sink "$SERVER" "$OUT"
     hosts="$(IFS=,; echo "${URLS[*]}")"
-    local cmd=("$LOADTEST" --scenario flash --hosts "$hosts" --users "$USERS"
-        --increase-rate "$RATE" --run-time "${SECS}s" --no-print-metrics
-        --students "$((STUDENTS - 1))" --acks "$OUT/acks_$name.jsonl" --pre-login
+    students=$((STUDENTS - 1)) rate=$RATE
+    if [[ $scenario == cart ]]; then
+        students=$CART_STUDENTS rate=$USERS
+    fi
+    local cmd=("$LOADTEST" --scenario "$scenario" --hosts "$hosts" --users "$USERS"
+        --increase-rate "$rate" --run-time "${SECS}s" --no-print-metrics
+        --students "$students" --acks "$OUT/acks_$name.jsonl" --pre-login
         --report-file "$OUT/$name.html" --summary "$OUT/$name.json")
     printf '$ %s\n' "${cmd[*]}" >&2
     "${cmd[@]}" >"$OUT/$name.log" 2>&1 || {
@@ -181,28 +199,48 @@ phase() {
 
 phase one 1
 phase three 3
+PHASES=(one three)
+if [[ $CART != 0 ]]; then
+    phase three_cart 3 cart
+    PHASES+=(three_cart)
+fi
 
 j() { jq -r "$2" "$OUT/$1.json"; }
-rate() { j "$1" '.ops.enroll | if .answers > 0 then .per_s * (.answers - .failed) / .answers else 0 end'; }
+# Decisions per second: enroll answers that are decisions; for a cart phase, its items.
+rate() { j "$1" 'if .cart then .cart.items_per_s else .ops.enroll | if .answers > 0 then .per_s * (.answers - .failed) / .answers else 0 end end'; }
+# The timed request: enroll, or the cart's submit.
+op() { if [[ $1 == *cart ]]; then echo cart_submit; else echo enroll; fi; }
 share() {
     local calls hops fwd txs changes requests
     read -r calls hops fwd txs changes <"$OUT/hops_$1.txt"
-    requests="$(j "$1" '(.ops.enroll.answers // 0) + (.ops.login.answers // 0)')"
+    requests="$(j "$1" '(.ops.enroll.answers // 0) + (.ops.login.answers // 0) + (.ops.cart_submit.answers // 0) + (.staging.puts // 0)')"
     awk -v c="$calls" -v h="$hops" -v f="$fwd" -v r="$requests" -v t="${txs:-0}" -v n="${changes:-0}" \
         'BEGIN { printf "%5.1f%% %5.1f%% %6.1f", (c > 0 ? 100 * h / c : 0), (r > 0 ? 100 * f / r : 0), (t > 0 ? n / t : 0) }'
 }
 ONE="$(rate one)"
 THREE="$(rate three)"
 {
-    printf '\ncluster-bench: flash, %s users, %ss per phase, %s students, %s sections; 2 cores shared by every node, PostgreSQL and goose\n\n' \
-        "$USERS" "$SECS" "$STUDENTS" "$SECTIONS"
+    printf '\ncluster-bench: flash%s, %s users, %ss per phase, %s students, %s sections; 2 cores shared by every node, PostgreSQL and goose\n\n' \
+        "$([[ $CART != 0 ]] && echo ' (and cart)')" "$USERS" "$SECS" "$STUDENTS" "$SECTIONS"
     printf '%-24s %12s %9s %9s %8s %10s %14s %8s\n' "phase" "decisions/s" "p50 ms" "p99 ms" "hops" "forwarded" "changes/commit" "failed"
-    for p in one three; do
+    for p in "${PHASES[@]}"; do
         read -r hop fwd per_commit <<<"$(share "$p")"
-        printf '%-24s %12.1f %9.2f %9.2f %8s %10s %14s %8s\n' "$([[ $p == one ]] && echo '(1) one node' || echo '(3) three nodes')" \
-            "$(rate "$p")" "$(j "$p" '.ops.enroll.p50_ms')" "$(j "$p" '.ops.enroll.p99_ms')" "$hop" "$fwd" "$per_commit" "$(j "$p" .failed_total)"
+        case $p in
+            one) label='(1) one node' ;;
+            three) label='(3) three nodes' ;;
+            *) label='(3c) three nodes, cart' ;;
+        esac
+        printf '%-24s %12.1f %9.2f %9.2f %8s %10s %14s %8s\n' "$label" \
+            "$(rate "$p")" "$(j "$p" ".ops.$(op "$p").p50_ms")" "$(j "$p" ".ops.$(op "$p").p99_ms")" "$hop" "$fwd" "$per_commit" "$(j "$p" .failed_total)"
     done
     printf '\nratio 3-node/1-node decisions/s = %s (target >= 0.70); hops = section commands sent to another node; forwarded = client requests sent on to the home node; changes/commit = committed changes per committer transaction, all nodes\n' \
         "$(awk -v a="$THREE" -v b="$ONE" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }')"
-    printf 'goose reports: %s/{one,three}.html; both phases verified clean\n\n' "$OUT"
+    if [[ $CART != 0 ]]; then
+        printf '(3c): decisions/s = items decided (enrolled, waitlisted, refused), p50/p99 of the submit; %s carts/s, %s linked sets/s (%s of %s seated whole), %s carts in %s s; carts filled before the load: %s PUTs, %s/s, p99 %s ms (forwarded counts them as requests)\n' \
+            "$(j three_cart '.cart.carts_per_s | . * 10 | floor / 10')" "$(j three_cart '.cart.sets_per_s | . * 10 | floor / 10')" \
+            "$(j three_cart '.cart.set_outcomes.enrolled // 0')" "$(j three_cart '.cart.sets')" "$(j three_cart '.cart.carts')" \
+            "$(j three_cart '.window_s | . * 10 | floor / 10')" "$(j three_cart '.staging.puts')" \
+            "$(j three_cart '.staging.per_s | floor')" "$(j three_cart '.staging.p99_ms * 100 | floor / 100')"
+    fi
+    printf 'goose reports: %s/{%s}.html; every phase verified clean\n\n' "$OUT" "$(IFS=,; echo "${PHASES[*]}")"
 } | tee "$OUT/table.txt"

@@ -21,14 +21,21 @@
 #       actor alive, no student's rule inputs read), every student signed in beforehand
 #       and then enrolling exactly once in one Zipf-chosen section; decisions per second
 #       from the first answer to the last, p50/p99;
+#   (f) the window opens on carts: a fresh database and server again; BENCH_CART_STUDENTS
+#       students sign in and fill their carts beforehand ((f0): 4-6 sections each, one or
+#       two linked sets among them; PUTs/s and p50/p99, apart), then all users start at
+#       once and every student submits its cart once (`cart`); items decided per second
+#       (each linked set all or none, the rest one by one), carts and linked sets per
+#       second, p50/p99 of the submit, from the first answer to the last;
 #
-# then the ratios (b)/(a), (c)/(d-hot), (b)/(d-spread); the verifier runs on the bench
-# database with the acknowledgement log of (b) and (c), and again after (e).
+# then the ratios (b)/(a), (c)/(d-hot), (b)/(d-spread), (f)/(b); the verifier runs on the
+# bench database with the acknowledgement log of (b) and (c), again after (e), and again
+# after (f).
 #
 # A fresh database `registrar_bench` is created (dropped first) through the admin URL;
 # the release server serves it on 127.0.0.1:<free port> with per-student rate limiting
 # off. Loopback only; every phase is bounded (BENCH_PHASE_SECS); the server is stopped
-# at the end, also on failure. Takes ~4 minutes on 2 cores once built. Every command is
+# at the end, also on failure. Takes ~5 minutes on 2 cores once built. Every command is
 # printed ("$ ...") before it runs.
 #
 # Environment (all optional):
@@ -37,6 +44,7 @@
 #   BENCH_INCREASE_RATE (100)    users started per second
 #   BENCH_PHASE_SECS (20)        measured seconds per phase
 #   BENCH_STUDENTS (20000) BENCH_SECTIONS (400)   seed size
+#   BENCH_CART_STUDENTS (10000)  students of (f), each submitting one cart (at most BENCH_STUDENTS)
 #   BENCH_DIR (reports/flash-bench)   reports, summaries, acks, logs
 #   SKIP_BUILD=1                 use the binaries already in target/release
 #   REGISTRAR_DB_POOL_SIZE, REGISTRAR_MAX_BATCH, ...  passed to the server as usual
@@ -68,6 +76,8 @@ RATE="${BENCH_INCREASE_RATE:-100}"
 SECS="${BENCH_PHASE_SECS:-20}"
 STUDENTS="${BENCH_STUDENTS:-20000}"
 SECTIONS="${BENCH_SECTIONS:-400}"
+CART_STUDENTS="${BENCH_CART_STUDENTS:-10000}"
+if ((CART_STUDENTS > STUDENTS)); then CART_STUDENTS=$STUDENTS; fi
 OUT="${BENCH_DIR:-$ROOT/reports/flash-bench}"
 SERVER=target/release/registrar
 LOADTEST=target/release/registrar-loadtest
@@ -255,6 +265,23 @@ log "verifying the cold open against the invariants and $(wc -l <"$OUT/acks_open
 run "$LOADTEST" verify --database-url "$DB_URL" --acks "$OUT/acks_open.jsonl" ||
     die "the verifier found violations after the cold open"
 
+log "(f) the window opens on carts: a fresh database and server, every student submits its cart once"
+run psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
+run psql "$ADMIN_URL" -qc "CREATE DATABASE $DB"
+run "$SERVER" migrate
+run "$SERVER" seed --students "$STUDENTS" --sections "$SECTIONS" --reset >"$OUT/seed_cart.log"
+start_server "$SERVER" "$OUT"
+start_event_sink "$SERVER" "$OUT"
+BASE="http://$ADDR"
+snapshot before_cart
+PHASE_RATE=$USERS load cart cart --students "$CART_STUDENTS" --acks "$OUT/acks_cart.jsonl" --pre-login
+snapshot after_cart
+stop_server
+stop_event_sink
+log "verifying the carts against the invariants and $(wc -l <"$OUT/acks_cart.jsonl") acknowledgements"
+run "$LOADTEST" verify --database-url "$DB_URL" --acks "$OUT/acks_cart.jsonl" ||
+    die "the verifier found violations after the carts"
+
 # --- the table -----------------------------------------------------------------------
 tps() { sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$OUT/pgbench_$1.log" | head -n1; }
 # Percentile of the per-transaction latencies (3rd column, microseconds) in ms.
@@ -272,6 +299,7 @@ B_RATE="$(j flash '.ops.enroll | if .answers > 0 then .per_s * (.answers - .fail
 B_ACCEPTED="$(j flash '.ops.enroll.accepted_per_s')"
 C_RATE="$(j hot '.decisions_per_s')"
 E_RATE="$(j open '.ops.enroll | if .answers > 0 then .per_s * (.answers - .failed) / .answers else 0 end')"
+F_RATE="$(j cart '.cart.items_per_s // 0')"
 DH_RATE="$(tps hot)"
 DS_RATE="$(tps spread)"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }'; }
@@ -288,6 +316,12 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else
     printf '%-50s %11.1f %9.2f %9.2f  %s\n' "(b) flash: enroll over $SECTIONS sections (Zipf 1.1)" \
         "$B_RATE" "$(j flash '.ops.enroll.p50_ms')" "$(j flash '.ops.enroll.p99_ms')" \
         "enroll decisions (201, 202, 409/422 refusals); of them seats and waitlist places (201+202) $(printf "%.1f" "$B_ACCEPTED")/s; students signed in beforehand"
+    printf '%-50s %11.1f %9.2f %9.2f  %s\n' "(f0) carts filled before the window" \
+        "$(j cart '.staging.per_s')" "$(j cart '.staging.p50_ms')" "$(j cart '.staging.p99_ms')" \
+        "PUTs of (f)'s $(j cart '.staging.carts') carts ($(j cart '.staging.puts') sections), 64 students at a time, before the window"
+    printf '%-50s %11.1f %9.2f %9.2f  %s\n' "(f) cart: submit 4-6 sections, 1-2 linked sets" \
+        "$F_RATE" "$(j cart '.ops.cart_submit.p50_ms')" "$(j cart '.ops.cart_submit.p99_ms')" \
+        "item decisions (enrolled, waitlisted, refused), p50/p99 of the submit; $(j cart '.cart.carts_per_s | . * 10 | floor / 10') carts/s, $(j cart '.cart.sets_per_s | . * 10 | floor / 10') linked sets/s ($(j cart '.cart.set_outcomes.enrolled // 0') of $(j cart '.cart.sets') seated whole); $(j cart '.cart.enrolled') enrolled, $(j cart '.cart.waitlisted') waitlisted, $(j cart '.cart.refused') refused; $(j cart '.cart.carts') carts in $(j cart '.window_s | . * 10 | floor / 10') s"
     printf '%-50s %11.1f %9.2f %9.2f  %s\n' "(c) one hot section: enroll -> drop loop" \
         "$C_RATE" "$(j hot '.ops.enroll.p50_ms')" "$(j hot '.ops.enroll.p99_ms')" \
         "accepted decisions: enroll $(j hot '.ops.enroll.accepted_per_s | floor')/s + drop $(j hot '.ops.drop.accepted_per_s | floor')/s (p50/p99 of enroll)"
@@ -302,6 +336,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else
         "$(ratio "$B_RATE" "$A_RATE")" "$(ratio "$C_RATE" "$DH_RATE")" "$(ratio "$B_RATE" "$DS_RATE")"
     printf '        (b) counting seats and waitlist places only: /(a) = %s   /(d-spread) = %s\n' \
         "$(ratio "$B_ACCEPTED" "$A_RATE")" "$(ratio "$B_ACCEPTED" "$DS_RATE")"
+    printf '        (f)/(b) item decisions per second, cart vs single enrolls = %s\n' "$(ratio "$F_RATE" "$B_RATE")"
     printf 'committer during (b): %s\n' "$(commits before_flash after_flash)"
     printf 'committer during (c): %s\n' "$(commits after_flash after_hot)"
     printf 'committer during (e): %s; rule inputs of %s students read in %s queries\n' "$(commits before_open after_open)" \
@@ -310,9 +345,12 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else
     printf 'events after (b)+(c): %s committed changes, %s published, %s received by the consumer, %s returned unroutable\n' \
         "$(metric after_hot registrar_changes_committed_total)" "$(metric after_hot registrar_events_published_total)" \
         "$EVENTS_BC" "$(metric after_hot registrar_events_unroutable_total)"
-    printf 'failed requests: healthz %s, flash %s, hot %s, open %s\n' \
-        "$(j healthz .failed_total)" "$(j flash .failed_total)" "$(j hot .failed_total)" "$(j open .failed_total)"
-    printf 'goose reports: %s/{healthz,flash,hot,open}.html; every phase verified clean\n\n' "$OUT"
+    printf 'committer during (f): %s\n' "$(commits before_cart after_cart)"
+    printf 'linked sets of (f) by outcome: %s\n' "$(j cart '.cart.set_outcomes | to_entries | map("\(.key) \(.value)") | join(", ")')"
+    printf 'failed requests: healthz %s, flash %s, hot %s, open %s, cart %s (503s retried with the same key: %s)\n' \
+        "$(j healthz .failed_total)" "$(j flash .failed_total)" "$(j hot .failed_total)" "$(j open .failed_total)" \
+        "$(j cart .failed_total)" "$(j cart .retries_total)"
+    printf 'goose reports: %s/{healthz,flash,hot,open,cart}.html; every phase verified clean\n\n' "$OUT"
 } | tee "$OUT/table.txt"
 
 

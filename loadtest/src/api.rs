@@ -20,6 +20,7 @@
 //! types they share with it live in [`crate::wire`].
 
 use crate::acks::{self, AckOp, AckResult};
+use crate::cart::CartPlan;
 use crate::prelogin;
 use crate::stats::{self, Op};
 use crate::wire::{Answer, Student, Verdict, demo_password, token_subject};
@@ -42,6 +43,7 @@ pub const EXPECTED_REFUSALS: &[&str] = &[
     "registration_window_closed",
     "student_on_hold",
     "not_enrolled",
+    "cart_full",
     "rate_limited",
 ];
 
@@ -357,6 +359,122 @@ pub async fn swap(
     Ok(answer)
 }
 
+/// Put `section` in the student's cart (a staging step: no decision, no acknowledgement).
+pub async fn cart_put(
+    user: &mut GooseUser,
+    client: Client,
+    student: &Student,
+    section: Uuid,
+) -> Result<Answer, Box<TransactionError>> {
+    let path = format!("/api/v1/students/me/cart/{section}");
+    call(
+        user,
+        client,
+        Op::CartPut,
+        GooseMethod::Put,
+        &path,
+        "cart put",
+        Some(&student.token),
+        None,
+    )
+    .await
+}
+
+/// Submit the student's cart, always through the careful client (one `Idempotency-Key`,
+/// sent again after a 503 that decided nothing). Tallies what each item and each linked
+/// set of `plan` got ([`stats::cart_decided`]), and logs one acknowledgement per item
+/// seated or waitlisted (`enroll`, as a single enroll would be); without a final answer,
+/// every section of `plan` is logged `unknown`.
+pub async fn cart_submit(
+    user: &mut GooseUser,
+    student: &Student,
+    plan: &CartPlan,
+) -> Result<Answer, Box<TransactionError>> {
+    let answer = call(
+        user,
+        Client::Careful,
+        Op::CartSubmit,
+        GooseMethod::Post,
+        "/api/v1/students/me/cart/submit",
+        "cart submit",
+        Some(&student.token),
+        None,
+    )
+    .await?;
+    match answer.verdict {
+        Verdict::Accepted => {
+            let items = cart_items(&answer.body);
+            for (section, status, _) in &items {
+                let result = match status.as_str() {
+                    "enrolled" => AckResult::Enrolled,
+                    "waitlisted" => AckResult::Waitlisted,
+                    _ => continue,
+                };
+                acks::record(student.id, *section, AckOp::Enroll, result, &answer);
+            }
+            let sets = plan
+                .sets
+                .iter()
+                .map(|set| set_outcome(&set.sections, &items))
+                .collect();
+            stats::cart_decided(items.into_iter().map(|(_, _, label)| label).collect(), sets);
+        }
+        Verdict::Failed => {
+            for section in plan.sections() {
+                acks::record(
+                    student.id,
+                    section,
+                    AckOp::Enroll,
+                    AckResult::Unknown,
+                    &answer,
+                );
+            }
+        }
+        Verdict::Refused => {}
+    }
+    Ok(answer)
+}
+
+/// The items of a submit's answer: (section, status, outcome label: `enrolled`,
+/// `waitlisted` or `refused <code>`).
+fn cart_items(body: &Value) -> Vec<(Uuid, String, String)> {
+    let Some(items) = body.get("items").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|item| {
+            let section: Uuid = item.get("section_id")?.as_str()?.parse().ok()?;
+            let status = item.get("status")?.as_str()?.to_string();
+            let label = match status.as_str() {
+                "enrolled" | "waitlisted" => status.clone(),
+                other => {
+                    let code = item.get("code").and_then(Value::as_str).unwrap_or("?");
+                    format!("{other} {code}")
+                }
+            };
+            Some((section, status, label))
+        })
+        .collect()
+}
+
+/// How a linked set fared: its items' common label (the primary's code for a refusal),
+/// `split` if they differ (all-or-none broken), `missing` if an item is not in the answer.
+fn set_outcome(set: &[Uuid], items: &[(Uuid, String, String)]) -> String {
+    let labels: Vec<Option<&(Uuid, String, String)>> = set
+        .iter()
+        .map(|id| items.iter().find(|(s, _, _)| s == id))
+        .collect();
+    if labels.iter().any(Option::is_none) {
+        return "missing".to_string();
+    }
+    let statuses: Vec<&str> = labels.iter().flatten().map(|i| i.1.as_str()).collect();
+    if statuses.windows(2).any(|w| w[0] != w[1]) {
+        return "split".to_string();
+    }
+    labels[0].map(|i| i.2.clone()).unwrap_or_default()
+}
+
 /// The student's schedule: (enrolled section ids, waitlisted section ids).
 pub async fn schedule(
     user: &mut GooseUser,
@@ -471,6 +589,26 @@ pub async fn peek_seat_stream(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cart_answer_is_read_per_item_and_per_set() {
+        let (lec, lab, other) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let body = json!({"items": [
+            {"section_id": lec, "group": "BIOL1406", "status": "refused", "code": "section_full", "detail": "", "decision_id": null},
+            {"section_id": lab, "group": "BIOL1406", "status": "refused", "code": "section_full", "detail": "", "decision_id": null},
+            {"section_id": other, "group": null, "status": "waitlisted", "code": null, "detail": null, "decision_id": "x"},
+        ]});
+        let items = cart_items(&body);
+        let labels: Vec<&str> = items.iter().map(|i| i.2.as_str()).collect();
+        assert_eq!(
+            labels,
+            ["refused section_full", "refused section_full", "waitlisted"]
+        );
+        assert_eq!(set_outcome(&[lec, lab], &items), "refused section_full");
+        assert_eq!(set_outcome(&[lec, other], &items), "split");
+        assert_eq!(set_outcome(&[lec, Uuid::new_v4()], &items), "missing");
+        assert!(cart_items(&json!({"code": "x"})).is_empty());
+    }
 
     #[test]
     fn a_once_only_pool_hands_out_each_student_once_then_none() {

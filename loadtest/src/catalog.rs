@@ -5,8 +5,10 @@
 //! set is the same in every run against the same database.
 //!
 //! Sections of courses taken as linked sets (a lecture with its lab) or with corequisites
-//! are left out: the scenarios enroll one section at a time, which the rules refuse for
-//! those (`linked_set_incomplete`, `corequisite_missing`).
+//! are left out of that ranking: most scenarios enroll one section at a time, which the
+//! rules refuse for those (`linked_set_incomplete`, `corequisite_missing`). The linked
+//! courses without corequisites are kept apart ([`Catalog::linked`]), ranked the same way,
+//! for the scenarios that take a whole set at once ([`Catalog::pick_linked_set`]).
 
 use crate::zipf::Zipf;
 use anyhow::{Context, bail};
@@ -39,6 +41,16 @@ pub struct Section {
     /// Courses to take in the same term.
     #[serde(default)]
     pub corequisites: Vec<String>,
+    /// Which of its course's components this section is.
+    #[serde(default = "lecture")]
+    pub component: String,
+    /// Sections linked to this one (a lecture's labs, or a lab's lectures).
+    #[serde(default)]
+    pub links: Vec<Uuid>,
+}
+
+fn lecture() -> String {
+    "lecture".to_string()
 }
 
 impl Section {
@@ -48,14 +60,48 @@ impl Section {
     }
 }
 
+/// A course taken as a linked set, with every complete set it offers.
+#[derive(Clone, Debug)]
+pub struct LinkedCourse {
+    /// Course code, e.g. `BIOL1406`.
+    pub course_code: String,
+    /// Its required components, the primary first: `["lecture", "lab"]`.
+    pub components: Vec<String>,
+    /// Its primaries that have at least one linked section of every other component.
+    pub primaries: Vec<Primary>,
+}
+
+/// A primary section (a lecture) and what may go with it.
+#[derive(Clone, Debug)]
+pub struct Primary {
+    /// The primary's id.
+    pub id: Uuid,
+    /// Per other required component (in [`LinkedCourse::components`] order, the primary's
+    /// own left out), the sections of it linked to this primary.
+    pub linked: Vec<Vec<Uuid>>,
+}
+
+/// One choice of a linked course: a primary, then one linked section per other required
+/// component, which the server takes all or none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkedSet {
+    /// The course.
+    pub course_code: String,
+    /// The primary first, then one section per other component.
+    pub sections: Vec<Uuid>,
+}
+
 /// The shared catalog.
 #[derive(Debug)]
 pub struct Catalog {
     /// The term's id.
     pub term_id: Uuid,
-    /// Sections in Zipf rank order (index 0 is the hottest).
+    /// Sections a student may take alone, in Zipf rank order (index 0 is the hottest).
     pub sections: Vec<Section>,
     zipf: Zipf,
+    /// Linked courses without corequisites, in Zipf rank order (a fixed shuffle).
+    pub linked: Vec<LinkedCourse>,
+    linked_zipf: Zipf,
 }
 
 static CATALOG: OnceLock<Catalog> = OnceLock::new();
@@ -73,8 +119,14 @@ struct Page {
 }
 
 impl Catalog {
-    /// Rank the `sections` a student may take alone and build the sampler.
+    /// Rank the `sections` a student may take alone, and apart the linked courses, and
+    /// build the samplers.
     pub fn new(term_id: Uuid, sections: Vec<Section>, exponent: f64) -> Self {
+        let mut linked = linked_courses(&sections);
+        // A generator of its own, so the ranking of the plain sections is what it was.
+        linked.sort_by(|a, b| a.course_code.cmp(&b.course_code));
+        linked.shuffle(&mut StdRng::seed_from_u64(2028));
+        let linked_zipf = Zipf::new(linked.len(), exponent);
         let mut rng = StdRng::seed_from_u64(2027);
         let (mut open, mut gated): (Vec<_>, Vec<_>) = sections
             .into_iter()
@@ -91,7 +143,56 @@ impl Catalog {
             term_id,
             sections: open,
             zipf,
+            linked,
+            linked_zipf,
         }
+    }
+
+    /// Up to `k` Zipf-chosen sections of distinct courses, none of a course in
+    /// `exclude_courses` (bounded tries, so a tiny catalog returns fewer).
+    pub fn pick_distinct_courses<R: Rng + ?Sized>(
+        &self,
+        rng: &mut R,
+        k: usize,
+        exclude_courses: &[&str],
+    ) -> Vec<&Section> {
+        let mut out: Vec<&Section> = Vec::with_capacity(k);
+        for _ in 0..k * 20 {
+            if out.len() == k {
+                break;
+            }
+            let s = self.pick(rng);
+            let code = s.course_code.as_str();
+            if !exclude_courses.contains(&code) && out.iter().all(|o| o.course_code != code) {
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    /// A linked set of a Zipf-chosen linked course not in `exclude_courses`: a uniformly
+    /// chosen primary and, for each other component, one of its linked sections, uniformly.
+    /// `None` when the catalog has no such course (bounded tries).
+    pub fn pick_linked_set<R: Rng + ?Sized>(
+        &self,
+        rng: &mut R,
+        exclude_courses: &[&str],
+    ) -> Option<LinkedSet> {
+        if self.linked.is_empty() {
+            return None;
+        }
+        let course = (0..20)
+            .map(|_| &self.linked[self.linked_zipf.sample(rng)])
+            .find(|c| !exclude_courses.contains(&c.course_code.as_str()))?;
+        let primary = &course.primaries[rng.random_range(0..course.primaries.len())];
+        let mut sections = vec![primary.id];
+        for options in &primary.linked {
+            sections.push(options[rng.random_range(0..options.len())]);
+        }
+        Some(LinkedSet {
+            course_code: course.course_code.clone(),
+            sections,
+        })
     }
 
     /// One Zipf-chosen section.
@@ -124,6 +225,57 @@ impl Catalog {
     pub fn any<R: Rng + ?Sized>(&self, rng: &mut R) -> &Section {
         &self.sections[rng.random_range(0..self.sections.len())]
     }
+}
+
+/// The linked courses of `sections` that have no corequisite, each with its primaries that
+/// have a linked section of every other component (a link counts from either side).
+fn linked_courses(sections: &[Section]) -> Vec<LinkedCourse> {
+    let mut by_course: Vec<(&str, Vec<&Section>)> = Vec::new();
+    for s in sections
+        .iter()
+        .filter(|s| !s.components.is_empty() && s.corequisites.is_empty())
+    {
+        match by_course.iter_mut().find(|(c, _)| *c == s.course_code) {
+            Some((_, list)) => list.push(s),
+            None => by_course.push((&s.course_code, vec![s])),
+        }
+    }
+    let mut out = Vec::new();
+    for (code, list) in by_course {
+        let components = list[0].components.clone();
+        let mut primaries: Vec<Primary> = list
+            .iter()
+            .filter(|s| s.component == components[0])
+            .filter_map(|p| {
+                let linked: Vec<Vec<Uuid>> = components[1..]
+                    .iter()
+                    .map(|component| {
+                        let mut ids: Vec<Uuid> = list
+                            .iter()
+                            .filter(|s| &s.component == component)
+                            .filter(|s| p.links.contains(&s.id) || s.links.contains(&p.id))
+                            .map(|s| s.id)
+                            .collect();
+                        ids.sort();
+                        ids
+                    })
+                    .collect();
+                linked
+                    .iter()
+                    .all(|ids| !ids.is_empty())
+                    .then_some(Primary { id: p.id, linked })
+            })
+            .collect();
+        primaries.sort_by_key(|p| p.id);
+        if !primaries.is_empty() {
+            out.push(LinkedCourse {
+                course_code: code.to_string(),
+                components,
+                primaries,
+            });
+        }
+    }
+    out
 }
 
 /// Fetch the term and all its sections from `host`, rank them and publish the catalog.
@@ -181,7 +333,7 @@ pub fn get() -> &'static Catalog {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn section(prereq: bool) -> Section {
@@ -192,7 +344,94 @@ mod tests {
             prerequisites: if prereq { vec!["CS100".into()] } else { vec![] },
             components: vec![],
             corequisites: vec![],
+            component: "lecture".into(),
+            links: vec![],
         }
+    }
+
+    /// A section of `course` (components `components`), of `component`, linked to `links`.
+    fn part(course: &str, components: &[&str], component: &str, links: &[Uuid]) -> Section {
+        Section {
+            course_code: course.into(),
+            components: components.iter().map(|c| c.to_string()).collect(),
+            component: component.into(),
+            links: links.to_vec(),
+            ..section(false)
+        }
+    }
+
+    /// BIOL: 2 lectures with 2 labs each (links on the lab side); CHEM: one lecture with a
+    /// lab and a recitation (links on the lecture side), one lecture without a recitation;
+    /// PHYS: a linked course with a corequisite.
+    pub(crate) fn linked_catalog() -> Vec<Section> {
+        let bio = ["lecture", "lab"];
+        let chem = ["lecture", "lab", "recitation"];
+        let mut out: Vec<Section> = (0..20)
+            .map(|i| Section {
+                course_code: format!("ENGL{}", 1301 + i),
+                ..section(false)
+            })
+            .collect();
+        for _ in 0..2 {
+            let lecture = part("BIOL1406", &bio, "lecture", &[]);
+            for _ in 0..2 {
+                out.push(part("BIOL1406", &bio, "lab", &[lecture.id]));
+            }
+            out.push(lecture);
+        }
+        let lab = part("CHEM1411", &chem, "lab", &[]);
+        let rec = part("CHEM1411", &chem, "recitation", &[]);
+        out.push(part("CHEM1411", &chem, "lecture", &[lab.id, rec.id]));
+        let lab2 = part("CHEM1411", &chem, "lab", &[]);
+        out.push(part("CHEM1411", &chem, "lecture", &[lab2.id]));
+        out.extend([lab, rec, lab2]);
+        let phys = part("PHYS2425", &bio, "lecture", &[]);
+        let mut phys_lab = part("PHYS2425", &bio, "lab", &[phys.id]);
+        phys_lab.corequisites = vec!["MATH2413".into()];
+        let mut phys = phys;
+        phys.corequisites = vec!["MATH2413".into()];
+        out.extend([phys, phys_lab]);
+        out
+    }
+
+    #[test]
+    fn linked_courses_keep_complete_sets_only() {
+        let sections = linked_catalog();
+        let by_id: std::collections::HashMap<Uuid, Section> =
+            sections.iter().map(|s| (s.id, s.clone())).collect();
+        let c = Catalog::new(Uuid::new_v4(), sections, 1.1);
+        assert_eq!(c.sections.len(), 20, "plain sections only");
+        let mut codes: Vec<&str> = c.linked.iter().map(|l| l.course_code.as_str()).collect();
+        codes.sort_unstable();
+        assert_eq!(codes, ["BIOL1406", "CHEM1411"], "no corequisite course");
+        let chem = c
+            .linked
+            .iter()
+            .find(|l| l.course_code == "CHEM1411")
+            .unwrap();
+        assert_eq!(
+            chem.primaries.len(),
+            1,
+            "the lecture without a recitation is left out"
+        );
+        let mut rng = StdRng::seed_from_u64(9);
+        for _ in 0..200 {
+            let set = c.pick_linked_set(&mut rng, &[]).unwrap();
+            let course = c
+                .linked
+                .iter()
+                .find(|l| l.course_code == set.course_code)
+                .unwrap();
+            assert_eq!(set.sections.len(), course.components.len());
+            let primary = &by_id[&set.sections[0]];
+            assert_eq!(primary.component, "lecture");
+            for (id, component) in set.sections[1..].iter().zip(&course.components[1..]) {
+                let s = &by_id[id];
+                assert_eq!(&s.component, component);
+                assert!(s.links.contains(&primary.id) || primary.links.contains(id));
+            }
+        }
+        assert_eq!(c.pick_linked_set(&mut rng, &["BIOL1406", "CHEM1411"]), None);
     }
 
     #[test]

@@ -18,10 +18,12 @@ registrar-loadtest [OPTIONS] [GOOSE OPTIONS]   load scenarios against a registra
 registrar-loadtest verify [--database-url URL] [--acks FILE]...   check a database afterwards
 
 Options of a load run (everything else goes to goose, see below):
-  --scenario NAME       flash | open | browse | churn | mixed (default) | hot | reshard | chaos | healthz
+  --scenario NAME       flash | open | cart | browse | churn | mixed (default) | hot | reshard | chaos | healthz
   --pre-login           sign every student of the run in before the load starts (students
                         log in before their window opens), report the logins apart, and
-                        let the scenarios use those tokens instead of logging in
+                        let the scenarios use those tokens instead of logging in;
+                        with `cart`, also fill every signed-in student's cart before
+                        the load (reported apart)
   --hosts URL,URL,...   spread the users over these nodes of one cluster, round-robin by
                         user number (user 1 on the first, user 2 on the second, ...);
                         instead of goose's --host, which sends every user to one node
@@ -46,6 +48,9 @@ pub enum ScenarioName {
     Flash,
     /// The window's first seconds: every student enrolls once, all cold.
     Open,
+    /// Carts of 4-6 sections (1-2 linked sets among them), filled before the window,
+    /// submitted once each when it opens.
+    Cart,
     /// Anonymous catalog reads and seat streams.
     Browse,
     /// Drop/add and swap on the student's own schedule.
@@ -70,6 +75,7 @@ impl ScenarioName {
         match self {
             ScenarioName::Flash => "flash",
             ScenarioName::Open => "open",
+            ScenarioName::Cart => "cart",
             ScenarioName::Browse => "browse",
             ScenarioName::Churn => "churn",
             ScenarioName::Mixed => "mixed",
@@ -88,6 +94,7 @@ impl FromStr for ScenarioName {
         Ok(match s {
             "flash" => ScenarioName::Flash,
             "open" => ScenarioName::Open,
+            "cart" => ScenarioName::Cart,
             "browse" => ScenarioName::Browse,
             "churn" => ScenarioName::Churn,
             "mixed" => ScenarioName::Mixed,
@@ -97,7 +104,7 @@ impl FromStr for ScenarioName {
             "healthz" => ScenarioName::Healthz,
             other => {
                 bail!(
-                    "unknown scenario {other:?} (flash, open, browse, churn, mixed, hot, reshard, chaos, healthz)"
+                    "unknown scenario {other:?} (flash, open, cart, browse, churn, mixed, hot, reshard, chaos, healthz)"
                 )
             }
         })

@@ -4,7 +4,8 @@
 //! afterwards. See `loadtest/README.md` for how to run them.
 //!
 //! - [`cli`]: our options, split off before goose parses the rest of the command line.
-//! - [`catalog`]: the term's sections, fetched once, ranked for the Zipf choice ([`zipf`]).
+//! - [`catalog`]: the term's sections, fetched once, ranked for the Zipf choice ([`zipf`]);
+//!   [`cart`]: what a `cart` student puts in the cart, and the staging phase that fills it.
 //! - [`scenarios`]: the goose scenarios; [`api`]: the REST calls and what counts as a
 //!   correct answer; [`acks`]: the acknowledgement log; [`stats`]: decisions per second;
 //!   [`prelogin`]: the sign-in phase before the load (`--pre-login`).
@@ -14,6 +15,7 @@
 
 mod acks;
 mod api;
+mod cart;
 mod catalog;
 mod cli;
 mod clock;
@@ -94,6 +96,31 @@ async fn load(opts: LoadOptions, goose_args: Vec<String>) -> anyhow::Result<Exit
             catalog::TERM_CODE,
             hottest.join(", ")
         );
+        if opts.scenario == ScenarioName::Cart {
+            let linked: Vec<String> = catalog
+                .linked
+                .iter()
+                .take(3)
+                .map(|c| {
+                    format!(
+                        "{} ({} sets of {})",
+                        c.course_code,
+                        c.primaries.len(),
+                        c.components.join("+")
+                    )
+                })
+                .collect();
+            anyhow::ensure!(
+                !linked.is_empty(),
+                "term {} has no linked course (lecture with lab) to put in a cart",
+                catalog::TERM_CODE
+            );
+            eprintln!(
+                "registrar-loadtest: {} linked courses; hottest: {}",
+                catalog.linked.len(),
+                linked.join(", ")
+            );
+        }
     }
     scenarios::configure(
         opts.first_student,
@@ -138,6 +165,35 @@ async fn load(opts: LoadOptions, goose_args: Vec<String>) -> anyhow::Result<Exit
     } else {
         None
     };
+    let staging = if opts.pre_login && opts.scenario == ScenarioName::Cart {
+        let hosts = if opts.hosts.is_empty() {
+            vec![host.clone()]
+        } else {
+            opts.hosts.clone()
+        };
+        let s = cart::stage(
+            catalog::get(),
+            &hosts,
+            opts.first_student,
+            opts.students,
+            PRE_LOGIN_CONCURRENCY,
+        )
+        .await?;
+        eprintln!(
+            "registrar-loadtest: staging: {} carts, {} PUTs in {:.1} s: {:.0} PUTs/s, p50 {:.1} ms, p99 {:.1} ms ({} refused, {} without answer)",
+            s.carts,
+            s.puts,
+            s.seconds,
+            s.per_s,
+            s.p50_ms,
+            s.p99_ms,
+            s.refused.values().sum::<u64>(),
+            s.failed
+        );
+        Some(s)
+    } else {
+        None
+    };
 
     let mut attack = GooseAttack::initialize_with_config(config)?;
     for scenario in scenarios::build(opts.scenario)? {
@@ -159,9 +215,10 @@ async fn load(opts: LoadOptions, goose_args: Vec<String>) -> anyhow::Result<Exit
     let metrics = attack.execute().await?;
     acks::finish().context("cannot flush the acks file")?;
 
-    // `open` ends when every student has enrolled once, well before goose stops: it is
-    // measured from its first answer to its last, not over goose's steady phase.
-    let windows = if opts.scenario == ScenarioName::Open {
+    // `open` and `cart` end when every student has had its turn, maybe well before goose
+    // stops: they are measured from their first answer to their last, not over goose's
+    // steady phase.
+    let windows = if matches!(opts.scenario, ScenarioName::Open | ScenarioName::Cart) {
         Vec::new()
     } else {
         steady_windows(&metrics.history)
@@ -169,6 +226,7 @@ async fn load(opts: LoadOptions, goose_args: Vec<String>) -> anyhow::Result<Exit
     let mut summary = stats::summarize(opts.scenario.as_str(), metrics.maximum_users, &windows);
     summary.goose_started_unix_ms = scenarios::goose_started_unix_ms();
     summary.pre_login = pre_login;
+    summary.staging = staging;
     print!("{}", summary.render());
     println!(
         "  students used: {} (from s{:06})",

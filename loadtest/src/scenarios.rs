@@ -9,6 +9,11 @@
 //!   enrolls exactly once, in one Zipf-chosen section, and then the users idle. Run it
 //!   against a freshly started server (no section active, no student's rule inputs read)
 //!   with `--pre-login`, as flash-bench.sh does.
+//! - `cart`: the window opens on carts filled beforehand: each of the `--students`
+//!   students submits its cart of 4-6 sections (one or two linked sets among them, see
+//!   [`crate::cart`]) exactly once, through the careful client, and then the users idle.
+//!   With `--pre-login` the carts are filled before the load; without, each user fills
+//!   its student's cart right after the login.
 //! - `browse`: anonymous catalog reads: terms, section pages, single sections, and a seat
 //!   stream opened until its first event.
 //! - `churn`: a student enrolls in a few sections, then loops: read the schedule, and drop
@@ -33,6 +38,7 @@
 //! i mod n, so the users are spread round-robin and each keeps its node for the whole run.
 
 use crate::api::{self, Client, StudentPool};
+use crate::cart;
 use crate::catalog;
 use crate::cli::ScenarioName;
 use crate::clock::now_ms;
@@ -182,6 +188,9 @@ fn scenarios_of(name: ScenarioName) -> Result<Vec<Scenario>, GooseError> {
     Ok(match name {
         ScenarioName::Flash => vec![flash()],
         ScenarioName::Open => vec![open()],
+        ScenarioName::Cart => {
+            vec![scenario!("cart").register_transaction(transaction!(cart_once).set_name("cart"))]
+        }
         ScenarioName::Browse => vec![browse()?],
         ScenarioName::Churn => vec![churn()],
         ScenarioName::Mixed => {
@@ -264,6 +273,31 @@ async fn open_once(user: &mut GooseUser) -> TransactionResult {
         api::enroll(user, Client::Plain, &student, section).await?;
         Ok(())
     })
+}
+
+/// The next student (never one seen before) submits its cart once, filling it first if
+/// the staging phase did not; when every student has had their turn the user idles.
+async fn cart_once(user: &mut GooseUser) -> TransactionResult {
+    let pool = STUDENTS.get().expect("configure() runs before the attack");
+    let Some(number) = pool.take_once() else {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        return Ok(());
+    };
+    let Some(student) = api::student(user, Client::Plain, number).await? else {
+        return Ok(());
+    };
+    let plan = match cart::staged(number) {
+        Some(plan) => plan,
+        None => {
+            let plan = cart::compose(catalog::get(), &mut cart::rng_for(number));
+            for section in plan.sections() {
+                api::cart_put(user, Client::Careful, &student, section).await?;
+            }
+            plan
+        }
+    };
+    api::cart_submit(user, &student, &plan).await?;
+    Ok(())
 }
 
 fn flash() -> Scenario {

@@ -9,6 +9,7 @@
 //! goose held the user count steady (the "maintaining" steps of the test plan), so ramp-up
 //! and shutdown do not dilute the rates.
 
+use crate::cart::Staging;
 use crate::clock::now_ms;
 use crate::prelogin::PreLogin;
 use crate::wire::Verdict;
@@ -37,12 +38,16 @@ pub enum Op {
     SeatStream,
     /// `GET /healthz`.
     Healthz,
+    /// `PUT /students/me/cart/{id}` inside the load (no staging phase).
+    CartPut,
+    /// `POST /students/me/cart/submit`: one answer decides every item of the cart.
+    CartSubmit,
 }
 
 impl Op {
     /// Operations whose 2xx is a registration decision.
     pub fn is_decision(self) -> bool {
-        matches!(self, Op::Enroll | Op::Drop | Op::Swap)
+        matches!(self, Op::Enroll | Op::Drop | Op::Swap | Op::CartSubmit)
     }
 }
 
@@ -53,9 +58,18 @@ struct Sample {
     verdict: Verdict,
 }
 
+/// What one answered cart submit decided: one label per item (`enrolled`, `waitlisted`,
+/// `refused section_full`, ...) and one per linked set of the cart.
+struct CartSample {
+    done_ms: i64,
+    items: Vec<String>,
+    sets: Vec<String>,
+}
+
 #[derive(Default)]
 struct Tally {
     samples: Vec<Sample>,
+    carts: Vec<CartSample>,
     /// `"enroll 409 section_full"` → count, over the whole run.
     codes: BTreeMap<String, u64>,
     failed_total: u64,
@@ -66,6 +80,7 @@ struct Tally {
 
 static TALLY: Mutex<Tally> = Mutex::new(Tally {
     samples: Vec::new(),
+    carts: Vec::new(),
     codes: BTreeMap::new(),
     failed_total: 0,
     retries: BTreeMap::new(),
@@ -89,6 +104,18 @@ pub fn record(op: Op, started: Instant, verdict: Verdict, label: &str) {
     if verdict == Verdict::Failed {
         t.failed_total += 1;
     }
+}
+
+/// Record what an answered cart submit decided (see [`CartSample`]); call right after
+/// [`record`] of its [`Op::CartSubmit`].
+pub fn cart_decided(items: Vec<String>, sets: Vec<String>) {
+    let done_ms = now_ms();
+    let mut t = TALLY.lock().unwrap_or_else(|e| e.into_inner());
+    t.carts.push(CartSample {
+        done_ms,
+        items,
+        sets,
+    });
 }
 
 /// Count one answer (`label`: status and code) that the careful client absorbed and retried.
@@ -128,6 +155,34 @@ pub struct OpSummary {
     pub p99_ms: f64,
 }
 
+/// What the answered cart submits decided inside the window.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CartSummary {
+    /// Carts submitted and answered 200.
+    pub carts: u64,
+    /// Per second.
+    pub carts_per_s: f64,
+    /// Linked sets in them (bundles taken all or none).
+    pub sets: u64,
+    /// Per second.
+    pub sets_per_s: f64,
+    /// Items decided (enrolled + waitlisted + refused).
+    pub items: u64,
+    /// Per second: the cart's decisions per second.
+    pub items_per_s: f64,
+    /// Items enrolled.
+    pub enrolled: u64,
+    /// Items waitlisted.
+    pub waitlisted: u64,
+    /// Items refused.
+    pub refused: u64,
+    /// Per item: `enrolled`, `waitlisted`, `refused <code>` → count.
+    pub item_outcomes: BTreeMap<String, u64>,
+    /// Per linked set: `enrolled`, `refused <code>`, ... → count; `split` is a set whose
+    /// items were not all decided alike (the server broke all-or-none).
+    pub set_outcomes: BTreeMap<String, u64>,
+}
+
 /// The run's summary (printed, and written by `--summary FILE`).
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
@@ -139,7 +194,8 @@ pub struct Summary {
     pub window_s: f64,
     /// Per operation, inside the window.
     pub ops: BTreeMap<String, OpSummary>,
-    /// Accepted registration decisions (enroll 201/202, drop 200, swap 200) per second.
+    /// Accepted registration decisions (enroll 201/202, drop 200, swap 200, cart submit
+    /// 200: one per cart, its items are in [`Summary::cart`]) per second.
     pub decisions_per_s: f64,
     /// Failed requests over the whole run, window or not.
     pub failed_total: u64,
@@ -156,6 +212,12 @@ pub struct Summary {
     /// The sign-in phase before the load (`--pre-login`), measured apart.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pre_login: Option<PreLogin>,
+    /// `cart`: the carts filled before the load, measured apart.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub staging: Option<Staging>,
+    /// `cart`: what the submits decided, inside the window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cart: Option<CartSummary>,
 }
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
@@ -172,8 +234,15 @@ pub fn summarize(scenario: &str, users: usize, windows: &[(i64, i64)]) -> Summar
     let t = TALLY.lock().unwrap_or_else(|e| e.into_inner());
     let fallback;
     let windows = if windows.is_empty() {
-        let first = t.samples.iter().map(|s| s.done_ms).min().unwrap_or(0);
-        let last = t.samples.iter().map(|s| s.done_ms).max().unwrap_or(0);
+        // A cart's tally is noted just after its submit's sample: include it.
+        let stamps = || {
+            t.samples
+                .iter()
+                .map(|s| s.done_ms)
+                .chain(t.carts.iter().map(|c| c.done_ms))
+        };
+        let first = stamps().min().unwrap_or(0);
+        let last = stamps().max().unwrap_or(0);
         fallback = [(first, last + 1)];
         &fallback[..]
     } else {
@@ -201,6 +270,29 @@ pub fn summarize(scenario: &str, users: usize, windows: &[(i64, i64)]) -> Summar
         }
         latencies.entry(s.op).or_default().push(s.micros);
     }
+    let cart = (!t.carts.is_empty()).then(|| {
+        let mut c = CartSummary::default();
+        for sample in t.carts.iter().filter(|c| inside(c.done_ms)) {
+            c.carts += 1;
+            c.sets += sample.sets.len() as u64;
+            for item in &sample.items {
+                c.items += 1;
+                match item.as_str() {
+                    "enrolled" => c.enrolled += 1,
+                    "waitlisted" => c.waitlisted += 1,
+                    _ => c.refused += 1,
+                }
+                *c.item_outcomes.entry(item.clone()).or_default() += 1;
+            }
+            for set in &sample.sets {
+                *c.set_outcomes.entry(set.clone()).or_default() += 1;
+            }
+        }
+        c.carts_per_s = c.carts as f64 / window_s;
+        c.sets_per_s = c.sets as f64 / window_s;
+        c.items_per_s = c.items as f64 / window_s;
+        c
+    });
     let mut ops = BTreeMap::new();
     for (op, mut o) in per_op {
         let mut l = latencies.remove(&op).unwrap_or_default();
@@ -223,6 +315,8 @@ pub fn summarize(scenario: &str, users: usize, windows: &[(i64, i64)]) -> Summar
         retries: t.retries.clone(),
         goose_started_unix_ms: None,
         pre_login: None,
+        staging: None,
+        cart,
     }
 }
 
@@ -252,9 +346,30 @@ impl Summary {
             ));
         }
         s.push_str(&format!(
-            "  accepted decisions/s (enroll 201+202, drop 200, swap 200): {:.1}\n",
+            "  accepted decisions/s (enroll 201+202, drop 200, swap 200, cart submit 200): {:.1}\n",
             self.decisions_per_s
         ));
+        if let Some(st) = &self.staging {
+            s.push_str(&format!(
+                "  carts staged before the load: {} carts, {} PUTs in {:.1} s: {:.0} PUTs/s, p50 {:.1} ms, p99 {:.1} ms ({} without answer)\n",
+                st.carts, st.puts, st.seconds, st.per_s, st.p50_ms, st.p99_ms, st.failed
+            ));
+            for (code, n) in &st.refused {
+                s.push_str(&format!("    PUT {code:<40} {n:>9}\n"));
+            }
+        }
+        if let Some(c) = &self.cart {
+            s.push_str(&format!(
+                "  carts: {} submitted ({:.1}/s), {} linked sets ({:.1}/s), {} items decided ({:.1}/s): {} enrolled, {} waitlisted, {} refused\n",
+                c.carts, c.carts_per_s, c.sets, c.sets_per_s, c.items, c.items_per_s, c.enrolled, c.waitlisted, c.refused
+            ));
+            for (outcome, n) in &c.item_outcomes {
+                s.push_str(&format!("    item {outcome:<39} {n:>9}\n"));
+            }
+            for (outcome, n) in &c.set_outcomes {
+                s.push_str(&format!("    set {outcome:<40} {n:>9}\n"));
+            }
+        }
         s.push_str(&format!(
             "  failed requests over the whole run: {}\n  answers over the whole run:\n",
             self.failed_total
@@ -278,6 +393,24 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cart_items_are_tallied_per_outcome() {
+        cart_decided(
+            vec![
+                "enrolled".into(),
+                "enrolled".into(),
+                "refused time_conflict".into(),
+            ],
+            vec!["enrolled".into()],
+        );
+        cart_decided(vec!["waitlisted".into()], vec![]);
+        let c = summarize("cart", 1, &[]).cart.expect("carts were tallied");
+        assert_eq!((c.carts, c.sets, c.items), (2, 1, 4));
+        assert_eq!((c.enrolled, c.waitlisted, c.refused), (2, 1, 1));
+        assert_eq!(c.item_outcomes["refused time_conflict"], 1);
+        assert_eq!(c.set_outcomes["enrolled"], 1);
+    }
 
     #[test]
     fn percentiles_use_the_nearest_rank() {

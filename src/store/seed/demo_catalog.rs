@@ -263,7 +263,10 @@ pub(super) struct LinkedCourseSpec {
 
 /// The linked and corequisite courses: two lecture+lab courses, one lecture+lab+recitation
 /// course, and two corequisite pairs (PHYS2425 with MATH2413; CHEM1311 with its lab
-/// course CHEM1111, each the other's).
+/// course CHEM1111, each the other's); then nine more lecture+lab(+recitation) courses.
+///
+/// The first seven are what the catalog has always held; the rest only add to it (new
+/// codes, after them), so earlier codes keep their sections.
 pub(super) const LINKED_COURSES: &[LinkedCourseSpec] = &[
     LinkedCourseSpec {
         code: "BIOL1406",
@@ -327,6 +330,89 @@ pub(super) const LINKED_COURSES: &[LinkedCourseSpec] = &[
         corequisites: &["CHEM1311"],
         lectures: 2,
         linked_per_lecture: &[],
+    },
+    // Added after the first seven: enough lab seats (24 each) for a registration flood of carts with
+    // linked sets to seat thousands of sets, not a few hundred.
+    LinkedCourseSpec {
+        code: "BIOL1407",
+        title: "Biology for Science Majors II",
+        credits: 4,
+        components: &[Component::Lecture, Component::Lab],
+        corequisites: &[],
+        lectures: 3,
+        linked_per_lecture: &[(Component::Lab, 4)],
+    },
+    LinkedCourseSpec {
+        code: "BIOL2401",
+        title: "Anatomy and Physiology I",
+        credits: 4,
+        components: &[Component::Lecture, Component::Lab],
+        corequisites: &[],
+        lectures: 3,
+        linked_per_lecture: &[(Component::Lab, 4)],
+    },
+    LinkedCourseSpec {
+        code: "BIOL2402",
+        title: "Anatomy and Physiology II",
+        credits: 4,
+        components: &[Component::Lecture, Component::Lab],
+        corequisites: &[],
+        lectures: 2,
+        linked_per_lecture: &[(Component::Lab, 4)],
+    },
+    LinkedCourseSpec {
+        code: "BIOL2421",
+        title: "Microbiology for Science Majors",
+        credits: 4,
+        components: &[Component::Lecture, Component::Lab],
+        corequisites: &[],
+        lectures: 2,
+        linked_per_lecture: &[(Component::Lab, 4)],
+    },
+    LinkedCourseSpec {
+        code: "CHEM1412",
+        title: "General Chemistry II",
+        credits: 4,
+        components: &[Component::Lecture, Component::Lab, Component::Recitation],
+        corequisites: &[],
+        lectures: 3,
+        linked_per_lecture: &[(Component::Lab, 4), (Component::Recitation, 2)],
+    },
+    LinkedCourseSpec {
+        code: "CHEM2423",
+        title: "Organic Chemistry I",
+        credits: 4,
+        components: &[Component::Lecture, Component::Lab],
+        corequisites: &[],
+        lectures: 2,
+        linked_per_lecture: &[(Component::Lab, 4)],
+    },
+    LinkedCourseSpec {
+        code: "PHYS1401",
+        title: "College Physics I",
+        credits: 4,
+        components: &[Component::Lecture, Component::Lab],
+        corequisites: &[],
+        lectures: 3,
+        linked_per_lecture: &[(Component::Lab, 4)],
+    },
+    LinkedCourseSpec {
+        code: "GEOL1404",
+        title: "Historical Geology",
+        credits: 4,
+        components: &[Component::Lecture, Component::Lab],
+        corequisites: &[],
+        lectures: 2,
+        linked_per_lecture: &[(Component::Lab, 3)],
+    },
+    LinkedCourseSpec {
+        code: "ENVR1401",
+        title: "Environmental Science I",
+        credits: 4,
+        components: &[Component::Lecture, Component::Lab],
+        corequisites: &[],
+        lectures: 2,
+        linked_per_lecture: &[(Component::Lab, 3)],
     },
 ];
 
@@ -419,6 +505,30 @@ mod tests {
         OfferedSection, StudentProfile, Window, check_enroll_set,
     };
     use uuid::Uuid;
+
+    /// Courses are only ever added: the first seven codes stay, in their order, and every
+    /// code is unique.
+    #[test]
+    fn linked_courses_only_grow() {
+        let codes: Vec<&str> = LINKED_COURSES.iter().map(|c| c.code).collect();
+        assert_eq!(
+            codes[..7],
+            [
+                "BIOL1406", "GEOL1403", "CHEM1411", "MATH2413", "PHYS2425", "CHEM1311", "CHEM1111"
+            ]
+        );
+        let mut unique = codes.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), codes.len());
+        let lab_seats: i32 = LINKED_COURSES
+            .iter()
+            .flat_map(linked_sections)
+            .filter(|s| s.component == Component::Lab)
+            .map(|s| s.capacity)
+            .sum();
+        assert!(lab_seats >= 2_000, "{lab_seats} lab seats");
+    }
 
     /// Every primary of the demo's linked courses with its first linked section of each
     /// component is a set the rules accept (no time conflict inside it), and a primary
