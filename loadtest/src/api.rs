@@ -44,6 +44,8 @@ pub const EXPECTED_REFUSALS: &[&str] = &[
     "student_on_hold",
     "not_enrolled",
     "cart_full",
+    "already_held",
+    "corequisite_required",
     "rate_limited",
 ];
 
@@ -356,6 +358,83 @@ pub async fn swap(
     };
     acks::record(student.id, add, AckOp::SwapAdd, add_result, &answer);
     acks::record(student.id, drop, AckOp::SwapDrop, drop_result, &answer);
+    Ok(answer)
+}
+
+/// Take every section of `sections` in one decision (a linked set); logs one
+/// acknowledgement per section: all enrolled, or, without a final answer, all unknown.
+pub async fn enroll_set(
+    user: &mut GooseUser,
+    client: Client,
+    student: &Student,
+    sections: &[Uuid],
+) -> Result<Answer, Box<TransactionError>> {
+    let answer = call(
+        user,
+        client,
+        Op::EnrollSet,
+        GooseMethod::Post,
+        "/api/v1/enrollments/sets",
+        "enroll set",
+        Some(&student.token),
+        Some(json!({ "sections": sections })),
+    )
+    .await?;
+    let result = match (answer.verdict, answer.status) {
+        (Verdict::Accepted, 201) => AckResult::Enrolled,
+        (Verdict::Failed, _) => AckResult::Unknown,
+        _ => return Ok(answer),
+    };
+    for section in sections {
+        acks::record(student.id, *section, AckOp::Enroll, result, &answer);
+    }
+    Ok(answer)
+}
+
+/// Drop `section` of a linked set, which drops the whole set (`set`, the sections the
+/// student holds of it); logs one acknowledgement per section the answer says it left.
+pub async fn drop_set(
+    user: &mut GooseUser,
+    client: Client,
+    student: &Student,
+    section: Uuid,
+    set: &[Uuid],
+) -> Result<Answer, Box<TransactionError>> {
+    let path = format!("/api/v1/sections/{section}/enrollments/me");
+    let answer = call(
+        user,
+        client,
+        Op::Drop,
+        GooseMethod::Delete,
+        &path,
+        "drop set",
+        Some(&student.token),
+        None,
+    )
+    .await?;
+    match answer.verdict {
+        Verdict::Accepted => {
+            let left: Vec<Uuid> = answer
+                .body
+                .get("dropped")
+                .and_then(Value::as_array)
+                .map(|ids| {
+                    ids.iter()
+                        .filter_map(|v| v.as_str()?.parse().ok())
+                        .collect()
+                })
+                .unwrap_or_default();
+            for s in left {
+                acks::record(student.id, s, AckOp::Drop, AckResult::Dropped, &answer);
+            }
+        }
+        Verdict::Failed => {
+            for s in set {
+                acks::record(student.id, *s, AckOp::Drop, AckResult::Unknown, &answer);
+            }
+        }
+        Verdict::Refused => {}
+    }
     Ok(answer)
 }
 

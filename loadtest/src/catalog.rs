@@ -195,6 +195,18 @@ impl Catalog {
         })
     }
 
+    /// The linked course `section` belongs to (a primary or one linked to one), if any.
+    pub fn linked_course_of(&self, section: Uuid) -> Option<&str> {
+        self.linked
+            .iter()
+            .find(|c| {
+                c.primaries
+                    .iter()
+                    .any(|p| p.id == section || p.linked.iter().flatten().any(|l| *l == section))
+            })
+            .map(|c| c.course_code.as_str())
+    }
+
     /// One Zipf-chosen section.
     pub fn pick<R: Rng + ?Sized>(&self, rng: &mut R) -> &Section {
         &self.sections[self.zipf.sample(rng)]

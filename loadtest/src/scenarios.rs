@@ -244,6 +244,12 @@ fn scenarios_of(name: ScenarioName) -> Result<Vec<Scenario>, GooseError> {
                     .register_transaction(
                         transaction!(chaos_churn_step).set_name("schedule+change"),
                     ),
+                scenario!("chaos sets")
+                    .set_weight(1)?
+                    .set_wait_time(think.0, think.1)?
+                    .register_transaction(
+                        transaction!(chaos_sets_step).set_name("schedule+set change"),
+                    ),
             ]
         }
         ScenarioName::Healthz => {
@@ -406,6 +412,48 @@ async fn chaos_churn_start(user: &mut GooseUser) -> TransactionResult {
 /// `chaos`: a churn step through the careful client, swap-heavy.
 async fn chaos_churn_step(user: &mut GooseUser) -> TransactionResult {
     churn_step_with(user, Client::Careful, ChurnMix::SwapHeavy).await
+}
+
+/// `chaos`: a student of linked sets through the careful client: takes a linked set
+/// (lecture + lab [+ recitation], all or nothing) or, holding one, drops it whole (3 in 10).
+async fn chaos_sets_step(user: &mut GooseUser) -> TransactionResult {
+    with_session!(user, session, {
+        let student = match session.student.clone() {
+            Some(s) => s,
+            None => match api::login(user, Client::Careful, next_student()).await? {
+                Some(s) => {
+                    session.student = Some(s.clone());
+                    s
+                }
+                None => return Ok(()),
+            },
+        };
+        let Some((enrolled, _)) = api::schedule(user, &student).await? else {
+            return Ok(());
+        };
+        let cat = catalog::get();
+        let held: Vec<(Uuid, &str)> = enrolled
+            .iter()
+            .filter_map(|s| Some((*s, cat.linked_course_of(*s)?)))
+            .collect();
+        let rng = &mut session.rng;
+        if let Some(&(member, course)) = held.first()
+            && rng.random_range(0..10) < 3
+        {
+            let set: Vec<Uuid> = held
+                .iter()
+                .filter(|(_, c)| *c == course)
+                .map(|(s, _)| *s)
+                .collect();
+            api::drop_set(user, Client::Careful, &student, member, &set).await?;
+            return Ok(());
+        }
+        let taken: Vec<&str> = held.iter().map(|(_, c)| *c).collect();
+        if let Some(set) = cat.pick_linked_set(rng, &taken) {
+            api::enroll_set(user, Client::Careful, &student, &set.sections).await?;
+        }
+        Ok(())
+    })
 }
 
 /// Which steps a churn user takes, out of 10 rolls.

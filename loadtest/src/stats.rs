@@ -42,12 +42,17 @@ pub enum Op {
     CartPut,
     /// `POST /students/me/cart/submit`: one answer decides every item of the cart.
     CartSubmit,
+    /// `POST /enrollments/sets`: a linked set, all or nothing.
+    EnrollSet,
 }
 
 impl Op {
     /// Operations whose 2xx is a registration decision.
     pub fn is_decision(self) -> bool {
-        matches!(self, Op::Enroll | Op::Drop | Op::Swap | Op::CartSubmit)
+        matches!(
+            self,
+            Op::Enroll | Op::Drop | Op::Swap | Op::CartSubmit | Op::EnrollSet
+        )
     }
 }
 
