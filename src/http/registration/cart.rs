@@ -267,8 +267,10 @@ fn submitted_cart(s: Submitted) -> SubmittedCart {
 /// replays what was decided and decides the rest.
 #[utoipa::path(post, path = "/api/v1/students/me/cart/submit", tag = "registration",
     params(("Idempotency-Key" = Option<String>, Header, max_length = 255, pattern = "^[!-~]+$",
-        description = "1-255 visible ASCII characters; a retry of the same request with the same key gets the first answer")),
-    responses((status = 200, body = SubmittedCart), (status = 429, body = crate::http::error::Problem),
+        description = "1-255 visible ASCII characters; a retry of the same request with the same key gets the first answer; a key first used for a different request gets 422 idempotency_key_reused")),
+    responses((status = 200, body = SubmittedCart), (status = 400, body = crate::http::error::Problem),
+        (status = 401, body = crate::http::error::Problem), (status = 403, body = crate::http::error::Problem),
+        (status = 422, body = crate::http::error::Problem), (status = 429, body = crate::http::error::Problem),
         (status = 503, body = crate::http::error::Problem)),
     security(("bearer" = [])))]
 pub async fn submit(

@@ -79,12 +79,12 @@ pub struct SwapRequest {
 pub struct SetBody {
     /// Sections to take a seat in, all or none (1-8; e.g. a lecture, one of its labs and
     /// one of its recitations). Never waitlisted: a full section refuses the whole set.
-    #[schema(value_type = Vec<String>, format = Uuid)]
+    #[schema(value_type = Vec<String>, format = Uuid, min_items = 1, max_items = 8)]
     pub sections: Vec<String>,
     /// Sections to leave if, and only if, every seat is taken (e.g. the lab being
     /// swapped for another lab of the same lecture); at most 8.
     #[serde(default)]
-    #[schema(value_type = Vec<String>, format = Uuid)]
+    #[schema(value_type = Vec<String>, format = Uuid, max_items = 8)]
     pub replacing: Vec<String>,
 }
 
