@@ -65,3 +65,11 @@ describe("courseRows", () => {
     expect(rows[1].corequisites).toEqual(["CHEM101"]);
   });
 });
+
+describe("canonicalCode", () => {
+  it("upper-cases and drops the separator", async () => {
+    const { canonicalCode } = await import("./catalog");
+    expect(canonicalCode(" math-2413 ")).toBe("MATH2413");
+    expect(canonicalCode("cs 101")).toBe("CS101");
+  });
+});

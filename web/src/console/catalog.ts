@@ -100,3 +100,8 @@ export function courseRows(
   }
   return [...rows.values()].sort((a, b) => a.code.localeCompare(b.code));
 }
+
+/** A course code as the server stores it (`cs 101`, `MATH-2413` → `CS101`, `MATH2413`), for matching only: the server validates. */
+export function canonicalCode(text: string): string {
+  return text.trim().toUpperCase().replace(/[ -]/g, "");
+}
