@@ -231,6 +231,10 @@ async function linkedSections(page, termId) {
   const byCode = Object.fromEntries(listed.items.map((s) => [s.section_code, s]));
   check(byCode.L1.component === "lab" && byCode.L1.links.length === 2, `L1: ${JSON.stringify(byCode.L1)}`);
   check(JSON.stringify(byCode["01"].components) === '["lecture","lab"]' && byCode["01"].corequisites[0] === "HOT101", `01: ${JSON.stringify(byCode["01"])}`);
+  // What the form never offers, the server refuses with a reason: a lecture linked to a lecture.
+  const bad = await call("PUT", `/api/v1/sections/${byCode["01"].id}/links`, { token: await login("admin", ADMIN_PW), body: { links: [byCode["02"].id] } });
+  check(bad.status === 422 && bad.body.code === "invalid_field" && bad.body.detail, `lecture to lecture: ${bad.status} ${JSON.stringify(bad.body)}`);
+  console.log(`e2e: lecture linked to a lecture refused: ${bad.status} ${bad.body.code}: ${bad.body.detail}`);
   await shot(page, "console-6-linked");
   await accessible(page, "console admin tab (linked sections)");
 }
