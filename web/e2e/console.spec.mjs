@@ -2,8 +2,11 @@
 // the node, watches the decisions-per-second chart move while students enroll through the
 // API, finds the hottest section listed, and has the move/drain/rebalance controls behind a
 // confirmation; an admin changes a section's capacity (a refusal below the seats taken
-// first) and puts a hold on a student and lifts it. axe-core must find no critical or
-// serious violation on the login form, the cluster tab and the admin tab. Screenshots go to
+// first) and puts a hold on a student and lifts it; then creates a course taken as lecture +
+// lab with a corequisite (a refusal of its own code as corequisite first), two lectures and
+// a lab linked to one, edits the lab's links and sees them listed on both sides. axe-core
+// must find no critical or serious violation on the login form, the cluster tab and the
+// admin tab (also with the links editor open). Screenshots go to
 // target/e2e/console-*.png; with E2E_DOC_SHOTS=1 the cluster tab under load is also saved
 // to docs/images/console.png.
 import { fileURLToPath } from "node:url";
@@ -158,6 +161,80 @@ export async function run(browser) {
   await page.getByRole("button", { name: "Lift" }).click();
   await page.getByRole("status").getByText("lifted").waitFor(WAIT);
   await page.getByText("No hold: this student may register.").waitFor(WAIT);
+
+  await linkedSections(page, termId);
   check(errors.length === 0, `page errors: ${errors.join("; ")}`);
   await context.close();
+}
+
+/** The admin builds a lecture + lab course in the console and links its sections. */
+async function linkedSections(page, termId) {
+  const alert = page.getByRole("alert");
+  const status = page.getByRole("status");
+  // A course may not be its own corequisite: the server's detail is shown.
+  await page.getByLabel("Course code").fill("LAB210");
+  await page.getByLabel("Course title").fill("Cells and Tissues");
+  await page.getByLabel("Credits").fill("4");
+  await page.getByLabel("lecture", { exact: true }).check();
+  await page.getByLabel("lab", { exact: true }).check();
+  await page.getByText("Order: lecture, lab (lecture is the primary)").waitFor(WAIT);
+  await page.getByLabel("Corequisites").fill("lab 210");
+  await page.getByRole("button", { name: "Create course" }).click();
+  await alert.getByText("The course was not created: A value was not accepted").waitFor(WAIT);
+  console.log(`e2e: own corequisite refused: ${await alert.innerText()}`);
+  await page.getByLabel("Corequisites").fill("hot 101");
+  await page.getByRole("button", { name: "Create course" }).click();
+  await status.getByText("Course LAB210 created as lecture + lab, with HOT101 in the same term").waitFor(WAIT);
+  const courseRow = page.locator('tr[data-course="LAB210"]');
+  await courseRow.getByText("lecture + lab").waitFor(WAIT);
+  await courseRow.getByText("HOT101").waitFor(WAIT);
+
+  // Two lectures, then a lab linked to the first; the form offers only the course's components.
+  const form = page.getByRole("region", { name: "New section" });
+  await form.getByLabel("Course of the section").fill("LAB210");
+  await form.getByLabel("Course of the section").press("Tab");
+  const options = await form.locator('select[name="section-component"] option').allInnerTexts();
+  check(JSON.stringify(options) === JSON.stringify(["lecture (primary)", "lab"]), `component choices: ${options}`);
+  for (const code of ["01", "02"]) {
+    await form.getByLabel("Section code").fill(code);
+    await form.locator('select[name="section-component"]').selectOption("lecture");
+    await form.getByRole("button", { name: "Create section" }).click();
+    await status.getByText(`Section LAB210-${code} (lecture) created.`).waitFor(WAIT);
+  }
+  await form.getByLabel("Section code").fill("L1");
+  await form.locator('select[name="section-component"]').selectOption("lab");
+  await form.getByLabel("LAB210-01 (lecture)", { exact: true }).check();
+  check((await form.getByRole("checkbox", { name: /LAB210-/ }).count()) === 2, "a lab is offered the two lectures only");
+  await form.getByRole("button", { name: "Create section" }).click();
+  await status.getByText("Section LAB210-L1 (lab) created, linked to 01 (lecture).").waitFor(WAIT);
+
+  // Listed with their components and links, both sides.
+  await page.getByLabel("Course or title").fill("LAB210");
+  await page.getByRole("button", { name: "Find sections" }).click();
+  const row = (code) => page.locator(`tr[data-section="LAB210-${code}"]`);
+  await row("L1").locator('[data-testid="links"]').getByText("01 (lecture)", { exact: true }).waitFor(WAIT);
+  await row("01").locator('[data-testid="links"]').getByText("L1 (lab)", { exact: true }).waitFor(WAIT);
+  check((await row("02").locator('[data-testid="links"]').innerText()) === "—", "02 is unlinked");
+  check((await row("L1").innerText()).includes("lab"), "L1 is a lab");
+
+  // Edit links: the lab goes with both lectures.
+  await row("L1").getByRole("button", { name: "Edit links" }).click();
+  const editor = page.getByRole("form", { name: "Links of LAB210-L1" });
+  await editor.getByLabel("LAB210-02 (lecture)").check();
+  await shot(page, "console-5-links-editor");
+  await accessible(page, "console admin tab (links editor)");
+  await editor.getByRole("button", { name: "Save links" }).click();
+  await status.getByText("LAB210-L1 is now linked to 01 (lecture), 02 (lecture).").waitFor(WAIT);
+  await row("L1").locator('[data-testid="links"]').getByText("01 (lecture), 02 (lecture)").waitFor(WAIT);
+  await row("02").locator('[data-testid="links"]').getByText("L1 (lab)", { exact: true }).waitFor(WAIT);
+  const listed = await must(await call("GET", `/api/v1/terms/${termId}/sections?course=LAB210`), "LAB210 sections", 200);
+  const byCode = Object.fromEntries(listed.items.map((s) => [s.section_code, s]));
+  check(byCode.L1.component === "lab" && byCode.L1.links.length === 2, `L1: ${JSON.stringify(byCode.L1)}`);
+  check(JSON.stringify(byCode["01"].components) === '["lecture","lab"]' && byCode["01"].corequisites[0] === "HOT101", `01: ${JSON.stringify(byCode["01"])}`);
+  // What the form never offers, the server refuses with a reason: a lecture linked to a lecture.
+  const bad = await call("PUT", `/api/v1/sections/${byCode["01"].id}/links`, { token: await login("admin", ADMIN_PW), body: { links: [byCode["02"].id] } });
+  check(bad.status === 422 && bad.body.code === "invalid_field" && bad.body.detail, `lecture to lecture: ${bad.status} ${JSON.stringify(bad.body)}`);
+  console.log(`e2e: lecture linked to a lecture refused: ${bad.status} ${bad.body.code}: ${bad.body.detail}`);
+  await shot(page, "console-6-linked");
+  await accessible(page, "console admin tab (linked sections)");
 }

@@ -1,6 +1,6 @@
 // The console's API calls, typed after docs/api.md: the cluster view (fed by every node's
 // heartbeat), hot sections, moves and the operator's actions, the serving node's readiness,
-// and the admin basics (terms, windows, sections, accounts, holds).
+// and the admin basics (terms, windows, courses, sections and their links, accounts, holds).
 import { api } from "../api/client";
 
 export interface NodeLoad {
@@ -74,16 +74,55 @@ export interface RegistrationWindow {
   closes_at: string;
 }
 
+/** A part of a course taught in its own sections (docs/api.md "Linked sections"). */
+export type Component = "lecture" | "lab" | "recitation" | "seminar" | "studio";
+
+export interface Meeting {
+  day: string;
+  start: string;
+  end: string;
+}
+
 export interface Section {
   id: string;
+  term_id?: string;
   course_code: string;
   section_code: string;
   title: string;
+  credits?: number;
   capacity: number;
   seats_taken: number;
   seats_left: number;
   waitlist_capacity: number;
   waitlist_length: number;
+  meetings?: Meeting[];
+  /** Which of the course's components this section is. */
+  component: Component;
+  /** The sections linked to this one (a lecture's labs, a lab's lectures). */
+  links: string[];
+  /** The course's required components, primary first. */
+  components: Component[];
+  corequisites: string[];
+}
+
+export interface Course {
+  code: string;
+  title: string;
+  credits: number;
+  prerequisites: string[];
+  components: Component[];
+  corequisites: string[];
+}
+
+export interface NewSection {
+  term_id: string;
+  course_code: string;
+  section_code: string;
+  capacity: number;
+  waitlist_capacity: number;
+  meetings: Meeting[];
+  component: Component;
+  links: string[];
 }
 
 export interface Account {
@@ -120,6 +159,14 @@ export const setWindow = (t: string, term: string, standing: Standing, opens_at:
   api<RegistrationWindow>("POST", `/api/v1/terms/${q(term)}/windows`, { token: t, body: { standing, opens_at, closes_at } });
 export const sections = (term: string, course: string) =>
   api<{ items: Section[] }>("GET", `/api/v1/terms/${q(term)}/sections?limit=50${course ? `&q=${q(course)}` : ""}`);
+/** Every section of one course in the term (the link pickers choose among them). */
+export const courseSections = (term: string, course: string) =>
+  api<{ items: Section[] }>("GET", `/api/v1/terms/${q(term)}/sections?limit=500&course=${q(course)}`);
+export const section = (id: string) => api<Section>("GET", `/api/v1/sections/${q(id)}`);
+export const createCourse = (t: string, course: Course) => api<Course>("POST", "/api/v1/courses", { token: t, body: course });
+export const createSection = (t: string, s: NewSection) => api<Section>("POST", "/api/v1/sections", { token: t, body: s });
+export const setLinks = (t: string, section: string, links: string[]) =>
+  api<Section>("PUT", `/api/v1/sections/${q(section)}/links`, { token: t, body: { links } });
 export const setCapacity = (t: string, section: string, capacity: number) =>
   api<Section>("PATCH", `/api/v1/sections/${q(section)}`, { token: t, body: { capacity } });
 export const findAccount = (t: string, username: string) => api<Account>("GET", `/api/v1/students?username=${q(username)}`, { token: t });
