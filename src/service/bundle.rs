@@ -5,8 +5,9 @@
 //! 1. **Record** (`store::decisions::begin`): a `pending` row naming the sections to take
 //!    and to leave, with a deadline by the database clock. Written before any seat is
 //!    held, so every hold has a row that decides its fate.
-//! 2. **Try**: every section's actor, on whichever node owns it, is sent a `Hold` (in
-//!    parallel). A hold is decided and committed in the section's next batch like any
+//! 2. **Try**: every section's actor, on whichever node owns it, is sent a `Hold`, one
+//!    after another in the global order of section ids (see `hold_all` for why), stopping
+//!    at the first refusal. A hold is decided and committed in the section's next batch like any
 //!    enroll, under its epoch and the home's claim: it counts against the capacity, but
 //!    it is not an enrollment, and nobody is told it is one.
 //! 3. **Decide**: all held → `confirm` (a conditional UPDATE, only while pending and
@@ -253,52 +254,47 @@ impl RegistrationService {
         })
     }
 
-    /// Send every hold of `row` at once; the node that decided the last one, or why not
+    /// Send the holds of `row` one after another, in the order of the sections' ids, and
+    /// stop at the first that is not held; the node that decided the last one, or why not
     /// all were held.
+    ///
+    /// In order, not all at once: when many students want the same sets, holds sent at
+    /// once would let each section seat a different first few, so most sets would hold
+    /// some seats and fail on others, refusing students while seats were about to go
+    /// back. In one global order the first section a set needs decides who goes on, and
+    /// the seats held further on belong to sets that got every earlier one. A set costs
+    /// one commit per section instead of one in all, and never holds a seat it will not
+    /// need because an earlier section refused it.
     async fn hold_all(
         &self,
         home: &HomeClaim,
         row: &DecisionRow,
     ) -> Result<Option<Arc<str>>, NotHeld> {
         let student = StudentId(row.student_id);
-        let calls = row.take.iter().map(|&section| {
+        let mut sections = row.take.clone();
+        sections.sort_unstable();
+        let mut by = None;
+        for section in sections {
             let command = Command::Hold {
                 student,
                 request: hold_id(row.id, section),
                 decision: DecisionId(row.id),
             };
-            async move {
-                let routed = self.router().call(SectionId(section), command, Some(home));
-                (section, routed.await)
-            }
-        });
-        let mut by = None;
-        let mut failed = None;
-        for (section, answer) in join_all(calls).await {
+            let answer = self.router().call(SectionId(section), command, Some(home)).await;
             match answer {
                 Ok(routed) => match routed.reply.outcome {
                     Ok(Outcome::Held) => by = Some(routed.by),
                     Ok(other) => {
-                        failed.get_or_insert(NotHeld::Failed(RegistrationError::Bug(format!(
+                        return Err(NotHeld::Failed(RegistrationError::Bug(format!(
                             "a hold was answered {other:?}"
                         ))));
                     }
-                    // A refusal explains the answer best: keep the first one.
-                    Err(refusal) => {
-                        if !matches!(failed, Some(NotHeld::Refused { .. })) {
-                            failed = Some(NotHeld::Refused { section, refusal });
-                        }
-                    }
+                    Err(refusal) => return Err(NotHeld::Refused { section, refusal }),
                 },
-                Err(e) => {
-                    failed.get_or_insert(NotHeld::Failed(e.into()));
-                }
+                Err(e) => return Err(NotHeld::Failed(e.into())),
             }
         }
-        match failed {
-            None => Ok(by),
-            Some(why) => Err(why),
-        }
+        Ok(by)
     }
 
     /// Carry a decision out to its end (see the module docs): a pending one is cancelled

@@ -1,5 +1,5 @@
-//! Linked sets across a cluster under kill -9: a lecture owned by one process node, its
-//! lab by another, students whose home is a process node flooding `POST /enrollments/sets`
+//! Linked sets across a cluster under faults: a lecture owned by one process node, its
+//! lab by another, its recitation by the in-process node, students whose home is a process node flooding `POST /enrollments/sets`
 //! as careful clients (one `Idempotency-Key`, resent on 503 or a lost connection through
 //! another node). Every decision holds for a moment after its holds are answered
 //! (failpoint `bundle-holding`), and a node is killed inside that moment: the owner of a
@@ -106,7 +106,7 @@ async fn kill_during_sets(victim: Victim, step: Step) {
     let term = a.open_term().await;
     a.admin_post(
         "/api/v1/courses",
-        json!({"code": "BIOL1406", "title": "Biology", "credits": 4, "components": ["lecture", "lab"]}),
+        json!({"code": "CHEM1411", "title": "Chemistry", "credits": 4, "components": ["lecture", "lab", "recitation"]}),
     )
     .await;
     // The homes are node-b; the participants node-c (lab) and node-a or node-b (lecture).
@@ -114,8 +114,10 @@ async fn kill_during_sets(victim: Victim, step: Step) {
         Victim::Participant => ("node-b", "node-c", "node-b"),
         Victim::Home | Victim::PausedHome => ("node-a", "node-c", "node-b"),
     };
-    let lecture = section_on(&a, term, "BIOL1406", "lecture", &[], lecture_owner).await;
-    let lab = section_on(&a, term, "BIOL1406", "lab", &[lecture], lab_owner).await;
+    let lecture = section_on(&a, term, "CHEM1411", "lecture", &[], lecture_owner).await;
+    let lab = section_on(&a, term, "CHEM1411", "lab", &[lecture], lab_owner).await;
+    // The recitation lives on the in-process node, which the test never strikes.
+    let recitation = section_on(&a, term, "CHEM1411", "recitation", &[lecture], "node-a").await;
     let mut students = Vec::new();
     for (id, token) in a.students(120, &[]).await {
         if home_of(&a, id).await == home && students.len() < 24 {
@@ -135,7 +137,7 @@ async fn kill_during_sets(victim: Victim, step: Step) {
             let (client, nodes, token, student) =
                 (a.client.clone(), nodes.clone(), token.clone(), *student);
             tokio::spawn(async move {
-                let body = json!({"sections": [lecture, lab]});
+                let body = json!({"sections": [lecture, lab, recitation]});
                 let path = "/api/v1/enrollments/sets";
                 let patience = Duration::from_secs(60);
                 let answer = careful_post(client, nodes, i, token, path, body, patience).await;
@@ -212,7 +214,7 @@ async fn kill_during_sets(victim: Victim, step: Step) {
         .await
         .unwrap();
         held.sort();
-        let mut whole = vec![lecture, lab];
+        let mut whole = vec![lecture, lab, recitation];
         whole.sort();
         assert!(
             held.is_empty() || held == whole,
