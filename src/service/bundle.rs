@@ -280,7 +280,10 @@ impl RegistrationService {
                 request: hold_id(row.id, section),
                 decision: DecisionId(row.id),
             };
-            let answer = self.router().call(SectionId(section), command, Some(home)).await;
+            let answer = self
+                .router()
+                .call(SectionId(section), command, Some(home))
+                .await;
             match answer {
                 Ok(routed) => match routed.reply.outcome {
                     Ok(Outcome::Held) => by = Some(routed.by),
