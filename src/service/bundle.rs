@@ -247,7 +247,7 @@ impl RegistrationService {
                 row
             }
         };
-        // Cancelled (or confirmed meanwhile by nobody else: the row says which).
+        // Cancelled (refused, no answer, or past its deadline): every hold goes back.
         self.carry_out(row).await.map(|taken| Decision {
             value: taken,
             by: None,
