@@ -8,7 +8,8 @@
 //! accept a corequisite only on the schedule or in the same decision). Every other item is an enroll of its own (a seat, else a waitlist
 //! place), decided in cart order after the sets. Each part runs under a request id derived
 //! from the submit's, so a retried submit replays what was decided and decides the rest.
-//! Items that got a seat or a waitlist place leave the cart; refused ones stay.
+//! Items that got a seat or a waitlist place leave the cart, and so do items refused
+//! because the student holds them already (enrolled outside the cart); refused ones stay.
 
 use super::bundle::SetRequest;
 use super::idempotency::part_of;
@@ -284,7 +285,7 @@ impl RegistrationService {
                 .take_set(home.clone(), r)
                 .await
                 .map(|d| d.value.decision);
-            if result.is_ok() {
+            if result.as_ref().is_ok() || result.as_ref().is_err_and(on_schedule) {
                 placed.extend(&members);
             }
             submitted.sets.push(SetOutcome {
@@ -300,13 +301,30 @@ impl RegistrationService {
                 request: part_of(request, &format!("cart-item:{section}")),
             };
             let result = self.enroll(home.clone(), r).await.map(|d| d.value);
-            if result.is_ok() {
+            if result.as_ref().is_ok() || result.as_ref().is_err_and(on_schedule) {
                 placed.push(section);
             }
             submitted.items.push(ItemOutcome { section, result });
         }
         cart::remove(&self.pool, student, &placed).await?;
         Ok(submitted)
+    }
+}
+
+/// Whether a refusal says the item is on the schedule already (enrolled in it outside
+/// the cart): it leaves the cart like an item placed now.
+fn on_schedule(e: &RegistrationError) -> bool {
+    use registrar_actors::Refusal::{AlreadyEnrolled, AlreadyWaitlisted};
+    match e {
+        RegistrationError::Refused(AlreadyEnrolled | AlreadyWaitlisted)
+        | RegistrationError::PartRefused {
+            refusal: AlreadyEnrolled | AlreadyWaitlisted,
+            ..
+        } => true,
+        RegistrationError::SetCancelled { code, .. } => {
+            code == "already_enrolled" || code == "already_waitlisted"
+        }
+        _ => false,
     }
 }
 

@@ -361,6 +361,33 @@ async fn a_full_lab_refuses_its_set_in_the_cart_and_the_rest_is_decided() {
         2,
         "refused items stay: {cart}"
     );
+    // An item the student took outside the cart leaves it at the next submit.
+    let (st, _) = cart_call(&app, &token, Method::PUT, &format!("/{}", c.plain)).await;
+    assert_eq!(st, StatusCode::OK);
+    let r = app
+        .request(
+            Method::POST,
+            "/api/v1/students/me/cart/submit",
+            Some(&token),
+        )
+        .header("Idempotency-Key", "cart-key-2")
+        .send()
+        .await
+        .unwrap();
+    let (st, again) = answer(r).await;
+    assert_eq!(st, StatusCode::OK, "{again}");
+    let (_, cart) = cart_call(&app, &token, Method::GET, "").await;
+    let left: Vec<&Value> = cart["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| &i["section_id"])
+        .collect();
+    assert!(
+        !left.contains(&&json!(c.plain)),
+        "the enrolled item left the cart: {cart}"
+    );
+    assert_eq!(left.len(), 2, "the refused set stays: {cart}");
     assert_verified(&app).await;
     app.stop().await;
 }
