@@ -215,22 +215,10 @@ impl RegistrationService {
         if faults::hit("bundle-after-holds", &r.student) {
             return Err(RegistrationError::DecisionUnderWay);
         }
-        let row = match held {
-            Ok(by) => {
-                let row = decisions::confirm(&self.pool, decision).await?;
-                // Fault suite: decided, nothing carried out yet.
-                faults::hold("bundle-decided", &r.student).await;
-                if faults::hit("bundle-after-decision", &r.student) {
-                    return Err(RegistrationError::DecisionUnderWay);
-                }
-                if row.state == DecisionState::Confirmed {
-                    let taken = self.carry_out(row).await?;
-                    return Ok(Decision { value: taken, by });
-                }
-                row
-            }
+        let row = match &held {
+            Ok(_) => decisions::confirm(&self.pool, decision).await?,
             Err(why) => {
-                let (reason, by) = match &why {
+                let (reason, by) = match why {
                     NotHeld::Refused { section, refusal } => (refusal.code(), Some(*section)),
                     NotHeld::Failed(e) => {
                         tracing::warn!(decision_id = %decision, error = %e,
@@ -238,19 +226,20 @@ impl RegistrationService {
                         ("unavailable", None)
                     }
                 };
-                let row = decisions::cancel(&self.pool, decision, reason, by).await?;
-                // Fault suite: decided, nothing carried out yet.
-                faults::hold("bundle-decided", &r.student).await;
-                if faults::hit("bundle-after-decision", &r.student) {
-                    return Err(RegistrationError::DecisionUnderWay);
-                }
-                row
+                decisions::cancel(&self.pool, decision, reason, by).await?
             }
         };
-        // Cancelled (refused, no answer, or past its deadline): every hold goes back.
-        self.carry_out(row).await.map(|taken| Decision {
+        // Fault suite: decided, nothing carried out yet.
+        faults::hold("bundle-decided", &r.student).await;
+        if faults::hit("bundle-after-decision", &r.student) {
+            return Err(RegistrationError::DecisionUnderWay);
+        }
+        // Confirmed: every seat is enrolled; cancelled (refused, no answer, or past its
+        // deadline): every hold goes back and the cancellation is the answer.
+        let taken = self.carry_out(row).await?;
+        Ok(Decision {
             value: taken,
-            by: None,
+            by: held.ok().flatten(),
         })
     }
 
@@ -383,19 +372,9 @@ impl RegistrationService {
                 left: row.leave,
             })
         } else {
-            Err(match (row.reason, row.refused_by) {
-                (Some(code), Some(section)) => RegistrationError::SetCancelled {
-                    code,
-                    section: Some(section),
-                },
-                (code, None) => RegistrationError::SetCancelled {
-                    code: code.unwrap_or_else(|| "unavailable".into()),
-                    section: None,
-                },
-                (None, Some(section)) => RegistrationError::SetCancelled {
-                    code: "unavailable".into(),
-                    section: Some(section),
-                },
+            Err(RegistrationError::SetCancelled {
+                code: row.reason.unwrap_or_else(|| "unavailable".into()),
+                section: row.refused_by,
             })
         }
     }

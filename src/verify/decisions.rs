@@ -12,9 +12,6 @@
 use super::Result;
 use sqlx::PgPool;
 
-/// Default age (seconds) past which a decision's unfinished parts count as stuck.
-const SETTLED_SECS: i64 = 30;
-
 /// (check name, query returning one line per violation; `$1` is the bound in seconds).
 const CHECKS: &[(&str, &str)] = &[
     (
@@ -61,10 +58,7 @@ const CHECKS: &[(&str, &str)] = &[
 
 /// Run the checks: (check name, violations).
 pub(super) async fn check(pool: &PgPool) -> Result<Vec<(&'static str, Vec<String>)>> {
-    let secs = std::env::var("REGISTRAR_VERIFY_SWAPS_SETTLED_SECS")
-        .ok()
-        .and_then(|v| v.parse::<i64>().ok())
-        .unwrap_or(SETTLED_SECS);
+    let secs = super::swaps::settled_secs();
     let mut results = Vec::with_capacity(CHECKS.len());
     for (name, sql) in CHECKS {
         let found = sqlx::query_scalar(sql)

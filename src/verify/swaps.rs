@@ -26,6 +26,15 @@ use uuid::Uuid;
 /// Default age (seconds) past which a swap under way counts as stuck.
 const SETTLED_SECS: i64 = 30;
 
+/// The age (seconds) past which work left under way counts as stuck: a swap here, a
+/// decision over several sections in `decisions` (`REGISTRAR_VERIFY_SWAPS_SETTLED_SECS`).
+pub(super) fn settled_secs() -> i64 {
+    std::env::var("REGISTRAR_VERIFY_SWAPS_SETTLED_SECS")
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(SETTLED_SECS)
+}
+
 /// One swap found in the log.
 struct LoggedSwap<'a> {
     add: &'a AckLine,
@@ -129,10 +138,7 @@ fn place(active: &HashMap<(Uuid, Uuid), String>, student: Uuid, section: Uuid) -
 
 /// Swaps under way older than the bound.
 pub(super) async fn under_way(pool: &PgPool) -> Result<Vec<String>> {
-    let secs = std::env::var("REGISTRAR_VERIFY_SWAPS_SETTLED_SECS")
-        .ok()
-        .and_then(|v| v.parse::<i64>().ok())
-        .unwrap_or(SETTLED_SECS);
+    let secs = settled_secs();
     Ok(sqlx::query_scalar(
         "SELECT format('swap %s of student %s (drop %s, add %s) under way since %s (%s s ago)',
                        request_id, student_id, drop_section, add_section, created_at,

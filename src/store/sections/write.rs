@@ -355,18 +355,7 @@ async fn write_segment(
         .execute(&mut **tx)
         .await?;
     }
-    if !seg.promoted.sections.is_empty() {
-        sqlx::query(
-            "UPDATE enrollments e SET status = 'enrolled', enrolled_at = t.at
-               FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS t(section, student, at)
-              WHERE e.section_id = t.section AND e.student_id = t.student AND e.status = 'waitlisted'",
-        )
-        .bind(&seg.promoted.sections)
-        .bind(&seg.promoted.students)
-        .bind(&seg.promoted.ats)
-        .execute(&mut **tx)
-        .await?;
-    }
+    seat(tx, &seg.promoted, "waitlisted").await?;
     if !seg.promoted_held.sections.is_empty() {
         sqlx::query(
             "UPDATE enrollments e SET status = 'held', decision_id = t.decision
@@ -379,18 +368,7 @@ async fn write_segment(
         .execute(&mut **tx)
         .await?;
     }
-    if !seg.confirmed.sections.is_empty() {
-        sqlx::query(
-            "UPDATE enrollments e SET status = 'enrolled', enrolled_at = t.at
-               FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS t(section, student, at)
-              WHERE e.section_id = t.section AND e.student_id = t.student AND e.status = 'held'",
-        )
-        .bind(&seg.confirmed.sections)
-        .bind(&seg.confirmed.students)
-        .bind(&seg.confirmed.ats)
-        .execute(&mut **tx)
-        .await?;
-    }
+    seat(tx, &seg.confirmed, "held").await?;
     if !seg.new_students.is_empty() {
         sqlx::query(
             "INSERT INTO enrollments (section_id, student_id, status, waitlist_seq, joined_position,
@@ -417,6 +395,30 @@ async fn write_segment(
     if !seg.replaces.is_empty() {
         write_replaces(tx, seg.replaces).await?;
     }
+    Ok(())
+}
+
+/// Give the rows of `keys` their seat: `from` (a waitlist place promoted, a held seat
+/// confirmed) becomes `enrolled`, at each key's time.
+async fn seat(
+    tx: &mut Transaction<'_, Postgres>,
+    keys: &Keys,
+    from: &'static str,
+) -> Result<(), sqlx::Error> {
+    if keys.sections.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE enrollments e SET status = 'enrolled', enrolled_at = t.at
+           FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS t(section, student, at)
+          WHERE e.section_id = t.section AND e.student_id = t.student AND e.status = $4",
+    )
+    .bind(&keys.sections)
+    .bind(&keys.students)
+    .bind(&keys.ats)
+    .bind(from)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

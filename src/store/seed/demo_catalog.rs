@@ -261,6 +261,31 @@ pub(super) struct LinkedCourseSpec {
     pub(super) linked_per_lecture: &'static [(Component, usize)],
 }
 
+/// A four-credit lecture + lab course without corequisites: `lectures` lectures, each
+/// with `labs` labs linked to it.
+const fn lecture_lab(
+    code: &'static str,
+    title: &'static str,
+    lectures: usize,
+    labs: usize,
+) -> LinkedCourseSpec {
+    LinkedCourseSpec {
+        code,
+        title,
+        credits: 4,
+        components: &[Component::Lecture, Component::Lab],
+        corequisites: &[],
+        lectures,
+        // A constant slice per count (a `const fn` cannot borrow its argument for ever).
+        linked_per_lecture: match labs {
+            2 => &[(Component::Lab, 2)],
+            3 => &[(Component::Lab, 3)],
+            4 => &[(Component::Lab, 4)],
+            _ => panic!("a demo lecture has 2 to 4 labs"),
+        },
+    }
+}
+
 /// The linked and corequisite courses: two lecture+lab courses, one lecture+lab+recitation
 /// course, and two corequisite pairs (PHYS2425 with MATH2413; CHEM1311 with its lab
 /// course CHEM1111, each the other's); then nine more lecture+lab(+recitation) courses.
@@ -268,24 +293,8 @@ pub(super) struct LinkedCourseSpec {
 /// The first seven are what the catalog has always held; the rest only add to it (new
 /// codes, after them), so earlier codes keep their sections.
 pub(super) const LINKED_COURSES: &[LinkedCourseSpec] = &[
-    LinkedCourseSpec {
-        code: "BIOL1406",
-        title: "Biology for Science Majors I",
-        credits: 4,
-        components: &[Component::Lecture, Component::Lab],
-        corequisites: &[],
-        lectures: 2,
-        linked_per_lecture: &[(Component::Lab, 3)],
-    },
-    LinkedCourseSpec {
-        code: "GEOL1403",
-        title: "Physical Geology",
-        credits: 4,
-        components: &[Component::Lecture, Component::Lab],
-        corequisites: &[],
-        lectures: 1,
-        linked_per_lecture: &[(Component::Lab, 2)],
-    },
+    lecture_lab("BIOL1406", "Biology for Science Majors I", 2, 3),
+    lecture_lab("GEOL1403", "Physical Geology", 1, 2),
     LinkedCourseSpec {
         code: "CHEM1411",
         title: "General Chemistry I",
@@ -333,42 +342,10 @@ pub(super) const LINKED_COURSES: &[LinkedCourseSpec] = &[
     },
     // Added after the first seven: enough lab seats (24 each) for a registration flood of carts with
     // linked sets to seat thousands of sets, not a few hundred.
-    LinkedCourseSpec {
-        code: "BIOL1407",
-        title: "Biology for Science Majors II",
-        credits: 4,
-        components: &[Component::Lecture, Component::Lab],
-        corequisites: &[],
-        lectures: 3,
-        linked_per_lecture: &[(Component::Lab, 4)],
-    },
-    LinkedCourseSpec {
-        code: "BIOL2401",
-        title: "Anatomy and Physiology I",
-        credits: 4,
-        components: &[Component::Lecture, Component::Lab],
-        corequisites: &[],
-        lectures: 3,
-        linked_per_lecture: &[(Component::Lab, 4)],
-    },
-    LinkedCourseSpec {
-        code: "BIOL2402",
-        title: "Anatomy and Physiology II",
-        credits: 4,
-        components: &[Component::Lecture, Component::Lab],
-        corequisites: &[],
-        lectures: 2,
-        linked_per_lecture: &[(Component::Lab, 4)],
-    },
-    LinkedCourseSpec {
-        code: "BIOL2421",
-        title: "Microbiology for Science Majors",
-        credits: 4,
-        components: &[Component::Lecture, Component::Lab],
-        corequisites: &[],
-        lectures: 2,
-        linked_per_lecture: &[(Component::Lab, 4)],
-    },
+    lecture_lab("BIOL1407", "Biology for Science Majors II", 3, 4),
+    lecture_lab("BIOL2401", "Anatomy and Physiology I", 3, 4),
+    lecture_lab("BIOL2402", "Anatomy and Physiology II", 2, 4),
+    lecture_lab("BIOL2421", "Microbiology for Science Majors", 2, 4),
     LinkedCourseSpec {
         code: "CHEM1412",
         title: "General Chemistry II",
@@ -378,42 +355,10 @@ pub(super) const LINKED_COURSES: &[LinkedCourseSpec] = &[
         lectures: 3,
         linked_per_lecture: &[(Component::Lab, 4), (Component::Recitation, 2)],
     },
-    LinkedCourseSpec {
-        code: "CHEM2423",
-        title: "Organic Chemistry I",
-        credits: 4,
-        components: &[Component::Lecture, Component::Lab],
-        corequisites: &[],
-        lectures: 2,
-        linked_per_lecture: &[(Component::Lab, 4)],
-    },
-    LinkedCourseSpec {
-        code: "PHYS1401",
-        title: "College Physics I",
-        credits: 4,
-        components: &[Component::Lecture, Component::Lab],
-        corequisites: &[],
-        lectures: 3,
-        linked_per_lecture: &[(Component::Lab, 4)],
-    },
-    LinkedCourseSpec {
-        code: "GEOL1404",
-        title: "Historical Geology",
-        credits: 4,
-        components: &[Component::Lecture, Component::Lab],
-        corequisites: &[],
-        lectures: 2,
-        linked_per_lecture: &[(Component::Lab, 3)],
-    },
-    LinkedCourseSpec {
-        code: "ENVR1401",
-        title: "Environmental Science I",
-        credits: 4,
-        components: &[Component::Lecture, Component::Lab],
-        corequisites: &[],
-        lectures: 2,
-        linked_per_lecture: &[(Component::Lab, 3)],
-    },
+    lecture_lab("CHEM2423", "Organic Chemistry I", 2, 4),
+    lecture_lab("PHYS1401", "College Physics I", 3, 4),
+    lecture_lab("GEOL1404", "Historical Geology", 2, 3),
+    lecture_lab("ENVR1401", "Environmental Science I", 2, 3),
 ];
 
 /// One section of a [`LinkedCourseSpec`].
