@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
+import { formatTime } from "./policy";
 import { describeProblem, MESSAGES, RETRYABLE_CODES } from "./problems";
 
 /** The codes of the Errors table of docs/api.md: backticked words in `| status | code |` rows. */
@@ -38,7 +39,7 @@ describe("problem messages", () => {
     const refusals = [
       "section_full", "time_conflict", "credit_limit_exceeded", "registration_window_closed",
       "student_on_hold", "prerequisites_not_met", "duplicate_course", "already_enrolled",
-      "already_waitlisted", "not_enrolled",
+      "already_waitlisted", "not_enrolled", "seats_reserved", "restricted_section", "registration_not_open_yet",
     ];
     const texts = new Set(refusals.map((code) => describeProblem({ code, title: "" })));
     expect(texts.size).toBe(refusals.length);
@@ -52,6 +53,18 @@ describe("problem messages", () => {
     const text = describeProblem({ code: "prerequisites_not_met", title: "t", detail: "missing CS100" });
     expect(text).toContain("missing CS100");
     expect(describeProblem({ code: "section_full", title: "t", detail: "internal words" })).not.toContain("internal words");
+  });
+
+  it("explains the policy refusals with the server's detail, the appointment's time in the student's locale", () => {
+    const utc = (iso: string) => formatTime(iso, "en-US", "UTC");
+    expect(describeProblem({ code: "seats_reserved", title: "t", detail: "the seats left are reserved for major CS" }))
+      .toBe(`${MESSAGES.seats_reserved} (the seats left are reserved for major CS)`);
+    expect(MESSAGES.seats_reserved).toMatch(/waitlist/);
+    expect(describeProblem({ code: "restricted_section", title: "t", detail: "open only to major CS, MATH" }))
+      .toContain("not one of them. Pick another section. (open only to major CS, MATH)");
+    expect(describeProblem({ code: "registration_not_open_yet", title: "t", detail: "your appointment opens at 2027-03-03T14:30:00Z" }, utc))
+      .toBe("Your registration appointment has not opened yet. Try again once it opens. (your appointment opens at Mar 3, 2027, 2:30 PM)");
+    expect(describeProblem({ code: "registration_not_open_yet", title: "t" })).not.toBe(describeProblem({ code: "registration_window_closed", title: "t" }));
   });
 
   it("falls back to the server's words for an unknown code", () => {

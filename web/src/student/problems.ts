@@ -2,6 +2,7 @@
 // "Errors"), plus the client's own `network_error`: one human sentence per code, so a
 // refusal reads as advice, not as a status number.
 import type { Problem } from "../api/client";
+import { localizeInstants, type TimeFormat } from "./policy";
 
 /** One sentence per code. `detail` is appended where it carries the useful part (which prerequisites, which field). */
 export const MESSAGES: Readonly<Record<string, string>> = {
@@ -10,6 +11,9 @@ export const MESSAGES: Readonly<Record<string, string>> = {
   time_conflict: "This section meets at the same time as one already on your schedule (or waitlist).",
   credit_limit_exceeded: "Enrolling would take you over your credit limit. Drop a course first.",
   registration_window_closed: "Registration is not open for your standing right now.",
+  registration_not_open_yet: "Your registration appointment has not opened yet. Try again once it opens.",
+  seats_reserved: "The seats left in this section are reserved for other students. Join its waitlist if it has room, or pick another section.",
+  restricted_section: "This section is limited to certain students, and you are not one of them. Pick another section.",
   student_on_hold: "Your account has a hold, so you cannot enroll. Contact the registrar's office.",
   prerequisites_not_met: "You have not completed the prerequisites of this course.",
   duplicate_course: "You already have a section of this course. Use Swap to change sections.",
@@ -57,7 +61,7 @@ export const MESSAGES: Readonly<Record<string, string>> = {
 };
 
 /** Codes whose `detail` names the specifics worth showing (missing courses, bad field). */
-const WITH_DETAIL = new Set(["prerequisites_not_met", "linked_set_incomplete", "corequisite_missing", "corequisite_required", "invalid_query", "invalid_field", "invalid_body", "unknown_reference"]);
+const WITH_DETAIL = new Set(["prerequisites_not_met", "registration_not_open_yet", "seats_reserved", "restricted_section", "linked_set_incomplete", "corequisite_missing", "corequisite_required", "invalid_query", "invalid_field", "invalid_body", "unknown_reference"]);
 
 /** Codes the page retries with the same key; the others are final answers. */
 export const RETRYABLE_CODES: ReadonlySet<string> = new Set([
@@ -68,12 +72,16 @@ export const RETRYABLE_CODES: ReadonlySet<string> = new Set([
   "network_error",
 ]);
 
-/** The sentence to show for a problem. Unknown codes fall back to the server's own words. */
-export function describeProblem(problem: Pick<Problem, "code" | "title" | "detail">): string {
+/**
+ * The sentence to show for a problem. Unknown codes fall back to the server's own words.
+ * A time in the detail (when an appointment opens) is written in the student's locale;
+ * `format` is for tests.
+ */
+export function describeProblem(problem: Pick<Problem, "code" | "title" | "detail">, format?: TimeFormat): string {
   const base = MESSAGES[problem.code];
   if (base === undefined) {
     return problem.detail ?? problem.title ?? `The request failed (${problem.code}).`;
   }
-  if (WITH_DETAIL.has(problem.code) && problem.detail) return `${base} (${problem.detail})`;
+  if (WITH_DETAIL.has(problem.code) && problem.detail) return `${base} (${localizeInstants(problem.detail, format)})`;
   return base;
 }
