@@ -1,8 +1,10 @@
-// The student page's API calls, typed after docs/api.md: catalog reads, the schedule and
-// notifications, and the writes (enroll, drop, swap, a linked set), each sent with one
+// The student page's API calls, typed after docs/api.md: catalog reads (with a section's
+// reserved seats and restrictions), the schedule, notifications and registration
+// appointments, and the writes (enroll, drop, swap, a linked set), each sent with one
 // Idempotency-Key per user action and retried with it while the server is busy (retry.ts).
 import { api } from "../api/client";
 import type { Meeting } from "./calendar";
+import type { ReservedPool, Restriction, TimeTicket } from "./policy";
 import { withIdempotentRetry, type RetryOptions } from "./retry";
 
 export interface Term {
@@ -33,6 +35,12 @@ export interface Section {
   components?: Component[];
   /** Courses to take in the same term. */
   corequisites?: string[];
+  /** Pools of seats reserved for some students (absent from a server without pools). */
+  reserved?: ReservedPool[];
+  /** Free seats anyone may take; `seats_left` counts the reserved ones too. */
+  general_seats_left?: number;
+  /** Who may (include) or may not (exclude) take the section. */
+  restrictions?: Restriction[];
 }
 
 export type Component = "lecture" | "lab" | "recitation" | "seminar" | "studio";
@@ -112,6 +120,8 @@ export const listSections = (termId: string, query: string) =>
 export const getSchedule = (token: string) => api<Schedule>("GET", "/api/v1/students/me/schedule", { token });
 export const getNotifications = (token: string) =>
   api<StudentNotification[]>("GET", "/api/v1/students/me/notifications", { token });
+/** The student's registration appointments, one per term that has one. */
+export const getTimeTickets = (token: string) => api<TimeTicket[]>("GET", "/api/v1/students/me/time-tickets", { token });
 
 const keyed = (key: string) => ({ "Idempotency-Key": key });
 

@@ -67,6 +67,19 @@ describe("SeatFeed", () => {
     expect(seen).toEqual([counts("a", 3)]);
   });
 
+  it("passes the reserved seats of an event on, and an event without them as it is", () => {
+    const seen: SeatCounts[] = [];
+    const feed = new SeatFeed((c) => seen.push(c), { open });
+    feed.watch(["a"]);
+    vi.advanceTimersByTime(300);
+    const reserved = { ...counts("a", 1), waitlist_capacity: 0, reserved_seats_left: 1 };
+    FakeSource.all[0].emit(reserved);
+    FakeSource.all[0].emit(counts("a", 2));
+    expect(seen).toEqual([reserved, counts("a", 2)]);
+    expect(seen[0].reserved_seats_left).toBe(1);
+    expect(seen[1].reserved_seats_left).toBeUndefined();
+  });
+
   it("reconnects after an error with a growing backoff, reset by a good event", () => {
     const states: string[] = [];
     const feed = new SeatFeed(() => {}, { open, random: () => 1, baseBackoffMs: 1000, onState: (s) => states.push(s) });

@@ -9,8 +9,12 @@ export interface SeatCounts {
   section_id: string;
   seats_taken: number;
   capacity: number;
+  /** Every free seat, reserved ones included. */
   seats_left: number;
   waitlist_length: number;
+  waitlist_capacity?: number;
+  /** Free seats still reserved by a pool (only its students may take them); absent from a server without pools. */
+  reserved_seats_left?: number;
 }
 
 /** The part of EventSource the feed uses (tests pass a fake). */
