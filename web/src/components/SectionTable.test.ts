@@ -1,5 +1,6 @@
-// Unit tests of the section table: live counts win over the listed ones, the button of a
-// section in flight is disabled and says why (no double click), holdings show their state.
+// Unit tests of the section table: live counts win over the listed ones (reserved seats
+// too), the button of a section in flight is disabled and says why (no double click),
+// holdings show their state, restrictions and reserved-seat pools are listed.
 import { mount } from "@vue/test-utils";
 import { describe, expect, it } from "vitest";
 import type { SeatCounts } from "../student/seats";
@@ -82,5 +83,40 @@ describe("SectionTable", () => {
     expect(row.text()).toContain("Confirming…");
     expect(row.text()).not.toContain("Enrolled");
     expect(row.get("button").attributes("disabled")).toBeDefined();
+  });
+
+  it("says how many free seats are reserved and for whom, kept live from the stream", async () => {
+    const pooled: Section = {
+      ...section("p", "POL101", 2), capacity: 2, general_seats_left: 1,
+      reserved: [{ id: "r1", attribute: "major", value: "CS", seats: 1, taken: 0, seats_left: 1, release_at: null, released: false }],
+      restrictions: [{ attribute: "major", mode: "include", values: ["CS", "MATH"] }, { attribute: "standing", mode: "exclude", values: ["FRESHMAN"] }],
+    };
+    const live = new Map<string, SeatCounts>();
+    const w = mount(SectionTable, { props: { sections: [pooled], live, held: new Map(), pending: new Map() } });
+    const cell = () => w.get('[aria-label="Seats of POL101-01"]');
+    expect(cell().text()).toBe("2 of 2 1 reserved for CS majors");
+    expect(w.text()).toContain("Open to majors: CS, MATH");
+    expect(w.text()).toContain("Closed to freshmen");
+    expect(w.get("details.pools").text()).toContain("CS majors: 1 of 1 reserved seat left");
+    // The general seat goes: the reserved one is still there, and the button still says Enroll.
+    await w.setProps({ live: new Map([["p", { section_id: "p", seats_taken: 1, capacity: 2, seats_left: 1, waitlist_length: 0, reserved_seats_left: 1 }]]) });
+    expect(cell().text()).toBe("1 of 2 1 reserved for CS majors");
+    expect(w.get('tr[data-section="POL101-01"] button').text()).toBe("Enroll POL101-01");
+    // The reserved seat goes too.
+    await w.setProps({ live: new Map([["p", { section_id: "p", seats_taken: 2, capacity: 2, seats_left: 0, waitlist_length: 0, reserved_seats_left: 0 }]]) });
+    expect(cell().text()).toBe("0 of 2");
+    expect(w.get("details.pools").text()).toContain("CS majors: 0 of 1 reserved seat left");
+  });
+
+  it("stops showing a pool as reserved once its release time passes", async () => {
+    const pooled: Section = {
+      ...section("p", "POL101", 2), general_seats_left: 1,
+      reserved: [{ id: "r1", attribute: "major", value: "CS", seats: 1, taken: 0, seats_left: 1, release_at: "2027-03-01T12:00:00Z", released: false }],
+    };
+    const w = mount(SectionTable, { props: { sections: [pooled], live: new Map(), held: new Map(), pending: new Map(), now: Date.parse("2027-03-01T11:00:00Z") } });
+    expect(w.get('[aria-label="Seats of POL101-01"]').text()).toContain("1 reserved for CS majors");
+    await w.setProps({ now: Date.parse("2027-03-01T12:00:01Z") });
+    expect(w.get('[aria-label="Seats of POL101-01"]').text()).toBe("2 of 10");
+    expect(w.get("details.pools").text()).toContain("open to everyone");
   });
 });

@@ -3,7 +3,7 @@
 // and the registration appointment in a fixed locale and time zone.
 import { describe, expect, it } from "vitest";
 import {
-  appointmentText, formatTime, isReserving, listText, localizeInstants, poolText, restrictionText, seatView, whoText,
+  appointmentText, formatTime, isReserving, listText, livePools, localizeInstants, poolText, restrictionText, seatView, whoText,
   type ReservedPool,
 } from "./policy";
 
@@ -75,6 +75,18 @@ describe("seatView", () => {
 
   it("trusts reserved counts for pools it has not read", () => {
     expect(seatView({ seats_left: 3, capacity: 3 }, { seats_left: 3, capacity: 3, reserved_seats_left: 2 }, NOW).note).toBe("2 reserved for other students");
+  });
+});
+
+describe("livePools", () => {
+  it("gives the stream's reserved count to the one pool still reserving", () => {
+    const pools = [pool("CS", 2, 0), pool("MATH", 1, 0, { released: true })];
+    expect(livePools(pools, { reserved_seats_left: 1 }, NOW).map((p) => [p.value, p.taken, p.seats_left])).toEqual([["CS", 1, 1], ["MATH", 0, 1]]);
+    expect(livePools(pools, undefined, NOW)).toEqual(pools);
+  });
+  it("leaves several reserving pools as listed (the total cannot be split)", () => {
+    const pools = [pool("CS", 2, 0), pool("MATH", 1, 0)];
+    expect(livePools(pools, { reserved_seats_left: 1 }, NOW)).toEqual(pools);
   });
 });
 

@@ -136,6 +136,20 @@ export function seatView(s: SeatPolicy, live: LiveSeats | undefined, now: number
   };
 }
 
+/**
+ * The section's pools with the live count where it can be placed: with a single pool still
+ * reserving, the stream's `reserved_seats_left` is that pool's; with several, the stream's
+ * total cannot be split, so their listed counts stay.
+ */
+export function livePools(pools: readonly ReservedPool[], live: Pick<LiveSeats, "reserved_seats_left"> | undefined, now: number): ReservedPool[] {
+  const reserving = pools.filter((p) => isReserving(p, now));
+  const left = live?.reserved_seats_left;
+  if (reserving.length !== 1 || left === undefined) return [...pools];
+  const only = reserving[0]!;
+  const seatsLeft = Math.max(0, Math.min(only.seats, left));
+  return pools.map((p) => (p === only ? { ...p, seats_left: seatsLeft, taken: p.seats - seatsLeft } : p));
+}
+
 /** One pool for the section's detail: "CS majors: 1 of 10 reserved seats left, until Mar 3, 2027, 9:00 AM". */
 export function poolText(p: ReservedPool, now: number, format: TimeFormat = localTime): string {
   const who = whoText(p.attribute, p.value);
