@@ -1,7 +1,11 @@
 // The console's API calls, typed after docs/api.md: the cluster view (fed by every node's
 // heartbeat), hot sections, moves and the operator's actions, the serving node's readiness,
-// and the admin basics (terms, windows, courses, sections and their links, accounts, holds).
+// and the admin basics (terms, windows, courses, sections and their links, accounts, holds)
+// and registration policy (reserved seats, restrictions, student attributes, appointments).
 import { api } from "../api/client";
+import type { PolicyAttribute, ReservedPool, Restriction } from "../student/policy";
+
+export type { PolicyAttribute, ReservedPool, Restriction };
 
 export interface NodeLoad {
   decisions_per_s: number;
@@ -103,6 +107,19 @@ export interface Section {
   /** The course's required components, primary first. */
   components: Component[];
   corequisites: string[];
+  /** Seats reserved for some students (absent from a server without pools). */
+  reserved?: ReservedPool[];
+  /** Free seats anyone may take. */
+  general_seats_left?: number;
+  restrictions?: Restriction[];
+}
+
+/** A pool as it is sent: whom it reserves for, how many seats, until when (null: the whole term). */
+export interface PoolSpec {
+  attribute: PolicyAttribute;
+  value: string;
+  seats: number;
+  release_at: string | null;
 }
 
 export interface Course {
@@ -123,6 +140,8 @@ export interface NewSection {
   meetings: Meeting[];
   component: Component;
   links: string[];
+  reserved?: PoolSpec[];
+  restrictions?: Restriction[];
 }
 
 export interface Account {
@@ -131,6 +150,25 @@ export interface Account {
   role: "student" | "admin" | "operator";
   standing: Standing | null;
   max_credits: number;
+  majors?: string[];
+  program?: string | null;
+  cohort?: string | null;
+}
+
+/** What `PATCH /students/{id}` changes; a field left out stays as it is. */
+export interface StudentChange {
+  standing?: Standing;
+  max_credits?: number;
+  majors?: string[];
+  program?: string | null;
+  cohort?: string | null;
+}
+
+/** A student's registration appointment in a term. */
+export interface TimeTicket {
+  term_id: string;
+  student_id: string;
+  opens_at: string;
 }
 
 export interface Hold {
@@ -169,9 +207,18 @@ export const setLinks = (t: string, section: string, links: string[]) =>
   api<Section>("PUT", `/api/v1/sections/${q(section)}/links`, { token: t, body: { links } });
 export const setCapacity = (t: string, section: string, capacity: number) =>
   api<Section>("PATCH", `/api/v1/sections/${q(section)}`, { token: t, body: { capacity } });
+/** Replaces every pool of the section. */
+export const setReserved = (t: string, section: string, reserved: PoolSpec[]) =>
+  api<Section>("PUT", `/api/v1/sections/${q(section)}/reserved`, { token: t, body: { reserved } });
 export const findAccount = (t: string, username: string) => api<Account>("GET", `/api/v1/students?username=${q(username)}`, { token: t });
 export const holds = (t: string, student: string) => api<Hold[]>("GET", `/api/v1/students/${q(student)}/holds`, { token: t });
 export const addHold = (t: string, student: string, reason: string) =>
   api<Hold>("POST", `/api/v1/students/${q(student)}/holds`, { token: t, body: { reason } });
 export const liftHold = (t: string, student: string, hold: string) =>
   api<void>("DELETE", `/api/v1/students/${q(student)}/holds/${q(hold)}`, { token: t });
+export const updateStudent = (t: string, student: string, change: StudentChange) =>
+  api<Account>("PATCH", `/api/v1/students/${q(student)}`, { token: t, body: change });
+export const setTimeTicket = (t: string, term: string, student: string, opens_at: string) =>
+  api<TimeTicket>("PUT", `/api/v1/terms/${q(term)}/time-tickets/${q(student)}`, { token: t, body: { opens_at } });
+export const clearTimeTicket = (t: string, term: string, student: string) =>
+  api<void>("DELETE", `/api/v1/terms/${q(term)}/time-tickets/${q(student)}`, { token: t });
