@@ -4,8 +4,9 @@
 import { describe, expect, it } from "vitest";
 import {
   attributesBody, attributesDraft, attributesProblem, emptyPool, instantOf, localInput, parseValues, poolDrafts, poolsBody,
-  poolsProblem, restrictionsBody, restrictionsProblem, type PoolDraft,
+  poolPhrase, poolRow, poolsProblem, restrictionsBody, restrictionsProblem, type PoolDraft,
 } from "./policy";
+import { formatTime, type ReservedPool } from "../student/policy";
 
 const draft = (value: string, seats: number, release = ""): PoolDraft => ({ ...emptyPool(), value, seats, release });
 
@@ -79,3 +80,19 @@ describe("student attributes", () => {
     expect(attributesProblem({ majors: "CS", program: "B.S.", cohort: "" })).toBe("B.S.: a value is 1–16 letters, digits, _ or -.");
   });
 });
+
+describe("pool wording", () => {
+  const pool: ReservedPool = { id: "p", attribute: "major", value: "CS", seats: 2, taken: 1, seats_left: 1, release_at: null, released: false };
+  const utc = (iso: string) => formatTime(iso, "en-US", "UTC");
+  const now = Date.parse("2027-03-01T12:00:00Z");
+  it("says what a pool reserves", () => {
+    expect(poolPhrase({ attribute: "major", value: "CS", seats: 1 })).toBe("1 seat reserved for CS majors");
+    expect(poolPhrase({ attribute: "standing", value: "SENIOR", seats: 4 })).toBe("4 seats reserved for seniors");
+  });
+  it("lists a pool with its seats taken and its release", () => {
+    expect(poolRow(pool, now, utc)).toBe("CS majors: 1 of 2 taken");
+    expect(poolRow({ ...pool, release_at: "2027-03-03T09:00:00Z" }, now, utc)).toBe("CS majors: 1 of 2 taken, until Mar 3, 2027, 9:00 AM");
+    expect(poolRow({ ...pool, release_at: "2027-02-03T09:00:00Z" }, now, utc)).toBe("CS majors: 1 of 2 taken, released");
+  });
+});
+

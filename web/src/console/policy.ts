@@ -3,6 +3,7 @@
 // it into the API's bodies (values upper case, times RFC 3339) and say what the server
 // would refuse (a bad value, too many pools, more reserved seats than the section has), so
 // the form can tell before sending. The server decides.
+import { formatTime, isReserving, whoText, type TimeFormat } from "../student/policy";
 import type { PolicyAttribute, PoolSpec, ReservedPool, Restriction } from "./api";
 
 export const ATTRIBUTES: readonly PolicyAttribute[] = ["major", "program", "cohort", "standing"];
@@ -125,3 +126,16 @@ export function attributesProblem(d: AttributesDraft): string | null {
   if (bad.length) return `${bad.join(", ")}: a value is 1–16 letters, digits, _ or -.`;
   return null;
 }
+
+/** "1 seat reserved for CS majors": a pool as a notice says it. */
+export function poolPhrase(p: Pick<PoolSpec, "attribute" | "value" | "seats">): string {
+  return `${p.seats} ${p.seats === 1 ? "seat" : "seats"} reserved for ${whoText(p.attribute, p.value)}`;
+}
+
+/** "CS majors: 1 of 2 taken, until Mar 3, 2027, 9:00 AM": a pool as the section list shows it. */
+export function poolRow(p: ReservedPool, now: number, format: TimeFormat = (iso) => formatTime(iso)): string {
+  const head = `${whoText(p.attribute, p.value)}: ${p.taken} of ${p.seats} taken`;
+  if (!isReserving(p, now)) return `${head}, released`;
+  return p.release_at ? `${head}, until ${format(p.release_at)}` : head;
+}
+
