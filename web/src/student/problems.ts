@@ -14,6 +14,7 @@ export const MESSAGES: Readonly<Record<string, string>> = {
   registration_not_open_yet: "Your registration appointment has not opened yet. Try again once it opens.",
   seats_reserved: "The seats left in this section are reserved for other students. Join its waitlist if it has room, or pick another section.",
   restricted_section: "This section is limited to certain students, and you are not one of them. Pick another section.",
+  reserved_above_capacity: "The reserved pools would set aside more seats than the section has.",
   student_on_hold: "Your account has a hold, so you cannot enroll. Contact the registrar's office.",
   prerequisites_not_met: "You have not completed the prerequisites of this course.",
   duplicate_course: "You already have a section of this course. Use Swap to change sections.",
@@ -82,6 +83,16 @@ export function describeProblem(problem: Pick<Problem, "code" | "title" | "detai
   if (base === undefined) {
     return problem.detail ?? problem.title ?? `The request failed (${problem.code}).`;
   }
-  if (WITH_DETAIL.has(problem.code) && problem.detail) return `${base} (${localizeInstants(problem.detail, format)})`;
+  if (WITH_DETAIL.has(problem.code) && problem.detail) return `${base} (${readableDetail(problem.detail, format)})`;
   return base;
+}
+
+const SECTION_ID = /\bsection [0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/gi;
+
+/**
+ * The server's detail as a student reads it: a time in their locale, "section <id>" as
+ * "this section" (the id means nothing to them), "this student" as "you".
+ */
+export function readableDetail(detail: string, format?: TimeFormat): string {
+  return localizeInstants(detail, format).replace(SECTION_ID, "this section").replace(/\bthis student\b/g, "you");
 }
