@@ -34,13 +34,13 @@ describe("whoText and listText", () => {
 
 describe("seatView", () => {
   it("says nothing of reservations for a section without pools (or from a server without them)", () => {
-    expect(seatView({ seats_left: 5, capacity: 10 }, undefined, NOW)).toEqual({ left: 5, capacity: 10, reserved: 0, general: 5, note: null });
+    expect(seatView({ seats_left: 5, capacity: 10 }, undefined, NOW)).toEqual({ left: 5, capacity: 10, reserved: 0, general: 5, note: null, who: null });
     expect(seatView({ seats_left: 5, capacity: 10, general_seats_left: 5, reserved: [] }, undefined, NOW).note).toBeNull();
   });
 
   it("splits the listed seats into reserved and general", () => {
     const v = seatView({ seats_left: 2, capacity: 2, general_seats_left: 1, reserved: [pool("CS", 1, 0)] }, undefined, NOW);
-    expect(v).toEqual({ left: 2, capacity: 2, reserved: 1, general: 1, note: "1 reserved for CS majors" });
+    expect(v).toEqual({ left: 2, capacity: 2, reserved: 1, general: 1, note: "1 reserved for CS majors", who: "CS majors" });
   });
 
   it("names every pool still reserving, once each", () => {
@@ -117,6 +117,12 @@ describe("appointmentText", () => {
     expect(appointmentText({ term_id: "t", opens_at: "2027-02-20T08:00:00Z" }, NOW, utc)).toBe("Your registration appointment opened Feb 20, 2027, 8:00 AM.");
     expect(formatTime("2027-03-03T14:30:00Z", "de-DE", "Europe/Berlin")).toBe("03.03.2027, 15:30");
   });
+  it("says until when an appointment with a closing time runs", () => {
+    const t = { term_id: "t", opens_at: "2027-03-03T14:30:00Z", closes_at: "2027-03-10T14:30:00Z" };
+    expect(appointmentText(t, NOW, utc)).toBe("Your registration appointment: you may register from Mar 3, 2027, 2:30 PM until Mar 10, 2027, 2:30 PM.");
+    expect(appointmentText(t, Date.parse("2027-03-05T00:00:00Z"), utc)).toBe("Your registration appointment opened Mar 3, 2027, 2:30 PM; it closes Mar 10, 2027, 2:30 PM.");
+    expect(appointmentText(t, Date.parse("2027-03-11T00:00:00Z"), utc)).toBe("Your registration appointment closed Mar 10, 2027, 2:30 PM.");
+  });
 });
 
 describe("localizeInstants", () => {
@@ -124,5 +130,8 @@ describe("localizeInstants", () => {
     expect(localizeInstants("opens at 2027-03-03T14:30:00Z for you", utc)).toBe("opens at Mar 3, 2027, 2:30 PM for you");
     expect(localizeInstants("from 2027-03-03T14:30:00.123+02:00", utc)).toBe("from Mar 3, 2027, 12:30 PM");
     expect(localizeInstants("no time here, 2027-03-03 only", utc)).toBe("no time here, 2027-03-03 only");
+    // As the server's messages print a time.
+    expect(localizeInstants("registration opens at 2027-03-03 14:30:00 UTC", utc)).toBe("registration opens at Mar 3, 2027, 2:30 PM");
+    expect(localizeInstants("at 2027-03-03 14:30:00.123456789 UTC.", utc)).toBe("at Mar 3, 2027, 2:30 PM.");
   });
 });

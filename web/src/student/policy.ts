@@ -27,10 +27,11 @@ export interface Restriction {
   values: string[];
 }
 
-/** A registration appointment: the student may register in the term from `opens_at`. */
+/** A registration appointment: the student may register in the term from `opens_at` (until `closes_at` when set). */
 export interface TimeTicket {
   term_id: string;
   opens_at: string;
+  closes_at?: string | null;
 }
 
 /** The section fields the seat wording reads (the listing's, before any live count). */
@@ -60,6 +61,8 @@ export interface SeatView {
   general: number;
   /** "1 reserved for CS majors", or null when nothing is reserved. */
   note: string | null;
+  /** Whom the reserved seats are for ("CS majors"), or null when nothing is reserved. */
+  who: string | null;
 }
 
 /** Formats an instant for people: the student's locale and time zone unless told otherwise. */
@@ -126,14 +129,9 @@ export function seatView(s: SeatPolicy, live: LiveSeats | undefined, now: number
   const counted = live?.reserved_seats_left ?? listed;
   const bound = pools.length ? reserving.reduce((n, p) => n + p.seats, 0) : counted;
   const reserved = Math.max(0, Math.min(left, counted, bound));
-  const who = [...new Set(reserving.map((p) => whoText(p.attribute, p.value)))];
-  return {
-    left,
-    capacity,
-    reserved,
-    general: left - reserved,
-    note: reserved > 0 ? `${reserved} reserved for ${who.length ? listText(who) : "other students"}` : null,
-  };
+  const names = [...new Set(reserving.map((p) => whoText(p.attribute, p.value)))];
+  const who = reserved > 0 ? (names.length ? listText(names) : "other students") : null;
+  return { left, capacity, reserved, general: left - reserved, note: who ? `${reserved} reserved for ${who}` : null, who };
 }
 
 /**
@@ -173,18 +171,25 @@ export function restrictionText(r: Restriction): string {
   return `${verb} ${GROUP_NAMES[r.attribute]}: ${r.values.join(", ")}`;
 }
 
-/** The student's appointment for a term: when registration opens (or opened) for them. */
+/** The student's appointment for a term: when registration opens (or opened, or closed) for them. */
 export function appointmentText(t: TimeTicket, now: number, format: TimeFormat = localTime): string {
-  const at = format(t.opens_at);
-  return new Date(t.opens_at).getTime() > now
-    ? `Your registration appointment: you may register from ${at}.`
-    : `Your registration appointment opened ${at}.`;
+  const opens = format(t.opens_at);
+  const closes = t.closes_at ? format(t.closes_at) : null;
+  if (new Date(t.opens_at).getTime() > now) {
+    return `Your registration appointment: you may register from ${opens}${closes ? ` until ${closes}` : ""}.`;
+  }
+  if (t.closes_at && new Date(t.closes_at).getTime() <= now) return `Your registration appointment closed ${closes}.`;
+  return `Your registration appointment opened ${opens}${closes ? `; it closes ${closes}` : ""}.`;
 }
 
-/** An RFC 3339 instant inside a server's sentence. */
-const INSTANT = /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})/g;
+/** An instant inside a server's sentence: RFC 3339, or as the server's messages print one (`2027-03-03 14:30:00 UTC`). */
+const INSTANT = /(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2})?)(\.\d+)?(Z|[+-]\d{2}:\d{2}| UTC)/g;
 
-/** The sentence with every RFC 3339 instant in it written for people (the server writes UTC). */
+/** The sentence with every instant in it written for people, in their locale. */
 export function localizeInstants(text: string, format: TimeFormat = localTime): string {
-  return text.replace(INSTANT, (iso) => format(iso));
+  return text.replace(INSTANT, (whole, date: string, time: string, fraction: string | undefined, zone: string) => {
+    // Milliseconds at most, and `Z` for UTC: what every Date parses the same way.
+    const iso = `${date}T${time}${fraction ? fraction.slice(0, 4) : ""}${zone === " UTC" ? "Z" : zone}`;
+    return Number.isNaN(Date.parse(iso)) ? whole : format(iso);
+  });
 }

@@ -46,5 +46,8 @@ describe("registration writes", () => {
   it("says the waitlist position", () => {
     expect(enrollOutcome({ status: "waitlisted", section_id: "x", student_id: "me", position: 3 }, "CS101-01")).toMatch(/waitlist, number 3/);
     expect(enrollOutcome({ status: "enrolled", section_id: "x", student_id: "me" }, "CS101-01")).toBe("You are enrolled in CS101-01.");
+    // Free seats reserved for others: waitlisted although the section is not full.
+    expect(enrollOutcome({ status: "waitlisted", section_id: "x", student_id: "me", position: 1 }, "CS101-01", "CS majors"))
+      .toBe("The seats left in CS101-01 are reserved for CS majors: you are on its waitlist, number 1 in line.");
   });
 });

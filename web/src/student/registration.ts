@@ -157,10 +157,15 @@ export function enrollSet(token: string, sectionIds: string[], replacing: string
 
 export const getSection = (sectionId: string) => api<Section>("GET", `/api/v1/sections/${encodeURIComponent(sectionId)}`);
 
-/** What to tell the student after a successful enroll. */
-export function enrollOutcome(answer: EnrollAnswer, label: string): string {
+/**
+ * What to tell the student after a successful enroll. `reservedFor` names whom the free
+ * seats were reserved for when the section was not full: a waitlist place then means the
+ * student is not among them, not that the section is full.
+ */
+export function enrollOutcome(answer: EnrollAnswer, label: string, reservedFor: string | null = null): string {
   if (answer.status === "waitlisted") {
-    return `${label} is full: you are on its waitlist, number ${answer.position ?? "?"} in line.`;
+    const why = reservedFor ? `The seats left in ${label} are reserved for ${reservedFor}` : `${label} is full`;
+    return `${why}: you are on its waitlist, number ${answer.position ?? "?"} in line.`;
   }
   return `You are enrolled in ${label}.`;
 }
