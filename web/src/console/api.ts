@@ -164,11 +164,12 @@ export interface StudentChange {
   cohort?: string | null;
 }
 
-/** A student's registration appointment in a term. */
+/** A student's registration appointment in a term; without `closes_at` it runs until the standing's window closes. */
 export interface TimeTicket {
   term_id: string;
   student_id: string;
   opens_at: string;
+  closes_at?: string | null;
 }
 
 export interface Hold {
@@ -218,7 +219,8 @@ export const liftHold = (t: string, student: string, hold: string) =>
   api<void>("DELETE", `/api/v1/students/${q(student)}/holds/${q(hold)}`, { token: t });
 export const updateStudent = (t: string, student: string, change: StudentChange) =>
   api<Account>("PATCH", `/api/v1/students/${q(student)}`, { token: t, body: change });
-export const setTimeTicket = (t: string, term: string, student: string, opens_at: string) =>
-  api<TimeTicket>("PUT", `/api/v1/terms/${q(term)}/time-tickets/${q(student)}`, { token: t, body: { opens_at } });
+/** Set or replace the appointment; `closes_at` is sent only when given. */
+export const setTimeTicket = (t: string, term: string, student: string, opens_at: string, closes_at: string | null = null) =>
+  api<TimeTicket>("PUT", `/api/v1/terms/${q(term)}/time-tickets/${q(student)}`, { token: t, body: closes_at ? { opens_at, closes_at } : { opens_at } });
 export const clearTimeTicket = (t: string, term: string, student: string) =>
   api<void>("DELETE", `/api/v1/terms/${q(term)}/time-tickets/${q(student)}`, { token: t });

@@ -50,7 +50,9 @@ describe("pools", () => {
     expect(poolsProblem([draft("CS", 1.5)], 5)).toMatch(/^Pool 1: the seats/);
     expect(poolsProblem([draft("CS", -1)], 5)).toMatch(/^Pool 1: the seats/);
     expect(poolsProblem([draft("CS", 1, "not a time")], 5)).toMatch(/^Pool 1: the release time/);
-    expect(poolsProblem(Array.from({ length: 11 }, () => draft("CS", 0)), 5)).toBe("At most 10 reserved pools.");
+    expect(poolsProblem(Array.from({ length: 11 }, (_, i) => draft(`M${i}`, 0)), 5)).toBe("At most 10 reserved pools.");
+    expect(poolsProblem([draft("CS", 1), draft("cs ", 1)], 5)).toBe("Two pools for major CS: one pool per value.");
+    expect(poolsProblem([draft("CS", 1), { ...draft("CS", 1), attribute: "program" }], 5)).toBeNull();
   });
 });
 
@@ -64,6 +66,8 @@ describe("restrictions", () => {
   it("names a value the server would refuse", () => {
     expect(restrictionsProblem([{ attribute: "major", mode: "include", values: "CS" }])).toBeNull();
     expect(restrictionsProblem([{ attribute: "major", mode: "include", values: "CS, M&A" }])).toBe("Restriction 1: M&A is not a value (1–16 letters, digits, _ or -).");
+    expect(restrictionsProblem([{ attribute: "major", mode: "include", values: "A B C D E F G H I J K" }])).toBe("Restriction 1: at most 10 values.");
+    expect(restrictionsProblem(Array.from({ length: 11 }, () => ({ attribute: "major" as const, mode: "include" as const, values: "CS" })))).toBe("At most 10 restrictions.");
   });
 });
 

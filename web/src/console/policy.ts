@@ -10,6 +10,8 @@ export const ATTRIBUTES: readonly PolicyAttribute[] = ["major", "program", "coho
 /** The server's limits. */
 export const MAX_POOLS = 10;
 export const MAX_MAJORS = 5;
+/** At most this many restrictions per section, and values per restriction. */
+export const MAX_RESTRICTIONS = 10;
 /** One attribute value: 1–16 of A-Z 0-9 _ - (after upper-casing, as the server does). */
 const VALUE = /^[A-Z0-9_-]{1,16}$/;
 
@@ -80,6 +82,12 @@ export function poolsProblem(drafts: readonly PoolDraft[], capacity: number): st
     if (!Number.isInteger(d.seats) || d.seats < 0) return `Pool ${n}: the seats must be a whole number, 0 or more.`;
     if (d.release && instantOf(d.release) === null) return `Pool ${n}: the release time is not a time.`;
   }
+  const seen = new Set<string>();
+  for (const d of drafts) {
+    const key = `${d.attribute} ${canonicalValue(d.value)}`;
+    if (seen.has(key)) return `Two pools for ${key}: one pool per value.`;
+    seen.add(key);
+  }
   const total = drafts.reduce((sum, d) => sum + (Number.isInteger(d.seats) ? d.seats : 0), 0);
   if (total > capacity) return `The pools reserve ${total} seats, more than the section's ${capacity}.`;
   return null;
@@ -94,9 +102,12 @@ export function restrictionsBody(drafts: readonly RestrictionDraft[]): Restricti
 
 /** Why the server would refuse these restrictions, or null. */
 export function restrictionsProblem(drafts: readonly RestrictionDraft[]): string | null {
+  if (drafts.length > MAX_RESTRICTIONS) return `At most ${MAX_RESTRICTIONS} restrictions.`;
   for (const [i, d] of drafts.entries()) {
-    const bad = parseValues(d.values).filter((v) => !validValue(v));
+    const values = parseValues(d.values);
+    const bad = values.filter((v) => !validValue(v));
     if (bad.length) return `Restriction ${i + 1}: ${bad.join(", ")} is not a value (1–16 letters, digits, _ or -).`;
+    if (values.length > MAX_RESTRICTIONS) return `Restriction ${i + 1}: at most ${MAX_RESTRICTIONS} values.`;
   }
   return null;
 }
