@@ -133,6 +133,7 @@ fn decide(fx: &Fixture, students: &[StudentId], enroll: bool) -> CommitBatch {
                 student,
                 request,
                 seat_only: false,
+                attrs: Vec::new(),
             }
         } else {
             Command::Drop { student, request }

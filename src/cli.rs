@@ -244,6 +244,9 @@ async fn create_staff(
         max_credits: 0,
         completed_courses: Vec::new(),
         role,
+        majors: Vec::new(),
+        program: None,
+        cohort: None,
     };
     let created = match students::create(&pool, &account, &hash).await {
         Ok(created) => created,

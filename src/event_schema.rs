@@ -39,11 +39,15 @@ pub enum EventKind {
     /// A held seat was given back: its decision was cancelled.
     #[serde(rename = "seat.released")]
     SeatReleased,
+    /// The reserved seat pools changed: an admin replaced them, or a pool's release time
+    /// came and its unused seats joined the general ones.
+    #[serde(rename = "section.reserves_changed")]
+    ReservesChanged,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 7] = [
+    pub const ALL: [EventKind; 8] = [
         EventKind::EnrollmentCreated,
         EventKind::EnrollmentDropped,
         EventKind::WaitlistAdded,
@@ -51,6 +55,7 @@ impl EventKind {
         EventKind::CapacityChanged,
         EventKind::SeatHeld,
         EventKind::SeatReleased,
+        EventKind::ReservesChanged,
     ];
 
     /// The routing key (and `type`) of this kind.
@@ -63,6 +68,7 @@ impl EventKind {
             EventKind::CapacityChanged => "section.capacity_changed",
             EventKind::SeatHeld => "seat.held",
             EventKind::SeatReleased => "seat.released",
+            EventKind::ReservesChanged => "section.reserves_changed",
         }
     }
 
@@ -79,6 +85,7 @@ impl EventKind {
             ChangeKind::Dropped { .. } => EventKind::EnrollmentDropped,
             ChangeKind::Promoted { .. } => EventKind::WaitlistPromoted,
             ChangeKind::CapacityChanged { .. } => EventKind::CapacityChanged,
+            ChangeKind::ReservesChanged { .. } => EventKind::ReservesChanged,
         }
     }
 }
@@ -199,6 +206,7 @@ impl Event {
                 event.capacity = to;
             }
             ChangeKind::Enrolled { .. }
+            | ChangeKind::ReservesChanged { .. }
             | ChangeKind::Promoted { .. }
             | ChangeKind::Held { .. }
             | ChangeKind::PromotedHeld { .. }
@@ -232,6 +240,7 @@ mod tests {
             kind,
             request: RequestId(Uuid::from_u128(request)),
             counts: Counts::default(),
+            pool: None,
         }
     }
 

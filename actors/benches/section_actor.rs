@@ -23,6 +23,7 @@ fn ledger(c: &mut Criterion) {
                     student: *s,
                     request: RequestId::new_v4(),
                     seat_only: false,
+                    attrs: Vec::new(),
                 });
             }
             l.counts()
@@ -67,6 +68,7 @@ fn actor(c: &mut Criterion) {
                                             student: StudentId::new_v4(),
                                             request: RequestId::new_v4(),
                                             seat_only: false,
+                                            attrs: Vec::new(),
                                         }),
                                     )
                                     .await

@@ -96,7 +96,7 @@ fn main() {
         let students: Vec<StudentId> = (0..RECENT_REQUESTS / 2).map(|_| StudentId::new_v4()).collect();
         for s in &students {
             for command in [
-                Command::Enroll { student: *s, request: RequestId::new_v4(), seat_only: false },
+                Command::Enroll { student: *s, request: RequestId::new_v4(), seat_only: false, attrs: Vec::new() },
                 Command::Drop { student: *s, request: RequestId::new_v4() },
             ] {
                 registry.call(hot, Call::new(command)).await.expect("decided");

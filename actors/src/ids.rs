@@ -62,3 +62,8 @@ impl DecisionId {
         Self(Uuid::new_v5(&DECISION_NAMESPACE, request.0.as_bytes()))
     }
 }
+
+id_type!(
+    /// One pool of seats a section reserves for students with an attribute.
+    PoolId
+);

@@ -2,7 +2,9 @@
 //!
 //! The decision core of registrar, free of HTTP and SQL:
 //!
-//! - [`ledger`]: the pure seat and waitlist rules of one section ([`SeatLedger`]).
+//! - [`ledger`]: the pure seat and waitlist rules of one section ([`SeatLedger`]), with
+//!   its reserved seat pools.
+//! - [`attributes`]: the student attributes pools and restrictions are keyed by.
 //! - [`student_rules`]: the pure per-student checks (holds, window, prerequisites,
 //!   time conflicts, credit limit, duplicate course).
 //! - [`gate`]: lock-free admission counters that bound in-flight commands and let an idle
@@ -13,6 +15,7 @@
 //! - `memory` (feature `test-support`): an in-memory [`SectionStore`] for actor tests
 //!   and benches.
 
+pub mod attributes;
 pub mod gate;
 pub mod ids;
 pub mod ledger;
@@ -24,10 +27,12 @@ pub mod store;
 pub mod student_rules;
 mod sync;
 
+pub use attributes::{Attribute, AttributeKind};
 pub use gate::{AdmissionGate, Permit};
-pub use ids::{DecisionId, RequestId, SectionId, StudentId};
+pub use ids::{DecisionId, PoolId, RequestId, SectionId, StudentId};
 pub use ledger::{
-    Change, ChangeKind, Command, Counts, Outcome, Placement, Refusal, SeatLedger, WaitlistEntry,
+    Change, ChangeKind, Command, Counts, Outcome, Placement, Refusal, ReservePool, SeatLedger,
+    WaitlistEntry,
 };
 pub use registry::{Call, CallError, RegistryConfig, SectionLoad, SectionRegistry};
 pub use section::{Reply, SectionActor, SectionMsg};

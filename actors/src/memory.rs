@@ -3,8 +3,8 @@
 //! database enforces, and can be told to fail commits, to take time per commit, or to panic
 //! in a commit (a bug in the write path).
 
-use crate::ids::{RequestId, SectionId, StudentId};
-use crate::ledger::{ChangeKind, Outcome, WaitlistEntry};
+use crate::ids::{PoolId, RequestId, SectionId, StudentId};
+use crate::ledger::{ChangeKind, Outcome, ReservePool, WaitlistEntry};
 use crate::store::{CommitBatch, SectionSnapshot, SectionStore, StoreError};
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -24,6 +24,10 @@ struct Rows {
     epoch: i64,
     /// Accepted decisions, oldest first (the audit trail's accepted rows).
     decided: Vec<(RequestId, Outcome)>,
+    /// Reserved pools.
+    pools: Vec<ReservePool>,
+    /// Seated students whose seat is a pool's.
+    pooled: HashMap<StudentId, PoolId>,
 }
 
 /// Sections kept in memory (see the module docs).
@@ -57,6 +61,13 @@ impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Give a section reserved seat pools (as an admin's edit committed before activation).
+    pub fn set_reserves(&self, id: SectionId, pools: Vec<ReservePool>) {
+        if let Some(rows) = self.sections.lock().unwrap().get_mut(&id) {
+            rows.pools = pools;
+        }
     }
 
     /// Add a section.
@@ -168,6 +179,10 @@ impl SectionStore for MemoryStore {
                 .collect(),
             held: rows.held.iter().map(|(s, r)| (*s, *r)).collect(),
             replacing: Vec::new(),
+            reserves: rows.pools.clone(),
+            pooled: rows.pooled.iter().map(|(s, p)| (*s, *p)).collect(),
+            waiting_attrs: Vec::new(),
+            clock: chrono::Utc::now(),
             next_waitlist_seq: rows.next_seq,
             epoch: rows.epoch,
             shard: 0,
@@ -200,6 +215,17 @@ impl SectionStore for MemoryStore {
         // Apply to a copy so a violated invariant leaves nothing behind, like a rollback.
         let mut rows = current.clone();
         for change in &batch.changes {
+            if let Some(student) = change.kind.student() {
+                match change.pool {
+                    Some(pool) => {
+                        rows.pooled.insert(student, pool);
+                    }
+                    None if !matches!(change.kind, ChangeKind::Confirmed { .. }) => {
+                        rows.pooled.remove(&student);
+                    }
+                    None => {}
+                }
+            }
             match change.kind {
                 ChangeKind::Enrolled { student } => {
                     if rows.enrolled.insert(student, change.request).is_some()
@@ -259,6 +285,7 @@ impl SectionStore for MemoryStore {
                     }
                 }
                 ChangeKind::CapacityChanged { to, .. } => rows.capacity = to,
+                ChangeKind::ReservesChanged { ref pools } => rows.pools = pools.clone(),
             }
         }
         rows.decided.extend(

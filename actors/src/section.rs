@@ -153,6 +153,9 @@ pub enum SectionMsg {
     Flush,
     /// Passivate if quiet.
     IdleCheck,
+    /// A reserved pool's release time has come (by the store's clock): release it with the
+    /// next batch.
+    ReleaseDue,
 }
 
 /// Called once an actor passivated, stopped or failed (the flag), so its registry forgets it.
@@ -189,6 +192,11 @@ pub struct SectionState {
     last_active: Instant,
     /// Set by `post_stop`: the actor ended without failing.
     stopped: bool,
+    /// The store's clock at the last load, and when (monotonic) it was read: "now" by the
+    /// store's clock is this plus the time elapsed since.
+    clock: (DateTime<Utc>, Instant),
+    /// A pool's release time has come: the next batch starts by releasing it.
+    release_due: bool,
 }
 
 impl Drop for SectionState {
@@ -221,7 +229,10 @@ impl Actor for SectionActor {
         myself.send_interval(every, || SectionMsg::IdleCheck);
         let snap = &args.snapshot;
         let ledger = ledger_from(snap);
+        schedule_releases(&myself, snap);
         Ok(SectionState {
+            clock: (snap.clock, Instant::now()),
+            release_due: false,
             epoch: snap.epoch,
             shard: snap.shard,
             ledger,
@@ -258,6 +269,14 @@ impl Actor for SectionActor {
                 state.flush_queued = false;
                 flush(&myself, state).await;
             }
+            SectionMsg::ReleaseDue => {
+                state.release_due = true;
+                state.last_active = Instant::now();
+                if !state.flush_queued {
+                    state.flush_queued = true;
+                    myself.send_message(SectionMsg::Flush)?;
+                }
+            }
             SectionMsg::IdleCheck => {
                 let quiet = state.last_active.elapsed() >= state.args.config.passivate_after;
                 if quiet && state.pending.is_empty() && state.args.gate.try_close() {
@@ -293,14 +312,44 @@ fn ledger_from(snap: &SectionSnapshot) -> SeatLedger {
         snap.next_waitlist_seq,
     )
     .with_held(snap.held.clone())
-    .with_replacing(snap.replacing.clone());
+    .with_replacing(snap.replacing.clone())
+    .with_reserves(
+        snap.reserves.clone(),
+        snap.pooled.clone(),
+        snap.waiting_attrs.clone(),
+    );
     ledger.remember(&snap.decided);
     ledger
 }
 
+/// Wake the actor when each pool not released yet reaches its release time, measured from
+/// the store's clock at load (a pool already due is released by the first batch).
+fn schedule_releases(myself: &ActorRef<SectionMsg>, snap: &SectionSnapshot) {
+    for pool in snap.reserves.iter().filter(|p| !p.released) {
+        if let Some(at) = pool.release_at {
+            let wait = (at - snap.clock).to_std().unwrap_or(Duration::ZERO);
+            myself.send_after(wait, || SectionMsg::ReleaseDue);
+        }
+    }
+}
+
+/// The command that releases the pools due now by the store's clock, when one is due.
+fn take_release(state: &mut SectionState) -> Option<Command> {
+    if !std::mem::take(&mut state.release_due) {
+        return None;
+    }
+    let (clock, read_at) = state.clock;
+    let elapsed = chrono::TimeDelta::from_std(read_at.elapsed()).unwrap_or_default();
+    Some(Command::ReleaseReserves {
+        now: clock + elapsed,
+        request: crate::ids::RequestId::new_v4(),
+    })
+}
+
 /// Decide every pending command, commit once, then answer.
 async fn flush(myself: &ActorRef<SectionMsg>, state: &mut SectionState) {
-    if state.pending.is_empty() {
+    let release = take_release(state);
+    if state.pending.is_empty() && release.is_none() {
         return;
     }
     let batch: Vec<Envelope> = std::mem::take(&mut state.pending);
@@ -315,8 +364,21 @@ async fn flush(myself: &ActorRef<SectionMsg>, state: &mut SectionState) {
     for envelope in expired {
         envelope.answer(Err(SectionError::Expired));
     }
-    if batch.is_empty() {
+    if batch.is_empty() && release.is_none() {
         return;
+    }
+    if let Some(command) = release {
+        let decision = state.ledger.apply(&command);
+        if !decision.changes.is_empty() {
+            attempts.push(AttemptRecord {
+                request: command.request(),
+                student: None,
+                action: command.action(),
+                outcome: decision.outcome,
+                home: None,
+            });
+            changes.extend(decision.changes);
+        }
     }
     for envelope in &batch {
         let decision = state.ledger.apply(&envelope.command);
@@ -390,6 +452,8 @@ async fn recover(myself: &ActorRef<SectionMsg>, state: &mut SectionState, err: S
         Ok(snap) => {
             state.ledger = ledger_from(&snap);
             state.epoch = snap.epoch;
+            state.clock = (snap.clock, Instant::now());
+            schedule_releases(myself, &snap);
         }
         Err(reload) => {
             warn!(section_id = %state.args.id, error = %reload, "reload failed; stopping actor");

@@ -2,8 +2,9 @@
 //! commits per batch, and who hears about a commit. The server implements [`SectionStore`]
 //! over PostgreSQL; `memory::MemoryStore` (feature `test-support`) implements it in memory.
 
-use crate::ids::{RequestId, SectionId, StudentId};
-use crate::ledger::{Change, Counts, Outcome, Refusal, WaitlistEntry};
+use crate::attributes::Attribute;
+use crate::ids::{PoolId, RequestId, SectionId, StudentId};
+use crate::ledger::{Change, Counts, Outcome, Refusal, ReservePool, WaitlistEntry};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +25,15 @@ pub struct SectionSnapshot {
     pub held: Vec<(StudentId, RequestId)>,
     /// Waitlisted students who leave another section when they get a seat here.
     pub replacing: Vec<(StudentId, SectionId)>,
+    /// Reserved seat pools, with their release state as committed.
+    pub reserves: Vec<ReservePool>,
+    /// Seated students whose seat is a pool's.
+    pub pooled: Vec<(StudentId, PoolId)>,
+    /// Waitlisted students' attributes (a freed reserved seat goes to one who matches).
+    pub waiting_attrs: Vec<(StudentId, Vec<Attribute>)>,
+    /// The store's clock when the snapshot was read: pools are released at their time by
+    /// this clock, measured on from here by the node's monotonic clock.
+    pub clock: DateTime<Utc>,
     /// Greater than every waitlist seq ever issued for this section.
     pub next_waitlist_seq: i64,
     /// The ownership epoch this node writes under; a commit with a stale epoch is refused.

@@ -15,10 +15,13 @@
 
 mod corequisites;
 mod linked;
+mod restrictions;
 
 pub use corequisites::check_drop_set;
 pub use linked::{Component, linked_set_of};
+pub use restrictions::{Restriction, RestrictionMode, TimeTicket};
 
+use crate::attributes::Attribute;
 use crate::ids::SectionId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -152,6 +155,8 @@ pub struct OfferedSection {
     pub links: Vec<SectionId>,
     /// Course codes to take in the same term (or to have completed).
     pub corequisites: Vec<String>,
+    /// Who may take the section, by attribute (all must hold).
+    pub restrictions: Vec<Restriction>,
 }
 
 impl OfferedSection {
@@ -173,6 +178,7 @@ impl OfferedSection {
             required_components: Vec::new(),
             links: Vec::new(),
             corequisites: Vec::new(),
+            restrictions: Vec::new(),
         }
     }
 
@@ -195,6 +201,11 @@ pub struct StudentProfile {
     pub completed: Vec<String>,
     /// Sections the student is enrolled or waitlisted in this term.
     pub schedule: Vec<OfferedSection>,
+    /// Majors, program, cohort and standing: what restrictions and reserved pools match.
+    pub attributes: Vec<Attribute>,
+    /// The student's registration appointment for the term, if one is assigned: it
+    /// replaces the opening of the standing's window.
+    pub ticket: Option<TimeTicket>,
 }
 
 /// A registration window (for the student's standing).
@@ -215,6 +226,20 @@ pub enum RuleViolation {
     /// No window is open for the student's standing.
     #[error("registration is not open for this student's standing")]
     WindowClosed,
+    /// The student's registration appointment (time ticket) has not come yet.
+    #[error("registration opens for this student at {opens_at}")]
+    NotOpenYet {
+        /// When it opens.
+        opens_at: DateTime<Utc>,
+    },
+    /// The section is restricted to other students.
+    #[error("section {section} {reason}")]
+    RestrictedSection {
+        /// The section.
+        section: SectionId,
+        /// Why, e.g. `is open only to major CS, MATH`.
+        reason: String,
+    },
     /// Another section of the same course (and, for a course with components, of the same
     /// component) is on the schedule or among the sections asked for.
     #[error("already registered in another section of {course}")]
@@ -285,6 +310,8 @@ impl RuleViolation {
         match self {
             RuleViolation::OnHold => "student_on_hold",
             RuleViolation::WindowClosed => "registration_window_closed",
+            RuleViolation::NotOpenYet { .. } => "registration_not_open_yet",
+            RuleViolation::RestrictedSection { .. } => "restricted_section",
             RuleViolation::DuplicateCourse { .. } => "duplicate_course",
             RuleViolation::PrerequisitesNotMet { .. } => "prerequisites_not_met",
             RuleViolation::TimeConflict { .. } => "time_conflict",
@@ -320,8 +347,8 @@ pub fn check_enroll(
 /// Check that `student` may take all of `targets` together at `now` (a lecture with its
 /// lab, a course with its corequisite), with the sections of `replacing` left out of the
 /// schedule (what a swap drops). The rules, in order, the first broken one answering:
-/// holds; the window; targets already on the schedule pass through (as in
-/// [`check_enroll`]); duplicate course (a component of a course taken twice); complete and
+/// holds; the window (or the student's time ticket); targets already on the schedule pass
+/// through (as in [`check_enroll`]); section restrictions; duplicate course (a component of a course taken twice); complete and
 /// linked sets of courses with components; prerequisites; time conflicts; the credit limit
 /// (credits count once per course); corequisites.
 pub fn check_enroll_set(
@@ -334,10 +361,7 @@ pub fn check_enroll_set(
     if student.holds > 0 {
         return Err(RuleViolation::OnHold);
     }
-    match window {
-        Some(w) if w.opens_at <= now && now < w.closes_at => {}
-        _ => return Err(RuleViolation::WindowClosed),
-    }
+    restrictions::check_open(student.ticket, window, now)?;
     // The targets not on the schedule yet, each once.
     let mut new: Vec<&OfferedSection> = Vec::with_capacity(targets.len());
     for t in targets {
@@ -347,6 +371,9 @@ pub fn check_enroll_set(
     }
     if new.is_empty() {
         return Ok(());
+    }
+    for t in &new {
+        restrictions::check_allowed(t, &student.attributes)?;
     }
     let kept: Vec<&OfferedSection> = student
         .schedule
@@ -454,6 +481,8 @@ mod tests {
 
     fn student() -> StudentProfile {
         StudentProfile {
+            attributes: Vec::new(),
+            ticket: None,
             holds: 0,
             max_credits: 9,
             completed: vec!["CS100".into()],

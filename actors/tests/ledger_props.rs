@@ -129,6 +129,7 @@ impl Sender {
                 student: student(s),
                 request,
                 seat_only,
+                attrs: Vec::new(),
             },
             Op::Drop { student: s } => Command::Drop {
                 student: student(s),
@@ -142,6 +143,7 @@ impl Sender {
                     student: student(s),
                     request,
                     drop: other_section(),
+                    attrs: Vec::new(),
                 }
             }
             Op::Hold { student: s } => {
@@ -150,6 +152,7 @@ impl Sender {
                     student: student(s),
                     request,
                     decision: decision_of(request),
+                    attrs: Vec::new(),
                 }
             }
             Op::Confirm { pick } | Op::Release { pick } => {
@@ -274,6 +277,7 @@ impl Model {
                 student,
                 request,
                 seat_only,
+                ..
             } => {
                 if let Some(&r) = self.enrolled.get(&student) {
                     return if r == request {
@@ -329,6 +333,7 @@ impl Model {
                 student,
                 request,
                 drop,
+                ..
             } => {
                 if self.held.get(&student) == Some(&request)
                     || self.enrolled.get(&student) == Some(&request)
@@ -347,6 +352,7 @@ impl Model {
                     student,
                     request,
                     seat_only: false,
+                    attrs: Vec::new(),
                 };
                 let answer = self.decide(&enroll);
                 if matches!(answer, (Ok(Outcome::Waitlisted { .. }), false)) {
@@ -425,6 +431,10 @@ impl Model {
                 self.capacity = capacity;
                 let promoted = self.promote_while_free();
                 (Ok(Outcome::CapacityChanged { promoted }), false)
+            }
+            // Pools have their own properties (`reserve_props.rs`); none are generated here.
+            Command::SetReserves { .. } | Command::ReleaseReserves { .. } => {
+                unreachable!("no pools in this model")
             }
         }
     }
@@ -534,6 +544,7 @@ fn check_state(ledger: &SeatLedger, model: &Model) -> Result<(), TestCaseError> 
 /// Apply `counts` the effect of one change, forwards.
 fn step_counts(mut counts: Counts, kind: &ChangeKind) -> Counts {
     match *kind {
+        ChangeKind::ReservesChanged { .. } => {}
         ChangeKind::Enrolled { .. } => counts.seats_taken += 1,
         ChangeKind::Waitlisted { .. } => counts.waitlist_length += 1,
         ChangeKind::Dropped {
@@ -579,6 +590,7 @@ fn expected_kinds(command: &Command, outcome: &Outcome, before: &View) -> Vec<Ch
                 student,
                 request,
                 drop,
+                ..
             },
             Outcome::Held,
         ) => vec![ChangeKind::Held {
@@ -815,6 +827,7 @@ fn persist(capacity: u32, changes: &[registrar_actors::Change]) -> Rows {
     };
     for change in changes {
         match change.kind {
+            ChangeKind::ReservesChanged { .. } => {}
             ChangeKind::Enrolled { student } => {
                 assert!(rows.enrolled.insert(student, change.request).is_none());
             }

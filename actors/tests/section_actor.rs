@@ -80,6 +80,7 @@ fn enroll(student: StudentId) -> Command {
         student,
         request: RequestId::new_v4(),
         seat_only: false,
+        attrs: Vec::new(),
     }
 }
 
@@ -207,7 +208,8 @@ async fn flood_fills_seats_then_waitlist_in_order_with_few_commits() {
             seats_taken: 50,
             capacity: 50,
             waitlist_length: 100,
-            waitlist_capacity: 100
+            waitlist_capacity: 100,
+            reserved_seats_left: 0,
         }
     );
     assert_eq!(h.registry.in_flight(), 0, "every permit came back");
@@ -367,7 +369,8 @@ async fn capacity_raise_promotes_in_fifo_order_and_never_goes_below_taken() {
             seats_taken: 3,
             capacity: 3,
             waitlist_length: 2,
-            waitlist_capacity: 10
+            waitlist_capacity: 10,
+            reserved_seats_left: 0,
         }
     );
     assert_eq!(h.committed(section), (3, vec![s[3], s[4]]));

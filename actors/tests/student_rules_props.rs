@@ -35,6 +35,8 @@ fn id(n: u128) -> SectionId {
 
 fn student(schedule: Vec<OfferedSection>, max_credits: u32) -> StudentProfile {
     StudentProfile {
+        attributes: Vec::new(),
+        ticket: None,
         holds: 0,
         max_credits,
         completed: vec![],

@@ -68,6 +68,11 @@ error_codes! {
     Forbidden = "forbidden", FORBIDDEN;
     /// No registration window of the student's standing is open.
     RegistrationWindowClosed = "registration_window_closed", FORBIDDEN;
+    /// The student's registration appointment (time ticket) has not come yet.
+    RegistrationNotOpenYet = "registration_not_open_yet", FORBIDDEN;
+    /// The section is open only to (or closed to) students by major, program, cohort or
+    /// standing.
+    RestrictedSection = "restricted_section", FORBIDDEN;
     /// The student has a hold.
     StudentOnHold = "student_on_hold", FORBIDDEN;
     /// No such route.
@@ -98,6 +103,10 @@ error_codes! {
     AlreadyWaitlisted = "already_waitlisted", CONFLICT;
     /// No seat and no waitlist place left.
     SectionFull = "section_full", CONFLICT;
+    /// The seats left are reserved for students with an attribute this one lacks.
+    SeatsReserved = "seats_reserved", CONFLICT;
+    /// Reserved pools would set aside more seats than the section has.
+    ReservedAboveCapacity = "reserved_above_capacity", CONFLICT;
     /// The cart holds as many items as it may.
     CartFull = "cart_full", CONFLICT;
     /// A seat in the section is held for one of the student's decisions under way.
@@ -166,6 +175,8 @@ impl From<&Refusal> for ErrorCode {
             Refusal::DecisionEnded => ErrorCode::DecisionEnded,
             Refusal::AlreadyConfirmed => ErrorCode::AlreadyConfirmed,
             Refusal::CapacityBelowTaken { .. } => ErrorCode::CapacityBelowTaken,
+            Refusal::SeatsReserved { .. } => ErrorCode::SeatsReserved,
+            Refusal::ReservedAboveCapacity { .. } => ErrorCode::ReservedAboveCapacity,
         }
     }
 }
@@ -175,6 +186,8 @@ impl From<&RuleViolation> for ErrorCode {
         match v {
             RuleViolation::OnHold => ErrorCode::StudentOnHold,
             RuleViolation::WindowClosed => ErrorCode::RegistrationWindowClosed,
+            RuleViolation::NotOpenYet { .. } => ErrorCode::RegistrationNotOpenYet,
+            RuleViolation::RestrictedSection { .. } => ErrorCode::RestrictedSection,
             RuleViolation::DuplicateCourse { .. } => ErrorCode::DuplicateCourse,
             RuleViolation::PrerequisitesNotMet { .. } => ErrorCode::PrerequisitesNotMet,
             RuleViolation::TimeConflict { .. } => ErrorCode::TimeConflict,

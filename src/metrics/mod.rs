@@ -138,6 +138,7 @@ impl CommitStats {
                 ChangeKind::Dropped { .. } => &self.dropped,
                 ChangeKind::Promoted { .. } | ChangeKind::PromotedHeld { .. } => &self.promoted,
                 ChangeKind::CapacityChanged { .. }
+                | ChangeKind::ReservesChanged { .. }
                 | ChangeKind::Held { .. }
                 | ChangeKind::Released { .. } => continue,
             };

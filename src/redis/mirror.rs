@@ -52,7 +52,8 @@ pub const BREAKER_OPEN: Duration = Duration::from_secs(2);
 
 /// Write a section's hash only over an older version, and publish what was written.
 /// `KEYS[1]`: the hash. `ARGV`: epoch, seq, seats_taken, capacity, waitlist_length,
-/// waitlist_capacity, the channel to publish on (empty: do not publish), the message.
+/// waitlist_capacity, the channel to publish on (empty: do not publish), the message,
+/// reserved_seats_left.
 /// Answers 1 if it wrote, 0 if the hash held the same or a newer version. (Stamps are
 /// microseconds, well below 2^53, so Lua's numbers compare them exactly.)
 pub const GUARDED_WRITE: &str = r#"
@@ -63,7 +64,8 @@ if held_epoch and held_seq and (held_epoch > epoch or (held_epoch == epoch and h
   return 0
 end
 redis.call('HSET', KEYS[1], 'seats_taken', ARGV[3], 'capacity', ARGV[4],
-  'waitlist_length', ARGV[5], 'waitlist_capacity', ARGV[6], 'epoch', ARGV[1], 'seq', ARGV[2])
+  'waitlist_length', ARGV[5], 'waitlist_capacity', ARGV[6], 'epoch', ARGV[1], 'seq', ARGV[2],
+  'reserved_seats_left', ARGV[9])
 if ARGV[7] ~= '' then
   redis.call('PUBLISH', ARGV[7], ARGV[8])
 end
@@ -299,6 +301,7 @@ impl SeatMirror {
                     c.waitlist_capacity.into(),
                     channel.into(),
                     message.into(),
+                    c.reserved_seats_left.into(),
                 ];
                 // fred's pipelines have no `evalsha`; the command is sent as is.
                 let evalsha = CustomCommand::new_static("EVALSHA", ClusterHash::Offset(2), false);
@@ -446,6 +449,8 @@ fn seats_of(fields: &HashMap<String, i64>) -> Option<SeatCounts> {
         capacity: count("capacity")?,
         waitlist_length: count("waitlist_length")?,
         waitlist_capacity: count("waitlist_capacity")?,
+        // Absent from hashes written before pools existed: none reserved.
+        reserved_seats_left: count("reserved_seats_left").unwrap_or(0),
     };
     let version = match (fields.get("epoch"), fields.get("seq")) {
         (Some(epoch), Some(seq)) => Version {

@@ -39,6 +39,9 @@ pub struct SeatMessage {
     pub waitlist_length: u32,
     /// Waitlist places offered.
     pub waitlist_capacity: u32,
+    /// Free seats only students matching a reserved pool may take.
+    #[serde(default)]
+    pub reserved_seats_left: u32,
 }
 
 impl SeatMessage {
@@ -53,6 +56,7 @@ impl SeatMessage {
             capacity: c.capacity,
             waitlist_length: c.waitlist_length,
             waitlist_capacity: c.waitlist_capacity,
+            reserved_seats_left: c.reserved_seats_left,
         }
     }
 
@@ -74,6 +78,7 @@ impl SeatMessage {
                 capacity: m.capacity,
                 waitlist_length: m.waitlist_length,
                 waitlist_capacity: m.waitlist_capacity,
+                reserved_seats_left: m.reserved_seats_left,
             },
         };
         Some((SectionId(m.section), seats))
@@ -97,6 +102,7 @@ mod tests {
                 capacity: 40,
                 waitlist_length: 2,
                 waitlist_capacity: 10,
+                reserved_seats_left: 1,
             },
         };
         let body = SeatMessage::new(section, seats).encode();

@@ -103,6 +103,18 @@ pub struct NewStudent {
     /// Role (default student).
     #[serde(default = "default_role")]
     pub role: Role,
+    /// Declared majors (at most 5), e.g. `CS`: reserved seats and restrictions match them.
+    #[serde(default)]
+    #[schema(max_items = 5, schema_with = super::policy::schema::codes)]
+    pub majors: Vec<String>,
+    /// Academic program, e.g. `BS-CS`.
+    #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,16}$")]
+    pub program: Option<String>,
+    /// Cohort, e.g. `HONORS`.
+    #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,16}$")]
+    pub cohort: Option<String>,
 }
 
 /// Most completed courses one account may list: more than any degree needs, and it keeps
@@ -149,6 +161,13 @@ impl NewStudent {
         }
         self.completed_courses =
             normalize_course_codes("completed_courses", &self.completed_courses)?;
+        self.majors = super::attribute_codes("majors", &self.majors, super::MAX_MAJORS)?;
+        if let Some(p) = &self.program {
+            self.program = Some(super::attribute_code("program", p)?);
+        }
+        if let Some(c) = &self.cohort {
+            self.cohort = Some(super::attribute_code("cohort", c)?);
+        }
         Ok(())
     }
 }
@@ -168,6 +187,15 @@ pub struct StudentView {
     pub max_credits: u32,
     /// Completed courses.
     pub completed_courses: Vec<String>,
+    /// Declared majors.
+    #[serde(default)]
+    pub majors: Vec<String>,
+    /// Program.
+    #[serde(default)]
+    pub program: Option<String>,
+    /// Cohort.
+    #[serde(default)]
+    pub cohort: Option<String>,
 }
 
 /// `POST /students/{id}/holds` body.

@@ -6,9 +6,11 @@
 
 mod accounts;
 mod catalog;
+mod policy;
 
 pub use accounts::*;
 pub use catalog::*;
+pub use policy::*;
 
 /// A validation failure: which field, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

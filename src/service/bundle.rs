@@ -263,11 +263,16 @@ impl RegistrationService {
         let mut sections = row.take.clone();
         sections.sort_unstable();
         let mut by = None;
+        let attrs = self
+            .attributes(row.student_id)
+            .await
+            .map_err(NotHeld::Failed)?;
         for section in sections {
             let command = Command::Hold {
                 student,
                 request: hold_id(row.id, section),
                 decision: DecisionId(row.id),
+                attrs: attrs.clone(),
             };
             let answer = self
                 .router()
@@ -539,6 +544,7 @@ impl RegistrationService {
             student: StudentId(student),
             request,
             drop: SectionId(drop),
+            attrs: self.attributes(student).await?,
         };
         let routed = self
             .router()

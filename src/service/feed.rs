@@ -179,6 +179,7 @@ mod tests {
                 capacity: 10,
                 waitlist_length: 0,
                 waitlist_capacity: 0,
+                reserved_seats_left: 0,
             },
         }
     }

@@ -36,7 +36,8 @@ use registrar_actors::student_rules::{
     check_enroll_set,
 };
 use registrar_actors::{
-    CallError, Command, Outcome, Refusal, RequestId, SectionId, SectionRegistry, StudentId,
+    Attribute, CallError, Command, Outcome, Refusal, RequestId, SectionId, SectionRegistry,
+    StudentId,
 };
 use sqlx::PgPool;
 use std::future::Future;
@@ -413,11 +414,18 @@ impl RegistrationService {
             .filter(|f| f.term_id == term)
             .map(|f| f.offered.clone())
             .collect();
+        let ticket = inputs
+            .tickets
+            .iter()
+            .find(|(t, _)| *t == term)
+            .map(|(_, ticket)| *ticket);
         let profile = StudentProfile {
             holds: inputs.holds,
             max_credits: inputs.max_credits,
             completed: inputs.completed,
             schedule,
+            attributes: inputs.attributes,
+            ticket,
         };
         Ok((profile, window, inputs.active_sections))
     }
@@ -677,6 +685,20 @@ impl RegistrationService {
         })
     }
 
+    /// The student's attributes, which a section's reserved pools match (from the rule
+    /// cache the rules just read).
+    pub(super) async fn attributes(
+        &self,
+        student: Uuid,
+    ) -> Result<Vec<Attribute>, RegistrationError> {
+        let inputs = self
+            .cache
+            .rule_inputs(student)
+            .await?
+            .ok_or(RegistrationError::StudentNotFound)?;
+        Ok(inputs.attributes)
+    }
+
     /// A seat, or with `seat_only` false a waitlist place if the section is full.
     pub(super) async fn enroll_in_actor(
         &self,
@@ -688,6 +710,7 @@ impl RegistrationService {
             student: StudentId(r.student),
             request: r.request,
             seat_only,
+            attrs: self.attributes(r.student).await?,
         };
         let decision = self.decide(r.section, command, Some(home)).await?;
         let enrolled = match decision.value {

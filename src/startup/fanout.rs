@@ -59,6 +59,7 @@ mod tests {
             capacity: 10,
             waitlist_length: 0,
             waitlist_capacity: 0,
+            reserved_seats_left: 0,
         }
     }
 
@@ -84,6 +85,7 @@ mod tests {
             },
             request: RequestId::new_v4(),
             counts: counts(1),
+            pool: None,
         };
         let version = Version { epoch: 1, seq: 5 };
         fan_out.committed(section, version, counts(1), &[enrolled]);

@@ -20,6 +20,8 @@ text_enum! {
         Dropped = "dropped",
         /// A capacity change (admin).
         CapacityChanged = "capacity_changed",
+        /// The reserved seat pools changed (an admin's edit, or a pool's release time).
+        ReservesChanged = "reserves_changed",
         /// A seat was held for a decision over several sections.
         Held = "held",
         /// A held seat became an enrollment.
@@ -127,6 +129,7 @@ mod tests {
             AttemptOutcome::Waitlisted,
             AttemptOutcome::Dropped,
             AttemptOutcome::CapacityChanged,
+            AttemptOutcome::ReservesChanged,
             AttemptOutcome::Held,
             AttemptOutcome::Confirmed,
             AttemptOutcome::Released,

@@ -10,7 +10,7 @@ use crate::resources::{
 };
 use crate::shard::shard_of;
 use chrono::{DateTime, Utc};
-use registrar_actors::student_rules::{Component, Meeting, OfferedSection, Window};
+use registrar_actors::student_rules::{Component, Meeting, OfferedSection, Restriction, Window};
 use registrar_actors::{Counts, SectionId, Version};
 use sqlx::PgPool;
 use sqlx::types::Json;
@@ -482,13 +482,15 @@ struct FactsRow {
     components: Vec<String>,
     /// The course's corequisites.
     corequisites: Vec<String>,
+    /// Who may take the section.
+    restrictions: Json<Vec<Restriction>>,
 }
 
 /// The facts of sections, for the student rules (one query, links included).
 pub async fn section_facts(pool: &PgPool, ids: &[Uuid]) -> DbResult<Vec<SectionFacts>> {
     let rows: Vec<FactsRow> = sqlx::query_as(concat!(
         "SELECT s.id, s.term_id, s.course_code, s.section_code, c.credits, s.meetings, c.prerequisites,
-                s.component, c.components, c.corequisites, ",
+                s.component, c.components, c.corequisites, s.restrictions, ",
         links_of_s!(),
         " FROM sections s JOIN courses c ON c.code = s.course_code WHERE s.id = ANY($1)"
     ))
@@ -510,6 +512,7 @@ pub async fn section_facts(pool: &PgPool, ids: &[Uuid]) -> DbResult<Vec<SectionF
                     required_components: components(&row.components)?,
                     links: row.links.into_iter().map(SectionId).collect(),
                     corequisites: row.corequisites,
+                    restrictions: row.restrictions.0,
                 },
             })
         })
@@ -531,6 +534,8 @@ struct CountsRow {
     waitlist_capacity: i32,
     /// The shard's ownership epoch when the row was read (or the row's, if newer).
     epoch: i64,
+    /// Unused seats of the pools not released.
+    reserved_left: i32,
 }
 
 /// The columns of a [`CountsRow`] (a macro so queries stay `&'static str`). The counts and
@@ -540,7 +545,13 @@ struct CountsRow {
 macro_rules! counts_select {
     () => {
         "SELECT s.id, s.seats_taken, s.capacity, s.waitlist_length, s.waitlist_capacity,
-                GREATEST(s.owner_epoch, COALESCE(o.epoch, 0)) AS epoch
+                GREATEST(s.owner_epoch, COALESCE(o.epoch, 0)) AS epoch,
+                COALESCE((SELECT sum(GREATEST(r.seats - (SELECT count(*) FROM enrollments e
+                                     WHERE e.section_id = s.id AND e.reserve_id = r.id
+                                       AND e.status IN ('enrolled', 'held')), 0))
+                            FROM section_reserves r
+                           WHERE r.section_id = s.id AND r.released_at IS NULL), 0)::int4
+                  AS reserved_left
            FROM sections s LEFT JOIN shard_owners o ON o.shard = s.shard "
     };
 }
@@ -551,6 +562,8 @@ fn versioned(row: CountsRow) -> (SectionId, Version, Counts) {
         capacity: row.capacity as u32,
         waitlist_length: row.waitlist_length as u32,
         waitlist_capacity: row.waitlist_capacity as u32,
+        reserved_seats_left: (row.reserved_left as u32)
+            .min((row.capacity - row.seats_taken).max(0) as u32),
     };
     (SectionId(row.id), Version::read_at(row.epoch), counts)
 }

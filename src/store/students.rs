@@ -1,8 +1,12 @@
 //! Accounts, holds and schedules.
 
 use super::{DbError, DbResult};
-use crate::resources::{Hold, NewStudent, Role, Standing, StudentView};
+use crate::resources::{
+    Hold, NewStudent, Role, Standing, StudentPatch, StudentView, attributes_of,
+};
 use chrono::{DateTime, Utc};
+use registrar_actors::Attribute;
+use registrar_actors::student_rules::TimeTicket;
 use sqlx::PgPool;
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -49,8 +53,9 @@ pub async fn credentials(pool: &PgPool, username: &str) -> DbResult<Option<Crede
 pub async fn create(pool: &PgPool, s: &NewStudent, password_hash: &str) -> DbResult<StudentView> {
     let id = Uuid::new_v4();
     sqlx::query(
-        "INSERT INTO students (id, username, password_hash, role, standing, max_credits, completed_courses)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO students (id, username, password_hash, role, standing, max_credits, completed_courses,
+                               majors, program, cohort)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(id)
     .bind(&s.username)
@@ -59,9 +64,11 @@ pub async fn create(pool: &PgPool, s: &NewStudent, password_hash: &str) -> DbRes
     .bind(s.standing.map(Standing::as_str))
     .bind(s.max_credits as i16)
     .bind(&s.completed_courses)
+    .bind(&s.majors)
+    .bind(&s.program)
+    .bind(&s.cohort)
     .execute(pool)
-    .await
-?;
+    .await?;
     Ok(StudentView {
         id,
         username: s.username.clone(),
@@ -69,7 +76,39 @@ pub async fn create(pool: &PgPool, s: &NewStudent, password_hash: &str) -> DbRes
         standing: s.standing,
         max_credits: s.max_credits,
         completed_courses: s.completed_courses.clone(),
+        majors: s.majors.clone(),
+        program: s.program.clone(),
+        cohort: s.cohort.clone(),
     })
+}
+
+/// Change the fields `patch` sets; the account after, `None` if there is no such account.
+pub async fn update(
+    pool: &PgPool,
+    id: Uuid,
+    patch: &StudentPatch,
+) -> DbResult<Option<StudentView>> {
+    let row: Option<StudentRow> = sqlx::query_as(
+        "UPDATE students SET
+                standing = COALESCE($2, standing),
+                max_credits = COALESCE($3, max_credits),
+                majors = COALESCE($4, majors),
+                program = CASE WHEN $5 THEN $6 ELSE program END,
+                cohort = CASE WHEN $7 THEN $8 ELSE cohort END
+          WHERE id = $1
+         RETURNING id, username, role, standing, max_credits, completed_courses, majors, program, cohort",
+    )
+    .bind(id)
+    .bind(patch.standing.map(Standing::as_str))
+    .bind(patch.max_credits.map(|m| m as i16))
+    .bind(&patch.majors)
+    .bind(patch.program.is_some())
+    .bind(patch.program.clone().flatten())
+    .bind(patch.cohort.is_some())
+    .bind(patch.cohort.clone().flatten())
+    .fetch_optional(pool)
+    .await?;
+    row.map(view).transpose()
 }
 
 /// The public columns of a `students` row.
@@ -87,12 +126,19 @@ struct StudentRow {
     max_credits: i16,
     /// Course codes completed (prerequisites are checked against them).
     completed_courses: Vec<String>,
+    /// Declared majors.
+    majors: Vec<String>,
+    /// Program.
+    program: Option<String>,
+    /// Cohort.
+    cohort: Option<String>,
 }
 
 /// One account.
 pub async fn get<'e>(pool: impl sqlx::PgExecutor<'e>, id: Uuid) -> DbResult<Option<StudentView>> {
     let row: Option<StudentRow> = sqlx::query_as(
-        "SELECT id, username, role, standing, max_credits, completed_courses FROM students WHERE id = $1",
+        "SELECT id, username, role, standing, max_credits, completed_courses, majors, program, cohort
+           FROM students WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(pool)
@@ -103,7 +149,8 @@ pub async fn get<'e>(pool: impl sqlx::PgExecutor<'e>, id: Uuid) -> DbResult<Opti
 /// One account, by its username.
 pub async fn by_username(pool: &PgPool, username: &str) -> DbResult<Option<StudentView>> {
     let row: Option<StudentRow> = sqlx::query_as(
-        "SELECT id, username, role, standing, max_credits, completed_courses FROM students WHERE username = $1",
+        "SELECT id, username, role, standing, max_credits, completed_courses, majors, program, cohort
+           FROM students WHERE username = $1",
     )
     .bind(username)
     .fetch_optional(pool)
@@ -129,6 +176,9 @@ fn view(row: StudentRow) -> DbResult<StudentView> {
         standing: standing(row.standing.as_deref())?,
         max_credits: row.max_credits as u32,
         completed_courses: row.completed_courses,
+        majors: row.majors,
+        program: row.program,
+        cohort: row.cohort,
     })
 }
 
@@ -151,6 +201,10 @@ pub struct RuleInputs {
     /// A decision of the student's over several sections is not carried out yet
     /// (`decisions`): carry it out first.
     pub decision_pending: bool,
+    /// Majors, program, cohort and standing, as the rules match them.
+    pub attributes: Vec<Attribute>,
+    /// Time tickets by term.
+    pub tickets: Vec<(Uuid, TimeTicket)>,
 }
 
 /// [`RuleInputs`] as PostgreSQL returns them.
@@ -172,6 +226,18 @@ struct RuleInputsRow {
     swap_pending: bool,
     /// A decision over several sections is unfinished.
     decision_pending: bool,
+    /// Declared majors.
+    majors: Vec<String>,
+    /// Program.
+    program: Option<String>,
+    /// Cohort.
+    cohort: Option<String>,
+    /// Terms of the student's time tickets, and their opening and closing (same order).
+    ticket_terms: Vec<Uuid>,
+    /// Openings.
+    ticket_opens: Vec<DateTime<Utc>>,
+    /// Closings.
+    ticket_closes: Vec<Option<DateTime<Utc>>>,
 }
 
 /// Load the rule inputs of `student`; `None` when the account does not exist.
@@ -189,7 +255,14 @@ pub async fn rule_inputs_many(pool: &PgPool, ids: &[Uuid]) -> DbResult<HashMap<U
                            WHERE e.student_id = s.id AND e.status <> 'dropped'), '{}') AS active_sections,
                 EXISTS (SELECT 1 FROM swap_intents w WHERE w.student_id = s.id) AS swap_pending,
                 EXISTS (SELECT 1 FROM decisions d WHERE d.student_id = s.id
-                           AND d.finished_at IS NULL) AS decision_pending
+                           AND d.finished_at IS NULL) AS decision_pending,
+                s.majors, s.program, s.cohort,
+                ARRAY(SELECT t.term_id FROM time_tickets t WHERE t.student_id = s.id
+                       ORDER BY t.term_id) AS ticket_terms,
+                ARRAY(SELECT t.opens_at FROM time_tickets t WHERE t.student_id = s.id
+                       ORDER BY t.term_id) AS ticket_opens,
+                ARRAY(SELECT t.closes_at FROM time_tickets t WHERE t.student_id = s.id
+                       ORDER BY t.term_id) AS ticket_closes
            FROM students s WHERE s.id = ANY($1)",
     )
     .bind(ids)
@@ -197,10 +270,30 @@ pub async fn rule_inputs_many(pool: &PgPool, ids: &[Uuid]) -> DbResult<HashMap<U
     .await?;
     rows.into_iter()
         .map(|row| {
+            let standing = standing(row.standing.as_deref())?;
+            let tickets = row
+                .ticket_terms
+                .iter()
+                .zip(row.ticket_opens.iter().zip(&row.ticket_closes))
+                .map(|(term, (opens_at, closes_at))| {
+                    let ticket = TimeTicket {
+                        opens_at: *opens_at,
+                        closes_at: *closes_at,
+                    };
+                    (*term, ticket)
+                })
+                .collect();
             Ok((
                 row.id,
                 RuleInputs {
-                    standing: standing(row.standing.as_deref())?,
+                    attributes: attributes_of(
+                        standing,
+                        &row.majors,
+                        row.program.as_deref(),
+                        row.cohort.as_deref(),
+                    ),
+                    tickets,
+                    standing,
                     max_credits: row.max_credits as u32,
                     completed: row.completed_courses,
                     holds: row.holds as u32,

@@ -47,6 +47,7 @@ fn seats(version: Version, taken: u32) -> SeatCounts {
             capacity: 10,
             waitlist_length: 0,
             waitlist_capacity: 0,
+            reserved_seats_left: 0,
         },
     }
 }

@@ -30,6 +30,7 @@ async fn enroll_batch(store: &PgSectionStore, section: Uuid, student: Uuid) -> C
         student: StudentId(student),
         request,
         seat_only: false,
+        attrs: Vec::new(),
     };
     let decision = ledger.apply(&command);
     CommitBatch {

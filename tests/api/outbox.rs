@@ -64,6 +64,7 @@ async fn a_commit_retried_after_a_lost_reply_writes_each_event_once() {
         capacity: 10,
         waitlist_length: 0,
         waitlist_capacity: 0,
+        reserved_seats_left: 0,
     };
     let batch = CommitBatch {
         section: SectionId(section),
@@ -78,6 +79,7 @@ async fn a_commit_retried_after_a_lost_reply_writes_each_event_once() {
             },
             request,
             counts,
+            pool: None,
         }],
         attempts: vec![AttemptRecord {
             request,

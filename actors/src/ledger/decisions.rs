@@ -1,7 +1,10 @@
 //! What a ledger decides about: the [`Command`]s it takes, the [`Outcome`] or [`Refusal`]
 //! it answers, and the [`Change`]s a decision leaves to persist (each also one event).
 
-use crate::ids::{DecisionId, RequestId, SectionId, StudentId};
+use super::ReservePool;
+use crate::attributes::Attribute;
+use crate::ids::{DecisionId, PoolId, RequestId, SectionId, StudentId};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// A command a section actor decides.
@@ -16,6 +19,9 @@ pub enum Command {
         request: RequestId,
         /// Refuse instead of waitlisting (the add half of a swap needs a real seat).
         seat_only: bool,
+        /// The student's attributes: a pool they match gives them a reserved seat.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attrs: Vec<Attribute>,
     },
     /// Leave the section (seat or waitlist place); a freed seat promotes the waitlist head.
     Drop {
@@ -34,6 +40,9 @@ pub enum Command {
         request: RequestId,
         /// The decision the hold belongs to.
         decision: DecisionId,
+        /// The student's attributes (see [`Command::Enroll`]).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attrs: Vec<Attribute>,
     },
     /// Take a seat here and leave section `drop` (elsewhere) in one decision, or wait for
     /// a seat and do both when it comes (PeopleSoft's "drop if enrolled"). A free seat is
@@ -47,6 +56,9 @@ pub enum Command {
         request: RequestId,
         /// The section to leave once the seat is taken.
         drop: SectionId,
+        /// The student's attributes (see [`Command::Enroll`]).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attrs: Vec<Attribute>,
     },
     /// Turn the hold `hold` into an enrollment: its decision was confirmed.
     Confirm {
@@ -79,6 +91,22 @@ pub enum Command {
         /// The request.
         request: RequestId,
     },
+    /// Replace the reserved seat pools (admin); their seats together never above the
+    /// capacity. Seats a smaller pool no longer holds back promote the waitlist.
+    SetReserves {
+        /// The pools, in the order a student matching several tries them.
+        pools: Vec<ReservePool>,
+        /// The request.
+        request: RequestId,
+    },
+    /// Release every pool whose release time is at or before `now` (by the database
+    /// clock): its unused seats join the general ones and promote the waitlist.
+    ReleaseReserves {
+        /// The time the release is judged at.
+        now: DateTime<Utc>,
+        /// The request.
+        request: RequestId,
+    },
 }
 
 impl Command {
@@ -91,7 +119,9 @@ impl Command {
             | Command::Replace { request, .. }
             | Command::Confirm { request, .. }
             | Command::Release { request, .. }
-            | Command::SetCapacity { request, .. } => *request,
+            | Command::SetCapacity { request, .. }
+            | Command::SetReserves { request, .. }
+            | Command::ReleaseReserves { request, .. } => *request,
         }
     }
 
@@ -104,7 +134,9 @@ impl Command {
             | Command::Replace { student, .. }
             | Command::Confirm { student, .. }
             | Command::Release { student, .. } => Some(*student),
-            Command::SetCapacity { .. } => None,
+            Command::SetCapacity { .. }
+            | Command::SetReserves { .. }
+            | Command::ReleaseReserves { .. } => None,
         }
     }
 
@@ -118,6 +150,8 @@ impl Command {
             Command::Confirm { .. } => "confirm",
             Command::Release { .. } => "release",
             Command::SetCapacity { .. } => "set_capacity",
+            Command::SetReserves { .. } => "set_reserves",
+            Command::ReleaseReserves { .. } => "release_reserves",
         }
     }
 }
@@ -169,6 +203,12 @@ pub enum Outcome {
         /// Promoted students, oldest first.
         promoted: Vec<StudentId>,
     },
+    /// The reserved pools changed (replaced, or released at their time); these waitlisted
+    /// students got the seats that freed, in order.
+    ReservesChanged {
+        /// Promoted students, oldest first.
+        promoted: Vec<StudentId>,
+    },
 }
 
 /// Why a command was refused. Refusals change nothing.
@@ -199,6 +239,23 @@ pub enum Refusal {
     /// A release of a hold that was already confirmed: the decision row says otherwise.
     #[error("the held seat was confirmed already")]
     AlreadyConfirmed,
+    /// The seats left are reserved for students with an attribute this one lacks (and
+    /// there is no waitlist place, or the command takes no waitlist place).
+    #[error("the {left} seats left are reserved for {}", names(for_whom))]
+    SeatsReserved {
+        /// Seats left, all of them reserved.
+        left: u32,
+        /// Who they are reserved for.
+        for_whom: Vec<Attribute>,
+    },
+    /// Pools that would set aside more seats than the section has.
+    #[error("the pools reserve {reserved} seats, more than the capacity of {capacity}")]
+    ReservedAboveCapacity {
+        /// Seats the pools would reserve.
+        reserved: u32,
+        /// The capacity.
+        capacity: u32,
+    },
     /// A capacity below the seats already taken.
     #[error("capacity {requested} is below the {seats_taken} seats taken")]
     CapacityBelowTaken {
@@ -222,6 +279,8 @@ impl Refusal {
             Refusal::DecisionEnded => "decision_ended",
             Refusal::AlreadyConfirmed => "already_confirmed",
             Refusal::CapacityBelowTaken { .. } => "capacity_below_taken",
+            Refusal::SeatsReserved { .. } => "seats_reserved",
+            Refusal::ReservedAboveCapacity { .. } => "reserved_above_capacity",
         }
     }
 }
@@ -237,6 +296,10 @@ pub struct Counts {
     pub waitlist_length: u32,
     /// Waitlist places offered.
     pub waitlist_capacity: u32,
+    /// Free seats only students matching a reserved pool may take (part of the free seats,
+    /// `capacity - seats_taken`); after a whole decision, for every change of it.
+    #[serde(default)]
+    pub reserved_seats_left: u32,
 }
 
 /// One persisted effect of a decision; each becomes enrollment-row writes and one event.
@@ -248,6 +311,9 @@ pub struct Change {
     pub request: RequestId,
     /// The counters right after this change (events carry them).
     pub counts: Counts,
+    /// For a change that seats a student (enrolled, held, promoted): the reserved pool the
+    /// seat counts against, if any.
+    pub pool: Option<PoolId>,
 }
 
 /// The kinds of persisted effects; each maps to one event type.
@@ -322,6 +388,11 @@ pub enum ChangeKind {
         /// After.
         to: u32,
     },
+    /// The reserved pools changed: replaced by an admin or released at their time.
+    ReservesChanged {
+        /// The pools now.
+        pools: Vec<ReservePool>,
+    },
 }
 
 impl ChangeKind {
@@ -336,7 +407,7 @@ impl ChangeKind {
             | ChangeKind::Confirmed { student, .. }
             | ChangeKind::Released { student, .. }
             | ChangeKind::Promoted { student } => Some(*student),
-            ChangeKind::CapacityChanged { .. } => None,
+            ChangeKind::CapacityChanged { .. } | ChangeKind::ReservesChanged { .. } => None,
         }
     }
 }
@@ -374,4 +445,10 @@ pub struct WaitlistEntry {
     pub student: StudentId,
     /// The request that waitlisted them.
     pub request: RequestId,
+}
+
+/// `major CS, cohort HONORS`, for messages.
+pub(crate) fn names(attrs: &[Attribute]) -> String {
+    let names: Vec<String> = attrs.iter().map(ToString::to_string).collect();
+    names.join(", ")
 }

@@ -8,14 +8,21 @@
 //! - a student is enrolled, waitlisted or holds a seat for a decision, never two of them;
 //! - a held seat counts against the capacity like an enrollment, and becomes one only by
 //!   [`Command::Confirm`];
-//! - nobody waits while a seat is free;
-//! - the waitlist is FIFO: a freed seat always goes to the oldest waiting entry.
+//! - a reserved pool never seats more students than its seats, and seats held back by the
+//!   pools are taken only by students who match them ([`reserve`]);
+//! - nobody waits while a seat they may take is free;
+//! - the waitlist is FIFO: a freed seat always goes to the oldest waiting entry who may
+//!   take it (the head, unless the seat is a pool's the head does not match).
 
 mod decisions;
+mod reserve;
 
 pub use decisions::*;
+pub use reserve::ReservePool;
 
-use crate::ids::{DecisionId, RequestId, SectionId, StudentId};
+use crate::attributes::Attribute;
+use crate::ids::{DecisionId, PoolId, RequestId, SectionId, StudentId};
+use reserve::{Reserves, Seat};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 /// How many recent requests a ledger remembers the answer of (see [`SeatLedger::apply`]).
@@ -46,6 +53,8 @@ pub struct SeatLedger {
     recent: HashMap<RequestId, Result<Outcome, Refusal>>,
     /// Insertion order of `recent`, for eviction.
     recent_order: VecDeque<RequestId>,
+    /// Reserved seat pools, who sits in them, and what waiting students could match.
+    reserves: Reserves,
 }
 
 impl SeatLedger {
@@ -73,6 +82,7 @@ impl SeatLedger {
             next_seq,
             recent: HashMap::new(),
             recent_order: VecDeque::new(),
+            reserves: Reserves::default(),
         };
         for e in waitlist {
             ledger.waitlist.insert(e.seq, (e.student, e.request));
@@ -96,6 +106,39 @@ impl SeatLedger {
                 .filter(|(s, _)| self.waiting.contains_key(s)),
         );
         self
+    }
+
+    /// The reserved pools as persisted: `seated` students' seats count against them, and
+    /// `waiting` students wait with these attributes.
+    pub fn with_reserves(
+        mut self,
+        pools: Vec<ReservePool>,
+        seated: Vec<(StudentId, PoolId)>,
+        waiting: Vec<(StudentId, Vec<Attribute>)>,
+    ) -> Self {
+        self.reserves = Reserves::restore(pools, seated);
+        self.reserves.with_waiting(
+            waiting
+                .into_iter()
+                .filter(|(s, _)| self.waiting.contains_key(s))
+                .collect(),
+        );
+        self
+    }
+
+    /// The reserved pools.
+    pub fn reserve_pools(&self) -> &[ReservePool] {
+        self.reserves.pools()
+    }
+
+    /// Seats of `pool` in use.
+    pub fn reserve_taken(&self, pool: PoolId) -> u32 {
+        self.reserves.taken_of(pool)
+    }
+
+    /// The pool `student`'s seat counts against, if any.
+    pub fn pool_of(&self, student: StudentId) -> Option<PoolId> {
+        self.reserves.pool_of(student)
     }
 
     /// The request that holds `student`'s waitlist place, if they wait.
@@ -165,7 +208,45 @@ impl SeatLedger {
             capacity: self.capacity,
             waitlist_length: self.waitlist.len() as u32,
             waitlist_capacity: self.waitlist_capacity,
+            reserved_seats_left: self.held_back(),
         }
+    }
+
+    /// Free seats the pools hold back (never more than the free seats).
+    fn held_back(&self) -> u32 {
+        self.reserves
+            .free()
+            .min(self.capacity.saturating_sub(self.taken()))
+    }
+
+    /// The seat a student with `attrs` may take now, if any: a matching pool's first, else
+    /// one the pools do not hold back.
+    fn seat_for(&self, attrs: &[Attribute]) -> Option<Seat> {
+        let taken = self.taken();
+        if taken >= self.capacity {
+            return None;
+        }
+        if let Some(pool) = self.reserves.pick(attrs) {
+            return Some(Seat::Pool(pool));
+        }
+        (taken + self.reserves.free() < self.capacity).then_some(Seat::General)
+    }
+
+    /// Why a student with no seat to take is refused one: the seats left are reserved, or
+    /// there are none.
+    fn no_seat(&self) -> Refusal {
+        let left = self.capacity.saturating_sub(self.taken());
+        if left == 0 {
+            return Refusal::SectionFull;
+        }
+        let for_whom = self
+            .reserves
+            .pools()
+            .iter()
+            .filter(|p| !p.released && self.reserves.taken_of(p.id) < p.seats)
+            .map(|p| p.attribute.clone())
+            .collect();
+        Refusal::SeatsReserved { left, for_whom }
     }
 
     /// Seats taken: enrolled and held.
@@ -236,18 +317,21 @@ impl SeatLedger {
                 student,
                 request,
                 seat_only,
-            } => self.enroll(student, request, seat_only, None),
+                ref attrs,
+            } => self.enroll(student, request, seat_only, None, attrs),
             Command::Replace {
                 student,
                 request,
                 drop,
-            } => self.replace(student, request, drop),
+                ref attrs,
+            } => self.replace(student, request, drop, attrs),
             Command::Drop { student, request } => self.drop_student(student, request),
             Command::Hold {
                 student,
                 request,
                 decision,
-            } => self.hold(student, request, decision),
+                ref attrs,
+            } => self.hold(student, request, decision, attrs),
             Command::Confirm {
                 student,
                 request,
@@ -261,10 +345,18 @@ impl SeatLedger {
                 decision,
             } => self.release(student, request, hold, decision),
             Command::SetCapacity { capacity, request } => self.set_capacity(capacity, request),
+            Command::SetReserves { ref pools, request } => self.set_reserves(pools, request),
+            Command::ReleaseReserves { now, request } => self.release_reserves(now, request),
         }
     }
 
-    fn replace(&mut self, student: StudentId, request: RequestId, drop: SectionId) -> Decision {
+    fn replace(
+        &mut self,
+        student: StudentId,
+        request: RequestId,
+        drop: SectionId,
+        attrs: &[Attribute],
+    ) -> Decision {
         let decision = DecisionId::of_replace(request);
         // A copy of a request whose seat was held (or confirmed since) is answered again.
         if self.held.get(&student) == Some(&request)
@@ -275,9 +367,10 @@ impl SeatLedger {
         if !self.enrolled.contains_key(&student)
             && !self.waiting.contains_key(&student)
             && !self.held.contains_key(&student)
-            && self.taken() < self.capacity
+            && let Some(seat) = self.seat_for(attrs)
         {
             self.held.insert(student, request);
+            self.reserves.take(student, seat);
             let kind = ChangeKind::Held {
                 student,
                 decision,
@@ -285,7 +378,7 @@ impl SeatLedger {
             };
             return self.accept(Outcome::Held, vec![(kind, request)]);
         }
-        self.enroll(student, request, false, Some(drop))
+        self.enroll(student, request, false, Some(drop), attrs)
     }
 
     fn enroll(
@@ -294,6 +387,7 @@ impl SeatLedger {
         request: RequestId,
         seat_only: bool,
         replacing: Option<SectionId>,
+        attrs: &[Attribute],
     ) -> Decision {
         if let Some(&original) = self.enrolled.get(&student) {
             return if original == request {
@@ -314,18 +408,20 @@ impl SeatLedger {
         if self.held.contains_key(&student) {
             return refuse(Refusal::AlreadyHeld);
         }
-        if self.taken() < self.capacity {
+        if let Some(seat) = self.seat_for(attrs) {
             self.enrolled.insert(student, request);
+            self.reserves.take(student, seat);
             let kind = ChangeKind::Enrolled { student };
             return self.accept(Outcome::Enrolled, vec![(kind, request)]);
         }
         if seat_only || self.waitlist.len() as u32 >= self.waitlist_capacity {
-            return refuse(Refusal::SectionFull);
+            return refuse(self.no_seat());
         }
         let seq = self.next_seq;
         self.next_seq += 1;
         self.waitlist.insert(seq, (student, request));
         self.waiting.insert(student, seq);
+        self.reserves.wait(student, attrs);
         if let Some(section) = replacing {
             self.replacing.insert(student, section);
         }
@@ -339,7 +435,13 @@ impl SeatLedger {
         self.accept(Outcome::Waitlisted { position }, vec![(kind, request)])
     }
 
-    fn hold(&mut self, student: StudentId, request: RequestId, decision: DecisionId) -> Decision {
+    fn hold(
+        &mut self,
+        student: StudentId,
+        request: RequestId,
+        decision: DecisionId,
+        attrs: &[Attribute],
+    ) -> Decision {
         match (self.held.get(&student), self.enrolled.get(&student)) {
             (Some(&h), _) if h == request => return replay(Outcome::Held),
             (Some(_), _) => return refuse(Refusal::AlreadyHeld),
@@ -351,10 +453,11 @@ impl SeatLedger {
         if self.waiting.contains_key(&student) {
             return refuse(Refusal::AlreadyWaitlisted);
         }
-        if self.taken() >= self.capacity {
-            return refuse(Refusal::SectionFull);
-        }
+        let Some(seat) = self.seat_for(attrs) else {
+            return refuse(self.no_seat());
+        };
         self.held.insert(student, request);
+        self.reserves.take(student, seat);
         let kind = ChangeKind::Held {
             student,
             decision,
@@ -406,6 +509,7 @@ impl SeatLedger {
             };
         }
         self.held.remove(&student);
+        self.reserves.give_back(student);
         let mut kinds = vec![(ChangeKind::Released { student, decision }, request)];
         let promoted = self.promote_one().map(|(p, kind)| {
             kinds.push((kind, request));
@@ -420,6 +524,7 @@ impl SeatLedger {
 
     fn drop_student(&mut self, student: StudentId, request: RequestId) -> Decision {
         if self.enrolled.remove(&student).is_some() {
+            self.reserves.give_back(student);
             let mut kinds = vec![(
                 ChangeKind::Dropped {
                     student,
@@ -440,6 +545,7 @@ impl SeatLedger {
         if let Some(seq) = self.waiting.remove(&student) {
             self.waitlist.remove(&seq);
             self.replacing.remove(&student);
+            self.reserves.stop_waiting(student);
             let kind = ChangeKind::Dropped {
                 student,
                 from: Placement::Waitlisted,
@@ -464,23 +570,86 @@ impl SeatLedger {
         let from = self.capacity;
         self.capacity = capacity;
         let mut kinds = vec![(ChangeKind::CapacityChanged { from, to: capacity }, request)];
-        let mut promoted = Vec::new();
-        while self.taken() < self.capacity {
-            let Some((p, kind)) = self.promote_one() else {
-                break;
-            };
-            promoted.push(p);
-            kinds.push((kind, request));
-        }
+        let promoted = self.promote_all(&mut kinds, request);
         self.accept(Outcome::CapacityChanged { promoted }, kinds)
     }
 
-    /// Move the waitlist head to a seat, if there is one (the caller checked a seat is free).
-    /// A head waiting with "drop if enrolled" gets the seat held for the decision of its
-    /// request instead (see [`Command::Replace`]). The change to persist comes with it.
+    fn set_reserves(&mut self, pools: &[ReservePool], request: RequestId) -> Decision {
+        let reserved: u32 = pools.iter().filter(|p| !p.released).map(|p| p.seats).sum();
+        if reserved > self.capacity {
+            return refuse(Refusal::ReservedAboveCapacity {
+                reserved,
+                capacity: self.capacity,
+            });
+        }
+        self.reserves.replace(pools.to_vec());
+        self.reserves_changed(request)
+    }
+
+    fn release_reserves(
+        &mut self,
+        now: chrono::DateTime<chrono::Utc>,
+        request: RequestId,
+    ) -> Decision {
+        if !self.reserves.release_due(now) {
+            return Decision {
+                outcome: Ok(Outcome::ReservesChanged {
+                    promoted: Vec::new(),
+                }),
+                changes: Vec::new(),
+                replay: false,
+            };
+        }
+        self.reserves_changed(request)
+    }
+
+    /// The pools changed: record them and seat every waiting student who may now sit.
+    fn reserves_changed(&mut self, request: RequestId) -> Decision {
+        let pools = self.reserves.pools().to_vec();
+        let mut kinds = vec![(ChangeKind::ReservesChanged { pools }, request)];
+        let promoted = self.promote_all(&mut kinds, request);
+        self.accept(Outcome::ReservesChanged { promoted }, kinds)
+    }
+
+    /// Promote while a waiting student may take a free seat; the promoted, in order.
+    fn promote_all(
+        &mut self,
+        kinds: &mut Vec<(ChangeKind, RequestId)>,
+        request: RequestId,
+    ) -> Vec<StudentId> {
+        let mut promoted = Vec::new();
+        while let Some((p, kind)) = self.promote_one() {
+            promoted.push(p);
+            kinds.push((kind, request));
+        }
+        promoted
+    }
+
+    /// The reserved pools' seats left, per pool not released: `(pool, seats left)`.
+    pub fn reserve_left(&self) -> impl Iterator<Item = (PoolId, u32)> + '_ {
+        self.reserves
+            .pools()
+            .iter()
+            .filter(|p| !p.released)
+            .map(|p| (p.id, p.seats.saturating_sub(self.reserves.taken_of(p.id))))
+    }
+
+    /// Move the oldest waiting student who may take a free seat to it, if any: the head,
+    /// unless the only free seats are a pool's it does not match. A student waiting with
+    /// "drop if enrolled" gets the seat held for the decision of its request instead (see
+    /// [`Command::Replace`]). The change to persist comes with it.
     fn promote_one(&mut self) -> Option<(StudentId, ChangeKind)> {
-        let (_, (student, request)) = self.waitlist.pop_first()?;
+        if self.taken() >= self.capacity {
+            return None;
+        }
+        let (seq, seat) = self.waitlist.iter().find_map(|(seq, (student, _))| {
+            self.seat_for(self.reserves.waiting_attrs(*student))
+                .map(|seat| (*seq, seat))
+        })?;
+        let (student, request) = self.waitlist.remove(&seq)?;
         self.waiting.remove(&student);
+        self.reserves.stop_waiting(student);
+        self.reserves.take(student, seat);
         match self.replacing.remove(&student) {
             Some(leave) => {
                 self.held.insert(student, request);
@@ -505,10 +674,18 @@ impl SeatLedger {
         let mut counts = self.counts();
         let mut changes: Vec<Change> = Vec::with_capacity(kinds.len());
         for (kind, request) in kinds.into_iter().rev() {
+            let pool = match kind {
+                ChangeKind::Enrolled { student }
+                | ChangeKind::Held { student, .. }
+                | ChangeKind::PromotedHeld { student, .. }
+                | ChangeKind::Promoted { student } => self.reserves.pool_of(student),
+                _ => None,
+            };
             changes.push(Change {
                 kind: kind.clone(),
                 request,
                 counts,
+                pool,
             });
             match kind {
                 ChangeKind::Enrolled { .. } => counts.seats_taken -= 1,
@@ -529,6 +706,7 @@ impl SeatLedger {
                     counts.waitlist_length += 1;
                 }
                 ChangeKind::CapacityChanged { from, .. } => counts.capacity = from,
+                ChangeKind::ReservesChanged { .. } => {}
             }
         }
         changes.reverse();
@@ -565,6 +743,7 @@ mod tests {
             student: s,
             request: RequestId::new_v4(),
             seat_only: false,
+            attrs: Vec::new(),
         })
     }
 
@@ -628,6 +807,7 @@ mod tests {
             student: s,
             request: RequestId::new_v4(),
             seat_only: false,
+            attrs: Vec::new(),
         };
         let first = l.apply(&cmd);
         let again = l.apply(&cmd);
@@ -720,6 +900,7 @@ mod tests {
             student: StudentId::new_v4(),
             request: RequestId::new_v4(),
             seat_only: true,
+            attrs: Vec::new(),
         });
         assert_eq!(d.outcome, Err(Refusal::SectionFull));
         assert_eq!(l.counts().waitlist_length, 0);

@@ -77,6 +77,8 @@ mod tests {
 
     fn student(schedule: Vec<OfferedSection>, completed: &[&str]) -> StudentProfile {
         StudentProfile {
+            attributes: Vec::new(),
+            ticket: None,
             holds: 0,
             max_credits: 18,
             completed: completed.iter().map(|c| c.to_string()).collect(),

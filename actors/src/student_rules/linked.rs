@@ -180,6 +180,8 @@ mod tests {
 
     fn student(schedule: Vec<OfferedSection>) -> StudentProfile {
         StudentProfile {
+            attributes: Vec::new(),
+            ticket: None,
             holds: 0,
             max_credits: 18,
             completed: vec![],

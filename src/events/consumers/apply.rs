@@ -55,7 +55,10 @@ async fn notify(tx: &mut Transaction<'_, Postgres>, e: &Event) -> Result<(), sql
         }
         EventKind::EnrollmentDropped => ("dropped", format!("Dropped {label}")),
         // A held seat is not news to the student: its enrollment (or nothing) is.
-        EventKind::CapacityChanged | EventKind::SeatHeld | EventKind::SeatReleased => {
+        EventKind::CapacityChanged
+        | EventKind::SeatHeld
+        | EventKind::SeatReleased
+        | EventKind::ReservesChanged => {
             return Ok(());
         }
     };
@@ -87,7 +90,10 @@ async fn analytics(tx: &mut Transaction<'_, Postgres>, e: &Event) -> Result<(), 
         EventKind::WaitlistAdded => "waitlisted",
         EventKind::EnrollmentDropped => "dropped",
         EventKind::WaitlistPromoted => "promoted",
-        EventKind::CapacityChanged | EventKind::SeatHeld | EventKind::SeatReleased => {
+        EventKind::CapacityChanged
+        | EventKind::SeatHeld
+        | EventKind::SeatReleased
+        | EventKind::ReservesChanged => {
             return Ok(());
         }
     };

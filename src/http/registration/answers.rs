@@ -122,6 +122,7 @@ pub(super) fn rebuilt_enroll(
         AttemptOutcome::Refused => return refusal_answer(d),
         AttemptOutcome::Dropped
         | AttemptOutcome::CapacityChanged
+        | AttemptOutcome::ReservesChanged
         | AttemptOutcome::Held
         | AttemptOutcome::Confirmed
         | AttemptOutcome::Released => return None,

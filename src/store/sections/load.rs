@@ -1,11 +1,18 @@
-//! Loading a section for activation: its counters, its active enrollments and held seats, its recent
+//! Loading a section for activation: its counters, its active enrollments and held seats
+//! (with the reserved pools their seats count against, and the waitlisted students'
+//! attributes), its reserved pools, the database clock, its recent
 //! accepted decisions (so re-sent requests are replayed) and the epoch this node owns its
 //! shard under. A section whose shard this node does not own is
 //! [`StoreError::Fenced`]: the actor must not start.
 
 use super::unavailable;
+use crate::resources::{Standing, attributes_of};
+use chrono::{DateTime, Utc};
 use registrar_actors::ledger::{RECENT_REQUESTS, WaitlistEntry};
-use registrar_actors::{Outcome, RequestId, SectionId, SectionSnapshot, StoreError, StudentId};
+use registrar_actors::{
+    Attribute, AttributeKind, Outcome, PoolId, RequestId, ReservePool, SectionId, SectionSnapshot,
+    StoreError, StudentId,
+};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -24,6 +31,8 @@ struct SectionRow {
     epoch: Option<i64>,
     /// The shard's owner.
     owner: Option<String>,
+    /// The database clock now.
+    clock: DateTime<Utc>,
 }
 
 /// One active enrollment (enrolled or waitlisted).
@@ -39,6 +48,28 @@ struct PlaceRow {
     waitlist_seq: Option<i64>,
     /// The section a waitlisted student leaves when the seat comes.
     drop_if_enrolled: Option<Uuid>,
+    /// The reserved pool a seat counts against.
+    reserve_id: Option<Uuid>,
+    /// The student's standing, majors, program and cohort (read for waitlisted rows: a
+    /// freed reserved seat goes to one who matches).
+    standing: Option<String>,
+    /// Majors.
+    majors: Option<Vec<String>>,
+    /// Program.
+    program: Option<String>,
+    /// Cohort.
+    cohort: Option<String>,
+}
+
+/// One reserved pool.
+#[derive(sqlx::FromRow)]
+struct PoolRow {
+    id: Uuid,
+    attribute: String,
+    value: String,
+    seats: i32,
+    release_at: Option<DateTime<Utc>>,
+    released: bool,
 }
 
 /// The snapshot of `section` as `node_id` may decide it.
@@ -49,7 +80,7 @@ pub(super) async fn snapshot(
 ) -> Result<SectionSnapshot, StoreError> {
     let row: SectionRow = sqlx::query_as(
         "SELECT s.capacity, s.waitlist_capacity, s.next_waitlist_seq, s.shard, o.epoch,
-                o.node_id AS owner
+                o.node_id AS owner, now() AS clock
            FROM sections s LEFT JOIN shard_owners o ON o.shard = s.shard
           WHERE s.id = $1",
     )
@@ -63,8 +94,11 @@ pub(super) async fn snapshot(
         _ => return Err(StoreError::Fenced),
     };
     let places: Vec<PlaceRow> = sqlx::query_as(
-        "SELECT student_id, request_id, status, waitlist_seq, drop_if_enrolled FROM enrollments
-          WHERE section_id = $1 AND status <> 'dropped'",
+        "SELECT e.student_id, e.request_id, e.status, e.waitlist_seq, e.drop_if_enrolled,
+                e.reserve_id, s.standing, s.majors, s.program, s.cohort
+           FROM enrollments e
+           LEFT JOIN students s ON s.id = e.student_id AND e.status = 'waitlisted'
+          WHERE e.section_id = $1 AND e.status <> 'dropped'",
     )
     .bind(section.0)
     .fetch_all(pool)
@@ -74,12 +108,26 @@ pub(super) async fn snapshot(
     let mut held = Vec::new();
     let mut replacing = Vec::new();
     let mut waitlist = Vec::new();
+    let mut pooled = Vec::new();
+    let mut waiting_attrs = Vec::new();
     for place in places {
         let (student, request) = (StudentId(place.student_id), RequestId(place.request_id));
+        if let Some(pool) = place.reserve_id {
+            pooled.push((student, PoolId(pool)));
+        }
         match (place.status.as_str(), place.waitlist_seq) {
             ("enrolled", _) => enrolled.push((student, request)),
             ("held", _) => held.push((student, request)),
             ("waitlisted", Some(seq)) => {
+                let standing = place.standing.as_deref().and_then(Standing::parse);
+                let majors = place.majors.unwrap_or_default();
+                let attrs = attributes_of(
+                    standing,
+                    &majors,
+                    place.program.as_deref(),
+                    place.cohort.as_deref(),
+                );
+                waiting_attrs.push((student, attrs));
                 waitlist.push(WaitlistEntry {
                     seq,
                     student,
@@ -97,7 +145,12 @@ pub(super) async fn snapshot(
         }
     }
     let decided = recent_decisions(pool, section).await?;
+    let reserves = pools(pool, section).await?;
     Ok(SectionSnapshot {
+        reserves,
+        pooled,
+        waiting_attrs,
+        clock: row.clock,
         capacity: row.capacity as u32,
         waitlist_capacity: row.waitlist_capacity as u32,
         enrolled,
@@ -109,6 +162,36 @@ pub(super) async fn snapshot(
         shard: row.shard as u32,
         decided,
     })
+}
+
+/// The reserved pools of `section`, in order.
+pub(crate) async fn pools(
+    pool: &PgPool,
+    section: SectionId,
+) -> Result<Vec<ReservePool>, StoreError> {
+    let rows: Vec<PoolRow> = sqlx::query_as(
+        "SELECT id, attribute, value, seats, release_at, released_at IS NOT NULL AS released
+           FROM section_reserves WHERE section_id = $1 ORDER BY position",
+    )
+    .bind(section.0)
+    .fetch_all(pool)
+    .await
+    .map_err(unavailable)?;
+    rows.into_iter()
+        .map(|r| {
+            let kind: AttributeKind = r
+                .attribute
+                .parse()
+                .map_err(|e: String| StoreError::Unavailable(format!("corrupt pool row: {e}")))?;
+            Ok(ReservePool {
+                id: PoolId(r.id),
+                attribute: Attribute::new(kind, r.value),
+                seats: r.seats as u32,
+                release_at: r.release_at,
+                released: r.released,
+            })
+        })
+        .collect()
 }
 
 /// How far back an activation looks for the decisions it must recognise: well past any

@@ -14,7 +14,7 @@ use crate::event_schema::{Event, EventKind};
 use crate::store::audit::AttemptOutcome;
 use chrono::{DateTime, Utc};
 use registrar_actors::ledger::ChangeKind;
-use registrar_actors::{CommitBatch, HomeClaim, Outcome, SectionId, StoreError, StudentId};
+use registrar_actors::{CommitBatch, HomeClaim, Outcome, PoolId, SectionId, StoreError, StudentId};
 use sqlx::{PgPool, Postgres, Transaction};
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
@@ -152,6 +152,7 @@ async fn write_uncommitted<'c>(
         });
     }
     write_enrollments(&mut tx, &live).await?;
+    write_reserves(&mut tx, &live).await?;
     write_attempts(&mut tx, &live).await?;
     write_outbox(&mut tx, &live).await?;
     Ok(Written {
@@ -230,6 +231,7 @@ struct Segment {
     new_request: Vec<Uuid>,
     new_decision: Vec<Option<Uuid>>,
     new_drop_if: Vec<Option<Uuid>>,
+    new_pool: Vec<Option<Uuid>>,
     new_epoch: Vec<i64>,
     new_at: Vec<DateTime<Utc>>,
     dropped: Keys,
@@ -250,13 +252,26 @@ struct Keys {
     sections: Vec<Uuid>,
     students: Vec<Uuid>,
     ats: Vec<DateTime<Utc>>,
+    /// The reserved pool a seat taken counts against (promotions).
+    pools: Vec<Option<Uuid>>,
 }
 
 impl Keys {
     fn push(&mut self, section: SectionId, student: StudentId, at: DateTime<Utc>) {
+        self.push_seat(section, student, at, None);
+    }
+
+    fn push_seat(
+        &mut self,
+        section: SectionId,
+        student: StudentId,
+        at: DateTime<Utc>,
+        pool: Option<PoolId>,
+    ) {
         self.sections.push(section.0);
         self.students.push(student.0);
         self.ats.push(at);
+        self.pools.push(pool.map(|p| p.0));
     }
 }
 
@@ -293,7 +308,7 @@ async fn write_enrollments(
                 ChangeKind::PromotedHeld {
                     decision, leave, ..
                 } => {
-                    segment.promoted_held.push(batch.section, student, at);
+                    (segment.promoted_held).push_seat(batch.section, student, at, change.pool);
                     segment.promoted_held_decisions.push(decision.0);
                     let replace = (decision.0, batch.section.0, student.0, leave.0, at);
                     segment.replaces.push(replace);
@@ -311,10 +326,12 @@ async fn write_enrollments(
                     continue;
                 }
                 ChangeKind::Promoted { .. } => {
-                    segment.promoted.push(batch.section, student, at);
+                    (segment.promoted).push_seat(batch.section, student, at, change.pool);
                     continue;
                 }
-                ChangeKind::CapacityChanged { .. } => continue,
+                ChangeKind::CapacityChanged { .. } | ChangeKind::ReservesChanged { .. } => {
+                    continue;
+                }
             };
             segment.new_sections.push(batch.section.0);
             segment.new_students.push(student.0);
@@ -329,6 +346,7 @@ async fn write_enrollments(
                 ChangeKind::Waitlisted { replacing, .. } => replacing.map(|s| s.0),
                 _ => None,
             });
+            segment.new_pool.push(change.pool.map(|p| p.0));
             segment.new_epoch.push(batch.epoch);
             segment.new_at.push(at);
         }
@@ -358,13 +376,15 @@ async fn write_segment(
     seat(tx, &seg.promoted, "waitlisted").await?;
     if !seg.promoted_held.sections.is_empty() {
         sqlx::query(
-            "UPDATE enrollments e SET status = 'held', decision_id = t.decision
-               FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS t(section, student, decision)
+            "UPDATE enrollments e SET status = 'held', decision_id = t.decision, reserve_id = t.pool
+               FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[])
+                    AS t(section, student, decision, pool)
               WHERE e.section_id = t.section AND e.student_id = t.student AND e.status = 'waitlisted'",
         )
         .bind(&seg.promoted_held.sections)
         .bind(&seg.promoted_held.students)
         .bind(&seg.promoted_held_decisions)
+        .bind(&seg.promoted_held.pools)
         .execute(&mut **tx)
         .await?;
     }
@@ -373,11 +393,11 @@ async fn write_segment(
         sqlx::query(
             "INSERT INTO enrollments (section_id, student_id, status, waitlist_seq, joined_position,
                                       request_id, epoch, created_at, enrolled_at, decision_id,
-                                      drop_if_enrolled)
-             SELECT sec, s, st, q, p, r, ep, at, CASE WHEN st = 'enrolled' THEN at END, d, di
+                                      drop_if_enrolled, reserve_id)
+             SELECT sec, s, st, q, p, r, ep, at, CASE WHEN st = 'enrolled' THEN at END, d, di, rv
                FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int8[], $5::int4[], $6::uuid[],
-                           $7::int8[], $8::timestamptz[], $9::uuid[], $10::uuid[])
-                    AS t(sec, s, st, q, p, r, ep, at, d, di)",
+                           $7::int8[], $8::timestamptz[], $9::uuid[], $10::uuid[], $11::uuid[])
+                    AS t(sec, s, st, q, p, r, ep, at, d, di, rv)",
         )
         .bind(&seg.new_sections)
         .bind(&seg.new_students)
@@ -389,6 +409,7 @@ async fn write_segment(
         .bind(&seg.new_at)
         .bind(&seg.new_decision)
         .bind(&seg.new_drop_if)
+        .bind(&seg.new_pool)
         .execute(&mut **tx)
         .await?;
     }
@@ -409,13 +430,16 @@ async fn seat(
         return Ok(());
     }
     sqlx::query(
-        "UPDATE enrollments e SET status = 'enrolled', enrolled_at = t.at
-           FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS t(section, student, at)
-          WHERE e.section_id = t.section AND e.student_id = t.student AND e.status = $4",
+        "UPDATE enrollments e SET status = 'enrolled', enrolled_at = t.at,
+                reserve_id = COALESCE(t.pool, e.reserve_id)
+           FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::uuid[])
+                AS t(section, student, at, pool)
+          WHERE e.section_id = t.section AND e.student_id = t.student AND e.status = $5",
     )
     .bind(&keys.sections)
     .bind(&keys.students)
     .bind(&keys.ats)
+    .bind(&keys.pools)
     .bind(from)
     .execute(&mut **tx)
     .await?;
@@ -463,6 +487,52 @@ async fn write_replaces(
     Ok(())
 }
 
+/// Replace the reserved pools of each section whose pools changed (rare: an admin's edit,
+/// a pool's release time), as the last change of its batch left them.
+async fn write_reserves(
+    tx: &mut Transaction<'_, Postgres>,
+    batches: &[&CommitBatch],
+) -> Result<(), sqlx::Error> {
+    for batch in batches {
+        let Some(pools) = batch.changes.iter().rev().find_map(|c| match &c.kind {
+            ChangeKind::ReservesChanged { pools } => Some(pools),
+            _ => None,
+        }) else {
+            continue;
+        };
+        let ids: Vec<Uuid> = pools.iter().map(|p| p.id.0).collect();
+        let kinds: Vec<&str> = pools.iter().map(|p| p.attribute.kind.as_str()).collect();
+        let values: Vec<&str> = pools.iter().map(|p| p.attribute.value.as_str()).collect();
+        let seats: Vec<i32> = pools.iter().map(|p| p.seats as i32).collect();
+        let release: Vec<Option<DateTime<Utc>>> = pools.iter().map(|p| p.release_at).collect();
+        let released: Vec<bool> = pools.iter().map(|p| p.released).collect();
+        sqlx::query("DELETE FROM section_reserves WHERE section_id = $1")
+            .bind(batch.section.0)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO section_reserves (id, section_id, position, attribute, value, seats,
+                                           release_at, released_at)
+             SELECT t.id, $1, (t.n - 1)::int2, t.kind, t.value, t.seats, t.release,
+                    CASE WHEN t.released THEN $2::timestamptz END
+               FROM unnest($3::uuid[], $4::text[], $5::text[], $6::int4[], $7::timestamptz[],
+                           $8::bool[]) WITH ORDINALITY
+                    AS t(id, kind, value, seats, release, released, n)",
+        )
+        .bind(batch.section.0)
+        .bind(batch.decided_at)
+        .bind(&ids)
+        .bind(&kinds)
+        .bind(&values)
+        .bind(&seats)
+        .bind(&release)
+        .bind(&released)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
 async fn write_attempts(
     tx: &mut Transaction<'_, Postgres>,
     batches: &[&CommitBatch],
@@ -495,6 +565,9 @@ async fn write_attempts(
                 Ok(Outcome::Released { .. }) => (AttemptOutcome::Released, None, None),
                 Ok(Outcome::CapacityChanged { .. }) => {
                     (AttemptOutcome::CapacityChanged, None, None)
+                }
+                Ok(Outcome::ReservesChanged { .. }) => {
+                    (AttemptOutcome::ReservesChanged, None, None)
                 }
                 Err(refusal) => (AttemptOutcome::Refused, Some(refusal.code()), None),
             };

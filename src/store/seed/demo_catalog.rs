@@ -486,6 +486,8 @@ mod tests {
             closes_at: now + Duration::hours(1),
         });
         let student = StudentProfile {
+            attributes: Vec::new(),
+            ticket: None,
             holds: 0,
             max_credits: 18,
             completed: vec![],
