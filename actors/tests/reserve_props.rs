@@ -41,7 +41,7 @@ fn attrs(i: usize) -> Vec<Attribute> {
             ["CS", "MATH", "ART"][i % 3],
         ));
     }
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         a.push(Attribute::new(AttributeKind::Cohort, "HONORS"));
     }
     a

@@ -195,8 +195,11 @@ pub async fn get_section(
 ) -> Result<Json<SectionView>, ApiError> {
     let mirror = state.feed.mirror.as_ref();
     let mut heal = false;
+    // A section with reserved pools is read from PostgreSQL: the mirror has its total of
+    // reserved seats left, not each pool's.
     if let Some(mirror) = mirror
         && let Some(view) = state.section_views.get(&id).map(|v| v.clone())
+        && view.reserved.is_empty()
     {
         match mirror.read(SectionId(id)).await {
             Ok(Some(counts)) => return Ok(Json(with_counts(view, counts))),
@@ -221,6 +224,8 @@ fn with_counts(mut view: SectionView, c: Counts) -> SectionView {
     view.seats_taken = c.seats_taken;
     view.capacity = c.capacity;
     view.seats_left = c.capacity.saturating_sub(c.seats_taken);
+    // Only sections without pools are read this way: every free seat is a general one.
+    view.general_seats_left = view.seats_left;
     view.waitlist_length = c.waitlist_length;
     view.waitlist_capacity = c.waitlist_capacity;
     view
@@ -228,7 +233,7 @@ fn with_counts(mut view: SectionView, c: Counts) -> SectionView {
 
 /// Live seat counts: one `seats` event now, then one per committed change.
 #[utoipa::path(get, path = "/api/v1/sections/{section_id}/seats/stream", tag = "catalog", params(("section_id" = Uuid, Path)),
-    responses((status = 200, description = "`seats` events: `{\"seats_taken\",\"capacity\",\"seats_left\",\"waitlist_length\"}`, one now and one per committed change",
+    responses((status = 200, description = "`seats` events: `{\"seats_taken\",\"capacity\",\"seats_left\",\"reserved_seats_left\",\"waitlist_length\"}`, one now and one per committed change",
             content_type = "text/event-stream"), (status = 404, body = super::error::Problem),
         (status = 503, description = "`overloaded`: the node serves its most streams (`sse_max_subscribers`)", body = super::error::Problem)))]
 pub async fn seat_stream(
@@ -270,6 +275,7 @@ fn seats_data(section: Option<SectionId>, counts: Counts) -> String {
         "seats_taken": counts.seats_taken,
         "capacity": counts.capacity,
         "seats_left": counts.capacity.saturating_sub(counts.seats_taken),
+        "reserved_seats_left": counts.reserved_seats_left,
         "waitlist_length": counts.waitlist_length,
     });
     if let Some(SectionId(id)) = section {
@@ -294,7 +300,7 @@ pub struct StreamQuery {
 /// then one per committed change, each naming its `section_id`. One place under the node's
 /// stream cap, however many sections.
 #[utoipa::path(get, path = "/api/v1/seats/stream", tag = "catalog", params(StreamQuery),
-    responses((status = 200, description = "`seats` events: `{\"section_id\",\"seats_taken\",\"capacity\",\"seats_left\",\"waitlist_length\"}`, one per section now and one per committed change",
+    responses((status = 200, description = "`seats` events: `{\"section_id\",\"seats_taken\",\"capacity\",\"seats_left\",\"reserved_seats_left\",\"waitlist_length\"}`, one per section now and one per committed change",
             content_type = "text/event-stream"),
         (status = 400, description = "`invalid_query`: no id, a malformed id or more than 100", body = super::error::Problem),
         (status = 404, description = "`section_not_found`: an id names no section", body = super::error::Problem),

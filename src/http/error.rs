@@ -81,6 +81,8 @@ error_codes! {
     SectionNotFound = "section_not_found", NOT_FOUND;
     /// No such term.
     TermNotFound = "term_not_found", NOT_FOUND;
+    /// The student has no time ticket in the term.
+    TicketNotFound = "ticket_not_found", NOT_FOUND;
     /// No such student.
     StudentNotFound = "student_not_found", NOT_FOUND;
     /// No such hold.
@@ -107,6 +109,8 @@ error_codes! {
     SeatsReserved = "seats_reserved", CONFLICT;
     /// Reserved pools would set aside more seats than the section has.
     ReservedAboveCapacity = "reserved_above_capacity", CONFLICT;
+    /// A pool would have fewer seats than students already seated in it.
+    ReservedBelowTaken = "reserved_below_taken", CONFLICT;
     /// The cart holds as many items as it may.
     CartFull = "cart_full", CONFLICT;
     /// A seat in the section is held for one of the student's decisions under way.
@@ -177,6 +181,7 @@ impl From<&Refusal> for ErrorCode {
             Refusal::CapacityBelowTaken { .. } => ErrorCode::CapacityBelowTaken,
             Refusal::SeatsReserved { .. } => ErrorCode::SeatsReserved,
             Refusal::ReservedAboveCapacity { .. } => ErrorCode::ReservedAboveCapacity,
+            Refusal::ReservedBelowTaken { .. } => ErrorCode::ReservedBelowTaken,
         }
     }
 }
@@ -398,6 +403,7 @@ impl From<AdminError> for ApiError {
             AdminError::StudentNotFound => Self::new(ErrorCode::StudentNotFound, e.to_string()),
             AdminError::HoldNotFound => Self::new(ErrorCode::HoldNotFound, e.to_string()),
             AdminError::TermNotFound => Self::new(ErrorCode::TermNotFound, e.to_string()),
+            AdminError::TicketNotFound => Self::new(ErrorCode::TicketNotFound, e.to_string()),
             AdminError::SectionNotFound => Self::new(ErrorCode::SectionNotFound, e.to_string()),
             AdminError::UnknownCourse(_) | AdminError::UnknownSection(_) => {
                 Self::new(ErrorCode::UnknownReference, e.to_string())

@@ -15,6 +15,7 @@ pub mod limit;
 pub mod measure;
 pub mod openapi;
 pub mod ops;
+pub mod policy;
 pub mod registration;
 pub mod reports;
 pub mod timeout;
@@ -104,6 +105,7 @@ pub fn app(state: AppState) -> Router {
         .merge(cluster::router())
         .merge(reports::router())
         .merge(admin::router())
+        .merge(policy::router())
         .merge(ops::router())
         .merge(openapi::router())
         .merge(web::router(&state.settings.http.web_dir))

@@ -29,6 +29,8 @@ use utoipa::{Modify, OpenApi};
         super::admin::create_term, super::admin::create_window, super::admin::create_course, super::admin::create_section, super::admin::set_links,
         super::admin::patch_section, super::admin::create_student, super::admin::get_student, super::admin::add_hold, super::admin::list_holds, super::admin::list_windows, super::admin::find_student,
         super::admin::remove_hold,
+        super::policy::patch_student, super::policy::set_reserved, super::policy::set_ticket,
+        super::policy::remove_ticket, super::policy::student_tickets, super::policy::my_tickets,
         super::reports::my_notifications, super::reports::term_analytics,
         super::ops::healthz, super::ops::readyz, super::ops::metrics,
         super::cluster::overview, super::cluster::shards, super::cluster::section,

@@ -305,6 +305,15 @@ pub struct NewSection {
     #[serde(default)]
     #[schema(schema_with = schema::links)]
     pub links: Vec<Uuid>,
+    /// Seats set aside for students with an attribute (at most 10 pools; their seats
+    /// together at most the capacity).
+    #[serde(default)]
+    #[schema(max_items = 10)]
+    pub reserved: Vec<super::NewPool>,
+    /// Who may take the section (at most 10; every one must let the student in).
+    #[serde(default)]
+    #[schema(max_items = 10)]
+    pub restrictions: Vec<super::RestrictionDto>,
 }
 
 fn lecture() -> String {
@@ -455,6 +464,11 @@ impl NewSection {
             .map_err(|e: String| invalid("component", e))?;
         self.component = component.as_str().into();
         self.links = check_link_ids(None, &self.links)?;
+        self.reserved = super::check_pools(&self.reserved, self.capacity)?;
+        self.restrictions = super::check_restrictions(&self.restrictions)?
+            .iter()
+            .map(super::RestrictionDto::from)
+            .collect();
         parse_meetings(&self.meetings)
     }
 
@@ -515,6 +529,15 @@ pub struct SectionView {
     pub components: Vec<String>,
     /// The course's corequisites: to take in the same term, unless completed.
     pub corequisites: Vec<String>,
+    /// Free seats anyone may take: `seats_left` less those the pools hold back.
+    #[serde(default)]
+    pub general_seats_left: u32,
+    /// Reserved seat pools, in the order a student matching several tries them.
+    #[serde(default)]
+    pub reserved: Vec<super::PoolView>,
+    /// Who may take the section.
+    #[serde(default)]
+    pub restrictions: Vec<super::RestrictionDto>,
 }
 
 /// The facts of a section the student rules need (cached; they never change once the

@@ -7,7 +7,7 @@
 use super::registration::RegistrationService;
 use crate::resources::{
     Hold, Invalid, LinkEnd, NewSection, NewWindow, RegistrationWindow, check_component,
-    check_link_ids, link_pairs,
+    check_link_ids, check_restrictions, link_pairs,
 };
 use crate::store::cluster::{self as cluster_rows, Notice};
 use crate::store::{DbError, catalog, students};
@@ -26,6 +26,9 @@ pub enum AdminError {
     /// No such term.
     #[error("no such term")]
     TermNotFound,
+    /// The student has no time ticket in that term.
+    #[error("no time ticket for this student in this term")]
+    TicketNotFound,
     /// No such section.
     #[error("no such section")]
     SectionNotFound,
@@ -108,7 +111,8 @@ impl RegistrationService {
             .await?
             .ok_or_else(|| AdminError::UnknownCourse(section.course_code.clone()))?;
         check_component(&section.course_code, &components, section.component())?;
-        let id = catalog::create_section(&mut *tx, section, meetings, shards).await?;
+        let restrictions = check_restrictions(&section.restrictions)?;
+        let id = catalog::create_section(&mut tx, section, meetings, &restrictions, shards).await?;
         let this = LinkEnd {
             id,
             term_id: section.term_id,

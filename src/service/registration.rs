@@ -672,7 +672,7 @@ impl RegistrationService {
     /// Ask `section`'s actor to decide `command` and wait for its answer, however long the
     /// commit takes; its outcome and when it was decided.
     /// `home` is the claim of the student's request the command belongs to, if any.
-    async fn decide(
+    pub(super) async fn decide(
         &self,
         section: Uuid,
         command: Command,
@@ -783,7 +783,7 @@ impl crate::cluster::node::RuleCaches for RegistrationService {
     }
 }
 
-fn unreachable_outcome<T>(outcome: Outcome) -> Result<T, RegistrationError> {
+pub(super) fn unreachable_outcome<T>(outcome: Outcome) -> Result<T, RegistrationError> {
     Err(RegistrationError::Bug(format!(
         "section actor answered a different command: {outcome:?}"
     )))

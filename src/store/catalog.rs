@@ -5,11 +5,12 @@
 
 use super::{DbError, DbResult};
 use crate::resources::{
-    Course, LinkEnd, MeetingDto, NewSection, NewTerm, NewWindow, RegistrationWindow, SectionFacts,
-    SectionView, Standing, Term,
+    Course, LinkEnd, MeetingDto, NewSection, NewTerm, NewWindow, PoolView, RegistrationWindow,
+    RestrictionDto, SectionFacts, SectionView, Standing, Term, pools_from,
 };
 use crate::shard::shard_of;
 use chrono::{DateTime, Utc};
+use registrar_actors::AttributeKind;
 use registrar_actors::student_rules::{Component, Meeting, OfferedSection, Restriction, Window};
 use registrar_actors::{Counts, SectionId, Version};
 use sqlx::PgPool;
@@ -270,17 +271,20 @@ pub async fn replace_links(
     Ok(())
 }
 
-/// Create a section; returns its id.
-pub async fn create_section<'e>(
-    pool: impl sqlx::PgExecutor<'e>,
+/// Create a section with its restrictions and reserved pools (as [`NewSection::validate`]
+/// left them); returns its id.
+pub async fn create_section(
+    tx: &mut sqlx::PgConnection,
     s: &NewSection,
     meetings: &[Meeting],
+    restrictions: &[Restriction],
     shards: u32,
 ) -> DbResult<Uuid> {
     let id = Uuid::new_v4();
     sqlx::query(
-        "INSERT INTO sections (id, term_id, course_code, section_code, capacity, waitlist_capacity, meetings, shard, component)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO sections (id, term_id, course_code, section_code, capacity, waitlist_capacity,
+                               meetings, shard, component, restrictions)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(id)
     .bind(s.term_id)
@@ -291,9 +295,29 @@ pub async fn create_section<'e>(
     .bind(Json(meetings))
     .bind(shard_of(id, shards) as i32)
     .bind(&s.component)
-    .execute(pool)
-    .await
-?;
+    .bind(Json(restrictions))
+    .execute(&mut *tx)
+    .await?;
+    let pools = pools_from(&s.reserved, &[]);
+    let ids: Vec<Uuid> = pools.iter().map(|p| p.id.0).collect();
+    let kinds: Vec<&str> = pools.iter().map(|p| p.attribute.kind.as_str()).collect();
+    let values: Vec<&str> = pools.iter().map(|p| p.attribute.value.as_str()).collect();
+    let seats: Vec<i32> = pools.iter().map(|p| p.seats as i32).collect();
+    let release: Vec<Option<DateTime<Utc>>> = pools.iter().map(|p| p.release_at).collect();
+    sqlx::query(
+        "INSERT INTO section_reserves (id, section_id, position, attribute, value, seats, release_at)
+         SELECT t.id, $1, (t.n - 1)::int2, t.kind, t.value, t.seats, t.release
+           FROM unnest($2::uuid[], $3::text[], $4::text[], $5::int4[], $6::timestamptz[])
+                WITH ORDINALITY AS t(id, kind, value, seats, release, n)",
+    )
+    .bind(id)
+    .bind(&ids)
+    .bind(&kinds)
+    .bind(&values)
+    .bind(&seats)
+    .bind(&release)
+    .execute(&mut *tx)
+    .await?;
     Ok(id)
 }
 
@@ -333,6 +357,22 @@ struct SectionRow {
     components: Vec<String>,
     /// The course's corequisites.
     corequisites: Vec<String>,
+    /// Who may take the section.
+    restrictions: Json<Vec<Restriction>>,
+    /// Its reserved pools with their seats taken, in order.
+    reserved: Json<Vec<PoolRow>>,
+}
+
+/// A reserved pool with its seats taken, as [`section_select`] reads it.
+#[derive(serde::Deserialize)]
+struct PoolRow {
+    id: Uuid,
+    attribute: AttributeKind,
+    value: String,
+    seats: u32,
+    taken: u32,
+    release_at: Option<DateTime<Utc>>,
+    released: bool,
 }
 
 /// The sections linked to `s.id`, on either side of the link, as one `uuid[]` column (a
@@ -351,7 +391,17 @@ macro_rules! section_select {
         concat!(
             "SELECT s.id, s.course_code, s.section_code, c.title, s.term_id, s.capacity,
                 s.seats_taken, s.waitlist_capacity, s.waitlist_length, c.credits, s.meetings, c.prerequisites,
-                s.component, c.components, c.corequisites, ",
+                s.component, c.components, c.corequisites, s.restrictions,
+                COALESCE((SELECT json_agg(json_build_object(
+                          'id', r.id, 'attribute', r.attribute, 'value', r.value, 'seats', r.seats,
+                          'release_at', r.release_at,
+                          'released', r.released_at IS NOT NULL
+                                      OR COALESCE(r.release_at <= now(), false),
+                          'taken', (SELECT count(*) FROM enrollments e
+                                     WHERE e.section_id = s.id AND e.reserve_id = r.id
+                                       AND e.status IN ('enrolled', 'held')))
+                          ORDER BY r.position)
+                     FROM section_reserves r WHERE r.section_id = s.id), '[]') AS reserved, ",
             links_of_s!(),
             " FROM sections s JOIN courses c ON c.code = s.course_code "
         )
@@ -359,7 +409,36 @@ macro_rules! section_select {
 }
 
 fn view(row: SectionRow) -> SectionView {
+    let seats_left = (row.capacity - row.seats_taken).max(0) as u32;
+    let reserved: Vec<PoolView> = row
+        .reserved
+        .0
+        .into_iter()
+        .map(|p| PoolView {
+            id: p.id,
+            attribute: p.attribute,
+            value: p.value,
+            seats: p.seats,
+            taken: p.taken,
+            seats_left: if p.released {
+                0
+            } else {
+                p.seats.saturating_sub(p.taken)
+            },
+            release_at: p.release_at,
+            released: p.released,
+        })
+        .collect();
+    let held_back: u32 = reserved.iter().map(|p| p.seats_left).sum();
     SectionView {
+        general_seats_left: seats_left.saturating_sub(held_back),
+        reserved,
+        restrictions: row
+            .restrictions
+            .0
+            .iter()
+            .map(RestrictionDto::from)
+            .collect(),
         id: row.id,
         course_code: row.course_code,
         section_code: row.section_code,
@@ -367,7 +446,7 @@ fn view(row: SectionRow) -> SectionView {
         term_id: row.term_id,
         capacity: row.capacity as u32,
         seats_taken: row.seats_taken as u32,
-        seats_left: (row.capacity - row.seats_taken).max(0) as u32,
+        seats_left,
         waitlist_capacity: row.waitlist_capacity as u32,
         waitlist_length: row.waitlist_length as u32,
         credits: row.credits as u32,

@@ -18,6 +18,7 @@ pub mod seed;
 pub mod students;
 pub mod swaps;
 mod text_enum;
+pub mod tickets;
 
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

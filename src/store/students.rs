@@ -83,8 +83,8 @@ pub async fn create(pool: &PgPool, s: &NewStudent, password_hash: &str) -> DbRes
 }
 
 /// Change the fields `patch` sets; the account after, `None` if there is no such account.
-pub async fn update(
-    pool: &PgPool,
+pub async fn update<'e>(
+    db: impl sqlx::PgExecutor<'e>,
     id: Uuid,
     patch: &StudentPatch,
 ) -> DbResult<Option<StudentView>> {
@@ -106,7 +106,7 @@ pub async fn update(
     .bind(patch.program.clone().flatten())
     .bind(patch.cohort.is_some())
     .bind(patch.cohort.clone().flatten())
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await?;
     row.map(view).transpose()
 }

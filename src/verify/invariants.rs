@@ -25,13 +25,20 @@ const CHECKS: &[(&str, &str)] = &[
                        waitlist_capacity)
            FROM (SELECT s.id, s.capacity, s.seats_taken, s.waitlist_length, s.waitlist_capacity,
                         count(e.id) FILTER (WHERE e.status IN ('enrolled', 'held')) AS seated,
-                        count(e.id) FILTER (WHERE e.status = 'waitlisted') AS waiting
+                        count(e.id) FILTER (WHERE e.status = 'waitlisted') AS waiting,
+                        -- Free seats the section's unreleased pools hold back.
+                        COALESCE((SELECT sum(GREATEST(r.seats - (SELECT count(*) FROM enrollments p
+                                     WHERE p.section_id = s.id AND p.reserve_id = r.id
+                                       AND p.status IN ('enrolled', 'held')), 0))
+                                    FROM section_reserves r
+                                   WHERE r.section_id = s.id AND r.released_at IS NULL), 0)
+                          AS held_back
                    FROM sections s
                    LEFT JOIN enrollments e ON e.section_id = s.id AND e.status <> 'dropped'
                   GROUP BY s.id) c
           WHERE seats_taken <> seated OR waitlist_length <> waiting
              OR waitlist_length > waitlist_capacity
-             OR (waiting > 0 AND seated < capacity)",
+             OR (waiting > 0 AND seated + held_back < capacity)",
     ),
     (
         "one active place",
@@ -57,11 +64,51 @@ const CHECKS: &[(&str, &str)] = &[
          SELECT format('section %s: entry %s was promoted while older entry %s still waits '
                        '(not FIFO)', section_id, newest_promoted, oldest_waiting)
            FROM (SELECT section_id,
-                        max(waitlist_seq) FILTER (WHERE enrolled_at IS NOT NULL) AS newest_promoted,
+                        -- A reserved seat may go past older entries who do not match its pool.
+                        max(waitlist_seq) FILTER (WHERE enrolled_at IS NOT NULL
+                                                    AND reserve_id IS NULL) AS newest_promoted,
                         min(waitlist_seq) FILTER (WHERE status = 'waitlisted') AS oldest_waiting
                    FROM enrollments WHERE waitlist_seq IS NOT NULL
                   GROUP BY section_id) w
           WHERE newest_promoted > oldest_waiting",
+    ),
+    (
+        "reserved pools",
+        "SELECT format('section %s: pool %s (%s %s) seats %s students in %s seats',
+                       r.section_id, r.id, r.attribute, r.value, taken, r.seats)
+           FROM section_reserves r,
+                LATERAL (SELECT count(*) AS taken FROM enrollments e
+                          WHERE e.section_id = r.section_id AND e.reserve_id = r.id
+                            AND e.status IN ('enrolled', 'held')) x
+          WHERE taken > r.seats
+         UNION ALL
+         SELECT format('section %s: student %s sits in pool %s (%s %s) without its attribute',
+                       e.section_id, e.student_id, r.id, r.attribute, r.value)
+           FROM enrollments e
+           JOIN section_reserves r ON r.id = e.reserve_id
+           JOIN students st ON st.id = e.student_id
+          WHERE e.status IN ('enrolled', 'held')
+            AND NOT CASE r.attribute
+                    WHEN 'major' THEN r.value = ANY(st.majors)
+                    WHEN 'program' THEN st.program IS NOT DISTINCT FROM r.value
+                    WHEN 'cohort' THEN st.cohort IS NOT DISTINCT FROM r.value
+                    ELSE upper(st.standing) IS NOT DISTINCT FROM r.value END
+         UNION ALL
+         SELECT format('section %s: student %s waits while pool %s (%s %s) they match has a free seat',
+                       e.section_id, e.student_id, r.id, r.attribute, r.value)
+           FROM enrollments e
+           JOIN sections s ON s.id = e.section_id
+           JOIN section_reserves r ON r.section_id = e.section_id AND r.released_at IS NULL
+           JOIN students st ON st.id = e.student_id
+          WHERE e.status = 'waitlisted' AND s.seats_taken < s.capacity
+            AND CASE r.attribute
+                    WHEN 'major' THEN r.value = ANY(st.majors)
+                    WHEN 'program' THEN st.program IS NOT DISTINCT FROM r.value
+                    WHEN 'cohort' THEN st.cohort IS NOT DISTINCT FROM r.value
+                    ELSE upper(st.standing) IS NOT DISTINCT FROM r.value END
+            AND r.seats > (SELECT count(*) FROM enrollments p
+                            WHERE p.section_id = r.section_id AND p.reserve_id = r.id
+                              AND p.status IN ('enrolled', 'held'))",
     ),
     (
         "outbox: event ids",
@@ -103,7 +150,7 @@ const ONE_EVENT_PER_CHANGE: &str = "
         ) x GROUP BY 1, 2),
     actual AS (
         SELECT (payload->>'section_id')::uuid AS section_id, routing_key AS kind, count(*) AS n
-          FROM outbox WHERE routing_key <> $5
+          FROM outbox WHERE routing_key NOT IN ($5, $8)
          GROUP BY 1, 2)
     SELECT format('section %s: %s changes of kind %s in enrollments but %s outbox events',
                   coalesce(e.section_id, a.section_id), coalesce(e.n, 0),
@@ -127,6 +174,7 @@ pub(super) async fn check(pool: &PgPool) -> Result<Vec<(&'static str, Vec<String
         .bind(EventKind::CapacityChanged.routing_key())
         .bind(EventKind::SeatHeld.routing_key())
         .bind(EventKind::SeatReleased.routing_key())
+        .bind(EventKind::ReservesChanged.routing_key())
         .fetch_all(pool)
         .await?;
     results.push(("outbox: one event per change", found));

@@ -34,6 +34,7 @@ mod login_limits;
 mod openapi;
 mod outage;
 mod outbox;
+mod policy;
 mod proxy;
 mod registration_rules;
 mod reshard;

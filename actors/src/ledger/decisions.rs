@@ -256,6 +256,16 @@ pub enum Refusal {
         /// The capacity.
         capacity: u32,
     },
+    /// A pool with fewer seats than students already seated in it.
+    #[error("the pool for {attribute} would have {seats} seats, below the {taken} taken")]
+    ReservedBelowTaken {
+        /// The pool's attribute.
+        attribute: Attribute,
+        /// The seats asked for.
+        seats: u32,
+        /// Its seats taken now.
+        taken: u32,
+    },
     /// A capacity below the seats already taken.
     #[error("capacity {requested} is below the {seats_taken} seats taken")]
     CapacityBelowTaken {
@@ -281,6 +291,7 @@ impl Refusal {
             Refusal::CapacityBelowTaken { .. } => "capacity_below_taken",
             Refusal::SeatsReserved { .. } => "seats_reserved",
             Refusal::ReservedAboveCapacity { .. } => "reserved_above_capacity",
+            Refusal::ReservedBelowTaken { .. } => "reserved_below_taken",
         }
     }
 }

@@ -582,6 +582,17 @@ impl SeatLedger {
                 capacity: self.capacity,
             });
         }
+        if let Some((p, taken)) = pools
+            .iter()
+            .map(|p| (p, self.reserves.taken_of(p.id)))
+            .find(|(p, taken)| *taken > p.seats)
+        {
+            return refuse(Refusal::ReservedBelowTaken {
+                attribute: p.attribute.clone(),
+                seats: p.seats,
+                taken,
+            });
+        }
         self.reserves.replace(pools.to_vec());
         self.reserves_changed(request)
     }

@@ -54,8 +54,10 @@ pub(super) struct Reserves {
 impl Reserves {
     /// `pools`, with `seated` students in them.
     pub(super) fn restore(pools: Vec<ReservePool>, seated: Vec<(StudentId, PoolId)>) -> Self {
-        let mut reserves = Self::default();
-        reserves.seated = seated.into_iter().collect();
+        let mut reserves = Self {
+            seated: seated.into_iter().collect(),
+            ..Self::default()
+        };
         reserves.replace(pools);
         reserves
     }

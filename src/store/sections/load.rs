@@ -165,10 +165,7 @@ pub(super) async fn snapshot(
 }
 
 /// The reserved pools of `section`, in order.
-pub(crate) async fn pools(
-    pool: &PgPool,
-    section: SectionId,
-) -> Result<Vec<ReservePool>, StoreError> {
+pub async fn pools(pool: &PgPool, section: SectionId) -> Result<Vec<ReservePool>, StoreError> {
     let rows: Vec<PoolRow> = sqlx::query_as(
         "SELECT id, attribute, value, seats, release_at, released_at IS NOT NULL AS released
            FROM section_reserves WHERE section_id = $1 ORDER BY position",
@@ -225,4 +222,26 @@ async fn recent_decisions(
             Some((RequestId(request), outcome))
         })
         .collect())
+}
+
+/// Sections of shards `node` owns with a reserved pool whose release time has come and
+/// that no commit has released yet, with the database clock now (at most `limit`).
+pub async fn due_pools(
+    pool: &PgPool,
+    node: &str,
+    limit: i64,
+) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError> {
+    sqlx::query_as(
+        "SELECT DISTINCT r.section_id, now()
+           FROM section_reserves r
+           JOIN sections s ON s.id = r.section_id
+           JOIN shard_owners o ON o.shard = s.shard
+          WHERE r.released_at IS NULL AND r.release_at <= now() AND o.node_id = $1
+          LIMIT $2",
+    )
+    .bind(node)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .map_err(unavailable)
 }
