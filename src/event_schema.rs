@@ -43,11 +43,21 @@ pub enum EventKind {
     /// came and its unused seats joined the general ones.
     #[serde(rename = "section.reserves_changed")]
     ReservesChanged,
+    /// A waitlisted student is offered a freed seat until `expires_at` (offer-mode
+    /// sections): a notification to accept or decline.
+    #[serde(rename = "waitlist.offered")]
+    WaitlistOffered,
+    /// A student turned down the seat offered.
+    #[serde(rename = "waitlist.offer_declined")]
+    OfferDeclined,
+    /// A seat offered was not taken in time.
+    #[serde(rename = "waitlist.offer_expired")]
+    OfferExpired,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 8] = [
+    pub const ALL: [EventKind; 11] = [
         EventKind::EnrollmentCreated,
         EventKind::EnrollmentDropped,
         EventKind::WaitlistAdded,
@@ -56,6 +66,9 @@ impl EventKind {
         EventKind::SeatHeld,
         EventKind::SeatReleased,
         EventKind::ReservesChanged,
+        EventKind::WaitlistOffered,
+        EventKind::OfferDeclined,
+        EventKind::OfferExpired,
     ];
 
     /// The routing key (and `type`) of this kind.
@@ -69,6 +82,9 @@ impl EventKind {
             EventKind::SeatHeld => "seat.held",
             EventKind::SeatReleased => "seat.released",
             EventKind::ReservesChanged => "section.reserves_changed",
+            EventKind::WaitlistOffered => "waitlist.offered",
+            EventKind::OfferDeclined => "waitlist.offer_declined",
+            EventKind::OfferExpired => "waitlist.offer_expired",
         }
     }
 
@@ -83,7 +99,13 @@ impl EventKind {
             ChangeKind::Released { .. } => EventKind::SeatReleased,
             ChangeKind::Waitlisted { .. } => EventKind::WaitlistAdded,
             ChangeKind::Dropped { .. } => EventKind::EnrollmentDropped,
-            ChangeKind::Promoted { .. } => EventKind::WaitlistPromoted,
+            // An accepted offer is the promotion from the waitlist.
+            ChangeKind::Promoted { .. } | ChangeKind::OfferAccepted { .. } => {
+                EventKind::WaitlistPromoted
+            }
+            ChangeKind::Offered { .. } => EventKind::WaitlistOffered,
+            ChangeKind::OfferEnded { expired: false, .. } => EventKind::OfferDeclined,
+            ChangeKind::OfferEnded { expired: true, .. } => EventKind::OfferExpired,
             ChangeKind::CapacityChanged { .. } => EventKind::CapacityChanged,
             ChangeKind::ReservesChanged { .. } => EventKind::ReservesChanged,
         }
@@ -143,6 +165,9 @@ pub struct Event {
     /// linked set carries the same id, so consumers can tell they belong together.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision_id: Option<Uuid>,
+    /// When the seat offered stops waiting for the student (`waitlist.offered`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 impl Event {
@@ -191,6 +216,7 @@ impl Event {
             from: None,
             previous_capacity: None,
             decision_id: change.kind.decision().map(|d| d.0),
+            expires_at: None,
         };
         match change.kind {
             ChangeKind::Waitlisted { position, .. } => event.position = Some(position),
@@ -198,14 +224,17 @@ impl Event {
                 event.from = match from {
                     Placement::Enrolled => Some(Held::Enrolled),
                     Placement::Waitlisted => Some(Held::Waitlisted),
-                    Placement::Held => None,
+                    Placement::Held | Placement::Offered => None,
                 };
             }
             ChangeKind::CapacityChanged { from, to } => {
                 event.previous_capacity = Some(from);
                 event.capacity = to;
             }
+            ChangeKind::Offered { expires_at, .. } => event.expires_at = Some(expires_at),
             ChangeKind::Enrolled { .. }
+            | ChangeKind::OfferAccepted { .. }
+            | ChangeKind::OfferEnded { .. }
             | ChangeKind::ReservesChanged { .. }
             | ChangeKind::Promoted { .. }
             | ChangeKind::Held { .. }
@@ -350,6 +379,7 @@ mod tests {
             from: Some(Held::Waitlisted),
             previous_capacity: None,
             decision_id: None,
+            expires_at: None,
         };
         let json = serde_json::to_value(&e).unwrap();
         assert_eq!(json["type"], "enrollment.created");

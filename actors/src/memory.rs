@@ -26,8 +26,12 @@ struct Rows {
     decided: Vec<(RequestId, Outcome)>,
     /// Reserved pools.
     pools: Vec<ReservePool>,
+    /// How freed seats go to the waitlist.
+    mode: crate::ledger::WaitlistMode,
     /// Seated students whose seat is a pool's.
     pooled: HashMap<StudentId, PoolId>,
+    /// Seats offered: the waitlist request and the offer's end.
+    offered: HashMap<StudentId, (RequestId, chrono::DateTime<chrono::Utc>)>,
 }
 
 /// Sections kept in memory (see the module docs).
@@ -61,6 +65,13 @@ impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Give a section's waitlist `mode` (as set before activation).
+    pub fn set_mode(&self, id: SectionId, mode: crate::ledger::WaitlistMode) {
+        if let Some(rows) = self.sections.lock().unwrap().get_mut(&id) {
+            rows.mode = mode;
+        }
     }
 
     /// Give a section reserved seat pools (as an admin's edit committed before activation).
@@ -182,6 +193,12 @@ impl SectionStore for MemoryStore {
             reserves: rows.pools.clone(),
             pooled: rows.pooled.iter().map(|(s, p)| (*s, *p)).collect(),
             waiting_attrs: Vec::new(),
+            offers: rows
+                .offered
+                .iter()
+                .map(|(s, (r, at))| (*s, *r, *at))
+                .collect(),
+            mode: rows.mode,
             clock: chrono::Utc::now(),
             next_waitlist_seq: rows.next_seq,
             epoch: rows.epoch,
@@ -286,6 +303,27 @@ impl SectionStore for MemoryStore {
                 }
                 ChangeKind::CapacityChanged { to, .. } => rows.capacity = to,
                 ChangeKind::ReservesChanged { ref pools } => rows.pools = pools.clone(),
+                ChangeKind::Offered {
+                    student,
+                    expires_at,
+                } => {
+                    let (_, request) = rows
+                        .waitlist
+                        .remove(&student)
+                        .ok_or_else(|| StoreError::Unavailable("offer to a missing row".into()))?;
+                    rows.offered.insert(student, (request, expires_at));
+                }
+                ChangeKind::OfferAccepted { student } => {
+                    let (request, _) = rows.offered.remove(&student).ok_or_else(|| {
+                        StoreError::Unavailable("accept of a missing offer".into())
+                    })?;
+                    rows.enrolled.insert(student, request);
+                }
+                ChangeKind::OfferEnded { student, .. } => {
+                    if rows.offered.remove(&student).is_none() {
+                        return Err(StoreError::Unavailable("end of a missing offer".into()));
+                    }
+                }
             }
         }
         rows.decided.extend(
@@ -294,7 +332,7 @@ impl SectionStore for MemoryStore {
                 .iter()
                 .filter_map(|a| Some((a.request, a.outcome.clone().ok()?))),
         );
-        let taken = (rows.enrolled.len() + rows.held.len()) as u32;
+        let taken = (rows.enrolled.len() + rows.held.len() + rows.offered.len()) as u32;
         if taken > rows.capacity
             || rows.waitlist.len() as u32 > rows.waitlist_capacity
             || taken != batch.counts.seats_taken

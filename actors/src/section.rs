@@ -20,7 +20,7 @@
 
 use crate::gate::{AdmissionGate, Permit};
 use crate::ids::SectionId;
-use crate::ledger::{Command, Counts, Outcome, Refusal, SeatLedger};
+use crate::ledger::{ChangeKind, Command, Counts, Outcome, Refusal, SeatLedger};
 use crate::store::{
     AttemptRecord, CommitBatch, CommitObserver, HomeClaim, SectionSnapshot, SectionStore,
     StoreError, Version,
@@ -153,9 +153,9 @@ pub enum SectionMsg {
     Flush,
     /// Passivate if quiet.
     IdleCheck,
-    /// A reserved pool's release time has come (by the store's clock): release it with the
-    /// next batch.
-    ReleaseDue,
+    /// A reserved pool's release time, or an offer's end, has come (by the store's
+    /// clock): release and expire what is due with the next batch.
+    TimeDue,
 }
 
 /// Called once an actor passivated, stopped or failed (the flag), so its registry forgets it.
@@ -195,8 +195,8 @@ pub struct SectionState {
     /// The store's clock at the last load, and when (monotonic) it was read: "now" by the
     /// store's clock is this plus the time elapsed since.
     clock: (DateTime<Utc>, Instant),
-    /// A pool's release time has come: the next batch starts by releasing it.
-    release_due: bool,
+    /// A pool's release time or an offer's end has come: the next batch starts with them.
+    time_due: bool,
 }
 
 impl Drop for SectionState {
@@ -229,10 +229,10 @@ impl Actor for SectionActor {
         myself.send_interval(every, || SectionMsg::IdleCheck);
         let snap = &args.snapshot;
         let ledger = ledger_from(snap);
-        schedule_releases(&myself, snap);
+        schedule_timers(&myself, snap);
         Ok(SectionState {
             clock: (snap.clock, Instant::now()),
-            release_due: false,
+            time_due: false,
             epoch: snap.epoch,
             shard: snap.shard,
             ledger,
@@ -269,8 +269,8 @@ impl Actor for SectionActor {
                 state.flush_queued = false;
                 flush(&myself, state).await;
             }
-            SectionMsg::ReleaseDue => {
-                state.release_due = true;
+            SectionMsg::TimeDue => {
+                state.time_due = true;
                 state.last_active = Instant::now();
                 if !state.flush_queued {
                     state.flush_queued = true;
@@ -317,39 +317,63 @@ fn ledger_from(snap: &SectionSnapshot) -> SeatLedger {
         snap.reserves.clone(),
         snap.pooled.clone(),
         snap.waiting_attrs.clone(),
-    );
+    )
+    .with_mode(snap.mode)
+    .with_offers(snap.offers.clone());
+    ledger.set_clock(snap.clock);
     ledger.remember(&snap.decided);
     ledger
 }
 
-/// Wake the actor when each pool not released yet reaches its release time, measured from
-/// the store's clock at load (a pool already due is released by the first batch).
-fn schedule_releases(myself: &ActorRef<SectionMsg>, snap: &SectionSnapshot) {
-    for pool in snap.reserves.iter().filter(|p| !p.released) {
-        if let Some(at) = pool.release_at {
-            let wait = (at - snap.clock).to_std().unwrap_or(Duration::ZERO);
-            myself.send_after(wait, || SectionMsg::ReleaseDue);
-        }
+/// Wake the actor when each pool not released yet reaches its release time, and when each
+/// offer ends, measured from the store's clock at load (what is due already is handled by
+/// the first batch).
+fn schedule_timers(myself: &ActorRef<SectionMsg>, snap: &SectionSnapshot) {
+    let pools = snap.reserves.iter().filter(|p| !p.released);
+    let times = pools
+        .filter_map(|p| p.release_at)
+        .chain(snap.offers.iter().map(|(_, _, at)| *at));
+    for at in times {
+        wake_at(myself, at, snap.clock);
     }
 }
 
-/// The command that releases the pools due now by the store's clock, when one is due.
-fn take_release(state: &mut SectionState) -> Option<Command> {
-    if !std::mem::take(&mut state.release_due) {
-        return None;
-    }
+/// Wake the actor at `at` by the store's clock, which reads `clock` now.
+fn wake_at(myself: &ActorRef<SectionMsg>, at: DateTime<Utc>, clock: DateTime<Utc>) {
+    let wait = (at - clock).to_std().unwrap_or(Duration::ZERO);
+    myself.send_after(wait, || SectionMsg::TimeDue);
+}
+
+/// Now by the store's clock: its reading at the last load plus the time elapsed since.
+fn store_now(state: &SectionState) -> DateTime<Utc> {
     let (clock, read_at) = state.clock;
-    let elapsed = chrono::TimeDelta::from_std(read_at.elapsed()).unwrap_or_default();
-    Some(Command::ReleaseReserves {
-        now: clock + elapsed,
-        request: crate::ids::RequestId::new_v4(),
-    })
+    clock + chrono::TimeDelta::from_std(read_at.elapsed()).unwrap_or_default()
+}
+
+/// The commands that release the pools and end the offers due now by the store's clock,
+/// when something is due.
+fn take_due(state: &mut SectionState, now: DateTime<Utc>) -> Vec<Command> {
+    if !std::mem::take(&mut state.time_due) {
+        return Vec::new();
+    }
+    vec![
+        Command::ReleaseReserves {
+            now,
+            request: crate::ids::RequestId::new_v4(),
+        },
+        Command::ExpireOffers {
+            now,
+            request: crate::ids::RequestId::new_v4(),
+        },
+    ]
 }
 
 /// Decide every pending command, commit once, then answer.
 async fn flush(myself: &ActorRef<SectionMsg>, state: &mut SectionState) {
-    let release = take_release(state);
-    if state.pending.is_empty() && release.is_none() {
+    let store_time = store_now(state);
+    state.ledger.set_clock(store_time);
+    let due = take_due(state, store_time);
+    if state.pending.is_empty() && due.is_empty() {
         return;
     }
     let batch: Vec<Envelope> = std::mem::take(&mut state.pending);
@@ -364,10 +388,10 @@ async fn flush(myself: &ActorRef<SectionMsg>, state: &mut SectionState) {
     for envelope in expired {
         envelope.answer(Err(SectionError::Expired));
     }
-    if batch.is_empty() && release.is_none() {
+    if batch.is_empty() && due.is_empty() {
         return;
     }
-    if let Some(command) = release {
+    for command in due {
         let decision = state.ledger.apply(&command);
         if !decision.changes.is_empty() {
             attempts.push(AttemptRecord {
@@ -407,6 +431,11 @@ async fn flush(myself: &ActorRef<SectionMsg>, state: &mut SectionState) {
         };
         match state.args.store.commit(&commit).await {
             Ok(()) => {
+                for change in &commit.changes {
+                    if let ChangeKind::Offered { expires_at, .. } = change.kind {
+                        wake_at(myself, expires_at, store_time);
+                    }
+                }
                 let version = Version::committed(state.epoch);
                 state
                     .args
@@ -453,7 +482,7 @@ async fn recover(myself: &ActorRef<SectionMsg>, state: &mut SectionState, err: S
             state.ledger = ledger_from(&snap);
             state.epoch = snap.epoch;
             state.clock = (snap.clock, Instant::now());
-            schedule_releases(myself, &snap);
+            schedule_timers(myself, &snap);
         }
         Err(reload) => {
             warn!(section_id = %state.args.id, error = %reload, "reload failed; stopping actor");

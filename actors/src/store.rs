@@ -4,7 +4,7 @@
 
 use crate::attributes::Attribute;
 use crate::ids::{PoolId, RequestId, SectionId, StudentId};
-use crate::ledger::{Change, Counts, Outcome, Refusal, ReservePool, WaitlistEntry};
+use crate::ledger::{Change, Counts, Outcome, Refusal, ReservePool, WaitlistEntry, WaitlistMode};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,6 +31,10 @@ pub struct SectionSnapshot {
     pub pooled: Vec<(StudentId, PoolId)>,
     /// Waitlisted students' attributes (a freed reserved seat goes to one who matches).
     pub waiting_attrs: Vec<(StudentId, Vec<Attribute>)>,
+    /// Seats offered (offer mode): student, their waitlist request, when the offer ends.
+    pub offers: Vec<(StudentId, RequestId, DateTime<Utc>)>,
+    /// How freed seats go to the waitlist.
+    pub mode: WaitlistMode,
     /// The store's clock when the snapshot was read: pools are released at their time by
     /// this clock, measured on from here by the node's monotonic clock.
     pub clock: DateTime<Utc>,

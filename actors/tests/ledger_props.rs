@@ -436,6 +436,10 @@ impl Model {
             Command::SetReserves { .. } | Command::ReleaseReserves { .. } => {
                 unreachable!("no pools in this model")
             }
+            // Offers have their own properties (`offer_props.rs`).
+            Command::AcceptOffer { .. }
+            | Command::DeclineOffer { .. }
+            | Command::ExpireOffers { .. } => unreachable!("auto mode in this model"),
         }
     }
 }
@@ -545,6 +549,11 @@ fn check_state(ledger: &SeatLedger, model: &Model) -> Result<(), TestCaseError> 
 fn step_counts(mut counts: Counts, kind: &ChangeKind) -> Counts {
     match *kind {
         ChangeKind::ReservesChanged { .. } => {}
+        ChangeKind::Offered { .. }
+        | ChangeKind::OfferAccepted { .. }
+        | ChangeKind::OfferEnded { .. } => {
+            unreachable!("auto mode in this model")
+        }
         ChangeKind::Enrolled { .. } => counts.seats_taken += 1,
         ChangeKind::Waitlisted { .. } => counts.waitlist_length += 1,
         ChangeKind::Dropped {
@@ -556,9 +565,9 @@ fn step_counts(mut counts: Counts, kind: &ChangeKind) -> Counts {
             ..
         } => counts.waitlist_length -= 1,
         ChangeKind::Dropped {
-            from: Placement::Held,
+            from: Placement::Held | Placement::Offered,
             ..
-        } => panic!("a drop never takes a held seat"),
+        } => panic!("a drop never takes a held or offered seat"),
         ChangeKind::Held { .. } => counts.seats_taken += 1,
         ChangeKind::Released { .. } => counts.seats_taken -= 1,
         ChangeKind::Confirmed { .. } => {}
@@ -828,6 +837,11 @@ fn persist(capacity: u32, changes: &[registrar_actors::Change]) -> Rows {
     for change in changes {
         match change.kind {
             ChangeKind::ReservesChanged { .. } => {}
+            ChangeKind::Offered { .. }
+            | ChangeKind::OfferAccepted { .. }
+            | ChangeKind::OfferEnded { .. } => {
+                unreachable!("auto mode in this model")
+            }
             ChangeKind::Enrolled { student } => {
                 assert!(rows.enrolled.insert(student, change.request).is_none());
             }

@@ -111,6 +111,10 @@ error_codes! {
     ReservedAboveCapacity = "reserved_above_capacity", CONFLICT;
     /// A pool would have fewer seats than students already seated in it.
     ReservedBelowTaken = "reserved_below_taken", CONFLICT;
+    /// A seat of the section is offered to the student: accept or decline it.
+    AlreadyOffered = "already_offered", CONFLICT;
+    /// No seat of the section is offered to the student (none was, or it expired).
+    NoOffer = "no_offer", CONFLICT;
     /// The cart holds as many items as it may.
     CartFull = "cart_full", CONFLICT;
     /// A seat in the section is held for one of the student's decisions under way.
@@ -182,6 +186,8 @@ impl From<&Refusal> for ErrorCode {
             Refusal::SeatsReserved { .. } => ErrorCode::SeatsReserved,
             Refusal::ReservedAboveCapacity { .. } => ErrorCode::ReservedAboveCapacity,
             Refusal::ReservedBelowTaken { .. } => ErrorCode::ReservedBelowTaken,
+            Refusal::AlreadyOffered => ErrorCode::AlreadyOffered,
+            Refusal::NoOffer => ErrorCode::NoOffer,
         }
     }
 }

@@ -136,9 +136,13 @@ impl CommitStats {
                 ChangeKind::Enrolled { .. } | ChangeKind::Confirmed { .. } => &self.enrolled,
                 ChangeKind::Waitlisted { .. } => &self.waitlisted,
                 ChangeKind::Dropped { .. } => &self.dropped,
-                ChangeKind::Promoted { .. } | ChangeKind::PromotedHeld { .. } => &self.promoted,
+                ChangeKind::Promoted { .. }
+                | ChangeKind::PromotedHeld { .. }
+                | ChangeKind::OfferAccepted { .. } => &self.promoted,
                 ChangeKind::CapacityChanged { .. }
                 | ChangeKind::ReservesChanged { .. }
+                | ChangeKind::Offered { .. }
+                | ChangeKind::OfferEnded { .. }
                 | ChangeKind::Held { .. }
                 | ChangeKind::Released { .. } => continue,
             };

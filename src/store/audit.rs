@@ -22,6 +22,8 @@ text_enum! {
         CapacityChanged = "capacity_changed",
         /// The reserved seat pools changed (an admin's edit, or a pool's release time).
         ReservesChanged = "reserves_changed",
+        /// Offers expired (the seats went to the next students).
+        OffersExpired = "offers_expired",
         /// A seat was held for a decision over several sections.
         Held = "held",
         /// A held seat became an enrollment.
@@ -130,6 +132,7 @@ mod tests {
             AttemptOutcome::Dropped,
             AttemptOutcome::CapacityChanged,
             AttemptOutcome::ReservesChanged,
+            AttemptOutcome::OffersExpired,
             AttemptOutcome::Held,
             AttemptOutcome::Confirmed,
             AttemptOutcome::Released,

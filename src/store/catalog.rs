@@ -399,7 +399,7 @@ macro_rules! section_select {
                                       OR COALESCE(r.release_at <= now(), false),
                           'taken', (SELECT count(*) FROM enrollments e
                                      WHERE e.section_id = s.id AND e.reserve_id = r.id
-                                       AND e.status IN ('enrolled', 'held')))
+                                       AND e.status IN ('enrolled', 'held', 'offered')))
                           ORDER BY r.position)
                      FROM section_reserves r WHERE r.section_id = s.id), '[]') AS reserved, ",
             links_of_s!(),
@@ -627,7 +627,7 @@ macro_rules! counts_select {
                 GREATEST(s.owner_epoch, COALESCE(o.epoch, 0)) AS epoch,
                 COALESCE((SELECT sum(GREATEST(r.seats - (SELECT count(*) FROM enrollments e
                                      WHERE e.section_id = s.id AND e.reserve_id = r.id
-                                       AND e.status IN ('enrolled', 'held')), 0))
+                                       AND e.status IN ('enrolled', 'held', 'offered')), 0))
                             FROM section_reserves r
                            WHERE r.section_id = s.id AND r.released_at IS NULL), 0)::int4
                   AS reserved_left

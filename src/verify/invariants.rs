@@ -14,7 +14,7 @@ const CHECKS: &[(&str, &str)] = &[
                        s.id, s.capacity, s.seats_taken, seated)
            FROM sections s,
                 LATERAL (SELECT count(*) AS seated FROM enrollments e
-                          WHERE e.section_id = s.id AND e.status IN ('enrolled', 'held')) x
+                          WHERE e.section_id = s.id AND e.status IN ('enrolled', 'held', 'offered')) x
           WHERE s.seats_taken > s.capacity OR seated > s.capacity",
     ),
     (
@@ -24,12 +24,12 @@ const CHECKS: &[(&str, &str)] = &[
                        id, capacity, seats_taken, seated, waitlist_length, waiting,
                        waitlist_capacity)
            FROM (SELECT s.id, s.capacity, s.seats_taken, s.waitlist_length, s.waitlist_capacity,
-                        count(e.id) FILTER (WHERE e.status IN ('enrolled', 'held')) AS seated,
+                        count(e.id) FILTER (WHERE e.status IN ('enrolled', 'held', 'offered')) AS seated,
                         count(e.id) FILTER (WHERE e.status = 'waitlisted') AS waiting,
                         -- Free seats the section's unreleased pools hold back.
                         COALESCE((SELECT sum(GREATEST(r.seats - (SELECT count(*) FROM enrollments p
                                      WHERE p.section_id = s.id AND p.reserve_id = r.id
-                                       AND p.status IN ('enrolled', 'held')), 0))
+                                       AND p.status IN ('enrolled', 'held', 'offered')), 0))
                                     FROM section_reserves r
                                    WHERE r.section_id = s.id AND r.released_at IS NULL), 0)
                           AS held_back
@@ -79,7 +79,7 @@ const CHECKS: &[(&str, &str)] = &[
            FROM section_reserves r,
                 LATERAL (SELECT count(*) AS taken FROM enrollments e
                           WHERE e.section_id = r.section_id AND e.reserve_id = r.id
-                            AND e.status IN ('enrolled', 'held')) x
+                            AND e.status IN ('enrolled', 'held', 'offered')) x
           WHERE taken > r.seats
          UNION ALL
          SELECT format('section %s: student %s sits in pool %s (%s %s) without its attribute',
@@ -87,7 +87,7 @@ const CHECKS: &[(&str, &str)] = &[
            FROM enrollments e
            JOIN section_reserves r ON r.id = e.reserve_id
            JOIN students st ON st.id = e.student_id
-          WHERE e.status IN ('enrolled', 'held')
+          WHERE e.status IN ('enrolled', 'held', 'offered')
             AND NOT CASE r.attribute
                     WHEN 'major' THEN r.value = ANY(st.majors)
                     WHEN 'program' THEN st.program IS NOT DISTINCT FROM r.value
@@ -108,7 +108,7 @@ const CHECKS: &[(&str, &str)] = &[
                     ELSE upper(st.standing) IS NOT DISTINCT FROM r.value END
             AND r.seats > (SELECT count(*) FROM enrollments p
                             WHERE p.section_id = r.section_id AND p.reserve_id = r.id
-                              AND p.status IN ('enrolled', 'held'))",
+                              AND p.status IN ('enrolled', 'held', 'offered'))",
     ),
     (
         "outbox: event ids",

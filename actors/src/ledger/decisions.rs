@@ -99,6 +99,30 @@ pub enum Command {
         /// The request.
         request: RequestId,
     },
+    /// Take the seat offered to the student (offer-mode sections): it becomes an
+    /// enrollment. The student's rules were checked again by their home.
+    AcceptOffer {
+        /// Who.
+        student: StudentId,
+        /// The request.
+        request: RequestId,
+    },
+    /// Turn down the seat offered: the student leaves the waitlist and the seat is offered
+    /// to the next student who may take it.
+    DeclineOffer {
+        /// Who.
+        student: StudentId,
+        /// The request.
+        request: RequestId,
+    },
+    /// End every offer whose time is up at `now` (by the database clock): each student
+    /// leaves the waitlist and the seat is offered to the next.
+    ExpireOffers {
+        /// The time judged at.
+        now: DateTime<Utc>,
+        /// The request.
+        request: RequestId,
+    },
     /// Release every pool whose release time is at or before `now` (by the database
     /// clock): its unused seats join the general ones and promote the waitlist.
     ReleaseReserves {
@@ -121,6 +145,9 @@ impl Command {
             | Command::Release { request, .. }
             | Command::SetCapacity { request, .. }
             | Command::SetReserves { request, .. }
+            | Command::AcceptOffer { request, .. }
+            | Command::DeclineOffer { request, .. }
+            | Command::ExpireOffers { request, .. }
             | Command::ReleaseReserves { request, .. } => *request,
         }
     }
@@ -133,8 +160,11 @@ impl Command {
             | Command::Hold { student, .. }
             | Command::Replace { student, .. }
             | Command::Confirm { student, .. }
-            | Command::Release { student, .. } => Some(*student),
+            | Command::Release { student, .. }
+            | Command::AcceptOffer { student, .. }
+            | Command::DeclineOffer { student, .. } => Some(*student),
             Command::SetCapacity { .. }
+            | Command::ExpireOffers { .. }
             | Command::SetReserves { .. }
             | Command::ReleaseReserves { .. } => None,
         }
@@ -152,6 +182,9 @@ impl Command {
             Command::SetCapacity { .. } => "set_capacity",
             Command::SetReserves { .. } => "set_reserves",
             Command::ReleaseReserves { .. } => "release_reserves",
+            Command::AcceptOffer { .. } => "accept_offer",
+            Command::DeclineOffer { .. } => "decline_offer",
+            Command::ExpireOffers { .. } => "expire_offers",
         }
     }
 }
@@ -166,6 +199,24 @@ pub enum Placement {
     Waitlisted,
     /// Holds a seat for a decision under way (not enrolled yet).
     Held,
+    /// Was offered a freed seat (offer-mode sections): it is held for them until they
+    /// accept, decline or the offer expires.
+    Offered,
+}
+
+/// How a section's waitlist gives out a freed seat.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum WaitlistMode {
+    /// The student who may take it gets it at once (enrolled).
+    #[default]
+    Auto,
+    /// The seat is held for that student, who accepts or declines within `window_secs`;
+    /// at expiry it passes to the next.
+    Offer {
+        /// How long an offer stands, in seconds.
+        window_secs: u32,
+    },
 }
 
 /// What an accepted command did.
@@ -207,6 +258,13 @@ pub enum Outcome {
     /// students got the seats that freed, in order.
     ReservesChanged {
         /// Promoted students, oldest first.
+        promoted: Vec<StudentId>,
+    },
+    /// These offers expired; the seats went to these students (offered or promoted).
+    OffersExpired {
+        /// Whose offers expired.
+        expired: Vec<StudentId>,
+        /// Who got the seats, oldest first.
         promoted: Vec<StudentId>,
     },
 }
@@ -256,6 +314,12 @@ pub enum Refusal {
         /// The capacity.
         capacity: u32,
     },
+    /// The student has a seat offered here: accept or decline it.
+    #[error("a seat in this section is offered to the student: accept or decline it")]
+    AlreadyOffered,
+    /// An accept or decline without a standing offer (none made, or it expired).
+    #[error("no seat is offered to the student in this section")]
+    NoOffer,
     /// A pool with fewer seats than students already seated in it.
     #[error("the pool for {attribute} would have {seats} seats, below the {taken} taken")]
     ReservedBelowTaken {
@@ -292,6 +356,8 @@ impl Refusal {
             Refusal::SeatsReserved { .. } => "seats_reserved",
             Refusal::ReservedAboveCapacity { .. } => "reserved_above_capacity",
             Refusal::ReservedBelowTaken { .. } => "reserved_below_taken",
+            Refusal::AlreadyOffered => "already_offered",
+            Refusal::NoOffer => "no_offer",
         }
     }
 }
@@ -399,6 +465,27 @@ pub enum ChangeKind {
         /// After.
         to: u32,
     },
+    /// The waitlisted `student` is offered a freed seat until `expires_at` (counted in
+    /// `seats_taken`: it is held for them).
+    Offered {
+        /// Who.
+        student: StudentId,
+        /// Until when.
+        expires_at: DateTime<Utc>,
+    },
+    /// `student` accepted the seat offered: an enrollment.
+    OfferAccepted {
+        /// Who.
+        student: StudentId,
+    },
+    /// `student`'s offer ended without a seat: declined, or `expired`. They leave the
+    /// waitlist and the seat goes back.
+    OfferEnded {
+        /// Who.
+        student: StudentId,
+        /// True when its time ran out; false when declined.
+        expired: bool,
+    },
     /// The reserved pools changed: replaced by an admin or released at their time.
     ReservesChanged {
         /// The pools now.
@@ -417,6 +504,9 @@ impl ChangeKind {
             | ChangeKind::PromotedHeld { student, .. }
             | ChangeKind::Confirmed { student, .. }
             | ChangeKind::Released { student, .. }
+            | ChangeKind::Offered { student, .. }
+            | ChangeKind::OfferAccepted { student }
+            | ChangeKind::OfferEnded { student, .. }
             | ChangeKind::Promoted { student } => Some(*student),
             ChangeKind::CapacityChanged { .. } | ChangeKind::ReservesChanged { .. } => None,
         }

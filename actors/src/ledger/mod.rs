@@ -12,7 +12,10 @@
 //!   pools are taken only by students who match them ([`reserve`]);
 //! - nobody waits while a seat they may take is free;
 //! - the waitlist is FIFO: a freed seat always goes to the oldest waiting entry who may
-//!   take it (the head, unless the seat is a pool's the head does not match).
+//!   take it (the head, unless the seat is a pool's the head does not match);
+//! - in offer mode ([`WaitlistMode::Offer`]) that student is offered the seat instead: it
+//!   is held for them (counted as taken) until they accept, decline or the offer expires,
+//!   and then goes to the next; the time is the ledger's clock ([`SeatLedger::set_clock`]).
 
 mod decisions;
 mod reserve;
@@ -22,6 +25,7 @@ pub use reserve::ReservePool;
 
 use crate::attributes::Attribute;
 use crate::ids::{DecisionId, PoolId, RequestId, SectionId, StudentId};
+use chrono::{DateTime, Utc};
 use reserve::{Reserves, Seat};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -55,6 +59,12 @@ pub struct SeatLedger {
     recent_order: VecDeque<RequestId>,
     /// Reserved seat pools, who sits in them, and what waiting students could match.
     reserves: Reserves,
+    /// How a freed seat goes to the waitlist.
+    mode: WaitlistMode,
+    /// Seats offered (offer mode): the student's waitlist request and when the offer ends.
+    offered: HashMap<StudentId, (RequestId, DateTime<Utc>)>,
+    /// Now, by the store's clock, for the decisions being made (offers' expiry).
+    clock: DateTime<Utc>,
 }
 
 impl SeatLedger {
@@ -83,6 +93,9 @@ impl SeatLedger {
             recent: HashMap::new(),
             recent_order: VecDeque::new(),
             reserves: Reserves::default(),
+            mode: WaitlistMode::Auto,
+            offered: HashMap::new(),
+            clock: DateTime::UNIX_EPOCH,
         };
         for e in waitlist {
             ledger.waitlist.insert(e.seq, (e.student, e.request));
@@ -124,6 +137,35 @@ impl SeatLedger {
                 .collect(),
         );
         self
+    }
+
+    /// Give out freed seats by `mode`.
+    pub fn with_mode(mut self, mode: WaitlistMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// The seats offered, as persisted: (student, their waitlist request, offer end).
+    pub fn with_offers(mut self, offers: Vec<(StudentId, RequestId, DateTime<Utc>)>) -> Self {
+        self.offered
+            .extend(offers.into_iter().map(|(s, r, at)| (s, (r, at))));
+        self
+    }
+
+    /// How freed seats go to the waitlist.
+    pub fn mode(&self) -> WaitlistMode {
+        self.mode
+    }
+
+    /// The offers standing: (student, when each ends).
+    pub fn offers(&self) -> impl Iterator<Item = (StudentId, DateTime<Utc>)> + '_ {
+        self.offered.iter().map(|(s, (_, at))| (*s, *at))
+    }
+
+    /// Set now, by the store's clock, for the next decisions (an offer made ends a window
+    /// after it). Never moves back.
+    pub fn set_clock(&mut self, now: DateTime<Utc>) {
+        self.clock = self.clock.max(now);
     }
 
     /// The reserved pools.
@@ -196,6 +238,10 @@ impl SeatLedger {
         self.enrolled.get(&student) == Some(&request)
             || self.held.get(&student) == Some(&request)
             || self
+                .offered
+                .get(&student)
+                .is_some_and(|(r, _)| *r == request)
+            || self
                 .waiting
                 .get(&student)
                 .is_some_and(|seq| self.waitlist.get(seq).is_some_and(|(_, r)| *r == request))
@@ -249,9 +295,9 @@ impl SeatLedger {
         Refusal::SeatsReserved { left, for_whom }
     }
 
-    /// Seats taken: enrolled and held.
+    /// Seats taken: enrolled, held, and offered.
     fn taken(&self) -> u32 {
-        (self.enrolled.len() + self.held.len()) as u32
+        (self.enrolled.len() + self.held.len() + self.offered.len()) as u32
     }
 
     /// Where `student` stands, if anywhere.
@@ -262,6 +308,8 @@ impl SeatLedger {
             Some(Placement::Held)
         } else if self.waiting.contains_key(&student) {
             Some(Placement::Waitlisted)
+        } else if self.offered.contains_key(&student) {
+            Some(Placement::Offered)
         } else {
             None
         }
@@ -347,7 +395,62 @@ impl SeatLedger {
             Command::SetCapacity { capacity, request } => self.set_capacity(capacity, request),
             Command::SetReserves { ref pools, request } => self.set_reserves(pools, request),
             Command::ReleaseReserves { now, request } => self.release_reserves(now, request),
+            Command::AcceptOffer { student, request } => self.accept_offer(student, request),
+            Command::DeclineOffer { student, request } => {
+                if !self.offered.contains_key(&student) {
+                    return refuse(Refusal::NoOffer);
+                }
+                self.drop_student(student, request)
+            }
+            Command::ExpireOffers { now, request } => self.expire_offers(now, request),
         }
+    }
+
+    fn accept_offer(&mut self, student: StudentId, request: RequestId) -> Decision {
+        let Some((held_by, _)) = self.offered.remove(&student) else {
+            return refuse(match self.enrolled.contains_key(&student) {
+                true => Refusal::AlreadyEnrolled,
+                false => Refusal::NoOffer,
+            });
+        };
+        // The seat keeps the request that queued for it (replays recognise it).
+        self.enrolled.insert(student, held_by);
+        let kind = ChangeKind::OfferAccepted { student };
+        self.accept(Outcome::Enrolled, vec![(kind, request)])
+    }
+
+    fn expire_offers(&mut self, now: DateTime<Utc>, request: RequestId) -> Decision {
+        self.set_clock(now);
+        let mut expired: Vec<StudentId> = self
+            .offered
+            .iter()
+            .filter(|(_, (_, at))| *at <= now)
+            .map(|(s, _)| *s)
+            .collect();
+        if expired.is_empty() {
+            let outcome = Outcome::OffersExpired {
+                expired,
+                promoted: Vec::new(),
+            };
+            return Decision {
+                outcome: Ok(outcome),
+                changes: Vec::new(),
+                replay: false,
+            };
+        }
+        expired.sort();
+        let mut kinds = Vec::with_capacity(expired.len() * 2);
+        for s in &expired {
+            self.offered.remove(s);
+            self.reserves.give_back(*s);
+            let kind = ChangeKind::OfferEnded {
+                student: *s,
+                expired: true,
+            };
+            kinds.push((kind, request));
+        }
+        let promoted = self.promote_all(&mut kinds, request);
+        self.accept(Outcome::OffersExpired { expired, promoted }, kinds)
     }
 
     fn replace(
@@ -363,6 +466,9 @@ impl SeatLedger {
             || self.enrolled.get(&student) == Some(&request)
         {
             return replay(Outcome::Held);
+        }
+        if self.offered.contains_key(&student) {
+            return refuse(Refusal::AlreadyOffered);
         }
         if !self.enrolled.contains_key(&student)
             && !self.waiting.contains_key(&student)
@@ -408,6 +514,9 @@ impl SeatLedger {
         if self.held.contains_key(&student) {
             return refuse(Refusal::AlreadyHeld);
         }
+        if self.offered.contains_key(&student) {
+            return refuse(Refusal::AlreadyOffered);
+        }
         if let Some(seat) = self.seat_for(attrs) {
             self.enrolled.insert(student, request);
             self.reserves.take(student, seat);
@@ -452,6 +561,9 @@ impl SeatLedger {
         }
         if self.waiting.contains_key(&student) {
             return refuse(Refusal::AlreadyWaitlisted);
+        }
+        if self.offered.contains_key(&student) {
+            return refuse(Refusal::AlreadyOffered);
         }
         let Some(seat) = self.seat_for(attrs) else {
             return refuse(self.no_seat());
@@ -539,6 +651,20 @@ impl SeatLedger {
             let outcome = Outcome::Dropped {
                 from: Placement::Enrolled,
                 promoted,
+            };
+            return self.accept(outcome, kinds);
+        }
+        if self.offered.remove(&student).is_some() {
+            self.reserves.give_back(student);
+            let kind = ChangeKind::OfferEnded {
+                student,
+                expired: false,
+            };
+            let mut kinds = vec![(kind, request)];
+            let promoted = self.promote_all(&mut kinds, request);
+            let outcome = Outcome::Dropped {
+                from: Placement::Offered,
+                promoted: promoted.first().copied(),
             };
             return self.accept(outcome, kinds);
         }
@@ -672,10 +798,23 @@ impl SeatLedger {
                 };
                 Some((student, kind))
             }
-            None => {
-                self.enrolled.insert(student, request);
-                Some((student, ChangeKind::Promoted { student }))
-            }
+            None => match self.mode {
+                WaitlistMode::Auto => {
+                    self.enrolled.insert(student, request);
+                    Some((student, ChangeKind::Promoted { student }))
+                }
+                WaitlistMode::Offer { window_secs } => {
+                    let expires_at = self.clock + chrono::TimeDelta::seconds(window_secs.into());
+                    self.offered.insert(student, (request, expires_at));
+                    Some((
+                        student,
+                        ChangeKind::Offered {
+                            student,
+                            expires_at,
+                        },
+                    ))
+                }
+            },
         }
     }
 
@@ -689,6 +828,7 @@ impl SeatLedger {
                 ChangeKind::Enrolled { student }
                 | ChangeKind::Held { student, .. }
                 | ChangeKind::PromotedHeld { student, .. }
+                | ChangeKind::Offered { student, .. }
                 | ChangeKind::Promoted { student } => self.reserves.pool_of(student),
                 _ => None,
             };
@@ -702,7 +842,9 @@ impl SeatLedger {
                 ChangeKind::Enrolled { .. } => counts.seats_taken -= 1,
                 ChangeKind::Waitlisted { .. } => counts.waitlist_length -= 1,
                 ChangeKind::Dropped { from, .. } => match from {
-                    Placement::Enrolled | Placement::Held => counts.seats_taken += 1,
+                    Placement::Enrolled | Placement::Held | Placement::Offered => {
+                        counts.seats_taken += 1
+                    }
                     Placement::Waitlisted => counts.waitlist_length += 1,
                 },
                 ChangeKind::Held { .. } => counts.seats_taken -= 1,
@@ -717,7 +859,12 @@ impl SeatLedger {
                     counts.waitlist_length += 1;
                 }
                 ChangeKind::CapacityChanged { from, .. } => counts.capacity = from,
-                ChangeKind::ReservesChanged { .. } => {}
+                ChangeKind::ReservesChanged { .. } | ChangeKind::OfferAccepted { .. } => {}
+                ChangeKind::Offered { .. } => {
+                    counts.seats_taken -= 1;
+                    counts.waitlist_length += 1;
+                }
+                ChangeKind::OfferEnded { .. } => counts.seats_taken += 1,
             }
         }
         changes.reverse();

@@ -54,6 +54,23 @@ async fn notify(tx: &mut Transaction<'_, Postgres>, e: &Event) -> Result<(), sql
             ("promoted", format!("Promoted from the waitlist to {label}"))
         }
         EventKind::EnrollmentDropped => ("dropped", format!("Dropped {label}")),
+        EventKind::WaitlistOffered => (
+            "offered",
+            match e.expires_at {
+                Some(at) => {
+                    format!("A seat in {label} is offered to you until {at}: accept or decline it")
+                }
+                None => format!("A seat in {label} is offered to you: accept or decline it"),
+            },
+        ),
+        EventKind::OfferExpired => (
+            "offer_expired",
+            format!("Your offer of a seat in {label} expired"),
+        ),
+        EventKind::OfferDeclined => (
+            "offer_declined",
+            format!("You declined the seat in {label}"),
+        ),
         // A held seat is not news to the student: its enrollment (or nothing) is.
         EventKind::CapacityChanged
         | EventKind::SeatHeld
@@ -90,7 +107,10 @@ async fn analytics(tx: &mut Transaction<'_, Postgres>, e: &Event) -> Result<(), 
         EventKind::WaitlistAdded => "waitlisted",
         EventKind::EnrollmentDropped => "dropped",
         EventKind::WaitlistPromoted => "promoted",
-        EventKind::CapacityChanged
+        EventKind::WaitlistOffered
+        | EventKind::OfferDeclined
+        | EventKind::OfferExpired
+        | EventKind::CapacityChanged
         | EventKind::SeatHeld
         | EventKind::SeatReleased
         | EventKind::ReservesChanged => {

@@ -123,6 +123,7 @@ pub(super) fn rebuilt_enroll(
         AttemptOutcome::Dropped
         | AttemptOutcome::CapacityChanged
         | AttemptOutcome::ReservesChanged
+        | AttemptOutcome::OffersExpired
         | AttemptOutcome::Held
         | AttemptOutcome::Confirmed
         | AttemptOutcome::Released => return None,

@@ -8,7 +8,7 @@
 use super::unavailable;
 use crate::resources::{Standing, attributes_of};
 use chrono::{DateTime, Utc};
-use registrar_actors::ledger::{RECENT_REQUESTS, WaitlistEntry};
+use registrar_actors::ledger::{RECENT_REQUESTS, WaitlistEntry, WaitlistMode};
 use registrar_actors::{
     Attribute, AttributeKind, Outcome, PoolId, RequestId, ReservePool, SectionId, SectionSnapshot,
     StoreError, StudentId,
@@ -33,6 +33,10 @@ struct SectionRow {
     owner: Option<String>,
     /// The database clock now.
     clock: DateTime<Utc>,
+    /// `auto` or `offer`.
+    waitlist_mode: String,
+    /// How long an offer stands.
+    offer_window_secs: i32,
 }
 
 /// One active enrollment (enrolled or waitlisted).
@@ -50,6 +54,8 @@ struct PlaceRow {
     drop_if_enrolled: Option<Uuid>,
     /// The reserved pool a seat counts against.
     reserve_id: Option<Uuid>,
+    /// When an offered seat stops waiting.
+    offer_expires_at: Option<DateTime<Utc>>,
     /// The student's standing, majors, program and cohort (read for waitlisted rows: a
     /// freed reserved seat goes to one who matches).
     standing: Option<String>,
@@ -80,7 +86,7 @@ pub(super) async fn snapshot(
 ) -> Result<SectionSnapshot, StoreError> {
     let row: SectionRow = sqlx::query_as(
         "SELECT s.capacity, s.waitlist_capacity, s.next_waitlist_seq, s.shard, o.epoch,
-                o.node_id AS owner, now() AS clock
+                o.node_id AS owner, now() AS clock, s.waitlist_mode, s.offer_window_secs
            FROM sections s LEFT JOIN shard_owners o ON o.shard = s.shard
           WHERE s.id = $1",
     )
@@ -95,7 +101,7 @@ pub(super) async fn snapshot(
     };
     let places: Vec<PlaceRow> = sqlx::query_as(
         "SELECT e.student_id, e.request_id, e.status, e.waitlist_seq, e.drop_if_enrolled,
-                e.reserve_id, s.standing, s.majors, s.program, s.cohort
+                e.reserve_id, e.offer_expires_at, s.standing, s.majors, s.program, s.cohort
            FROM enrollments e
            LEFT JOIN students s ON s.id = e.student_id AND e.status = 'waitlisted'
           WHERE e.section_id = $1 AND e.status <> 'dropped'",
@@ -110,6 +116,7 @@ pub(super) async fn snapshot(
     let mut waitlist = Vec::new();
     let mut pooled = Vec::new();
     let mut waiting_attrs = Vec::new();
+    let mut offers = Vec::new();
     for place in places {
         let (student, request) = (StudentId(place.student_id), RequestId(place.request_id));
         if let Some(pool) = place.reserve_id {
@@ -118,6 +125,13 @@ pub(super) async fn snapshot(
         match (place.status.as_str(), place.waitlist_seq) {
             ("enrolled", _) => enrolled.push((student, request)),
             ("held", _) => held.push((student, request)),
+            ("offered", _) if place.offer_expires_at.is_some() => {
+                offers.push((
+                    student,
+                    request,
+                    place.offer_expires_at.unwrap_or(row.clock),
+                ));
+            }
             ("waitlisted", Some(seq)) => {
                 let standing = place.standing.as_deref().and_then(Standing::parse);
                 let majors = place.majors.unwrap_or_default();
@@ -146,7 +160,15 @@ pub(super) async fn snapshot(
     }
     let decided = recent_decisions(pool, section).await?;
     let reserves = pools(pool, section).await?;
+    let mode = match row.waitlist_mode.as_str() {
+        "offer" => WaitlistMode::Offer {
+            window_secs: row.offer_window_secs.max(0) as u32,
+        },
+        _ => WaitlistMode::Auto,
+    };
     Ok(SectionSnapshot {
+        offers,
+        mode,
         reserves,
         pooled,
         waiting_attrs,

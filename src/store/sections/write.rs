@@ -240,6 +240,14 @@ struct Segment {
     /// Waitlisted rows whose seat is now held for a decision ("drop if enrolled").
     promoted_held: Keys,
     promoted_held_decisions: Vec<Uuid>,
+    /// Waitlisted rows offered a seat, and when each offer ends.
+    offered: Keys,
+    offered_until: Vec<DateTime<Utc>>,
+    /// Offered rows whose student took the seat.
+    offer_accepted: Keys,
+    /// Offered rows whose offer ended without a seat, and how (`declined`, `expired`).
+    offer_ended: Keys,
+    offer_ended_how: Vec<&'static str>,
     /// Decisions recorded confirmed with their held seat: (decision, section, student,
     /// section left, when).
     replaces: Vec<(Uuid, Uuid, Uuid, Uuid, DateTime<Utc>)>,
@@ -332,6 +340,20 @@ async fn write_enrollments(
                 ChangeKind::CapacityChanged { .. } | ChangeKind::ReservesChanged { .. } => {
                     continue;
                 }
+                ChangeKind::Offered { expires_at, .. } => {
+                    (segment.offered).push_seat(batch.section, student, at, change.pool);
+                    segment.offered_until.push(expires_at);
+                    continue;
+                }
+                ChangeKind::OfferAccepted { .. } => {
+                    segment.offer_accepted.push(batch.section, student, at);
+                    continue;
+                }
+                ChangeKind::OfferEnded { expired, .. } => {
+                    segment.offer_ended.push(batch.section, student, at);
+                    (segment.offer_ended_how).push(if expired { "expired" } else { "declined" });
+                    continue;
+                }
             };
             segment.new_sections.push(batch.section.0);
             segment.new_students.push(student.0);
@@ -389,6 +411,7 @@ async fn write_segment(
         .await?;
     }
     seat(tx, &seg.confirmed, "held").await?;
+    write_offers(tx, &seg).await?;
     if !seg.new_students.is_empty() {
         sqlx::query(
             "INSERT INTO enrollments (section_id, student_id, status, waitlist_seq, joined_position,
@@ -415,6 +438,46 @@ async fn write_segment(
     }
     if !seg.replaces.is_empty() {
         write_replaces(tx, seg.replaces).await?;
+    }
+    Ok(())
+}
+
+/// Offers made (a waitlisted row becomes `offered` until its time), taken (`enrolled`), and
+/// ended (`dropped`, saying how).
+async fn write_offers(
+    tx: &mut Transaction<'_, Postgres>,
+    seg: &Segment,
+) -> Result<(), sqlx::Error> {
+    if !seg.offered.sections.is_empty() {
+        sqlx::query(
+            "UPDATE enrollments e SET status = 'offered', offered_at = t.at,
+                    offer_expires_at = t.until, reserve_id = t.pool
+               FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[], $5::uuid[])
+                    AS t(section, student, at, until, pool)
+              WHERE e.section_id = t.section AND e.student_id = t.student AND e.status = 'waitlisted'",
+        )
+        .bind(&seg.offered.sections)
+        .bind(&seg.offered.students)
+        .bind(&seg.offered.ats)
+        .bind(&seg.offered_until)
+        .bind(&seg.offered.pools)
+        .execute(&mut **tx)
+        .await?;
+    }
+    seat(tx, &seg.offer_accepted, "offered").await?;
+    if !seg.offer_ended.sections.is_empty() {
+        sqlx::query(
+            "UPDATE enrollments e SET status = 'dropped', dropped_at = t.at, offer_ended = t.how
+               FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::text[])
+                    AS t(section, student, at, how)
+              WHERE e.section_id = t.section AND e.student_id = t.student AND e.status = 'offered'",
+        )
+        .bind(&seg.offer_ended.sections)
+        .bind(&seg.offer_ended.students)
+        .bind(&seg.offer_ended.ats)
+        .bind(&seg.offer_ended_how)
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }
@@ -569,6 +632,7 @@ async fn write_attempts(
                 Ok(Outcome::ReservesChanged { .. }) => {
                     (AttemptOutcome::ReservesChanged, None, None)
                 }
+                Ok(Outcome::OffersExpired { .. }) => (AttemptOutcome::OffersExpired, None, None),
                 Err(refusal) => (AttemptOutcome::Refused, Some(refusal.code()), None),
             };
             outcomes.push(outcome.as_str());
