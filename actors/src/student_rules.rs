@@ -362,6 +362,31 @@ pub fn check_enroll_set(
         return Err(RuleViolation::OnHold);
     }
     restrictions::check_open(student.ticket, window, now)?;
+    check_taking(student, targets, replacing)
+}
+
+/// Check that `student` may take the seat offered to them in `target` (an offer-mode
+/// waitlist): the rules again, as if the section were not on the schedule yet (a hold,
+/// a time conflict or the credit limit may have come since they joined the waitlist), but
+/// not the registration window: an offer may be accepted while it stands.
+pub fn check_accept(
+    student: &StudentProfile,
+    target: &OfferedSection,
+) -> Result<(), RuleViolation> {
+    if student.holds > 0 {
+        return Err(RuleViolation::OnHold);
+    }
+    let mut without = student.clone();
+    without.schedule.retain(|s| s.id != target.id);
+    check_taking(&without, std::slice::from_ref(target), &[])
+}
+
+/// The rules of [`check_enroll_set`] after the hold and the window.
+fn check_taking(
+    student: &StudentProfile,
+    targets: &[OfferedSection],
+    replacing: &[SectionId],
+) -> Result<(), RuleViolation> {
     // The targets not on the schedule yet, each once.
     let mut new: Vec<&OfferedSection> = Vec::with_capacity(targets.len());
     for t in targets {

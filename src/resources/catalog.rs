@@ -314,6 +314,24 @@ pub struct NewSection {
     #[serde(default)]
     #[schema(max_items = 10)]
     pub restrictions: Vec<super::RestrictionDto>,
+    /// How a freed seat goes to the waitlist: `auto` (the next student who may take it is
+    /// enrolled at once; the default) or `offer` (it is offered to them, held until they
+    /// accept or decline, for `offer_window_minutes`).
+    #[serde(default = "auto")]
+    #[schema(schema_with = super::policy::schema::waitlist_mode)]
+    pub waitlist_mode: String,
+    /// How long an offer stands, 1-43200 minutes (30 days; default 1440, a day).
+    #[serde(default = "a_day", deserialize_with = "whole_number")]
+    #[schema(minimum = 1, maximum = 43200, default = 1440)]
+    pub offer_window_minutes: u32,
+}
+
+fn auto() -> String {
+    "auto".into()
+}
+
+fn a_day() -> u32 {
+    1440
 }
 
 fn lecture() -> String {
@@ -465,6 +483,12 @@ impl NewSection {
         self.component = component.as_str().into();
         self.links = check_link_ids(None, &self.links)?;
         self.reserved = super::check_pools(&self.reserved, self.capacity)?;
+        if !matches!(self.waitlist_mode.as_str(), "auto" | "offer") {
+            return Err(invalid("waitlist_mode", "auto or offer"));
+        }
+        if !(1..=43_200).contains(&self.offer_window_minutes) {
+            return Err(invalid("offer_window_minutes", "1 to 43200"));
+        }
         self.restrictions = super::check_restrictions(&self.restrictions)?
             .iter()
             .map(super::RestrictionDto::from)
@@ -538,6 +562,12 @@ pub struct SectionView {
     /// Who may take the section.
     #[serde(default)]
     pub restrictions: Vec<super::RestrictionDto>,
+    /// `auto` or `offer` (see `POST /sections`).
+    #[serde(default = "auto")]
+    pub waitlist_mode: String,
+    /// How long an offer stands, in minutes.
+    #[serde(default = "a_day")]
+    pub offer_window_minutes: u32,
 }
 
 /// The facts of a section the student rules need (cached; they never change once the

@@ -345,6 +345,16 @@ pub(crate) mod schema {
             .build()
     }
 
+    /// `auto` or `offer`.
+    pub fn waitlist_mode() -> Object {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(["auto", "offer"]))
+            .default(Some("auto".into()))
+            .examples(["offer"])
+            .build()
+    }
+
     /// `include` or `exclude`.
     pub fn restriction_mode() -> Object {
         ObjectBuilder::new()

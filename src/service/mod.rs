@@ -8,6 +8,7 @@ pub mod cart;
 pub mod feed;
 pub mod idempotency;
 pub mod login_guard;
+pub mod offers;
 pub mod policy;
 pub mod registration;
 pub mod retention;

@@ -64,32 +64,41 @@ impl RegistrationService {
         Ok(())
     }
 
-    /// Release the reserved pools of this node's sections whose release time (by the
-    /// database clock) has come and that no commit has released: a section whose actor is
-    /// active releases them by its own timer, this catches the ones passivated or not
-    /// activated since. Returns how many sections released pools.
-    pub async fn release_due_pools(&self) -> Result<usize, RegistrationError> {
+    /// Release the reserved pools and end the offers of this node's sections whose time
+    /// (by the database clock) has come and that no commit has settled: a section whose
+    /// actor is active does it by its own timers, this catches the ones passivated or not
+    /// activated since (after a restart, a move, a failover). Returns how many commands
+    /// were decided.
+    pub async fn settle_due_times(&self) -> Result<usize, RegistrationError> {
         let node = self.router().node().id.clone();
-        let due = crate::store::sections::due_pools(&self.pool, &node, 100)
+        let due = crate::store::sections::due_sections(&self.pool, &node, 100)
             .await
             .map_err(|e| CallError::Unavailable(e.to_string()))?;
-        let mut released = 0;
+        let mut settled = 0;
         for (section, now) in due {
-            let command = Command::ReleaseReserves {
-                now,
-                request: RequestId::new_v4(),
-            };
-            match self.router().call(SectionId(section), command, None).await {
-                Ok(routed) if routed.reply.outcome.is_ok() => released += 1,
-                Ok(routed) => {
-                    tracing::error!(section_id = %section, outcome = ?routed.reply.outcome, "a due pool was not released");
-                }
-                Err(e) => {
-                    tracing::debug!(section_id = %section, error = %e, "due pool not released yet");
+            let commands = [
+                Command::ReleaseReserves {
+                    now,
+                    request: RequestId::new_v4(),
+                },
+                Command::ExpireOffers {
+                    now,
+                    request: RequestId::new_v4(),
+                },
+            ];
+            for command in commands {
+                match self.router().call(SectionId(section), command, None).await {
+                    Ok(routed) if routed.reply.outcome.is_ok() => settled += 1,
+                    Ok(routed) => {
+                        tracing::error!(section_id = %section, outcome = ?routed.reply.outcome, "a due pool or offer was not settled");
+                    }
+                    Err(e) => {
+                        tracing::debug!(section_id = %section, error = %e, "due pool or offer not settled yet");
+                    }
                 }
             }
         }
-        Ok(released)
+        Ok(settled)
     }
 
     /// Replace `section`'s reserved pools (checked by [`crate::resources::check_pools`]) through

@@ -345,7 +345,7 @@ impl RegistrationService {
 
     /// Record what a section actor's answer says about `student`'s membership of `section`
     /// (called under the student's lock).
-    fn note_membership<T>(
+    pub(super) fn note_membership<T>(
         &self,
         student: Uuid,
         section: Uuid,
@@ -369,7 +369,7 @@ impl RegistrationService {
 
     /// Run `change` (joining `section` or leaving it) under `student`'s lock, and note
     /// what its answer says about the student's membership of `section`.
-    async fn membership_change<T>(
+    pub(super) async fn membership_change<T>(
         &self,
         r: SeatRequest,
         joining: bool,
@@ -431,7 +431,7 @@ impl RegistrationService {
     }
 
     /// Record a rule refusal in the audit trail and return it.
-    async fn refuse(
+    pub(super) async fn refuse(
         &self,
         violation: RuleViolation,
         student: Uuid,

@@ -26,6 +26,10 @@ pub struct ScheduleEntry {
     /// When the seat was taken (enrolled entries only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enrolled_at: Option<DateTime<Utc>>,
+    /// Until when the seat offered waits (offered entries only): accept or decline it
+    /// before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offer_expires_at: Option<DateTime<Utc>>,
 }
 
 /// A student's schedule.
@@ -38,6 +42,9 @@ pub struct Schedule {
     /// Seats held for a decision over several sections under way: not enrolled yet
     /// (they become enrollments, or go back, in a moment).
     pub held: Vec<ScheduleEntry>,
+    /// Seats an offer-mode waitlist offers the student: accept or decline each before its
+    /// `offer_expires_at`.
+    pub offered: Vec<ScheduleEntry>,
     /// Credits of the enrolled sections' courses (each course once).
     pub credits: u32,
 }
@@ -52,6 +59,7 @@ impl RegistrationService {
             enrolled: vec![],
             waitlisted: vec![],
             held: vec![],
+            offered: vec![],
             credits: 0,
         };
         let mut counted: Vec<String> = Vec::new();
@@ -77,6 +85,7 @@ impl RegistrationService {
                     .collect(),
                 position: place.position.map(|p| p as u32),
                 enrolled_at: place.enrolled_at,
+                offer_expires_at: place.offer_expires_at,
             };
             match place.status.as_str() {
                 "enrolled" => {
@@ -87,6 +96,7 @@ impl RegistrationService {
                     out.enrolled.push(entry);
                 }
                 "held" => out.held.push(entry),
+                "offered" => out.offered.push(entry),
                 _ => out.waitlisted.push(entry),
             }
         }

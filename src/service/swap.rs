@@ -282,7 +282,7 @@ impl SwapFinisher {
     /// One pass over the students with a swap under way, or a decision over several
     /// sections unfinished, for longer than the grace; then over the seats held in this
     /// node's sections for decisions that ended (see `service::bundle`), and the reserved
-    /// pools of this node's sections whose release time has come (see `service::policy`).
+    /// pools and offers of this node's sections whose time has come (see `service::policy`).
     pub async fn round(&self) -> Result<(), RegistrationError> {
         let grace = self.grace.as_millis() as i64;
         let mut students = swaps::stale_students(&self.service.pool, grace, 100).await?;
@@ -302,7 +302,7 @@ impl SwapFinisher {
         }
         // Twice the grace: a hold's own home gets the first chance to carry it out.
         self.service.sweep_holds(grace * 2).await?;
-        self.service.release_due_pools().await?;
+        self.service.settle_due_times().await?;
         Ok(())
     }
 }

@@ -283,8 +283,9 @@ pub async fn create_section(
     let id = Uuid::new_v4();
     sqlx::query(
         "INSERT INTO sections (id, term_id, course_code, section_code, capacity, waitlist_capacity,
-                               meetings, shard, component, restrictions)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                               meetings, shard, component, restrictions, waitlist_mode,
+                               offer_window_secs)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(id)
     .bind(s.term_id)
@@ -296,6 +297,8 @@ pub async fn create_section(
     .bind(shard_of(id, shards) as i32)
     .bind(&s.component)
     .bind(Json(restrictions))
+    .bind(&s.waitlist_mode)
+    .bind((s.offer_window_minutes * 60) as i32)
     .execute(&mut *tx)
     .await?;
     let pools = pools_from(&s.reserved, &[]);
@@ -361,6 +364,10 @@ struct SectionRow {
     restrictions: Json<Vec<Restriction>>,
     /// Its reserved pools with their seats taken, in order.
     reserved: Json<Vec<PoolRow>>,
+    /// `auto` or `offer`.
+    waitlist_mode: String,
+    /// How long an offer stands.
+    offer_window_secs: i32,
 }
 
 /// A reserved pool with its seats taken, as [`section_select`] reads it.
@@ -391,7 +398,8 @@ macro_rules! section_select {
         concat!(
             "SELECT s.id, s.course_code, s.section_code, c.title, s.term_id, s.capacity,
                 s.seats_taken, s.waitlist_capacity, s.waitlist_length, c.credits, s.meetings, c.prerequisites,
-                s.component, c.components, c.corequisites, s.restrictions,
+                s.component, c.components, c.corequisites, s.restrictions, s.waitlist_mode,
+                s.offer_window_secs,
                 COALESCE((SELECT json_agg(json_build_object(
                           'id', r.id, 'attribute', r.attribute, 'value', r.value, 'seats', r.seats,
                           'release_at', r.release_at,
@@ -432,6 +440,8 @@ fn view(row: SectionRow) -> SectionView {
     let held_back: u32 = reserved.iter().map(|p| p.seats_left).sum();
     SectionView {
         general_seats_left: seats_left.saturating_sub(held_back),
+        waitlist_mode: row.waitlist_mode,
+        offer_window_minutes: (row.offer_window_secs / 60) as u32,
         reserved,
         restrictions: row
             .restrictions

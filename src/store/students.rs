@@ -354,6 +354,8 @@ pub struct Place {
     pub position: Option<i64>,
     /// When the seat was taken (enrolled places only).
     pub enrolled_at: Option<DateTime<Utc>>,
+    /// Until when a seat offered waits for the student (offered places only).
+    pub offer_expires_at: Option<DateTime<Utc>>,
 }
 
 /// A student's active places, oldest first.
@@ -364,7 +366,7 @@ pub async fn schedule(pool: &PgPool, student: Uuid) -> DbResult<Vec<Place>> {
                   (SELECT count(*) FROM enrollments w WHERE w.section_id = e.section_id
                       AND w.status = 'waitlisted' AND w.waitlist_seq <= e.waitlist_seq) END
                   AS position,
-                e.enrolled_at
+                e.enrolled_at, e.offer_expires_at
            FROM enrollments e WHERE e.student_id = $1 AND e.status <> 'dropped'
           ORDER BY e.created_at",
     )

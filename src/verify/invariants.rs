@@ -125,7 +125,9 @@ const CHECKS: &[(&str, &str)] = &[
 /// A row of a decision over several sections was `seat.held` first (after
 /// `waitlist.added` for a promotion with "drop if enrolled"), then either confirmed
 /// (`enrollment.created`, it has an `enrolled_at`) or released (`seat.released`: dropped
-/// without ever being enrolled).
+/// without ever being enrolled). A row offered a seat (offer-mode waitlists) was
+/// `waitlist.offered`, then `waitlist.promoted` if accepted, or `waitlist.offer_declined`
+/// / `waitlist.offer_expired` (instead of `enrollment.dropped`) if not.
 const ONE_EVENT_PER_CHANGE: &str = "
     WITH expected AS (
         SELECT section_id, kind, count(*) AS n FROM (
@@ -139,6 +141,12 @@ const ONE_EVENT_PER_CHANGE: &str = "
             UNION ALL
             SELECT section_id, $4 FROM enrollments
              WHERE status = 'dropped' AND (decision_id IS NULL OR enrolled_at IS NOT NULL)
+               AND offer_ended IS NULL
+            UNION ALL
+            SELECT section_id, $9 FROM enrollments WHERE offered_at IS NOT NULL
+            UNION ALL
+            SELECT section_id, CASE offer_ended WHEN 'declined' THEN $10 ELSE $11 END
+              FROM enrollments WHERE offer_ended IS NOT NULL
             UNION ALL
             SELECT section_id, $6 FROM enrollments WHERE decision_id IS NOT NULL
             UNION ALL
@@ -175,6 +183,9 @@ pub(super) async fn check(pool: &PgPool) -> Result<Vec<(&'static str, Vec<String
         .bind(EventKind::SeatHeld.routing_key())
         .bind(EventKind::SeatReleased.routing_key())
         .bind(EventKind::ReservesChanged.routing_key())
+        .bind(EventKind::WaitlistOffered.routing_key())
+        .bind(EventKind::OfferDeclined.routing_key())
+        .bind(EventKind::OfferExpired.routing_key())
         .fetch_all(pool)
         .await?;
     results.push(("outbox: one event per change", found));

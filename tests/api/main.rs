@@ -31,6 +31,7 @@ mod layers;
 mod limits;
 mod linked_cart;
 mod login_limits;
+mod offers;
 mod openapi;
 mod outage;
 mod outbox;

@@ -44,6 +44,14 @@ pub fn router() -> Router<AppState> {
             "/api/v1/sections/{section_id}/enrollments/me",
             delete(drop_me),
         )
+        .route(
+            "/api/v1/sections/{section_id}/enrollments/me/accept",
+            post(accept_offer),
+        )
+        .route(
+            "/api/v1/sections/{section_id}/enrollments/me/decline",
+            post(decline_offer),
+        )
         .route("/api/v1/enrollments/swap", post(swap))
         .route("/api/v1/enrollments/sets", post(enroll_set))
         .route("/api/v1/students/me/cart", get(cart::get_cart))
@@ -229,6 +237,63 @@ pub async fn drop_me(
             .drop_enrollment(call.home(), call.seat(section, request))
             .await?;
         Ok(Fresh::from(drop_answer(dropped.value.promoted)).decided_by(dropped.by))
+    })
+    .await
+}
+
+/// Take the seat an offer-mode waitlist offers the calling student (their rules are
+/// checked again first).
+#[utoipa::path(post, path = "/api/v1/sections/{section_id}/enrollments/me/accept", tag = "registration",
+    params(("section_id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, max_length = 255, pattern = "^[!-~]+$",
+        description = "1-255 visible ASCII characters; a retry of the same request with the same key gets the first answer; a key first used for a different request gets 422 idempotency_key_reused")),
+    responses((status = 201, body = EnrollmentResponse),
+        (status = 403, body = super::error::Problem), (status = 404, body = super::error::Problem),
+        (status = 409, description = "`no_offer` (none, or it expired), a student rule's code", body = super::error::Problem),
+        (status = 422, body = super::error::Problem), (status = 429, body = super::error::Problem),
+        (status = 503, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn accept_offer(
+    State(state): State<AppState>,
+    call: StudentCall,
+    Ids(section): Ids<Uuid>,
+) -> Result<Response, ApiError> {
+    let rebuild = |_: &[Decided], _| None;
+    let what = ["accept", &section.to_string()];
+    call.idempotent(&state, &what, &[""], rebuild, async |request| {
+        let enrolled = (state.registration)
+            .accept_offer(call.home(), call.seat(section, request))
+            .await?;
+        let answer = enrollment_answer(section, call.student, enrolled.value);
+        Ok(Fresh::from(answer).decided_by(enrolled.by))
+    })
+    .await
+}
+
+/// Turn down the seat offered to the calling student: they leave the waitlist, and the seat
+/// is offered to the next student.
+#[utoipa::path(post, path = "/api/v1/sections/{section_id}/enrollments/me/decline", tag = "registration",
+    params(("section_id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, max_length = 255, pattern = "^[!-~]+$",
+        description = "1-255 visible ASCII characters; a retry of the same request with the same key gets the first answer; a key first used for a different request gets 422 idempotency_key_reused")),
+    responses((status = 200, description = "`{\"status\":\"declined\",\"promoted\":bool}`: `promoted` says whether the seat went to the next student"),
+        (status = 404, body = super::error::Problem),
+        (status = 409, description = "`no_offer`", body = super::error::Problem),
+        (status = 422, body = super::error::Problem), (status = 429, body = super::error::Problem),
+        (status = 503, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn decline_offer(
+    State(state): State<AppState>,
+    call: StudentCall,
+    Ids(section): Ids<Uuid>,
+) -> Result<Response, ApiError> {
+    let rebuild = |_: &[Decided], _| None;
+    let what = ["decline", &section.to_string()];
+    call.idempotent(&state, &what, &[""], rebuild, async |request| {
+        let declined = (state.registration)
+            .decline_offer(call.home(), call.seat(section, request))
+            .await?;
+        let body = serde_json::json!({"status": "declined", "section_id": section,
+            "promoted": declined.value.promoted});
+        Ok(Fresh::from((StatusCode::OK, body)).decided_by(declined.by))
     })
     .await
 }

@@ -247,18 +247,23 @@ async fn recent_decisions(
 }
 
 /// Sections of shards `node` owns with a reserved pool whose release time has come and
-/// that no commit has released yet, with the database clock now (at most `limit`).
-pub async fn due_pools(
+/// that no commit has released yet, or an offer whose time ran out, with the database
+/// clock now (at most `limit`).
+pub async fn due_sections(
     pool: &PgPool,
     node: &str,
     limit: i64,
 ) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError> {
     sqlx::query_as(
-        "SELECT DISTINCT r.section_id, now()
-           FROM section_reserves r
-           JOIN sections s ON s.id = r.section_id
+        "SELECT d.section_id, now()
+           FROM (SELECT r.section_id FROM section_reserves r
+                  WHERE r.released_at IS NULL AND r.release_at <= now()
+                 UNION
+                 SELECT e.section_id FROM enrollments e
+                  WHERE e.status = 'offered' AND e.offer_expires_at <= now()) d
+           JOIN sections s ON s.id = d.section_id
            JOIN shard_owners o ON o.shard = s.shard
-          WHERE r.released_at IS NULL AND r.release_at <= now() AND o.node_id = $1
+          WHERE o.node_id = $1
           LIMIT $2",
     )
     .bind(node)

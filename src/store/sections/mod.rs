@@ -9,7 +9,7 @@ mod load;
 mod write;
 
 pub use committer::{CommitterConfig, CommitterStats};
-pub use load::{due_pools, pools};
+pub use load::{due_sections, pools};
 
 use crate::store::NodePools;
 use crate::supervise::TaskHealth;
