@@ -27,10 +27,15 @@
 #       once and every student submits its cart once (`cart`); items decided per second
 #       (each linked set all or none, the rest one by one), carts and linked sets per
 #       second, p50/p99 of the submit, from the first answer to the last;
+#   (g) flash again, on the same catalog with reserved seats: a fresh database and server;
+#       every section of the seed holds back 30% of its seats in a pool for major CS and
+#       10% for the HONORS cohort (released in a day), every other student is a CS major
+#       and every fifth HONORS; after a healthz warm-up like (a), the same load as (b), to
+#       see what the pools cost;
 #
-# then the ratios (b)/(a), (c)/(d-hot), (b)/(d-spread), (f)/(b); the verifier runs on the
-# bench database with the acknowledgement log of (b) and (c), again after (e), and again
-# after (f).
+# then the ratios (b)/(a), (c)/(d-hot), (b)/(d-spread), (f)/(b), (g)/(b); the verifier runs
+# on the bench database with the acknowledgement log of (b) and (c), again after (e), (f)
+# and (g).
 #
 # A fresh database `registrar_bench` is created (dropped first) through the admin URL;
 # the release server serves it on 127.0.0.1:<free port> with per-student rate limiting
@@ -282,6 +287,35 @@ log "verifying the carts against the invariants and $(wc -l <"$OUT/acks_cart.jso
 run "$LOADTEST" verify --database-url "$DB_URL" --acks "$OUT/acks_cart.jsonl" ||
     die "the verifier found violations after the carts"
 
+log "(g) flash on a catalog with reserved seats: a fresh database and server"
+run psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
+run psql "$ADMIN_URL" -qc "CREATE DATABASE $DB"
+run "$SERVER" migrate
+run "$SERVER" seed --students "$STUDENTS" --sections "$SECTIONS" --reset >"$OUT/seed_reserved.log"
+run psql "$DB_URL" -q <<'SQL'
+INSERT INTO section_reserves (id, section_id, position, attribute, value, seats, release_at)
+SELECT gen_random_uuid(), id, 0, 'major', 'CS', capacity * 3 / 10, now() + interval '1 day'
+  FROM sections
+UNION ALL
+SELECT gen_random_uuid(), id, 1, 'cohort', 'HONORS', capacity / 10, now() + interval '1 day'
+  FROM sections;
+UPDATE students SET majors = ARRAY['CS'] WHERE role = 'student' AND username ~ '[02468]$';
+UPDATE students SET cohort = 'HONORS' WHERE role = 'student' AND username ~ '[05]$';
+SQL
+start_server "$SERVER" "$OUT"
+start_event_sink "$SERVER" "$OUT"
+BASE="http://$ADDR"
+load healthz_reserved healthz
+snapshot before_reserved
+load reserved flash --students "$((STUDENTS - USERS))" --acks "$OUT/acks_reserved.jsonl" --pre-login
+snapshot after_reserved
+stop_server
+stop_event_sink
+RESERVED_SEATS="$(psql "$DB_URL" -Atc "SELECT count(*) FROM enrollments WHERE reserve_id IS NOT NULL AND status IN ('enrolled', 'held', 'offered')")"
+log "verifying the flash on reserved seats against the invariants and $(wc -l <"$OUT/acks_reserved.jsonl") acknowledgements"
+run "$LOADTEST" verify --database-url "$DB_URL" --acks "$OUT/acks_reserved.jsonl" ||
+    die "the verifier found violations after the flash on reserved seats"
+
 # --- the table -----------------------------------------------------------------------
 tps() { sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$OUT/pgbench_$1.log" | head -n1; }
 # Percentile of the per-transaction latencies (3rd column, microseconds) in ms.
@@ -300,6 +334,7 @@ B_ACCEPTED="$(j flash '.ops.enroll.accepted_per_s')"
 C_RATE="$(j hot '.decisions_per_s')"
 E_RATE="$(j open '.ops.enroll | if .answers > 0 then .per_s * (.answers - .failed) / .answers else 0 end')"
 F_RATE="$(j cart '.cart.items_per_s // 0')"
+G_RATE="$(j reserved '.ops.enroll | if .answers > 0 then .per_s * (.answers - .failed) / .answers else 0 end')"
 DH_RATE="$(tps hot)"
 DS_RATE="$(tps spread)"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }'; }
@@ -328,6 +363,9 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else
     printf '%-50s %11.1f %9.2f %9.2f  %s\n' "(e) cold window open: $STUDENTS students, 1 each" \
         "$E_RATE" "$(j open '.ops.enroll.p50_ms')" "$(j open '.ops.enroll.p99_ms')" \
         "enroll decisions on a fresh server (no section active, no student read), $(j open '.ops.enroll.answers') in $(j open '.window_s | . * 10 | floor / 10') s"
+    printf '%-50s %11.1f %9.2f %9.2f  %s\n' "(g) flash with reserved seats (30% CS, 10% HONORS)" \
+        "$G_RATE" "$(j reserved '.ops.enroll.p50_ms')" "$(j reserved '.ops.enroll.p99_ms')" \
+        "enroll decisions as (b), on a fresh server after its own healthz warm-up; $(j reserved '.ops.enroll.accepted_per_s | . * 10 | floor / 10')/s seats and waitlist places; $RESERVED_SEATS seats taken from pools"
     printf '%-50s %11.1f %9.2f %9.2f  %s\n' "(d-hot) pgbench SELECT FOR UPDATE, 1 row" \
         "$DH_RATE" "$(pct hot 50)" "$(pct hot 99)" "committed transactions (1 seat each), no HTTP"
     printf '%-50s %11.1f %9.2f %9.2f  %s\n' "(d-spread) pgbench SELECT FOR UPDATE, $SECTIONS rows" \
@@ -337,6 +375,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else
     printf '        (b) counting seats and waitlist places only: /(a) = %s   /(d-spread) = %s\n' \
         "$(ratio "$B_ACCEPTED" "$A_RATE")" "$(ratio "$B_ACCEPTED" "$DS_RATE")"
     printf '        (f)/(b) item decisions per second, cart vs single enrolls = %s\n' "$(ratio "$F_RATE" "$B_RATE")"
+    printf '        (g)/(b) flash with reserved seats vs without = %s\n' "$(ratio "$G_RATE" "$B_RATE")"
     printf 'committer during (b): %s\n' "$(commits before_flash after_flash)"
     printf 'committer during (c): %s\n' "$(commits after_flash after_hot)"
     printf 'committer during (e): %s; rule inputs of %s students read in %s queries\n' "$(commits before_open after_open)" \
@@ -347,10 +386,10 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else
         "$EVENTS_BC" "$(metric after_hot registrar_events_unroutable_total)"
     printf 'committer during (f): %s\n' "$(commits before_cart after_cart)"
     printf 'linked sets of (f) by outcome: %s\n' "$(j cart '.cart.set_outcomes | to_entries | map("\(.key) \(.value)") | join(", ")')"
-    printf 'failed requests: healthz %s, flash %s, hot %s, open %s, cart %s (503s retried with the same key: %s)\n' \
+    printf 'failed requests: healthz %s, flash %s, hot %s, open %s, cart %s, reserved %s (503s retried with the same key: %s)\n' \
         "$(j healthz .failed_total)" "$(j flash .failed_total)" "$(j hot .failed_total)" "$(j open .failed_total)" \
-        "$(j cart .failed_total)" "$(j cart .retries_total)"
-    printf 'goose reports: %s/{healthz,flash,hot,open,cart}.html; every phase verified clean\n\n' "$OUT"
+        "$(j cart .failed_total)" "$(j reserved .failed_total)" "$(j cart .retries_total)"
+    printf 'goose reports: %s/{healthz,flash,hot,open,cart,reserved}.html; every phase verified clean\n\n' "$OUT"
 } | tee "$OUT/table.txt"
 
 
