@@ -40,6 +40,7 @@ describe("problem messages", () => {
       "section_full", "time_conflict", "credit_limit_exceeded", "registration_window_closed",
       "student_on_hold", "prerequisites_not_met", "duplicate_course", "already_enrolled",
       "already_waitlisted", "not_enrolled", "seats_reserved", "restricted_section", "registration_not_open_yet",
+      "already_offered", "no_offer",
     ];
     const texts = new Set(refusals.map((code) => describeProblem({ code, title: "" })));
     expect(texts.size).toBe(refusals.length);
@@ -66,6 +67,14 @@ describe("problem messages", () => {
       .toBe("Your registration appointment has not opened yet. Try again once it opens. (registration opens for you at Mar 3, 2027, 2:30 PM)");
     expect(describeProblem({ code: "registration_not_open_yet", title: "t", detail: "opens at 2027-03-03T14:30:00Z" }, utc)).toContain("(opens at Mar 3, 2027, 2:30 PM)");
     expect(describeProblem({ code: "registration_not_open_yet", title: "t" })).not.toBe(describeProblem({ code: "registration_window_closed", title: "t" }));
+  });
+
+  it("explains the waitlist offers' codes and the admin's pool and appointment codes", () => {
+    expect(describeProblem({ code: "already_offered", title: "t" })).toMatch(/already offered to you: accept or decline it under Offers/);
+    expect(describeProblem({ code: "no_offer", title: "t", detail: "no seat of section x is offered" })).toBe(MESSAGES.no_offer);
+    expect(MESSAGES.no_offer).toMatch(/ran out/);
+    expect(describeProblem({ code: "reserved_below_taken", title: "t" })).toMatch(/smaller than the number of students already seated/);
+    expect(describeProblem({ code: "ticket_not_found", title: "t" })).toMatch(/no registration appointment/);
   });
 
   it("falls back to the server's words for an unknown code", () => {
