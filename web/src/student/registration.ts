@@ -1,9 +1,11 @@
 // The student page's API calls, typed after docs/api.md: catalog reads (with a section's
-// reserved seats and restrictions), the schedule, notifications and registration
-// appointments, and the writes (enroll, drop, swap, a linked set), each sent with one
+// reserved seats, restrictions and waitlist mode), the schedule (with seats offered),
+// notifications and registration appointments, and the writes (enroll, drop, swap, a
+// linked set, accepting or declining a seat offered), each sent with one
 // Idempotency-Key per user action and retried with it while the server is busy (retry.ts).
 import { api } from "../api/client";
 import type { Meeting } from "./calendar";
+import type { WaitlistMode } from "./offers";
 import type { ReservedPool, Restriction, TimeTicket } from "./policy";
 import { withIdempotentRetry, type RetryOptions } from "./retry";
 
@@ -41,6 +43,10 @@ export interface Section {
   general_seats_left?: number;
   /** Who may (include) or may not (exclude) take the section. */
   restrictions?: Restriction[];
+  /** `offer`: a freed seat is offered to the next waiting student, who accepts or declines it (absent from a server without offers: `auto`). */
+  waitlist_mode?: WaitlistMode;
+  /** How long an offer stands, in minutes. */
+  offer_window_minutes?: number;
 }
 
 export type Component = "lecture" | "lab" | "recitation" | "seminar" | "studio";
@@ -68,6 +74,13 @@ export interface DropAnswer {
 }
 
 /** The answer to `POST /enrollments/sets`: every section taken (and `dropped` the replaced ones). */
+/** The answer to a decline of a seat offered: `promoted` says whether it went on to the next student. */
+export interface DeclineAnswer {
+  status: "declined";
+  section_id: string;
+  promoted: boolean;
+}
+
 export interface SetAnswer {
   status: "enrolled";
   decision_id: string;
@@ -92,6 +105,8 @@ export interface ScheduleEntry {
   position?: number;
   /** `held`: a seat a decision is still taking; neither enrolled nor waitlisted yet. */
   status?: string;
+  /** Until when a seat offered waits for the student (offered entries only), RFC 3339. */
+  offer_expires_at?: string;
 }
 
 export interface Schedule {
@@ -99,11 +114,13 @@ export interface Schedule {
   waitlisted: ScheduleEntry[];
   /** Seats held by a decision of the student's under way (not enrolled yet). */
   held?: ScheduleEntry[];
+  /** Seats an offer-mode waitlist offers the student: accept or decline each before its `offer_expires_at`. */
+  offered?: ScheduleEntry[];
   credits: number;
 }
 
 export interface StudentNotification {
-  kind: "enrolled" | "waitlisted" | "promoted" | "dropped";
+  kind: "enrolled" | "waitlisted" | "promoted" | "dropped" | "offered" | "offer_expired" | "offer_declined";
   message: string;
   section_id: string;
   created_at: string;
@@ -135,6 +152,22 @@ export function enroll(token: string, sectionId: string, retry: RetryOptions = {
 export function drop(token: string, sectionId: string, retry: RetryOptions = {}): Promise<DropAnswer> {
   return withIdempotentRetry(
     (key) => api<DropAnswer>("DELETE", `/api/v1/sections/${encodeURIComponent(sectionId)}/enrollments/me`, { token, headers: keyed(key) }),
+    retry,
+  );
+}
+
+/** Take the seat an offer-mode waitlist offers the student (their rules are checked again). */
+export function acceptOffer(token: string, sectionId: string, retry: RetryOptions = {}): Promise<EnrollAnswer> {
+  return withIdempotentRetry(
+    (key) => api<EnrollAnswer>("POST", `/api/v1/sections/${encodeURIComponent(sectionId)}/enrollments/me/accept`, { token, headers: keyed(key) }),
+    retry,
+  );
+}
+
+/** Turn down the seat offered: the student leaves the waitlist, the seat goes to the next. */
+export function declineOffer(token: string, sectionId: string, retry: RetryOptions = {}): Promise<DeclineAnswer> {
+  return withIdempotentRetry(
+    (key) => api<DeclineAnswer>("POST", `/api/v1/sections/${encodeURIComponent(sectionId)}/enrollments/me/decline`, { token, headers: keyed(key) }),
     retry,
   );
 }
