@@ -1,6 +1,7 @@
 // Unit tests of the section table: live counts win over the listed ones (reserved seats
 // too), the button of a section in flight is disabled and says why (no double click),
-// holdings show their state, restrictions and reserved-seat pools are listed.
+// holdings show their state (a seat offered links to the offer), restrictions, reserved-seat
+// pools and an offer-mode waitlist are listed.
 import { mount } from "@vue/test-utils";
 import { describe, expect, it } from "vitest";
 import type { SeatCounts } from "../student/seats";
@@ -47,6 +48,20 @@ describe("SectionTable", () => {
     expect(button.text()).toBe("Still trying… CS101-01");
     await button.trigger("click");
     expect(w.emitted("enroll")).toBeUndefined();
+  });
+
+  it("sends a seat offered to the Offers part instead of a button, and says when a waitlist offers seats", () => {
+    const offerMode = { ...section("b", "MATH201", 0), waitlist_mode: "offer" as const, offer_window_minutes: 1440 };
+    const w = mount(SectionTable, {
+      props: { sections: [section("a", "CS101"), offerMode], live: new Map(), held: new Map<string, Holding>([["b", { kind: "offered" }]]), pending: new Map() },
+    });
+    const row = w.get('tr[data-section="MATH201-01"]');
+    expect(row.text()).toContain("Seat offered");
+    expect(row.text()).toContain("Waitlist offers seats (1 day to accept)");
+    expect(row.get("a").attributes("href")).toBe("#offers");
+    expect(row.get("a").text()).toBe("See the offer of MATH201-01");
+    expect(row.findAll("button")).toHaveLength(0);
+    expect(w.get('tr[data-section="CS101-01"]').text()).not.toContain("offers seats");
   });
 
   it("shows a seat or a waitlist position, with a drop button", async () => {
