@@ -1,11 +1,13 @@
 // The console's API calls, typed after docs/api.md: the cluster view (fed by every node's
 // heartbeat), hot sections, moves and the operator's actions, the serving node's readiness,
-// and the admin basics (terms, windows, courses, sections and their links, accounts, holds)
+// and the admin basics (terms, windows, courses, sections with their links and waitlist
+// mode, accounts, holds)
 // and registration policy (reserved seats, restrictions, student attributes, appointments).
 import { api } from "../api/client";
+import type { WaitlistMode } from "../student/offers";
 import type { PolicyAttribute, ReservedPool, Restriction } from "../student/policy";
 
-export type { PolicyAttribute, ReservedPool, Restriction };
+export type { PolicyAttribute, ReservedPool, Restriction, WaitlistMode };
 
 export interface NodeLoad {
   decisions_per_s: number;
@@ -112,6 +114,10 @@ export interface Section {
   /** Free seats anyone may take. */
   general_seats_left?: number;
   restrictions?: Restriction[];
+  /** How a freed seat goes to the waitlist (absent from a server without offers: `auto`). */
+  waitlist_mode?: WaitlistMode;
+  /** How long an offer stands, in minutes. */
+  offer_window_minutes?: number;
 }
 
 /** A pool as it is sent: whom it reserves for, how many seats, until when (null: the whole term). */
@@ -142,6 +148,9 @@ export interface NewSection {
   links: string[];
   reserved?: PoolSpec[];
   restrictions?: Restriction[];
+  waitlist_mode?: WaitlistMode;
+  /** 1 to 43 200 (30 days); the server's default is 1 440 (a day). */
+  offer_window_minutes?: number;
 }
 
 export interface Account {

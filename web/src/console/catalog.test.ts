@@ -1,5 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { componentChoices, COMPONENTS, courseRows, linkCandidates, linkLabels, orderComponents, parseCodes } from "./catalog";
+import {
+  componentChoices, COMPONENTS, courseRows, linkCandidates, linkLabels, offerWindowProblem, orderComponents, parseCodes,
+  waitlistFields, waitlistModeText,
+} from "./catalog";
 import type { Component } from "./api";
 
 const sec = (id: string, section_code: string, component: Component) => ({ id, section_code, component });
@@ -71,5 +74,30 @@ describe("canonicalCode", () => {
     const { canonicalCode } = await import("./catalog");
     expect(canonicalCode(" math-2413 ")).toBe("MATH2413");
     expect(canonicalCode("cs 101")).toBe("CS101");
+  });
+});
+
+describe("the waitlist mode of a new section", () => {
+  it("takes an offer window of 1 to 43200 whole minutes, and none in auto mode", () => {
+    expect(offerWindowProblem("offer", 1440)).toBeNull();
+    expect(offerWindowProblem("offer", 1)).toBeNull();
+    expect(offerWindowProblem("offer", 43200)).toBeNull();
+    expect(offerWindowProblem("offer", 0)).toMatch(/1 to 43200 minutes/);
+    expect(offerWindowProblem("offer", 43201)).toMatch(/30 days/);
+    expect(offerWindowProblem("offer", 1.5)).toMatch(/whole minutes/);
+    expect(offerWindowProblem("offer", Number.NaN)).not.toBeNull();
+    expect(offerWindowProblem("auto", 0)).toBeNull();
+  });
+
+  it("sends the mode and window only in offer mode", () => {
+    expect(waitlistFields("auto", 1440)).toEqual({});
+    expect(waitlistFields("offer", 90)).toEqual({ waitlist_mode: "offer", offer_window_minutes: 90 });
+  });
+
+  it("reads the mode in the section list", () => {
+    expect(waitlistModeText({ waitlist_mode: "offer", offer_window_minutes: 1440 })).toBe("Offer (1 day to accept)");
+    expect(waitlistModeText({ waitlist_mode: "offer", offer_window_minutes: 90 })).toBe("Offer (1 h 30 min to accept)");
+    expect(waitlistModeText({ waitlist_mode: "auto", offer_window_minutes: 1440 })).toBe("Automatic");
+    expect(waitlistModeText({})).toBe("Automatic");
   });
 });

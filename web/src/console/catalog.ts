@@ -1,8 +1,10 @@
-// Pure rules of the console's catalog forms (docs/api.md "Linked sections"): the order of a
-// course's components (primary first), comma-separated course codes, which sections a
-// section may link to, and how links read (by section code). The server decides; these only
-// keep the forms from offering what it would refuse.
-import type { Component, Section } from "./api";
+// Pure rules of the console's catalog forms (docs/api.md "Linked sections", "Waitlist
+// offers"): the order of a course's components (primary first), comma-separated course
+// codes, which sections a section may link to, how links read (by section code), and a
+// section's waitlist mode and offer window. The server decides; these only keep the forms
+// from offering what it would refuse.
+import { durationText } from "../student/offers";
+import type { Component, NewSection, Section, WaitlistMode } from "./api";
 
 /** The components a course may require, in the order the forms list them. */
 export const COMPONENTS: readonly Component[] = ["lecture", "lab", "recitation", "seminar", "studio"];
@@ -104,4 +106,32 @@ export function courseRows(
 /** A course code as the server stores it (`cs 101`, `MATH-2413` → `CS101`, `MATH2413`), for matching only: the server validates. */
 export function canonicalCode(text: string): string {
   return text.trim().toUpperCase().replace(/[ -]/g, "");
+}
+
+/** The longest an offer may stand: 43 200 minutes, 30 days (the server's limit). */
+export const MAX_OFFER_WINDOW = 43_200;
+/** The server's default offer window: a day. */
+export const DEFAULT_OFFER_WINDOW = 1_440;
+
+/** What the server would refuse in an offer window, said before sending; null when it is fine. */
+export function offerWindowProblem(mode: WaitlistMode, minutes: number): string | null {
+  if (mode !== "offer") return null;
+  if (!Number.isInteger(minutes) || minutes < 1 || minutes > MAX_OFFER_WINDOW) {
+    return `An offer stands 1 to ${MAX_OFFER_WINDOW} minutes (30 days), in whole minutes.`;
+  }
+  return null;
+}
+
+/**
+ * The waitlist fields of a new section: none in `auto` mode (the default, so a server
+ * without offers is not sent fields it would refuse), the mode and window in `offer` mode.
+ */
+export function waitlistFields(mode: WaitlistMode, minutes: number): Pick<NewSection, "waitlist_mode" | "offer_window_minutes"> {
+  return mode === "offer" ? { waitlist_mode: "offer", offer_window_minutes: minutes } : {};
+}
+
+/** How the section list says a section's waitlist mode: "Offer (1 day to accept)", "Automatic". */
+export function waitlistModeText(s: Pick<Section, "waitlist_mode" | "offer_window_minutes">): string {
+  if (s.waitlist_mode !== "offer") return "Automatic";
+  return s.offer_window_minutes ? `Offer (${durationText(s.offer_window_minutes)} to accept)` : "Offer";
 }
