@@ -103,6 +103,7 @@ impl Listener {
             }
             Some(Notice::Windows) => self.rules.forget_windows(),
             Some(Notice::Student(student)) => self.rules.forget_student(student),
+            Some(Notice::AllStudents) => self.rules.forget_all_students(),
             Some(Notice::Section(section)) => self.rules.forget_section(section),
             // From a newer version, say: nothing this one caches.
             None => {}

@@ -16,6 +16,8 @@ pub trait RuleCaches: Send + Sync {
     fn forget_student(&self, student: Uuid);
     /// Forget cached registration windows (an admin changed one).
     fn forget_windows(&self);
+    /// Forget what is cached about every student (an admin changed many).
+    fn forget_all_students(&self);
     /// Forget the cached facts of one section (an admin changed its links).
     fn forget_section(&self, section: Uuid);
 }
@@ -52,6 +54,13 @@ impl RuleCacheLink {
     pub fn forget_student(&self, student: Uuid) {
         if let Some(caches) = self.caches.get() {
             caches.forget_student(student);
+        }
+    }
+
+    /// Forget every student.
+    pub fn forget_all_students(&self) {
+        if let Some(caches) = self.caches.get() {
+            caches.forget_all_students();
         }
     }
 

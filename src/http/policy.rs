@@ -6,8 +6,8 @@ use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use super::extract::{ApiJson, Caller, Ids};
 use crate::resources::{
-    NewTimeTicket, ReservedPools, Role, SectionView, StudentPatch, StudentView, TimeTicketView,
-    check_pools,
+    NewTimeTicket, ReservedPools, Role, SectionView, StudentPatch, StudentView, TicketRule,
+    TimeTicketView, check_pools,
 };
 use crate::store::{catalog, students, tickets};
 use axum::extract::State;
@@ -24,6 +24,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/api/v1/terms/{term_id}/time-tickets/{student_id}",
             put(set_ticket).delete(remove_ticket),
+        )
+        .route(
+            "/api/v1/terms/{term_id}/time-tickets/assign",
+            axum::routing::post(assign_tickets),
         )
         .route(
             "/api/v1/students/{student_id}/time-tickets",
@@ -95,6 +99,25 @@ pub async fn set_ticket(
     Ok(Json(
         state.registration.set_ticket(term, student, &body).await?,
     ))
+}
+
+/// Give every student (of some standings) a registration appointment in a term, by credits
+/// earned: most credits first, `group_size` students per step of `step_minutes` from
+/// `first_opens_at`. Replaces their appointments in the term.
+#[utoipa::path(post, path = "/api/v1/terms/{term_id}/time-tickets/assign", tag = "admin", request_body = TicketRule,
+    params(("term_id" = Uuid, Path)),
+    responses((status = 200, description = "`{\"assigned\": N}`"), (status = 404, body = super::error::Problem), (status = 422, body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn assign_tickets(
+    State(state): State<AppState>,
+    caller: Caller,
+    Ids(term): Ids<Uuid>,
+    ApiJson(body): ApiJson<TicketRule>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require(Role::Admin)?;
+    body.validate()?;
+    let assigned = state.registration.assign_tickets(term, &body).await?;
+    Ok(Json(serde_json::json!({ "assigned": assigned })))
 }
 
 /// Remove a student's registration appointment in a term (their standing's window applies).

@@ -300,6 +300,53 @@ impl NewTimeTicket {
     }
 }
 
+/// `POST /terms/{term_id}/time-tickets/assign` body: registration appointments for many
+/// students at once, by credits earned (most first, as registrars reward progress toward
+/// the degree), in groups a step apart.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TicketRule {
+    /// The rule: `credits_earned` (the credits of the student's completed courses).
+    #[schema(schema_with = schema::ticket_rule)]
+    pub by: String,
+    /// When the first group opens.
+    pub first_opens_at: DateTime<Utc>,
+    /// Students per group, 1-100000.
+    #[serde(deserialize_with = "super::whole_number")]
+    #[schema(minimum = 1, maximum = 100_000)]
+    pub group_size: u32,
+    /// Minutes between two groups, 0-10080.
+    #[serde(deserialize_with = "super::whole_number")]
+    #[schema(maximum = 10_080)]
+    pub step_minutes: u32,
+    /// When every ticket closes; absent: at the standing's window close.
+    #[serde(default)]
+    pub closes_at: Option<DateTime<Utc>>,
+    /// Only students of these standings (default: every student).
+    #[serde(default)]
+    #[schema(max_items = 5)]
+    pub standings: Vec<Standing>,
+}
+
+impl TicketRule {
+    /// Check the fields.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        if self.by != "credits_earned" {
+            return Err(invalid("by", "credits_earned"));
+        }
+        if !(1..=100_000).contains(&self.group_size) {
+            return Err(invalid("group_size", "1 to 100000"));
+        }
+        if self.step_minutes > 10_080 {
+            return Err(invalid("step_minutes", "0 to 10080"));
+        }
+        if self.closes_at.is_some_and(|c| c <= self.first_opens_at) {
+            return Err(invalid("closes_at", "after first_opens_at"));
+        }
+        Ok(())
+    }
+}
+
 /// A student's time ticket in a term.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct TimeTicketView {
@@ -342,6 +389,15 @@ pub(crate) mod schema {
             .schema_type(Type::String)
             .enum_values(Some(["major", "program", "cohort", "standing"]))
             .examples(["major"])
+            .build()
+    }
+
+    /// The rules tickets may be assigned by.
+    pub fn ticket_rule() -> Object {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(["credits_earned"]))
+            .examples(["credits_earned"])
             .build()
     }
 

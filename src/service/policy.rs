@@ -7,7 +7,7 @@
 use super::admin::AdminError;
 use super::registration::{RegistrationError, RegistrationService, unreachable_outcome};
 use crate::resources::{
-    NewPool, NewTimeTicket, StudentPatch, StudentView, TimeTicketView, pools_from,
+    NewPool, NewTimeTicket, StudentPatch, StudentView, TicketRule, TimeTicketView, pools_from,
 };
 use crate::store::cluster::{self as cluster_rows, Notice};
 use crate::store::{catalog, students, tickets};
@@ -50,6 +50,21 @@ impl RegistrationService {
         tx.commit().await?;
         self.cache.forget_student(student);
         Ok(saved)
+    }
+
+    /// Assign time tickets in `term` by `rule` (see [`tickets::assign_by_credits`]); every
+    /// node's rule cache forgets every student (one notice per student would flood the
+    /// channel). Returns how many students got a ticket.
+    pub async fn assign_tickets(&self, term: Uuid, rule: &TicketRule) -> Result<u64, AdminError> {
+        let mut tx = self.pool.begin().await?;
+        if !catalog::term_exists(&mut *tx, term).await? {
+            return Err(AdminError::TermNotFound);
+        }
+        let assigned = tickets::assign_by_credits(&mut *tx, term, rule).await?;
+        cluster_rows::notify_rules(&mut *tx, Notice::AllStudents).await?;
+        tx.commit().await?;
+        self.cache.forget_all_students();
+        Ok(assigned)
     }
 
     /// Remove `student`'s time ticket in `term`.

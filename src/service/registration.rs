@@ -778,6 +778,10 @@ impl crate::cluster::node::RuleCaches for RegistrationService {
         self.cache.forget_windows();
     }
 
+    fn forget_all_students(&self) {
+        self.cache.forget_all_students();
+    }
+
     fn forget_section(&self, section: Uuid) {
         self.cache.forget_facts(&[section]);
     }

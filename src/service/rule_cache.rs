@@ -227,6 +227,11 @@ impl RuleCache {
         self.loader.stats.clone()
     }
 
+    /// Forget every student's cached rule inputs (an edit of many students).
+    pub fn forget_all_students(&self) {
+        self.students.clear();
+    }
+
     /// Forget the cached rule inputs of `student` (read again next time).
     pub fn forget_student(&self, student: Uuid) {
         self.students.remove(&student);

@@ -392,3 +392,52 @@ async fn a_time_ticket_replaces_the_windows_opening() {
     assert_problem(st, &b, StatusCode::NOT_FOUND, "ticket_not_found");
     verified(&app).await;
 }
+
+#[tokio::test]
+async fn time_tickets_are_assigned_by_credits_earned() {
+    let app = TestApp::spawn().await;
+    let term = app.open_term().await;
+    app.course("CS100", 4, &[]).await;
+    app.course("MATH100", 3, &[]).await;
+    let none = app.students(1, &[]).await;
+    let one = app.students(1, &["CS100"]).await;
+    let two = app.students(1, &["CS100", "MATH100"]).await;
+    let first = Utc::now() + TimeDelta::hours(1);
+    let path = format!("/api/v1/terms/{term}/time-tickets/assign");
+    let body = json!({"by": "credits_earned", "first_opens_at": first, "group_size": 1, "step_minutes": 10});
+    let assigned = app.admin_post(&path, body).await;
+    assert_eq!(assigned["assigned"], 3, "{assigned}");
+    let opens = |id: Uuid| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, chrono::DateTime<Utc>>(
+                "SELECT opens_at FROM time_tickets WHERE student_id = $1",
+            )
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let (a, b, c) = (
+        opens(two[0].0).await,
+        opens(one[0].0).await,
+        opens(none[0].0).await,
+    );
+    // Most credits first, ten minutes apart.
+    assert!((a - first).num_seconds().abs() <= 1, "{a} vs {first}");
+    assert_eq!((b - a).num_minutes(), 10);
+    assert_eq!((c - b).num_minutes(), 10);
+    // The cache forgot them: the student with the latest ticket is not open yet.
+    let (st, b) = app
+        .enroll(
+            &none[0].1,
+            section_with(&app, term, "01", 5, 0, json!({})).await,
+        )
+        .await;
+    assert_problem(st, &b, StatusCode::FORBIDDEN, "registration_not_open_yet");
+    let bad = json!({"by": "gpa", "first_opens_at": first, "group_size": 1, "step_minutes": 10});
+    let r = app.post(&path, Some(&app.admin_token), bad).await;
+    let (st, b) = answer(r).await;
+    assert_problem(st, &b, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
+}

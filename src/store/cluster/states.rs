@@ -15,6 +15,9 @@ pub enum Notice {
     Windows,
     /// One student's rule inputs changed (`student:<uuid>`).
     Student(Uuid),
+    /// Many students' rule inputs changed at once (`students`: time tickets assigned in
+    /// bulk).
+    AllStudents,
     /// One section's fixed facts changed: its links (`section:<uuid>`).
     Section(Uuid),
 }
@@ -25,6 +28,7 @@ impl Notice {
         match self {
             Self::Map => "map".into(),
             Self::Windows => "windows".into(),
+            Self::AllStudents => "students".into(),
             Self::Student(id) => format!("student:{id}"),
             Self::Section(id) => format!("section:{id}"),
         }
@@ -35,6 +39,7 @@ impl Notice {
         match payload {
             "map" => Some(Self::Map),
             "windows" => Some(Self::Windows),
+            "students" => Some(Self::AllStudents),
             other => {
                 if let Some(id) = other.strip_prefix("section:") {
                     return id.parse().ok().map(Self::Section);

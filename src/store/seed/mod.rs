@@ -83,6 +83,8 @@ pub const RESET_TABLES: &[&str] = &[
     "holds",
     "registration_windows",
     "section_links",
+    "section_reserves",
+    "time_tickets",
     "sections",
     "courses",
     "terms",
