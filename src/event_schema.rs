@@ -255,6 +255,7 @@ mod tests {
             ChangeKind::Dropped {
                 student: student(10),
                 from: Placement::Enrolled,
+                withdrawn: false,
             },
         );
         let b = batch(vec![drop.clone()]);
@@ -272,6 +273,7 @@ mod tests {
             ChangeKind::Dropped {
                 student: student(10),
                 from: Placement::Enrolled,
+                withdrawn: false,
             },
         );
         // A drop that promotes: two events under one request id.

@@ -42,7 +42,7 @@ use futures_util::future::join_all;
 use registrar_actors::store::HomeClaim;
 use registrar_actors::student_rules::linked_set_of;
 use registrar_actors::{
-    CallError, Command, DecisionId, Outcome, Refusal, RequestId, SectionId, StudentId,
+    CallError, Command, DecisionId, Outcome, Refusal, RequestId, SeatDrop, SectionId, StudentId,
 };
 use std::sync::Arc;
 use uuid::Uuid;
@@ -335,6 +335,7 @@ impl RegistrationService {
                 let command = Command::Drop {
                     student,
                     request: part_id(row.id, "leave", section),
+                    seat: SeatDrop::Plain,
                 };
                 (section, command)
             }));

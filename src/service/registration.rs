@@ -36,8 +36,8 @@ use registrar_actors::student_rules::{
     check_enroll_set,
 };
 use registrar_actors::{
-    Attribute, CallError, Command, Outcome, Refusal, RequestId, SectionId, SectionRegistry,
-    StudentId,
+    Attribute, CallError, Command, Outcome, Refusal, RequestId, SeatDrop, SectionId,
+    SectionRegistry, StudentId,
 };
 use sqlx::PgPool;
 use std::future::Future;
@@ -426,6 +426,8 @@ impl RegistrationService {
             schedule,
             attributes: inputs.attributes,
             ticket,
+            deadlines: Default::default(),
+            late_adds: Vec::new(),
         };
         Ok((profile, window, inputs.active_sections))
     }
@@ -730,6 +732,7 @@ impl RegistrationService {
         let command = Command::Drop {
             student: StudentId(r.student),
             request: r.request,
+            seat: SeatDrop::Plain,
         };
         let decision = self.decide(r.section, command, Some(home)).await?;
         let dropped = match decision.value {
