@@ -24,6 +24,10 @@ pub enum EventKind {
     /// A student left a seat or the waitlist.
     #[serde(rename = "enrollment.dropped")]
     EnrollmentDropped,
+    /// A student left a seat after the term's drop deadline: a withdrawal, with a W on the
+    /// record. Like a drop, it frees the seat (a promotion may follow).
+    #[serde(rename = "enrollment.withdrawn")]
+    EnrollmentWithdrawn,
     /// A student joined the waitlist.
     #[serde(rename = "waitlist.added")]
     WaitlistAdded,
@@ -47,9 +51,10 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 8] = [
+    pub const ALL: [EventKind; 9] = [
         EventKind::EnrollmentCreated,
         EventKind::EnrollmentDropped,
+        EventKind::EnrollmentWithdrawn,
         EventKind::WaitlistAdded,
         EventKind::WaitlistPromoted,
         EventKind::CapacityChanged,
@@ -63,6 +68,7 @@ impl EventKind {
         match self {
             EventKind::EnrollmentCreated => "enrollment.created",
             EventKind::EnrollmentDropped => "enrollment.dropped",
+            EventKind::EnrollmentWithdrawn => "enrollment.withdrawn",
             EventKind::WaitlistAdded => "waitlist.added",
             EventKind::WaitlistPromoted => "waitlist.promoted",
             EventKind::CapacityChanged => "section.capacity_changed",
@@ -82,6 +88,9 @@ impl EventKind {
             ChangeKind::Held { .. } | ChangeKind::PromotedHeld { .. } => EventKind::SeatHeld,
             ChangeKind::Released { .. } => EventKind::SeatReleased,
             ChangeKind::Waitlisted { .. } => EventKind::WaitlistAdded,
+            ChangeKind::Dropped {
+                withdrawn: true, ..
+            } => EventKind::EnrollmentWithdrawn,
             ChangeKind::Dropped { .. } => EventKind::EnrollmentDropped,
             ChangeKind::Promoted { .. } => EventKind::WaitlistPromoted,
             ChangeKind::CapacityChanged { .. } => EventKind::CapacityChanged,
@@ -133,7 +142,7 @@ pub struct Event {
     /// Position on joining the waitlist (`waitlist.added`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<u32>,
-    /// What the student held (`enrollment.dropped`).
+    /// What the student held (`enrollment.dropped`; `enrolled` for `enrollment.withdrawn`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<Held>,
     /// Capacity before the change (`section.capacity_changed`).
@@ -264,6 +273,32 @@ mod tests {
         assert_eq!(Event::id_of(&b.clone(), &drop.clone()), id);
         assert_eq!(Event::of(&b, &drop, id).event_id, id);
         assert_eq!(id.get_version_num(), 5);
+    }
+
+    #[test]
+    fn a_withdrawal_is_its_own_kind_of_event() {
+        let withdrawal = change(
+            7,
+            ChangeKind::Dropped {
+                student: student(10),
+                from: Placement::Enrolled,
+                withdrawn: true,
+            },
+        );
+        let b = batch(vec![withdrawal.clone()]);
+        let e = Event::of(&b, &withdrawal, Event::id_of(&b, &withdrawal));
+        assert_eq!(e.kind, EventKind::EnrollmentWithdrawn);
+        assert_eq!(e.kind.routing_key(), "enrollment.withdrawn");
+        assert_eq!(e.from, Some(Held::Enrolled));
+        let plain = change(
+            7,
+            ChangeKind::Dropped {
+                student: student(10),
+                from: Placement::Enrolled,
+                withdrawn: false,
+            },
+        );
+        assert_ne!(Event::id_of(&b, &plain), e.event_id);
     }
 
     #[test]

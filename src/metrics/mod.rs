@@ -121,6 +121,8 @@ pub struct CommitStats {
     pub waitlisted: AtomicU64,
     /// Drops.
     pub dropped: AtomicU64,
+    /// Withdrawals (seats left after the drop deadline, with a W).
+    pub withdrawn: AtomicU64,
     /// Waitlist promotions.
     pub promoted: AtomicU64,
 }
@@ -135,6 +137,9 @@ impl CommitStats {
             let counter = match c.kind {
                 ChangeKind::Enrolled { .. } | ChangeKind::Confirmed { .. } => &self.enrolled,
                 ChangeKind::Waitlisted { .. } => &self.waitlisted,
+                ChangeKind::Dropped {
+                    withdrawn: true, ..
+                } => &self.withdrawn,
                 ChangeKind::Dropped { .. } => &self.dropped,
                 ChangeKind::Promoted { .. } | ChangeKind::PromotedHeld { .. } => &self.promoted,
                 ChangeKind::CapacityChanged { .. }
