@@ -8,7 +8,8 @@
 //! - the ledger applies a judgement to seats only: over random enrolls and drops, each
 //!   with a random [`SeatDrop`], a closed seat drop is refused and changes nothing, a
 //!   withdrawal frees the seat (promoting the waitlist head as any drop) and is marked
-//!   withdrawn in its outcome and its change, and a waitlist place is always left plainly.
+//!   withdrawn in its outcome and its change, and a waitlist place is always left plainly;
+//! - a plain drop (and its outcome) reads on the wire as it did before deadlines.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use proptest::prelude::*;
@@ -191,4 +192,35 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn a_plain_drop_reads_on_the_wire_as_it_always_did() {
+    let (student, request) = (student(0), RequestId(Uuid::from_u128(9)));
+    let plain = Command::Drop {
+        student,
+        request,
+        seat: SeatDrop::Plain,
+    };
+    let json = serde_json::to_value(&plain).unwrap();
+    assert!(json.get("seat").is_none(), "{json}");
+    // A command from a node that does not know deadlines is a plain drop.
+    assert_eq!(serde_json::from_value::<Command>(json).unwrap(), plain);
+    let withdraw = Command::Drop {
+        student,
+        request,
+        seat: SeatDrop::Withdraw,
+    };
+    let json = serde_json::to_value(&withdraw).unwrap();
+    assert_eq!(json["seat"], "withdraw", "{json}");
+    assert_eq!(serde_json::from_value::<Command>(json).unwrap(), withdraw);
+    // The outcome, as the audit trail keeps it: `withdrawn` only when true.
+    let left = Outcome::Dropped {
+        from: Placement::Enrolled,
+        promoted: None,
+        withdrawn: false,
+    };
+    let json = serde_json::to_value(&left).unwrap();
+    assert!(json.get("withdrawn").is_none(), "{json}");
+    assert_eq!(serde_json::from_value::<Outcome>(json).unwrap(), left);
 }

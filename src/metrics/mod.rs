@@ -68,7 +68,7 @@ pub struct HttpLabels {
 /// The label of a decision: the success kind or the problem code.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
-    /// `enrolled`, `waitlisted`, `dropped`, `swapped` or a problem code.
+    /// `enrolled`, `waitlisted`, `dropped`, `withdrawn`, `swapped` or a problem code.
     pub outcome: &'static str,
 }
 
@@ -215,7 +215,7 @@ impl Metrics {
         );
         registry.register(
             "registrar_decisions",
-            "Registration answers by outcome: enrolled, waitlisted, dropped, swapped, or the problem code.",
+            "Registration answers by outcome: enrolled, waitlisted, dropped, withdrawn, swapped, or the problem code.",
             parts.decisions.0,
         );
         registry.register(

@@ -169,7 +169,7 @@ impl<T> Decision<T> {
 
 /// The outcome label a successful answer is counted under (`registrar_decisions_total`).
 pub trait CountedAs {
-    /// `enrolled`, `waitlisted`, `dropped` or `swapped`.
+    /// `enrolled`, `waitlisted`, `dropped`, `withdrawn` or `swapped`.
     fn outcome(&self) -> &'static str;
 }
 
