@@ -21,7 +21,8 @@ use registrar::cluster::shard_of;
 use registrar::store::cluster as membership;
 use registrar::store::{self, sections::PgSectionStore};
 use registrar_actors::{
-    AttemptRecord, Command, CommitBatch, RequestId, SeatLedger, SectionId, SectionStore, StudentId,
+    AttemptRecord, Command, CommitBatch, RequestId, SeatDrop, SeatLedger, SectionId, SectionStore,
+    StudentId,
 };
 use sqlx::PgPool;
 use std::sync::Mutex;
@@ -136,7 +137,11 @@ fn decide(fx: &Fixture, students: &[StudentId], enroll: bool) -> CommitBatch {
                 attrs: Vec::new(),
             }
         } else {
-            Command::Drop { student, request }
+            Command::Drop {
+                student,
+                request,
+                seat: SeatDrop::Plain,
+            }
         };
         let decision = ledger.apply(&command);
         assert!(decision.outcome.is_ok(), "bench decision refused");

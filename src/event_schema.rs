@@ -24,6 +24,10 @@ pub enum EventKind {
     /// A student left a seat or the waitlist.
     #[serde(rename = "enrollment.dropped")]
     EnrollmentDropped,
+    /// A student left a seat after the term's drop deadline: a withdrawal, with a W on the
+    /// record. Like a drop, it frees the seat (a promotion may follow).
+    #[serde(rename = "enrollment.withdrawn")]
+    EnrollmentWithdrawn,
     /// A student joined the waitlist.
     #[serde(rename = "waitlist.added")]
     WaitlistAdded,
@@ -57,9 +61,10 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 11] = [
+    pub const ALL: [EventKind; 12] = [
         EventKind::EnrollmentCreated,
         EventKind::EnrollmentDropped,
+        EventKind::EnrollmentWithdrawn,
         EventKind::WaitlistAdded,
         EventKind::WaitlistPromoted,
         EventKind::CapacityChanged,
@@ -76,6 +81,7 @@ impl EventKind {
         match self {
             EventKind::EnrollmentCreated => "enrollment.created",
             EventKind::EnrollmentDropped => "enrollment.dropped",
+            EventKind::EnrollmentWithdrawn => "enrollment.withdrawn",
             EventKind::WaitlistAdded => "waitlist.added",
             EventKind::WaitlistPromoted => "waitlist.promoted",
             EventKind::CapacityChanged => "section.capacity_changed",
@@ -98,6 +104,9 @@ impl EventKind {
             ChangeKind::Held { .. } | ChangeKind::PromotedHeld { .. } => EventKind::SeatHeld,
             ChangeKind::Released { .. } => EventKind::SeatReleased,
             ChangeKind::Waitlisted { .. } => EventKind::WaitlistAdded,
+            ChangeKind::Dropped {
+                withdrawn: true, ..
+            } => EventKind::EnrollmentWithdrawn,
             ChangeKind::Dropped { .. } => EventKind::EnrollmentDropped,
             // An accepted offer is the promotion from the waitlist.
             ChangeKind::Promoted { .. } | ChangeKind::OfferAccepted { .. } => {
@@ -155,7 +164,7 @@ pub struct Event {
     /// Position on joining the waitlist (`waitlist.added`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<u32>,
-    /// What the student held (`enrollment.dropped`).
+    /// What the student held (`enrollment.dropped`; `enrolled` for `enrollment.withdrawn`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<Held>,
     /// Capacity before the change (`section.capacity_changed`).
@@ -284,6 +293,7 @@ mod tests {
             ChangeKind::Dropped {
                 student: student(10),
                 from: Placement::Enrolled,
+                withdrawn: false,
             },
         );
         let b = batch(vec![drop.clone()]);
@@ -295,12 +305,39 @@ mod tests {
     }
 
     #[test]
+    fn a_withdrawal_is_its_own_kind_of_event() {
+        let withdrawal = change(
+            7,
+            ChangeKind::Dropped {
+                student: student(10),
+                from: Placement::Enrolled,
+                withdrawn: true,
+            },
+        );
+        let b = batch(vec![withdrawal.clone()]);
+        let e = Event::of(&b, &withdrawal, Event::id_of(&b, &withdrawal));
+        assert_eq!(e.kind, EventKind::EnrollmentWithdrawn);
+        assert_eq!(e.kind.routing_key(), "enrollment.withdrawn");
+        assert_eq!(e.from, Some(Held::Enrolled));
+        let plain = change(
+            7,
+            ChangeKind::Dropped {
+                student: student(10),
+                from: Placement::Enrolled,
+                withdrawn: false,
+            },
+        );
+        assert_ne!(Event::id_of(&b, &plain), e.event_id);
+    }
+
+    #[test]
     fn changes_of_one_request_get_distinct_event_ids() {
         let dropper = change(
             7,
             ChangeKind::Dropped {
                 student: student(10),
                 from: Placement::Enrolled,
+                withdrawn: false,
             },
         );
         // A drop that promotes: two events under one request id.

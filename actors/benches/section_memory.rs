@@ -12,7 +12,7 @@ use registrar_actors::ledger::RECENT_REQUESTS;
 use registrar_actors::memory::MemoryStore;
 use registrar_actors::store::NoObserver;
 use registrar_actors::{
-    Call, Command, RegistryConfig, RequestId, SectionId, SectionRegistry, StudentId,
+    Call, Command, RegistryConfig, RequestId, SeatDrop, SectionId, SectionRegistry, StudentId,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,6 +62,7 @@ fn main() {
                         Call::new(Command::Drop {
                             student: StudentId::new_v4(),
                             request: RequestId::new_v4(),
+                            seat: SeatDrop::Plain,
                         }),
                     )
                     .await
@@ -89,7 +90,7 @@ fn main() {
 
         // One hot section: its remembered request ids, up to the bound.
         registry
-            .call(hot, Call::new(Command::Drop { student: StudentId::new_v4(), request: RequestId::new_v4() }))
+            .call(hot, Call::new(Command::Drop { student: StudentId::new_v4(), request: RequestId::new_v4(), seat: SeatDrop::Plain }))
             .await
             .expect("decided");
         let before = rss();
@@ -97,7 +98,7 @@ fn main() {
         for s in &students {
             for command in [
                 Command::Enroll { student: *s, request: RequestId::new_v4(), seat_only: false, attrs: Vec::new() },
-                Command::Drop { student: *s, request: RequestId::new_v4() },
+                Command::Drop { student: *s, request: RequestId::new_v4(), seat: SeatDrop::Plain },
             ] {
                 registry.call(hot, Call::new(command)).await.expect("decided");
             }

@@ -5,8 +5,8 @@
 //! - [`ledger`]: the pure seat and waitlist rules of one section ([`SeatLedger`]), with
 //!   its reserved seat pools.
 //! - [`attributes`]: the student attributes pools and restrictions are keyed by.
-//! - [`student_rules`]: the pure per-student checks (holds, window, prerequisites,
-//!   time conflicts, credit limit, duplicate course).
+//! - [`student_rules`]: the pure per-student checks (holds, window, add/drop deadlines,
+//!   prerequisites, time conflicts, credit limit, duplicate course).
 //! - [`gate`]: lock-free admission counters that bound in-flight commands and let an idle
 //!   section actor passivate without losing a queued command (loom-tested).
 //! - [`store`]: the [`SectionStore`] trait the actor writes through, and the batch it commits.
@@ -31,8 +31,8 @@ pub use attributes::{Attribute, AttributeKind};
 pub use gate::{AdmissionGate, Permit};
 pub use ids::{DecisionId, PoolId, RequestId, SectionId, StudentId};
 pub use ledger::{
-    Change, ChangeKind, Command, Counts, Outcome, Placement, Refusal, ReservePool, SeatLedger,
-    WaitlistEntry,
+    Change, ChangeKind, Command, Counts, Outcome, Placement, Refusal, ReservePool, SeatDrop,
+    SeatLedger, WaitlistEntry,
 };
 pub use registry::{Call, CallError, RegistryConfig, SectionLoad, SectionRegistry};
 pub use section::{Reply, SectionActor, SectionMsg};

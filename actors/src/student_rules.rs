@@ -14,10 +14,12 @@
 //! may also name corequisites, taken in the same term or completed ([`corequisites`]).
 
 mod corequisites;
+mod deadlines;
 mod linked;
 mod restrictions;
 
 pub use corequisites::check_drop_set;
+pub use deadlines::{Deadlines, check_add, check_seat_drop, seat_drop};
 pub use linked::{Component, linked_set_of};
 pub use restrictions::{Restriction, RestrictionMode, TimeTicket};
 
@@ -206,6 +208,11 @@ pub struct StudentProfile {
     /// The student's registration appointment for the term, if one is assigned: it
     /// replaces the opening of the standing's window.
     pub ticket: Option<TimeTicket>,
+    /// The term's add/drop deadlines.
+    pub deadlines: Deadlines,
+    /// Sections the student may add after the add deadline (a late-add permit). None are
+    /// issued yet; this is where they come in.
+    pub late_adds: Vec<SectionId>,
 }
 
 /// A registration window (for the student's standing).
@@ -226,6 +233,19 @@ pub enum RuleViolation {
     /// No window is open for the student's standing.
     #[error("registration is not open for this student's standing")]
     WindowClosed,
+    /// The term's last day to add has passed (and the student holds no late-add permit for
+    /// the section).
+    #[error("the last day to add sections this term was {add_by}")]
+    AddDeadlinePassed {
+        /// The add deadline.
+        add_by: DateTime<Utc>,
+    },
+    /// The term's last day to withdraw has passed: a seat can no longer be dropped.
+    #[error("the last day to withdraw this term was {withdraw_by}")]
+    DropDeadlinePassed {
+        /// The withdrawal deadline.
+        withdraw_by: DateTime<Utc>,
+    },
     /// The student's registration appointment (time ticket) has not come yet.
     #[error("registration opens for this student at {opens_at}")]
     NotOpenYet {
@@ -311,6 +331,8 @@ impl RuleViolation {
             RuleViolation::OnHold => "student_on_hold",
             RuleViolation::WindowClosed => "registration_window_closed",
             RuleViolation::NotOpenYet { .. } => "registration_not_open_yet",
+            RuleViolation::AddDeadlinePassed { .. } => "add_deadline_passed",
+            RuleViolation::DropDeadlinePassed { .. } => "drop_deadline_passed",
             RuleViolation::RestrictedSection { .. } => "restricted_section",
             RuleViolation::DuplicateCourse { .. } => "duplicate_course",
             RuleViolation::PrerequisitesNotMet { .. } => "prerequisites_not_met",
@@ -347,7 +369,8 @@ pub fn check_enroll(
 /// Check that `student` may take all of `targets` together at `now` (a lecture with its
 /// lab, a course with its corequisite), with the sections of `replacing` left out of the
 /// schedule (what a swap drops). The rules, in order, the first broken one answering:
-/// holds; the window (or the student's time ticket); targets already on the schedule pass
+/// holds; the add deadline, for targets not on the schedule yet; the window (or the
+/// student's time ticket); targets already on the schedule pass
 /// through (as in [`check_enroll`]); section restrictions; duplicate course (a component of a course taken twice); complete and
 /// linked sets of courses with components; prerequisites; time conflicts; the credit limit
 /// (credits count once per course); corequisites.
@@ -361,6 +384,14 @@ pub fn check_enroll_set(
     if student.holds > 0 {
         return Err(RuleViolation::OnHold);
     }
+    // Before the window: past the add deadline, the window's being closed too is the lesser
+    // news (windows may reopen; the deadline does not).
+    for t in targets
+        .iter()
+        .filter(|t| !student.schedule.iter().any(|s| s.id == t.id))
+    {
+        deadlines::check_add(&student.deadlines, now, student.late_adds.contains(&t.id))?;
+    }
     restrictions::check_open(student.ticket, window, now)?;
     check_taking(student, targets, replacing)
 }
@@ -368,7 +399,8 @@ pub fn check_enroll_set(
 /// Check that `student` may take the seat offered to them in `target` (an offer-mode
 /// waitlist): the rules again, as if the section were not on the schedule yet (a hold,
 /// a time conflict or the credit limit may have come since they joined the waitlist), but
-/// not the registration window: an offer may be accepted while it stands.
+/// not the registration window nor the add deadline: an offer may be accepted while it
+/// stands.
 pub fn check_accept(
     student: &StudentProfile,
     target: &OfferedSection,
@@ -381,7 +413,7 @@ pub fn check_accept(
     check_taking(&without, std::slice::from_ref(target), &[])
 }
 
-/// The rules of [`check_enroll_set`] after the hold and the window.
+/// The rules of [`check_enroll_set`] after the hold, the add deadline and the window.
 fn check_taking(
     student: &StudentProfile,
     targets: &[OfferedSection],
@@ -508,6 +540,8 @@ mod tests {
         StudentProfile {
             attributes: Vec::new(),
             ticket: None,
+            deadlines: Deadlines::default(),
+            late_adds: Vec::new(),
             holds: 0,
             max_credits: 9,
             completed: vec!["CS100".into()],
@@ -583,6 +617,32 @@ mod tests {
                 limit: 9,
                 would_be: 10
             })
+        );
+    }
+
+    #[test]
+    fn the_add_deadline_comes_before_the_window_and_spares_what_is_held() {
+        let now = Utc::now();
+        let target = section("CS101", 3, vec![], &["CS100"]);
+        let mut s = student();
+        s.deadlines.add_by = Some(now - Duration::minutes(1));
+        let past = RuleViolation::AddDeadlinePassed {
+            add_by: now - Duration::minutes(1),
+        };
+        assert_eq!(
+            check_enroll(&s, &target, open_window(now), now, None),
+            Err(past.clone())
+        );
+        // Past the deadline a closed window is the lesser news.
+        assert_eq!(check_enroll(&s, &target, None, now, None), Err(past));
+        // A section already on the schedule is no add (the actor answers it).
+        let held = s.schedule[0].clone();
+        assert_eq!(check_enroll(&s, &held, open_window(now), now, None), Ok(()));
+        // A late-add permit for the section lets it in.
+        s.late_adds.push(target.id);
+        assert_eq!(
+            check_enroll(&s, &target, open_window(now), now, None),
+            Ok(())
         );
     }
 

@@ -26,8 +26,8 @@ use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use registrar_actors::ledger::Decision;
 use registrar_actors::{
-    ChangeKind, Command, Counts, DecisionId, Outcome, Placement, Refusal, RequestId, SeatLedger,
-    SectionId, StudentId, WaitlistEntry,
+    ChangeKind, Command, Counts, DecisionId, Outcome, Placement, Refusal, RequestId, SeatDrop,
+    SeatLedger, SectionId, StudentId, WaitlistEntry,
 };
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use uuid::Uuid;
@@ -134,6 +134,7 @@ impl Sender {
             Op::Drop { student: s } => Command::Drop {
                 student: student(s),
                 request,
+                seat: SeatDrop::Plain,
             },
             Op::SetCapacity { capacity } => Command::SetCapacity { capacity, request },
             Op::Replace { student: s } => {
@@ -315,6 +316,7 @@ impl Model {
                     let outcome = Outcome::Dropped {
                         from: Placement::Enrolled,
                         promoted: promoted.first().copied(),
+                        withdrawn: false,
                     };
                     return (Ok(outcome), false);
                 }
@@ -324,6 +326,7 @@ impl Model {
                     let outcome = Outcome::Dropped {
                         from: Placement::Waitlisted,
                         promoted: None,
+                        withdrawn: false,
                     };
                     return (Ok(outcome), false);
                 }
@@ -615,10 +618,18 @@ fn expected_kinds(command: &Command, outcome: &Outcome, before: &View) -> Vec<Ch
                 replacing: Some(*drop),
             }]
         }
-        (Command::Drop { student, .. }, Outcome::Dropped { from, promoted }) => {
+        (
+            Command::Drop { student, .. },
+            Outcome::Dropped {
+                from,
+                promoted,
+                withdrawn,
+            },
+        ) => {
             let mut kinds = vec![ChangeKind::Dropped {
                 student: *student,
                 from: *from,
+                withdrawn: *withdrawn,
             }];
             kinds.extend(promoted.map(|p| promotion(before, p)));
             kinds

@@ -114,6 +114,7 @@ impl Model {
                     return Ok(Outcome::Dropped {
                         from: Placement::Offered,
                         promoted,
+                        withdrawn: false,
                     });
                 }
                 if decline {
@@ -125,6 +126,7 @@ impl Model {
                     return Ok(Outcome::Dropped {
                         from: Placement::Enrolled,
                         promoted,
+                        withdrawn: false,
                     });
                 }
                 if let Some(k) = self.waiting.iter().position(|x| *x == s) {
@@ -132,6 +134,7 @@ impl Model {
                     return Ok(Outcome::Dropped {
                         from: Placement::Waitlisted,
                         promoted: None,
+                        withdrawn: false,
                     });
                 }
                 Err("not_enrolled")
@@ -190,6 +193,7 @@ fn command(op: &Op, n: usize, now: u8) -> Command {
         Op::Drop(s) => Command::Drop {
             student: student(s),
             request,
+            seat: Default::default(),
         },
         Op::Accept(s) => Command::AcceptOffer {
             student: student(s),

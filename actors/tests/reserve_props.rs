@@ -20,7 +20,7 @@ use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use registrar_actors::{
     Attribute, AttributeKind, Command, Outcome, Placement, PoolId, Refusal, RequestId, ReservePool,
-    SeatLedger, StudentId, WaitlistEntry,
+    SeatDrop, SeatLedger, StudentId, WaitlistEntry,
 };
 use std::collections::VecDeque;
 use uuid::Uuid;
@@ -220,6 +220,7 @@ impl Model {
                         Outcome::Dropped {
                             from: Placement::Enrolled,
                             promoted: promoted.first().map(|p| student(*p)),
+                            withdrawn: false,
                         },
                         promoted,
                     ));
@@ -230,6 +231,7 @@ impl Model {
                         Outcome::Dropped {
                             from: Placement::Waitlisted,
                             promoted: None,
+                            withdrawn: false,
                         },
                         vec![],
                     ));
@@ -276,6 +278,7 @@ fn command(op: &Op, n: usize, now: u8) -> Command {
         Op::Drop { student: s } => Command::Drop {
             student: student(s),
             request,
+            seat: SeatDrop::Plain,
         },
         Op::SetCapacity { capacity } => Command::SetCapacity { capacity, request },
         Op::Time { minute: m } => Command::ReleaseReserves {

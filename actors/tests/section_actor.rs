@@ -13,7 +13,7 @@ use registrar_actors::memory::{MemoryStore, PanicAt};
 use registrar_actors::section::SectionConfig;
 use registrar_actors::{
     Call, CallError, Change, Command, CommitObserver, Counts, Outcome, Placement, Refusal,
-    RegistryConfig, Reply, RequestId, SectionId, SectionRegistry, StudentId, Version,
+    RegistryConfig, Reply, RequestId, SeatDrop, SectionId, SectionRegistry, StudentId, Version,
 };
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -88,6 +88,7 @@ fn drop_cmd(student: StudentId) -> Command {
     Command::Drop {
         student,
         request: RequestId::new_v4(),
+        seat: SeatDrop::Plain,
     }
 }
 
@@ -242,6 +243,7 @@ async fn parallel_flood_keeps_every_invariant() {
             Ok(Outcome::Dropped {
                 from: Placement::Enrolled,
                 promoted: p,
+                withdrawn: false,
             }) => {
                 if let Some(p) = p {
                     assert!(promoted.insert(p), "promoted twice");
@@ -251,6 +253,7 @@ async fn parallel_flood_keeps_every_invariant() {
             Ok(Outcome::Dropped {
                 from: Placement::Waitlisted,
                 promoted: None,
+                withdrawn: false,
             }) => left_waitlist.insert(*student),
             Err(Refusal::SectionFull | Refusal::NotEnrolled) => true,
             ref other => panic!("unexpected outcome {other:?}"),
@@ -311,7 +314,8 @@ async fn drop_promotes_the_waitlist_head() {
         reply.outcome,
         Ok(Outcome::Dropped {
             from: Placement::Enrolled,
-            promoted: Some(s[2])
+            promoted: Some(s[2]),
+            withdrawn: false,
         })
     );
     assert_eq!(
@@ -337,7 +341,8 @@ async fn drop_promotes_the_waitlist_head() {
         h.decide(section, drop_cmd(s[3])).await,
         Ok(Outcome::Dropped {
             from: Placement::Waitlisted,
-            promoted: None
+            promoted: None,
+            withdrawn: false,
         })
     );
     assert_eq!(h.committed(section), (2, vec![s[4]]));
@@ -459,7 +464,8 @@ async fn failed_commit_records_nothing_and_the_actor_recovers_from_the_store() {
         h.decide(section, drop_cmd(s[0])).await,
         Ok(Outcome::Dropped {
             from: Placement::Enrolled,
-            promoted: Some(s[4])
+            promoted: Some(s[4]),
+            withdrawn: false,
         })
     );
     assert_eq!(h.committed(section), (4, vec![s[3]]));
@@ -807,6 +813,7 @@ async fn a_drop_resent_to_a_fresh_activation_recognises_its_own_commit() {
         Ok(Outcome::Dropped {
             from: Placement::Enrolled,
             promoted: Some(b),
+            withdrawn: false,
         })
     );
     h.store.bump_epoch(section);

@@ -37,6 +37,8 @@ fn student(schedule: Vec<OfferedSection>, max_credits: u32) -> StudentProfile {
     StudentProfile {
         attributes: Vec::new(),
         ticket: None,
+        deadlines: Default::default(),
+        late_adds: Vec::new(),
         holds: 0,
         max_credits,
         completed: vec![],

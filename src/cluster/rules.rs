@@ -14,7 +14,7 @@ pub trait RuleCaches: Send + Sync {
     fn forget_shards(&self, shards: &HashSet<u32>, total: u32);
     /// Forget what is cached about one student (an admin changed it).
     fn forget_student(&self, student: Uuid);
-    /// Forget cached registration windows (an admin changed one).
+    /// Forget cached registration windows and add/drop deadlines (an admin changed one).
     fn forget_windows(&self);
     /// Forget what is cached about every student (an admin changed many).
     fn forget_all_students(&self);

@@ -1,5 +1,5 @@
-//! Administration (admin role): terms, windows, courses, sections, capacity changes,
-//! students and holds. Edits of student rule inputs (holds, windows) go through
+//! Administration (admin role): terms, windows, add/drop deadlines, courses, sections,
+//! capacity changes, students and holds. Edits of student rule inputs (holds, windows) go through
 //! `service::admin`, which commits each with its notice to the other nodes.
 
 use super::AppState;
@@ -7,7 +7,7 @@ use super::error::{ApiError, ErrorCode};
 use super::extract::{ApiJson, Caller, Ids};
 use crate::resources::{
     Course, Hold, NewHold, NewSection, NewStudent, NewTerm, NewWindow, RegistrationWindow, Role,
-    SectionLinks, SectionPatch, SectionView, StudentView, Term,
+    SectionLinks, SectionPatch, SectionView, StudentView, Term, TermDeadlines,
 };
 use crate::service::auth::hash_password;
 use crate::store::{catalog, students};
@@ -17,8 +17,8 @@ use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use uuid::Uuid;
 
-/// Routes of this module (plus `POST /terms` and `PATCH /sections/{id}`, mounted with
-/// their GET twins in `catalog`).
+/// Routes of this module (plus `POST /terms`, `PUT /terms/{id}/deadlines` and
+/// `PATCH /sections/{id}`, mounted with their GET twins in `catalog`).
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(
@@ -74,6 +74,25 @@ pub async fn create_window(
     body.validate()?;
     let window = state.registration.set_window(term, &body).await?;
     Ok((StatusCode::CREATED, Json(window)))
+}
+
+/// Set a term's add/drop deadlines: all three are replaced (one left out or null is
+/// unset). Each is inclusive and judged by the database clock; the ones given must come in
+/// order (add, drop, withdraw).
+#[utoipa::path(put, path = "/api/v1/terms/{term_id}/deadlines", tag = "admin", request_body = TermDeadlines,
+    params(("term_id" = Uuid, Path)),
+    responses((status = 200, body = TermDeadlines), (status = 404, description = "`term_not_found`", body = super::error::Problem),
+        (status = 422, description = "`invalid_field`: deadlines out of order", body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn set_deadlines(
+    State(state): State<AppState>,
+    caller: Caller,
+    Ids(term): Ids<Uuid>,
+    ApiJson(body): ApiJson<TermDeadlines>,
+) -> Result<Json<TermDeadlines>, ApiError> {
+    admin(&caller)?;
+    body.validate()?;
+    Ok(Json(state.registration.set_deadlines(term, &body).await?))
 }
 
 /// Create a course.

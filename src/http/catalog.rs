@@ -1,4 +1,5 @@
-//! Public catalog reads: terms, a term's sections (cursor-paginated), one section, and the
+//! Public catalog reads: terms (with their add/drop deadlines), a term's sections
+//! (cursor-paginated), one section, and the
 //! live seat streams (Server-Sent Events; their own router, mounted outside the request
 //! time limit): one section's, or one stream for many sections, which is what a browser
 //! needs (it opens at most six HTTP/1.1 connections to a host).
@@ -7,7 +8,7 @@ use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use super::extract::{ApiQuery, Ids};
 use crate::redis::{MirrorError, SeatCounts};
-use crate::resources::{SectionView, Term, normalize_course_code};
+use crate::resources::{SectionView, Term, TermDeadlines, normalize_course_code};
 use crate::store::catalog;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -29,6 +30,10 @@ pub fn router() -> Router<AppState> {
             get(list_terms).post(super::admin::create_term),
         )
         .route("/api/v1/terms/{term_id}/sections", get(list_sections))
+        .route(
+            "/api/v1/terms/{term_id}/deadlines",
+            get(get_deadlines).put(super::admin::set_deadlines),
+        )
         .route(
             "/api/v1/sections/{section_id}",
             get(get_section).patch(super::admin::patch_section),
@@ -52,6 +57,20 @@ pub const MAX_STREAM_SECTIONS: usize = 100;
 #[utoipa::path(get, path = "/api/v1/terms", tag = "catalog", responses((status = 200, body = [Term])))]
 pub async fn list_terms(State(state): State<AppState>) -> Result<Json<Vec<Term>>, ApiError> {
     Ok(Json(catalog::list_terms(&state.pool).await?))
+}
+
+/// A term's add/drop deadlines (each null while unset).
+#[utoipa::path(get, path = "/api/v1/terms/{term_id}/deadlines", tag = "catalog",
+    params(("term_id" = Uuid, Path)),
+    responses((status = 200, body = TermDeadlines), (status = 404, description = "`term_not_found`", body = super::error::Problem)))]
+pub async fn get_deadlines(
+    State(state): State<AppState>,
+    Ids(term): Ids<Uuid>,
+) -> Result<Json<TermDeadlines>, ApiError> {
+    catalog::deadlines(&state.pool, term)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::new(ErrorCode::TermNotFound, "no such term"))
 }
 
 /// Section list query.

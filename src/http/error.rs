@@ -70,6 +70,11 @@ error_codes! {
     RegistrationWindowClosed = "registration_window_closed", FORBIDDEN;
     /// The student's registration appointment (time ticket) has not come yet.
     RegistrationNotOpenYet = "registration_not_open_yet", FORBIDDEN;
+    /// The term's last day to add sections has passed.
+    AddDeadlinePassed = "add_deadline_passed", FORBIDDEN;
+    /// The term's last day to withdraw has passed: a seat can no longer be dropped (a
+    /// waitlist place still can).
+    DropDeadlinePassed = "drop_deadline_passed", FORBIDDEN;
     /// The section is open only to (or closed to) students by major, program, cohort or
     /// standing.
     RestrictedSection = "restricted_section", FORBIDDEN;
@@ -188,6 +193,7 @@ impl From<&Refusal> for ErrorCode {
             Refusal::ReservedBelowTaken { .. } => ErrorCode::ReservedBelowTaken,
             Refusal::AlreadyOffered => ErrorCode::AlreadyOffered,
             Refusal::NoOffer => ErrorCode::NoOffer,
+            Refusal::DropDeadlinePassed => ErrorCode::DropDeadlinePassed,
         }
     }
 }
@@ -198,6 +204,8 @@ impl From<&RuleViolation> for ErrorCode {
             RuleViolation::OnHold => ErrorCode::StudentOnHold,
             RuleViolation::WindowClosed => ErrorCode::RegistrationWindowClosed,
             RuleViolation::NotOpenYet { .. } => ErrorCode::RegistrationNotOpenYet,
+            RuleViolation::AddDeadlinePassed { .. } => ErrorCode::AddDeadlinePassed,
+            RuleViolation::DropDeadlinePassed { .. } => ErrorCode::DropDeadlinePassed,
             RuleViolation::RestrictedSection { .. } => ErrorCode::RestrictedSection,
             RuleViolation::DuplicateCourse { .. } => ErrorCode::DuplicateCourse,
             RuleViolation::PrerequisitesNotMet { .. } => ErrorCode::PrerequisitesNotMet,
@@ -545,6 +553,7 @@ mod tests {
                 requested: 1,
                 seats_taken: 2,
             },
+            Refusal::DropDeadlinePassed,
         ];
         for r in &refusals {
             assert_eq!(ErrorCode::from(r).as_str(), r.code());
@@ -552,6 +561,12 @@ mod tests {
         let rules = [
             RuleViolation::OnHold,
             RuleViolation::WindowClosed,
+            RuleViolation::AddDeadlinePassed {
+                add_by: chrono::DateTime::UNIX_EPOCH,
+            },
+            RuleViolation::DropDeadlinePassed {
+                withdraw_by: chrono::DateTime::UNIX_EPOCH,
+            },
             RuleViolation::DuplicateCourse {
                 course: "CS1".into(),
             },

@@ -144,6 +144,12 @@ impl Collector for NodeFigures {
         counter(e, "registrar_dropped", "Drops.", load(&s.dropped))?;
         counter(
             e,
+            "registrar_withdrawn",
+            "Withdrawals: seats left after the term's drop deadline, with a W on the record.",
+            load(&s.withdrawn),
+        )?;
+        counter(
+            e,
             "registrar_promoted",
             "Waitlist promotions.",
             load(&s.promoted),

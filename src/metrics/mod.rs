@@ -68,7 +68,7 @@ pub struct HttpLabels {
 /// The label of a decision: the success kind or the problem code.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
-    /// `enrolled`, `waitlisted`, `dropped`, `swapped` or a problem code.
+    /// `enrolled`, `waitlisted`, `dropped`, `withdrawn`, `swapped` or a problem code.
     pub outcome: &'static str,
 }
 
@@ -121,6 +121,8 @@ pub struct CommitStats {
     pub waitlisted: AtomicU64,
     /// Drops.
     pub dropped: AtomicU64,
+    /// Withdrawals (seats left after the drop deadline, with a W).
+    pub withdrawn: AtomicU64,
     /// Waitlist promotions.
     pub promoted: AtomicU64,
 }
@@ -135,6 +137,9 @@ impl CommitStats {
             let counter = match c.kind {
                 ChangeKind::Enrolled { .. } | ChangeKind::Confirmed { .. } => &self.enrolled,
                 ChangeKind::Waitlisted { .. } => &self.waitlisted,
+                ChangeKind::Dropped {
+                    withdrawn: true, ..
+                } => &self.withdrawn,
                 ChangeKind::Dropped { .. } => &self.dropped,
                 ChangeKind::Promoted { .. }
                 | ChangeKind::PromotedHeld { .. }
@@ -214,7 +219,7 @@ impl Metrics {
         );
         registry.register(
             "registrar_decisions",
-            "Registration answers by outcome: enrolled, waitlisted, dropped, swapped, or the problem code.",
+            "Registration answers by outcome: enrolled, waitlisted, dropped, withdrawn, swapped, or the problem code.",
             parts.decisions.0,
         );
         registry.register(

@@ -1,11 +1,11 @@
-//! The catalog: terms and their registration windows, courses (with their required
+//! The catalog: terms with their registration windows and add/drop deadlines, courses (with their required
 //! components and corequisites), sections with their meetings, and the links between a
 //! course's primary sections and its labs or recitations.
 
 use super::{Invalid, MAX_LINKS, Standing, invalid, schema, text, whole_number};
 use chrono::{DateTime, Utc};
 use registrar_actors::SectionId;
-use registrar_actors::student_rules::{Component, Meeting, OfferedSection};
+use registrar_actors::student_rules::{Component, Deadlines, Meeting, OfferedSection};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -19,6 +19,59 @@ pub struct Term {
     pub code: String,
     /// Display name.
     pub name: String,
+    /// The term's add/drop deadlines (each null until an admin sets it).
+    #[serde(default)]
+    pub deadlines: TermDeadlines,
+}
+
+/// A term's add/drop deadlines (`PUT /terms/{id}/deadlines` replaces all three; one left
+/// out or null is unset). Each is inclusive, judged by the database clock, and they come in
+/// this order when given (equal ones allowed).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TermDeadlines {
+    /// The last instant a section may be added (enroll, swap, linked set, cart); after it
+    /// an add is refused `add_deadline_passed`.
+    #[serde(default)]
+    pub add_by: Option<DateTime<Utc>>,
+    /// The last instant a seat may be dropped with no record; after it a drop is a
+    /// withdrawal (the seat is freed, the record keeps a W).
+    #[serde(default)]
+    pub drop_by: Option<DateTime<Utc>>,
+    /// The last instant a seat may be withdrawn from; after it a seat's drop is refused
+    /// `drop_deadline_passed` (a waitlist place may always be left).
+    #[serde(default)]
+    pub withdraw_by: Option<DateTime<Utc>>,
+}
+
+impl TermDeadlines {
+    /// Check the fields: the deadlines given come in order.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let in_order = |a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>| match (a, b) {
+            (Some(a), Some(b)) => a <= b,
+            _ => true,
+        };
+        if !in_order(self.add_by, self.drop_by) {
+            return Err(invalid("drop_by", "must not be before add_by"));
+        }
+        if !in_order(self.drop_by, self.withdraw_by) {
+            return Err(invalid("withdraw_by", "must not be before drop_by"));
+        }
+        if !in_order(self.add_by, self.withdraw_by) {
+            return Err(invalid("withdraw_by", "must not be before add_by"));
+        }
+        debug_assert!(self.rules().in_order());
+        Ok(())
+    }
+
+    /// The deadlines as the student rules take them.
+    pub fn rules(&self) -> Deadlines {
+        Deadlines {
+            add_by: self.add_by,
+            drop_by: self.drop_by,
+            withdraw_by: self.withdraw_by,
+        }
+    }
 }
 
 /// `POST /terms` body.

@@ -1,13 +1,13 @@
-//! The admin's edits of student rule inputs (holds, registration windows, sections and
-//! their links), one function per use case. Each edit and the notice that tells every node's rule cache about it
+//! The admin's edits of student rule inputs (holds, registration windows, add/drop
+//! deadlines, sections and their links), one function per use case. Each edit and the notice that tells every node's rule cache about it
 //! commit in one transaction (PostgreSQL delivers a NOTIFY only at commit), so no node can
 //! miss an edit that was made, or hear of one that was not; this node's own cache forgets
 //! at once, without waiting for its notice to come back.
 
 use super::registration::RegistrationService;
 use crate::resources::{
-    Hold, Invalid, LinkEnd, NewSection, NewWindow, RegistrationWindow, check_component,
-    check_link_ids, check_restrictions, link_pairs,
+    Hold, Invalid, LinkEnd, NewSection, NewWindow, RegistrationWindow, TermDeadlines,
+    check_component, check_link_ids, check_restrictions, link_pairs,
 };
 use crate::store::cluster::{self as cluster_rows, Notice};
 use crate::store::{DbError, catalog, students};
@@ -90,6 +90,24 @@ impl RegistrationService {
             return Err(AdminError::TermNotFound);
         }
         let saved = catalog::upsert_window(&mut *tx, term, window).await?;
+        cluster_rows::notify_rules(&mut *tx, Notice::Windows).await?;
+        tx.commit().await?;
+        self.cache.forget_windows();
+        Ok(saved)
+    }
+
+    /// Replace `term`'s add/drop deadlines (`deadlines` has passed
+    /// [`TermDeadlines::validate`]); every node's cached deadlines are forgotten with the
+    /// windows (the same notice: a term's calendar changed).
+    pub async fn set_deadlines(
+        &self,
+        term: Uuid,
+        deadlines: &TermDeadlines,
+    ) -> Result<TermDeadlines, AdminError> {
+        let mut tx = self.pool.begin().await?;
+        let Some(saved) = catalog::set_deadlines(&mut *tx, term, deadlines).await? else {
+            return Err(AdminError::TermNotFound);
+        };
         cluster_rows::notify_rules(&mut *tx, Notice::Windows).await?;
         tx.commit().await?;
         self.cache.forget_windows();

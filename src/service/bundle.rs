@@ -42,7 +42,7 @@ use futures_util::future::join_all;
 use registrar_actors::store::HomeClaim;
 use registrar_actors::student_rules::linked_set_of;
 use registrar_actors::{
-    CallError, Command, DecisionId, Outcome, Refusal, RequestId, SectionId, StudentId,
+    CallError, Command, DecisionId, Outcome, Refusal, RequestId, SeatDrop, SectionId, StudentId,
 };
 use std::sync::Arc;
 use uuid::Uuid;
@@ -69,14 +69,16 @@ pub struct SetTaken {
     pub taken: Vec<Uuid>,
     /// Sections left.
     pub left: Vec<Uuid>,
+    /// The sections left were withdrawn from (a set dropped after the drop deadline).
+    pub withdrawn: bool,
 }
 
 impl CountedAs for SetTaken {
     fn outcome(&self) -> &'static str {
-        if self.taken.is_empty() {
-            "dropped"
-        } else {
-            "enrolled_set"
+        match (self.taken.is_empty(), self.withdrawn) {
+            (true, true) => "withdrawn",
+            (true, false) => "dropped",
+            (false, _) => "enrolled_set",
         }
     }
 }
@@ -196,6 +198,11 @@ impl RegistrationService {
                 refusal: Refusal::NotEnrolled,
             });
         }
+        // A set dropped whole is judged by the term's deadlines here, once: the row carries
+        // a withdrawal to whoever carries it out. A set that takes seats is an add (past the
+        // add deadline it was refused above), and leaves what it replaces plainly.
+        let withdraw = r.take.is_empty()
+            && self.check_set_drop(r.student, &r.leave, r.request).await? == SeatDrop::Withdraw;
         let deadline = self.decision_deadline().as_millis() as u64;
         let decision = Uuid::new_v4();
         let row = decisions::begin(
@@ -206,6 +213,7 @@ impl RegistrationService {
             &r.take,
             &r.leave,
             deadline,
+            withdraw,
         )
         .await?;
         let held = self.hold_all(home, &row).await;
@@ -332,9 +340,15 @@ impl RegistrationService {
             .collect();
         if confirmed {
             parts.extend(row.leave.iter().map(|&section| {
+                let seat = if row.withdraw {
+                    SeatDrop::Withdraw
+                } else {
+                    SeatDrop::Plain
+                };
                 let command = Command::Drop {
                     student,
                     request: part_id(row.id, "leave", section),
+                    seat,
                 };
                 (section, command)
             }));
@@ -375,6 +389,7 @@ impl RegistrationService {
                 decision: row.id,
                 taken: row.take,
                 left: row.leave,
+                withdrawn: row.withdraw,
             })
         } else {
             Err(RegistrationError::SetCancelled {

@@ -71,6 +71,7 @@ impl RegistrationService {
                     match decision.value {
                         (Outcome::Dropped { promoted, .. }, _) => Ok(decision.map(|_| Dropped {
                             promoted: promoted.is_some(),
+                            withdrawn: false,
                         })),
                         (other, _) => unreachable_outcome(other),
                     }

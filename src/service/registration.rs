@@ -33,11 +33,11 @@ use chrono::{DateTime, Utc};
 use registrar_actors::store::HomeClaim;
 use registrar_actors::student_rules::{
     OfferedSection, RuleViolation, StudentProfile, Window, check_drop_set, check_enroll,
-    check_enroll_set,
+    check_enroll_set, check_seat_drop, seat_drop,
 };
 use registrar_actors::{
-    Attribute, CallError, Command, Outcome, Refusal, RequestId, SectionId, SectionRegistry,
-    StudentId,
+    Attribute, CallError, Command, Outcome, Refusal, RequestId, SeatDrop, SectionId,
+    SectionRegistry, StudentId,
 };
 use sqlx::PgPool;
 use std::future::Future;
@@ -143,6 +143,8 @@ pub enum Enrolled {
 pub struct Dropped {
     /// Whether the freed seat went to the waitlist head.
     pub promoted: bool,
+    /// Whether it was a withdrawal: a seat left after the drop deadline, with a W.
+    pub withdrawn: bool,
 }
 
 /// An accepted decision, and the node whose section actor made it: `None` when it was
@@ -167,7 +169,7 @@ impl<T> Decision<T> {
 
 /// The outcome label a successful answer is counted under (`registrar_decisions_total`).
 pub trait CountedAs {
-    /// `enrolled`, `waitlisted`, `dropped` or `swapped`.
+    /// `enrolled`, `waitlisted`, `dropped`, `withdrawn` or `swapped`.
     fn outcome(&self) -> &'static str;
 }
 
@@ -188,7 +190,11 @@ impl CountedAs for Enrolled {
 
 impl CountedAs for Dropped {
     fn outcome(&self) -> &'static str {
-        "dropped"
+        if self.withdrawn {
+            "withdrawn"
+        } else {
+            "dropped"
+        }
     }
 }
 
@@ -426,6 +432,9 @@ impl RegistrationService {
             schedule,
             attributes: inputs.attributes,
             ticket,
+            deadlines: self.cache.deadlines(term).await?,
+            // No late-add permits are issued yet (see `student_rules::check_add`).
+            late_adds: Vec::new(),
         };
         Ok((profile, window, inputs.active_sections))
     }
@@ -473,20 +482,49 @@ impl RegistrationService {
         Ok(active)
     }
 
-    /// Check that dropping `section` strands no corequisite of a course that stays.
+    /// Check that dropping `section` strands no corequisite of a course that stays, and
+    /// say what leaving a seat in it is now by the term's deadlines (the section's actor
+    /// applies that to a seat only: a waitlist place is always left plainly).
     async fn check_drop_rules(
         &self,
         student: Uuid,
         section: &SectionFacts,
         request: RequestId,
-    ) -> Result<(), RegistrationError> {
+    ) -> Result<SeatDrop, RegistrationError> {
         let (profile, _, _) = self.profile(student, section.term_id).await?;
         if let Err(violation) = check_drop_set(&profile, &[section.id()]) {
             return Err(self
                 .refuse(violation, student, section.id().0, "drop", request)
                 .await);
         }
-        Ok(())
+        // The database's time, as for the windows.
+        Ok(seat_drop(
+            &profile.deadlines,
+            self.router.node().clock.now(),
+        ))
+    }
+
+    /// What leaving the seats of `leaving` (a linked set dropped whole: seats only, a set
+    /// is never waitlisted) is now, by the term's deadlines; past the last day to withdraw
+    /// the drop is refused here, before anything is decided.
+    pub(super) async fn check_set_drop(
+        &self,
+        student: Uuid,
+        leaving: &[Uuid],
+        request: RequestId,
+    ) -> Result<SeatDrop, RegistrationError> {
+        let Some(first) = leaving.first() else {
+            return Ok(SeatDrop::Plain);
+        };
+        let facts = self.facts(*first).await?;
+        let (profile, _, _) = self.profile(student, facts.term_id).await?;
+        let now = self.router.node().clock.now();
+        match check_seat_drop(&profile.deadlines, now) {
+            Ok(seat) => Ok(seat),
+            Err(violation) => Err(self
+                .refuse(violation, student, *first, "drop_set", request)
+                .await),
+        }
     }
 
     /// Load the student and check the rules for taking every section of `targets` at once
@@ -583,8 +621,8 @@ impl RegistrationService {
                     this.finish_swaps(&home, r.student, None).await?;
                     this.finish_decisions(r.student).await?;
                     let facts = this.facts(r.section).await?;
-                    this.check_drop_rules(r.student, &facts, r.request).await?;
-                    this.drop_in_actor(&home, r).await
+                    let seat = this.check_drop_rules(r.student, &facts, r.request).await?;
+                    this.drop_in_actor(&home, r, seat).await
                 })
                 .await
             },
@@ -721,20 +759,31 @@ impl RegistrationService {
         Ok(decision.map(|_| enrolled))
     }
 
-    /// Leave the section (seat or waitlist place).
+    /// Leave the section (seat or waitlist place); a seat is left as `seat` says (see
+    /// [`Command::Drop`]).
     pub(super) async fn drop_in_actor(
         &self,
         home: &HomeClaim,
         r: SeatRequest,
+        seat: SeatDrop,
     ) -> Result<Decision<Dropped>, RegistrationError> {
         let command = Command::Drop {
             student: StudentId(r.student),
             request: r.request,
+            seat,
         };
         let decision = self.decide(r.section, command, Some(home)).await?;
         let dropped = match decision.value {
-            (Outcome::Dropped { promoted, .. }, _) => Dropped {
+            (
+                Outcome::Dropped {
+                    promoted,
+                    withdrawn,
+                    ..
+                },
+                _,
+            ) => Dropped {
                 promoted: promoted.is_some(),
+                withdrawn,
             },
             (other, _) => return unreachable_outcome(other),
         };

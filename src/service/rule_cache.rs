@@ -1,8 +1,8 @@
 //! The caches that keep the student rules off the database on the hot path: the facts of
 //! sections (never change once created, but for their links, which an admin edit on this
 //! node forgets with [`RuleCache::forget_facts`]), registration windows by (term, standing)
-//! for [`WINDOW_TTL`], and each student's rule inputs (standing, holds, completed courses,
-//! active sections) for [`STUDENT_TTL`].
+//! and each term's add/drop deadlines for [`WINDOW_TTL`], and each student's rule inputs
+//! (standing, holds, completed courses, active sections) for [`STUDENT_TTL`].
 //!
 //! The student entries stay exact for what this node does: the registration flow updates
 //! a student's active sections under the student's lock from the section actor's own
@@ -23,7 +23,7 @@ use crate::resources::{SectionFacts, Standing};
 use crate::shard::shard_of;
 use crate::store::{DbError, DbResult, catalog, students};
 use dashmap::DashMap;
-use registrar_actors::student_rules::Window;
+use registrar_actors::student_rules::{Deadlines, Window};
 use sqlx::PgPool;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -32,7 +32,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-/// How long a cached registration window is trusted (admin edits show up within this).
+/// How long a cached registration window or term's deadlines are trusted (admin edits
+/// made by hand in SQL show up within this; those made through the API are announced).
 pub const WINDOW_TTL: Duration = Duration::from_secs(2);
 
 /// How long a student's cached rule inputs are trusted (see the module docs).
@@ -48,6 +49,8 @@ pub struct RuleCache {
     facts: DashMap<Uuid, Arc<SectionFacts>>,
     /// Windows by (term, standing), with the time they were read.
     windows: DashMap<(Uuid, Standing), (Instant, Option<Window>)>,
+    /// Add/drop deadlines by term, with the time they were read.
+    deadlines: DashMap<Uuid, (Instant, Deadlines)>,
     /// Rule inputs by student, with the time they were read.
     students: DashMap<Uuid, (Instant, students::RuleInputs)>,
     /// Reads the missed students' inputs in batches.
@@ -144,6 +147,7 @@ impl RuleCache {
         Self {
             facts: DashMap::new(),
             windows: DashMap::new(),
+            deadlines: DashMap::new(),
             students: DashMap::new(),
             loader: Arc::new(StudentLoader {
                 pool: pool.clone(),
@@ -197,9 +201,27 @@ impl RuleCache {
         Ok(w)
     }
 
-    /// Forget cached windows (after an admin edit, or a NOTIFY of one).
+    /// The add/drop deadlines of `term` (none for a term that does not exist: the rules
+    /// that need the term refuse it elsewhere).
+    pub async fn deadlines(&self, term: Uuid) -> DbResult<Deadlines> {
+        if let Some(entry) = self.deadlines.get(&term)
+            && entry.0.elapsed() < WINDOW_TTL
+        {
+            return Ok(entry.1);
+        }
+        let d = catalog::deadlines(&self.pool, term)
+            .await?
+            .map(|d| d.rules())
+            .unwrap_or_default();
+        self.deadlines.insert(term, (Instant::now(), d));
+        Ok(d)
+    }
+
+    /// Forget cached windows and deadlines, the terms' calendars (after an admin edit, or a
+    /// NOTIFY of one).
     pub fn forget_windows(&self) {
         self.windows.clear();
+        self.deadlines.clear();
     }
 
     /// The rule inputs of `student`: cached, or read (and cached) when absent or expired;

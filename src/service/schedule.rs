@@ -1,4 +1,5 @@
-//! A student's schedule: the sections they hold a seat in or wait for, with credits.
+//! A student's schedule: the sections they hold a seat in or wait for, with credits, and
+//! the W history: the seats they withdrew from (left after a term's drop deadline).
 
 use super::registration::{RegistrationError, RegistrationService};
 use crate::store;
@@ -23,13 +24,16 @@ pub struct ScheduleEntry {
     /// Waitlist position (waitlisted entries only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub position: Option<u32>,
-    /// When the seat was taken (enrolled entries only).
+    /// When the seat was taken (enrolled and withdrawn entries).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enrolled_at: Option<DateTime<Utc>>,
     /// Until when the seat offered waits (offered entries only): accept or decline it
     /// before.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offer_expires_at: Option<DateTime<Utc>>,
+    /// When the seat was withdrawn from (withdrawn entries only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub withdrawn_at: Option<DateTime<Utc>>,
 }
 
 /// A student's schedule.
@@ -45,6 +49,9 @@ pub struct Schedule {
     /// Seats an offer-mode waitlist offers the student: accept or decline each before its
     /// `offer_expires_at`.
     pub offered: Vec<ScheduleEntry>,
+    /// Seats withdrawn from (left after the term's drop deadline), oldest first: each keeps
+    /// a W on the record and earns no credits.
+    pub withdrawn: Vec<ScheduleEntry>,
     /// Credits of the enrolled sections' courses (each course once).
     pub credits: u32,
 }
@@ -53,26 +60,20 @@ impl RegistrationService {
     /// The student's schedule.
     pub async fn schedule(&self, student: Uuid) -> Result<Schedule, RegistrationError> {
         let rows = store::students::schedule(&self.pool, student).await?;
-        let ids: Vec<Uuid> = rows.iter().map(|r| r.section_id).collect();
+        let withdrawals = store::students::withdrawals(&self.pool, student).await?;
+        let ids: Vec<Uuid> = (rows.iter().map(|r| r.section_id))
+            .chain(withdrawals.iter().map(|w| w.section_id))
+            .collect();
         let facts = self.cache().facts_many(&ids).await?;
-        let mut out = Schedule {
-            enrolled: vec![],
-            waitlisted: vec![],
-            held: vec![],
-            offered: vec![],
-            credits: 0,
-        };
-        let mut counted: Vec<String> = Vec::new();
-        for place in rows {
-            // Every enrollment references an existing section (foreign key).
-            let Some(f) = facts.iter().find(|f| f.id().0 == place.section_id) else {
+        // Every enrollment references an existing section (foreign key).
+        let entry_of = |section: Uuid| {
+            let Some(f) = facts.iter().find(|f| f.id().0 == section) else {
                 return Err(RegistrationError::Bug(format!(
-                    "section {} of a place has no facts",
-                    place.section_id
+                    "section {section} of a place has no facts"
                 )));
             };
-            let entry = ScheduleEntry {
-                section_id: place.section_id,
+            Ok(ScheduleEntry {
+                section_id: section,
                 course_code: f.offered.course_code.clone(),
                 section_code: f.section_code.clone(),
                 credits: f.offered.credits,
@@ -83,9 +84,34 @@ impl RegistrationService {
                     .iter()
                     .map(crate::resources::MeetingDto::from)
                     .collect(),
+                position: None,
+                enrolled_at: None,
+                offer_expires_at: None,
+                withdrawn_at: None,
+            })
+        };
+        let mut out = Schedule {
+            enrolled: vec![],
+            waitlisted: vec![],
+            held: vec![],
+            offered: vec![],
+            withdrawn: vec![],
+            credits: 0,
+        };
+        for w in &withdrawals {
+            out.withdrawn.push(ScheduleEntry {
+                enrolled_at: w.enrolled_at,
+                withdrawn_at: Some(w.withdrawn_at),
+                ..entry_of(w.section_id)?
+            });
+        }
+        let mut counted: Vec<String> = Vec::new();
+        for place in rows {
+            let entry = ScheduleEntry {
                 position: place.position.map(|p| p as u32),
                 enrolled_at: place.enrolled_at,
                 offer_expires_at: place.offer_expires_at,
+                ..entry_of(place.section_id)?
             };
             match place.status.as_str() {
                 "enrolled" => {

@@ -26,7 +26,7 @@ use crate::store::audit::AttemptOutcome;
 use crate::store::decisions;
 use crate::store::swaps::{self, SwapIntent};
 use registrar_actors::store::HomeClaim;
-use registrar_actors::{Refusal, RequestId};
+use registrar_actors::{Refusal, RequestId, SeatDrop};
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
@@ -177,6 +177,7 @@ impl RegistrationService {
                     Enrolled::Seat { at },
                     Dropped {
                         promoted: promoted.unwrap_or(false),
+                        withdrawn: false,
                     },
                 ))
             }
@@ -215,7 +216,10 @@ impl RegistrationService {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
             }
-            match self.drop_in_actor(home, part(swap.drop, "drop")).await {
+            // A swap is an add (refused past the add deadline, which comes no later than
+            // the drop deadline): its drop half leaves the section plainly.
+            let drop = part(swap.drop, "drop");
+            match self.drop_in_actor(home, drop, SeatDrop::Plain).await {
                 Ok(dropped) => {
                     swaps::finish(&self.pool, swap.request.0).await?;
                     return Ok(SwapEnd::Swapped(dropped.map(|d| (enrolled, d))));
@@ -224,7 +228,13 @@ impl RegistrationService {
                 Err(RegistrationError::Refused(Refusal::NotEnrolled)) => {
                     swaps::finish(&self.pool, swap.request.0).await?;
                     return Ok(SwapEnd::Swapped(Decision {
-                        value: (enrolled, Dropped { promoted: false }),
+                        value: (
+                            enrolled,
+                            Dropped {
+                                promoted: false,
+                                withdrawn: false,
+                            },
+                        ),
                         by: None,
                     }));
                 }

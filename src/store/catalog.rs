@@ -1,12 +1,12 @@
-//! Catalog queries: terms, courses, sections and the links between them, registration
-//! windows, and sections'
+//! Catalog queries: terms (with their add/drop deadlines), courses, sections and the links
+//! between them, registration windows, and sections'
 //! committed seat counts with the version they were read at (what the Redis mirror is
 //! rebuilt from and seat streams start from).
 
 use super::{DbError, DbResult};
 use crate::resources::{
     Course, LinkEnd, MeetingDto, NewSection, NewTerm, NewWindow, PoolView, RegistrationWindow,
-    RestrictionDto, SectionFacts, SectionView, Standing, Term, pools_from,
+    RestrictionDto, SectionFacts, SectionView, Standing, Term, TermDeadlines, pools_from,
 };
 use crate::shard::shard_of;
 use chrono::{DateTime, Utc};
@@ -30,6 +30,7 @@ pub async fn create_term(pool: &PgPool, t: &NewTerm) -> DbResult<Term> {
         id,
         code: t.code.clone(),
         name: t.name.clone(),
+        deadlines: TermDeadlines::default(),
     })
 }
 
@@ -42,18 +43,82 @@ struct TermRow {
     code: String,
     /// Display name.
     name: String,
+    /// Its deadlines.
+    #[sqlx(flatten)]
+    deadlines: DeadlinesRow,
+}
+
+/// The deadlines of a `terms` row.
+#[derive(sqlx::FromRow)]
+struct DeadlinesRow {
+    /// Last instant to add.
+    add_by: Option<DateTime<Utc>>,
+    /// Last instant to drop with no record.
+    drop_by: Option<DateTime<Utc>>,
+    /// Last instant to withdraw.
+    withdraw_by: Option<DateTime<Utc>>,
+}
+
+impl From<DeadlinesRow> for TermDeadlines {
+    fn from(r: DeadlinesRow) -> Self {
+        TermDeadlines {
+            add_by: r.add_by,
+            drop_by: r.drop_by,
+            withdraw_by: r.withdraw_by,
+        }
+    }
 }
 
 /// All terms, newest first.
 pub async fn list_terms(pool: &PgPool) -> DbResult<Vec<Term>> {
-    let rows: Vec<TermRow> =
-        sqlx::query_as("SELECT id, code, name FROM terms ORDER BY created_at DESC, code")
-            .fetch_all(pool)
-            .await?;
+    let rows: Vec<TermRow> = sqlx::query_as(
+        "SELECT id, code, name, add_by, drop_by, withdraw_by FROM terms
+          ORDER BY created_at DESC, code",
+    )
+    .fetch_all(pool)
+    .await?;
     Ok(rows
         .into_iter()
-        .map(|TermRow { id, code, name }| Term { id, code, name })
+        .map(|r| Term {
+            id: r.id,
+            code: r.code,
+            name: r.name,
+            deadlines: r.deadlines.into(),
+        })
         .collect())
+}
+
+/// The deadlines of `term`; `None` if there is no such term.
+pub async fn deadlines<'e>(
+    pool: impl sqlx::PgExecutor<'e>,
+    term: Uuid,
+) -> DbResult<Option<TermDeadlines>> {
+    let row: Option<DeadlinesRow> =
+        sqlx::query_as("SELECT add_by, drop_by, withdraw_by FROM terms WHERE id = $1")
+            .bind(term)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.map(Into::into))
+}
+
+/// Replace the deadlines of `term` (checked in order by the caller, and by the table);
+/// the deadlines as stored (to the microsecond), or `None` if there is no such term.
+pub async fn set_deadlines<'e>(
+    pool: impl sqlx::PgExecutor<'e>,
+    term: Uuid,
+    d: &TermDeadlines,
+) -> DbResult<Option<TermDeadlines>> {
+    let row: Option<DeadlinesRow> = sqlx::query_as(
+        "UPDATE terms SET add_by = $2, drop_by = $3, withdraw_by = $4 WHERE id = $1
+         RETURNING add_by, drop_by, withdraw_by",
+    )
+    .bind(term)
+    .bind(d.add_by)
+    .bind(d.drop_by)
+    .bind(d.withdraw_by)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(Into::into))
 }
 
 /// Whether a term exists.

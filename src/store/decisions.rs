@@ -45,13 +45,17 @@ pub struct DecisionRow {
     pub decided_at: Option<DateTime<Utc>>,
     /// When every part was carried out.
     pub finished_at: Option<DateTime<Utc>>,
+    /// The sections left are withdrawn from (a set dropped after the drop deadline):
+    /// judged once, when the decision was made, so every carrier leaves the same W.
+    pub withdraw: bool,
 }
 
-const COLUMNS: &str =
-    "id, request_id, student_id, state, take, leave, reason, refused_by, decided_at, finished_at";
+const COLUMNS: &str = "id, request_id, student_id, state, take, leave, reason, refused_by, \
+                       decided_at, finished_at, withdraw";
 
 /// Record a pending decision `id` for `request` that must be confirmed within
-/// `deadline_ms`.
+/// `deadline_ms`; with `withdraw`, the sections it leaves are withdrawn from.
+#[allow(clippy::too_many_arguments)]
 pub async fn begin(
     pool: &PgPool,
     id: Uuid,
@@ -60,10 +64,11 @@ pub async fn begin(
     take: &[Uuid],
     leave: &[Uuid],
     deadline_ms: u64,
+    withdraw: bool,
 ) -> DbResult<DecisionRow> {
     sqlx::query(
-        "INSERT INTO decisions (id, request_id, student_id, take, leave, deadline)
-         VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6::float8 / 1000))",
+        "INSERT INTO decisions (id, request_id, student_id, take, leave, deadline, withdraw)
+         VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6::float8 / 1000), $7)",
     )
     .bind(id)
     .bind(request)
@@ -71,6 +76,7 @@ pub async fn begin(
     .bind(take)
     .bind(leave)
     .bind(deadline_ms as f64)
+    .bind(withdraw)
     .execute(pool)
     .await?;
     get(pool, id)

@@ -34,6 +34,9 @@ pub struct Decided {
     pub position: Option<i32>,
     /// Whether a drop promoted the waitlist head (drops only; unknown on older rows).
     pub promoted: Option<bool>,
+    /// Whether a drop was a withdrawal (read from the decision's recorded outcome).
+    #[serde(default)]
+    pub withdrawn: bool,
     /// When it was decided.
     pub at: DateTime<Utc>,
 }
@@ -70,7 +73,9 @@ pub async fn prior(
                 COALESCE((SELECT json_agg(json_build_object(
                               'request_id', a.request_id, 'action', a.action,
                               'outcome', a.outcome, 'code', a.code, 'position', a.position,
-                              'promoted', a.promoted, 'at', a.created_at) ORDER BY a.id)
+                              'promoted', a.promoted,
+                              'withdrawn', COALESCE((a.decided->>'withdrawn')::boolean, false),
+                              'at', a.created_at) ORDER BY a.id)
                             FROM registration_attempts a
                            WHERE a.student_id = $1 AND a.request_id = ANY($3)), '[]') AS decided
            FROM (SELECT 1) AS one

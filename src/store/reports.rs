@@ -11,7 +11,7 @@ use uuid::Uuid;
 /// One notification.
 #[derive(Serialize, ToSchema, sqlx::FromRow)]
 pub struct Notification {
-    /// `enrolled`, `waitlisted`, `promoted`, `dropped`.
+    /// `enrolled`, `waitlisted`, `promoted`, `dropped`, `withdrawn`.
     pub kind: String,
     /// Human-readable text.
     pub message: String,
@@ -52,6 +52,8 @@ pub struct SectionFigures {
     pub dropped: i64,
     /// Waitlist promotions.
     pub promoted: i64,
+    /// Withdrawals (seats left after the drop deadline, with a W).
+    pub withdrawn: i64,
     /// Seconds from the first event to the section filling up, if it did.
     pub time_to_fill_secs: Option<f64>,
 }
@@ -89,13 +91,15 @@ pub struct Totals {
     pub dropped: i64,
     /// Promotions.
     pub promoted: i64,
+    /// Withdrawals.
+    pub withdrawn: i64,
 }
 
 /// The analytics of `term`.
 pub async fn term_figures(pool: &PgPool, term: Uuid) -> DbResult<TermFigures> {
     let sections: Vec<SectionFigures> = sqlx::query_as(
         "SELECT st.section_id, s.course_code || '-' || s.section_code AS label,
-                st.enrolled, st.waitlisted, st.dropped, st.promoted,
+                st.enrolled, st.waitlisted, st.dropped, st.promoted, st.withdrawn,
                 EXTRACT(EPOCH FROM (st.filled_at - st.first_event_at))::float8 AS time_to_fill_secs
            FROM section_stats st JOIN sections s ON s.id = st.section_id
           WHERE st.term_id = $1 ORDER BY st.enrolled + st.waitlisted DESC, s.course_code, s.section_code LIMIT 1000",
@@ -109,6 +113,7 @@ pub async fn term_figures(pool: &PgPool, term: Uuid) -> DbResult<TermFigures> {
         totals.waitlisted += s.waitlisted;
         totals.dropped += s.dropped;
         totals.promoted += s.promoted;
+        totals.withdrawn += s.withdrawn;
     }
     let per_minute: Vec<MinuteFigure> = sqlx::query_as(
         "SELECT minute, enrolled FROM enrollment_minutes WHERE term_id = $1 ORDER BY minute",

@@ -375,6 +375,29 @@ pub async fn schedule(pool: &PgPool, student: Uuid) -> DbResult<Vec<Place>> {
     .await?)
 }
 
+/// One seat a student withdrew from (left after the drop deadline: a W on the record).
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Withdrawal {
+    /// The section.
+    pub section_id: Uuid,
+    /// When the seat was taken.
+    pub enrolled_at: Option<DateTime<Utc>>,
+    /// When it was left.
+    pub withdrawn_at: DateTime<Utc>,
+}
+
+/// A student's withdrawals, oldest first.
+pub async fn withdrawals(pool: &PgPool, student: Uuid) -> DbResult<Vec<Withdrawal>> {
+    Ok(sqlx::query_as(
+        "SELECT section_id, enrolled_at, withdrawn_at FROM enrollments
+          WHERE student_id = $1 AND withdrawn_at IS NOT NULL
+          ORDER BY withdrawn_at, section_id",
+    )
+    .bind(student)
+    .fetch_all(pool)
+    .await?)
+}
+
 /// A stored role; an unknown one is corrupt data, never a guess (a guess could grant or
 /// withhold a role).
 fn role(stored: &str) -> DbResult<Role> {

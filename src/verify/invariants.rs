@@ -121,7 +121,8 @@ const CHECKS: &[(&str, &str)] = &[
 
 /// Check 5: one event per committed change, per section and kind. Rows created with a
 /// seat (no seq, no decision) are `enrollment.created`, rows with a seq `waitlist.added`,
-/// rows with a seq that got a seat `waitlist.promoted`, dropped rows `enrollment.dropped`.
+/// rows with a seq that got a seat `waitlist.promoted`, dropped rows `enrollment.dropped`,
+/// or `enrollment.withdrawn` for those left with a W (`withdrawn_at`).
 /// A row of a decision over several sections was `seat.held` first (after
 /// `waitlist.added` for a promotion with "drop if enrolled"), then either confirmed
 /// (`enrollment.created`, it has an `enrolled_at`) or released (`seat.released`: dropped
@@ -141,12 +142,15 @@ const ONE_EVENT_PER_CHANGE: &str = "
             UNION ALL
             SELECT section_id, $4 FROM enrollments
              WHERE status = 'dropped' AND (decision_id IS NULL OR enrolled_at IS NOT NULL)
-               AND offer_ended IS NULL
+               AND offer_ended IS NULL AND withdrawn_at IS NULL
             UNION ALL
             SELECT section_id, $9 FROM enrollments WHERE offered_at IS NOT NULL
             UNION ALL
             SELECT section_id, CASE offer_ended WHEN 'declined' THEN $10 ELSE $11 END
               FROM enrollments WHERE offer_ended IS NOT NULL
+            UNION ALL
+            SELECT section_id, $12 FROM enrollments
+             WHERE status = 'dropped' AND withdrawn_at IS NOT NULL
             UNION ALL
             SELECT section_id, $6 FROM enrollments WHERE decision_id IS NOT NULL
             UNION ALL
@@ -186,6 +190,7 @@ pub(super) async fn check(pool: &PgPool) -> Result<Vec<(&'static str, Vec<String
         .bind(EventKind::WaitlistOffered.routing_key())
         .bind(EventKind::OfferDeclined.routing_key())
         .bind(EventKind::OfferExpired.routing_key())
+        .bind(EventKind::EnrollmentWithdrawn.routing_key())
         .fetch_all(pool)
         .await?;
     results.push(("outbox: one event per change", found));

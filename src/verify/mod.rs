@@ -15,7 +15,8 @@
 //! 5. one outbox event per committed change, per section and routing key:
 //!    `enrollment.created` = rows created with a seat (no seq), `waitlist.added` = rows
 //!    with a seq, `waitlist.promoted` = rows with a seq that got a seat, `enrollment.dropped`
-//!    = dropped rows; event ids unique;
+//!    = dropped rows, `enrollment.withdrawn` = dropped rows with a W (`withdrawn_at`);
+//!    event ids unique;
 //! 6. acknowledgements: for each (student, section), the last acknowledgement in `t_ms`
 //!    order holds: `enrolled` → holds a seat; `waitlisted` → waiting or (promoted) seated;
 //!    `dropped` → no active place. Pairs whose last line is an `unknown` outcome are

@@ -178,7 +178,7 @@ async fn every_committed_change_is_published_once_and_consumed_once() {
     let figures = app.get_json(&analytics, Some(&app.admin_token)).await;
     assert_eq!(
         figures["totals"],
-        json!({"enrolled": 20, "waitlisted": 30, "dropped": 1, "promoted": 1})
+        json!({"enrolled": 20, "waitlisted": 30, "dropped": 1, "promoted": 1, "withdrawn": 0})
     );
     assert!(
         figures["sections"][0]["time_to_fill_secs"]

@@ -13,6 +13,7 @@ mod console;
 mod course_codes;
 mod cross_node;
 mod dead_letters;
+mod deadlines;
 mod events;
 mod faults_coordinator;
 mod faults_membership;

@@ -76,6 +76,7 @@ async fn a_commit_retried_after_a_lost_reply_writes_each_event_once() {
             kind: ChangeKind::Dropped {
                 student: StudentId(student),
                 from: Placement::Enrolled,
+                withdrawn: false,
             },
             request,
             counts,
@@ -88,6 +89,7 @@ async fn a_commit_retried_after_a_lost_reply_writes_each_event_once() {
             outcome: Ok(Outcome::Dropped {
                 from: Placement::Enrolled,
                 promoted: None,
+                withdrawn: false,
             }),
             home: None,
         }],

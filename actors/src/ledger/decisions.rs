@@ -29,6 +29,12 @@ pub enum Command {
         student: StudentId,
         /// The request.
         request: RequestId,
+        /// What leaving a seat is now, by the term's deadlines (judged on the student's
+        /// home by the database clock). Only the ledger knows whether the student holds a
+        /// seat or a waitlist place (a promotion may turn one into the other at any
+        /// moment), so the home sends its judgement and the ledger applies it to a seat.
+        #[serde(default, skip_serializing_if = "SeatDrop::is_plain")]
+        seat: SeatDrop,
     },
     /// Hold a seat for a decision over several sections: it counts against the capacity
     /// but is not an enrollment until confirmed. Never waitlists.
@@ -189,6 +195,31 @@ impl Command {
     }
 }
 
+/// What leaving a seat is at the time of a drop, by the term's deadlines
+/// (`student_rules::seat_drop`). A waitlist place is left the same way whatever this says:
+/// it was never a seat, so it leaves nothing on the record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeatDrop {
+    /// Before the drop deadline (or without one): the seat is left with no record.
+    #[default]
+    Plain,
+    /// After the drop deadline, by the withdrawal deadline: the seat is left and the
+    /// record keeps a W ([`ChangeKind::Dropped`] `withdrawn`).
+    Withdraw,
+    /// After the withdrawal deadline: a seat may no longer be left
+    /// ([`Refusal::DropDeadlinePassed`]).
+    Closed,
+}
+
+impl SeatDrop {
+    /// Whether this is a drop with no record (the default, left out of the wire form so a
+    /// plain drop reads as it always did).
+    pub fn is_plain(&self) -> bool {
+        *self == SeatDrop::Plain
+    }
+}
+
 /// Where a student stands in a section.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -236,6 +267,9 @@ pub enum Outcome {
         from: Placement,
         /// The waitlist head that got the freed seat.
         promoted: Option<StudentId>,
+        /// A seat left after the drop deadline: a withdrawal, with a W on the record.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        withdrawn: bool,
     },
     /// A seat is held for the decision.
     Held,
@@ -330,6 +364,10 @@ pub enum Refusal {
         /// Its seats taken now.
         taken: u32,
     },
+    /// A seat dropped after the term's last day to withdraw (a waitlist place may still
+    /// be left).
+    #[error("the last day to withdraw from this section has passed")]
+    DropDeadlinePassed,
     /// A capacity below the seats already taken.
     #[error("capacity {requested} is below the {seats_taken} seats taken")]
     CapacityBelowTaken {
@@ -358,6 +396,7 @@ impl Refusal {
             Refusal::ReservedBelowTaken { .. } => "reserved_below_taken",
             Refusal::AlreadyOffered => "already_offered",
             Refusal::NoOffer => "no_offer",
+            Refusal::DropDeadlinePassed => "drop_deadline_passed",
         }
     }
 }
@@ -418,6 +457,9 @@ pub enum ChangeKind {
         student: StudentId,
         /// What they held.
         from: Placement,
+        /// A seat left after the drop deadline: the row keeps a W (`withdrawn_at`), and the
+        /// event is `enrollment.withdrawn`.
+        withdrawn: bool,
     },
     /// A seat is held for `student` by `decision` (counted in `seats_taken`).
     Held {

@@ -373,7 +373,11 @@ impl SeatLedger {
                 drop,
                 ref attrs,
             } => self.replace(student, request, drop, attrs),
-            Command::Drop { student, request } => self.drop_student(student, request),
+            Command::Drop {
+                student,
+                request,
+                seat,
+            } => self.drop_student(student, request, seat),
             Command::Hold {
                 student,
                 request,
@@ -400,7 +404,7 @@ impl SeatLedger {
                 if !self.offered.contains_key(&student) {
                     return refuse(Refusal::NoOffer);
                 }
-                self.drop_student(student, request)
+                self.drop_student(student, request, SeatDrop::Plain)
             }
             Command::ExpireOffers { now, request } => self.expire_offers(now, request),
         }
@@ -634,13 +638,19 @@ impl SeatLedger {
         self.accept(outcome, kinds)
     }
 
-    fn drop_student(&mut self, student: StudentId, request: RequestId) -> Decision {
+    fn drop_student(&mut self, student: StudentId, request: RequestId, seat: SeatDrop) -> Decision {
+        // Past the last day to withdraw a seat stays; a waitlist place (below) may still go.
+        if seat == SeatDrop::Closed && self.enrolled.contains_key(&student) {
+            return refuse(Refusal::DropDeadlinePassed);
+        }
         if self.enrolled.remove(&student).is_some() {
             self.reserves.give_back(student);
+            let withdrawn = seat == SeatDrop::Withdraw;
             let mut kinds = vec![(
                 ChangeKind::Dropped {
                     student,
                     from: Placement::Enrolled,
+                    withdrawn,
                 },
                 request,
             )];
@@ -651,6 +661,7 @@ impl SeatLedger {
             let outcome = Outcome::Dropped {
                 from: Placement::Enrolled,
                 promoted,
+                withdrawn,
             };
             return self.accept(outcome, kinds);
         }
@@ -662,9 +673,11 @@ impl SeatLedger {
             };
             let mut kinds = vec![(kind, request)];
             let promoted = self.promote_all(&mut kinds, request);
+            // An offer is a waitlist place still: turning it down leaves no record.
             let outcome = Outcome::Dropped {
                 from: Placement::Offered,
                 promoted: promoted.first().copied(),
+                withdrawn: false,
             };
             return self.accept(outcome, kinds);
         }
@@ -675,10 +688,12 @@ impl SeatLedger {
             let kind = ChangeKind::Dropped {
                 student,
                 from: Placement::Waitlisted,
+                withdrawn: false,
             };
             let outcome = Outcome::Dropped {
                 from: Placement::Waitlisted,
                 promoted: None,
+                withdrawn: false,
             };
             return self.accept(outcome, vec![(kind, request)]);
         }
@@ -930,6 +945,7 @@ mod tests {
         let left = Outcome::Dropped {
             from: Placement::Enrolled,
             promoted: None,
+            withdrawn: false,
         };
         // Restored with the student gone: the drop that took them out is still known.
         let mut l = SeatLedger::new(1, 0);
@@ -937,6 +953,7 @@ mod tests {
         let again = l.apply(&Command::Drop {
             student: s,
             request: gone,
+            seat: SeatDrop::Plain,
         });
         assert!(again.replay && again.changes.is_empty());
         assert_eq!(again.outcome, Ok(left));
@@ -944,6 +961,7 @@ mod tests {
         let fresh = l.apply(&Command::Drop {
             student: s,
             request: RequestId::new_v4(),
+            seat: SeatDrop::Plain,
         });
         assert_eq!(fresh.outcome, Err(Refusal::NotEnrolled));
         // Bounded like the live memory: the newest are kept.
@@ -988,12 +1006,14 @@ mod tests {
         let d = l.apply(&Command::Drop {
             student: a,
             request: RequestId::new_v4(),
+            seat: SeatDrop::Plain,
         });
         assert_eq!(
             d.outcome,
             Ok(Outcome::Dropped {
                 from: Placement::Enrolled,
-                promoted: Some(b)
+                promoted: Some(b),
+                withdrawn: false,
             })
         );
         assert_eq!(d.changes.len(), 2);
@@ -1038,6 +1058,7 @@ mod tests {
         let drop = Command::Drop {
             student: s,
             request: RequestId::new_v4(),
+            seat: SeatDrop::Plain,
         };
         let first = l.apply(&drop);
         let again = l.apply(&drop);

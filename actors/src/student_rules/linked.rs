@@ -182,6 +182,8 @@ mod tests {
         StudentProfile {
             attributes: Vec::new(),
             ticket: None,
+            deadlines: Default::default(),
+            late_adds: Vec::new(),
             holds: 0,
             max_credits: 18,
             completed: vec![],

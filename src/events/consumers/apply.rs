@@ -71,6 +71,10 @@ async fn notify(tx: &mut Transaction<'_, Postgres>, e: &Event) -> Result<(), sql
             "offer_declined",
             format!("You declined the seat in {label}"),
         ),
+        EventKind::EnrollmentWithdrawn => (
+            "withdrawn",
+            format!("Withdrew from {label} (a W on the record)"),
+        ),
         // A held seat is not news to the student: its enrollment (or nothing) is.
         EventKind::CapacityChanged
         | EventKind::SeatHeld
@@ -106,6 +110,7 @@ async fn analytics(tx: &mut Transaction<'_, Postgres>, e: &Event) -> Result<(), 
         EventKind::EnrollmentCreated => "enrolled",
         EventKind::WaitlistAdded => "waitlisted",
         EventKind::EnrollmentDropped => "dropped",
+        EventKind::EnrollmentWithdrawn => "withdrawn",
         EventKind::WaitlistPromoted => "promoted",
         EventKind::WaitlistOffered
         | EventKind::OfferDeclined
@@ -120,14 +125,16 @@ async fn analytics(tx: &mut Transaction<'_, Postgres>, e: &Event) -> Result<(), 
     let takes_seat = matches!(column, "enrolled" | "promoted");
     let filled = takes_seat && e.capacity > 0 && e.seats_taken >= e.capacity;
     sqlx::query(
-        "INSERT INTO section_stats (section_id, term_id, enrolled, waitlisted, dropped, promoted, first_event_at, filled_at)
-         VALUES ($1, $2, ($3 = 'enrolled')::int, ($3 = 'waitlisted')::int, ($3 = 'dropped')::int, ($3 = 'promoted')::int, $4,
-                 CASE WHEN $5 THEN $4 END)
+        "INSERT INTO section_stats (section_id, term_id, enrolled, waitlisted, dropped, promoted,
+                                    withdrawn, first_event_at, filled_at)
+         VALUES ($1, $2, ($3 = 'enrolled')::int, ($3 = 'waitlisted')::int, ($3 = 'dropped')::int,
+                 ($3 = 'promoted')::int, ($3 = 'withdrawn')::int, $4, CASE WHEN $5 THEN $4 END)
          ON CONFLICT (section_id) DO UPDATE SET
              enrolled = section_stats.enrolled + ($3 = 'enrolled')::int,
              waitlisted = section_stats.waitlisted + ($3 = 'waitlisted')::int,
              dropped = section_stats.dropped + ($3 = 'dropped')::int,
              promoted = section_stats.promoted + ($3 = 'promoted')::int,
+             withdrawn = section_stats.withdrawn + ($3 = 'withdrawn')::int,
              first_event_at = LEAST(section_stats.first_event_at, EXCLUDED.first_event_at),
              filled_at = COALESCE(section_stats.filled_at, EXCLUDED.filled_at)",
     )

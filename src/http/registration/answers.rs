@@ -54,6 +54,11 @@ pub struct DropResponse {
     pub status: DropStatus,
     /// Whether the freed seat went to the head of the waitlist.
     pub promoted: bool,
+    /// `true` for a withdrawal: a seat left after the term's drop deadline, which keeps a
+    /// W on the record (the seat is freed all the same). Left out for a plain drop, whose
+    /// answer is as it always was.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub withdrawn: bool,
 }
 
 /// What an accepted decision over several sections did.
@@ -78,6 +83,10 @@ pub struct SetResponse {
     pub sections: Vec<Uuid>,
     /// Sections left.
     pub dropped: Vec<Uuid>,
+    /// `true` when the sections left were withdrawn from (a set dropped after the term's
+    /// drop deadline: each keeps a W on the record); left out otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub withdrawn: bool,
 }
 
 /// The answer to a decision over several sections carried out.
@@ -92,6 +101,7 @@ pub(super) fn set_answer(taken: crate::service::bundle::SetTaken) -> (StatusCode
         decision_id: taken.decision,
         sections: taken.taken,
         dropped: taken.left,
+        withdrawn: taken.withdrawn,
     };
     (code, json!(body))
 }
@@ -163,10 +173,11 @@ pub(super) fn enrollment_answer(
 }
 
 /// The answer to an accepted drop.
-pub(super) fn drop_answer(promoted: bool) -> (StatusCode, Value) {
+pub(super) fn drop_answer(promoted: bool, withdrawn: bool) -> (StatusCode, Value) {
     let body = DropResponse {
         status: DropStatus::Dropped,
         promoted,
+        withdrawn,
     };
     (StatusCode::OK, json!(body))
 }

@@ -19,7 +19,7 @@ use super::extract::{ApiJson, Caller, Ids, parse_id};
 use crate::resources::Role;
 use crate::service::bundle::{SetRequest, SwapOrWait};
 use crate::service::idempotency::{Decided, part_of};
-use crate::service::registration::Enrolled;
+use crate::service::registration::{Dropped, Enrolled};
 use crate::service::schedule::Schedule;
 use crate::service::swap::Swap;
 use crate::store::audit::AttemptOutcome;
@@ -205,7 +205,7 @@ pub async fn drop_me(
     let rebuild = |decided: &[Decided], request| {
         let d = decided_for(decided, request)?;
         match d.outcome {
-            AttemptOutcome::Dropped => Some(drop_answer(d.promoted?)),
+            AttemptOutcome::Dropped => Some(drop_answer(d.promoted?, d.withdrawn)),
             AttemptOutcome::Refused => refusal_answer(d),
             _ => None,
         }
@@ -236,7 +236,11 @@ pub async fn drop_me(
             .registration
             .drop_enrollment(call.home(), call.seat(section, request))
             .await?;
-        Ok(Fresh::from(drop_answer(dropped.value.promoted)).decided_by(dropped.by))
+        let Dropped {
+            promoted,
+            withdrawn,
+        } = dropped.value;
+        Ok(Fresh::from(drop_answer(promoted, withdrawn)).decided_by(dropped.by))
     })
     .await
 }

@@ -11,7 +11,8 @@ use uuid::Uuid;
 pub enum Notice {
     /// The shard map or the membership changed (`map`).
     Map,
-    /// A registration window changed (`windows`).
+    /// A term's calendar changed: a registration window or the add/drop deadlines
+    /// (`windows`).
     Windows,
     /// One student's rule inputs changed (`student:<uuid>`).
     Student(Uuid),

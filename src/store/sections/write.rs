@@ -235,6 +235,8 @@ struct Segment {
     new_epoch: Vec<i64>,
     new_at: Vec<DateTime<Utc>>,
     dropped: Keys,
+    /// Per dropped key: a withdrawal (the row keeps a W, `withdrawn_at`).
+    withdrawn: Vec<bool>,
     promoted: Keys,
     confirmed: Keys,
     /// Waitlisted rows whose seat is now held for a decision ("drop if enrolled").
@@ -325,8 +327,14 @@ async fn write_enrollments(
                 ChangeKind::Waitlisted { seq, position, .. } => {
                     ("waitlisted", Some(seq), Some(position as i32))
                 }
-                ChangeKind::Dropped { .. } | ChangeKind::Released { .. } => {
+                ChangeKind::Dropped { withdrawn, .. } => {
                     segment.dropped.push(batch.section, student, at);
+                    segment.withdrawn.push(withdrawn);
+                    continue;
+                }
+                ChangeKind::Released { .. } => {
+                    segment.dropped.push(batch.section, student, at);
+                    segment.withdrawn.push(false);
                     continue;
                 }
                 ChangeKind::Confirmed { .. } => {
@@ -385,13 +393,16 @@ async fn write_segment(
 ) -> Result<(), sqlx::Error> {
     if !seg.dropped.sections.is_empty() {
         sqlx::query(
-            "UPDATE enrollments e SET status = 'dropped', dropped_at = t.at
-               FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS t(section, student, at)
+            "UPDATE enrollments e SET status = 'dropped', dropped_at = t.at,
+                    withdrawn_at = CASE WHEN t.withdrawn THEN t.at END
+               FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::bool[])
+                    AS t(section, student, at, withdrawn)
               WHERE e.section_id = t.section AND e.student_id = t.student AND e.status <> 'dropped'",
         )
         .bind(&seg.dropped.sections)
         .bind(&seg.dropped.students)
         .bind(&seg.dropped.ats)
+        .bind(&seg.withdrawn)
         .execute(&mut **tx)
         .await?;
     }

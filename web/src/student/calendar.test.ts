@@ -25,6 +25,14 @@ describe("layoutWeek", () => {
     expect(wed.height).toBeCloseTo(50 / 600);
   });
 
+  it("keeps a seat offered apart from enrolled and waitlisted ones, beside what it overlaps", () => {
+    const w = layoutWeek([
+      entry("CS101-01", [{ day: "thu", start: "13:00", end: "14:15" }]),
+      entry("OFF-01", [{ day: "thu", start: "13:30", end: "14:00" }], "offered"),
+    ]);
+    expect(w.blocks.map((b) => [b.entryId, b.kind, b.columns])).toEqual([["CS101-01", "enrolled", 2], ["OFF-01", "offered", 2]]);
+  });
+
   it("adds Saturday and Sunday only when something meets then", () => {
     expect(layoutWeek([entry("a", [{ day: "sat", start: "10:00", end: "11:00" }])]).days).toEqual(["mon", "tue", "wed", "thu", "fri", "sat"]);
     expect(layoutWeek([entry("a", [{ day: "sun", start: "10:00", end: "11:00" }])]).days).toEqual(["mon", "tue", "wed", "thu", "fri", "sun"]);

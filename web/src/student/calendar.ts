@@ -18,7 +18,8 @@ export interface Meeting {
 export interface CalendarEntry {
   id: string;
   label: string;
-  kind: "enrolled" | "waitlisted";
+  /** `offered`: a seat the waitlist offers, not the student's until accepted. */
+  kind: "enrolled" | "waitlisted" | "offered";
   meetings: Meeting[];
 }
 

@@ -12,6 +12,8 @@ export const MESSAGES: Readonly<Record<string, string>> = {
   credit_limit_exceeded: "Enrolling would take you over your credit limit. Drop a course first.",
   registration_window_closed: "Registration is not open for your standing right now.",
   registration_not_open_yet: "Your registration appointment has not opened yet. Try again once it opens.",
+  add_deadline_passed: "The last day to add classes this term has passed. Ask the registrar's office about a late add.",
+  drop_deadline_passed: "The last day to withdraw from classes this term has passed, so this seat can no longer be dropped.",
   seats_reserved: "The seats left in this section are reserved for other students. Join its waitlist if it has room, or pick another section.",
   restricted_section: "This section is limited to certain students, and you are not one of them. Pick another section.",
   already_offered: "A seat in this section is already offered to you: accept or decline it under Offers in your schedule.",
