@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import {
   acceptOutcome, countdownText, declineOutcome, durationText, joinedOfferWaitlist, offerAnnouncement,
-  offersOf, offersSeats, timeLeft, waitlistOfferNote,
+  offersOf, offersSeats, stillOffered, timeLeft, waitlistOfferNote,
 } from "./offers";
 import { formatTime } from "./policy";
 import type { ScheduleEntry } from "./registration";
@@ -113,5 +113,12 @@ describe("outcomes", () => {
     expect(acceptOutcome("CS101-01")).toBe("You accepted the seat: you are enrolled in CS101-01.");
     expect(declineOutcome("CS101-01", true)).toBe("You declined the seat in CS101-01 and left its waitlist. It is now offered to the next student in line.");
     expect(declineOutcome("CS101-01", false)).toBe("You declined the seat in CS101-01 and left its waitlist.");
+  });
+
+  it("tells a student refused at accept that the seat is still held for them, until when", () => {
+    const utc = (iso: string) => formatTime(iso, "en-US", "UTC");
+    expect(stillOffered({ expiresAt: Date.parse("2027-03-03T14:30:00Z") }, utc))
+      .toBe(" The seat is still held for you until Mar 3, 2027, 2:30 PM: accept it again once this is fixed.");
+    expect(stillOffered({ expiresAt: null }, utc)).toBe(" The seat is still held for you: accept it again once this is fixed.");
   });
 });

@@ -116,6 +116,16 @@ export function acceptOutcome(label: string): string {
   return `You accepted the seat: you are enrolled in ${label}.`;
 }
 
+/**
+ * What a refusal of an accept adds: the student rules refused it (a hold, a time conflict,
+ * the credit limit), but the seat stays held for the student until the offer ends, so
+ * they may fix it and accept again in time.
+ */
+export function stillOffered(o: Pick<Offer, "expiresAt">, format: TimeFormat = (iso) => formatTime(iso)): string {
+  const until = o.expiresAt === null ? "" : ` until ${format(new Date(o.expiresAt).toISOString())}`;
+  return ` The seat is still held for you${until}: accept it again once this is fixed.`;
+}
+
 /** The outcome of a declined offer; `promoted`: the seat went on to the next student waiting. */
 export function declineOutcome(label: string, promoted: boolean): string {
   const next = promoted ? " It is now offered to the next student in line." : "";
