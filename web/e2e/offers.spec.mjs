@@ -9,8 +9,9 @@
 //      leave alone, and a polite line saying the seat is offered), declines it after
 //      confirming, and it leaves their schedule.
 //   3. Student 3's page hears of the offer (the notifications poll) without a reload: the
-//      offer with its countdown, no sideways scrolling; they accept it and see the section
-//      under their sections, enrolled.
+//      offer with its countdown, no sideways scrolling. With a hold on their account the
+//      accept is refused (the rules are checked again) and the offer stays; the hold lifted,
+//      they accept it and see the section under their sections, enrolled.
 //   4. The console: an admin creates a second section in offer mode through the form, and
 //      the section list shows each section's mode.
 // axe-core runs on each view (no critical or serious finding). Screenshots go to
@@ -137,7 +138,7 @@ async function fitsPhone(page, what) {
 }
 
 /** 2 and 3. Student 3 waits on a phone; student 2 declines; student 3's page gets the offer and accepts it. */
-async function declineThenAccept(browser, ctx) {
+async function declineThenAccept(browser, ctx, admin) {
   const [, s2, s3] = ctx.students;
   const label = ctx.label;
 
@@ -195,6 +196,18 @@ async function declineThenAccept(browser, ctx) {
   await accessible(third.page, "student page on a phone (a seat offered)");
   await shot(third.page, "offers-4-offered-phone");
 
+  // A hold since joining the waitlist: the accept is refused, the seat stays offered.
+  const hold = await must(await call("POST", `/api/v1/students/${s3.id}/holds`, { token: admin, body: { reason: "Library fine" } }), "a hold on student 3", 201);
+  await third.offer.getByRole("button", { name: `Accept seat ${label}`, exact: true }).click();
+  const refused = third.page.getByRole("alert").filter({ hasText: "Your account has a hold" });
+  await refused.filter({ hasText: "The seat is still held for you until " }).waitFor(WAIT);
+  console.log(`e2e: an accept under a hold: ${await refused.innerText()}`);
+  await third.offer.getByRole("timer").waitFor(WAIT);
+  check((await scheduleOf(s3)).offered?.length === 1, "the refused accept keeps the offer");
+  await fitsPhone(third.page, "student page on a phone with an accept refused");
+  await shot(third.page, "offers-5-accept-refused-phone");
+  await must(await call("DELETE", `/api/v1/students/${s3.id}/holds/${hold.id}`, { token: admin }), "the hold lifted", 204, 200);
+
   await third.offer.getByRole("button", { name: `Accept seat ${label}`, exact: true }).click();
   await third.status(`You accepted the seat: you are enrolled in ${label}.`);
   await third.offers.waitFor({ state: "detached", ...WAIT });
@@ -202,7 +215,7 @@ async function declineThenAccept(browser, ctx) {
   await third.page.getByLabel("My sections").getByText("enrolled · 3 cr").waitFor(WAIT);
   await third.page.locator(`tr[data-section="${label}"]`).getByText("Enrolled").waitFor(WAIT);
   await fitsPhone(third.page, "student page on a phone after accepting");
-  await shot(third.page, "offers-5-accepted-phone");
+  await shot(third.page, "offers-6-accepted-phone");
   const after3 = await scheduleOf(s3);
   check(after3.enrolled.some((e) => e.section_id === ctx.section.id) && after3.offered.length === 0, `student 3 is enrolled: ${JSON.stringify(after3)}`);
   await eventually(async () => {
@@ -240,7 +253,7 @@ async function consoleSteps(browser, ctx) {
   await form.locator('input[name="section-offer-window"]').fill("90");
   await form.getByTestId("waitlist-mode-help").filter({ hasText: "held for them for 1 h 30 min" }).waitFor(WAIT);
   await accessible(page, "console admin tab (a new offer-mode section)");
-  await shot(page, "offers-6-console-new-section");
+  await shot(page, "offers-7-console-new-section");
   await form.getByRole("button", { name: "Create section" }).click();
   await page.getByRole("status").getByText(`Section ${ctx.course}-02 (lecture) created. Its waitlist offers freed seats for 1 h 30 min.`).waitFor(WAIT);
   const listed = await must(await call("GET", `/api/v1/terms/${ctx.term.id}/sections?course=${ctx.course}`), "sections", 200);
@@ -252,7 +265,7 @@ async function consoleSteps(browser, ctx) {
   await page.locator(`tr[data-section="${ctx.course}-01"]`).getByTestId("waitlist-mode").filter({ hasText: "Offer (1 h to accept)" }).waitFor(WAIT);
   await page.locator(`tr[data-section="${ctx.course}-02"]`).getByTestId("waitlist-mode").filter({ hasText: "Offer (1 h 30 min to accept)" }).waitFor(WAIT);
   await accessible(page, "console admin tab (sections with their waitlist mode)");
-  await shot(page, "offers-7-console-sections");
+  await shot(page, "offers-8-console-sections");
   check(errors.length === 0, `page errors: ${errors.join("; ")}`);
   await context.close();
 }
@@ -261,6 +274,6 @@ export async function run(browser) {
   const admin = await login("admin", ADMIN_PW);
   const ctx = await setUp(admin);
   await offerTheSeat(ctx);
-  await declineThenAccept(browser, ctx);
+  await declineThenAccept(browser, ctx, admin);
   await consoleSteps(browser, ctx);
 }
