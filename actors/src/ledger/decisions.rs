@@ -333,7 +333,12 @@ pub enum Refusal {
     AlreadyConfirmed,
     /// The seats left are reserved for students with an attribute this one lacks (and
     /// there is no waitlist place, or the command takes no waitlist place).
-    #[error("the {left} seats left are reserved for {}", names(for_whom))]
+    #[error(
+        "the {left} {} left {} reserved for {}",
+        if *left == 1 { "seat" } else { "seats" },
+        if *left == 1 { "is" } else { "are" },
+        names(for_whom)
+    )]
     SeatsReserved {
         /// Seats left, all of them reserved.
         left: u32,

@@ -58,7 +58,10 @@ async fn notify(tx: &mut Transaction<'_, Postgres>, e: &Event) -> Result<(), sql
             "offered",
             match e.expires_at {
                 Some(at) => {
-                    format!("A seat in {label} is offered to you until {at}: accept or decline it")
+                    format!(
+                        "A seat in {label} is offered to you until {}: accept or decline it",
+                        at.format("%Y-%m-%d %H:%M UTC")
+                    )
                 }
                 None => format!("A seat in {label} is offered to you: accept or decline it"),
             },
