@@ -105,7 +105,7 @@ pub struct NewStudent {
     pub role: Role,
     /// Declared majors (at most 5), e.g. `CS`: reserved seats and restrictions match them.
     #[serde(default)]
-    #[schema(max_items = 5, schema_with = super::policy::schema::codes)]
+    #[schema(schema_with = super::policy::schema::majors)]
     pub majors: Vec<String>,
     /// Academic program, e.g. `BS-CS`.
     #[serde(default)]

@@ -80,12 +80,13 @@ pub fn attributes_of(
 pub struct StudentPatch {
     /// Class standing.
     pub standing: Option<Standing>,
-    /// Credit limit per term, 0-40.
+    /// Credit limit per term, 0-40; `null` or absent: unchanged.
     #[serde(default, deserialize_with = "some_whole_number")]
-    #[schema(maximum = 40, value_type = Option<u32>)]
+    #[schema(maximum = 40, value_type = Option<u32>, nullable)]
     pub max_credits: Option<u32>,
-    /// Declared majors (replaces them all; at most 5).
-    #[schema(max_items = 5, schema_with = schema::codes)]
+    /// Declared majors (replaces them all; at most 5); absent: unchanged.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = schema::majors)]
     pub majors: Option<Vec<String>>,
     /// Program; `null` clears it.
     #[serde(default, deserialize_with = "present")]
@@ -105,8 +106,12 @@ fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
     T::deserialize(d).map(Some)
 }
 
+/// `serde(deserialize_with)` for an optional count: `null` is none, else a whole number.
 fn some_whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
-    super::whole_number(d).map(Some)
+    /// A count as `whole_number` reads it.
+    #[derive(Deserialize)]
+    struct Whole(#[serde(deserialize_with = "super::whole_number")] u32);
+    Ok(Option::<Whole>::deserialize(d)?.map(|w| w.0))
 }
 
 impl StudentPatch {
@@ -380,6 +385,14 @@ pub(crate) mod schema {
         ArrayBuilder::new()
             .items(code())
             .max_items(Some(10))
+            .build()
+    }
+
+    /// A student's majors (at most [`super::MAX_MAJORS`]).
+    pub fn majors() -> Array {
+        ArrayBuilder::new()
+            .items(code())
+            .max_items(Some(super::MAX_MAJORS))
             .build()
     }
 
