@@ -303,6 +303,7 @@ pub async fn file(
     notices.dedup_by_key(|n| n.encode());
     notify_rules_many(&mut *tx, &notices).await?;
     ctx.report.errors.sort_by_key(|e| e.line);
+    ctx.report.kinds.sort_by_key(|k| k.kind);
     Ok(ctx.report)
 }
 
@@ -899,6 +900,41 @@ async fn sections(
     Ok(())
 }
 
+/// How a new account gets its hash: its own, hashed here, or the shared one.
+#[derive(Clone)]
+enum Hash {
+    Given(String),
+    Password(String),
+    Shared,
+}
+
+/// The hashes of `jobs`, in order, hashing up to `parallel` passwords at once (none in a
+/// dry run).
+async fn hash_all(
+    jobs: Vec<Hash>,
+    shared: &str,
+    dry_run: bool,
+    parallel: usize,
+) -> Result<Vec<String>, ImportError> {
+    use futures_util::StreamExt;
+    futures_util::stream::iter(jobs)
+        .map(|job| one_hash(job, shared.to_string(), dry_run))
+        .buffered(parallel)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
+}
+
+async fn one_hash(job: Hash, shared: String, dry_run: bool) -> Result<String, ImportError> {
+    match job {
+        Hash::Given(hash) => Ok(hash),
+        Hash::Shared => Ok(shared),
+        Hash::Password(_) if dry_run => Ok(String::new()),
+        Hash::Password(password) => hash_blocking(password).await,
+    }
+}
+
 async fn students(
     ctx: &mut Ctx<'_>,
     tx: &mut PgConnection,
@@ -916,12 +952,6 @@ async fn students(
         .into_iter()
         .map(|s| (s.username.clone(), s))
         .collect();
-    // New accounts and how each gets its hash: its own, hashed here, or the shared one.
-    enum Hash {
-        Given(String),
-        Password(String),
-        Shared,
-    }
     let (mut new, mut updates) = (Vec::new(), Vec::new());
     for rec in &recs {
         let s = &rec.row;
@@ -1025,25 +1055,8 @@ async fn students(
     let dry_run = ctx.options.dry_run;
     let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
     for chunk in new.chunks(CHUNK) {
-        let hashes: Vec<String> = {
-            use futures_util::StreamExt;
-            futures_util::stream::iter(chunk.iter().map(|(_, h)| {
-                let shared = shared.clone();
-                async move {
-                    match h {
-                        Hash::Given(h) => Ok(h.clone()),
-                        Hash::Shared => Ok(shared),
-                        Hash::Password(_) if dry_run => Ok(String::new()),
-                        Hash::Password(p) => hash_blocking(p.clone()).await,
-                    }
-                }
-            }))
-            .buffered(parallel)
-            .collect::<Vec<Result<String, ImportError>>>()
-            .await
-            .into_iter()
-            .collect::<Result<_, _>>()?
-        };
+        let jobs: Vec<Hash> = chunk.iter().map(|(_, h)| h.clone()).collect();
+        let hashes = hash_all(jobs, &shared, dry_run, parallel).await?;
         let rows: Vec<(StudentRow, &str)> = chunk
             .iter()
             .zip(&hashes)
