@@ -538,6 +538,10 @@ impl RuleCaches for NodeCaches {
         self.registration.forget_windows();
     }
 
+    fn forget_all_students(&self) {
+        self.registration.forget_all_students();
+    }
+
     fn forget_section(&self, section: uuid::Uuid) {
         self.registration.forget_section(section);
         self.section_views.remove(&section);

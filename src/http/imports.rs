@@ -44,7 +44,7 @@ pub struct ImportBody {
     /// `{"code","title","credits","prerequisites","components","corequisites"}`
     pub courses: Option<Vec<serde_json::Map<String, serde_json::Value>>>,
     /// `{"term","course_code","section_code","capacity","waitlist_capacity","meetings",
-    /// "component","links","reserved","restrictions"}`
+    /// "component","links","reserved","restrictions","waitlist_mode","offer_window_minutes"}`
     pub sections: Option<Vec<serde_json::Map<String, serde_json::Value>>>,
     /// `{"username","password" or "password_hash","standing","max_credits",
     /// "completed_courses","majors","program","cohort"}`
@@ -56,8 +56,8 @@ pub struct ImportBody {
 /// Import terms, windows, courses, sections, students and time tickets, keyed by the codes
 /// the SIS uses (re-sending the same body changes nothing). Rows with errors are answered
 /// in the report with their index and line; with any, nothing is applied unless
-/// `skip_errors=true`. Capacity, waitlist capacity and pool changes of existing sections
-/// are answered as `api_changes`, not made.
+/// `skip_errors=true`. Changes of an existing section's capacity, waitlist capacity, pools,
+/// waitlist mode or offer window are answered as `api_changes`, not made.
 #[utoipa::path(post, path = "/api/v1/imports", tag = "admin",
     request_body(content = ImportBody, description = "Records by kind"),
     params(ImportQuery),

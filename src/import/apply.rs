@@ -23,6 +23,10 @@ use uuid::Uuid;
 /// Rows written per statement (and per progress step).
 const CHUNK: usize = 5000;
 
+/// Changed students above which a file sends one [`Notice::AllStudents`] instead of one
+/// notice each.
+const MANY_STUDENTS: usize = 2000;
+
 /// The password hashes of new accounts: the file's own, or one shared hash computed once
 /// per import for the accounts that come without a password.
 pub struct Passwords {
@@ -301,6 +305,16 @@ pub async fn file(
     let mut notices = std::mem::take(&mut ctx.notices);
     notices.sort_by_key(Notice::encode);
     notices.dedup_by_key(|n| n.encode());
+    // Past a few thousand students, one notice that every node forgets them all costs
+    // the nodes less than one each (they reload what they need, a student at a time).
+    let students = notices
+        .iter()
+        .filter(|n| matches!(n, Notice::Student(_)))
+        .count();
+    if students > MANY_STUDENTS {
+        notices.retain(|n| !matches!(n, Notice::Student(_)));
+        notices.push(Notice::AllStudents);
+    }
     notify_rules_many(&mut *tx, &notices).await?;
     ctx.report.errors.sort_by_key(|e| e.line);
     ctx.report.kinds.sort_by_key(|k| k.kind);
@@ -674,6 +688,8 @@ async fn sections(
                 if !plan.fields.is_empty() {
                     updates.push((old.id, m, r));
                 }
+                let no_api =
+                    || "none yet: the section's actor holds it and no API changes it".to_string();
                 let api_change = |field, from: String, to: String, how: String| ApiChange {
                     line: plan.rec.line,
                     key: key.clone(),
@@ -700,9 +716,27 @@ async fn sections(
                         "waitlist_capacity",
                         old.waitlist_capacity.to_string(),
                         c.to_string(),
-                        "none yet: the section's actor holds its waitlist capacity and no API \
-                         changes it"
-                            .into(),
+                        no_api(),
+                    ));
+                }
+                if let Some(m) = &s.waitlist_mode
+                    && *m != old.waitlist_mode
+                {
+                    api.push(api_change(
+                        "waitlist_mode",
+                        old.waitlist_mode.clone(),
+                        m.clone(),
+                        no_api(),
+                    ));
+                }
+                if let Some(minutes) = s.offer_window_minutes
+                    && i64::from(minutes) * 60 != i64::from(old.offer_window_secs)
+                {
+                    api.push(api_change(
+                        "offer_window_minutes",
+                        (old.offer_window_secs / 60).to_string(),
+                        minutes.to_string(),
+                        no_api(),
                     ));
                 }
                 if let Some(p) = &s.reserved
@@ -866,6 +900,8 @@ async fn sections(
                     component: p.component.as_str().to_string(),
                     restrictions: s.restrictions.clone().unwrap_or_default(),
                     pools: pool_rows(s.reserved.as_deref().unwrap_or_default()),
+                    waitlist_mode: s.waitlist_mode.clone().unwrap_or_else(|| "auto".into()),
+                    offer_window_secs: s.offer_window_minutes.unwrap_or(1440) * 60,
                 });
                 ctx.created(kind, &p.rec, key);
             }

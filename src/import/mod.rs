@@ -7,8 +7,8 @@
 //! demo catalog in the CSV format. The formats are documented in docs/operations.md
 //! ("Importing a catalog").
 //!
-//! What an import never writes: the capacity, waitlist capacity and reserved pools of a
-//! section that exists. The section's actor holds them in memory and decides their
+//! What an import never writes: the capacity, waitlist capacity, reserved pools, waitlist
+//! mode and offer window of a section that exists. The section's actor holds them in memory and decides their
 //! changes (`PATCH /api/v1/sections/{id}`, `PUT /api/v1/sections/{id}/reserved`); an import
 //! reports those changes as [`ApiChange`]s to make there, and applies the rest of the row.
 
@@ -100,6 +100,8 @@ impl Kind {
                 "links",
                 "reserved",
                 "restrictions",
+                "waitlist_mode",
+                "offer_window_minutes",
             ],
             Kind::Students => &[
                 "username",
@@ -225,7 +227,8 @@ pub struct ApiChange {
     pub key: String,
     /// The section.
     pub section_id: uuid::Uuid,
-    /// `capacity`, `waitlist_capacity` or `reserved`.
+    /// `capacity`, `waitlist_capacity`, `reserved`, `waitlist_mode` or
+    /// `offer_window_minutes`.
     pub field: &'static str,
     /// Stored now.
     pub from: String,

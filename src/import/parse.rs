@@ -98,6 +98,10 @@ pub struct SectionIn {
     pub reserved: Option<Vec<NewPool>>,
     /// Restrictions, values canonical.
     pub restrictions: Option<Vec<Restriction>>,
+    /// `auto` or `offer` (default `auto`).
+    pub waitlist_mode: Option<String>,
+    /// How long an offer stands (default 1440).
+    pub offer_window_minutes: Option<u32>,
 }
 
 /// A student: `username` (key), the rest as the API's [`NewStudent`] (role student), with
@@ -790,6 +794,8 @@ fn section(f: &mut Fields) -> Result<SectionIn, Invalid> {
     let links = f.list("links")?;
     let reserved = f.pools("reserved")?;
     let restrictions = f.restrictions("restrictions")?;
+    let waitlist_mode = f.text("waitlist_mode")?.map(|m| m.trim().to_string());
+    let offer_window_minutes = f.count("offer_window_minutes")?;
     // The API's checks, with the largest capacity standing in for one not given (the
     // pools of an existing section are checked against its capacity when applied).
     let mut checked = NewSection {
@@ -803,6 +809,8 @@ fn section(f: &mut Fields) -> Result<SectionIn, Invalid> {
         links: Vec::new(),
         reserved: reserved.clone().unwrap_or_default(),
         restrictions: restrictions.clone().unwrap_or_default(),
+        waitlist_mode: waitlist_mode.clone().unwrap_or_else(|| "auto".into()),
+        offer_window_minutes: offer_window_minutes.unwrap_or(1440),
     };
     let parsed_meetings = checked.validate()?;
     if let Some(links) = &links {
@@ -836,6 +844,8 @@ fn section(f: &mut Fields) -> Result<SectionIn, Invalid> {
         section_code: checked.section_code,
         capacity,
         waitlist_capacity,
+        waitlist_mode,
+        offer_window_minutes,
     })
 }
 

@@ -251,6 +251,10 @@ pub struct SectionRow {
     pub restrictions: Json<Vec<Restriction>>,
     /// Reserved pools, in order.
     pub pools: Json<Vec<PoolRow>>,
+    /// `auto` or `offer`.
+    pub waitlist_mode: String,
+    /// How long an offer stands.
+    pub offer_window_secs: i32,
 }
 
 /// The sections of `keys` (term, course code, section code) that exist. Not locked: the
@@ -264,7 +268,7 @@ pub async fn sections(
     let (terms, courses, codes) = unzip3(keys);
     Ok(sqlx::query_as(
         "SELECT s.id, s.term_id, s.course_code, s.section_code, s.capacity, s.waitlist_capacity,
-                s.meetings, s.component, s.restrictions,
+                s.meetings, s.component, s.restrictions, s.waitlist_mode, s.offer_window_secs,
                 COALESCE((SELECT json_agg(json_build_object('attribute', r.attribute,
                                   'value', r.value, 'seats', r.seats, 'release_at', r.release_at)
                                   ORDER BY r.position)
@@ -306,6 +310,10 @@ pub struct NewSectionRow {
     pub restrictions: Vec<Restriction>,
     /// Pools, in order.
     pub pools: Vec<PoolRow>,
+    /// `auto` or `offer`.
+    pub waitlist_mode: String,
+    /// How long an offer stands.
+    pub offer_window_secs: u32,
 }
 
 /// Create sections with their pools (no actor has them yet).
@@ -316,17 +324,20 @@ pub async fn insert_sections(conn: &mut PgConnection, rows: &[NewSectionRow]) ->
             json!({"id": s.id, "term_id": s.term_id, "course_code": s.course_code,
                    "section_code": s.section_code, "capacity": s.capacity,
                    "waitlist_capacity": s.waitlist_capacity, "meetings": s.meetings,
-                   "shard": s.shard, "component": s.component, "restrictions": s.restrictions})
+                   "shard": s.shard, "component": s.component, "restrictions": s.restrictions,
+                   "waitlist_mode": s.waitlist_mode, "offer_window_secs": s.offer_window_secs})
         })
         .collect();
     sqlx::query(
         "INSERT INTO sections (id, term_id, course_code, section_code, capacity, waitlist_capacity,
-                               meetings, shard, component, restrictions)
+                               meetings, shard, component, restrictions, waitlist_mode,
+                               offer_window_secs)
          SELECT id, term_id, course_code, section_code, capacity, waitlist_capacity, meetings,
-                shard, component, restrictions
+                shard, component, restrictions, waitlist_mode, offer_window_secs
            FROM jsonb_to_recordset($1) AS t(id uuid, term_id uuid, course_code text,
                 section_code text, capacity int4, waitlist_capacity int4, meetings jsonb,
-                shard int4, component text, restrictions jsonb)",
+                shard int4, component text, restrictions jsonb, waitlist_mode text,
+                offer_window_secs int4)",
     )
     .bind(Json(json))
     .execute(&mut *conn)

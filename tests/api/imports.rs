@@ -36,7 +36,7 @@ fn catalog() -> Value {
              "reserved": [{"attribute": "cohort", "value": "honors", "seats": 2}],
              "restrictions": [{"attribute": "major", "mode": "include", "values": ["CS"]}]},
             {"term": "2027FA", "course_code": "CHEM1411", "section_code": "01", "capacity": 10,
-             "meetings": "tue 09:00-10:15"},
+             "meetings": "tue 09:00-10:15", "waitlist_mode": "offer", "offer_window_minutes": 60},
             {"term": "2027FA", "course_code": "CHEM1411", "section_code": "L01", "capacity": 10,
              "component": "lab", "links": ["01"], "meetings": "thu 13:00-15:00"}
         ],
@@ -133,6 +133,9 @@ async fn the_endpoint_imports_a_catalog_once_and_its_students_enroll_under_its_r
     let lab_view = app.section_view(lab).await;
     assert_eq!(lab_view["links"], json!([lecture]), "{lab_view}");
     assert_eq!(lab_view["component"], "lab");
+    let lecture_view = app.section_view(lecture).await;
+    assert_eq!(lecture_view["waitlist_mode"], "offer", "{lecture_view}");
+    assert_eq!(lecture_view["offer_window_minutes"], 60);
 
     // Imported students log in with their password and enroll under the imported rules.
     let cs101 = section_id(&app, "CS101", "01").await;
@@ -159,6 +162,7 @@ async fn the_endpoint_imports_a_catalog_once_and_its_students_enroll_under_its_r
     let mut changed = sent.clone();
     changed["courses"][0]["title"] = json!("Introduction to CS");
     changed["sections"][0]["capacity"] = json!(6);
+    changed["sections"][1]["offer_window_minutes"] = json!(30);
     changed["students"][1]["cohort"] = json!("athlete");
     let (status, third) = import(&app, "", &changed).await;
     assert_eq!(status, StatusCode::OK, "{third}");
@@ -173,6 +177,10 @@ async fn the_endpoint_imports_a_catalog_once_and_its_students_enroll_under_its_r
             .unwrap()
             .starts_with(&format!("PATCH /api/v1/sections/{cs101}")),
         "{api}"
+    );
+    assert_eq!(
+        file["api_changes"][1]["field"], "offer_window_minutes",
+        "{third}"
     );
     // The node forgets its cached answer when the import's notice comes back.
     wait_until("the new title is answered", async || {
