@@ -245,7 +245,11 @@ impl Progress for Bar {
     fn begin(&self, file: &str, rows: u64) {
         self.0.reset();
         self.0.set_length(rows);
-        self.0.set_message(file.to_string());
+        // The file's name without its directory keeps the bar on one line.
+        let name = std::path::Path::new(file)
+            .file_name()
+            .map_or_else(|| file.to_string(), |n| n.to_string_lossy().into_owned());
+        self.0.set_message(name);
     }
 
     fn advance(&self, rows: u64) {
