@@ -1,9 +1,10 @@
-//! The `registrar` command line: `serve`, `migrate`, `seed`, `admin create`, the event
-//! consumers (`notify`, `analytics`), `events tail`, `mirror rebuild` and the operator's
-//! `cluster status | move | drain | rebalance` ([`cluster`]). Errors are printed and turned into a non-zero exit status
+//! The `registrar` command line: `serve`, `migrate`, `seed`, `import` ([`import`]),
+//! `admin create`, the event consumers (`notify`, `analytics`), `events tail`, `mirror
+//! rebuild` and the operator's `cluster status | move | drain | rebalance` ([`cluster`]). Errors are printed and turned into a non-zero exit status
 //! here, so `main` stays one line.
 
 pub mod cluster;
+pub mod import;
 
 use crate::config::{RuntimeSettings, Settings};
 use crate::events::consumers::{self, ConsumerConfig, ConsumerKind};
@@ -51,6 +52,10 @@ pub enum Command {
         #[arg(long)]
         reset: bool,
     },
+    /// Load terms, windows, courses, sections, students and time tickets from the SIS's
+    /// CSV, JSON or JSON Lines files (docs/operations.md, "Importing a catalog"); exits 1
+    /// when a row failed.
+    Import(import::ImportArgs),
     /// Staff accounts (without the demo data `seed` brings).
     Admin {
         /// What to do.
@@ -379,6 +384,7 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<ExitCod
             println!("mirrored {n} sections to Redis");
         }
         Command::Cluster { command } => run_cluster(command).await?,
+        Command::Import(args) => return import::run(&settings, args).await,
         Command::Verify { acks } => {
             let options = crate::verify::VerifyOptions {
                 database_url: settings.database.database_url.clone(),

@@ -16,6 +16,9 @@
 //! - [`http`]: the REST API and the internal hop's endpoints; `http::forward` sends a
 //!   student's request to the student's home node, errors become problem+json only in
 //!   `http::error`, and `http::figures` is the scrape-time collector of every layer.
+//! - [`import`]: catalog and roster import from a student information system's files
+//!   (`registrar import`, `POST /api/v1/imports`): parsing, the API's validation, batched
+//!   upserts keyed by the SIS's codes, a demo catalog generator.
 //! - [`service`]: authentication, the registration flow (student locks, rule caches,
 //!   idempotency, swaps), schedules, the seat feed behind the live seat streams.
 //! - [`cluster`]: shards and nodes: membership and leases, the shard map, the coordinator,
@@ -45,6 +48,7 @@ pub mod event_schema;
 pub mod events;
 pub mod faults;
 pub mod http;
+pub mod import;
 pub mod metrics;
 pub mod redis;
 pub mod resources;

@@ -12,7 +12,7 @@
 mod fanout;
 
 use crate::cluster::load::{DependencyHealth, HealthProbe};
-use crate::cluster::node::{ClusterNode, JoinError};
+use crate::cluster::node::{ClusterNode, JoinError, RuleCaches};
 use crate::cluster::peer::{Peers, internal_key};
 use crate::cluster::router::SectionRouter;
 use crate::config::Settings;
@@ -212,7 +212,12 @@ impl Application {
                 ))
                 .with_promotions(promoted),
         );
-        cluster.set_rule_caches(registration.clone());
+        let section_views: Arc<dashmap::DashMap<uuid::Uuid, crate::resources::SectionView>> =
+            Arc::default();
+        cluster.set_rule_caches(Arc::new(NodeCaches {
+            registration: registration.clone(),
+            section_views: section_views.clone(),
+        }));
         cluster.join().await?;
         let limiter = Arc::new(http::limit::RateLimiter::new(
             settings.http.rate_limit_per_sec,
@@ -258,7 +263,7 @@ impl Application {
             relay,
             committer,
             tasks,
-            section_views: Arc::default(),
+            section_views,
             metrics,
         });
         Ok(Self {
@@ -509,5 +514,36 @@ impl HealthProbe for DependencyProbe {
                 Some(_) => MirrorHealth::Degraded,
             },
         }
+    }
+}
+
+/// What a node forgets when told (a [`crate::store::cluster::Notice`], a shard moved): the
+/// registration service's rule caches, and the catalog answers of a changed section (an
+/// admin's link change, an import's new meetings or restrictions, a course's new title).
+struct NodeCaches {
+    registration: Arc<RegistrationService>,
+    section_views: Arc<dashmap::DashMap<uuid::Uuid, crate::resources::SectionView>>,
+}
+
+impl RuleCaches for NodeCaches {
+    fn forget_shards(&self, shards: &std::collections::HashSet<u32>, total: u32) {
+        self.registration.forget_shards(shards, total);
+    }
+
+    fn forget_student(&self, student: uuid::Uuid) {
+        self.registration.forget_student(student);
+    }
+
+    fn forget_windows(&self) {
+        self.registration.forget_windows();
+    }
+
+    fn forget_all_students(&self) {
+        self.registration.forget_all_students();
+    }
+
+    fn forget_section(&self, section: uuid::Uuid) {
+        self.registration.forget_section(section);
+        self.section_views.remove(&section);
     }
 }

@@ -428,6 +428,16 @@ impl From<AdminError> for ApiError {
     }
 }
 
+impl From<crate::import::ImportError> for ApiError {
+    fn from(e: crate::import::ImportError) -> Self {
+        use crate::import::ImportError as I;
+        match e {
+            I::File(e) => Self::invalid_body(e.to_string()),
+            I::Db(e) => e.into(),
+        }
+    }
+}
+
 impl From<NotHome> for ApiError {
     fn from(e: NotHome) -> Self {
         match e {

@@ -21,20 +21,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        if !json_content_type(req.headers()) {
-            return Err(ApiError::invalid_body(
-                "expected a JSON body with Content-Type: application/json",
-            ));
-        }
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(ErrorCode::PayloadTooLarge, "the request body is too large")
-                } else {
-                    ApiError::invalid_body(rejection.body_text())
-                }
-            })?;
+        let bytes = json_bytes(req, state).await?;
         if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
             return Err(ApiError::invalid_body("the body must be a JSON object"));
         }
@@ -43,6 +30,47 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             Err(rejection) => Err(json_problem(rejection)),
         }
     }
+}
+
+/// A JSON object body kept as its text (the import reads it itself, to tell each record's
+/// line); the same refusals as [`ApiJson`] before it is read: `400 invalid_body` without a
+/// JSON content type, not UTF-8 or not an object, `413 payload_too_large` when oversized.
+pub struct JsonText(pub String);
+
+impl<S: Send + Sync> FromRequest<S> for JsonText {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = json_bytes(req, state).await?;
+        let text = String::from_utf8(bytes.to_vec())
+            .map_err(|_| ApiError::invalid_body("the body is not UTF-8"))?;
+        if text.trim_start().as_bytes().first() != Some(&b'{') {
+            return Err(ApiError::invalid_body("the body must be a JSON object"));
+        }
+        Ok(JsonText(text))
+    }
+}
+
+/// The bytes of a body sent as JSON (by its content type), within the body limit.
+async fn json_bytes<S: Send + Sync>(
+    req: Request,
+    state: &S,
+) -> Result<axum::body::Bytes, ApiError> {
+    if !json_content_type(req.headers()) {
+        return Err(ApiError::invalid_body(
+            "expected a JSON body with Content-Type: application/json",
+        ));
+    }
+    let bytes = axum::body::Bytes::from_request(req, state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(ErrorCode::PayloadTooLarge, "the request body is too large")
+            } else {
+                ApiError::invalid_body(rejection.body_text())
+            }
+        })?;
+    Ok(bytes)
 }
 
 /// `application/json` or an `application/...+json` type, parameters aside.

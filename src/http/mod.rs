@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod figures;
 pub mod forward;
+pub mod imports;
 pub mod internal;
 pub mod limit;
 pub mod measure;
@@ -106,6 +107,7 @@ pub fn app(state: AppState) -> Router {
         .merge(reports::router())
         .merge(admin::router())
         .merge(policy::router())
+        .merge(imports::router())
         .merge(ops::router())
         .merge(openapi::router())
         .merge(web::router(&state.settings.http.web_dir))

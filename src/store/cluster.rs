@@ -755,6 +755,24 @@ pub async fn notify_rules<'e>(executor: impl sqlx::PgExecutor<'e>, what: Notice)
     notify(executor, what).await
 }
 
+/// [`notify_rules`] for many notices in one statement (an import's changed students and
+/// sections); PostgreSQL folds repeats of one payload in a transaction into one.
+pub async fn notify_rules_many<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    notices: &[Notice],
+) -> DbResult<()> {
+    if notices.is_empty() {
+        return Ok(());
+    }
+    let payloads: Vec<String> = notices.iter().map(Notice::encode).collect();
+    sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
+        .bind(CHANNEL)
+        .bind(payloads)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
 /// Send `notice` on [`CHANNEL`].
 async fn notify<'e>(executor: impl sqlx::PgExecutor<'e>, notice: Notice) -> DbResult<()> {
     sqlx::query("SELECT pg_notify($1, $2)")

@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod cluster;
 pub mod decisions;
 pub mod idempotency;
+pub mod import;
 pub mod outbox;
 pub mod reports;
 pub mod retention;

@@ -15,6 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["cli"],
     &["startup"],
     &["http"],
+    &["import"],
     &["service"],
     &["cluster", "events", "redis", "verify"],
     &["store"],

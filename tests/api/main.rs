@@ -26,6 +26,7 @@ mod group_commit;
 mod held_proxy;
 mod helpers;
 mod idempotency;
+mod imports;
 mod input_errors;
 mod jwt_secret;
 mod layers;
