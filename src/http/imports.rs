@@ -36,20 +36,27 @@ pub struct ImportQuery {
 /// import guide lists (docs/operations.md, "Importing a catalog"). Every key is optional;
 /// no other key is accepted.
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ImportBody {
     /// `{"code","name"}`
+    #[schema(nullable = false)]
     pub terms: Option<Vec<serde_json::Map<String, serde_json::Value>>>,
     /// `{"term","standing","opens_at","closes_at"}`
+    #[schema(nullable = false)]
     pub windows: Option<Vec<serde_json::Map<String, serde_json::Value>>>,
     /// `{"code","title","credits","prerequisites","components","corequisites"}`
+    #[schema(nullable = false)]
     pub courses: Option<Vec<serde_json::Map<String, serde_json::Value>>>,
     /// `{"term","course_code","section_code","capacity","waitlist_capacity","meetings",
     /// "component","links","reserved","restrictions","waitlist_mode","offer_window_minutes"}`
+    #[schema(nullable = false)]
     pub sections: Option<Vec<serde_json::Map<String, serde_json::Value>>>,
     /// `{"username","password" or "password_hash","standing","max_credits",
     /// "completed_courses","majors","program","cohort"}`
+    #[schema(nullable = false)]
     pub students: Option<Vec<serde_json::Map<String, serde_json::Value>>>,
     /// `{"term","username","opens_at","closes_at"}`
+    #[schema(nullable = false)]
     pub tickets: Option<Vec<serde_json::Map<String, serde_json::Value>>>,
 }
 
@@ -70,6 +77,7 @@ pub async fn import_catalog(
     JsonText(body): JsonText,
 ) -> Result<Json<Report>, ApiError> {
     caller.require(Role::Admin)?;
+    records_are_objects(&body)?;
     let parsed = import::parse::json("body", &body).map_err(import::ImportError::from)?;
     let options = Options {
         dry_run: query.dry_run,
@@ -79,4 +87,25 @@ pub async fn import_catalog(
     };
     let report = import::run(&state.pool, vec![parsed], &options, &Quiet).await?;
     Ok(Json(report))
+}
+
+/// The endpoint's body is the JSON object format, whose records are objects (the document
+/// says so): an array item of another type is a malformed body, 400 `invalid_body`, not a
+/// row error (as a line of a JSON Lines file is).
+fn records_are_objects(body: &str) -> Result<(), ApiError> {
+    let Ok(serde_json::Value::Object(kinds)) = serde_json::from_str::<serde_json::Value>(body)
+    else {
+        // Not an object at all: the import's own parser says what is wrong.
+        return Ok(());
+    };
+    for (kind, records) in &kinds {
+        if let serde_json::Value::Array(items) = records
+            && let Some(i) = items.iter().position(|r| !r.is_object())
+        {
+            return Err(ApiError::invalid_body(format!(
+                "{kind}[{i}]: a record is an object of fields"
+            )));
+        }
+    }
+    Ok(())
 }
