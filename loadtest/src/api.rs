@@ -47,6 +47,15 @@ pub const EXPECTED_REFUSALS: &[&str] = &[
     "already_held",
     "corequisite_required",
     "rate_limited",
+    // Registration policy: seats held back for others, sections closed to the student,
+    // an appointment not open yet, deadlines, a seat offered to the student.
+    "seats_reserved",
+    "restricted_section",
+    "registration_not_open_yet",
+    "add_deadline_passed",
+    "drop_deadline_passed",
+    "already_offered",
+    "no_offer",
 ];
 
 /// 503 codes after which the careful client sends the same request again with the same
