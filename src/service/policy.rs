@@ -136,15 +136,9 @@ impl RegistrationService {
             pools: pools_from(pools, &existing),
             request: RequestId::new_v4(),
         };
-        let decided = tokio::time::timeout(
-            self.registry().call_timeout(),
-            self.decide(section, command, None),
-        )
-        .await
-        .map_err(|_| CallError::Pending)??;
-        match decided.value {
-            (Outcome::ReservesChanged { promoted }, _) => Ok(promoted),
-            (other, _) => unreachable_outcome(other),
+        match self.decide_admin(section, command).await? {
+            Outcome::ReservesChanged { promoted } => Ok(promoted),
+            other => unreachable_outcome(other),
         }
     }
 }

@@ -801,16 +801,26 @@ impl RegistrationService {
             capacity,
             request: RequestId::new_v4(),
         };
+        match self.decide_admin(section, command).await? {
+            Outcome::CapacityChanged { promoted } => Ok(promoted),
+            other => unreachable_outcome(other),
+        }
+    }
+
+    /// Ask `section`'s actor to decide an admin's `command` (no student, no home claim),
+    /// waiting at most the call timeout (then `decision_pending`).
+    pub(super) async fn decide_admin(
+        &self,
+        section: Uuid,
+        command: Command,
+    ) -> Result<Outcome, RegistrationError> {
         let decided = tokio::time::timeout(
             self.registry().call_timeout(),
             self.decide(section, command, None),
         )
         .await
         .map_err(|_| CallError::Pending)??;
-        match decided.value {
-            (Outcome::CapacityChanged { promoted }, _) => Ok(promoted),
-            (other, _) => unreachable_outcome(other),
-        }
+        Ok(decided.value.0)
     }
 }
 
