@@ -34,13 +34,6 @@ async fn deadlines(app: &TestApp, term: Uuid, add: i64, drop: i64, withdraw: i64
     assert_eq!(status, StatusCode::OK, "{answer}");
 }
 
-/// Every invariant `registrar verify` checks holds.
-async fn verified(app: &TestApp) {
-    let found = registrar::verify::violations(&app.pool).await.unwrap();
-    let broken: Vec<_> = found.iter().filter(|(_, v)| !v.is_empty()).collect();
-    assert!(broken.is_empty(), "verify: {broken:?}");
-}
-
 /// `student`'s row in `section`, newest: (status, whether it has a W).
 async fn row(app: &TestApp, section: Uuid, student: Uuid) -> (String, bool) {
     sqlx::query_as(

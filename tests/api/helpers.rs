@@ -599,3 +599,10 @@ impl Drop for Failpoint {
         registrar::faults::clear(self.0);
     }
 }
+
+/// Every invariant `registrar verify` checks holds on `app`'s database.
+pub async fn verified(app: &TestApp) {
+    let found = registrar::verify::violations(&app.pool).await.unwrap();
+    let broken: Vec<_> = found.iter().filter(|(_, v)| !v.is_empty()).collect();
+    assert!(broken.is_empty(), "verify: {broken:?}");
+}

@@ -12,12 +12,6 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-async fn verified(app: &TestApp) {
-    let found = registrar::verify::violations(&app.pool).await.unwrap();
-    let broken: Vec<_> = found.iter().filter(|(_, v)| !v.is_empty()).collect();
-    assert!(broken.is_empty(), "verify: {broken:?}");
-}
-
 /// An offer-mode CS101 section with `capacity` seats; its id.
 async fn offer_section(app: &TestApp, term: Uuid, code: &str, capacity: u32) -> Uuid {
     app.course("CS101", 3, &[]).await;

@@ -41,13 +41,6 @@ async fn section_with(
     s["id"].as_str().unwrap().parse().unwrap()
 }
 
-/// Every invariant `registrar verify` checks holds.
-async fn verified(app: &TestApp) {
-    let found = registrar::verify::violations(&app.pool).await.unwrap();
-    let broken: Vec<_> = found.iter().filter(|(_, v)| !v.is_empty()).collect();
-    assert!(broken.is_empty(), "verify: {broken:?}");
-}
-
 /// Flood `students` at `section` at once; their answers.
 async fn flood(
     app: &TestApp,
