@@ -135,6 +135,8 @@ fn decide(fx: &Fixture, students: &[StudentId], enroll: bool) -> CommitBatch {
                 request,
                 seat_only: false,
                 attrs: Vec::new(),
+                permits: Vec::new(),
+                capacity_permit: None,
             }
         } else {
             Command::Drop {

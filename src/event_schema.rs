@@ -177,6 +177,13 @@ pub struct Event {
     /// When the seat offered stops waiting for the student (`waitlist.offered`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
+    /// The permits (overrides) that allowed the place taken (`enrollment.created`,
+    /// `waitlist.added`, `seat.held`): each one's use is recorded in the same commit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub permit_ids: Vec<Uuid>,
+    /// A seat beyond the section's capacity, by a capacity permit (`enrollment.created`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub over_capacity: bool,
 }
 
 impl Event {
@@ -226,6 +233,8 @@ impl Event {
             previous_capacity: None,
             decision_id: change.kind.decision().map(|d| d.0),
             expires_at: None,
+            permit_ids: change.permits.iter().map(|p| p.0).collect(),
+            over_capacity: change.over_capacity,
         };
         match change.kind {
             ChangeKind::Waitlisted { position, .. } => event.position = Some(position),
@@ -279,6 +288,8 @@ mod tests {
             request: RequestId(Uuid::from_u128(request)),
             counts: Counts::default(),
             pool: None,
+            permits: Vec::new(),
+            over_capacity: false,
         }
     }
 
@@ -417,6 +428,8 @@ mod tests {
             previous_capacity: None,
             decision_id: None,
             expires_at: None,
+            permit_ids: Vec::new(),
+            over_capacity: false,
         };
         let json = serde_json::to_value(&e).unwrap();
         assert_eq!(json["type"], "enrollment.created");

@@ -24,6 +24,8 @@ fn ledger(c: &mut Criterion) {
                     request: RequestId::new_v4(),
                     seat_only: false,
                     attrs: Vec::new(),
+                    permits: Vec::new(),
+                    capacity_permit: None,
                 });
             }
             l.counts()
@@ -69,6 +71,8 @@ fn actor(c: &mut Criterion) {
                                             request: RequestId::new_v4(),
                                             seat_only: false,
                                             attrs: Vec::new(),
+                                            permits: Vec::new(),
+                                            capacity_permit: None,
                                         }),
                                     )
                                     .await

@@ -97,7 +97,7 @@ fn main() {
         let students: Vec<StudentId> = (0..RECENT_REQUESTS / 2).map(|_| StudentId::new_v4()).collect();
         for s in &students {
             for command in [
-                Command::Enroll { student: *s, request: RequestId::new_v4(), seat_only: false, attrs: Vec::new() },
+                Command::Enroll { student: *s, request: RequestId::new_v4(), seat_only: false, attrs: Vec::new(), permits: Vec::new(), capacity_permit: None,  },
                 Command::Drop { student: *s, request: RequestId::new_v4(), seat: SeatDrop::Plain },
             ] {
                 registry.call(hot, Call::new(command)).await.expect("decided");

@@ -67,3 +67,8 @@ id_type!(
     /// One pool of seats a section reserves for students with an attribute.
     PoolId
 );
+
+id_type!(
+    /// One permit (override) a registrar or instructor granted a student.
+    PermitId
+);

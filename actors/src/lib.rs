@@ -29,10 +29,10 @@ mod sync;
 
 pub use attributes::{Attribute, AttributeKind};
 pub use gate::{AdmissionGate, Permit};
-pub use ids::{DecisionId, PoolId, RequestId, SectionId, StudentId};
+pub use ids::{DecisionId, PermitId, PoolId, RequestId, SectionId, StudentId};
 pub use ledger::{
-    Change, ChangeKind, Command, Counts, Outcome, Placement, Refusal, ReservePool, SeatDrop,
-    SeatLedger, WaitlistEntry,
+    CapacityPermit, Change, ChangeKind, Command, Counts, Outcome, Placement, Refusal, ReservePool,
+    SeatDrop, SeatLedger, WaitlistEntry,
 };
 pub use registry::{Call, CallError, RegistryConfig, SectionLoad, SectionRegistry};
 pub use section::{Reply, SectionActor, SectionMsg};

@@ -32,6 +32,8 @@ struct Rows {
     pooled: HashMap<StudentId, PoolId>,
     /// Seats offered: the waitlist request and the offer's end.
     offered: HashMap<StudentId, (RequestId, chrono::DateTime<chrono::Utc>)>,
+    /// Enrolled students seated beyond the capacity by a capacity permit.
+    over: std::collections::HashSet<StudentId>,
 }
 
 /// Sections kept in memory (see the module docs).
@@ -192,6 +194,7 @@ impl SectionStore for MemoryStore {
             replacing: Vec::new(),
             reserves: rows.pools.clone(),
             pooled: rows.pooled.iter().map(|(s, p)| (*s, *p)).collect(),
+            over_capacity: rows.over.iter().copied().collect(),
             waiting_attrs: Vec::new(),
             offers: rows
                 .offered
@@ -245,6 +248,9 @@ impl SectionStore for MemoryStore {
             }
             match change.kind {
                 ChangeKind::Enrolled { student } => {
+                    if change.over_capacity {
+                        rows.over.insert(student);
+                    }
                     if rows.enrolled.insert(student, change.request).is_some()
                         || rows.waitlist.contains_key(&student)
                         || rows.held.contains_key(&student)
@@ -264,6 +270,7 @@ impl SectionStore for MemoryStore {
                     rows.next_seq = rows.next_seq.max(seq + 1);
                 }
                 ChangeKind::Dropped { student, .. } => {
+                    rows.over.remove(&student);
                     let gone = rows.enrolled.remove(&student).is_some()
                         || rows.waitlist.remove(&student).is_some();
                     if !gone {

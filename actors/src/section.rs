@@ -146,6 +146,9 @@ impl Drop for Envelope {
 }
 
 /// Messages of a [`SectionActor`].
+// Nearly every message is a `Command`: boxing it to shrink the rare others would cost an
+// allocation per decision on the hot path.
+#[allow(clippy::large_enum_variant)]
 pub enum SectionMsg {
     /// Decide this command (with the rest of its batch).
     Command(Envelope),
@@ -319,7 +322,8 @@ fn ledger_from(snap: &SectionSnapshot) -> SeatLedger {
         snap.waiting_attrs.clone(),
     )
     .with_mode(snap.mode)
-    .with_offers(snap.offers.clone());
+    .with_offers(snap.offers.clone())
+    .with_over_capacity(snap.over_capacity.clone());
     ledger.set_clock(snap.clock);
     ledger.remember(&snap.decided);
     ledger

@@ -29,6 +29,9 @@ pub struct SectionSnapshot {
     pub reserves: Vec<ReservePool>,
     /// Seated students whose seat is a pool's.
     pub pooled: Vec<(StudentId, PoolId)>,
+    /// Enrolled students seated beyond the capacity by a capacity permit (the capacity
+    /// counts their seats).
+    pub over_capacity: Vec<StudentId>,
     /// Waitlisted students' attributes (a freed reserved seat goes to one who matches).
     pub waiting_attrs: Vec<(StudentId, Vec<Attribute>)>,
     /// Seats offered (offer mode): student, their waitlist request, when the offer ends.

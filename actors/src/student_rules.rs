@@ -16,16 +16,19 @@
 mod corequisites;
 mod deadlines;
 mod linked;
+mod permits;
 mod restrictions;
 
 pub use corequisites::check_drop_set;
 pub use deadlines::{Deadlines, check_add, check_seat_drop, seat_drop};
 pub use linked::{Component, linked_set_of};
+pub use permits::{Permit, PermitKind, PermitUse};
 pub use restrictions::{Restriction, RestrictionMode, TimeTicket};
 
 use crate::attributes::Attribute;
 use crate::ids::SectionId;
 use chrono::{DateTime, Utc};
+use permits::Waivers;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -159,6 +162,8 @@ pub struct OfferedSection {
     pub corequisites: Vec<String>,
     /// Who may take the section, by attribute (all must hold).
     pub restrictions: Vec<Restriction>,
+    /// Whether a student needs the instructor's consent (a consent permit) to add it.
+    pub consent_required: bool,
 }
 
 impl OfferedSection {
@@ -181,6 +186,7 @@ impl OfferedSection {
             links: Vec::new(),
             corequisites: Vec::new(),
             restrictions: Vec::new(),
+            consent_required: false,
         }
     }
 
@@ -210,9 +216,8 @@ pub struct StudentProfile {
     pub ticket: Option<TimeTicket>,
     /// The term's add/drop deadlines.
     pub deadlines: Deadlines,
-    /// Sections the student may add after the add deadline (a late-add permit). None are
-    /// issued yet; this is where they come in.
-    pub late_adds: Vec<SectionId>,
+    /// The student's usable permits for the term (see [`permits`]).
+    pub permits: Vec<Permit>,
 }
 
 /// A registration window (for the student's standing).
@@ -259,6 +264,12 @@ pub enum RuleViolation {
         section: SectionId,
         /// Why, e.g. `is open only to major CS, MATH`.
         reason: String,
+    },
+    /// The section needs the instructor's consent, and the student has no consent permit.
+    #[error("section {section} requires the instructor's consent (a consent permit)")]
+    ConsentRequired {
+        /// The section.
+        section: SectionId,
     },
     /// Another section of the same course (and, for a course with components, of the same
     /// component) is on the schedule or among the sections asked for.
@@ -334,6 +345,7 @@ impl RuleViolation {
             RuleViolation::AddDeadlinePassed { .. } => "add_deadline_passed",
             RuleViolation::DropDeadlinePassed { .. } => "drop_deadline_passed",
             RuleViolation::RestrictedSection { .. } => "restricted_section",
+            RuleViolation::ConsentRequired { .. } => "consent_required",
             RuleViolation::DuplicateCourse { .. } => "duplicate_course",
             RuleViolation::PrerequisitesNotMet { .. } => "prerequisites_not_met",
             RuleViolation::TimeConflict { .. } => "time_conflict",
@@ -381,19 +393,39 @@ pub fn check_enroll_set(
     now: DateTime<Utc>,
     replacing: &[SectionId],
 ) -> Result<(), RuleViolation> {
+    check_enroll_permitted(student, targets, window, now, replacing).map(|_| ())
+}
+
+/// [`check_enroll_set`], with the student's permits: a rule a permit covers lets the
+/// section through (the add deadline, restrictions, consent, prerequisites, a time
+/// conflict, the credit limit up to an overload's limit). Returns the permits used, which
+/// the seat's commit records (and a single-use permit is then used up).
+pub fn check_enroll_permitted(
+    student: &StudentProfile,
+    targets: &[OfferedSection],
+    window: Option<Window>,
+    now: DateTime<Utc>,
+    replacing: &[SectionId],
+) -> Result<Vec<PermitUse>, RuleViolation> {
     if student.holds > 0 {
         return Err(RuleViolation::OnHold);
     }
+    let mut waivers = Waivers::new(&student.permits);
     // Before the window: past the add deadline, the window's being closed too is the lesser
     // news (windows may reopen; the deadline does not).
     for t in targets
         .iter()
         .filter(|t| !student.schedule.iter().any(|s| s.id == t.id))
     {
-        deadlines::check_add(&student.deadlines, now, student.late_adds.contains(&t.id))?;
+        if let Err(passed) = deadlines::check_add(&student.deadlines, now, false)
+            && !waivers.waive(PermitKind::LateAdd, t.id)
+        {
+            return Err(passed);
+        }
     }
     restrictions::check_open(student.ticket, window, now)?;
-    check_taking(student, targets, replacing)
+    check_taking(student, targets, replacing, &mut waivers)?;
+    Ok(waivers.used)
 }
 
 /// Check that `student` may take the seat offered to them in `target` (an offer-mode
@@ -410,7 +442,8 @@ pub fn check_accept(
     }
     let mut without = student.clone();
     without.schedule.retain(|s| s.id != target.id);
-    check_taking(&without, std::slice::from_ref(target), &[])
+    let mut waivers = Waivers::again(&student.permits);
+    check_taking(&without, std::slice::from_ref(target), &[], &mut waivers)
 }
 
 /// The rules of [`check_enroll_set`] after the hold, the add deadline and the window.
@@ -418,6 +451,7 @@ fn check_taking(
     student: &StudentProfile,
     targets: &[OfferedSection],
     replacing: &[SectionId],
+    waivers: &mut Waivers<'_>,
 ) -> Result<(), RuleViolation> {
     // The targets not on the schedule yet, each once.
     let mut new: Vec<&OfferedSection> = Vec::with_capacity(targets.len());
@@ -430,7 +464,14 @@ fn check_taking(
         return Ok(());
     }
     for t in &new {
-        restrictions::check_allowed(t, &student.attributes)?;
+        if let Err(restricted) = restrictions::check_allowed(t, &student.attributes)
+            && !waivers.waive(PermitKind::Restriction, t.id)
+        {
+            return Err(restricted);
+        }
+        if t.consent_required && !waivers.waive(PermitKind::Consent, t.id) {
+            return Err(RuleViolation::ConsentRequired { section: t.id });
+        }
     }
     let kept: Vec<&OfferedSection> = student
         .schedule
@@ -460,18 +501,20 @@ fn check_taking(
             .filter(|p| !student.completed.contains(p))
             .cloned()
             .collect();
-        if !missing.is_empty() {
+        if !missing.is_empty() && !waivers.waive(PermitKind::Prerequisite, t.id) {
             return Err(RuleViolation::PrerequisitesNotMet { missing });
         }
     }
     for (i, t) in new.iter().enumerate() {
         let earlier = kept.iter().chain(new[..i].iter());
-        if let Some(clash) = earlier.into_iter().find(|s| meets_with(s, t)) {
+        if let Some(clash) = earlier.into_iter().find(|s| meets_with(s, t))
+            && !waivers.waive(PermitKind::TimeConflict, t.id)
+        {
             return Err(RuleViolation::TimeConflict { with: clash.id });
         }
     }
     let would_be = credits_of(&after);
-    if would_be > student.max_credits {
+    if would_be > student.max_credits && !waivers.overload(would_be, new[0].id) {
         return Err(RuleViolation::CreditLimitExceeded {
             limit: student.max_credits,
             would_be,
@@ -541,7 +584,7 @@ mod tests {
             attributes: Vec::new(),
             ticket: None,
             deadlines: Deadlines::default(),
-            late_adds: Vec::new(),
+            permits: Vec::new(),
             holds: 0,
             max_credits: 9,
             completed: vec!["CS100".into()],
@@ -639,10 +682,109 @@ mod tests {
         let held = s.schedule[0].clone();
         assert_eq!(check_enroll(&s, &held, open_window(now), now, None), Ok(()));
         // A late-add permit for the section lets it in.
-        s.late_adds.push(target.id);
+        s.permits.push(Permit {
+            id: crate::ids::PermitId::new_v4(),
+            kind: PermitKind::LateAdd,
+            section: Some(target.id),
+            max_credits: None,
+            jump_waitlist: false,
+            spent_on: None,
+        });
         assert_eq!(
             check_enroll(&s, &target, open_window(now), now, None),
             Ok(())
+        );
+    }
+
+    fn permit(kind: PermitKind, section: Option<SectionId>) -> Permit {
+        Permit {
+            id: crate::ids::PermitId::new_v4(),
+            kind,
+            section,
+            max_credits: None,
+            jump_waitlist: false,
+            spent_on: None,
+        }
+    }
+
+    #[test]
+    fn a_permit_lets_its_rule_pass_for_its_section_and_says_so() {
+        let now = Utc::now();
+        let w = open_window(now);
+        let pre = section("CS201", 3, vec![], &["CS101"]);
+        let clash = section("PHYS101", 3, vec![meeting(Day::Mon, "10:00", "11:00")], &[]);
+        let mut s = student();
+        // A permit for another section counts for nothing.
+        s.permits
+            .push(permit(PermitKind::Prerequisite, Some(clash.id)));
+        assert_eq!(
+            check_enroll_permitted(&s, std::slice::from_ref(&pre), w, now, &[])
+                .unwrap_err()
+                .code(),
+            "prerequisites_not_met"
+        );
+        let p = permit(PermitKind::Prerequisite, Some(pre.id));
+        s.permits.push(p.clone());
+        let used = check_enroll_permitted(&s, std::slice::from_ref(&pre), w, now, &[]).unwrap();
+        assert_eq!(
+            used,
+            vec![PermitUse {
+                permit: p.id,
+                section: pre.id
+            }]
+        );
+        // A spent permit no longer counts for an add, but covers its own place again (an
+        // offer accepted later).
+        s.permits.last_mut().unwrap().spent_on = Some(pre.id);
+        assert!(check_enroll_permitted(&s, std::slice::from_ref(&pre), w, now, &[]).is_err());
+        assert_eq!(check_accept(&s, &pre), Ok(()));
+
+        // Time conflict, then the credit limit: an overload counts up to its limit only.
+        let t = permit(PermitKind::TimeConflict, Some(clash.id));
+        s.permits.push(t.clone());
+        assert_eq!(check_enroll(&s, &clash, w, now, None), Ok(()));
+        let heavy = section("BIO101", 6, vec![], &[]);
+        let mut overload = permit(PermitKind::CreditOverload, None);
+        overload.max_credits = Some(9);
+        s.permits.push(overload.clone());
+        assert_eq!(
+            check_enroll(&s, &heavy, w, now, None).unwrap_err().code(),
+            "credit_limit_exceeded"
+        );
+        s.permits.last_mut().unwrap().max_credits = Some(10);
+        let used = check_enroll_permitted(&s, std::slice::from_ref(&heavy), w, now, &[]).unwrap();
+        assert_eq!(
+            used,
+            vec![PermitUse {
+                permit: overload.id,
+                section: heavy.id
+            }]
+        );
+
+        // Consent and restriction.
+        let mut art = section("ART101", 1, vec![], &[]);
+        art.consent_required = true;
+        art.restrictions.push(Restriction {
+            attribute: crate::attributes::AttributeKind::Major,
+            mode: RestrictionMode::Include,
+            values: vec!["ART".into()],
+        });
+        assert_eq!(
+            check_enroll(&s, &art, w, now, None).unwrap_err().code(),
+            "restricted_section"
+        );
+        s.permits
+            .push(permit(PermitKind::Restriction, Some(art.id)));
+        assert_eq!(
+            check_enroll(&s, &art, w, now, None).unwrap_err().code(),
+            "consent_required"
+        );
+        s.permits.push(permit(PermitKind::Consent, Some(art.id)));
+        assert_eq!(
+            check_enroll_permitted(&s, std::slice::from_ref(&art), w, now, &[])
+                .unwrap()
+                .len(),
+            2
         );
     }
 

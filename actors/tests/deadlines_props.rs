@@ -138,6 +138,8 @@ proptest! {
                     request: RequestId::new_v4(),
                     seat_only: false,
                     attrs: Vec::new(),
+                    permits: Vec::new(),
+                    capacity_permit: None,
                 }),
                 Op::Drop(s, seat) => (s, Command::Drop {
                     student: student(s),

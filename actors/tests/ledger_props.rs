@@ -130,6 +130,8 @@ impl Sender {
                 request,
                 seat_only,
                 attrs: Vec::new(),
+                permits: Vec::new(),
+                capacity_permit: None,
             },
             Op::Drop { student: s } => Command::Drop {
                 student: student(s),
@@ -145,6 +147,7 @@ impl Sender {
                     request,
                     drop: other_section(),
                     attrs: Vec::new(),
+                    permits: Vec::new(),
                 }
             }
             Op::Hold { student: s } => {
@@ -154,6 +157,7 @@ impl Sender {
                     request,
                     decision: decision_of(request),
                     attrs: Vec::new(),
+                    permits: Vec::new(),
                 }
             }
             Op::Confirm { pick } | Op::Release { pick } => {
@@ -356,6 +360,8 @@ impl Model {
                     request,
                     seat_only: false,
                     attrs: Vec::new(),
+                    permits: Vec::new(),
+                    capacity_permit: None,
                 };
                 let answer = self.decide(&enroll);
                 if matches!(answer, (Ok(Outcome::Waitlisted { .. }), false)) {

@@ -189,6 +189,8 @@ fn command(op: &Op, n: usize, now: u8) -> Command {
             request,
             seat_only: false,
             attrs: Vec::new(),
+            permits: Vec::new(),
+            capacity_permit: None,
         },
         Op::Drop(s) => Command::Drop {
             student: student(s),

@@ -274,6 +274,8 @@ fn command(op: &Op, n: usize, now: u8) -> Command {
             request,
             seat_only,
             attrs: attrs(s),
+            permits: Vec::new(),
+            capacity_permit: None,
         },
         Op::Drop { student: s } => Command::Drop {
             student: student(s),
@@ -439,6 +441,8 @@ fn a_released_pool_seats_the_oldest_waiting_student_at_once() {
             request: RequestId::new_v4(),
             seat_only: false,
             attrs: a,
+            permits: Vec::new(),
+            capacity_permit: None,
         })
         .outcome
     };
@@ -454,6 +458,8 @@ fn a_released_pool_seats_the_oldest_waiting_student_at_once() {
         request: RequestId::new_v4(),
         seat_only: true,
         attrs: vec![],
+        permits: Vec::new(),
+        capacity_permit: None,
     });
     assert_eq!(
         refused.outcome,

@@ -81,6 +81,8 @@ fn enroll(student: StudentId) -> Command {
         request: RequestId::new_v4(),
         seat_only: false,
         attrs: Vec::new(),
+        permits: Vec::new(),
+        capacity_permit: None,
     }
 }
 

@@ -38,7 +38,7 @@ fn student(schedule: Vec<OfferedSection>, max_credits: u32) -> StudentProfile {
         attributes: Vec::new(),
         ticket: None,
         deadlines: Default::default(),
-        late_adds: Vec::new(),
+        permits: Vec::new(),
         holds: 0,
         max_credits,
         completed: vec![],

@@ -78,6 +78,9 @@ error_codes! {
     /// The section is open only to (or closed to) students by major, program, cohort or
     /// standing.
     RestrictedSection = "restricted_section", FORBIDDEN;
+    /// The section requires the instructor's consent and the student has no consent
+    /// permit for it.
+    ConsentRequired = "consent_required", FORBIDDEN;
     /// The student has a hold.
     StudentOnHold = "student_on_hold", FORBIDDEN;
     /// No such route.
@@ -92,6 +95,8 @@ error_codes! {
     StudentNotFound = "student_not_found", NOT_FOUND;
     /// No such hold.
     HoldNotFound = "hold_not_found", NOT_FOUND;
+    /// No such permit.
+    PermitNotFound = "permit_not_found", NOT_FOUND;
     /// No such cluster node.
     NodeNotFound = "node_not_found", NOT_FOUND;
     /// No such shard.
@@ -207,6 +212,7 @@ impl From<&RuleViolation> for ErrorCode {
             RuleViolation::AddDeadlinePassed { .. } => ErrorCode::AddDeadlinePassed,
             RuleViolation::DropDeadlinePassed { .. } => ErrorCode::DropDeadlinePassed,
             RuleViolation::RestrictedSection { .. } => ErrorCode::RestrictedSection,
+            RuleViolation::ConsentRequired { .. } => ErrorCode::ConsentRequired,
             RuleViolation::DuplicateCourse { .. } => ErrorCode::DuplicateCourse,
             RuleViolation::PrerequisitesNotMet { .. } => ErrorCode::PrerequisitesNotMet,
             RuleViolation::TimeConflict { .. } => ErrorCode::TimeConflict,
@@ -416,6 +422,7 @@ impl From<AdminError> for ApiError {
         match e {
             AdminError::StudentNotFound => Self::new(ErrorCode::StudentNotFound, e.to_string()),
             AdminError::HoldNotFound => Self::new(ErrorCode::HoldNotFound, e.to_string()),
+            AdminError::PermitNotFound => Self::new(ErrorCode::PermitNotFound, e.to_string()),
             AdminError::TermNotFound => Self::new(ErrorCode::TermNotFound, e.to_string()),
             AdminError::TicketNotFound => Self::new(ErrorCode::TicketNotFound, e.to_string()),
             AdminError::SectionNotFound => Self::new(ErrorCode::SectionNotFound, e.to_string()),

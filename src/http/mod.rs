@@ -16,6 +16,7 @@ pub mod limit;
 pub mod measure;
 pub mod openapi;
 pub mod ops;
+mod permits;
 pub mod policy;
 pub mod registration;
 pub mod reports;
@@ -107,6 +108,7 @@ pub fn app(state: AppState) -> Router {
         .merge(reports::router())
         .merge(admin::router())
         .merge(policy::router())
+        .merge(permits::router())
         .merge(imports::router())
         .merge(ops::router())
         .merge(openapi::router())

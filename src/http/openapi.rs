@@ -33,6 +33,7 @@ use utoipa::{Modify, OpenApi};
         super::policy::patch_student, super::policy::set_reserved, super::policy::set_ticket,
         super::policy::remove_ticket, super::policy::student_tickets, super::policy::my_tickets,
         super::policy::assign_tickets,
+        super::permits::grant, super::permits::list, super::permits::revoke, super::permits::mine,
         super::imports::import_catalog,
         super::reports::my_notifications, super::reports::term_analytics,
         super::ops::healthz, super::ops::readyz, super::ops::metrics,

@@ -811,6 +811,7 @@ fn section(f: &mut Fields) -> Result<SectionIn, Invalid> {
         restrictions: restrictions.clone().unwrap_or_default(),
         waitlist_mode: waitlist_mode.clone().unwrap_or_else(|| "auto".into()),
         offer_window_minutes: offer_window_minutes.unwrap_or(1440),
+        consent_required: false,
     };
     let parsed_meetings = checked.validate()?;
     if let Some(links) = &links {

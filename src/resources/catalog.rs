@@ -377,6 +377,9 @@ pub struct NewSection {
     #[serde(default = "a_day", deserialize_with = "whole_number")]
     #[schema(minimum = 1, maximum = 43200, default = 1440)]
     pub offer_window_minutes: u32,
+    /// Whether a student needs the instructor's consent (a `consent` permit) to add it.
+    #[serde(default)]
+    pub consent_required: bool,
 }
 
 fn auto() -> String {
@@ -621,6 +624,9 @@ pub struct SectionView {
     /// How long an offer stands, in minutes.
     #[serde(default = "a_day")]
     pub offer_window_minutes: u32,
+    /// Whether adding it takes the instructor's consent (a `consent` permit).
+    #[serde(default)]
+    pub consent_required: bool,
 }
 
 /// The facts of a section the student rules need (cached; they never change once the

@@ -6,10 +6,12 @@
 
 mod accounts;
 mod catalog;
+mod permits;
 mod policy;
 
 pub use accounts::*;
 pub use catalog::*;
+pub use permits::*;
 pub use policy::*;
 
 /// A validation failure: which field, and why.

@@ -23,6 +23,9 @@ pub enum AdminError {
     /// No such hold on that student.
     #[error("no such hold on this student")]
     HoldNotFound,
+    /// No such permit.
+    #[error("no such permit")]
+    PermitNotFound,
     /// No such term.
     #[error("no such term")]
     TermNotFound,

@@ -276,16 +276,27 @@ impl RegistrationService {
             .await
             .map_err(NotHeld::Failed)?;
         for section in sections {
+            let (permits, _) = self
+                .section_permits(row.student_id, section)
+                .await
+                .map_err(NotHeld::Failed)?;
+            let with_permits = !permits.is_empty();
             let command = Command::Hold {
                 student,
                 request: hold_id(row.id, section),
                 decision: DecisionId(row.id),
                 attrs: attrs.clone(),
+                permits,
             };
             let answer = self
                 .router()
                 .call(SectionId(section), command, Some(home))
                 .await;
+            if with_permits {
+                // Their uses (or, once a release gives them back, their return) are read
+                // again.
+                self.cache.forget_student(row.student_id);
+            }
             match answer {
                 Ok(routed) => match routed.reply.outcome {
                     Ok(Outcome::Held) => by = Some(routed.by),
@@ -555,16 +566,23 @@ impl RegistrationService {
         if !active.contains(&drop) {
             return Err(Refusal::NotEnrolled.into());
         }
+        let (permits, _) = self.section_permits(student, add).await?;
+        let with_permits = !permits.is_empty();
         let command = Command::Replace {
             student: StudentId(student),
             request,
             drop: SectionId(drop),
             attrs: self.attributes(student).await?,
+            permits,
         };
         let routed = self
             .router()
             .call(SectionId(add), command, Some(home))
-            .await?;
+            .await;
+        if with_permits {
+            self.cache.forget_student(student);
+        }
+        let routed = routed?;
         match routed.reply.outcome? {
             Outcome::Held => {
                 let row = decisions::get(&self.pool, decision).await?.ok_or_else(|| {

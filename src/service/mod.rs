@@ -9,6 +9,7 @@ pub mod feed;
 pub mod idempotency;
 pub mod login_guard;
 pub mod offers;
+pub mod permits;
 pub mod policy;
 pub mod registration;
 pub mod retention;

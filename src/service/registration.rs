@@ -28,16 +28,17 @@ use crate::cluster::home::{HomePass, NotHome};
 use crate::cluster::router::SectionRouter;
 use crate::metrics::DecisionCounter;
 use crate::resources::SectionFacts;
+use crate::store::permits::RulePermit;
 use crate::store::{DbError, audit};
 use chrono::{DateTime, Utc};
 use registrar_actors::store::HomeClaim;
 use registrar_actors::student_rules::{
-    OfferedSection, RuleViolation, StudentProfile, Window, check_drop_set, check_enroll,
-    check_enroll_set, check_seat_drop, seat_drop,
+    OfferedSection, Permit, PermitKind, RuleViolation, StudentProfile, Window, check_drop_set,
+    check_enroll, check_enroll_set, check_seat_drop, seat_drop,
 };
 use registrar_actors::{
-    Attribute, CallError, Command, Outcome, Refusal, RequestId, SeatDrop, SectionId,
-    SectionRegistry, StudentId,
+    Attribute, CallError, CapacityPermit, Command, Outcome, PermitId, Refusal, RequestId, SeatDrop,
+    SectionId, SectionRegistry, StudentId,
 };
 use sqlx::PgPool;
 use std::future::Future;
@@ -46,6 +47,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::Notify;
 use uuid::Uuid;
+
+/// The permits of `all` the rules may use in `term` at `now` (not expired).
+fn usable_permits(all: &[RulePermit], term: Uuid, now: DateTime<Utc>) -> Vec<Permit> {
+    all.iter()
+        .filter(|p| p.term == term && p.expires_at.is_none_or(|e| now < e))
+        .map(|p| p.permit.clone())
+        .collect()
+}
 
 /// Why a registration request was not carried out.
 #[derive(Debug, thiserror::Error)]
@@ -433,8 +442,7 @@ impl RegistrationService {
             attributes: inputs.attributes,
             ticket,
             deadlines: self.cache.deadlines(term).await?,
-            // No late-add permits are issued yet (see `student_rules::check_add`).
-            late_adds: Vec::new(),
+            permits: usable_permits(&inputs.permits, term, self.router.node().clock.now()),
         };
         Ok((profile, window, inputs.active_sections))
     }
@@ -737,6 +745,42 @@ impl RegistrationService {
         Ok(inputs.attributes)
     }
 
+    /// The student's permits for a place in `section`: those its commit records as used
+    /// (every usable permit for the section but a capacity one: a permit for a section is
+    /// used by the place taken in it), and the capacity permit, which the section's ledger
+    /// uses only if it has no seat for the student. Read from the rule cache, as the rules
+    /// just were.
+    pub(super) async fn section_permits(
+        &self,
+        student: Uuid,
+        section: Uuid,
+    ) -> Result<(Vec<PermitId>, Option<CapacityPermit>), RegistrationError> {
+        let inputs = self
+            .cache
+            .rule_inputs(student)
+            .await?
+            .ok_or(RegistrationError::StudentNotFound)?;
+        let now = self.router.node().clock.now();
+        let mut used = Vec::new();
+        let mut capacity = None;
+        for p in inputs.permits.iter().filter(|p| {
+            p.permit.section == Some(SectionId(section))
+                && p.permit.spent_on.is_none()
+                && p.expires_at.is_none_or(|e| now < e)
+        }) {
+            match p.permit.kind {
+                PermitKind::Capacity => {
+                    capacity = capacity.or(Some(CapacityPermit {
+                        permit: p.permit.id,
+                        jump_waitlist: p.permit.jump_waitlist,
+                    }))
+                }
+                _ => used.push(p.permit.id),
+            }
+        }
+        Ok((used, capacity))
+    }
+
     /// A seat, or with `seat_only` false a waitlist place if the section is full.
     pub(super) async fn enroll_in_actor(
         &self,
@@ -744,13 +788,22 @@ impl RegistrationService {
         r: SeatRequest,
         seat_only: bool,
     ) -> Result<Decision<Enrolled>, RegistrationError> {
+        let (permits, capacity_permit) = self.section_permits(r.student, r.section).await?;
+        let with_permits = !permits.is_empty() || capacity_permit.is_some();
         let command = Command::Enroll {
             student: StudentId(r.student),
             request: r.request,
             seat_only,
             attrs: self.attributes(r.student).await?,
+            permits,
+            capacity_permit,
         };
-        let decision = self.decide(r.section, command, Some(home)).await?;
+        let decision = self.decide(r.section, command, Some(home)).await;
+        if with_permits {
+            // Whatever the answer, the permits' uses are read again.
+            self.cache.forget_student(r.student);
+        }
+        let decision = decision?;
         let enrolled = match decision.value {
             (Outcome::Enrolled, at) => Enrolled::Seat { at },
             (Outcome::Waitlisted { position }, _) => Enrolled::Waitlist { position },

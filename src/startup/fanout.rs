@@ -86,6 +86,8 @@ mod tests {
             request: RequestId::new_v4(),
             counts: counts(1),
             pool: None,
+            permits: Vec::new(),
+            over_capacity: false,
         };
         let version = Version { epoch: 1, seq: 5 };
         fan_out.committed(section, version, counts(1), &[enrolled]);

@@ -131,6 +131,19 @@ pub async fn term_exists<'e>(pool: impl sqlx::PgExecutor<'e>, id: Uuid) -> DbRes
     )
 }
 
+/// The term of section `id`, if there is such a section.
+pub async fn term_of_section<'e>(
+    pool: impl sqlx::PgExecutor<'e>,
+    id: Uuid,
+) -> DbResult<Option<Uuid>> {
+    Ok(
+        sqlx::query_scalar("SELECT term_id FROM sections WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
 /// Create or replace the window of `term` for one standing.
 pub async fn upsert_window<'e>(
     pool: impl sqlx::PgExecutor<'e>,
@@ -349,8 +362,8 @@ pub async fn create_section(
     sqlx::query(
         "INSERT INTO sections (id, term_id, course_code, section_code, capacity, waitlist_capacity,
                                meetings, shard, component, restrictions, waitlist_mode,
-                               offer_window_secs)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                               offer_window_secs, consent_required)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(id)
     .bind(s.term_id)
@@ -364,6 +377,7 @@ pub async fn create_section(
     .bind(Json(restrictions))
     .bind(&s.waitlist_mode)
     .bind((s.offer_window_minutes * 60) as i32)
+    .bind(s.consent_required)
     .execute(&mut *tx)
     .await?;
     let pools = pools_from(&s.reserved, &[]);
@@ -433,6 +447,8 @@ struct SectionRow {
     waitlist_mode: String,
     /// How long an offer stands.
     offer_window_secs: i32,
+    /// Whether adding it takes a consent permit.
+    consent_required: bool,
 }
 
 /// A reserved pool with its seats taken, as [`section_select`] reads it.
@@ -464,7 +480,7 @@ macro_rules! section_select {
             "SELECT s.id, s.course_code, s.section_code, c.title, s.term_id, s.capacity,
                 s.seats_taken, s.waitlist_capacity, s.waitlist_length, c.credits, s.meetings, c.prerequisites,
                 s.component, c.components, c.corequisites, s.restrictions, s.waitlist_mode,
-                s.offer_window_secs,
+                s.offer_window_secs, s.consent_required,
                 COALESCE((SELECT json_agg(json_build_object(
                           'id', r.id, 'attribute', r.attribute, 'value', r.value, 'seats', r.seats,
                           'release_at', r.release_at,
@@ -507,6 +523,7 @@ fn view(row: SectionRow) -> SectionView {
         general_seats_left: seats_left.saturating_sub(held_back),
         waitlist_mode: row.waitlist_mode,
         offer_window_minutes: (row.offer_window_secs / 60) as u32,
+        consent_required: row.consent_required,
         reserved,
         restrictions: row
             .restrictions
@@ -638,13 +655,15 @@ struct FactsRow {
     corequisites: Vec<String>,
     /// Who may take the section.
     restrictions: Json<Vec<Restriction>>,
+    /// Whether adding it takes the instructor's consent.
+    consent_required: bool,
 }
 
 /// The facts of sections, for the student rules (one query, links included).
 pub async fn section_facts(pool: &PgPool, ids: &[Uuid]) -> DbResult<Vec<SectionFacts>> {
     let rows: Vec<FactsRow> = sqlx::query_as(concat!(
         "SELECT s.id, s.term_id, s.course_code, s.section_code, c.credits, s.meetings, c.prerequisites,
-                s.component, c.components, c.corequisites, s.restrictions, ",
+                s.component, c.components, c.corequisites, s.restrictions, s.consent_required, ",
         links_of_s!(),
         " FROM sections s JOIN courses c ON c.code = s.course_code WHERE s.id = ANY($1)"
     ))
@@ -667,6 +686,7 @@ pub async fn section_facts(pool: &PgPool, ids: &[Uuid]) -> DbResult<Vec<SectionF
                     links: row.links.into_iter().map(SectionId).collect(),
                     corequisites: row.corequisites,
                     restrictions: row.restrictions.0,
+                    consent_required: row.consent_required,
                 },
             })
         })

@@ -12,6 +12,7 @@ pub mod decisions;
 pub mod idempotency;
 pub mod import;
 pub mod outbox;
+pub mod permits;
 pub mod reports;
 pub mod retention;
 pub mod sections;

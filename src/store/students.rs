@@ -205,6 +205,8 @@ pub struct RuleInputs {
     pub attributes: Vec<Attribute>,
     /// Time tickets by term.
     pub tickets: Vec<(Uuid, TimeTicket)>,
+    /// Permits the rules may use, every term's.
+    pub permits: Vec<super::permits::RulePermit>,
 }
 
 /// [`RuleInputs`] as PostgreSQL returns them.
@@ -268,6 +270,7 @@ pub async fn rule_inputs_many(pool: &PgPool, ids: &[Uuid]) -> DbResult<HashMap<U
     .bind(ids)
     .fetch_all(pool)
     .await?;
+    let mut permits = super::permits::for_rules(pool, ids).await?;
     rows.into_iter()
         .map(|row| {
             let standing = standing(row.standing.as_deref())?;
@@ -293,6 +296,7 @@ pub async fn rule_inputs_many(pool: &PgPool, ids: &[Uuid]) -> DbResult<HashMap<U
                         row.cohort.as_deref(),
                     ),
                     tickets,
+                    permits: permits.remove(&row.id).unwrap_or_default(),
                     standing,
                     max_credits: row.max_credits as u32,
                     completed: row.completed_courses,

@@ -111,6 +111,25 @@ const CHECKS: &[(&str, &str)] = &[
                               AND p.status IN ('enrolled', 'held', 'offered'))",
     ),
     (
+        "permits",
+        "SELECT format('section %s: student %s sits beyond the capacity without a capacity permit used for it',
+                       e.section_id, e.student_id)
+           FROM enrollments e
+          WHERE e.status = 'enrolled' AND e.over_capacity
+            AND NOT EXISTS (SELECT 1 FROM permit_uses u JOIN permits p ON p.id = u.permit_id
+                             WHERE u.section_id = e.section_id AND u.student_id = e.student_id
+                               AND p.kind = 'capacity')
+         UNION ALL
+         SELECT format('permit %s (%s, student %s) used by student %s in section %s',
+                       p.id, p.kind, p.student_id, u.student_id, u.section_id)
+           FROM permit_uses u JOIN permits p ON p.id = u.permit_id
+          WHERE u.student_id <> p.student_id
+             OR (p.section_id IS NOT NULL AND u.section_id <> p.section_id)
+         UNION ALL
+         SELECT format('single-use permit %s used %s times', permit_id, count(*))
+           FROM permit_uses WHERE single_use GROUP BY permit_id HAVING count(*) > 1",
+    ),
+    (
         "outbox: event ids",
         "SELECT format('%s outbox rows whose payload event_id differs from the row''s event_id',
                        count(*))

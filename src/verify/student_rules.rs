@@ -5,7 +5,8 @@
 //! student's active places (enrolled, waitlisted or held) of one term, as
 //! `registrar_actors::student_rules` counts them: one section per course, or per
 //! component of a course with required components; credits once per course; a linked
-//! set never held in part.
+//! set never held in part. A rule a permit covers is not broken: a credit overload raises
+//! the term's limit; a time-conflict permit used by a place allows its clash.
 
 /// (check name, query returning one text line per violation).
 pub(super) const CHECKS: &[(&str, &str)] = &[
@@ -34,7 +35,13 @@ pub(super) const CHECKS: &[(&str, &str)] = &[
                    JOIN students st ON st.id = e.student_id
                   WHERE e.status <> 'dropped') per_course
           GROUP BY student_id, max_credits, term_id
-         HAVING sum(credits) > max_credits",
+         HAVING sum(credits) > max_credits
+            -- A credit overload granted for the term (not revoked) raises the limit.
+            AND sum(credits) > COALESCE((SELECT max(p.max_credits) FROM permits p
+                                          WHERE p.student_id = per_course.student_id
+                                            AND p.term_id = per_course.term_id
+                                            AND p.kind = 'credit_overload'
+                                            AND p.revoked_at IS NULL), 0)",
     ),
     (
         "linked sets whole",
@@ -78,6 +85,10 @@ pub(super) const CHECKS: &[(&str, &str)] = &[
            CROSS JOIN LATERAL jsonb_array_elements(b.meetings) mb
           WHERE ma->>'day' = mb->>'day'
             AND (ma->>'start')::time < (mb->>'end')::time
+            -- A time-conflict permit used by the place in either section allows the clash.
+            AND NOT EXISTS (SELECT 1 FROM permit_uses u JOIN permits p ON p.id = u.permit_id
+                             WHERE p.kind = 'time_conflict' AND u.student_id = a.student_id
+                               AND u.section_id IN (a.section_id, b.section_id))
             AND (mb->>'start')::time < (ma->>'end')::time",
     ),
 ];

@@ -31,6 +31,8 @@ async fn enroll_batch(store: &PgSectionStore, section: Uuid, student: Uuid) -> C
         request,
         seat_only: false,
         attrs: Vec::new(),
+        permits: Vec::new(),
+        capacity_permit: None,
     };
     let decision = ledger.apply(&command);
     CommitBatch {

@@ -37,6 +37,7 @@ mod offers;
 mod openapi;
 mod outage;
 mod outbox;
+mod permits;
 mod policy;
 mod proxy;
 mod registration_rules;

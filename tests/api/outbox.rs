@@ -81,6 +81,8 @@ async fn a_commit_retried_after_a_lost_reply_writes_each_event_once() {
             request,
             counts,
             pool: None,
+            permits: Vec::new(),
+            over_capacity: false,
         }],
         attempts: vec![AttemptRecord {
             request,

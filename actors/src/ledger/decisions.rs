@@ -3,7 +3,7 @@
 
 use super::ReservePool;
 use crate::attributes::Attribute;
-use crate::ids::{DecisionId, PoolId, RequestId, SectionId, StudentId};
+use crate::ids::{DecisionId, PermitId, PoolId, RequestId, SectionId, StudentId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +22,13 @@ pub enum Command {
         /// The student's attributes: a pool they match gives them a reserved seat.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         attrs: Vec<Attribute>,
+        /// Permits the student's rules relied on: recorded as used with the place taken.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        permits: Vec<PermitId>,
+        /// A capacity permit of the student's for this section, used only if the section
+        /// has no seat for them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        capacity_permit: Option<CapacityPermit>,
     },
     /// Leave the section (seat or waitlist place); a freed seat promotes the waitlist head.
     Drop {
@@ -49,6 +56,10 @@ pub enum Command {
         /// The student's attributes (see [`Command::Enroll`]).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         attrs: Vec<Attribute>,
+        /// Permits the student's rules relied on (see [`Command::Enroll`]); a released
+        /// hold gives them back.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        permits: Vec<PermitId>,
     },
     /// Take a seat here and leave section `drop` (elsewhere) in one decision, or wait for
     /// a seat and do both when it comes (PeopleSoft's "drop if enrolled"). A free seat is
@@ -65,6 +76,10 @@ pub enum Command {
         /// The student's attributes (see [`Command::Enroll`]).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         attrs: Vec<Attribute>,
+        /// Permits the student's rules relied on (see [`Command::Enroll`]); a released
+        /// hold gives them back.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        permits: Vec<PermitId>,
     },
     /// Turn the hold `hold` into an enrollment: its decision was confirmed.
     Confirm {
@@ -193,6 +208,19 @@ impl Command {
             Command::ExpireOffers { .. } => "expire_offers",
         }
     }
+}
+
+/// A capacity permit sent with an enroll: a seat beyond the capacity when the section has
+/// none for the student. The seat is the student's own: the capacity grows by one while
+/// they hold it and shrinks back when they leave, so nobody else's seat is taken and no
+/// seat frees for the waitlist when they go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapacityPermit {
+    /// The permit (recorded as used when it seats the student).
+    pub permit: PermitId,
+    /// Whether it seats the student ahead of students waiting; if not, a student who finds
+    /// others waiting joins the waitlist like anyone else (the permit stays unused).
+    pub jump_waitlist: bool,
 }
 
 /// What leaving a seat is at the time of a drop, by the term's deadlines
@@ -435,6 +463,10 @@ pub struct Change {
     /// For a change that seats a student (enrolled, held, promoted): the reserved pool the
     /// seat counts against, if any.
     pub pool: Option<PoolId>,
+    /// Permits used by this change (the place an enroll, hold or replace took).
+    pub permits: Vec<PermitId>,
+    /// An enrollment beyond the capacity, by a capacity permit.
+    pub over_capacity: bool,
 }
 
 /// The kinds of persisted effects; each maps to one event type.

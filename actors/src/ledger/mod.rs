@@ -15,7 +15,10 @@
 //!   take it (the head, unless the seat is a pool's the head does not match);
 //! - in offer mode ([`WaitlistMode::Offer`]) that student is offered the seat instead: it
 //!   is held for them (counted as taken) until they accept, decline or the offer expires,
-//!   and then goes to the next; the time is the ledger's clock ([`SeatLedger::set_clock`]).
+//!   and then goes to the next; the time is the ledger's clock ([`SeatLedger::set_clock`]);
+//! - a capacity permit ([`CapacityPermit`]) seats its student beyond the capacity by
+//!   growing it by one while they hold the seat: `seats_taken <= capacity` still holds,
+//!   and the capacity minus those students is what the section offers everyone else.
 
 mod decisions;
 mod reserve;
@@ -24,10 +27,10 @@ pub use decisions::*;
 pub use reserve::ReservePool;
 
 use crate::attributes::Attribute;
-use crate::ids::{DecisionId, PoolId, RequestId, SectionId, StudentId};
+use crate::ids::{DecisionId, PermitId, PoolId, RequestId, SectionId, StudentId};
 use chrono::{DateTime, Utc};
 use reserve::{Reserves, Seat};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 /// How many recent requests a ledger remembers the answer of (see [`SeatLedger::apply`]).
 pub const RECENT_REQUESTS: usize = 4096;
@@ -65,6 +68,9 @@ pub struct SeatLedger {
     offered: HashMap<StudentId, (RequestId, DateTime<Utc>)>,
     /// Now, by the store's clock, for the decisions being made (offers' expiry).
     clock: DateTime<Utc>,
+    /// Students seated beyond the capacity by a capacity permit: each adds one to
+    /// `capacity` while enrolled.
+    over: HashSet<StudentId>,
 }
 
 impl SeatLedger {
@@ -96,6 +102,7 @@ impl SeatLedger {
             mode: WaitlistMode::Auto,
             offered: HashMap::new(),
             clock: DateTime::UNIX_EPOCH,
+            over: HashSet::new(),
         };
         for e in waitlist {
             ledger.waitlist.insert(e.seq, (e.student, e.request));
@@ -103,6 +110,19 @@ impl SeatLedger {
             ledger.next_seq = ledger.next_seq.max(e.seq + 1);
         }
         ledger
+    }
+
+    /// The enrolled students seated beyond the capacity by a capacity permit, as persisted
+    /// (the persisted capacity already counts them).
+    pub fn with_over_capacity(mut self, over: Vec<StudentId>) -> Self {
+        self.over
+            .extend(over.into_iter().filter(|s| self.enrolled.contains_key(s)));
+        self
+    }
+
+    /// Students enrolled beyond the capacity by a capacity permit.
+    pub fn over_capacity(&self) -> impl Iterator<Item = StudentId> + '_ {
+        self.over.iter().copied()
     }
 
     /// The seats held for decisions under way, as persisted (see [`Command::Hold`]).
@@ -366,13 +386,19 @@ impl SeatLedger {
                 request,
                 seat_only,
                 ref attrs,
-            } => self.enroll(student, request, seat_only, None, attrs),
+                ref permits,
+                capacity_permit,
+            } => {
+                let d = self.enroll(student, request, seat_only, None, attrs, capacity_permit);
+                with_permits(d, permits)
+            }
             Command::Replace {
                 student,
                 request,
                 drop,
                 ref attrs,
-            } => self.replace(student, request, drop, attrs),
+                ref permits,
+            } => with_permits(self.replace(student, request, drop, attrs), permits),
             Command::Drop {
                 student,
                 request,
@@ -383,7 +409,8 @@ impl SeatLedger {
                 request,
                 decision,
                 ref attrs,
-            } => self.hold(student, request, decision, attrs),
+                ref permits,
+            } => with_permits(self.hold(student, request, decision, attrs), permits),
             Command::Confirm {
                 student,
                 request,
@@ -488,7 +515,7 @@ impl SeatLedger {
             };
             return self.accept(Outcome::Held, vec![(kind, request)]);
         }
-        self.enroll(student, request, false, Some(drop), attrs)
+        self.enroll(student, request, false, Some(drop), attrs, None)
     }
 
     fn enroll(
@@ -498,6 +525,7 @@ impl SeatLedger {
         seat_only: bool,
         replacing: Option<SectionId>,
         attrs: &[Attribute],
+        capacity_permit: Option<CapacityPermit>,
     ) -> Decision {
         if let Some(&original) = self.enrolled.get(&student) {
             return if original == request {
@@ -526,6 +554,18 @@ impl SeatLedger {
             self.reserves.take(student, seat);
             let kind = ChangeKind::Enrolled { student };
             return self.accept(Outcome::Enrolled, vec![(kind, request)]);
+        }
+        if let Some(p) = capacity_permit.filter(|p| p.jump_waitlist || self.waitlist.is_empty()) {
+            // The student's own seat beyond the capacity (see `CapacityPermit`).
+            self.capacity += 1;
+            self.over.insert(student);
+            self.enrolled.insert(student, request);
+            self.reserves.take(student, Seat::General);
+            let kind = ChangeKind::Enrolled { student };
+            let mut d = self.accept(Outcome::Enrolled, vec![(kind, request)]);
+            d.changes[0].permits.push(p.permit);
+            d.changes[0].over_capacity = true;
+            return d;
         }
         if seat_only || self.waitlist.len() as u32 >= self.waitlist_capacity {
             return refuse(self.no_seat());
@@ -645,6 +685,10 @@ impl SeatLedger {
         }
         if self.enrolled.remove(&student).is_some() {
             self.reserves.give_back(student);
+            // A seat beyond the capacity was the student's own: it goes with them.
+            if self.over.remove(&student) {
+                self.capacity -= 1;
+            }
             let withdrawn = seat == SeatDrop::Withdraw;
             let mut kinds = vec![(
                 ChangeKind::Dropped {
@@ -701,15 +745,17 @@ impl SeatLedger {
     }
 
     fn set_capacity(&mut self, capacity: u32, request: RequestId) -> Decision {
+        // `capacity` is what the section offers; seats beyond it by permit stay on top.
+        let over = self.over.len() as u32;
         let taken = self.taken();
-        if capacity < taken {
+        if capacity + over < taken {
             return refuse(Refusal::CapacityBelowTaken {
                 requested: capacity,
-                seats_taken: taken,
+                seats_taken: taken - over,
             });
         }
         let from = self.capacity;
-        self.capacity = capacity;
+        self.capacity = capacity + over;
         let mut kinds = vec![(ChangeKind::CapacityChanged { from, to: capacity }, request)];
         let promoted = self.promote_all(&mut kinds, request);
         self.accept(Outcome::CapacityChanged { promoted }, kinds)
@@ -852,6 +898,8 @@ impl SeatLedger {
                 request,
                 counts,
                 pool,
+                permits: Vec::new(),
+                over_capacity: false,
             });
             match kind {
                 ChangeKind::Enrolled { .. } => counts.seats_taken -= 1,
@@ -891,6 +939,15 @@ impl SeatLedger {
     }
 }
 
+/// `decision` with `permits` recorded on the change that took the student's place (its
+/// first), when it took one.
+fn with_permits(mut decision: Decision, permits: &[PermitId]) -> Decision {
+    if let Some(first) = decision.changes.first_mut() {
+        first.permits.extend_from_slice(permits);
+    }
+    decision
+}
+
 fn replay(outcome: Outcome) -> Decision {
     Decision {
         outcome: Ok(outcome),
@@ -917,6 +974,8 @@ mod tests {
             request: RequestId::new_v4(),
             seat_only: false,
             attrs: Vec::new(),
+            permits: Vec::new(),
+            capacity_permit: None,
         })
     }
 
@@ -984,6 +1043,8 @@ mod tests {
             request: RequestId::new_v4(),
             seat_only: false,
             attrs: Vec::new(),
+            permits: Vec::new(),
+            capacity_permit: None,
         };
         let first = l.apply(&cmd);
         let again = l.apply(&cmd);
@@ -1080,8 +1141,92 @@ mod tests {
             request: RequestId::new_v4(),
             seat_only: true,
             attrs: Vec::new(),
+            permits: Vec::new(),
+            capacity_permit: None,
         });
         assert_eq!(d.outcome, Err(Refusal::SectionFull));
         assert_eq!(l.counts().waitlist_length, 0);
+    }
+
+    fn enroll_with(l: &mut SeatLedger, s: StudentId, permit: Option<CapacityPermit>) -> Decision {
+        l.apply(&Command::Enroll {
+            student: s,
+            request: RequestId::new_v4(),
+            seat_only: false,
+            attrs: Vec::new(),
+            permits: Vec::new(),
+            capacity_permit: permit,
+        })
+    }
+
+    fn capacity_permit(jump_waitlist: bool) -> Option<CapacityPermit> {
+        Some(CapacityPermit {
+            permit: PermitId::new_v4(),
+            jump_waitlist,
+        })
+    }
+
+    #[test]
+    fn a_capacity_permit_adds_its_own_seat_only_when_needed() {
+        let mut l = SeatLedger::new(1, 5);
+        // A free seat: taken as usual, the permit unused.
+        let d = enroll_with(&mut l, StudentId::new_v4(), capacity_permit(false));
+        assert!(d.changes[0].permits.is_empty() && !d.changes[0].over_capacity);
+        // Full, nobody waiting: a seat of the student's own.
+        let p = StudentId::new_v4();
+        let permit = capacity_permit(false);
+        let d = enroll_with(&mut l, p, permit);
+        assert_eq!(d.outcome, Ok(Outcome::Enrolled));
+        assert_eq!(d.changes[0].permits, vec![permit.unwrap().permit]);
+        assert!(d.changes[0].over_capacity);
+        assert_eq!((l.counts().capacity, l.counts().seats_taken), (2, 2));
+        // Someone waits: a permit that does not jump the waitlist waits too (unused); one
+        // that does takes a seat of its own.
+        let w = StudentId::new_v4();
+        assert_eq!(
+            enroll_with(&mut l, w, None).outcome,
+            Ok(Outcome::Waitlisted { position: 1 })
+        );
+        let d = enroll_with(&mut l, StudentId::new_v4(), capacity_permit(false));
+        assert_eq!(d.outcome, Ok(Outcome::Waitlisted { position: 2 }));
+        assert!(d.changes[0].permits.is_empty());
+        let j = StudentId::new_v4();
+        assert_eq!(
+            enroll_with(&mut l, j, capacity_permit(true)).outcome,
+            Ok(Outcome::Enrolled)
+        );
+        assert_eq!((l.counts().capacity, l.counts().seats_taken), (3, 3));
+        // The admin's capacity is what the section offers: the two permit seats stay on top,
+        // and raising it by one promotes the head.
+        let raise = l.apply(&Command::SetCapacity {
+            capacity: 2,
+            request: RequestId::new_v4(),
+        });
+        assert_eq!(
+            raise.outcome,
+            Ok(Outcome::CapacityChanged { promoted: vec![w] })
+        );
+        assert_eq!(l.counts().capacity, 4);
+        // A permit seat leaves with its student: nobody is promoted.
+        let drop = l.apply(&Command::Drop {
+            student: p,
+            request: RequestId::new_v4(),
+            seat: SeatDrop::Plain,
+        });
+        assert!(matches!(
+            drop.outcome,
+            Ok(Outcome::Dropped { promoted: None, .. })
+        ));
+        assert_eq!((l.counts().capacity, l.counts().seats_taken), (3, 3));
+        // A restored ledger knows whose seats are their own.
+        let restored = SeatLedger::restore(
+            3,
+            5,
+            l.enrolled.iter().map(|(s, r)| (*s, *r)).collect(),
+            Vec::new(),
+            10,
+        )
+        .with_over_capacity(vec![j]);
+        assert_eq!(restored.over_capacity().collect::<Vec<_>>(), vec![j]);
     }
 }

@@ -183,7 +183,7 @@ mod tests {
             attributes: Vec::new(),
             ticket: None,
             deadlines: Default::default(),
-            late_adds: Vec::new(),
+            permits: Vec::new(),
             holds: 0,
             max_credits: 18,
             completed: vec![],

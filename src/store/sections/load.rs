@@ -56,6 +56,8 @@ struct PlaceRow {
     reserve_id: Option<Uuid>,
     /// When an offered seat stops waiting.
     offer_expires_at: Option<DateTime<Utc>>,
+    /// A seat beyond the capacity, by a capacity permit.
+    over_capacity: bool,
     /// The student's standing, majors, program and cohort (read for waitlisted rows: a
     /// freed reserved seat goes to one who matches).
     standing: Option<String>,
@@ -101,7 +103,7 @@ pub(super) async fn snapshot(
     };
     let places: Vec<PlaceRow> = sqlx::query_as(
         "SELECT e.student_id, e.request_id, e.status, e.waitlist_seq, e.drop_if_enrolled,
-                e.reserve_id, e.offer_expires_at, s.standing, s.majors, s.program, s.cohort
+                e.reserve_id, e.offer_expires_at, e.over_capacity, s.standing, s.majors, s.program, s.cohort
            FROM enrollments e
            LEFT JOIN students s ON s.id = e.student_id AND e.status = 'waitlisted'
           WHERE e.section_id = $1 AND e.status <> 'dropped'",
@@ -117,13 +119,19 @@ pub(super) async fn snapshot(
     let mut pooled = Vec::new();
     let mut waiting_attrs = Vec::new();
     let mut offers = Vec::new();
+    let mut over_capacity = Vec::new();
     for place in places {
         let (student, request) = (StudentId(place.student_id), RequestId(place.request_id));
         if let Some(pool) = place.reserve_id {
             pooled.push((student, PoolId(pool)));
         }
         match (place.status.as_str(), place.waitlist_seq) {
-            ("enrolled", _) => enrolled.push((student, request)),
+            ("enrolled", _) => {
+                if place.over_capacity {
+                    over_capacity.push(student);
+                }
+                enrolled.push((student, request));
+            }
             ("held", _) => held.push((student, request)),
             ("offered", _) if place.offer_expires_at.is_some() => {
                 offers.push((
@@ -171,6 +179,7 @@ pub(super) async fn snapshot(
         mode,
         reserves,
         pooled,
+        over_capacity,
         waiting_attrs,
         clock: row.clock,
         capacity: row.capacity as u32,

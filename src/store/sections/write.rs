@@ -153,6 +153,7 @@ async fn write_uncommitted<'c>(
     }
     write_enrollments(&mut tx, &live).await?;
     write_reserves(&mut tx, &live).await?;
+    write_permit_uses(&mut tx, &live).await?;
     write_attempts(&mut tx, &live).await?;
     write_outbox(&mut tx, &live).await?;
     Ok(Written {
@@ -232,6 +233,8 @@ struct Segment {
     new_decision: Vec<Option<Uuid>>,
     new_drop_if: Vec<Option<Uuid>>,
     new_pool: Vec<Option<Uuid>>,
+    /// Seats beyond the capacity, by a capacity permit.
+    new_over: Vec<bool>,
     new_epoch: Vec<i64>,
     new_at: Vec<DateTime<Utc>>,
     dropped: Keys,
@@ -377,6 +380,7 @@ async fn write_enrollments(
                 _ => None,
             });
             segment.new_pool.push(change.pool.map(|p| p.0));
+            segment.new_over.push(change.over_capacity);
             segment.new_epoch.push(batch.epoch);
             segment.new_at.push(at);
         }
@@ -427,11 +431,12 @@ async fn write_segment(
         sqlx::query(
             "INSERT INTO enrollments (section_id, student_id, status, waitlist_seq, joined_position,
                                       request_id, epoch, created_at, enrolled_at, decision_id,
-                                      drop_if_enrolled, reserve_id)
-             SELECT sec, s, st, q, p, r, ep, at, CASE WHEN st = 'enrolled' THEN at END, d, di, rv
+                                      drop_if_enrolled, reserve_id, over_capacity)
+             SELECT sec, s, st, q, p, r, ep, at, CASE WHEN st = 'enrolled' THEN at END, d, di, rv, oc
                FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int8[], $5::int4[], $6::uuid[],
-                           $7::int8[], $8::timestamptz[], $9::uuid[], $10::uuid[], $11::uuid[])
-                    AS t(sec, s, st, q, p, r, ep, at, d, di, rv)",
+                           $7::int8[], $8::timestamptz[], $9::uuid[], $10::uuid[], $11::uuid[],
+                           $12::bool[])
+                    AS t(sec, s, st, q, p, r, ep, at, d, di, rv, oc)",
         )
         .bind(&seg.new_sections)
         .bind(&seg.new_students)
@@ -444,6 +449,7 @@ async fn write_segment(
         .bind(&seg.new_decision)
         .bind(&seg.new_drop_if)
         .bind(&seg.new_pool)
+        .bind(&seg.new_over)
         .execute(&mut **tx)
         .await?;
     }
@@ -604,6 +610,73 @@ async fn write_reserves(
         .execute(&mut **tx)
         .await?;
     }
+    Ok(())
+}
+
+/// The permits each change used (a row each, with the place it allowed), and the uses
+/// given back by released holds. A use recorded already (a retried batch, or a single-use
+/// permit used twice, which the student's home never sends) is left as it is: the seat
+/// stands either way, and a failed group commit would fail every section in it.
+async fn write_permit_uses(
+    tx: &mut Transaction<'_, Postgres>,
+    batches: &[&CommitBatch],
+) -> Result<(), sqlx::Error> {
+    let (mut permits, mut sections, mut students, mut requests, mut decisions, mut ats) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut freed_sections, mut freed_students, mut freed_decisions) = (vec![], vec![], vec![]);
+    for batch in batches {
+        for change in &batch.changes {
+            let Some(student) = change.kind.student() else {
+                continue;
+            };
+            if let ChangeKind::Released { decision, .. } = change.kind {
+                freed_sections.push(batch.section.0);
+                freed_students.push(student.0);
+                freed_decisions.push(decision.0);
+            }
+            for permit in &change.permits {
+                permits.push(permit.0);
+                sections.push(batch.section.0);
+                students.push(student.0);
+                requests.push(change.request.0);
+                decisions.push(change.kind.decision().map(|d| d.0));
+                ats.push(batch.decided_at);
+            }
+        }
+    }
+    if !freed_sections.is_empty() {
+        sqlx::query(
+            "DELETE FROM permit_uses u
+              USING unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS t(section, student, decision)
+              WHERE u.section_id = t.section AND u.student_id = t.student
+                AND u.decision_id = t.decision",
+        )
+        .bind(&freed_sections)
+        .bind(&freed_students)
+        .bind(&freed_decisions)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if permits.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO permit_uses (permit_id, single_use, section_id, student_id, request_id,
+                                  decision_id, used_at)
+         SELECT t.permit, p.single_use, t.section, t.student, t.request, t.decision, t.at
+           FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[],
+                       $6::timestamptz[]) AS t(permit, section, student, request, decision, at)
+           JOIN permits p ON p.id = t.permit
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&permits)
+    .bind(&sections)
+    .bind(&students)
+    .bind(&requests)
+    .bind(&decisions)
+    .bind(&ats)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
