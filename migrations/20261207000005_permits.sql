@@ -5,7 +5,8 @@
 --    term permit, up to `max_credits`), restriction, consent (for sections that require
 --    the instructor's consent), late_add (past the term's add deadline);
 --  * single-use (used up by the first place it allows) or reusable until `expires_at`;
---    either may also expire; revoked permits stay for the record;
+--    either may also expire; a credit overload is never single-use: it holds for its term;
+--    revoked permits stay for the record;
 --  * each use is a row of `permit_uses`, written in the same commit as the place it
 --    allowed (by the section's owner); a use by a held seat whose decision is cancelled is
 --    deleted with the release. One use at most of a single-use permit: a unique index.
@@ -35,7 +36,9 @@ CREATE TABLE permits (
     CHECK ((kind = 'credit_overload') = (section_id IS NULL)),
     CHECK ((kind = 'credit_overload') = (max_credits IS NOT NULL)),
     CHECK (kind = 'capacity' OR NOT jump_waitlist),
-    CHECK (single_use OR expires_at IS NOT NULL)
+    -- A credit overload holds for its term (until it expires, if it does).
+    CHECK (single_use OR expires_at IS NOT NULL OR kind = 'credit_overload'),
+    CHECK (NOT (single_use AND kind = 'credit_overload'))
 );
 CREATE INDEX permits_student_term ON permits (student_id, term_id);
 CREATE INDEX permits_section ON permits (section_id) WHERE section_id IS NOT NULL;

@@ -33,7 +33,8 @@ pub struct NewPermit {
     /// no; with others waiting, the student joins the waitlist like anyone).
     #[serde(default)]
     pub jump_waitlist: bool,
-    /// Used up by the first place it allows (default); `false` needs `expires_at`.
+    /// Used up by the first place it allows (default); `false` needs `expires_at`. A
+    /// `credit_overload` holds for its term whatever this says.
     #[serde(default = "yes")]
     pub single_use: bool,
     /// When it stops counting (in the future).
@@ -85,7 +86,7 @@ impl NewPermit {
         if self.expires_at.is_some_and(|e| e <= now) {
             return Err(invalid("expires_at", "in the future"));
         }
-        if !self.single_use && self.expires_at.is_none() {
+        if !self.single_use && self.expires_at.is_none() && !kind.is_term_wide() {
             return Err(invalid(
                 "expires_at",
                 "required for a permit that is not single-use",

@@ -46,7 +46,8 @@ pub async fn insert<'e>(
         .bind(&new.kind)
         .bind(new.max_credits.map(|m| m as i16))
         .bind(new.jump_waitlist)
-        .bind(new.single_use)
+        // A credit overload holds for its term: it is never used up.
+        .bind(new.single_use && new.kind != PermitKind::CreditOverload.as_str())
         .bind(new.expires_at)
         .bind(new.note.as_deref())
         .bind(by)
