@@ -118,6 +118,8 @@ export interface Section {
   waitlist_mode?: WaitlistMode;
   /** How long an offer stands, in minutes. */
   offer_window_minutes?: number;
+  /** Whether adding it takes a consent permit (absent from a server without permits). */
+  consent_required?: boolean;
 }
 
 /** A pool as it is sent: whom it reserves for, how many seats, until when (null: the whole term). */
@@ -151,6 +153,8 @@ export interface NewSection {
   waitlist_mode?: WaitlistMode;
   /** 1 to 43 200 (30 days); the server's default is 1 440 (a day). */
   offer_window_minutes?: number;
+  /** Adding it takes a consent permit (sent only when true). */
+  consent_required?: boolean;
 }
 
 export interface Account {
@@ -233,3 +237,44 @@ export const setTimeTicket = (t: string, term: string, student: string, opens_at
   api<TimeTicket>("PUT", `/api/v1/terms/${q(term)}/time-tickets/${q(student)}`, { token: t, body: closes_at ? { opens_at, closes_at } : { opens_at } });
 export const clearTimeTicket = (t: string, term: string, student: string) =>
   api<void>("DELETE", `/api/v1/terms/${q(term)}/time-tickets/${q(student)}`, { token: t });
+
+/** What a permit lets through. */
+export type PermitKind = "capacity" | "prerequisite" | "time_conflict" | "credit_overload" | "restriction" | "consent" | "late_add";
+export const PERMIT_KINDS: PermitKind[] = ["capacity", "prerequisite", "time_conflict", "credit_overload", "restriction", "consent", "late_add"];
+
+/** A permit (override) as the server shows it. */
+export interface Permit {
+  id: string;
+  student_id: string;
+  term_id: string;
+  section_id: string | null;
+  kind: PermitKind;
+  max_credits: number | null;
+  jump_waitlist: boolean;
+  single_use: boolean;
+  expires_at: string | null;
+  note: string | null;
+  granted_by: string | null;
+  granted_at: string;
+  revoked_at: string | null;
+  used_at: string | null;
+  used_for: string | null;
+  state: "active" | "used" | "expired" | "revoked";
+}
+
+/** A permit as it is granted. */
+export interface NewPermit {
+  student_id: string;
+  kind: PermitKind;
+  section_id?: string;
+  term_id?: string;
+  max_credits?: number;
+  jump_waitlist?: boolean;
+  single_use?: boolean;
+  expires_at?: string;
+  note?: string;
+}
+
+export const permits = (t: string, student: string) => api<Permit[]>("GET", `/api/v1/permits?student_id=${q(student)}`, { token: t });
+export const grantPermit = (t: string, p: NewPermit) => api<Permit>("POST", "/api/v1/permits", { token: t, body: p });
+export const revokePermit = (t: string, id: string) => api<Permit>("POST", `/api/v1/permits/${q(id)}/revoke`, { token: t, body: {} });

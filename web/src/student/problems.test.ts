@@ -40,7 +40,7 @@ describe("problem messages", () => {
       "section_full", "time_conflict", "credit_limit_exceeded", "registration_window_closed",
       "student_on_hold", "prerequisites_not_met", "duplicate_course", "already_enrolled",
       "already_waitlisted", "not_enrolled", "seats_reserved", "restricted_section", "registration_not_open_yet",
-      "already_offered", "no_offer",
+      "already_offered", "no_offer", "consent_required",
     ];
     const texts = new Set(refusals.map((code) => describeProblem({ code, title: "" })));
     expect(texts.size).toBe(refusals.length);
@@ -62,7 +62,7 @@ describe("problem messages", () => {
       .toBe(`${MESSAGES.seats_reserved} (the seats left are reserved for major CS)`);
     expect(MESSAGES.seats_reserved).toMatch(/waitlist/);
     expect(describeProblem({ code: "restricted_section", title: "t", detail: "section 0b9f3c1e-5d2a-4c39-9a57-2f1d8e6b4a10 is open only to major CS, MATH" }))
-      .toContain("not one of them. Pick another section. (this section is open only to major CS, MATH)");
+      .toContain("or pick another section. (this section is open only to major CS, MATH)");
     expect(describeProblem({ code: "registration_not_open_yet", title: "t", detail: "registration opens for this student at 2027-03-03 14:30:00 UTC" }, utc))
       .toBe("Your registration appointment has not opened yet. Try again once it opens. (registration opens for you at Mar 3, 2027, 2:30 PM)");
     expect(describeProblem({ code: "registration_not_open_yet", title: "t", detail: "opens at 2027-03-03T14:30:00Z" }, utc)).toContain("(opens at Mar 3, 2027, 2:30 PM)");

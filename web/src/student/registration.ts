@@ -4,6 +4,7 @@
 // linked set, accepting or declining a seat offered), each sent with one
 // Idempotency-Key per user action and retried with it while the server is busy (retry.ts).
 import { api } from "../api/client";
+import type { Permit } from "../console/api";
 import type { Meeting } from "./calendar";
 import type { WaitlistMode } from "./offers";
 import type { ReservedPool, Restriction, TimeTicket } from "./policy";
@@ -139,6 +140,7 @@ export const getNotifications = (token: string) =>
   api<StudentNotification[]>("GET", "/api/v1/students/me/notifications", { token });
 /** The student's registration appointments, one per term that has one. */
 export const getTimeTickets = (token: string) => api<TimeTicket[]>("GET", "/api/v1/students/me/time-tickets", { token });
+export const getPermits = (token: string) => api<Permit[]>("GET", "/api/v1/students/me/permits", { token });
 
 const keyed = (key: string) => ({ "Idempotency-Key": key });
 
