@@ -57,11 +57,18 @@ pub enum EventKind {
     /// A seat offered was not taken in time.
     #[serde(rename = "waitlist.offer_expired")]
     OfferExpired,
+    /// A waiting student is skipped at promotion (`reason`: the rule they no longer pass);
+    /// their place is kept. A notification: the student is told why.
+    #[serde(rename = "waitlist.blocked")]
+    WaitlistBlocked,
+    /// A waiting student is no longer skipped.
+    #[serde(rename = "waitlist.unblocked")]
+    WaitlistUnblocked,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 12] = [
+    pub const ALL: [EventKind; 14] = [
         EventKind::EnrollmentCreated,
         EventKind::EnrollmentDropped,
         EventKind::EnrollmentWithdrawn,
@@ -74,6 +81,8 @@ impl EventKind {
         EventKind::WaitlistOffered,
         EventKind::OfferDeclined,
         EventKind::OfferExpired,
+        EventKind::WaitlistBlocked,
+        EventKind::WaitlistUnblocked,
     ];
 
     /// The routing key (and `type`) of this kind.
@@ -91,6 +100,8 @@ impl EventKind {
             EventKind::WaitlistOffered => "waitlist.offered",
             EventKind::OfferDeclined => "waitlist.offer_declined",
             EventKind::OfferExpired => "waitlist.offer_expired",
+            EventKind::WaitlistBlocked => "waitlist.blocked",
+            EventKind::WaitlistUnblocked => "waitlist.unblocked",
         }
     }
 
@@ -117,6 +128,10 @@ impl EventKind {
             ChangeKind::OfferEnded { expired: true, .. } => EventKind::OfferExpired,
             ChangeKind::CapacityChanged { .. } => EventKind::CapacityChanged,
             ChangeKind::ReservesChanged { .. } => EventKind::ReservesChanged,
+            ChangeKind::Blocked {
+                reason: Some(_), ..
+            } => EventKind::WaitlistBlocked,
+            ChangeKind::Blocked { reason: None, .. } => EventKind::WaitlistUnblocked,
         }
     }
 }
@@ -184,6 +199,10 @@ pub struct Event {
     /// A seat beyond the section's capacity, by a capacity permit (`enrollment.created`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub over_capacity: bool,
+    /// Why a waiting student is skipped (`waitlist.blocked`): the code of the rule they no
+    /// longer pass, e.g. `student_on_hold`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl Event {
@@ -235,6 +254,7 @@ impl Event {
             expires_at: None,
             permit_ids: change.permits.iter().map(|p| p.0).collect(),
             over_capacity: change.over_capacity,
+            reason: None,
         };
         match change.kind {
             ChangeKind::Waitlisted { position, .. } => event.position = Some(position),
@@ -250,6 +270,7 @@ impl Event {
                 event.capacity = to;
             }
             ChangeKind::Offered { expires_at, .. } => event.expires_at = Some(expires_at),
+            ChangeKind::Blocked { ref reason, .. } => event.reason = reason.clone(),
             ChangeKind::Enrolled { .. }
             | ChangeKind::OfferAccepted { .. }
             | ChangeKind::OfferEnded { .. }
@@ -430,6 +451,7 @@ mod tests {
             expires_at: None,
             permit_ids: Vec::new(),
             over_capacity: false,
+            reason: None,
         };
         let json = serde_json::to_value(&e).unwrap();
         assert_eq!(json["type"], "enrollment.created");

@@ -34,6 +34,8 @@ struct Rows {
     offered: HashMap<StudentId, (RequestId, chrono::DateTime<chrono::Utc>)>,
     /// Enrolled students seated beyond the capacity by a capacity permit.
     over: std::collections::HashSet<StudentId>,
+    /// Waiting students skipped at promotion, and why.
+    blocked: HashMap<StudentId, String>,
 }
 
 /// Sections kept in memory (see the module docs).
@@ -195,6 +197,7 @@ impl SectionStore for MemoryStore {
             reserves: rows.pools.clone(),
             pooled: rows.pooled.iter().map(|(s, p)| (*s, *p)).collect(),
             over_capacity: rows.over.iter().copied().collect(),
+            blocked: rows.blocked.iter().map(|(s, r)| (*s, r.clone())).collect(),
             waiting_attrs: Vec::new(),
             offers: rows
                 .offered
@@ -269,8 +272,20 @@ impl SectionStore for MemoryStore {
                     }
                     rows.next_seq = rows.next_seq.max(seq + 1);
                 }
+                ChangeKind::Blocked {
+                    student,
+                    ref reason,
+                } => match reason {
+                    Some(r) => {
+                        rows.blocked.insert(student, r.clone());
+                    }
+                    None => {
+                        rows.blocked.remove(&student);
+                    }
+                },
                 ChangeKind::Dropped { student, .. } => {
                     rows.over.remove(&student);
+                    rows.blocked.remove(&student);
                     let gone = rows.enrolled.remove(&student).is_some()
                         || rows.waitlist.remove(&student).is_some();
                     if !gone {

@@ -323,7 +323,8 @@ fn ledger_from(snap: &SectionSnapshot) -> SeatLedger {
     )
     .with_mode(snap.mode)
     .with_offers(snap.offers.clone())
-    .with_over_capacity(snap.over_capacity.clone());
+    .with_over_capacity(snap.over_capacity.clone())
+    .with_blocked(snap.blocked.clone());
     ledger.set_clock(snap.clock);
     ledger.remember(&snap.decided);
     ledger

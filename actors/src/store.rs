@@ -32,6 +32,8 @@ pub struct SectionSnapshot {
     /// Enrolled students seated beyond the capacity by a capacity permit (the capacity
     /// counts their seats).
     pub over_capacity: Vec<StudentId>,
+    /// Waiting students skipped at promotion, with the code of the rule they fail.
+    pub blocked: Vec<(StudentId, String)>,
     /// Waitlisted students' attributes (a freed reserved seat goes to one who matches).
     pub waiting_attrs: Vec<(StudentId, Vec<Attribute>)>,
     /// Seats offered (offer mode): student, their waitlist request, when the offer ends.

@@ -449,6 +449,8 @@ impl Model {
             Command::AcceptOffer { .. }
             | Command::DeclineOffer { .. }
             | Command::ExpireOffers { .. } => unreachable!("auto mode in this model"),
+            // Skipped students have their own properties (`blocked_props.rs`).
+            Command::SetBlocked { .. } => unreachable!("nobody is skipped in this model"),
         }
     }
 }
@@ -557,7 +559,7 @@ fn check_state(ledger: &SeatLedger, model: &Model) -> Result<(), TestCaseError> 
 /// Apply `counts` the effect of one change, forwards.
 fn step_counts(mut counts: Counts, kind: &ChangeKind) -> Counts {
     match *kind {
-        ChangeKind::ReservesChanged { .. } => {}
+        ChangeKind::ReservesChanged { .. } | ChangeKind::Blocked { .. } => {}
         ChangeKind::Offered { .. }
         | ChangeKind::OfferAccepted { .. }
         | ChangeKind::OfferEnded { .. } => {
@@ -853,7 +855,7 @@ fn persist(capacity: u32, changes: &[registrar_actors::Change]) -> Rows {
     };
     for change in changes {
         match change.kind {
-            ChangeKind::ReservesChanged { .. } => {}
+            ChangeKind::ReservesChanged { .. } | ChangeKind::Blocked { .. } => {}
             ChangeKind::Offered { .. }
             | ChangeKind::OfferAccepted { .. }
             | ChangeKind::OfferEnded { .. } => {

@@ -148,6 +148,7 @@ impl CommitStats {
                 | ChangeKind::ReservesChanged { .. }
                 | ChangeKind::Offered { .. }
                 | ChangeKind::OfferEnded { .. }
+                | ChangeKind::Blocked { .. }
                 | ChangeKind::Held { .. }
                 | ChangeKind::Released { .. } => continue,
             };

@@ -57,6 +57,15 @@ impl From<sqlx::Error> for AdminError {
 }
 
 impl RegistrationService {
+    /// Judge `student`'s waitlist places again after a change of their rule inputs was
+    /// committed (with its mark): a failure here is left to the finisher's sweep, which
+    /// judges every student still marked, so the change itself stands.
+    pub(super) async fn recheck_after_change(&self, student: Uuid) {
+        if let Err(e) = self.recheck_waitlists(student).await {
+            tracing::warn!(student_id = %student, error = %e, "waitlist places left to the sweep");
+        }
+    }
+
     /// Put a hold on `student`.
     pub async fn add_hold(&self, student: Uuid, reason: &str) -> Result<Hold, AdminError> {
         let mut tx = self.pool.begin().await?;
@@ -64,9 +73,11 @@ impl RegistrationService {
             return Err(AdminError::StudentNotFound);
         }
         let hold = students::add_hold(&mut *tx, student, reason).await?;
+        super::eligibility::mark_stale(&mut *tx, student).await?;
         cluster_rows::notify_rules(&mut *tx, Notice::Student(student)).await?;
         tx.commit().await?;
         self.cache.forget_student(student);
+        self.recheck_after_change(student).await;
         Ok(hold)
     }
 
@@ -76,9 +87,11 @@ impl RegistrationService {
         if !students::remove_hold(&mut *tx, student, hold).await? {
             return Err(AdminError::HoldNotFound);
         }
+        super::eligibility::mark_stale(&mut *tx, student).await?;
         cluster_rows::notify_rules(&mut *tx, Notice::Student(student)).await?;
         tx.commit().await?;
         self.cache.forget_student(student);
+        self.recheck_after_change(student).await;
         Ok(())
     }
 

@@ -25,9 +25,11 @@ impl RegistrationService {
         let view = students::update(&mut *tx, student, patch)
             .await?
             .ok_or(AdminError::StudentNotFound)?;
+        super::eligibility::mark_stale(&mut *tx, student).await?;
         cluster_rows::notify_rules(&mut *tx, Notice::Student(student)).await?;
         tx.commit().await?;
         self.cache.forget_student(student);
+        self.recheck_after_change(student).await;
         Ok(view)
     }
 

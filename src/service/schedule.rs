@@ -34,6 +34,10 @@ pub struct ScheduleEntry {
     /// When the seat was withdrawn from (withdrawn entries only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub withdrawn_at: Option<DateTime<Utc>>,
+    /// Waitlisted entries the student is skipped in at promotion: the code of the rule they
+    /// no longer pass (e.g. `student_on_hold`); they keep their place.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped_for: Option<String>,
 }
 
 /// A student's schedule.
@@ -88,6 +92,7 @@ impl RegistrationService {
                 enrolled_at: None,
                 offer_expires_at: None,
                 withdrawn_at: None,
+                skipped_for: None,
             })
         };
         let mut out = Schedule {
@@ -111,6 +116,7 @@ impl RegistrationService {
                 position: place.position.map(|p| p as u32),
                 enrolled_at: place.enrolled_at,
                 offer_expires_at: place.offer_expires_at,
+                skipped_for: place.blocked_reason,
                 ..entry_of(place.section_id)?
             };
             match place.status.as_str() {

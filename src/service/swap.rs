@@ -313,6 +313,7 @@ impl SwapFinisher {
         // Twice the grace: a hold's own home gets the first chance to carry it out.
         self.service.sweep_holds(grace * 2).await?;
         self.service.settle_due_times().await?;
+        self.service.recheck_stale_waitlists(50).await?;
         Ok(())
     }
 }

@@ -24,6 +24,8 @@ text_enum! {
         ReservesChanged = "reserves_changed",
         /// Offers expired (the seats went to the next students).
         OffersExpired = "offers_expired",
+        /// A waiting student is skipped at promotion, or no longer.
+        BlockChanged = "block_changed",
         /// A seat was held for a decision over several sections.
         Held = "held",
         /// A held seat became an enrollment.
@@ -133,6 +135,7 @@ mod tests {
             AttemptOutcome::CapacityChanged,
             AttemptOutcome::ReservesChanged,
             AttemptOutcome::OffersExpired,
+            AttemptOutcome::BlockChanged,
             AttemptOutcome::Held,
             AttemptOutcome::Confirmed,
             AttemptOutcome::Released,

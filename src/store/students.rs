@@ -360,6 +360,8 @@ pub struct Place {
     pub enrolled_at: Option<DateTime<Utc>>,
     /// Until when a seat offered waits for the student (offered places only).
     pub offer_expires_at: Option<DateTime<Utc>>,
+    /// Why a waiting student is skipped at promotion (a rule's code), if they are.
+    pub blocked_reason: Option<String>,
 }
 
 /// A student's active places, oldest first.
@@ -370,7 +372,7 @@ pub async fn schedule(pool: &PgPool, student: Uuid) -> DbResult<Vec<Place>> {
                   (SELECT count(*) FROM enrollments w WHERE w.section_id = e.section_id
                       AND w.status = 'waitlisted' AND w.waitlist_seq <= e.waitlist_seq) END
                   AS position,
-                e.enrolled_at, e.offer_expires_at
+                e.enrolled_at, e.offer_expires_at, e.blocked_reason
            FROM enrollments e WHERE e.student_id = $1 AND e.status <> 'dropped'
           ORDER BY e.created_at",
     )

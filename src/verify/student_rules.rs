@@ -33,7 +33,8 @@ pub(super) const CHECKS: &[(&str, &str)] = &[
                    JOIN sections s ON s.id = e.section_id
                    JOIN courses c ON c.code = s.course_code
                    JOIN students st ON st.id = e.student_id
-                  WHERE e.status <> 'dropped') per_course
+                  -- A place skipped at promotion takes no seat until the rules pass again.
+                  WHERE e.status <> 'dropped' AND e.blocked_reason IS NULL) per_course
           GROUP BY student_id, max_credits, term_id
          HAVING sum(credits) > max_credits
             -- A credit overload granted for the term (not revoked) raises the limit.

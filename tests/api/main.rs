@@ -14,6 +14,7 @@ mod course_codes;
 mod cross_node;
 mod dead_letters;
 mod deadlines;
+mod eligibility;
 mod events;
 mod faults_coordinator;
 mod faults_membership;

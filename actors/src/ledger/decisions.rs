@@ -144,6 +144,19 @@ pub enum Command {
         /// The request.
         request: RequestId,
     },
+    /// Skip a waiting student at promotion (`reason`: the code of the rule they no longer
+    /// pass, e.g. `student_on_hold`), or stop skipping them (`None`): their place in line
+    /// is kept either way. Their home judged it when their rule inputs changed (a hold, a
+    /// lower credit limit, other attributes); a seat free for them when they are no longer
+    /// skipped is theirs at once.
+    SetBlocked {
+        /// Who.
+        student: StudentId,
+        /// Why they are skipped; `None`: they are not.
+        reason: Option<String>,
+        /// The request.
+        request: RequestId,
+    },
     /// Release every pool whose release time is at or before `now` (by the database
     /// clock): its unused seats join the general ones and promote the waitlist.
     ReleaseReserves {
@@ -169,6 +182,7 @@ impl Command {
             | Command::AcceptOffer { request, .. }
             | Command::DeclineOffer { request, .. }
             | Command::ExpireOffers { request, .. }
+            | Command::SetBlocked { request, .. }
             | Command::ReleaseReserves { request, .. } => *request,
         }
     }
@@ -183,6 +197,7 @@ impl Command {
             | Command::Confirm { student, .. }
             | Command::Release { student, .. }
             | Command::AcceptOffer { student, .. }
+            | Command::SetBlocked { student, .. }
             | Command::DeclineOffer { student, .. } => Some(*student),
             Command::SetCapacity { .. }
             | Command::ExpireOffers { .. }
@@ -206,6 +221,7 @@ impl Command {
             Command::AcceptOffer { .. } => "accept_offer",
             Command::DeclineOffer { .. } => "decline_offer",
             Command::ExpireOffers { .. } => "expire_offers",
+            Command::SetBlocked { .. } => "set_blocked",
         }
     }
 }
@@ -319,6 +335,12 @@ pub enum Outcome {
     /// The reserved pools changed (replaced, or released at their time); these waitlisted
     /// students got the seats that freed, in order.
     ReservesChanged {
+        /// Promoted students, oldest first.
+        promoted: Vec<StudentId>,
+    },
+    /// A waiting student is skipped at promotion now, or no longer; these students got
+    /// the seats free for them (a student no longer skipped, when a seat was waiting).
+    BlockChanged {
         /// Promoted students, oldest first.
         promoted: Vec<StudentId>,
     },
@@ -570,6 +592,14 @@ pub enum ChangeKind {
         /// The pools now.
         pools: Vec<ReservePool>,
     },
+    /// The waiting `student` is skipped at promotion for `reason` (a rule's code), or no
+    /// longer (`None`); their place in line is kept.
+    Blocked {
+        /// Who.
+        student: StudentId,
+        /// Why; `None`: no longer skipped.
+        reason: Option<String>,
+    },
 }
 
 impl ChangeKind {
@@ -586,6 +616,7 @@ impl ChangeKind {
             | ChangeKind::Offered { student, .. }
             | ChangeKind::OfferAccepted { student }
             | ChangeKind::OfferEnded { student, .. }
+            | ChangeKind::Blocked { student, .. }
             | ChangeKind::Promoted { student } => Some(*student),
             ChangeKind::CapacityChanged { .. } | ChangeKind::ReservesChanged { .. } => None,
         }

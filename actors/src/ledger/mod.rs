@@ -10,7 +10,8 @@
 //!   [`Command::Confirm`];
 //! - a reserved pool never seats more students than its seats, and seats held back by the
 //!   pools are taken only by students who match them ([`reserve`]);
-//! - nobody waits while a seat they may take is free;
+//! - nobody waits while a seat they may take is free, unless they are skipped
+//!   ([`Command::SetBlocked`]: their rules no longer let them take it; they keep their place);
 //! - the waitlist is FIFO: a freed seat always goes to the oldest waiting entry who may
 //!   take it (the head, unless the seat is a pool's the head does not match);
 //! - in offer mode ([`WaitlistMode::Offer`]) that student is offered the seat instead: it
@@ -71,6 +72,8 @@ pub struct SeatLedger {
     /// Students seated beyond the capacity by a capacity permit: each adds one to
     /// `capacity` while enrolled.
     over: HashSet<StudentId>,
+    /// Waiting students skipped at promotion, with the code of the rule they fail.
+    blocked: HashMap<StudentId, String>,
 }
 
 impl SeatLedger {
@@ -103,6 +106,7 @@ impl SeatLedger {
             offered: HashMap::new(),
             clock: DateTime::UNIX_EPOCH,
             over: HashSet::new(),
+            blocked: HashMap::new(),
         };
         for e in waitlist {
             ledger.waitlist.insert(e.seq, (e.student, e.request));
@@ -118,6 +122,21 @@ impl SeatLedger {
         self.over
             .extend(over.into_iter().filter(|s| self.enrolled.contains_key(s)));
         self
+    }
+
+    /// The waiting students skipped at promotion, as persisted.
+    pub fn with_blocked(mut self, blocked: Vec<(StudentId, String)>) -> Self {
+        self.blocked.extend(
+            blocked
+                .into_iter()
+                .filter(|(s, _)| self.waiting.contains_key(s)),
+        );
+        self
+    }
+
+    /// Why `student` is skipped at promotion, if they are.
+    pub fn blocked(&self, student: StudentId) -> Option<&str> {
+        self.blocked.get(&student).map(String::as_str)
     }
 
     /// Students enrolled beyond the capacity by a capacity permit.
@@ -434,7 +453,33 @@ impl SeatLedger {
                 self.drop_student(student, request, SeatDrop::Plain)
             }
             Command::ExpireOffers { now, request } => self.expire_offers(now, request),
+            Command::SetBlocked {
+                student,
+                ref reason,
+                request,
+            } => self.set_blocked(student, reason.clone(), request),
         }
+    }
+
+    fn set_blocked(
+        &mut self,
+        student: StudentId,
+        reason: Option<String>,
+        request: RequestId,
+    ) -> Decision {
+        if !self.waiting.contains_key(&student) {
+            return refuse(Refusal::NotEnrolled);
+        }
+        if self.blocked.get(&student) == reason.as_ref() {
+            return self.accept(Outcome::BlockChanged { promoted: vec![] }, vec![]);
+        }
+        match &reason {
+            Some(r) => self.blocked.insert(student, r.clone()),
+            None => self.blocked.remove(&student),
+        };
+        let mut kinds = vec![(ChangeKind::Blocked { student, reason }, request)];
+        let promoted = self.promote_all(&mut kinds, request);
+        self.accept(Outcome::BlockChanged { promoted }, kinds)
     }
 
     fn accept_offer(&mut self, student: StudentId, request: RequestId) -> Decision {
@@ -728,6 +773,7 @@ impl SeatLedger {
         if let Some(seq) = self.waiting.remove(&student) {
             self.waitlist.remove(&seq);
             self.replacing.remove(&student);
+            self.blocked.remove(&student);
             self.reserves.stop_waiting(student);
             let kind = ChangeKind::Dropped {
                 student,
@@ -840,10 +886,14 @@ impl SeatLedger {
         if self.taken() >= self.capacity {
             return None;
         }
-        let (seq, seat) = self.waitlist.iter().find_map(|(seq, (student, _))| {
-            self.seat_for(self.reserves.waiting_attrs(*student))
-                .map(|seat| (*seq, seat))
-        })?;
+        let (seq, seat) = self
+            .waitlist
+            .iter()
+            .filter(|(_, (student, _))| !self.blocked.contains_key(student))
+            .find_map(|(seq, (student, _))| {
+                self.seat_for(self.reserves.waiting_attrs(*student))
+                    .map(|seat| (*seq, seat))
+            })?;
         let (student, request) = self.waitlist.remove(&seq)?;
         self.waiting.remove(&student);
         self.reserves.stop_waiting(student);
@@ -922,7 +972,9 @@ impl SeatLedger {
                     counts.waitlist_length += 1;
                 }
                 ChangeKind::CapacityChanged { from, .. } => counts.capacity = from,
-                ChangeKind::ReservesChanged { .. } | ChangeKind::OfferAccepted { .. } => {}
+                ChangeKind::ReservesChanged { .. }
+                | ChangeKind::OfferAccepted { .. }
+                | ChangeKind::Blocked { .. } => {}
                 ChangeKind::Offered { .. } => {
                     counts.seats_taken -= 1;
                     counts.waitlist_length += 1;
@@ -1228,5 +1280,52 @@ mod tests {
         )
         .with_over_capacity(vec![j]);
         assert_eq!(restored.over_capacity().collect::<Vec<_>>(), vec![j]);
+    }
+
+    #[test]
+    fn a_skipped_student_keeps_their_place_and_is_passed_over() {
+        let mut l = SeatLedger::new(1, 5);
+        let a = StudentId::new_v4();
+        let (b, c) = (StudentId::new_v4(), StudentId::new_v4());
+        for s in [a, b, c] {
+            enroll(&mut l, s);
+        }
+        let block = |l: &mut SeatLedger, s, reason: Option<&str>| {
+            l.apply(&Command::SetBlocked {
+                student: s,
+                reason: reason.map(str::to_string),
+                request: RequestId::new_v4(),
+            })
+        };
+        let d = block(&mut l, b, Some("student_on_hold"));
+        assert_eq!(d.changes.len(), 1);
+        // The same judgement again changes nothing.
+        assert!(block(&mut l, b, Some("student_on_hold")).changes.is_empty());
+        let drop = l.apply(&Command::Drop {
+            student: a,
+            request: RequestId::new_v4(),
+            seat: SeatDrop::Plain,
+        });
+        assert!(matches!(drop.outcome, Ok(Outcome::Dropped { promoted: Some(p), .. }) if p == c));
+        assert_eq!(l.position(b), Some(1));
+        // Back in line with no seat free: still first, nothing promoted.
+        let d = block(&mut l, b, None);
+        assert_eq!(d.outcome, Ok(Outcome::BlockChanged { promoted: vec![] }));
+        assert_eq!(l.blocked(b), None);
+        // A seat freed while skipped is theirs the moment they are back in line.
+        block(&mut l, b, Some("credit_limit_exceeded"));
+        l.apply(&Command::Drop {
+            student: c,
+            request: RequestId::new_v4(),
+            seat: SeatDrop::Plain,
+        });
+        assert_eq!(l.counts().seats_taken, 0);
+        let d = block(&mut l, b, None);
+        assert_eq!(d.outcome, Ok(Outcome::BlockChanged { promoted: vec![b] }));
+        // Only a waiting student can be skipped.
+        assert_eq!(
+            block(&mut l, b, Some("x")).outcome,
+            Err(Refusal::NotEnrolled)
+        );
     }
 }

@@ -78,6 +78,17 @@ async fn notify(tx: &mut Transaction<'_, Postgres>, e: &Event) -> Result<(), sql
             "withdrawn",
             format!("Withdrew from {label} (a W on the record)"),
         ),
+        EventKind::WaitlistBlocked => (
+            "waitlist_blocked",
+            format!(
+                "You keep your place on the waitlist of {label}, but you are skipped for a seat until {}",
+                until_unblocked(e.reason.as_deref())
+            ),
+        ),
+        EventKind::WaitlistUnblocked => (
+            "waitlist_unblocked",
+            format!("You are back in line for a seat in {label}"),
+        ),
         // A held seat is not news to the student: its enrollment (or nothing) is.
         EventKind::CapacityChanged
         | EventKind::SeatHeld
@@ -101,6 +112,19 @@ async fn notify(tx: &mut Transaction<'_, Postgres>, e: &Event) -> Result<(), sql
     Ok(())
 }
 
+/// What must change for a skipped waiting student to be back in line, by the code of the
+/// rule they fail.
+fn until_unblocked(reason: Option<&str>) -> String {
+    match reason {
+        Some("student_on_hold") => "the hold on your account is lifted".into(),
+        Some("credit_limit_exceeded") => "the course fits your credit limit".into(),
+        Some("restricted_section") => "you meet the section's restrictions".into(),
+        Some("prerequisites_not_met") => "you meet its prerequisites".into(),
+        Some(code) => format!("you meet the registration rules again ({code})"),
+        None => "you meet the registration rules again".into(),
+    }
+}
+
 async fn analytics(tx: &mut Transaction<'_, Postgres>, e: &Event) -> Result<(), sqlx::Error> {
     let Some(term): Option<Uuid> = sqlx::query_scalar("SELECT term_id FROM sections WHERE id = $1")
         .bind(e.section_id)
@@ -116,6 +140,8 @@ async fn analytics(tx: &mut Transaction<'_, Postgres>, e: &Event) -> Result<(), 
         EventKind::EnrollmentWithdrawn => "withdrawn",
         EventKind::WaitlistPromoted => "promoted",
         EventKind::WaitlistOffered
+        | EventKind::WaitlistBlocked
+        | EventKind::WaitlistUnblocked
         | EventKind::OfferDeclined
         | EventKind::OfferExpired
         | EventKind::CapacityChanged

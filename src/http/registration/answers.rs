@@ -134,6 +134,7 @@ pub(super) fn rebuilt_enroll(
         | AttemptOutcome::CapacityChanged
         | AttemptOutcome::ReservesChanged
         | AttemptOutcome::OffersExpired
+        | AttemptOutcome::BlockChanged
         | AttemptOutcome::Held
         | AttemptOutcome::Confirmed
         | AttemptOutcome::Released => return None,

@@ -58,6 +58,8 @@ struct PlaceRow {
     offer_expires_at: Option<DateTime<Utc>>,
     /// A seat beyond the capacity, by a capacity permit.
     over_capacity: bool,
+    /// Why a waiting student is skipped at promotion.
+    blocked_reason: Option<String>,
     /// The student's standing, majors, program and cohort (read for waitlisted rows: a
     /// freed reserved seat goes to one who matches).
     standing: Option<String>,
@@ -103,7 +105,7 @@ pub(super) async fn snapshot(
     };
     let places: Vec<PlaceRow> = sqlx::query_as(
         "SELECT e.student_id, e.request_id, e.status, e.waitlist_seq, e.drop_if_enrolled,
-                e.reserve_id, e.offer_expires_at, e.over_capacity, s.standing, s.majors, s.program, s.cohort
+                e.reserve_id, e.offer_expires_at, e.over_capacity, e.blocked_reason, s.standing, s.majors, s.program, s.cohort
            FROM enrollments e
            LEFT JOIN students s ON s.id = e.student_id AND e.status = 'waitlisted'
           WHERE e.section_id = $1 AND e.status <> 'dropped'",
@@ -120,6 +122,7 @@ pub(super) async fn snapshot(
     let mut waiting_attrs = Vec::new();
     let mut offers = Vec::new();
     let mut over_capacity = Vec::new();
+    let mut blocked = Vec::new();
     for place in places {
         let (student, request) = (StudentId(place.student_id), RequestId(place.request_id));
         if let Some(pool) = place.reserve_id {
@@ -150,6 +153,9 @@ pub(super) async fn snapshot(
                     place.cohort.as_deref(),
                 );
                 waiting_attrs.push((student, attrs));
+                if let Some(reason) = place.blocked_reason {
+                    blocked.push((student, reason));
+                }
                 waitlist.push(WaitlistEntry {
                     seq,
                     student,
@@ -180,6 +186,7 @@ pub(super) async fn snapshot(
         reserves,
         pooled,
         over_capacity,
+        blocked,
         waiting_attrs,
         clock: row.clock,
         capacity: row.capacity as u32,

@@ -250,6 +250,9 @@ struct Segment {
     offered_until: Vec<DateTime<Utc>>,
     /// Offered rows whose student took the seat.
     offer_accepted: Keys,
+    /// Waiting rows skipped at promotion (a reason) or no longer (none).
+    blocked: Keys,
+    blocked_reasons: Vec<Option<String>>,
     /// Offered rows whose offer ended without a seat, and how (`declined`, `expired`).
     offer_ended: Keys,
     offer_ended_how: Vec<&'static str>,
@@ -360,6 +363,11 @@ async fn write_enrollments(
                     segment.offer_accepted.push(batch.section, student, at);
                     continue;
                 }
+                ChangeKind::Blocked { ref reason, .. } => {
+                    segment.blocked.push(batch.section, student, at);
+                    segment.blocked_reasons.push(reason.clone());
+                    continue;
+                }
                 ChangeKind::OfferEnded { expired, .. } => {
                     segment.offer_ended.push(batch.section, student, at);
                     (segment.offer_ended_how).push(if expired { "expired" } else { "declined" });
@@ -407,6 +415,21 @@ async fn write_segment(
         .bind(&seg.dropped.students)
         .bind(&seg.dropped.ats)
         .bind(&seg.withdrawn)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !seg.blocked.sections.is_empty() {
+        sqlx::query(
+            "UPDATE enrollments e SET blocked_reason = t.reason,
+                    blocked_at = COALESCE(e.blocked_at, CASE WHEN t.reason IS NOT NULL THEN t.at END)
+               FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::text[])
+                    AS t(section, student, at, reason)
+              WHERE e.section_id = t.section AND e.student_id = t.student AND e.status = 'waitlisted'",
+        )
+        .bind(&seg.blocked.sections)
+        .bind(&seg.blocked.students)
+        .bind(&seg.blocked.ats)
+        .bind(&seg.blocked_reasons)
         .execute(&mut **tx)
         .await?;
     }
@@ -717,6 +740,7 @@ async fn write_attempts(
                     (AttemptOutcome::ReservesChanged, None, None)
                 }
                 Ok(Outcome::OffersExpired { .. }) => (AttemptOutcome::OffersExpired, None, None),
+                Ok(Outcome::BlockChanged { .. }) => (AttemptOutcome::BlockChanged, None, None),
                 Err(refusal) => (AttemptOutcome::Refused, Some(refusal.code()), None),
             };
             outcomes.push(outcome.as_str());
