@@ -13,6 +13,12 @@
 //      appointment tomorrow; that student sees the appointment and is refused with
 //      registration_not_open_yet; an ART major is refused with restricted_section; the
 //      appointment is cleared.
+//   4. Deadlines: in the console an admin sees an out-of-order set told before sending, then
+//      sets the term's drop deadline a few minutes past (no add deadline) and its withdrawal
+//      deadline tomorrow; a student sees them in plain words, takes a seat, is asked before
+//      dropping it that it leaves a W (keeps it once, then withdraws), and sees it under
+//      "Withdrawn (W)". The term's deadlines as they were are put back at the end, whatever
+//      happens: the other specs register in the same term.
 // axe-core runs on each view (no critical or serious finding). Screenshots go to
 // target/e2e/policy-*.png. Run with `deploy/local/e2e.sh policy`.
 import { BASE, accessible, call, check, eventually, login, shot } from "./lib.mjs";
@@ -63,7 +69,7 @@ async function setUp(admin) {
   check(section.reserved?.length === 1 && section.reserved[0].value === "CS" && section.reserved[0].seats === 1, `the pool: ${JSON.stringify(section.reserved)}`);
   check(section.seats_left === 2 && section.general_seats_left === 1, `2 seats left, 1 general: ${JSON.stringify(section)}`);
   const students = {};
-  for (const [who, majors] of [["cs", ["CS"]], ["math1", ["MATH"]], ["math2", ["math"]], ["late", ["MATH"]], ["art", ["ART"]]]) {
+  for (const [who, majors] of [["cs", ["CS"]], ["math1", ["MATH"]], ["math2", ["math"]], ["late", ["MATH"]], ["art", ["ART"]], ["wd", ["CS"]]]) {
     const username = `pol-${who}-${run}`;
     const body = { username, password: PASSWORD, standing: "senior", max_credits: 18, completed_courses: [], role: "student", majors };
     const made = await must(await call("POST", "/api/v1/students", { token: admin, body }), `student ${username}`, 201);
@@ -282,10 +288,91 @@ async function appointmentAndRestriction(browser, ctx, console_) {
   await console_.context.close();
 }
 
+/** 4. Deadlines set in the console, said on the student page; a late drop asks, then leaves a W. */
+async function deadlines(browser, ctx, admin) {
+  const label = `${ctx.course}-03`;
+  await must(
+    await call("POST", "/api/v1/sections", {
+      token: admin,
+      body: { term_id: ctx.term.id, course_code: ctx.course, section_code: "03", capacity: 5, waitlist_capacity: 0, meetings: [{ day: "thu", start: "14:00", end: "14:50" }] },
+    }),
+    "section 03",
+    201,
+  );
+
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.goto(`${BASE}/console`);
+  await page.getByLabel("Username").fill("admin");
+  await page.getByLabel("Password").fill(ADMIN_PW);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.getByRole("tab", { name: "Admin" }).click();
+  await page.locator('select[name="term"]').selectOption({ label: ctx.termLabel });
+  const form = page.getByRole("form", { name: `Deadlines of ${ctx.term.code}` });
+  // The stored deadlines first (they fill the fields: typing before them would be overwritten).
+  const current = page.getByTestId("deadlines").getByText(/^Add by .+ · drop by .+ · withdraw by .+$/);
+  await current.waitFor(WAIT);
+  // Out of order: told before sending, and Save is off.
+  await form.locator('input[name="add-by"]').fill(localInput(2 * DAY));
+  await form.locator('input[name="drop-by"]').fill(localInput(DAY));
+  await page.getByText("The last day to drop without a W must not be before the last day to add.").waitFor(WAIT);
+  check(await form.getByRole("button", { name: "Save deadlines" }).isDisabled(), "no save of deadlines out of order");
+  // No add deadline; the drop deadline a few minutes past (the form is to the minute); withdrawals until tomorrow.
+  await form.locator('input[name="add-by"]').fill("");
+  await form.locator('input[name="drop-by"]').fill(localInput(-2 * 60_000));
+  await form.locator('input[name="withdraw-by"]').fill(localInput(DAY));
+  await accessible(page, "console admin tab (deadlines)");
+  await shot(page, "policy-10-console-deadlines");
+  await form.getByRole("button", { name: "Save deadlines" }).click();
+  await page.getByRole("status").getByText(new RegExp(`^Deadlines of ${ctx.term.code}: drop by .+; withdraw by .+\\.$`)).waitFor(WAIT);
+  await page.getByTestId("deadlines").getByText(/^Add by not set · drop by .+ · withdraw by .+$/).waitFor(WAIT);
+  const stored = await must(await call("GET", `/api/v1/terms/${ctx.term.id}/deadlines`), "deadlines", 200);
+  check(stored.add_by === null && Date.parse(stored.drop_by) < Date.now() && Date.parse(stored.withdraw_by) > Date.now() + 20 * HOUR, `the deadlines saved: ${JSON.stringify(stored)}`);
+  check(errors.length === 0, `page errors: ${errors.join("; ")}`);
+  await context.close();
+
+  // The student: the deadlines in plain words, a seat, a drop that asks first, a W.
+  const wd = await studentPage(browser, ctx, ctx.students.wd.username);
+  await wd.page.getByTestId("deadlines").filter({ hasText: /^Last day to drop without a W: .+ \(passed\); withdraw \(with a W\): .+\.$/ }).waitFor(WAIT);
+  await wd.page.getByRole("button", { name: `Enroll ${label}`, exact: true }).click();
+  await wd.status(`You are enrolled in ${label}.`);
+  const mine = wd.page.getByLabel("My sections");
+  const dropButton = mine.getByRole("button", { name: `Drop ${label} from my schedule` });
+  const ask = wd.page.getByRole("alertdialog", { name: `Withdraw from ${label}?` });
+  await dropButton.click();
+  await ask.getByText(`leaving ${label} now is a withdrawal, and your record will keep a W for it.`).waitFor(WAIT);
+  await accessible(wd.page, "student page (a drop that would leave a W)");
+  await shot(wd.page, "policy-11-withdraw-ask");
+  await ask.getByRole("button", { name: "Keep it" }).click();
+  await ask.waitFor({ state: "detached", ...WAIT });
+  const kept = await must(await call("GET", "/api/v1/students/me/schedule", { token: await login(ctx.students.wd.username, PASSWORD) }), "schedule", 200);
+  check(kept.enrolled.some((e) => e.course_code === ctx.course && e.section_code === "03"), `Keep it kept the seat: ${JSON.stringify(kept)}`);
+  await dropButton.click();
+  await ask.getByRole("button", { name: "Withdraw (W)" }).click();
+  await wd.status(`You withdrew from ${label}: your record keeps a W for it.`);
+  await wd.page.getByTestId("withdrawn").getByText(new RegExp(`^${label} · W on `)).waitFor(WAIT);
+  const after = await must(await call("GET", "/api/v1/students/me/schedule", { token: await login(ctx.students.wd.username, PASSWORD) }), "schedule", 200);
+  check(!after.enrolled.some((e) => e.section_code === "03" && e.course_code === ctx.course), `the seat is left: ${JSON.stringify(after)}`);
+  check(after.withdrawn?.some((e) => e.course_code === ctx.course && e.section_code === "03" && e.withdrawn_at), `the W is on the schedule: ${JSON.stringify(after.withdrawn)}`);
+  await accessible(wd.page, "student page (the W list)");
+  await shot(wd.page, "policy-12-withdrawn");
+  check(wd.errors.length === 0, `page errors: ${wd.errors.join("; ")}`);
+  await wd.context.close();
+}
+
 export async function run(browser) {
   const admin = await login("admin", ADMIN_PW);
   const ctx = await setUp(admin);
   await reservedSeats(browser, ctx);
   const console_ = await consoleSteps(browser, ctx, admin);
   await appointmentAndRestriction(browser, ctx, console_);
+  // The other specs register in the same term: its deadlines go back as they were.
+  const before = await must(await call("GET", `/api/v1/terms/${ctx.term.id}/deadlines`), "deadlines before", 200);
+  try {
+    await deadlines(browser, ctx, admin);
+  } finally {
+    await must(await call("PUT", `/api/v1/terms/${ctx.term.id}/deadlines`, { token: admin, body: before }), "deadlines put back", 200);
+  }
 }

@@ -4,6 +4,7 @@
 // mode, accounts, holds)
 // and registration policy (reserved seats, restrictions, student attributes, appointments).
 import { api } from "../api/client";
+import type { Deadlines } from "../student/deadlines";
 import type { WaitlistMode } from "../student/offers";
 import type { PolicyAttribute, ReservedPool, Restriction } from "../student/policy";
 
@@ -206,6 +207,11 @@ export const rebalance = (t: string) => api<unknown>("POST", "/api/v1/cluster/re
 
 export const terms = () => api<Term[]>("GET", "/api/v1/terms");
 export const createTerm = (t: string, code: string, name: string) => api<Term>("POST", "/api/v1/terms", { token: t, body: { code, name } });
+/** A term's add, drop and withdrawal deadlines (public). */
+export const deadlines = (term: string) => api<Deadlines>("GET", `/api/v1/terms/${q(term)}/deadlines`);
+/** Replaces all three; a null one is unset. Answers the deadlines as stored. */
+export const setDeadlines = (t: string, term: string, d: Deadlines) =>
+  api<Deadlines>("PUT", `/api/v1/terms/${q(term)}/deadlines`, { token: t, body: d });
 export const windows = (t: string, term: string) => api<RegistrationWindow[]>("GET", `/api/v1/terms/${q(term)}/windows`, { token: t });
 export const setWindow = (t: string, term: string, standing: Standing, opens_at: string, closes_at: string) =>
   api<RegistrationWindow>("POST", `/api/v1/terms/${q(term)}/windows`, { token: t, body: { standing, opens_at, closes_at } });

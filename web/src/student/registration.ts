@@ -6,6 +6,7 @@
 import { api } from "../api/client";
 import type { Permit } from "../console/api";
 import type { Meeting } from "./calendar";
+import type { Deadlines, WithdrawnEntry } from "./deadlines";
 import type { WaitlistMode } from "./offers";
 import type { ReservedPool, Restriction, TimeTicket } from "./policy";
 import { withIdempotentRetry, type RetryOptions } from "./retry";
@@ -72,6 +73,8 @@ export interface DropAnswer {
   /** A section of a linked set: every member dropped with it. */
   dropped?: string[];
   decision_id?: string;
+  /** A seat left after the term's `drop_by`: a withdrawal, the record keeps a W. */
+  withdrawn?: boolean;
 }
 
 /** The answer to `POST /enrollments/sets`: every section taken (and `dropped` the replaced ones). */
@@ -117,11 +120,13 @@ export interface Schedule {
   held?: ScheduleEntry[];
   /** Seats an offer-mode waitlist offers the student: accept or decline each before its `offer_expires_at`. */
   offered?: ScheduleEntry[];
+  /** Seats withdrawn from (left after a term's `drop_by`), oldest first: the W history. */
+  withdrawn?: WithdrawnEntry[];
   credits: number;
 }
 
 export interface StudentNotification {
-  kind: "enrolled" | "waitlisted" | "promoted" | "dropped" | "offered" | "offer_expired" | "offer_declined";
+  kind: "enrolled" | "waitlisted" | "promoted" | "dropped" | "withdrawn" | "offered" | "offer_expired" | "offer_declined";
   message: string;
   section_id: string;
   created_at: string;
@@ -140,6 +145,8 @@ export const getNotifications = (token: string) =>
   api<StudentNotification[]>("GET", "/api/v1/students/me/notifications", { token });
 /** The student's registration appointments, one per term that has one. */
 export const getTimeTickets = (token: string) => api<TimeTicket[]>("GET", "/api/v1/students/me/time-tickets", { token });
+/** A term's add, drop and withdrawal deadlines (public). */
+export const getDeadlines = (termId: string) => api<Deadlines>("GET", `/api/v1/terms/${encodeURIComponent(termId)}/deadlines`);
 export const getPermits = (token: string) => api<Permit[]>("GET", "/api/v1/students/me/permits", { token });
 
 const keyed = (key: string) => ({ "Idempotency-Key": key });
