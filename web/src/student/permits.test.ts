@@ -1,7 +1,7 @@
 // The student page's wording of permits.
 import { describe, expect, it } from "vitest";
 import type { Permit } from "../console/api";
-import { permitText, permitsIn } from "./permits";
+import { permitText, permitsIn, skippedText } from "./permits";
 
 const base: Permit = {
   id: "p", student_id: "s", term_id: "t", section_id: "x", kind: "prerequisite", max_credits: null,
@@ -20,5 +20,10 @@ describe("permits on the student page", () => {
   it("shows a term's active and used permits, not revoked or expired ones", () => {
     const list = [base, { ...base, id: "r", state: "revoked" as const }, { ...base, id: "o", term_id: "other" }, { ...base, id: "u", state: "used" as const }];
     expect(permitsIn(list, "t").map((p) => p.id)).toEqual(["p", "u"]);
+  });
+
+  it("says why a waiting place is skipped and that the place is kept", () => {
+    expect(skippedText("student_on_hold")).toBe("skipped until the hold on your account is lifted (you keep your place)");
+    expect(skippedText("something_new")).toContain("(something_new)");
   });
 });

@@ -111,6 +111,8 @@ export interface ScheduleEntry {
   status?: string;
   /** Until when a seat offered waits for the student (offered entries only), RFC 3339. */
   offer_expires_at?: string;
+  /** Waitlisted entries skipped at promotion: the code of the rule the student no longer passes. */
+  skipped_for?: string;
 }
 
 export interface Schedule {
