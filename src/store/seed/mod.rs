@@ -85,6 +85,8 @@ pub const RESET_TABLES: &[&str] = &[
     "section_links",
     "section_reserves",
     "time_tickets",
+    "permit_uses",
+    "permits",
     "sections",
     "courses",
     "terms",
