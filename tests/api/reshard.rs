@@ -827,3 +827,86 @@ async fn a_second_handoff_of_a_shard_waits_for_the_first_on_its_owner() {
         node.stop().await;
     }
 }
+
+/// (student, status, offer end, why skipped) of a section's active row.
+type PlaceRow = (
+    Uuid,
+    String,
+    Option<chrono::DateTime<chrono::Utc>>,
+    Option<String>,
+);
+
+/// An offer-mode section's state moves with its shard: a seat offered (with its end) and a
+/// waiting student skipped for a hold are the same on the new owner, which then takes the
+/// offer's acceptance and lets the skipped student back in line.
+#[tokio::test]
+async fn an_offer_and_a_skipped_student_move_with_their_shard() {
+    let nodes = cluster_named(2, 8, |_| {}).await;
+    let a = &nodes[0];
+    let op = operator(a).await;
+    let term = a.open_term().await;
+    a.course("CS101", 3, &[]).await;
+    let s = a
+        .admin_post(
+            "/api/v1/sections",
+            json!({"term_id": term, "course_code": "CS101", "section_code": "01",
+                   "capacity": 1, "waitlist_capacity": 5, "waitlist_mode": "offer",
+                   "offer_window_minutes": 60}),
+        )
+        .await;
+    let section: Uuid = s["id"].as_str().unwrap().parse().unwrap();
+    let students = a.students(3, &[]).await;
+    let (first, skipped, offered) = (&students[0], &students[1], &students[2]);
+    assert_eq!(a.enroll(&first.1, section).await.0, StatusCode::CREATED);
+    for w in [skipped, offered] {
+        assert_eq!(a.enroll(&w.1, section).await.0, StatusCode::ACCEPTED);
+    }
+    let hold = a
+        .admin_post(
+            &format!("/api/v1/students/{}/holds", skipped.0),
+            json!({"reason": "fees"}),
+        )
+        .await;
+    assert_eq!(a.drop_section(&first.1, section).await.0, StatusCode::OK);
+    let rows = async || -> Vec<PlaceRow> {
+        sqlx::query_as(
+            "SELECT student_id, status, offer_expires_at, blocked_reason FROM enrollments
+              WHERE section_id = $1 AND status <> 'dropped' ORDER BY student_id",
+        )
+        .bind(section)
+        .fetch_all(&a.pool)
+        .await
+        .unwrap()
+    };
+    let before = rows().await;
+    let find = |rows: &[PlaceRow], s: Uuid| rows.iter().find(|r| r.0 == s).cloned().unwrap();
+    assert_eq!(
+        find(&before, offered.0).1,
+        "offered",
+        "the skipped head was passed over"
+    );
+    assert_eq!(
+        find(&before, skipped.0).3.as_deref(),
+        Some("student_on_hold")
+    );
+
+    let (id, to) = move_section(a, &op, section, &nodes).await;
+    assert_eq!(finished(a, &op, id).await["state"], "done");
+    assert_eq!(owner_of(a, section).await, to);
+    assert_eq!(rows().await, before, "the rows are as they were");
+
+    // The new owner takes the acceptance (through the node the student talks to)...
+    let path = format!("/api/v1/sections/{section}/enrollments/me/accept");
+    let (status, body) = answer(a.post(&path, Some(&offered.1), json!({})).await).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // ...and lets the skipped student back in line when the hold is lifted.
+    let lift = format!(
+        "/api/v1/students/{}/holds/{}",
+        skipped.0,
+        hold["id"].as_str().unwrap()
+    );
+    let r = a.request(reqwest::Method::DELETE, &lift, Some(&a.admin_token));
+    assert_eq!(r.send().await.unwrap().status(), StatusCode::NO_CONTENT);
+    assert_eq!(find(&rows().await, skipped.0).3, None);
+    verified(a).await;
+}
