@@ -494,3 +494,42 @@ async fn bad_grants_are_refused_with_their_codes() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seat_beyond_the_capacity_is_still_its_students_own_after_a_restart() {
+    let app = TestApp::spawn().await;
+    let (_, section) = app.open_cs101(1, 5, json!([])).await;
+    let (_, a_token) = app.student().await;
+    assert_eq!(app.enroll(&a_token, section).await.0, StatusCode::CREATED);
+    let (p, p_token) = app.student().await;
+    permit(&app, p, section, "capacity").await;
+    assert_eq!(app.enroll(&p_token, section).await.0, StatusCode::CREATED);
+    let (w, w_token) = app.student().await;
+    assert_eq!(app.enroll(&w_token, section).await.0, StatusCode::ACCEPTED);
+    assert_eq!(capacity(&app, section).await, (2, 1));
+
+    // A fresh node on the same database loads the section from its rows.
+    let settings = app.stop().await;
+    let app = TestApp::start(settings).await;
+    // The permit's seat leaves with its student: the capacity shrinks, nobody is promoted.
+    assert_eq!(app.drop_section(&p_token, section).await.0, StatusCode::OK);
+    assert_eq!(capacity(&app, section).await, (1, 0));
+    let waiting: i64 = app
+        .count(
+            "SELECT count(*) FROM enrollments WHERE section_id = $1 AND status = 'waitlisted'",
+            section,
+        )
+        .await;
+    assert_eq!(waiting, 1, "the waiting student stays in line");
+    // An ordinary seat freed goes to them.
+    assert_eq!(app.drop_section(&a_token, section).await.0, StatusCode::OK);
+    let seated: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT student_id FROM enrollments WHERE section_id = $1 AND status = 'enrolled'",
+    )
+    .bind(section)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(seated, vec![w]);
+    verified(&app).await;
+}
