@@ -7,11 +7,13 @@
 //! Checks:
 //! 1. no oversell: `seats_taken <= capacity` and enrolled rows `<= capacity`;
 //! 2. counters equal the rows (`seats_taken`, `waitlist_length`); the waitlist within its
-//!    capacity; nobody waits while a seat is free;
+//!    capacity; nobody in line waits while a seat is free (a student skipped for a rule
+//!    they no longer pass waits, in place);
 //! 3. one active place per (section, student);
 //! 4. waitlist order: `waitlist_seq` unique per section and below `next_waitlist_seq`;
-//!    FIFO: every promoted entry is older than every entry still waiting (positions are
-//!    the rank by seq, so unique seqs and exact counters make them contiguous);
+//!    FIFO: every promoted entry is older than every entry still waiting and never
+//!    skipped (positions are the rank by seq, so unique seqs and exact counters make them
+//!    contiguous);
 //! 5. one outbox event per committed change, per section and routing key:
 //!    `enrollment.created` = rows created with a seat (no seq), `waitlist.added` = rows
 //!    with a seq, `waitlist.promoted` = rows with a seq that got a seat, `enrollment.dropped`
@@ -24,10 +26,10 @@
 //! 7. one section per course: no student holds active places in two sections of one
 //!    course in one term (of one component, for a course with components), and a linked
 //!    set is never held in part (every required component, each linked to the lecture);
-//! 8. credit limit: a student's enrolled + waitlisted credits per term, each course
-//!    counted once, are within `max_credits`;
+//! 8. credit limit: a student's enrolled + waitlisted (not skipped) credits per term, each
+//!    course counted once, are within `max_credits`, or a credit overload's limit;
 //! 9. no time conflict: no two of a student's active sections of a term meet at
-//!    overlapping times;
+//!    overlapping times, unless a time-conflict permit was used for one of them;
 //! 10. swaps under way: no `swap_intents` row older than
 //!     `REGISTRAR_VERIFY_SWAPS_SETTLED_SECS` (default 30) remains;
 //! 11. with `--acks`: every acknowledged swap ends in `add` and not in `drop` (violations
@@ -38,9 +40,11 @@
 //! 13. decisions over several sections all or nothing: a confirmed one released none of
 //!     its seats and, finished, has every section enrolled; a cancelled one enrolled none;
 //! 14. held seats end with their decision: none held for a decision that ended, none
-//!     pending past its deadline, none decided and unfinished, beyond the settle bound.
+//!     pending past its deadline, none decided and unfinished, beyond the settle bound;
+//! 15. permits: every seat beyond a capacity has a capacity permit used for it; every use
+//!     is by the permit's student in the permit's section; a single-use permit is used once.
 //!
-//! Checks 1-5, 7-10, 13 and 14 judge the database alone (`violations`); 6, 11 and 12 need the log.
+//! Checks 1-5, 7-10 and 13-15 judge the database alone (`violations`); 6, 11 and 12 need the log.
 
 mod acks;
 mod decisions;
