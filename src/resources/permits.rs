@@ -26,8 +26,8 @@ pub struct NewPermit {
     #[serde(default)]
     pub term_id: Option<Uuid>,
     /// A `credit_overload`'s new credit limit for the term, 1-40.
-    #[serde(default)]
-    #[schema(minimum = 1, maximum = 40)]
+    #[serde(default, deserialize_with = "super::policy::some_whole_number")]
+    #[schema(minimum = 1, maximum = 40, value_type = Option<u32>, nullable)]
     pub max_credits: Option<u32>,
     /// A `capacity` permit: seat the student ahead of students already waiting (default:
     /// no; with others waiting, the student joins the waitlist like anyone).
@@ -142,6 +142,7 @@ pub struct PermitView {
 
 /// `GET /permits` filters.
 #[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PermitFilter {
     /// Only this student's.
