@@ -107,7 +107,9 @@ fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
 }
 
 /// `serde(deserialize_with)` for an optional count: `null` is none, else a whole number.
-pub(super) fn some_whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+pub(super) fn some_whole_number<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<u32>, D::Error> {
     /// A count as `whole_number` reads it.
     #[derive(Deserialize)]
     struct Whole(#[serde(deserialize_with = "super::whole_number")] u32);
