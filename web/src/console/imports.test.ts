@@ -63,7 +63,7 @@ describe("summariseReport", () => {
     );
     expect(s.tone).toBe("error");
     expect(s.headline).toBe("Check found 2 rows with errors: as it is, nothing would be imported. Fix them, or skip them. Nothing was written.");
-    expect(s.errors).toEqual(["sections[2] · capacity: 0 to 100000", "line 0 · bad file"]);
+    expect(s.errors).toEqual(["sections[2] · capacity: 0 to 100000", "the whole import · bad file"]);
     expect(s.changes).toEqual(['updated courses CS101: title: "Intro" -> "Intro to CS"']);
     expect(s.apiChanges).toEqual(['2027SP CS101 01: capacity 50 → 60. PATCH /api/v1/sections/s1 {"capacity":60}']);
   });

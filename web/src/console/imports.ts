@@ -131,9 +131,9 @@ export function kindLine(k: KindCounts): string {
   return `${k.kind ?? "records"}: ${k.created} created, ${k.updated} updated, ${k.unchanged} unchanged, ${k.failed} failed`;
 }
 
-/** `courses[2], line 4 · credits: 0 to 12` */
+/** `courses[2] · credits: 0 to 12` (the index in the body's array); `the whole import · …` for the body as a whole. */
 export function errorLine(e: RowError): string {
-  const where = e.kind ? `${e.kind}[${e.index}]` : `line ${e.line ?? "?"}`;
+  const where = e.kind ? `${e.kind}[${e.index}]` : e.line ? `line ${e.line}` : "the whole import";
   return `${where} · ${e.field ? `${e.field}: ` : ""}${e.message}`;
 }
 
