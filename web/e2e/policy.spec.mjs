@@ -19,6 +19,13 @@
 //      dropping it that it leaves a W (keeps it once, then withdraws), and sees it under
 //      "Withdrawn (W)". The term's deadlines as they were are put back at the end, whatever
 //      happens: the other specs register in the same term.
+//   5. Consent: a section made with consent_required; a student is refused with the
+//      consent_required advice; in the console an admin finds the student and grants a
+//      consent permit for it, listed as active; the student sees it under "My permits",
+//      enrolls, and the permit's state is `used` (the API says so, the page says "(used)").
+//   6. The catalog import in the console: pasted JSON that is not JSON is told; a course
+//      of a unique code is checked (a dry run: "courses: 1 created", nothing written),
+//      imported, and then exists (a second course of that code is refused already_exists).
 // axe-core runs on each view (no critical or serious finding). Screenshots go to
 // target/e2e/policy-*.png. Run with `deploy/local/e2e.sh policy`.
 import { BASE, accessible, call, check, eventually, login, shot } from "./lib.mjs";
@@ -362,6 +369,153 @@ async function deadlines(browser, ctx, admin) {
   await wd.context.close();
 }
 
+/** The console logged in as the admin, on the Admin tab with the policy term chosen. */
+async function adminConsole(browser, ctx) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.goto(`${BASE}/console`);
+  await page.getByLabel("Username").fill("admin");
+  await page.getByLabel("Password").fill(ADMIN_PW);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.getByRole("tab", { name: "Admin" }).click();
+  if (ctx) await page.locator('select[name="term"]').selectOption({ label: ctx.termLabel });
+  const status = (text) => page.getByRole("status").getByText(text).waitFor(WAIT);
+  return { context, page, errors, status };
+}
+
+/** 5. A consent section: refused without a permit, a consent permit granted in the console, then a seat that uses it. */
+async function consent(browser, ctx, admin) {
+  const label = `${ctx.course}-04`;
+  const section = await must(
+    await call("POST", "/api/v1/sections", {
+      token: admin,
+      body: {
+        term_id: ctx.term.id, course_code: ctx.course, section_code: "04", capacity: 5, waitlist_capacity: 0,
+        meetings: [{ day: "fri", start: "11:00", end: "11:50" }], consent_required: true,
+      },
+    }),
+    "section 04 (consent required)",
+    201,
+  );
+  check(section.consent_required === true, `04 requires consent: ${JSON.stringify(section)}`);
+  const username = `pol-consent-${ctx.course.slice(3)}`;
+  const student = await must(
+    await call("POST", "/api/v1/students", {
+      token: admin,
+      body: { username, password: PASSWORD, standing: "senior", max_credits: 18, completed_courses: [], role: "student", majors: ["MATH"] },
+    }),
+    `student ${username}`,
+    201,
+  );
+
+  // Without a permit: refused with the consent advice, and nothing under "My permits".
+  const before = await studentPage(browser, ctx, username);
+  check((await before.page.getByTestId("permits").count()) === 0, "no permit listed yet");
+  await before.page.getByRole("button", { name: `Enroll ${label}`, exact: true }).click();
+  await before.alert("This section needs the instructor's consent.");
+  console.log(`e2e: consent_required on the page: ${await before.page.getByRole("alert").innerText()}`);
+  await accessible(before.page, "student page (consent required)");
+  await shot(before.page, "policy-13-consent-refused");
+  check(before.errors.length === 0, `page errors: ${before.errors.join("; ")}`);
+  await before.context.close();
+
+  // The console: the section listed, the student found, a consent permit granted for it.
+  const admin_ = await adminConsole(browser, ctx);
+  const { page } = admin_;
+  await page.getByLabel("Course or title").fill(ctx.course);
+  await page.getByRole("button", { name: "Find sections" }).click();
+  await page.locator(`tr[data-section="${label}"]`).waitFor(WAIT);
+  await page.getByLabel("Username").fill(username);
+  await page.getByRole("button", { name: "Find", exact: true }).click();
+  const permits = page.getByRole("region", { name: `Permits of ${username}` });
+  await permits.getByText("No permit: every rule applies to this student.").waitFor(WAIT);
+  const grant = page.getByRole("form", { name: `Grant ${username} a permit` });
+  await grant.locator('select[name="permit-kind"]').selectOption("consent");
+  await grant.locator('select[name="permit-section"]').selectOption({ label });
+  await grant.locator('input[name="permit-note"]').fill("Instructor approved (e2e)");
+  await grant.getByRole("button", { name: "Grant permit" }).click();
+  await admin_.status(`${username}: instructor consent permit for ${label} granted.`);
+  const row = permits.locator("tr").filter({ hasText: "Instructor consent" }).filter({ hasText: label });
+  await row.locator("td.state-active").getByText("active").waitFor(WAIT);
+  await row.getByRole("button", { name: "Revoke" }).waitFor(WAIT);
+  await accessible(page, "console admin tab (a consent permit granted)");
+  await shot(page, "policy-14-console-consent-permit");
+  const granted = await must(await call("GET", `/api/v1/permits?student_id=${student.id}`, { token: admin }), "permits", 200);
+  check(granted.length === 1 && granted[0].kind === "consent" && granted[0].section_id === section.id && granted[0].state === "active", `one active consent permit: ${JSON.stringify(granted)}`);
+  check(admin_.errors.length === 0, `page errors: ${admin_.errors.join("; ")}`);
+  await admin_.context.close();
+
+  // With the permit: listed under "My permits", then the seat, which uses it.
+  const after = await studentPage(browser, ctx, username);
+  await after.page.getByTestId("permits").getByText(`Permit: the instructor's consent for ${label}`, { exact: true }).waitFor(WAIT);
+  await after.page.getByRole("button", { name: `Enroll ${label}`, exact: true }).click();
+  await after.status(`You are enrolled in ${label}.`);
+  await after.page.getByLabel("My sections").getByText(label, { exact: true }).waitFor(WAIT);
+  check(after.errors.length === 0, `page errors: ${after.errors.join("; ")}`);
+  await after.context.close();
+  const used = await must(await call("GET", `/api/v1/permits?student_id=${student.id}`, { token: admin }), "permits", 200);
+  check(used.length === 1 && used[0].state === "used" && used[0].used_at, `the permit is used: ${JSON.stringify(used)}`);
+  const mine = await must(await call("GET", "/api/v1/students/me/permits", { token: await login(username, PASSWORD) }), "my permits", 200);
+  check(mine.length === 1 && mine[0].id === used[0].id && mine[0].state === "used", `the student's own permit is used: ${JSON.stringify(mine)}`);
+  // A fresh page reads the permit again: still listed, now "(used)".
+  const later = await studentPage(browser, ctx, username);
+  await later.page.getByTestId("permits").getByText(`Permit: the instructor's consent for ${label} (used)`, { exact: true }).waitFor(WAIT);
+  await accessible(later.page, "student page (a consent permit used)");
+  await shot(later.page, "policy-15-consent-permit-used");
+  check(later.errors.length === 0, `page errors: ${later.errors.join("; ")}`);
+  await later.context.close();
+}
+
+/** 6. The console's catalog import: a JSON error told, a dry run, the import, the course stored. */
+async function catalogImport(browser) {
+  // A code no earlier run can have made: letters from the clock, digits from the run.
+  const now = String(Date.now());
+  const code = `IM${now.slice(-10, -4).replace(/\d/g, (d) => "ABCDEFGHIJ"[Number(d)])}${now.slice(-4)}`;
+  const body = { courses: [{ code, title: "Imported by the e2e", credits: 3 }] };
+  const admin = await adminConsole(browser, null);
+  const { page } = admin;
+  const panel = page.getByRole("region", { name: "Import catalog" });
+  const json = panel.getByLabel("Catalog JSON (or paste it here)");
+  const checkButton = panel.getByRole("button", { name: "Check (dry run)" });
+  const importButton = panel.getByRole("button", { name: "Import", exact: true });
+
+  // Not JSON: told in the panel, nothing can be sent.
+  await json.fill('{"courses": [');
+  await panel.getByText(/^This is not JSON: /).waitFor(WAIT);
+  check(await checkButton.isDisabled(), "no check of content that is not JSON");
+
+  // The dry run: one course would be created, nothing is written, and only now may Import run.
+  await json.fill(JSON.stringify(body, null, 2));
+  await panel.getByText("1 course.", { exact: true }).waitFor(WAIT);
+  check(await importButton.isDisabled(), "no import before a check");
+  await checkButton.click();
+  const report = panel.getByTestId("import-report");
+  await report.getByText("Check passed: 1 record would change, no row has an error. Nothing was written.").waitFor(WAIT);
+  await panel.getByTestId("import-kinds").getByText("courses: 1 created, 0 updated, 0 unchanged, 0 failed", { exact: true }).waitFor(WAIT);
+  const dry = await must(await call("POST", "/api/v1/imports?dry_run=true", { token: await login("admin", ADMIN_PW), body }), "a second dry run", 200);
+  check(dry.dry_run && dry.files[0].kinds.some((k) => k.kind === "courses" && k.created === 1), `the check wrote nothing: ${JSON.stringify(dry)}`);
+  await accessible(page, "console admin tab (an import checked)");
+  await shot(page, "policy-16-import-checked");
+
+  // The import itself: created, and the course now exists.
+  check(!(await importButton.isDisabled()), "Import is on after a clean check");
+  await importButton.click();
+  await report.getByText("Imported: 1 record changed.").waitFor(WAIT);
+  await panel.getByTestId("import-kinds").getByText("courses: 1 created, 0 updated, 0 unchanged, 0 failed", { exact: true }).waitFor(WAIT);
+  check(await importButton.isDisabled(), "importing again needs a new check");
+  await shot(page, "policy-17-imported");
+  const token = await login("admin", ADMIN_PW);
+  // No route reads one course: the import sees it stored unchanged, and a second course of that code is refused.
+  const again = await must(await call("POST", "/api/v1/imports?dry_run=true", { token, body }), "the import again (dry run)", 200);
+  check(again.files[0].kinds.some((k) => k.kind === "courses" && k.unchanged === 1 && k.created === 0), `the course is stored as imported: ${JSON.stringify(again)}`);
+  const twice = await call("POST", "/api/v1/courses", { token, body: { code, title: "Twice", credits: 3, prerequisites: [] } });
+  check(twice.status === 409 && twice.body?.code === "already_exists", `${code} exists: ${twice.status} ${JSON.stringify(twice.body)}`);
+  check(admin.errors.length === 0, `page errors: ${admin.errors.join("; ")}`);
+  await admin.context.close();
+}
+
 export async function run(browser) {
   const admin = await login("admin", ADMIN_PW);
   const ctx = await setUp(admin);
@@ -375,4 +529,6 @@ export async function run(browser) {
   } finally {
     await must(await call("PUT", `/api/v1/terms/${ctx.term.id}/deadlines`, { token: admin, body: before }), "deadlines put back", 200);
   }
+  await consent(browser, ctx, admin);
+  await catalogImport(browser);
 }

@@ -2,8 +2,10 @@
 // heartbeat), hot sections, moves and the operator's actions, the serving node's readiness,
 // and the admin basics (terms, windows, courses, sections with their links and waitlist
 // mode, accounts, holds)
-// and registration policy (reserved seats, restrictions, student attributes, appointments).
+// and registration policy (reserved seats, restrictions, student attributes, appointments),
+// permits, and the catalog import.
 import { api } from "../api/client";
+import { importQuery, type ImportBody, type ImportReport } from "./imports";
 import type { Deadlines } from "../student/deadlines";
 import type { WaitlistMode } from "../student/offers";
 import type { PolicyAttribute, ReservedPool, Restriction } from "../student/policy";
@@ -284,3 +286,7 @@ export interface NewPermit {
 export const permits = (t: string, student: string) => api<Permit[]>("GET", `/api/v1/permits?student_id=${q(student)}`, { token: t });
 export const grantPermit = (t: string, p: NewPermit) => api<Permit>("POST", "/api/v1/permits", { token: t, body: p });
 export const revokePermit = (t: string, id: string) => api<Permit>("POST", `/api/v1/permits/${q(id)}/revoke`, { token: t, body: {} });
+
+/** The catalog and roster import (docs/operations.md "Importing a catalog"); a dry run writes nothing. */
+export const importCatalog = (t: string, body: ImportBody, dryRun: boolean, skipErrors: boolean) =>
+  api<ImportReport>("POST", `/api/v1/imports${importQuery(dryRun, skipErrors)}`, { token: t, body });
