@@ -15,6 +15,7 @@ mod cross_node;
 mod dead_letters;
 mod deadlines;
 mod events;
+mod failover;
 mod faults_coordinator;
 mod faults_membership;
 mod faults_rules;
