@@ -175,6 +175,9 @@ bootstrap:
         max_wal_senders: 10
         max_replication_slots: 10
         wal_keep_size: 512MB
+        # Commit times, so loadtest/failover-bench.sh can tell when the last commit on the
+        # old primary and the first on the new one happened.
+        track_commit_timestamp: "on"
   initdb:
   - encoding: UTF8
   - locale: C.UTF-8
@@ -434,6 +437,8 @@ cmd_failover() {
         pid="$(head -n 1 "$DIR/$primary/postmaster.pid")"
         log "kill -9 of the primary's postmaster ($primary, pid $pid)"
         kill -KILL "$pid"
+        # On stdout, for loadtest/failover-bench.sh: when the old primary stopped committing.
+        printf 'killed_at_ms=%s\n' "$(date +%s%3N)"
     elif [[ -z $kill ]]; then
         local candidate=${MEMBERS[1 - idx]}
         log "switchover: $primary -> $candidate"
