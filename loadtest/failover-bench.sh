@@ -14,6 +14,9 @@
 #   503s              requests answered 503 (all of them, and those in the failover window)
 #   5xx other than 503, and requests with no answer at all     (must be 0)
 #   lost acknowledgements   from the verifier                 (must be 0)
+#   events            every committed event published (the relay's watermark across the
+#                     two servers' transaction ids) and consumed once by the in-process
+#                     consumers (notify, analytics), which must come back by themselves
 #   cluster           nodes that rejoined as a new incarnation and shards whose owner or
 #                     epoch changed across the failover (expected 0: the database was away
 #                     for a few seconds, which must not reshuffle the cluster)
@@ -113,6 +116,10 @@ export REGISTRAR_ADMIN_PASSWORD="${REGISTRAR_ADMIN_PASSWORD:-admin-failover}"
 export REGISTRAR_OPERATOR_PASSWORD="${REGISTRAR_OPERATOR_PASSWORD:-operator-failover}"
 export REGISTRAR_EVENTS_EXCHANGE="${REGISTRAR_EVENTS_EXCHANGE:-registrar.failover-bench}"
 export REGISTRAR_REDIS_PREFIX="${REGISTRAR_REDIS_PREFIX:-failover-bench}"
+# The notify and analytics consumers run in the nodes, on queues of the bench's own: they
+# too must come back after the failover and take every event exactly once.
+export REGISTRAR_CONSUMERS_IN_PROCESS=true
+export REGISTRAR_QUEUE_PREFIX="${REGISTRAR_QUEUE_PREFIX:-failover-bench}"
 NODE_THREADS=1
 
 log "fresh database $DB on the HA primary: $STUDENTS students, $SECTIONS sections"
@@ -146,12 +153,23 @@ printf '$ %s\n' "${cmd[*]}" >&2
 LOAD_PID=$!
 sleep "$KILL_AT"
 kill -0 "$LOAD_PID" 2>/dev/null || { tail -n 30 "$OUT/load.log" >&2; die "the load generator exited early"; }
-OLD_PRIMARY="$(psql "$DB_URL" -Atc 'SELECT inet_server_port()')"
+# The port of the primary HAProxy leads to (retried: during a failover a connection may
+# fail or land on a server that is not primary any more).
+primary_port() {
+    local port
+    for _ in $(seq 1 50); do
+        port="$(psql "$DB_URL" -Atc 'SELECT inet_server_port() WHERE NOT pg_is_in_recovery()' 2>/dev/null || true)"
+        [[ -n $port ]] && { printf '%s' "$port"; return 0; }
+        sleep 0.2
+    done
+    return 1
+}
+OLD_PRIMARY="$(primary_port)" || die "no primary through HAProxy"
 "$HA" failover --kill >"$OUT/failover.log" 2>&1 || { cat "$OUT/failover.log" >&2; die "the failover did not complete"; }
 ROUTED_MS="$(date +%s%3N)"
 KILL_MS="$(sed -n 's/^killed_at_ms=//p' "$OUT/failover.log")"
 [[ -n $KILL_MS ]] || die "ha.sh failover --kill did not say when it killed the primary"
-NEW_PRIMARY="$(psql "$DB_URL" -Atc 'SELECT inet_server_port()')"
+NEW_PRIMARY="$(primary_port)" || die "no primary through HAProxy after the failover"
 log "primary :$OLD_PRIMARY killed; :$NEW_PRIMARY answers through HAProxy after $((ROUTED_MS - KILL_MS)) ms"
 [[ $NEW_PRIMARY != "$OLD_PRIMARY" ]] || die "the primary did not change (still :$OLD_PRIMARY)"
 
@@ -159,7 +177,23 @@ status=0
 wait "$LOAD_PID" || status=$?
 LOAD_PID=""
 ((status == 0)) || { tail -n 30 "$OUT/load.log" >&2; die "the load generator failed (exit $status); see $OUT/load.log"; }
+# Every committed event published (the outbox watermark, transaction ids of the old
+# primary and the new one) and consumed once by each in-process consumer, or 60 s.
+event_figures() {
+    local outbox published
+    outbox="$(psql "$DB_URL" -Atc 'SELECT count(*) FROM outbox')"
+    published="$(grep -o '"event_id":"[^"]*"' "$OUT/events.txt" | sort -u | wc -l)"
+    printf '%s %s %s\n' "$outbox" "$published" "$(psql "$DB_URL" -Atc \
+        "SELECT string_agg(consumer || '=' || n, ',' ORDER BY consumer) FROM
+           (SELECT consumer, count(DISTINCT event_id) AS n FROM consumed_events GROUP BY consumer) c")"
+}
 sleep "$SETTLE"
+for _ in $(seq 1 120); do
+    read -r OUTBOX PUBLISHED CONSUMED < <(event_figures)
+    [[ $PUBLISHED == "$OUTBOX" && -n $CONSUMED ]] &&
+        ! tr ',' '\n' <<<"$CONSUMED" | grep -qv "=$OUTBOX\$" && break
+    sleep 0.5
+done
 cluster_state >"$OUT/cluster-after.txt"
 stop_nodes
 stop_event_sink
@@ -217,6 +251,8 @@ UNKNOWN="$(grep -c '"result":"unknown"' "$OUT/acks.jsonl" || true)"
     printf '%-58s %s\n' "acknowledgements (ack log lines)" "$ACKS"
     printf '%-58s %s\n' "  outcomes unknown to the client (no final answer)" "$UNKNOWN"
     printf '%-58s %s\n' "acknowledgements lost (must be 0)" "$LOST"
+    printf '%-58s %s / %s\n' "events committed / published (distinct, after the load)" "$OUTBOX" "$PUBLISHED"
+    printf '%-58s %s\n' "events consumed (distinct) by each in-process consumer" "${CONSUMED:-none}"
     printf '%-58s %s\n' "nodes that rejoined as a new incarnation" "$REJOINED"
     printf '%-58s %s\n' "shards whose owner or epoch changed" "$RESHUFFLED"
     printf '%-58s %s\n' "503s the client retried (decisions, careful client)" "$(jq -r '[.retries | to_entries[] | select(.key | test(" 503 ")) | .value] | add // 0' "$OUT/load.json")"
@@ -230,6 +266,10 @@ failed=()
 ((OTHER5XX == 0)) || failed+=("$OTHER5XX answers 5xx other than 503")
 ((NOANSWER == 0)) || failed+=("$NOANSWER requests without an answer")
 ((LOST == 0)) || failed+=("$LOST acknowledgements lost")
+[[ $PUBLISHED == "$OUTBOX" ]] || failed+=("$((OUTBOX - PUBLISHED)) committed events never published")
+if [[ -z $CONSUMED ]] || tr ',' '\n' <<<"$CONSUMED" | grep -qv "=$OUTBOX\$"; then
+    failed+=("a consumer did not take every event ($CONSUMED of $OUTBOX)")
+fi
 ((REJOINED == 0 && RESHUFFLED == 0)) || failed+=("the cluster reshuffled ($REJOINED rejoined, $RESHUFFLED shards changed)")
 ((verify_failed == 0)) || failed+=("the verifier found violations (see $OUT/verify.txt)")
 if ((${#failed[@]})); then

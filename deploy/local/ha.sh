@@ -220,6 +220,10 @@ defaults
     mode tcp
     log global
     retries 2
+    # A connection refused by a server still marked up (a primary just killed, in the
+    # second before its checks fail) is retried on another server of the same listener,
+    # which only ever holds servers that passed the check.
+    option redispatch
     timeout connect 2s
     # Idle pooled connections and LISTEN connections sit quiet for long.
     timeout client 30m
@@ -420,8 +424,15 @@ cmd_status() {
         printf 'no HA database here (deploy/local/ha.sh up)\n'
         return 1
     fi
-    printf '%-8s %s\n' etcd "$(etcd_ok && echo "healthy on $HOST:$ETCD_CLIENT" || echo down)"
-    patronictl -c "$DIR/pg1.yml" list 2>/dev/null || { printf 'patronictl: no cluster view (etcd or members down)\n'; ok=1; }
+    if etcd_ok; then
+        printf '%-8s healthy on %s:%s\n' etcd "$HOST" "$ETCD_CLIENT"
+        # Bounded: patronictl retries a lost etcd for ever.
+        timeout 10 patronictl -c "$DIR/pg1.yml" list 2>/dev/null ||
+            { printf 'patronictl: no cluster view\n'; ok=1; }
+    else
+        printf '%-8s down (no cluster view without it)\n' etcd
+        ok=1
+    fi
     routed="$(psql_rw -c 'SELECT inet_server_port() || CASE WHEN pg_is_in_recovery() THEN '"' (standby!)'"' ELSE '"' (primary)'"' END' 2>/dev/null || true)"
     printf '%-8s %s\n' haproxy "rw $HOST:$RW_PORT -> ${routed:-nothing}"
     [[ $routed == *"(primary)" ]] || ok=1
@@ -442,7 +453,7 @@ cmd_failover() {
     elif [[ -z $kill ]]; then
         local candidate=${MEMBERS[1 - idx]}
         log "switchover: $primary -> $candidate"
-        patronictl -c "$DIR/pg1.yml" switchover "$SCOPE" --leader "$primary" --candidate "$candidate" --force >&2
+        timeout "$TIMEOUT" patronictl -c "$DIR/pg1.yml" switchover "$SCOPE" --leader "$primary" --candidate "$candidate" --force >&2
     else
         usage
     fi
