@@ -35,6 +35,7 @@
 #   FAILOVER_DIR             reports and logs (default reports/failover-bench)
 #   FAILOVER_BIN_DIR         binaries (default target/release)
 #   SKIP_BUILD=1             use the binaries already built
+#   HA_WIPE=1                passed on to `ha.sh down` at the end: remove the HA data too
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
