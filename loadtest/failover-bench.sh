@@ -30,6 +30,9 @@
 # Environment (all optional):
 #   FAILOVER_SECS (60)       load duration in seconds
 #   FAILOVER_KILL_AT (20)    seconds into the load when the primary is killed
+#   FAILOVER_HOW (kill)      `kill` (kill -9 of the postmaster) or `switchover` (Patroni's
+#                            planned switchover: the old primary is demoted, its sessions
+#                            end with 57P01, COMMITs waiting for the standby among them)
 #   FAILOVER_USERS (40)      goose users over the three nodes
 #   FAILOVER_STUDENTS (4000) FAILOVER_SECTIONS (150)   seed size
 #   FAILOVER_DIR             reports and logs (default reports/failover-bench)
@@ -53,6 +56,8 @@ run() {
 
 SECS="${FAILOVER_SECS:-60}"
 KILL_AT="${FAILOVER_KILL_AT:-20}"
+HOW="${FAILOVER_HOW:-kill}"
+[[ $HOW == kill || $HOW == switchover ]] || die "FAILOVER_HOW is kill or switchover, not '$HOW'"
 USERS="${FAILOVER_USERS:-40}"
 STUDENTS="${FAILOVER_STUDENTS:-4000}"
 SECTIONS="${FAILOVER_SECTIONS:-150}"
@@ -166,12 +171,18 @@ primary_port() {
     return 1
 }
 OLD_PRIMARY="$(primary_port)" || die "no primary through HAProxy"
-"$HA" failover --kill >"$OUT/failover.log" 2>&1 || { cat "$OUT/failover.log" >&2; die "the failover did not complete"; }
-ROUTED_MS="$(date +%s%3N)"
-KILL_MS="$(sed -n 's/^killed_at_ms=//p' "$OUT/failover.log")"
-[[ -n $KILL_MS ]] || die "ha.sh failover --kill did not say when it killed the primary"
+if [[ $HOW == kill ]]; then
+    "$HA" failover --kill >"$OUT/failover.log" 2>&1 || { cat "$OUT/failover.log" >&2; die "the failover did not complete"; }
+    ROUTED_MS="$(date +%s%3N)"
+    KILL_MS="$(sed -n 's/^killed_at_ms=//p' "$OUT/failover.log")"
+    [[ -n $KILL_MS ]] || die "ha.sh failover --kill did not say when it killed the primary"
+else
+    KILL_MS="$(date +%s%3N)"
+    "$HA" failover >"$OUT/failover.log" 2>&1 || { cat "$OUT/failover.log" >&2; die "the switchover did not complete"; }
+    ROUTED_MS="$(date +%s%3N)"
+fi
 NEW_PRIMARY="$(primary_port)" || die "no primary through HAProxy after the failover"
-log "primary :$OLD_PRIMARY killed; :$NEW_PRIMARY answers through HAProxy after $((ROUTED_MS - KILL_MS)) ms"
+log "primary :$OLD_PRIMARY $([[ $HOW == kill ]] && echo killed || echo switched over); :$NEW_PRIMARY answers through HAProxy after $((ROUTED_MS - KILL_MS)) ms"
 [[ $NEW_PRIMARY != "$OLD_PRIMARY" ]] || die "the primary did not change (still :$OLD_PRIMARY)"
 
 status=0
@@ -201,9 +212,23 @@ stop_event_sink
 
 # --- the figures -------------------------------------------------------------------------
 # Commit times of every decision (one outbox row per committed change) around the kill.
+# The old primary commits nothing after the kill; a switchover's old primary may commit
+# for a while after it was asked, so there the split is the longest pause between two
+# commits from the request to 5 s past the new primary answering.
+SPLIT="to_timestamp($KILL_MS / 1000.0)"
+if [[ $HOW == switchover ]]; then
+    SPLIT="$(psql "$DB_URL" -Atc "
+        WITH c AS (SELECT DISTINCT pg_xact_commit_timestamp(xmin) AS at FROM outbox
+                    WHERE pg_xact_commit_timestamp(xmin) BETWEEN to_timestamp($KILL_MS / 1000.0)
+                                                         AND to_timestamp($((ROUTED_MS + 5000)) / 1000.0)),
+             g AS (SELECT at, lead(at) OVER (ORDER BY at) AS next FROM c)
+        SELECT quote_literal(at::text) || '::timestamptz' FROM g WHERE next IS NOT NULL
+         ORDER BY next - at DESC LIMIT 1")"
+    [[ -n $SPLIT ]] || die "no decision committed during the switchover window"
+fi
 read -r LAST_OLD FIRST_NEW GAP_MS < <(psql "$DB_URL" -AtF ' ' -c "
     WITH c AS (SELECT DISTINCT pg_xact_commit_timestamp(xmin) AS at FROM outbox),
-         k AS (SELECT to_timestamp($KILL_MS / 1000.0) AS at)
+         k AS (SELECT $SPLIT AS at)
     SELECT to_char((SELECT max(c.at) FROM c, k WHERE c.at <= k.at) AT TIME ZONE 'UTC', 'HH24:MI:SS.MS'),
            to_char((SELECT min(c.at) FROM c, k WHERE c.at > k.at) AT TIME ZONE 'UTC', 'HH24:MI:SS.MS'),
            round(extract(epoch FROM (SELECT min(c.at) FROM c, k WHERE c.at > k.at)
@@ -217,7 +242,7 @@ anchor="$(jq -r '.goose_started_unix_ms // empty' "$OUT/load.json")"
 jq -r '[.elapsed + .response_time, .status_code] | @tsv' "$OUT/requests.jsonl" |
     awk -v t0="$anchor" 'BEGIN { FS = OFS = "\t" } { printf "%.0f\t%s\n", t0 + $1, $2 }' >"$OUT/requests.tsv"
 FIRST_NEW_MS="$(psql "$DB_URL" -Atc "SELECT round(extract(epoch FROM min(pg_xact_commit_timestamp(xmin))) * 1000)
-    FROM outbox WHERE pg_xact_commit_timestamp(xmin) > to_timestamp($KILL_MS / 1000.0)")"
+    FROM outbox WHERE pg_xact_commit_timestamp(xmin) > $SPLIT")"
 read -r TOTAL S503 S503_WINDOW OTHER5XX NOANSWER < <(awk -v a="$KILL_MS" -v b="$((FIRST_NEW_MS + 2000))" \
     'BEGIN { FS = "\t" }
      { n++ }
@@ -239,12 +264,12 @@ ACKS="$(grep -vc '"result":"unknown"' "$OUT/acks.jsonl" || true)"
 UNKNOWN="$(grep -c '"result":"unknown"' "$OUT/acks.jsonl" || true)"
 
 {
-    printf '\nfailover-bench: %s s of chaos load (%s users over %s nodes, %s students, %s sections); kill -9 of the primary PostgreSQL at %s s; 2 cores shared by everything\n\n' \
-        "$SECS" "$USERS" "$NODES" "$STUDENTS" "$SECTIONS" "$KILL_AT"
-    printf '%-58s %s\n' "primary killed / new primary" ":$OLD_PRIMARY / :$NEW_PRIMARY"
+    printf '\nfailover-bench: %s s of chaos load (%s users over %s nodes, %s students, %s sections); %s of the primary PostgreSQL at %s s; 2 cores shared by everything\n\n' \
+        "$SECS" "$USERS" "$NODES" "$STUDENTS" "$SECTIONS" "$([[ $HOW == kill ]] && echo 'kill -9' || echo 'planned switchover')" "$KILL_AT"
+    printf '%-58s %s\n' "old primary / new primary" ":$OLD_PRIMARY / :$NEW_PRIMARY"
     printf '%-58s %s ms\n' "failover time (last commit on old -> first on new)" "$GAP_MS"
     printf '%-58s %s -> %s UTC\n' "  last decision on the old primary -> first on the new" "$LAST_OLD" "$FIRST_NEW"
-    printf '%-58s %s ms\n' "kill -> new primary answering through HAProxy" "$((ROUTED_MS - KILL_MS))"
+    printf '%-58s %s ms\n' "$HOW -> new primary answering through HAProxy" "$((ROUTED_MS - KILL_MS))"
     printf '%-58s %s\n' "requests (every attempt)" "$TOTAL"
     printf '%-58s %s (%s in the failover window)\n' "  answered 503 (unavailable, with Retry-After)" "$S503" "$S503_WINDOW"
     printf '%-58s %s\n' "  answered 5xx other than 503 (must be 0)" "$OTHER5XX"
