@@ -393,9 +393,13 @@ leftover_postmasters() {
 
 cmd_down() {
     local name pid
+    local order=(pg2 pg1) idx
+    # The standby first: stopping the primary first would fail over to the standby.
+    if idx="$(primary_index)"; then
+        order=("${MEMBERS[1 - idx]}" "${MEMBERS[idx]}")
+    fi
     stop_pid "$DIR/haproxy.pid" haproxy 10
-    # The replica first, so the primary does not wait on a synchronous standby that left.
-    for name in pg2 pg1; do
+    for name in "${order[@]}"; do
         stop_pid "$DIR/$name.pid" patroni 60
     done
     for pid in $(leftover_postmasters); do
