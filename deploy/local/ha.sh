@@ -241,7 +241,8 @@ listen registrar_rw
 listen registrar_ro
     bind $HOST:$RO_PORT
     balance roundrobin
-    option httpchk OPTIONS /replica
+    # Only standbys within 16 MB of WAL of the primary: bounds how stale browsing gets.
+    option httpchk OPTIONS /replica?lag=16MB
     http-check expect status 200
     default-server inter 500ms fall 2 rise 1 on-marked-down shutdown-sessions
     server pg1 $HOST:${PG_PORTS[0]} maxconn 500 check port ${REST_PORTS[0]}

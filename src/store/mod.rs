@@ -153,6 +153,23 @@ pub async fn connect_node_as(
     Ok(NodePools { reads, commits })
 }
 
+/// The pool of the read replica for browsing (`database_read_url`), if one is set: lazy,
+/// so a node starts while the replica is down, with the statement timeout of the node's
+/// other pools and half their size.
+pub fn browse_pool(db: &crate::config::DatabaseSettings) -> Result<Option<PgPool>, sqlx::Error> {
+    if db.database_read_url.is_empty() {
+        return Ok(None);
+    }
+    let options = PgConnectOptions::from_str(&db.database_read_url)?
+        .options([("statement_timeout", db.statement_timeout_ms.to_string())]);
+    Ok(Some(
+        PgPoolOptions::new()
+            .max_connections((db.db_pool_size / 2).max(2))
+            .acquire_timeout(Duration::from_millis(db.acquire_timeout_ms.max(1)))
+            .connect_lazy_with(options),
+    ))
+}
+
 /// The `application_name` of node `node`'s connections.
 pub fn application_name(node: &str) -> String {
     format!("registrar/{node}")

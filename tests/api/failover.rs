@@ -3,11 +3,15 @@
 //! demoted) is never pooled, a write refused as read-only is `unavailable` (503, nothing
 //! recorded), and a COMMIT whose session was ended under it (a demotion, a shutdown) is of
 //! unknown outcome, never "nothing recorded", while one the server refused is rolled back.
+//! Browsing reads the read replica when one is configured, and the primary when it is down.
 //! The full failover, with Patroni, a synchronous standby and HAProxy, is
 //! `loadtest/failover-bench.sh`.
 
 use crate::helpers::*;
+use crate::proxy::{Proxy, target_of};
 use registrar::store::{DbError, commit_outcome_unknown, connect_node};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection, PgPool};
 
 /// A server that refuses every write the way a standby does (`default_transaction_read_only`
@@ -113,4 +117,58 @@ async fn a_commit_ended_with_its_session_is_unknown_and_a_refused_one_is_not() {
         .await
         .unwrap();
     assert_eq!(rows, 0);
+}
+
+#[tokio::test]
+async fn browsing_reads_the_replica_and_falls_back_to_the_primary_when_it_is_down() {
+    // The "replica" is the test database behind a proxy the test can cut, its
+    // connections marked by their application_name.
+    let proxy = Proxy::start(target_of(&admin_url())).await;
+    let app = TestApp::spawn_with(|s| {
+        let url = proxy.url_for(&s.database.database_url);
+        s.database.database_read_url = format!("{url}?application_name=browse-replica");
+        s.database.acquire_timeout_ms = 300;
+    })
+    .await;
+    let (term, section) = app.open_cs101(10, 0, json!([])).await;
+    let (_, token) = app.student().await;
+    let path = format!("/api/v1/terms/{term}/sections");
+    let listed = |page: &Value| {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == json!(section))
+    };
+
+    let page = app.get_json(&path, Some(&token)).await;
+    assert!(listed(&page), "{page}");
+    let db = app
+        .settings
+        .database
+        .database_url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let admin = PgPool::connect(&admin_url()).await.unwrap();
+    let on_replica: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'browse-replica'",
+    )
+    .bind(&db)
+    .fetch_one(&admin)
+    .await
+    .unwrap();
+    assert!(
+        on_replica > 0,
+        "the section list was not read on the replica"
+    );
+
+    // The replica goes away: browsing goes on, on the primary.
+    proxy.cut();
+    let answer = app.get(&path, Some(&token)).await;
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert!(listed(&answer.json::<Value>().await.unwrap()));
+    let terms = app.get("/api/v1/terms", Some(&token)).await;
+    assert_eq!(terms.status(), StatusCode::OK);
 }
