@@ -98,6 +98,13 @@ source "$ROOT/deploy/local/server.sh"
 source "$ROOT/loadtest/bench-nodes.sh"
 trap 'stop_nodes; stop_event_sink' EXIT
 
+fresh_database() {
+    run psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
+    run psql "$ADMIN_URL" -qc "CREATE DATABASE $DB"
+    run "$SERVER" migrate
+    run "$SERVER" seed --students "$STUDENTS" --sections "$SECTIONS" --reset >"$OUT/seed.log"
+}
+
 # sum_metric SERIES: the series summed over every running node.
 sum_metric() {
     local url total=0 v
