@@ -91,63 +91,18 @@ export REGISTRAR_OPERATOR_PASSWORD="${REGISTRAR_OPERATOR_PASSWORD:-operator-benc
 export REGISTRAR_EVENTS_EXCHANGE="${REGISTRAR_EVENTS_EXCHANGE:-registrar.cluster-bench}"
 export REGISTRAR_REDIS_PREFIX="${REGISTRAR_REDIS_PREFIX:-cluster-bench}"
 
-PIDS=()
-URLS=()
-stop_nodes() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        timeout 60 tail --pid="$pid" -f /dev/null 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
-    done
-    PIDS=()
-    URLS=()
-}
 # shellcheck source=deploy/local/server.sh
 source "$ROOT/deploy/local/server.sh"
+# start_node, stop_nodes, wait_balanced (PIDS, URLS).
+# shellcheck source=loadtest/bench-nodes.sh
+source "$ROOT/loadtest/bench-nodes.sh"
 trap 'stop_nodes; stop_event_sink' EXIT
-
-# start_node ID: one `registrar serve` on a free port; appends to PIDS and URLS.
-start_node() {
-    local id=$1 out="$OUT/$1.out" url=""
-    REGISTRAR_WORKER_THREADS="$NODE_THREADS" REGISTRAR_NODE_ID="$id" REGISTRAR_LISTEN=127.0.0.1:0 "$SERVER" serve >"$out" 2>"$OUT/$id.log" &
-    local pid=$!
-    PIDS+=("$pid")
-    for _ in $(seq 1 150); do
-        url="$(sed -n 's/^registrar listening on //p' "$out" | head -n1)"
-        [[ -n $url ]] && break
-        kill -0 "$pid" 2>/dev/null || die "$id exited at start: $(tail -n 20 "$OUT/$id.log")"
-        sleep 0.2
-    done
-    [[ -n $url ]] || die "$id did not print its address within 30 s"
-    URLS+=("$url")
-    log "$id on $url (pid $pid)"
-}
 
 fresh_database() {
     run psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
     run psql "$ADMIN_URL" -qc "CREATE DATABASE $DB"
     run "$SERVER" migrate
     run "$SERVER" seed --students "$STUDENTS" --sections "$SECTIONS" --reset >"$OUT/seed.log"
-}
-
-# wait_balanced N: until N active nodes own every shard, none more than one above another.
-wait_balanced() {
-    local n=$1 token view
-    token="$(curl -fsS "${URLS[0]}/api/v1/auth/login" -H 'content-type: application/json' \
-        -d "{\"username\":\"operator\",\"password\":\"$REGISTRAR_OPERATOR_PASSWORD\"}" | jq -r .access_token)"
-    for _ in $(seq 1 300); do
-        view="$(curl -fsS "${URLS[0]}/api/v1/cluster" -H "authorization: Bearer $token")"
-        if jq -e --argjson n "$n" '[.nodes[] | select(.state == "active") | .shards_owned] as $o
-            | ($o | length) == $n and ($o | add) == .shards and (($o | max) - ($o | min)) <= 1' \
-            <<<"$view" >/dev/null; then
-            log "balanced: $(jq -c '[.nodes[] | select(.state == "active") | {(.id): .shards_owned}] | add' <<<"$view")"
-            return
-        fi
-        sleep 0.2
-    done
-    die "the shards were not balanced over $n nodes within 60 s"
 }
 
 # sum_metric SERIES: the series summed over every running node.

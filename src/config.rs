@@ -158,6 +158,12 @@ pub struct DatabaseSettings {
     /// Client-side limit of one group commit, BEGIN to COMMIT (a lost connection that
     /// never answers); its batches fail and their actors reload.
     pub commit_timeout_ms: u64,
+    /// A read replica for browsing only (the term list and section lists): a standby behind
+    /// HAProxy's replica port or CloudNativePG's `-ro` Service. Empty: every read goes to
+    /// the primary. Those lists (their seat counts included) may be as old as the
+    /// replica's lag; no decision, rule check, section view or seat stream ever reads it,
+    /// and browsing falls back to the primary when it is down.
+    pub database_read_url: String,
 }
 
 impl Default for DatabaseSettings {
@@ -172,6 +178,7 @@ impl Default for DatabaseSettings {
             idle_in_transaction_timeout_ms: 10_000,
             acquire_timeout_ms: 5_000,
             commit_timeout_ms: 15_000,
+            database_read_url: String::new(),
         }
     }
 }

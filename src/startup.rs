@@ -250,6 +250,7 @@ impl Application {
         }));
         let login_guard = Arc::new(LoginGuard::new(&settings.http));
         let state = AppState::new(crate::http::Shared {
+            browse_pool: store::browse_pool(&settings.database)?,
             pool,
             cluster,
             login_guard,

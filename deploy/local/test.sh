@@ -13,6 +13,11 @@
 #       least once (kill -9, SIGSTOP past the lease, PostgreSQL backends paused, cut from
 #       PostgreSQL, partition from the peers, clock skew), then both verifiers (~2.5 minutes;
 #       needs root for ip netns and iptables)
+#   3g. loadtest/failover-bench.sh, short: a Patroni HA database (deploy/local/ha.sh: two
+#       PostgreSQL, synchronous standby, etcd, HAProxy; packages installed when missing) on
+#       its own ports, three nodes under 30 s of chaos load, kill -9 of the primary
+#       PostgreSQL at 10 s, then registrar verify --acks: no acknowledgement lost, no 5xx
+#       but 503; the HA database is stopped and wiped afterwards (~1.5 minutes; root)
 #   3e. deploy/local/e2e.sh   the browser pages: npm ci/build when stale, Vitest, then
 #       Debian's Chromium (playwright-core) against a real server; screenshots in target/e2e
 #   3c. deploy/local/fuzz.sh   schemathesis (installed into a virtualenv under the target
@@ -38,6 +43,7 @@
 #   SKIP_K8S=1        skip step 3d (no network access to PyPI for its first install)
 #   SKIP_E2E=1        skip step 3e (the web unit tests and the Chromium end-to-end tests)
 #   SKIP_CHAOS=1      skip step 3f (no root for network namespaces, or a quick local run)
+#   SKIP_FAILOVER=1   skip step 3g (no root, no apt-get for Patroni/etcd/HAProxy, or quick)
 #   RUST_TEST_THREADS threads per test binary (default 2)
 set -euo pipefail
 
@@ -130,6 +136,14 @@ else
     step chaos env SKIP_BUILD=1 CHAOS_DIR="$ROOT/target/chaos-bench" \
         "$ROOT/loadtest/chaos-bench.sh" --seconds 60 --seed 1 --users 30 --settle 15
 fi
+if [[ ${SKIP_FAILOVER:-0} == 1 ]]; then
+    log "SKIP_FAILOVER=1: skipping the database failover run"
+else
+    # Debug binaries (built by the test step); its own HA database, wiped afterwards.
+    step failover env SKIP_BUILD=1 FAILOVER_BIN_DIR="$ROOT/target/debug" \
+        FAILOVER_DIR="$ROOT/target/failover-bench" FAILOVER_SECS=30 FAILOVER_KILL_AT=10 \
+        FAILOVER_USERS=30 HA_WIPE=1 "$ROOT/loadtest/failover-bench.sh"
+fi
 if [[ ${SKIP_E2E:-0} == 1 ]]; then
     log "SKIP_E2E=1: skipping the browser tests"
 else
@@ -162,5 +176,8 @@ if [[ ${SKIP_CHAOS:-0} == 1 ]]; then
 fi
 if [[ ${SKIP_K8S:-0} == 1 ]]; then
     skipped+=" (k8s-validate skipped: SKIP_K8S=1)"
+fi
+if [[ ${SKIP_FAILOVER:-0} == 1 ]]; then
+    skipped+=" (failover skipped: SKIP_FAILOVER=1)"
 fi
 printf 'test.sh: PASSED %s in %ss%s\n' "${PASSED[*]}" "$((SECONDS - START))" "$skipped"

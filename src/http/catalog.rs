@@ -2,14 +2,15 @@
 //! (cursor-paginated), one section, and the
 //! live seat streams (Server-Sent Events; their own router, mounted outside the request
 //! time limit): one section's, or one stream for many sections, which is what a browser
-//! needs (it opens at most six HTTP/1.1 connections to a host).
+//! needs (it opens at most six HTTP/1.1 connections to a host). The term list and the
+//! section lists may be served by a read replica (`database_read_url`); nothing else here is.
 
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use super::extract::{ApiQuery, Ids};
 use crate::redis::{MirrorError, SeatCounts};
 use crate::resources::{SectionView, Term, TermDeadlines, normalize_course_code};
-use crate::store::catalog;
+use crate::store::{DbError, catalog};
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
@@ -17,7 +18,9 @@ use axum::{Json, Router};
 use futures_util::stream::{self, Stream, StreamExt};
 use registrar_actors::{Counts, SectionId};
 use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
 use std::convert::Infallible;
+use std::future::Future;
 use std::time::Duration;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -56,7 +59,32 @@ pub const MAX_STREAM_SECTIONS: usize = 100;
 /// All terms.
 #[utoipa::path(get, path = "/api/v1/terms", tag = "catalog", responses((status = 200, body = [Term])))]
 pub async fn list_terms(State(state): State<AppState>) -> Result<Json<Vec<Term>>, ApiError> {
-    Ok(Json(catalog::list_terms(&state.pool).await?))
+    Ok(Json(
+        browse(
+            &state,
+            |pool| async move { catalog::list_terms(&pool).await },
+        )
+        .await?,
+    ))
+}
+
+/// Run a browsing read on the read replica if one is configured (`database_read_url`),
+/// and on the primary if there is none or it is unavailable (down, or every standby gone
+/// during a failover). Only for reads whose answer may be as old as the replica's lag.
+async fn browse<T, F, Fut>(state: &AppState, read: F) -> Result<T, DbError>
+where
+    F: Fn(PgPool) -> Fut,
+    Fut: Future<Output = Result<T, DbError>>,
+{
+    if let Some(replica) = &state.browse_pool {
+        match read(replica.clone()).await {
+            Err(DbError::Unavailable(why)) => {
+                tracing::debug!(%why, "read replica unavailable; browsing on the primary");
+            }
+            answer => return answer,
+        }
+    }
+    read(state.pool.clone()).await
 }
 
 /// A term's add/drop deadlines (each null while unset).
@@ -194,11 +222,19 @@ pub async fn list_sections(
     ApiQuery(q): ApiQuery<SectionQuery>,
 ) -> Result<Json<SectionPage>, ApiError> {
     let filter = q.filter()?;
-    if !catalog::term_exists(&state.pool, term).await? {
+    let filter = &filter;
+    // Both reads on one server, so a list never misses the term it was found in.
+    let found = browse(&state, |pool| async move {
+        if !catalog::term_exists(&pool, term).await? {
+            return Ok(None);
+        }
+        catalog::list_sections(&pool, term, filter).await.map(Some)
+    })
+    .await?;
+    let Some(items) = found else {
         return Err(ApiError::new(ErrorCode::TermNotFound, "no such term"));
-    }
+    };
     let limit = filter.limit;
-    let items = catalog::list_sections(&state.pool, term, &filter).await?;
     let next_cursor =
         (items.len() == limit as usize).then(|| items[items.len() - 1].id.to_string());
     Ok(Json(SectionPage { items, next_cursor }))

@@ -62,6 +62,8 @@ impl std::ops::Deref for AppState {
 pub struct Shared {
     /// The database.
     pub pool: PgPool,
+    /// The read replica for browsing, if one is configured (see [`crate::http::catalog`]).
+    pub browse_pool: Option<PgPool>,
     /// This node in the cluster.
     pub cluster: Arc<crate::cluster::node::ClusterNode>,
     /// Settings in force.

@@ -59,8 +59,15 @@ impl From<sqlx::Error> for DbError {
                     Some("23503") => return DbError::MissingReference(constraint),
                     Some("23514") => return DbError::Check(constraint),
                     // Class 08 (connection exception), 57P01-57P03 (shutting down,
-                    // cannot connect now).
-                    Some(c) if c.starts_with("08") || c.starts_with("57P") => {
+                    // cannot connect now), 53300 (too many connections: every node
+                    // reconnecting at once to a new primary), 25006 (a write on a read-only
+                    // server: a standby, or a primary being demoted in a failover).
+                    Some(c)
+                        if c.starts_with("08")
+                            || c.starts_with("57P")
+                            || c == "53300"
+                            || c == "25006" =>
+                    {
                         return DbError::Unavailable(err.to_string());
                     }
                     _ => {}
@@ -72,6 +79,21 @@ impl From<sqlx::Error> for DbError {
             _ => {}
         }
         DbError::Other(err.to_string())
+    }
+}
+
+/// Whether a failed COMMIT may still have committed. No answer (the connection failed)
+/// may hide a commit, and so may an error that ends the session: a primary shut down or
+/// terminated (57P01-57P03, a failover's demotion) while its COMMIT waited for the
+/// synchronous standby has committed locally, and the standby may already hold it. Only
+/// an error the server answered for the transaction itself (a deferred check, a
+/// serialization failure) means it was rolled back.
+pub fn commit_outcome_unknown(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("57P") || c.starts_with("08")),
+        _ => true,
     }
 }
 
@@ -124,11 +146,29 @@ pub async fn connect_node_as(
         PgPoolOptions::new()
             .max_connections(size.max(2))
             .acquire_timeout(Duration::from_millis(db.acquire_timeout_ms.max(1)))
+            .after_connect(|conn, _| Box::pin(refuse_read_only(conn)))
     };
     let reads = pool(db.db_pool_size).connect_with(options.clone()).await?;
     // Lazy: a node starts even if its committer's first connection is slow to come.
     let commits = pool(db.commit_pool_size).connect_lazy_with(options);
     Ok(NodePools { reads, commits })
+}
+
+/// The pool of the read replica for browsing (`database_read_url`), if one is set: lazy,
+/// so a node starts while the replica is down, with the statement timeout of the node's
+/// other pools and half their size.
+pub fn browse_pool(db: &crate::config::DatabaseSettings) -> Result<Option<PgPool>, sqlx::Error> {
+    if db.database_read_url.is_empty() {
+        return Ok(None);
+    }
+    let options = PgConnectOptions::from_str(&db.database_read_url)?
+        .options([("statement_timeout", db.statement_timeout_ms.to_string())]);
+    Ok(Some(
+        PgPoolOptions::new()
+            .max_connections((db.db_pool_size / 2).max(2))
+            .acquire_timeout(Duration::from_millis(db.acquire_timeout_ms.max(1)))
+            .connect_lazy_with(options),
+    ))
 }
 
 /// The `application_name` of node `node`'s connections.
@@ -143,7 +183,26 @@ pub fn membership_pool(reads: &PgPool) -> PgPool {
     PgPoolOptions::new()
         .max_connections(MEMBERSHIP_CONNECTIONS)
         .acquire_timeout(Duration::from_secs(5))
+        .after_connect(|conn, _| Box::pin(refuse_read_only(conn)))
         .connect_lazy_with((*reads.connect_options()).clone())
+}
+
+/// Refuse a new connection to a server that cannot write (`after_connect` of a serving
+/// node's pools), as libpq's `target_session_attrs=read-write` does: during a failover a
+/// proxy or a DNS name may still lead to the old primary, demoted to a standby. The pool
+/// drops the connection and tries again (with backoff, within its acquire timeout), so a
+/// request meanwhile answers 503 `unavailable` and no node keeps a pooled connection to a
+/// standby. One round trip per new connection, none per query.
+async fn refuse_read_only(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    let read_only: String = sqlx::query_scalar("SHOW transaction_read_only")
+        .fetch_one(&mut *conn)
+        .await?;
+    if read_only == "on" {
+        return Err(sqlx::Error::Protocol(
+            "the server is read-only (a standby, or a primary being demoted); not pooled".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The heartbeat, the coordinator's step, and one spare (a connection being replaced).

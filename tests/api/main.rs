@@ -16,6 +16,7 @@ mod dead_letters;
 mod deadlines;
 mod eligibility;
 mod events;
+mod failover;
 mod faults_coordinator;
 mod faults_membership;
 mod faults_rules;

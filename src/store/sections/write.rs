@@ -32,13 +32,12 @@ pub(super) async fn write_group(
         .await
         .map_err(unavailable)?;
     if let Some(tx) = tx {
-        tx.commit().await.map_err(|e| match e {
-            // The server answered the COMMIT with an error (a deferred check): rolled back.
-            sqlx::Error::Database(_) => unavailable(e),
-            // No answer (the connection failed): it may have committed.
-            e => {
+        tx.commit().await.map_err(|e| {
+            if crate::store::commit_outcome_unknown(&e) {
                 tracing::warn!(error = %e, "COMMIT failed; its outcome is unknown");
                 StoreError::Unknown("the database failed at COMMIT".into())
+            } else {
+                unavailable(e)
             }
         })?;
     }
