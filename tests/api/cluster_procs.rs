@@ -35,7 +35,7 @@ impl Proc {
         Self::start_under(database, id, &[]).await
     }
 
-    /// Like [`Proc::start`], the command run under `wrapper` (e.g. `faketime +2h`).
+    /// Like [`Proc::start`], the command run under `wrapper` (e.g. `env VAR=value`; a wrapper must exec the node, not fork it, or a kill would miss it).
     pub(crate) async fn start_under(database: &str, id: &str, wrapper: &[&str]) -> Proc {
         let (mut child, log) = Self::spawn(database, id, wrapper);
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();

@@ -183,7 +183,18 @@ async fn a_node_whose_clock_runs_ahead_judges_the_window_by_the_database_clock()
     a.stop().await;
 
     // The only node now, its clock two hours ahead.
-    let skewed = Proc::start_under(&database, "node-skew", &["faketime", "-f", "+2h"]).await;
+    // libfaketime preloaded into the node itself (what Debian's `faketime` does, but that
+    // wrapper forks: killing it would orphan the node).
+    let skewed = Proc::start_under(
+        &database,
+        "node-skew",
+        &[
+            "env",
+            "LD_PRELOAD=/usr/$LIB/faketime/libfaketime.so.1",
+            "FAKETIME=+2h",
+        ],
+    )
+    .await;
     let client = Client::new();
     wait_until("the skewed node owns every shard", async || {
         let owned: i64 =
