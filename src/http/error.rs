@@ -75,6 +75,8 @@ error_codes! {
     /// The term's last day to withdraw has passed: a seat can no longer be dropped (a
     /// waitlist place still can).
     DropDeadlinePassed = "drop_deadline_passed", FORBIDDEN;
+    /// The term's `drop_by` has passed: credits and grading basis can no longer change.
+    OptionsDeadlinePassed = "options_deadline_passed", FORBIDDEN;
     /// The section is open only to (or closed to) students by major, program, cohort or
     /// standing.
     RestrictedSection = "restricted_section", FORBIDDEN;
@@ -156,6 +158,10 @@ error_codes! {
     CreditLimitExceeded = "credit_limit_exceeded", UNPROCESSABLE_ENTITY;
     /// A course with components would lack a section of one (a lecture without its lab).
     LinkedSetIncomplete = "linked_set_incomplete", UNPROCESSABLE_ENTITY;
+    /// Credits outside the course's credit range.
+    CreditsOutOfRange = "credits_out_of_range", UNPROCESSABLE_ENTITY;
+    /// A grading basis the course does not allow.
+    GradingBasisNotAllowed = "grading_basis_not_allowed", UNPROCESSABLE_ENTITY;
     /// A lab or recitation is not linked to the lecture chosen with it.
     NotLinked = "not_linked", UNPROCESSABLE_ENTITY;
     /// A corequisite is neither completed, on the schedule, nor asked for with the course.
@@ -215,6 +221,9 @@ impl From<&RuleViolation> for ErrorCode {
             RuleViolation::NotLinked { .. } => ErrorCode::NotLinked,
             RuleViolation::CorequisiteMissing { .. } => ErrorCode::CorequisiteMissing,
             RuleViolation::CorequisiteRequired { .. } => ErrorCode::CorequisiteRequired,
+            RuleViolation::CreditsOutOfRange { .. } => ErrorCode::CreditsOutOfRange,
+            RuleViolation::GradingBasisNotAllowed { .. } => ErrorCode::GradingBasisNotAllowed,
+            RuleViolation::OptionsDeadlinePassed { .. } => ErrorCode::OptionsDeadlinePassed,
         }
     }
 }
