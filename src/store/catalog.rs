@@ -11,7 +11,9 @@ use crate::resources::{
 use crate::shard::shard_of;
 use chrono::{DateTime, Utc};
 use registrar_actors::AttributeKind;
-use registrar_actors::student_rules::{Component, Meeting, OfferedSection, Restriction, Window};
+use registrar_actors::student_rules::{
+    Component, CourseGrading, GradingBasis, Meeting, OfferedSection, Restriction, Window,
+};
 use registrar_actors::{Counts, SectionId, Version};
 use sqlx::PgPool;
 use sqlx::types::Json;
@@ -228,8 +230,9 @@ pub async fn window(pool: &PgPool, term: Uuid, standing: Standing) -> DbResult<O
 /// Create a course.
 pub async fn create_course(pool: &PgPool, c: &Course) -> DbResult<()> {
     sqlx::query(
-        "INSERT INTO courses (code, title, credits, prerequisites, components, corequisites)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO courses (code, title, credits, prerequisites, components, corequisites,
+                              min_credits, max_credits, grading_bases)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, COALESCE($9, '{letter}'))",
     )
     .bind(&c.code)
     .bind(&c.title)
@@ -237,6 +240,9 @@ pub async fn create_course(pool: &PgPool, c: &Course) -> DbResult<()> {
     .bind(&c.prerequisites)
     .bind(&c.components)
     .bind(&c.corequisites)
+    .bind(c.min_credits.map(|n| n as i16))
+    .bind(c.max_credits.map(|n| n as i16))
+    .bind(&c.grading_bases)
     .execute(pool)
     .await?;
     Ok(())
@@ -412,6 +418,9 @@ struct SectionRow {
     waitlist_length: i32,
     /// The course's credits.
     credits: i16,
+    /// The course's credit range and grading bases.
+    #[sqlx(flatten)]
+    grading: GradingRow,
     /// Weekly meetings; a row that does not decode fails the read (a section must never
     /// look free of meetings to the time-conflict rule).
     meetings: Json<Vec<Meeting>>,
@@ -463,6 +472,7 @@ macro_rules! section_select {
         concat!(
             "SELECT s.id, s.course_code, s.section_code, c.title, s.term_id, s.capacity,
                 s.seats_taken, s.waitlist_capacity, s.waitlist_length, c.credits, s.meetings, c.prerequisites,
+                c.min_credits, c.max_credits, c.grading_bases,
                 s.component, c.components, c.corequisites, s.restrictions, s.waitlist_mode,
                 s.offer_window_secs,
                 COALESCE((SELECT json_agg(json_build_object(
@@ -525,6 +535,9 @@ fn view(row: SectionRow) -> SectionView {
         waitlist_capacity: row.waitlist_capacity as u32,
         waitlist_length: row.waitlist_length as u32,
         credits: row.credits as u32,
+        min_credits: row.grading.min_credits as u32,
+        max_credits: row.grading.max_credits as u32,
+        grading_bases: row.grading.grading_bases,
         meetings: row.meetings.0.iter().map(MeetingDto::from).collect(),
         prerequisites: row.prerequisites,
         component: row.component,
@@ -623,6 +636,9 @@ struct FactsRow {
     section_code: String,
     /// The course's credits.
     credits: i16,
+    /// The course's credit range and grading bases.
+    #[sqlx(flatten)]
+    grading: GradingRow,
     /// Weekly meetings; a row that does not decode fails the read (a section must never
     /// look free of meetings to the time-conflict rule).
     meetings: Json<Vec<Meeting>>,
@@ -640,11 +656,42 @@ struct FactsRow {
     restrictions: Json<Vec<Restriction>>,
 }
 
+/// A course's credit range and grading bases, as stored.
+#[derive(sqlx::FromRow)]
+struct GradingRow {
+    /// Fewest credits.
+    min_credits: i16,
+    /// Most credits.
+    max_credits: i16,
+    /// Basis names (the table's CHECK admits only known ones).
+    grading_bases: Vec<String>,
+}
+
+impl GradingRow {
+    /// What the rules see, for a course of `credits`.
+    fn rules(&self, credits: i16) -> DbResult<CourseGrading> {
+        let bases = self
+            .grading_bases
+            .iter()
+            .map(|b| {
+                b.parse::<GradingBasis>()
+                    .map_err(|e| DbError::Other(format!("stored grading basis: {e}")))
+            })
+            .collect::<DbResult<Vec<_>>>()?;
+        Ok(CourseGrading {
+            credits: credits as u32,
+            min_credits: self.min_credits as u32,
+            max_credits: self.max_credits as u32,
+            bases,
+        })
+    }
+}
+
 /// The facts of sections, for the student rules (one query, links included).
 pub async fn section_facts(pool: &PgPool, ids: &[Uuid]) -> DbResult<Vec<SectionFacts>> {
     let rows: Vec<FactsRow> = sqlx::query_as(concat!(
         "SELECT s.id, s.term_id, s.course_code, s.section_code, c.credits, s.meetings, c.prerequisites,
-                s.component, c.components, c.corequisites, s.restrictions, ",
+                c.min_credits, c.max_credits, c.grading_bases, s.component, c.components, c.corequisites, s.restrictions, ",
         links_of_s!(),
         " FROM sections s JOIN courses c ON c.code = s.course_code WHERE s.id = ANY($1)"
     ))
@@ -656,6 +703,7 @@ pub async fn section_facts(pool: &PgPool, ids: &[Uuid]) -> DbResult<Vec<SectionF
             Ok(SectionFacts {
                 term_id: row.term_id,
                 section_code: row.section_code,
+                grading: row.grading.rules(row.credits)?,
                 offered: OfferedSection {
                     id: SectionId(row.id),
                     course_code: row.course_code,
