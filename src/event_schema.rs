@@ -12,6 +12,7 @@
 use chrono::{DateTime, Utc};
 use registrar_actors::CommitBatch;
 use registrar_actors::ledger::{Change, ChangeKind, Placement};
+use registrar_actors::student_rules::{EnrollmentOptions, GradingBasis};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -57,11 +58,15 @@ pub enum EventKind {
     /// A seat offered was not taken in time.
     #[serde(rename = "waitlist.offer_expired")]
     OfferExpired,
+    /// A student changed the credits or grading basis of a place they hold (the seat is
+    /// untouched: written by the student's home node, not by the section's actor).
+    #[serde(rename = "enrollment.options_changed")]
+    OptionsChanged,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 12] = [
+    pub const ALL: [EventKind; 13] = [
         EventKind::EnrollmentCreated,
         EventKind::EnrollmentDropped,
         EventKind::EnrollmentWithdrawn,
@@ -74,6 +79,7 @@ impl EventKind {
         EventKind::WaitlistOffered,
         EventKind::OfferDeclined,
         EventKind::OfferExpired,
+        EventKind::OptionsChanged,
     ];
 
     /// The routing key (and `type`) of this kind.
@@ -91,6 +97,7 @@ impl EventKind {
             EventKind::WaitlistOffered => "waitlist.offered",
             EventKind::OfferDeclined => "waitlist.offer_declined",
             EventKind::OfferExpired => "waitlist.offer_expired",
+            EventKind::OptionsChanged => "enrollment.options_changed",
         }
     }
 
@@ -177,6 +184,12 @@ pub struct Event {
     /// When the seat offered stops waiting for the student (`waitlist.offered`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
+    /// The credits the student takes the course for now (`enrollment.options_changed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits: Option<u32>,
+    /// The grading basis now (`enrollment.options_changed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grading_basis: Option<GradingBasis>,
 }
 
 impl Event {
@@ -226,6 +239,8 @@ impl Event {
             previous_capacity: None,
             decision_id: change.kind.decision().map(|d| d.0),
             expires_at: None,
+            credits: None,
+            grading_basis: None,
         };
         match change.kind {
             ChangeKind::Waitlisted { position, .. } => event.position = Some(position),
@@ -252,6 +267,51 @@ impl Event {
             | ChangeKind::Released { .. } => {}
         }
         event
+    }
+
+    /// The event of a change of `student`'s options in `section`, recorded `at` by the
+    /// student's home node under `request`; `counts` are the section's committed
+    /// (`seats_taken`, `capacity`, `waitlist_length`), `owner` its (`shard`, `epoch`). Its
+    /// id is derived like a section change's: from the request, the kind, the section, the
+    /// student and the time.
+    pub fn options_changed(
+        section: Uuid,
+        student: Uuid,
+        request: Uuid,
+        at: DateTime<Utc>,
+        options: EnrollmentOptions,
+        counts: [u32; 3],
+        owner: (u32, i64),
+    ) -> Self {
+        let kind = EventKind::OptionsChanged;
+        let mut name = Vec::with_capacity(16 + 32 + 16 + 17 + 8);
+        name.extend_from_slice(request.as_bytes());
+        name.extend_from_slice(kind.routing_key().as_bytes());
+        name.push(0);
+        name.extend_from_slice(section.as_bytes());
+        name.push(1);
+        name.extend_from_slice(student.as_bytes());
+        name.extend_from_slice(&at.timestamp_micros().to_be_bytes());
+        Event {
+            event_id: Uuid::new_v5(&EVENT_ID_NAMESPACE, &name),
+            kind,
+            occurred_at: at,
+            section_id: section,
+            student_id: Some(student),
+            request_id: request,
+            seats_taken: counts[0],
+            capacity: counts[1],
+            waitlist_length: counts[2],
+            shard: owner.0,
+            epoch: owner.1,
+            position: None,
+            from: None,
+            previous_capacity: None,
+            decision_id: None,
+            expires_at: None,
+            credits: Some(options.credits),
+            grading_basis: Some(options.basis),
+        }
     }
 }
 
@@ -417,6 +477,8 @@ mod tests {
             previous_capacity: None,
             decision_id: None,
             expires_at: None,
+            credits: None,
+            grading_basis: None,
         };
         let json = serde_json::to_value(&e).unwrap();
         assert_eq!(json["type"], "enrollment.created");

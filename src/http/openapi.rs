@@ -24,7 +24,7 @@ use utoipa::{Modify, OpenApi};
         super::auth::login,
         super::catalog::list_terms, super::catalog::get_deadlines, super::catalog::list_sections, super::catalog::get_section, super::catalog::seat_stream, super::catalog::seats_stream,
         super::registration::enroll, super::registration::drop_me, super::registration::swap, super::registration::enroll_set, super::registration::schedule,
-        super::registration::accept_offer, super::registration::decline_offer,
+        super::registration::accept_offer, super::registration::decline_offer, super::registration::options::change_options,
         super::registration::cart::get_cart, super::registration::cart::put_item, super::registration::cart::delete_item,
         super::registration::cart::preview, super::registration::cart::submit,
         super::admin::create_term, super::admin::create_window, super::admin::create_course, super::admin::create_section, super::admin::set_links,

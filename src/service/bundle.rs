@@ -32,6 +32,7 @@
 //! after its release, or its home never came back) is released or confirmed by the
 //! section owner's sweep ([`RegistrationService::sweep_holds`]).
 
+use super::enrollment_options::AskedOptions;
 use super::idempotency::part_of;
 use super::registration::{CountedAs, Decision, RegistrationError, RegistrationService};
 use crate::cluster::home::HomePass;
@@ -198,6 +199,20 @@ impl RegistrationService {
                 refusal: Refusal::NotEnrolled,
             });
         }
+        // The options the rules just counted, committed before any seat is held.
+        let chosen = self
+            .choose_options(
+                r.student,
+                &targets,
+                AskedOptions::default(),
+                r.request,
+                "enroll_set",
+            )
+            .await?;
+        let (new, options): (Vec<Uuid>, Vec<_>) = (r.take.iter().copied().zip(chosen))
+            .filter(|(s, _)| !active.contains(s))
+            .unzip();
+        self.save_options(r.student, &new, &options).await?;
         // A set dropped whole is judged by the term's deadlines here, once: the row carries
         // a withdrawal to whoever carries it out. A set that takes seats is an add (past the
         // add deadline it was refused above), and leaves what it replaces plainly.
@@ -547,13 +562,26 @@ impl RegistrationService {
         }
         self.finish_swaps(home, student, None).await?;
         self.finish_decisions(student).await?;
-        let target = self.facts(add).await?;
+        let facts = self.facts(add).await?;
         self.facts(drop).await?;
+        let options = self
+            .choose_options(
+                student,
+                std::slice::from_ref(&facts),
+                AskedOptions::default(),
+                request,
+                "swap",
+            )
+            .await?;
+        let target = facts.taken_with(options[0]);
         let active = self
             .check_rules(student, &target, Some(drop), request)
             .await?;
         if !active.contains(&drop) {
             return Err(Refusal::NotEnrolled.into());
+        }
+        if !active.contains(&add) {
+            self.save_options(student, &[add], &options).await?;
         }
         let command = Command::Replace {
             student: StudentId(student),

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod bundle;
 pub mod cart;
+pub mod enrollment_options;
 pub mod feed;
 pub mod idempotency;
 pub mod login_guard;

@@ -22,6 +22,7 @@
 //! Section-level decisions (seats, waitlist) belong to the section actors; this service
 //! never decides a seat itself.
 
+use super::enrollment_options::{AskedOptions, recorded};
 use super::rule_cache::{Membership, RuleCache};
 use super::student_locks::StudentLocks;
 use crate::cluster::home::{HomePass, NotHome};
@@ -418,7 +419,7 @@ impl RegistrationService {
             .await?
             .into_iter()
             .filter(|f| f.term_id == term)
-            .map(|f| f.offered.clone())
+            .map(|f| f.offered_for(recorded(&inputs.options, f.id().0)))
             .collect();
         let ticket = inputs
             .tickets
@@ -564,7 +565,20 @@ impl RegistrationService {
         let (profile, window, active) = self.profile(student, first.term_id).await?;
         let leaving: Vec<SectionId> = leaving.iter().copied().map(SectionId).collect();
         let now = self.router.node().clock.now();
-        let offered: Vec<OfferedSection> = targets.iter().map(|t| t.offered.clone()).collect();
+        // Each target as the student would take it (the credit limit counts the credits
+        // chosen); a set asks for no options, so the choice is never refused.
+        let chosen = self
+            .choose_options(
+                student,
+                targets,
+                AskedOptions::default(),
+                RequestId::new_v4(),
+                "enroll_set",
+            )
+            .await?;
+        let offered: Vec<OfferedSection> = (targets.iter().zip(&chosen))
+            .map(|(t, o)| o.apply(&t.offered))
+            .collect();
         let (verdict, action) = if offered.is_empty() {
             (check_drop_set(&profile, &leaving), "drop_set")
         } else {
@@ -583,11 +597,23 @@ impl RegistrationService {
     }
 
     /// Enroll the student in the section (seat, else waitlist), on this node as the
-    /// student's home.
+    /// student's home, with the course's default credits and grading basis.
     pub async fn enroll(
         self: &Arc<Self>,
         home: Arc<HomePass>,
         r: SeatRequest,
+    ) -> Result<Decision<Enrolled>, RegistrationError> {
+        self.enroll_with(home, r, AskedOptions::default()).await
+    }
+
+    /// Enroll the student in the section (seat, else waitlist), on this node as the
+    /// student's home, taking it with the credits and grading basis `asked` (see
+    /// `service::enrollment_options`).
+    pub async fn enroll_with(
+        self: &Arc<Self>,
+        home: Arc<HomePass>,
+        r: SeatRequest,
+        asked: AskedOptions,
     ) -> Result<Decision<Enrolled>, RegistrationError> {
         self.decide_in_task(
             home,
@@ -596,9 +622,20 @@ impl RegistrationService {
                 this.membership_change(r, true, async || {
                     this.finish_swaps(&home, r.student, None).await?;
                     this.finish_decisions(r.student).await?;
-                    let target = this.facts(r.section).await?;
-                    this.check_rules(r.student, &target, None, r.request)
+                    let facts = this.facts(r.section).await?;
+                    let targets = std::slice::from_ref(&facts);
+                    let options = this
+                        .choose_options(r.student, targets, asked, r.request, "enroll")
                         .await?;
+                    let target = facts.taken_with(options[0]);
+                    let active = this
+                        .check_rules(r.student, &target, None, r.request)
+                        .await?;
+                    // A place held already keeps its options (the actor answers
+                    // `already_enrolled`, or replays a retry): they change by a PATCH.
+                    if !active.contains(&r.section) {
+                        this.save_options(r.student, &[r.section], &options).await?;
+                    }
                     this.enroll_in_actor(&home, r, false).await
                 })
                 .await

@@ -4,8 +4,8 @@
 //! pass that the rules would refuse. These checks judge the final database alone: a
 //! student's active places (enrolled, waitlisted or held) of one term, as
 //! `registrar_actors::student_rules` counts them: one section per course, or per
-//! component of a course with required components; credits once per course; a linked
-//! set never held in part.
+//! component of a course with required components; credits once per course, as the
+//! student chose them (none when audited); a linked set never held in part.
 
 /// (check name, query returning one text line per violation).
 pub(super) const CHECKS: &[(&str, &str)] = &[
@@ -27,12 +27,20 @@ pub(super) const CHECKS: &[(&str, &str)] = &[
         "credit limit",
         "SELECT format('student %s: %s credits enrolled or waitlisted in term %s, max_credits %s',
                        student_id, sum(credits), term_id, max_credits)
-           FROM (SELECT DISTINCT st.id AS student_id, st.max_credits, s.term_id, c.code, c.credits
+           FROM (SELECT st.id AS student_id, st.max_credits, s.term_id, c.code,
+                        -- What the student counts: the credits chosen (the course's when
+                        -- none are recorded), none when audited; the default basis is the
+                        -- course's first (letter when allowed).
+                        max(CASE WHEN coalesce(o.grading_basis, c.grading_bases[1]) = 'audit'
+                                 THEN 0 ELSE coalesce(o.credits, c.credits) END) AS credits
                    FROM enrollments e
                    JOIN sections s ON s.id = e.section_id
                    JOIN courses c ON c.code = s.course_code
                    JOIN students st ON st.id = e.student_id
-                  WHERE e.status <> 'dropped') per_course
+                   LEFT JOIN enrollment_options o ON o.student_id = e.student_id
+                                                 AND o.section_id = e.section_id
+                  WHERE e.status <> 'dropped'
+                  GROUP BY st.id, st.max_credits, s.term_id, c.code) per_course
           GROUP BY student_id, max_credits, term_id
          HAVING sum(credits) > max_credits",
     ),

@@ -6,6 +6,7 @@
 mod answers;
 mod call;
 pub mod cart;
+pub mod options;
 
 pub use answers::{
     DropResponse, DropStatus, EnrollStatus, EnrollmentResponse, SetResponse, SetStatus,
@@ -15,7 +16,7 @@ pub use call::StudentCall;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{ApiJson, Caller, Ids, parse_id};
+use super::extract::{ApiJson, Caller, Ids, OptionalJson, parse_id};
 use crate::resources::Role;
 use crate::service::bundle::{SetRequest, SwapOrWait};
 use crate::service::idempotency::{Decided, part_of};
@@ -42,7 +43,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/sections/{section_id}/enrollments", post(enroll))
         .route(
             "/api/v1/sections/{section_id}/enrollments/me",
-            delete(drop_me),
+            delete(drop_me).patch(options::change_options),
         )
         .route(
             "/api/v1/sections/{section_id}/enrollments/me/accept",
@@ -161,8 +162,10 @@ pub async fn enroll_set(
     .await
 }
 
-/// Enroll the calling student (a seat, else a waitlist place).
+/// Enroll the calling student (a seat, else a waitlist place), with the credits and
+/// grading basis of the optional body.
 #[utoipa::path(post, path = "/api/v1/sections/{section_id}/enrollments", tag = "registration",
+    request_body = Option<options::OptionsBody>,
     params(("section_id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, max_length = 255, pattern = "^[!-~]+$",
         description = "1-255 visible ASCII characters; a retry of the same request with the same key gets the first answer; a key first used for a different request gets 422 idempotency_key_reused")),
     responses((status = 201, body = EnrollmentResponse), (status = 202, body = EnrollmentResponse),
@@ -174,14 +177,19 @@ pub async fn enroll(
     State(state): State<AppState>,
     call: StudentCall,
     Ids(section): Ids<Uuid>,
+    OptionalJson(body): OptionalJson<options::OptionsBody>,
 ) -> Result<Response, ApiError> {
+    let asked = body.unwrap_or_default().asked()?;
     let rebuild = |decided: &[Decided], request| {
         rebuilt_enroll(section, call.student, decided_for(decided, request)?)
     };
-    let what = ["enroll", &section.to_string()];
+    let section_text = section.to_string();
+    let mut what = vec!["enroll".to_string(), section_text];
+    what.extend(asked.fingerprint());
+    let what: Vec<&str> = what.iter().map(String::as_str).collect();
     call.idempotent(&state, &what, &[""], rebuild, async |request| {
         let enrolled = (state.registration)
-            .enroll(call.home(), call.seat(section, request))
+            .enroll_with(call.home(), call.seat(section, request), asked)
             .await?;
         let answer = enrollment_answer(section, call.student, enrolled.value);
         Ok(Fresh::from(answer).decided_by(enrolled.by))
