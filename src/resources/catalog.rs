@@ -730,6 +730,41 @@ impl SectionFacts {
     }
 }
 
+/// The options a request asks for; each one left out is chosen for it (see the module
+/// docs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AskedOptions {
+    /// Credits within the course's range.
+    pub credits: Option<u32>,
+    /// A basis the course allows.
+    pub basis: Option<GradingBasis>,
+}
+
+impl AskedOptions {
+    /// Whether the request names neither.
+    pub fn is_empty(self) -> bool {
+        self.credits.is_none() && self.basis.is_none()
+    }
+
+    /// The words that tell this request's options apart for its `Idempotency-Key` (none
+    /// when it names none, so such a request reads as it did before options existed).
+    pub fn fingerprint(self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(c) = self.credits {
+            out.push(format!("credits={c}"));
+        }
+        if let Some(b) = self.basis {
+            out.push(format!("basis={b}"));
+        }
+        out
+    }
+}
+
+/// The options recorded for `section` among `options`.
+pub fn recorded(options: &[(Uuid, EnrollmentOptions)], section: Uuid) -> Option<EnrollmentOptions> {
+    options.iter().find(|(s, _)| *s == section).map(|(_, o)| *o)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

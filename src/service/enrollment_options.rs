@@ -17,46 +17,15 @@ use super::registration::{
     CountedAs, Decision, RegistrationError, RegistrationService, SeatRequest,
 };
 use crate::cluster::home::HomePass;
-use crate::resources::SectionFacts;
+pub use crate::resources::AskedOptions;
+use crate::resources::{SectionFacts, recorded};
 use crate::store::enrollment_options::{self as store, OptionsChange};
 use chrono::{DateTime, Utc};
 use registrar_actors::store::HomeClaim;
-use registrar_actors::student_rules::{
-    EnrollmentOptions, GradingBasis, check_change, check_change_deadline,
-};
+use registrar_actors::student_rules::{EnrollmentOptions, check_change, check_change_deadline};
 use registrar_actors::{Refusal, RequestId, SectionId};
 use std::sync::Arc;
 use uuid::Uuid;
-
-/// The options a request asks for; each one left out is chosen for it (see the module
-/// docs).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct AskedOptions {
-    /// Credits within the course's range.
-    pub credits: Option<u32>,
-    /// A basis the course allows.
-    pub basis: Option<GradingBasis>,
-}
-
-impl AskedOptions {
-    /// Whether the request names neither.
-    pub fn is_empty(self) -> bool {
-        self.credits.is_none() && self.basis.is_none()
-    }
-
-    /// The words that tell this request's options apart for its `Idempotency-Key` (none
-    /// when it names none, so such a request reads as it did before options existed).
-    pub fn fingerprint(self) -> Vec<String> {
-        let mut out = Vec::new();
-        if let Some(c) = self.credits {
-            out.push(format!("credits={c}"));
-        }
-        if let Some(b) = self.basis {
-            out.push(format!("basis={b}"));
-        }
-        out
-    }
-}
 
 /// A change of options, accepted.
 #[derive(Clone, Debug)]
@@ -254,12 +223,4 @@ impl RegistrationService {
             by: None,
         })
     }
-}
-
-/// The options recorded for `section` among `options`.
-pub(super) fn recorded(
-    options: &[(Uuid, EnrollmentOptions)],
-    section: Uuid,
-) -> Option<EnrollmentOptions> {
-    options.iter().find(|(s, _)| *s == section).map(|(_, o)| *o)
 }

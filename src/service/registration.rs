@@ -22,13 +22,12 @@
 //! Section-level decisions (seats, waitlist) belong to the section actors; this service
 //! never decides a seat itself.
 
-use super::enrollment_options::{AskedOptions, recorded};
 use super::rule_cache::{Membership, RuleCache};
 use super::student_locks::StudentLocks;
 use crate::cluster::home::{HomePass, NotHome};
 use crate::cluster::router::SectionRouter;
 use crate::metrics::DecisionCounter;
-use crate::resources::SectionFacts;
+use crate::resources::{AskedOptions, SectionFacts, recorded};
 use crate::store::{DbError, audit};
 use chrono::{DateTime, Utc};
 use registrar_actors::store::HomeClaim;
