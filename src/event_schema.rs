@@ -449,6 +449,37 @@ mod tests {
     }
 
     #[test]
+    fn a_change_of_options_has_its_own_event_and_a_derived_id() {
+        let at = DateTime::UNIX_EPOCH + chrono::TimeDelta::seconds(5);
+        let options = EnrollmentOptions {
+            credits: 4,
+            basis: GradingBasis::PassFail,
+        };
+        let (section, student, request) =
+            (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+        let e = Event::options_changed(section, student, request, at, options, [1, 2, 0], (3, 4));
+        let again =
+            Event::options_changed(section, student, request, at, options, [1, 2, 0], (3, 4));
+        assert_eq!(e.event_id, again.event_id);
+        let later = Event::options_changed(
+            section,
+            student,
+            request,
+            at + chrono::TimeDelta::seconds(1),
+            options,
+            [1, 2, 0],
+            (3, 4),
+        );
+        assert_ne!(e.event_id, later.event_id);
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(json["type"], "enrollment.options_changed");
+        assert_eq!(json["credits"], 4);
+        assert_eq!(json["grading_basis"], "pass_fail");
+        assert_eq!(json["student_id"], student.to_string());
+        assert_eq!(serde_json::from_value::<Event>(json).unwrap(), e);
+    }
+
+    #[test]
     fn routing_keys_are_the_serialized_names() {
         for kind in EventKind::ALL {
             let json = serde_json::to_value(kind).unwrap();

@@ -613,6 +613,18 @@ mod tests {
                 course: "CS1".into(),
                 by: "CS2".into(),
             },
+            RuleViolation::CreditsOutOfRange {
+                credits: 5,
+                min: 1,
+                max: 4,
+            },
+            RuleViolation::GradingBasisNotAllowed {
+                basis: registrar_actors::student_rules::GradingBasis::Audit,
+                allowed: vec![],
+            },
+            RuleViolation::OptionsDeadlinePassed {
+                drop_by: chrono::DateTime::UNIX_EPOCH,
+            },
         ];
         for v in &rules {
             assert_eq!(ErrorCode::from(v).as_str(), v.code());
