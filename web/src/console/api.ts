@@ -96,6 +96,9 @@ export interface Section {
   section_code: string;
   title: string;
   credits?: number;
+  min_credits?: number;
+  max_credits?: number;
+  grading_bases?: GradingBasis[];
   capacity: number;
   seats_taken: number;
   seats_left: number;
@@ -128,6 +131,8 @@ export interface PoolSpec {
   release_at: string | null;
 }
 
+export type GradingBasis = "letter" | "pass_fail" | "audit";
+
 export interface Course {
   code: string;
   title: string;
@@ -135,6 +140,12 @@ export interface Course {
   prerequisites: string[];
   components: Component[];
   corequisites: string[];
+  /** The fewest credits a student may take it for (default: `credits`). */
+  min_credits?: number;
+  /** The most credits a student may take it for (default: `credits`). */
+  max_credits?: number;
+  /** The grading bases it may be taken under (default: letter only). */
+  grading_bases?: GradingBasis[];
 }
 
 export interface NewSection {
