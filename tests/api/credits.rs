@@ -389,3 +389,96 @@ async fn options_stay_with_the_place_through_a_promotion_and_a_swap() {
     assert_eq!(s["credits"], 6);
     verified(&app).await;
 }
+
+/// POST `body` to the import endpoint; status and report.
+async fn import(app: &TestApp, body: Value) -> (StatusCode, Value) {
+    answer(
+        app.post("/api/v1/imports", Some(&app.admin_token), body)
+            .await,
+    )
+    .await
+}
+
+/// The stored range and bases of course `code`.
+async fn grading_of(app: &TestApp, code: &str) -> (i16, i16, i16, Vec<String>) {
+    sqlx::query_as(
+        "SELECT credits, min_credits, max_credits, grading_bases FROM courses WHERE code = $1",
+    )
+    .bind(code)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_import_takes_credit_ranges_and_grading_bases() {
+    let app = TestApp::spawn().await;
+    let courses = json!({"courses": [
+        {"code": "IS400", "title": "Study", "credits": 3, "min_credits": 1, "max_credits": 6,
+         "grading_bases": "pass_fail;letter"},
+        {"code": "CS101", "title": "Intro", "credits": 3}
+    ]});
+    let (st, report) = import(&app, courses.clone()).await;
+    assert_eq!(st, StatusCode::OK, "{report}");
+    assert_eq!(
+        grading_of(&app, "IS400").await,
+        (3, 1, 6, vec!["letter".into(), "pass_fail".into()])
+    );
+    assert_eq!(
+        grading_of(&app, "CS101").await,
+        (3, 3, 3, vec!["letter".into()])
+    );
+    // The same file again changes nothing.
+    let (_, report) = import(&app, courses).await;
+    assert_eq!(report["changed"], 0, "{report}");
+
+    // A fixed course's range follows its credits; a range moves with what is given.
+    let (st, report) = import(
+        &app,
+        json!({"courses": [
+            {"code": "CS101", "credits": 4, "grading_bases": ["letter", "audit"]},
+            {"code": "IS400", "max_credits": 4}
+        ]}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{report}");
+    assert_eq!(
+        grading_of(&app, "CS101").await,
+        (4, 4, 4, vec!["letter".into(), "audit".into()])
+    );
+    assert_eq!(grading_of(&app, "IS400").await.2, 4);
+    let fields: Vec<&Value> = report["files"][0]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["fields"].as_array().unwrap())
+        .collect();
+    assert!(
+        fields.iter().any(|f| f.to_string().contains("max_credits")),
+        "{report}"
+    );
+
+    // A range that leaves out the credits, or an unknown basis, fails its row (and with
+    // it the file).
+    for (course, field) in [
+        (json!({"code": "IS400", "min_credits": 5}), "min_credits"),
+        (
+            json!({"code": "MATH300", "title": "M", "credits": 3, "max_credits": 2}),
+            "max_credits",
+        ),
+        (
+            json!({"code": "IS400", "grading_bases": ["honors"]}),
+            "grading_bases",
+        ),
+    ] {
+        let (st, report) = import(&app, json!({"courses": [course]})).await;
+        assert_eq!(st, StatusCode::OK, "{report}");
+        let errors = &report["files"][0]["errors"];
+        assert_eq!(errors[0]["field"], field, "{report}");
+        assert_eq!(report["failed"], 1, "{report}");
+    }
+    assert_eq!(
+        grading_of(&app, "IS400").await,
+        (3, 1, 4, vec!["letter".into(), "pass_fail".into()])
+    );
+}
