@@ -9,7 +9,8 @@
 --    never read it: seats do not care about credits. A place with no row (taken before
 --    this migration, or by a path that names none) is the course's credits, graded by its
 --    default basis. A row outlives a drop (it is only read for active places) and is
---    replaced by the next enroll in the section.
+--    replaced by the next enroll in the section;
+--  * a cart item may carry the options to enroll with (none: chosen at the submit).
 ALTER TABLE courses
     ADD COLUMN min_credits smallint,
     ADD COLUMN max_credits smallint,
@@ -49,3 +50,7 @@ CREATE TABLE enrollment_options (
     updated_at    timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (student_id, section_id)
 );
+
+ALTER TABLE cart_items
+    ADD COLUMN credits smallint CHECK (credits BETWEEN 0 AND 12),
+    ADD COLUMN grading_basis text CHECK (grading_basis IN ('letter', 'pass_fail', 'audit'));

@@ -510,6 +510,7 @@ impl From<crate::service::cart::CartError> for ApiError {
         match e {
             C::SectionNotFound => Self::new(ErrorCode::SectionNotFound, "no such section"),
             C::Full => Self::new(ErrorCode::CartFull, e.to_string()),
+            C::Options(v) => Self::new(ErrorCode::from(&v), v.to_string()),
             C::Db(d) => d.into(),
         }
     }

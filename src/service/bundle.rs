@@ -59,6 +59,9 @@ pub struct SetRequest {
     pub leave: Vec<Uuid>,
     /// The request (a retry of it gets the same decision).
     pub request: RequestId,
+    /// The credits and grading basis asked for each section of `take` (same order; one
+    /// missing, or the list empty: chosen as `service::enrollment_options` says).
+    pub asked: Vec<AskedOptions>,
 }
 
 /// A decision carried out.
@@ -138,6 +141,7 @@ impl RegistrationService {
                 take: Vec::new(),
                 leave: members,
                 request,
+                asked: Vec::new(),
             };
             this.take_set_locked(&home, r).await
         })
@@ -191,7 +195,7 @@ impl RegistrationService {
             self.facts(*section).await?;
         }
         let active = self
-            .check_set_rules(r.student, &targets, &r.leave, r.request)
+            .check_set_rules(r.student, &targets, &r.leave, r.request, &r.asked)
             .await?;
         if let Some(missing) = r.leave.iter().find(|s| !active.contains(s)) {
             return Err(RegistrationError::PartRefused {
@@ -201,13 +205,7 @@ impl RegistrationService {
         }
         // The options the rules just counted, committed before any seat is held.
         let chosen = self
-            .choose_options(
-                r.student,
-                &targets,
-                AskedOptions::default(),
-                r.request,
-                "enroll_set",
-            )
+            .choose_options(r.student, &targets, &r.asked, r.request, "enroll_set")
             .await?;
         let (new, options): (Vec<Uuid>, Vec<_>) = (r.take.iter().copied().zip(chosen))
             .filter(|(s, _)| !active.contains(s))
@@ -565,13 +563,7 @@ impl RegistrationService {
         let facts = self.facts(add).await?;
         self.facts(drop).await?;
         let options = self
-            .choose_options(
-                student,
-                std::slice::from_ref(&facts),
-                AskedOptions::default(),
-                request,
-                "swap",
-            )
+            .choose_options(student, std::slice::from_ref(&facts), &[], request, "swap")
             .await?;
         let target = facts.taken_with(options[0]);
         let active = self

@@ -22,7 +22,9 @@ use crate::resources::{SectionFacts, recorded};
 use crate::store::enrollment_options::{self as store, OptionsChange};
 use chrono::{DateTime, Utc};
 use registrar_actors::store::HomeClaim;
-use registrar_actors::student_rules::{EnrollmentOptions, check_change, check_change_deadline};
+use registrar_actors::student_rules::{
+    EnrollmentOptions, RuleViolation, check_change, check_change_deadline,
+};
 use registrar_actors::{Refusal, RequestId, SectionId};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -45,17 +47,32 @@ impl CountedAs for OptionsChanged {
 }
 
 impl RegistrationService {
-    /// The options `student` takes each of `targets` with (see the module docs); a request
-    /// the course does not allow is refused and recorded in the audit trail under
-    /// `action`. Call under the student's lock.
+    /// The options `student` takes each of `targets` with, `asked[i]` being what the
+    /// request asks for `targets[i]` (missing: nothing; see the module docs); a request the
+    /// course does not allow is refused and recorded in the audit trail under `action`.
+    /// Call under the student's lock.
     pub(super) async fn choose_options(
         &self,
         student: Uuid,
         targets: &[Arc<SectionFacts>],
-        asked: AskedOptions,
+        asked: &[AskedOptions],
         request: RequestId,
         action: &'static str,
     ) -> Result<Vec<EnrollmentOptions>, RegistrationError> {
+        match self.options_verdict(student, targets, asked).await? {
+            Ok(chosen) => Ok(chosen),
+            Err((section, v)) => Err(self.refuse(v, student, section, action, request).await),
+        }
+    }
+
+    /// What [`Self::choose_options`] would choose, recording nothing: the options, or the
+    /// section whose course does not allow what was asked and why.
+    pub(super) async fn options_verdict(
+        &self,
+        student: Uuid,
+        targets: &[Arc<SectionFacts>],
+        asked: &[AskedOptions],
+    ) -> Result<Result<Vec<EnrollmentOptions>, (Uuid, RuleViolation)>, RegistrationError> {
         let inputs = self
             .cache
             .rule_inputs(student)
@@ -63,11 +80,12 @@ impl RegistrationService {
             .ok_or(RegistrationError::StudentNotFound)?;
         let held = self.cache.facts_many(&inputs.active_sections).await?;
         let mut chosen = Vec::with_capacity(targets.len());
-        for t in targets {
+        for (i, t) in targets.iter().enumerate() {
+            let asked = asked.get(i).copied().unwrap_or_default();
             if !asked.is_empty() {
                 match t.grading.choose(asked.credits, asked.basis) {
                     Ok(o) => chosen.push(o),
-                    Err(v) => return Err(self.refuse(v, student, t.id().0, action, request).await),
+                    Err(v) => return Ok(Err((t.id().0, v))),
                 }
                 continue;
             }
@@ -86,7 +104,7 @@ impl RegistrationService {
                 .find(|o| t.grading.check(*o).is_ok());
             chosen.push(kept.unwrap_or_else(|| t.grading.default_options()));
         }
-        Ok(chosen)
+        Ok(Ok(chosen))
     }
 
     /// Commit the options `student` chose for `sections` (same order), before their seats

@@ -536,9 +536,10 @@ impl RegistrationService {
         targets: &[Arc<SectionFacts>],
         leaving: &[Uuid],
         request: RequestId,
+        asked: &[AskedOptions],
     ) -> Result<Vec<Uuid>, RegistrationError> {
         let (verdict, active, section, action) =
-            self.set_verdict(student, targets, leaving).await?;
+            self.set_verdict(student, targets, leaving, asked).await?;
         if let Err(violation) = verdict {
             return Err(self
                 .refuse(violation, student, section, action, request)
@@ -547,7 +548,9 @@ impl RegistrationService {
         Ok(active)
     }
 
-    /// What the student rules say of taking `targets` together and leaving `leaving`,
+    /// What the student rules say of taking `targets` together, with the credits and
+    /// grading basis `asked` for each (same order; see `service::enrollment_options`), and
+    /// leaving `leaving`,
     /// without recording anything: (the verdict, the student's active sections, the
     /// section and action a refusal is recorded under).
     pub(super) async fn set_verdict(
@@ -555,6 +558,7 @@ impl RegistrationService {
         student: Uuid,
         targets: &[Arc<SectionFacts>],
         leaving: &[Uuid],
+        asked: &[AskedOptions],
     ) -> Result<(Result<(), RuleViolation>, Vec<Uuid>, Uuid, &'static str), RegistrationError> {
         let first = match (targets.first(), leaving.first()) {
             (Some(t), _) => t.clone(),
@@ -564,17 +568,12 @@ impl RegistrationService {
         let (profile, window, active) = self.profile(student, first.term_id).await?;
         let leaving: Vec<SectionId> = leaving.iter().copied().map(SectionId).collect();
         let now = self.router.node().clock.now();
-        // Each target as the student would take it (the credit limit counts the credits
-        // chosen); a set asks for no options, so the choice is never refused.
-        let chosen = self
-            .choose_options(
-                student,
-                targets,
-                AskedOptions::default(),
-                RequestId::new_v4(),
-                "enroll_set",
-            )
-            .await?;
+        // Each target as the student would take it: the credit limit counts the credits
+        // chosen. A choice the course does not allow is the verdict.
+        let chosen = match self.options_verdict(student, targets, asked).await? {
+            Ok(chosen) => chosen,
+            Err((section, v)) => return Ok((Err(v), active, section, "enroll_set")),
+        };
         let offered: Vec<OfferedSection> = (targets.iter().zip(&chosen))
             .map(|(t, o)| o.apply(&t.offered))
             .collect();
@@ -624,7 +623,7 @@ impl RegistrationService {
                     let facts = this.facts(r.section).await?;
                     let targets = std::slice::from_ref(&facts);
                     let options = this
-                        .choose_options(r.student, targets, asked, r.request, "enroll")
+                        .choose_options(r.student, targets, &[asked], r.request, "enroll")
                         .await?;
                     let target = facts.taken_with(options[0]);
                     let active = this

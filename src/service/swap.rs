@@ -15,7 +15,6 @@
 //! whose add is in doubt could otherwise pass the rules with a schedule that is about to
 //! change (two sections of one course, the credit limit).
 
-use super::enrollment_options::AskedOptions;
 use super::idempotency::part_of;
 use super::registration::{
     CountedAs, Decision, Dropped, Enrolled, RegistrationError, RegistrationService, SeatRequest,
@@ -117,13 +116,7 @@ impl RegistrationService {
         self.facts(drop).await?;
         // A swap between sections of one course keeps the credits and basis chosen.
         let options = self
-            .choose_options(
-                student,
-                std::slice::from_ref(&facts),
-                AskedOptions::default(),
-                request,
-                "swap",
-            )
+            .choose_options(student, std::slice::from_ref(&facts), &[], request, "swap")
             .await?;
         let target = facts.taken_with(options[0]);
         let active = self

@@ -482,3 +482,134 @@ async fn the_import_takes_credit_ranges_and_grading_bases() {
         (3, 1, 4, vec!["letter".into(), "pass_fail".into()])
     );
 }
+
+/// A cart call with `body` (none: no body); (status, body).
+async fn cart(
+    app: &TestApp,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut r = app
+        .request(
+            method,
+            &format!("/api/v1/students/me/cart{path}"),
+            Some(token),
+        )
+        .header("Idempotency-Key", format!("cart-{}", Uuid::new_v4()));
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    answer(r.send().await.expect("cart")).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cart_items_and_linked_sets_carry_their_options() {
+    let app = TestApp::spawn().await;
+    let term = app.open_term().await;
+    course(&app, "IS400", 3, (1, 6), &["letter", "pass_fail"]).await;
+    app.admin_post(
+        "/api/v1/courses",
+        json!({"code": "BIOL1406", "title": "Biology", "credits": 4, "components": ["lecture", "lab"],
+               "grading_bases": ["letter", "audit"]}),
+    )
+    .await;
+    let study = app.section(term, "IS400", "01", 5, 0, json!([])).await;
+    let lec = app.section(term, "BIOL1406", "001", 5, 0, json!([])).await;
+    let lab = app
+        .admin_post(
+            "/api/v1/sections",
+            json!({"term_id": term, "course_code": "BIOL1406", "section_code": "L01",
+                   "capacity": 5, "waitlist_capacity": 0, "component": "lab", "links": [lec]}),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .parse::<Uuid>()
+        .unwrap();
+    let (student, token) = app.student().await;
+    limit(&app, student, 4).await;
+
+    // Staging checks the options against the course at once; a good choice is shown.
+    let (st, refused) = cart(
+        &app,
+        &token,
+        Method::PUT,
+        &format!("/{study}"),
+        Some(json!({"credits": 9})),
+    )
+    .await;
+    assert_problem(
+        st,
+        &refused,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "credits_out_of_range",
+    );
+    let body = json!({"credits": 2, "grading_basis": "pass_fail"});
+    let (st, staged) = cart(&app, &token, Method::PUT, &format!("/{study}"), Some(body)).await;
+    assert_eq!(st, StatusCode::OK, "{staged}");
+    assert_eq!(
+        staged["items"][0]["options"],
+        json!({"credits": 2, "grading_basis": "pass_fail"})
+    );
+    // The lecture staged audited: its lab, staged plainly, is taken alike.
+    let (st, _) = cart(
+        &app,
+        &token,
+        Method::PUT,
+        &format!("/{lec}"),
+        Some(json!({"grading_basis": "audit"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, staged) = cart(&app, &token, Method::PUT, &format!("/{lab}"), None).await;
+    assert_eq!(st, StatusCode::OK, "{staged}");
+
+    // 2 credits of IS400 and an audited 4-credit BIOL1406 fit a limit of 4.
+    let (st, preview) = cart(&app, &token, Method::POST, "/preview", None).await;
+    assert_eq!(st, StatusCode::OK, "{preview}");
+    for item in preview["items"].as_array().unwrap() {
+        assert_eq!(item["verdict"], "would_enroll", "{preview}");
+    }
+    let (st, submitted) = cart(&app, &token, Method::POST, "/submit", None).await;
+    assert_eq!(st, StatusCode::OK, "{submitted}");
+    assert_eq!(
+        stored(&app, student, study).await,
+        Some((2, "pass_fail".into()))
+    );
+    assert_eq!(stored(&app, student, lec).await, Some((4, "audit".into())));
+    assert_eq!(stored(&app, student, lab).await, Some((4, "audit".into())));
+    let s = schedule(&app, &token).await;
+    assert_eq!(
+        (&s["credits"], &s["audit_credits"]),
+        (&json!(2), &json!(4)),
+        "{s}"
+    );
+
+    // A linked set asked for by letter would be 6 credits of 4: refused, nothing taken.
+    let (other, other_token) = app.student().await;
+    limit(&app, other, 3).await;
+    let set = |basis: &str| json!({"sections": [lec, lab], "grading_basis": basis});
+    let r = app.request(Method::POST, "/api/v1/enrollments/sets", Some(&other_token));
+    let (st, got) = answer(r.json(&set("letter")).send().await.unwrap()).await;
+    assert_problem(
+        st,
+        &got,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "credit_limit_exceeded",
+    );
+    let r = app.request(Method::POST, "/api/v1/enrollments/sets", Some(&other_token));
+    let (st, got) = answer(r.json(&set("pass_fail")).send().await.unwrap()).await;
+    assert_problem(
+        st,
+        &got,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "grading_basis_not_allowed",
+    );
+    let r = app.request(Method::POST, "/api/v1/enrollments/sets", Some(&other_token));
+    let (st, got) = answer(r.json(&set("audit")).send().await.unwrap()).await;
+    assert_eq!(st, StatusCode::CREATED, "{got}");
+    assert_eq!(stored(&app, other, lab).await, Some((4, "audit".into())));
+    verified(&app).await;
+}

@@ -95,6 +95,16 @@ pub struct SetBody {
     #[serde(default)]
     #[schema(value_type = Vec<String>, format = Uuid, max_items = 8)]
     pub replacing: Vec<String>,
+    /// Credits to take every section's course for (within its range); default: what the
+    /// student already takes the course for, else the course's credits.
+    #[serde(default, deserialize_with = "crate::resources::optional_whole_number")]
+    #[schema(value_type = Option<u32>, maximum = 12)]
+    pub credits: Option<u32>,
+    /// Grading basis of every section taken (one the course allows); default as for
+    /// `credits`, else `letter`.
+    #[serde(default)]
+    #[schema(schema_with = crate::resources::schema::grading_basis)]
+    pub grading_basis: Option<String>,
 }
 
 /// The distinct ids of `raw` (`field` for errors), at most `max`.
@@ -143,9 +153,15 @@ pub async fn enroll_set(
             "section {both} is both taken and replaced"
         )));
     }
+    let asked = options::OptionsBody {
+        credits: body.credits,
+        grading_basis: body.grading_basis.clone(),
+    }
+    .asked()?;
     let mut what = vec!["set".to_string()];
     what.extend(take.iter().map(|s| format!("+{s}")));
     what.extend(leave.iter().map(|s| format!("-{s}")));
+    what.extend(asked.fingerprint());
     let what: Vec<&str> = what.iter().map(String::as_str).collect();
     // The decision row is the record: the service answers a retry from it.
     let rebuild = |_: &[Decided], _| None;
@@ -155,6 +171,7 @@ pub async fn enroll_set(
             take: take.clone(),
             leave: leave.clone(),
             request,
+            asked: vec![asked; take.len()],
         };
         let decided = state.registration.take_set(call.home(), r).await?;
         Ok(Fresh::from(set_answer(decided.value)).decided_by(decided.by))
