@@ -29,9 +29,12 @@ pub(super) const CHECKS: &[(&str, &str)] = &[
                        student_id, sum(credits), term_id, max_credits)
            FROM (SELECT st.id AS student_id, st.max_credits, s.term_id, c.code,
                         -- What the student counts: the credits chosen (the course's when
-                        -- none are recorded), none when audited; the default basis is the
-                        -- course's first (letter when allowed).
-                        max(CASE WHEN coalesce(o.grading_basis, c.grading_bases[1]) = 'audit'
+                        -- none are recorded), none when audited; the default basis is
+                        -- letter where the course allows it, else its first.
+                        max(CASE WHEN coalesce(o.grading_basis,
+                                               CASE WHEN 'letter' = ANY (c.grading_bases)
+                                                    THEN 'letter' ELSE c.grading_bases[1] END)
+                                      = 'audit'
                                  THEN 0 ELSE coalesce(o.credits, c.credits) END) AS credits
                    FROM enrollments e
                    JOIN sections s ON s.id = e.section_id

@@ -71,8 +71,8 @@ pub struct CourseGrading {
     pub min_credits: u32,
     /// The most credits a student may take it for (at least `credits`).
     pub max_credits: u32,
-    /// The grading bases it may be taken under, never empty, in [`GradingBasis::ALL`]'s
-    /// order.
+    /// The grading bases it may be taken under, never empty (stored in
+    /// [`GradingBasis::ALL`]'s order).
     pub bases: Vec<GradingBasis>,
 }
 
@@ -91,7 +91,11 @@ impl CourseGrading {
     /// The basis an enrollment that names none gets: `letter` if the course allows it,
     /// else the first it allows.
     pub fn default_basis(&self) -> GradingBasis {
-        self.bases.first().copied().unwrap_or(GradingBasis::Letter)
+        if self.bases.contains(&GradingBasis::Letter) {
+            GradingBasis::Letter
+        } else {
+            self.bases.first().copied().unwrap_or(GradingBasis::Letter)
+        }
     }
 
     /// The options of an enrollment that names none (or has none recorded): the course's
@@ -244,6 +248,12 @@ mod tests {
             ..CourseGrading::fixed(2)
         };
         assert_eq!(pf_only.default_basis(), GradingBasis::PassFail);
+        // Letter wherever it is listed, whatever the order the bases were stored in.
+        let audit_first = CourseGrading {
+            bases: vec![GradingBasis::Audit, GradingBasis::Letter],
+            ..CourseGrading::fixed(2)
+        };
+        assert_eq!(audit_first.default_basis(), GradingBasis::Letter);
     }
 
     #[test]
