@@ -32,8 +32,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// A JSON object body that may be left out: no body at all (whatever the content type) is
-/// `None`; anything else is read as [`ApiJson`] reads it, with the same refusals.
+/// A JSON object body that may be left out: no body at all (whatever the content type), or
+/// `null`, is `None`; anything else is read as [`ApiJson`] reads it, with the same
+/// refusals.
 pub struct OptionalJson<T>(pub Option<T>);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
@@ -51,7 +52,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
                         ApiError::invalid_body(rejection.body_text())
                     }
                 })?;
-        if bytes.is_empty() {
+        // No body, or JSON's `null`: nothing asked.
+        if bytes.iter().all(u8::is_ascii_whitespace) || bytes.trim_ascii() == b"null" {
             return Ok(OptionalJson(None));
         }
         let req = Request::from_parts(parts, axum::body::Body::from(bytes));

@@ -232,6 +232,26 @@ pub(crate) mod schema {
             .build()
     }
 
+    /// A grading basis a request may leave out: `letter`, `pass_fail`, `audit` or `null`.
+    pub fn optional_grading_basis() -> Object {
+        let mut names: Vec<serde_json::Value> = registrar_actors::student_rules::GradingBasis::ALL
+            .iter()
+            .map(|b| b.as_str().into())
+            .collect();
+        names.push(serde_json::Value::Null);
+        ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+                Type::String,
+                Type::Null,
+            ]))
+            .description(Some(
+                "`letter`, `pass_fail` or `audit`; left out or `null`: chosen for the student",
+            ))
+            .enum_values(Some(names))
+            .examples(["pass_fail"])
+            .build()
+    }
+
     /// The grading bases a course allows: 1-3, no repeats.
     pub fn grading_bases() -> Array {
         ArrayBuilder::new()

@@ -149,6 +149,22 @@ async fn credits_are_chosen_within_the_course_range_and_bases() {
         None,
         "a refusal records nothing"
     );
+    // `null`, as a body or as a field, asks for nothing (the document allows both).
+    let path = format!("/api/v1/sections/{fixed}/enrollments");
+    let r = app
+        .request(Method::POST, &path, Some(&token))
+        .header("Content-Type", "application/json")
+        .body("null");
+    let (st, answer) = answer(r.send().await.unwrap()).await;
+    assert_eq!(st, StatusCode::CREATED, "{answer}");
+    assert_eq!(
+        stored(&app, student, fixed).await,
+        Some((3, "letter".into()))
+    );
+    assert_eq!(app.drop_section(&token, fixed).await.0, StatusCode::OK);
+    let (st, answer) = enroll_with(&app, &token, fixed, json!({"grading_basis": null})).await;
+    assert_eq!(st, StatusCode::CREATED, "{answer}");
+    assert_eq!(app.drop_section(&token, fixed).await.0, StatusCode::OK);
     let (st, answer) = enroll_with(&app, &token, study, json!({"credits": 4})).await;
     assert_eq!(st, StatusCode::CREATED, "{answer}");
     // A fixed course takes its credits; asking for others is out of its range.

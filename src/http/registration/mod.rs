@@ -103,7 +103,7 @@ pub struct SetBody {
     /// Grading basis of every section taken (one the course allows); default as for
     /// `credits`, else `letter`.
     #[serde(default)]
-    #[schema(schema_with = crate::resources::schema::grading_basis)]
+    #[schema(schema_with = crate::resources::schema::optional_grading_basis)]
     pub grading_basis: Option<String>,
 }
 

@@ -32,7 +32,7 @@ pub struct OptionsBody {
     /// One of the course's `grading_bases`: `letter`, `pass_fail` or `audit`. Audited
     /// credits count toward neither the credit limit nor the schedule's credits.
     #[serde(default)]
-    #[schema(schema_with = schema::grading_basis)]
+    #[schema(schema_with = schema::optional_grading_basis)]
     pub grading_basis: Option<String>,
 }
 
