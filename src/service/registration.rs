@@ -550,9 +550,8 @@ impl RegistrationService {
 
     /// What the student rules say of taking `targets` together, with the credits and
     /// grading basis `asked` for each (same order; see `service::enrollment_options`), and
-    /// leaving `leaving`,
-    /// without recording anything: (the verdict, the student's active sections, the
-    /// section and action a refusal is recorded under).
+    /// leaving `leaving`, without recording anything: (the verdict, the student's active
+    /// sections, the section and action a refusal is recorded under).
     pub(super) async fn set_verdict(
         &self,
         student: Uuid,
