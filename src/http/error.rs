@@ -94,6 +94,8 @@ error_codes! {
     StudentNotFound = "student_not_found", NOT_FOUND;
     /// No such hold.
     HoldNotFound = "hold_not_found", NOT_FOUND;
+    /// No course with that code.
+    CourseNotFound = "course_not_found", NOT_FOUND;
     /// No such cluster node.
     NodeNotFound = "node_not_found", NOT_FOUND;
     /// No such shard.
@@ -106,6 +108,9 @@ error_codes! {
     MethodNotAllowed = "method_not_allowed", METHOD_NOT_ALLOWED;
     /// A record with the same key exists.
     AlreadyExists = "already_exists", CONFLICT;
+    /// A change of a course's credit range or bases would leave students' chosen options
+    /// outside them.
+    OptionsInUse = "options_in_use", CONFLICT;
     /// The student already holds a seat in the section.
     AlreadyEnrolled = "already_enrolled", CONFLICT;
     /// The student is already on the section's waitlist.
@@ -428,6 +433,8 @@ impl From<AdminError> for ApiError {
             AdminError::TermNotFound => Self::new(ErrorCode::TermNotFound, e.to_string()),
             AdminError::TicketNotFound => Self::new(ErrorCode::TicketNotFound, e.to_string()),
             AdminError::SectionNotFound => Self::new(ErrorCode::SectionNotFound, e.to_string()),
+            AdminError::CourseNotFound => Self::new(ErrorCode::CourseNotFound, e.to_string()),
+            AdminError::OptionsInUse(_) => Self::new(ErrorCode::OptionsInUse, e.to_string()),
             AdminError::UnknownCourse(_) | AdminError::UnknownSection(_) => {
                 Self::new(ErrorCode::UnknownReference, e.to_string())
             }

@@ -27,7 +27,7 @@ use utoipa::{Modify, OpenApi};
         super::registration::accept_offer, super::registration::decline_offer, super::registration::options::change_options,
         super::registration::cart::get_cart, super::registration::cart::put_item, super::registration::cart::delete_item,
         super::registration::cart::preview, super::registration::cart::submit,
-        super::admin::create_term, super::admin::create_window, super::admin::create_course, super::admin::create_section, super::admin::set_links,
+        super::admin::create_term, super::admin::create_window, super::admin::create_course, super::admin::patch_course_grading, super::admin::create_section, super::admin::set_links,
         super::admin::patch_section, super::admin::create_student, super::admin::get_student, super::admin::add_hold, super::admin::list_holds, super::admin::list_windows, super::admin::find_student,
         super::admin::remove_hold, super::admin::set_deadlines,
         super::policy::patch_student, super::policy::set_reserved, super::policy::set_ticket,

@@ -193,6 +193,38 @@ pub struct Course {
     pub grading_bases: Option<Vec<String>>,
 }
 
+/// A change of a course's credit range or grading bases; what it leaves out stays.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CourseGradingPatch {
+    /// The fewest credits, 0 to the course's `credits`.
+    #[serde(default, deserialize_with = "optional_whole_number")]
+    #[schema(value_type = Option<u32>, maximum = 12)]
+    pub min_credits: Option<u32>,
+    /// The most credits, the course's `credits` to 12.
+    #[serde(default, deserialize_with = "optional_whole_number")]
+    #[schema(value_type = Option<u32>, maximum = 12)]
+    pub max_credits: Option<u32>,
+    /// 1-3 of `letter`, `pass_fail`, `audit`, no repeats.
+    #[serde(default)]
+    #[schema(schema_with = schema::grading_bases)]
+    pub grading_bases: Option<Vec<String>>,
+}
+
+impl CourseGradingPatch {
+    /// `course` with this change, checked as a new course is.
+    pub fn applied_to(&self, course: &Course) -> Result<Course, Invalid> {
+        let mut new = Course {
+            min_credits: self.min_credits.or(course.min_credits),
+            max_credits: self.max_credits.or(course.max_credits),
+            grading_bases: self.grading_bases.clone().or(course.grading_bases.clone()),
+            ..course.clone()
+        };
+        new.validate()?;
+        Ok(new)
+    }
+}
+
 /// Parse grading basis names for `field`: 1-3, each known, no repeats; in their canonical
 /// order (`letter`, `pass_fail`, `audit`).
 pub fn parse_grading_bases(

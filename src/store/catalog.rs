@@ -248,6 +248,109 @@ pub async fn create_course(pool: &PgPool, c: &Course) -> DbResult<()> {
     Ok(())
 }
 
+/// A course as stored.
+#[derive(sqlx::FromRow)]
+struct CourseRow {
+    code: String,
+    title: String,
+    credits: i16,
+    prerequisites: Vec<String>,
+    components: Vec<String>,
+    corequisites: Vec<String>,
+    min_credits: i16,
+    max_credits: i16,
+    grading_bases: Vec<String>,
+}
+
+/// Course `code`, locked for an update; `None` if there is no such course.
+pub async fn course_for_update(
+    tx: &mut sqlx::PgConnection,
+    code: &str,
+) -> DbResult<Option<Course>> {
+    let row: Option<CourseRow> = sqlx::query_as(
+        "SELECT code, title, credits, prerequisites, components, corequisites,
+                min_credits, max_credits, grading_bases
+           FROM courses WHERE code = $1 FOR UPDATE",
+    )
+    .bind(code)
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(row.map(|r| Course {
+        code: r.code,
+        title: r.title,
+        credits: r.credits as u32,
+        prerequisites: r.prerequisites,
+        components: r.components,
+        corequisites: r.corequisites,
+        min_credits: Some(r.min_credits as u32),
+        max_credits: Some(r.max_credits as u32),
+        grading_bases: Some(r.grading_bases),
+    }))
+}
+
+/// The basis a place with no options recorded is graded by: `letter` where the course
+/// lists it, else its first.
+fn default_basis(bases: &[String]) -> &str {
+    if bases.iter().any(|b| b == "letter") {
+        "letter"
+    } else {
+        bases.first().map(String::as_str).unwrap_or("letter")
+    }
+}
+
+/// Active places of `new`'s course whose recorded options fall outside `new`'s range or
+/// bases, and (when `new` changes the default basis of `old`) active places with no
+/// options recorded, which take the default: (outside, implicit).
+pub async fn places_outside(
+    tx: &mut sqlx::PgConnection,
+    new: &Course,
+    old: &Course,
+) -> DbResult<(i64, i64)> {
+    let bases = new.grading_bases.clone().unwrap_or_default();
+    let old_bases = old.grading_bases.clone().unwrap_or_default();
+    let default_changes = default_basis(&bases) != default_basis(&old_bases);
+    let (outside, implicit): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE o.student_id IS NOT NULL
+                                  AND (o.credits NOT BETWEEN $2 AND $3
+                                       OR NOT (o.grading_basis = ANY ($4)))),
+                count(*) FILTER (WHERE o.student_id IS NULL AND $5)
+           FROM enrollments e JOIN sections s ON s.id = e.section_id
+           LEFT JOIN enrollment_options o ON o.student_id = e.student_id
+                                         AND o.section_id = e.section_id
+          WHERE s.course_code = $1 AND e.status <> 'dropped'",
+    )
+    .bind(&new.code)
+    .bind(new.min_credits.unwrap_or(new.credits) as i16)
+    .bind(new.max_credits.unwrap_or(new.credits) as i16)
+    .bind(&bases)
+    .bind(default_changes)
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok((outside, implicit))
+}
+
+/// Store `course`'s credit range and grading bases; the ids of its sections.
+pub async fn update_course_grading(
+    tx: &mut sqlx::PgConnection,
+    course: &Course,
+) -> DbResult<Vec<Uuid>> {
+    sqlx::query(
+        "UPDATE courses SET min_credits = $2, max_credits = $3, grading_bases = $4 WHERE code = $1",
+    )
+    .bind(&course.code)
+    .bind(course.min_credits.unwrap_or(course.credits) as i16)
+    .bind(course.max_credits.unwrap_or(course.credits) as i16)
+    .bind(course.grading_bases.clone().unwrap_or_default())
+    .execute(&mut *tx)
+    .await?;
+    Ok(
+        sqlx::query_scalar("SELECT id FROM sections WHERE course_code = $1 ORDER BY id")
+            .bind(&course.code)
+            .fetch_all(&mut *tx)
+            .await?,
+    )
+}
+
 /// Parse stored component names (the table's CHECK admits only known ones).
 fn components(names: &[String]) -> DbResult<Vec<Component>> {
     names.iter().map(|n| component(n)).collect()

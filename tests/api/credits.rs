@@ -629,3 +629,76 @@ async fn cart_items_and_linked_sets_carry_their_options() {
     assert_eq!(stored(&app, other, lab).await, Some((4, "audit".into())));
     verified(&app).await;
 }
+
+/// PATCH course `code`'s credit range or bases as the admin; (status, body).
+async fn patch_course(app: &TestApp, code: &str, body: Value) -> (StatusCode, Value) {
+    let path = format!("/api/v1/courses/{code}");
+    let r = app
+        .request(Method::PATCH, &path, Some(&app.admin_token))
+        .json(&body);
+    answer(r.send().await.expect("request")).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_changes_a_course_range_but_not_under_students_choices() {
+    let app = TestApp::spawn().await;
+    let term = app.open_term().await;
+    course(&app, "IS400", 3, (1, 4), &["letter", "pass_fail"]).await;
+    let first = app.section(term, "IS400", "01", 10, 0, json!([])).await;
+    let (_, token) = app.student().await;
+    let body = json!({"credits": 4, "grading_basis": "pass_fail"});
+    assert_eq!(
+        enroll_with(&app, &token, first, body).await.0,
+        StatusCode::CREATED
+    );
+
+    // A narrower range, or no pass/fail, would strand the student's choice.
+    for body in [
+        json!({"max_credits": 3}),
+        json!({"grading_bases": ["letter"]}),
+    ] {
+        let (st, refused) = patch_course(&app, "IS400", body).await;
+        assert_problem(st, &refused, StatusCode::CONFLICT, "options_in_use");
+    }
+    // Wider: the rule facts see it at once (an enroll for 6 credits passes).
+    let (st, changed) = patch_course(
+        &app,
+        "is-400",
+        json!({"max_credits": 6, "grading_bases": ["audit", "letter", "pass_fail"]}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{changed}");
+    assert_eq!(
+        (
+            &changed["min_credits"],
+            &changed["max_credits"],
+            &changed["grading_bases"]
+        ),
+        (
+            &json!(1),
+            &json!(6),
+            &json!(["letter", "pass_fail", "audit"])
+        )
+    );
+    let second = app.section(term, "IS400", "02", 10, 0, json!([])).await;
+    let view = app.section_view(first).await;
+    assert_eq!(view["max_credits"], 6, "{view}");
+    let (_, other) = app.student().await;
+    let (st, got) = enroll_with(&app, &other, second, json!({"credits": 6})).await;
+    assert_eq!(st, StatusCode::CREATED, "{got}");
+    let (st, got) = change(&app, &token, first, json!({"credits": 5})).await;
+    assert_eq!(st, StatusCode::OK, "{got}");
+
+    let (st, refused) = patch_course(&app, "NONE100", json!({"max_credits": 6})).await;
+    assert_problem(st, &refused, StatusCode::NOT_FOUND, "course_not_found");
+    let (st, refused) = patch_course(&app, "IS400", json!({"min_credits": 4})).await;
+    assert_problem(
+        st,
+        &refused,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    );
+    let (st, refused) = patch_course(&app, "IS400", json!({"credits": 4})).await;
+    assert_problem(st, &refused, StatusCode::BAD_REQUEST, "invalid_body");
+    verified(&app).await;
+}
