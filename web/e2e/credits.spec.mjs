@@ -9,7 +9,7 @@
 //   4. They change the study to 2 credits from the schedule; the page says so, and the API's
 //      schedule agrees.
 //   5. The console: an admin creates a course with a credit range and bases through the form,
-//      and the course list shows them.
+//      the course list shows them, and the admin widens them from the list.
 // axe-core runs on each view (no critical or serious finding). Screenshots go to
 // target/e2e/credits-*.png. Run with `deploy/local/e2e.sh credits`.
 import { BASE, accessible, call, check, login, shot } from "./lib.mjs";
@@ -151,6 +151,14 @@ async function consoleSteps(browser, ctx) {
   await row.waitFor(WAIT);
   await row.getByText("1–6 (2 by default)").waitFor(WAIT);
   await row.getByText("letter, pass/fail").waitFor(WAIT);
+  // Changed from the list: up to 8 credits, audit allowed too.
+  await row.getByRole("button", { name: `Credits & grading of ${code}` }).click();
+  const edit = form.getByRole("form", { name: `Credits and grading of ${code}` });
+  await edit.locator('input[name="edit-max-credits"]').fill("8");
+  await edit.locator('input[name="edit-grading-audit"]').check();
+  await edit.getByRole("button", { name: "Save credits and grading" }).click();
+  await page.getByRole("status").getByText(`${code} is now taken for 1–8 (2 by default) credits`).waitFor(WAIT);
+  await row.getByText("letter, pass/fail, audit").waitFor(WAIT);
   await shot(page, "credits-console");
   await accessible(page, "the console's course form with credits and grading");
   await context.close();

@@ -223,6 +223,12 @@ export const courseSections = (term: string, course: string) =>
   api<{ items: Section[] }>("GET", `/api/v1/terms/${q(term)}/sections?limit=500&course=${q(course)}`);
 export const section = (id: string) => api<Section>("GET", `/api/v1/sections/${q(id)}`);
 export const createCourse = (t: string, course: Course) => api<Course>("POST", "/api/v1/courses", { token: t, body: course });
+/** Change a course's credit range or grading bases (what is left out stays). */
+export const patchCourseGrading = (
+  t: string,
+  code: string,
+  patch: { min_credits?: number; max_credits?: number; grading_bases?: GradingBasis[] },
+) => api<Course>("PATCH", `/api/v1/courses/${q(code)}`, { token: t, body: patch });
 export const createSection = (t: string, s: NewSection) => api<Section>("POST", "/api/v1/sections", { token: t, body: s });
 export const setLinks = (t: string, section: string, links: string[]) =>
   api<Section>("PUT", `/api/v1/sections/${q(section)}/links`, { token: t, body: { links } });
