@@ -12,6 +12,7 @@
 use chrono::{DateTime, Utc};
 use registrar_actors::CommitBatch;
 use registrar_actors::ledger::{Change, ChangeKind, Placement};
+use registrar_actors::student_rules::{EnrollmentOptions, GradingBasis};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -64,11 +65,15 @@ pub enum EventKind {
     /// A waiting student is no longer skipped.
     #[serde(rename = "waitlist.unblocked")]
     WaitlistUnblocked,
+    /// A student changed the credits or grading basis of a place they hold (the seat is
+    /// untouched: written by the student's home node, not by the section's actor).
+    #[serde(rename = "enrollment.options_changed")]
+    OptionsChanged,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 14] = [
+    pub const ALL: [EventKind; 15] = [
         EventKind::EnrollmentCreated,
         EventKind::EnrollmentDropped,
         EventKind::EnrollmentWithdrawn,
@@ -83,6 +88,7 @@ impl EventKind {
         EventKind::OfferExpired,
         EventKind::WaitlistBlocked,
         EventKind::WaitlistUnblocked,
+        EventKind::OptionsChanged,
     ];
 
     /// The routing key (and `type`) of this kind.
@@ -102,6 +108,7 @@ impl EventKind {
             EventKind::OfferExpired => "waitlist.offer_expired",
             EventKind::WaitlistBlocked => "waitlist.blocked",
             EventKind::WaitlistUnblocked => "waitlist.unblocked",
+            EventKind::OptionsChanged => "enrollment.options_changed",
         }
     }
 
@@ -203,6 +210,12 @@ pub struct Event {
     /// longer pass, e.g. `student_on_hold`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The credits the student takes the course for now (`enrollment.options_changed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits: Option<u32>,
+    /// The grading basis now (`enrollment.options_changed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grading_basis: Option<GradingBasis>,
 }
 
 impl Event {
@@ -255,6 +268,8 @@ impl Event {
             permit_ids: change.permits.iter().map(|p| p.0).collect(),
             over_capacity: change.over_capacity,
             reason: None,
+            credits: None,
+            grading_basis: None,
         };
         match change.kind {
             ChangeKind::Waitlisted { position, .. } => event.position = Some(position),
@@ -282,6 +297,54 @@ impl Event {
             | ChangeKind::Released { .. } => {}
         }
         event
+    }
+
+    /// The event of a change of `student`'s options in `section`, recorded `at` by the
+    /// student's home node under `request`; `counts` are the section's committed
+    /// (`seats_taken`, `capacity`, `waitlist_length`), `owner` its (`shard`, `epoch`). Its
+    /// id is derived like a section change's: from the request, the kind, the section, the
+    /// student and the time.
+    pub fn options_changed(
+        section: Uuid,
+        student: Uuid,
+        request: Uuid,
+        at: DateTime<Utc>,
+        options: EnrollmentOptions,
+        counts: [u32; 3],
+        owner: (u32, i64),
+    ) -> Self {
+        let kind = EventKind::OptionsChanged;
+        let mut name = Vec::with_capacity(16 + 32 + 16 + 17 + 8);
+        name.extend_from_slice(request.as_bytes());
+        name.extend_from_slice(kind.routing_key().as_bytes());
+        name.push(0);
+        name.extend_from_slice(section.as_bytes());
+        name.push(1);
+        name.extend_from_slice(student.as_bytes());
+        name.extend_from_slice(&at.timestamp_micros().to_be_bytes());
+        Event {
+            event_id: Uuid::new_v5(&EVENT_ID_NAMESPACE, &name),
+            kind,
+            occurred_at: at,
+            section_id: section,
+            student_id: Some(student),
+            request_id: request,
+            seats_taken: counts[0],
+            capacity: counts[1],
+            waitlist_length: counts[2],
+            shard: owner.0,
+            epoch: owner.1,
+            position: None,
+            from: None,
+            previous_capacity: None,
+            decision_id: None,
+            expires_at: None,
+            permit_ids: Vec::new(),
+            over_capacity: false,
+            reason: None,
+            credits: Some(options.credits),
+            grading_basis: Some(options.basis),
+        }
     }
 }
 
@@ -421,6 +484,37 @@ mod tests {
     }
 
     #[test]
+    fn a_change_of_options_has_its_own_event_and_a_derived_id() {
+        let at = DateTime::UNIX_EPOCH + chrono::TimeDelta::seconds(5);
+        let options = EnrollmentOptions {
+            credits: 4,
+            basis: GradingBasis::PassFail,
+        };
+        let (section, student, request) =
+            (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+        let e = Event::options_changed(section, student, request, at, options, [1, 2, 0], (3, 4));
+        let again =
+            Event::options_changed(section, student, request, at, options, [1, 2, 0], (3, 4));
+        assert_eq!(e.event_id, again.event_id);
+        let later = Event::options_changed(
+            section,
+            student,
+            request,
+            at + chrono::TimeDelta::seconds(1),
+            options,
+            [1, 2, 0],
+            (3, 4),
+        );
+        assert_ne!(e.event_id, later.event_id);
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(json["type"], "enrollment.options_changed");
+        assert_eq!(json["credits"], 4);
+        assert_eq!(json["grading_basis"], "pass_fail");
+        assert_eq!(json["student_id"], student.to_string());
+        assert_eq!(serde_json::from_value::<Event>(json).unwrap(), e);
+    }
+
+    #[test]
     fn routing_keys_are_the_serialized_names() {
         for kind in EventKind::ALL {
             let json = serde_json::to_value(kind).unwrap();
@@ -452,6 +546,8 @@ mod tests {
             permit_ids: Vec::new(),
             over_capacity: false,
             reason: None,
+            credits: None,
+            grading_basis: None,
         };
         let json = serde_json::to_value(&e).unwrap();
         assert_eq!(json["type"], "enrollment.created");

@@ -14,12 +14,16 @@
 //! may also name corequisites, taken in the same term or completed ([`corequisites`]).
 
 mod corequisites;
+mod credits;
 mod deadlines;
 mod linked;
 mod permits;
 mod restrictions;
 
 pub use corequisites::check_drop_set;
+pub use credits::{
+    CourseGrading, EnrollmentOptions, GradingBasis, check_change, check_change_deadline,
+};
 pub use deadlines::{Deadlines, check_add, check_seat_drop, seat_drop};
 pub use linked::{Component, linked_set_of};
 pub use permits::{Permit, PermitKind, PermitUse};
@@ -144,7 +148,9 @@ pub struct OfferedSection {
     pub id: SectionId,
     /// Its course, e.g. `CS101`.
     pub course_code: String,
-    /// Credits of the course.
+    /// Credits of the course, as the credit limit counts them: for a section on a
+    /// student's schedule (or asked for), what the student chose
+    /// ([`EnrollmentOptions::counted`]: none when audited).
     pub credits: u32,
     /// Weekly meetings.
     pub meetings: Vec<Meeting>,
@@ -333,6 +339,30 @@ pub enum RuleViolation {
         /// The course on the schedule that requires it.
         by: String,
     },
+    /// Credits outside the course's range.
+    #[error("{credits} credits is outside the course's range of {min} to {max}")]
+    CreditsOutOfRange {
+        /// The credits asked for.
+        credits: u32,
+        /// The fewest allowed.
+        min: u32,
+        /// The most allowed.
+        max: u32,
+    },
+    /// A grading basis the course does not allow.
+    #[error("the course may not be taken {basis}; it allows {}", allowed.iter().map(|b| b.as_str()).collect::<Vec<_>>().join(", "))]
+    GradingBasisNotAllowed {
+        /// The basis asked for.
+        basis: GradingBasis,
+        /// The bases the course allows.
+        allowed: Vec<GradingBasis>,
+    },
+    /// Credits and grading basis may no longer be changed this term.
+    #[error("the last day to change credits or grading basis this term was {drop_by}")]
+    OptionsDeadlinePassed {
+        /// The term's drop deadline.
+        drop_by: DateTime<Utc>,
+    },
 }
 
 impl RuleViolation {
@@ -354,6 +384,9 @@ impl RuleViolation {
             RuleViolation::NotLinked { .. } => "not_linked",
             RuleViolation::CorequisiteMissing { .. } => "corequisite_missing",
             RuleViolation::CorequisiteRequired { .. } => "corequisite_required",
+            RuleViolation::CreditsOutOfRange { .. } => "credits_out_of_range",
+            RuleViolation::GradingBasisNotAllowed { .. } => "grading_basis_not_allowed",
+            RuleViolation::OptionsDeadlinePassed { .. } => "options_deadline_passed",
         }
     }
 }

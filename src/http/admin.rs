@@ -6,8 +6,9 @@ use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use super::extract::{ApiJson, Caller, Ids};
 use crate::resources::{
-    Course, Hold, NewHold, NewSection, NewStudent, NewTerm, NewWindow, RegistrationWindow, Role,
-    SectionLinks, SectionPatch, SectionView, StudentView, Term, TermDeadlines,
+    Course, CourseGradingPatch, Hold, NewHold, NewSection, NewStudent, NewTerm, NewWindow,
+    RegistrationWindow, Role, SectionLinks, SectionPatch, SectionView, StudentView, Term,
+    TermDeadlines, normalize_course_code,
 };
 use crate::service::auth::hash_password;
 use crate::store::{catalog, students};
@@ -26,6 +27,10 @@ pub fn router() -> Router<AppState> {
             get(list_windows).post(create_window),
         )
         .route("/api/v1/courses", post(create_course))
+        .route(
+            "/api/v1/courses/{code}",
+            axum::routing::patch(patch_course_grading),
+        )
         .route("/api/v1/sections", post(create_section))
         .route("/api/v1/sections/{section_id}/links", put(set_links))
         .route("/api/v1/students", get(find_student).post(create_student))
@@ -107,6 +112,31 @@ pub async fn create_course(
     body.validate()?;
     catalog::create_course(&state.pool, &body).await?;
     Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// Change a course's credit range or grading bases (what the body leaves out stays);
+/// refused while students' places would fall outside them.
+#[utoipa::path(patch, path = "/api/v1/courses/{code}", tag = "admin", request_body = CourseGradingPatch,
+    params(("code" = String, Path, description = "a course code in any accepted form")),
+    responses((status = 200, body = Course),
+        (status = 404, description = "`course_not_found`", body = super::error::Problem),
+        (status = 409, description = "`options_in_use`", body = super::error::Problem),
+        (status = 422, description = "`invalid_field`", body = super::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn patch_course_grading(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Path(code): axum::extract::Path<String>,
+    ApiJson(body): ApiJson<CourseGradingPatch>,
+) -> Result<Json<Course>, ApiError> {
+    admin(&caller)?;
+    let code = normalize_course_code(&code)
+        .ok_or_else(|| ApiError::new(ErrorCode::CourseNotFound, "no such course"))?;
+    let (course, sections) = state.registration.set_course_grading(&code, &body).await?;
+    for s in sections {
+        state.section_views.remove(&s);
+    }
+    Ok(Json(course))
 }
 
 /// Create a section.

@@ -75,6 +75,8 @@ error_codes! {
     /// The term's last day to withdraw has passed: a seat can no longer be dropped (a
     /// waitlist place still can).
     DropDeadlinePassed = "drop_deadline_passed", FORBIDDEN;
+    /// The term's `drop_by` has passed: credits and grading basis can no longer change.
+    OptionsDeadlinePassed = "options_deadline_passed", FORBIDDEN;
     /// The section is open only to (or closed to) students by major, program, cohort or
     /// standing.
     RestrictedSection = "restricted_section", FORBIDDEN;
@@ -97,6 +99,8 @@ error_codes! {
     HoldNotFound = "hold_not_found", NOT_FOUND;
     /// No such permit.
     PermitNotFound = "permit_not_found", NOT_FOUND;
+    /// No course with that code.
+    CourseNotFound = "course_not_found", NOT_FOUND;
     /// No such cluster node.
     NodeNotFound = "node_not_found", NOT_FOUND;
     /// No such shard.
@@ -109,6 +113,9 @@ error_codes! {
     MethodNotAllowed = "method_not_allowed", METHOD_NOT_ALLOWED;
     /// A record with the same key exists.
     AlreadyExists = "already_exists", CONFLICT;
+    /// A change of a course's credit range or bases would leave students' chosen options
+    /// outside them.
+    OptionsInUse = "options_in_use", CONFLICT;
     /// The student already holds a seat in the section.
     AlreadyEnrolled = "already_enrolled", CONFLICT;
     /// The student is already on the section's waitlist.
@@ -161,6 +168,10 @@ error_codes! {
     CreditLimitExceeded = "credit_limit_exceeded", UNPROCESSABLE_ENTITY;
     /// A course with components would lack a section of one (a lecture without its lab).
     LinkedSetIncomplete = "linked_set_incomplete", UNPROCESSABLE_ENTITY;
+    /// Credits outside the course's credit range.
+    CreditsOutOfRange = "credits_out_of_range", UNPROCESSABLE_ENTITY;
+    /// A grading basis the course does not allow.
+    GradingBasisNotAllowed = "grading_basis_not_allowed", UNPROCESSABLE_ENTITY;
     /// A lab or recitation is not linked to the lecture chosen with it.
     NotLinked = "not_linked", UNPROCESSABLE_ENTITY;
     /// A corequisite is neither completed, on the schedule, nor asked for with the course.
@@ -221,6 +232,9 @@ impl From<&RuleViolation> for ErrorCode {
             RuleViolation::NotLinked { .. } => ErrorCode::NotLinked,
             RuleViolation::CorequisiteMissing { .. } => ErrorCode::CorequisiteMissing,
             RuleViolation::CorequisiteRequired { .. } => ErrorCode::CorequisiteRequired,
+            RuleViolation::CreditsOutOfRange { .. } => ErrorCode::CreditsOutOfRange,
+            RuleViolation::GradingBasisNotAllowed { .. } => ErrorCode::GradingBasisNotAllowed,
+            RuleViolation::OptionsDeadlinePassed { .. } => ErrorCode::OptionsDeadlinePassed,
         }
     }
 }
@@ -426,6 +440,8 @@ impl From<AdminError> for ApiError {
             AdminError::TermNotFound => Self::new(ErrorCode::TermNotFound, e.to_string()),
             AdminError::TicketNotFound => Self::new(ErrorCode::TicketNotFound, e.to_string()),
             AdminError::SectionNotFound => Self::new(ErrorCode::SectionNotFound, e.to_string()),
+            AdminError::CourseNotFound => Self::new(ErrorCode::CourseNotFound, e.to_string()),
+            AdminError::OptionsInUse(_) => Self::new(ErrorCode::OptionsInUse, e.to_string()),
             AdminError::UnknownCourse(_) | AdminError::UnknownSection(_) => {
                 Self::new(ErrorCode::UnknownReference, e.to_string())
             }
@@ -508,6 +524,7 @@ impl From<crate::service::cart::CartError> for ApiError {
         match e {
             C::SectionNotFound => Self::new(ErrorCode::SectionNotFound, "no such section"),
             C::Full => Self::new(ErrorCode::CartFull, e.to_string()),
+            C::Options(v) => Self::new(ErrorCode::from(&v), v.to_string()),
             C::Db(d) => d.into(),
         }
     }
@@ -610,6 +627,18 @@ mod tests {
             RuleViolation::CorequisiteRequired {
                 course: "CS1".into(),
                 by: "CS2".into(),
+            },
+            RuleViolation::CreditsOutOfRange {
+                credits: 5,
+                min: 1,
+                max: 4,
+            },
+            RuleViolation::GradingBasisNotAllowed {
+                basis: registrar_actors::student_rules::GradingBasis::Audit,
+                allowed: vec![],
+            },
+            RuleViolation::OptionsDeadlinePassed {
+                drop_by: chrono::DateTime::UNIX_EPOCH,
             },
         ];
         for v in &rules {

@@ -32,6 +32,36 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// A JSON object body that may be left out: no body at all (whatever the content type), or
+/// `null`, is `None`; anything else is read as [`ApiJson`] reads it, with the same
+/// refusals.
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let bytes =
+            axum::body::Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+                .await
+                .map_err(|rejection| {
+                    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                        ApiError::new(ErrorCode::PayloadTooLarge, "the request body is too large")
+                    } else {
+                        ApiError::invalid_body(rejection.body_text())
+                    }
+                })?;
+        // No body, or JSON's `null`: nothing asked.
+        if bytes.iter().all(u8::is_ascii_whitespace) || bytes.trim_ascii() == b"null" {
+            return Ok(OptionalJson(None));
+        }
+        let req = Request::from_parts(parts, axum::body::Body::from(bytes));
+        let ApiJson(v) = ApiJson::from_request(req, state).await?;
+        Ok(OptionalJson(Some(v)))
+    }
+}
+
 /// A JSON object body kept as its text (the import reads it itself, to tell each record's
 /// line); the same refusals as [`ApiJson`] before it is read: `400 invalid_body` without a
 /// JSON content type, not UTF-8 or not an object, `413 payload_too_large` when oversized.

@@ -449,6 +449,18 @@ async fn windows(
     Ok(())
 }
 
+/// Whether a course's credits lie in its range: the field at fault and why, if not (the
+/// same rule and words as `POST /courses`).
+fn credit_range(c: &CourseRow) -> Result<(), (&'static str, String)> {
+    if c.min_credits > c.credits {
+        return Err(("min_credits", "0 to the course's credits".to_string()));
+    }
+    if c.max_credits < c.credits || c.max_credits > 12 {
+        return Err(("max_credits", "the course's credits to 12".to_string()));
+    }
+    Ok(())
+}
+
 async fn courses(
     ctx: &mut Ctx<'_>,
     tx: &mut PgConnection,
@@ -486,6 +498,25 @@ async fn courses(
                 if let Some(p) = &c.corequisites {
                     new.corequisites = p.clone();
                 }
+                // A fixed course stays fixed when only its credits change.
+                let fixed = old.min_credits == old.credits && old.max_credits == old.credits;
+                new.min_credits = match c.min_credits {
+                    Some(n) => n as i16,
+                    None if fixed => new.credits,
+                    None => old.min_credits,
+                };
+                new.max_credits = match c.max_credits {
+                    Some(n) => n as i16,
+                    None if fixed => new.credits,
+                    None => old.max_credits,
+                };
+                if let Some(b) = &c.grading_bases {
+                    new.grading_bases = b.clone();
+                }
+                if let Err((field, message)) = credit_range(&new) {
+                    ctx.fail(kind, rec, Some(field), message);
+                    continue;
+                }
                 if new.components != old.components && *sections > 0 {
                     let message = format!(
                         "{} has {sections} sections, whose components and links depend on them; \
@@ -517,6 +548,14 @@ async fn courses(
                     list(&old.corequisites),
                     list(&new.corequisites),
                 );
+                differ(&mut fields, "min_credits", old.min_credits, new.min_credits);
+                differ(&mut fields, "max_credits", old.max_credits, new.max_credits);
+                differ(
+                    &mut fields,
+                    "grading_bases",
+                    list(&old.grading_bases),
+                    list(&new.grading_bases),
+                );
                 if !fields.is_empty() {
                     changed.push(c.code.clone());
                     write.push(new);
@@ -533,14 +572,25 @@ async fn courses(
                     ctx.fail(kind, rec, Some(field), "required for a new course");
                     continue;
                 };
-                write.push(CourseRow {
+                let row = CourseRow {
                     code: c.code.clone(),
                     title: title.clone(),
                     credits: credits as i16,
                     prerequisites: c.prerequisites.clone().unwrap_or_default(),
                     components: c.components.clone().unwrap_or_default(),
                     corequisites: c.corequisites.clone().unwrap_or_default(),
-                });
+                    min_credits: c.min_credits.unwrap_or(credits) as i16,
+                    max_credits: c.max_credits.unwrap_or(credits) as i16,
+                    grading_bases: c
+                        .grading_bases
+                        .clone()
+                        .unwrap_or_else(|| vec!["letter".to_string()]),
+                };
+                if let Err((field, message)) = credit_range(&row) {
+                    ctx.fail(kind, rec, Some(field), message);
+                    continue;
+                }
+                write.push(row);
                 ctx.created(kind, rec, c.code.clone());
             }
         }

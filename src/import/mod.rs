@@ -88,6 +88,9 @@ impl Kind {
                 "prerequisites",
                 "components",
                 "corequisites",
+                "min_credits",
+                "max_credits",
+                "grading_bases",
             ],
             Kind::Sections => &[
                 "term",

@@ -19,6 +19,7 @@ use super::{FileError, Kind, RowError};
 use crate::resources::{
     Course, Invalid, MeetingDto, NewPool, NewSection, NewStudent, NewTerm, NewTimeTicket,
     NewWindow, RestrictionDto, Role, Standing, check_restrictions, invalid, is_username,
+    parse_grading_bases,
 };
 use chrono::{DateTime, Utc};
 use registrar_actors::student_rules::{Meeting, Restriction};
@@ -72,6 +73,12 @@ pub struct CourseIn {
     pub components: Option<Vec<String>>,
     /// Canonical codes.
     pub corequisites: Option<Vec<String>>,
+    /// The fewest credits (checked against the credits when applied).
+    pub min_credits: Option<u32>,
+    /// The most credits (checked against the credits when applied).
+    pub max_credits: Option<u32>,
+    /// Grading basis names, in their canonical order.
+    pub grading_bases: Option<Vec<String>>,
 }
 
 /// A section: `term`, `course_code`, `section_code` (key), the rest as the API's
@@ -759,6 +766,19 @@ fn course(f: &mut Fields) -> Result<CourseIn, Invalid> {
     let prerequisites = f.list("prerequisites")?;
     let components = f.list("components")?;
     let corequisites = f.list("corequisites")?;
+    let min_credits = f.count("min_credits")?;
+    let max_credits = f.count("max_credits")?;
+    for (field, n) in [("min_credits", min_credits), ("max_credits", max_credits)] {
+        if n.is_some_and(|n| n > 12) {
+            return Err(invalid(field, "0 to 12"));
+        }
+    }
+    let grading_bases = f
+        .list("grading_bases")?
+        .map(|names| parse_grading_bases("grading_bases", &names))
+        .transpose()?
+        .map(|bases| bases.iter().map(|b| b.as_str().to_string()).collect());
+    // The range is checked against the credits when applied: either may be stored.
     let mut course = Course {
         code,
         title: title.clone().unwrap_or_else(|| "placeholder".into()),
@@ -766,9 +786,15 @@ fn course(f: &mut Fields) -> Result<CourseIn, Invalid> {
         prerequisites: prerequisites.clone().unwrap_or_default(),
         components: components.clone().unwrap_or_default(),
         corequisites: corequisites.clone().unwrap_or_default(),
+        min_credits: None,
+        max_credits: None,
+        grading_bases: None,
     };
     course.validate()?;
     Ok(CourseIn {
+        min_credits,
+        max_credits,
+        grading_bases,
         prerequisites: prerequisites.map(|_| course.prerequisites),
         corequisites: corequisites.map(|_| course.corequisites),
         code: course.code,

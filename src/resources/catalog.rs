@@ -2,11 +2,16 @@
 //! components and corequisites), sections with their meetings, and the links between a
 //! course's primary sections and its labs or recitations.
 
-use super::{Invalid, MAX_LINKS, Standing, invalid, schema, text, whole_number};
+use super::{
+    Invalid, MAX_LINKS, Standing, invalid, optional_whole_number, schema, text, whole_number,
+};
 use chrono::{DateTime, Utc};
 use registrar_actors::SectionId;
-use registrar_actors::student_rules::{Component, Deadlines, Meeting, OfferedSection};
+use registrar_actors::student_rules::{
+    Component, CourseGrading, Deadlines, EnrollmentOptions, GradingBasis, Meeting, OfferedSection,
+};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -170,6 +175,75 @@ pub struct Course {
     #[serde(default)]
     #[schema(schema_with = schema::corequisites)]
     pub corequisites: Vec<String>,
+    /// The fewest credits a student may take the course for, 0 to `credits`; default
+    /// `credits` (fixed credits). Answered always.
+    #[serde(default, deserialize_with = "optional_whole_number")]
+    #[schema(maximum = 12)]
+    pub min_credits: Option<u32>,
+    /// The most credits a student may take the course for, `credits` to 12; default
+    /// `credits`. Answered always.
+    #[serde(default, deserialize_with = "optional_whole_number")]
+    #[schema(maximum = 12)]
+    pub max_credits: Option<u32>,
+    /// The grading bases the course may be taken under (1-3 of `letter`, `pass_fail`,
+    /// `audit`); default `["letter"]`. An enrollment naming none gets `letter` if listed,
+    /// else the first listed. Answered always, in that order.
+    #[serde(default)]
+    #[schema(schema_with = schema::grading_bases)]
+    pub grading_bases: Option<Vec<String>>,
+}
+
+/// A change of a course's credit range or grading bases; what it leaves out stays.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CourseGradingPatch {
+    /// The fewest credits, 0 to the course's `credits`.
+    #[serde(default, deserialize_with = "optional_whole_number")]
+    #[schema(value_type = Option<u32>, maximum = 12)]
+    pub min_credits: Option<u32>,
+    /// The most credits, the course's `credits` to 12.
+    #[serde(default, deserialize_with = "optional_whole_number")]
+    #[schema(value_type = Option<u32>, maximum = 12)]
+    pub max_credits: Option<u32>,
+    /// 1-3 of `letter`, `pass_fail`, `audit`, no repeats.
+    #[serde(default)]
+    #[schema(schema_with = schema::grading_bases)]
+    pub grading_bases: Option<Vec<String>>,
+}
+
+impl CourseGradingPatch {
+    /// `course` with this change, checked as a new course is.
+    pub fn applied_to(&self, course: &Course) -> Result<Course, Invalid> {
+        let mut new = Course {
+            min_credits: self.min_credits.or(course.min_credits),
+            max_credits: self.max_credits.or(course.max_credits),
+            grading_bases: self.grading_bases.clone().or(course.grading_bases.clone()),
+            ..course.clone()
+        };
+        new.validate()?;
+        Ok(new)
+    }
+}
+
+/// Parse grading basis names for `field`: 1-3, each known, no repeats; in their canonical
+/// order (`letter`, `pass_fail`, `audit`).
+pub fn parse_grading_bases(
+    field: &'static str,
+    names: &[String],
+) -> Result<Vec<GradingBasis>, Invalid> {
+    if names.is_empty() || names.len() > 3 {
+        return Err(invalid(field, "1 to 3 of letter, pass_fail, audit"));
+    }
+    let mut out: Vec<GradingBasis> = Vec::with_capacity(names.len());
+    for name in names {
+        let b: GradingBasis = name.parse().map_err(|e: String| invalid(field, e))?;
+        if out.contains(&b) {
+            return Err(invalid(field, format!("`{b}` is listed twice")));
+        }
+        out.push(b);
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// Parse component names for `field`: each known, no repeats, at most 4.
@@ -256,6 +330,21 @@ impl Course {
         if self.credits > 12 {
             return Err(invalid("credits", "0 to 12"));
         }
+        let min = *self.min_credits.get_or_insert(self.credits);
+        let max = *self.max_credits.get_or_insert(self.credits);
+        if min > self.credits {
+            return Err(invalid("min_credits", "0 to the course's credits"));
+        }
+        if max < self.credits || max > 12 {
+            return Err(invalid("max_credits", "the course's credits to 12"));
+        }
+        let bases = self
+            .grading_bases
+            .get_or_insert_with(|| vec![GradingBasis::Letter.as_str().to_string()]);
+        *bases = parse_grading_bases("grading_bases", bases)?
+            .iter()
+            .map(|b| b.as_str().to_string())
+            .collect();
         if self.prerequisites.len() > 20 {
             return Err(invalid("prerequisites", "at most 20"));
         }
@@ -592,8 +681,18 @@ pub struct SectionView {
     pub waitlist_capacity: u32,
     /// Students waiting.
     pub waitlist_length: u32,
-    /// Credits.
+    /// Credits: what an enrollment naming none is taken for.
     pub credits: u32,
+    /// The fewest credits the course may be taken for.
+    #[serde(default)]
+    pub min_credits: u32,
+    /// The most credits the course may be taken for.
+    #[serde(default)]
+    pub max_credits: u32,
+    /// The grading bases the course may be taken under.
+    #[serde(default)]
+    #[schema(schema_with = schema::grading_bases)]
+    pub grading_bases: Vec<String>,
     /// Weekly meetings.
     pub meetings: Vec<MeetingDto>,
     /// Course codes to complete first.
@@ -639,6 +738,8 @@ pub struct SectionFacts {
     pub offered: OfferedSection,
     /// For responses.
     pub section_code: String,
+    /// What the course lets a student choose: credits and grading basis.
+    pub grading: CourseGrading,
 }
 
 impl SectionFacts {
@@ -646,6 +747,60 @@ impl SectionFacts {
     pub fn id(&self) -> SectionId {
         self.offered.id
     }
+
+    /// The options of a place in the section: those recorded, else the course's defaults.
+    pub fn options_or_default(&self, recorded: Option<EnrollmentOptions>) -> EnrollmentOptions {
+        recorded.unwrap_or_else(|| self.grading.default_options())
+    }
+
+    /// The section as the student rules see it for a student with these options (or none
+    /// recorded): its credits are those the student counts (none when audited).
+    pub fn offered_for(&self, recorded: Option<EnrollmentOptions>) -> OfferedSection {
+        self.options_or_default(recorded).apply(&self.offered)
+    }
+
+    /// These facts as the rules see them for a student taking the section with `options`.
+    pub fn taken_with(&self, options: EnrollmentOptions) -> Arc<SectionFacts> {
+        Arc::new(SectionFacts {
+            offered: options.apply(&self.offered),
+            ..self.clone()
+        })
+    }
+}
+
+/// The options a request asks for; each one left out is chosen for it (see the module
+/// docs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AskedOptions {
+    /// Credits within the course's range.
+    pub credits: Option<u32>,
+    /// A basis the course allows.
+    pub basis: Option<GradingBasis>,
+}
+
+impl AskedOptions {
+    /// Whether the request names neither.
+    pub fn is_empty(self) -> bool {
+        self.credits.is_none() && self.basis.is_none()
+    }
+
+    /// The words that tell this request's options apart for its `Idempotency-Key` (none
+    /// when it names none, so such a request reads as it did before options existed).
+    pub fn fingerprint(self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(c) = self.credits {
+            out.push(format!("credits={c}"));
+        }
+        if let Some(b) = self.basis {
+            out.push(format!("basis={b}"));
+        }
+        out
+    }
+}
+
+/// The options recorded for `section` among `options`.
+pub fn recorded(options: &[(Uuid, EnrollmentOptions)], section: Uuid) -> Option<EnrollmentOptions> {
+    options.iter().find(|(s, _)| *s == section).map(|(_, o)| *o)
 }
 
 #[cfg(test)]
@@ -715,6 +870,9 @@ mod tests {
             prerequisites: vec!["cs 101".into(), "CS101".into(), "MATH-1314".into()],
             components: vec![],
             corequisites: vec![],
+            min_credits: None,
+            max_credits: None,
+            grading_bases: None,
         };
         course.validate().unwrap();
         assert_eq!(course.code, "MATH2413");
@@ -786,6 +944,9 @@ mod tests {
             prerequisites: vec![],
             components: vec!["lecture".into(), "lab".into()],
             corequisites: vec!["math 2413".into(), "MATH-2413".into()],
+            min_credits: None,
+            max_credits: None,
+            grading_bases: None,
         };
         course.validate().unwrap();
         assert_eq!(course.corequisites, ["MATH2413"]);

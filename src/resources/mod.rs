@@ -91,6 +91,15 @@ pub(crate) fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32
     d.deserialize_any(Whole)
 }
 
+/// [`whole_number`] for an optional count: absent or `null` is `None`.
+pub(crate) fn optional_whole_number<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<u32>, D::Error> {
+    #[derive(serde::Deserialize)]
+    struct Whole(#[serde(deserialize_with = "whole_number")] u32);
+    Ok(<Option<Whole> as serde::Deserialize>::deserialize(d)?.map(|w| w.0))
+}
+
 /// OpenAPI schemas of the checked string fields (`#[schema(schema_with = ...)]`), built
 /// from the same patterns and limits as the checks above, so the document says exactly
 /// what the server accepts.
@@ -209,6 +218,48 @@ pub(crate) mod schema {
         ArrayBuilder::new()
             .items(component())
             .max_items(Some(4))
+            .unique_items(true)
+            .build()
+    }
+
+    /// A grading basis: `letter`, `pass_fail` or `audit`.
+    pub fn grading_basis() -> Object {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("`letter`, `pass_fail` or `audit`"))
+            .enum_values(Some(
+                registrar_actors::student_rules::GradingBasis::ALL.map(|b| b.as_str()),
+            ))
+            .examples(["letter"])
+            .build()
+    }
+
+    /// A grading basis a request may leave out: `letter`, `pass_fail`, `audit` or `null`.
+    pub fn optional_grading_basis() -> Object {
+        let mut names: Vec<serde_json::Value> = registrar_actors::student_rules::GradingBasis::ALL
+            .iter()
+            .map(|b| b.as_str().into())
+            .collect();
+        names.push(serde_json::Value::Null);
+        ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+                Type::String,
+                Type::Null,
+            ]))
+            .description(Some(
+                "`letter`, `pass_fail` or `audit`; left out or `null`: chosen for the student",
+            ))
+            .enum_values(Some(names))
+            .examples(["pass_fail"])
+            .build()
+    }
+
+    /// The grading bases a course allows: 1-3, no repeats.
+    pub fn grading_bases() -> Array {
+        ArrayBuilder::new()
+            .items(grading_basis())
+            .min_items(Some(1))
+            .max_items(Some(3))
             .unique_items(true)
             .build()
     }

@@ -1,13 +1,14 @@
 //! The admin's edits of student rule inputs (holds, registration windows, add/drop
-//! deadlines, sections and their links), one function per use case. Each edit and the notice that tells every node's rule cache about it
+//! deadlines, sections and their links, a course's credit range and grading bases), one
+//! function per use case. Each edit and the notice that tells every node's rule cache about it
 //! commit in one transaction (PostgreSQL delivers a NOTIFY only at commit), so no node can
 //! miss an edit that was made, or hear of one that was not; this node's own cache forgets
 //! at once, without waiting for its notice to come back.
 
 use super::registration::RegistrationService;
 use crate::resources::{
-    Hold, Invalid, LinkEnd, NewSection, NewWindow, RegistrationWindow, TermDeadlines,
-    check_component, check_link_ids, check_restrictions, link_pairs,
+    Course, CourseGradingPatch, Hold, Invalid, LinkEnd, NewSection, NewWindow, RegistrationWindow,
+    TermDeadlines, check_component, check_link_ids, check_restrictions, link_pairs,
 };
 use crate::store::cluster::{self as cluster_rows, Notice};
 use crate::store::{DbError, catalog, students};
@@ -38,6 +39,12 @@ pub enum AdminError {
     /// A section of a course that does not exist.
     #[error("no course {0}")]
     UnknownCourse(String),
+    /// No such course (the course edited).
+    #[error("no such course")]
+    CourseNotFound,
+    /// Students' places would fall outside a course's new credit range or bases.
+    #[error("{0}")]
+    OptionsInUse(String),
     /// A link to a section that does not exist.
     #[error("links: no section {0}")]
     UnknownSection(Uuid),
@@ -192,6 +199,45 @@ impl RegistrationService {
         tx.commit().await?;
         self.cache.forget_facts(&touched);
         Ok(touched)
+    }
+}
+
+impl RegistrationService {
+    /// Change the credit range or grading bases of course `code` (what `patch` leaves out
+    /// stays); the course as it is now. Refused while a student's active place would fall
+    /// outside them (its recorded options, or the course's defaults for a place with none
+    /// recorded, which a change of the default basis would silently change): students keep
+    /// what they chose. The sections' cached facts are forgotten on every node (a
+    /// [`Notice::Section`] each, sent with the commit); returns them too, whose cached
+    /// catalog answers are stale.
+    pub async fn set_course_grading(
+        &self,
+        code: &str,
+        patch: &CourseGradingPatch,
+    ) -> Result<(Course, Vec<Uuid>), AdminError> {
+        let mut tx = self.pool.begin().await?;
+        let old = catalog::course_for_update(&mut tx, code)
+            .await?
+            .ok_or(AdminError::CourseNotFound)?;
+        let new = patch.applied_to(&old)?;
+        let (outside, implicit) = catalog::places_outside(&mut tx, &new, &old).await?;
+        if outside > 0 {
+            return Err(AdminError::OptionsInUse(format!(
+                "{outside} active places of {code} were chosen outside the new credit range or                  grading bases; students keep what they chose (they may change it, or drop)"
+            )));
+        }
+        if implicit > 0 {
+            return Err(AdminError::OptionsInUse(format!(
+                "{implicit} active places of {code} take the course's default grading basis                  without having chosen it; the change would change their basis"
+            )));
+        }
+        let sections = catalog::update_course_grading(&mut tx, &new).await?;
+        for s in &sections {
+            cluster_rows::notify_rules(&mut *tx, Notice::Section(*s)).await?;
+        }
+        tx.commit().await?;
+        self.cache.forget_facts(&sections);
+        Ok((new, sections))
     }
 }
 

@@ -32,6 +32,7 @@
 //! after its release, or its home never came back) is released or confirmed by the
 //! section owner's sweep ([`RegistrationService::sweep_holds`]).
 
+use super::enrollment_options::AskedOptions;
 use super::idempotency::part_of;
 use super::registration::{CountedAs, Decision, RegistrationError, RegistrationService};
 use crate::cluster::home::HomePass;
@@ -58,6 +59,9 @@ pub struct SetRequest {
     pub leave: Vec<Uuid>,
     /// The request (a retry of it gets the same decision).
     pub request: RequestId,
+    /// The credits and grading basis asked for each section of `take` (same order; one
+    /// missing, or the list empty: chosen as `service::enrollment_options` says).
+    pub asked: Vec<AskedOptions>,
 }
 
 /// A decision carried out.
@@ -137,6 +141,7 @@ impl RegistrationService {
                 take: Vec::new(),
                 leave: members,
                 request,
+                asked: Vec::new(),
             };
             this.take_set_locked(&home, r).await
         })
@@ -190,7 +195,7 @@ impl RegistrationService {
             self.facts(*section).await?;
         }
         let active = self
-            .check_set_rules(r.student, &targets, &r.leave, r.request)
+            .check_set_rules(r.student, &targets, &r.leave, r.request, &r.asked)
             .await?;
         if let Some(missing) = r.leave.iter().find(|s| !active.contains(s)) {
             return Err(RegistrationError::PartRefused {
@@ -198,6 +203,14 @@ impl RegistrationService {
                 refusal: Refusal::NotEnrolled,
             });
         }
+        // The options the rules just counted, committed before any seat is held.
+        let chosen = self
+            .choose_options(r.student, &targets, &r.asked, r.request, "enroll_set")
+            .await?;
+        let (new, options): (Vec<Uuid>, Vec<_>) = (r.take.iter().copied().zip(chosen))
+            .filter(|(s, _)| !active.contains(s))
+            .unzip();
+        self.save_options(r.student, &new, &options).await?;
         // A set dropped whole is judged by the term's deadlines here, once: the row carries
         // a withdrawal to whoever carries it out. A set that takes seats is an add (past the
         // add deadline it was refused above), and leaves what it replaces plainly.
@@ -558,13 +571,20 @@ impl RegistrationService {
         }
         self.finish_swaps(home, student, None).await?;
         self.finish_decisions(student).await?;
-        let target = self.facts(add).await?;
+        let facts = self.facts(add).await?;
         self.facts(drop).await?;
+        let options = self
+            .choose_options(student, std::slice::from_ref(&facts), &[], request, "swap")
+            .await?;
+        let target = facts.taken_with(options[0]);
         let active = self
             .check_rules(student, &target, Some(drop), request)
             .await?;
         if !active.contains(&drop) {
             return Err(Refusal::NotEnrolled.into());
+        }
+        if !active.contains(&add) {
+            self.save_options(student, &[add], &options).await?;
         }
         let (permits, _) = self.section_permits(student, add).await?;
         let with_permits = !permits.is_empty();

@@ -15,8 +15,10 @@ use super::bundle::SetRequest;
 use super::idempotency::part_of;
 use super::registration::{Enrolled, RegistrationError, RegistrationService, SeatRequest};
 use crate::cluster::home::HomePass;
+use crate::resources::{AskedOptions, SectionFacts};
 use crate::store::cart::{self, Added, CartRow};
 use registrar_actors::RequestId;
+use registrar_actors::student_rules::RuleViolation;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -156,6 +158,9 @@ pub enum CartError {
     /// The cart is full.
     #[error("the cart holds {} items already", cart::CART_MAX)]
     Full,
+    /// The course does not allow the credits or grading basis asked for.
+    #[error(transparent)]
+    Options(#[from] RuleViolation),
     /// The database failed.
     #[error(transparent)]
     Db(#[from] crate::store::DbError),
@@ -167,9 +172,24 @@ impl RegistrationService {
         Ok(cart::items(&self.pool, student).await?)
     }
 
-    /// Stage `section` in `student`'s cart.
-    pub async fn add_to_cart(&self, student: Uuid, section: Uuid) -> Result<(), CartError> {
-        match cart::add(&self.pool, student, section).await? {
+    /// Stage `section` in `student`'s cart, to be enrolled with the credits and basis
+    /// `asked` (checked against the course now; none asked: chosen at the submit).
+    pub async fn add_to_cart(
+        &self,
+        student: Uuid,
+        section: Uuid,
+        asked: AskedOptions,
+    ) -> Result<(), CartError> {
+        let options = if asked.is_empty() {
+            None
+        } else {
+            let facts = match self.cache().facts(section).await? {
+                Some(f) => f,
+                None => return Err(CartError::SectionNotFound),
+            };
+            Some(facts.grading.choose(asked.credits, asked.basis)?)
+        };
+        match cart::add(&self.pool, student, section, options).await? {
             Added::Staged => Ok(()),
             Added::NoSection => Err(CartError::SectionNotFound),
             Added::Full => Err(CartError::Full),
@@ -193,7 +213,8 @@ impl RegistrationService {
             for m in members {
                 targets.push(self.facts(*m).await?);
             }
-            let (verdict, _, _, _) = self.set_verdict(student, &targets, &[]).await?;
+            let asked = asked_for(&rows, &targets);
+            let (verdict, _, _, _) = self.set_verdict(student, &targets, &[], &asked).await?;
             let full = members
                 .iter()
                 .filter_map(|m| row_of(*m))
@@ -223,7 +244,8 @@ impl RegistrationService {
         }
         for s in singles {
             let facts = self.facts(s).await?;
-            let (verdict, active, _, _) = self.set_verdict(student, &[facts], &[]).await?;
+            let asked = asked_for(&rows, std::slice::from_ref(&facts));
+            let (verdict, active, _, _) = self.set_verdict(student, &[facts], &[], &asked).await?;
             let row = row_of(s);
             let preview = match (verdict, row) {
                 _ if active.contains(&s) => fails(
@@ -275,11 +297,16 @@ impl RegistrationService {
         };
         let mut placed = Vec::with_capacity(rows.len());
         for (course, members) in sets {
+            let mut targets = Vec::with_capacity(members.len());
+            for m in &members {
+                targets.push(self.facts(*m).await?);
+            }
             let r = SetRequest {
                 student,
                 take: members.clone(),
                 leave: Vec::new(),
                 request: part_of(request, &format!("cart-set:{course}")),
+                asked: asked_for(&rows, &targets),
             };
             let result = self
                 .take_set(home.clone(), r)
@@ -300,7 +327,9 @@ impl RegistrationService {
                 section,
                 request: part_of(request, &format!("cart-item:{section}")),
             };
-            let result = self.enroll(home.clone(), r).await.map(|d| d.value);
+            let facts = self.facts(section).await?;
+            let asked = asked_for(&rows, std::slice::from_ref(&facts))[0];
+            let result = (self.enroll_with(home.clone(), r, asked).await).map(|d| d.value);
             if result.as_ref().is_ok() || result.as_ref().is_err_and(on_schedule) {
                 placed.push(section);
             }
@@ -309,6 +338,24 @@ impl RegistrationService {
         cart::remove(&self.pool, student, &placed).await?;
         Ok(submitted)
     }
+}
+
+/// What the cart asks for each of `targets`: the options staged with the first item of
+/// the target's course that has some (a lecture and its lab are taken alike), else none.
+fn asked_for(rows: &[CartRow], targets: &[Arc<SectionFacts>]) -> Vec<AskedOptions> {
+    targets
+        .iter()
+        .map(|t| {
+            rows.iter()
+                .filter(|r| r.course_code == t.offered.course_code)
+                .find_map(|r| r.options())
+                .map(|o| AskedOptions {
+                    credits: Some(o.credits),
+                    basis: Some(o.basis),
+                })
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 /// Whether a refusal says the item is on the schedule already (enrolled in it outside

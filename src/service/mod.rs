@@ -6,6 +6,7 @@ pub mod auth;
 pub mod bundle;
 pub mod cart;
 pub mod eligibility;
+pub mod enrollment_options;
 pub mod feed;
 pub mod idempotency;
 pub mod login_guard;

@@ -30,7 +30,12 @@ impl RegistrationService {
                     this.finish_decisions(r.student).await?;
                     let target = this.facts(r.section).await?;
                     let (profile, _, _) = this.profile(r.student, target.term_id).await?;
-                    if let Err(violation) = check_accept(&profile, &target.offered) {
+                    // The section as the student takes it: with the options chosen on joining.
+                    let offered = (profile.schedule.iter())
+                        .find(|s| s.id == target.id())
+                        .cloned()
+                        .unwrap_or_else(|| target.offered.clone());
+                    if let Err(violation) = check_accept(&profile, &offered) {
                         return Err(this
                             .refuse(violation, r.student, r.section, "accept_offer", r.request)
                             .await);

@@ -27,7 +27,7 @@ use super::student_locks::StudentLocks;
 use crate::cluster::home::{HomePass, NotHome};
 use crate::cluster::router::SectionRouter;
 use crate::metrics::DecisionCounter;
-use crate::resources::SectionFacts;
+use crate::resources::{AskedOptions, SectionFacts, recorded};
 use crate::store::permits::RulePermit;
 use crate::store::{DbError, audit};
 use chrono::{DateTime, Utc};
@@ -427,7 +427,7 @@ impl RegistrationService {
             .await?
             .into_iter()
             .filter(|f| f.term_id == term)
-            .map(|f| f.offered.clone())
+            .map(|f| f.offered_for(recorded(&inputs.options, f.id().0)))
             .collect();
         let ticket = inputs
             .tickets
@@ -544,9 +544,10 @@ impl RegistrationService {
         targets: &[Arc<SectionFacts>],
         leaving: &[Uuid],
         request: RequestId,
+        asked: &[AskedOptions],
     ) -> Result<Vec<Uuid>, RegistrationError> {
         let (verdict, active, section, action) =
-            self.set_verdict(student, targets, leaving).await?;
+            self.set_verdict(student, targets, leaving, asked).await?;
         if let Err(violation) = verdict {
             return Err(self
                 .refuse(violation, student, section, action, request)
@@ -555,14 +556,16 @@ impl RegistrationService {
         Ok(active)
     }
 
-    /// What the student rules say of taking `targets` together and leaving `leaving`,
-    /// without recording anything: (the verdict, the student's active sections, the
-    /// section and action a refusal is recorded under).
+    /// What the student rules say of taking `targets` together, with the credits and
+    /// grading basis `asked` for each (same order; see `service::enrollment_options`), and
+    /// leaving `leaving`, without recording anything: (the verdict, the student's active
+    /// sections, the section and action a refusal is recorded under).
     pub(super) async fn set_verdict(
         &self,
         student: Uuid,
         targets: &[Arc<SectionFacts>],
         leaving: &[Uuid],
+        asked: &[AskedOptions],
     ) -> Result<(Result<(), RuleViolation>, Vec<Uuid>, Uuid, &'static str), RegistrationError> {
         let first = match (targets.first(), leaving.first()) {
             (Some(t), _) => t.clone(),
@@ -572,7 +575,15 @@ impl RegistrationService {
         let (profile, window, active) = self.profile(student, first.term_id).await?;
         let leaving: Vec<SectionId> = leaving.iter().copied().map(SectionId).collect();
         let now = self.router.node().clock.now();
-        let offered: Vec<OfferedSection> = targets.iter().map(|t| t.offered.clone()).collect();
+        // Each target as the student would take it: the credit limit counts the credits
+        // chosen. A choice the course does not allow is the verdict.
+        let chosen = match self.options_verdict(student, targets, asked).await? {
+            Ok(chosen) => chosen,
+            Err((section, v)) => return Ok((Err(v), active, section, "enroll_set")),
+        };
+        let offered: Vec<OfferedSection> = (targets.iter().zip(&chosen))
+            .map(|(t, o)| o.apply(&t.offered))
+            .collect();
         let (verdict, action) = if offered.is_empty() {
             (check_drop_set(&profile, &leaving), "drop_set")
         } else {
@@ -591,11 +602,23 @@ impl RegistrationService {
     }
 
     /// Enroll the student in the section (seat, else waitlist), on this node as the
-    /// student's home.
+    /// student's home, with the course's default credits and grading basis.
     pub async fn enroll(
         self: &Arc<Self>,
         home: Arc<HomePass>,
         r: SeatRequest,
+    ) -> Result<Decision<Enrolled>, RegistrationError> {
+        self.enroll_with(home, r, AskedOptions::default()).await
+    }
+
+    /// Enroll the student in the section (seat, else waitlist), on this node as the
+    /// student's home, taking it with the credits and grading basis `asked` (see
+    /// `service::enrollment_options`).
+    pub async fn enroll_with(
+        self: &Arc<Self>,
+        home: Arc<HomePass>,
+        r: SeatRequest,
+        asked: AskedOptions,
     ) -> Result<Decision<Enrolled>, RegistrationError> {
         self.decide_in_task(
             home,
@@ -604,9 +627,20 @@ impl RegistrationService {
                 this.membership_change(r, true, async || {
                     this.finish_swaps(&home, r.student, None).await?;
                     this.finish_decisions(r.student).await?;
-                    let target = this.facts(r.section).await?;
-                    this.check_rules(r.student, &target, None, r.request)
+                    let facts = this.facts(r.section).await?;
+                    let targets = std::slice::from_ref(&facts);
+                    let options = this
+                        .choose_options(r.student, targets, &[asked], r.request, "enroll")
                         .await?;
+                    let target = facts.taken_with(options[0]);
+                    let active = this
+                        .check_rules(r.student, &target, None, r.request)
+                        .await?;
+                    // A place held already keeps its options (the actor answers
+                    // `already_enrolled`, or replays a retry): they change by a PATCH.
+                    if !active.contains(&r.section) {
+                        this.save_options(r.student, &[r.section], &options).await?;
+                    }
                     this.enroll_in_actor(&home, r, false).await
                 })
                 .await

@@ -287,6 +287,23 @@ impl RuleCache {
     }
 }
 
+impl RuleCache {
+    /// Record the options `student` chose for `section`, once committed (call under the
+    /// student's lock).
+    pub fn note_options(
+        &self,
+        student: Uuid,
+        section: Uuid,
+        options: registrar_actors::student_rules::EnrollmentOptions,
+    ) {
+        if let Some(mut entry) = self.students.get_mut(&student) {
+            let recorded = &mut entry.1.options;
+            recorded.retain(|(s, _)| *s != section);
+            recorded.push((section, options));
+        }
+    }
+}
+
 /// What an answer says about a student's membership of a section.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Membership {

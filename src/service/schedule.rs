@@ -1,9 +1,13 @@
-//! A student's schedule: the sections they hold a seat in or wait for, with credits, and
-//! the W history: the seats they withdrew from (left after a term's drop deadline).
+//! A student's schedule: the sections they hold a seat in or wait for, with the credits and
+//! grading basis each is taken for, and the W history: the seats they withdrew from (left
+//! after a term's drop deadline). Audited courses earn no credits: their credits are
+//! totalled apart.
 
 use super::registration::{RegistrationError, RegistrationService};
 use crate::store;
+use crate::store::enrollment_options::OptionsRow;
 use chrono::{DateTime, Utc};
+use registrar_actors::student_rules::GradingBasis;
 use uuid::Uuid;
 
 /// One line of a schedule.
@@ -15,8 +19,12 @@ pub struct ScheduleEntry {
     pub course_code: String,
     /// Section code.
     pub section_code: String,
-    /// Credits (of the course: a lecture and its lab are one course's credits).
+    /// Credits the student takes the course for (a lecture and its lab are one course's
+    /// credits): chosen within the course's range, else the course's.
     pub credits: u32,
+    /// How it is graded: `letter`, `pass_fail` or `audit`.
+    #[schema(schema_with = crate::resources::schema::grading_basis)]
+    pub grading_basis: String,
     /// The section's component (`lecture`, `lab`, ...).
     pub component: String,
     /// Weekly meetings (so a calendar needs no read per section).
@@ -56,8 +64,12 @@ pub struct Schedule {
     /// Seats withdrawn from (left after the term's drop deadline), oldest first: each keeps
     /// a W on the record and earns no credits.
     pub withdrawn: Vec<ScheduleEntry>,
-    /// Credits of the enrolled sections' courses (each course once).
+    /// Credits of the enrolled sections' courses (each course once), audited ones left
+    /// out.
     pub credits: u32,
+    /// Credits of the enrolled sections' audited courses (each course once): attended,
+    /// earning nothing, counting toward no limit.
+    pub audit_credits: u32,
 }
 
 impl RegistrationService {
@@ -70,17 +82,19 @@ impl RegistrationService {
             .collect();
         let facts = self.cache().facts_many(&ids).await?;
         // Every enrollment references an existing section (foreign key).
-        let entry_of = |section: Uuid| {
+        let entry_of = |section: Uuid, recorded: &OptionsRow| {
             let Some(f) = facts.iter().find(|f| f.id().0 == section) else {
                 return Err(RegistrationError::Bug(format!(
                     "section {section} of a place has no facts"
                 )));
             };
+            let options = f.options_or_default(recorded.options());
             Ok(ScheduleEntry {
                 section_id: section,
                 course_code: f.offered.course_code.clone(),
                 section_code: f.section_code.clone(),
-                credits: f.offered.credits,
+                credits: options.credits,
+                grading_basis: options.basis.as_str().to_string(),
                 component: f.offered.component.as_str().to_string(),
                 meetings: f
                     .offered
@@ -102,12 +116,13 @@ impl RegistrationService {
             offered: vec![],
             withdrawn: vec![],
             credits: 0,
+            audit_credits: 0,
         };
         for w in &withdrawals {
             out.withdrawn.push(ScheduleEntry {
                 enrolled_at: w.enrolled_at,
                 withdrawn_at: Some(w.withdrawn_at),
-                ..entry_of(w.section_id)?
+                ..entry_of(w.section_id, &w.options)?
             });
         }
         let mut counted: Vec<String> = Vec::new();
@@ -117,13 +132,17 @@ impl RegistrationService {
                 enrolled_at: place.enrolled_at,
                 offer_expires_at: place.offer_expires_at,
                 skipped_for: place.blocked_reason,
-                ..entry_of(place.section_id)?
+                ..entry_of(place.section_id, &place.options)?
             };
             match place.status.as_str() {
                 "enrolled" => {
                     if !counted.contains(&entry.course_code) {
                         counted.push(entry.course_code.clone());
-                        out.credits += entry.credits;
+                        if entry.grading_basis == GradingBasis::Audit.as_str() {
+                            out.audit_credits += entry.credits;
+                        } else {
+                            out.credits += entry.credits;
+                        }
                     }
                     out.enrolled.push(entry);
                 }

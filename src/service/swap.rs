@@ -112,11 +112,19 @@ impl RegistrationService {
             add,
             request,
         } = swap;
-        let target = self.facts(add).await?;
+        let facts = self.facts(add).await?;
         self.facts(drop).await?;
+        // A swap between sections of one course keeps the credits and basis chosen.
+        let options = self
+            .choose_options(student, std::slice::from_ref(&facts), &[], request, "swap")
+            .await?;
+        let target = facts.taken_with(options[0]);
         let active = self
             .check_rules(student, &target, Some(drop), request)
             .await?;
+        if active.contains(&drop) && !active.contains(&add) {
+            self.save_options(student, &[add], &options).await?;
+        }
         if !active.contains(&drop) {
             // A retry of this very swap that waited for the lock while its first try
             // finished: answer what was done, not `not_enrolled`.

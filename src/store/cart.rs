@@ -3,6 +3,7 @@
 
 use super::DbResult;
 use chrono::{DateTime, Utc};
+use registrar_actors::student_rules::EnrollmentOptions;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -40,6 +41,22 @@ pub struct CartRow {
     pub waitlist_length: i32,
     /// When it was staged.
     pub added_at: DateTime<Utc>,
+    /// The credits to enroll with, if chosen when staged.
+    pub chosen_credits: Option<i16>,
+    /// The grading basis to enroll with, if chosen when staged.
+    pub chosen_basis: Option<String>,
+}
+
+impl CartRow {
+    /// The options staged with the item, if any (a name the table's CHECK admits always
+    /// parses).
+    pub fn options(&self) -> Option<EnrollmentOptions> {
+        super::enrollment_options::OptionsRow {
+            credits: self.chosen_credits,
+            grading_basis: self.chosen_basis.clone(),
+        }
+        .options()
+    }
 }
 
 /// `student`'s cart, oldest item first.
@@ -47,7 +64,8 @@ pub async fn items(pool: &PgPool, student: Uuid) -> DbResult<Vec<CartRow>> {
     Ok(sqlx::query_as(
         "SELECT i.section_id, s.term_id, s.course_code, s.section_code, s.component, c.title,
                 c.credits, c.components, c.corequisites, s.capacity, s.seats_taken, s.waitlist_capacity,
-                s.waitlist_length, i.added_at
+                s.waitlist_length, i.added_at, i.credits AS chosen_credits,
+                i.grading_basis AS chosen_basis
            FROM cart_items i JOIN sections s ON s.id = i.section_id
            JOIN courses c ON c.code = s.course_code
           WHERE i.student_id = $1 ORDER BY i.added_at, i.section_id",
@@ -68,8 +86,14 @@ pub enum Added {
     Full,
 }
 
-/// Stage `section` in `student`'s cart (staging it again changes nothing).
-pub async fn add(pool: &PgPool, student: Uuid, section: Uuid) -> DbResult<Added> {
+/// Stage `section` in `student`'s cart, with `options` to enroll with if given (staging
+/// it again changes nothing but the options, when given).
+pub async fn add(
+    pool: &PgPool,
+    student: Uuid,
+    section: Uuid,
+    options: Option<EnrollmentOptions>,
+) -> DbResult<Added> {
     let mut tx = pool.begin().await?;
     // One cart edit at a time per student, so the size bound holds.
     sqlx::query("SELECT 1 FROM students WHERE id = $1 FOR UPDATE")
@@ -94,10 +118,16 @@ pub async fn add(pool: &PgPool, student: Uuid, section: Uuid) -> DbResult<Added>
         return Ok(Added::Full);
     }
     sqlx::query(
-        "INSERT INTO cart_items (student_id, section_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        "INSERT INTO cart_items (student_id, section_id, credits, grading_basis)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (student_id, section_id) DO UPDATE
+            SET credits = COALESCE(EXCLUDED.credits, cart_items.credits),
+                grading_basis = COALESCE(EXCLUDED.grading_basis, cart_items.grading_basis)",
     )
     .bind(student)
     .bind(section)
+    .bind(options.map(|o| o.credits as i16))
+    .bind(options.map(|o| o.basis.as_str()))
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -11,7 +11,9 @@ use crate::resources::{
 use crate::shard::shard_of;
 use chrono::{DateTime, Utc};
 use registrar_actors::AttributeKind;
-use registrar_actors::student_rules::{Component, Meeting, OfferedSection, Restriction, Window};
+use registrar_actors::student_rules::{
+    Component, CourseGrading, GradingBasis, Meeting, OfferedSection, Restriction, Window,
+};
 use registrar_actors::{Counts, SectionId, Version};
 use sqlx::PgPool;
 use sqlx::types::Json;
@@ -241,8 +243,9 @@ pub async fn window(pool: &PgPool, term: Uuid, standing: Standing) -> DbResult<O
 /// Create a course.
 pub async fn create_course(pool: &PgPool, c: &Course) -> DbResult<()> {
     sqlx::query(
-        "INSERT INTO courses (code, title, credits, prerequisites, components, corequisites)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO courses (code, title, credits, prerequisites, components, corequisites,
+                              min_credits, max_credits, grading_bases)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, COALESCE($9, '{letter}'))",
     )
     .bind(&c.code)
     .bind(&c.title)
@@ -250,9 +253,115 @@ pub async fn create_course(pool: &PgPool, c: &Course) -> DbResult<()> {
     .bind(&c.prerequisites)
     .bind(&c.components)
     .bind(&c.corequisites)
+    .bind(c.min_credits.map(|n| n as i16))
+    .bind(c.max_credits.map(|n| n as i16))
+    .bind(&c.grading_bases)
     .execute(pool)
     .await?;
     Ok(())
+}
+
+/// A course as stored.
+#[derive(sqlx::FromRow)]
+struct CourseRow {
+    code: String,
+    title: String,
+    credits: i16,
+    prerequisites: Vec<String>,
+    components: Vec<String>,
+    corequisites: Vec<String>,
+    min_credits: i16,
+    max_credits: i16,
+    grading_bases: Vec<String>,
+}
+
+/// Course `code`, locked for an update; `None` if there is no such course.
+pub async fn course_for_update(
+    tx: &mut sqlx::PgConnection,
+    code: &str,
+) -> DbResult<Option<Course>> {
+    let row: Option<CourseRow> = sqlx::query_as(
+        "SELECT code, title, credits, prerequisites, components, corequisites,
+                min_credits, max_credits, grading_bases
+           FROM courses WHERE code = $1 FOR UPDATE",
+    )
+    .bind(code)
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(row.map(|r| Course {
+        code: r.code,
+        title: r.title,
+        credits: r.credits as u32,
+        prerequisites: r.prerequisites,
+        components: r.components,
+        corequisites: r.corequisites,
+        min_credits: Some(r.min_credits as u32),
+        max_credits: Some(r.max_credits as u32),
+        grading_bases: Some(r.grading_bases),
+    }))
+}
+
+/// The basis a place with no options recorded is graded by: `letter` where the course
+/// lists it, else its first.
+fn default_basis(bases: &[String]) -> &str {
+    if bases.iter().any(|b| b == "letter") {
+        "letter"
+    } else {
+        bases.first().map(String::as_str).unwrap_or("letter")
+    }
+}
+
+/// Active places of `new`'s course whose recorded options fall outside `new`'s range or
+/// bases, and (when `new` changes the default basis of `old`) active places with no
+/// options recorded, which take the default: (outside, implicit).
+pub async fn places_outside(
+    tx: &mut sqlx::PgConnection,
+    new: &Course,
+    old: &Course,
+) -> DbResult<(i64, i64)> {
+    let bases = new.grading_bases.clone().unwrap_or_default();
+    let old_bases = old.grading_bases.clone().unwrap_or_default();
+    let default_changes = default_basis(&bases) != default_basis(&old_bases);
+    let (outside, implicit): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE o.student_id IS NOT NULL
+                                  AND (o.credits NOT BETWEEN $2 AND $3
+                                       OR NOT (o.grading_basis = ANY ($4)))),
+                count(*) FILTER (WHERE o.student_id IS NULL AND $5)
+           FROM enrollments e JOIN sections s ON s.id = e.section_id
+           LEFT JOIN enrollment_options o ON o.student_id = e.student_id
+                                         AND o.section_id = e.section_id
+          WHERE s.course_code = $1 AND e.status <> 'dropped'",
+    )
+    .bind(&new.code)
+    .bind(new.min_credits.unwrap_or(new.credits) as i16)
+    .bind(new.max_credits.unwrap_or(new.credits) as i16)
+    .bind(&bases)
+    .bind(default_changes)
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok((outside, implicit))
+}
+
+/// Store `course`'s credit range and grading bases; the ids of its sections.
+pub async fn update_course_grading(
+    tx: &mut sqlx::PgConnection,
+    course: &Course,
+) -> DbResult<Vec<Uuid>> {
+    sqlx::query(
+        "UPDATE courses SET min_credits = $2, max_credits = $3, grading_bases = $4 WHERE code = $1",
+    )
+    .bind(&course.code)
+    .bind(course.min_credits.unwrap_or(course.credits) as i16)
+    .bind(course.max_credits.unwrap_or(course.credits) as i16)
+    .bind(course.grading_bases.clone().unwrap_or_default())
+    .execute(&mut *tx)
+    .await?;
+    Ok(
+        sqlx::query_scalar("SELECT id FROM sections WHERE course_code = $1 ORDER BY id")
+            .bind(&course.code)
+            .fetch_all(&mut *tx)
+            .await?,
+    )
 }
 
 /// Parse stored component names (the table's CHECK admits only known ones).
@@ -426,6 +535,9 @@ struct SectionRow {
     waitlist_length: i32,
     /// The course's credits.
     credits: i16,
+    /// The course's credit range and grading bases.
+    #[sqlx(flatten)]
+    grading: GradingRow,
     /// Weekly meetings; a row that does not decode fails the read (a section must never
     /// look free of meetings to the time-conflict rule).
     meetings: Json<Vec<Meeting>>,
@@ -479,6 +591,7 @@ macro_rules! section_select {
         concat!(
             "SELECT s.id, s.course_code, s.section_code, c.title, s.term_id, s.capacity,
                 s.seats_taken, s.waitlist_capacity, s.waitlist_length, c.credits, s.meetings, c.prerequisites,
+                c.min_credits, c.max_credits, c.grading_bases,
                 s.component, c.components, c.corequisites, s.restrictions, s.waitlist_mode,
                 s.offer_window_secs, s.consent_required,
                 COALESCE((SELECT json_agg(json_build_object(
@@ -542,6 +655,9 @@ fn view(row: SectionRow) -> SectionView {
         waitlist_capacity: row.waitlist_capacity as u32,
         waitlist_length: row.waitlist_length as u32,
         credits: row.credits as u32,
+        min_credits: row.grading.min_credits as u32,
+        max_credits: row.grading.max_credits as u32,
+        grading_bases: row.grading.grading_bases,
         meetings: row.meetings.0.iter().map(MeetingDto::from).collect(),
         prerequisites: row.prerequisites,
         component: row.component,
@@ -640,6 +756,9 @@ struct FactsRow {
     section_code: String,
     /// The course's credits.
     credits: i16,
+    /// The course's credit range and grading bases.
+    #[sqlx(flatten)]
+    grading: GradingRow,
     /// Weekly meetings; a row that does not decode fails the read (a section must never
     /// look free of meetings to the time-conflict rule).
     meetings: Json<Vec<Meeting>>,
@@ -659,11 +778,42 @@ struct FactsRow {
     consent_required: bool,
 }
 
+/// A course's credit range and grading bases, as stored.
+#[derive(sqlx::FromRow)]
+struct GradingRow {
+    /// Fewest credits.
+    min_credits: i16,
+    /// Most credits.
+    max_credits: i16,
+    /// Basis names (the table's CHECK admits only known ones).
+    grading_bases: Vec<String>,
+}
+
+impl GradingRow {
+    /// What the rules see, for a course of `credits`.
+    fn rules(&self, credits: i16) -> DbResult<CourseGrading> {
+        let bases = self
+            .grading_bases
+            .iter()
+            .map(|b| {
+                b.parse::<GradingBasis>()
+                    .map_err(|e| DbError::Other(format!("stored grading basis: {e}")))
+            })
+            .collect::<DbResult<Vec<_>>>()?;
+        Ok(CourseGrading {
+            credits: credits as u32,
+            min_credits: self.min_credits as u32,
+            max_credits: self.max_credits as u32,
+            bases,
+        })
+    }
+}
+
 /// The facts of sections, for the student rules (one query, links included).
 pub async fn section_facts(pool: &PgPool, ids: &[Uuid]) -> DbResult<Vec<SectionFacts>> {
     let rows: Vec<FactsRow> = sqlx::query_as(concat!(
         "SELECT s.id, s.term_id, s.course_code, s.section_code, c.credits, s.meetings, c.prerequisites,
-                s.component, c.components, c.corequisites, s.restrictions, s.consent_required, ",
+                c.min_credits, c.max_credits, c.grading_bases, s.component, c.components, c.corequisites, s.restrictions, s.consent_required, ",
         links_of_s!(),
         " FROM sections s JOIN courses c ON c.code = s.course_code WHERE s.id = ANY($1)"
     ))
@@ -675,6 +825,7 @@ pub async fn section_facts(pool: &PgPool, ids: &[Uuid]) -> DbResult<Vec<SectionF
             Ok(SectionFacts {
                 term_id: row.term_id,
                 section_code: row.section_code,
+                grading: row.grading.rules(row.credits)?,
                 offered: OfferedSection {
                     id: SectionId(row.id),
                     course_code: row.course_code,

@@ -146,6 +146,12 @@ pub struct CourseRow {
     pub components: Vec<String>,
     /// Canonical codes.
     pub corequisites: Vec<String>,
+    /// Fewest credits.
+    pub min_credits: i16,
+    /// Most credits.
+    pub max_credits: i16,
+    /// Grading basis names.
+    pub grading_bases: Vec<String>,
 }
 
 /// The courses of `codes` that exist (locked), with how many sections each has.
@@ -158,6 +164,7 @@ pub async fn courses(conn: &mut PgConnection, codes: &[String]) -> DbResult<Vec<
     }
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT c.code, c.title, c.credits, c.prerequisites, c.components, c.corequisites,
+                c.min_credits, c.max_credits, c.grading_bases,
                 (SELECT count(*) FROM sections s WHERE s.course_code = c.code) AS sections
            FROM courses c WHERE c.code = ANY($1) FOR UPDATE OF c",
     )
@@ -174,17 +181,22 @@ pub async fn upsert_courses(conn: &mut PgConnection, rows: &[CourseRow]) -> DbRe
         .map(|c| {
             json!({"code": c.code, "title": c.title, "credits": c.credits,
                    "prerequisites": c.prerequisites, "components": c.components,
-                   "corequisites": c.corequisites})
+                   "corequisites": c.corequisites, "min_credits": c.min_credits,
+                   "max_credits": c.max_credits, "grading_bases": c.grading_bases})
         })
         .collect();
     sqlx::query(
-        "INSERT INTO courses (code, title, credits, prerequisites, components, corequisites)
-         SELECT code, title, credits, prerequisites, components, corequisites
+        "INSERT INTO courses (code, title, credits, prerequisites, components, corequisites,
+                              min_credits, max_credits, grading_bases)
+         SELECT code, title, credits, prerequisites, components, corequisites,
+                min_credits, max_credits, grading_bases
            FROM jsonb_to_recordset($1) AS t(code text, title text, credits int2,
-                prerequisites text[], components text[], corequisites text[])
+                prerequisites text[], components text[], corequisites text[],
+                min_credits int2, max_credits int2, grading_bases text[])
          ON CONFLICT (code) DO UPDATE SET title = EXCLUDED.title, credits = EXCLUDED.credits,
                 prerequisites = EXCLUDED.prerequisites, components = EXCLUDED.components,
-                corequisites = EXCLUDED.corequisites",
+                corequisites = EXCLUDED.corequisites, min_credits = EXCLUDED.min_credits,
+                max_credits = EXCLUDED.max_credits, grading_bases = EXCLUDED.grading_bases",
     )
     .bind(Json(json))
     .execute(conn)

@@ -9,6 +9,7 @@ pub mod cart;
 pub mod catalog;
 pub mod cluster;
 pub mod decisions;
+pub mod enrollment_options;
 pub mod idempotency;
 pub mod import;
 pub mod outbox;

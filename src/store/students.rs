@@ -6,7 +6,7 @@ use crate::resources::{
 };
 use chrono::{DateTime, Utc};
 use registrar_actors::Attribute;
-use registrar_actors::student_rules::TimeTicket;
+use registrar_actors::student_rules::{EnrollmentOptions, GradingBasis, TimeTicket};
 use sqlx::PgPool;
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -207,6 +207,9 @@ pub struct RuleInputs {
     pub tickets: Vec<(Uuid, TimeTicket)>,
     /// Permits the rules may use, every term's.
     pub permits: Vec<super::permits::RulePermit>,
+    /// The credits and grading basis chosen for active sections that have them recorded
+    /// (the others are the course's defaults).
+    pub options: Vec<(Uuid, EnrollmentOptions)>,
 }
 
 /// [`RuleInputs`] as PostgreSQL returns them.
@@ -240,6 +243,12 @@ struct RuleInputsRow {
     ticket_opens: Vec<DateTime<Utc>>,
     /// Closings.
     ticket_closes: Vec<Option<DateTime<Utc>>>,
+    /// Active sections with options recorded, and the options (same order).
+    option_sections: Vec<Uuid>,
+    /// Credits chosen.
+    option_credits: Vec<i16>,
+    /// Bases chosen.
+    option_bases: Vec<String>,
 }
 
 /// Load the rule inputs of `student`; `None` when the account does not exist.
@@ -264,7 +273,19 @@ pub async fn rule_inputs_many(pool: &PgPool, ids: &[Uuid]) -> DbResult<HashMap<U
                 ARRAY(SELECT t.opens_at FROM time_tickets t WHERE t.student_id = s.id
                        ORDER BY t.term_id) AS ticket_opens,
                 ARRAY(SELECT t.closes_at FROM time_tickets t WHERE t.student_id = s.id
-                       ORDER BY t.term_id) AS ticket_closes
+                       ORDER BY t.term_id) AS ticket_closes,
+                ARRAY(SELECT o.section_id FROM enrollment_options o JOIN enrollments e
+                         ON e.student_id = o.student_id AND e.section_id = o.section_id
+                       WHERE o.student_id = s.id AND e.status <> 'dropped'
+                       ORDER BY o.section_id) AS option_sections,
+                ARRAY(SELECT o.credits FROM enrollment_options o JOIN enrollments e
+                         ON e.student_id = o.student_id AND e.section_id = o.section_id
+                       WHERE o.student_id = s.id AND e.status <> 'dropped'
+                       ORDER BY o.section_id) AS option_credits,
+                ARRAY(SELECT o.grading_basis FROM enrollment_options o JOIN enrollments e
+                         ON e.student_id = o.student_id AND e.section_id = o.section_id
+                       WHERE o.student_id = s.id AND e.status <> 'dropped'
+                       ORDER BY o.section_id) AS option_bases
            FROM students s WHERE s.id = ANY($1)",
     )
     .bind(ids)
@@ -286,9 +307,25 @@ pub async fn rule_inputs_many(pool: &PgPool, ids: &[Uuid]) -> DbResult<HashMap<U
                     (*term, ticket)
                 })
                 .collect();
+            let options = row
+                .option_sections
+                .iter()
+                .zip(row.option_credits.iter().zip(&row.option_bases))
+                .map(|(section, (credits, basis))| {
+                    let basis = basis
+                        .parse::<GradingBasis>()
+                        .map_err(|e| DbError::Other(format!("stored grading basis: {e}")))?;
+                    let options = EnrollmentOptions {
+                        credits: *credits as u32,
+                        basis,
+                    };
+                    Ok((*section, options))
+                })
+                .collect::<DbResult<Vec<_>>>()?;
             Ok((
                 row.id,
                 RuleInputs {
+                    options,
                     attributes: attributes_of(
                         standing,
                         &row.majors,
@@ -362,6 +399,9 @@ pub struct Place {
     pub offer_expires_at: Option<DateTime<Utc>>,
     /// Why a waiting student is skipped at promotion (a rule's code), if they are.
     pub blocked_reason: Option<String>,
+    /// The credits and basis chosen, if recorded.
+    #[sqlx(flatten)]
+    pub options: super::enrollment_options::OptionsRow,
 }
 
 /// A student's active places, oldest first.
@@ -372,8 +412,10 @@ pub async fn schedule(pool: &PgPool, student: Uuid) -> DbResult<Vec<Place>> {
                   (SELECT count(*) FROM enrollments w WHERE w.section_id = e.section_id
                       AND w.status = 'waitlisted' AND w.waitlist_seq <= e.waitlist_seq) END
                   AS position,
-                e.enrolled_at, e.offer_expires_at, e.blocked_reason
-           FROM enrollments e WHERE e.student_id = $1 AND e.status <> 'dropped'
+                e.enrolled_at, e.offer_expires_at, e.blocked_reason, o.credits, o.grading_basis
+           FROM enrollments e
+           LEFT JOIN enrollment_options o ON o.student_id = e.student_id AND o.section_id = e.section_id
+          WHERE e.student_id = $1 AND e.status <> 'dropped'
           ORDER BY e.created_at",
     )
     .bind(student)
@@ -390,14 +432,19 @@ pub struct Withdrawal {
     pub enrolled_at: Option<DateTime<Utc>>,
     /// When it was left.
     pub withdrawn_at: DateTime<Utc>,
+    /// The credits and basis chosen, if recorded.
+    #[sqlx(flatten)]
+    pub options: super::enrollment_options::OptionsRow,
 }
 
 /// A student's withdrawals, oldest first.
 pub async fn withdrawals(pool: &PgPool, student: Uuid) -> DbResult<Vec<Withdrawal>> {
     Ok(sqlx::query_as(
-        "SELECT section_id, enrolled_at, withdrawn_at FROM enrollments
-          WHERE student_id = $1 AND withdrawn_at IS NOT NULL
-          ORDER BY withdrawn_at, section_id",
+        "SELECT e.section_id, e.enrolled_at, e.withdrawn_at, o.credits, o.grading_basis
+           FROM enrollments e
+           LEFT JOIN enrollment_options o ON o.student_id = e.student_id AND o.section_id = e.section_id
+          WHERE e.student_id = $1 AND e.withdrawn_at IS NOT NULL
+          ORDER BY e.withdrawn_at, e.section_id",
     )
     .bind(student)
     .fetch_all(pool)

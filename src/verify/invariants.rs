@@ -1,4 +1,4 @@
-//! Checks 1-5: the invariants a registrar database must hold whatever happened to it.
+//! Checks 1-5 and 15: the invariants a registrar database must hold whatever happened to it.
 //! Each check is one query that returns a line per violation, formatted by PostgreSQL, so
 //! a check is its SQL and nothing else.
 
@@ -142,6 +142,19 @@ const CHECKS: &[(&str, &str)] = &[
            FROM outbox WHERE payload->>'event_id' IS DISTINCT FROM event_id::text
          HAVING count(*) > 0",
     ),
+    (
+        "enrollment options fit their course",
+        "SELECT format('student %s in section %s: %s credits %s, but %s allows %s to %s credits %s',
+                       o.student_id, o.section_id, o.credits, o.grading_basis, c.code,
+                       c.min_credits, c.max_credits, array_to_string(c.grading_bases, ', '))
+           FROM enrollment_options o
+           JOIN enrollments e ON e.student_id = o.student_id AND e.section_id = o.section_id
+                             AND e.status <> 'dropped'
+           JOIN sections s ON s.id = o.section_id
+           JOIN courses c ON c.code = s.course_code
+          WHERE o.credits NOT BETWEEN c.min_credits AND c.max_credits
+             OR NOT (o.grading_basis = ANY (c.grading_bases))",
+    ),
 ];
 
 /// Check 5: one event per committed change, per section and kind. Rows created with a
@@ -187,7 +200,7 @@ const ONE_EVENT_PER_CHANGE: &str = "
         ) x GROUP BY 1, 2),
     actual AS (
         SELECT (payload->>'section_id')::uuid AS section_id, routing_key AS kind, count(*) AS n
-          FROM outbox WHERE routing_key NOT IN ($5, $8, $13, $14)
+          FROM outbox WHERE routing_key NOT IN ($5, $8, $13, $14, $15)
          GROUP BY 1, 2)
     SELECT format('section %s: %s changes of kind %s in enrollments but %s outbox events',
                   coalesce(e.section_id, a.section_id), coalesce(e.n, 0),
@@ -220,6 +233,8 @@ pub(super) async fn check(pool: &PgPool) -> Result<Vec<(&'static str, Vec<String
         // only the last state, so these events are not counted against them.
         .bind(EventKind::WaitlistBlocked.routing_key())
         .bind(EventKind::WaitlistUnblocked.routing_key())
+        // A change of options is no change of a place: the home node writes its event.
+        .bind(EventKind::OptionsChanged.routing_key())
         .fetch_all(pool)
         .await?;
     results.push(("outbox: one event per change", found));

@@ -18,7 +18,7 @@
 //!    `enrollment.created` = rows created with a seat (no seq), `waitlist.added` = rows
 //!    with a seq, `waitlist.promoted` = rows with a seq that got a seat, `enrollment.dropped`
 //!    = dropped rows, `enrollment.withdrawn` = dropped rows with a W (`withdrawn_at`);
-//!    event ids unique;
+//!    event ids unique (`enrollment.options_changed` is no change of a place: not counted);
 //! 6. acknowledgements: for each (student, section), the last acknowledgement in `t_ms`
 //!    order holds: `enrolled` → holds a seat; `waitlisted` → waiting or (promoted) seated;
 //!    `dropped` → no active place. Pairs whose last line is an `unknown` outcome are
@@ -27,7 +27,8 @@
 //!    course in one term (of one component, for a course with components), and a linked
 //!    set is never held in part (every required component, each linked to the lecture);
 //! 8. credit limit: a student's enrolled + waitlisted (not skipped) credits per term, each
-//!    course counted once, are within `max_credits`, or a credit overload's limit;
+//!    course counted once as the student takes it (the credits chosen; none when audited),
+//!    are within `max_credits`, or a credit overload's limit;
 //! 9. no time conflict: no two of a student's active sections of a term meet at
 //!    overlapping times, unless a time-conflict permit was used for one of them;
 //! 10. swaps under way: no `swap_intents` row older than
@@ -42,7 +43,9 @@
 //! 14. held seats end with their decision: none held for a decision that ended, none
 //!     pending past its deadline, none decided and unfinished, beyond the settle bound;
 //! 15. permits: every seat beyond a capacity has a capacity permit used for it; every use
-//!     is by the permit's student in the permit's section; a single-use permit is used once.
+//!     is by the permit's student in the permit's section; a single-use permit is used once;
+//! 16. enrollment options fit their course: the credits and grading basis recorded for
+//!     every active place are within the course's range and among its bases.
 //!
 //! Checks 1-5, 7-10 and 13-15 judge the database alone (`violations`); 6, 11 and 12 need the log.
 

@@ -4,9 +4,10 @@
 //! pass that the rules would refuse. These checks judge the final database alone: a
 //! student's active places (enrolled, waitlisted or held) of one term, as
 //! `registrar_actors::student_rules` counts them: one section per course, or per
-//! component of a course with required components; credits once per course; a linked
-//! set never held in part. A rule a permit covers is not broken: a credit overload raises
-//! the term's limit; a time-conflict permit used by a place allows its clash.
+//! component of a course with required components; credits once per course, as the
+//! student chose them (none when audited); a linked set never held in part. A rule a
+//! permit covers is not broken: a credit overload raises the term's limit; a
+//! time-conflict permit used by a place allows its clash.
 
 /// (check name, query returning one text line per violation).
 pub(super) const CHECKS: &[(&str, &str)] = &[
@@ -28,13 +29,24 @@ pub(super) const CHECKS: &[(&str, &str)] = &[
         "credit limit",
         "SELECT format('student %s: %s credits enrolled or waitlisted in term %s, max_credits %s',
                        student_id, sum(credits), term_id, max_credits)
-           FROM (SELECT DISTINCT st.id AS student_id, st.max_credits, s.term_id, c.code, c.credits
+           FROM (SELECT st.id AS student_id, st.max_credits, s.term_id, c.code,
+                        -- What the student counts: the credits chosen (the course's when
+                        -- none are recorded), none when audited; the default basis is
+                        -- letter where the course allows it, else its first.
+                        max(CASE WHEN coalesce(o.grading_basis,
+                                               CASE WHEN 'letter' = ANY (c.grading_bases)
+                                                    THEN 'letter' ELSE c.grading_bases[1] END)
+                                      = 'audit'
+                                 THEN 0 ELSE coalesce(o.credits, c.credits) END) AS credits
                    FROM enrollments e
                    JOIN sections s ON s.id = e.section_id
                    JOIN courses c ON c.code = s.course_code
                    JOIN students st ON st.id = e.student_id
+                   LEFT JOIN enrollment_options o ON o.student_id = e.student_id
+                                                 AND o.section_id = e.section_id
                   -- A place skipped at promotion takes no seat until the rules pass again.
-                  WHERE e.status <> 'dropped' AND e.blocked_reason IS NULL) per_course
+                  WHERE e.status <> 'dropped' AND e.blocked_reason IS NULL
+                  GROUP BY st.id, st.max_credits, s.term_id, c.code) per_course
           GROUP BY student_id, max_credits, term_id
          HAVING sum(credits) > max_credits
             -- A credit overload granted for the term (not revoked) raises the limit.

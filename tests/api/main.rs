@@ -11,6 +11,7 @@ mod cluster_procs;
 mod cluster_sets;
 mod console;
 mod course_codes;
+mod credits;
 mod cross_node;
 mod dead_letters;
 mod deadlines;

@@ -81,6 +81,11 @@ async fn every_invariant_check_names_its_violation() {
               WHERE id = (SELECT min(id) FROM outbox)",
             ["[outbox: event ids]"].as_slice(),
         ),
+        (
+            // CS101 is graded by letter only.
+            "UPDATE enrollment_options SET grading_basis = 'audit'",
+            ["[enrollment options fit their course]"].as_slice(),
+        ),
     ];
     for (sql, names) in corruptions {
         let mut conn = pool.acquire().await.unwrap();

@@ -89,6 +89,15 @@ async fn notify(tx: &mut Transaction<'_, Postgres>, e: &Event) -> Result<(), sql
             "waitlist_unblocked",
             format!("You are back in line for a seat in {label}"),
         ),
+        EventKind::OptionsChanged => (
+            "options_changed",
+            match (e.credits, e.grading_basis) {
+                (Some(credits), Some(basis)) => {
+                    format!("{label} is now taken for {credits} credits, graded {basis}")
+                }
+                _ => format!("Changed the credits or grading basis of {label}"),
+            },
+        ),
         // A held seat is not news to the student: its enrollment (or nothing) is.
         EventKind::CapacityChanged
         | EventKind::SeatHeld
@@ -147,7 +156,8 @@ async fn analytics(tx: &mut Transaction<'_, Postgres>, e: &Event) -> Result<(), 
         | EventKind::CapacityChanged
         | EventKind::SeatHeld
         | EventKind::SeatReleased
-        | EventKind::ReservesChanged => {
+        | EventKind::ReservesChanged
+        | EventKind::OptionsChanged => {
             return Ok(());
         }
     };

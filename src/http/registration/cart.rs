@@ -5,7 +5,7 @@ use super::StudentCall;
 use super::call::Fresh;
 use crate::http::AppState;
 use crate::http::error::ApiError;
-use crate::http::extract::{Caller, Ids};
+use crate::http::extract::{Caller, Ids, OptionalJson};
 use crate::resources::Role;
 use crate::service::cart::{Preview, Submitted, Verdict, groups};
 use crate::service::idempotency::Decided;
@@ -44,6 +44,19 @@ pub struct CartItem {
     pub seats_left: u32,
     /// When it was staged.
     pub added_at: DateTime<Utc>,
+    /// The credits and grading basis it is to be enrolled with, if chosen when staged
+    /// (`null`: chosen at the submit, as for an enroll that names none).
+    pub options: Option<StagedOptions>,
+}
+
+/// The options staged with a cart item.
+#[derive(Serialize, ToSchema)]
+pub struct StagedOptions {
+    /// Credits within the course's range.
+    pub credits: u32,
+    /// `letter`, `pass_fail` or `audit`.
+    #[schema(schema_with = crate::resources::schema::grading_basis)]
+    pub grading_basis: String,
 }
 
 /// The cart.
@@ -60,6 +73,10 @@ fn cart_of(rows: Vec<CartRow>) -> Cart {
             .into_iter()
             .zip(groups)
             .map(|(r, group)| CartItem {
+                options: r.options().map(|o| StagedOptions {
+                    credits: o.credits,
+                    grading_basis: o.basis.as_str().to_string(),
+                }),
                 group,
                 seats_left: (r.capacity - r.seats_taken).max(0) as u32,
                 section_id: r.section_id,
@@ -86,19 +103,27 @@ pub async fn get_cart(
     Ok(Json(cart_of(state.registration.cart(caller.id).await?)))
 }
 
-/// Stage a section in the calling student's cart (again: no change).
+/// Stage a section in the calling student's cart, optionally with the credits and grading
+/// basis to enroll with (again: no change but the options, when given).
 #[utoipa::path(put, path = "/api/v1/students/me/cart/{section_id}", tag = "registration",
+    request_body = Option<super::options::OptionsBody>,
     params(("section_id" = Uuid, Path)),
     responses((status = 200, body = Cart), (status = 404, body = crate::http::error::Problem),
-        (status = 409, body = crate::http::error::Problem)),
+        (status = 409, body = crate::http::error::Problem),
+        (status = 422, description = "`credits_out_of_range`, `grading_basis_not_allowed`, `invalid_field`", body = crate::http::error::Problem)),
     security(("bearer" = [])))]
 pub async fn put_item(
     State(state): State<AppState>,
     caller: Caller,
     Ids(section): Ids<Uuid>,
+    OptionalJson(body): OptionalJson<super::options::OptionsBody>,
 ) -> Result<Json<Cart>, ApiError> {
     caller.require(Role::Student)?;
-    state.registration.add_to_cart(caller.id, section).await?;
+    let asked = body.unwrap_or_default().asked()?;
+    state
+        .registration
+        .add_to_cart(caller.id, section, asked)
+        .await?;
     Ok(Json(cart_of(state.registration.cart(caller.id).await?)))
 }
 

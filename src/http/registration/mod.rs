@@ -6,6 +6,7 @@
 mod answers;
 mod call;
 pub mod cart;
+pub mod options;
 
 pub use answers::{
     DropResponse, DropStatus, EnrollStatus, EnrollmentResponse, SetResponse, SetStatus,
@@ -15,7 +16,7 @@ pub use call::StudentCall;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{ApiJson, Caller, Ids, parse_id};
+use super::extract::{ApiJson, Caller, Ids, OptionalJson, parse_id};
 use crate::resources::Role;
 use crate::service::bundle::{SetRequest, SwapOrWait};
 use crate::service::idempotency::{Decided, part_of};
@@ -42,7 +43,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/sections/{section_id}/enrollments", post(enroll))
         .route(
             "/api/v1/sections/{section_id}/enrollments/me",
-            delete(drop_me),
+            delete(drop_me).patch(options::change_options),
         )
         .route(
             "/api/v1/sections/{section_id}/enrollments/me/accept",
@@ -94,6 +95,16 @@ pub struct SetBody {
     #[serde(default)]
     #[schema(value_type = Vec<String>, format = Uuid, max_items = 8)]
     pub replacing: Vec<String>,
+    /// Credits to take every section's course for (within its range); default: what the
+    /// student already takes the course for, else the course's credits.
+    #[serde(default, deserialize_with = "crate::resources::optional_whole_number")]
+    #[schema(value_type = Option<u32>, maximum = 12)]
+    pub credits: Option<u32>,
+    /// Grading basis of every section taken (one the course allows); default as for
+    /// `credits`, else `letter`.
+    #[serde(default)]
+    #[schema(schema_with = crate::resources::schema::optional_grading_basis)]
+    pub grading_basis: Option<String>,
 }
 
 /// The distinct ids of `raw` (`field` for errors), at most `max`.
@@ -142,9 +153,15 @@ pub async fn enroll_set(
             "section {both} is both taken and replaced"
         )));
     }
+    let asked = options::OptionsBody {
+        credits: body.credits,
+        grading_basis: body.grading_basis.clone(),
+    }
+    .asked()?;
     let mut what = vec!["set".to_string()];
     what.extend(take.iter().map(|s| format!("+{s}")));
     what.extend(leave.iter().map(|s| format!("-{s}")));
+    what.extend(asked.fingerprint());
     let what: Vec<&str> = what.iter().map(String::as_str).collect();
     // The decision row is the record: the service answers a retry from it.
     let rebuild = |_: &[Decided], _| None;
@@ -154,6 +171,7 @@ pub async fn enroll_set(
             take: take.clone(),
             leave: leave.clone(),
             request,
+            asked: vec![asked; take.len()],
         };
         let decided = state.registration.take_set(call.home(), r).await?;
         Ok(Fresh::from(set_answer(decided.value)).decided_by(decided.by))
@@ -161,8 +179,10 @@ pub async fn enroll_set(
     .await
 }
 
-/// Enroll the calling student (a seat, else a waitlist place).
+/// Enroll the calling student (a seat, else a waitlist place), with the credits and
+/// grading basis of the optional body.
 #[utoipa::path(post, path = "/api/v1/sections/{section_id}/enrollments", tag = "registration",
+    request_body = Option<options::OptionsBody>,
     params(("section_id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, max_length = 255, pattern = "^[!-~]+$",
         description = "1-255 visible ASCII characters; a retry of the same request with the same key gets the first answer; a key first used for a different request gets 422 idempotency_key_reused")),
     responses((status = 201, body = EnrollmentResponse), (status = 202, body = EnrollmentResponse),
@@ -174,14 +194,19 @@ pub async fn enroll(
     State(state): State<AppState>,
     call: StudentCall,
     Ids(section): Ids<Uuid>,
+    OptionalJson(body): OptionalJson<options::OptionsBody>,
 ) -> Result<Response, ApiError> {
+    let asked = body.unwrap_or_default().asked()?;
     let rebuild = |decided: &[Decided], request| {
         rebuilt_enroll(section, call.student, decided_for(decided, request)?)
     };
-    let what = ["enroll", &section.to_string()];
+    let section_text = section.to_string();
+    let mut what = vec!["enroll".to_string(), section_text];
+    what.extend(asked.fingerprint());
+    let what: Vec<&str> = what.iter().map(String::as_str).collect();
     call.idempotent(&state, &what, &[""], rebuild, async |request| {
         let enrolled = (state.registration)
-            .enroll(call.home(), call.seat(section, request))
+            .enroll_with(call.home(), call.seat(section, request), asked)
             .await?;
         let answer = enrollment_answer(section, call.student, enrolled.value);
         Ok(Fresh::from(answer).decided_by(enrolled.by))

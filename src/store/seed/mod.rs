@@ -79,6 +79,7 @@ pub const RESET_TABLES: &[&str] = &[
     "swap_intents",
     "decisions",
     "cart_items",
+    "enrollment_options",
     "enrollments",
     "holds",
     "registration_windows",

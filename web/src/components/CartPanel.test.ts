@@ -36,4 +36,15 @@ describe("CartPanel", () => {
     expect(render({ busy: "Submitting…" }).get("button.primary").text()).toBe("Submitting…");
     expect(render({ items: [] }).get("button.primary").attributes("disabled")).toBeDefined();
   });
+
+  it("shows staged credits and grading, and counts them (an audit as none)", () => {
+    const staged: CartItem[] = [
+      { ...item("x", "IS400", "01", "lecture", null), options: { credits: 2, grading_basis: "pass_fail" } },
+      { ...item("yy", "ART200", "01", "lecture", null), options: { credits: 4, grading_basis: "audit" } },
+    ];
+    const w = render({ items: staged });
+    expect(w.text()).toContain("2 sections, 2 credits");
+    expect(w.get('[data-cart="IS400-01"]').text()).toContain("2 credits, pass/fail");
+    expect(w.get('[data-cart="ART200-01"]').text()).toContain("audited");
+  });
 });

@@ -99,6 +99,9 @@ export interface Section {
   section_code: string;
   title: string;
   credits?: number;
+  min_credits?: number;
+  max_credits?: number;
+  grading_bases?: GradingBasis[];
   capacity: number;
   seats_taken: number;
   seats_left: number;
@@ -133,6 +136,8 @@ export interface PoolSpec {
   release_at: string | null;
 }
 
+export type GradingBasis = "letter" | "pass_fail" | "audit";
+
 export interface Course {
   code: string;
   title: string;
@@ -140,6 +145,12 @@ export interface Course {
   prerequisites: string[];
   components: Component[];
   corequisites: string[];
+  /** The fewest credits a student may take it for (default: `credits`). */
+  min_credits?: number;
+  /** The most credits a student may take it for (default: `credits`). */
+  max_credits?: number;
+  /** The grading bases it may be taken under (default: letter only). */
+  grading_bases?: GradingBasis[];
 }
 
 export interface NewSection {
@@ -224,6 +235,12 @@ export const courseSections = (term: string, course: string) =>
   api<{ items: Section[] }>("GET", `/api/v1/terms/${q(term)}/sections?limit=500&course=${q(course)}`);
 export const section = (id: string) => api<Section>("GET", `/api/v1/sections/${q(id)}`);
 export const createCourse = (t: string, course: Course) => api<Course>("POST", "/api/v1/courses", { token: t, body: course });
+/** Change a course's credit range or grading bases (what is left out stays). */
+export const patchCourseGrading = (
+  t: string,
+  code: string,
+  patch: { min_credits?: number; max_credits?: number; grading_bases?: GradingBasis[] },
+) => api<Course>("PATCH", `/api/v1/courses/${q(code)}`, { token: t, body: patch });
 export const createSection = (t: string, s: NewSection) => api<Section>("POST", "/api/v1/sections", { token: t, body: s });
 export const setLinks = (t: string, section: string, links: string[]) =>
   api<Section>("PUT", `/api/v1/sections/${q(section)}/links`, { token: t, body: { links } });

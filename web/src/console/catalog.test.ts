@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
-  componentChoices, COMPONENTS, courseRows, linkCandidates, linkLabels, offerWindowProblem, orderComponents, parseCodes,
+  componentChoices, COMPONENTS, courseRows, creditRangeProblem, creditsText, linkCandidates, linkLabels, offerWindowProblem, orderComponents, parseCodes,
   waitlistFields, waitlistModeText,
 } from "./catalog";
 import type { Component } from "./api";
@@ -99,5 +99,25 @@ describe("the waitlist mode of a new section", () => {
     expect(waitlistModeText({ waitlist_mode: "offer", offer_window_minutes: 90 })).toBe("Offer (1 h 30 min to accept)");
     expect(waitlistModeText({ waitlist_mode: "auto", offer_window_minutes: 1440 })).toBe("Automatic");
     expect(waitlistModeText({})).toBe("Automatic");
+  });
+});
+
+describe("credit ranges and grading", () => {
+  it("says a fixed course's credits plainly and a range with its default", () => {
+    expect(creditsText({ credits: 3 })).toBe("3");
+    expect(creditsText({ credits: 3, min_credits: 3, max_credits: 3 })).toBe("3");
+    expect(creditsText({ credits: 3, min_credits: 1, max_credits: 4 })).toBe("1–4 (3 by default)");
+    expect(creditsText({ credits: null })).toBe("—");
+  });
+  it("refuses a range the server would refuse, before sending", () => {
+    expect(creditRangeProblem(3, null, null)).toBeNull();
+    expect(creditRangeProblem(3, 1, 4)).toBeNull();
+    expect(creditRangeProblem(3, 4, null)).toMatch(/fewest/);
+    expect(creditRangeProblem(3, null, 2)).toMatch(/most/);
+    expect(creditRangeProblem(3, null, 13)).toMatch(/most/);
+  });
+  it("lists a course's range and bases from its sections", () => {
+    const rows = courseRows([], [{ course_code: "IS400", title: "Study", credits: 3, min_credits: 1, max_credits: 6, grading_bases: ["letter", "pass_fail"], components: [], corequisites: [] }]);
+    expect(rows[0]).toMatchObject({ code: "IS400", min_credits: 1, max_credits: 6, grading_bases: ["letter", "pass_fail"], sections: 1 });
   });
 });

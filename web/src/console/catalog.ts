@@ -4,7 +4,7 @@
 // section's waitlist mode and offer window. The server decides; these only keep the forms
 // from offering what it would refuse.
 import { durationText } from "../student/offers";
-import type { Component, NewSection, Section, WaitlistMode } from "./api";
+import type { Component, GradingBasis, NewSection, Section, WaitlistMode } from "./api";
 
 /** The components a course may require, in the order the forms list them. */
 export const COMPONENTS: readonly Component[] = ["lecture", "lab", "recitation", "seminar", "studio"];
@@ -70,11 +70,35 @@ export function linkLabels(links: readonly string[], known: ReadonlyMap<string, 
     .sort((a, b) => a.localeCompare(b));
 }
 
+/** The grading bases in the order the server answers them. */
+export const GRADING_BASES: readonly GradingBasis[] = ["letter", "pass_fail", "audit"];
+
+/** How the console names a grading basis. */
+export const BASIS_NAMES: Readonly<Record<GradingBasis, string>> = { letter: "letter", pass_fail: "pass/fail", audit: "audit" };
+
+/** "3", or "1–4 (3 by default)" for a course taken for a range of credits. */
+export function creditsText(c: { credits: number | null; min_credits?: number; max_credits?: number }): string {
+  if (c.credits === null) return "—";
+  const min = c.min_credits ?? c.credits;
+  const max = c.max_credits ?? c.credits;
+  return min === max ? `${c.credits}` : `${min}–${max} (${c.credits} by default)`;
+}
+
+/** What the server would refuse in a course's credit range, said before sending (null: fine). */
+export function creditRangeProblem(credits: number, min: number | null, max: number | null): string | null {
+  if (min !== null && (min < 0 || min > credits)) return "The fewest credits must be from 0 to the course's credits.";
+  if (max !== null && (max < credits || max > 12)) return "The most credits must be from the course's credits to 12.";
+  return null;
+}
+
 /** A course as the console lists it, gathered from its sections and the courses created here. */
 export interface CourseRow {
   code: string;
   title: string;
   credits: number | null;
+  min_credits?: number;
+  max_credits?: number;
+  grading_bases?: GradingBasis[];
   components: Component[];
   corequisites: string[];
   sections: number;
@@ -83,7 +107,7 @@ export interface CourseRow {
 /** One row per course: the ones created in this session first known, then filled in (and counted) from the sections. */
 export function courseRows(
   created: readonly Omit<CourseRow, "sections">[],
-  sections: readonly Pick<Section, "course_code" | "title" | "credits" | "components" | "corequisites">[],
+  sections: readonly Pick<Section, "course_code" | "title" | "credits" | "min_credits" | "max_credits" | "grading_bases" | "components" | "corequisites">[],
 ): CourseRow[] {
   const rows = new Map<string, CourseRow>();
   for (const c of created) rows.set(c.code, { ...c, sections: 0 });
@@ -95,6 +119,9 @@ export function courseRows(
         code: s.course_code,
         title: s.title,
         credits: s.credits ?? null,
+        min_credits: s.min_credits,
+        max_credits: s.max_credits,
+        grading_bases: s.grading_bases,
         components: [...(s.components ?? [])],
         corequisites: [...(s.corequisites ?? [])],
         sections: 1,

@@ -4,7 +4,7 @@
 // in one request, sent with one Idempotency-Key and retried with it while the server is busy.
 import { api } from "../api/client";
 import { describeProblem } from "./problems";
-import type { Component } from "./registration";
+import type { Component, EnrollOptions, GradingBasis } from "./registration";
 import { withIdempotentRetry, type RetryOptions } from "./retry";
 
 export interface CartItem {
@@ -19,6 +19,8 @@ export interface CartItem {
   /** Free seats when the cart was read. */
   seats_left?: number;
   added_at: string;
+  /** The credits and grading basis staged to enroll with (null: chosen at the submit). */
+  options?: { credits: number; grading_basis: GradingBasis } | null;
 }
 
 export interface Cart {
@@ -50,7 +52,9 @@ const CART = "/api/v1/students/me/cart";
 const item = (id: string) => `${CART}/${encodeURIComponent(id)}`;
 
 export const getCart = (token: string) => api<Cart>("GET", CART, { token });
-export const addToCart = (token: string, sectionId: string) => api<Cart>("PUT", item(sectionId), { token });
+/** Stage a section, with the credits and grading basis to enroll with when chosen. */
+export const addToCart = (token: string, sectionId: string, options?: EnrollOptions) =>
+  api<Cart>("PUT", item(sectionId), { token, body: options });
 export const removeFromCart = (token: string, sectionId: string) => api<Cart>("DELETE", item(sectionId), { token });
 export const previewCart = (token: string) => api<{ items: PreviewItem[] }>("POST", `${CART}/preview`, { token });
 

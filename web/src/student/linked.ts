@@ -122,11 +122,15 @@ export interface ScheduleGroup {
 /**
  * The enrolled credits, each course's once: a lecture and its lab are one course of, say,
  * 4 credits (as the credit limit counts them), though each section of the schedule
- * carries the course's credits.
+ * carries the course's credits. Audited courses are left out.
  */
 export function scheduleCredits(groups: ScheduleGroup[]): number {
   let total = 0;
-  for (const g of groups) total += g.places.find((p) => p.kind === "enrolled")?.entry.credits ?? 0;
+  for (const g of groups) {
+    const seat = g.places.find((p) => p.kind === "enrolled");
+    // An audited course earns nothing: the schedule totals it apart.
+    if (seat && seat.entry.grading_basis !== "audit") total += seat.entry.credits;
+  }
   return total;
 }
 

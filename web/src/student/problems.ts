@@ -9,7 +9,10 @@ export const MESSAGES: Readonly<Record<string, string>> = {
   // Registration refusals: correct answers, not failures.
   section_full: "This section is full and so is its waitlist. Pick another section.",
   time_conflict: "This section meets at the same time as one already on your schedule (or waitlist).",
-  credit_limit_exceeded: "Enrolling would take you over your credit limit. Drop a course first.",
+  credit_limit_exceeded: "This would take you over your credit limit. Drop a course, take fewer credits, or audit a course first.",
+  credits_out_of_range: "This course cannot be taken for that many credits. Pick a number within its range.",
+  grading_basis_not_allowed: "This course cannot be taken under that grading basis. Pick one the course allows.",
+  options_deadline_passed: "The last day to change credits or grading basis this term has passed.",
   registration_window_closed: "Registration is not open for your standing right now.",
   registration_not_open_yet: "Your registration appointment has not opened yet. Try again once it opens.",
   add_deadline_passed: "The last day to add classes this term has passed. Ask the registrar's office about a late add.",
@@ -52,6 +55,7 @@ export const MESSAGES: Readonly<Record<string, string>> = {
   term_not_found: "This term no longer exists.",
   student_not_found: "Your student record was not found.",
   hold_not_found: "That hold no longer exists.",
+  course_not_found: "That course does not exist.",
   ticket_not_found: "That student has no registration appointment in this term (it may have been cleared already).",
   not_found: "The page asked the server for something that does not exist.",
   method_not_allowed: "The page sent a request the server does not accept.",
@@ -67,10 +71,11 @@ export const MESSAGES: Readonly<Record<string, string>> = {
   already_exists: "That already exists.",
   unknown_reference: "The request named something that does not exist.",
   capacity_below_taken: "The capacity is below the seats already taken.",
+  options_in_use: "Students took this course with credits or a grading basis the change would leave out. They keep what they chose; change theirs first.",
 };
 
 /** Codes whose `detail` names the specifics worth showing (missing courses, bad field). */
-const WITH_DETAIL = new Set(["prerequisites_not_met", "registration_not_open_yet", "seats_reserved", "restricted_section", "linked_set_incomplete", "corequisite_missing", "corequisite_required", "invalid_query", "invalid_field", "invalid_body", "unknown_reference"]);
+const WITH_DETAIL = new Set(["prerequisites_not_met", "credits_out_of_range", "grading_basis_not_allowed", "registration_not_open_yet", "seats_reserved", "restricted_section", "linked_set_incomplete", "corequisite_missing", "corequisite_required", "invalid_query", "invalid_field", "invalid_body", "unknown_reference", "options_in_use"]);
 
 /** Codes the page retries with the same key; the others are final answers. */
 export const RETRYABLE_CODES: ReadonlySet<string> = new Set([

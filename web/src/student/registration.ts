@@ -1,7 +1,8 @@
 // The student page's API calls, typed after docs/api.md: catalog reads (with a section's
 // reserved seats, restrictions and waitlist mode), the schedule (with seats offered),
 // notifications and registration appointments, and the writes (enroll, drop, swap, a
-// linked set, accepting or declining a seat offered), each sent with one
+// linked set, accepting or declining a seat offered, choosing or changing the credits and
+// grading basis of a place), each sent with one
 // Idempotency-Key per user action and retried with it while the server is busy (retry.ts).
 import { api } from "../api/client";
 import type { Permit } from "../console/api";
@@ -29,6 +30,12 @@ export interface Section {
   waitlist_capacity: number;
   waitlist_length: number;
   credits: number;
+  /** The fewest credits the course may be taken for (absent from a server without variable credits: `credits`). */
+  min_credits?: number;
+  /** The most credits the course may be taken for. */
+  max_credits?: number;
+  /** The grading bases the course may be taken under (absent: letter only). */
+  grading_bases?: GradingBasis[];
   meetings: Meeting[];
   prerequisites: string[];
   /** Which part of its course this section is (a plain course's sections are `lecture`). */
@@ -52,6 +59,23 @@ export interface Section {
 }
 
 export type Component = "lecture" | "lab" | "recitation" | "seminar" | "studio";
+
+export type GradingBasis = "letter" | "pass_fail" | "audit";
+
+/** What a student asks for on an enroll or a change; each left out is chosen by the server. */
+export interface EnrollOptions {
+  credits?: number;
+  grading_basis?: GradingBasis;
+}
+
+/** The answer to a change of options. */
+export interface OptionsAnswer {
+  section_id: string;
+  credits: number;
+  grading_basis: GradingBasis;
+  sections: string[];
+  changed: boolean;
+}
 
 export interface SectionPage {
   items: Section[];
@@ -102,7 +126,10 @@ export interface ScheduleEntry {
   section_id: string;
   course_code: string;
   section_code: string;
+  /** Credits the student takes the course for. */
   credits: number;
+  /** How it is graded (absent from a server without grading bases: letter). */
+  grading_basis?: GradingBasis;
   meetings: Meeting[];
   enrolled_at?: string;
   /** 1-based waitlist place (waitlisted entries only). */
@@ -124,11 +151,14 @@ export interface Schedule {
   offered?: ScheduleEntry[];
   /** Seats withdrawn from (left after a term's `drop_by`), oldest first: the W history. */
   withdrawn?: WithdrawnEntry[];
+  /** Credits of the enrolled courses, audited ones left out. */
   credits: number;
+  /** Credits of the enrolled courses audited: they count toward no limit. */
+  audit_credits?: number;
 }
 
 export interface StudentNotification {
-  kind: "enrolled" | "waitlisted" | "promoted" | "dropped" | "withdrawn" | "offered" | "offer_expired" | "offer_declined";
+  kind: "enrolled" | "waitlisted" | "promoted" | "dropped" | "withdrawn" | "offered" | "offer_expired" | "offer_declined" | "options_changed";
   message: string;
   section_id: string;
   created_at: string;
@@ -153,11 +183,53 @@ export const getPermits = (token: string) => api<Permit[]>("GET", "/api/v1/stude
 
 const keyed = (key: string) => ({ "Idempotency-Key": key });
 
-export function enroll(token: string, sectionId: string, retry: RetryOptions = {}): Promise<EnrollAnswer> {
+export function enroll(token: string, sectionId: string, retry: RetryOptions = {}, options: EnrollOptions = {}): Promise<EnrollAnswer> {
+  const body = options.credits === undefined && options.grading_basis === undefined ? undefined : options;
   return withIdempotentRetry(
-    (key) => api<EnrollAnswer>("POST", `/api/v1/sections/${encodeURIComponent(sectionId)}/enrollments`, { token, headers: keyed(key) }),
+    (key) => api<EnrollAnswer>("POST", `/api/v1/sections/${encodeURIComponent(sectionId)}/enrollments`, { token, headers: keyed(key), body }),
     retry,
   );
+}
+
+/** Change the credits or grading basis of the student's place in a section (until the term's drop deadline). */
+export function changeOptions(token: string, sectionId: string, options: EnrollOptions, retry: RetryOptions = {}): Promise<OptionsAnswer> {
+  return withIdempotentRetry(
+    (key) => api<OptionsAnswer>("PATCH", `/api/v1/sections/${encodeURIComponent(sectionId)}/enrollments/me`, { token, headers: keyed(key), body: options }),
+    retry,
+  );
+}
+
+/** How the page names a grading basis. */
+export const BASIS_LABELS: Readonly<Record<GradingBasis, string>> = {
+  letter: "Letter grade",
+  pass_fail: "Pass/fail",
+  audit: "Audit (no credit)",
+};
+
+/** The credits a section's course may be taken for, fewest first. */
+export function creditChoices(s: Pick<Section, "credits" | "min_credits" | "max_credits">): number[] {
+  const min = s.min_credits ?? s.credits;
+  const max = s.max_credits ?? s.credits;
+  const out: number[] = [];
+  for (let c = min; c <= max; c++) out.push(c);
+  return out;
+}
+
+/** The grading bases a section's course allows (letter only when the server does not say). */
+export function basisChoices(s: Pick<Section, "grading_bases">): GradingBasis[] {
+  return s.grading_bases && s.grading_bases.length > 0 ? s.grading_bases : ["letter"];
+}
+
+/** Whether the student has anything to choose for a section: a credit range or several bases. */
+export function hasChoices(s: Pick<Section, "credits" | "min_credits" | "max_credits" | "grading_bases">): boolean {
+  return creditChoices(s).length > 1 || basisChoices(s).length > 1;
+}
+
+/** "4 credits, pass/fail": how the schedule describes what a place is taken for. */
+export function optionsLabel(e: Pick<ScheduleEntry, "credits" | "grading_basis">): string {
+  const basis = e.grading_basis ?? "letter";
+  if (basis === "audit") return `${e.credits} credits, audited (no credit)`;
+  return `${e.credits} credit${e.credits === 1 ? "" : "s"}, ${basis === "pass_fail" ? "pass/fail" : "letter grade"}`;
 }
 
 export function drop(token: string, sectionId: string, retry: RetryOptions = {}): Promise<DropAnswer> {
