@@ -223,12 +223,14 @@ impl RegistrationService {
         let (outside, implicit) = catalog::places_outside(&mut tx, &new, &old).await?;
         if outside > 0 {
             return Err(AdminError::OptionsInUse(format!(
-                "{outside} active places of {code} were chosen outside the new credit range or                  grading bases; students keep what they chose (they may change it, or drop)"
+                "{outside} active places of {code} were chosen outside the new credit range or \
+                 grading bases; students keep what they chose (they may change it, or drop)"
             )));
         }
         if implicit > 0 {
             return Err(AdminError::OptionsInUse(format!(
-                "{implicit} active places of {code} take the course's default grading basis                  without having chosen it; the change would change their basis"
+                "{implicit} active places of {code} take the course's default grading basis \
+                 without having chosen it; the change would change their basis"
             )));
         }
         let sections = catalog::update_course_grading(&mut tx, &new).await?;

@@ -108,18 +108,31 @@ impl RegistrationService {
     }
 
     /// Commit the options `student` chose for `sections` (same order), before their seats
-    /// are asked for, and note them in the rule cache. Call under the student's lock.
+    /// are asked for, and note them in the rule cache; a default choice where no row is on
+    /// record writes nothing. Call under the student's lock.
     pub(super) async fn save_options(
         &self,
         student: Uuid,
         sections: &[Uuid],
         options: &[EnrollmentOptions],
     ) -> Result<(), RegistrationError> {
-        let chosen: Vec<(Uuid, EnrollmentOptions)> = sections
-            .iter()
-            .copied()
-            .zip(options.iter().copied())
-            .collect();
+        let inputs = self
+            .cache
+            .rule_inputs(student)
+            .await?
+            .ok_or(RegistrationError::StudentNotFound)?;
+        let mut chosen: Vec<(Uuid, EnrollmentOptions)> = Vec::with_capacity(sections.len());
+        for (section, o) in sections.iter().copied().zip(options.iter().copied()) {
+            // A place without a row is the course's defaults: a default choice needs no
+            // write (the hot path of a flood) unless a row is on record for the section
+            // (an earlier choice, from a place since left or an add refused), which it
+            // must replace.
+            let on_record = inputs.options_on_record.contains(&section);
+            if !on_record && self.facts(section).await?.grading.default_options() == o {
+                continue;
+            }
+            chosen.push((section, o));
+        }
         store::save(&self.pool, student, &chosen).await?;
         for (section, o) in chosen {
             self.cache.note_options(student, section, o);

@@ -300,6 +300,9 @@ impl RuleCache {
             let recorded = &mut entry.1.options;
             recorded.retain(|(s, _)| *s != section);
             recorded.push((section, options));
+            if !entry.1.options_on_record.contains(&section) {
+                entry.1.options_on_record.push(section);
+            }
         }
     }
 }

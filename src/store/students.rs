@@ -207,6 +207,9 @@ pub struct RuleInputs {
     pub tickets: Vec<(Uuid, TimeTicket)>,
     /// Permits the rules may use, every term's.
     pub permits: Vec<super::permits::RulePermit>,
+    /// Every section with options on record for the student, a place in it or not (a
+    /// default choice needs no row where none is).
+    pub options_on_record: Vec<Uuid>,
     /// The credits and grading basis chosen for active sections that have them recorded
     /// (the others are the course's defaults).
     pub options: Vec<(Uuid, EnrollmentOptions)>,
@@ -243,6 +246,8 @@ struct RuleInputsRow {
     ticket_opens: Vec<DateTime<Utc>>,
     /// Closings.
     ticket_closes: Vec<Option<DateTime<Utc>>>,
+    /// Every section with options recorded, a place in it or not.
+    recorded_sections: Vec<Uuid>,
     /// Active sections with options recorded, and the options (same order).
     option_sections: Vec<Uuid>,
     /// Credits chosen.
@@ -274,6 +279,8 @@ pub async fn rule_inputs_many(pool: &PgPool, ids: &[Uuid]) -> DbResult<HashMap<U
                        ORDER BY t.term_id) AS ticket_opens,
                 ARRAY(SELECT t.closes_at FROM time_tickets t WHERE t.student_id = s.id
                        ORDER BY t.term_id) AS ticket_closes,
+                ARRAY(SELECT o.section_id FROM enrollment_options o
+                       WHERE o.student_id = s.id) AS recorded_sections,
                 ARRAY(SELECT o.section_id FROM enrollment_options o JOIN enrollments e
                          ON e.student_id = o.student_id AND e.section_id = o.section_id
                        WHERE o.student_id = s.id AND e.status <> 'dropped'
@@ -334,6 +341,7 @@ pub async fn rule_inputs_many(pool: &PgPool, ids: &[Uuid]) -> DbResult<HashMap<U
                     ),
                     tickets,
                     permits: permits.remove(&row.id).unwrap_or_default(),
+                    options_on_record: row.recorded_sections,
                     standing,
                     max_credits: row.max_credits as u32,
                     completed: row.completed_courses,
