@@ -112,6 +112,49 @@ pub async fn fresh_database() -> String {
     name
 }
 
+impl Drop for TestApp {
+    /// End the node's database sessions. Its pools are not closed when the test's runtime
+    /// goes (they outlive it until the process ends), so a whole suite would run out of
+    /// `max_connections`; this node's sessions are told apart from other nodes' on the
+    /// same database (a cluster test) by their `application_name`.
+    fn drop(&mut self) {
+        let url = self.settings.database.database_url.clone();
+        let Some(database) = url
+            .rsplit('/')
+            .next()
+            .map(|d| d.split('?').next().unwrap_or(d).to_string())
+        else {
+            return;
+        };
+        let node = registrar::store::application_name(&self.settings.cluster.node_id);
+        let ended = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime to end the node's sessions");
+            runtime.block_on(async {
+                let Ok(admin) = PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect(&admin_url())
+                    .await
+                else {
+                    return;
+                };
+                let _ = sqlx::query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                      WHERE datname = $1 AND application_name = $2 AND pid <> pg_backend_pid()",
+                )
+                .bind(&database)
+                .bind(&node)
+                .execute(&admin)
+                .await;
+                admin.close().await;
+            });
+        });
+        let _ = ended.join();
+    }
+}
+
 impl TestApp {
     /// A fresh database and a server on it.
     pub async fn spawn() -> TestApp {
