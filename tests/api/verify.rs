@@ -82,8 +82,11 @@ async fn every_invariant_check_names_its_violation() {
             ["[outbox: event ids]"].as_slice(),
         ),
         (
-            // CS101 is graded by letter only.
-            "UPDATE enrollment_options SET grading_basis = 'audit'",
+            // CS101 is graded by letter only (its places chose nothing: no rows of their
+            // own, so one is written for a seat).
+            "INSERT INTO enrollment_options (student_id, section_id, credits, grading_basis)
+             SELECT student_id, section_id, 3, 'audit' FROM enrollments
+              WHERE status = 'enrolled' LIMIT 1",
             ["[enrollment options fit their course]"].as_slice(),
         ),
     ];
