@@ -36,6 +36,13 @@
 #   BENCH_DIR (reports/cluster-bench)   reports, summaries, acks, logs
 #   BENCH_NODE_THREADS           tokio worker threads per node (default: the cores divided by
 #                                the phase's nodes, at least 1: 2 for one node, 1 for three here)
+#   BENCH_CPU_QUOTA              cores per node, e.g. 0.25: each node in a CPU cgroup of its
+#                                own (loadtest/bench-nodes.sh), so that nodes behave like small
+#                                machines while PostgreSQL and goose have CPU to spare; the
+#                                table then adds the scale-out efficiency (3-node rate over 3 x
+#                                the 1-node rate) and each node's throttling, and says so when
+#                                a quota could not be applied. Without it the nodes share the
+#                                cores (both figures matter: run it both ways)
 #   SKIP_BUILD=1                 use the binaries already in target/release
 set -euo pipefail
 
@@ -122,6 +129,8 @@ phase() {
     # Each node gets its share of the cores (at least one worker thread).
     NODE_THREADS="${BENCH_NODE_THREADS:-$(( $(nproc) / nodes > 0 ? $(nproc) / nodes : 1 ))}"
     log "($name) $nodes node(s)"
+    THROTTLE_LOG="$OUT/throttle_$name.txt"
+    : >"$THROTTLE_LOG"
     fresh_database
     for i in $(seq 1 "$nodes"); do
         start_node "node-$i"
@@ -175,8 +184,15 @@ share() {
 ONE="$(rate one)"
 THREE="$(rate three)"
 {
-    printf '\ncluster-bench: flash%s, %s users, %ss per phase, %s students, %s sections; 2 cores shared by every node, PostgreSQL and goose\n\n' \
-        "$([[ $CART != 0 ]] && echo ' (and cart)')" "$USERS" "$SECS" "$STUDENTS" "$SECTIONS"
+    if [[ -z ${BENCH_CPU_QUOTA:-} ]]; then
+        cpus='2 cores shared by every node, PostgreSQL and goose'
+    elif [[ -n $QUOTA_FAILED ]]; then
+        cpus="NO CPU quota applied ($QUOTA_FAILED): 2 cores shared"
+    else
+        cpus="each node limited to $BENCH_CPU_QUOTA of a core (its own cgroup); PostgreSQL and goose unlimited on 2 cores"
+    fi
+    printf '\ncluster-bench: flash%s, %s users, %ss per phase, %s students, %s sections; %s\n\n' \
+        "$([[ $CART != 0 ]] && echo ' (and cart)')" "$USERS" "$SECS" "$STUDENTS" "$SECTIONS" "$cpus"
     printf '%-24s %12s %9s %9s %8s %10s %14s %8s\n' "phase" "decisions/s" "p50 ms" "p99 ms" "hops" "forwarded" "changes/commit" "failed"
     for p in "${PHASES[@]}"; do
         read -r hop fwd per_commit <<<"$(share "$p")"
@@ -188,7 +204,14 @@ THREE="$(rate three)"
         printf '%-24s %12.1f %9.2f %9.2f %8s %10s %14s %8s\n' "$label" \
             "$(rate "$p")" "$(j "$p" ".ops.$(op "$p").p50_ms")" "$(j "$p" ".ops.$(op "$p").p99_ms")" "$hop" "$fwd" "$per_commit" "$(j "$p" .failed_total)"
     done
-    printf '\nratio 3-node/1-node decisions/s = %s (target >= 0.70); hops = section commands sent to another node; forwarded = client requests sent on to the home node; changes/commit = committed changes per committer transaction, all nodes\n' \
+    if [[ -n ${BENCH_CPU_QUOTA:-} && -z $QUOTA_FAILED ]]; then
+        printf '\nscale-out efficiency under quotas, 3-node/(3 x 1-node) decisions/s = %s (target >= 0.80)\n' \
+            "$(awk -v a="$THREE" -v b="$ONE" 'BEGIN { if (b > 0) printf "%.3f", a / (3 * b); else print "n/a" }')"
+        for p in "${PHASES[@]}"; do
+            sed "s/^/($p) /" "$OUT/throttle_$p.txt"
+        done
+    fi
+    printf '\nratio 3-node/1-node decisions/s = %s (target >= 0.70 on shared cores); hops = section commands sent to another node; forwarded = client requests sent on to the home node; changes/commit = committed changes per committer transaction, all nodes\n' \
         "$(awk -v a="$THREE" -v b="$ONE" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }')"
     if [[ $CART != 0 ]]; then
         printf '(3c): decisions/s = items decided (enrolled, waitlisted, refused), p50/p99 of the submit; %s carts/s, %s linked sets/s (%s of %s seated whole), %s carts in %s s; carts filled before the load: %s PUTs, %s/s, p99 %s ms (forwarded counts them as requests)\n' \
