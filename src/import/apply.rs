@@ -450,15 +450,15 @@ async fn windows(
 }
 
 /// Whether a course's credits lie in its range: the field at fault and why, if not (the
-/// same rule and words as `POST /courses`).
+/// rule of `POST /courses`).
 fn credit_range(c: &CourseRow) -> Result<(), (&'static str, String)> {
-    if c.min_credits > c.credits {
-        return Err(("min_credits", "0 to the course's credits".to_string()));
-    }
-    if c.max_credits < c.credits || c.max_credits > 12 {
-        return Err(("max_credits", "the course's credits to 12".to_string()));
-    }
-    Ok(())
+    let whole = |n: i16| u32::try_from(n).unwrap_or(u32::MAX);
+    crate::resources::check_credit_range(
+        whole(c.credits),
+        whole(c.min_credits),
+        whole(c.max_credits),
+    )
+    .map_err(|e| (e.field, e.reason))
 }
 
 async fn courses(

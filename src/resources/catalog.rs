@@ -317,6 +317,18 @@ pub fn is_course_code(code: &str) -> bool {
             || (suffix.len() == 1 && suffix.chars().all(|c| c.is_ascii_uppercase())))
 }
 
+/// Whether a course of `credits` may be taken for `min`..=`max` of them: the range holds
+/// the credits, within 0-12 (the field at fault and why, if not).
+pub fn check_credit_range(credits: u32, min: u32, max: u32) -> Result<(), Invalid> {
+    if min > credits {
+        return Err(invalid("min_credits", "0 to the course's credits"));
+    }
+    if max < credits || max > 12 {
+        return Err(invalid("max_credits", "the course's credits to 12"));
+    }
+    Ok(())
+}
+
 impl Course {
     /// Check the fields, bringing the course codes to their canonical form.
     pub fn validate(&mut self) -> Result<(), Invalid> {
@@ -332,12 +344,7 @@ impl Course {
         }
         let min = *self.min_credits.get_or_insert(self.credits);
         let max = *self.max_credits.get_or_insert(self.credits);
-        if min > self.credits {
-            return Err(invalid("min_credits", "0 to the course's credits"));
-        }
-        if max < self.credits || max > 12 {
-            return Err(invalid("max_credits", "the course's credits to 12"));
-        }
+        check_credit_range(self.credits, min, max)?;
         let bases = self
             .grading_bases
             .get_or_insert_with(|| vec![GradingBasis::Letter.as_str().to_string()]);
