@@ -437,14 +437,14 @@ impl RegistrationService {
         let profile = StudentProfile {
             holds: inputs.holds,
             max_credits: inputs.max_credits,
-            completed: inputs.completed,
+            completed: inputs.completed.clone(),
             schedule,
-            attributes: inputs.attributes,
+            attributes: inputs.attributes.clone(),
             ticket,
             deadlines: self.cache.deadlines(term).await?,
             permits: usable_permits(&inputs.permits, term, self.router.node().clock.now()),
         };
-        Ok((profile, window, inputs.active_sections))
+        Ok((profile, window, inputs.active_sections.clone()))
     }
 
     /// Record a rule refusal in the audit trail and return it.
@@ -776,7 +776,7 @@ impl RegistrationService {
             .rule_inputs(student)
             .await?
             .ok_or(RegistrationError::StudentNotFound)?;
-        Ok(inputs.attributes)
+        Ok(inputs.attributes.clone())
     }
 
     /// The student's permits for a place in `section`: those its commit records as used

@@ -52,7 +52,7 @@ pub struct RuleCache {
     /// Add/drop deadlines by term, with the time they were read.
     deadlines: DashMap<Uuid, (Instant, Deadlines)>,
     /// Rule inputs by student, with the time they were read.
-    students: DashMap<Uuid, (Instant, students::RuleInputs)>,
+    students: DashMap<Uuid, (Instant, Arc<students::RuleInputs>)>,
     /// Reads the missed students' inputs in batches.
     loader: Arc<StudentLoader>,
 }
@@ -226,7 +226,7 @@ impl RuleCache {
 
     /// The rule inputs of `student`: cached, or read (and cached) when absent or expired;
     /// `None` if there is no such account.
-    pub async fn rule_inputs(&self, student: Uuid) -> DbResult<Option<students::RuleInputs>> {
+    pub async fn rule_inputs(&self, student: Uuid) -> DbResult<Option<Arc<students::RuleInputs>>> {
         if let Some(entry) = self.students.get(&student)
             && entry.0.elapsed() < STUDENT_TTL
         {
@@ -235,6 +235,7 @@ impl RuleCache {
         let Some(inputs) = self.loader.load(student).await? else {
             return Ok(None);
         };
+        let inputs = Arc::new(inputs);
         if self.students.len() >= STUDENT_CACHE_SWEEP {
             self.students
                 .retain(|_, (at, _)| at.elapsed() < STUDENT_TTL);
@@ -278,7 +279,7 @@ impl RuleCache {
             }
         };
         if let Some(mut entry) = self.students.get_mut(&student) {
-            let active = &mut entry.1.active_sections;
+            let active = &mut Arc::make_mut(&mut entry.1).active_sections;
             active.retain(|s| *s != section);
             if member {
                 active.push(section);
@@ -297,11 +298,11 @@ impl RuleCache {
         options: registrar_actors::student_rules::EnrollmentOptions,
     ) {
         if let Some(mut entry) = self.students.get_mut(&student) {
-            let recorded = &mut entry.1.options;
-            recorded.retain(|(s, _)| *s != section);
-            recorded.push((section, options));
-            if !entry.1.options_on_record.contains(&section) {
-                entry.1.options_on_record.push(section);
+            let inputs = Arc::make_mut(&mut entry.1);
+            inputs.options.retain(|(s, _)| *s != section);
+            inputs.options.push((section, options));
+            if !inputs.options_on_record.contains(&section) {
+                inputs.options_on_record.push(section);
             }
         }
     }
