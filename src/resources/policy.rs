@@ -350,6 +350,9 @@ impl TicketRule {
         if self.closes_at.is_some_and(|c| c <= self.first_opens_at) {
             return Err(invalid("closes_at", "after first_opens_at"));
         }
+        if self.standings.len() > 5 {
+            return Err(invalid("standings", "at most 5"));
+        }
         Ok(())
     }
 }
