@@ -52,14 +52,26 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
                         ApiError::invalid_body(rejection.body_text())
                     }
                 })?;
-        // No body, or JSON's `null`: nothing asked.
-        if bytes.iter().all(u8::is_ascii_whitespace) || bytes.trim_ascii() == b"null" {
+        // No body, or JSON's `null`: nothing asked. Only JSON's own whitespace counts as
+        // none (a form feed is ASCII whitespace but not JSON's, so it is a bad body).
+        if trim_json_whitespace(&bytes).is_empty() || trim_json_whitespace(&bytes) == b"null" {
             return Ok(OptionalJson(None));
         }
         let req = Request::from_parts(parts, axum::body::Body::from(bytes));
         let ApiJson(v) = ApiJson::from_request(req, state).await?;
         Ok(OptionalJson(Some(v)))
     }
+}
+
+/// `bytes` without the whitespace JSON allows around a value (space, tab, LF, CR).
+fn trim_json_whitespace(bytes: &[u8]) -> &[u8] {
+    let is_ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    let start = bytes.iter().position(|b| !is_ws(b)).unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !is_ws(b))
+        .map_or(start, |i| i + 1);
+    &bytes[start..end]
 }
 
 /// A JSON object body kept as its text (the import reads it itself, to tell each record's
