@@ -206,6 +206,21 @@ pub struct ClusterSettings {
     pub handoff_batch: usize,
     /// How long one handoff may take before it is abandoned (ownership unchanged).
     pub handoff_timeout_ms: u64,
+    /// How section calls and forwarded requests travel between nodes: `wire` (the binary
+    /// transport; a peer that does not speak it is asked over HTTP) or `http` (this node
+    /// neither uses nor serves the wire).
+    pub transport: Transport,
+}
+
+/// How nodes talk to each other (see [`ClusterSettings::transport`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// Binary frames over long-lived connections.
+    #[default]
+    Wire,
+    /// One HTTP/2 request per call.
+    Http,
 }
 
 impl Default for ClusterSettings {
@@ -220,6 +235,7 @@ impl Default for ClusterSettings {
             drain_timeout_ms: 30_000,
             handoff_batch: 64,
             handoff_timeout_ms: 5_000,
+            transport: Transport::Wire,
         }
     }
 }

@@ -195,7 +195,10 @@ impl Application {
             settings.cluster.clone(),
             advertise,
             registry.clone(),
-            Peers::new(internal_key(secret.as_bytes())),
+            Peers::new(
+                internal_key(secret.as_bytes()),
+                settings.cluster.transport == crate::config::Transport::Wire,
+            ),
         );
         // Token lifetimes by the database's clock, like the rules: a node whose clock is
         // off must not refuse tokens the others accept, nor accept expired ones.
@@ -453,6 +456,9 @@ impl Application {
         // Then the actors decide and commit what is queued in their mailboxes and stop.
         let patience = Duration::from_millis(state.settings.cluster.lease_ms) * 2
             + state.settings.sections_call_timeout();
+        // Peers' calls over the wire are not HTTP requests: refuse new ones, answer those
+        // under way, then close the connections.
+        state.cluster.wire_sessions.close(patience).await;
         if !state.registration.settle(patience).await {
             tracing::warn!(
                 "registration tasks still running at shutdown; their commands get no answer"

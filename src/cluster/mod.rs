@@ -42,6 +42,7 @@ pub mod router;
 pub mod rules;
 pub mod stats;
 pub mod view;
+pub mod wire;
 
 /// Shard hashing lives in the leaf [`crate::shard`] (the store places rows with it too);
 /// re-exported here, where the cluster's readers look for it.

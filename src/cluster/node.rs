@@ -55,6 +55,8 @@ pub struct ClusterNode {
     pub clock: Arc<DatabaseClock>,
     /// Client requests answered, for the load report (the HTTP layer records them).
     pub requests: Arc<RequestFigures>,
+    /// The connections peers opened to this node's wire (closed when it stops).
+    pub wire_sessions: Arc<super::wire::Sessions>,
     /// The node's pool (the map's reads, the listener, the moves).
     pool: PgPool,
     membership: Arc<Membership>,
@@ -127,6 +129,7 @@ impl ClusterNode {
             stats,
             clock,
             requests,
+            wire_sessions: Arc::default(),
             pool,
             membership,
             map,

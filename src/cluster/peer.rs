@@ -1,16 +1,21 @@
 //! The internal hop between nodes: what one node asks another (call a section actor, hand
-//! shards over, serve a forwarded client request) and the client that carries it, pooled
-//! cleartext HTTP/2 connections (prior knowledge) to each peer's advertised URL.
+//! shards over, serve a forwarded client request) and the client that carries it. Section
+//! calls and forwarded requests go over the binary wire (`super::wire`) to a peer that
+//! speaks it; handoffs, and every call to a peer that does not (or with the wire turned
+//! off), go over pooled cleartext HTTP/2 connections (prior knowledge) to the peer's
+//! advertised URL.
 //!
 //! Peers prove they belong to the cluster with a key derived from the token secret every
 //! node shares (HMAC-SHA256 of a fixed label), sent as `x-registrar-internal`; the secret
 //! itself never crosses the wire.
 
+use super::wire::{WireClient, WireError};
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use registrar_actors::{Command, Reply, SectionId};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The header carrying the internal key.
@@ -138,6 +143,8 @@ pub struct Forwarded {
 pub struct Peers {
     client: reqwest::Client,
     key: String,
+    /// The binary transport, unless turned off.
+    wire: Option<Arc<WireClient>>,
 }
 
 /// The internal key of a cluster whose token secret is `secret`.
@@ -152,8 +159,8 @@ pub fn internal_key(secret: &[u8]) -> String {
 }
 
 impl Peers {
-    /// A client authenticating with `key` (see [`internal_key`]).
-    pub fn new(key: String) -> Self {
+    /// A client authenticating with `key` (see [`internal_key`]), over the wire when `wire`.
+    pub fn new(key: String, wire: bool) -> Self {
         let client = reqwest::Client::builder()
             .http2_prior_knowledge()
             .connect_timeout(Duration::from_secs(1))
@@ -162,7 +169,13 @@ impl Peers {
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
             .expect("a plain HTTP/2 client always builds");
-        Self { client, key }
+        let wire = wire.then(|| Arc::new(WireClient::new(key.clone())));
+        Self { client, key, wire }
+    }
+
+    /// The binary transport, if on.
+    pub fn wire(&self) -> Option<&WireClient> {
+        self.wire.as_deref()
     }
 
     /// Whether `presented` is this cluster's internal key (constant time).
@@ -184,6 +197,13 @@ impl Peers {
         call: &SectionCall,
         timeout: Duration,
     ) -> Result<SectionAnswer, PeerError> {
+        if let Some(wire) = &self.wire {
+            match wire.call_section(base, section, call, timeout).await {
+                Err(WireError::Unsupported) => {}
+                Err(WireError::Peer(e)) => return Err(e),
+                Ok(answer) => return Ok(answer),
+            }
+        }
         let url = format!("{base}/internal/v1/sections/{section}/call");
         let answer = self
             .client
@@ -267,7 +287,7 @@ mod tests {
         let key = internal_key(b"0123456789abcdef0123456789abcdef");
         assert_eq!(key.len(), 64);
         assert_ne!(key, internal_key(b"another secret of thirty-two byt"));
-        let peers = Peers::new(key.clone());
+        let peers = Peers::new(key.clone(), true);
         assert!(peers.accepts(key.as_bytes()));
         assert!(!peers.accepts(b"nope"));
         assert!(!peers.accepts(&key.as_bytes()[1..]));

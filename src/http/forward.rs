@@ -17,6 +17,11 @@
 //! `Idempotency-Key`. Any other write gets 503 `decision_pending` (it may have been
 //! decided); one that never left this node (no connection) is sent again as before.
 //!
+//! Over the wire (`cluster::wire`), a forward carries the request's method, path, a few
+//! headers, body and the verified claims ([`ForwardHead`]): the home checks no token
+//! again, and runs the handler behind [`crate::http::forwarded_app`]'s few layers. A
+//! peer that does not speak the wire gets the HTTP request, with the token, as before.
+//!
 //! [`node_header`] puts `X-Registrar-Node` on every answer that does not name its node yet:
 //! the handlers of enroll, drop and swap name the node that decided the seat, every other
 //! answer names the node that answered.
@@ -25,13 +30,17 @@ use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use crate::backoff::Backoff;
 use crate::cluster::home::{HomePass, NotHome};
+use crate::cluster::node::ClusterNode;
 use crate::cluster::peer::{FORWARDED_BY, Forward, HOPS, INTERNAL_KEY, PeerError};
+use crate::cluster::wire::{self, WireError};
 use crate::resources::Role;
+use crate::service::auth::Claims;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -58,11 +67,59 @@ const PASSED_ON: [HeaderName; 5] = [
 #[derive(Clone)]
 pub struct AtHome(pub Arc<HomePass>);
 
+/// A student's request forwarded over the wire, as the home node receives it: the
+/// request's verified claims and how many nodes it passed through. Put into a request's
+/// extensions only by the wire's handler; a client cannot set it.
+#[derive(Clone)]
+pub struct FromPeer {
+    /// The claims the edge verified.
+    pub claims: Claims,
+    /// Nodes passed through.
+    pub hops: u32,
+}
+
+/// A forwarded request over the wire (see module docs).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ForwardHead {
+    /// Method.
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    /// The headers passed on, but the token.
+    pub headers: Vec<(String, String)>,
+    /// The claims the edge verified.
+    pub claims: Claims,
+    /// Nodes passed through, this one included.
+    pub hops: u32,
+    /// The sending node.
+    pub from: String,
+}
+
+/// The home node's answer to a [`ForwardHead`] (its body travels beside it).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ForwardedHead {
+    /// Status.
+    pub status: u16,
+    /// The headers the client gets from the home node.
+    pub headers: Vec<(String, String)>,
+}
+
+/// The answer headers the home node's answer passes on to the client.
+const PASSED_BACK: [HeaderName; 4] = [
+    header::CONTENT_TYPE,
+    header::RETRY_AFTER,
+    header::LOCATION,
+    HeaderName::from_static(NODE_HEADER),
+];
+
 /// Serve a student's registration request on the student's home node (see module docs).
-pub async fn to_home(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let claims = super::extract::bearer_claims(&state, request.headers())
-        .ok()
-        .filter(|c| c.role == Role::Student);
+pub async fn to_home(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let from_wire = request.extensions_mut().remove::<FromPeer>();
+    let claims = match &from_wire {
+        Some(peer) => Some(peer.claims.clone()),
+        None => super::extract::bearer_claims(&state, request.headers()).ok(),
+    }
+    .filter(|c| c.role == Role::Student);
     let Some(claims) = claims else {
         // Not a student's call: the handler answers it here (401/403 as it should).
         return next.run(request).await;
@@ -71,21 +128,26 @@ pub async fn to_home(State(state): State<AppState>, request: Request, next: Next
     let node = state.cluster.clone();
     let shard = node.shard_of(student);
     let (mut parts, body) = request.into_parts();
-    let from_peer = parts
-        .headers
-        .get(INTERNAL_KEY)
-        .is_some_and(|key| node.peers.accepts(key.as_bytes()));
+    let from_peer = from_wire.is_some()
+        || parts
+            .headers
+            .get(INTERNAL_KEY)
+            .is_some_and(|key| node.peers.accepts(key.as_bytes()));
     if !from_peer {
         for name in [HOPS, FORWARDED_BY, INTERNAL_KEY] {
             parts.headers.remove(name);
         }
     }
-    let hops: u32 = parts
-        .headers
-        .get(HOPS)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let hops: u32 = match &from_wire {
+        Some(peer) => peer.hops,
+        None => parts
+            .headers
+            .get(HOPS)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+    };
+    let verified = claims.clone();
     // A second delivery of a read, or of a write with a key, cannot decide twice.
     let resendable = parts.method.is_safe() || parts.headers.contains_key("idempotency-key");
     // Served here, the handler's `Caller` takes these verified claims instead of checking
@@ -147,26 +209,12 @@ pub async fn to_home(State(state): State<AppState>, request: Request, next: Next
                         }
                     }
                 }
-                let mut headers = reqwest::header::HeaderMap::new();
-                for name in &PASSED_ON {
-                    if let Some(value) = parts.headers.get(name) {
-                        headers.insert(name.clone(), value.clone());
-                    }
-                }
-                headers.insert(HOPS, HeaderValue::from(hops.saturating_add(1)));
-                let forward = Forward {
-                    method: parts.method.clone(),
-                    path: parts
-                        .uri
-                        .path_and_query()
-                        .map_or_else(|| parts.uri.path().to_string(), |p| p.to_string()),
-                    headers,
-                    body: buffered.clone().unwrap_or_default(),
-                };
                 let timeout = state.settings.request_timeout() + node.lease();
                 node.stats.forwarded.fetch_add(1, Ordering::Relaxed);
-                match node.peers.forward(base, &node.id, forward, timeout).await {
-                    Ok(answer) => return forwarded(answer),
+                let body = buffered.clone().unwrap_or_default();
+                let hops = hops.saturating_add(1);
+                match send_on(&node, base, &parts, &verified, hops, body, timeout).await {
+                    Ok(answer) => return answer,
                     Err(e) if resendable || matches!(e, PeerError::Unreached(_)) => {
                         tracing::debug!(%owner, error = %e, "forward failed; re-reading the map");
                     }
@@ -197,19 +245,109 @@ pub async fn to_home(State(state): State<AppState>, request: Request, next: Next
     }
 }
 
-/// The home node's answer, as the client gets it.
-fn forwarded(answer: crate::cluster::peer::Forwarded) -> Response {
+/// Send a student's request on to the node at `base` (its home, by this node's map): over
+/// the wire when the peer speaks it and every header passed on is text, else as an HTTP
+/// request carrying the token. The home node's answer, as the client gets it.
+async fn send_on(
+    node: &ClusterNode,
+    base: &str,
+    parts: &axum::http::request::Parts,
+    claims: &Claims,
+    hops: u32,
+    body: axum::body::Bytes,
+    timeout: Duration,
+) -> Result<Response, PeerError> {
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| parts.uri.path().to_string(), |p| p.to_string());
+    let text: Option<Vec<(String, String)>> = PASSED_ON
+        .iter()
+        .filter(|name| **name != header::AUTHORIZATION)
+        .filter_map(|name| Some((name, parts.headers.get(name)?)))
+        .map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_string())))
+        .collect();
+    if let (Some(wire), Some(headers)) = (node.peers.wire(), text) {
+        let head = ForwardHead {
+            method: parts.method.to_string(),
+            path: path.clone(),
+            headers,
+            claims: claims.clone(),
+            hops,
+            from: node.id.to_string(),
+        };
+        match wire
+            .forward(base, wire::pack(&head), body.clone(), timeout)
+            .await
+        {
+            Ok((head, body)) => {
+                let head: ForwardedHead = wire::unpack(&head)?;
+                return Ok(render(head, body));
+            }
+            Err(WireError::Peer(e)) => return Err(e),
+            Err(WireError::Unsupported) => {}
+        }
+    }
+    let mut headers = reqwest::header::HeaderMap::new();
+    for name in &PASSED_ON {
+        if let Some(value) = parts.headers.get(name) {
+            headers.insert(name.clone(), value.clone());
+        }
+    }
+    headers.insert(HOPS, HeaderValue::from(hops));
+    let forward = Forward {
+        method: parts.method.clone(),
+        path,
+        headers,
+        body,
+    };
+    let answer = node.peers.forward(base, &node.id, forward, timeout).await?;
     let mut response = Response::new(Body::from(answer.body));
     *response.status_mut() = answer.status;
-    for name in [header::CONTENT_TYPE, header::RETRY_AFTER, header::LOCATION] {
+    for name in PASSED_BACK {
         if let Some(value) = answer.headers.get(&name) {
             response.headers_mut().insert(name, value.clone());
         }
     }
-    if let Some(value) = answer.headers.get(NODE_HEADER) {
-        response.headers_mut().insert(NODE_HEADER, value.clone());
+    Ok(response)
+}
+
+/// A wire answer as the client gets it.
+fn render(head: ForwardedHead, body: axum::body::Bytes) -> Response {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = axum::http::StatusCode::from_u16(head.status)
+        .unwrap_or(axum::http::StatusCode::BAD_GATEWAY);
+    for (name, value) in head.headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) && PASSED_BACK.contains(&name)
+        {
+            response.headers_mut().insert(name, value);
+        }
     }
     response
+}
+
+/// The answer a forwarded request got here, as its wire answer: head and body.
+pub async fn wire_answer(response: Response) -> (axum::body::Bytes, axum::body::Bytes) {
+    let (parts, body) = response.into_parts();
+    let headers = PASSED_BACK
+        .iter()
+        .filter_map(|name| {
+            let value = parts.headers.get(name)?.to_str().ok()?;
+            Some((name.to_string(), value.to_string()))
+        })
+        .collect();
+    // The body of a registration answer is a small JSON document, already in memory.
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let head = ForwardedHead {
+        status: parts.status.as_u16(),
+        headers,
+    };
+    (wire::pack(&head), body)
 }
 
 /// Put `X-Registrar-Node` on every answer that does not name its node yet.

@@ -66,6 +66,15 @@ async fn a_clients_hop_headers_are_ignored_and_its_request_served_at_home() {
     }
 }
 
+/// How a stand-in home node talks.
+#[derive(Clone, Copy, Debug)]
+enum Speaks {
+    /// The binary wire (the hop between today's nodes).
+    Wire,
+    /// HTTP/2 only: it answers the wire's upgrade 404, as an older node does.
+    Http2,
+}
+
 /// A stand-in home node that reads each request and hangs up without answering: the
 /// request reached it, its answer never came back.
 struct LostHome {
@@ -75,7 +84,7 @@ struct LostHome {
 }
 
 impl LostHome {
-    async fn start() -> LostHome {
+    async fn start(speaks: Speaks) -> LostHome {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
         let requests = Arc::new(AtomicUsize::new(0));
@@ -84,7 +93,7 @@ impl LostHome {
             while let Ok((socket, _)) = listener.accept().await {
                 let seen = seen.clone();
                 tokio::spawn(async move {
-                    if read_one_request(socket).await {
+                    if read_one_request(socket, speaks).await {
                         seen.fetch_add(1, Ordering::SeqCst);
                     }
                 });
@@ -98,9 +107,69 @@ impl LostHome {
     }
 }
 
+/// Read one connection until a forwarded request arrives, then close; whether one did.
+async fn read_one_request(mut socket: TcpStream, speaks: Speaks) -> bool {
+    let mut first = [0u8; 3];
+    if socket.peek(&mut first).await.is_err() {
+        return false;
+    }
+    match (&first, speaks) {
+        (b"GET", Speaks::Wire) => read_one_wire_call(socket).await,
+        (b"GET", Speaks::Http2) => {
+            // The wire's upgrade, refused as a node without it refuses it.
+            let _ = read_http1_head(&mut socket).await;
+            let _ = socket
+                .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
+                .await;
+            false
+        }
+        (b"PRI", _) => read_one_http2_request(socket).await,
+        _ => false,
+    }
+}
+
+/// An HTTP/1.1 request's head.
+async fn read_http1_head(socket: &mut TcpStream) -> Option<String> {
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        socket.read_exact(&mut byte).await.ok()?;
+        head.push(byte[0]);
+    }
+    String::from_utf8(head).ok()
+}
+
+/// Accept the wire's upgrade, then read frames until a forwarded request's.
+async fn read_one_wire_call(mut socket: TcpStream) -> bool {
+    let Some(head) = read_http1_head(&mut socket).await else {
+        return false;
+    };
+    assert!(head.contains("/internal/v1/wire"), "{head}");
+    let accepted = b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\n\
+                     upgrade: registrar-wire\r\nx-registrar-wire: 1\r\n\r\n";
+    if socket.write_all(accepted).await.is_err() {
+        return false;
+    }
+    loop {
+        let mut len = [0u8; 4];
+        if socket.read_exact(&mut len).await.is_err() {
+            return false;
+        }
+        let mut frame = vec![0u8; u32::from_be_bytes(len) as usize];
+        if socket.read_exact(&mut frame).await.is_err() {
+            return false;
+        }
+        // [version][kind]...: kind 3 is a forwarded request (pings are read past).
+        const FORWARD: u8 = 3;
+        if frame.get(1) == Some(&FORWARD) {
+            return true;
+        }
+    }
+}
+
 /// Speak HTTP/2 (prior knowledge) until a request's HEADERS frame arrives, then close;
 /// whether one arrived.
-async fn read_one_request(mut socket: TcpStream) -> bool {
+async fn read_one_http2_request(mut socket: TcpStream) -> bool {
     // The server's preface: an empty SETTINGS frame.
     if socket
         .write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0])
@@ -130,8 +199,15 @@ async fn read_one_request(mut socket: TcpStream) -> bool {
     }
 }
 
+/// Over the wire, and over HTTP to a node that does not speak it.
 #[tokio::test]
 async fn a_forward_lost_after_sending_is_not_resent_without_an_idempotency_key() {
+    for speaks in [Speaks::Wire, Speaks::Http2] {
+        a_forward_lost_after_sending(speaks).await;
+    }
+}
+
+async fn a_forward_lost_after_sending(speaks: Speaks) {
     let database = fresh_database().await;
     let mut settings = node_settings(&database, "node-1", 16);
     settings.cluster.auto_rebalance = false;
@@ -142,7 +218,7 @@ async fn a_forward_lost_after_sending_is_not_resent_without_an_idempotency_key()
     })
     .await;
     // A second member, with a live lease, whose process loses every answer.
-    let home = LostHome::start().await;
+    let home = LostHome::start(speaks).await;
     sqlx::query(
         "INSERT INTO cluster_nodes (id, address, incarnation, state, started_at, heartbeat_at)
          VALUES ('ghost', $1, $2, 'active', now(), now())",
@@ -197,7 +273,11 @@ async fn a_forward_lost_after_sending_is_not_resent_without_an_idempotency_key()
         "decision_pending",
     )
     .await;
-    assert_eq!(home.requests(), 1, "sent again after it was lost: {body}");
+    assert_eq!(
+        home.requests(),
+        1,
+        "{speaks:?}: sent again after it was lost: {body}"
+    );
 
     // With a key a retry is safe: it is sent again until the call timeout.
     let before = home.requests();
@@ -215,7 +295,11 @@ async fn a_forward_lost_after_sending_is_not_resent_without_an_idempotency_key()
         "unavailable",
     )
     .await;
-    assert!(home.requests() > before + 1, "{} requests", home.requests());
+    assert!(
+        home.requests() > before + 1,
+        "{speaks:?}: {} requests",
+        home.requests()
+    );
 
     heartbeat.abort();
     app.stop().await;
