@@ -7,6 +7,11 @@
 #   (3) three nodes on the same PostgreSQL, the same total load (goose users spread over
 #       the three nodes with --hosts), shards balanced 342/341/341 before the load starts;
 #
+# and, unless BENCH_HTTP_HOP=0,
+#
+#   (3h) three nodes again, talking over the HTTP hop (one HTTP/2 request per section call
+#        or forwarded request) instead of the binary wire: the transport's gain, same run;
+#
 # and, unless BENCH_CART=0,
 #
 #   (3c) three nodes again under `cart`: BENCH_CART_STUDENTS students sign in and fill
@@ -17,7 +22,12 @@
 # each on a freshly seeded database. It prints decisions per second, p50/p99, the share
 # of section commands that took the internal hop to another node and the share of client
 # requests forwarded to the student's home node, then the ratio 3-node/1-node, and runs
-# the verifier (invariants + every acknowledged decision) after each phase.
+# the verifier (invariants + every acknowledged decision) after each phase. Beside them:
+# `node us/dec`, the CPU time (user + system) all the phase's nodes spent per decision from
+# the end of the sign-in to the end of the load, and `box busy`, how busy the whole
+# machine was meanwhile. Their ratio 1-node/3-node is the efficiency three nodes reach
+# when each is bounded by its own CPU; the decisions/s ratio under quotas says the same
+# only while the machine itself has CPU to spare.
 #
 # On 2 cores three nodes cannot be faster than one: they share the same CPUs, and a
 # request that lands on the wrong node costs a forward and a hop. What this measures is
@@ -32,6 +42,8 @@
 #   BENCH_USERS (200) BENCH_INCREASE_RATE (100) BENCH_PHASE_SECS (20)
 #   BENCH_STUDENTS (20000) BENCH_SECTIONS (400)   seed size of each phase
 #   BENCH_CART (1)               0 skips phase (3c)
+#   BENCH_HTTP_HOP (1)           0 skips phase (3h): three nodes talking over the HTTP hop
+#                                (REGISTRAR_TRANSPORT=http) instead of the binary wire
 #   BENCH_CART_STUDENTS (10000)  students of (3c), each submitting one cart
 #   BENCH_DIR (reports/cluster-bench)   reports, summaries, acks, logs
 #   BENCH_NODE_THREADS           tokio worker threads per node (default: the cores divided by
@@ -72,6 +84,7 @@ SECS="${BENCH_PHASE_SECS:-20}"
 STUDENTS="${BENCH_STUDENTS:-20000}"
 SECTIONS="${BENCH_SECTIONS:-400}"
 CART="${BENCH_CART:-1}"
+HTTP_HOP="${BENCH_HTTP_HOP:-1}"
 CART_STUDENTS="${BENCH_CART_STUDENTS:-10000}"
 if ((CART_STUDENTS > STUDENTS - 1)); then CART_STUDENTS=$((STUDENTS - 1)); fi
 OUT="${BENCH_DIR:-$ROOT/reports/cluster-bench}"
@@ -122,10 +135,23 @@ sum_metric() {
     echo "$total"
 }
 
+# cpu_now: CPU clock ticks used by the running nodes (user + system, every thread), then
+# the machine's busy and total ticks (/proc/stat).
+cpu_now() {
+    local pid nodes=0
+    for pid in "${PIDS[@]}"; do
+        nodes=$((nodes + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$nodes $(awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat)"
+}
+
 # phase NAME NODES [SCENARIO]: fresh database, NODES nodes, SCENARIO (flash) spread over
 # them, verify. `cart`: every user at once, each of CART_STUDENTS students submits once.
 phase() {
     local name=$1 nodes=$2 scenario=${3:-flash} i hosts students rate
+    # Phase (3h) runs the nodes on the HTTP hop: the transport before the wire, measured in
+    # the same run.
+    if [[ $name == three_http ]]; then export REGISTRAR_TRANSPORT=http; else export REGISTRAR_TRANSPORT=wire; fi
     # Each node gets its share of the cores (at least one worker thread).
     NODE_THREADS="${BENCH_NODE_THREADS:-$(( $(nproc) / nodes > 0 ? $(nproc) / nodes : 1 ))}"
     log "($name) $nodes node(s)"
@@ -147,10 +173,20 @@ phase() {
         --students "$students" --acks "$OUT/acks_$name.jsonl" --pre-login
         --report-file "$OUT/$name.html" --summary "$OUT/$name.json")
     printf '$ %s\n' "${cmd[*]}" >&2
-    "${cmd[@]}" >"$OUT/$name.log" 2>&1 || {
+    "${cmd[@]}" >"$OUT/$name.log" 2>&1 &
+    local load=$! before after
+    # The CPU the nodes and the machine spend from the end of the sign-in to the end of
+    # the load: the decisions' cost, without the password hashing of the sign-in.
+    while kill -0 "$load" 2>/dev/null && ! grep -q 'pre-login:' "$OUT/$name.log"; do
+        sleep 0.2
+    done
+    before="$(cpu_now)"
+    wait "$load" || {
         tail -n 30 "$OUT/$name.log" >&2
         die "load phase $name failed; see $OUT/$name.log"
     }
+    after="$(cpu_now)"
+    echo "$before $after" >"$OUT/cpu_$name.txt"
     echo "$(sum_metric registrar_cluster_section_calls_total) $(sum_metric registrar_cluster_section_hops_total) $(sum_metric registrar_cluster_forwarded_total)" \
         "$(sum_metric registrar_commit_transactions_total) $(sum_metric registrar_changes_committed_total)" \
         >"$OUT/hops_$name.txt"
@@ -164,6 +200,10 @@ phase() {
 phase one 1
 phase three 3
 PHASES=(one three)
+if [[ $HTTP_HOP != 0 ]]; then
+    phase three_http 3
+    PHASES+=(three_http)
+fi
 if [[ $CART != 0 ]]; then
     phase three_cart 3 cart
     PHASES+=(three_cart)
@@ -181,6 +221,20 @@ share() {
     awk -v c="$calls" -v h="$hops" -v f="$fwd" -v r="$requests" -v t="${txs:-0}" -v n="${changes:-0}" \
         'BEGIN { printf "%5.1f%% %5.1f%% %6.1f", (c > 0 ? 100 * h / c : 0), (r > 0 ? 100 * f / r : 0), (t > 0 ? n / t : 0) }'
 }
+# Node CPU per decision (microseconds; every node's user + system time over the load,
+# after the sign-in), and how busy the whole machine was meanwhile.
+decisions() { j "$1" 'if .cart then .cart.items else (.ops.enroll.answers - .ops.enroll.failed) end'; }
+cpu_per_decision() {
+    local n0 b0 t0 n1 b1 t1
+    read -r n0 b0 t0 n1 b1 t1 <"$OUT/cpu_$1.txt"
+    awk -v n=$((n1 - n0)) -v hz="$(getconf CLK_TCK)" -v d="$(decisions "$1")" \
+        'BEGIN { if (d > 0) printf "%.0f", n / hz * 1e6 / d; else print "n/a" }'
+}
+box_busy() {
+    local n0 b0 t0 n1 b1 t1
+    read -r n0 b0 t0 n1 b1 t1 <"$OUT/cpu_$1.txt"
+    awk -v b=$((b1 - b0)) -v t=$((t1 - t0)) 'BEGIN { if (t > 0) printf "%.0f%%", 100 * b / t; else print "n/a" }'
+}
 ONE="$(rate one)"
 THREE="$(rate three)"
 {
@@ -193,23 +247,31 @@ THREE="$(rate three)"
     fi
     printf '\ncluster-bench: flash%s, %s users, %ss per phase, %s students, %s sections; %s\n\n' \
         "$([[ $CART != 0 ]] && echo ' (and cart)')" "$USERS" "$SECS" "$STUDENTS" "$SECTIONS" "$cpus"
-    printf '%-24s %12s %9s %9s %8s %10s %14s %8s\n' "phase" "decisions/s" "p50 ms" "p99 ms" "hops" "forwarded" "changes/commit" "failed"
+    printf '%-24s %12s %9s %9s %8s %10s %14s %12s %9s %8s\n' "phase" "decisions/s" "p50 ms" "p99 ms" "hops" "forwarded" "changes/commit" "node us/dec" "box busy" "failed"
     for p in "${PHASES[@]}"; do
         read -r hop fwd per_commit <<<"$(share "$p")"
         case $p in
             one) label='(1) one node' ;;
             three) label='(3) three nodes' ;;
+            three_http) label='(3h) three, HTTP hop' ;;
             *) label='(3c) three nodes, cart' ;;
         esac
-        printf '%-24s %12.1f %9.2f %9.2f %8s %10s %14s %8s\n' "$label" \
-            "$(rate "$p")" "$(j "$p" ".ops.$(op "$p").p50_ms")" "$(j "$p" ".ops.$(op "$p").p99_ms")" "$hop" "$fwd" "$per_commit" "$(j "$p" .failed_total)"
+        printf '%-24s %12.1f %9.2f %9.2f %8s %10s %14s %12s %9s %8s\n' "$label" \
+            "$(rate "$p")" "$(j "$p" ".ops.$(op "$p").p50_ms")" "$(j "$p" ".ops.$(op "$p").p99_ms")" "$hop" "$fwd" "$per_commit" \
+            "$(cpu_per_decision "$p")" "$(box_busy "$p")" "$(j "$p" .failed_total)"
     done
+    printf '\nnode CPU per decision, 1-node/3-node = %s: the efficiency three nodes bounded by their own CPU reach (1.0 = a decision costs the cluster no more than one node)\n' \
+        "$(awk -v a="$(cpu_per_decision one)" -v b="$(cpu_per_decision three)" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }')"
     if [[ -n ${BENCH_CPU_QUOTA:-} && -z $QUOTA_FAILED ]]; then
-        printf '\nscale-out efficiency under quotas, 3-node/(3 x 1-node) decisions/s = %s (target >= 0.80)\n' \
+        printf 'scale-out efficiency under quotas, 3-node/(3 x 1-node) decisions/s = %s (target >= 0.80; bounded by the machine when "box busy" nears 100%%)\n' \
             "$(awk -v a="$THREE" -v b="$ONE" 'BEGIN { if (b > 0) printf "%.3f", a / (3 * b); else print "n/a" }')"
         for p in "${PHASES[@]}"; do
             sed "s/^/($p) /" "$OUT/throttle_$p.txt"
         done
+    fi
+    if [[ $HTTP_HOP != 0 ]]; then
+        printf '\nwire/HTTP hop, three nodes, decisions/s = %s (3) / (3h)\n' \
+            "$(awk -v a="$THREE" -v b="$(rate three_http)" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }')"
     fi
     printf '\nratio 3-node/1-node decisions/s = %s (target >= 0.70 on shared cores); hops = section commands sent to another node; forwarded = client requests sent on to the home node; changes/commit = committed changes per committer transaction, all nodes\n' \
         "$(awk -v a="$THREE" -v b="$ONE" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }')"

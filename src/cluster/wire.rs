@@ -397,6 +397,9 @@ async fn write_frames<IO: AsyncRead + AsyncWrite + Unpin>(
         if sink.feed(first.encode()).await.is_err() {
             return;
         }
+        // Let the tasks that are ready run first: the frames they produce join this
+        // flush instead of each paying a write of its own.
+        tokio::task::yield_now().await;
         while let Ok(frame) = rx.try_recv() {
             if sink.feed(frame.encode()).await.is_err() {
                 return;

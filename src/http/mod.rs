@@ -148,29 +148,20 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// The student's registration routes as a peer's forwarded request reaches them over the
-/// wire (`cluster::wire`): the same handlers behind the same home check, time limit and
-/// answers as [`app`] gives them, without the layers the edge node already ran (its
-/// answer goes back through them there).
+/// wire (`cluster::wire`): the same handlers behind the same home check and body limit as
+/// [`app`] gives them, without the layers the edge node already runs around the forward
+/// (its time limit, its metrics, the trace): the answer goes back through them there.
 pub fn forwarded_app(state: AppState) -> Router {
     let max_body = state.settings.http.max_body_bytes;
-    let time_limit = state.settings.request_timeout();
     let to_home = axum::middleware::from_fn_with_state(state.clone(), forward::to_home);
     Router::new()
         .merge(registration::router().route_layer(to_home))
-        .layer(axum::middleware::from_fn_with_state(
-            time_limit,
-            timeout::time_limit,
-        ))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal(&"handler panicked").into_response()
         }))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            measure::record,
-        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             forward::node_header,
