@@ -29,6 +29,7 @@ pub mod coordinator;
 pub mod gates;
 pub mod handoff;
 pub mod home;
+pub mod hop;
 pub mod listener;
 pub mod load;
 pub mod map;

@@ -22,7 +22,7 @@
 //! a stopping node closes: every connection is told [`Kind::GoAway`], new calls are
 //! refused, and the calls under way are answered before the connections close.
 
-use super::peer::{PeerError, SectionAnswer, SectionCall};
+use super::hop::{INTERNAL_KEY, PeerError, SectionAnswer, SectionCall};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use dashmap::DashMap;
 use futures_util::{SinkExt, StreamExt};
@@ -338,8 +338,7 @@ async fn handshake(addr: &str, key: &str) -> Result<BufReader<TcpStream>, WireEr
     stream.set_nodelay(true).map_err(unreached)?;
     let ask = format!(
         "GET {PATH} HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: {UPGRADE}\r\n\
-         {VERSION_HEADER}: {VERSION}\r\n{}: {key}\r\n\r\n",
-        super::peer::INTERNAL_KEY
+         {VERSION_HEADER}: {VERSION}\r\n{INTERNAL_KEY}: {key}\r\n\r\n"
     );
     stream.write_all(ask.as_bytes()).await.map_err(unreached)?;
     // Read the answer's head line by line: the wire's first bytes stay in the buffer.
