@@ -383,7 +383,7 @@ async fn write_frames<IO: AsyncRead + AsyncWrite + Unpin>(
     mut rx: mpsc::UnboundedReceiver<Frame>,
     ping: bool,
 ) {
-    let mut tick = tokio::time::interval(PING_EVERY);
+    let mut tick = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let first = tokio::select! {
@@ -722,6 +722,239 @@ mod tests {
             unpack::<SectionAnswer>(&head).unwrap(),
             SectionAnswer::NotOwner
         ));
+    }
+
+    fn enroll() -> SectionCall {
+        SectionCall {
+            command: registrar_actors::Command::Enroll {
+                student: registrar_actors::StudentId::new_v4(),
+                request: registrar_actors::RequestId::new_v4(),
+                seat_only: false,
+                attrs: vec![],
+                permits: vec![],
+                capacity_permit: None,
+            },
+            home: Some(super::super::hop::HomeClaim {
+                node: "node-2".into(),
+                shard: 7,
+                epoch: 3,
+            }),
+            deadline_ms: Some(1500),
+        }
+    }
+
+    #[test]
+    fn a_command_and_its_claim_survive_messagepack() {
+        let request = SectionRequest {
+            section: SectionId::new_v4(),
+            call: enroll(),
+        };
+        let back: SectionRequest = unpack(&pack(&request)).unwrap();
+        assert_eq!(back.section, request.section);
+        assert_eq!(back.call.command, request.call.command);
+        assert_eq!(back.call.home, request.call.home);
+        assert_eq!(back.call.deadline_ms, Some(1500));
+    }
+
+    /// A stand-in peer's calls: each section call answers with its section id, after
+    /// `delay`; a forward is echoed.
+    #[derive(Default)]
+    struct Echo {
+        ran: AtomicUsize,
+        delay: Duration,
+    }
+
+    impl Handler for Echo {
+        async fn section_call(&self, request: SectionRequest) -> SectionAnswer {
+            self.ran.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(self.delay).await;
+            SectionAnswer::Unavailable {
+                message: request.section.to_string(),
+            }
+        }
+
+        async fn forward(&self, head: Bytes, body: Bytes) -> (Bytes, Bytes) {
+            self.ran.fetch_add(1, Ordering::SeqCst);
+            (head, body)
+        }
+    }
+
+    /// A stand-in peer on a port of its own: it answers the upgrade as `open_wire` does,
+    /// or 404 when `speaks` is false, then serves each connection with `handler`. Its
+    /// base URL, and how many connections it accepted.
+    async fn peer(
+        handler: Arc<Echo>,
+        sessions: Arc<Sessions>,
+        speaks: bool,
+    ) -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                let (handler, sessions) = (handler.clone(), sessions.clone());
+                tokio::spawn(async move {
+                    let mut reader = BufReader::new(stream);
+                    let mut line = String::new();
+                    while reader.read_line(&mut line).await.unwrap_or(0) > 0 && line != "\r\n" {
+                        line.clear();
+                    }
+                    let answer: &[u8] = if speaks {
+                        b"HTTP/1.1 101 Switching Protocols\r\nupgrade: registrar-wire\r\n\
+                          x-registrar-wire: 1\r\n\r\n"
+                    } else {
+                        b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n"
+                    };
+                    if reader.get_mut().write_all(answer).await.is_ok() && speaks {
+                        serve(reader, handler, sessions).await;
+                    }
+                });
+            }
+        });
+        (base, accepted)
+    }
+
+    #[tokio::test]
+    async fn many_calls_share_the_connections_and_each_gets_its_own_answer() {
+        let echo = Arc::new(Echo {
+            delay: Duration::from_millis(5),
+            ..Echo::default()
+        });
+        let (base, accepted) = peer(echo.clone(), Arc::default(), true).await;
+        let client = WireClient::new("key".into());
+        let sections: Vec<SectionId> = (0..200).map(|_| SectionId::new_v4()).collect();
+        let call = enroll();
+        let answers = futures_util::future::join_all(sections.iter().map(|section| {
+            client.call_section(&base, *section, &call, Duration::from_secs(5))
+        }))
+        .await;
+        for (section, answer) in sections.iter().zip(answers) {
+            match answer {
+                Ok(SectionAnswer::Unavailable { message }) => {
+                    assert_eq!(message, section.to_string());
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let (head, body) = client
+            .forward(
+                &base,
+                Bytes::from_static(b"h"),
+                Bytes::from_static(b"b"),
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
+        assert_eq!((&head[..], &body[..]), (&b"h"[..], &b"b"[..]));
+        assert_eq!(echo.ran.load(Ordering::SeqCst), 201);
+        assert!(
+            accepted.load(Ordering::SeqCst) <= CONNECTIONS,
+            "one connection per call"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_closing_peer_answers_the_calls_it_started_and_runs_no_new_one() {
+        let echo = Arc::new(Echo {
+            delay: Duration::from_millis(300),
+            ..Echo::default()
+        });
+        let sessions = Arc::new(Sessions::default());
+        let (base, _) = peer(echo.clone(), sessions.clone(), true).await;
+        let client = Arc::new(WireClient::new("key".into()));
+        let section = SectionId::new_v4();
+        let started = {
+            let (client, base) = (client.clone(), base.clone());
+            tokio::spawn(async move {
+                client
+                    .call_section(&base, section, &enroll(), Duration::from_secs(5))
+                    .await
+            })
+        };
+        while echo.ran.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let closing = {
+            let sessions = sessions.clone();
+            tokio::spawn(async move { sessions.close(Duration::from_secs(5)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        for _ in 0..CONNECTIONS + 1 {
+            let refused = client
+                .call_section(
+                    &base,
+                    SectionId::new_v4(),
+                    &enroll(),
+                    Duration::from_secs(5),
+                )
+                .await;
+            assert!(
+                matches!(refused, Err(WireError::Peer(PeerError::Unreached(_)))),
+                "{refused:?}"
+            );
+        }
+        match started.await.unwrap() {
+            Ok(SectionAnswer::Unavailable { message }) => assert_eq!(message, section.to_string()),
+            other => panic!("the call under way was not answered: {other:?}"),
+        }
+        closing.await.unwrap();
+        assert_eq!(echo.ran.load(Ordering::SeqCst), 1, "a refused call ran");
+    }
+
+    #[tokio::test]
+    async fn a_peer_without_the_wire_is_left_to_http_for_a_while() {
+        let (base, accepted) = peer(Arc::default(), Arc::default(), false).await;
+        let client = WireClient::new("key".into());
+        for _ in 0..3 {
+            let answer = client
+                .call_section(
+                    &base,
+                    SectionId::new_v4(),
+                    &enroll(),
+                    Duration::from_secs(5),
+                )
+                .await;
+            assert!(matches!(answer, Err(WireError::Unsupported)), "{answer:?}");
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1, "asked again at once");
+    }
+
+    #[tokio::test]
+    async fn a_connection_lost_with_a_call_on_it_leaves_the_call_in_doubt() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut reader = BufReader::new(stream);
+            let mut line = String::new();
+            while reader.read_line(&mut line).await.unwrap_or(0) > 0 && line != "\r\n" {
+                line.clear();
+            }
+            let accepted = b"HTTP/1.1 101 Switching Protocols\r\nx-registrar-wire: 1\r\n\r\n";
+            reader.get_mut().write_all(accepted).await.unwrap();
+            // Read the call's frame (past any ping), then hang up without answering.
+            let mut frames = Framed::new(reader, codec());
+            while let Some(Ok(frame)) = frames.next().await {
+                if frame.get(1) == Some(&(Kind::SectionCall as u8)) {
+                    break;
+                }
+            }
+        });
+        let client = WireClient::new("key".into());
+        let answer = client
+            .call_section(
+                &base,
+                SectionId::new_v4(),
+                &enroll(),
+                Duration::from_secs(5),
+            )
+            .await;
+        assert!(
+            matches!(answer, Err(WireError::Peer(PeerError::Transport(_)))),
+            "{answer:?}"
+        );
     }
 
     #[test]
