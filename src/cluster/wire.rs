@@ -826,10 +826,11 @@ mod tests {
         let client = WireClient::new("key".into());
         let sections: Vec<SectionId> = (0..200).map(|_| SectionId::new_v4()).collect();
         let call = enroll();
-        let answers = futures_util::future::join_all(sections.iter().map(|section| {
-            client.call_section(&base, *section, &call, Duration::from_secs(5))
-        }))
-        .await;
+        let answers =
+            futures_util::future::join_all(sections.iter().map(|section| {
+                client.call_section(&base, *section, &call, Duration::from_secs(5))
+            }))
+            .await;
         for (section, answer) in sections.iter().zip(answers) {
             match answer {
                 Ok(SectionAnswer::Unavailable { message }) => {
