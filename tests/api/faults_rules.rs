@@ -59,16 +59,20 @@ async fn a_stuck_commit_on_another_node_keeps_the_students_rules() {
     wait_balanced(home, 2, SHARDS as i64).await;
     let term = home.open_term().await;
     home.course("DUP300", 3, &[]).await;
-    // A section on node-2, and another section of the same course.
+    // A section on node-2, and another section of the same course (sections are made
+    // until one lands there: seven were not always enough).
     let mut on_owner = None;
     let mut other = None;
-    for (i, day) in ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-        .iter()
-        .enumerate()
-    {
-        let code = format!("S{i}");
+    let days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    for i in 0..40 {
+        if on_owner.is_some() && other.is_some() {
+            break;
+        }
+        // Every section meets at a time of its own: the student's two must not clash.
+        let (code, day, hour) = (format!("S{i}"), days[i % days.len()], 8 + i / days.len());
+        let (start, end) = (format!("{hour:02}:00"), format!("{hour:02}:50"));
         let s = home
-            .section(term, "DUP300", &code, 10, 0, meet(day, "09:00", "10:00"))
+            .section(term, "DUP300", &code, 10, 0, meet(day, &start, &end))
             .await;
         if on_owner.is_none() && owner(home, shard_of(s, SHARDS)).await == "node-2" {
             on_owner = Some(s);
