@@ -34,7 +34,7 @@
 # that price.
 #
 # Loopback only; each phase is bounded (BENCH_PHASE_SECS); every node is stopped at the
-# end, also on failure. Takes ~3 minutes on 2 cores once built (~4 with the cart phase).
+# end, also on failure. Takes ~4 minutes on 2 cores once built (~5 with the cart phase).
 # Commands are printed.
 #
 # Environment (all optional):
