@@ -779,6 +779,21 @@ mod tests {
         }
     }
 
+    /// The client's upgrade request read off `stream` (the wire's bytes stay buffered).
+    async fn read_upgrade(stream: TcpStream) -> BufReader<TcpStream> {
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        while reader.read_line(&mut line).await.unwrap_or(0) > 0 && line != "\r\n" {
+            line.clear();
+        }
+        reader
+    }
+
+    /// A section call of a new section through `client`, waiting up to 5 s.
+    async fn call_any(client: &WireClient, base: &str) -> Result<SectionAnswer, WireError> {
+        (client.call_section(base, SectionId::new_v4(), &enroll(), Duration::from_secs(5))).await
+    }
+
     /// A stand-in peer on a port of its own: it answers the upgrade as `open_wire` does,
     /// or 404 when `speaks` is false, then serves each connection with `handler`. Its
     /// base URL, and how many connections it accepted.
@@ -796,11 +811,7 @@ mod tests {
                 count.fetch_add(1, Ordering::SeqCst);
                 let (handler, sessions) = (handler.clone(), sessions.clone());
                 tokio::spawn(async move {
-                    let mut reader = BufReader::new(stream);
-                    let mut line = String::new();
-                    while reader.read_line(&mut line).await.unwrap_or(0) > 0 && line != "\r\n" {
-                        line.clear();
-                    }
+                    let mut reader = read_upgrade(stream).await;
                     let answer: &[u8] = if speaks {
                         b"HTTP/1.1 101 Switching Protocols\r\nupgrade: registrar-wire\r\n\
                           x-registrar-wire: 1\r\n\r\n"
@@ -883,14 +894,7 @@ mod tests {
         };
         tokio::time::sleep(Duration::from_millis(50)).await;
         for _ in 0..CONNECTIONS + 1 {
-            let refused = client
-                .call_section(
-                    &base,
-                    SectionId::new_v4(),
-                    &enroll(),
-                    Duration::from_secs(5),
-                )
-                .await;
+            let refused = call_any(&client, &base).await;
             assert!(
                 matches!(refused, Err(WireError::Peer(PeerError::Unreached(_)))),
                 "{refused:?}"
@@ -909,14 +913,7 @@ mod tests {
         let (base, accepted) = peer(Arc::default(), Arc::default(), false).await;
         let client = WireClient::new("key".into());
         for _ in 0..3 {
-            let answer = client
-                .call_section(
-                    &base,
-                    SectionId::new_v4(),
-                    &enroll(),
-                    Duration::from_secs(5),
-                )
-                .await;
+            let answer = call_any(&client, &base).await;
             assert!(matches!(answer, Err(WireError::Unsupported)), "{answer:?}");
         }
         assert_eq!(accepted.load(Ordering::SeqCst), 1, "asked again at once");
@@ -928,11 +925,7 @@ mod tests {
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move {
             let (stream, _) = listener.accept().await.unwrap();
-            let mut reader = BufReader::new(stream);
-            let mut line = String::new();
-            while reader.read_line(&mut line).await.unwrap_or(0) > 0 && line != "\r\n" {
-                line.clear();
-            }
+            let mut reader = read_upgrade(stream).await;
             let accepted = b"HTTP/1.1 101 Switching Protocols\r\nx-registrar-wire: 1\r\n\r\n";
             reader.get_mut().write_all(accepted).await.unwrap();
             // Read the call's frame (past any ping), then hang up without answering.
@@ -944,14 +937,7 @@ mod tests {
             }
         });
         let client = WireClient::new("key".into());
-        let answer = client
-            .call_section(
-                &base,
-                SectionId::new_v4(),
-                &enroll(),
-                Duration::from_secs(5),
-            )
-            .await;
+        let answer = call_any(&client, &base).await;
         assert!(
             matches!(answer, Err(WireError::Peer(PeerError::Transport(_)))),
             "{answer:?}"

@@ -114,13 +114,15 @@ const PASSED_BACK: [HeaderName; 4] = [
 
 /// Serve a student's registration request on the student's home node (see module docs).
 pub async fn to_home(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let from_wire = request.extensions_mut().remove::<FromPeer>();
-    let claims = match &from_wire {
-        Some(peer) => Some(peer.claims.clone()),
-        None => super::extract::bearer_claims(&state, request.headers()).ok(),
-    }
-    .filter(|c| c.role == Role::Student);
-    let Some(claims) = claims else {
+    // A request a peer forwarded over the wire comes with the claims it verified.
+    let (claims, wire_hops) = match request.extensions_mut().remove::<FromPeer>() {
+        Some(FromPeer { claims, hops }) => (Some(claims), Some(hops)),
+        None => (
+            super::extract::bearer_claims(&state, request.headers()).ok(),
+            None,
+        ),
+    };
+    let Some(claims) = claims.filter(|c| c.role == Role::Student) else {
         // Not a student's call: the handler answers it here (401/403 as it should).
         return next.run(request).await;
     };
@@ -128,7 +130,7 @@ pub async fn to_home(State(state): State<AppState>, mut request: Request, next: 
     let node = state.cluster.clone();
     let shard = node.shard_of(student);
     let (mut parts, body) = request.into_parts();
-    let from_peer = from_wire.is_some()
+    let from_peer = wire_hops.is_some()
         || parts
             .headers
             .get(INTERNAL_KEY)
@@ -138,16 +140,14 @@ pub async fn to_home(State(state): State<AppState>, mut request: Request, next: 
             parts.headers.remove(name);
         }
     }
-    let hops: u32 = match &from_wire {
-        Some(peer) => peer.hops,
-        None => parts
+    let hops: u32 = wire_hops.unwrap_or_else(|| {
+        parts
             .headers
             .get(HOPS)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok())
-            .unwrap_or(0),
-    };
-    let verified = claims.clone();
+            .unwrap_or(0)
+    });
     // A second delivery of a read, or of a write with a key, cannot decide twice.
     let resendable = parts.method.is_safe() || parts.headers.contains_key("idempotency-key");
     // Served here, the handler's `Caller` takes these verified claims instead of checking
@@ -213,7 +213,7 @@ pub async fn to_home(State(state): State<AppState>, mut request: Request, next: 
                 node.stats.forwarded.fetch_add(1, Ordering::Relaxed);
                 let body = buffered.clone().unwrap_or_default();
                 let hops = hops.saturating_add(1);
-                match send_on(&node, base, &parts, &verified, hops, body, timeout).await {
+                match send_on(&node, base, &parts, hops, body, timeout).await {
                     Ok(answer) => return answer,
                     Err(e) if resendable || matches!(e, PeerError::Unreached(_)) => {
                         tracing::debug!(%owner, error = %e, "forward failed; re-reading the map");
@@ -252,7 +252,6 @@ async fn send_on(
     node: &ClusterNode,
     base: &str,
     parts: &axum::http::request::Parts,
-    claims: &Claims,
     hops: u32,
     body: axum::body::Bytes,
     timeout: Duration,
@@ -267,7 +266,9 @@ async fn send_on(
         .filter_map(|name| Some((name, parts.headers.get(name)?)))
         .map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_string())))
         .collect();
-    if let (Some(wire), Some(headers)) = (node.peers.wire(), text) {
+    // The claims `to_home` verified (and put into the extensions for the handler).
+    let claims = parts.extensions.get::<Claims>();
+    if let (Some(wire), Some(headers), Some(claims)) = (node.peers.wire(), text, claims) {
         let head = ForwardHead {
             method: parts.method.to_string(),
             path: path.clone(),
