@@ -3,7 +3,8 @@
 //! course's primary sections and its labs or recitations.
 
 use super::{
-    Invalid, MAX_LINKS, Standing, invalid, optional_whole_number, schema, text, whole_number,
+    Invalid, MAX_LINKS, Standing, invalid, optional_whole_number, present, schema, text,
+    whole_number,
 };
 use chrono::{DateTime, Utc};
 use registrar_actors::SectionId;
@@ -188,7 +189,7 @@ pub struct Course {
     /// The grading bases the course may be taken under (1-3 of `letter`, `pass_fail`,
     /// `audit`); default `["letter"]`. An enrollment naming none gets `letter` if listed,
     /// else the first listed. Answered always, in that order.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     #[schema(schema_with = schema::grading_bases)]
     pub grading_bases: Option<Vec<String>>,
 }
@@ -206,7 +207,7 @@ pub struct CourseGradingPatch {
     #[schema(value_type = Option<u32>, maximum = 12)]
     pub max_credits: Option<u32>,
     /// 1-3 of `letter`, `pass_fail`, `audit`, no repeats.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     #[schema(schema_with = schema::grading_bases)]
     pub grading_bases: Option<Vec<String>>,
 }

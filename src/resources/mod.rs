@@ -100,6 +100,14 @@ pub(crate) fn optional_whole_number<'de, D: serde::Deserializer<'de>>(
     Ok(<Option<Whole> as serde::Deserialize>::deserialize(d)?.map(|w| w.0))
 }
 
+/// An optional field that, when present, must hold a value: left out is `None`, but
+/// `null` is refused (the document types the field without `null`).
+pub(crate) fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
 /// OpenAPI schemas of the checked string fields (`#[schema(schema_with = ...)]`), built
 /// from the same patterns and limits as the checks above, so the document says exactly
 /// what the server accepts.

@@ -66,6 +66,8 @@ fn cases(term: Uuid, unknown: Uuid) -> Vec<Case> {
         ("an optional body of a form feed", Method::PUT, "/api/v1/students/me/cart/{section}", Student, JsonText("\u{c}"), 400, "invalid_body"),
         ("a course code not in capitals", Method::POST, "/api/v1/courses", Admin, Json(json!({"code": "lowercase1", "title": "x", "credits": 3})), 422, "invalid_field"),
         ("credits out of range", Method::POST, "/api/v1/courses", Admin, Json(json!({"code": "CS101", "title": "x", "credits": 99})), 422, "invalid_field"),
+        // A list the document types without null (found by the fuzzer).
+        ("grading bases of null", Method::PATCH, "/api/v1/courses/CS101", Admin, Json(json!({"max_credits": 4, "grading_bases": null})), 400, "invalid_body"),
         ("an oversized body", Method::POST, "/api/v1/courses", Admin, Json(json!({"code": "CS101", "title": huge, "credits": 3})), 413, "payload_too_large"),
         // Control characters in text (a NUL used to reach PostgreSQL and fail as a 500).
         ("a NUL in a hold's reason", Method::POST, "/api/v1/students/{unknown}/holds", Admin, Json(json!({"reason": "late\u{0}fees"})), 422, "invalid_field"),
