@@ -164,6 +164,7 @@ fn decide(fx: &Fixture, students: &[StudentId], enroll: bool) -> CommitBatch {
         counts: ledger.counts(),
         changes,
         attempts,
+        after: None,
     }
 }
 

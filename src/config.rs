@@ -246,6 +246,9 @@ impl Default for ClusterSettings {
 pub struct SectionSettings {
     /// Most commands one section decides per commit.
     pub max_batch: usize,
+    /// Most batches of one section committing at once: the actor decides the next batch
+    /// while earlier ones commit (1: each batch waits for the previous commit).
+    pub section_pipeline: usize,
     /// Admission bound per section (queued + being decided).
     pub section_max_in_flight: usize,
     /// Admission bound per node.
@@ -267,6 +270,7 @@ impl Default for SectionSettings {
     fn default() -> Self {
         Self {
             max_batch: 512,
+            section_pipeline: 2,
             section_max_in_flight: 5_000,
             node_max_in_flight: 50_000,
             call_timeout_ms: 10_000,
@@ -284,6 +288,7 @@ impl SectionSettings {
             section: SectionConfig {
                 max_batch: self.max_batch.max(1),
                 passivate_after: Duration::from_secs(self.passivate_after_secs.max(1)),
+                pipeline: self.section_pipeline.max(1),
             },
             section_max_in_flight: self.section_max_in_flight.max(1),
             node_max_in_flight: self.node_max_in_flight.max(1),

@@ -363,6 +363,7 @@ mod tests {
             counts: Counts::default(),
             changes,
             attempts: Vec::new(),
+            after: None,
         }
     }
 

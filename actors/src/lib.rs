@@ -10,7 +10,9 @@
 //! - [`gate`]: lock-free admission counters that bound in-flight commands and let an idle
 //!   section actor passivate without losing a queued command (loom-tested).
 //! - [`store`]: the [`SectionStore`] trait the actor writes through, and the batch it commits.
-//! - [`section`]: the [`SectionActor`] (ractor) that decides a batch and commits it once.
+//! - [`section`]: the [`SectionActor`] (ractor) that decides a batch and commits it once,
+//!   deciding the next batch while earlier ones commit.
+//! - [`pipeline`]: the pure order in which those batches in flight are answered.
 //! - [`registry`]: activation, admission control and passivation of section actors.
 //! - `memory` (feature `test-support`): an in-memory [`SectionStore`] for actor tests
 //!   and benches.
@@ -21,6 +23,7 @@ pub mod ids;
 pub mod ledger;
 #[cfg(any(test, feature = "test-support"))]
 pub mod memory;
+pub mod pipeline;
 pub mod registry;
 pub mod section;
 pub mod store;
@@ -37,6 +40,6 @@ pub use ledger::{
 pub use registry::{Call, CallError, RegistryConfig, SectionLoad, SectionRegistry};
 pub use section::{Reply, SectionActor, SectionMsg};
 pub use store::{
-    AttemptRecord, CommitBatch, CommitObserver, HomeClaim, SectionSnapshot, SectionStore,
-    StoreError, Version,
+    AttemptRecord, CommitBatch, CommitFuture, CommitObserver, HomeClaim, SectionSnapshot,
+    SectionStore, StoreError, Turn, Version,
 };

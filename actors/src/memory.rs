@@ -22,6 +22,8 @@ struct Rows {
     waitlist: HashMap<StudentId, (i64, RequestId)>,
     next_seq: i64,
     epoch: i64,
+    /// Batches with changes committed (see [`CommitBatch::after`]).
+    commit_seq: i64,
     /// Accepted decisions, oldest first (the audit trail's accepted rows).
     decided: Vec<(RequestId, Outcome)>,
     /// Reserved pools.
@@ -44,6 +46,8 @@ pub struct MemoryStore {
     sections: Mutex<HashMap<SectionId, Rows>>,
     /// When set, every commit fails with `Unavailable`.
     fail_commits: AtomicBool,
+    /// The next commit deciding this student's command fails.
+    fail_on: Mutex<Option<StudentId>>,
     /// Time each commit takes (simulates a database round trip).
     commit_latency: Mutex<Duration>,
     /// Commits so far (batches, not commands).
@@ -94,6 +98,7 @@ impl MemoryStore {
                 waitlist_capacity,
                 next_seq: 1,
                 epoch: 1,
+                commit_seq: 0,
                 ..Rows::default()
             },
         );
@@ -102,6 +107,12 @@ impl MemoryStore {
     /// Make commits fail (or succeed again).
     pub fn set_failing(&self, failing: bool) {
         self.fail_commits.store(failing, Ordering::SeqCst);
+    }
+
+    /// Make the commit of the next batch deciding a command of `student` fail (nothing
+    /// recorded), once.
+    pub fn fail_commit_of(&self, student: StudentId) {
+        *self.fail_on.lock().unwrap() = Some(student);
     }
 
     /// Make the commit of any batch touching `student` panic (a bug in the write path),
@@ -208,6 +219,7 @@ impl SectionStore for MemoryStore {
             clock: chrono::Utc::now(),
             next_waitlist_seq: rows.next_seq,
             epoch: rows.epoch,
+            commit_seq: rows.commit_seq,
             shard: 0,
             decided: rows
                 .decided
@@ -227,6 +239,15 @@ impl SectionStore for MemoryStore {
         if self.fail_commits.load(Ordering::SeqCst) {
             return Err(StoreError::Unavailable("injected failure".into()));
         }
+        {
+            let mut fail_on = self.fail_on.lock().unwrap();
+            if fail_on.is_some_and(|s| batch.attempts.iter().any(|a| a.student == Some(s))) {
+                *fail_on = None;
+                return Err(StoreError::Unavailable(
+                    "injected failure of one batch".into(),
+                ));
+            }
+        }
         if self.injected_panic(batch, PanicAt::BeforeWrite) {
             panic!("injected panic before the write");
         }
@@ -234,6 +255,11 @@ impl SectionStore for MemoryStore {
         let current = sections.get(&batch.section).ok_or(StoreError::NotFound)?;
         if current.epoch != batch.epoch {
             return Err(StoreError::Fenced);
+        }
+        if batch.after.is_some_and(|after| after != current.commit_seq) {
+            return Err(StoreError::Unavailable(
+                "an earlier batch of the section did not commit".into(),
+            ));
         }
         // Apply to a copy so a violated invariant leaves nothing behind, like a rollback.
         let mut rows = current.clone();
@@ -354,12 +380,17 @@ impl SectionStore for MemoryStore {
                 .iter()
                 .filter_map(|a| Some((a.request, a.outcome.clone().ok()?))),
         );
+        // Like PostgreSQL's deferred check, which runs only when the section row is
+        // written: a batch of refusals alone leaves the counters as they are.
         let taken = (rows.enrolled.len() + rows.held.len() + rows.offered.len()) as u32;
         if taken > rows.capacity
             || rows.waitlist.len() as u32 > rows.waitlist_capacity
-            || taken != batch.counts.seats_taken
+            || (!batch.changes.is_empty() && taken != batch.counts.seats_taken)
         {
             return Err(StoreError::Unavailable("check constraint violated".into()));
+        }
+        if !batch.changes.is_empty() {
+            rows.commit_seq += 1;
         }
         sections.insert(batch.section, rows);
         drop(sections);

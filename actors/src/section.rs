@@ -2,11 +2,20 @@
 //!
 //! Commands queue in the actor's mailbox. The first command of a batch schedules a `Flush`
 //! message to itself; every command that arrives before that `Flush` (in particular all
-//! the ones that queued while the previous batch was committing) joins the batch. A flush
-//! decides the batch in memory, commits it through the [`SectionStore`] in ONE transaction,
-//! and only then replies to every caller. If the commit fails, nobody in the batch gets an
-//! acceptance and the ledger is reloaded from the store; if the store says the epoch is
-//! stale, the actor stops (another node owns the section now).
+//! the ones that queued while the previous batches were committing) joins the batch. A
+//! flush decides the batch in memory and hands it to the [`SectionStore`], to be committed
+//! in ONE transaction; the actor replies to the batch's callers only once it committed.
+//!
+//! Commits are pipelined: while up to [`SectionConfig::pipeline`] batches are committing,
+//! the actor goes on deciding the next one on top of them (a hot section no longer waits a
+//! whole transaction between two batches). Callers are answered strictly in decision order
+//! ([`Pipeline`]). Each batch names the section's commit count it was decided on
+//! ([`CommitBatch::after`]), and the store commits it only on top of exactly that, so a
+//! batch never outlives the failure of one it was decided on. If a commit fails, nobody in
+//! that batch gets an acceptance, no batch is started until those in flight have settled
+//! (each is answered by its own commit's result), and the ledger is reloaded from the
+//! store; if the store says the epoch is stale, the actor stops (another node owns the
+//! section now).
 //!
 //! The actor passivates after a quiet period, but only by closing its admission gate at
 //! zero in-flight commands (see [`crate::gate`]), so a queued command is never stranded.
@@ -21,14 +30,16 @@
 use crate::gate::{AdmissionGate, Permit};
 use crate::ids::SectionId;
 use crate::ledger::{ChangeKind, Command, Counts, Outcome, Refusal, SeatLedger};
+use crate::pipeline::Pipeline;
 use crate::store::{
     AttemptRecord, CommitBatch, CommitObserver, HomeClaim, SectionSnapshot, SectionStore,
-    StoreError, Version,
+    StoreError, Turn, Version,
 };
 use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
@@ -39,6 +50,8 @@ pub struct SectionConfig {
     pub max_batch: usize,
     /// Quiet time after which the actor passivates.
     pub passivate_after: Duration,
+    /// Most batches committing at once (1: each batch waits for the previous commit).
+    pub pipeline: usize,
 }
 
 impl Default for SectionConfig {
@@ -46,6 +59,7 @@ impl Default for SectionConfig {
         Self {
             max_batch: 512,
             passivate_after: Duration::from_secs(300),
+            pipeline: 2,
         }
     }
 }
@@ -159,6 +173,13 @@ pub enum SectionMsg {
     /// A reserved pool's release time, or an offer's end, has come (by the store's
     /// clock): release and expire what is due with the next batch.
     TimeDue,
+    /// Batch `seq`'s commit finished: the batch back if it committed.
+    Committed {
+        /// The batch's number in the [`Pipeline`].
+        seq: u64,
+        /// The committed batch, or why it did not commit.
+        result: Result<CommitBatch, StoreError>,
+    },
 }
 
 /// Called once an actor passivated, stopped or failed (the flag), so its registry forgets it.
@@ -190,6 +211,14 @@ pub struct SectionState {
     shard: u32,
     /// Commands of the batch being gathered.
     pending: Vec<Envelope>,
+    /// Batches decided and committing, answered in order as they settle.
+    pipeline: Pipeline<InFlight, Option<CommitBatch>>,
+    /// The section's commit count once every batch decided so far has committed.
+    commit_seq: i64,
+    /// What the next batch's [`Turn`] waits on: the last batch handed to the store.
+    turn: Option<oneshot::Receiver<()>>,
+    /// The first commit failure since the pipeline last started afresh.
+    failure: Option<StoreError>,
     /// A `Flush` is queued behind the pending commands.
     flush_queued: bool,
     last_active: Instant,
@@ -243,6 +272,10 @@ impl Actor for SectionActor {
             // capacity reserved here would only be dropped: 100,000 idle sections would hold
             // it for nothing.
             pending: Vec::new(),
+            pipeline: Pipeline::new(args.config.pipeline),
+            commit_seq: snap.commit_seq,
+            turn: None,
+            failure: None,
             flush_queued: false,
             last_active: Instant::now(),
             stopped: false,
@@ -280,9 +313,14 @@ impl Actor for SectionActor {
                     myself.send_message(SectionMsg::Flush)?;
                 }
             }
+            SectionMsg::Committed { seq, result } => {
+                state.pipeline.finish(seq, result.map(Some));
+                settle(&myself, state).await;
+            }
             SectionMsg::IdleCheck => {
                 let quiet = state.last_active.elapsed() >= state.args.config.passivate_after;
-                if quiet && state.pending.is_empty() && state.args.gate.try_close() {
+                let idle = state.pending.is_empty() && state.pipeline.in_flight() == 0;
+                if quiet && idle && state.args.gate.try_close() {
                     debug!(section_id = %state.args.id, "passivating idle section");
                     myself.stop(Some("idle".into()));
                 }
@@ -373,15 +411,37 @@ fn take_due(state: &mut SectionState, now: DateTime<Utc>) -> Vec<Command> {
     ]
 }
 
-/// Decide every pending command, commit once, then answer.
+/// A batch decided and handed to the store, waiting for its commit.
+struct InFlight {
+    /// Its callers (answered once it settles).
+    envelopes: Vec<Envelope>,
+    /// Their outcomes, in order.
+    outcomes: Vec<Result<Outcome, Refusal>>,
+    decided_at: DateTime<Utc>,
+    counts: Counts,
+    /// The store's clock when it was decided.
+    store_time: DateTime<Utc>,
+}
+
+/// Decide the pending commands (up to a batch) and hand them to the store; they are
+/// answered when the batch settles. Nothing happens while the pipeline is full or a
+/// failure is being recovered from: the next settled batch flushes again.
 async fn flush(myself: &ActorRef<SectionMsg>, state: &mut SectionState) {
+    if !state.pipeline.can_start() {
+        return;
+    }
     let store_time = store_now(state);
     state.ledger.set_clock(store_time);
     let due = take_due(state, store_time);
     if state.pending.is_empty() && due.is_empty() {
         return;
     }
-    let batch: Vec<Envelope> = std::mem::take(&mut state.pending);
+    let max = state.args.config.max_batch.max(1);
+    let batch: Vec<Envelope> = if state.pending.len() > max {
+        state.pending.drain(..max).collect()
+    } else {
+        std::mem::take(&mut state.pending)
+    };
     let decided_at = Utc::now();
     let mut changes = Vec::new();
     let mut attempts = Vec::with_capacity(batch.len());
@@ -394,7 +454,7 @@ async fn flush(myself: &ActorRef<SectionMsg>, state: &mut SectionState) {
         envelope.answer(Err(SectionError::Expired));
     }
     if batch.is_empty() && due.is_empty() {
-        return;
+        return requeue(myself, state);
     }
     for command in due {
         let decision = state.ledger.apply(&command);
@@ -424,18 +484,100 @@ async fn flush(myself: &ActorRef<SectionMsg>, state: &mut SectionState) {
         outcomes.push(decision.outcome);
     }
     let counts = state.ledger.counts();
-    if !attempts.is_empty() {
-        let commit = CommitBatch {
-            section: state.args.id,
-            shard: state.shard,
-            epoch: state.epoch,
+    let flight = InFlight {
+        envelopes: batch,
+        outcomes,
+        decided_at,
+        counts,
+        store_time,
+    };
+    if attempts.is_empty() {
+        // Replays alone: nothing to write, but answered in order, behind the batches in
+        // flight (a replayed decision may be one of theirs, not committed yet).
+        let seq = state.pipeline.start(flight);
+        state.pipeline.finish(seq, Ok(None));
+        return settle(myself, state).await;
+    }
+    // A batch of refusals alone needs the check only on top of batches in flight: with
+    // none, everything it was decided on is committed.
+    let after = (!changes.is_empty() || state.pipeline.in_flight() > 0).then_some(state.commit_seq);
+    if !changes.is_empty() {
+        state.commit_seq += 1;
+    }
+    let commit = CommitBatch {
+        section: state.args.id,
+        shard: state.shard,
+        epoch: state.epoch,
+        decided_at,
+        counts,
+        changes,
+        attempts,
+        after,
+    };
+    let (turn, next) = Turn::after(state.turn.take());
+    state.turn = Some(next);
+    let seq = state.pipeline.start(flight);
+    let committing = state.args.store.clone().submit(commit, turn);
+    let reporter = Reporter {
+        actor: Some(myself.clone()),
+        seq,
+    };
+    tokio::spawn(async move {
+        reporter.report(committing.await);
+    });
+    requeue(myself, state);
+}
+
+/// Flush again soon if commands are left over and a batch may start.
+fn requeue(myself: &ActorRef<SectionMsg>, state: &mut SectionState) {
+    if !state.pending.is_empty() && state.pipeline.can_start() && !state.flush_queued {
+        state.flush_queued = true;
+        let _ = myself.send_message(SectionMsg::Flush);
+    }
+}
+
+/// Tells the actor how batch `seq`'s commit ended; if the commit task fails first (a
+/// panic), the outcome is unknown.
+struct Reporter {
+    actor: Option<ActorRef<SectionMsg>>,
+    seq: u64,
+}
+
+impl Reporter {
+    fn report(mut self, result: Result<CommitBatch, StoreError>) {
+        if let Some(actor) = self.actor.take() {
+            let _ = actor.send_message(SectionMsg::Committed {
+                seq: self.seq,
+                result,
+            });
+        }
+    }
+}
+
+impl Drop for Reporter {
+    fn drop(&mut self) {
+        if let Some(actor) = self.actor.take() {
+            let _ = actor.send_message(SectionMsg::Committed {
+                seq: self.seq,
+                result: Err(StoreError::Unknown("the commit task failed".into())),
+            });
+        }
+    }
+}
+
+/// Answer every batch whose turn has come, in decision order; once a failure has drained
+/// the pipeline, reload (or stop, if fenced); then flush what waited.
+async fn settle(myself: &ActorRef<SectionMsg>, state: &mut SectionState) {
+    while let Some((flight, result)) = state.pipeline.settle() {
+        let InFlight {
+            envelopes,
+            outcomes,
             decided_at,
             counts,
-            changes,
-            attempts,
-        };
-        match state.args.store.commit(&commit).await {
-            Ok(()) => {
+            store_time,
+        } = flight;
+        match result {
+            Ok(Some(commit)) => {
                 for change in &commit.changes {
                     if let ChangeKind::Offered { expires_at, .. } = change.kind {
                         wake_at(myself, expires_at, store_time);
@@ -447,20 +589,35 @@ async fn flush(myself: &ActorRef<SectionMsg>, state: &mut SectionState) {
                     .observer
                     .committed(state.args.id, version, counts, &commit.changes);
             }
+            // Replays behind a failed batch: their decision may have been its.
+            Ok(None) if state.failure.is_some() => {
+                fail_batch(envelopes, &StoreError::Unavailable("reloading".into()));
+                continue;
+            }
+            Ok(None) => {}
             Err(err) => {
-                fail_batch(batch, &err);
-                recover(myself, state, err).await;
-                return;
+                fail_batch(envelopes, &err);
+                state.failure.get_or_insert(err);
+                continue;
             }
         }
+        for (envelope, outcome) in envelopes.into_iter().zip(outcomes) {
+            envelope.answer(Ok(Reply {
+                outcome,
+                decided_at,
+                counts,
+            }));
+        }
     }
-    for (envelope, outcome) in batch.into_iter().zip(outcomes) {
-        envelope.answer(Ok(Reply {
-            outcome,
-            decided_at,
-            counts,
-        }));
+    if state.pipeline.needs_recovery() {
+        let err = state
+            .failure
+            .take()
+            .unwrap_or_else(|| StoreError::Unknown("a commit failed".into()));
+        recover(myself, state, err).await;
+        state.pipeline.restart();
     }
+    requeue(myself, state);
 }
 
 fn fail_batch(batch: Vec<Envelope>, err: &StoreError) {
@@ -486,6 +643,8 @@ async fn recover(myself: &ActorRef<SectionMsg>, state: &mut SectionState, err: S
         Ok(snap) => {
             state.ledger = ledger_from(&snap);
             state.epoch = snap.epoch;
+            state.commit_seq = snap.commit_seq;
+            state.turn = None;
             state.clock = (snap.clock, Instant::now());
             schedule_timers(myself, &snap);
         }

@@ -7,8 +7,12 @@ use crate::ids::{PoolId, RequestId, SectionId, StudentId};
 use crate::ledger::{Change, Counts, Outcome, Refusal, ReservePool, WaitlistEntry, WaitlistMode};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::sync::oneshot;
 
 /// The persisted state a section actor starts from.
 #[derive(Clone, Debug)]
@@ -49,6 +53,9 @@ pub struct SectionSnapshot {
     pub epoch: i64,
     /// The shard the section belongs to.
     pub shard: u32,
+    /// How many batches that changed something have committed for the section (the
+    /// `after` of the next one: see [`CommitBatch::after`]).
+    pub commit_seq: i64,
     /// Recently accepted decisions (newest first, at most
     /// [`RECENT_REQUESTS`](crate::ledger::RECENT_REQUESTS)), so that a request re-sent to a
     /// fresh activation (after a reload, a passivation, a move or a failover) is answered
@@ -104,7 +111,60 @@ pub struct CommitBatch {
     pub changes: Vec<Change>,
     /// Every decided command, accepted or refused.
     pub attempts: Vec<AttemptRecord>,
+    /// The section's commit count the batch was decided on, when it must be checked: the
+    /// batch commits only if the stored count is still exactly this, so a batch decided
+    /// while an earlier one was still committing never outlives that earlier one's
+    /// failure. A batch with changes then moves the count on by one (it moves it on
+    /// unchecked when this is `None`); one of refusals alone leaves it as it is.
+    pub after: Option<i64>,
 }
+
+/// A batch's place in its section's commit order. A store must not check a batch against
+/// the section's committed state (its [`CommitBatch::after`]) before the previous batch of
+/// the section has taken its place ([`Turn::wait`]), and it passes the turn on
+/// ([`Turn::pass`], or by dropping it) once this batch has taken its own: its section row
+/// is locked in a transaction that will commit it, or the batch is settled. Batches in
+/// flight one behind the other are so checked in the order they were decided.
+#[derive(Debug, Default)]
+pub struct Turn {
+    /// Ready once the previous batch took its place (an error if it gave its turn up).
+    before: Option<oneshot::Receiver<()>>,
+    /// Tells the next batch that this one took its place.
+    mine: Option<oneshot::Sender<()>>,
+}
+
+impl Turn {
+    /// The turn of the batch after the one whose turn `previous` waits behind; returns it
+    /// with what the batch after it will wait on.
+    pub fn after(previous: Option<oneshot::Receiver<()>>) -> (Self, oneshot::Receiver<()>) {
+        let (mine, next) = oneshot::channel();
+        (
+            Self {
+                before: previous,
+                mine: Some(mine),
+            },
+            next,
+        )
+    }
+
+    /// Until the previous batch took its place or gave its turn up.
+    pub async fn wait(&mut self) {
+        if let Some(before) = self.before.take() {
+            let _ = before.await;
+        }
+    }
+
+    /// This batch took its place: the next may be checked.
+    pub fn pass(&mut self) {
+        if let Some(mine) = self.mine.take() {
+            let _ = mine.send(());
+        }
+    }
+}
+
+/// A batch handed to [`SectionStore::submit`]: it resolves to the batch once committed.
+pub type CommitFuture =
+    Pin<Box<dyn Future<Output = Result<CommitBatch, StoreError>> + Send + 'static>>;
 
 /// Why a load or a commit failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -132,6 +192,19 @@ pub trait SectionStore: Send + Sync + 'static {
     async fn load(&self, section: SectionId) -> Result<SectionSnapshot, StoreError>;
     /// Persist a batch atomically: all of it or nothing.
     async fn commit(&self, batch: &CommitBatch) -> Result<(), StoreError>;
+
+    /// Persist `batch` in its section's commit order (`turn`), possibly while earlier
+    /// batches of the section are still committing. A store that writes in the order of
+    /// submission takes the batch in before it returns. By default each batch waits for the
+    /// previous one to settle and then commits alone.
+    fn submit(self: Arc<Self>, batch: CommitBatch, mut turn: Turn) -> CommitFuture {
+        Box::pin(async move {
+            turn.wait().await;
+            let result = self.commit(&batch).await;
+            turn.pass();
+            result.map(|()| batch)
+        })
+    }
 }
 
 /// Orders the counts of one section across nodes, so that a copy of them (the Redis mirror,

@@ -19,14 +19,23 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Records every commit the actor reports.
+/// Records every commit the actor reports; panics (in the actor) on a commit that changes
+/// the `poison` student, once.
 #[derive(Default)]
 struct Recorder {
     commits: Mutex<Vec<(SectionId, Counts, usize, Version)>>,
+    poison: Mutex<Option<StudentId>>,
 }
 
 impl CommitObserver for Recorder {
     fn committed(&self, section: SectionId, version: Version, counts: Counts, changes: &[Change]) {
+        let mut poison = self.poison.lock().unwrap();
+        if poison.is_some_and(|p| changes.iter().any(|c| c.kind.student() == Some(p))) {
+            *poison = None;
+            drop(poison);
+            panic!("injected panic in the actor after a commit");
+        }
+        drop(poison);
         self.commits
             .lock()
             .unwrap()
@@ -489,25 +498,47 @@ async fn until_released(h: &Harness) {
 }
 
 #[tokio::test]
-async fn a_poison_command_fails_one_actor_once_and_frees_its_slot() {
+async fn a_commit_that_panics_is_in_doubt_and_the_actor_reloads_once() {
     let (h, section) = with_section(RegistryConfig::default(), 10, 0);
     let poison = StudentId::new_v4();
     h.store.panic_on_commit(poison, PanicAt::BeforeWrite);
     let result = h.call(section, enroll(poison)).await;
-    // The actor failed holding it: to the caller its outcome is unknown, so it is
+    // The commit failed holding it: to the caller its outcome is unknown, so it is
     // "pending" (a retry under the same id learns it), never "nothing was recorded".
     assert_eq!(result, Err(CallError::Pending));
-    // One activation, one failure: the command was not resent to fresh actors.
-    assert_eq!(h.store.loads(), 1);
-    assert_eq!(h.registry.actor_failures(), 1);
-    until_released(&h).await;
+    // The commit runs beside the actor: the actor outlives it and reloads once; the
+    // command was not resent.
+    assert_eq!(h.registry.actor_failures(), 0);
     assert!(!h.store.is_enrolled(section, poison));
-    // The section works again on a fresh activation.
     let other = StudentId::new_v4();
     assert_eq!(
         h.decide(section, enroll(other)).await,
         Ok(Outcome::Enrolled)
     );
+    assert_eq!(h.store.loads(), 2, "one activation and one reload");
+    // The same request again is decided afresh: the reload showed it was not recorded.
+    assert_eq!(
+        h.decide(section, enroll(poison)).await,
+        Ok(Outcome::Enrolled)
+    );
+}
+
+#[tokio::test]
+async fn an_actor_that_fails_after_a_commit_answers_in_doubt_and_frees_its_slot() {
+    let (h, section) = with_section(RegistryConfig::default(), 10, 0);
+    let poison = StudentId::new_v4();
+    *h.observer.poison.lock().unwrap() = Some(poison);
+    let command = enroll(poison);
+    // The actor fails holding a committed batch: its caller hears the outcome is unknown.
+    assert_eq!(
+        h.call(section, command.clone()).await,
+        Err(CallError::Pending)
+    );
+    assert_eq!(h.registry.actor_failures(), 1);
+    until_released(&h).await;
+    assert!(h.store.is_enrolled(section, poison), "it was committed");
+    // A fresh activation answers the retry by the recorded decision.
+    assert_eq!(h.decide(section, command).await, Ok(Outcome::Enrolled));
     assert_eq!(h.store.loads(), 2);
 }
 
@@ -518,8 +549,8 @@ async fn a_command_whose_commit_outcome_is_unknown_is_never_decided_twice() {
     h.store.panic_on_commit(s[0], PanicAt::AfterWrite);
     let commands: Vec<Command> = s.iter().map(|x| enroll(*x)).collect();
     let results = h.concurrently(section, commands.clone()).await;
-    // The batch holding s[0] was written, then the actor failed: its callers are told
-    // the outcome is unknown; commands the actor never took are decided by a fresh one.
+    // The batch holding s[0] was written, then its commit task failed: its callers are
+    // told the outcome is unknown; the actor reloads and decides the others.
     assert_eq!(results[0], Err(CallError::Pending));
     for result in &results {
         assert!(
@@ -527,8 +558,7 @@ async fn a_command_whose_commit_outcome_is_unknown_is_never_decided_twice() {
             "got {result:?}"
         );
     }
-    assert_eq!(h.registry.actor_failures(), 1);
-    until_released(&h).await;
+    assert_eq!(h.registry.actor_failures(), 0);
     let commits = h.store.commits();
     // Retrying every request with its id answers the recorded decision without a second
     // commit for the ones already written.
@@ -859,4 +889,81 @@ async fn a_command_past_its_callers_deadline_is_not_decided_but_a_decided_one_is
         .await;
     assert_eq!(again.map(|r| r.outcome), Ok(Ok(Outcome::Enrolled)));
     assert_eq!(h.committed(section), (1, vec![]));
+}
+
+/// Call `command` from a task of its own, recording in `order` when it was answered.
+fn call_in_order(
+    h: &Harness,
+    section: SectionId,
+    command: Command,
+    tag: &'static str,
+    order: &Arc<Mutex<Vec<&'static str>>>,
+) -> tokio::task::JoinHandle<Result<Reply, CallError>> {
+    let registry = h.registry.clone();
+    let order = order.clone();
+    tokio::spawn(async move {
+        let call = Call::new(command).waiting_at_most(registry.call_timeout());
+        let result = registry.call(section, call).await;
+        order.lock().unwrap().push(tag);
+        result
+    })
+}
+
+/// Let the actor take what was sent and hand its batch to the store (the commit then
+/// waits out its latency: the paused clock does not move while this task runs).
+async fn until_committing() {
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_decided_while_the_previous_commits_is_answered_after_it() {
+    let (h, section) = with_section(RegistryConfig::default(), 1, 0);
+    h.store.set_commit_latency(Duration::from_millis(20));
+    let (a, b) = (StudentId::new_v4(), StudentId::new_v4());
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let first = call_in_order(&h, section, enroll(a), "a", &order);
+    until_committing().await;
+    let second = call_in_order(&h, section, enroll(b), "b", &order);
+    let first = first.await.unwrap().expect("a decided");
+    let second = second.await.unwrap().expect("b decided");
+    assert_eq!(first.outcome, Ok(Outcome::Enrolled));
+    // Decided on top of a's seat before a's commit ended: the section was full.
+    assert_eq!(second.outcome, Err(Refusal::SectionFull));
+    assert_eq!(
+        *order.lock().unwrap(),
+        ["a", "b"],
+        "answered in decision order"
+    );
+    assert_eq!(h.store.commits(), 2);
+    assert_eq!(h.committed(section), (1, vec![]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_decided_on_top_of_a_failed_commit_is_not_recorded() {
+    let (h, section) = with_section(RegistryConfig::default(), 1, 0);
+    h.store.set_commit_latency(Duration::from_millis(20));
+    let (a, b) = (StudentId::new_v4(), StudentId::new_v4());
+    h.store.fail_commit_of(a);
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let first = call_in_order(&h, section, enroll(a), "a", &order);
+    until_committing().await;
+    let command_b = enroll(b);
+    let second = call_in_order(&h, section, command_b.clone(), "b", &order);
+    assert!(matches!(
+        first.await.unwrap(),
+        Err(CallError::Unavailable(_))
+    ));
+    // b was refused (section full) on top of a's seat, which was never recorded: that
+    // refusal must not be recorded or answered either.
+    assert!(
+        matches!(second.await.unwrap(), Err(CallError::Unavailable(_))),
+        "a refusal decided on a seat that did not commit was answered"
+    );
+    assert_eq!(*order.lock().unwrap(), ["a", "b"]);
+    assert_eq!(h.committed(section), (0, vec![]));
+    // After the reload, b's request (same id) is decided afresh and gets the seat.
+    assert_eq!(h.decide(section, command_b).await, Ok(Outcome::Enrolled));
+    assert_eq!(h.store.loads(), 2, "one activation and one reload");
 }

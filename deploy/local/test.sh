@@ -26,9 +26,9 @@
 #   3d. deploy/local/k8s-validate.sh   every manifest in deploy/k8s against the pinned
 #       Kubernetes schemas (kubernetes-validate --strict, in a virtualenv under the target
 #       dir), and the StatefulSet's grace period against preStop + drain (~1 s once installed)
-#   4. loom model of the admission gate:
+#   4. loom models of the admission gate and of the commit pipeline:
 #      RUSTFLAGS="--cfg registrar_loom" CARGO_TARGET_DIR=target/loom \
-#        cargo test -j2 -p registrar-actors --test loom_gate --release
+#        cargo test -j2 -p registrar-actors --test loom_gate --test loom_pipeline --release
 #
 # Tests that need the services read these variables (exported here, overridable):
 #   REGISTRAR_TEST_DATABASE_URL  admin connection; tests create their own database through
@@ -90,7 +90,7 @@ ensure_component() {
 
 loom() {
     RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }--cfg registrar_loom" CARGO_TARGET_DIR=target/loom \
-        cargo test -j2 -p registrar-actors --test loom_gate --release
+        cargo test -j2 -p registrar-actors --test loom_gate --test loom_pipeline --release
 }
 
 # Each test creates its own database; drop the ones earlier runs left behind.

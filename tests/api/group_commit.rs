@@ -49,6 +49,7 @@ async fn enroll_batch(store: &PgSectionStore, section: Uuid, student: Uuid) -> C
             outcome: decision.outcome,
             home: None,
         }],
+        after: Some(snap.commit_seq),
     }
 }
 

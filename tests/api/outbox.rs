@@ -95,6 +95,7 @@ async fn a_commit_retried_after_a_lost_reply_writes_each_event_once() {
             }),
             home: None,
         }],
+        after: None,
     };
     let store = PgSectionStore::new(app.pool.clone(), app.settings.cluster.node_id.clone());
     store.commit(&batch).await.expect("first commit");

@@ -9,11 +9,18 @@
 //! A fenced batch is left out of its group and answered [`StoreError::Fenced`]; the others
 //! commit. If the transaction fails, each batch of the group is retried alone once, so one
 //! bad batch cannot fail its neighbours.
+//!
+//! A section may have several batches queued (its actor decides the next while earlier
+//! ones commit). Each transaction waits, before it begins, until the earlier batches of
+//! its sections have settled ([`Turn`]): a transaction sees what they committed, and reads
+//! none of their rows uncommitted. Workers take the queue in order, so such waits only
+//! ever point at transactions taken earlier, and no transaction holds a lock while it
+//! waits.
 
 use super::write::write_group;
 use crate::faults;
 use crate::supervise::{TaskHealth, supervise};
-use registrar_actors::{CommitBatch, StoreError};
+use registrar_actors::{CommitBatch, StoreError, Turn};
 use sqlx::PgPool;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -60,7 +67,11 @@ pub struct CommitterStats {
 /// One section batch waiting for the committer.
 pub(super) struct Job {
     pub(super) batch: CommitBatch,
-    pub(super) done: oneshot::Sender<Result<(), StoreError>>,
+    /// Its place in its section's commit order: waited for before its transaction
+    /// begins, passed on once it settled (dropped with the job otherwise).
+    pub(super) turn: Turn,
+    /// Answered with the batch once committed.
+    pub(super) done: oneshot::Sender<Result<CommitBatch, StoreError>>,
 }
 
 /// Start `config.workers` committer workers writing as `node_id`; they stop once the
@@ -128,8 +139,8 @@ impl Committer {
         }
     }
 
-    /// Commit a group and answer each job. Batches of the same section (which an actor
-    /// never sends, since it awaits each commit) go to separate transactions, in order.
+    /// Commit a group and answer each job. Batches of the same section go to separate
+    /// transactions, in order.
     async fn commit_group(&self, mut group: Vec<Job>) {
         // The fault suite's stand-in for a node that lost PostgreSQL, one section at a time.
         group.retain_mut(|job| {
@@ -141,6 +152,7 @@ impl Committer {
             let _ = done.send(Err(StoreError::Unavailable(
                 "failpoint commit-unavailable".into(),
             )));
+            job.turn.pass();
             false
         });
         // A commit stuck in PostgreSQL, for the fault suite.
@@ -156,6 +168,10 @@ impl Committer {
                 .into_iter()
                 .partition(|job| seen.insert(job.batch.section));
             group = later;
+            let mut now = now;
+            for job in &mut now {
+                job.turn.wait().await;
+            }
             let batches: Vec<&CommitBatch> = now.iter().map(|job| &job.batch).collect();
             let results = match self.write(&batches).await {
                 Ok(results) => results,
@@ -174,14 +190,15 @@ impl Committer {
                 }
                 Err(err) => vec![Err(err); batches.len()],
             };
-            for (job, result) in now.into_iter().zip(results) {
+            for (Job { batch, done, turn }, result) in now.into_iter().zip(results) {
+                drop(turn);
                 let result = match result {
-                    Ok(()) if faults::hit("commit-reply-lost", &job.batch.section) => {
+                    Ok(()) if faults::hit("commit-reply-lost", &batch.section) => {
                         Err(StoreError::Unknown("failpoint commit-reply-lost".into()))
                     }
-                    other => other,
+                    other => other.map(|()| batch),
                 };
-                let _ = job.done.send(result);
+                let _ = done.send(result);
             }
         }
     }

@@ -25,6 +25,8 @@ struct SectionRow {
     waitlist_capacity: i32,
     /// Next waitlist key to issue.
     next_waitlist_seq: i64,
+    /// Batches with changes committed (see `CommitBatch::after`).
+    commit_seq: i64,
     /// The section's shard.
     shard: i32,
     /// The shard's epoch (none if the shard has no row yet).
@@ -89,7 +91,7 @@ pub(super) async fn snapshot(
     section: SectionId,
 ) -> Result<SectionSnapshot, StoreError> {
     let row: SectionRow = sqlx::query_as(
-        "SELECT s.capacity, s.waitlist_capacity, s.next_waitlist_seq, s.shard, o.epoch,
+        "SELECT s.capacity, s.waitlist_capacity, s.next_waitlist_seq, s.commit_seq, s.shard, o.epoch,
                 o.node_id AS owner, now() AS clock, s.waitlist_mode, s.offer_window_secs
            FROM sections s LEFT JOIN shard_owners o ON o.shard = s.shard
           WHERE s.id = $1",
@@ -196,6 +198,7 @@ pub(super) async fn snapshot(
         held,
         replacing,
         next_waitlist_seq: row.next_waitlist_seq,
+        commit_seq: row.commit_seq,
         epoch,
         shard: row.shard as u32,
         decided,

@@ -14,7 +14,9 @@ pub use load::{due_sections, pools};
 use crate::store::NodePools;
 use crate::supervise::TaskHealth;
 use committer::Job;
-use registrar_actors::{CommitBatch, SectionId, SectionSnapshot, SectionStore, StoreError};
+use registrar_actors::{
+    CommitBatch, CommitFuture, SectionId, SectionSnapshot, SectionStore, StoreError, Turn,
+};
 use sqlx::PgPool;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -77,17 +79,33 @@ impl SectionStore for PgSectionStore {
     }
 
     async fn commit(&self, batch: &CommitBatch) -> Result<(), StoreError> {
+        self.enqueue(batch.clone(), Turn::default()).await.map(drop)
+    }
+
+    /// Queues the batch before it returns, so a section's batches reach the committer in
+    /// the order they were decided.
+    fn submit(self: Arc<Self>, batch: CommitBatch, turn: Turn) -> CommitFuture {
+        Box::pin(self.enqueue(batch, turn))
+    }
+}
+
+impl PgSectionStore {
+    /// Queue `batch` for the committer now; the future resolves once it is written.
+    fn enqueue(
+        &self,
+        batch: CommitBatch,
+        turn: Turn,
+    ) -> impl Future<Output = Result<CommitBatch, StoreError>> + Send + 'static {
         let (done, answer) = oneshot::channel();
-        let job = Job {
-            batch: batch.clone(),
-            done,
-        };
-        if self.jobs.send(job).is_err() {
-            return Err(StoreError::Unavailable("committer stopped".into()));
+        let sent = self.jobs.send(Job { batch, turn, done });
+        async move {
+            if sent.is_err() {
+                return Err(StoreError::Unavailable("committer stopped".into()));
+            }
+            // A committer that failed holding the batch may have committed it.
+            answer
+                .await
+                .unwrap_or_else(|_| Err(StoreError::Unknown("the committer failed".into())))
         }
-        // A committer that failed holding the batch may have committed it.
-        answer
-            .await
-            .unwrap_or_else(|_| Err(StoreError::Unknown("the committer failed".into())))
     }
 }

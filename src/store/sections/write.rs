@@ -8,6 +8,13 @@
 //! waits for in-flight commits and every later commit of the old owner fails. The section
 //! row of a batch that changes something also records the writing epoch and refuses an
 //! older one; a batch of refusals alone writes no section row.
+//!
+//! A batch decided on top of another still committing ([`CommitBatch::after`]) is written
+//! once that one has settled (the committer waits for its [`registrar_actors::Turn`]), and
+//! placed only if the section's commit count is the one it was decided on. The section
+//! rows are written last, just before COMMIT. A batch left out (fenced, or decided on a
+//! batch that did not commit) rolls the transaction back, and the others are written again
+//! without it.
 
 use super::unavailable;
 use crate::event_schema::{Event, EventKind};
@@ -19,18 +26,35 @@ use sqlx::{PgPool, Postgres, Transaction};
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
-/// Write `batches` (distinct sections) in one transaction. Per batch: `Ok` if committed,
-/// `Err(Fenced)` if its epoch is stale (left out, nothing written for it). The whole group
-/// fails with `Unavailable` if a statement failed or COMMIT was refused (nothing recorded),
-/// and with `Unknown` if COMMIT got no answer (it may have been recorded).
+/// Write `batches` (distinct sections) in one transaction. Per batch: `Ok` if committed, `Err(Fenced)` if its
+/// epoch is stale, `Err(Unavailable)` if its home claim is stale or it was decided on a
+/// batch that did not commit (left out, nothing written for it). The whole group fails
+/// with `Unavailable` if a statement failed or COMMIT was refused (nothing recorded), and
+/// with `Unknown` if COMMIT got no answer (it may have been recorded).
 pub(super) async fn write_group(
     pool: &PgPool,
     node_id: &str,
     batches: &[&CommitBatch],
 ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-    let Written { tx, live, homeless } = write_uncommitted(pool, node_id, batches)
-        .await
-        .map_err(unavailable)?;
+    let mut candidates = batches.to_vec();
+    let mut left_out: HashMap<SectionId, StoreError> = HashMap::new();
+    let (tx, live) = loop {
+        let written = write_uncommitted(pool, node_id, &candidates)
+            .await
+            .map_err(unavailable)?;
+        left_out.extend(written.left_out);
+        if written.missed.is_empty() {
+            break (written.tx, written.live);
+        }
+        // A batch could not be placed: roll back, and write the others again without it.
+        if let Some(tx) = written.tx {
+            tx.rollback().await.map_err(unavailable)?;
+        }
+        candidates.retain(|b| !left_out.contains_key(&b.section));
+        if candidates.is_empty() {
+            break (None, HashSet::new());
+        }
+    };
     if let Some(tx) = tx {
         tx.commit().await.map_err(|e| {
             if crate::store::commit_outcome_unknown(&e) {
@@ -46,12 +70,8 @@ pub(super) async fn write_group(
         .map(|b| {
             if live.contains(&b.section) {
                 Ok(())
-            } else if homeless.contains(&b.section) {
-                Err(StoreError::Unavailable(
-                    "a command's home node no longer holds its student".into(),
-                ))
             } else {
-                Err(StoreError::Fenced)
+                Err(left_out.remove(&b.section).unwrap_or(StoreError::Fenced))
             }
         })
         .collect())
@@ -63,8 +83,11 @@ struct Written<'c> {
     tx: Option<Transaction<'c, Postgres>>,
     /// Sections written in it.
     live: HashSet<SectionId>,
-    /// Sections left out because a command's home claim is stale.
-    homeless: HashSet<SectionId>,
+    /// Sections left out, and why.
+    left_out: HashMap<SectionId, StoreError>,
+    /// Sections whose rows were written but whose section row could not be placed: the
+    /// transaction must not commit.
+    missed: HashSet<SectionId>,
 }
 
 /// Every statement of [`write_group`] but the COMMIT.
@@ -113,10 +136,11 @@ async fn write_uncommitted<'c>(
         .into_iter()
         .filter(|c| !holds(c.shard, c.epoch, &c.node))
         .collect();
-    let mut homeless = HashSet::new();
+    let mut left_out = HashMap::new();
     let mut live: Vec<&CommitBatch> = Vec::with_capacity(batches.len());
     for b in batches.iter().copied() {
         if !holds(b.shard, b.epoch, node_id) {
+            left_out.insert(b.section, StoreError::Fenced);
             continue;
         }
         if b.attempts
@@ -124,30 +148,20 @@ async fn write_uncommitted<'c>(
             .any(|a| a.home.as_ref().is_some_and(|h| stale.contains(h)))
         {
             tracing::warn!(section_id = %b.section, "a command's home node lost its student; batch left out");
-            homeless.insert(b.section);
+            left_out.insert(
+                b.section,
+                StoreError::Unavailable("a command's home node no longer holds its student".into()),
+            );
             continue;
         }
         live.push(b);
-    }
-    // Only batches that change something write their section's row: one of refusals
-    // alone (most batches of a full section under a flash) leaves the counters as they
-    // are, and writing them would cost a row version and the deferred check that
-    // recounts the section's enrollments. Such a batch is fenced by the shard's epoch
-    // above, like every other.
-    let changing: Vec<&CommitBatch> = live
-        .iter()
-        .filter(|b| !b.changes.is_empty())
-        .copied()
-        .collect();
-    if !changing.is_empty() {
-        let updated = write_counters(&mut tx, &changing).await?;
-        live.retain(|b| b.changes.is_empty() || updated.contains(&b.section.0));
     }
     if live.is_empty() {
         return Ok(Written {
             tx: None,
             live: HashSet::new(),
-            homeless,
+            left_out,
+            missed: HashSet::new(),
         });
     }
     write_enrollments(&mut tx, &live).await?;
@@ -155,20 +169,104 @@ async fn write_uncommitted<'c>(
     write_permit_uses(&mut tx, &live).await?;
     write_attempts(&mut tx, &live).await?;
     write_outbox(&mut tx, &live).await?;
+    let placed = place_sections(&mut tx, &live).await?;
+    let missed: Vec<&CommitBatch> = live
+        .iter()
+        .filter(|b| !placed.contains(&b.section.0))
+        .copied()
+        .collect();
+    if !missed.is_empty() {
+        left_out.extend(why_missed(&mut tx, &missed).await?);
+    }
     Ok(Written {
         tx: Some(tx),
         live: live.iter().map(|b| b.section).collect(),
-        homeless,
+        left_out,
+        missed: missed.iter().map(|b| b.section).collect(),
     })
 }
 
-/// Set each section's counters, unless the row was written under a newer epoch; returns
-/// the sections updated.
+/// Place each batch's section row, last: the counters of a batch that changes something
+/// (which also moves the section's commit count on), and, for a batch of refusals alone
+/// decided on top of batches still committing, a check that the count it was decided on is
+/// the committed one. Returns the sections placed.
+///
+/// Only batches that change something write their section's row: one of refusals alone
+/// (most batches of a full section under a flash) leaves the counters as they are, and
+/// writing them would cost a row version and the deferred check that recounts the
+/// section's enrollments. Such a batch is fenced by the shard's epoch, like every other.
+async fn place_sections(
+    tx: &mut Transaction<'_, Postgres>,
+    live: &[&CommitBatch],
+) -> Result<HashSet<Uuid>, sqlx::Error> {
+    let (changing, refusals): (Vec<&CommitBatch>, Vec<&CommitBatch>) =
+        live.iter().partition(|b| !b.changes.is_empty());
+    let mut placed = HashSet::with_capacity(live.len());
+    if !changing.is_empty() {
+        placed.extend(write_counters(tx, &changing).await?);
+    }
+    let (checked, free): (Vec<&CommitBatch>, Vec<&CommitBatch>) =
+        refusals.into_iter().partition(|b| b.after.is_some());
+    placed.extend(free.iter().map(|b| b.section.0));
+    if !checked.is_empty() {
+        let ids: Vec<Uuid> = checked.iter().map(|b| b.section.0).collect();
+        let afters: Vec<Option<i64>> = checked.iter().map(|b| b.after).collect();
+        // FOR SHARE waits for a writer still holding the row, then reads it as left (the
+        // count compared after the wait, as above).
+        let found: Vec<(Uuid, bool)> = sqlx::query_as(
+            "SELECT s.id, s.commit_seq = t.after FROM sections s
+               JOIN unnest($1::uuid[], $2::int8[]) AS t(id, after) ON s.id = t.id
+             FOR SHARE OF s",
+        )
+        .bind(&ids)
+        .bind(&afters)
+        .fetch_all(&mut **tx)
+        .await?;
+        placed.extend(found.into_iter().filter_map(|(id, ok)| ok.then_some(id)));
+    }
+    Ok(placed)
+}
+
+/// Why each of `missed` could not be placed: a newer epoch wrote its section (fenced), or
+/// it was decided on a batch that did not commit.
+async fn why_missed(
+    tx: &mut Transaction<'_, Postgres>,
+    missed: &[&CommitBatch],
+) -> Result<HashMap<SectionId, StoreError>, sqlx::Error> {
+    let ids: Vec<Uuid> = missed.iter().map(|b| b.section.0).collect();
+    let epochs: HashMap<Uuid, i64> =
+        sqlx::query_as("SELECT id, owner_epoch FROM sections WHERE id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(&mut **tx)
+            .await?
+            .into_iter()
+            .collect();
+    Ok(missed
+        .iter()
+        .map(|b| {
+            let why = if epochs.get(&b.section.0).is_none_or(|e| *e > b.epoch) {
+                StoreError::Fenced
+            } else {
+                tracing::warn!(section_id = %b.section, "batch decided on one that did not commit; left out");
+                StoreError::Unavailable("an earlier batch of the section did not commit".into())
+            };
+            (b.section, why)
+        })
+        .collect())
+}
+
+/// Set each section's counters and move its commit count on, unless the row was written
+/// under a newer epoch; returns the sections placed: updated, on top of the count their
+/// batch was decided on.
 async fn write_counters(
     tx: &mut Transaction<'_, Postgres>,
     batches: &[&CommitBatch],
 ) -> Result<HashSet<Uuid>, sqlx::Error> {
+    // In id order, so that two transactions lock shared section rows in the same order.
+    let mut batches = batches.to_vec();
+    batches.sort_unstable_by_key(|b| b.section.0);
     let n = batches.len();
+    let mut afters = Vec::with_capacity(n);
     let (mut ids, mut seats, mut waitlists, mut capacities) = (
         Vec::with_capacity(n),
         Vec::with_capacity(n),
@@ -180,7 +278,8 @@ async fn write_counters(
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
-    for b in batches {
+    for b in &batches {
+        afters.push(b.after);
         ids.push(b.section.0);
         seats.push(b.counts.seats_taken as i32);
         waitlists.push(b.counts.waitlist_length as i32);
@@ -197,15 +296,19 @@ async fn write_counters(
         epochs.push(b.epoch);
         ats.push(b.decided_at);
     }
-    let updated: Vec<Uuid> = sqlx::query_scalar(
+    // The count is checked on the row as updated, not in WHERE: a row that does not match
+    // WHERE as last committed would be skipped without waiting for a writer still holding
+    // it. A mismatched row is rolled back with the whole transaction.
+    let updated: Vec<(Uuid, bool)> = sqlx::query_as(
         "UPDATE sections s SET seats_taken = t.seats, waitlist_length = t.waitlist,
                 capacity = t.capacity,
                 next_waitlist_seq = GREATEST(s.next_waitlist_seq, COALESCE(t.next_seq, 0)),
-                owner_epoch = t.epoch, updated_at = t.at
+                owner_epoch = t.epoch, updated_at = t.at, commit_seq = s.commit_seq + 1
            FROM unnest($1::uuid[], $2::int4[], $3::int4[], $4::int4[], $5::int8[], $6::int8[],
-                       $7::timestamptz[]) AS t(id, seats, waitlist, capacity, next_seq, epoch, at)
+                       $7::timestamptz[], $8::int8[])
+                AS t(id, seats, waitlist, capacity, next_seq, epoch, at, after)
           WHERE s.id = t.id AND s.owner_epoch <= t.epoch
-         RETURNING s.id",
+         RETURNING s.id, t.after IS NULL OR s.commit_seq - 1 = t.after",
     )
     .bind(&ids)
     .bind(&seats)
@@ -214,9 +317,13 @@ async fn write_counters(
     .bind(&next_seqs)
     .bind(&epochs)
     .bind(&ats)
+    .bind(&afters)
     .fetch_all(&mut **tx)
     .await?;
-    Ok(updated.into_iter().collect())
+    Ok(updated
+        .into_iter()
+        .filter_map(|(id, placed)| placed.then_some(id))
+        .collect())
 }
 
 /// Column arrays for one segment of enrollment changes, in which each (section, student)
