@@ -32,15 +32,19 @@
 #       10% for the HONORS cohort (released in a day), every other student is a CS major
 #       and every fifth HONORS; after a healthz warm-up like (a), the same load as (b), to
 #       see what the pools cost;
+#   (h) the hot loop of (c) twice more on (g)'s database, each on a fresh hot section and a
+#       freshly started server: (h2) with the section's commits pipelined (the actor decides
+#       the next batch while up to 2 commit, REGISTRAR_SECTION_PIPELINE=2, the default) and
+#       (h1) one commit at a time (=1), to see what the pipeline buys;
 #
-# then the ratios (b)/(a), (c)/(d-hot), (b)/(d-spread), (f)/(b), (g)/(b); the verifier runs
-# on the bench database with the acknowledgement log of (b) and (c), again after (e), (f)
-# and (g).
+# then the ratios (b)/(a), (c)/(d-hot), (b)/(d-spread), (f)/(b), (g)/(b), (h2)/(h1); the
+# verifier runs on the bench database with the acknowledgement log of (b) and (c), again
+# after (e), (f), (g) and (h).
 #
 # A fresh database `registrar_bench` is created (dropped first) through the admin URL;
 # the release server serves it on 127.0.0.1:<free port> with per-student rate limiting
 # off. Loopback only; every phase is bounded (BENCH_PHASE_SECS); the server is stopped
-# at the end, also on failure. Takes ~5 minutes on 2 cores once built. Every command is
+# at the end, also on failure. Takes ~7 minutes on 2 cores once built. Every command is
 # printed ("$ ...") before it runs.
 #
 # Environment (all optional):
@@ -135,19 +139,33 @@ api() {
     curl -fsS -X "$method" "$BASE$path" -H "authorization: Bearer $ADMIN_TOKEN" \
         -H 'content-type: application/json' -d "$body"
 }
-ADMIN_TOKEN="$(curl -fsS "$BASE/api/v1/auth/login" -H 'content-type: application/json' \
-    -d "{\"username\":\"admin\",\"password\":\"$REGISTRAR_ADMIN_PASSWORD\"}" | jq -r .access_token)"
-HOT_TERM="$(api POST /api/v1/terms '{"code":"2027HOT","name":"Flash bench hot section"}' | jq -r .id)"
-OPENS="$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)"
-CLOSES="$(date -u -d '+30 days' +%Y-%m-%dT%H:%M:%SZ)"
-for standing in freshman sophomore junior senior graduate; do
-    api POST "/api/v1/terms/$HOT_TERM/windows" \
-        "{\"standing\":\"$standing\",\"opens_at\":\"$OPENS\",\"closes_at\":\"$CLOSES\"}" >/dev/null
-done
-api POST /api/v1/courses '{"code":"HOT101","title":"Flash bench hot section","credits":3,"prerequisites":[]}' >/dev/null
-HOT="$(api POST /api/v1/sections "{\"term_id\":\"$HOT_TERM\",\"course_code\":\"HOT101\",\"section_code\":\"01\",\"capacity\":100000,\"waitlist_capacity\":0,\"meetings\":[]}" | jq -r .id)"
-[[ $HOT =~ ^[0-9a-f-]{36}$ ]] || die "could not create the hot section"
-log "hot section $HOT (HOT101-01, capacity 100000, term 2027HOT)"
+# hot_term CODE COURSE: a term of its own with windows open for every standing and a
+# course without prerequisites, as the admin of the server at $BASE; prints the term id.
+hot_term() {
+    ADMIN_TOKEN="$(curl -fsS "$BASE/api/v1/auth/login" -H 'content-type: application/json' \
+        -d "{\"username\":\"admin\",\"password\":\"$REGISTRAR_ADMIN_PASSWORD\"}" | jq -r .access_token)"
+    local term opens closes
+    term="$(api POST /api/v1/terms "{\"code\":\"$1\",\"name\":\"Flash bench hot section\"}" | jq -r .id)"
+    opens="$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)"
+    closes="$(date -u -d '+30 days' +%Y-%m-%dT%H:%M:%SZ)"
+    for standing in freshman sophomore junior senior graduate; do
+        api POST "/api/v1/terms/$term/windows" \
+            "{\"standing\":\"$standing\",\"opens_at\":\"$opens\",\"closes_at\":\"$closes\"}" >/dev/null
+    done
+    api POST /api/v1/courses "{\"code\":\"$2\",\"title\":\"Flash bench hot section\",\"credits\":3,\"prerequisites\":[]}" >/dev/null
+    printf '%s' "$term"
+}
+# hot_section TERM COURSE CODE: a section of capacity 100000 and no meetings; prints its id.
+hot_section() {
+    local id
+    id="$(api POST /api/v1/sections "{\"term_id\":\"$1\",\"course_code\":\"$2\",\"section_code\":\"$3\",\"capacity\":100000,\"waitlist_capacity\":0,\"meetings\":[]}" | jq -r .id)"
+    [[ $id =~ ^[0-9a-f-]{36}$ ]] || die "could not create the hot section $2-$3"
+    log "hot section $id ($2-$3, capacity 100000)"
+    printf '%s' "$id"
+}
+hot_term 2027HOT HOT101 >/dev/null
+HOT_TERM="$(psql "$DB_URL" -Atc "SELECT id FROM terms WHERE code = '2027HOT'")"
+HOT="$(hot_section "$HOT_TERM" HOT101 01)"
 
 # server_alive PHASE: stop with the server's exit status if it is gone.
 server_alive() {
@@ -316,6 +334,34 @@ log "verifying the flash on reserved seats against the invariants and $(wc -l <"
 run "$LOADTEST" verify --database-url "$DB_URL" --acks "$OUT/acks_reserved.jsonl" ||
     die "the verifier found violations after the flash on reserved seats"
 
+# (h): the hot loop of (c) twice on (g)'s database, each on a fresh hot section and its own
+# fresh server: with the section's commits pipelined (the default) and one at a time.
+hot_ab() {
+    local name=$1 pipeline=$2 code=$3 first=$4
+    REGISTRAR_SECTION_PIPELINE=$pipeline start_server "$SERVER" "$OUT"
+    BASE="http://$ADDR"
+    local section
+    section="$(hot_section "$H_TERM" HOT102 "$code")"
+    snapshot "before_$name"
+    load "$name" hot --hot-section "$section" --first-student "$first" --students "$USERS" \
+        --acks "$OUT/acks_h.jsonl" --pre-login
+    snapshot "after_$name"
+    stop_server
+}
+log "(h) the hot loop with commits pipelined (REGISTRAR_SECTION_PIPELINE=2) and one at a time (=1)"
+start_server "$SERVER" "$OUT"
+BASE="http://$ADDR"
+start_event_sink "$SERVER" "$OUT"
+hot_term 2027HOTH HOT102 >/dev/null
+H_TERM="$(psql "$DB_URL" -Atc "SELECT id FROM terms WHERE code = '2027HOTH'")"
+stop_server
+hot_ab hot_piped 2 01 "$((STUDENTS - USERS + 1))"
+hot_ab hot_serial 1 02 "$((STUDENTS - 2 * USERS + 1))"
+stop_event_sink
+log "verifying (h) against the invariants and $(wc -l <"$OUT/acks_h.jsonl") acknowledgements"
+run "$LOADTEST" verify --database-url "$DB_URL" --acks "$OUT/acks_h.jsonl" ||
+    die "the verifier found violations after the hot loops of (h)"
+
 # --- the table -----------------------------------------------------------------------
 tps() { sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$OUT/pgbench_$1.log" | head -n1; }
 # Percentile of the per-transaction latencies (3rd column, microseconds) in ms.
@@ -335,6 +381,8 @@ C_RATE="$(j hot '.decisions_per_s')"
 E_RATE="$(j open '.ops.enroll | if .answers > 0 then .per_s * (.answers - .failed) / .answers else 0 end')"
 F_RATE="$(j cart '.cart.items_per_s // 0')"
 G_RATE="$(j reserved '.ops.enroll | if .answers > 0 then .per_s * (.answers - .failed) / .answers else 0 end')"
+H2_RATE="$(j hot_piped '.decisions_per_s')"
+H1_RATE="$(j hot_serial '.decisions_per_s')"
 DH_RATE="$(tps hot)"
 DS_RATE="$(tps spread)"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }'; }
@@ -366,6 +414,12 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else
     printf '%-50s %11.1f %9.2f %9.2f  %s\n' "(g) flash with reserved seats (30% CS, 10% HONORS)" \
         "$G_RATE" "$(j reserved '.ops.enroll.p50_ms')" "$(j reserved '.ops.enroll.p99_ms')" \
         "enroll decisions as (b), on a fresh server after its own healthz warm-up; $(j reserved '.ops.enroll.accepted_per_s | . * 10 | floor / 10')/s seats and waitlist places; $RESERVED_SEATS seats taken from pools"
+    printf '%-50s %11.1f %9.2f %9.2f  %s\n' "(h2) hot loop, commits pipelined (2 in flight)" \
+        "$H2_RATE" "$(j hot_piped '.ops.enroll.p50_ms')" "$(j hot_piped '.ops.enroll.p99_ms')" \
+        "accepted decisions as (c), a fresh section and server on (g)'s database"
+    printf '%-50s %11.1f %9.2f %9.2f  %s\n' "(h1) hot loop, one commit at a time" \
+        "$H1_RATE" "$(j hot_serial '.ops.enroll.p50_ms')" "$(j hot_serial '.ops.enroll.p99_ms')" \
+        "the same, REGISTRAR_SECTION_PIPELINE=1"
     printf '%-50s %11.1f %9.2f %9.2f  %s\n' "(d-hot) pgbench SELECT FOR UPDATE, 1 row" \
         "$DH_RATE" "$(pct hot 50)" "$(pct hot 99)" "committed transactions (1 seat each), no HTTP"
     printf '%-50s %11.1f %9.2f %9.2f  %s\n' "(d-spread) pgbench SELECT FOR UPDATE, $SECTIONS rows" \
@@ -376,6 +430,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else
         "$(ratio "$B_ACCEPTED" "$A_RATE")" "$(ratio "$B_ACCEPTED" "$DS_RATE")"
     printf '        (f)/(b) item decisions per second, cart vs single enrolls = %s\n' "$(ratio "$F_RATE" "$B_RATE")"
     printf '        (g)/(b) flash with reserved seats vs without = %s\n' "$(ratio "$G_RATE" "$B_RATE")"
+    printf '        (h2)/(h1) hot section, pipelined vs one commit at a time = %s   (h2)/(d-hot) = %s\n' \
+        "$(ratio "$H2_RATE" "$H1_RATE")" "$(ratio "$H2_RATE" "$DH_RATE")"
     printf 'committer during (b): %s\n' "$(commits before_flash after_flash)"
     printf 'committer during (c): %s\n' "$(commits after_flash after_hot)"
     printf 'committer during (e): %s; rule inputs of %s students read in %s queries\n' "$(commits before_open after_open)" \
@@ -385,11 +441,14 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else
         "$(metric after_hot registrar_changes_committed_total)" "$(metric after_hot registrar_events_published_total)" \
         "$EVENTS_BC" "$(metric after_hot registrar_events_unroutable_total)"
     printf 'committer during (f): %s\n' "$(commits before_cart after_cart)"
+    printf 'committer during (h2): %s\n' "$(commits before_hot_piped after_hot_piped)"
+    printf 'committer during (h1): %s\n' "$(commits before_hot_serial after_hot_serial)"
     printf 'linked sets of (f) by outcome: %s\n' "$(j cart '.cart.set_outcomes | to_entries | map("\(.key) \(.value)") | join(", ")')"
     printf 'failed requests: healthz %s, flash %s, hot %s, open %s, cart %s, reserved %s (503s retried with the same key: %s)\n' \
         "$(j healthz .failed_total)" "$(j flash .failed_total)" "$(j hot .failed_total)" "$(j open .failed_total)" \
         "$(j cart .failed_total)" "$(j reserved .failed_total)" "$(j cart .retries_total)"
-    printf 'goose reports: %s/{healthz,flash,hot,open,cart,reserved}.html; every phase verified clean\n\n' "$OUT"
+    printf '                 hot_piped %s, hot_serial %s\n' "$(j hot_piped .failed_total)" "$(j hot_serial .failed_total)"
+    printf 'goose reports: %s/{healthz,flash,hot,open,cart,reserved,hot_piped,hot_serial}.html; every phase verified clean\n\n' "$OUT"
 } | tee "$OUT/table.txt"
 
 

@@ -18,6 +18,7 @@
 //! | `bundle-after-decision` | student | `service::bundle` | the decision stops once confirmed or cancelled, before any part is carried out |
 //! | `commit-unavailable` | section | `store::sections::committer` | the commit fails as if PostgreSQL were gone |
 //! | `commit-stall` | section | `store::sections::committer` | the commit waits `<milliseconds>` before it runs |
+//! | `commit-fails-late` | student | `store::sections::committer` | the commit of the batch deciding the student's command waits `<milliseconds>`, then fails as if PostgreSQL were gone (later batches of its section queue behind it) |
 //! | `commit-reply-lost` | section | `store::sections::committer` | the commit succeeds, its answer is lost |
 //! | `commit-hold` | node | `store::sections::write` | the commit waits 30 s holding `FOR SHARE` on its shard rows |
 //! | `handoff-hold` | node | `cluster::handoff` | the old owner's handoff holds with its shards' gates closed and quiet, before the ownership transaction: requests for the shards are held ([`hold`]) |

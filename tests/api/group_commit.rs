@@ -1,7 +1,8 @@
 //! The node-wide committer against PostgreSQL: many sections' batches go into one
 //! transaction, a fenced batch is left out of it while its neighbours commit, and a batch
 //! the database rejects fails alone after the group is retried batch by batch; a batch of
-//! refusals alone writes its audit rows and no section row.
+//! refusals alone writes its audit rows and no section row; a batch commits only on top of
+//! the commit count it was decided on.
 
 use crate::helpers::TestApp;
 use chrono::Utc;
@@ -203,5 +204,75 @@ async fn a_batch_of_refusals_alone_writes_its_audit_but_no_section_row() {
         1,
         "a fenced refusal was audited"
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_batch_commits_only_on_the_commit_count_it_was_decided_on() {
+    let app = TestApp::spawn().await;
+    let term = app.open_term().await;
+    app.course("GC103", 3, &[]).await;
+    let section = app.section(term, "GC103", "01", 1, 0, json!([])).await;
+    let neighbour = app.section(term, "GC103", "02", 1, 0, json!([])).await;
+    let s: Vec<Uuid> = app
+        .students(3, &[])
+        .await
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let store = PgSectionStore::with_committer(
+        NodePools {
+            reads: app.pool.clone(),
+            commits: app.pool.clone(),
+        },
+        app.settings.cluster.node_id.clone(),
+        CommitterConfig {
+            workers: 1,
+            ..Default::default()
+        },
+        Default::default(),
+    );
+    let count = async |id: Uuid| -> i64 {
+        sqlx::query_scalar("SELECT commit_seq FROM sections WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+    };
+    let audited = "SELECT count(*) FROM registration_attempts WHERE section_id = $1";
+    let unavailable = |r: &Result<(), StoreError>| matches!(r, Err(StoreError::Unavailable(_)));
+
+    // Decided on top of an earlier batch that never committed (the count it names is one
+    // ahead): left out, nothing written. In the same transaction as a neighbour that is
+    // placed, which commits.
+    let mut ahead = enroll_batch(&store, section, s[0]).await;
+    ahead.after = ahead.after.map(|a| a + 1);
+    let fine = enroll_batch(&store, neighbour, s[0]).await;
+    let (ahead_result, fine_result) = tokio::join!(store.commit(&ahead), store.commit(&fine));
+    assert!(unavailable(&ahead_result), "{ahead_result:?}");
+    assert_eq!(fine_result, Ok(()));
+    assert_eq!(app.count(audited, section).await, 0);
+    assert!(app.rows(section).await.is_empty());
+    assert_eq!(count(section).await, 0);
+    assert_eq!(app.count(audited, neighbour).await, 1);
+    assert_eq!(count(neighbour).await, 1);
+
+    // On the count it names: committed, and the count moves on.
+    let seat = enroll_batch(&store, section, s[0]).await;
+    assert_eq!(seat.after, Some(0));
+    assert_eq!(store.commit(&seat).await, Ok(()));
+    assert_eq!(count(section).await, 1);
+
+    // A refusal decided on top of a batch that did not commit is left out as well; on
+    // the committed count it is audited, and leaves the count as it is.
+    let mut refusal = enroll_batch(&store, section, s[1]).await;
+    assert!(refusal.changes.is_empty() && refusal.after == Some(1));
+    refusal.after = Some(2);
+    assert!(unavailable(&store.commit(&refusal).await));
+    assert_eq!(app.count(audited, section).await, 1, "only the seat");
+    refusal.after = Some(1);
+    assert_eq!(store.commit(&refusal).await, Ok(()));
+    assert_eq!(app.count(audited, section).await, 2);
+    assert_eq!(count(section).await, 1);
     app.stop().await;
 }

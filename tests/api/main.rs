@@ -20,6 +20,7 @@ mod events;
 mod failover;
 mod faults_coordinator;
 mod faults_membership;
+mod faults_pipeline;
 mod faults_rules;
 mod faults_swap;
 mod flood;

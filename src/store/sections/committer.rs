@@ -106,6 +106,26 @@ pub(super) fn spawn(
     (jobs, stats)
 }
 
+/// Answer `job` unavailable (nothing recorded) for a failpoint and pass its turn on;
+/// false, to drop it from its group.
+fn fail_job(job: &mut Job, why: &str) -> bool {
+    let (done, _) = oneshot::channel();
+    let done = std::mem::replace(&mut job.done, done);
+    let _ = done.send(Err(StoreError::Unavailable(why.into())));
+    job.turn.pass();
+    false
+}
+
+/// How long failpoint `commit-fails-late` (keyed by student) hangs `batch` before failing
+/// it, if it decides that student's command.
+fn fails_late(batch: &CommitBatch) -> Option<std::time::Duration> {
+    batch
+        .attempts
+        .iter()
+        .filter_map(|a| a.student)
+        .find_map(|s| faults::delay("commit-fails-late", &s))
+}
+
 /// One committer worker.
 #[derive(Clone)]
 struct Committer {
@@ -144,16 +164,8 @@ impl Committer {
     async fn commit_group(&self, mut group: Vec<Job>) {
         // The fault suite's stand-in for a node that lost PostgreSQL, one section at a time.
         group.retain_mut(|job| {
-            if !faults::hit("commit-unavailable", &job.batch.section) {
-                return true;
-            }
-            let (done, _) = oneshot::channel();
-            let done = std::mem::replace(&mut job.done, done);
-            let _ = done.send(Err(StoreError::Unavailable(
-                "failpoint commit-unavailable".into(),
-            )));
-            job.turn.pass();
-            false
+            let down = faults::hit("commit-unavailable", &job.batch.section);
+            !down || fail_job(job, "failpoint commit-unavailable")
         });
         // A commit stuck in PostgreSQL, for the fault suite.
         if let Some(stall) = group
@@ -161,6 +173,14 @@ impl Committer {
             .find_map(|job| faults::delay("commit-stall", &job.batch.section))
         {
             tokio::time::sleep(stall).await;
+        }
+        // A commit that hangs, then fails as if PostgreSQL were gone, for the batch deciding
+        // one student's command (while later batches of its section queue behind it).
+        if let Some(hang) = group.iter().find_map(|job| fails_late(&job.batch)) {
+            tokio::time::sleep(hang).await;
+            group.retain_mut(|job| {
+                fails_late(&job.batch).is_none() || fail_job(job, "failpoint commit-fails-late")
+            });
         }
         while !group.is_empty() {
             let mut seen = HashSet::new();
