@@ -32,19 +32,21 @@
 #       10% for the HONORS cohort (released in a day), every other student is a CS major
 #       and every fifth HONORS; after a healthz warm-up like (a), the same load as (b), to
 #       see what the pools cost;
-#   (h) the hot loop of (c) twice more on (g)'s database, each on a fresh hot section and a
-#       freshly started server: (h2) with the section's commits pipelined (the actor decides
-#       the next batch while up to 2 commit, REGISTRAR_SECTION_PIPELINE=2, the default) and
-#       (h1) one commit at a time (=1), to see what the pipeline buys;
+#   (h) the hot loop of (c) three times more on (g)'s database, each on a fresh hot section
+#       and a freshly started server: (h2) as configured by default (the actor decides the
+#       next batch while up to 2 commit, REGISTRAR_SECTION_PIPELINE=2; the committer on a
+#       thread of its own, REGISTRAR_COMMIT_THREAD=true), (h1) one commit at a time
+#       (REGISTRAR_SECTION_PIPELINE=1), (h0) the committer on the shared runtime
+#       (REGISTRAR_COMMIT_THREAD=false), to see what each buys;
 #
-# then the ratios (b)/(a), (c)/(d-hot), (b)/(d-spread), (f)/(b), (g)/(b), (h2)/(h1); the
+# then the ratios (b)/(a), (c)/(d-hot), (b)/(d-spread), (f)/(b), (g)/(b), (h2)/(h1), (h2)/(h0); the
 # verifier runs on the bench database with the acknowledgement log of (b) and (c), again
 # after (e), (f), (g) and (h).
 #
 # A fresh database `registrar_bench` is created (dropped first) through the admin URL;
 # the release server serves it on 127.0.0.1:<free port> with per-student rate limiting
 # off. Loopback only; every phase is bounded (BENCH_PHASE_SECS); the server is stopped
-# at the end, also on failure. Takes ~7 minutes on 2 cores once built. Every command is
+# at the end, also on failure. Takes ~8 minutes on 2 cores once built. Every command is
 # printed ("$ ...") before it runs.
 #
 # Environment (all optional):
@@ -90,7 +92,7 @@ if ((CART_STUDENTS > STUDENTS)); then CART_STUDENTS=$STUDENTS; fi
 OUT="${BENCH_DIR:-$ROOT/reports/flash-bench}"
 SERVER=target/release/registrar
 LOADTEST=target/release/registrar-loadtest
-((STUDENTS > 2 * USERS)) || die "BENCH_STUDENTS must exceed twice BENCH_USERS"
+((STUDENTS > 3 * USERS)) || die "BENCH_STUDENTS must exceed three times BENCH_USERS"
 
 mkdir -p "$OUT"
 rm -f "$OUT"/*.jsonl "$OUT"/*.json "$OUT"/*.html "$OUT"/*.log "$OUT"/*.sql "$OUT"/pgbench_*
@@ -334,11 +336,12 @@ log "verifying the flash on reserved seats against the invariants and $(wc -l <"
 run "$LOADTEST" verify --database-url "$DB_URL" --acks "$OUT/acks_reserved.jsonl" ||
     die "the verifier found violations after the flash on reserved seats"
 
-# (h): the hot loop of (c) twice on (g)'s database, each on a fresh hot section and its own
-# fresh server: with the section's commits pipelined (the default) and one at a time.
+# (h): the hot loop of (c) on (g)'s database, each run on a fresh hot section and its own
+# fresh server: as configured by default, with one commit at a time, with the committer
+# on the shared runtime.
 hot_ab() {
-    local name=$1 pipeline=$2 code=$3 first=$4
-    REGISTRAR_SECTION_PIPELINE=$pipeline start_server "$SERVER" "$OUT"
+    local name=$1 pipeline=$2 thread=$3 code=$4 first=$5
+    REGISTRAR_SECTION_PIPELINE=$pipeline REGISTRAR_COMMIT_THREAD=$thread start_server "$SERVER" "$OUT"
     BASE="http://$ADDR"
     local section
     section="$(hot_section "$H_TERM" HOT102 "$code")"
@@ -348,15 +351,16 @@ hot_ab() {
     snapshot "after_$name"
     stop_server
 }
-log "(h) the hot loop with commits pipelined (REGISTRAR_SECTION_PIPELINE=2) and one at a time (=1)"
+log "(h) the hot loop by default, with one commit at a time, with the committer on the shared runtime"
 start_server "$SERVER" "$OUT"
 BASE="http://$ADDR"
 start_event_sink "$SERVER" "$OUT"
 hot_term 2027HOTH HOT102 >/dev/null
 H_TERM="$(psql "$DB_URL" -Atc "SELECT id FROM terms WHERE code = '2027HOTH'")"
 stop_server
-hot_ab hot_piped 2 01 "$((STUDENTS - USERS + 1))"
-hot_ab hot_serial 1 02 "$((STUDENTS - 2 * USERS + 1))"
+hot_ab hot_piped 2 true 01 "$((STUDENTS - USERS + 1))"
+hot_ab hot_serial 1 true 02 "$((STUDENTS - 2 * USERS + 1))"
+hot_ab hot_shared 2 false 03 "$((STUDENTS - 3 * USERS + 1))"
 stop_event_sink
 log "verifying (h) against the invariants and $(wc -l <"$OUT/acks_h.jsonl") acknowledgements"
 run "$LOADTEST" verify --database-url "$DB_URL" --acks "$OUT/acks_h.jsonl" ||
@@ -383,6 +387,7 @@ F_RATE="$(j cart '.cart.items_per_s // 0')"
 G_RATE="$(j reserved '.ops.enroll | if .answers > 0 then .per_s * (.answers - .failed) / .answers else 0 end')"
 H2_RATE="$(j hot_piped '.decisions_per_s')"
 H1_RATE="$(j hot_serial '.decisions_per_s')"
+H0_RATE="$(j hot_shared '.decisions_per_s')"
 DH_RATE="$(tps hot)"
 DS_RATE="$(tps spread)"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }'; }
@@ -414,12 +419,15 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else
     printf '%-50s %11.1f %9.2f %9.2f  %s\n' "(g) flash with reserved seats (30% CS, 10% HONORS)" \
         "$G_RATE" "$(j reserved '.ops.enroll.p50_ms')" "$(j reserved '.ops.enroll.p99_ms')" \
         "enroll decisions as (b), on a fresh server after its own healthz warm-up; $(j reserved '.ops.enroll.accepted_per_s | . * 10 | floor / 10')/s seats and waitlist places; $RESERVED_SEATS seats taken from pools"
-    printf '%-50s %11.1f %9.2f %9.2f  %s\n' "(h2) hot loop, commits pipelined (2 in flight)" \
+    printf '%-50s %11.1f %9.2f %9.2f  %s\n' "(h2) hot loop, as configured by default" \
         "$H2_RATE" "$(j hot_piped '.ops.enroll.p50_ms')" "$(j hot_piped '.ops.enroll.p99_ms')" \
-        "accepted decisions as (c), a fresh section and server on (g)'s database"
+        "accepted decisions as (c), a fresh section and server on (g)'s database; 2 batches committing, committer thread"
     printf '%-50s %11.1f %9.2f %9.2f  %s\n' "(h1) hot loop, one commit at a time" \
         "$H1_RATE" "$(j hot_serial '.ops.enroll.p50_ms')" "$(j hot_serial '.ops.enroll.p99_ms')" \
         "the same, REGISTRAR_SECTION_PIPELINE=1"
+    printf '%-50s %11.1f %9.2f %9.2f  %s\n' "(h0) hot loop, committer on the shared runtime" \
+        "$H0_RATE" "$(j hot_shared '.ops.enroll.p50_ms')" "$(j hot_shared '.ops.enroll.p99_ms')" \
+        "the same, REGISTRAR_COMMIT_THREAD=false"
     printf '%-50s %11.1f %9.2f %9.2f  %s\n' "(d-hot) pgbench SELECT FOR UPDATE, 1 row" \
         "$DH_RATE" "$(pct hot 50)" "$(pct hot 99)" "committed transactions (1 seat each), no HTTP"
     printf '%-50s %11.1f %9.2f %9.2f  %s\n' "(d-spread) pgbench SELECT FOR UPDATE, $SECTIONS rows" \
@@ -430,8 +438,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else
         "$(ratio "$B_ACCEPTED" "$A_RATE")" "$(ratio "$B_ACCEPTED" "$DS_RATE")"
     printf '        (f)/(b) item decisions per second, cart vs single enrolls = %s\n' "$(ratio "$F_RATE" "$B_RATE")"
     printf '        (g)/(b) flash with reserved seats vs without = %s\n' "$(ratio "$G_RATE" "$B_RATE")"
-    printf '        (h2)/(h1) hot section, pipelined vs one commit at a time = %s   (h2)/(d-hot) = %s\n' \
-        "$(ratio "$H2_RATE" "$H1_RATE")" "$(ratio "$H2_RATE" "$DH_RATE")"
+    printf '        (h2)/(h1) pipelined vs one commit at a time = %s   (h2)/(h0) committer thread vs shared runtime = %s   (h2)/(d-hot) = %s\n' \
+        "$(ratio "$H2_RATE" "$H1_RATE")" "$(ratio "$H2_RATE" "$H0_RATE")" "$(ratio "$H2_RATE" "$DH_RATE")"
     printf 'committer during (b): %s\n' "$(commits before_flash after_flash)"
     printf 'committer during (c): %s\n' "$(commits after_flash after_hot)"
     printf 'committer during (e): %s; rule inputs of %s students read in %s queries\n' "$(commits before_open after_open)" \
@@ -443,12 +451,14 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else
     printf 'committer during (f): %s\n' "$(commits before_cart after_cart)"
     printf 'committer during (h2): %s\n' "$(commits before_hot_piped after_hot_piped)"
     printf 'committer during (h1): %s\n' "$(commits before_hot_serial after_hot_serial)"
+    printf 'committer during (h0): %s\n' "$(commits before_hot_shared after_hot_shared)"
     printf 'linked sets of (f) by outcome: %s\n' "$(j cart '.cart.set_outcomes | to_entries | map("\(.key) \(.value)") | join(", ")')"
     printf 'failed requests: healthz %s, flash %s, hot %s, open %s, cart %s, reserved %s (503s retried with the same key: %s)\n' \
         "$(j healthz .failed_total)" "$(j flash .failed_total)" "$(j hot .failed_total)" "$(j open .failed_total)" \
         "$(j cart .failed_total)" "$(j reserved .failed_total)" "$(j cart .retries_total)"
-    printf '                 hot_piped %s, hot_serial %s\n' "$(j hot_piped .failed_total)" "$(j hot_serial .failed_total)"
-    printf 'goose reports: %s/{healthz,flash,hot,open,cart,reserved,hot_piped,hot_serial}.html; every phase verified clean\n\n' "$OUT"
+    printf '                 hot_piped %s, hot_serial %s, hot_shared %s\n' "$(j hot_piped .failed_total)" \
+        "$(j hot_serial .failed_total)" "$(j hot_shared .failed_total)"
+    printf 'goose reports: %s/{healthz,flash,hot,open,cart,reserved,hot_piped,hot_serial,hot_shared}.html; every phase verified clean\n\n' "$OUT"
 } | tee "$OUT/table.txt"
 
 

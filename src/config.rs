@@ -145,6 +145,9 @@ pub struct DatabaseSettings {
     pub commit_workers: usize,
     /// Node-wide committer: most decisions merged into one transaction.
     pub commit_max_rows: usize,
+    /// Node-wide committer: run its workers on a thread of their own, so the round trips of
+    /// a commit never wait behind request handlers for a turn on the shared runtime.
+    pub commit_thread: bool,
     /// Connections of the committer's own pool, so reads (all of them when Redis is down)
     /// can never starve the commits.
     pub commit_pool_size: u32,
@@ -173,6 +176,7 @@ impl Default for DatabaseSettings {
             db_pool_size: 8,
             commit_workers: 2,
             commit_max_rows: 4096,
+            commit_thread: true,
             commit_pool_size: 4,
             statement_timeout_ms: 5_000,
             idle_in_transaction_timeout_ms: 10_000,

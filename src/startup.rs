@@ -180,6 +180,7 @@ impl Application {
                 workers: settings.database.commit_workers,
                 max_rows: settings.database.commit_max_rows,
                 timeout: Duration::from_millis(settings.database.commit_timeout_ms.max(1)),
+                own_thread: settings.database.commit_thread,
             },
             tasks.clone(),
         ));

@@ -81,6 +81,7 @@ async fn one_transaction_for_many_sections_leaving_out_fenced_and_rejected_batch
         CommitterConfig {
             workers: 1,
             max_rows: 4096,
+            own_thread: false,
             ..Default::default()
         },
         Default::default(),
@@ -228,6 +229,7 @@ async fn a_batch_commits_only_on_the_commit_count_it_was_decided_on() {
         app.settings.cluster.node_id.clone(),
         CommitterConfig {
             workers: 1,
+            own_thread: false,
             ..Default::default()
         },
         Default::default(),

@@ -3,8 +3,8 @@
 //! [`CommitterConfig::max_rows`] decisions) and writes them in ONE transaction. Under a
 //! flash spread over hundreds of sections this turns hundreds of small transactions per
 //! second into a few large ones; one hot section keeps its own actor-level batching and
-//! pays one queue hop. The queue is unbounded but holds at most one batch per active
-//! section (an actor awaits its commit).
+//! pays one queue hop. The queue is unbounded but holds at most a few batches per active
+//! section (an actor has at most `REGISTRAR_SECTION_PIPELINE` committing).
 //!
 //! A fenced batch is left out of its group and answered [`StoreError::Fenced`]; the others
 //! commit. If the transaction fails, each batch of the group is retried alone once, so one
@@ -38,6 +38,9 @@ pub struct CommitterConfig {
     /// Longest a group commit may take, BEGIN to COMMIT; past it the group fails (a
     /// connection that never answers must not stall a worker forever).
     pub timeout: Duration,
+    /// Run the workers on a thread of their own (see [`spawn`]); otherwise on the runtime
+    /// that creates the store (tests that need to know what is queued when a worker runs).
+    pub own_thread: bool,
 }
 
 impl Default for CommitterConfig {
@@ -46,6 +49,7 @@ impl Default for CommitterConfig {
             workers: 2,
             max_rows: 4096,
             timeout: Duration::from_secs(15),
+            own_thread: true,
         }
     }
 }
@@ -76,6 +80,11 @@ pub(super) struct Job {
 
 /// Start `config.workers` committer workers writing as `node_id`; they stop once the
 /// returned sender is dropped and the queue is empty.
+///
+/// The workers run on a thread of their own (a current-thread tokio runtime), not among
+/// the request handlers: a commit is a chain of round trips to PostgreSQL, and on a busy
+/// node each answer would otherwise wait in a worker's run queue behind HTTP tasks, which
+/// stretches every transaction and, for a hot section, every batch after it.
 pub(super) fn spawn(
     pool: PgPool,
     node_id: String,
@@ -86,22 +95,59 @@ pub(super) fn spawn(
     let queue = Arc::new(Mutex::new(queue));
     let stats = Arc::new(CommitterStats::default());
     let max_rows = config.max_rows.max(1);
-    for worker in 0..config.workers.max(1) {
-        let committer = Committer {
+    let committers: Vec<Committer> = (0..config.workers.max(1))
+        .map(|_| Committer {
             pool: pool.clone(),
             node_id: node_id.clone(),
             stats: stats.clone(),
             timeout: config.timeout,
-        };
-        let queue = queue.clone();
-        // A panicking worker loses the group it held (its actors see the commit fail and
-        // reload) and is restarted on the same queue.
-        supervise(
-            format!("committer-{worker}"),
-            health.clone(),
-            None,
-            move || committer.clone().run(queue.clone(), max_rows),
-        );
+        })
+        .collect();
+    let run = async move {
+        let workers: Vec<_> = committers
+            .into_iter()
+            .enumerate()
+            .map(|(worker, committer)| {
+                let queue = queue.clone();
+                // A panicking worker loses the group it held (its actors see the commit
+                // fail and reload) and is restarted on the same queue.
+                supervise(
+                    format!("committer-{worker}"),
+                    health.clone(),
+                    None,
+                    move || committer.clone().run(queue.clone(), max_rows),
+                )
+            })
+            .collect();
+        for worker in workers {
+            let _ = worker.await;
+        }
+    };
+    if !config.own_thread {
+        tokio::spawn(run);
+        return (jobs, stats);
+    }
+    // Taken by the committer thread, or back here if there is none.
+    let run = Arc::new(std::sync::Mutex::new(Some(run)));
+    let taken = run.clone();
+    let thread = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .and_then(|runtime| {
+            std::thread::Builder::new()
+                .name("committer".into())
+                .spawn(move || {
+                    if let Some(run) = taken.lock().ok().and_then(|mut r| r.take()) {
+                        runtime.block_on(run);
+                    }
+                })
+        });
+    if let Err(err) = thread {
+        // Without a thread of its own the committer still works, among the rest.
+        tracing::warn!(error = %err, "no committer thread; committing on the shared runtime");
+        if let Some(run) = run.lock().ok().and_then(|mut r| r.take()) {
+            tokio::spawn(run);
+        }
     }
     (jobs, stats)
 }

@@ -167,8 +167,7 @@ async fn write_uncommitted<'c>(
     write_enrollments(&mut tx, &live).await?;
     write_reserves(&mut tx, &live).await?;
     write_permit_uses(&mut tx, &live).await?;
-    write_attempts(&mut tx, &live).await?;
-    write_outbox(&mut tx, &live).await?;
+    write_attempts_and_outbox(&mut tx, &live).await?;
     let placed = place_sections(&mut tx, &live).await?;
     let missed: Vec<&CommitBatch> = live
         .iter()
@@ -809,7 +808,10 @@ async fn write_permit_uses(
     Ok(())
 }
 
-async fn write_attempts(
+/// The audit rows of every decided command and one outbox row per change, in ONE
+/// statement (one round trip: on a busy node each round trip waits to be scheduled on both
+/// ends, and a hot section's next batch waits for this one).
+async fn write_attempts_and_outbox(
     tx: &mut Transaction<'_, Postgres>,
     batches: &[&CommitBatch],
 ) -> Result<(), sqlx::Error> {
@@ -862,13 +864,36 @@ async fn write_attempts(
             ats.push(batch.decided_at);
         }
     }
-    if requests.is_empty() {
+    let m: usize = batches.iter().map(|b| b.changes.len()).sum();
+    let mut event_ids = Vec::with_capacity(m);
+    let mut keys = Vec::with_capacity(m);
+    let mut payloads = Vec::with_capacity(m);
+    let mut event_ats = Vec::with_capacity(m);
+    for batch in batches {
+        for change in &batch.changes {
+            let event_id = Event::id_of(batch, change);
+            event_ids.push(event_id);
+            keys.push(EventKind::of(&change.kind).routing_key());
+            payloads.push(sqlx::types::Json(Event::of(batch, change, event_id)));
+            event_ats.push(batch.decided_at);
+        }
+    }
+    if requests.is_empty() && event_ids.is_empty() {
         return Ok(());
     }
+    // A batch written again after its COMMIT succeeded but the reply was lost derives the
+    // same event ids: its events are already there, and skipping them keeps one copy
+    // each (the rest of such a retry either is a no-op or fails on the enrollments'
+    // unique index, and the actor then reloads what was committed).
     sqlx::query(
-        "INSERT INTO registration_attempts (request_id, student_id, section_id, action, outcome, code, position, created_at, promoted, decided)
-         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
-                              $7::int4[], $8::timestamptz[], $9::bool[], $10::jsonb[])",
+        "WITH audit AS (
+            INSERT INTO registration_attempts (request_id, student_id, section_id, action, outcome, code, position, created_at, promoted, decided)
+            SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
+                                 $7::int4[], $8::timestamptz[], $9::bool[], $10::jsonb[])
+         )
+         INSERT INTO outbox (event_id, routing_key, payload, created_at)
+         SELECT * FROM unnest($11::uuid[], $12::text[], $13::jsonb[], $14::timestamptz[])
+         ON CONFLICT (event_id) DO NOTHING",
     )
     .bind(&requests)
     .bind(&students)
@@ -880,45 +905,10 @@ async fn write_attempts(
     .bind(&ats)
     .bind(&promoted)
     .bind(&decided)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-async fn write_outbox(
-    tx: &mut Transaction<'_, Postgres>,
-    batches: &[&CommitBatch],
-) -> Result<(), sqlx::Error> {
-    let n: usize = batches.iter().map(|b| b.changes.len()).sum();
-    if n == 0 {
-        return Ok(());
-    }
-    let mut ids = Vec::with_capacity(n);
-    let mut keys = Vec::with_capacity(n);
-    let mut payloads = Vec::with_capacity(n);
-    let mut ats = Vec::with_capacity(n);
-    for batch in batches {
-        for change in &batch.changes {
-            let event_id = Event::id_of(batch, change);
-            ids.push(event_id);
-            keys.push(EventKind::of(&change.kind).routing_key());
-            payloads.push(sqlx::types::Json(Event::of(batch, change, event_id)));
-            ats.push(batch.decided_at);
-        }
-    }
-    // A batch written again after its COMMIT succeeded but the reply was lost derives the
-    // same event ids: its events are already there, and skipping them keeps one copy
-    // each (the rest of such a retry either is a no-op or fails on the enrollments'
-    // unique index, and the actor then reloads what was committed).
-    sqlx::query(
-        "INSERT INTO outbox (event_id, routing_key, payload, created_at)
-         SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::timestamptz[])
-         ON CONFLICT (event_id) DO NOTHING",
-    )
-    .bind(&ids)
+    .bind(&event_ids)
     .bind(&keys)
     .bind(&payloads)
-    .bind(&ats)
+    .bind(&event_ats)
     .execute(&mut **tx)
     .await?;
     Ok(())
