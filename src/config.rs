@@ -274,7 +274,7 @@ impl Default for SectionSettings {
     fn default() -> Self {
         Self {
             max_batch: 512,
-            section_pipeline: 2,
+            section_pipeline: 1,
             section_max_in_flight: 5_000,
             node_max_in_flight: 50_000,
             call_timeout_ms: 10_000,

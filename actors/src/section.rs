@@ -59,7 +59,7 @@ impl Default for SectionConfig {
         Self {
             max_batch: 512,
             passivate_after: Duration::from_secs(300),
-            pipeline: 2,
+            pipeline: 1,
         }
     }
 }

@@ -891,6 +891,13 @@ async fn a_command_past_its_callers_deadline_is_not_decided_but_a_decided_one_is
     assert_eq!(h.committed(section), (1, vec![]));
 }
 
+/// Registry tuning with two batches of a section committing at once.
+fn pipelined() -> RegistryConfig {
+    let mut config = RegistryConfig::default();
+    config.section.pipeline = 2;
+    config
+}
+
 /// Call `command` from a task of its own, recording in `order` when it was answered.
 fn call_in_order(
     h: &Harness,
@@ -919,7 +926,7 @@ async fn until_committing() {
 
 #[tokio::test(start_paused = true)]
 async fn a_batch_decided_while_the_previous_commits_is_answered_after_it() {
-    let (h, section) = with_section(RegistryConfig::default(), 1, 0);
+    let (h, section) = with_section(pipelined(), 1, 0);
     h.store.set_commit_latency(Duration::from_millis(20));
     let (a, b) = (StudentId::new_v4(), StudentId::new_v4());
     let order = Arc::new(Mutex::new(Vec::new()));
@@ -942,7 +949,7 @@ async fn a_batch_decided_while_the_previous_commits_is_answered_after_it() {
 
 #[tokio::test(start_paused = true)]
 async fn a_batch_decided_on_top_of_a_failed_commit_is_not_recorded() {
-    let (h, section) = with_section(RegistryConfig::default(), 1, 0);
+    let (h, section) = with_section(pipelined(), 1, 0);
     h.store.set_commit_latency(Duration::from_millis(20));
     let (a, b) = (StudentId::new_v4(), StudentId::new_v4());
     h.store.fail_commit_of(a);

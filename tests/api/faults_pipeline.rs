@@ -25,7 +25,8 @@ async fn attempts(app: &TestApp, section: Uuid, student: Uuid) -> i64 {
 
 #[tokio::test]
 async fn a_refusal_decided_on_a_seat_whose_commit_fails_is_neither_recorded_nor_answered() {
-    let app = TestApp::spawn().await;
+    // Two batches of a section may commit at once (the default is one).
+    let app = TestApp::spawn_with(|s| s.sections.section_pipeline = 2).await;
     // One seat, no waitlist: once a holds the seat, b is refused `section_full`.
     let (_, section) = app.open_cs101(1, 0, json!([])).await;
     let s = app.students(2, &[]).await;
