@@ -146,7 +146,9 @@ pub struct DatabaseSettings {
     /// Node-wide committer: most decisions merged into one transaction.
     pub commit_max_rows: usize,
     /// Node-wide committer: run its workers on a thread of their own, so the round trips of
-    /// a commit never wait behind request handlers for a turn on the shared runtime.
+    /// a commit never wait behind request handlers for a turn on the shared runtime. Faster
+    /// commits make smaller groups: a hot section gains, a CPU-bound node pays more CPU per
+    /// decision (see docs/operations.md), so it is off by default.
     pub commit_thread: bool,
     /// Connections of the committer's own pool, so reads (all of them when Redis is down)
     /// can never starve the commits.
@@ -176,7 +178,7 @@ impl Default for DatabaseSettings {
             db_pool_size: 8,
             commit_workers: 2,
             commit_max_rows: 4096,
-            commit_thread: true,
+            commit_thread: false,
             commit_pool_size: 4,
             statement_timeout_ms: 5_000,
             idle_in_transaction_timeout_ms: 10_000,

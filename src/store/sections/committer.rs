@@ -39,7 +39,7 @@ pub struct CommitterConfig {
     /// connection that never answers must not stall a worker forever).
     pub timeout: Duration,
     /// Run the workers on a thread of their own (see [`spawn`]); otherwise on the runtime
-    /// that creates the store (tests that need to know what is queued when a worker runs).
+    /// that creates the store.
     pub own_thread: bool,
 }
 
@@ -49,7 +49,7 @@ impl Default for CommitterConfig {
             workers: 2,
             max_rows: 4096,
             timeout: Duration::from_secs(15),
-            own_thread: true,
+            own_thread: false,
         }
     }
 }
