@@ -26,11 +26,12 @@ use sqlx::{PgPool, Postgres, Transaction};
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
-/// Write `batches` (distinct sections) in one transaction. Per batch: `Ok` if committed, `Err(Fenced)` if its
-/// epoch is stale, `Err(Unavailable)` if its home claim is stale or it was decided on a
-/// batch that did not commit (left out, nothing written for it). The whole group fails
-/// with `Unavailable` if a statement failed or COMMIT was refused (nothing recorded), and
-/// with `Unknown` if COMMIT got no answer (it may have been recorded).
+/// Write `batches` (distinct sections) in one transaction. Per batch: `Ok` if committed,
+/// `Err(Fenced)` if its epoch is stale, `Err(Unavailable)` if its home claim is stale or it
+/// was decided on a batch that did not commit (left out, nothing written for it). The
+/// whole group fails with `Unavailable` if a statement failed or COMMIT was refused
+/// (nothing recorded), and with `Unknown` if COMMIT got no answer (it may have been
+/// recorded).
 pub(super) async fn write_group(
     pool: &PgPool,
     node_id: &str,
