@@ -81,10 +81,12 @@ pub(super) struct Job {
 /// Start `config.workers` committer workers writing as `node_id`; they stop once the
 /// returned sender is dropped and the queue is empty.
 ///
-/// The workers run on a thread of their own (a current-thread tokio runtime), not among
-/// the request handlers: a commit is a chain of round trips to PostgreSQL, and on a busy
-/// node each answer would otherwise wait in a worker's run queue behind HTTP tasks, which
-/// stretches every transaction and, for a hot section, every batch after it.
+/// With [`CommitterConfig::own_thread`] the workers run on a thread of their own (a
+/// current-thread tokio runtime), not among the request handlers: a commit is a chain of
+/// round trips to PostgreSQL, and on a busy node each answer otherwise waits in a worker's
+/// run queue behind HTTP tasks, which stretches every transaction and, for a hot section,
+/// every batch after it. Faster commits also leave less time for a group to gather, so on
+/// a CPU-bound node a decision costs more; that is why it is an option.
 pub(super) fn spawn(
     pool: PgPool,
     node_id: String,
