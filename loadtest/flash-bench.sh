@@ -142,20 +142,20 @@ api() {
         -H 'content-type: application/json' -d "$body"
 }
 # hot_term CODE COURSE: a term of its own with windows open for every standing and a
-# course without prerequisites, as the admin of the server at $BASE; prints the term id.
+# course without prerequisites, as the admin of the server at $BASE; sets ADMIN_TOKEN and
+# TERM_ID (the new term).
 hot_term() {
     ADMIN_TOKEN="$(curl -fsS "$BASE/api/v1/auth/login" -H 'content-type: application/json' \
         -d "{\"username\":\"admin\",\"password\":\"$REGISTRAR_ADMIN_PASSWORD\"}" | jq -r .access_token)"
-    local term opens closes
-    term="$(api POST /api/v1/terms "{\"code\":\"$1\",\"name\":\"Flash bench hot section\"}" | jq -r .id)"
+    local opens closes
+    TERM_ID="$(api POST /api/v1/terms "{\"code\":\"$1\",\"name\":\"Flash bench hot section\"}" | jq -r .id)"
     opens="$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)"
     closes="$(date -u -d '+30 days' +%Y-%m-%dT%H:%M:%SZ)"
     for standing in freshman sophomore junior senior graduate; do
-        api POST "/api/v1/terms/$term/windows" \
+        api POST "/api/v1/terms/$TERM_ID/windows" \
             "{\"standing\":\"$standing\",\"opens_at\":\"$opens\",\"closes_at\":\"$closes\"}" >/dev/null
     done
     api POST /api/v1/courses "{\"code\":\"$2\",\"title\":\"Flash bench hot section\",\"credits\":3,\"prerequisites\":[]}" >/dev/null
-    printf '%s' "$term"
 }
 # hot_section TERM COURSE CODE: a section of capacity 100000 and no meetings; prints its id.
 hot_section() {
@@ -165,9 +165,8 @@ hot_section() {
     log "hot section $id ($2-$3, capacity 100000)"
     printf '%s' "$id"
 }
-hot_term 2027HOT HOT101 >/dev/null
-HOT_TERM="$(psql "$DB_URL" -Atc "SELECT id FROM terms WHERE code = '2027HOT'")"
-HOT="$(hot_section "$HOT_TERM" HOT101 01)"
+hot_term 2027HOT HOT101
+HOT="$(hot_section "$TERM_ID" HOT101 01)"
 
 # server_alive PHASE: stop with the server's exit status if it is gone.
 server_alive() {
@@ -355,8 +354,8 @@ log "(h) the hot loop by default, with two batches with the committer, with the 
 start_server "$SERVER" "$OUT"
 BASE="http://$ADDR"
 start_event_sink "$SERVER" "$OUT"
-hot_term 2027HOTH HOT102 >/dev/null
-H_TERM="$(psql "$DB_URL" -Atc "SELECT id FROM terms WHERE code = '2027HOTH'")"
+hot_term 2027HOTH HOT102
+H_TERM="$TERM_ID"
 stop_server
 hot_ab hot_piped 2 false 01 "$((STUDENTS - USERS + 1))"
 hot_ab hot_serial 1 false 02 "$((STUDENTS - 2 * USERS + 1))"

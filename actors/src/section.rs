@@ -519,12 +519,11 @@ async fn flush(myself: &ActorRef<SectionMsg>, state: &mut SectionState) {
     let seq = state.pipeline.start(flight);
     let committing = state.args.store.clone().submit(commit, turn);
     let reporter = Reporter {
-        actor: Some(myself.clone()),
+        actor: myself.clone(),
         seq,
+        result: None,
     };
-    tokio::spawn(async move {
-        reporter.report(committing.await);
-    });
+    tokio::spawn(async move { reporter.report(committing.await) });
     requeue(myself, state);
 }
 
@@ -536,32 +535,31 @@ fn requeue(myself: &ActorRef<SectionMsg>, state: &mut SectionState) {
     }
 }
 
-/// Tells the actor how batch `seq`'s commit ended; if the commit task fails first (a
-/// panic), the outcome is unknown.
+/// Tells the actor how batch `seq`'s commit ended, when dropped: with the result it was
+/// given, or, if the commit task failed first (a panic), that the outcome is unknown.
 struct Reporter {
-    actor: Option<ActorRef<SectionMsg>>,
+    actor: ActorRef<SectionMsg>,
     seq: u64,
+    result: Option<Result<CommitBatch, StoreError>>,
 }
 
 impl Reporter {
+    /// Report `result` (sent as the reporter is dropped, here).
     fn report(mut self, result: Result<CommitBatch, StoreError>) {
-        if let Some(actor) = self.actor.take() {
-            let _ = actor.send_message(SectionMsg::Committed {
-                seq: self.seq,
-                result,
-            });
-        }
+        self.result = Some(result);
     }
 }
 
 impl Drop for Reporter {
     fn drop(&mut self) {
-        if let Some(actor) = self.actor.take() {
-            let _ = actor.send_message(SectionMsg::Committed {
-                seq: self.seq,
-                result: Err(StoreError::Unknown("the commit task failed".into())),
-            });
-        }
+        let result = self
+            .result
+            .take()
+            .unwrap_or_else(|| Err(StoreError::Unknown("the commit task failed".into())));
+        let _ = self.actor.send_message(SectionMsg::Committed {
+            seq: self.seq,
+            result,
+        });
     }
 }
 

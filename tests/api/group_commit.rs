@@ -54,6 +54,33 @@ async fn enroll_batch(store: &PgSectionStore, section: Uuid, student: Uuid) -> C
     }
 }
 
+/// A store with one committer worker on the test's own runtime: every commit queued before
+/// the test next awaits is in that worker's next group.
+fn single_worker_store(app: &TestApp) -> PgSectionStore {
+    PgSectionStore::with_committer(
+        NodePools {
+            reads: app.pool.clone(),
+            commits: app.pool.clone(),
+        },
+        app.settings.cluster.node_id.clone(),
+        CommitterConfig {
+            workers: 1,
+            own_thread: false,
+            ..Default::default()
+        },
+        Default::default(),
+    )
+}
+
+/// The ids of `n` new students.
+async fn student_ids(app: &TestApp, n: usize) -> Vec<Uuid> {
+    app.students(n, &[])
+        .await
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect()
+}
+
 #[tokio::test]
 async fn one_transaction_for_many_sections_leaving_out_fenced_and_rejected_batches() {
     let app = TestApp::spawn().await;
@@ -66,26 +93,8 @@ async fn one_transaction_for_many_sections_leaving_out_fenced_and_rejected_batch
                 .await,
         );
     }
-    let students: Vec<Uuid> = app
-        .students(2 * sections.len(), &[])
-        .await
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
-    let store = PgSectionStore::with_committer(
-        NodePools {
-            reads: app.pool.clone(),
-            commits: app.pool.clone(),
-        },
-        app.settings.cluster.node_id.clone(),
-        CommitterConfig {
-            workers: 1,
-            max_rows: 4096,
-            own_thread: false,
-            ..Default::default()
-        },
-        Default::default(),
-    );
+    let students = student_ids(&app, 2 * sections.len()).await;
+    let store = single_worker_store(&app);
     let mut batches = Vec::new();
     for (section, student) in sections.iter().zip(&students) {
         batches.push(enroll_batch(&store, *section, *student).await);
@@ -160,12 +169,7 @@ async fn a_batch_of_refusals_alone_writes_its_audit_but_no_section_row() {
     let term = app.open_term().await;
     app.course("GC102", 3, &[]).await;
     let section = app.section(term, "GC102", "01", 1, 0, json!([])).await;
-    let students: Vec<Uuid> = app
-        .students(3, &[])
-        .await
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
+    let students = student_ids(&app, 3).await;
     let store = PgSectionStore::new(app.pool.clone(), app.settings.cluster.node_id.clone());
     let seat = enroll_batch(&store, section, students[0]).await;
     assert_eq!(store.commit(&seat).await, Ok(()));
@@ -215,25 +219,8 @@ async fn a_batch_commits_only_on_the_commit_count_it_was_decided_on() {
     app.course("GC103", 3, &[]).await;
     let section = app.section(term, "GC103", "01", 1, 0, json!([])).await;
     let neighbour = app.section(term, "GC103", "02", 1, 0, json!([])).await;
-    let s: Vec<Uuid> = app
-        .students(3, &[])
-        .await
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
-    let store = PgSectionStore::with_committer(
-        NodePools {
-            reads: app.pool.clone(),
-            commits: app.pool.clone(),
-        },
-        app.settings.cluster.node_id.clone(),
-        CommitterConfig {
-            workers: 1,
-            own_thread: false,
-            ..Default::default()
-        },
-        Default::default(),
-    );
+    let s = student_ids(&app, 3).await;
+    let store = single_worker_store(&app);
     let count = async |id: Uuid| -> i64 {
         sqlx::query_scalar("SELECT commit_seq FROM sections WHERE id = $1")
             .bind(id)
