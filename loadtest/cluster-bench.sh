@@ -7,6 +7,13 @@
 #   (3) three nodes on the same PostgreSQL, the same total load (goose users spread over
 #       the three nodes with --hosts), shards balanced 342/341/341 before the load starts;
 #
+# and, unless BENCH_FOLLOW_HOME=0,
+#
+#   (3f) three nodes again, the users following the home hint: each signed-in student's
+#        requests go to the node its sign-in named as its home (`X-Registrar-Home`;
+#        loadtest --follow-home), as a home-aware client or ingress would send them, so
+#        they are not forwarded; (3) is the plain round-robin load balancer;
+#
 # and, unless BENCH_HTTP_HOP=0,
 #
 #   (3h) three nodes again, talking over the HTTP hop (one HTTP/2 request per section call
@@ -42,6 +49,7 @@
 #   BENCH_USERS (200) BENCH_INCREASE_RATE (100) BENCH_PHASE_SECS (20)
 #   BENCH_STUDENTS (20000) BENCH_SECTIONS (400)   seed size of each phase
 #   BENCH_CART (1)               0 skips phase (3c)
+#   BENCH_FOLLOW_HOME (1)        0 skips phase (3f): three nodes, users at their student's home
 #   BENCH_HTTP_HOP (1)           0 skips phase (3h): three nodes talking over the HTTP hop
 #                                (REGISTRAR_TRANSPORT=http) instead of the binary wire
 #   BENCH_CART_STUDENTS (10000)  students of (3c), each submitting one cart
@@ -85,6 +93,7 @@ STUDENTS="${BENCH_STUDENTS:-20000}"
 SECTIONS="${BENCH_SECTIONS:-400}"
 CART="${BENCH_CART:-1}"
 HTTP_HOP="${BENCH_HTTP_HOP:-1}"
+FOLLOW_HOME="${BENCH_FOLLOW_HOME:-1}"
 CART_STUDENTS="${BENCH_CART_STUDENTS:-10000}"
 if ((CART_STUDENTS > STUDENTS - 1)); then CART_STUDENTS=$((STUDENTS - 1)); fi
 OUT="${BENCH_DIR:-$ROOT/reports/cluster-bench}"
@@ -172,6 +181,7 @@ phase() {
         --increase-rate "$rate" --run-time "${SECS}s" --no-print-metrics
         --students "$students" --acks "$OUT/acks_$name.jsonl" --pre-login
         --report-file "$OUT/$name.html" --summary "$OUT/$name.json")
+    if [[ $name == three_home ]]; then cmd+=(--follow-home); fi
     printf '$ %s\n' "${cmd[*]}" >&2
     "${cmd[@]}" >"$OUT/$name.log" 2>&1 &
     local load=$! before after
@@ -200,6 +210,10 @@ phase() {
 phase one 1
 phase three 3
 PHASES=(one three)
+if [[ $FOLLOW_HOME != 0 ]]; then
+    phase three_home 3
+    PHASES+=(three_home)
+fi
 if [[ $HTTP_HOP != 0 ]]; then
     phase three_http 3
     PHASES+=(three_http)
@@ -254,17 +268,22 @@ THREE="$(rate three)"
             one) label='(1) one node' ;;
             three) label='(3) three nodes' ;;
             three_http) label='(3h) three, HTTP hop' ;;
+            three_home) label='(3f) three, at home' ;;
             *) label='(3c) three nodes, cart' ;;
         esac
         printf '%-24s %12.1f %9.2f %9.2f %8s %10s %14s %12s %9s %8s\n' "$label" \
             "$(rate "$p")" "$(j "$p" ".ops.$(op "$p").p50_ms")" "$(j "$p" ".ops.$(op "$p").p99_ms")" "$hop" "$fwd" "$per_commit" \
             "$(cpu_per_decision "$p")" "$(box_busy "$p")" "$(j "$p" .failed_total)"
     done
+    # The ratios of a three-node phase P against one node: node CPU per decision, and
+    # decisions/s (under quotas over 3 x one node, on shared cores over one node).
+    cpu_ratio() { awk -v a="$(cpu_per_decision one)" -v b="$(cpu_per_decision "$1")" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }'; }
+    rate_ratio() { awk -v a="$(rate "$1")" -v b="$ONE" -v k="$2" 'BEGIN { if (b > 0) printf "%.3f", a / (k * b); else print "n/a" }'; }
     printf '\nnode CPU per decision, 1-node/3-node = %s: the efficiency three nodes bounded by their own CPU reach (1.0 = a decision costs the cluster no more than one node)\n' \
-        "$(awk -v a="$(cpu_per_decision one)" -v b="$(cpu_per_decision three)" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }')"
+        "$(cpu_ratio three)$([[ $FOLLOW_HOME != 0 ]] && echo "; (3f) at home: $(cpu_ratio three_home)")"
     if [[ -n ${BENCH_CPU_QUOTA:-} && -z $QUOTA_FAILED ]]; then
         printf 'scale-out efficiency under quotas, 3-node/(3 x 1-node) decisions/s = %s (target >= 0.80; bounded by the machine when "box busy" nears 100%%)\n' \
-            "$(awk -v a="$THREE" -v b="$ONE" 'BEGIN { if (b > 0) printf "%.3f", a / (3 * b); else print "n/a" }')"
+            "$(rate_ratio three 3)$([[ $FOLLOW_HOME != 0 ]] && echo "; (3f) at home: $(rate_ratio three_home 3)")"
         for p in "${PHASES[@]}"; do
             sed "s/^/($p) /" "$OUT/throttle_$p.txt"
         done
@@ -274,7 +293,7 @@ THREE="$(rate three)"
             "$(awk -v a="$THREE" -v b="$(rate three_http)" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }')"
     fi
     printf '\nratio 3-node/1-node decisions/s = %s (target >= 0.70 on shared cores); hops = section commands sent to another node; forwarded = client requests sent on to the home node; changes/commit = committed changes per committer transaction, all nodes\n' \
-        "$(awk -v a="$THREE" -v b="$ONE" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }')"
+        "$(rate_ratio three 1)$([[ $FOLLOW_HOME != 0 ]] && echo "; (3f) at home: $(rate_ratio three_home 1)")"
     if [[ $CART != 0 ]]; then
         printf '(3c): decisions/s = items decided (enrolled, waitlisted, refused), p50/p99 of the submit; %s carts/s, %s linked sets/s (%s of %s seated whole), %s carts in %s s; carts filled before the load: %s PUTs, %s/s, p99 %s ms (forwarded counts them as requests)\n' \
             "$(j three_cart '.cart.carts_per_s | . * 10 | floor / 10')" "$(j three_cart '.cart.sets_per_s | . * 10 | floor / 10')" \

@@ -14,6 +14,10 @@
 //! Accepted decisions are written to the acknowledgement log ([`crate::acks`]); a
 //! state-changing request without a final answer is logged as `unknown`.
 //!
+//! With `--follow-home`, a user moves to the node the server names as the student's home
+//! (`X-Registrar-Home`, on a sign-in and on every registration answer) when that node is
+//! one of `--hosts`: the home-aware client, whose requests are not forwarded ([`go_home`]).
+//!
 //! One function per route the scenarios use, all through the one `call` that judges the
 //! answer. This module sits above the recorders ([`crate::acks`], [`crate::stats`]) and
 //! the sign-in phase ([`crate::prelogin`]): it calls them, none of them imports it; the
@@ -23,13 +27,39 @@ use crate::acks::{self, AckOp, AckResult};
 use crate::cart::CartPlan;
 use crate::prelogin;
 use crate::stats::{self, Op};
-use crate::wire::{Answer, Student, Verdict, demo_password, token_subject};
+use crate::wire::{Answer, HOME_HEADER, Student, Verdict, demo_password, token_subject};
 use goose::prelude::*;
 use rand::Rng;
 use serde_json::{Value, json};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
+
+/// The nodes a user may move to when the server names one as the student's home
+/// (`--follow-home`); unset: users stay where they are.
+static HOMES: OnceLock<Vec<String>> = OnceLock::new();
+
+/// Follow the server's home hints to these nodes (`--hosts`); call before the attack.
+pub fn follow_home(hosts: &[String]) {
+    let hosts = hosts
+        .iter()
+        .map(|h| h.trim_end_matches('/').to_string())
+        .collect();
+    let _ = HOMES.set(hosts);
+}
+
+/// Point the user at `home` when following home hints and `home` is one of the hosts.
+fn go_home(user: &mut GooseUser, home: Option<&str>) -> Result<(), Box<TransactionError>> {
+    let (Some(hosts), Some(home)) = (HOMES.get(), home) else {
+        return Ok(());
+    };
+    let home = home.trim_end_matches('/');
+    if user.base_url.as_str().trim_end_matches('/') != home && hosts.iter().any(|h| h == home) {
+        user.set_base_url(home)?;
+    }
+    Ok(())
+}
 
 /// Refusal codes that are correct answers under load (see `docs/api.md`).
 pub const EXPECTED_REFUSALS: &[&str] = &[
@@ -173,10 +203,16 @@ async fn call(
                     code: None,
                     body: Value::Null,
                     key,
+                    home: None,
                 });
             }
         };
         let status = response.status().as_u16();
+        let home = response
+            .headers()
+            .get(HOME_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let text = response.text().await.unwrap_or_default();
         let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         let code = body.get("code").and_then(Value::as_str).map(str::to_string);
@@ -218,12 +254,14 @@ async fn call(
                 let _ = user.set_failure(&label, &mut goose.request, None, Some(&text));
             }
         }
+        go_home(user, home.as_deref())?;
         return Ok(Answer {
             verdict,
             status,
             code,
             body,
             key,
+            home,
         });
     }
 }
@@ -246,7 +284,10 @@ pub async fn student(
     number: u32,
 ) -> Result<Option<Student>, Box<TransactionError>> {
     match prelogin::token(number) {
-        Some(s) => Ok(Some(s)),
+        Some(s) => {
+            go_home(user, s.home.as_deref())?;
+            Ok(Some(s))
+        }
         None => login(user, client, number).await,
     }
 }
@@ -277,7 +318,13 @@ pub async fn login(
         .get("access_token")
         .and_then(Value::as_str)
         .map(str::to_string);
-    Ok(token.and_then(|token| token_subject(&token).map(|id| Student { id, token })))
+    Ok(token.and_then(|token| {
+        token_subject(&token).map(|id| Student {
+            id,
+            token,
+            home: answer.home,
+        })
+    }))
 }
 
 /// Enroll in `section`; logs the acknowledgement.

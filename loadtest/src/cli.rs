@@ -27,6 +27,10 @@ Options of a load run (everything else goes to goose, see below):
   --hosts URL,URL,...   spread the users over these nodes of one cluster, round-robin by
                         user number (user 1 on the first, user 2 on the second, ...);
                         instead of goose's --host, which sends every user to one node
+  --follow-home         with --hosts: a user moves to the node the server names as the
+                        student's home (X-Registrar-Home, on sign-in and on every
+                        registration answer) when it is one of --hosts, as a home-aware
+                        client would; its requests are then not forwarded
   --students N          demo students s000001.. to use: a run takes s<first>..s<first+N-1>
                         and wraps around when more are needed (default 1000)
   --first-student K     first demo student number (default 1), to keep runs apart
@@ -134,6 +138,8 @@ pub struct LoadOptions {
     pub hosts: Vec<String>,
     /// Sign the run's students in before the load (`--pre-login`).
     pub pre_login: bool,
+    /// Move users to their student's home node (`--follow-home`).
+    pub follow_home: bool,
     /// Print our help (goose prints its own after it).
     pub help: bool,
 }
@@ -151,6 +157,7 @@ impl Default for LoadOptions {
             fail_on_errors: false,
             hosts: Vec::new(),
             pre_login: false,
+            follow_home: false,
             help: false,
         }
     }
@@ -222,12 +229,16 @@ pub fn parse(args: Vec<String>) -> anyhow::Result<Mode> {
             "--fail-on-errors" => opts.fail_on_errors = true,
             "--hosts" => opts.hosts = parse_hosts(&value("--hosts")?)?,
             "--pre-login" => opts.pre_login = true,
+            "--follow-home" => opts.follow_home = true,
             "-h" | "--help" => {
                 opts.help = true;
                 goose.push(arg);
             }
             _ => goose.push(arg),
         }
+    }
+    if opts.follow_home && opts.hosts.len() < 2 && !opts.help {
+        bail!("--follow-home needs --hosts with the cluster's nodes");
     }
     if opts.scenario == ScenarioName::Hot && opts.hot_sections.len() != 1 && !opts.help {
         bail!("--scenario hot needs one --hot-section UUID");
@@ -330,6 +341,17 @@ mod tests {
             panic!("load mode expected")
         };
         assert_eq!(opts.hosts, vec!["http://a:1"]);
+        assert!(!opts.follow_home, "users stay on their node unless asked");
+        let Mode::Load(opts, _) =
+            parse(args("--follow-home --hosts=http://a:1,http://b:2")).unwrap()
+        else {
+            panic!("load mode expected")
+        };
+        assert!(opts.follow_home);
+        assert!(
+            parse(args("--follow-home --hosts=http://a:1")).is_err(),
+            "following the home needs several nodes"
+        );
         assert!(parse(args("--hosts ,")).is_err());
         assert!(parse(args("--hosts 127.0.0.1:8081")).is_err());
         assert!(parse(args("--hosts http://a:1,ftp://b")).is_err());

@@ -122,6 +122,9 @@ async fn load(opts: LoadOptions, goose_args: Vec<String>) -> anyhow::Result<Exit
             );
         }
     }
+    if opts.follow_home {
+        api::follow_home(&opts.hosts);
+    }
     scenarios::configure(
         opts.first_student,
         opts.students,

@@ -8,7 +8,7 @@
 //! The login figures are reported on their own (`pre_login` in the summary): logins per
 //! second and their p50/p99, measured over the whole sign-in phase.
 
-use crate::wire::{Student, demo_password, token_subject};
+use crate::wire::{HOME_HEADER, Student, demo_password, token_subject};
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -71,10 +71,15 @@ pub async fn run(
                     if !r.status().is_success() {
                         return None;
                     }
+                    let home = r
+                        .headers()
+                        .get(HOME_HEADER)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
                     let v: serde_json::Value = r.json().await.ok()?;
                     let token = v.get("access_token")?.as_str()?.to_string();
                     let id = token_subject(&token)?;
-                    Some(Student { id, token })
+                    Some(Student { id, token, home })
                 }
                 .await;
                 (number, student, t.elapsed())

@@ -22,6 +22,9 @@ pub enum Verdict {
     Failed,
 }
 
+/// The header naming the address of the student's home node.
+pub const HOME_HEADER: &str = "x-registrar-home";
+
 /// A logged-in demo student.
 #[derive(Clone, Debug)]
 pub struct Student {
@@ -29,6 +32,8 @@ pub struct Student {
     pub id: Uuid,
     /// Bearer token.
     pub token: String,
+    /// The address of the student's home node, as the sign-in named it (`X-Registrar-Home`).
+    pub home: Option<String>,
 }
 
 /// The answer to one request, already classified and tallied.
@@ -44,6 +49,8 @@ pub struct Answer {
     pub body: Value,
     /// The `Idempotency-Key` the request carried (the careful client's decisions).
     pub key: Option<String>,
+    /// The student's home node as the answer named it (`X-Registrar-Home`).
+    pub home: Option<String>,
 }
 
 /// The password of the seeded demo students.

@@ -2,15 +2,17 @@
 //! Every attempt passes the node's [`LoginGuard`](crate::service::login_guard::LoginGuard)
 //! first (failure allowances per username and client address, bounded hashing), and an
 //! unknown username is verified against a dummy hash with the account parameters, so it
-//! costs what a wrong password costs.
+//! costs what a wrong password costs. A student's token comes with `X-Registrar-Home`,
+//! the address of the student's home node (see [`super::forward`]).
 
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, ClientAddr};
-use crate::resources::is_username;
+use crate::resources::{Role, is_username};
 use crate::service::auth::{dummy_hash, verify_password};
 use crate::store::students;
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -50,7 +52,7 @@ pub async fn login(
     State(state): State<AppState>,
     ClientAddr(address): ClientAddr,
     ApiJson(body): ApiJson<LoginRequest>,
-) -> Result<Json<TokenResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     // No account has such a name or password (and a NUL must not reach PostgreSQL).
     if !is_username(&body.username) || body.password.chars().count() > 256 {
         return Err(ApiError::unauthenticated("wrong username or password"));
@@ -79,9 +81,19 @@ pub async fn login(
         .ok_or_else(|| ApiError::unauthenticated("wrong username or password"))?;
     attempt.succeeded();
     let (access_token, expires_in) = state.tokens.issue(account.id, account.role);
-    Ok(Json(TokenResponse {
+    let mut answer = Json(TokenResponse {
         access_token,
         token_type: "Bearer".into(),
         expires_in,
-    }))
+    })
+    .into_response();
+    // A student learns where its home node is (see `forward`'s module docs).
+    if account.role == Role::Student
+        && let Some(hint) = super::forward::home_hint(&state.cluster, account.id)
+    {
+        answer
+            .headers_mut()
+            .insert(super::forward::HOME_HEADER, hint);
+    }
+    Ok(answer)
 }

@@ -25,6 +25,13 @@
 //! [`node_header`] puts `X-Registrar-Node` on every answer that does not name its node yet:
 //! the handlers of enroll, drop and swap name the node that decided the seat, every other
 //! answer names the node that answered.
+//!
+//! Every answer to a student's registration request (and a student's sign-in) also says
+//! where the student's home is, by this node's map: `X-Registrar-Home`, the address peers
+//! reach it at ([`home_hint`]). A client that can reach the nodes (a load generator, a
+//! sidecar, an ingress on the nodes' network) may send the student's next requests there
+//! and save the forward; any node still answers, so a stale hint costs a forward, never a
+//! wrong answer.
 
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
@@ -48,6 +55,17 @@ use tokio::time::Instant;
 
 /// The header naming the node that decided or answered.
 pub const NODE_HEADER: &str = "x-registrar-node";
+
+/// The header naming the address of the student's home node (see module docs).
+pub const HOME_HEADER: &str = "x-registrar-home";
+
+/// The address of `student`'s home node by this node's map, as [`HOME_HEADER`]'s value;
+/// `None` while the student's shard has no owner.
+pub fn home_hint(node: &ClusterNode, student: uuid::Uuid) -> Option<HeaderValue> {
+    let map = node.map();
+    let owner = map.owner(node.shard_of(student))?;
+    HeaderValue::from_str(map.address(owner)?).ok()
+}
 
 /// Most nodes a client request passes through.
 pub const MAX_HOPS: u32 = 4;
@@ -105,11 +123,12 @@ pub struct ForwardedHead {
 }
 
 /// The answer headers the home node's answer passes on to the client.
-const PASSED_BACK: [HeaderName; 4] = [
+const PASSED_BACK: [HeaderName; 5] = [
     header::CONTENT_TYPE,
     header::RETRY_AFTER,
     header::LOCATION,
     HeaderName::from_static(NODE_HEADER),
+    HeaderName::from_static(HOME_HEADER),
 ];
 
 /// Serve a student's registration request on the student's home node (see module docs).
@@ -176,7 +195,11 @@ pub async fn to_home(State(state): State<AppState>, mut request: Request, next: 
                             (None, Some(bytes)) => Body::from(bytes),
                             (None, None) => Body::empty(),
                         };
-                        return next.run(Request::from_parts(parts, body)).await;
+                        let mut answer = next.run(Request::from_parts(parts, body)).await;
+                        if let Some(hint) = map.address(owner).and_then(|a| a.parse().ok()) {
+                            answer.headers_mut().insert(HOME_HEADER, hint);
+                        }
+                        return answer;
                     }
                     Err(e @ NotHome::NoLease) => return ApiError::from(e).into_response(),
                     // Moved away meanwhile: read the map and follow the student.
@@ -214,7 +237,16 @@ pub async fn to_home(State(state): State<AppState>, mut request: Request, next: 
                 let body = buffered.clone().unwrap_or_default();
                 let hops = hops.saturating_add(1);
                 match send_on(&node, base, &parts, hops, body, timeout).await {
-                    Ok(answer) => return answer,
+                    Ok(mut answer) => {
+                        // The home names itself; an older node's answer gets the address
+                        // it was sent to.
+                        if !answer.headers().contains_key(HOME_HEADER)
+                            && let Ok(hint) = base.parse()
+                        {
+                            answer.headers_mut().insert(HOME_HEADER, hint);
+                        }
+                        return answer;
+                    }
                     Err(e) if resendable || matches!(e, PeerError::Unreached(_)) => {
                         tracing::debug!(%owner, error = %e, "forward failed; re-reading the map");
                     }

@@ -1,7 +1,9 @@
 //! Forwarding a student's request to the student's home node, under faults: hop headers a
 //! client made up change nothing (only a node, proven by the internal key, says how far
 //! a request came), and a request that may have reached the home node before the link
-//! broke is not sent again unless a retry is safe (an `Idempotency-Key`, or a read).
+//! broke is not sent again unless a retry is safe (an `Idempotency-Key`, or a read). A
+//! student's sign-in and answers name its home node, and a client sending its requests
+//! there is served without a forward.
 
 use crate::cluster::{cluster_of, node_settings, owner_of, wait_balanced};
 use crate::helpers::*;
@@ -61,6 +63,42 @@ async fn a_clients_hop_headers_are_ignored_and_its_request_served_at_home() {
         assert_eq!(decider.unwrap().to_str().unwrap(), owner, "hops {hops}");
     }
     assert!(metric(a, "registrar_cluster_forwarded_total").await >= 3);
+    for node in nodes {
+        node.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_student_is_told_its_home_and_a_client_going_there_is_not_forwarded() {
+    let nodes = cluster_of(2, 16).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    wait_balanced(a, 2, 16).await;
+    let (_, section) = a.open_cs101(10, 0, json!([])).await;
+    let (student, token) = students_at_home_on(a, "node-2", 1).await.remove(0);
+    let home = |r: &reqwest::Response| {
+        r.headers()
+            .get("x-registrar-home")
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+    // Signing in on node-1 names node-2, the student's home.
+    let login = json!({"username": format!("u{}", student.simple()), "password": "password1"});
+    let r = a.post("/api/v1/auth/login", None, login).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(home(&r).as_deref(), Some(b.address.as_str()), "sign-in");
+    // A request sent to node-1 is forwarded, and its answer names the home too.
+    let forwarded = "registrar_cluster_forwarded_total";
+    let before = (metric(a, forwarded).await, metric(b, forwarded).await);
+    let r = a.get("/api/v1/students/me/schedule", Some(&token)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(home(&r).as_deref(), Some(b.address.as_str()), "forwarded");
+    assert_eq!(metric(a, forwarded).await, before.0 + 1);
+    // Sent where the hint says, it is served there and forwarded by no node.
+    let path = format!("/api/v1/sections/{section}/enrollments");
+    let r = b.post(&path, Some(&token), json!({})).await;
+    assert_eq!(home(&r).as_deref(), Some(b.address.as_str()), "at home");
+    assert_eq!(answer(r).await.0, StatusCode::CREATED);
+    assert_eq!(metric(a, forwarded).await, before.0 + 1);
+    assert_eq!(metric(b, forwarded).await, before.1);
     for node in nodes {
         node.stop().await;
     }
