@@ -111,7 +111,7 @@ pub async fn connect(url: &str, size: u32) -> Result<PgPool, sqlx::Error> {
 }
 
 /// The pools of a serving node: one for reads and activations, one of its own for the
-/// committer, both with server-side statement and idle-transaction timeouts.
+/// committer, both with server-side statement and idle-transaction timeouts and generic plans.
 #[derive(Clone, Debug)]
 pub struct NodePools {
     /// Reads, activations, admin writes.
@@ -142,6 +142,11 @@ pub async fn connect_node_as(
             "idle_in_transaction_session_timeout",
             db.idle_in_transaction_timeout_ms.to_string(),
         ),
+        // Plan each prepared statement once per connection. The hot path's statements
+        // take arrays (`= ANY($1)`, `unnest($1)`), whose length the generic plan does not
+        // know, so PostgreSQL would otherwise plan every execution again; planning was a
+        // fifth of its CPU on three nodes (docs/benchmarks.md).
+        ("plan_cache_mode", "force_generic_plan".to_string()),
     ]);
     let pool = |size: u32| {
         PgPoolOptions::new()
