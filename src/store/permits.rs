@@ -6,7 +6,6 @@ use crate::resources::{NewPermit, PermitFilter, PermitView};
 use chrono::{DateTime, Utc};
 use registrar_actors::student_rules::{Permit, PermitKind};
 use registrar_actors::{PermitId, SectionId};
-use std::collections::HashMap;
 use uuid::Uuid;
 
 /// The columns of a [`PermitView`], over `permits p` (the last use, and the state at the
@@ -115,10 +114,10 @@ pub struct RulePermit {
     pub permit: Permit,
 }
 
-#[derive(sqlx::FromRow)]
-struct RulePermitRow {
+/// A permit as [`RULE_PERMITS`] returns it (one element of its JSON array).
+#[derive(serde::Deserialize)]
+pub(super) struct RulePermitRow {
     id: Uuid,
-    student_id: Uuid,
     term_id: Uuid,
     section_id: Option<Uuid>,
     kind: String,
@@ -128,37 +127,32 @@ struct RulePermitRow {
     spent_on: Option<Uuid>,
 }
 
-/// The permits of `students` the rules may use: not revoked, and single-use ones either
-/// unused or used for a place the student still holds (which they cover again, never
-/// another). Expiry is left to the caller (judged when the rules run).
-pub async fn for_rules<'e>(
-    db: impl sqlx::PgExecutor<'e>,
-    students: &[Uuid],
-) -> DbResult<HashMap<Uuid, Vec<RulePermit>>> {
-    let rows: Vec<RulePermitRow> = sqlx::query_as(
-        "SELECT p.id, p.student_id, p.term_id, p.section_id, p.kind, p.max_credits,
-                p.jump_waitlist, p.expires_at, u.section_id AS spent_on
-           FROM permits p
-           LEFT JOIN permit_uses u ON u.permit_id = p.id AND u.single_use
-          WHERE p.student_id = ANY($1) AND p.revoked_at IS NULL
-            AND (u.permit_id IS NULL
-                 OR EXISTS (SELECT 1 FROM enrollments e
-                             WHERE e.student_id = p.student_id AND e.section_id = u.section_id
-                               AND e.status <> 'dropped'))",
-    )
-    .bind(students)
-    .fetch_all(db)
-    .await?;
-    let mut by_student: HashMap<Uuid, Vec<RulePermit>> = HashMap::new();
-    for row in rows {
+/// The permits of student `s.id` the rules may use, as a JSON array of [`RulePermitRow`]s:
+/// not revoked, and single-use ones either unused or used for a place the student still
+/// holds (which they cover again, never another). Expiry is left to the caller (judged
+/// when the rules run). An expression of the rule inputs' query
+/// ([`super::students::rule_inputs_many`]), so a student's permits come in the same round
+/// trip as the rest of its inputs.
+pub(super) const RULE_PERMITS: &str = "COALESCE((
+    SELECT json_agg(json_build_object(
+               'id', p.id, 'term_id', p.term_id, 'section_id', p.section_id, 'kind', p.kind,
+               'max_credits', p.max_credits, 'jump_waitlist', p.jump_waitlist,
+               'expires_at', p.expires_at, 'spent_on', u.section_id))
+      FROM permits p
+      LEFT JOIN permit_uses u ON u.permit_id = p.id AND u.single_use
+     WHERE p.student_id = s.id AND p.revoked_at IS NULL
+       AND (u.permit_id IS NULL
+            OR EXISTS (SELECT 1 FROM enrollments e
+                        WHERE e.student_id = p.student_id AND e.section_id = u.section_id
+                          AND e.status <> 'dropped'))), '[]')";
+
+/// The permits of [`RULE_PERMITS`]'s rows, as the student rules see them.
+pub(super) fn rule_permits(rows: Vec<RulePermitRow>) -> Vec<RulePermit> {
+    rows.into_iter()
         // The CHECK constraint admits only known kinds.
-        let Some(kind) = PermitKind::parse(&row.kind) else {
-            continue;
-        };
-        by_student
-            .entry(row.student_id)
-            .or_default()
-            .push(RulePermit {
+        .filter_map(|row| {
+            let kind = PermitKind::parse(&row.kind)?;
+            Some(RulePermit {
                 term: row.term_id,
                 expires_at: row.expires_at,
                 permit: Permit {
@@ -169,7 +163,7 @@ pub async fn for_rules<'e>(
                     jump_waitlist: row.jump_waitlist,
                     spent_on: row.spent_on.map(SectionId),
                 },
-            });
-    }
-    Ok(by_student)
+            })
+        })
+        .collect()
 }

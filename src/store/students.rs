@@ -9,6 +9,7 @@ use registrar_actors::Attribute;
 use registrar_actors::student_rules::{EnrollmentOptions, GradingBasis, TimeTicket};
 use sqlx::PgPool;
 use std::collections::HashMap;
+use std::sync::LazyLock;
 use uuid::Uuid;
 
 /// What login needs.
@@ -254,6 +255,8 @@ struct RuleInputsRow {
     option_credits: Vec<i16>,
     /// Bases chosen.
     option_bases: Vec<String>,
+    /// Permits the rules may use ([`super::permits::RULE_PERMITS`]).
+    permits: sqlx::types::Json<Vec<super::permits::RulePermitRow>>,
 }
 
 /// Load the rule inputs of `student`; `None` when the account does not exist.
@@ -261,14 +264,13 @@ pub async fn rule_inputs(pool: &PgPool, student: Uuid) -> DbResult<Option<RuleIn
     Ok(rule_inputs_many(pool, &[student]).await?.remove(&student))
 }
 
-/// Load the rule inputs of every student in `ids` in one query; accounts that do not exist
-/// are absent from the map.
-pub async fn rule_inputs_many(pool: &PgPool, ids: &[Uuid]) -> DbResult<HashMap<Uuid, RuleInputs>> {
-    let rows: Vec<RuleInputsRow> = sqlx::query_as(
+/// The query of [`rule_inputs_many`]: one row per student, its permits included.
+static RULE_INPUTS: LazyLock<String> = LazyLock::new(|| {
+    format!(
         "SELECT s.id, s.standing, s.max_credits, s.completed_courses,
                 (SELECT count(*) FROM holds h WHERE h.student_id = s.id) AS holds,
                 COALESCE((SELECT array_agg(e.section_id) FROM enrollments e
-                           WHERE e.student_id = s.id AND e.status <> 'dropped'), '{}') AS active_sections,
+                           WHERE e.student_id = s.id AND e.status <> 'dropped'), '{{}}') AS active_sections,
                 EXISTS (SELECT 1 FROM swap_intents w WHERE w.student_id = s.id) AS swap_pending,
                 EXISTS (SELECT 1 FROM decisions d WHERE d.student_id = s.id
                            AND d.finished_at IS NULL) AS decision_pending,
@@ -292,13 +294,20 @@ pub async fn rule_inputs_many(pool: &PgPool, ids: &[Uuid]) -> DbResult<HashMap<U
                 ARRAY(SELECT o.grading_basis FROM enrollment_options o JOIN enrollments e
                          ON e.student_id = o.student_id AND e.section_id = o.section_id
                        WHERE o.student_id = s.id AND e.status <> 'dropped'
-                       ORDER BY o.section_id) AS option_bases
+                       ORDER BY o.section_id) AS option_bases,
+                {permits} AS permits
            FROM students s WHERE s.id = ANY($1)",
+        permits = super::permits::RULE_PERMITS
     )
-    .bind(ids)
-    .fetch_all(pool)
-    .await?;
-    let mut permits = super::permits::for_rules(pool, ids).await?;
+});
+
+/// Load the rule inputs of every student in `ids` in one query; accounts that do not exist
+/// are absent from the map.
+pub async fn rule_inputs_many(pool: &PgPool, ids: &[Uuid]) -> DbResult<HashMap<Uuid, RuleInputs>> {
+    let rows: Vec<RuleInputsRow> = sqlx::query_as(RULE_INPUTS.as_str())
+        .bind(ids)
+        .fetch_all(pool)
+        .await?;
     rows.into_iter()
         .map(|row| {
             let standing = standing(row.standing.as_deref())?;
@@ -340,7 +349,7 @@ pub async fn rule_inputs_many(pool: &PgPool, ids: &[Uuid]) -> DbResult<HashMap<U
                         row.cohort.as_deref(),
                     ),
                     tickets,
-                    permits: permits.remove(&row.id).unwrap_or_default(),
+                    permits: super::permits::rule_permits(row.permits.0),
                     options_on_record: row.recorded_sections,
                     standing,
                     max_credits: row.max_credits as u32,

@@ -533,3 +533,25 @@ async fn a_seat_beyond_the_capacity_is_still_its_students_own_after_a_restart() 
     assert_eq!(seated, vec![w]);
     verified(&app).await;
 }
+
+#[tokio::test]
+async fn a_permit_with_an_end_counts_until_then() {
+    let app = TestApp::spawn().await;
+    let (_, section) = app.open_cs101(1, 5, json!([])).await;
+    let (_, first) = app.student().await;
+    assert_eq!(app.enroll(&first, section).await.0, StatusCode::CREATED);
+    // Read with the student's other rule inputs, its end included (to the microsecond).
+    let (p, p_token) = app.student().await;
+    let until = Utc::now() + TimeDelta::minutes(30) + TimeDelta::microseconds(123_457);
+    let body = json!({"student_id": p, "section_id": section, "kind": "capacity",
+                      "single_use": false, "expires_at": until});
+    grant(&app, body).await;
+    let (status, body) = app.enroll(&p_token, section).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        capacity(&app, section).await.1,
+        1,
+        "seated beyond the capacity"
+    );
+    app.stop().await;
+}
