@@ -35,7 +35,8 @@
 //!
 //! With `--hosts` (several nodes of one cluster), every scenario gets a first on-start
 //! transaction that points the user at its node: user i (goose's launch order) at host
-//! i mod n, so the users are spread round-robin and each keeps its node for the whole run.
+//! i mod n, so the users are spread round-robin and each keeps its node for the whole run
+//! (with `--follow-home`, a user moves on to its student's home node: see `api`).
 
 use crate::api::{self, Client, StudentPool};
 use crate::cart;
