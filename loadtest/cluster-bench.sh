@@ -292,8 +292,9 @@ THREE="$(rate three)"
         printf '\nwire/HTTP hop, three nodes, decisions/s = %s (3) / (3h)\n' \
             "$(awk -v a="$THREE" -v b="$(rate three_http)" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }')"
     fi
-    printf '\nratio 3-node/1-node decisions/s = %s (target >= 0.70 on shared cores); hops = section commands sent to another node; forwarded = client requests sent on to the home node; changes/commit = committed changes per committer transaction, all nodes\n' \
-        "$(rate_ratio three 1)$([[ $FOLLOW_HOME != 0 ]] && echo "; (3f) at home: $(rate_ratio three_home 1)")"
+    printf '\nratio 3-node/1-node decisions/s = %s%s; hops = section commands sent to another node; forwarded = client requests sent on to the home node; changes/commit = committed changes per committer transaction, all nodes\n' \
+        "$(rate_ratio three 1)$([[ $FOLLOW_HOME != 0 ]] && echo "; (3f) at home: $(rate_ratio three_home 1)")" \
+        "$([[ -z ${BENCH_CPU_QUOTA:-} ]] && echo ' (target >= 0.70 on shared cores)')"
     if [[ $CART != 0 ]]; then
         printf '(3c): decisions/s = items decided (enrolled, waitlisted, refused), p50/p99 of the submit; %s carts/s, %s linked sets/s (%s of %s seated whole), %s carts in %s s; carts filled before the load: %s PUTs, %s/s, p99 %s ms (forwarded counts them as requests)\n' \
             "$(j three_cart '.cart.carts_per_s | . * 10 | floor / 10')" "$(j three_cart '.cart.sets_per_s | . * 10 | floor / 10')" \

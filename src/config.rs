@@ -216,6 +216,10 @@ pub struct ClusterSettings {
     /// transport; a peer that does not speak it is asked over HTTP) or `http` (this node
     /// neither uses nor serves the wire).
     pub transport: Transport,
+    /// Name the student's home node's address (`X-Registrar-Home`) on a student's sign-in
+    /// and registration answers, so a client that reaches the nodes can go there and save
+    /// the forward. Off for a deployment whose node addresses clients must not see.
+    pub home_hints: bool,
 }
 
 /// How nodes talk to each other (see [`ClusterSettings::transport`]).
@@ -242,6 +246,7 @@ impl Default for ClusterSettings {
             handoff_batch: 64,
             handoff_timeout_ms: 5_000,
             transport: Transport::Wire,
+            home_hints: true,
         }
     }
 }

@@ -89,7 +89,7 @@ pub async fn login(
     .into_response();
     // A student learns where its home node is (see `forward`'s module docs).
     if account.role == Role::Student
-        && let Some(hint) = super::forward::home_hint(&state.cluster, account.id)
+        && let Some(hint) = super::forward::home_hint(&state, account.id)
     {
         answer
             .headers_mut()

@@ -60,8 +60,13 @@ pub const NODE_HEADER: &str = "x-registrar-node";
 pub const HOME_HEADER: &str = "x-registrar-home";
 
 /// The address of `student`'s home node by this node's map, as [`HOME_HEADER`]'s value;
-/// `None` while the student's shard has no owner.
-pub fn home_hint(node: &ClusterNode, student: uuid::Uuid) -> Option<HeaderValue> {
+/// `None` while the student's shard has no owner, or when hints are off
+/// (`REGISTRAR_HOME_HINTS=false`).
+pub fn home_hint(state: &AppState, student: uuid::Uuid) -> Option<HeaderValue> {
+    if !state.settings.cluster.home_hints {
+        return None;
+    }
+    let node = &state.cluster;
     let map = node.map();
     let owner = map.owner(node.shard_of(student))?;
     HeaderValue::from_str(map.address(owner)?).ok()
@@ -196,7 +201,7 @@ pub async fn to_home(State(state): State<AppState>, mut request: Request, next: 
                             (None, None) => Body::empty(),
                         };
                         let mut answer = next.run(Request::from_parts(parts, body)).await;
-                        if let Some(hint) = map.address(owner).and_then(|a| a.parse().ok()) {
+                        if let Some(hint) = home_hint(&state, student) {
                             answer.headers_mut().insert(HOME_HEADER, hint);
                         }
                         return answer;
@@ -239,8 +244,10 @@ pub async fn to_home(State(state): State<AppState>, mut request: Request, next: 
                 match send_on(&node, base, &parts, hops, body, timeout).await {
                     Ok(mut answer) => {
                         // The home names itself; an older node's answer gets the address
-                        // it was sent to.
-                        if !answer.headers().contains_key(HOME_HEADER)
+                        // it was sent to. With hints off here, the client gets none.
+                        if !state.settings.cluster.home_hints {
+                            answer.headers_mut().remove(HOME_HEADER);
+                        } else if !answer.headers().contains_key(HOME_HEADER)
                             && let Ok(hint) = base.parse()
                         {
                             answer.headers_mut().insert(HOME_HEADER, hint);

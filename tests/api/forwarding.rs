@@ -104,6 +104,29 @@ async fn a_student_is_told_its_home_and_a_client_going_there_is_not_forwarded() 
     }
 }
 
+#[tokio::test]
+async fn home_hints_can_be_turned_off() {
+    for hints in [true, false] {
+        let app = TestApp::spawn_with(|s| s.cluster.home_hints = hints).await;
+        let (_, section) = app.open_cs101(10, 0, json!([])).await;
+        let (student, token) = app.student().await;
+        let login = json!({"username": format!("u{}", student.simple()), "password": "password1"});
+        let r = app.post("/api/v1/auth/login", None, login).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let named = r.headers().get("x-registrar-home").cloned();
+        let path = format!("/api/v1/sections/{section}/enrollments");
+        let r = app.post(&path, Some(&token), json!({})).await;
+        let named_too = r.headers().get("x-registrar-home").cloned();
+        assert_eq!(answer(r).await.0, StatusCode::CREATED);
+        let expected = hints.then(|| app.address.clone());
+        for (what, header) in [("sign-in", named), ("enroll", named_too)] {
+            let header = header.map(|v| v.to_str().unwrap().to_string());
+            assert_eq!(header, expected, "{what}, hints {hints}");
+        }
+        app.stop().await;
+    }
+}
+
 /// How a stand-in home node talks.
 #[derive(Clone, Copy, Debug)]
 enum Speaks {
