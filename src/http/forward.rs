@@ -63,13 +63,15 @@ pub const HOME_HEADER: &str = "x-registrar-home";
 /// `None` while the student's shard has no owner, or when hints are off
 /// (`REGISTRAR_HOME_HINTS=false`).
 pub fn home_hint(state: &AppState, student: uuid::Uuid) -> Option<HeaderValue> {
-    if !state.settings.cluster.home_hints {
-        return None;
-    }
-    let node = &state.cluster;
-    let map = node.map();
-    let owner = map.owner(node.shard_of(student))?;
-    HeaderValue::from_str(map.address(owner)?).ok()
+    let map = state.cluster.map();
+    let owner = map.owner(state.cluster.shard_of(student))?;
+    hint(state, map.address(owner)?)
+}
+
+/// `address` as [`HOME_HEADER`]'s value, if hints are on.
+fn hint(state: &AppState, address: &str) -> Option<HeaderValue> {
+    let on = state.settings.cluster.home_hints;
+    on.then(|| HeaderValue::from_str(address).ok()).flatten()
 }
 
 /// Most nodes a client request passes through.
@@ -201,7 +203,7 @@ pub async fn to_home(State(state): State<AppState>, mut request: Request, next: 
                             (None, None) => Body::empty(),
                         };
                         let mut answer = next.run(Request::from_parts(parts, body)).await;
-                        if let Some(hint) = home_hint(&state, student) {
+                        if let Some(hint) = map.address(owner).and_then(|a| hint(&state, a)) {
                             answer.headers_mut().insert(HOME_HEADER, hint);
                         }
                         return answer;
@@ -245,12 +247,12 @@ pub async fn to_home(State(state): State<AppState>, mut request: Request, next: 
                     Ok(mut answer) => {
                         // The home names itself; an older node's answer gets the address
                         // it was sent to. With hints off here, the client gets none.
-                        if !state.settings.cluster.home_hints {
-                            answer.headers_mut().remove(HOME_HEADER);
-                        } else if !answer.headers().contains_key(HOME_HEADER)
-                            && let Ok(hint) = base.parse()
-                        {
-                            answer.headers_mut().insert(HOME_HEADER, hint);
+                        let named = answer.headers().contains_key(HOME_HEADER);
+                        if !named || !state.settings.cluster.home_hints {
+                            match hint(&state, base) {
+                                Some(hint) => answer.headers_mut().insert(HOME_HEADER, hint),
+                                None => answer.headers_mut().remove(HOME_HEADER),
+                            };
                         }
                         return answer;
                     }

@@ -2,7 +2,7 @@
 //! transaction, a fenced batch is left out of it while its neighbours commit, and a batch
 //! the database rejects fails alone after the group is retried batch by batch; a batch of
 //! refusals alone writes its audit rows and no section row; a batch commits only on top of
-//! the commit count it was decided on.
+//! the commit count it was decided on; a committer on a thread of its own commits there.
 
 use crate::helpers::TestApp;
 use chrono::Utc;
@@ -57,19 +57,40 @@ async fn enroll_batch(store: &PgSectionStore, section: Uuid, student: Uuid) -> C
 /// A store with one committer worker on the test's own runtime: every commit queued before
 /// the test next awaits is in that worker's next group.
 fn single_worker_store(app: &TestApp) -> PgSectionStore {
-    PgSectionStore::with_committer(
-        NodePools {
-            reads: app.pool.clone(),
-            commits: app.pool.clone(),
-        },
-        app.settings.cluster.node_id.clone(),
+    store_with(
+        app,
         CommitterConfig {
             workers: 1,
             own_thread: false,
             ..Default::default()
         },
-        Default::default(),
     )
+}
+
+/// A store on the test's database whose committer runs as `config` says.
+fn store_with(app: &TestApp, config: CommitterConfig) -> PgSectionStore {
+    let pools = NodePools {
+        reads: app.pool.clone(),
+        commits: app.pool.clone(),
+    };
+    let node = app.settings.cluster.node_id.clone();
+    PgSectionStore::with_committer(pools, node, config, Default::default())
+}
+
+/// How many threads of this process are named `name`.
+fn threads_named(name: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.trim_end() == name)
+        .count()
+}
+
+/// An open term and section 01 of a new course `code`, one seat and no waitlist.
+async fn one_seat_section(app: &TestApp, code: &str) -> (Uuid, Uuid) {
+    let term = app.open_term().await;
+    app.course(code, 3, &[]).await;
+    (term, app.section(term, code, "01", 1, 0, json!([])).await)
 }
 
 /// The ids of `n` new students.
@@ -166,9 +187,7 @@ async fn one_transaction_for_many_sections_leaving_out_fenced_and_rejected_batch
 #[tokio::test]
 async fn a_batch_of_refusals_alone_writes_its_audit_but_no_section_row() {
     let app = TestApp::spawn().await;
-    let term = app.open_term().await;
-    app.course("GC102", 3, &[]).await;
-    let section = app.section(term, "GC102", "01", 1, 0, json!([])).await;
+    let (_, section) = one_seat_section(&app, "GC102").await;
     let students = student_ids(&app, 3).await;
     let store = PgSectionStore::new(app.pool.clone(), app.settings.cluster.node_id.clone());
     let seat = enroll_batch(&store, section, students[0]).await;
@@ -215,9 +234,7 @@ async fn a_batch_of_refusals_alone_writes_its_audit_but_no_section_row() {
 #[tokio::test]
 async fn a_batch_commits_only_on_the_commit_count_it_was_decided_on() {
     let app = TestApp::spawn().await;
-    let term = app.open_term().await;
-    app.course("GC103", 3, &[]).await;
-    let section = app.section(term, "GC103", "01", 1, 0, json!([])).await;
+    let (term, section) = one_seat_section(&app, "GC103").await;
     let neighbour = app.section(term, "GC103", "02", 1, 0, json!([])).await;
     let s = student_ids(&app, 3).await;
     let store = single_worker_store(&app);
@@ -263,5 +280,34 @@ async fn a_batch_commits_only_on_the_commit_count_it_was_decided_on() {
     assert_eq!(store.commit(&refusal).await, Ok(()));
     assert_eq!(app.count(audited, section).await, 2);
     assert_eq!(count(section).await, 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_committer_on_a_thread_of_its_own_commits_there() {
+    let app = TestApp::spawn().await;
+    let (_, section) = one_seat_section(&app, "GC104").await;
+    let student = student_ids(&app, 1).await[0];
+    let before = threads_named("committer");
+    let config = CommitterConfig {
+        own_thread: true,
+        ..Default::default()
+    };
+    let store = store_with(&app, config);
+    // A thread takes its name once it runs.
+    let mut named = threads_named("committer");
+    for _ in 0..100 {
+        if named > before {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        named = threads_named("committer");
+    }
+    assert_eq!(named, before + 1, "no committer thread");
+    let seat = enroll_batch(&store, section, student).await;
+    let committed = tokio::time::timeout(std::time::Duration::from_secs(10), store.commit(&seat));
+    assert_eq!(committed.await, Ok(Ok(())), "the thread's workers commit");
+    let enrolled = "SELECT count(*) FROM enrollments WHERE section_id = $1 AND status = 'enrolled'";
+    assert_eq!(app.count(enrolled, section).await, 1);
     app.stop().await;
 }

@@ -495,12 +495,19 @@ async fn bad_grants_are_refused_with_their_codes() {
     .await;
 }
 
+/// A section of one seat (five waitlist places), its seat taken; the section and the
+/// token of the student in it.
+async fn one_seat_taken(app: &TestApp) -> (Uuid, String) {
+    let (_, section) = app.open_cs101(1, 5, json!([])).await;
+    let (_, token) = app.student().await;
+    assert_eq!(app.enroll(&token, section).await.0, StatusCode::CREATED);
+    (section, token)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_seat_beyond_the_capacity_is_still_its_students_own_after_a_restart() {
     let app = TestApp::spawn().await;
-    let (_, section) = app.open_cs101(1, 5, json!([])).await;
-    let (_, a_token) = app.student().await;
-    assert_eq!(app.enroll(&a_token, section).await.0, StatusCode::CREATED);
+    let (section, a_token) = one_seat_taken(&app).await;
     let (p, p_token) = app.student().await;
     permit(&app, p, section, "capacity").await;
     assert_eq!(app.enroll(&p_token, section).await.0, StatusCode::CREATED);
@@ -537,9 +544,7 @@ async fn a_seat_beyond_the_capacity_is_still_its_students_own_after_a_restart() 
 #[tokio::test]
 async fn a_permit_with_an_end_counts_until_then() {
     let app = TestApp::spawn().await;
-    let (_, section) = app.open_cs101(1, 5, json!([])).await;
-    let (_, first) = app.student().await;
-    assert_eq!(app.enroll(&first, section).await.0, StatusCode::CREATED);
+    let (section, _) = one_seat_taken(&app).await;
     // Read with the student's other rule inputs, its end included (to the microsecond).
     let (p, p_token) = app.student().await;
     let until = Utc::now() + TimeDelta::minutes(30) + TimeDelta::microseconds(123_457);

@@ -129,9 +129,9 @@ pub(super) fn spawn(
         tokio::spawn(run);
         return (jobs, stats);
     }
-    // Taken by the committer thread, or back here if there is none.
-    let run = Arc::new(std::sync::Mutex::new(Some(run)));
-    let taken = run.clone();
+    // The workers are handed to the thread once it runs; without a thread of its own the
+    // committer still works, among the rest.
+    let (hand, take) = std::sync::mpsc::sync_channel(1);
     let thread = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -139,17 +139,20 @@ pub(super) fn spawn(
             std::thread::Builder::new()
                 .name("committer".into())
                 .spawn(move || {
-                    if let Some(run) = taken.lock().ok().and_then(|mut r| r.take()) {
+                    if let Ok(run) = take.recv() {
                         runtime.block_on(run);
                     }
                 })
         });
-    if let Err(err) = thread {
-        // Without a thread of its own the committer still works, among the rest.
-        tracing::warn!(error = %err, "no committer thread; committing on the shared runtime");
-        if let Some(run) = run.lock().ok().and_then(|mut r| r.take()) {
-            tokio::spawn(run);
+    let unsent = match thread {
+        Ok(_) => hand.send(run).err().map(|e| e.0),
+        Err(err) => {
+            tracing::warn!(error = %err, "no committer thread; committing on the shared runtime");
+            Some(run)
         }
+    };
+    if let Some(run) = unsent {
+        tokio::spawn(run);
     }
     (jobs, stats)
 }
